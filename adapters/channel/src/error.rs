@@ -1,0 +1,40 @@
+//! Errors that tell the caller what to do next.
+
+use std::time::Duration;
+
+/// A failed provider operation, classified so the delivery worker can decide about retries
+/// without knowing the provider.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    /// The provider asked us to slow down; retry after the given delay.
+    #[error("rate limited by the provider, retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration },
+    /// A temporary failure (network, 5xx); retry with backoff.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// The provider refused this message for good (bad address, blocked recipient).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+    /// The channel is misconfigured (bad credentials, missing setting); nothing succeeds until
+    /// a tenant fixes it.
+    #[error("channel configuration error: {0}")]
+    Config(String),
+}
+
+impl AdapterError {
+    /// Whether sending the same message again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Transient(_))
+    }
+}
+
+/// Why the hub did not accept an inbound message.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The message itself is unacceptable (empty, too large, unknown channel).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The hub could not store it now; the provider should retry.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}

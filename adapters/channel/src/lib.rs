@@ -1,0 +1,55 @@
+//! The omnibridge adapter SDK.
+//!
+//! A channel adapter turns one provider (a web widget, a mailbox, Twilio, a Telegram bot) into
+//! normalized [`InboundMessage`]s and sends [`OutboundMessage`]s. Adapters depend on this crate
+//! only — never on the hub — so the crate boundary itself keeps them free of database access and
+//! hub internals: everything an adapter may touch is in here.
+
+mod error;
+mod message;
+pub mod problem;
+
+pub use error::{AdapterError, SinkError};
+pub use message::{
+    Accepted, Address, AddressKind, DeliveryStatus, InboundMessage, OutboundMessage, Receipt,
+    Sender, Technical,
+};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+/// Where an adapter hands what it received. The hub implements it with its ingest pipeline;
+/// `accept` returns once the message is durably stored (or known to be a duplicate), so an
+/// adapter may acknowledge the provider only after it returns `Ok`.
+#[async_trait]
+pub trait InboundSink: Send + Sync + 'static {
+    async fn accept(&self, message: InboundMessage) -> Result<Accepted, SinkError>;
+}
+
+/// The shared handle adapters receive to deliver inbound messages.
+pub type InboundTx = Arc<dyn InboundSink>;
+
+/// One connection of a tenant to a provider, as the hub drives it.
+#[async_trait]
+pub trait Channel: Send + Sync + 'static {
+    /// The channel kind, e.g. `"webchat"` or `"telegram"`.
+    fn kind(&self) -> &'static str;
+
+    /// Checks that the provider is reachable with the configured credentials.
+    async fn healthcheck(&self) -> Result<(), AdapterError>;
+
+    /// Runs the adapter's long-lived work (a mailbox poller, a long poll) until `shutdown` is
+    /// cancelled. Push-based channels have nothing to run and return at once.
+    async fn run(&self, inbound: InboundTx, shutdown: CancellationToken) -> Result<(), AdapterError> {
+        let _ = inbound;
+        shutdown.cancelled().await;
+        Ok(())
+    }
+
+    /// Sends one message. Must be idempotent on `message.id`: the hub retries after transient
+    /// failures and after crashes, and a retry must not reach the recipient twice where the
+    /// provider lets the adapter prevent it.
+    async fn send(&self, message: &OutboundMessage) -> Result<Receipt, AdapterError>;
+}

@@ -1,0 +1,157 @@
+//! The normalized message types every adapter speaks.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What kind of address an identity is: the namespace in which `value` is unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressKind {
+    Email,
+    Phone,
+    Telegram,
+    Webchat,
+}
+
+impl AddressKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Phone => "phone",
+            Self::Telegram => "telegram",
+            Self::Webchat => "webchat",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "email" => Self::Email,
+            "phone" => Self::Phone,
+            "telegram" => Self::Telegram,
+            "webchat" => Self::Webchat,
+            _ => return None,
+        })
+    }
+}
+
+/// An address in its normalized form, so that the same person typed twice compares equal
+/// (emails lower-cased, phone numbers reduced to `+` and digits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Address {
+    pub kind: AddressKind,
+    pub value: String,
+}
+
+impl Address {
+    pub fn new(kind: AddressKind, raw: &str) -> Self {
+        let raw = raw.trim();
+        let value = match kind {
+            AddressKind::Email => raw.to_lowercase(),
+            AddressKind::Phone => {
+                let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+                format!("+{digits}")
+            }
+            AddressKind::Telegram | AddressKind::Webchat => raw.to_owned(),
+        };
+        Self { kind, value }
+    }
+}
+
+/// Who wrote an inbound message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sender {
+    pub address: Address,
+    /// A display name the provider reported, if any.
+    pub display_name: Option<String>,
+}
+
+/// Technical data about the sender's connection, kept apart from the message content because it
+/// is a separate data category with its own retention and routing rules.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Technical {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A message that reached a channel from the outside.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboundMessage {
+    pub channel_id: Uuid,
+    /// The provider's id for this message; the hub stores each (channel, external id) once, so
+    /// provider retries never duplicate.
+    pub external_id: String,
+    pub sender: Sender,
+    pub text: String,
+    pub technical: Technical,
+}
+
+/// What the hub answered for an accepted inbound message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Accepted {
+    pub message_id: Uuid,
+    pub conversation_id: Uuid,
+    pub contact_id: Uuid,
+    /// True when this (channel, external id) was stored before and nothing new was written.
+    pub duplicate: bool,
+}
+
+/// A message the hub asks an adapter to send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    /// The hub's message id; sends are idempotent on it.
+    pub id: Uuid,
+    pub channel_id: Uuid,
+    pub conversation_id: Uuid,
+    pub to: Address,
+    pub text: String,
+    /// When the hub created the message, RFC 3339.
+    pub created_at: String,
+    /// Who wrote it, for channels that show an author (an operator's display name).
+    pub author_name: Option<String>,
+}
+
+/// Delivery states as the hub tracks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Queued,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The provider's answer to a send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The provider's id for the sent message, when it has one.
+    pub external_id: Option<String>,
+    /// `Sent` when handed to the provider, `Delivered` when the recipient already has it.
+    pub status: DeliveryStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_normalize_so_the_same_person_compares_equal() {
+        assert_eq!(
+            Address::new(AddressKind::Email, " Ana@Example.COM "),
+            Address::new(AddressKind::Email, "ana@example.com")
+        );
+        assert_eq!(Address::new(AddressKind::Phone, "+44 (20) 7946-0958").value, "+442079460958");
+    }
+}

@@ -1,0 +1,150 @@
+//! RFC 9457 problem details, shared by the hub's API and every adapter's HTTP routes so that a
+//! client sees one error format whichever door it knocked on.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A problem document. `code` is a stable snake_case identifier clients may match on; `field`
+/// names the offending input where there is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Seconds a client should wait before retrying, mirrored in the `Retry-After` header.
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: format!("urn:omnibridge:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_owned(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// A 422 for one invalid field, the most common client error.
+    pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", detail).with_field(field)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        }
+        response
+    }
+}
+
+/// A JSON body extractor whose rejections are problem documents naming the offending field
+/// (`"text"`, `"settings.imap_port"`), and whose size limit answers 413.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+        if !is_json {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "request body must be JSON (Content-Type: application/json)",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body exceeds the configured limit")
+            } else {
+                Problem::new(StatusCode::BAD_REQUEST, "unreadable_body", rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON, reporting the path of the first offending field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {inner}"));
+        }
+        let field = missing_field(&inner.to_string()).map(|name| join_path(&path, &name)).unwrap_or(path);
+        let field = if field == "." { "body".to_owned() } else { field };
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {inner}")).with_field(field)
+    })
+}
+
+/// serde reports a missing field at its parent's path; the name is only in the message.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+fn join_path(parent: &str, name: &str) -> String {
+    if parent == "." || parent.is_empty() { name.to_owned() } else { format!("{parent}.{name}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        text: String,
+        settings: Option<Settings>,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Settings {
+        port: u16,
+    }
+
+    #[test]
+    fn problems_name_the_offending_field() {
+        let p = parse_json::<Body>(br#"{"text": 5}"#).unwrap_err();
+        assert_eq!((p.status, p.field.as_deref()), (422, Some("text")));
+        let p = parse_json::<Body>(br#"{}"#).unwrap_err();
+        assert_eq!(p.field.as_deref(), Some("text"));
+        let p = parse_json::<Body>(br#"{"text":"a","settings":{"port":"x"}}"#).unwrap_err();
+        assert_eq!(p.field.as_deref(), Some("settings.port"));
+        let p = parse_json::<Body>(br#"{"text": "#).unwrap_err();
+        assert_eq!((p.status, p.code.as_str()), (400, "malformed_json"));
+    }
+}

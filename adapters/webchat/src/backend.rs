@@ -1,0 +1,53 @@
+//! The port through which the widget reaches the hub's storage.
+
+use async_trait::async_trait;
+use omnibridge_channel::Technical;
+use uuid::Uuid;
+
+use crate::protocol::{SessionRequest, WidgetMessage};
+use crate::token::TokenHash;
+
+/// An authenticated visitor.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    pub visitor_id: Uuid,
+    pub channel_id: Uuid,
+    /// The hub's ids for the visitor's tenant and contact; opaque to the widget.
+    pub tenant_id: Uuid,
+    pub contact_id: Uuid,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WidgetError {
+    #[error("unknown or expired visitor token")]
+    Unauthorized,
+    #[error("no web chat channel with this id")]
+    UnknownChannel,
+    #[error("{field}: {detail}")]
+    Invalid { field: &'static str, detail: String },
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Implemented by the hub: visitor sessions and the visitor's view of their conversation.
+#[async_trait]
+pub trait WidgetBackend: Send + Sync + 'static {
+    /// Creates a visitor (a contact with a verified web chat identity and, when given, claimed
+    /// name and email) and stores the session's token hash.
+    async fn open_session(
+        &self,
+        channel_id: Uuid,
+        request: SessionRequest,
+        technical: Technical,
+        token: TokenHash,
+    ) -> Result<Visitor, WidgetError>;
+
+    /// Resolves a presented token to its visitor.
+    async fn authenticate(&self, token: TokenHash) -> Result<Visitor, WidgetError>;
+
+    /// The visitor's conversation on this channel, oldest first, private notes excluded.
+    async fn history(&self, visitor: &Visitor) -> Result<Vec<WidgetMessage>, WidgetError>;
+
+    /// One message of the visitor's, if it belongs to them.
+    async fn message(&self, visitor: &Visitor, message_id: Uuid) -> Result<Option<WidgetMessage>, WidgetError>;
+}

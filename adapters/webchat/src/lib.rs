@@ -1,0 +1,25 @@
+//! The web chat channel.
+//!
+//! Unlike providers reached over the internet, the web chat "provider" is the hub itself: it
+//! serves the widget, holds visitor sessions and pushes replies over a websocket. This crate owns
+//! that visitor-facing protocol (`/widget/v1/…` and `/widget.js`) and the live socket registry; it
+//! reaches storage only through the [`WidgetBackend`] port, which the hub implements, and hands
+//! visitor messages to the hub through the SDK's [`InboundSink`](omnibridge_channel::InboundSink)
+//! like every other adapter.
+
+mod backend;
+mod channel;
+mod protocol;
+mod routes;
+mod sockets;
+mod token;
+
+pub use backend::{Visitor, WidgetBackend, WidgetError};
+pub use channel::WebchatChannel;
+pub use protocol::{ServerFrame, SessionRequest, SessionResponse, WidgetMessage};
+pub use routes::{WidgetState, router};
+pub use sockets::VisitorSockets;
+pub use token::{TokenHash, VisitorToken};
+
+/// The channel kind this crate implements.
+pub const KIND: &str = "webchat";

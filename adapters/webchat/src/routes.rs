@@ -1,0 +1,227 @@
+//! The visitor-facing HTTP and websocket routes. Visitors authenticate with their token as a
+//! Bearer header (or `?token=` on the websocket, where browsers cannot set headers); never with
+//! an API key.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use omnibridge_channel::problem::{JsonBody, Problem, parse_json};
+use omnibridge_channel::{Address, AddressKind, InboundMessage, InboundTx, Sender, SinkError, Technical};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::backend::{Visitor, WidgetBackend, WidgetError};
+use crate::protocol::{PostMessage, ServerFrame, SessionRequest, SessionResponse, WidgetMessage};
+use crate::sockets::VisitorSockets;
+use crate::token::{TokenHash, VisitorToken};
+
+const WIDGET_JS: &str = include_str!("../assets/widget.js");
+
+/// Everything the routes need.
+#[derive(Clone)]
+pub struct WidgetState {
+    pub backend: Arc<dyn WidgetBackend>,
+    pub inbound: InboundTx,
+    pub sockets: VisitorSockets,
+    /// The longest message a visitor may send, in characters.
+    pub max_text_chars: usize,
+    /// Cancelled when the hub shuts down; open sockets close.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+pub fn router(state: WidgetState) -> Router {
+    Router::new()
+        .route("/widget/v1/channels/{channel_id}/sessions", post(open_session))
+        .route("/widget/v1/messages", post(post_message).get(list_messages))
+        .route("/widget/v1/ws", get(websocket))
+        .route("/widget.js", get(widget_js))
+        .with_state(state)
+}
+
+impl From<WidgetError> for Problem {
+    fn from(err: WidgetError) -> Self {
+        match err {
+            WidgetError::Unauthorized => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string()),
+            WidgetError::UnknownChannel => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
+            WidgetError::Invalid { field, detail } => Problem::invalid(field, detail),
+            WidgetError::Unavailable(_) => {
+                tracing::error!(error = %err, "widget backend unavailable");
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly")
+            }
+        }
+    }
+}
+
+/// The connection's technical data: client address and user agent.
+struct ClientMeta(Technical);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect());
+        Ok(Self(Technical { ip, user_agent }))
+    }
+}
+
+/// A visitor authenticated by `Authorization: Bearer <visitor token>`.
+struct AuthedVisitor(Visitor);
+
+impl FromRequestParts<WidgetState> for AuthedVisitor {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WidgetState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing visitor token"))?;
+        Ok(Self(state.backend.authenticate(TokenHash::of(token.trim())).await?))
+    }
+}
+
+async fn open_session(
+    State(state): State<WidgetState>,
+    Path(channel_id): Path<String>,
+    ClientMeta(technical): ClientMeta,
+    body: axum::body::Bytes,
+) -> Result<Response, Problem> {
+    let channel_id = Uuid::parse_str(&channel_id).map_err(|_| WidgetError::UnknownChannel)?;
+    // The pre-chat fields are optional, and so is the body.
+    let request: SessionRequest = if body.iter().all(u8::is_ascii_whitespace) { SessionRequest::default() } else { parse_json(&body)? };
+    if let Some(email) = &request.email {
+        if !looks_like_email(email) {
+            return Err(Problem::invalid("email", "email must look like name@example.com"));
+        }
+    }
+    if request.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        return Err(Problem::invalid("name", "name must be at most 200 characters"));
+    }
+    let token = VisitorToken::issue()
+        .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no randomness available"))?;
+    let visitor = state.backend.open_session(channel_id, request, technical, token.hash()).await?;
+    let body = SessionResponse { visitor_token: token.as_str().to_owned(), visitor_id: visitor.visitor_id };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+fn looks_like_email(s: &str) -> bool {
+    let s = s.trim();
+    match s.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace) && s.len() <= 254,
+        None => false,
+    }
+}
+
+async fn post_message(
+    State(state): State<WidgetState>,
+    AuthedVisitor(visitor): AuthedVisitor,
+    ClientMeta(technical): ClientMeta,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<PostMessage>,
+) -> Result<Response, Problem> {
+    let text = body.text.trim();
+    if text.is_empty() {
+        return Err(Problem::invalid("text", "text must not be empty"));
+    }
+    if text.chars().count() > state.max_text_chars {
+        return Err(Problem::invalid("text", format!("text must be at most {} characters", state.max_text_chars)));
+    }
+    let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let external_id = match body.external_id.or(idempotency_key) {
+        Some(id) if id.is_empty() || id.len() > 200 => {
+            return Err(Problem::invalid("external_id", "external_id must be 1 to 200 characters"));
+        }
+        // Namespaced per visitor so one visitor's ids can never collide with another's.
+        Some(id) => format!("{}:{id}", visitor.visitor_id),
+        None => format!("{}:{}", visitor.visitor_id, Uuid::now_v7()),
+    };
+    let inbound = InboundMessage {
+        channel_id: visitor.channel_id,
+        external_id,
+        sender: Sender { address: Address::new(AddressKind::Webchat, &visitor.visitor_id.to_string()), display_name: None },
+        text: text.to_owned(),
+        technical,
+    };
+    let accepted = state.inbound.accept(inbound).await.map_err(|err| match err {
+        SinkError::Rejected(detail) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", detail),
+        SinkError::Unavailable(detail) => {
+            tracing::warn!(%detail, "ingest unavailable");
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly")
+        }
+    })?;
+    let stored = state
+        .backend
+        .message(&visitor, accepted.message_id)
+        .await?
+        .ok_or_else(|| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "message not readable yet"))?;
+    let status = if accepted.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(stored)).into_response())
+}
+
+async fn list_messages(
+    State(state): State<WidgetState>,
+    AuthedVisitor(visitor): AuthedVisitor,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let data: Vec<WidgetMessage> = state.backend.history(&visitor).await?;
+    Ok(Json(serde_json::json!({ "data": data, "next_cursor": null })))
+}
+
+#[derive(Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+}
+
+async fn websocket(
+    State(state): State<WidgetState>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, Problem> {
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let token = query.token.as_deref().or(bearer).ok_or(WidgetError::Unauthorized)?;
+    let visitor = state.backend.authenticate(TokenHash::of(token.trim())).await?;
+    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve_socket(socket, state.sockets, visitor, state.shutdown)))
+}
+
+async fn serve_socket(mut socket: WebSocket, sockets: VisitorSockets, visitor: Visitor, shutdown: tokio_util::sync::CancellationToken) {
+    let mut frames = sockets.subscribe(visitor.visitor_id);
+    let ready = serde_json::to_string(&ServerFrame::Ready { visitor_id: visitor.visitor_id }).unwrap_or_default();
+    if socket.send(Message::Text(ready.into())).await.is_ok() {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                frame = frames.recv() => match frame {
+                    Ok(json) => if socket.send(Message::Text(json.as_ref().into())).await.is_err() { break },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                },
+                incoming = socket.recv() => match incoming {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+    }
+    drop(frames);
+    sockets.release(visitor.visitor_id);
+}
+
+async fn widget_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")],
+        WIDGET_JS,
+    )
+}

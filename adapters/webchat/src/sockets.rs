@@ -1,0 +1,45 @@
+//! Live visitor websockets in this process, keyed by visitor id. A visitor may have several tabs
+//! open; each subscribes to the same broadcast.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+const PER_VISITOR_BUFFER: usize = 64;
+
+#[derive(Clone, Default)]
+pub struct VisitorSockets {
+    inner: Arc<Mutex<HashMap<Uuid, broadcast::Sender<Arc<str>>>>>,
+}
+
+impl VisitorSockets {
+    pub fn subscribe(&self, visitor_id: Uuid) -> broadcast::Receiver<Arc<str>> {
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(visitor_id).or_insert_with(|| broadcast::channel(PER_VISITOR_BUFFER).0).subscribe()
+    }
+
+    /// Pushes a frame to every open socket of the visitor; returns whether any received it.
+    pub fn push(&self, visitor_id: Uuid, frame: Arc<str>) -> bool {
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(sender) = map.get(&visitor_id) else { return false };
+        if sender.send(frame).is_ok() {
+            return true;
+        }
+        map.remove(&visitor_id);
+        false
+    }
+
+    /// Forgets a visitor whose last socket closed.
+    pub fn release(&self, visitor_id: Uuid) {
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(&visitor_id).is_some_and(|s| s.receiver_count() == 0) {
+            map.remove(&visitor_id);
+        }
+    }
+
+    pub fn connected(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}

@@ -1,0 +1,115 @@
+//! API key authentication. Keys are `obk_` + 256 random bits (base64url); only their SHA-256 is
+//! stored. A verified key is cached briefly so the hot path does not query per request.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::domain::Role;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const KEY_PREFIX: &str = "obk_";
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub tenant_id: Uuid,
+    pub key_id: Uuid,
+    pub operator_id: Option<Uuid>,
+    pub role: Role,
+}
+
+impl Auth {
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.role == Role::Admin { Ok(()) } else { Err(ApiError::Forbidden) }
+    }
+}
+
+/// A new key, shown once.
+pub struct IssuedKey {
+    pub secret: String,
+    pub hash: [u8; 32],
+    pub prefix: String,
+}
+
+pub fn issue_key() -> Result<IssuedKey, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    let secret = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let prefix = secret[..KEY_PREFIX.len() + 6].to_owned();
+    Ok(IssuedKey { hash: hash_key(&secret), prefix, secret })
+}
+
+pub fn hash_key(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+#[derive(Default)]
+pub struct AuthCache(Mutex<HashMap<[u8; 32], (Auth, Instant)>>);
+
+impl AuthCache {
+    fn get(&self, hash: &[u8; 32]) -> Option<Auth> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(hash).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(a, _)| a.clone())
+    }
+
+    fn put(&self, hash: [u8; 32], auth: Auth) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(hash, (auth, Instant::now()));
+    }
+}
+
+/// Resolves a presented key to its caller.
+pub async fn authenticate(state: &AppState, secret: &str) -> Result<Auth, ApiError> {
+    let hash = hash_key(secret);
+    if let Some(auth) = state.auth_cache.get(&hash) {
+        return Ok(auth);
+    }
+    let row = state.db.api_key_by_hash(&hash).await?.ok_or(ApiError::Unauthorized)?;
+    let role = Role::parse(&row.role).ok_or(ApiError::Unauthorized)?;
+    let auth = Auth { tenant_id: row.tenant_id, key_id: row.id, operator_id: row.operator_id, role };
+    state.auth_cache.put(hash, auth.clone());
+    Ok(auth)
+}
+
+/// The bearer token of a request, if it has one.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let secret = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        authenticate(state, secret).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_long_random_and_hashed() {
+        let a = issue_key().unwrap();
+        let b = issue_key().unwrap();
+        assert_ne!(a.secret, b.secret);
+        assert!(a.secret.starts_with("obk_") && a.secret.len() == 4 + 43);
+        assert_eq!(a.hash, hash_key(&a.secret));
+        assert!(a.secret.starts_with(&a.prefix));
+    }
+}

@@ -1,0 +1,121 @@
+//! `/v1/channels`: tenants create, change and delete channels at run time.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use omnibridge_channel::problem::JsonBody;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::auth::Auth;
+use super::pagination::{ListParams, list_body};
+use crate::channels::{ChannelInfo, settings};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::Page;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/channels", get(list).post(create))
+        .route("/v1/channels/{id}", get(show).patch(update).delete(remove))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateChannel {
+    kind: String,
+    name: String,
+    settings: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateChannel {
+    name: Option<String>,
+    settings: Option<serde_json::Value>,
+}
+
+fn valid_name(name: &str) -> ApiResult<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid("name", "must be 1 to 100 characters"));
+    }
+    Ok(name)
+}
+
+fn seal_secrets(state: &AppState, tenant_id: Uuid, channel_id: Uuid, secrets: Option<serde_json::Value>) -> ApiResult<Option<Vec<u8>>> {
+    secrets
+        .map(|s| state.keyring.seal_secrets(tenant_id, channel_id, s.to_string().as_bytes()))
+        .transpose()
+        .map_err(ApiError::from)
+}
+
+async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<CreateChannel>) -> ApiResult<impl IntoResponse> {
+    auth.require_admin()?;
+    let name = valid_name(&body.name)?;
+    let validated = settings::validate(&body.kind, body.settings)?;
+    let id = Uuid::now_v7();
+    let secrets = seal_secrets(&state, auth.tenant_id, id, validated.secrets)?;
+    let row = state.db.insert_channel(id, auth.tenant_id, &body.kind, name, &validated.public.to_string(), secrets.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(ChannelInfo::from_row(row).view())))
+}
+
+async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
+    let params = ListParams(q);
+    let (limit, cursor) = (params.limit()?, params.cursor()?);
+    let rows = state.db.channels(auth.tenant_id, cursor, limit + 1).await?;
+    let page = Page::from_rows(rows, limit, |r| r.id);
+    let data = page.items.into_iter().map(|r| ChannelInfo::from_row(r).view()).collect();
+    Ok(Json(list_body(data, page.next_cursor)))
+}
+
+async fn find(state: &AppState, auth: &Auth, id: &str) -> ApiResult<crate::store::ChannelRow> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound("channel"))?;
+    state.db.channel_by_id(id).await?.filter(|c| c.tenant_id == auth.tenant_id).ok_or(ApiError::NotFound("channel"))
+}
+
+async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    Ok(Json(ChannelInfo::from_row(find(&state, &auth, &id).await?).view()))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateChannel>,
+) -> ApiResult<impl IntoResponse> {
+    auth.require_admin()?;
+    let current = find(&state, &auth, &id).await?;
+    let name = match &body.name {
+        Some(name) => valid_name(name)?.to_owned(),
+        None => current.name.clone(),
+    };
+    let (settings, secrets) = match body.settings {
+        Some(settings) => {
+            let validated = settings::validate(&current.kind, Some(settings))?;
+            (validated.public.to_string(), seal_secrets(&state, auth.tenant_id, current.id, validated.secrets)?)
+        }
+        None => (current.settings.clone(), current.secrets.clone()),
+    };
+    let row = state
+        .db
+        .update_channel(auth.tenant_id, current.id, &name, &settings, secrets.as_deref())
+        .await?
+        .ok_or(ApiError::NotFound("channel"))?;
+    state.channels.invalidate(row.id);
+    Ok(Json(ChannelInfo::from_row(row).view()))
+}
+
+async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    let current = find(&state, &auth, &id).await?;
+    if !state.db.delete_channel(auth.tenant_id, current.id).await? {
+        return Err(ApiError::NotFound("channel"));
+    }
+    state.channels.invalidate(current.id);
+    Ok(StatusCode::NO_CONTENT)
+}

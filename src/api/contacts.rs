@@ -1,0 +1,168 @@
+//! `/v1/contacts`: the people the tenant talks to, with their identities. Personal fields are
+//! decrypted on the way out and sealed on the way in.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use omnibridge_channel::problem::JsonBody;
+use omnibridge_channel::{Address, AddressKind};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::auth::Auth;
+use super::pagination::{ListParams, list_body};
+use super::patch::Patch;
+use crate::domain::events::{self, Event};
+use crate::domain::views::ContactView;
+use crate::error::{ApiError, ApiResult};
+use crate::outbox;
+use crate::present::{self, fields};
+use crate::privacy::DataKey;
+use crate::state::AppState;
+use crate::store::{self, NewContact, Page};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/contacts", get(list).post(create)).route("/v1/contacts/{id}", get(show).patch(update))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ContactFields {
+    #[serde(default)]
+    name: Patch<String>,
+    #[serde(default)]
+    email: Patch<String>,
+    #[serde(default)]
+    phone: Patch<String>,
+}
+
+/// Checked and normalized contact fields.
+struct Clean {
+    name: Option<String>,
+    email: Option<Address>,
+    phone: Option<Address>,
+}
+
+fn clean(name: Option<&str>, email: Option<&str>, phone: Option<&str>) -> ApiResult<Clean> {
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    if name.is_some_and(|n| n.chars().count() > 200) {
+        return Err(ApiError::invalid("name", "must be at most 200 characters"));
+    }
+    let email = email.map(|e| Address::new(AddressKind::Email, e));
+    if let Some(e) = &email {
+        let ok = e.value.len() <= 254 && e.value.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
+        if !ok || e.value.contains(char::is_whitespace) {
+            return Err(ApiError::invalid("email", "must look like name@example.com"));
+        }
+    }
+    let phone = phone.map(|p| Address::new(AddressKind::Phone, p));
+    if let Some(p) = &phone {
+        if !(8..=16).contains(&p.value.len()) {
+            return Err(ApiError::invalid("phone", "must be an international number such as +442079460958"));
+        }
+    }
+    Ok(Clean { name: name.map(str::to_owned), email, phone })
+}
+
+/// Seals the fields and adds claimed identities for typed-in addresses that no one holds yet.
+async fn write_fields(tx: &mut store::Tx, state: &AppState, tenant_id: Uuid, id: Uuid, key: &DataKey, c: &Clean, insert: bool) -> ApiResult<store::ContactRow> {
+    let name = key.seal_opt(fields::CONTACT_NAME, id, c.name.as_deref())?;
+    let email = key.seal_opt(fields::CONTACT_EMAIL, id, c.email.as_ref().map(|a| a.value.as_str()))?;
+    let phone = key.seal_opt(fields::CONTACT_PHONE, id, c.phone.as_ref().map(|a| a.value.as_str()))?;
+    let new = NewContact { id, tenant_id, name: name.as_deref(), email: email.as_deref(), phone: phone.as_deref() };
+    let row = if insert {
+        store::contacts::insert_contact(&mut *tx, &new).await?
+    } else {
+        store::contacts::update_contact(&mut *tx, &new).await?.ok_or(ApiError::NotFound("contact"))?
+    };
+    for address in [&c.email, &c.phone].into_iter().flatten() {
+        let index = state.keyring.blind_index(tenant_id, address);
+        let sealed = key.seal(fields::IDENTITY_ADDRESS, id, &address.value)?;
+        store::contacts::insert_identity(&mut *tx, tenant_id, id, address.kind.as_str(), &index, &sealed, "claimed").await?;
+    }
+    Ok(row)
+}
+
+async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<ContactFields>) -> ApiResult<impl IntoResponse> {
+    let c = clean(body.name.value(), body.email.value(), body.phone.value())?;
+    let id = Uuid::now_v7();
+    let mut tx = state.db.begin().await?;
+    let key = state.keyring.create_data_key(&mut tx, auth.tenant_id, id).await?;
+    let row = write_fields(&mut tx, &state, auth.tenant_id, id, &key, &c, true).await?;
+    let view = view_in(&mut tx, &row, &key).await?;
+    let event = commit_with_event(tx, &key, auth.tenant_id, events::CONTACT_CREATED, &view).await?;
+    state.bus.publish([event]);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn view_in(tx: &mut store::Tx, row: &store::ContactRow, key: &DataKey) -> ApiResult<ContactView> {
+    let identities = store::contacts::identities_in_range(&mut *tx, row.tenant_id, row.id, row.id).await?;
+    Ok(present::contact(row, &identities, key)?)
+}
+
+async fn commit_with_event(mut tx: store::Tx, key: &DataKey, tenant_id: Uuid, kind: &'static str, view: &ContactView) -> ApiResult<Event> {
+    let mut event = Event::new(tenant_id, kind, Some(key.contact_id), view);
+    outbox::append(&mut tx, Some(key), &mut event).await?;
+    tx.commit().await?;
+    Ok(event)
+}
+
+async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
+    let params = ListParams(q);
+    let (limit, cursor) = (params.limit()?, params.cursor()?);
+    let rows = store::contacts::contacts(&state.db, auth.tenant_id, cursor, limit).await?;
+    let page = Page::from_rows(rows, limit, |r| r.id);
+    let (Some(first), Some(last)) = (page.items.first(), page.items.last()) else {
+        return Ok(Json(list_body(Vec::<ContactView>::new(), None)));
+    };
+    // Three queries per page, whatever its size: contacts, their identities, their keys.
+    let identities = store::contacts::identities_in_range(&state.db, auth.tenant_id, first.id, last.id).await?;
+    let keys: HashMap<Uuid, Option<Vec<u8>>> =
+        store::contacts::wrapped_data_keys_in_range(&state.db, auth.tenant_id, first.id, last.id).await?.into_iter().collect();
+    let mut data = Vec::with_capacity(page.items.len());
+    for row in &page.items {
+        let Some(Some(wrapped)) = keys.get(&row.id) else { continue }; // erased: nothing to show
+        let key = state.keyring.unwrap_data_key(auth.tenant_id, row.id, wrapped)?;
+        let own: Vec<_> = identities.iter().filter(|i| i.contact_id == row.id).cloned().collect();
+        data.push(present::contact(row, &own, &key)?);
+    }
+    Ok(Json(list_body(data, page.next_cursor)))
+}
+
+async fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<(store::ContactRow, DataKey)> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound("contact"))?;
+    let row = store::contacts::contact(&state.db, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("contact"))?;
+    let key = state.keyring.data_key(&state.db, auth.tenant_id, id).await?;
+    Ok((row, key))
+}
+
+async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let (row, key) = load(&state, &auth, &id).await?;
+    let identities = store::contacts::identities_in_range(&state.db, auth.tenant_id, row.id, row.id).await?;
+    Ok(Json(present::contact(&row, &identities, &key)?))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ContactFields>,
+) -> ApiResult<impl IntoResponse> {
+    let (row, key) = load(&state, &auth, &id).await?;
+    let current = present::contact(&row, &[], &key)?;
+    let c = clean(
+        body.name.apply(current.name.as_deref()),
+        body.email.apply(current.email.as_deref()),
+        body.phone.apply(current.phone.as_deref()),
+    )?;
+    let mut tx = state.db.begin().await?;
+    let row = write_fields(&mut tx, &state, auth.tenant_id, row.id, &key, &c, false).await?;
+    let view = view_in(&mut tx, &row, &key).await?;
+    let event = commit_with_event(tx, &key, auth.tenant_id, events::CONTACT_UPDATED, &view).await?;
+    state.bus.publish([event]);
+    Ok(Json(view))
+}

@@ -1,0 +1,137 @@
+//! `/v1/conversations`: the inbox. Listing, reading, changing status and assignee, and starting
+//! an outbound conversation.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use omnibridge_channel::problem::JsonBody;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::Auth;
+use super::messages::{self, queue_outbound};
+use super::pagination::{ListParams, list_body};
+use super::patch::Patch;
+use crate::domain::events::{self, Event};
+use crate::domain::views::{ConversationView, MessageView};
+use crate::domain::CONVERSATION_STATUSES;
+use crate::error::{ApiError, ApiResult};
+use crate::outbox;
+use crate::present;
+use crate::state::AppState;
+use crate::store::{self, ConversationFilter, ConversationRow, Page};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/conversations", get(list).post(start))
+        .route("/v1/conversations/{id}", get(show).patch(update))
+        .merge(messages::router())
+}
+
+/// A conversation of the caller's tenant, or 404 (also for other tenants' ids).
+pub async fn find(state: &AppState, auth: &Auth, id: &str) -> ApiResult<ConversationRow> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound("conversation"))?;
+    store::conversations::get(&state.db, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("conversation"))
+}
+
+async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
+    let params = ListParams(q);
+    let (limit, cursor) = (params.limit()?, params.cursor()?);
+    let mut filter = ConversationFilter {
+        status: params.one_of("status", CONVERSATION_STATUSES)?,
+        channel_id: params.uuid("channel_id")?,
+        ..Default::default()
+    };
+    match params.raw("assignee") {
+        None => {}
+        Some("none") => filter.unassigned = true,
+        Some("me") => filter.assignee_id = Some(auth.operator_id.ok_or_else(|| ApiError::invalid("assignee", "this key belongs to no operator"))?),
+        Some(_) => filter.assignee_id = params.uuid("assignee").map_err(|_| ApiError::invalid("assignee", "must be an operator id, \"me\" or \"none\""))?,
+    }
+    let rows = store::conversations::list(&state.db, auth.tenant_id, &filter, cursor, limit).await?;
+    let page = Page::from_rows(rows, limit, |r| r.id);
+    let data: Vec<ConversationView> = page.items.iter().map(present::conversation).collect();
+    Ok(Json(list_body(data, page.next_cursor)))
+}
+
+async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    Ok(Json(present::conversation(&find(&state, &auth, &id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateConversation {
+    status: Option<String>,
+    #[serde(default)]
+    assignee_id: Patch<Uuid>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateConversation>,
+) -> ApiResult<impl IntoResponse> {
+    let current = find(&state, &auth, &id).await?;
+    let status = match &body.status {
+        Some(s) if CONVERSATION_STATUSES.contains(&s.as_str()) => s.clone(),
+        Some(_) => return Err(ApiError::invalid("status", format!("must be one of {}", CONVERSATION_STATUSES.join(", ")))),
+        None => current.status.clone(),
+    };
+    let assignee_id = body.assignee_id.apply_copy(current.assignee_id);
+    if let Some(operator) = assignee_id {
+        if state.db.operator(auth.tenant_id, operator).await?.is_none() {
+            return Err(ApiError::invalid("assignee_id", "no operator with this id"));
+        }
+    }
+    let key = state.keyring.data_key(&state.db, auth.tenant_id, current.contact_id).await?;
+    let mut tx = state.db.begin().await?;
+    let row = store::conversations::update(&mut tx, auth.tenant_id, current.id, &status, assignee_id)
+        .await?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    let view = present::conversation(&row);
+    let mut event = Event::new(auth.tenant_id, events::CONVERSATION_UPDATED, Some(row.contact_id), &view);
+    outbox::append(&mut tx, Some(&key), &mut event).await?;
+    tx.commit().await?;
+    state.bus.publish([event]);
+    Ok(Json(view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartConversation {
+    contact_id: Uuid,
+    channel_id: Uuid,
+    text: String,
+    purpose: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Started {
+    #[serde(flatten)]
+    conversation: ConversationView,
+    message: MessageView,
+}
+
+async fn start(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<StartConversation>) -> ApiResult<impl IntoResponse> {
+    let text = messages::valid_text(&body.text)?;
+    let purpose = messages::valid_purpose(body.purpose.as_deref())?;
+    let contact = store::contacts::contact(&state.db, auth.tenant_id, body.contact_id)
+        .await?
+        .ok_or_else(|| ApiError::invalid("contact_id", "no contact with this id"))?;
+    let key = state.keyring.data_key(&state.db, auth.tenant_id, contact.id).await?;
+    let channel = messages::reachable_channel(&state, &auth, contact.id, body.channel_id).await?;
+    let mut tx = state.db.begin().await?;
+    let conversation = store::conversations::insert(&mut tx, auth.tenant_id, contact.id, channel.id).await?;
+    let mut event = Event::new(auth.tenant_id, events::CONVERSATION_CREATED, Some(contact.id), &present::conversation(&conversation));
+    outbox::append(&mut tx, Some(&key), &mut event).await?;
+    let message = queue_outbound(&mut tx, &auth, &key, &conversation, channel.id, text, purpose, false).await?;
+    tx.commit().await?;
+    state.bus.publish([event]);
+    state.send_wake.notify_one();
+    Ok((StatusCode::CREATED, Json(Started { conversation: present::conversation(&conversation), message })))
+}

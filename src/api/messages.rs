@@ -1,0 +1,165 @@
+//! `/v1/conversations/{id}/messages`: reading a conversation and answering it — on its channel,
+//! on another channel the contact has an identity on, or as a private note.
+//!
+//! A reply is stored `queued` and the send worker takes it through the egress door; the answer
+//! to the POST is the queued message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use omnibridge_channel::problem::JsonBody;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::auth::Auth;
+use super::conversations::find;
+use super::pagination::{ListParams, list_body};
+use crate::channels::ChannelInfo;
+use crate::domain::address_kind_of_channel;
+use crate::domain::events::{self, Event};
+use crate::domain::views::MessageView;
+use crate::error::{ApiError, ApiResult};
+use crate::outbox;
+use crate::present::{self, fields};
+use crate::privacy::DataKey;
+use crate::state::AppState;
+use crate::store::{self, ConversationRow, NewMessage, Page, Tx};
+
+/// Purposes an outbound message may be sent for.
+pub const PURPOSES: &[&str] = &["service", "marketing", "transcripts"];
+const MAX_TEXT_CHARS: usize = 20_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/conversations/{id}/messages", get(list).post(reply))
+}
+
+pub fn valid_text(text: &str) -> ApiResult<&str> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ApiError::invalid("text", "must not be empty"));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::invalid("text", format!("must be at most {MAX_TEXT_CHARS} characters")));
+    }
+    Ok(text)
+}
+
+pub fn valid_purpose(purpose: Option<&str>) -> ApiResult<&'static str> {
+    let purpose = purpose.unwrap_or("service");
+    PURPOSES.iter().copied().find(|p| *p == purpose).ok_or_else(|| ApiError::invalid("purpose", format!("must be one of {}", PURPOSES.join(", "))))
+}
+
+/// A channel of the tenant on which the contact can be reached.
+pub async fn reachable_channel(state: &AppState, auth: &Auth, contact_id: Uuid, channel_id: Uuid) -> ApiResult<Arc<ChannelInfo>> {
+    let channel = state
+        .channels
+        .get(channel_id)
+        .await?
+        .filter(|c| c.tenant_id == auth.tenant_id)
+        .ok_or_else(|| ApiError::invalid("channel_id", "no channel with this id"))?;
+    let kind = address_kind_of_channel(&channel.kind).ok_or_else(|| ApiError::invalid("channel_id", "this channel cannot send"))?;
+    if store::contacts::identity_for_kind(&state.db, auth.tenant_id, contact_id, kind.as_str()).await?.is_none() {
+        return Err(ApiError::invalid("channel_id", format!("the contact has no {} address to reach on this channel", kind.as_str())));
+    }
+    Ok(channel)
+}
+
+/// Stores an operator's message in `tx`: queued for sending, or a private note.
+#[allow(clippy::too_many_arguments)]
+pub async fn queue_outbound(
+    tx: &mut Tx,
+    auth: &Auth,
+    key: &DataKey,
+    conversation: &ConversationRow,
+    channel_id: Uuid,
+    text: &str,
+    purpose: &str,
+    private: bool,
+) -> ApiResult<MessageView> {
+    let id = Uuid::now_v7();
+    let sealed = key.seal(fields::MESSAGE_TEXT, id, text)?;
+    let new = NewMessage {
+        id,
+        tenant_id: auth.tenant_id,
+        conversation_id: conversation.id,
+        contact_id: conversation.contact_id,
+        channel_id,
+        direction: "out",
+        author_type: "operator",
+        author_id: auth.operator_id,
+        external_id: None,
+        text: &sealed,
+        private,
+        purpose,
+        status: if private { "note" } else { "queued" },
+    };
+    let row = store::messages::insert(&mut *tx, &new).await?.ok_or_else(|| ApiError::Conflict("message id taken".into()))?;
+    Ok(present::message_with_text(&row, text.to_owned()))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<impl IntoResponse> {
+    let conversation = find(&state, &auth, &id).await?;
+    let params = ListParams(q);
+    let (limit, cursor) = (params.limit()?, params.cursor()?);
+    let rows = store::messages::for_conversation(&state.db, auth.tenant_id, conversation.id, cursor, limit).await?;
+    let page = Page::from_rows(rows, limit, |r| r.id);
+    let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
+    let data = page.items.iter().map(|row| present::message(row, &key)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(list_body(data, page.next_cursor)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reply {
+    text: String,
+    channel_id: Option<Uuid>,
+    #[serde(default)]
+    private: bool,
+    purpose: Option<String>,
+}
+
+async fn reply(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Reply>,
+) -> ApiResult<impl IntoResponse> {
+    let conversation = find(&state, &auth, &id).await?;
+    let text = valid_text(&body.text)?;
+    let purpose = valid_purpose(body.purpose.as_deref())?;
+    let channel_id = match (body.private, body.channel_id) {
+        (true, _) => conversation.channel_id,
+        (false, Some(other)) => reachable_channel(&state, &auth, conversation.contact_id, other).await?.id,
+        (false, None) => reachable_channel(&state, &auth, conversation.contact_id, conversation.channel_id).await?.id,
+    };
+    let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
+    let mut tx = state.db.begin().await?;
+    let message = queue_outbound(&mut tx, &auth, &key, &conversation, channel_id, text, purpose, body.private).await?;
+    let mut published = Vec::new();
+    if !body.private {
+        // The conversation now travels on the channel of the reply (a channel switch, if any).
+        // An operator's reply leaves the status as it is (a resolved conversation stays resolved).
+        let touched = store::conversations::touch(&mut tx, conversation.id, channel_id, &conversation.status).await?;
+        if touched.channel_id != conversation.channel_id {
+            let mut event = Event::new(auth.tenant_id, events::CONVERSATION_UPDATED, Some(conversation.contact_id), &present::conversation(&touched));
+            outbox::append(&mut tx, Some(&key), &mut event).await?;
+            published.push(event);
+        }
+    }
+    tx.commit().await?;
+    state.bus.publish(published);
+    if !body.private {
+        state.send_wake.notify_one();
+    }
+    Ok((StatusCode::CREATED, Json(message)))
+}

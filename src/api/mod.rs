@@ -1,0 +1,91 @@
+//! The HTTP surface: `/v1` REST for operators and integrations, `/widget` for visitors (served by
+//! the web chat adapter), and the operational endpoints.
+
+pub mod auth;
+mod channels;
+mod contacts;
+mod conversations;
+mod messages;
+mod openapi;
+mod operators;
+mod ops;
+mod pagination;
+mod patch;
+mod realtime;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use omnibridge_channel::problem::Problem;
+
+use crate::state::AppState;
+
+/// The whole router; `widget` is the web chat adapter's router, mounted as is.
+pub fn router(state: AppState, widget: Router) -> Router {
+    let max_body = state.config.http.max_body_bytes;
+    Router::new()
+        .merge(channels::router())
+        .merge(conversations::router())
+        .merge(contacts::router())
+        .merge(operators::router())
+        .merge(realtime::router())
+        .merge(ops::router())
+        .merge(openapi::router())
+        .fallback(not_found)
+        .with_state(state)
+        .merge(widget)
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(DefaultBodyLimit::max(max_body))
+}
+
+async fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// Framework-level rejections (wrong method, oversized body read by a plain extractor) come
+/// without a problem document; give them one so every error looks the same.
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || status == StatusCode::SWITCHING_PROTOCOLS {
+        return response;
+    }
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::NOT_FOUND => "not_found",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let (parts, body) = response.into_parts();
+    let detail = axum::body::to_bytes(body, 4096).await.ok().and_then(|b| String::from_utf8(b.to_vec()).ok()).unwrap_or_default();
+    let detail = if detail.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { detail };
+    let mut problem = Problem::new(status, code, detail).into_response();
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        problem.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    problem
+}
+
+async fn record_metrics(request: Request<Body>, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels = [("method", method), ("route", route), ("status", response.status().as_u16().to_string())];
+    metrics::counter!("omnibridge_http_requests_total", &labels).increment(1);
+    metrics::histogram!("omnibridge_http_request_duration_seconds", &labels[..2]).record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,53 @@
+//! Query-string parsing for lists: cursors, limits and filters, each error naming its parameter.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 200;
+
+pub struct ListParams(pub HashMap<String, String>);
+
+impl ListParams {
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.0.get("limit") {
+            None => Ok(DEFAULT_LIMIT),
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+                _ => Err(ApiError::invalid("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))),
+            },
+        }
+    }
+
+    pub fn cursor(&self) -> Result<Option<Uuid>, ApiError> {
+        self.uuid("cursor")
+    }
+
+    pub fn uuid(&self, name: &str) -> Result<Option<Uuid>, ApiError> {
+        self.0
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .map(|v| Uuid::parse_str(v).map_err(|_| ApiError::invalid(name, "must be a UUID")))
+            .transpose()
+    }
+
+    pub fn one_of(&self, name: &str, allowed: &[&str]) -> Result<Option<String>, ApiError> {
+        match self.0.get(name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v.clone())),
+            Some(_) => Err(ApiError::invalid(name, format!("must be one of {}", allowed.join(", ")))),
+        }
+    }
+
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+/// The list envelope every list endpoint answers with.
+pub fn list_body<T: serde::Serialize>(data: Vec<T>, next_cursor: Option<Uuid>) -> serde_json::Value {
+    serde_json::json!({ "data": data, "next_cursor": next_cursor })
+}

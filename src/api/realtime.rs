@@ -1,0 +1,59 @@
+//! `GET /v1/realtime`: operators' live feed of their tenant's events over a websocket. The key
+//! comes as a Bearer header or, for browsers (which cannot set headers on websockets), as
+//! `?token=`. Each frame is one event, exactly as webhooks carry it: `{"type","timestamp","data"}`.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::auth::authenticate;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/realtime", get(upgrade))
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let header_token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let token = header_token.or(q.get("token").map(String::as_str)).ok_or(ApiError::Unauthorized)?;
+    let auth = authenticate(&state, token.trim()).await?;
+    let shutdown = state.shutdown.clone();
+    Ok(ws.max_message_size(16 * 1024).on_upgrade(move |socket| feed(socket, state, auth.tenant_id, shutdown)))
+}
+
+async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, shutdown: CancellationToken) {
+    let mut events = state.bus.subscribe();
+    metrics::gauge!("omnibridge_realtime_connections").increment(1.0);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            event = events.recv() => match event {
+                Ok(event) if event.tenant_id == tenant_id => {
+                    if socket.send(Message::Text(event.payload.as_ref().into())).await.is_err() { break }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(missed)) => tracing::warn!(missed, "realtime listener lagged; events skipped"),
+                Err(RecvError::Closed) => break,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    metrics::gauge!("omnibridge_realtime_connections").decrement(1.0);
+}

@@ -1,0 +1,92 @@
+//! Channels at run time: the registry of kinds this build supports, each channel's settings
+//! (cached in memory, not read per message) and the adapter instance that serves it.
+//!
+//! Adding a kind is one adapter crate plus one arm in [`Channels::adapter`] and one in
+//! [`settings::validate`].
+
+pub mod settings;
+pub mod webchat;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use omnibridge_channel::Channel;
+use omnibridge_webchat::{VisitorSockets, WebchatChannel};
+use uuid::Uuid;
+
+use crate::domain::views::ChannelView;
+use crate::domain::rfc3339;
+use crate::store::{ChannelRow, Db, StoreResult};
+
+/// A channel's configuration as the hub uses it.
+#[derive(Debug, Clone)]
+pub struct ChannelInfo {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub settings: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ChannelInfo {
+    pub fn from_row(row: ChannelRow) -> Self {
+        Self {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            kind: row.kind,
+            name: row.name,
+            settings: serde_json::from_str(&row.settings).unwrap_or_default(),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+
+    pub fn view(&self) -> ChannelView {
+        ChannelView {
+            id: self.id,
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            settings: self.settings.clone(),
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+        }
+    }
+}
+
+pub struct Channels {
+    db: Db,
+    cache: RwLock<HashMap<Uuid, Arc<ChannelInfo>>>,
+    webchat: Arc<WebchatChannel>,
+}
+
+impl Channels {
+    pub fn new(db: Db, sockets: VisitorSockets) -> Self {
+        Self { db, cache: RwLock::new(HashMap::new()), webchat: Arc::new(WebchatChannel::new(sockets)) }
+    }
+
+    /// A live channel by id, from memory when possible.
+    pub async fn get(&self, id: Uuid) -> StoreResult<Option<Arc<ChannelInfo>>> {
+        if let Some(info) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Ok(Some(info.clone()));
+        }
+        let Some(row) = self.db.channel_by_id(id).await? else { return Ok(None) };
+        let info = Arc::new(ChannelInfo::from_row(row));
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
+        Ok(Some(info))
+    }
+
+    /// Forgets a channel after it changed or was deleted.
+    pub fn invalidate(&self, id: Uuid) {
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    /// The adapter that sends on this channel. Only the egress door calls it.
+    pub(crate) fn adapter(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
+        match info.kind.as_str() {
+            omnibridge_webchat::KIND => Some(self.webchat.clone()),
+            _ => None,
+        }
+    }
+}

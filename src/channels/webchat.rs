@@ -1,0 +1,134 @@
+//! The hub's side of the web chat port: visitor sessions and the visitor's view of their
+//! conversation, over the store and the keyring.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use omnibridge_channel::{Address, AddressKind, Technical};
+use omnibridge_webchat::{SessionRequest, TokenHash, Visitor, WidgetBackend, WidgetError, WidgetMessage};
+use uuid::Uuid;
+
+use super::Channels;
+use crate::domain::events::{self, Event};
+use crate::domain::rfc3339;
+use crate::outbox::{self, EventBus};
+use crate::present::{self, fields};
+use crate::privacy::Keyring;
+use crate::store::{self, Db, MessageRow, NewContact};
+
+const SESSION_CACHE_TTL: Duration = Duration::from_secs(60);
+const HISTORY_LIMIT: usize = 500;
+
+pub struct HubWidgetBackend {
+    pub db: Db,
+    pub keyring: Arc<Keyring>,
+    pub channels: Arc<Channels>,
+    pub bus: EventBus,
+    sessions: Mutex<HashMap<TokenHash, (Visitor, Instant)>>,
+}
+
+impl HubWidgetBackend {
+    pub fn new(db: Db, keyring: Arc<Keyring>, channels: Arc<Channels>, bus: EventBus) -> Self {
+        Self { db, keyring, channels, bus, sessions: Mutex::new(HashMap::new()) }
+    }
+
+    fn unavailable(err: impl std::fmt::Display) -> WidgetError {
+        WidgetError::Unavailable(err.to_string())
+    }
+
+    fn widget_message(&self, row: &MessageRow, key: &crate::privacy::DataKey) -> Result<WidgetMessage, WidgetError> {
+        let text = key.open(fields::MESSAGE_TEXT, row.id, &row.text).map_err(Self::unavailable)?;
+        Ok(WidgetMessage {
+            id: row.id,
+            conversation_id: row.conversation_id,
+            direction: row.direction.clone(),
+            text,
+            author: row.author_type.clone(),
+            author_name: None,
+            created_at: rfc3339(row.created_at),
+        })
+    }
+}
+
+#[async_trait]
+impl WidgetBackend for HubWidgetBackend {
+    async fn open_session(
+        &self,
+        channel_id: Uuid,
+        request: SessionRequest,
+        technical: Technical,
+        token: TokenHash,
+    ) -> Result<Visitor, WidgetError> {
+        let channel = self.channels.get(channel_id).await.map_err(Self::unavailable)?;
+        let channel = channel.filter(|c| c.kind == omnibridge_webchat::KIND).ok_or(WidgetError::UnknownChannel)?;
+        let tenant_id = channel.tenant_id;
+        let (contact_id, visitor_id) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut tx = self.db.begin().await.map_err(Self::unavailable)?;
+        let key = self.keyring.create_data_key(&mut tx, tenant_id, contact_id).await.map_err(Self::unavailable)?;
+        let seal = |what, value: Option<&str>| key.seal_opt(what, contact_id, value).map_err(Self::unavailable);
+        let name = seal(fields::CONTACT_NAME, request.name.as_deref().map(str::trim))?;
+        let email_address = request.email.as_deref().map(|e| Address::new(AddressKind::Email, e));
+        let email = seal(fields::CONTACT_EMAIL, email_address.as_ref().map(|a| a.value.as_str()))?;
+        let contact = NewContact { id: contact_id, tenant_id, name: name.as_deref(), email: email.as_deref(), phone: None };
+        let contact = store::contacts::insert_contact(&mut tx, &contact).await.map_err(Self::unavailable)?;
+
+        // The visitor id is an address only this visitor's browser writes from: verified.
+        let visitor_address = Address::new(AddressKind::Webchat, &visitor_id.to_string());
+        let mut identities = vec![(visitor_address, "verified")];
+        // A typed-in email is only claimed: if the address already belongs to someone, it stays
+        // theirs and this contact keeps it as a plain field (a merge suggestion, never a merge).
+        identities.extend(email_address.map(|a| (a, "claimed")));
+        for (address, status) in identities {
+            let index = self.keyring.blind_index(tenant_id, &address);
+            let sealed = key.seal(fields::IDENTITY_ADDRESS, contact_id, &address.value).map_err(Self::unavailable)?;
+            store::contacts::insert_identity(&mut tx, tenant_id, contact_id, address.kind.as_str(), &index, &sealed, status)
+                .await
+                .map_err(Self::unavailable)?;
+        }
+        let ip = seal(fields::TECHNICAL_IP, technical.ip.as_deref())?;
+        let ua = seal(fields::TECHNICAL_USER_AGENT, technical.user_agent.as_deref())?;
+        store::visitors::insert(&mut tx, &token.0, tenant_id, channel_id, contact_id, visitor_id, ip.as_deref(), ua.as_deref())
+            .await
+            .map_err(Self::unavailable)?;
+        let identities = store::contacts::identities_in_range(&mut tx, tenant_id, contact_id, contact_id).await.map_err(Self::unavailable)?;
+        let view = present::contact(&contact, &identities, &key).map_err(Self::unavailable)?;
+        let mut event = Event::new(tenant_id, events::CONTACT_CREATED, Some(contact_id), &view);
+        outbox::append(&mut tx, Some(&key), &mut event).await.map_err(Self::unavailable)?;
+        tx.commit().await.map_err(Self::unavailable)?;
+        self.bus.publish([event]);
+        Ok(Visitor { visitor_id, channel_id, tenant_id, contact_id })
+    }
+
+    async fn authenticate(&self, token: TokenHash) -> Result<Visitor, WidgetError> {
+        if let Some((visitor, at)) = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&token) {
+            if at.elapsed() < SESSION_CACHE_TTL {
+                return Ok(visitor.clone());
+            }
+        }
+        let row = store::visitors::by_token(&self.db, &token.0).await.map_err(Self::unavailable)?.ok_or(WidgetError::Unauthorized)?;
+        let visitor = Visitor { visitor_id: row.visitor_id, channel_id: row.channel_id, tenant_id: row.tenant_id, contact_id: row.contact_id };
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if sessions.len() > 100_000 {
+            sessions.clear();
+        }
+        sessions.insert(token, (visitor.clone(), Instant::now()));
+        Ok(visitor)
+    }
+
+    async fn history(&self, visitor: &Visitor) -> Result<Vec<WidgetMessage>, WidgetError> {
+        let rows = store::messages::visible_to_visitor(&self.db, visitor.contact_id, visitor.channel_id, HISTORY_LIMIT)
+            .await
+            .map_err(Self::unavailable)?;
+        let key = self.keyring.data_key(&self.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
+        rows.iter().map(|row| self.widget_message(row, &key)).collect()
+    }
+
+    async fn message(&self, visitor: &Visitor, message_id: Uuid) -> Result<Option<WidgetMessage>, WidgetError> {
+        let row = store::messages::get(&self.db, visitor.tenant_id, message_id).await.map_err(Self::unavailable)?;
+        let Some(row) = row.filter(|r| r.contact_id == visitor.contact_id && !r.private) else { return Ok(None) };
+        let key = self.keyring.data_key(&self.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
+        self.widget_message(&row, &key).map(Some)
+    }
+}

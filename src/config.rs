@@ -1,0 +1,295 @@
+//! One typed configuration for every command.
+//!
+//! Layers, later ones win: `config/omnibridge.toml` (embedded, every key documented with its
+//! default) → the `--config` file → `OMNIBRIDGE_*` environment variables (`__` between section
+//! and key). Unknown keys in a file are errors; all problems are reported at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::{Table, Value};
+
+const DEFAULTS: &str = include_str!("../config/omnibridge.toml");
+const ENV_PREFIX: &str = "OMNIBRIDGE_";
+/// Variables with our prefix that are not configuration keys.
+const ENV_NOT_KEYS: &[&str] = &["CONFIG"];
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub listen: String,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub master_key: Option<String>,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub ingest: IngestConfig,
+    pub delivery: DeliveryConfig,
+    pub widget: WidgetConfig,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .field("master_key", &self.master_key.as_ref().map(|_| "…"))
+            .field("log", &self.log)
+            .field("http", &self.http)
+            .field("database", &self.database)
+            .field("ingest", &self.ingest)
+            .field("delivery", &self.delivery)
+            .field("widget", &self.widget)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    pub sqlite_synchronous: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    pub batch_max: usize,
+    pub queue_capacity: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    pub batch: usize,
+    pub lease_secs: u64,
+    pub poll_interval_ms: u64,
+    pub max_attempts: i32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidgetConfig {
+    pub max_text_chars: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// A loaded configuration plus warnings worth logging (e.g. unknown `OMNIBRIDGE_*` variables).
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Defaults only: what `omnibridge serve` runs with when nothing is configured.
+    pub fn defaults() -> Self {
+        Self::load(None, std::iter::empty()).expect("embedded defaults are valid").config
+    }
+
+    /// Loads the layers. `env` is passed in (rather than read here) so tests control it.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let mut merged: Table = DEFAULTS.parse().map_err(|e| ConfigError(vec![format!("embedded defaults: {e}")]))?;
+        if let Some(path) = file {
+            match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| t.parse::<Table>().map_err(|e| e.to_string())) {
+                Ok(table) => merge(&mut merged, table, "", &mut errors),
+                Err(e) => errors.push(format!("{}: {e}", path.display())),
+            }
+        }
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            if ENV_NOT_KEYS.contains(&key) {
+                continue;
+            }
+            let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+            match set_from_env(&mut merged, &path, &value) {
+                Ok(()) => {}
+                Err(EnvError::UnknownKey) => warnings.push(format!("ignoring {name}: not a configuration key")),
+                Err(EnvError::BadValue(e)) => errors.push(format!("{name}: {e}")),
+            }
+        }
+        let config = match Config::deserialize(Value::Table(merged)) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        };
+        if let Some(config) = &config {
+            config.validate(&mut errors);
+        }
+        match config {
+            Some(config) if errors.is_empty() => Ok(Loaded { config, warnings }),
+            _ => Err(ConfigError(errors)),
+        }
+    }
+
+    fn validate(&self, errors: &mut Vec<String>) {
+        if self.listen.parse::<SocketAddr>().is_err() {
+            errors.push(format!("listen: {:?} is not an address:port", self.listen));
+        }
+        let url = self.database_url.as_str();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            errors.push("database_url: must start with sqlite:// or postgres://".into());
+        }
+        if let Some(key) = &self.master_key {
+            if crate::privacy::parse_master_key(key).is_err() {
+                errors.push("master_key: must be 32 bytes as 64 hex characters or base64".into());
+            }
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            errors.push("log.format: must be \"text\" or \"json\"".into());
+        }
+        if !["normal", "full"].contains(&self.database.sqlite_synchronous.to_ascii_lowercase().as_str()) {
+            errors.push("database.sqlite_synchronous: must be \"normal\" or \"full\"".into());
+        }
+        let positive = [
+            ("http.max_body_bytes", self.http.max_body_bytes),
+            ("database.max_connections", self.database.max_connections as usize),
+            ("ingest.batch_max", self.ingest.batch_max),
+            ("ingest.queue_capacity", self.ingest.queue_capacity),
+            ("delivery.batch", self.delivery.batch),
+            ("delivery.max_attempts", self.delivery.max_attempts.max(0) as usize),
+            ("widget.max_text_chars", self.widget.max_text_chars),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                errors.push(format!("{key}: must be greater than 0"));
+            }
+        }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+}
+
+/// Overlays `over` on `base`, refusing keys the defaults do not have.
+fn merge(base: &mut Table, over: Table, prefix: &str, errors: &mut Vec<String>) {
+    for (key, value) in over {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match (base.get_mut(&key), value) {
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o, &path, errors),
+            (Some(_), value) => {
+                base.insert(key, value);
+            }
+            (None, value) if OPTIONAL_KEYS.contains(&path.as_str()) => {
+                base.insert(key, value);
+            }
+            (None, _) => errors.push(format!("unknown key {path}")),
+        }
+    }
+}
+
+/// Keys that have no default and are therefore absent from the embedded file.
+const OPTIONAL_KEYS: &[&str] = &["master_key"];
+
+enum EnvError {
+    UnknownKey,
+    BadValue(String),
+}
+
+/// Sets one key from an environment string, typed like its default.
+fn set_from_env(table: &mut Table, path: &[String], raw: &str) -> Result<(), EnvError> {
+    let (last, parents) = path.split_last().ok_or(EnvError::UnknownKey)?;
+    let mut table = table;
+    for part in parents {
+        table = match table.get_mut(part) {
+            Some(Value::Table(t)) => t,
+            _ => return Err(EnvError::UnknownKey),
+        };
+    }
+    let value = match table.get(last) {
+        Some(Value::Integer(_)) => Value::Integer(raw.trim().parse().map_err(|_| EnvError::BadValue(format!("{raw:?} is not an integer")))?),
+        Some(Value::Boolean(_)) => Value::Boolean(raw.trim().parse().map_err(|_| EnvError::BadValue(format!("{raw:?} is not true/false")))?),
+        Some(Value::Table(_)) => return Err(EnvError::UnknownKey),
+        Some(_) => Value::String(raw.to_owned()),
+        None if parents.is_empty() && OPTIONAL_KEYS.contains(&last.as_str()) => Value::String(raw.to_owned()),
+        None => return Err(EnvError::UnknownKey),
+    };
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+/// A database URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_work_with_nothing_configured() {
+        let c = Config::defaults();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://data/omnibridge.db");
+        assert!(c.master_key.is_none());
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n[http]\nmax_body_bytes = 10\n").unwrap();
+        let loaded = Config::load(
+            Some(&file),
+            env(&[("OMNIBRIDGE_HTTP__MAX_BODY_BYTES", "20"), ("OMNIBRIDGE_DATABASE_URL", "postgres://u@h/db"), ("OMNIBRIDGE_LISTENN", "x")]),
+        )
+        .unwrap();
+        assert_eq!(loaded.config.listen, "127.0.0.1:9000");
+        assert_eq!(loaded.config.http.max_body_bytes, 20);
+        assert_eq!(loaded.config.database_url, "postgres://u@h/db");
+        assert_eq!(loaded.warnings.len(), 1, "a mistyped variable is reported");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = Config::load(None, env(&[("OMNIBRIDGE_LISTEN", "nope"), ("OMNIBRIDGE_HTTP__MAX_BODY_BYTES", "x"), ("OMNIBRIDGE_MASTER_KEY", "short")]))
+            .err()
+            .unwrap();
+        assert_eq!(err.0.len(), 2, "{err}");
+        let err = Config::load(None, env(&[("OMNIBRIDGE_LISTEN", "nope"), ("OMNIBRIDGE_MASTER_KEY", "short")])).err().unwrap();
+        assert_eq!(err.0.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+    }
+}

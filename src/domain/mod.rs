@@ -1,0 +1,74 @@
+//! The domain's vocabulary: roles, statuses, the JSON views clients see, and events. No I/O.
+
+pub mod events;
+pub mod views;
+
+use omnibridge_channel::AddressKind;
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything in the tenant, including channels, operators and keys.
+    Admin,
+    /// Work the inbox: conversations, messages, contacts; read channels.
+    Agent,
+    /// A system integration: the same data access as an agent, no realtime console.
+    Integration,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "admin" => Self::Admin,
+            "agent" => Self::Agent,
+            "integration" => Self::Integration,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Agent => "agent",
+            Self::Integration => "integration",
+        }
+    }
+}
+
+/// Conversation statuses.
+pub const CONVERSATION_STATUSES: &[&str] = &["open", "pending", "resolved", "snoozed"];
+
+/// The status a conversation takes when the contact writes again: pending and snoozed ones
+/// wake up. (Resolved conversations are not reused; a new one opens.)
+pub const STATUS_AFTER_INBOUND: &str = "open";
+
+/// Channel kinds this build knows, and the address kind each one reaches people by.
+pub fn address_kind_of_channel(kind: &str) -> Option<AddressKind> {
+    Some(match kind {
+        "webchat" => AddressKind::Webchat,
+        "email" => AddressKind::Email,
+        "twilio_sms" => AddressKind::Phone,
+        "telegram" => AddressKind::Telegram,
+        _ => return None,
+    })
+}
+
+/// Personal-data categories, as routing policy and the transfer log name them.
+pub mod categories {
+    pub const CONTACT_NAME: &str = "contact.name";
+    pub const CONTACT_EMAIL: &str = "contact.email";
+    pub const CONTACT_PHONE: &str = "contact.phone";
+    pub const CONTACT_HANDLE: &str = "contact.handle";
+    pub const MESSAGE_CONTENT: &str = "message.content";
+    pub const TECHNICAL_IP: &str = "technical.ip";
+    pub const TECHNICAL_USER_AGENT: &str = "technical.user_agent";
+}
+
+/// Formats stored microseconds as RFC 3339 UTC.
+pub fn rfc3339(micros: i64) -> String {
+    let nanos = i128::from(micros) * 1_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}

@@ -1,0 +1,71 @@
+//! The JSON shapes of the public API, shared by REST answers, realtime frames and events.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub contact_id: Uuid,
+    pub channel_id: Uuid,
+    /// `in` (from the contact) or `out` (to the contact).
+    pub direction: String,
+    /// `contact`, `operator` or `system`.
+    pub author: String,
+    pub author_id: Option<Uuid>,
+    pub text: String,
+    pub private: bool,
+    pub purpose: String,
+    /// Inbound: `received`. Outbound: `queued` → `sent` → `delivered` | `failed`. Notes: `note`.
+    pub status: String,
+    pub external_id: Option<String>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationView {
+    pub id: Uuid,
+    pub contact_id: Uuid,
+    /// The channel the conversation currently travels on.
+    pub channel_id: Uuid,
+    pub status: String,
+    pub assignee_id: Option<Uuid>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_message_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityView {
+    pub id: Uuid,
+    /// `email`, `phone`, `telegram` or `webchat`.
+    pub kind: String,
+    pub address: String,
+    /// `verified`: the address itself wrote to us; `claimed`: typed into a form.
+    pub status: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactView {
+    pub id: Uuid,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub identities: Vec<IdentityView>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelView {
+    pub id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub settings: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+}

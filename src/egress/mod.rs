@@ -1,0 +1,101 @@
+//! The one door out.
+//!
+//! Every byte of personal data that leaves the hub passes [`Door::send`]: it decides (today:
+//! allow everything; the routing policy plugs in here), writes a transfer record of what went
+//! where and on what grounds, and only then calls the adapter. The send worker in [`worker`] is
+//! the only caller for channel sends; adapters are not reachable from anywhere else.
+
+pub mod worker;
+
+use omnibridge_channel::{AdapterError, Channel, OutboundMessage, Receipt};
+use uuid::Uuid;
+
+use crate::store::{self, Db, NewTransfer, StoreError};
+
+/// Where personal data is about to go.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// `channel` (a channel send) or, later, `webhook`, `export`.
+    pub kind: &'static str,
+    /// A stable name: `webchat:<channel id>`, a subprocessor id, an endpoint id.
+    pub name: String,
+    /// Country where the recipient processes the data, when known.
+    pub country: Option<String>,
+    /// Transfer mechanism (`adequacy`, `scc`, …) when the destination is outside the region.
+    pub mechanism: Option<String>,
+}
+
+/// One transfer: what is about to leave, about whom.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub tenant_id: Uuid,
+    pub contact_id: Option<Uuid>,
+    pub message_id: Option<Uuid>,
+    pub destination: Destination,
+    pub categories: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Block { reason: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EgressError {
+    #[error("blocked by policy: {0}")]
+    Blocked(String),
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+    #[error("could not record the transfer: {0}")]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct Door {
+    db: Db,
+}
+
+impl Door {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// The policy decision for a transfer. Every destination is allowed for now; the record is
+    /// written either way, so the log is complete from the first message.
+    pub fn decide(&self, _transfer: &Transfer) -> Decision {
+        Decision::Allow
+    }
+
+    /// Decides, records, and — if allowed — sends.
+    pub async fn send(&self, transfer: &Transfer, adapter: &dyn Channel, message: &OutboundMessage) -> Result<Receipt, EgressError> {
+        let decision = self.decide(transfer);
+        self.record(transfer, &decision).await?;
+        match decision {
+            Decision::Allow => Ok(adapter.send(message).await?),
+            Decision::Block { reason } => Err(EgressError::Blocked(reason)),
+        }
+    }
+
+    async fn record(&self, t: &Transfer, decision: &Decision) -> Result<(), StoreError> {
+        let categories = serde_json::to_string(&t.categories).unwrap_or_else(|_| "[]".into());
+        let (decision, reason) = match decision {
+            Decision::Allow => ("allow", None),
+            Decision::Block { reason } => ("block", Some(reason.as_str())),
+        };
+        let row = NewTransfer {
+            tenant_id: t.tenant_id,
+            contact_id: t.contact_id,
+            message_id: t.message_id,
+            destination_kind: t.destination.kind,
+            destination: &t.destination.name,
+            country: t.destination.country.as_deref(),
+            mechanism: t.destination.mechanism.as_deref(),
+            data_categories: &categories,
+            decision,
+            reason,
+        };
+        store::transfers::insert(&self.db, &row).await?;
+        Ok(())
+    }
+}

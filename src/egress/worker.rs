@@ -1,0 +1,174 @@
+//! The send worker: claims queued outbound messages, passes each through the door, and records
+//! the outcome with its events in one transaction. Woken at once when a message is queued, and
+//! on a timer for retries and for claims a dead process left to expire.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use omnibridge_channel::{AdapterError, DeliveryStatus, OutboundMessage, Receipt};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Destination, Door, EgressError, Transfer};
+use crate::channels::Channels;
+use crate::domain::categories;
+use crate::domain::events::{self, Event};
+use crate::domain::{address_kind_of_channel, rfc3339};
+use crate::outbox::{self, EventBus};
+use crate::present::{self, fields};
+use crate::privacy::Keyring;
+use crate::store::{self, Db, QueuedMessage};
+
+pub struct SendWorker {
+    pub db: Db,
+    pub door: Door,
+    pub keyring: Arc<Keyring>,
+    pub channels: Arc<Channels>,
+    pub bus: EventBus,
+    pub wake: Arc<Notify>,
+    pub batch: usize,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub max_attempts: i32,
+}
+
+/// How one attempt ended.
+enum Outcome {
+    Done(Receipt),
+    Retry { error: String, after: Duration },
+    Failed(String),
+}
+
+impl SendWorker {
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            loop {
+                match store::messages::claim_queued(&self.db, self.lease.as_micros() as i64, self.batch).await {
+                    Ok(claimed) if claimed.is_empty() => break,
+                    Ok(claimed) => {
+                        join_all(claimed.into_iter().map(|q| self.deliver(q))).await;
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "claiming outbound messages failed");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+            }
+        }
+    }
+
+    async fn deliver(&self, queued: QueuedMessage) {
+        let outcome = self.attempt(&queued).await;
+        if let Err(err) = self.record(&queued, outcome).await {
+            // The lease expires and another round retries the message.
+            tracing::error!(message_id = %queued.id, error = %err, "recording a send outcome failed");
+        }
+    }
+
+    async fn attempt(&self, q: &QueuedMessage) -> Outcome {
+        let channel = match self.channels.get(q.channel_id).await {
+            Ok(Some(channel)) => channel,
+            Ok(None) => return Outcome::Failed("the channel was deleted".into()),
+            Err(err) => return self.retry_or_fail(q, err.to_string()),
+        };
+        let Some(adapter) = self.channels.adapter(&channel) else {
+            return Outcome::Failed(format!("no adapter for channel kind {}", channel.kind));
+        };
+        let (text, to) = match self.open_message(q, &channel.kind).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Outcome::Failed("the contact has no address on this channel".into()),
+            Err(err) => return self.retry_or_fail(q, err),
+        };
+        let message = OutboundMessage {
+            id: q.id,
+            channel_id: q.channel_id,
+            conversation_id: q.conversation_id,
+            to,
+            text,
+            created_at: rfc3339(q.created_at),
+            author_name: None,
+        };
+        let transfer = Transfer {
+            tenant_id: q.tenant_id,
+            contact_id: Some(q.contact_id),
+            message_id: Some(q.id),
+            destination: Destination { kind: "channel", name: format!("{}:{}", channel.kind, channel.id), country: None, mechanism: None },
+            categories: vec![categories::MESSAGE_CONTENT, categories::CONTACT_HANDLE],
+        };
+        match self.door.send(&transfer, adapter.as_ref(), &message).await {
+            Ok(receipt) => Outcome::Done(receipt),
+            Err(EgressError::Blocked(reason)) => Outcome::Failed(format!("blocked: {reason}")),
+            Err(EgressError::Adapter(AdapterError::RateLimited { retry_after })) if q.attempts < self.max_attempts => {
+                Outcome::Retry { error: "rate limited".into(), after: retry_after }
+            }
+            Err(EgressError::Adapter(err)) if err.is_retryable() => self.retry_or_fail(q, err.to_string()),
+            Err(EgressError::Adapter(err)) => Outcome::Failed(err.to_string()),
+            Err(err @ EgressError::Store(_)) => self.retry_or_fail(q, err.to_string()),
+        }
+    }
+
+    /// The message text and the contact's address on the channel's kind, decrypted.
+    async fn open_message(&self, q: &QueuedMessage, kind: &str) -> Result<Option<(String, omnibridge_channel::Address)>, String> {
+        let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
+        let text = key.open(fields::MESSAGE_TEXT, q.id, &q.text).map_err(|e| e.to_string())?;
+        let Some(address_kind) = address_kind_of_channel(kind) else { return Ok(None) };
+        let identity = store::contacts::identity_for_kind(&self.db, q.tenant_id, q.contact_id, address_kind.as_str())
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(identity) = identity else { return Ok(None) };
+        let value = key.open(fields::IDENTITY_ADDRESS, q.contact_id, &identity.address).map_err(|e| e.to_string())?;
+        Ok(Some((text, omnibridge_channel::Address { kind: address_kind, value })))
+    }
+
+    fn retry_or_fail(&self, q: &QueuedMessage, error: String) -> Outcome {
+        if q.attempts >= self.max_attempts {
+            return Outcome::Failed(error);
+        }
+        // 1 s, 2 s, 4 s … capped at 5 minutes.
+        let after = Duration::from_secs(1u64 << q.attempts.clamp(0, 8) as u32).min(Duration::from_secs(300));
+        Outcome::Retry { error, after }
+    }
+
+    async fn record(&self, q: &QueuedMessage, outcome: Outcome) -> Result<(), String> {
+        let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
+        let mut tx = self.db.begin().await.map_err(|e| e.to_string())?;
+        let mut events_out = Vec::new();
+        let (status, external_id, error, next) = match &outcome {
+            Outcome::Done(receipt) => (receipt.status.as_str(), receipt.external_id.as_deref(), None, None),
+            Outcome::Retry { error, after } => {
+                ("queued", None, Some(error.as_str()), Some(store::now_micros() + after.as_micros() as i64))
+            }
+            Outcome::Failed(error) => ("failed", None, Some(error.as_str()), None),
+        };
+        store::messages::record_attempt(&mut tx, q.id, status, external_id, error, next).await.map_err(|e| e.to_string())?;
+        let event_types: &[&'static str] = match &outcome {
+            Outcome::Done(r) if r.status == DeliveryStatus::Delivered => &[events::MESSAGE_SENT, events::MESSAGE_DELIVERED],
+            Outcome::Done(_) => &[events::MESSAGE_SENT],
+            Outcome::Failed(_) => &[events::MESSAGE_FAILED],
+            Outcome::Retry { .. } => &[],
+        };
+        if !event_types.is_empty() {
+            let row = store::messages::get(&mut tx, q.tenant_id, q.id).await.map_err(|e| e.to_string())?.ok_or("message vanished")?;
+            let view = present::message(&row, &key).map_err(|e| e.to_string())?;
+            for event_type in event_types {
+                let mut event = Event::new(q.tenant_id, event_type, Some(q.contact_id), &view);
+                outbox::append(&mut tx, Some(&key), &mut event).await.map_err(|e| e.to_string())?;
+                events_out.push(event);
+            }
+        }
+        tx.commit().await.map_err(|e| e.to_string())?;
+        match &outcome {
+            Outcome::Done(_) => metrics::counter!("omnibridge_messages_sent_total").increment(1),
+            Outcome::Failed(_) => metrics::counter!("omnibridge_messages_failed_total").increment(1),
+            Outcome::Retry { .. } => metrics::counter!("omnibridge_send_retries_total").increment(1),
+        }
+        self.bus.publish(events_out);
+        Ok(())
+    }
+}

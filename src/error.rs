@@ -1,0 +1,74 @@
+//! The hub's error type, mapped to RFC 9457 problem documents in one place. Internal errors
+//! are logged with their cause and answered as opaque 500s.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use omnibridge_channel::problem::Problem;
+
+use crate::privacy::{CryptoError, KeyError};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or invalid API key")]
+    Unauthorized,
+    #[error("this key's role may not do that")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{field}: {detail}")]
+    Invalid { field: String, detail: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
+        Self::Invalid { field: field.to_owned(), detail: detail.into() }
+    }
+}
+
+impl From<ApiError> for Problem {
+    fn from(err: ApiError) -> Self {
+        match &err {
+            ApiError::Unauthorized => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string()),
+            ApiError::Forbidden => Problem::new(StatusCode::FORBIDDEN, "forbidden", err.to_string()),
+            ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
+            ApiError::Invalid { field, detail } => Problem::invalid(field, format!("{field}: {detail}")),
+            ApiError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", err.to_string()),
+            ApiError::Unavailable(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string()),
+            ApiError::Key(KeyError::Crypto(CryptoError::KeyDestroyed)) | ApiError::Crypto(CryptoError::KeyDestroyed) => {
+                Problem::new(StatusCode::GONE, "erased", "this contact's data has been erased")
+            }
+            ApiError::Store(_) | ApiError::Key(_) | ApiError::Crypto(_) => {
+                tracing::error!(error = %err, "internal error");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
+    }
+}
+
+impl From<crate::outbox::AppendError> for ApiError {
+    fn from(e: crate::outbox::AppendError) -> Self {
+        match e {
+            crate::outbox::AppendError::Store(e) => Self::Store(e),
+            crate::outbox::AppendError::Crypto(e) => Self::Crypto(e),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

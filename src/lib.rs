@@ -1,0 +1,152 @@
+//! omnibridge: an omnichannel bridge server.
+//!
+//! [`run`] wires the hub together — store, keyring, channels, the ingest writer, the send worker
+//! behind the egress door, the HTTP router — and serves until `shutdown` is cancelled. The binary
+//! calls it for `omnibridge serve`; tests call it on port 0.
+
+pub mod api;
+pub mod channels;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod egress;
+pub mod error;
+pub mod ingest;
+pub mod outbox;
+pub mod present;
+pub mod privacy;
+pub mod state;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use omnibridge_webchat::{VisitorSockets, WidgetState};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::channels::Channels;
+use crate::channels::webchat::HubWidgetBackend;
+use crate::config::Config;
+use crate::egress::Door;
+use crate::egress::worker::SendWorker;
+use crate::ingest::{Ingest, WriterContext};
+use crate::outbox::EventBus;
+use crate::privacy::{Keyring, SecretKey, load_or_create_master_key, parse_master_key};
+use crate::state::Hub;
+use crate::store::{Db, DbOptions};
+
+/// Installs the process-wide TLS provider (ring). Safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok()).clone()
+}
+
+/// The master key from configuration, or the one generated into the data directory.
+pub fn master_key(config: &Config) -> anyhow::Result<SecretKey> {
+    if let Some(text) = &config.master_key {
+        return Ok(parse_master_key(text)?);
+    }
+    let (key, created) = load_or_create_master_key(&config.data_dir)?;
+    if created {
+        tracing::warn!(
+            path = %config.data_dir.join("master.key").display(),
+            "no master key configured: generated one; back it up apart from the database, or set OMNIBRIDGE_MASTER_KEY"
+        );
+    }
+    Ok(key)
+}
+
+pub fn db_options(config: &Config) -> DbOptions {
+    DbOptions {
+        url: config.database_url.clone(),
+        max_connections: config.database.max_connections,
+        sqlite_synchronous: config.database.sqlite_synchronous.clone(),
+    }
+}
+
+/// Connects to the configured database and applies pending migrations.
+pub async fn connect(config: &Config) -> anyhow::Result<Db> {
+    Db::connect(&db_options(config))
+        .await
+        .with_context(|| format!("opening database {}", config::redact_url(&config.database_url)))
+}
+
+/// Runs the hub on `listener` until `shutdown` is cancelled.
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    install_crypto_provider();
+    let config = Arc::new(config);
+    let keyring = Arc::new(Keyring::new(master_key(&config)?));
+    let db = connect(&config).await?;
+    let bus = EventBus::new(4096);
+    let sockets = VisitorSockets::default();
+    let channels = Arc::new(Channels::new(db.clone(), sockets.clone()));
+    let hub = Arc::new(Hub {
+        config: config.clone(),
+        db: db.clone(),
+        keyring: keyring.clone(),
+        channels: channels.clone(),
+        bus: bus.clone(),
+        send_wake: Arc::new(Notify::new()),
+        auth_cache: Default::default(),
+        metrics: metrics_handle(),
+        shutdown: shutdown.clone(),
+    });
+
+    let writer_ctx = WriterContext { db: db.clone(), keyring: keyring.clone(), channels: channels.clone(), bus: bus.clone() };
+    let (ingest, writer) = Ingest::new(writer_ctx, config.ingest.batch_max, config.ingest.queue_capacity);
+    let writer_task = tokio::spawn(writer.run());
+    let workers = CancellationToken::new();
+    let sender_task = tokio::spawn(
+        SendWorker {
+            db: db.clone(),
+            door: Door::new(db.clone()),
+            keyring: keyring.clone(),
+            channels: channels.clone(),
+            bus: bus.clone(),
+            wake: hub.send_wake.clone(),
+            batch: config.delivery.batch,
+            lease: Duration::from_secs(config.delivery.lease_secs),
+            poll_interval: Duration::from_millis(config.delivery.poll_interval_ms),
+            max_attempts: config.delivery.max_attempts,
+        }
+        .run(workers.clone()),
+    );
+
+    let widget = omnibridge_webchat::router(WidgetState {
+        backend: Arc::new(HubWidgetBackend::new(db.clone(), keyring.clone(), channels.clone(), bus.clone())),
+        inbound: ingest,
+        sockets,
+        max_text_chars: config.widget.max_text_chars,
+        shutdown: shutdown.clone(),
+    });
+    let app = api::router(hub, widget);
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = db.backend(), "omnibridge listening");
+    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let served = tokio::select! {
+        result = server => result.context("serving HTTP"),
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("open connections did not finish within the grace period");
+            Ok(())
+        }
+    };
+    // The router (and with it the last ingest sender) is gone: the writer drains and stops.
+    workers.cancel();
+    let _ = tokio::time::timeout(grace, writer_task).await;
+    let _ = tokio::time::timeout(grace, sender_task).await;
+    db.close().await;
+    tracing::info!("omnibridge stopped");
+    served
+}

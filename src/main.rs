@@ -1,0 +1,171 @@
+//! The `omnibridge` command line: serve, migrate, and administration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use omnibridge::config::{Config, Loaded};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(name = "omnibridge", version, about = "Omnichannel bridge server with consent and GDPR data routing built in")]
+struct Cli {
+    /// Configuration file (TOML); see config/omnibridge.toml for every key and its default.
+    #[arg(long, global = true, env = "OMNIBRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (migrates the database first).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant; prints its id and an admin API key (shown only now).
+    Create {
+        name: String,
+        /// Home region the tenant's data is pinned to, e.g. eu, us, au.
+        #[arg(long)]
+        region: String,
+        /// Print exactly {"tenant_id": "...", "api_key": "..."}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key; prints it (shown only now).
+    Create {
+        #[arg(long)]
+        tenant: Uuid,
+        /// admin, agent or integration.
+        #[arg(long)]
+        role: String,
+        /// The operator the key acts as (replies are authored by them).
+        #[arg(long)]
+        operator: Option<Uuid>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Loaded { config, warnings } = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("omnibridge: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("omnibridge: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("omnibridge: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
+    omnibridge::install_crypto_provider();
+    match command {
+        Command::Serve => {
+            let addr = config.listen_addr();
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            omnibridge::run(config, listener, shutdown).await
+        }
+        Command::Migrate => {
+            let db = omnibridge::store::Db::connect_without_migrating(&omnibridge::db_options(&config)).await?;
+            let ran = db.migrate().await?;
+            println!("applied {ran} migration(s)");
+            Ok(())
+        }
+        Command::Tenant { command: TenantCommand::Create { name, region, json } } => {
+            let db = omnibridge::connect(&config).await?;
+            let created = omnibridge::cli::create_tenant(&db, &name, &region).await?;
+            if json {
+                println!("{}", serde_json::to_string(&created)?);
+            } else {
+                println!("tenant_id: {}\napi_key:   {}\n(the key is shown only now; store it safely)", created.tenant_id, created.api_key);
+            }
+            Ok(())
+        }
+        Command::Key { command: KeyCommand::Create { tenant, role, operator, json } } => {
+            let db = omnibridge::connect(&config).await?;
+            let created = omnibridge::cli::create_key(&db, tenant, &role, operator).await?;
+            if json {
+                println!("{}", serde_json::to_string(&created)?);
+            } else {
+                println!("key_id:  {}\napi_key: {}\n(the key is shown only now; store it safely)", created.key_id, created.api_key);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.log.level)).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                shutdown.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

@@ -1,0 +1,67 @@
+//! Writing events and fanning them out.
+//!
+//! [`append`] writes an event to the outbox table inside the caller's transaction (sealed under
+//! the contact's data key when it is about a contact). Only after that transaction commits does
+//! the caller [`EventBus::publish`] the events to in-process listeners (operator websockets), so
+//! nobody ever sees an event whose state was rolled back.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use crate::domain::events::Event;
+use crate::privacy::{CryptoError, DataKey};
+use crate::store::{self, Conn, NewEvent, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+/// Appends `event` to the outbox and records its sequence number.
+pub async fn append<'a>(conn: impl Into<Conn<'a>>, key: Option<&DataKey>, event: &mut Event) -> Result<(), AppendError> {
+    let sealed;
+    let payload: &[u8] = match key {
+        Some(key) => {
+            sealed = key.seal_bytes("event.payload", event.id, event.payload.as_bytes())?;
+            &sealed
+        }
+        None => event.payload.as_bytes(),
+    };
+    let row = NewEvent {
+        id: event.id,
+        tenant_id: event.tenant_id,
+        event_type: event.event_type,
+        contact_id: key.map(|k| k.contact_id),
+        payload,
+        created_at: event.created_at,
+    };
+    event.seq = store::outbox::append(conn, &row).await?;
+    Ok(())
+}
+
+/// In-process fan-out of committed events.
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Arc<Event>>,
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> Self {
+        Self { sender: broadcast::channel(capacity).0 }
+    }
+
+    pub fn publish(&self, events: impl IntoIterator<Item = Event>) {
+        for event in events {
+            // No listener is not an error: the outbox keeps the event.
+            let _ = self.sender.send(Arc::new(event));
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.sender.subscribe()
+    }
+}

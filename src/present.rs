@@ -1,0 +1,81 @@
+//! Turning stored rows into the views clients see: decrypting personal fields with the
+//! contact's data key on the way out.
+
+use crate::domain::rfc3339;
+use crate::domain::views::{ContactView, ConversationView, IdentityView, MessageView};
+use crate::privacy::{CryptoError, DataKey};
+use crate::store::{ContactRow, ConversationRow, IdentityRow, MessageRow};
+
+/// Sealing labels: which column a ciphertext belongs to (part of its associated data).
+pub mod fields {
+    pub const CONTACT_NAME: &str = "contact.name";
+    pub const CONTACT_EMAIL: &str = "contact.email";
+    pub const CONTACT_PHONE: &str = "contact.phone";
+    pub const IDENTITY_ADDRESS: &str = "identity.address";
+    pub const MESSAGE_TEXT: &str = "message.text";
+    pub const TECHNICAL_IP: &str = "technical.ip";
+    pub const TECHNICAL_USER_AGENT: &str = "technical.user_agent";
+}
+
+pub fn message(row: &MessageRow, key: &DataKey) -> Result<MessageView, CryptoError> {
+    let text = key.open(fields::MESSAGE_TEXT, row.id, &row.text)?;
+    Ok(message_with_text(row, text))
+}
+
+pub fn message_with_text(row: &MessageRow, text: String) -> MessageView {
+    MessageView {
+        id: row.id,
+        conversation_id: row.conversation_id,
+        contact_id: row.contact_id,
+        channel_id: row.channel_id,
+        direction: row.direction.clone(),
+        author: row.author_type.clone(),
+        author_id: row.author_id,
+        text,
+        private: row.private,
+        purpose: row.purpose.clone(),
+        status: row.status.clone(),
+        external_id: row.external_id.clone(),
+        error: row.error.clone(),
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+    }
+}
+
+pub fn conversation(row: &ConversationRow) -> ConversationView {
+    ConversationView {
+        id: row.id,
+        contact_id: row.contact_id,
+        channel_id: row.channel_id,
+        status: row.status.clone(),
+        assignee_id: row.assignee_id,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+        last_message_at: rfc3339(row.last_message_at),
+    }
+}
+
+/// Identity addresses are sealed against their contact's id (the identity's own id is assigned by
+/// the insert).
+pub fn identity(row: &IdentityRow, key: &DataKey) -> Result<IdentityView, CryptoError> {
+    Ok(IdentityView {
+        id: row.id,
+        kind: row.kind.clone(),
+        address: key.open(fields::IDENTITY_ADDRESS, row.contact_id, &row.address)?,
+        status: row.status.clone(),
+        created_at: rfc3339(row.created_at),
+    })
+}
+
+pub fn contact(row: &ContactRow, identities: &[IdentityRow], key: &DataKey) -> Result<ContactView, CryptoError> {
+    let id = row.id;
+    Ok(ContactView {
+        id,
+        name: key.open_opt(fields::CONTACT_NAME, id, row.name.as_deref())?,
+        email: key.open_opt(fields::CONTACT_EMAIL, id, row.email.as_deref())?,
+        phone: key.open_opt(fields::CONTACT_PHONE, id, row.phone.as_deref())?,
+        identities: identities.iter().map(|i| identity(i, key)).collect::<Result<_, _>>()?,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+    })
+}

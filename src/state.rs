@@ -1,0 +1,29 @@
+//! The hub's shared state, handed to every request handler and worker.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::auth::AuthCache;
+use crate::channels::Channels;
+use crate::config::Config;
+use crate::outbox::EventBus;
+use crate::privacy::Keyring;
+use crate::store::Db;
+
+pub type AppState = Arc<Hub>;
+
+pub struct Hub {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keyring: Arc<Keyring>,
+    pub channels: Arc<Channels>,
+    pub bus: EventBus,
+    /// Wakes the send worker when an outbound message is queued.
+    pub send_wake: Arc<Notify>,
+    pub auth_cache: AuthCache,
+    pub metrics: Option<PrometheusHandle>,
+    pub shutdown: CancellationToken,
+}

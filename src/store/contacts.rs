@@ -1,0 +1,160 @@
+//! Contacts (data subjects), their identities and their data keys. Personal fields arrive here
+//! already sealed; identities are found by blind index only.
+
+use uuid::Uuid;
+
+use super::rows::row_struct;
+use super::{Conn, StoreResult, now_micros, on_conn};
+
+row_struct! {
+    pub struct ContactRow {
+        id: Uuid, tenant_id: Uuid, name: Option<Vec<u8>>, email: Option<Vec<u8>>, phone: Option<Vec<u8>>,
+        created_at: i64, updated_at: i64,
+    }
+}
+
+row_struct! {
+    pub struct IdentityRow {
+        id: Uuid, tenant_id: Uuid, contact_id: Uuid, kind: String, address: Vec<u8>, status: String, created_at: i64,
+    }
+}
+
+/// A contact to insert, its fields already sealed.
+pub struct NewContact<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: Option<&'a [u8]>,
+    pub email: Option<&'a [u8]>,
+    pub phone: Option<&'a [u8]>,
+}
+
+pub async fn insert_data_key<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, contact_id: Uuid, wrapped: &[u8]) -> StoreResult<()> {
+    const SQL: &str = "INSERT INTO data_keys (contact_id, tenant_id, wrapped, created_at) VALUES ($1, $2, $3, $4)";
+    on_conn!(conn.into(), |c| sqlx::query(SQL).bind(contact_id).bind(tenant_id).bind(wrapped).bind(now_micros()).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// The wrapped key, or `None` when it was destroyed or never existed.
+pub async fn wrapped_data_key<'a>(conn: impl Into<Conn<'a>>, contact_id: Uuid) -> StoreResult<Option<Vec<u8>>> {
+    const SQL: &str = "SELECT wrapped FROM data_keys WHERE contact_id = $1";
+    let row: Option<Option<Vec<u8>>> = on_conn!(conn.into(), |c| sqlx::query_scalar(SQL).bind(contact_id).fetch_optional(c).await)?;
+    Ok(row.flatten())
+}
+
+pub async fn insert_contact<'a>(conn: impl Into<Conn<'a>>, new: &NewContact<'_>) -> StoreResult<ContactRow> {
+    const SQL: &str = "INSERT INTO contacts (id, tenant_id, name, email, phone, created_at, updated_at) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                       RETURNING id, tenant_id, name, email, phone, created_at, updated_at";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
+        .bind(new.id)
+        .bind(new.tenant_id)
+        .bind(new.name)
+        .bind(new.email)
+        .bind(new.phone)
+        .bind(now_micros())
+        .fetch_one(c)
+        .await)?)
+}
+
+pub async fn contact<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<ContactRow>> {
+    const SQL: &str = "SELECT id, tenant_id, name, email, phone, created_at, updated_at FROM contacts \
+                       WHERE tenant_id = $1 AND id = $2";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(id).fetch_optional(c).await)?)
+}
+
+/// Contacts in id order after the cursor; `limit + 1` rows so the caller can tell if more follow.
+pub async fn contacts<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, after: Option<Uuid>, limit: usize) -> StoreResult<Vec<ContactRow>> {
+    const SQL: &str = "SELECT id, tenant_id, name, email, phone, created_at, updated_at FROM contacts \
+                       WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(after).bind(limit as i64 + 1).fetch_all(c).await)?)
+}
+
+pub async fn update_contact<'a>(conn: impl Into<Conn<'a>>, new: &NewContact<'_>) -> StoreResult<Option<ContactRow>> {
+    const SQL: &str = "UPDATE contacts SET name = $3, email = $4, phone = $5, updated_at = $6 \
+                       WHERE tenant_id = $1 AND id = $2 \
+                       RETURNING id, tenant_id, name, email, phone, created_at, updated_at";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
+        .bind(new.tenant_id)
+        .bind(new.id)
+        .bind(new.name)
+        .bind(new.email)
+        .bind(new.phone)
+        .bind(now_micros())
+        .fetch_optional(c)
+        .await)?)
+}
+
+pub async fn identity_by_index<'a>(
+    conn: impl Into<Conn<'a>>,
+    tenant_id: Uuid,
+    kind: &str,
+    index: &[u8],
+) -> StoreResult<Option<IdentityRow>> {
+    const SQL: &str = "SELECT id, tenant_id, contact_id, kind, address, status, created_at FROM identities \
+                       WHERE tenant_id = $1 AND kind = $2 AND address_index = $3";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(kind).bind(index).fetch_optional(c).await)?)
+}
+
+/// Inserts an identity unless the address is already known in the tenant; returns whether it was
+/// inserted.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_identity<'a>(
+    conn: impl Into<Conn<'a>>,
+    tenant_id: Uuid,
+    contact_id: Uuid,
+    kind: &str,
+    index: &[u8],
+    sealed_address: &[u8],
+    status: &str,
+) -> StoreResult<bool> {
+    const SQL: &str = "INSERT INTO identities (id, tenant_id, contact_id, kind, address_index, address, status, created_at) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, kind, address_index) DO NOTHING";
+    let done = on_conn!(conn.into(), |c| sqlx::query(SQL)
+        .bind(Uuid::now_v7())
+        .bind(tenant_id)
+        .bind(contact_id)
+        .bind(kind)
+        .bind(index)
+        .bind(sealed_address)
+        .bind(status)
+        .bind(now_micros())
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Identities of the contacts whose ids lie in `[first, last]` — exactly one page of contacts,
+/// fetched in one query instead of one per contact.
+pub async fn identities_in_range<'a>(
+    conn: impl Into<Conn<'a>>,
+    tenant_id: Uuid,
+    first: Uuid,
+    last: Uuid,
+) -> StoreResult<Vec<IdentityRow>> {
+    const SQL: &str = "SELECT id, tenant_id, contact_id, kind, address, status, created_at FROM identities \
+                       WHERE tenant_id = $1 AND contact_id >= $2 AND contact_id <= $3 ORDER BY contact_id, id";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(first).bind(last).fetch_all(c).await)?)
+}
+
+/// The address to reach a contact on a channel kind: a verified identity first, newest first.
+pub async fn identity_for_kind<'a>(
+    conn: impl Into<Conn<'a>>,
+    tenant_id: Uuid,
+    contact_id: Uuid,
+    kind: &str,
+) -> StoreResult<Option<IdentityRow>> {
+    const SQL: &str = "SELECT id, tenant_id, contact_id, kind, address, status, created_at FROM identities \
+                       WHERE tenant_id = $1 AND contact_id = $2 AND kind = $3 \
+                       ORDER BY CASE status WHEN 'verified' THEN 0 ELSE 1 END, id DESC LIMIT 1";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(contact_id).bind(kind).fetch_optional(c).await)?)
+}
+
+/// Wrapped data keys of the contacts whose ids lie in `[first, last]` (one page), by contact.
+pub async fn wrapped_data_keys_in_range<'a>(
+    conn: impl Into<Conn<'a>>,
+    tenant_id: Uuid,
+    first: Uuid,
+    last: Uuid,
+) -> StoreResult<Vec<(Uuid, Option<Vec<u8>>)>> {
+    const SQL: &str = "SELECT contact_id, wrapped FROM data_keys WHERE tenant_id = $1 AND contact_id >= $2 AND contact_id <= $3";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(first).bind(last).fetch_all(c).await)?)
+}

@@ -1,0 +1,115 @@
+//! Conversations: a contact's thread with the tenant, possibly spanning channels.
+
+use uuid::Uuid;
+
+use super::rows::row_struct;
+use super::{Conn, StoreResult, now_micros, on_conn};
+
+row_struct! {
+    pub struct ConversationRow {
+        id: Uuid, tenant_id: Uuid, contact_id: Uuid, channel_id: Uuid, status: String,
+        assignee_id: Option<Uuid>, created_at: i64, updated_at: i64, last_message_at: i64,
+    }
+}
+
+
+/// List filters; `None` means "any".
+#[derive(Debug, Default, Clone)]
+pub struct ConversationFilter {
+    pub status: Option<String>,
+    pub channel_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
+    pub unassigned: bool,
+}
+
+/// The contact's latest conversation on this channel that is not resolved.
+pub async fn active_for<'a>(
+    conn: impl Into<Conn<'a>>,
+    tenant_id: Uuid,
+    contact_id: Uuid,
+    channel_id: Uuid,
+) -> StoreResult<Option<ConversationRow>> {
+    const SQL: &str = "SELECT id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at \
+                       FROM conversations WHERE tenant_id = $1 AND contact_id = $2 AND channel_id = $3 \
+                       AND status <> 'resolved' ORDER BY id DESC LIMIT 1";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(contact_id).bind(channel_id).fetch_optional(c).await)?)
+}
+
+pub async fn insert<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, contact_id: Uuid, channel_id: Uuid) -> StoreResult<ConversationRow> {
+    const SQL: &str = "INSERT INTO conversations (id, tenant_id, contact_id, channel_id, status, created_at, updated_at, last_message_at) \
+                       VALUES ($1, $2, $3, $4, 'open', $5, $5, $5) \
+                       RETURNING id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
+        .bind(Uuid::now_v7())
+        .bind(tenant_id)
+        .bind(contact_id)
+        .bind(channel_id)
+        .bind(now_micros())
+        .fetch_one(c)
+        .await)?)
+}
+
+/// Records activity: a new message moves `last_message_at`, may switch the current channel and
+/// may change the status (an inbound message reopens a pending or snoozed conversation).
+pub async fn touch<'a>(
+    conn: impl Into<Conn<'a>>,
+    id: Uuid,
+    channel_id: Uuid,
+    status: &str,
+) -> StoreResult<ConversationRow> {
+    const SQL: &str = "UPDATE conversations SET channel_id = $2, status = $3, updated_at = $4, last_message_at = $4 \
+                       WHERE id = $1 \
+                       RETURNING id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(id).bind(channel_id).bind(status).bind(now_micros()).fetch_one(c).await)?)
+}
+
+pub async fn get<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<ConversationRow>> {
+    const SQL: &str = "SELECT id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at \
+                       FROM conversations WHERE tenant_id = $1 AND id = $2";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(id).fetch_optional(c).await)?)
+}
+
+/// Newest first, before the cursor; `limit + 1` rows.
+pub async fn list<'a>(
+    conn: impl Into<Conn<'a>>,
+    tenant_id: Uuid,
+    filter: &ConversationFilter,
+    before: Option<Uuid>,
+    limit: usize,
+) -> StoreResult<Vec<ConversationRow>> {
+    const SQL: &str = "SELECT id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at \
+                       FROM conversations WHERE tenant_id = $1 \
+                       AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR channel_id = $3) \
+                       AND ($4 IS NULL OR assignee_id = $4) AND ($5 = FALSE OR assignee_id IS NULL) \
+                       AND ($6 IS NULL OR id < $6) ORDER BY id DESC LIMIT $7";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
+        .bind(tenant_id)
+        .bind(filter.status.as_deref())
+        .bind(filter.channel_id)
+        .bind(filter.assignee_id)
+        .bind(filter.unassigned)
+        .bind(before)
+        .bind(limit as i64 + 1)
+        .fetch_all(c)
+        .await)?)
+}
+
+pub async fn update<'a>(
+    conn: impl Into<Conn<'a>>,
+    tenant_id: Uuid,
+    id: Uuid,
+    status: &str,
+    assignee_id: Option<Uuid>,
+) -> StoreResult<Option<ConversationRow>> {
+    const SQL: &str = "UPDATE conversations SET status = $3, assignee_id = $4, updated_at = $5 \
+                       WHERE tenant_id = $1 AND id = $2 \
+                       RETURNING id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
+        .bind(tenant_id)
+        .bind(id)
+        .bind(status)
+        .bind(assignee_id)
+        .bind(now_micros())
+        .fetch_optional(c)
+        .await)?)
+}

@@ -1,0 +1,175 @@
+//! Messages, their technical metadata, and the outbound send queue (outbound messages in
+//! `queued` status are the queue: no separate job table to keep in step).
+
+use uuid::Uuid;
+
+use super::rows::row_struct;
+use super::{Conn, Db, StoreResult, now_micros, on_conn, on_db};
+
+row_struct! {
+    pub struct MessageRow {
+        id: Uuid, tenant_id: Uuid, conversation_id: Uuid, contact_id: Uuid, channel_id: Uuid,
+        direction: String, author_type: String, author_id: Option<Uuid>, external_id: Option<String>,
+        text: Vec<u8>, private: bool, purpose: String, status: String, error: Option<String>,
+        created_at: i64, updated_at: i64,
+    }
+}
+
+row_struct! {
+    /// A claimed outbound message, ready for the egress door.
+    pub struct QueuedMessage {
+        id: Uuid, tenant_id: Uuid, conversation_id: Uuid, contact_id: Uuid, channel_id: Uuid,
+        author_id: Option<Uuid>, text: Vec<u8>, purpose: String, attempts: i32, created_at: i64,
+    }
+}
+
+/// A message to insert, text already sealed.
+pub struct NewMessage<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub conversation_id: Uuid,
+    pub contact_id: Uuid,
+    pub channel_id: Uuid,
+    pub direction: &'a str,
+    pub author_type: &'a str,
+    pub author_id: Option<Uuid>,
+    pub external_id: Option<&'a str>,
+    pub text: &'a [u8],
+    pub private: bool,
+    pub purpose: &'a str,
+    pub status: &'a str,
+}
+
+
+/// Inserts unless (channel, external id) is taken; returns the row, or `None` for a duplicate.
+pub async fn insert<'a>(conn: impl Into<Conn<'a>>, m: &NewMessage<'_>) -> StoreResult<Option<MessageRow>> {
+    const SQL: &str = "INSERT INTO messages (id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, \
+                       author_id, external_id, text, private, purpose, status, attempts, next_attempt_at, created_at, updated_at) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $15) \
+                       ON CONFLICT (channel_id, external_id) DO NOTHING \
+                       RETURNING id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
+                       external_id, text, private, purpose, status, error, created_at, updated_at";
+    let now = now_micros();
+    let next_attempt = (m.status == "queued").then_some(now);
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
+        .bind(m.id)
+        .bind(m.tenant_id)
+        .bind(m.conversation_id)
+        .bind(m.contact_id)
+        .bind(m.channel_id)
+        .bind(m.direction)
+        .bind(m.author_type)
+        .bind(m.author_id)
+        .bind(m.external_id)
+        .bind(m.text)
+        .bind(m.private)
+        .bind(m.purpose)
+        .bind(m.status)
+        .bind(next_attempt)
+        .bind(now)
+        .fetch_optional(c)
+        .await)?)
+}
+
+pub async fn by_external_id<'a>(conn: impl Into<Conn<'a>>, channel_id: Uuid, external_id: &str) -> StoreResult<Option<MessageRow>> {
+    const SQL: &str = "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
+                       external_id, text, private, purpose, status, error, created_at, updated_at FROM messages \
+                       WHERE channel_id = $1 AND external_id = $2";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(channel_id).bind(external_id).fetch_optional(c).await)?)
+}
+
+pub async fn get<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<MessageRow>> {
+    const SQL: &str = "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
+                       external_id, text, private, purpose, status, error, created_at, updated_at FROM messages \
+                       WHERE tenant_id = $1 AND id = $2";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(id).fetch_optional(c).await)?)
+}
+
+/// A conversation's messages, oldest first, after the cursor; `limit + 1` rows.
+pub async fn for_conversation<'a>(
+    conn: impl Into<Conn<'a>>,
+    tenant_id: Uuid,
+    conversation_id: Uuid,
+    after: Option<Uuid>,
+    limit: usize,
+) -> StoreResult<Vec<MessageRow>> {
+    const SQL: &str = "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
+                       external_id, text, private, purpose, status, error, created_at, updated_at FROM messages \
+                       WHERE tenant_id = $1 AND conversation_id = $2 AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
+        .bind(tenant_id)
+        .bind(conversation_id)
+        .bind(after)
+        .bind(limit as i64 + 1)
+        .fetch_all(c)
+        .await)?)
+}
+
+/// What a web chat visitor sees: the non-private messages that traveled on their channel.
+pub async fn visible_to_visitor(db: &Db, contact_id: Uuid, channel_id: Uuid, limit: usize) -> StoreResult<Vec<MessageRow>> {
+    const SQL: &str = "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
+                       external_id, text, private, purpose, status, error, created_at, updated_at FROM messages \
+                       WHERE contact_id = $1 AND channel_id = $2 AND private = FALSE ORDER BY id DESC LIMIT $3";
+    let mut rows: Vec<MessageRow> =
+        on_db!(db, |p| sqlx::query_as(SQL).bind(contact_id).bind(channel_id).bind(limit as i64).fetch_all(p).await)?;
+    rows.reverse();
+    Ok(rows)
+}
+
+pub async fn insert_technical<'a>(
+    conn: impl Into<Conn<'a>>,
+    message_id: Uuid,
+    tenant_id: Uuid,
+    ip: Option<&[u8]>,
+    user_agent: Option<&[u8]>,
+) -> StoreResult<()> {
+    const SQL: &str = "INSERT INTO message_technical (message_id, tenant_id, ip, user_agent) VALUES ($1, $2, $3, $4)";
+    on_conn!(conn.into(), |c| sqlx::query(SQL).bind(message_id).bind(tenant_id).bind(ip).bind(user_agent).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Claims up to `limit` due outbound messages for `lease_micros`. PostgreSQL skips rows other
+/// hub processes hold (`FOR UPDATE SKIP LOCKED`); SQLite has one writer, so the immediate
+/// transaction of the single UPDATE is the lock.
+pub async fn claim_queued(db: &Db, lease_micros: i64, limit: usize) -> StoreResult<Vec<QueuedMessage>> {
+    const PG: &str = "UPDATE messages SET lease_until = $2, attempts = attempts + 1 WHERE id IN (\
+                      SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
+                      AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                      RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_id, text, purpose, attempts, created_at";
+    const SQLITE: &str = "UPDATE messages SET lease_until = $2, attempts = attempts + 1 WHERE id IN (\
+                          SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
+                          AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3) \
+                          RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_id, text, purpose, attempts, created_at";
+    let now = now_micros();
+    Ok(match db {
+        Db::Pg(p) => sqlx::query_as(PG).bind(now).bind(now + lease_micros).bind(limit as i64).fetch_all(p).await?,
+        Db::Sqlite(p) => {
+            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+            let rows = sqlx::query_as(SQLITE).bind(now).bind(now + lease_micros).bind(limit as i64).fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        }
+    })
+}
+
+/// Records the outcome of a send attempt. `next_attempt_at` set means "retry then".
+pub async fn record_attempt<'a>(
+    conn: impl Into<Conn<'a>>,
+    id: Uuid,
+    status: &str,
+    external_id: Option<&str>,
+    error: Option<&str>,
+    next_attempt_at: Option<i64>,
+) -> StoreResult<()> {
+    const SQL: &str = "UPDATE messages SET status = $2, external_id = COALESCE($3, external_id), error = $4, \
+                       next_attempt_at = $5, lease_until = NULL, updated_at = $6 WHERE id = $1";
+    on_conn!(conn.into(), |c| sqlx::query(SQL)
+        .bind(id)
+        .bind(status)
+        .bind(external_id)
+        .bind(error)
+        .bind(next_attempt_at)
+        .bind(now_micros())
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}

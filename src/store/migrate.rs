@@ -1,0 +1,90 @@
+//! Embedded migrations, one folder per backend with the same versions in both.
+//!
+//! A small migrator of our own rather than `sqlx::migrate!`: the macro drags sqlx's whole
+//! proc-macro stack (a second SQLite and TLS build) into every compile. Each migration runs in
+//! its own transaction; on PostgreSQL an advisory lock keeps concurrently starting hub processes
+//! from applying the same migration twice.
+
+use super::{Db, StoreError, StoreResult, now_micros, on_db};
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const SQLITE: &[Migration] =
+    &[Migration { version: 1, name: "core", sql: include_str!("../../migrations/sqlite/0001_core.sql") }];
+
+pub const POSTGRES: &[Migration] =
+    &[Migration { version: 1, name: "core", sql: include_str!("../../migrations/postgres/0001_core.sql") }];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \
+    (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+const MIGRATION_LOCK: i64 = 0x6f6d_6e69_6272_6467;
+
+impl Db {
+    /// Applies every migration the database has not seen yet; returns how many ran.
+    pub async fn migrate(&self) -> StoreResult<usize> {
+        let migrations = match self {
+            Db::Sqlite(_) => SQLITE,
+            Db::Pg(_) => POSTGRES,
+        };
+        on_db!(self, |p| sqlx::query(CREATE_TABLE).execute(p).await.map(|r| r.rows_affected()))?;
+        let _lock = match self {
+            Db::Pg(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+                Some(conn)
+            }
+            Db::Sqlite(_) => None,
+        };
+        let applied: Vec<i64> =
+            on_db!(self, |p| sqlx::query_scalar("SELECT version FROM omnibridge_migrations ORDER BY version").fetch_all(p).await)?;
+        if let Some(unknown) = applied.iter().find(|v| !migrations.iter().any(|m| m.version == **v)) {
+            return Err(StoreError::UnknownMigration(*unknown));
+        }
+        let mut ran = 0;
+        for m in migrations.iter().filter(|m| !applied.contains(&m.version)) {
+            self.apply(m).await.map_err(|source| StoreError::Migration { version: m.version, source })?;
+            tracing::info!(version = m.version, name = m.name, "applied migration");
+            ran += 1;
+        }
+        if let (Some(mut conn), Db::Pg(_)) = (_lock, self) {
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;
+        }
+        Ok(ran)
+    }
+
+    async fn apply(&self, m: &Migration) -> Result<(), sqlx::Error> {
+        const RECORD: &str = "INSERT INTO omnibridge_migrations (version, name, applied_at) VALUES ($1, $2, $3)";
+        on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
+            sqlx::query(RECORD).bind(m.version).bind(m.name).bind(now_micros()).execute(&mut *tx).await?;
+            tx.commit().await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_know_the_same_migrations() {
+        let versions = |ms: &[Migration]| ms.iter().map(|m| (m.version, m.name)).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
+        let files = |dir: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .expect("migrations folder")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let root = env!("CARGO_MANIFEST_DIR");
+        assert_eq!(files(&format!("{root}/migrations/sqlite")), files(&format!("{root}/migrations/postgres")));
+        assert_eq!(files(&format!("{root}/migrations/sqlite")).len(), SQLITE.len());
+    }
+}

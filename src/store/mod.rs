@@ -1,0 +1,259 @@
+//! All SQL lives here.
+//!
+//! Two backends, SQLite (the embedded default) and PostgreSQL (to scale out), sit behind one
+//! facade: [`Db`] holds either pool and [`Tx`] either transaction. Query text is written once
+//! with `$1` placeholders, `RETURNING` and `ON CONFLICT`, which both dialects accept; the
+//! `on_db!`/`on_tx!` macros expand the same query code against whichever pool is live. The few
+//! places where the dialects differ are forked in the module that needs it, by name.
+
+pub mod channels;
+pub mod contacts;
+pub mod conversations;
+pub mod keys;
+pub mod messages;
+mod migrate;
+pub mod outbox;
+mod rows;
+pub mod tenants;
+pub mod transfers;
+pub mod visitors;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use channels::ChannelRow;
+pub use contacts::{ContactRow, IdentityRow, NewContact};
+pub use conversations::{ConversationFilter, ConversationRow};
+pub use keys::{ApiKeyRow, OperatorRow};
+pub use messages::{MessageRow, NewMessage, QueuedMessage};
+pub use outbox::{EventRow, NewEvent};
+pub use rows::Page;
+pub use tenants::TenantRow;
+pub use transfers::NewTransfer;
+pub use visitors::VisitorRow;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration {version} failed: {source}")]
+    Migration { version: i64, source: sqlx::Error },
+    #[error("database holds migration {0}, which this build does not know; refusing to start")]
+    UnknownMigration(i64),
+    #[error("unsupported database url {0:?}: use sqlite://… or postgres://…")]
+    UnsupportedUrl(String),
+}
+
+impl StoreError {
+    /// True when a unique or foreign-key constraint rejected the write; the name, when known.
+    pub fn constraint(&self) -> Option<&str> {
+        match self {
+            Self::Sqlx(sqlx::Error::Database(e)) => e.constraint().or(Some("")),
+            _ => None,
+        }
+    }
+}
+
+/// Connection settings the store needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub url: String,
+    pub max_connections: u32,
+    /// SQLite only: `NORMAL` (durable across process crashes, the default) or `FULL`.
+    pub sqlite_synchronous: String,
+}
+
+/// One of the two backends' pools.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+/// One of the two backends' transactions.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Pg(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs the same query code against whichever pool is live.
+macro_rules! on_db {
+    ($db:expr, |$p:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($p) => $body,
+            $crate::store::Db::Pg($p) => $body,
+        }
+    };
+}
+
+/// Runs the same query code against whichever transaction is live.
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::store::Tx::Pg(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+/// Either a pool or an open transaction: most queries run in both contexts.
+pub enum Conn<'a> {
+    Pool(&'a Db),
+    Tx(&'a mut Tx),
+}
+
+impl<'a> From<&'a Db> for Conn<'a> {
+    fn from(db: &'a Db) -> Self {
+        Self::Pool(db)
+    }
+}
+
+impl<'a> From<&'a mut Tx> for Conn<'a> {
+    fn from(tx: &'a mut Tx) -> Self {
+        Self::Tx(tx)
+    }
+}
+
+/// Runs the same query code against a pool or a transaction of either backend.
+macro_rules! on_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::Conn::Pool($crate::store::Db::Sqlite($c)) => $body,
+            $crate::store::Conn::Pool($crate::store::Db::Pg($c)) => $body,
+            $crate::store::Conn::Tx($crate::store::Tx::Sqlite(t)) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::store::Conn::Tx($crate::store::Tx::Pg(t)) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use {on_conn, on_db};
+
+impl Db {
+    /// Connects to the database named by `url` (the scheme picks the backend) and applies
+    /// pending migrations.
+    pub async fn connect(options: &DbOptions) -> StoreResult<Self> {
+        let db = Self::connect_without_migrating(options).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    pub async fn connect_without_migrating(options: &DbOptions) -> StoreResult<Self> {
+        let url = options.url.as_str();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let connect = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect)
+                .await?;
+            Ok(Self::Pg(pool))
+        } else if url.starts_with("sqlite:") {
+            let synchronous = match options.sqlite_synchronous.to_ascii_uppercase().as_str() {
+                "FULL" => SqliteSynchronous::Full,
+                "OFF" => SqliteSynchronous::Off,
+                _ => SqliteSynchronous::Normal,
+            };
+            if let Some(parent) = sqlite_file(url).and_then(|p| p.parent().map(ToOwned::to_owned)) {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(&parent).map_err(|e| sqlx::Error::Io(e))?;
+                }
+            }
+            let connect = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(synchronous)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect)
+                .await?;
+            Ok(Self::Sqlite(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Pg(_) => "postgres",
+        }
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that later upgrades to a writer fails with
+    /// SQLITE_BUSY instead of waiting.
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Self::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Pg(p) => Tx::Pg(p.begin().await?),
+        })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        on_db!(self, |p| sqlx::query("SELECT 1").execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, |p| p.close().await)
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> StoreResult<()> {
+        match self {
+            Self::Sqlite(t) => t.commit().await?,
+            Self::Pg(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn savepoint(&mut self) -> StoreResult<()> {
+        on_tx!(self, |c| sqlx::query("SAVEPOINT item").execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn release_savepoint(&mut self) -> StoreResult<()> {
+        on_tx!(self, |c| sqlx::query("RELEASE SAVEPOINT item").execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
+        on_tx!(self, |c| sqlx::query("ROLLBACK TO SAVEPOINT item").execute(c).await.map(|r| r.rows_affected()))?;
+        on_tx!(self, |c| sqlx::query("RELEASE SAVEPOINT item").execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}
+
+/// The file behind a `sqlite://path` URL, if it names one.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// Microseconds since the Unix epoch: how times are stored.
+pub fn now_micros() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000) as i64
+}

@@ -1,0 +1,43 @@
+//! The transactional outbox: events written in the same transaction as the state they describe.
+
+use uuid::Uuid;
+
+use super::rows::row_struct;
+use super::{Conn, StoreResult, on_conn};
+
+row_struct! {
+    pub struct EventRow {
+        seq: i64, id: Uuid, tenant_id: Uuid, event_type: String, contact_id: Option<Uuid>, payload: Vec<u8>, created_at: i64,
+    }
+}
+
+/// An event to append; `payload` is sealed when `contact_id` is set.
+pub struct NewEvent<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub event_type: &'a str,
+    pub contact_id: Option<Uuid>,
+    pub payload: &'a [u8],
+    pub created_at: i64,
+}
+
+pub async fn append<'a>(conn: impl Into<Conn<'a>>, e: &NewEvent<'_>) -> StoreResult<i64> {
+    const SQL: &str = "INSERT INTO outbox (id, tenant_id, event_type, contact_id, payload, created_at) \
+                       VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_scalar(SQL)
+        .bind(e.id)
+        .bind(e.tenant_id)
+        .bind(e.event_type)
+        .bind(e.contact_id)
+        .bind(e.payload)
+        .bind(e.created_at)
+        .fetch_one(c)
+        .await)?)
+}
+
+/// A tenant's events after `seq`, oldest first: how a reconnecting listener catches up.
+pub async fn after<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, seq: i64, limit: usize) -> StoreResult<Vec<EventRow>> {
+    const SQL: &str = "SELECT seq, id, tenant_id, event_type, contact_id, payload, created_at FROM outbox \
+                       WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(seq).bind(limit as i64).fetch_all(c).await)?)
+}

@@ -1,0 +1,46 @@
+//! Row mapping shared by both backends.
+
+/// Declares a row struct and its `FromRow` for both backends, reading each column by the field's
+/// name. (sqlx's derive would pull its whole macro stack into the build for this.)
+macro_rules! row_struct {
+    ($(#[$meta:meta])* $vis:vis struct $ty:ident { $($field:ident : $t:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        $vis struct $ty { $(pub $field: $t),* }
+
+        impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for $ty {
+            fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+                use sqlx::Row;
+                Ok(Self { $($field: row.try_get(stringify!($field))?),* })
+            }
+        }
+
+        impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for $ty {
+            fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+                use sqlx::Row;
+                Ok(Self { $($field: row.try_get(stringify!($field))?),* })
+            }
+        }
+    };
+}
+pub(crate) use row_struct;
+
+/// One page of a list and the cursor of the next, if there is one.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<uuid::Uuid>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows: the extra row only says there is more.
+    pub fn from_rows(mut rows: Vec<T>, limit: usize, id: impl Fn(&T) -> uuid::Uuid) -> Self {
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(&id)
+        } else {
+            None
+        };
+        Self { items: rows, next_cursor }
+    }
+}

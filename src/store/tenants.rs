@@ -1,0 +1,24 @@
+//! Tenants: the businesses (controllers) the hub works for.
+
+use uuid::Uuid;
+
+use super::rows::row_struct;
+use super::{Db, StoreResult, on_db};
+
+row_struct! {
+    pub struct TenantRow { id: Uuid, name: String, region: String, created_at: i64 }
+}
+
+impl Db {
+    pub async fn insert_tenant(&self, name: &str, region: &str) -> StoreResult<TenantRow> {
+        const SQL: &str = "INSERT INTO tenants (id, name, region, created_at) VALUES ($1, $2, $3, $4) \
+                           RETURNING id, name, region, created_at";
+        let now = super::now_micros();
+        Ok(on_db!(self, |p| sqlx::query_as(SQL).bind(Uuid::now_v7()).bind(name).bind(region).bind(now).fetch_one(p).await)?)
+    }
+
+    pub async fn tenant(&self, id: Uuid) -> StoreResult<Option<TenantRow>> {
+        const SQL: &str = "SELECT id, name, region, created_at FROM tenants WHERE id = $1";
+        Ok(on_db!(self, |p| sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
+    }
+}

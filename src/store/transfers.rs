@@ -1,0 +1,47 @@
+//! The transfer log: one row per egress decision.
+
+use uuid::Uuid;
+
+use super::{Conn, StoreResult, now_micros, on_conn};
+
+pub struct NewTransfer<'a> {
+    pub tenant_id: Uuid,
+    pub contact_id: Option<Uuid>,
+    pub message_id: Option<Uuid>,
+    pub destination_kind: &'a str,
+    pub destination: &'a str,
+    pub country: Option<&'a str>,
+    pub mechanism: Option<&'a str>,
+    /// JSON array of data category names.
+    pub data_categories: &'a str,
+    pub decision: &'a str,
+    pub reason: Option<&'a str>,
+}
+
+pub async fn insert<'a>(conn: impl Into<Conn<'a>>, t: &NewTransfer<'_>) -> StoreResult<Uuid> {
+    const SQL: &str = "INSERT INTO transfers (id, tenant_id, contact_id, message_id, destination_kind, destination, country, \
+                       mechanism, data_categories, decision, reason, created_at) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+    let id = Uuid::now_v7();
+    on_conn!(conn.into(), |c| sqlx::query(SQL)
+        .bind(id)
+        .bind(t.tenant_id)
+        .bind(t.contact_id)
+        .bind(t.message_id)
+        .bind(t.destination_kind)
+        .bind(t.destination)
+        .bind(t.country)
+        .bind(t.mechanism)
+        .bind(t.data_categories)
+        .bind(t.decision)
+        .bind(t.reason)
+        .bind(now_micros())
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(id)
+}
+
+/// How many transfers were recorded for a message (for tests and audits).
+pub async fn count_for_message<'a>(conn: impl Into<Conn<'a>>, message_id: Uuid) -> StoreResult<i64> {
+    const SQL: &str = "SELECT COUNT(*) FROM transfers WHERE message_id = $1";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_scalar(SQL).bind(message_id).fetch_one(c).await)?)
+}
