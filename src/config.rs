@@ -81,7 +81,7 @@ pub struct DeliveryConfig {
     pub batch: usize,
     pub lease_secs: u64,
     pub poll_interval_ms: u64,
-    pub max_attempts: i32,
+    pub max_attempts: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -283,7 +283,7 @@ mod tests {
         let err = Config::load(None, env(&[("OMNIBRIDGE_LISTEN", "nope"), ("OMNIBRIDGE_HTTP__MAX_BODY_BYTES", "x"), ("OMNIBRIDGE_MASTER_KEY", "short")]))
             .err()
             .unwrap();
-        assert_eq!(err.0.len(), 2, "{err}");
+        assert_eq!(err.0.len(), 3, "{err}");
         let err = Config::load(None, env(&[("OMNIBRIDGE_LISTEN", "nope"), ("OMNIBRIDGE_MASTER_KEY", "short")])).err().unwrap();
         assert_eq!(err.0.len(), 2, "{err}");
     }

@@ -125,7 +125,7 @@ CREATE TABLE message_technical (
 );
 
 CREATE TABLE visitor_sessions (
-    token_hash UUID PRIMARY KEY,
+    token_hash BYTEA PRIMARY KEY,
     tenant_id UUID NOT NULL REFERENCES tenants(id),
     channel_id UUID NOT NULL REFERENCES channels(id),
     contact_id UUID NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,

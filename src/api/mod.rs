@@ -2,11 +2,12 @@
 //! the web chat adapter), and the operational endpoints.
 
 pub mod auth;
+pub use openapi::DOCUMENT as OPENAPI;
 mod channels;
 mod contacts;
 mod conversations;
 mod messages;
-mod openapi;
+pub mod openapi;
 mod operators;
 mod ops;
 mod pagination;

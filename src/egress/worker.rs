@@ -30,7 +30,7 @@ pub struct SendWorker {
     pub batch: usize,
     pub lease: Duration,
     pub poll_interval: Duration,
-    pub max_attempts: i32,
+    pub max_attempts: i64,
 }
 
 /// How one attempt ended.

@@ -19,7 +19,7 @@ row_struct! {
     /// A claimed outbound message, ready for the egress door.
     pub struct QueuedMessage {
         id: Uuid, tenant_id: Uuid, conversation_id: Uuid, contact_id: Uuid, channel_id: Uuid,
-        author_id: Option<Uuid>, text: Vec<u8>, purpose: String, attempts: i32, created_at: i64,
+        author_id: Option<Uuid>, text: Vec<u8>, purpose: String, attempts: i64, created_at: i64,
     }
 }
 

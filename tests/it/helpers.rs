@@ -1,0 +1,280 @@
+//! `TestApp`: a running hub with its own database, plus small clients for the API, the widget
+//! and the command line.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use omnibridge::config::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per backend from `async fn $name(backend: Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::helpers::Backend::Postgres).await })*
+        }
+    };
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn with_database(admin_url: &str, db: &str) -> String {
+    match admin_url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{db}"),
+        None => format!("{admin_url}/{db}"),
+    }
+}
+
+async fn admin_query(sql: String) {
+    use sqlx::Executor;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url()).await.expect("PostgreSQL is reachable for tests");
+    conn.execute(sqlx::AssertSqlSafe(sql)).await.expect("admin statement");
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub ws_base: String,
+    pub http: reqwest::Client,
+    pub config: Config,
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    pg_database: Option<String>,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        init_logs();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::defaults();
+        let pg_database = match backend {
+            Backend::Sqlite => {
+                config.database_url = format!("sqlite://{}", dir.path().join("omnibridge.db").display());
+                None
+            }
+            Backend::Postgres => {
+                let name = format!("omnibridge_test_{}", uuid::Uuid::now_v7().simple());
+                admin_query(format!("CREATE DATABASE {name}")).await;
+                config.database_url = with_database(&postgres_admin_url(), &name);
+                Some(name)
+            }
+        };
+        config.data_dir = dir.path().join("data");
+        config.master_key = Some((0..32).map(|_| format!("{:02x}", rand_byte())).collect());
+        config.delivery.poll_interval_ms = 200;
+        config.database.max_connections = 8;
+        let mut app = Self {
+            base: String::new(),
+            ws_base: String::new(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
+            config,
+            backend,
+            dir,
+            pg_database,
+            shutdown: CancellationToken::new(),
+            handle: None,
+        };
+        app.start().await;
+        app
+    }
+
+    async fn start(&mut self) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        self.base = format!("http://{addr}");
+        self.ws_base = format!("ws://{addr}");
+        self.config.listen = addr.to_string();
+        self.shutdown = CancellationToken::new();
+        self.handle = Some(tokio::spawn(omnibridge::run(self.config.clone(), listener, self.shutdown.clone())));
+        for _ in 0..200 {
+            if self.http.get(format!("{}/healthz", self.base)).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the hub did not come up");
+    }
+
+    /// Stops the hub gracefully and starts it again on the same database.
+    pub async fn restart(&mut self) {
+        self.stop_server().await;
+        self.start().await;
+    }
+
+    pub async fn stop_server(&mut self) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(15), handle)
+                .await
+                .expect("the hub stops within the grace period")
+                .expect("the hub task did not panic")
+                .expect("the hub stopped cleanly");
+        }
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.dir.path().join("omnibridge.db")
+    }
+
+    /// Runs the real `omnibridge` binary against this hub's database and key.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_omnibridge"))
+            .args(args)
+            .env("OMNIBRIDGE_DATABASE_URL", &self.config.database_url)
+            .env("OMNIBRIDGE_MASTER_KEY", self.config.master_key.as_deref().unwrap_or_default())
+            .env("OMNIBRIDGE_DATA_DIR", &self.config.data_dir)
+            .env("OMNIBRIDGE_LOG__LEVEL", "warn")
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run the omnibridge binary")
+    }
+
+    /// Creates a tenant with the CLI; returns (tenant id, admin key).
+    pub fn create_tenant(&self, name: &str) -> (String, String) {
+        let out = self.cli(&["tenant", "create", name, "--region", "eu", "--json"]);
+        assert!(out.status.success(), "tenant create failed: {}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+        (v["tenant_id"].as_str().expect("tenant_id").into(), v["api_key"].as_str().expect("api_key").into())
+    }
+
+    pub fn create_key(&self, tenant_id: &str, role: &str) -> String {
+        let out = self.cli(&["key", "create", "--tenant", tenant_id, "--role", role, "--json"]);
+        assert!(out.status.success(), "key create failed: {}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+        v["api_key"].as_str().expect("api_key").into()
+    }
+
+    /// Sends a request; `key` as Bearer; returns status and JSON body (Null when empty).
+    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let bytes = res.bytes().await.expect("body");
+        let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(key), Some(body)).await
+    }
+
+    /// Creates a web chat channel; returns its id.
+    pub async fn webchat_channel(&self, key: &str) -> String {
+        let (status, body) = self.post("/v1/channels", key, json!({"kind": "webchat", "name": "Site"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().expect("id").into()
+    }
+
+    /// Opens a visitor session; returns (visitor token, visitor id).
+    pub async fn visitor(&self, channel_id: &str, profile: Value) -> (String, String) {
+        let (status, body) = self.call(Method::POST, &format!("/widget/v1/channels/{channel_id}/sessions"), None, Some(profile)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (body["visitor_token"].as_str().expect("token").into(), body["visitor_id"].as_str().expect("id").into())
+    }
+
+    pub async fn visitor_says(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        self.post("/widget/v1/messages", token, body).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(name) = self.pg_database.take() {
+            // A thread with its own runtime: Drop may run inside the test's runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(admin_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
+            })
+            .join();
+        }
+    }
+}
+
+/// Logs to the test's output (shown for failing tests); `RUST_LOG` picks the level.
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    });
+}
+
+fn rand_byte() -> u8 {
+    let mut b = [0u8; 1];
+    getrandom::fill(&mut b).expect("randomness");
+    b[0]
+}
+
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a websocket; panics with the refusal's status if the handshake fails.
+pub async fn websocket(url: &str) -> Socket {
+    let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap_or_else(|e| panic!("websocket {url}: {e}"));
+    socket
+}
+
+/// The HTTP status a websocket handshake was answered with (101 when it succeeded).
+pub async fn websocket_status(url: &str, bearer: Option<&str>) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().expect("request");
+    if let Some(key) = bearer {
+        request.headers_mut().insert("authorization", format!("Bearer {key}").parse().expect("header"));
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("websocket {url}: {e}"),
+    }
+}
+
+/// The next JSON text frame that satisfies `pred`, within `within`.
+pub async fn next_frame(socket: &mut Socket, within: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, socket.next()).await.ok()??.ok()?;
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            let value: Value = serde_json::from_str(&text).ok()?;
+            if pred(&value) {
+                return Some(value);
+            }
+        }
+    }
+}

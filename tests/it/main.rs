@@ -1,0 +1,12 @@
+//! Integration tests: the real server on a random port, a real database (a temporary SQLite file
+//! or a fresh PostgreSQL database per test), real HTTP and websockets. Every story runs on both
+//! backends: `backend_tests!(name)` turns `async fn name(backend)` into `sqlite::name` and
+//! `postgres::name`.
+
+mod helpers;
+
+mod authz;
+mod cli;
+mod openapi;
+mod storage;
+mod story;
