@@ -21,22 +21,24 @@ pub enum AppendError {
     Crypto(#[from] CryptoError),
 }
 
+/// The stored form of an event's payload: sealed under the contact's data key when it is about
+/// a contact.
+pub fn stored_payload(key: Option<&DataKey>, event: &Event) -> Result<Vec<u8>, CryptoError> {
+    match key {
+        Some(key) => key.seal_bytes("event.payload", event.id, event.payload.as_bytes()),
+        None => Ok(event.payload.as_bytes().to_vec()),
+    }
+}
+
 /// Appends `event` to the outbox and records its sequence number.
 pub async fn append<'a>(conn: impl Into<Conn<'a>>, key: Option<&DataKey>, event: &mut Event) -> Result<(), AppendError> {
-    let sealed;
-    let payload: &[u8] = match key {
-        Some(key) => {
-            sealed = key.seal_bytes("event.payload", event.id, event.payload.as_bytes())?;
-            &sealed
-        }
-        None => event.payload.as_bytes(),
-    };
+    let payload = stored_payload(key, event)?;
     let row = NewEvent {
         id: event.id,
         tenant_id: event.tenant_id,
         event_type: event.event_type,
         contact_id: key.map(|k| k.contact_id),
-        payload,
+        payload: &payload,
         created_at: event.created_at,
     };
     event.seq = store::outbox::append(conn, &row).await?;

@@ -6,7 +6,7 @@
 //! commits whatever has queued up in one transaction (group commit), so throughput does not stop
 //! at one fsync per message; each caller is answered once its batch is durable.
 
-mod pipeline;
+mod batch;
 mod writer;
 
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use omnibridge_channel::{Accepted, InboundMessage, InboundSink, SinkError};
 use tokio::sync::{mpsc, oneshot};
 
-pub use pipeline::IngestError;
+pub use batch::IngestError;
 pub use writer::{Writer, WriterContext};
 
 /// The hub's inbound sink: hands messages to the writer and waits for their commit.

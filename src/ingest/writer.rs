@@ -1,13 +1,13 @@
 //! The group-commit writer: one task, one transaction per batch of queued inbound messages.
-//! Each message runs inside a savepoint, so one bad message fails alone while its batch-mates
-//! commit.
+//! Under load, whatever queued while the previous batch committed goes into the next one, so the
+//! batch size follows the load and an idle hub still commits each message at once.
 
 use std::sync::Arc;
 
-use omnibridge_channel::{Accepted, InboundMessage, SinkError};
+use omnibridge_channel::{InboundMessage, SinkError};
 use tokio::sync::{mpsc, oneshot};
 
-use super::pipeline::{self, IngestError};
+use super::batch::{BatchOutcome, IngestError, ingest_batch};
 use crate::channels::Channels;
 use crate::outbox::EventBus;
 use crate::privacy::Keyring;
@@ -15,7 +15,7 @@ use crate::store::Db;
 
 pub(super) struct Job {
     pub message: InboundMessage,
-    pub reply: oneshot::Sender<Result<Accepted, SinkError>>,
+    pub reply: oneshot::Sender<Result<omnibridge_channel::Accepted, SinkError>>,
 }
 
 /// What the writer needs from the hub.
@@ -42,22 +42,39 @@ impl Writer {
     pub async fn run(mut self) {
         let mut batch = Vec::with_capacity(self.batch_max);
         while self.jobs.recv_many(&mut batch, self.batch_max).await > 0 {
-            let size = batch.len();
-            self.commit_batch(std::mem::take(&mut batch)).await;
-            metrics::histogram!("omnibridge_ingest_batch_size").record(size as f64);
+            metrics::histogram!("omnibridge_ingest_batch_size").record(batch.len() as f64);
+            self.commit(std::mem::take(&mut batch)).await;
         }
     }
 
-    async fn commit_batch(&self, batch: Vec<Job>) {
-        match self.try_batch(&batch).await {
-            Ok((results, events)) => {
+    /// Commits a batch. A race with another process is retried once; any other failure splits
+    /// the batch so one bad message cannot take its neighbours down with it.
+    async fn commit(&self, batch: Vec<Job>) {
+        let messages: Vec<&InboundMessage> = batch.iter().map(|j| &j.message).collect();
+        let mut outcome = self.try_commit(&messages).await;
+        if matches!(outcome, Err(IngestError::Race)) {
+            outcome = self.try_commit(&messages).await;
+        }
+        match outcome {
+            Ok(BatchOutcome { results, events }) => {
                 for (job, result) in batch.into_iter().zip(results) {
+                    if let Ok(accepted) = &result {
+                        if !accepted.duplicate {
+                            metrics::counter!("omnibridge_messages_ingested_total").increment(1);
+                        }
+                    }
                     let _ = job.reply.send(result);
                 }
                 self.ctx.bus.publish(events);
             }
+            Err(err) if batch.len() > 1 => {
+                tracing::warn!(error = %err, size = batch.len(), "ingest batch failed; committing its messages one by one");
+                for job in batch {
+                    Box::pin(self.commit(vec![job])).await;
+                }
+            }
             Err(err) => {
-                tracing::error!(error = %err, size = batch.len(), "ingest batch failed; nothing of it was stored");
+                tracing::error!(error = %err, "ingest failed; the message was not stored");
                 for job in batch {
                     let _ = job.reply.send(Err(SinkError::Unavailable("storage error".into())));
                 }
@@ -65,39 +82,10 @@ impl Writer {
         }
     }
 
-    async fn try_batch(&self, batch: &[Job]) -> Result<(Vec<Result<Accepted, SinkError>>, Vec<crate::domain::events::Event>), IngestError> {
+    async fn try_commit(&self, messages: &[&InboundMessage]) -> Result<BatchOutcome, IngestError> {
         let mut tx = self.ctx.db.begin().await?;
-        let mut results = Vec::with_capacity(batch.len());
-        let mut events = Vec::new();
-        let isolate = batch.len() > 1;
-        for job in batch {
-            if isolate {
-                tx.savepoint().await?;
-            }
-            let mut item_events = Vec::new();
-            match pipeline::ingest_one(&mut tx, &self.ctx, &job.message, &mut item_events).await {
-                Ok(accepted) => {
-                    if isolate {
-                        tx.release_savepoint().await?;
-                    }
-                    if !accepted.duplicate {
-                        metrics::counter!("omnibridge_messages_ingested_total").increment(1);
-                    }
-                    events.append(&mut item_events);
-                    results.push(Ok(accepted));
-                }
-                Err(IngestError::Rejected(reason)) => {
-                    if isolate {
-                        tx.rollback_to_savepoint().await?;
-                    } else {
-                        return Ok((vec![Err(SinkError::Rejected(reason))], Vec::new()));
-                    }
-                    results.push(Err(SinkError::Rejected(reason)));
-                }
-                Err(err) => return Err(err),
-            }
-        }
+        let outcome = ingest_batch(&mut tx, &self.ctx, messages).await?;
         tx.commit().await?;
-        Ok((results, events))
+        Ok(outcome)
     }
 }

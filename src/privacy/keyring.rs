@@ -121,6 +121,15 @@ impl Keyring {
         self.tenant_key(tenant_id).open(sealed, &aad("channel.secrets", channel_id))
     }
 
+    /// A fresh data key for a new contact and its wrapped form, for the caller to store.
+    pub fn new_data_key(&self, tenant_id: Uuid, contact_id: Uuid) -> Result<(DataKey, Vec<u8>), CryptoError> {
+        let key = SecretKey::random()?;
+        let wrapped = self.tenant_key(tenant_id).seal(key.as_bytes(), &aad("data-key", contact_id))?;
+        let data_key = DataKey { contact_id, key };
+        self.remember(&data_key);
+        Ok((data_key, wrapped))
+    }
+
     /// Creates and stores a data key for a new contact.
     pub async fn create_data_key<'a>(
         &self,
@@ -128,11 +137,8 @@ impl Keyring {
         tenant_id: Uuid,
         contact_id: Uuid,
     ) -> Result<DataKey, KeyError> {
-        let key = SecretKey::random()?;
-        let wrapped = self.tenant_key(tenant_id).seal(key.as_bytes(), &aad("data-key", contact_id))?;
+        let (data_key, wrapped) = self.new_data_key(tenant_id, contact_id)?;
         store::contacts::insert_data_key(conn, tenant_id, contact_id, &wrapped).await?;
-        let data_key = DataKey { contact_id, key };
-        self.remember(&data_key);
         Ok(data_key)
     }
 
@@ -165,7 +171,8 @@ impl Keyring {
         Ok(data_key)
     }
 
-    fn cached(&self, contact_id: Uuid) -> Option<DataKey> {
+    /// The key if it was unwrapped recently.
+    pub fn cached(&self, contact_id: Uuid) -> Option<DataKey> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.get(&contact_id).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(k, _)| k.clone())
     }

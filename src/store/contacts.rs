@@ -158,3 +158,107 @@ pub async fn wrapped_data_keys_in_range<'a>(
     const SQL: &str = "SELECT contact_id, wrapped FROM data_keys WHERE tenant_id = $1 AND contact_id >= $2 AND contact_id <= $3";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(first).bind(last).fetch_all(c).await)?)
 }
+
+row_struct! {
+    /// Which contact an address index belongs to.
+    pub struct IdentityKeyRow { tenant_id: Uuid, kind: String, address_index: Vec<u8>, contact_id: Uuid }
+}
+
+/// Identities matching any of these (tenant, kind, blind index) keys.
+pub async fn identities_by_indexes<'a>(conn: impl Into<Conn<'a>>, keys: &[(Uuid, &str, &[u8])]) -> StoreResult<Vec<IdentityKeyRow>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT tenant_id, kind, address_index, contact_id FROM identities WHERE (tenant_id, kind, address_index) IN (VALUES {})",
+        super::tuples(keys.len(), 3, 1)
+    );
+    Ok(on_conn!(conn.into(), |c| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for (tenant, kind, index) in keys {
+            q = q.bind(*tenant).bind(*kind).bind(*index);
+        }
+        q.fetch_all(c).await
+    })?)
+}
+
+/// Wrapped data keys of these contacts (`None` where destroyed).
+pub async fn wrapped_data_keys_for<'a>(conn: impl Into<Conn<'a>>, contact_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, Option<Vec<u8>>)>> {
+    if contact_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT contact_id, wrapped FROM data_keys WHERE contact_id IN ({})", placeholders(contact_ids.len()));
+    Ok(on_conn!(conn.into(), |c| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in contact_ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(c).await
+    })?)
+}
+
+/// `$1, $2, …, $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// A contact first seen in an inbound message: its wrapped key, sealed name, and verified
+/// identity.
+pub struct NewInboundContact {
+    pub id: Uuid,
+    pub identity_id: Uuid,
+    pub tenant_id: Uuid,
+    pub wrapped_key: Vec<u8>,
+    pub name: Option<Vec<u8>>,
+    pub kind: &'static str,
+    pub address_index: Vec<u8>,
+    pub address: Vec<u8>,
+}
+
+/// Creates many contacts with their keys and verified identities in three statements. Returns
+/// the ids whose identity was inserted; an address another process claimed meanwhile is
+/// missing from the result.
+pub async fn insert_inbound_contacts(tx: &mut super::Tx, rows: &[NewInboundContact], now: i64) -> StoreResult<Vec<Uuid>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys = format!("INSERT INTO data_keys (contact_id, tenant_id, wrapped, created_at) VALUES {}", super::tuples(rows.len(), 4, 1));
+    let contacts = format!(
+        "INSERT INTO contacts (id, tenant_id, name, email, phone, created_at, updated_at) VALUES {}",
+        super::tuples(rows.len(), 7, 1)
+    );
+    let identities = format!(
+        "INSERT INTO identities (id, tenant_id, contact_id, kind, address_index, address, status, created_at) VALUES {} \
+         ON CONFLICT (tenant_id, kind, address_index) DO NOTHING RETURNING contact_id",
+        super::tuples(rows.len(), 8, 1)
+    );
+    on_conn!(Conn::from(&mut *tx), |c| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(keys));
+        for r in rows {
+            q = q.bind(r.id).bind(r.tenant_id).bind(&r.wrapped_key).bind(now);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })?;
+    on_conn!(Conn::from(&mut *tx), |c| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(contacts));
+        for r in rows {
+            q = q.bind(r.id).bind(r.tenant_id).bind(r.name.as_deref()).bind(None::<&[u8]>).bind(None::<&[u8]>).bind(now).bind(now);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(on_conn!(Conn::from(&mut *tx), |c| {
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(identities));
+        for r in rows {
+            q = q
+                .bind(r.identity_id)
+                .bind(r.tenant_id)
+                .bind(r.id)
+                .bind(r.kind)
+                .bind(&r.address_index)
+                .bind(&r.address)
+                .bind("verified")
+                .bind(now);
+        }
+        q.fetch_all(c).await
+    })?)
+}

@@ -113,3 +113,58 @@ pub async fn update<'a>(
         .fetch_optional(c)
         .await)?)
 }
+
+/// Not-resolved conversations for any of these (contact, channel) pairs, oldest first.
+pub async fn active_for_many<'a>(conn: impl Into<Conn<'a>>, pairs: &[(Uuid, Uuid)]) -> StoreResult<Vec<ConversationRow>> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at \
+         FROM conversations WHERE (contact_id, channel_id) IN (VALUES {}) AND status <> 'resolved' ORDER BY id",
+        super::tuples(pairs.len(), 2, 1)
+    );
+    Ok(on_conn!(conn.into(), |c| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for (contact, channel) in pairs {
+            q = q.bind(*contact).bind(*channel);
+        }
+        q.fetch_all(c).await
+    })?)
+}
+
+/// Opens many conversations: (id, tenant, contact, channel).
+pub async fn insert_many<'a>(conn: impl Into<Conn<'a>>, rows: &[(Uuid, Uuid, Uuid, Uuid)], now: i64) -> StoreResult<Vec<ConversationRow>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "INSERT INTO conversations (id, tenant_id, contact_id, channel_id, status, created_at, updated_at, last_message_at) \
+         VALUES {} RETURNING id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at",
+        super::tuples(rows.len(), 8, 1)
+    );
+    Ok(on_conn!(conn.into(), |c| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for (id, tenant, contact, channel) in rows {
+            q = q.bind(*id).bind(*tenant).bind(*contact).bind(*channel).bind("open").bind(now).bind(now).bind(now);
+        }
+        q.fetch_all(c).await
+    })?)
+}
+
+/// Marks activity on many conversations at once: they are (again) open and just had a message.
+/// Resolved ones are left alone; returns how many were touched.
+pub async fn touch_many<'a>(conn: impl Into<Conn<'a>>, ids: &[Uuid], now: i64) -> StoreResult<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let list = (2..ids.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!("UPDATE conversations SET status = 'open', updated_at = $1, last_message_at = $1 WHERE id IN ({list}) AND status <> 'resolved'");
+    Ok(on_conn!(conn.into(), |c| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })?)
+}

@@ -173,3 +173,79 @@ pub async fn record_attempt<'a>(
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// Messages already stored under any of these (channel, external id) pairs.
+pub async fn existing<'a>(conn: impl Into<Conn<'a>>, keys: &[(Uuid, &str)]) -> StoreResult<Vec<MessageRow>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, external_id, text, \
+         private, purpose, status, error, created_at, updated_at FROM messages WHERE (channel_id, external_id) IN (VALUES {})",
+        super::tuples(keys.len(), 2, 1)
+    );
+    Ok(on_conn!(conn.into(), |c| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for (channel, external) in keys {
+            q = q.bind(*channel).bind(*external);
+        }
+        q.fetch_all(c).await
+    })?)
+}
+
+/// Inserts many messages in one statement; returns the ids actually inserted (a (channel,
+/// external id) stored meanwhile by another process is skipped).
+pub async fn insert_many<'a>(conn: impl Into<Conn<'a>>, rows: &[NewMessage<'_>], now: i64) -> StoreResult<Vec<Uuid>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "INSERT INTO messages (id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
+         external_id, text, private, purpose, status, created_at, updated_at) VALUES {} \
+         ON CONFLICT (channel_id, external_id) DO NOTHING RETURNING id",
+        super::tuples(rows.len(), 15, 1)
+    );
+    Ok(on_conn!(conn.into(), |c| {
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        for m in rows {
+            q = q
+                .bind(m.id)
+                .bind(m.tenant_id)
+                .bind(m.conversation_id)
+                .bind(m.contact_id)
+                .bind(m.channel_id)
+                .bind(m.direction)
+                .bind(m.author_type)
+                .bind(m.author_id)
+                .bind(m.external_id)
+                .bind(m.text)
+                .bind(m.private)
+                .bind(m.purpose)
+                .bind(m.status)
+                .bind(now)
+                .bind(now);
+        }
+        q.fetch_all(c).await
+    })?)
+}
+
+/// Technical data of many messages: (message id, tenant id, sealed ip, sealed user agent).
+pub type TechnicalRow = (Uuid, Uuid, Option<Vec<u8>>, Option<Vec<u8>>);
+
+pub async fn insert_technical_many<'a>(conn: impl Into<Conn<'a>>, rows: &[TechnicalRow]) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO message_technical (message_id, tenant_id, ip, user_agent) VALUES {}",
+        super::tuples(rows.len(), 4, 1)
+    );
+    on_conn!(conn.into(), |c| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (message, tenant, ip, ua) in rows {
+            q = q.bind(*message).bind(*tenant).bind(ip.as_deref()).bind(ua.as_deref());
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}

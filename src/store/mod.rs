@@ -31,7 +31,7 @@ pub use conversations::{ConversationFilter, ConversationRow};
 pub use keys::{ApiKeyRow, OperatorRow};
 pub use messages::{MessageRow, NewMessage, QueuedMessage};
 pub use outbox::{EventRow, NewEvent};
-pub use rows::Page;
+pub use rows::{Page, tuples};
 pub use tenants::TenantRow;
 pub use transfers::NewTransfer;
 pub use visitors::VisitorRow;

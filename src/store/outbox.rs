@@ -41,3 +41,21 @@ pub async fn after<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, seq: i64, lim
                        WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(seq).bind(limit as i64).fetch_all(c).await)?)
 }
+
+/// Appends many events in one statement; returns (id, seq) for each.
+pub async fn append_many<'a>(conn: impl Into<Conn<'a>>, events: &[NewEvent<'_>]) -> StoreResult<Vec<(Uuid, i64)>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "INSERT INTO outbox (id, tenant_id, event_type, contact_id, payload, created_at) VALUES {} RETURNING id, seq",
+        super::tuples(events.len(), 6, 1)
+    );
+    Ok(on_conn!(conn.into(), |c| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for e in events {
+            q = q.bind(e.id).bind(e.tenant_id).bind(e.event_type).bind(e.contact_id).bind(e.payload).bind(e.created_at);
+        }
+        q.fetch_all(c).await
+    })?)
+}

@@ -44,3 +44,32 @@ impl<T> Page<T> {
         Self { items: rows, next_cursor }
     }
 }
+
+/// `($1, $2), ($3, $4)` — placeholders for `rows` tuples of `cols` values, numbered from `$first`.
+pub fn tuples(rows: usize, cols: usize, first: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(first + r * cols + c).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tuples_number_placeholders_in_order() {
+        assert_eq!(super::tuples(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::tuples(1, 1, 4), "($4)");
+    }
+}

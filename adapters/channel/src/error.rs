@@ -29,7 +29,7 @@ impl AdapterError {
 }
 
 /// Why the hub did not accept an inbound message.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SinkError {
     /// The message itself is unacceptable (empty, too large, unknown channel).
     #[error("rejected: {0}")]

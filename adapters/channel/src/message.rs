@@ -93,6 +93,8 @@ pub struct Accepted {
     pub contact_id: Uuid,
     /// True when this (channel, external id) was stored before and nothing new was written.
     pub duplicate: bool,
+    /// When the hub stored the message (the first time, for a duplicate), RFC 3339.
+    pub created_at: String,
 }
 
 /// A message the hub asks an adapter to send.

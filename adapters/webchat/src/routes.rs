@@ -162,11 +162,24 @@ async fn post_message(
             Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly")
         }
     })?;
-    let stored = state
-        .backend
-        .message(&visitor, accepted.message_id)
-        .await?
-        .ok_or_else(|| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "message not readable yet"))?;
+    let stored = if accepted.duplicate {
+        // Answer with what was stored the first time, not with this request's copy.
+        state
+            .backend
+            .message(&visitor, accepted.message_id)
+            .await?
+            .ok_or_else(|| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "message not readable yet"))?
+    } else {
+        WidgetMessage {
+            id: accepted.message_id,
+            conversation_id: accepted.conversation_id,
+            direction: "in".into(),
+            text: text.to_owned(),
+            author: "contact".into(),
+            author_name: None,
+            created_at: accepted.created_at,
+        }
+    };
     let status = if accepted.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(stored)).into_response())
 }
