@@ -102,7 +102,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         shutdown: shutdown.clone(),
     });
 
-    let writer_ctx = WriterContext { db: db.clone(), keyring: keyring.clone(), channels: channels.clone(), bus: bus.clone() };
+    // The ingest writer has a connection of its own: on SQLite its page cache stays warm (a pool
+    // would hand each batch a connection whose cache the previous write invalidated).
+    let writer_db = Db::connect_without_migrating(&DbOptions { max_connections: 1, ..db_options(&config) }).await?;
+    let writer_ctx = WriterContext { db: writer_db.clone(), keyring: keyring.clone(), channels: channels.clone(), bus: bus.clone() };
     let (ingest, writer) = Ingest::new(writer_ctx, config.ingest.batch_max, config.ingest.queue_capacity);
     let writer_task = tokio::spawn(writer.run());
     let workers = CancellationToken::new();
@@ -146,6 +149,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     workers.cancel();
     let _ = tokio::time::timeout(grace, writer_task).await;
     let _ = tokio::time::timeout(grace, sender_task).await;
+    writer_db.close().await;
     db.close().await;
     tracing::info!("omnibridge stopped");
     served

@@ -169,11 +169,12 @@ pub async fn identities_by_indexes<'a>(conn: impl Into<Conn<'a>>, keys: &[(Uuid,
     if keys.is_empty() {
         return Ok(Vec::new());
     }
+    let conn: Conn = conn.into();
     let sql = format!(
         "SELECT tenant_id, kind, address_index, contact_id FROM identities WHERE (tenant_id, kind, address_index) IN (VALUES {})",
-        super::tuples(keys.len(), 3, 1)
+        conn.dialect().tuples(keys.len(), 3, 1)
     );
-    Ok(on_conn!(conn.into(), |c| {
+    Ok(on_conn!(conn, |c| {
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         for (tenant, kind, index) in keys {
             q = q.bind(*tenant).bind(*kind).bind(*index);
@@ -187,19 +188,15 @@ pub async fn wrapped_data_keys_for<'a>(conn: impl Into<Conn<'a>>, contact_ids: &
     if contact_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT contact_id, wrapped FROM data_keys WHERE contact_id IN ({})", placeholders(contact_ids.len()));
-    Ok(on_conn!(conn.into(), |c| {
+    let conn: Conn = conn.into();
+    let sql = format!("SELECT contact_id, wrapped FROM data_keys WHERE contact_id IN ({})", conn.dialect().list(contact_ids.len(), 1));
+    Ok(on_conn!(conn, |c| {
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         for id in contact_ids {
             q = q.bind(*id);
         }
         q.fetch_all(c).await
     })?)
-}
-
-/// `$1, $2, …, $n`.
-fn placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// A contact first seen in an inbound message: its wrapped key, sealed name, and verified
@@ -222,15 +219,15 @@ pub async fn insert_inbound_contacts(tx: &mut super::Tx, rows: &[NewInboundConta
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let keys = format!("INSERT INTO data_keys (contact_id, tenant_id, wrapped, created_at) VALUES {}", super::tuples(rows.len(), 4, 1));
+    let keys = format!("INSERT INTO data_keys (contact_id, tenant_id, wrapped, created_at) VALUES {}", tx.dialect().tuples(rows.len(), 4, 1));
     let contacts = format!(
         "INSERT INTO contacts (id, tenant_id, name, email, phone, created_at, updated_at) VALUES {}",
-        super::tuples(rows.len(), 7, 1)
+        tx.dialect().tuples(rows.len(), 7, 1)
     );
     let identities = format!(
         "INSERT INTO identities (id, tenant_id, contact_id, kind, address_index, address, status, created_at) VALUES {} \
          ON CONFLICT (tenant_id, kind, address_index) DO NOTHING RETURNING contact_id",
-        super::tuples(rows.len(), 8, 1)
+        tx.dialect().tuples(rows.len(), 8, 1)
     );
     on_conn!(Conn::from(&mut *tx), |c| {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(keys));

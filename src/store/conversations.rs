@@ -119,12 +119,13 @@ pub async fn active_for_many<'a>(conn: impl Into<Conn<'a>>, pairs: &[(Uuid, Uuid
     if pairs.is_empty() {
         return Ok(Vec::new());
     }
+    let conn: Conn = conn.into();
     let sql = format!(
         "SELECT id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at \
          FROM conversations WHERE (contact_id, channel_id) IN (VALUES {}) AND status <> 'resolved' ORDER BY id",
-        super::tuples(pairs.len(), 2, 1)
+        conn.dialect().tuples(pairs.len(), 2, 1)
     );
-    Ok(on_conn!(conn.into(), |c| {
+    Ok(on_conn!(conn, |c| {
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         for (contact, channel) in pairs {
             q = q.bind(*contact).bind(*channel);
@@ -138,12 +139,13 @@ pub async fn insert_many<'a>(conn: impl Into<Conn<'a>>, rows: &[(Uuid, Uuid, Uui
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let conn: Conn = conn.into();
     let sql = format!(
         "INSERT INTO conversations (id, tenant_id, contact_id, channel_id, status, created_at, updated_at, last_message_at) \
          VALUES {} RETURNING id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at",
-        super::tuples(rows.len(), 8, 1)
+        conn.dialect().tuples(rows.len(), 8, 1)
     );
-    Ok(on_conn!(conn.into(), |c| {
+    Ok(on_conn!(conn, |c| {
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         for (id, tenant, contact, channel) in rows {
             q = q.bind(*id).bind(*tenant).bind(*contact).bind(*channel).bind("open").bind(now).bind(now).bind(now);
@@ -158,10 +160,16 @@ pub async fn touch_many<'a>(conn: impl Into<Conn<'a>>, ids: &[Uuid], now: i64) -
     if ids.is_empty() {
         return Ok(0);
     }
-    let list = (2..ids.len() + 2).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-    let sql = format!("UPDATE conversations SET status = 'open', updated_at = $1, last_message_at = $1 WHERE id IN ({list}) AND status <> 'resolved'");
-    Ok(on_conn!(conn.into(), |c| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+    let conn: Conn = conn.into();
+    let d = conn.dialect();
+    let sql = format!(
+        "UPDATE conversations SET status = 'open', updated_at = {}, last_message_at = {} WHERE id IN ({}) AND status <> 'resolved'",
+        d.list(1, 1),
+        d.list(1, 2),
+        d.list(ids.len(), 3)
+    );
+    Ok(on_conn!(conn, |c| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(now);
         for id in ids {
             q = q.bind(*id);
         }

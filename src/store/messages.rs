@@ -179,12 +179,13 @@ pub async fn existing<'a>(conn: impl Into<Conn<'a>>, keys: &[(Uuid, &str)]) -> S
     if keys.is_empty() {
         return Ok(Vec::new());
     }
+    let conn: Conn = conn.into();
     let sql = format!(
         "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, external_id, text, \
          private, purpose, status, error, created_at, updated_at FROM messages WHERE (channel_id, external_id) IN (VALUES {})",
-        super::tuples(keys.len(), 2, 1)
+        conn.dialect().tuples(keys.len(), 2, 1)
     );
-    Ok(on_conn!(conn.into(), |c| {
+    Ok(on_conn!(conn, |c| {
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         for (channel, external) in keys {
             q = q.bind(*channel).bind(*external);
@@ -199,13 +200,14 @@ pub async fn insert_many<'a>(conn: impl Into<Conn<'a>>, rows: &[NewMessage<'_>],
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let conn: Conn = conn.into();
     let sql = format!(
         "INSERT INTO messages (id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
          external_id, text, private, purpose, status, created_at, updated_at) VALUES {} \
          ON CONFLICT (channel_id, external_id) DO NOTHING RETURNING id",
-        super::tuples(rows.len(), 15, 1)
+        conn.dialect().tuples(rows.len(), 15, 1)
     );
-    Ok(on_conn!(conn.into(), |c| {
+    Ok(on_conn!(conn, |c| {
         let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
         for m in rows {
             q = q
@@ -236,11 +238,12 @@ pub async fn insert_technical_many<'a>(conn: impl Into<Conn<'a>>, rows: &[Techni
     if rows.is_empty() {
         return Ok(());
     }
+    let conn: Conn = conn.into();
     let sql = format!(
         "INSERT INTO message_technical (message_id, tenant_id, ip, user_agent) VALUES {}",
-        super::tuples(rows.len(), 4, 1)
+        conn.dialect().tuples(rows.len(), 4, 1)
     );
-    on_conn!(conn.into(), |c| {
+    on_conn!(conn, |c| {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (message, tenant, ip, ua) in rows {
             q = q.bind(*message).bind(*tenant).bind(ip.as_deref()).bind(ua.as_deref());

@@ -31,7 +31,7 @@ pub use conversations::{ConversationFilter, ConversationRow};
 pub use keys::{ApiKeyRow, OperatorRow};
 pub use messages::{MessageRow, NewMessage, QueuedMessage};
 pub use outbox::{EventRow, NewEvent};
-pub use rows::{Page, tuples};
+pub use rows::{Dialect, Page};
 pub use tenants::TenantRow;
 pub use transfers::NewTransfer;
 pub use visitors::VisitorRow;
@@ -111,6 +111,15 @@ macro_rules! on_tx {
 pub enum Conn<'a> {
     Pool(&'a Db),
     Tx(&'a mut Tx),
+}
+
+impl Conn<'_> {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Conn::Pool(Db::Sqlite(_)) | Conn::Tx(Tx::Sqlite(_)) => Dialect::Sqlite,
+            Conn::Pool(Db::Pg(_)) | Conn::Tx(Tx::Pg(_)) => Dialect::Postgres,
+        }
+    }
 }
 
 impl<'a> From<&'a Db> for Conn<'a> {
@@ -220,6 +229,13 @@ impl Db {
 }
 
 impl Tx {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Pg(_) => Dialect::Postgres,
+        }
+    }
+
     pub async fn commit(self) -> StoreResult<()> {
         match self {
             Self::Sqlite(t) => t.commit().await?,

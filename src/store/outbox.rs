@@ -47,11 +47,12 @@ pub async fn append_many<'a>(conn: impl Into<Conn<'a>>, events: &[NewEvent<'_>])
     if events.is_empty() {
         return Ok(Vec::new());
     }
+    let conn: Conn = conn.into();
     let sql = format!(
         "INSERT INTO outbox (id, tenant_id, event_type, contact_id, payload, created_at) VALUES {} RETURNING id, seq",
-        super::tuples(events.len(), 6, 1)
+        conn.dialect().tuples(events.len(), 6, 1)
     );
-    Ok(on_conn!(conn.into(), |c| {
+    Ok(on_conn!(conn, |c| {
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         for e in events {
             q = q.bind(e.id).bind(e.tenant_id).bind(e.event_type).bind(e.contact_id).bind(e.payload).bind(e.created_at);

@@ -45,31 +45,58 @@ impl<T> Page<T> {
     }
 }
 
-/// `($1, $2), ($3, $4)` — placeholders for `rows` tuples of `cols` values, numbered from `$first`.
-pub fn tuples(rows: usize, cols: usize, first: usize) -> String {
-    let mut out = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for c in 0..cols {
-            if c > 0 {
+/// How a backend spells bind parameters in generated SQL. Bulk statements use SQLite's anonymous
+/// `?` (bound in order): sqlx resolves every `$N` by name, which costs O(n²) in the number of
+/// parameters of a statement, and bulk statements have hundreds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// `($1, $2), ($3, $4)` (or `(?, ?), (?, ?)`) for `rows` tuples of `cols` values, numbered
+    /// from `$first`.
+    pub fn tuples(self, rows: usize, cols: usize, first: usize) -> String {
+        let mut out = String::with_capacity(rows * cols * 5);
+        for r in 0..rows {
+            if r > 0 {
                 out.push_str(", ");
             }
-            out.push('$');
-            out.push_str(&(first + r * cols + c).to_string());
+            out.push('(');
+            out.push_str(&self.list(cols, first + r * cols));
+            out.push(')');
         }
-        out.push(')');
+        out
     }
-    out
+
+    /// `$first, …` — `n` parameters separated by commas.
+    pub fn list(self, n: usize, first: usize) -> String {
+        let mut out = String::with_capacity(n * 5);
+        for i in 0..n {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            match self {
+                Self::Sqlite => out.push('?'),
+                Self::Postgres => {
+                    out.push('$');
+                    out.push_str(&(first + i).to_string());
+                }
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::Dialect;
+
     #[test]
     fn tuples_number_placeholders_in_order() {
-        assert_eq!(super::tuples(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(super::tuples(1, 1, 4), "($4)");
+        assert_eq!(Dialect::Postgres.tuples(2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(Dialect::Postgres.tuples(1, 1, 4), "($4)");
+        assert_eq!(Dialect::Sqlite.tuples(2, 2, 1), "(?, ?), (?, ?)");
     }
 }
