@@ -71,6 +71,7 @@ pub fn db_options(config: &Config) -> DbOptions {
         url: config.database_url.clone(),
         max_connections: config.database.max_connections,
         sqlite_synchronous: config.database.sqlite_synchronous.clone(),
+        sqlite_manual_checkpoints: false,
     }
 }
 
@@ -81,6 +82,19 @@ pub async fn connect(config: &Config) -> anyhow::Result<Db> {
         .with_context(|| format!("opening database {}", config::redact_url(&config.database_url)))
 }
 
+/// Keeps the SQLite write-ahead log short, off the ingest writer's path.
+async fn checkpoint_periodically(db: Db, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        if let Err(err) = db.checkpoint().await {
+            tracing::warn!(error = %err, "WAL checkpoint failed");
+        }
+    }
+}
+
 /// Runs the hub on `listener` until `shutdown` is cancelled.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     install_crypto_provider();
@@ -88,6 +102,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let keyring = Arc::new(Keyring::new(master_key(&config)?));
     let db = connect(&config).await?;
     let bus = EventBus::new(4096);
+    let workers = CancellationToken::new();
+    let workers_stop = workers.clone();
     let sockets = VisitorSockets::default();
     let channels = Arc::new(Channels::new(db.clone(), sockets.clone()));
     let hub = Arc::new(Hub {
@@ -104,11 +120,12 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
 
     // The ingest writer has a connection of its own: on SQLite its page cache stays warm (a pool
     // would hand each batch a connection whose cache the previous write invalidated).
-    let writer_db = Db::connect_without_migrating(&DbOptions { max_connections: 1, ..db_options(&config) }).await?;
+    let writer_db =
+        Db::connect_without_migrating(&DbOptions { max_connections: 1, sqlite_manual_checkpoints: true, ..db_options(&config) }).await?;
+    let checkpointer = tokio::spawn(checkpoint_periodically(db.clone(), workers_stop.clone()));
     let writer_ctx = WriterContext { db: writer_db.clone(), keyring: keyring.clone(), channels: channels.clone(), bus: bus.clone() };
     let (ingest, writer) = Ingest::new(writer_ctx, config.ingest.batch_max, config.ingest.queue_capacity);
     let writer_task = tokio::spawn(writer.run());
-    let workers = CancellationToken::new();
     let sender_task = tokio::spawn(
         SendWorker {
             db: db.clone(),
@@ -149,6 +166,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     workers.cancel();
     let _ = tokio::time::timeout(grace, writer_task).await;
     let _ = tokio::time::timeout(grace, sender_task).await;
+    let _ = checkpointer.await;
+    let _ = db.checkpoint().await;
     writer_db.close().await;
     db.close().await;
     tracing::info!("omnibridge stopped");

@@ -43,7 +43,9 @@ impl Writer {
         let mut batch = Vec::with_capacity(self.batch_max);
         while self.jobs.recv_many(&mut batch, self.batch_max).await > 0 {
             metrics::histogram!("omnibridge_ingest_batch_size").record(batch.len() as f64);
+            let started = std::time::Instant::now();
             self.commit(std::mem::take(&mut batch)).await;
+            metrics::histogram!("omnibridge_ingest_batch_seconds").record(started.elapsed().as_secs_f64());
         }
     }
 

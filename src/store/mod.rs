@@ -67,6 +67,10 @@ pub struct DbOptions {
     pub max_connections: u32,
     /// SQLite only: `NORMAL` (durable across process crashes, the default) or `FULL`.
     pub sqlite_synchronous: String,
+    /// SQLite only: leave WAL checkpoints to [`Db::checkpoint`] instead of running them inside
+    /// whichever commit crosses the threshold. Set for the ingest writer, whose commits should
+    /// not wait for a checkpoint's fsync.
+    pub sqlite_manual_checkpoints: bool,
 }
 
 /// One of the two backends' pools.
@@ -188,7 +192,10 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(synchronous)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // Statement journals of multi-row statements stay in memory, not in temp files.
+                .pragma("temp_store", "MEMORY")
+                .pragma("wal_autocheckpoint", if options.sqlite_manual_checkpoints { "0" } else { "1000" });
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(Duration::from_secs(10))
@@ -215,6 +222,15 @@ impl Db {
             Self::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Self::Pg(p) => Tx::Pg(p.begin().await?),
         })
+    }
+
+    /// Copies committed WAL frames into the SQLite database file without blocking writers (a
+    /// no-op on PostgreSQL). The hub runs it periodically off the ingest path.
+    pub async fn checkpoint(&self) -> StoreResult<()> {
+        if let Self::Sqlite(pool) = self {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(pool).await?;
+        }
+        Ok(())
     }
 
     /// Whether the database answers.
