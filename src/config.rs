@@ -71,6 +71,7 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
+    pub writers: usize,
     pub batch_max: usize,
     pub queue_capacity: usize,
 }

@@ -120,12 +120,21 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
 
     // The ingest writer has a connection of its own: on SQLite its page cache stays warm (a pool
     // would hand each batch a connection whose cache the previous write invalidated).
-    let writer_db =
-        Db::connect_without_migrating(&DbOptions { max_connections: 1, sqlite_manual_checkpoints: true, ..db_options(&config) }).await?;
+    let writers = match (&db, config.ingest.writers) {
+        (Db::Sqlite(_), _) => 1,
+        (Db::Pg(_), 0) => 4,
+        (Db::Pg(_), n) => n,
+    };
+    let writer_db = Db::connect_without_migrating(&DbOptions {
+        max_connections: writers as u32,
+        sqlite_manual_checkpoints: true,
+        ..db_options(&config)
+    })
+    .await?;
     let checkpointer = tokio::spawn(checkpoint_periodically(db.clone(), workers_stop.clone()));
     let writer_ctx = WriterContext { db: writer_db.clone(), keyring: keyring.clone(), channels: channels.clone(), bus: bus.clone() };
-    let (ingest, writer) = Ingest::new(writer_ctx, config.ingest.batch_max, config.ingest.queue_capacity);
-    let writer_task = tokio::spawn(writer.run());
+    let (ingest, writers) = Ingest::new(writer_ctx, writers, config.ingest.batch_max, config.ingest.queue_capacity);
+    let writer_tasks: Vec<_> = writers.into_iter().map(|w| tokio::spawn(w.run())).collect();
     let sender_task = tokio::spawn(
         SendWorker {
             db: db.clone(),
@@ -164,7 +173,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     };
     // The router (and with it the last ingest sender) is gone: the writer drains and stops.
     workers.cancel();
-    let _ = tokio::time::timeout(grace, writer_task).await;
+    let _ = tokio::time::timeout(grace, futures_util::future::join_all(writer_tasks)).await;
     let _ = tokio::time::timeout(grace, sender_task).await;
     let _ = checkpointer.await;
     let _ = db.checkpoint().await;

@@ -73,6 +73,10 @@ pub struct DbOptions {
     pub sqlite_manual_checkpoints: bool,
 }
 
+/// Prepared statements kept per connection: the ingest writer's bulk statements take one shape
+/// per batch size and statement kind, about a thousand in all.
+const STATEMENT_CACHE: usize = 2048;
+
 /// One of the two backends' pools.
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -169,7 +173,8 @@ impl Db {
     pub async fn connect_without_migrating(options: &DbOptions) -> StoreResult<Self> {
         let url = options.url.as_str();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let connect = PgConnectOptions::from_str(url)?;
+            // Bulk statements come in one shape per batch size; keep them all prepared.
+            let connect = PgConnectOptions::from_str(url)?.statement_cache_capacity(STATEMENT_CACHE);
             let pool = PgPoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(Duration::from_secs(10))
@@ -188,6 +193,7 @@ impl Db {
                 }
             }
             let connect = SqliteConnectOptions::from_str(url)?
+                .statement_cache_capacity(STATEMENT_CACHE)
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(synchronous)
