@@ -135,6 +135,11 @@ impl TestApp {
         }
     }
 
+    /// A direct connection to this hub's database, for assertions the API does not expose.
+    pub async fn db(&self) -> omnibridge::store::Db {
+        omnibridge::store::Db::connect_without_migrating(&omnibridge::db_options(&self.config)).await.expect("database")
+    }
+
     pub fn sqlite_path(&self) -> PathBuf {
         self.dir.path().join("omnibridge.db")
     }

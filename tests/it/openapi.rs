@@ -35,6 +35,18 @@ async fn operational_endpoints_answer() {
     assert_eq!(ready["database"], "sqlite");
     let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.expect("metrics").text().await.expect("text");
     assert!(metrics.contains("omnibridge_http_requests_total"), "{metrics}");
+    // The widget calls the hub from the tenant's site: preflights succeed and answers carry CORS.
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/widget/v1/messages", app.base))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(preflight.headers()["access-control-allow-headers"].to_str().expect("ascii").contains("authorization"));
     let js = app.http.get(format!("{}/widget.js", app.base)).send().await.expect("widget.js");
     assert_eq!(js.status(), StatusCode::OK);
     assert!(js.text().await.expect("text").contains("/widget/v1"));

@@ -79,6 +79,12 @@ async fn visitor_and_operator_talk_through_the_hub(backend: Backend) {
     let (_, messages) = app.get(&format!("/v1/conversations/{conversation_id}/messages"), &admin).await;
     assert_eq!(messages["data"][1]["status"], "delivered");
 
+    // The reply left through the egress door, which recorded the transfer.
+    let db = app.db().await;
+    let reply_id = uuid::Uuid::parse_str(reply["id"].as_str().expect("id")).expect("uuid");
+    assert_eq!(omnibridge::store::transfers::count_for_message(&db, reply_id).await.expect("count"), 1);
+    db.close().await;
+
     // Another tenant sees nothing of it.
     let (_other_tenant, other) = app.create_tenant("Other Co");
     let (status, list) = app.get("/v1/conversations", &other).await;

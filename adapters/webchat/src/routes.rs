@@ -43,6 +43,27 @@ pub fn router(state: WidgetState) -> Router {
         .route("/widget/v1/ws", get(websocket))
         .route("/widget.js", get(widget_js))
         .with_state(state)
+        .layer(axum::middleware::from_fn(cors))
+}
+
+/// The widget runs on the tenant's own site, so its calls are cross-origin. They carry the
+/// visitor token in a header, never cookies, so any origin may call (per-channel origin lists
+/// can narrow this).
+async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut response = if request.method() == axum::http::Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, header::HeaderValue::from_static("GET, POST, OPTIONS"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        header::HeaderValue::from_static("authorization, content-type, idempotency-key"),
+    );
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, header::HeaderValue::from_static("600"));
+    response
 }
 
 impl From<WidgetError> for Problem {
