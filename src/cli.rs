@@ -55,11 +55,10 @@ pub async fn create_key(db: &Db, tenant_id: Uuid, role: &str, operator_id: Optio
     if db.tenant(tenant_id).await?.is_none() {
         return Err(CliError::Invalid(format!("--tenant {tenant_id}: no such tenant")));
     }
-    if let Some(operator) = operator_id {
-        if db.operator(tenant_id, operator).await?.is_none() {
+    if let Some(operator) = operator_id
+        && db.operator(tenant_id, operator).await?.is_none() {
             return Err(CliError::Invalid(format!("--operator {operator}: no such operator in this tenant")));
         }
-    }
     let key = issue_key().map_err(CliError::Random)?;
     let row = db.insert_api_key(tenant_id, operator_id, role.as_str(), &key.hash, &key.prefix).await?;
     Ok(CreatedKey { key_id: row.id, api_key: key.secret })

@@ -154,11 +154,10 @@ impl Config {
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             errors.push("database_url: must start with sqlite:// or postgres://".into());
         }
-        if let Some(key) = &self.master_key {
-            if crate::privacy::parse_master_key(key).is_err() {
+        if let Some(key) = &self.master_key
+            && crate::privacy::parse_master_key(key).is_err() {
                 errors.push("master_key: must be 32 bytes as 64 hex characters or base64".into());
             }
-        }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             errors.push("log.format: must be \"text\" or \"json\"".into());
         }

@@ -60,11 +60,10 @@ fn clean(name: Option<&str>, email: Option<&str>, phone: Option<&str>) -> ApiRes
         }
     }
     let phone = phone.map(|p| Address::new(AddressKind::Phone, p));
-    if let Some(p) = &phone {
-        if !(8..=16).contains(&p.value.len()) {
+    if let Some(p) = &phone
+        && !(8..=16).contains(&p.value.len()) {
             return Err(ApiError::invalid("phone", "must be an international number such as +442079460958"));
         }
-    }
     Ok(Clean { name: name.map(str::to_owned), email, phone })
 }
 

@@ -83,11 +83,10 @@ async fn update(
         None => current.status.clone(),
     };
     let assignee_id = body.assignee_id.apply_copy(current.assignee_id);
-    if let Some(operator) = assignee_id {
-        if state.db.operator(auth.tenant_id, operator).await?.is_none() {
+    if let Some(operator) = assignee_id
+        && state.db.operator(auth.tenant_id, operator).await?.is_none() {
             return Err(ApiError::invalid("assignee_id", "no operator with this id"));
         }
-    }
     let key = state.keyring.data_key(&state.db, auth.tenant_id, current.contact_id).await?;
     let mut tx = state.db.begin().await?;
     let row = store::conversations::update(&mut tx, auth.tenant_id, current.id, &status, assignee_id)

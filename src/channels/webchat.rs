@@ -102,11 +102,10 @@ impl WidgetBackend for HubWidgetBackend {
     }
 
     async fn authenticate(&self, token: TokenHash) -> Result<Visitor, WidgetError> {
-        if let Some((visitor, at)) = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&token) {
-            if at.elapsed() < SESSION_CACHE_TTL {
+        if let Some((visitor, at)) = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&token)
+            && at.elapsed() < SESSION_CACHE_TTL {
                 return Ok(visitor.clone());
             }
-        }
         let row = store::visitors::by_token(&self.db, &token.0).await.map_err(Self::unavailable)?.ok_or(WidgetError::Unauthorized)?;
         let visitor = Visitor { visitor_id: row.visitor_id, channel_id: row.channel_id, tenant_id: row.tenant_id, contact_id: row.contact_id };
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());

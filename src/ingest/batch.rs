@@ -157,8 +157,8 @@ async fn dedup(tx: &mut Tx, messages: &[&InboundMessage], slots: &mut [Slot]) ->
         .map(|row| ((row.channel_id, row.external_id.clone().unwrap_or_default()), row))
         .collect();
     for (slot, msg) in slots.iter_mut().zip(messages) {
-        if let Some(row) = existing.get(&(msg.channel_id, msg.external_id.clone())) {
-            if matches!(slot, Slot::New(_)) {
+        if let Some(row) = existing.get(&(msg.channel_id, msg.external_id.clone()))
+            && matches!(slot, Slot::New(_)) {
                 *slot = Slot::Done(Ok(Accepted {
                     message_id: row.id,
                     conversation_id: row.conversation_id,
@@ -167,7 +167,6 @@ async fn dedup(tx: &mut Tx, messages: &[&InboundMessage], slots: &mut [Slot]) ->
                     created_at: rfc3339(row.created_at),
                 }));
             }
-        }
     }
     Ok(())
 }
@@ -288,11 +287,10 @@ async fn resolve_conversations(
 ) -> Result<HashMap<Uuid, ConversationRow>, IngestError> {
     let mut pairs: Vec<(Uuid, Uuid)> = Vec::new();
     for slot in slots.iter() {
-        if let Slot::New(w) = slot {
-            if !pairs.contains(&(w.contact_id, w.channel.id)) {
+        if let Slot::New(w) = slot
+            && !pairs.contains(&(w.contact_id, w.channel.id)) {
                 pairs.push((w.contact_id, w.channel.id));
             }
-        }
     }
     // Latest wins: rows come oldest first.
     let mut active: HashMap<(Uuid, Uuid), ConversationRow> = HashMap::new();

@@ -60,11 +60,10 @@ impl Writer {
         match outcome {
             Ok(BatchOutcome { results, events }) => {
                 for (job, result) in batch.into_iter().zip(results) {
-                    if let Ok(accepted) = &result {
-                        if !accepted.duplicate {
+                    if let Ok(accepted) = &result
+                        && !accepted.duplicate {
                             metrics::counter!("omnibridge_messages_ingested_total").increment(1);
                         }
-                    }
                     let _ = job.reply.send(result);
                 }
                 self.ctx.bus.publish(events);

@@ -187,11 +187,10 @@ impl Db {
                 "OFF" => SqliteSynchronous::Off,
                 _ => SqliteSynchronous::Normal,
             };
-            if let Some(parent) = sqlite_file(url).and_then(|p| p.parent().map(ToOwned::to_owned)) {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(&parent).map_err(|e| sqlx::Error::Io(e))?;
+            if let Some(parent) = sqlite_file(url).and_then(|p| p.parent().map(ToOwned::to_owned))
+                && !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(&parent).map_err(sqlx::Error::Io)?;
                 }
-            }
             let connect = SqliteConnectOptions::from_str(url)?
                 .statement_cache_capacity(STATEMENT_CACHE)
                 .create_if_missing(true)

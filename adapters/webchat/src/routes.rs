@@ -123,11 +123,10 @@ async fn open_session(
     let channel_id = Uuid::parse_str(&channel_id).map_err(|_| WidgetError::UnknownChannel)?;
     // The pre-chat fields are optional, and so is the body.
     let request: SessionRequest = if body.iter().all(u8::is_ascii_whitespace) { SessionRequest::default() } else { parse_json(&body)? };
-    if let Some(email) = &request.email {
-        if !looks_like_email(email) {
+    if let Some(email) = &request.email
+        && !looks_like_email(email) {
             return Err(Problem::invalid("email", "email must look like name@example.com"));
         }
-    }
     if request.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         return Err(Problem::invalid("name", "name must be at most 200 characters"));
     }
