@@ -395,24 +395,7 @@ async fn insert_messages(
     store::messages::insert_technical_many(&mut *tx, &technical).await?;
 
     for (row, msg) in rows.iter().zip(slots.iter().zip(messages).filter(|(s, _)| matches!(s, Slot::New(_))).map(|(_, m)| m)) {
-        let stored = MessageRow {
-            id: row.id,
-            tenant_id: row.tenant_id,
-            conversation_id: row.conversation_id,
-            contact_id: row.contact_id,
-            channel_id: row.channel_id,
-            direction: "in".into(),
-            author_type: "contact".into(),
-            author_id: None,
-            external_id: Some(msg.external_id.clone()),
-            text: Vec::new(),
-            private: false,
-            purpose: "service".into(),
-            status: "received".into(),
-            error: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let stored = row.stored(now);
         debug_assert!(conversations.contains_key(&row.conversation_id));
         let view = present::message_with_text(&stored, msg.text.clone());
         events.push(Event::new(row.tenant_id, events::MESSAGE_RECEIVED, Some(row.contact_id), &view));

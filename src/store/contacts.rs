@@ -84,17 +84,6 @@ pub async fn update_contact<'a>(conn: impl Into<Conn<'a>>, new: &NewContact<'_>)
         .await)?)
 }
 
-pub async fn identity_by_index<'a>(
-    conn: impl Into<Conn<'a>>,
-    tenant_id: Uuid,
-    kind: &str,
-    index: &[u8],
-) -> StoreResult<Option<IdentityRow>> {
-    const SQL: &str = "SELECT id, tenant_id, contact_id, kind, address, status, created_at FROM identities \
-                       WHERE tenant_id = $1 AND kind = $2 AND address_index = $3";
-    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(kind).bind(index).fetch_optional(c).await)?)
-}
-
 /// Inserts an identity unless the address is already known in the tenant; returns whether it was
 /// inserted.
 #[allow(clippy::too_many_arguments)]

@@ -22,19 +22,6 @@ pub struct ConversationFilter {
     pub unassigned: bool,
 }
 
-/// The contact's latest conversation on this channel that is not resolved.
-pub async fn active_for<'a>(
-    conn: impl Into<Conn<'a>>,
-    tenant_id: Uuid,
-    contact_id: Uuid,
-    channel_id: Uuid,
-) -> StoreResult<Option<ConversationRow>> {
-    const SQL: &str = "SELECT id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at \
-                       FROM conversations WHERE tenant_id = $1 AND contact_id = $2 AND channel_id = $3 \
-                       AND status <> 'resolved' ORDER BY id DESC LIMIT 1";
-    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(contact_id).bind(channel_id).fetch_optional(c).await)?)
-}
-
 pub async fn insert<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, contact_id: Uuid, channel_id: Uuid) -> StoreResult<ConversationRow> {
     const SQL: &str = "INSERT INTO conversations (id, tenant_id, contact_id, channel_id, status, created_at, updated_at, last_message_at) \
                        VALUES ($1, $2, $3, $4, 'open', $5, $5, $5) \

@@ -41,41 +41,35 @@ pub struct NewMessage<'a> {
 }
 
 
-/// Inserts unless (channel, external id) is taken; returns the row, or `None` for a duplicate.
-pub async fn insert<'a>(conn: impl Into<Conn<'a>>, m: &NewMessage<'_>) -> StoreResult<Option<MessageRow>> {
-    const SQL: &str = "INSERT INTO messages (id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, \
-                       author_id, external_id, text, private, purpose, status, attempts, next_attempt_at, created_at, updated_at) \
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, $14, $15, $15) \
-                       ON CONFLICT (channel_id, external_id) DO NOTHING \
-                       RETURNING id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
-                       external_id, text, private, purpose, status, error, created_at, updated_at";
-    let now = now_micros();
-    let next_attempt = (m.status == "queued").then_some(now);
-    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
-        .bind(m.id)
-        .bind(m.tenant_id)
-        .bind(m.conversation_id)
-        .bind(m.contact_id)
-        .bind(m.channel_id)
-        .bind(m.direction)
-        .bind(m.author_type)
-        .bind(m.author_id)
-        .bind(m.external_id)
-        .bind(m.text)
-        .bind(m.private)
-        .bind(m.purpose)
-        .bind(m.status)
-        .bind(next_attempt)
-        .bind(now)
-        .fetch_optional(c)
-        .await)?)
+impl NewMessage<'_> {
+    /// The row as it is stored, to answer with without reading it back.
+    pub fn stored(&self, now: i64) -> MessageRow {
+        MessageRow {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            conversation_id: self.conversation_id,
+            contact_id: self.contact_id,
+            channel_id: self.channel_id,
+            direction: self.direction.to_owned(),
+            author_type: self.author_type.to_owned(),
+            author_id: self.author_id,
+            external_id: self.external_id.map(str::to_owned),
+            text: self.text.to_vec(),
+            private: self.private,
+            purpose: self.purpose.to_owned(),
+            status: self.status.to_owned(),
+            error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }
 
-pub async fn by_external_id<'a>(conn: impl Into<Conn<'a>>, channel_id: Uuid, external_id: &str) -> StoreResult<Option<MessageRow>> {
-    const SQL: &str = "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
-                       external_id, text, private, purpose, status, error, created_at, updated_at FROM messages \
-                       WHERE channel_id = $1 AND external_id = $2";
-    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(channel_id).bind(external_id).fetch_optional(c).await)?)
+/// Inserts unless (channel, external id) is taken; returns the row, or `None` for a duplicate.
+pub async fn insert<'a>(conn: impl Into<Conn<'a>>, m: &NewMessage<'_>) -> StoreResult<Option<MessageRow>> {
+    let now = now_micros();
+    let inserted = insert_many(conn, std::slice::from_ref(m), now).await?;
+    Ok((!inserted.is_empty()).then(|| m.stored(now)))
 }
 
 pub async fn get<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<MessageRow>> {
@@ -114,18 +108,6 @@ pub async fn visible_to_visitor(db: &Db, contact_id: Uuid, channel_id: Uuid, lim
         on_db!(db, |p| sqlx::query_as(SQL).bind(contact_id).bind(channel_id).bind(limit as i64).fetch_all(p).await)?;
     rows.reverse();
     Ok(rows)
-}
-
-pub async fn insert_technical<'a>(
-    conn: impl Into<Conn<'a>>,
-    message_id: Uuid,
-    tenant_id: Uuid,
-    ip: Option<&[u8]>,
-    user_agent: Option<&[u8]>,
-) -> StoreResult<()> {
-    const SQL: &str = "INSERT INTO message_technical (message_id, tenant_id, ip, user_agent) VALUES ($1, $2, $3, $4)";
-    on_conn!(conn.into(), |c| sqlx::query(SQL).bind(message_id).bind(tenant_id).bind(ip).bind(user_agent).execute(c).await.map(|r| r.rows_affected()))?;
-    Ok(())
 }
 
 /// Claims up to `limit` due outbound messages for `lease_micros`. PostgreSQL skips rows other
@@ -203,9 +185,9 @@ pub async fn insert_many<'a>(conn: impl Into<Conn<'a>>, rows: &[NewMessage<'_>],
     let conn: Conn = conn.into();
     let sql = format!(
         "INSERT INTO messages (id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
-         external_id, text, private, purpose, status, created_at, updated_at) VALUES {} \
+         external_id, text, private, purpose, status, next_attempt_at, created_at, updated_at) VALUES {} \
          ON CONFLICT (channel_id, external_id) DO NOTHING RETURNING id",
-        conn.dialect().tuples(rows.len(), 15, 1)
+        conn.dialect().tuples(rows.len(), 16, 1)
     );
     Ok(on_conn!(conn, |c| {
         let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
@@ -224,6 +206,8 @@ pub async fn insert_many<'a>(conn: impl Into<Conn<'a>>, rows: &[NewMessage<'_>],
                 .bind(m.private)
                 .bind(m.purpose)
                 .bind(m.status)
+                // Queued messages are due at once.
+                .bind((m.status == "queued").then_some(now))
                 .bind(now)
                 .bind(now);
         }

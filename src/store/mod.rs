@@ -100,21 +100,6 @@ macro_rules! on_db {
     };
 }
 
-/// Runs the same query code against whichever transaction is live.
-macro_rules! on_tx {
-    ($tx:expr, |$c:ident| $body:expr) => {
-        match $tx {
-            $crate::store::Tx::Sqlite(t) => {
-                let $c = &mut **t;
-                $body
-            }
-            $crate::store::Tx::Pg(t) => {
-                let $c = &mut **t;
-                $body
-            }
-        }
-    };
-}
 /// Either a pool or an open transaction: most queries run in both contexts.
 pub enum Conn<'a> {
     Pool(&'a Db),
@@ -265,21 +250,6 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn savepoint(&mut self) -> StoreResult<()> {
-        on_tx!(self, |c| sqlx::query("SAVEPOINT item").execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn release_savepoint(&mut self) -> StoreResult<()> {
-        on_tx!(self, |c| sqlx::query("RELEASE SAVEPOINT item").execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn rollback_to_savepoint(&mut self) -> StoreResult<()> {
-        on_tx!(self, |c| sqlx::query("ROLLBACK TO SAVEPOINT item").execute(c).await.map(|r| r.rows_affected()))?;
-        on_tx!(self, |c| sqlx::query("RELEASE SAVEPOINT item").execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
 }
 
 /// The file behind a `sqlite://path` URL, if it names one.

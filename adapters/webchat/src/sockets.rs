@@ -39,7 +39,4 @@ impl VisitorSockets {
         }
     }
 
-    pub fn connected(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
 }
