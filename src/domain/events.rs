@@ -49,7 +49,7 @@ struct Envelope<'a, T: Serialize> {
 
 impl Event {
     pub fn new<T: Serialize>(tenant_id: Uuid, event_type: &'static str, contact_id: Option<Uuid>, data: &T) -> Self {
-        let created_at = crate::store::now_micros();
+        let created_at = super::now_micros();
         let envelope = Envelope { event_type, timestamp: super::rfc3339(created_at), data };
         let payload = serde_json::to_string(&envelope).unwrap_or_else(|_| "{}".into());
         Self { id: Uuid::now_v7(), seq: 0, tenant_id, event_type, contact_id, created_at, payload: payload.into() }

@@ -64,6 +64,12 @@ pub mod categories {
     pub const TECHNICAL_USER_AGENT: &str = "technical.user_agent";
 }
 
+/// Microseconds since the Unix epoch: how the hub keeps time (UTC), in memory and in storage.
+pub fn now_micros() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000) as i64
+}
+
 /// Formats stored microseconds as RFC 3339 UTC.
 pub fn rfc3339(micros: i64) -> String {
     let nanos = i128::from(micros) * 1_000;

@@ -259,8 +259,4 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
-/// Microseconds since the Unix epoch: how times are stored.
-pub fn now_micros() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    (now.unix_timestamp_nanos() / 1_000) as i64
-}
+pub use crate::domain::now_micros;
