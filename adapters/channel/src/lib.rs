@@ -8,6 +8,8 @@
 mod error;
 mod message;
 pub mod problem;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use error::{AdapterError, SinkError};
 pub use message::{

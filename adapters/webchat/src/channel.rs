@@ -2,7 +2,8 @@
 //! the reply in their history when the widget reconnects, so the send still succeeds (`sent`);
 //! with an open socket it is `delivered`.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use omnibridge_channel::{AdapterError, Channel, DeliveryStatus, OutboundMessage, Receipt};
@@ -13,11 +14,28 @@ use crate::sockets::VisitorSockets;
 
 pub struct WebchatChannel {
     sockets: VisitorSockets,
+    /// Recently pushed message ids: a retried send is not pushed twice.
+    recent: Mutex<VecDeque<Uuid>>,
 }
+
+const RECENT: usize = 4096;
 
 impl WebchatChannel {
     pub fn new(sockets: VisitorSockets) -> Self {
-        Self { sockets }
+        Self { sockets, recent: Mutex::new(VecDeque::with_capacity(RECENT)) }
+    }
+
+    /// Remembers `id`; false if it was already sent.
+    fn first_send(&self, id: Uuid) -> bool {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.contains(&id) {
+            return false;
+        }
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(id);
+        true
     }
 }
 
@@ -45,9 +63,65 @@ impl Channel for WebchatChannel {
                 created_at: message.created_at.clone(),
             },
         };
+        if !self.first_send(message.id) {
+            return Ok(Receipt { external_id: None, status: DeliveryStatus::Delivered });
+        }
         let json = serde_json::to_string(&frame).map_err(|e| AdapterError::Permanent(e.to_string()))?;
         let delivered = self.sockets.push(visitor_id, Arc::from(json));
         let status = if delivered { DeliveryStatus::Delivered } else { DeliveryStatus::Sent };
         Ok(Receipt { external_id: None, status })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use omnibridge_channel::testkit::{check_idempotent_send, check_lifecycle};
+    use omnibridge_channel::{Address, AddressKind};
+
+    use super::*;
+
+    fn reply_to(visitor: Uuid) -> OutboundMessage {
+        OutboundMessage {
+            id: Uuid::now_v7(),
+            channel_id: Uuid::now_v7(),
+            conversation_id: Uuid::now_v7(),
+            to: Address::new(AddressKind::Webchat, &visitor.to_string()),
+            text: "hello".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            author_name: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn conforms_to_the_channel_contract() {
+        let sockets = VisitorSockets::default();
+        check_lifecycle(Arc::new(WebchatChannel::new(sockets.clone()))).await;
+
+        let channel = WebchatChannel::new(sockets.clone());
+        let visitor = Uuid::now_v7();
+        let mut socket = sockets.subscribe(visitor);
+        let pushed = Arc::new(Mutex::new(0usize));
+        let counter = pushed.clone();
+        let drain = tokio::spawn(async move {
+            while socket.recv().await.is_ok() {
+                *counter.lock().unwrap() += 1;
+            }
+        });
+        check_idempotent_send(&channel, &reply_to(visitor), || *pushed.lock().unwrap()).await;
+        drain.abort();
+    }
+
+    #[tokio::test]
+    async fn an_offline_visitor_gets_sent_and_an_online_one_delivered() {
+        let sockets = VisitorSockets::default();
+        let channel = WebchatChannel::new(sockets.clone());
+        let visitor = Uuid::now_v7();
+        let offline = channel.send(&reply_to(visitor)).await.unwrap();
+        assert_eq!(offline.status, DeliveryStatus::Sent);
+        let _socket = sockets.subscribe(visitor);
+        let online = channel.send(&reply_to(visitor)).await.unwrap();
+        assert_eq!(online.status, DeliveryStatus::Delivered);
+        let bad = OutboundMessage { to: Address::new(AddressKind::Webchat, "not-a-visitor"), ..reply_to(visitor) };
+        assert!(matches!(channel.send(&bad).await, Err(AdapterError::Permanent(_))));
     }
 }
