@@ -27,6 +27,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use omnibridge_webchat::{VisitorSockets, WidgetState};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::channels::Channels;
@@ -95,6 +96,37 @@ async fn checkpoint_periodically(db: Db, stop: CancellationToken) {
     }
 }
 
+/// Starts the ingest writers, each on a connection of its own: on SQLite (one writer, it has one
+/// write lock) the page cache stays warm — a pool would hand each batch a connection whose cache
+/// the previous write invalidated; on PostgreSQL several writers share the load.
+async fn start_ingest(config: &Config, db: &Db, hub: &Hub) -> anyhow::Result<(Arc<Ingest>, Db, Vec<JoinHandle<()>>)> {
+    let writers = match (db, config.ingest.writers) {
+        (Db::Sqlite(_), _) => 1,
+        (Db::Pg(_), 0) => 4,
+        (Db::Pg(_), n) => n,
+    };
+    let options = DbOptions { max_connections: writers as u32, sqlite_manual_checkpoints: true, ..db_options(config) };
+    let writer_db = Db::connect_without_migrating(&options).await?;
+    let ctx = WriterContext { db: writer_db.clone(), keyring: hub.keyring.clone(), channels: hub.channels.clone(), bus: hub.bus.clone() };
+    let (ingest, writers) = Ingest::new(ctx, writers, config.ingest.batch_max, config.ingest.queue_capacity);
+    Ok((ingest, writer_db, writers.into_iter().map(|w| tokio::spawn(w.run())).collect()))
+}
+
+fn send_worker(config: &Config, hub: &Hub) -> SendWorker {
+    SendWorker {
+        db: hub.db.clone(),
+        door: Door::new(hub.db.clone()),
+        keyring: hub.keyring.clone(),
+        channels: hub.channels.clone(),
+        bus: hub.bus.clone(),
+        wake: hub.send_wake.clone(),
+        batch: config.delivery.batch,
+        lease: Duration::from_secs(config.delivery.lease_secs),
+        poll_interval: Duration::from_millis(config.delivery.poll_interval_ms),
+        max_attempts: config.delivery.max_attempts,
+    }
+}
+
 /// Runs the hub on `listener` until `shutdown` is cancelled.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     install_crypto_provider();
@@ -103,7 +135,6 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let db = connect(&config).await?;
     let bus = EventBus::new(4096);
     let workers = CancellationToken::new();
-    let workers_stop = workers.clone();
     let sockets = VisitorSockets::default();
     let channels = Arc::new(Channels::new(db.clone(), sockets.clone()));
     let hub = Arc::new(Hub {
@@ -118,38 +149,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         shutdown: shutdown.clone(),
     });
 
-    // The ingest writer has a connection of its own: on SQLite its page cache stays warm (a pool
-    // would hand each batch a connection whose cache the previous write invalidated).
-    let writers = match (&db, config.ingest.writers) {
-        (Db::Sqlite(_), _) => 1,
-        (Db::Pg(_), 0) => 4,
-        (Db::Pg(_), n) => n,
-    };
-    let writer_db = Db::connect_without_migrating(&DbOptions {
-        max_connections: writers as u32,
-        sqlite_manual_checkpoints: true,
-        ..db_options(&config)
-    })
-    .await?;
-    let checkpointer = tokio::spawn(checkpoint_periodically(db.clone(), workers_stop.clone()));
-    let writer_ctx = WriterContext { db: writer_db.clone(), keyring: keyring.clone(), channels: channels.clone(), bus: bus.clone() };
-    let (ingest, writers) = Ingest::new(writer_ctx, writers, config.ingest.batch_max, config.ingest.queue_capacity);
-    let writer_tasks: Vec<_> = writers.into_iter().map(|w| tokio::spawn(w.run())).collect();
-    let sender_task = tokio::spawn(
-        SendWorker {
-            db: db.clone(),
-            door: Door::new(db.clone()),
-            keyring: keyring.clone(),
-            channels: channels.clone(),
-            bus: bus.clone(),
-            wake: hub.send_wake.clone(),
-            batch: config.delivery.batch,
-            lease: Duration::from_secs(config.delivery.lease_secs),
-            poll_interval: Duration::from_millis(config.delivery.poll_interval_ms),
-            max_attempts: config.delivery.max_attempts,
-        }
-        .run(workers.clone()),
-    );
+    let (ingest, writer_db, writer_tasks) = start_ingest(&config, &db, &hub).await?;
+    let checkpointer = tokio::spawn(checkpoint_periodically(db.clone(), workers.clone()));
+    let sender_task = tokio::spawn(send_worker(&config, &hub).run(workers.clone()));
 
     let widget = omnibridge_webchat::router(WidgetState {
         backend: Arc::new(HubWidgetBackend::new(db.clone(), keyring.clone(), channels.clone(), bus.clone())),
