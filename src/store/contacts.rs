@@ -160,7 +160,10 @@ pub async fn identities_by_indexes<'a>(conn: impl Into<Conn<'a>>, keys: &[(Uuid,
     }
     let conn: Conn = conn.into();
     let sql = format!(
-        "SELECT tenant_id, kind, address_index, contact_id FROM identities WHERE (tenant_id, kind, address_index) IN (VALUES {})",
+        // A join with the key list, not `(a, b, c) IN (VALUES …)`, which SQLite answers with a scan.
+        "WITH k(tenant_id, kind, address_index) AS (VALUES {}) \
+         SELECT i.tenant_id, i.kind, i.address_index, i.contact_id FROM k JOIN identities i \
+         ON i.tenant_id = k.tenant_id AND i.kind = k.kind AND i.address_index = k.address_index",
         conn.dialect().tuples(keys.len(), 3, 1)
     );
     Ok(on_conn!(conn, |c| {

@@ -108,8 +108,11 @@ pub async fn active_for_many<'a>(conn: impl Into<Conn<'a>>, pairs: &[(Uuid, Uuid
     }
     let conn: Conn = conn.into();
     let sql = format!(
-        "SELECT id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at \
-         FROM conversations WHERE (contact_id, channel_id) IN (VALUES {}) AND status <> 'resolved' ORDER BY id",
+        // A join with the pair list, not `(a, b) IN (VALUES …)`, which SQLite answers with a scan.
+        "WITH k(contact_id, channel_id) AS (VALUES {}) \
+         SELECT c.id, c.tenant_id, c.contact_id, c.channel_id, c.status, c.assignee_id, c.created_at, c.updated_at, c.last_message_at \
+         FROM k JOIN conversations c ON c.contact_id = k.contact_id AND c.channel_id = k.channel_id \
+         WHERE c.status <> 'resolved' ORDER BY c.id",
         conn.dialect().tuples(pairs.len(), 2, 1)
     );
     Ok(on_conn!(conn, |c| {

@@ -163,8 +163,12 @@ pub async fn existing<'a>(conn: impl Into<Conn<'a>>, keys: &[(Uuid, &str)]) -> S
     }
     let conn: Conn = conn.into();
     let sql = format!(
-        "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, external_id, text, \
-         private, purpose, status, error, created_at, updated_at FROM messages WHERE (channel_id, external_id) IN (VALUES {})",
+        // A join with the key list, not `(a, b) IN (VALUES …)`: SQLite answers the latter with a
+        // full scan of the table.
+        "WITH k(channel_id, external_id) AS (VALUES {}) \
+         SELECT m.id, m.tenant_id, m.conversation_id, m.contact_id, m.channel_id, m.direction, m.author_type, m.author_id, \
+         m.external_id, m.text, m.private, m.purpose, m.status, m.error, m.created_at, m.updated_at \
+         FROM k JOIN messages m ON m.channel_id = k.channel_id AND m.external_id = k.external_id",
         conn.dialect().tuples(keys.len(), 2, 1)
     );
     Ok(on_conn!(conn, |c| {
