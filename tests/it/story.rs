@@ -10,7 +10,12 @@ use serde_json::json;
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp, next_frame, websocket};
 
-backend_tests!(visitor_and_operator_talk_through_the_hub, malformed_input_is_refused_and_loses_nothing, a_reply_can_switch_channel_and_notes_stay_private);
+backend_tests!(
+    visitor_and_operator_talk_through_the_hub,
+    malformed_input_is_refused_and_loses_nothing,
+    a_reply_can_switch_channel_and_notes_stay_private,
+    a_typed_in_email_never_merges_two_visitors,
+);
 
 async fn visitor_and_operator_talk_through_the_hub(backend: Backend) {
     let mut app = TestApp::spawn(backend).await;
@@ -215,4 +220,30 @@ async fn a_reply_can_switch_channel_and_notes_stay_private(backend: Backend) {
     assert!(started["id"].is_string());
     assert_eq!(started["message"]["text"], "A follow-up");
     assert_eq!(started["message"]["purpose"], "service");
+}
+
+async fn a_typed_in_email_never_merges_two_visitors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_tenant, admin) = app.create_tenant("Acme");
+    let channel = app.webchat_channel(&admin).await;
+    // Two visitors type the same address into the pre-chat form (one of them is not its owner).
+    let (first, _) = app.visitor(&channel, json!({"name": "Ana", "email": "ana@example.com"})).await;
+    let (second, _) = app.visitor(&channel, json!({"name": "Mallory", "email": "ANA@example.com"})).await;
+    app.visitor_says(&first, json!({"text": "from Ana"})).await;
+    app.visitor_says(&second, json!({"text": "from Mallory"})).await;
+
+    // They stay two contacts in two conversations; only the first holds the claimed identity.
+    let (_, contacts) = app.get("/v1/contacts", &admin).await;
+    let contacts = contacts["data"].as_array().expect("data");
+    assert_eq!(contacts.len(), 2);
+    let holders: Vec<&str> = contacts
+        .iter()
+        .filter(|c| c["identities"].as_array().expect("identities").iter().any(|i| i["kind"] == "email"))
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(holders, ["Ana"]);
+    let (_, conversations) = app.get("/v1/conversations", &admin).await;
+    assert_eq!(conversations["data"].as_array().expect("data").len(), 2);
+    let (_, mallory_history) = app.get("/widget/v1/messages", &second).await;
+    assert!(!mallory_history.to_string().contains("from Ana"), "no visitor sees another's messages");
 }
