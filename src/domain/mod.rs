@@ -38,10 +38,6 @@ impl Role {
 /// Conversation statuses.
 pub const CONVERSATION_STATUSES: &[&str] = &["open", "pending", "resolved", "snoozed"];
 
-/// The status a conversation takes when the contact writes again: pending and snoozed ones
-/// wake up. (Resolved conversations are not reused; a new one opens.)
-pub const STATUS_AFTER_INBOUND: &str = "open";
-
 /// Channel kinds this build knows, and the address kind each one reaches people by.
 pub fn address_kind_of_channel(kind: &str) -> Option<AddressKind> {
     Some(match kind {

@@ -74,8 +74,8 @@ pub async fn ingest_batch(tx: &mut Tx, ctx: &WriterContext, messages: &[&Inbound
     dedup(tx, messages, &mut slots).await?;
     let mut keys = resolve_contacts(tx, ctx, messages, &mut slots, &mut events, now).await?;
     load_keys(tx, ctx, &mut slots, &mut keys).await?;
-    let conversations = resolve_conversations(tx, &mut slots, &keys, &mut events, now).await?;
-    insert_messages(tx, messages, &slots, &keys, &conversations, &mut events, now).await?;
+    resolve_conversations(tx, &mut slots, &keys, &mut events, now).await?;
+    insert_messages(tx, messages, &slots, &keys, &mut events, now).await?;
 
     let mut stored = Vec::with_capacity(events.len());
     for event in &events {
@@ -277,14 +277,14 @@ async fn load_keys(tx: &mut Tx, ctx: &WriterContext, slots: &mut [Slot], keys: &
 }
 
 /// Puts each message in its contact's open conversation on the channel, opening one where there
-/// is none; returns the conversations by id.
+/// is none.
 async fn resolve_conversations(
     tx: &mut Tx,
     slots: &mut [Slot],
     keys: &HashMap<Uuid, DataKey>,
     events: &mut Vec<Event>,
     now: i64,
-) -> Result<HashMap<Uuid, ConversationRow>, IngestError> {
+) -> Result<(), IngestError> {
     let mut pairs: Vec<(Uuid, Uuid)> = Vec::new();
     for slot in slots.iter() {
         if let Slot::New(w) = slot
@@ -336,7 +336,7 @@ async fn resolve_conversations(
             w.conversation_id = by_id.values().find(|c| c.contact_id == w.contact_id && c.channel_id == w.channel.id).map(|c| c.id).unwrap_or_default();
         }
     }
-    Ok(by_id)
+    Ok(())
 }
 
 /// Inserts the new messages and their technical data; adds `message.received` events.
@@ -346,7 +346,6 @@ async fn insert_messages(
     messages: &[&InboundMessage],
     slots: &[Slot],
     keys: &HashMap<Uuid, DataKey>,
-    conversations: &HashMap<Uuid, ConversationRow>,
     events: &mut Vec<Event>,
     now: i64,
 ) -> Result<(), IngestError> {
@@ -396,7 +395,6 @@ async fn insert_messages(
 
     for (row, msg) in rows.iter().zip(slots.iter().zip(messages).filter(|(s, _)| matches!(s, Slot::New(_))).map(|(_, m)| m)) {
         let stored = row.stored(now);
-        debug_assert!(conversations.contains_key(&row.conversation_id));
         let view = present::message_with_text(&stored, msg.text.clone());
         events.push(Event::new(row.tenant_id, events::MESSAGE_RECEIVED, Some(row.contact_id), &view));
     }

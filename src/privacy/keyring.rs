@@ -54,9 +54,6 @@ impl DataKey {
         self.key.seal(plaintext, &aad(what, row))
     }
 
-    pub fn open_bytes(&self, what: &str, row: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.key.open(sealed, &aad(what, row))
-    }
 }
 
 fn aad(what: &str, row: Uuid) -> Vec<u8> {
@@ -115,10 +112,6 @@ impl Keyring {
     /// Seals a channel's secrets under the tenant key.
     pub fn seal_secrets(&self, tenant_id: Uuid, channel_id: Uuid, json: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.tenant_key(tenant_id).seal(json, &aad("channel.secrets", channel_id))
-    }
-
-    pub fn open_secrets(&self, tenant_id: Uuid, channel_id: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.tenant_key(tenant_id).open(sealed, &aad("channel.secrets", channel_id))
     }
 
     /// A fresh data key for a new contact and its wrapped form, for the caller to store.
@@ -188,10 +181,6 @@ impl Keyring {
         cache.insert(key.contact_id, (key.clone(), Instant::now()));
     }
 
-    /// Drops a contact's key from the cache (after its destruction).
-    pub fn forget(&self, contact_id: Uuid) {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(&contact_id);
-    }
 }
 
 #[cfg(test)]
