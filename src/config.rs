@@ -28,6 +28,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub delivery: DeliveryConfig,
     pub widget: WidgetConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -43,6 +44,7 @@ impl std::fmt::Debug for Config {
             .field("ingest", &self.ingest)
             .field("delivery", &self.delivery)
             .field("widget", &self.widget)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -89,6 +91,32 @@ pub struct DeliveryConfig {
 #[serde(deny_unknown_fields)]
 pub struct WidgetConfig {
     pub max_text_chars: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    pub timeout_secs: u64,
+    pub retry_schedule_secs: Vec<u64>,
+    pub jitter: f64,
+    pub overload_penalty_secs: u64,
+    pub rotation_grace_secs: u64,
+    pub disable_after_secs: u64,
+    pub payload_retention_days: u64,
+    pub allow_private_cidrs: Vec<String>,
+    pub https_only: bool,
+    pub max_in_flight: usize,
+    pub batch: usize,
+    pub fanout_batch: usize,
+    pub lease_secs: u64,
+    pub poll_interval_ms: u64,
+    pub response_body_max_bytes: usize,
+}
+
+impl WebhooksConfig {
+    pub fn allow_list(&self) -> Vec<crate::webhooks::ssrf::Cidr> {
+        self.allow_private_cidrs.iter().filter_map(|c| crate::webhooks::ssrf::Cidr::parse(c)).collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +200,29 @@ impl Config {
             ("delivery.batch", self.delivery.batch),
             ("delivery.max_attempts", self.delivery.max_attempts.max(0) as usize),
             ("widget.max_text_chars", self.widget.max_text_chars),
+            ("webhooks.timeout_secs", self.webhooks.timeout_secs as usize),
+            ("webhooks.retry_schedule_secs", self.webhooks.retry_schedule_secs.len()),
+            ("webhooks.payload_retention_days", self.webhooks.payload_retention_days as usize),
+            ("webhooks.max_in_flight", self.webhooks.max_in_flight),
+            ("webhooks.batch", self.webhooks.batch),
+            ("webhooks.fanout_batch", self.webhooks.fanout_batch),
+            ("webhooks.lease_secs", self.webhooks.lease_secs as usize),
         ];
+        let w = &self.webhooks;
+        if w.timeout_secs > 30 {
+            errors.push("webhooks.timeout_secs: must be at most 30".into());
+        }
+        if !(0.0..=0.5).contains(&w.jitter) {
+            errors.push("webhooks.jitter: must be from 0 to 0.5".into());
+        }
+        if w.rotation_grace_secs > 7 * 86_400 {
+            errors.push("webhooks.rotation_grace_secs: must be at most 604800 (7 days)".into());
+        }
+        for cidr in &w.allow_private_cidrs {
+            if crate::webhooks::ssrf::Cidr::parse(cidr).is_none() {
+                errors.push(format!("webhooks.allow_private_cidrs: {cidr:?} is not an address or CIDR network"));
+            }
+        }
         for (key, value) in positive {
             if value == 0 {
                 errors.push(format!("{key}: must be greater than 0"));
@@ -222,6 +272,20 @@ fn set_from_env(table: &mut Table, path: &[String], raw: &str) -> Result<(), Env
     }
     let value = match table.get(last) {
         Some(Value::Integer(_)) => Value::Integer(raw.trim().parse().map_err(|_| EnvError::BadValue(format!("{raw:?} is not an integer")))?),
+        Some(Value::Float(_)) => Value::Float(raw.trim().parse().map_err(|_| EnvError::BadValue(format!("{raw:?} is not a number")))?),
+        Some(Value::Array(items)) => {
+            // Comma-separated; integers when the default holds integers.
+            let integers = items.first().is_some_and(Value::is_integer);
+            let mut out = Vec::new();
+            for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                out.push(if integers {
+                    Value::Integer(part.parse().map_err(|_| EnvError::BadValue(format!("{part:?} is not an integer")))?)
+                } else {
+                    Value::String(part.to_owned())
+                });
+            }
+            Value::Array(out)
+        }
         Some(Value::Boolean(_)) => Value::Boolean(raw.trim().parse().map_err(|_| EnvError::BadValue(format!("{raw:?} is not true/false")))?),
         Some(Value::Table(_)) => return Err(EnvError::UnknownKey),
         Some(_) => Value::String(raw.to_owned()),

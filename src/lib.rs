@@ -17,6 +17,7 @@ pub mod present;
 pub mod privacy;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -144,6 +145,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         channels: channels.clone(),
         bus: bus.clone(),
         send_wake: Arc::new(Notify::new()),
+        webhook_ready: Arc::new(Notify::new()),
+        webhooks: Arc::new(webhooks::client(&config.webhooks).context("building the webhook HTTP client")?),
         auth_cache: Default::default(),
         metrics: metrics_handle(),
         shutdown: shutdown.clone(),
@@ -152,6 +155,16 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let (ingest, writer_db, writer_tasks) = start_ingest(&config, &db, &hub).await?;
     let checkpointer = tokio::spawn(checkpoint_periodically(db.clone(), workers.clone()));
     let sender_task = tokio::spawn(send_worker(&config, &hub).run(workers.clone()));
+    let webhook_tasks = webhooks::start(
+        &config.webhooks,
+        db.clone(),
+        keyring.clone(),
+        bus.clone(),
+        hub.webhooks.clone(),
+        hub.webhook_ready.clone(),
+        Duration::from_secs(config.http.shutdown_grace_secs),
+        workers.clone(),
+    );
 
     let widget = omnibridge_webchat::router(WidgetState {
         backend: Arc::new(HubWidgetBackend::new(db.clone(), keyring.clone(), channels.clone(), bus.clone())),
@@ -177,6 +190,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     workers.cancel();
     let _ = tokio::time::timeout(grace, futures_util::future::join_all(writer_tasks)).await;
     let _ = tokio::time::timeout(grace, sender_task).await;
+    let _ = tokio::time::timeout(grace * 2, futures_util::future::join_all(webhook_tasks)).await;
     let _ = checkpointer.await;
     let _ = db.checkpoint().await;
     writer_db.close().await;

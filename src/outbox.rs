@@ -9,9 +9,13 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use crate::domain::events::Event;
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use crate::domain::events::{Event, Sequences};
 use crate::privacy::{CryptoError, DataKey};
-use crate::store::{self, Conn, NewEvent, StoreError};
+use crate::store::{self, Conn, NewEvent, StoreError, Tx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
@@ -43,6 +47,19 @@ pub async fn append<'a>(conn: impl Into<Conn<'a>>, key: Option<&DataKey>, event:
     };
     event.seq = store::outbox::append(conn, &row).await?;
     Ok(())
+}
+
+/// Reserves event sequence numbers: `counts[conversation]` for each conversation that the
+/// transaction writes events about.
+pub async fn reserve_sequences(tx: &mut Tx, counts: &HashMap<Uuid, i64>) -> Result<Sequences, StoreError> {
+    let last = store::conversations::reserve_sequences(tx, counts).await?;
+    Ok(Sequences::from_reserved(last, counts))
+}
+
+/// Reserves one sequence number for a conversation.
+pub async fn next_sequence(tx: &mut Tx, conversation_id: Uuid) -> Result<i64, StoreError> {
+    let mut sequences = reserve_sequences(tx, &HashMap::from([(conversation_id, 1)])).await?;
+    Ok(sequences.next(conversation_id))
 }
 
 /// In-process fan-out of committed events.

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::outbox::EventBus;
 use crate::privacy::Keyring;
 use crate::store::Db;
+use crate::webhooks::WebhookClient;
 
 pub type AppState = Arc<Hub>;
 
@@ -23,6 +24,10 @@ pub struct Hub {
     pub bus: EventBus,
     /// Wakes the send worker when an outbound message is queued.
     pub send_wake: Arc<Notify>,
+    /// Wakes the webhook delivery worker when deliveries are queued by hand (retry, recover).
+    pub webhook_ready: Arc<Notify>,
+    /// The guarded webhook HTTP client; its address policy also vets new endpoint URLs.
+    pub webhooks: Arc<WebhookClient>,
     pub auth_cache: AuthCache,
     pub metrics: Option<PrometheusHandle>,
     pub shutdown: CancellationToken,

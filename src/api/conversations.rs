@@ -93,7 +93,8 @@ async fn update(
         .await?
         .ok_or(ApiError::NotFound("conversation"))?;
     let view = present::conversation(&row);
-    let mut event = Event::new(auth.tenant_id, events::CONVERSATION_UPDATED, Some(row.contact_id), &view);
+    let sequence = outbox::next_sequence(&mut tx, row.id).await?;
+    let mut event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
     outbox::append(&mut tx, Some(&key), &mut event).await?;
     tx.commit().await?;
     state.bus.publish([event]);
@@ -126,7 +127,9 @@ async fn start(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBo
     let channel = messages::reachable_channel(&state, &auth, contact.id, body.channel_id).await?;
     let mut tx = state.db.begin().await?;
     let conversation = store::conversations::insert(&mut tx, auth.tenant_id, contact.id, channel.id).await?;
-    let mut event = Event::new(auth.tenant_id, events::CONVERSATION_CREATED, Some(contact.id), &present::conversation(&conversation));
+    let sequence = outbox::next_sequence(&mut tx, conversation.id).await?;
+    let view = present::conversation(&conversation);
+    let mut event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_CREATED, contact.id, conversation.id, sequence, &view);
     outbox::append(&mut tx, Some(&key), &mut event).await?;
     let message = queue_outbound(&mut tx, &auth, &key, &conversation, channel.id, text, purpose, false).await?;
     tx.commit().await?;

@@ -151,7 +151,10 @@ async fn reply(
         // An operator's reply leaves the status as it is (a resolved conversation stays resolved).
         let touched = store::conversations::touch(&mut tx, conversation.id, channel_id, &conversation.status).await?;
         if touched.channel_id != conversation.channel_id {
-            let mut event = Event::new(auth.tenant_id, events::CONVERSATION_UPDATED, Some(conversation.contact_id), &present::conversation(&touched));
+            let sequence = outbox::next_sequence(&mut tx, touched.id).await?;
+            let view = present::conversation(&touched);
+            let mut event =
+                Event::in_conversation(auth.tenant_id, events::CONVERSATION_UPDATED, touched.contact_id, touched.id, sequence, &view);
             outbox::append(&mut tx, Some(&key), &mut event).await?;
             published.push(event);
         }

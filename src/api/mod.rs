@@ -13,6 +13,7 @@ mod ops;
 mod pagination;
 mod patch;
 mod realtime;
+mod webhooks;
 
 use std::time::Instant;
 
@@ -35,6 +36,7 @@ pub fn router(state: AppState, widget: Router) -> Router {
         .merge(contacts::router())
         .merge(operators::router())
         .merge(realtime::router())
+        .merge(webhooks::router())
         .merge(ops::router())
         .merge(openapi::router())
         .fallback(not_found)

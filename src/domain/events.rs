@@ -12,6 +12,12 @@ pub const MESSAGE_DELIVERED: &str = "message.delivered";
 pub const MESSAGE_FAILED: &str = "message.failed";
 pub const CONTACT_CREATED: &str = "contact.created";
 pub const CONTACT_UPDATED: &str = "contact.updated";
+/// Operational: an endpoint was disabled (410 Gone, or failing for too long).
+pub const ENDPOINT_DISABLED: &str = "endpoint.disabled";
+/// Operational: a webhook delivery used up its retry schedule.
+pub const ATTEMPT_EXHAUSTED: &str = "message.attempt.exhausted";
+/// Operational: a webhook delivery succeeded after failing.
+pub const ATTEMPT_RECOVERED: &str = "message.attempt.recovered";
 
 /// Every event type the hub emits today.
 pub const ALL: &[&str] = &[
@@ -23,7 +29,14 @@ pub const ALL: &[&str] = &[
     MESSAGE_FAILED,
     CONTACT_CREATED,
     CONTACT_UPDATED,
+    ENDPOINT_DISABLED,
+    ATTEMPT_EXHAUSTED,
+    ATTEMPT_RECOVERED,
 ];
+
+/// Events about the webhook machinery itself; they carry no personal data, and a failure to
+/// deliver one does not raise another.
+pub const OPERATIONAL: &[&str] = &[ENDPOINT_DISABLED, ATTEMPT_EXHAUSTED, ATTEMPT_RECOVERED];
 
 /// An event with its plaintext payload, as it travels in memory after commit.
 #[derive(Debug, Clone)]
@@ -34,6 +47,8 @@ pub struct Event {
     pub event_type: &'static str,
     /// The contact the payload is about; its data key seals the stored payload.
     pub contact_id: Option<Uuid>,
+    /// The conversation the event belongs to, if any; `data.sequence` orders its events.
+    pub conversation_id: Option<Uuid>,
     pub created_at: i64,
     /// `{"type", "timestamp", "data"}`, serialized once.
     pub payload: std::sync::Arc<str>,
@@ -47,11 +62,70 @@ struct Envelope<'a, T: Serialize> {
     data: &'a T,
 }
 
+/// Event data with the conversation's sequence number in front.
+#[derive(Serialize)]
+struct Sequenced<'a, T: Serialize> {
+    sequence: i64,
+    #[serde(flatten)]
+    data: &'a T,
+}
+
 impl Event {
+    /// An event that belongs to no conversation.
     pub fn new<T: Serialize>(tenant_id: Uuid, event_type: &'static str, contact_id: Option<Uuid>, data: &T) -> Self {
+        Self::build(tenant_id, event_type, contact_id, None, data)
+    }
+
+    /// An event in a conversation: `data` gets the conversation's next `sequence` (from
+    /// [`Sequences`]), so consumers can order what arrives out of order.
+    pub fn in_conversation<T: Serialize>(
+        tenant_id: Uuid,
+        event_type: &'static str,
+        contact_id: Uuid,
+        conversation_id: Uuid,
+        sequence: i64,
+        data: &T,
+    ) -> Self {
+        Self::build(tenant_id, event_type, Some(contact_id), Some(conversation_id), &Sequenced { sequence, data })
+    }
+
+    fn build<T: Serialize>(
+        tenant_id: Uuid,
+        event_type: &'static str,
+        contact_id: Option<Uuid>,
+        conversation_id: Option<Uuid>,
+        data: &T,
+    ) -> Self {
         let created_at = super::now_micros();
         let envelope = Envelope { event_type, timestamp: super::rfc3339(created_at), data };
         let payload = serde_json::to_string(&envelope).unwrap_or_else(|_| "{}".into());
-        Self { id: Uuid::now_v7(), seq: 0, tenant_id, event_type, contact_id, created_at, payload: payload.into() }
+        Self { id: Uuid::now_v7(), seq: 0, tenant_id, event_type, contact_id, conversation_id, created_at, payload: payload.into() }
+    }
+}
+
+/// Sequence numbers reserved for a transaction's events, per conversation. Reserving bumps the
+/// conversation's counter inside the transaction, so numbers are unique and increase in commit
+/// order of each conversation's writers.
+#[derive(Debug, Default)]
+pub struct Sequences {
+    next: std::collections::HashMap<Uuid, i64>,
+}
+
+impl Sequences {
+    /// From the counters' values after reserving `counts[id]` numbers for each conversation.
+    pub fn from_reserved(last: impl IntoIterator<Item = (Uuid, i64)>, counts: &std::collections::HashMap<Uuid, i64>) -> Self {
+        let next = last.into_iter().map(|(id, last)| (id, last - counts.get(&id).copied().unwrap_or(1) + 1)).collect();
+        Self { next }
+    }
+
+    /// The next number for the conversation (0 if none was reserved, which callers avoid).
+    pub fn next(&mut self, conversation_id: Uuid) -> i64 {
+        match self.next.get_mut(&conversation_id) {
+            Some(n) => {
+                *n += 1;
+                *n - 1
+            }
+            None => 0,
+        }
     }
 }

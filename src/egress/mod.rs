@@ -4,6 +4,10 @@
 //! allow everything; the routing policy plugs in here), writes a transfer record of what went
 //! where and on what grounds, and only then calls the adapter. The send worker in [`worker`] is
 //! the only caller for channel sends; adapters are not reachable from anywhere else.
+//!
+//! Webhook deliveries go through [`Door::authorize_many`]: it records a whole batch of transfers
+//! in one statement and hands out a [`Permit`] for each allowed one. The webhook HTTP client's
+//! only way to send takes a permit, and only this module can make one.
 
 pub mod worker;
 
@@ -51,6 +55,12 @@ pub enum EgressError {
     Store(#[from] StoreError),
 }
 
+/// Proof that the door allowed (and recorded) one transfer.
+#[derive(Debug)]
+pub struct Permit {
+    _private: (),
+}
+
 #[derive(Clone)]
 pub struct Door {
     db: Db,
@@ -75,6 +85,44 @@ impl Door {
             Decision::Allow => Ok(adapter.send(message).await?),
             Decision::Block { reason } => Err(EgressError::Blocked(reason)),
         }
+    }
+
+    /// Decides and records a batch of transfers in one statement; a permit for each allowed one.
+    pub async fn authorize_many(&self, transfers: &[Transfer]) -> Result<Vec<Result<Permit, String>>, StoreError> {
+        let decisions: Vec<Decision> = transfers.iter().map(|t| self.decide(t)).collect();
+        let categories: Vec<String> =
+            transfers.iter().map(|t| serde_json::to_string(&t.categories).unwrap_or_else(|_| "[]".into())).collect();
+        let rows: Vec<NewTransfer> = transfers
+            .iter()
+            .zip(&decisions)
+            .zip(&categories)
+            .map(|((t, d), categories)| {
+                let (decision, reason) = match d {
+                    Decision::Allow => ("allow", None),
+                    Decision::Block { reason } => ("block", Some(reason.as_str())),
+                };
+                NewTransfer {
+                    tenant_id: t.tenant_id,
+                    contact_id: t.contact_id,
+                    message_id: t.message_id,
+                    destination_kind: t.destination.kind,
+                    destination: &t.destination.name,
+                    country: t.destination.country.as_deref(),
+                    mechanism: t.destination.mechanism.as_deref(),
+                    data_categories: categories,
+                    decision,
+                    reason,
+                }
+            })
+            .collect();
+        store::transfers::insert_many(&self.db, &rows).await?;
+        Ok(decisions
+            .into_iter()
+            .map(|d| match d {
+                Decision::Allow => Ok(Permit { _private: () }),
+                Decision::Block { reason } => Err(reason),
+            })
+            .collect())
     }
 
     async fn record(&self, t: &Transfer, decision: &Decision) -> Result<(), StoreError> {

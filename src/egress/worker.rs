@@ -157,7 +157,8 @@ impl SendWorker {
             let row = store::messages::get(&mut tx, q.tenant_id, q.id).await.map_err(|e| e.to_string())?.ok_or("message vanished")?;
             let view = present::message(&row, &key).map_err(|e| e.to_string())?;
             for event_type in event_types {
-                let mut event = Event::new(q.tenant_id, event_type, Some(q.contact_id), &view);
+                let sequence = outbox::next_sequence(&mut tx, q.conversation_id).await.map_err(|e| e.to_string())?;
+                let mut event = Event::in_conversation(q.tenant_id, event_type, q.contact_id, q.conversation_id, sequence, &view);
                 outbox::append(&mut tx, Some(&key), &mut event).await.map_err(|e| e.to_string())?;
                 events_out.push(event);
             }

@@ -24,10 +24,10 @@ use uuid::Uuid;
 
 use super::writer::WriterContext;
 use crate::channels::ChannelInfo;
-use crate::domain::events::{self, Event};
+use crate::domain::events::{self, Event, Sequences};
 use crate::domain::views::{ContactView, IdentityView};
 use crate::domain::{address_kind_of_channel, rfc3339};
-use crate::outbox::stored_payload;
+use crate::outbox::{self, stored_payload};
 use crate::present::{self, fields};
 use crate::privacy::{CryptoError, DataKey, KeyError};
 use crate::store::contacts::NewInboundContact;
@@ -74,8 +74,8 @@ pub async fn ingest_batch(tx: &mut Tx, ctx: &WriterContext, messages: &[&Inbound
     dedup(tx, messages, &mut slots).await?;
     let mut keys = resolve_contacts(tx, ctx, messages, &mut slots, &mut events, now).await?;
     load_keys(tx, ctx, &mut slots, &mut keys).await?;
-    resolve_conversations(tx, &mut slots, &keys, &mut events, now).await?;
-    insert_messages(tx, messages, &slots, &keys, &mut events, now).await?;
+    let mut sequences = resolve_conversations(tx, &mut slots, &keys, &mut events, now).await?;
+    insert_messages(tx, messages, &slots, &keys, &mut sequences, &mut events, now).await?;
 
     let mut stored = Vec::with_capacity(events.len());
     for event in &events {
@@ -284,7 +284,7 @@ async fn resolve_conversations(
     keys: &HashMap<Uuid, DataKey>,
     events: &mut Vec<Event>,
     now: i64,
-) -> Result<(), IngestError> {
+) -> Result<Sequences, IngestError> {
     let mut pairs: Vec<(Uuid, Uuid)> = Vec::new();
     for slot in slots.iter() {
         if let Slot::New(w) = slot
@@ -311,8 +311,10 @@ async fn resolve_conversations(
             to_open.push((Uuid::now_v7(), tenant_id, *contact_id, *channel_id));
         }
     }
+    // Conversation events are built once the batch's sequence numbers are reserved.
+    let mut conversation_events: Vec<(&'static str, ConversationRow)> = Vec::new();
     for row in store::conversations::insert_many(&mut *tx, &to_open, now).await? {
-        events.push(Event::new(row.tenant_id, events::CONVERSATION_CREATED, Some(row.contact_id), &present::conversation(&row)));
+        conversation_events.push((events::CONVERSATION_CREATED, row.clone()));
         active.insert((row.contact_id, row.channel_id), row);
     }
     if store::conversations::touch_many(&mut *tx, &existing, now).await? != existing.len() as u64 {
@@ -326,7 +328,7 @@ async fn resolve_conversations(
             row.updated_at = now;
             row.last_message_at = now;
             if woke && keys.contains_key(&row.contact_id) {
-                events.push(Event::new(row.tenant_id, events::CONVERSATION_UPDATED, Some(row.contact_id), &present::conversation(&row)));
+                conversation_events.push((events::CONVERSATION_UPDATED, row.clone()));
             }
         }
         by_id.insert(row.id, row);
@@ -336,7 +338,22 @@ async fn resolve_conversations(
             w.conversation_id = by_id.values().find(|c| c.contact_id == w.contact_id && c.channel_id == w.channel.id).map(|c| c.id).unwrap_or_default();
         }
     }
-    Ok(())
+    // One number per conversation event and per new message.
+    let mut counts: HashMap<Uuid, i64> = HashMap::new();
+    for (_, row) in &conversation_events {
+        *counts.entry(row.id).or_default() += 1;
+    }
+    for slot in slots.iter() {
+        if let Slot::New(w) = slot {
+            *counts.entry(w.conversation_id).or_default() += 1;
+        }
+    }
+    let mut sequences = outbox::reserve_sequences(tx, &counts).await?;
+    for (event_type, row) in conversation_events {
+        let sequence = sequences.next(row.id);
+        events.push(Event::in_conversation(row.tenant_id, event_type, row.contact_id, row.id, sequence, &present::conversation(&row)));
+    }
+    Ok(sequences)
 }
 
 /// Inserts the new messages and their technical data; adds `message.received` events.
@@ -346,6 +363,7 @@ async fn insert_messages(
     messages: &[&InboundMessage],
     slots: &[Slot],
     keys: &HashMap<Uuid, DataKey>,
+    sequences: &mut Sequences,
     events: &mut Vec<Event>,
     now: i64,
 ) -> Result<(), IngestError> {
@@ -396,7 +414,8 @@ async fn insert_messages(
     for (row, msg) in rows.iter().zip(slots.iter().zip(messages).filter(|(s, _)| matches!(s, Slot::New(_))).map(|(_, m)| m)) {
         let stored = row.stored(now);
         let view = present::message_with_text(&stored, msg.text.clone());
-        events.push(Event::new(row.tenant_id, events::MESSAGE_RECEIVED, Some(row.contact_id), &view));
+        let sequence = sequences.next(row.conversation_id);
+        events.push(Event::in_conversation(row.tenant_id, events::MESSAGE_RECEIVED, row.contact_id, row.conversation_id, sequence, &view));
     }
     Ok(())
 }

@@ -54,6 +54,9 @@ impl DataKey {
         self.key.seal(plaintext, &aad(what, row))
     }
 
+    pub fn open_bytes(&self, what: &str, row: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.key.open(sealed, &aad(what, row))
+    }
 }
 
 fn aad(what: &str, row: Uuid) -> Vec<u8> {
@@ -112,6 +115,15 @@ impl Keyring {
     /// Seals a channel's secrets under the tenant key.
     pub fn seal_secrets(&self, tenant_id: Uuid, channel_id: Uuid, json: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.tenant_key(tenant_id).seal(json, &aad("channel.secrets", channel_id))
+    }
+
+    /// Seals a webhook endpoint's signing secret under the tenant key.
+    pub fn seal_webhook_secret(&self, tenant_id: Uuid, secret_id: Uuid, secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.tenant_key(tenant_id).seal(secret, &aad("webhook.secret", secret_id))
+    }
+
+    pub fn open_webhook_secret(&self, tenant_id: Uuid, secret_id: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.tenant_key(tenant_id).open(sealed, &aad("webhook.secret", secret_id))
     }
 
     /// A fresh data key for a new contact and its wrapped form, for the caller to store.

@@ -1,9 +1,11 @@
 //! Conversations: a contact's thread with the tenant, possibly spanning channels.
 
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
 use super::rows::row_struct;
-use super::{Conn, StoreResult, now_micros, on_conn};
+use super::{Conn, StoreResult, Tx, now_micros, on_conn};
 
 row_struct! {
     pub struct ConversationRow {
@@ -164,5 +166,26 @@ pub async fn touch_many<'a>(conn: impl Into<Conn<'a>>, ids: &[Uuid], now: i64) -
             q = q.bind(*id);
         }
         q.execute(c).await.map(|r| r.rows_affected())
+    })?)
+}
+
+/// Reserves `n` event sequence numbers for each conversation; returns each one's counter after
+/// the reservation (the last number reserved).
+pub async fn reserve_sequences(tx: &mut Tx, counts: &HashMap<Uuid, i64>) -> StoreResult<Vec<(Uuid, i64)>> {
+    if counts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let d = tx.dialect();
+    let sql = format!(
+        "WITH k(id, n) AS (VALUES {}) UPDATE conversations SET event_seq = event_seq + (SELECT k.n FROM k WHERE k.id = conversations.id) \
+         WHERE id IN (SELECT k.id FROM k) RETURNING id, event_seq",
+        d.tuples(counts.len(), 2, 1)
+    );
+    Ok(on_conn!(Conn::from(tx), |c| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for (id, n) in counts {
+            q = q.bind(*id).bind(*n);
+        }
+        q.fetch_all(c).await
     })?)
 }

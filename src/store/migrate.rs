@@ -14,10 +14,16 @@ pub struct Migration {
 }
 
 pub const SQLITE: &[Migration] =
-    &[Migration { version: 1, name: "core", sql: include_str!("../../migrations/sqlite/0001_core.sql") }];
+    &[
+    Migration { version: 1, name: "core", sql: include_str!("../../migrations/sqlite/0001_core.sql") },
+    Migration { version: 2, name: "webhooks", sql: include_str!("../../migrations/sqlite/0002_webhooks.sql") },
+];
 
 pub const POSTGRES: &[Migration] =
-    &[Migration { version: 1, name: "core", sql: include_str!("../../migrations/postgres/0001_core.sql") }];
+    &[
+    Migration { version: 1, name: "core", sql: include_str!("../../migrations/postgres/0001_core.sql") },
+    Migration { version: 2, name: "webhooks", sql: include_str!("../../migrations/postgres/0002_webhooks.sql") },
+];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \
     (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -17,6 +17,7 @@ mod rows;
 pub mod tenants;
 pub mod transfers;
 pub mod visitors;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

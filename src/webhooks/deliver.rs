@@ -1,0 +1,462 @@
+//! The delivery worker: claims due deliveries, signs and posts them through the egress door,
+//! and records every attempt.
+//!
+//! Three stages keep a slow receiver from holding up the others:
+//! 1. the claimer takes due deliveries in batches (a lease, with `SKIP LOCKED` on PostgreSQL),
+//!    loads their endpoints, secrets and payloads, and asks the door for permits in one write;
+//! 2. each request runs as its own task, at most `max_in_flight` at once;
+//! 3. the recorder writes finished attempts in batches: the attempt log, the delivery's new
+//!    state (delivered, retry at, failed), the endpoint's failure clock, and operational events,
+//!    in one transaction.
+//!
+//! A process that dies between a post and its record leaves the lease to expire and the
+//! delivery is posted again: at least once, with the same `webhook-id`, as receivers expect.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::client::{PostError, PostResult, SignedRequest, WebhookClient};
+use super::schedule::{Failure, RetrySchedule, parse_retry_after, unit_random};
+use super::signature::{SigningKey, message_id, signature_header};
+use crate::domain::categories;
+use crate::domain::events::{self, Event};
+use crate::egress::{Destination, Door, Permit, Transfer};
+use crate::outbox::{self, EventBus};
+use crate::privacy::Keyring;
+use crate::store::webhooks::{DeliveryRow, DeliveryUpdate, EndpointRow, NewAttempt};
+use crate::store::{self, Db, StoreError, now_micros};
+
+pub struct Deliverer {
+    pub db: Db,
+    pub keyring: Arc<Keyring>,
+    pub door: Door,
+    pub client: Arc<WebhookClient>,
+    pub bus: EventBus,
+    /// Signalled when deliveries become due (fan-out, replay).
+    pub ready: Arc<Notify>,
+    pub schedule: RetrySchedule,
+    pub lease: Duration,
+    pub batch: usize,
+    pub max_in_flight: usize,
+    pub poll_interval: Duration,
+    pub disable_after: Duration,
+    /// How long shutdown waits for requests in flight.
+    pub grace: Duration,
+}
+
+/// How one claimed delivery ended this round.
+enum Outcome {
+    Posted { result: PostResult, signed_at: i64 },
+    /// Not sent: endpoint disabled, transfer blocked, payload purged or erased.
+    NotSent(String),
+}
+
+struct Finished {
+    delivery: DeliveryRow,
+    outcome: Outcome,
+}
+
+/// A delivery ready to post.
+struct Ready {
+    delivery: DeliveryRow,
+    permit: Permit,
+    url: String,
+    keys: Vec<SigningKey>,
+    body: Vec<u8>,
+}
+
+impl Deliverer {
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.max_in_flight));
+        let slot_freed = Arc::new(Notify::new());
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(self.clone().record_loop(finished_rx));
+        // Claim in batches, not one by one as single slots free up.
+        let worth_claiming = (self.batch.min(self.max_in_flight) / 2).max(1);
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let free = slots.available_permits();
+            if free < worth_claiming && free < self.max_in_flight {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = slot_freed.notified() => continue,
+                }
+            }
+            let claimed = match store::webhooks::claim_due(&self.db, self.lease.as_micros() as i64, free.min(self.batch)).await {
+                Ok(claimed) => claimed,
+                Err(err) => {
+                    tracing::error!(error = %err, "claiming webhook deliveries failed");
+                    Vec::new()
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = self.ready.notified() => {}
+                    _ = tokio::time::sleep(self.poll_interval) => {}
+                }
+                continue;
+            }
+            let (ready, not_sent) = match self.prepare(claimed).await {
+                Ok(prepared) => prepared,
+                Err(err) => {
+                    // The leases expire and the deliveries come round again.
+                    tracing::error!(error = %err, "preparing webhook deliveries failed");
+                    continue;
+                }
+            };
+            for finished in not_sent {
+                let _ = finished_tx.send(finished);
+            }
+            for item in ready {
+                let Ok(slot) = slots.clone().acquire_owned().await else { break };
+                let (this, finished_tx, slot_freed) = (self.clone(), finished_tx.clone(), slot_freed.clone());
+                tokio::spawn(async move {
+                    let finished = this.post(item).await;
+                    let _ = finished_tx.send(finished);
+                    drop(slot);
+                    slot_freed.notify_one();
+                });
+            }
+        }
+        // Let requests in flight finish and be recorded; unrecorded ones are retried after their
+        // lease by whichever process runs next.
+        let _ = tokio::time::timeout(self.grace, slots.acquire_many(self.max_in_flight as u32)).await;
+        drop(finished_tx);
+        let _ = tokio::time::timeout(self.grace, recorder).await;
+    }
+
+    /// Loads endpoints, secrets and payloads for a claimed batch and asks the door.
+    async fn prepare(&self, claimed: Vec<DeliveryRow>) -> Result<(Vec<Ready>, Vec<Finished>), StoreError> {
+        let now = now_micros();
+        let endpoint_ids: Vec<Uuid> = claimed.iter().map(|d| d.endpoint_id).collect::<HashSet<_>>().into_iter().collect();
+        let endpoints: HashMap<Uuid, EndpointRow> =
+            store::webhooks::endpoints_by_ids(&self.db, &endpoint_ids).await?.into_iter().map(|e| (e.id, e)).collect();
+        let mut keys: HashMap<Uuid, Vec<SigningKey>> = HashMap::new();
+        for secret in store::webhooks::valid_secrets(&self.db, &endpoint_ids, now).await? {
+            let Some(endpoint) = endpoints.get(&secret.endpoint_id) else { continue };
+            match self.keyring.open_webhook_secret(endpoint.tenant_id, secret.id, &secret.secret) {
+                Ok(bytes) => keys.entry(secret.endpoint_id).or_default().push(SigningKey::from_bytes(bytes)),
+                Err(err) => tracing::error!(endpoint_id = %endpoint.id, error = %err, "a webhook secret does not open"),
+            }
+        }
+        let full: Vec<Uuid> = claimed.iter().filter(|d| d.body.is_none()).map(|d| d.event_id).collect();
+        let mut payloads: HashMap<Uuid, Vec<u8>> = HashMap::new();
+        for row in store::webhooks::payloads(&self.db, &full).await? {
+            let plain = match row.contact_id {
+                None => Some(row.payload),
+                Some(contact_id) => match self.keyring.data_key(&self.db, row.tenant_id, contact_id).await {
+                    Ok(key) => key.open_bytes("event.payload", row.id, &row.payload).ok(),
+                    Err(_) => None, // erased: the key is gone, and with it the payload
+                },
+            };
+            if let Some(plain) = plain {
+                payloads.insert(row.id, plain);
+            }
+        }
+
+        let mut not_sent = Vec::new();
+        let mut candidates = Vec::new();
+        for delivery in claimed {
+            let Some(endpoint) = endpoints.get(&delivery.endpoint_id) else { continue }; // deleted meanwhile
+            let reason = if endpoint.disabled {
+                Some("endpoint disabled")
+            } else if !keys.contains_key(&endpoint.id) {
+                Some("endpoint has no valid signing secret")
+            } else {
+                None
+            };
+            let body = delivery.body.clone().or_else(|| payloads.get(&delivery.event_id).cloned());
+            match (reason, body) {
+                (Some(reason), _) => not_sent.push(Finished { delivery, outcome: Outcome::NotSent(reason.into()) }),
+                (None, None) => not_sent.push(Finished {
+                    delivery,
+                    outcome: Outcome::NotSent("the event payload is gone (retention period passed, or the contact was erased)".into()),
+                }),
+                (None, Some(body)) => candidates.push((delivery, endpoint, body)),
+            }
+        }
+        let transfers: Vec<Transfer> = candidates
+            .iter()
+            .map(|(d, endpoint, body)| Transfer {
+                tenant_id: d.tenant_id,
+                contact_id: d.contact_id,
+                message_id: None,
+                destination: Destination {
+                    kind: "webhook",
+                    name: format!("webhook:{}", endpoint.id),
+                    country: endpoint.country.clone(),
+                    mechanism: endpoint.transfer_mechanism.clone(),
+                },
+                categories: categories_in(body),
+            })
+            .collect();
+        let decisions = self.door.authorize_many(&transfers).await?;
+        let mut ready = Vec::new();
+        for ((delivery, endpoint, body), decision) in candidates.into_iter().zip(decisions) {
+            match decision {
+                Ok(permit) => ready.push(Ready {
+                    url: endpoint.url.clone(),
+                    keys: keys.get(&endpoint.id).cloned().unwrap_or_default(),
+                    delivery,
+                    permit,
+                    body,
+                }),
+                Err(reason) => not_sent.push(Finished { delivery, outcome: Outcome::NotSent(format!("blocked by policy: {reason}")) }),
+            }
+        }
+        Ok((ready, not_sent))
+    }
+
+    async fn post(&self, item: Ready) -> Finished {
+        let msg_id = message_id(item.delivery.event_id);
+        // The timestamp of this attempt, not of the event: receivers reject stale ones.
+        let signed_at = now_micros() / 1_000_000;
+        let signature = signature_header(&item.keys, &msg_id, signed_at, &item.body);
+        let request = SignedRequest { url: &item.url, msg_id: &msg_id, timestamp: signed_at, signature, body: item.body };
+        let result = self.client.post(&item.permit, request).await;
+        metrics::histogram!("omnibridge_webhook_attempt_seconds").record(result.latency.as_secs_f64());
+        Finished { delivery: item.delivery, outcome: Outcome::Posted { result, signed_at } }
+    }
+
+    async fn record_loop(self: Arc<Self>, mut finished: mpsc::UnboundedReceiver<Finished>) {
+        while let Some(first) = finished.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < 256 {
+                match finished.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            if let Err(err) = self.record(batch).await {
+                // The leases expire and the deliveries are posted again.
+                tracing::error!(error = %err, "recording webhook attempts failed");
+            }
+        }
+    }
+
+    async fn record(&self, batch: Vec<Finished>) -> Result<(), StoreError> {
+        let now = now_micros();
+        let mut tx = self.db.begin().await?;
+        let endpoint_ids: Vec<Uuid> = batch.iter().map(|f| f.delivery.endpoint_id).collect::<HashSet<_>>().into_iter().collect();
+        let mut endpoints: HashMap<Uuid, EndpointRow> =
+            store::webhooks::endpoints_by_ids(&mut tx, &endpoint_ids).await?.into_iter().map(|e| (e.id, e)).collect();
+        let mut changed: HashSet<Uuid> = HashSet::new();
+        let mut attempts = Vec::with_capacity(batch.len());
+        let mut operational = Vec::new();
+        let (mut delivered, mut failed) = (0u64, 0u64);
+
+        for f in &batch {
+            let d = &f.delivery;
+            let Some(endpoint) = endpoints.get_mut(&d.endpoint_id) else { continue };
+            let is_operational = events::OPERATIONAL.contains(&d.event_type.as_str());
+            let (update, attempt) = match &f.outcome {
+                Outcome::NotSent(reason) => (
+                    DeliveryUpdate { id: d.id, status: "failed", next_attempt_at: None, last_status_code: None, last_error: Some(reason.clone()), delivered_at: None },
+                    attempt_row(d, now / 1_000_000, None, reason.clone()),
+                ),
+                Outcome::Posted { result, signed_at } => {
+                    let attempt = NewAttempt {
+                        id: Uuid::now_v7(),
+                        delivery_id: d.id,
+                        tenant_id: d.tenant_id,
+                        endpoint_id: d.endpoint_id,
+                        contact_id: d.contact_id,
+                        attempt: d.attempts,
+                        trigger: "automatic",
+                        signed_at: *signed_at,
+                        status_code: result.status.map(i64::from),
+                        latency_micros: result.latency.as_micros() as i64,
+                        response_body: result.body.clone(),
+                        error: result.error.as_ref().map(ToString::to_string),
+                    };
+                    let success = result.status.is_some_and(|s| (200..300).contains(&s)) && result.error.is_none();
+                    let update = if success {
+                        endpoint.last_success_at = Some(now);
+                        endpoint.first_failure_at = None;
+                        changed.insert(endpoint.id);
+                        if d.attempts > 1 && !is_operational {
+                            operational.push(Event::new(d.tenant_id, events::ATTEMPT_RECOVERED, None, &attempt_event(d, endpoint, result.status)));
+                        }
+                        DeliveryUpdate { id: d.id, status: "delivered", next_attempt_at: None, last_status_code: result.status.map(i64::from), last_error: None, delivered_at: Some(now) }
+                    } else {
+                        let error = describe_failure(result);
+                        if result.status == Some(410) {
+                            self.disable(endpoint, "the receiver answered 410 Gone", now, &mut operational);
+                            changed.insert(endpoint.id);
+                            DeliveryUpdate { id: d.id, status: "failed", next_attempt_at: None, last_status_code: Some(410), last_error: Some(error), delivered_at: None }
+                        } else {
+                            self.count_failure(endpoint, now, &mut operational);
+                            changed.insert(endpoint.id);
+                            let overloaded = result.status == Some(429) || result.error == Some(PostError::Timeout);
+                            let failure = if overloaded { Failure::Overloaded } else { Failure::Other };
+                            let retry_after = result.retry_after.as_deref().and_then(|v| parse_retry_after(v, time::OffsetDateTime::now_utc()));
+                            match self.schedule.next_delay(d.attempts.max(0) as usize, failure, retry_after, unit_random()) {
+                                Some(delay) => DeliveryUpdate {
+                                    id: d.id,
+                                    status: "pending",
+                                    next_attempt_at: Some(now + delay.as_micros() as i64),
+                                    last_status_code: result.status.map(i64::from),
+                                    last_error: Some(error),
+                                    delivered_at: None,
+                                },
+                                None => {
+                                    if !is_operational {
+                                        operational.push(Event::new(d.tenant_id, events::ATTEMPT_EXHAUSTED, None, &attempt_event(d, endpoint, result.status)));
+                                    }
+                                    DeliveryUpdate { id: d.id, status: "failed", next_attempt_at: None, last_status_code: result.status.map(i64::from), last_error: Some(error), delivered_at: None }
+                                }
+                            }
+                        }
+                    };
+                    (update, attempt)
+                }
+            };
+            match update.status {
+                "delivered" => delivered += 1,
+                "failed" => failed += 1,
+                _ => {}
+            }
+            store::webhooks::update_delivery(&mut tx, &update, now).await?;
+            attempts.push(attempt);
+        }
+        store::webhooks::insert_attempts(&mut tx, &attempts, now).await?;
+        for id in changed {
+            if let Some(endpoint) = endpoints.get(&id) {
+                store::webhooks::update_endpoint(&mut tx, endpoint).await?;
+            }
+        }
+        for event in &mut operational {
+            outbox::append(&mut tx, None, event).await.map_err(|e| match e {
+                outbox::AppendError::Store(e) => e,
+                outbox::AppendError::Crypto(e) => StoreError::Sqlx(sqlx::Error::Protocol(e.to_string())),
+            })?;
+        }
+        tx.commit().await?;
+        metrics::counter!("omnibridge_webhook_attempts_total").increment(attempts.len() as u64);
+        metrics::counter!("omnibridge_webhook_deliveries_delivered_total").increment(delivered);
+        metrics::counter!("omnibridge_webhook_deliveries_failed_total").increment(failed);
+        self.bus.publish(operational);
+        Ok(())
+    }
+
+    /// A failure without success: starts the endpoint's failure clock, or disables it when the
+    /// clock has run longer than `disable_after`.
+    fn count_failure(&self, endpoint: &mut EndpointRow, now: i64, operational: &mut Vec<Event>) {
+        match endpoint.first_failure_at {
+            None => endpoint.first_failure_at = Some(now),
+            Some(since) if !endpoint.disabled && now - since > self.disable_after.as_micros() as i64 => {
+                let days = self.disable_after.as_secs_f64() / 86_400.0;
+                self.disable(endpoint, &format!("failing without a success for more than {days:.1} days"), now, operational);
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn disable(&self, endpoint: &mut EndpointRow, reason: &str, now: i64, operational: &mut Vec<Event>) {
+        if endpoint.disabled {
+            return;
+        }
+        endpoint.disabled = true;
+        endpoint.disabled_reason = Some(reason.to_owned());
+        endpoint.updated_at = now;
+        tracing::warn!(endpoint_id = %endpoint.id, reason, "webhook endpoint disabled");
+        let data = json!({ "endpoint_id": endpoint.id, "reason": reason, "disabled_at": crate::domain::rfc3339(now) });
+        operational.push(Event::new(endpoint.tenant_id, events::ENDPOINT_DISABLED, None, &data));
+    }
+}
+
+fn attempt_row(d: &DeliveryRow, signed_at: i64, status: Option<i64>, error: String) -> NewAttempt {
+    NewAttempt {
+        id: Uuid::now_v7(),
+        delivery_id: d.id,
+        tenant_id: d.tenant_id,
+        endpoint_id: d.endpoint_id,
+        contact_id: d.contact_id,
+        attempt: d.attempts,
+        trigger: "automatic",
+        signed_at,
+        status_code: status,
+        latency_micros: 0,
+        response_body: None,
+        error: Some(error),
+    }
+}
+
+fn attempt_event(d: &DeliveryRow, endpoint: &EndpointRow, status: Option<u16>) -> serde_json::Value {
+    json!({
+        "endpoint_id": endpoint.id,
+        "delivery_id": d.id,
+        "msg_id": message_id(d.event_id),
+        "event_type": d.event_type,
+        "attempts": d.attempts,
+        "last_status_code": status,
+    })
+}
+
+fn describe_failure(result: &PostResult) -> String {
+    match (&result.error, result.status) {
+        (Some(e), _) => e.to_string(),
+        (None, Some(status)) => format!("the receiver answered {status}"),
+        (None, None) => "no answer".into(),
+    }
+}
+
+/// The personal-data categories present in a payload, from its field names.
+fn categories_in(body: &[u8]) -> Vec<&'static str> {
+    fn walk(value: &serde_json::Value, found: &mut Vec<&'static str>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    let category = match key.as_str() {
+                        "text" | "caption" => Some(categories::MESSAGE_CONTENT),
+                        "name" | "display_name" | "author_name" => Some(categories::CONTACT_NAME),
+                        "email" => Some(categories::CONTACT_EMAIL),
+                        "phone" => Some(categories::CONTACT_PHONE),
+                        "address" | "identities" => Some(categories::CONTACT_HANDLE),
+                        "ip" => Some(categories::TECHNICAL_IP),
+                        "user_agent" => Some(categories::TECHNICAL_USER_AGENT),
+                        _ => None,
+                    };
+                    if let Some(c) = category
+                        && !v.is_null()
+                        && !found.contains(&c)
+                    {
+                        found.push(c);
+                    }
+                    walk(v, found);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        walk(&value, &mut found);
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_categories_a_payload_carries() {
+        let body = br#"{"type":"message.received","data":{"id":"x","text":"hi","contact":{"name":"Ada","identities":[{"address":"a@b"}]}}}"#;
+        let found = categories_in(body);
+        assert!(found.contains(&categories::MESSAGE_CONTENT));
+        assert!(found.contains(&categories::CONTACT_NAME));
+        assert!(found.contains(&categories::CONTACT_HANDLE));
+        assert!(categories_in(br#"{"type":"endpoint.disabled","data":{"endpoint_id":"e"}}"#).is_empty());
+    }
+}

@@ -1,0 +1,94 @@
+//! Outbound webhooks, Standard Webhooks 1.0.
+//!
+//! Events reach integrations in three steps, each durable in the database:
+//! [`dispatch`] fans every committed outbox event out into one delivery per subscribed endpoint;
+//! [`deliver`] claims due deliveries, signs them ([`signature`]) and posts them through the
+//! egress door with the guarded [`client`], retrying on the [`schedule`]; [`housekeeping`] purges
+//! payloads past their retention and reports queue depth. Endpoints are managed over the API
+//! (`/v1/webhooks/…`, in `crate::api::webhooks`).
+
+pub mod client;
+pub mod deliver;
+pub mod dispatch;
+pub mod housekeeping;
+pub mod schedule;
+pub mod signature;
+pub mod ssrf;
+pub mod thin;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::WebhooksConfig;
+use crate::egress::Door;
+use crate::outbox::EventBus;
+use crate::privacy::Keyring;
+use crate::store::Db;
+
+pub use client::WebhookClient;
+
+/// The retry schedule configured in `[webhooks]`.
+pub fn retry_schedule(config: &WebhooksConfig) -> schedule::RetrySchedule {
+    schedule::RetrySchedule {
+        delays: config.retry_schedule_secs.iter().map(|s| Duration::from_secs(*s)).collect(),
+        jitter: config.jitter,
+        overload_penalty: Duration::from_secs(config.overload_penalty_secs),
+    }
+}
+
+/// The guarded HTTP client configured in `[webhooks]`.
+pub fn client(config: &WebhooksConfig) -> Result<WebhookClient, reqwest::Error> {
+    WebhookClient::new(
+        ssrf::AddressPolicy::new(config.allow_list()),
+        Duration::from_secs(config.timeout_secs),
+        config.response_body_max_bytes,
+    )
+}
+
+/// Starts the dispatcher, the delivery worker and housekeeping; they stop with `stop`.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    config: &WebhooksConfig,
+    db: Db,
+    keyring: Arc<Keyring>,
+    bus: EventBus,
+    client: Arc<WebhookClient>,
+    ready: Arc<Notify>,
+    grace: Duration,
+    stop: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let dispatcher = dispatch::Dispatcher {
+        db: db.clone(),
+        keyring: keyring.clone(),
+        bus: bus.clone(),
+        deliveries_ready: ready.clone(),
+        batch: config.fanout_batch,
+        poll_interval: Duration::from_millis(config.poll_interval_ms),
+    };
+    let deliverer = Arc::new(deliver::Deliverer {
+        db: db.clone(),
+        keyring,
+        door: Door::new(db.clone()),
+        client,
+        bus,
+        ready,
+        schedule: retry_schedule(config),
+        // A claim outlives the request and the time to record it.
+        lease: Duration::from_secs(config.lease_secs.max(config.timeout_secs + 15)),
+        batch: config.batch,
+        max_in_flight: config.max_in_flight,
+        poll_interval: Duration::from_millis(config.poll_interval_ms),
+        disable_after: Duration::from_secs(config.disable_after_secs),
+        grace,
+    });
+    let housekeeping = housekeeping::Housekeeping { db, retention: Duration::from_secs(config.payload_retention_days * 86_400) };
+    vec![
+        tokio::spawn(dispatcher.run(stop.clone())),
+        tokio::spawn(deliverer.run(stop.clone())),
+        tokio::spawn(housekeeping.run(stop)),
+    ]
+}
