@@ -67,6 +67,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with test settings, then `configure` on top.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::defaults();
@@ -86,6 +91,13 @@ impl TestApp {
         config.master_key = Some((0..32).map(|_| format!("{:02x}", rand_byte())).collect());
         config.delivery.poll_interval_ms = 200;
         config.database.max_connections = 8;
+        // Webhook receivers in tests listen on loopback; retries come in seconds, not hours.
+        config.webhooks.allow_private_cidrs = vec!["127.0.0.0/8".into(), "::1".into()];
+        config.webhooks.retry_schedule_secs = vec![0, 1, 1, 1, 1];
+        config.webhooks.timeout_secs = 2;
+        config.webhooks.overload_penalty_secs = 1;
+        config.webhooks.poll_interval_ms = 100;
+        configure(&mut config);
         let mut app = Self {
             base: String::new(),
             ws_base: String::new(),

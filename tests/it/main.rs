@@ -4,9 +4,11 @@
 //! `postgres::name`.
 
 mod helpers;
+mod receiver;
 
 mod authz;
 mod cli;
 mod openapi;
 mod storage;
 mod story;
+mod webhooks;
