@@ -78,7 +78,7 @@ pub fn start(
         ready,
         schedule: retry_schedule(config),
         // A claim outlives the request and the time to record it.
-        lease: Duration::from_secs(config.lease_secs.max(config.timeout_secs + 15)),
+        lease: Duration::from_secs(config.lease_secs.max(config.timeout_secs + 5)),
         batch: config.batch,
         max_in_flight: config.max_in_flight,
         poll_interval: Duration::from_millis(config.poll_interval_ms),

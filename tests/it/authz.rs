@@ -25,8 +25,21 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let agent = app.create_key(&tenant, "agent");
     let (_, other) = app.create_tenant("Other Co");
     let channel = app.webchat_channel(&admin).await;
+    // An endpoint nobody listens at: its deliveries fail and wait for retries.
+    let (_, created) = app.post("/v1/webhooks/endpoints", &admin, json!({"url": "http://127.0.0.1:9/hook"})).await;
+    let endpoint = created["id"].as_str().expect("endpoint").to_owned();
     let (token, _) = app.visitor(&channel, json!({"name": "Ana"})).await;
     app.visitor_says(&token, json!({"text": "hi"})).await;
+    let mut delivery = String::new();
+    for _ in 0..100 {
+        let (_, list) = app.get(&format!("/v1/webhooks/endpoints/{endpoint}/deliveries"), &admin).await;
+        if let Some(id) = list["data"][0]["id"].as_str() {
+            delivery = id.to_owned();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!delivery.is_empty(), "the message event was fanned out to the endpoint");
     let (_, list) = app.get("/v1/conversations", &admin).await;
     let conversation = list["data"][0]["id"].as_str().expect("conversation").to_owned();
     let contact = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
@@ -58,13 +71,46 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::PATCH, template: "/v1/contacts/{contact}", body: Some(json!({"name": "Ana B."})), expect: [401, 404, 200, 200] },
         Case { method: Method::GET, template: "/v1/operators", body: None, expect: [401, 200, 200, 200] },
         Case { method: Method::POST, template: "/v1/operators", body: Some(json!({"name": "Eve", "role": "agent"})), expect: [401, 201, 403, 201] },
+        Case { method: Method::GET, template: "/v1/webhooks/event-types", body: None, expect: [401, 200, 403, 200] },
+        Case { method: Method::GET, template: "/v1/webhooks/endpoints", body: None, expect: [401, 200, 403, 200] },
+        Case {
+            method: Method::POST,
+            template: "/v1/webhooks/endpoints",
+            body: Some(json!({"url": "http://127.0.0.1:9/other"})),
+            expect: [401, 201, 403, 201],
+        },
+        Case { method: Method::GET, template: "/v1/webhooks/endpoints/{endpoint}", body: None, expect: [401, 404, 403, 200] },
+        Case {
+            method: Method::PATCH,
+            template: "/v1/webhooks/endpoints/{endpoint}",
+            body: Some(json!({"description": "CRM"})),
+            expect: [401, 404, 403, 200],
+        },
+        Case { method: Method::POST, template: "/v1/webhooks/endpoints/{endpoint}/rotate-secret", body: None, expect: [401, 404, 403, 200] },
+        Case { method: Method::GET, template: "/v1/webhooks/endpoints/{endpoint}/deliveries", body: None, expect: [401, 404, 403, 200] },
+        Case {
+            method: Method::POST,
+            template: "/v1/webhooks/endpoints/{endpoint}/recover",
+            body: Some(json!({"since": "2026-01-01T00:00:00Z"})),
+            expect: [401, 404, 403, 202],
+        },
+        Case { method: Method::GET, template: "/v1/webhooks/deliveries/{delivery}", body: None, expect: [401, 404, 403, 200] },
+        Case { method: Method::GET, template: "/v1/webhooks/deliveries/{delivery}/attempts", body: None, expect: [401, 404, 403, 200] },
+        Case { method: Method::POST, template: "/v1/webhooks/deliveries/{delivery}/retry", body: None, expect: [401, 404, 403, 202] },
+        Case { method: Method::DELETE, template: "/v1/webhooks/endpoints/{endpoint}", body: None, expect: [401, 404, 403, 204] },
         // Last, so the other routes can use the channel.
         Case { method: Method::DELETE, template: "/v1/channels/{channel}", body: None, expect: [401, 404, 403, 204] },
     ];
 
     let mut failures = Vec::new();
     for case in &cases {
-        let path = case.template.replace("{channel}", &channel).replace("{conversation}", &conversation).replace("{contact}", &contact);
+        let path = case
+            .template
+            .replace("{channel}", &channel)
+            .replace("{conversation}", &conversation)
+            .replace("{contact}", &contact)
+            .replace("{endpoint}", &endpoint)
+            .replace("{delivery}", &delivery);
         let keys = [None, Some(other.as_str()), Some(agent.as_str()), Some(admin.as_str())];
         for (key, expected) in keys.into_iter().zip(case.expect) {
             let (status, body) = app.call(case.method.clone(), &path, key, case.body.clone()).await;
@@ -104,7 +150,9 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let mut tested: BTreeSet<String> = cases
         .iter()
         .map(|c| {
-            let path = c.template.replace("{channel}", "{id}").replace("{conversation}", "{id}").replace("{contact}", "{id}");
+            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}"]
+                .iter()
+                .fold(c.template.to_owned(), |path, name| path.replace(name, "{id}"));
             format!("{} {path}", c.method)
         })
         .collect();

@@ -97,6 +97,7 @@ impl TestApp {
         config.webhooks.timeout_secs = 2;
         config.webhooks.overload_penalty_secs = 1;
         config.webhooks.poll_interval_ms = 100;
+        config.webhooks.lease_secs = 1;
         configure(&mut config);
         let mut app = Self {
             base: String::new(),
@@ -294,4 +295,62 @@ pub async fn next_frame(socket: &mut Socket, within: Duration, pred: impl Fn(&Va
             }
         }
     }
+}
+
+/// The real `omnibridge serve` binary as a child process on this app's database: what an
+/// operator runs, and what a crash test can kill -9.
+pub struct ChildHub {
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl ChildHub {
+    /// Starts the binary on `port` with the app's database, key and test webhook settings.
+    pub async fn start(app: &TestApp, port: u16) -> Self {
+        let schedule: Vec<String> = app.config.webhooks.retry_schedule_secs.iter().map(u64::to_string).collect();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_omnibridge"))
+            .arg("serve")
+            .env("OMNIBRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("OMNIBRIDGE_DATABASE_URL", &app.config.database_url)
+            .env("OMNIBRIDGE_MASTER_KEY", app.config.master_key.as_deref().unwrap_or_default())
+            .env("OMNIBRIDGE_DATA_DIR", &app.config.data_dir)
+            .env("OMNIBRIDGE_LOG__LEVEL", "warn")
+            .env("OMNIBRIDGE_WEBHOOKS__ALLOW_PRIVATE_CIDRS", app.config.webhooks.allow_private_cidrs.join(","))
+            .env("OMNIBRIDGE_WEBHOOKS__RETRY_SCHEDULE_SECS", schedule.join(","))
+            .env("OMNIBRIDGE_WEBHOOKS__TIMEOUT_SECS", app.config.webhooks.timeout_secs.to_string())
+            .env("OMNIBRIDGE_WEBHOOKS__POLL_INTERVAL_MS", "100")
+            .env("OMNIBRIDGE_WEBHOOKS__LEASE_SECS", app.config.webhooks.lease_secs.to_string())
+            .current_dir(app.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start omnibridge serve");
+        // Owned at once, so a hub that never comes up is still killed (on drop).
+        let hub = Self { base: format!("http://127.0.0.1:{port}"), child };
+        let http = reqwest::Client::new();
+        for _ in 0..400 {
+            if http.get(format!("{}/readyz", hub.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return hub;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("omnibridge serve did not come up on port {port}");
+    }
+
+    /// SIGKILL: no shutdown, no flushing, no goodbye.
+    pub fn kill_9(&mut self) {
+        self.child.kill().expect("kill -9 the hub");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildHub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }

@@ -8,6 +8,7 @@ mod receiver;
 
 mod authz;
 mod cli;
+mod crash;
 mod openapi;
 mod storage;
 mod story;
