@@ -115,7 +115,9 @@ impl Door {
                 }
             })
             .collect();
-        store::transfers::insert_many(&self.db, &rows).await?;
+        let mut tx = self.db.begin().await?;
+        store::transfers::insert_many(&mut tx, &rows).await?;
+        tx.commit().await?;
         Ok(decisions
             .into_iter()
             .map(|d| match d {
@@ -143,7 +145,9 @@ impl Door {
             decision,
             reason,
         };
-        store::transfers::insert(&self.db, &row).await?;
+        let mut tx = self.db.begin().await?;
+        store::transfers::insert(&mut tx, &row).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -125,9 +125,14 @@ pub async fn claim_queued(db: &Db, lease_micros: i64, limit: usize) -> StoreResu
     let now = now_micros();
     Ok(match db {
         Db::Pg(p) => sqlx::query_as(PG).bind(now).bind(now + lease_micros).bind(limit as i64).fetch_all(p).await?,
-        Db::Sqlite(p) => {
-            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-            let rows = sqlx::query_as(SQLITE).bind(now).bind(now + lease_micros).bind(limit as i64).fetch_all(&mut *tx).await?;
+        Db::Sqlite(_) => {
+            let mut tx = db.begin().await?;
+            let rows = on_conn!(Conn::from(&mut tx), |c| sqlx::query_as(SQLITE)
+                .bind(now)
+                .bind(now + lease_micros)
+                .bind(limit as i64)
+                .fetch_all(c)
+                .await)?;
             tx.commit().await?;
             rows
         }

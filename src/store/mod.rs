@@ -85,9 +85,10 @@ pub enum Db {
     Pg(PgPool),
 }
 
-/// One of the two backends' transactions.
+/// One of the two backends' transactions. A SQLite transaction holds this process's write turn
+/// for its database file (see [`WriteTurn`]).
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>, WriteTurn),
     Pg(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
@@ -110,7 +111,7 @@ pub enum Conn<'a> {
 impl Conn<'_> {
     pub fn dialect(&self) -> Dialect {
         match self {
-            Conn::Pool(Db::Sqlite(_)) | Conn::Tx(Tx::Sqlite(_)) => Dialect::Sqlite,
+            Conn::Pool(Db::Sqlite(_)) | Conn::Tx(Tx::Sqlite(..)) => Dialect::Sqlite,
             Conn::Pool(Db::Pg(_)) | Conn::Tx(Tx::Pg(_)) => Dialect::Postgres,
         }
     }
@@ -134,7 +135,7 @@ macro_rules! on_conn {
         match $conn {
             $crate::store::Conn::Pool($crate::store::Db::Sqlite($c)) => $body,
             $crate::store::Conn::Pool($crate::store::Db::Pg($c)) => $body,
-            $crate::store::Conn::Tx($crate::store::Tx::Sqlite(t)) => {
+            $crate::store::Conn::Tx($crate::store::Tx::Sqlite(t, _)) => {
                 let $c = &mut **t;
                 $body
             }
@@ -210,7 +211,10 @@ impl Db {
     /// SQLITE_BUSY instead of waiting.
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
-            Self::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Sqlite(p) => {
+                let turn = WriteTurn::take(p).await;
+                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn)
+            }
             Self::Pg(p) => Tx::Pg(p.begin().await?),
         })
     }
@@ -238,19 +242,38 @@ impl Db {
 impl Tx {
     pub fn dialect(&self) -> Dialect {
         match self {
-            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Sqlite(..) => Dialect::Sqlite,
             Tx::Pg(_) => Dialect::Postgres,
         }
     }
 
     pub async fn commit(self) -> StoreResult<()> {
         match self {
-            Self::Sqlite(t) => t.commit().await?,
+            Self::Sqlite(t, _turn) => t.commit().await?,
             Self::Pg(t) => t.commit().await?,
         }
         Ok(())
     }
 
+}
+
+/// A turn to write a SQLite database. SQLite has one write lock per file; when two connections
+/// want it at once, the loser sleeps in SQLite's busy handler (1, 2, 5 … 100 ms steps) and write
+/// latency grows long tails. Writers in this process instead queue for their turn on an async
+/// mutex per database file, fairly and without sleeping, before `BEGIN IMMEDIATE`.
+pub struct WriteTurn(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
+
+impl WriteTurn {
+    pub async fn take(pool: &SqlitePool) -> Self {
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex, OnceLock};
+        static TURNS: OnceLock<Mutex<HashMap<std::path::PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+        let gate = {
+            let mut turns = TURNS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+            turns.entry(pool.connect_options().get_filename().to_path_buf()).or_default().clone()
+        };
+        Self(gate.lock_owned().await)
+    }
 }
 
 /// The file behind a `sqlite://path` URL, if it names one.

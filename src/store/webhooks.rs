@@ -213,7 +213,7 @@ pub async fn undispatched(tx: &mut Tx, limit: usize) -> StoreResult<Vec<EventRow
                           WHERE NOT dispatched ORDER BY seq LIMIT $1";
     Ok(match tx {
         Tx::Pg(t) => sqlx::query_as(PG).bind(limit as i64).fetch_all(&mut **t).await?,
-        Tx::Sqlite(t) => sqlx::query_as(SQLITE).bind(limit as i64).fetch_all(&mut **t).await?,
+        Tx::Sqlite(t, _) => sqlx::query_as(SQLITE).bind(limit as i64).fetch_all(&mut **t).await?,
     })
 }
 
@@ -292,14 +292,14 @@ pub async fn claim_due(db: &Db, lease_micros: i64, limit: usize) -> StoreResult<
     let now = now_micros();
     Ok(match db {
         Db::Pg(p) => sqlx::query_as(sqlx::AssertSqlSafe(pg)).bind(now).bind(now + lease_micros).bind(limit as i64).fetch_all(p).await?,
-        Db::Sqlite(p) => {
-            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-            let rows = sqlx::query_as(sqlx::AssertSqlSafe(sqlite))
+        Db::Sqlite(_) => {
+            let mut tx = db.begin().await?;
+            let rows = on_conn!(Conn::from(&mut tx), |c| sqlx::query_as(sqlx::AssertSqlSafe(sqlite))
                 .bind(now)
                 .bind(now + lease_micros)
                 .bind(limit as i64)
-                .fetch_all(&mut *tx)
-                .await?;
+                .fetch_all(c)
+                .await)?;
             tx.commit().await?;
             rows
         }
