@@ -17,6 +17,8 @@ backend_tests!(
     failed_deliveries_can_be_replayed_and_gone_endpoints_are_disabled,
     webhook_urls_to_private_addresses_are_refused,
     endpoints_are_validated_filtered_and_can_be_thin,
+    an_endpoint_failing_for_too_long_is_disabled,
+    payloads_are_purged_after_the_retention_period,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -103,6 +105,8 @@ async fn an_integration_verifies_every_webhook_with_the_official_library(backend
     let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.expect("metrics").text().await.expect("text");
     assert!(metrics.contains("omnibridge_webhook_deliveries_delivered_total"), "{metrics}");
     assert!(metrics.contains("omnibridge_webhook_attempt_seconds"), "{metrics}");
+    assert!(metrics.contains("omnibridge_webhook_queue_depth"), "{metrics}");
+    assert!(metrics.contains("omnibridge_webhook_oldest_pending_seconds"), "{metrics}");
 }
 
 async fn a_failing_receiver_gets_the_same_event_until_it_answers(backend: Backend) {
@@ -369,6 +373,81 @@ async fn endpoints_are_validated_filtered_and_can_be_thin(backend: Backend) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = app.get(&format!("/v1/webhooks/endpoints/{full_id}"), &admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn an_endpoint_failing_for_too_long_is_disabled(backend: Backend) {
+    // Five days in production; two seconds here.
+    let app = TestApp::spawn_with(backend, |c| {
+        c.webhooks.disable_after_secs = 2;
+        c.webhooks.retry_schedule_secs = vec![0, 1, 1, 1, 1, 1, 1, 1];
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let operations = Receiver::start().await;
+    receiver.answer_from_now_on(500);
+    let (_, admin) = app.create_tenant("Acme");
+    let channel = app.webchat_channel(&admin).await;
+    let (id, _) = endpoint(&app, &admin, json!({"url": receiver.url, "event_types": ["message.received"]})).await;
+    endpoint(&app, &admin, json!({"url": operations.url, "event_types": ["endpoint.disabled"]})).await;
+    let (token, _) = app.visitor(&channel, json!({})).await;
+    app.visitor_says(&token, json!({"text": "anyone?"})).await;
+
+    let failing = wait_for_json(&app, &admin, &format!("/v1/webhooks/endpoints/{id}"), |e| e["failing_since"].is_string()).await;
+    assert_eq!(failing["disabled"], false, "one failure starts the clock, it does not disable");
+    let disabled = wait_for_json(&app, &admin, &format!("/v1/webhooks/endpoints/{id}"), |e| e["disabled"] == true).await;
+    assert!(disabled["disabled_reason"].as_str().is_some_and(|r| r.contains("without a success")), "{disabled}");
+    let events = operations.wait_until(WAIT, has_type("endpoint.disabled", 1)).await;
+    assert_eq!(events[0].json()["data"]["endpoint_id"], id.as_str());
+    // Once disabled, nothing more is sent.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let settled = receiver.requests().len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.requests().len(), settled);
+}
+
+async fn payloads_are_purged_after_the_retention_period(backend: Backend) {
+    let mut app = TestApp::spawn_with(backend, |c| c.webhooks.retry_schedule_secs = vec![0]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer_from_now_on(500);
+    let (_, admin) = app.create_tenant("Acme");
+    let channel = app.webchat_channel(&admin).await;
+    let (id, _) = endpoint(&app, &admin, json!({"url": receiver.url, "event_types": ["message.received"]})).await;
+    let (token, _) = app.visitor(&channel, json!({})).await;
+    app.visitor_says(&token, json!({"text": "an old secret"})).await;
+    let failed = wait_for_json(&app, &admin, &format!("/v1/webhooks/endpoints/{id}/deliveries?status=failed"), |d| {
+        d["data"].as_array().is_some_and(|l| l.len() == 1)
+    })
+    .await;
+    let delivery = failed["data"][0]["id"].as_str().expect("id").to_owned();
+    let (_, attempts) = app.get(&format!("/v1/webhooks/deliveries/{delivery}/attempts"), &admin).await;
+    assert_eq!(attempts["data"][0]["response_body"], "answered 500", "the receiver's answer is kept while it may matter");
+
+    // Age everything past the 90-day retention period; the purge runs when the hub starts.
+    let db = app.db().await;
+    let age = 91_i64 * 86_400 * 1_000_000;
+    for sql in ["UPDATE outbox SET created_at = created_at - $1", "UPDATE webhook_attempts SET created_at = created_at - $1"] {
+        match &db {
+            omnibridge::store::Db::Sqlite(p) => sqlx::query(sql).bind(age).execute(p).await.map(|_| ()),
+            omnibridge::store::Db::Pg(p) => sqlx::query(sql).bind(age).execute(p).await.map(|_| ()),
+        }
+        .expect("age rows");
+    }
+    app.restart().await;
+    wait_for_json(&app, &admin, &format!("/v1/webhooks/deliveries/{delivery}/attempts"), |a| a["data"][0]["response_body"].is_null()).await;
+    let left: i64 = match &db {
+        omnibridge::store::Db::Sqlite(p) => sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(p).await,
+        omnibridge::store::Db::Pg(p) => sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(p).await,
+    }
+    .expect("count");
+    assert_eq!(left, 0, "expired event payloads are deleted");
+
+    // A purged payload cannot be replayed; the attempt says why.
+    receiver.answer_from_now_on(200);
+    let (status, _) = app.post(&format!("/v1/webhooks/deliveries/{delivery}/retry"), &admin, json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let after = wait_for_json(&app, &admin, &format!("/v1/webhooks/deliveries/{delivery}"), |d| d["status"] == "failed").await;
+    assert!(after["last_error"].as_str().is_some_and(|e| e.contains("payload is gone")), "{after}");
+    assert_eq!(receiver.requests().len(), 1, "nothing was sent without a payload");
 }
 
 /// Polls a GET until `done` holds; panics after the wait.
