@@ -364,6 +364,18 @@ async fn endpoints_are_validated_filtered_and_can_be_thin(backend: Backend) {
     };
     assert!(count >= 2, "one transfer record per delivery, got {count}");
 
+    // At most ten old secrets may be in their grace period at once.
+    for n in 0..10 {
+        let (status, body) = app.post(&format!("/v1/webhooks/endpoints/{full_id}/rotate-secret"), &admin, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "rotation {n}: {body}");
+    }
+    let (status, problem) = app.post(&format!("/v1/webhooks/endpoints/{full_id}/rotate-secret"), &admin, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let (status, problem) =
+        app.post(&format!("/v1/webhooks/endpoints/{full_id}/rotate-secret"), &admin, json!({"grace_period_secs": 700_000})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "grace_period_secs");
+
     // PATCH and DELETE.
     let (status, patched) =
         app.patch(&format!("/v1/webhooks/endpoints/{full_id}"), &admin, json!({"event_types": null, "description": "all"})).await;
