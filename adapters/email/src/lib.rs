@@ -1,0 +1,2 @@
+//! Email channel.
+pub mod parse;
