@@ -93,6 +93,7 @@ impl SendWorker {
             text,
             created_at: rfc3339(q.created_at),
             author_name: None,
+            extras: Default::default(),
         };
         let transfer = Transfer {
             tenant_id: q.tenant_id,

@@ -83,6 +83,43 @@ pub struct InboundMessage {
     pub sender: Sender,
     pub text: String,
     pub technical: Technical,
+    /// What else the channel knows about the message (threading, subject, attachments).
+    #[serde(default)]
+    pub extras: InboundExtras,
+}
+
+/// Channel-dependent details of an inbound message; every field may be empty.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InboundExtras {
+    /// Provider ids of earlier messages this one answers, best hint first (email: `In-Reply-To`,
+    /// then `References` newest first).
+    #[serde(default)]
+    pub thread_refs: Vec<String>,
+    /// Addresses the message was sent to (email: `To` and `Cc`), for reply tokens.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Byte offset in `text` where quoted history starts.
+    #[serde(default)]
+    pub quote_start: Option<usize>,
+    #[serde(default)]
+    pub attachments: Vec<InboundAttachment>,
+    /// Never answer this message automatically (RFC 3834 signals: lists, bulk, auto-submitted).
+    #[serde(default)]
+    pub no_auto_reply: bool,
+}
+
+/// A file that came with an inbound message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboundAttachment {
+    pub filename: Option<String>,
+    pub content_type: String,
+    /// The content (already within the channel's size limit).
+    #[serde(skip)]
+    pub data: Vec<u8>,
+    /// The original size, when the content was dropped for being too large.
+    pub size: usize,
 }
 
 /// What the hub answered for an accepted inbound message.
@@ -110,6 +147,25 @@ pub struct OutboundMessage {
     pub created_at: String,
     /// Who wrote it, for channels that show an author (an operator's display name).
     pub author_name: Option<String>,
+    #[serde(default)]
+    pub extras: OutboundExtras,
+}
+
+/// Channel-dependent details of an outbound message.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OutboundExtras {
+    /// Provider ids of the messages this one answers, newest first (email: the customer's
+    /// `Message-ID`s, for `In-Reply-To` and `References`).
+    #[serde(default)]
+    pub thread_refs: Vec<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Sent by the hub on its own (away message, notification): marked `Auto-Submitted`.
+    #[serde(default)]
+    pub automatic: bool,
+    /// For marketing mail: the one-click unsubscribe URL (RFC 8058).
+    #[serde(default)]
+    pub unsubscribe_url: Option<String>,
 }
 
 /// Delivery states as the hub tracks them.

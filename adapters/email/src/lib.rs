@@ -1,2 +1,23 @@
-//! Email channel.
+//! Email channel for omnibridge: a mailbox (IMAP in, SMTP out) becomes a channel.
+//!
+//! - [`parse`]: raw mail → text, sender, threading ids, attachments; RFC 3834 loop signals,
+//!   bounces (RFC 3464). Never panics on input.
+//! - [`imap`]: connect (implicit TLS, STARTTLS, plain), fetch new mail by UID above a cursor,
+//!   IDLE.
+//! - [`smtp`]: build and send replies with their own `Message-ID`, `In-Reply-To`, `References`.
+//! - [`channel`]: [`EmailChannel`], the SDK `Channel`: the importer loop (IDLE or polling,
+//!   reconnect with backoff) and `send`; state that must survive restarts goes through the
+//!   [`MailboxStore`] port.
+//! - [`settings`]: what a tenant configures, validated field by field.
+//! - `testservers` (feature `testkit`): real Dovecot and aiosmtpd for tests.
+
+pub mod channel;
+pub mod imap;
 pub mod parse;
+pub mod settings;
+pub mod smtp;
+#[cfg(feature = "testkit")]
+pub mod testservers;
+
+pub use channel::{EmailChannel, KIND, MailboxStore};
+pub use settings::{EmailConfig, EmailSettings, SettingsError, TlsMode};

@@ -208,7 +208,11 @@ fn delivery_report(message: &Message<'_>) -> Option<MailKind> {
                 reason = diagnostic(&text);
             }
             (_, "text/rfc822-headers" | "message/rfc822-headers") => {
-                let headers = MessageParser::default().parse(part.contents());
+                // A header block without the blank line that ends it: add one, or the parser
+                // drops the last field.
+                let mut block = part.contents().to_vec();
+                block.extend_from_slice(b"\r\n\r\n");
+                let headers = MessageParser::default().parse(&block);
                 original = original.or_else(|| headers.and_then(|h| h.message_id().map(clean_id)));
             }
             _ => {}
@@ -358,7 +362,7 @@ mod tests {
             "--B\nContent-Type: text/plain\n\nYour message could not be delivered.\n\
              --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; gone@example.com\n\
              Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <gone@example.com>: Recipient address rejected\n\
-             --B\nContent-Type: text/rfc822-headers\n\nFrom: support@shop.example\nTo: gone@example.com\nMessage-ID: <m-42@hub.example>\nSubject: Re: hi\n\
+             --B\nContent-Type: text/rfc822-headers\n\nFrom: support@shop.example\nTo: gone@example.com\nSubject: Re: hi\nMessage-ID: <m-42@hub.example>\n\
              --B--\n",
         );
         match parse(&raw).unwrap().kind {

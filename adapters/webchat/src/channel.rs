@@ -89,6 +89,7 @@ mod tests {
             text: "hello".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
             author_name: None,
+            extras: Default::default(),
         }
     }
 

@@ -174,6 +174,7 @@ async fn post_message(
         sender: Sender { address: Address::new(AddressKind::Webchat, &visitor.visitor_id.to_string()), display_name: None },
         text: text.to_owned(),
         technical,
+        extras: Default::default(),
     };
     let accepted = state.inbound.accept(inbound).await.map_err(|err| match err {
         SinkError::Rejected(detail) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", detail),
