@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::channels::Channels;
+use crate::channels::runners::Runners;
 use crate::channels::webchat::HubWidgetBackend;
 use crate::config::Config;
 use crate::egress::Door;
@@ -137,7 +138,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let bus = EventBus::new(4096);
     let workers = CancellationToken::new();
     let sockets = VisitorSockets::default();
-    let channels = Arc::new(Channels::new(db.clone(), sockets.clone()));
+    let channels = Arc::new(Channels::new(db.clone(), sockets.clone(), keyring.clone(), bus.clone()));
+    let runners = Arc::new(Runners::new(db.clone(), channels.clone(), workers.clone()));
     let hub = Arc::new(Hub {
         config: config.clone(),
         db: db.clone(),
@@ -146,6 +148,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         bus: bus.clone(),
         send_wake: Arc::new(Notify::new()),
         webhook_ready: Arc::new(Notify::new()),
+        runners: runners.clone(),
         webhooks: Arc::new(webhooks::client(&config.webhooks).context("building the webhook HTTP client")?),
         auth_cache: Default::default(),
         metrics: metrics_handle(),
@@ -166,6 +169,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         workers.clone(),
     );
 
+    runners.start_all(ingest.clone()).await.context("starting channel importers")?;
     let widget = omnibridge_webchat::router(WidgetState {
         backend: Arc::new(HubWidgetBackend::new(db.clone(), keyring.clone(), channels.clone(), bus.clone())),
         inbound: ingest,
@@ -188,6 +192,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     };
     // The router (and with it the last ingest sender) is gone: the writer drains and stops.
     workers.cancel();
+    runners.shutdown(grace).await;
     let _ = tokio::time::timeout(grace, futures_util::future::join_all(writer_tasks)).await;
     let _ = tokio::time::timeout(grace, sender_task).await;
     let _ = tokio::time::timeout(grace * 2, futures_util::future::join_all(webhook_tasks)).await;

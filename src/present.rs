@@ -13,6 +13,7 @@ pub mod fields {
     pub const CONTACT_PHONE: &str = "contact.phone";
     pub const IDENTITY_ADDRESS: &str = "identity.address";
     pub const MESSAGE_TEXT: &str = "message.text";
+    pub const CONVERSATION_SUBJECT: &str = "conversation.subject";
     pub const TECHNICAL_IP: &str = "technical.ip";
     pub const TECHNICAL_USER_AGENT: &str = "technical.user_agent";
 }

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::AuthCache;
 use crate::channels::Channels;
+use crate::channels::runners::Runners;
 use crate::config::Config;
 use crate::outbox::EventBus;
 use crate::privacy::Keyring;
@@ -28,6 +29,8 @@ pub struct Hub {
     pub webhook_ready: Arc<Notify>,
     /// The guarded webhook HTTP client; its address policy also vets new endpoint URLs.
     pub webhooks: Arc<WebhookClient>,
+    /// Background tasks of channels that pull messages in (email importers).
+    pub runners: Arc<Runners>,
     pub auth_cache: AuthCache,
     pub metrics: Option<PrometheusHandle>,
     pub shutdown: CancellationToken,

@@ -16,12 +16,15 @@ use super::pagination::{ListParams, list_body};
 use crate::channels::{ChannelInfo, settings};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::Page;
+use crate::domain::rfc3339;
+use crate::store::{self, Page};
+use serde_json::json;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/channels", get(list).post(create))
         .route("/v1/channels/{id}", get(show).patch(update).delete(remove))
+        .route("/v1/channels/{id}/quarantine", get(quarantine))
 }
 
 #[derive(Deserialize)]
@@ -61,6 +64,7 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     let id = Uuid::now_v7();
     let secrets = seal_secrets(&state, auth.tenant_id, id, validated.secrets)?;
     let row = state.db.insert_channel(id, auth.tenant_id, &body.kind, name, &validated.public.to_string(), secrets.as_deref()).await?;
+    state.runners.restart(row.id).await;
     Ok((StatusCode::CREATED, Json(ChannelInfo::from_row(row).view())))
 }
 
@@ -78,8 +82,40 @@ async fn find(state: &AppState, auth: &Auth, id: &str) -> ApiResult<crate::store
     state.db.channel_by_id(id).await?.filter(|c| c.tenant_id == auth.tenant_id).ok_or(ApiError::NotFound("channel"))
 }
 
+/// A channel with its background health (for channels that pull messages in): `ok` once the
+/// importer works, `error` with the last error, `starting` before the first report.
 async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    Ok(Json(ChannelInfo::from_row(find(&state, &auth, &id).await?).view()))
+    let info = ChannelInfo::from_row(find(&state, &auth, &id).await?);
+    let mut view = serde_json::to_value(info.view()).unwrap_or_default();
+    if info.kind == omnibridge_email::KIND {
+        view["health"] = match store::mailboxes::health(&state.db, info.id).await? {
+            None => json!({"status": "starting", "last_error": null, "checked_at": null}),
+            Some((None, at)) => json!({"status": "ok", "last_error": null, "checked_at": rfc3339(at)}),
+            Some((Some(error), at)) => json!({"status": "error", "last_error": error, "checked_at": rfc3339(at)}),
+        };
+    }
+    Ok(Json(view))
+}
+
+/// Mail the channel could not import, newest first (the raw mail stays sealed in the store).
+async fn quarantine(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<impl IntoResponse> {
+    auth.require_admin()?;
+    let channel = find(&state, &auth, &id).await?;
+    let params = ListParams(q);
+    let (limit, cursor) = (params.limit()?, params.cursor()?);
+    let rows = store::mailboxes::quarantined(&state.db, channel.id, cursor, limit).await?;
+    let page = Page::from_rows(rows, limit, |r| r.id);
+    let data = page
+        .items
+        .iter()
+        .map(|r| json!({"id": r.id, "uid": r.uid, "error": r.error, "size": r.raw.len().saturating_sub(40), "created_at": rfc3339(r.created_at)}))
+        .collect();
+    Ok(Json(list_body(data, page.next_cursor)))
 }
 
 async fn update(
@@ -107,6 +143,7 @@ async fn update(
         .await?
         .ok_or(ApiError::NotFound("channel"))?;
     state.channels.invalidate(row.id);
+    state.runners.restart(row.id).await;
     Ok(Json(ChannelInfo::from_row(row).view()))
 }
 
@@ -117,5 +154,6 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         return Err(ApiError::NotFound("channel"));
     }
     state.channels.invalidate(current.id);
+    state.runners.stop(current.id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,8 @@
 //! Adding a kind is one adapter crate plus one arm in [`Channels::adapter`] and one in
 //! [`settings::validate`].
 
+pub mod email;
+pub mod runners;
 pub mod settings;
 pub mod webchat;
 
@@ -11,11 +13,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use omnibridge_channel::Channel;
+use omnibridge_email::{EmailChannel, MailboxStore};
 use omnibridge_webchat::{VisitorSockets, WebchatChannel};
 use uuid::Uuid;
 
 use crate::domain::views::ChannelView;
 use crate::domain::rfc3339;
+use crate::outbox::EventBus;
+use crate::privacy::Keyring;
 use crate::store::{ChannelRow, Db, StoreResult};
 
 /// A channel's configuration as the hub uses it.
@@ -26,6 +31,8 @@ pub struct ChannelInfo {
     pub kind: String,
     pub name: String,
     pub settings: serde_json::Value,
+    /// Sealed secrets (passwords, tokens); opened only to build the adapter.
+    pub secrets: Option<Vec<u8>>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -38,6 +45,7 @@ impl ChannelInfo {
             kind: row.kind,
             name: row.name,
             settings: serde_json::from_str(&row.settings).unwrap_or_default(),
+            secrets: row.secrets,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -57,13 +65,25 @@ impl ChannelInfo {
 
 pub struct Channels {
     db: Db,
+    keyring: Arc<Keyring>,
     cache: RwLock<HashMap<Uuid, Arc<ChannelInfo>>>,
     webchat: Arc<WebchatChannel>,
+    /// Email adapters by channel, with the `updated_at` of the settings they were built from.
+    email: RwLock<HashMap<Uuid, (i64, Arc<EmailChannel>)>>,
+    mailbox_store: Arc<dyn MailboxStore>,
 }
 
 impl Channels {
-    pub fn new(db: Db, sockets: VisitorSockets) -> Self {
-        Self { db, cache: RwLock::new(HashMap::new()), webchat: Arc::new(WebchatChannel::new(sockets)) }
+    pub fn new(db: Db, sockets: VisitorSockets, keyring: Arc<Keyring>, bus: EventBus) -> Self {
+        let mailbox_store = Arc::new(email::HubMailboxStore { db: db.clone(), keyring: keyring.clone(), bus });
+        Self {
+            db,
+            keyring,
+            cache: RwLock::new(HashMap::new()),
+            webchat: Arc::new(WebchatChannel::new(sockets)),
+            email: RwLock::new(HashMap::new()),
+            mailbox_store,
+        }
     }
 
     /// A live channel by id, from memory when possible.
@@ -86,7 +106,34 @@ impl Channels {
     pub(crate) fn adapter(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
         match info.kind.as_str() {
             omnibridge_webchat::KIND => Some(self.webchat.clone()),
+            omnibridge_email::KIND => self.email_adapter(info).map(|a| a as Arc<dyn Channel>),
             _ => None,
         }
+    }
+
+    /// The adapter whose `run` pulls this channel's inbound messages (for the runners).
+    pub(crate) fn receiver(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
+        match info.kind.as_str() {
+            omnibridge_email::KIND => self.email_adapter(info).map(|a| a as Arc<dyn Channel>),
+            _ => None,
+        }
+    }
+
+    fn email_adapter(&self, info: &ChannelInfo) -> Option<Arc<EmailChannel>> {
+        if let Some((built_from, adapter)) = self.email.read().unwrap_or_else(|e| e.into_inner()).get(&info.id)
+            && *built_from == info.updated_at
+        {
+            return Some(adapter.clone());
+        }
+        let settings = match email::settings_of(&self.keyring, info) {
+            Ok(settings) => settings,
+            Err(err) => {
+                tracing::error!(channel_id = %info.id, error = %err, "email channel settings do not load");
+                return None;
+            }
+        };
+        let adapter = Arc::new(EmailChannel::new(info.id, settings, self.mailbox_store.clone()));
+        self.email.write().unwrap_or_else(|e| e.into_inner()).insert(info.id, (info.updated_at, adapter.clone()));
+        Some(adapter)
     }
 }

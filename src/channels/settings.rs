@@ -7,7 +7,10 @@ use serde_json::Value;
 use crate::error::ApiError;
 
 /// The kinds a channel may be created with.
-pub const KINDS: &[&str] = &["webchat"];
+pub const KINDS: &[&str] = &["webchat", "email"];
+
+/// Email settings that are secrets: stored sealed, never returned.
+const EMAIL_SECRETS: &[&str] = &["imap_password", "smtp_password"];
 
 /// Validated settings: `public` is stored and shown; `secrets`, if any, is stored sealed and
 /// never returned.
@@ -33,6 +36,20 @@ pub fn validate(kind: &str, settings: Option<Value>) -> Result<Validated, ApiErr
         "webchat" => {
             let parsed: WebchatSettings = parse(settings)?;
             Ok(Validated { public: serde_json::to_value(parsed).unwrap_or_default(), secrets: None })
+        }
+        "email" => {
+            let config: omnibridge_email::EmailConfig = parse(settings.clone())?;
+            config.validate().map_err(|e| ApiError::invalid(&format!("settings.{}", e.field), e.detail))?;
+            let mut public = settings;
+            let mut secrets = serde_json::Map::new();
+            if let Value::Object(map) = &mut public {
+                for key in EMAIL_SECRETS {
+                    if let Some(value) = map.remove(*key) {
+                        secrets.insert((*key).to_owned(), value);
+                    }
+                }
+            }
+            Ok(Validated { public, secrets: Some(Value::Object(secrets)) })
         }
         _ => Err(ApiError::invalid("kind", format!("unsupported channel kind {kind:?}; supported: {}", KINDS.join(", ")))),
     }

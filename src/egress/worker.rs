@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use omnibridge_channel::{AdapterError, DeliveryStatus, OutboundMessage, Receipt};
+use omnibridge_channel::{AdapterError, DeliveryStatus, OutboundExtras, OutboundMessage, Receipt};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -85,6 +85,10 @@ impl SendWorker {
             Ok(None) => return Outcome::Failed("the contact has no address on this channel".into()),
             Err(err) => return self.retry_or_fail(q, err),
         };
+        let extras = match self.extras(q, &channel.kind).await {
+            Ok(extras) => extras,
+            Err(err) => return self.retry_or_fail(q, err),
+        };
         let message = OutboundMessage {
             id: q.id,
             channel_id: q.channel_id,
@@ -93,7 +97,7 @@ impl SendWorker {
             text,
             created_at: rfc3339(q.created_at),
             author_name: None,
-            extras: Default::default(),
+            extras,
         };
         let transfer = Transfer {
             tenant_id: q.tenant_id,
@@ -125,6 +129,23 @@ impl SendWorker {
         let Some(identity) = identity else { return Ok(None) };
         let value = key.open(fields::IDENTITY_ADDRESS, q.contact_id, &identity.address).map_err(|e| e.to_string())?;
         Ok(Some((text, omnibridge_channel::Address { kind: address_kind, value })))
+    }
+
+    /// What the channel needs beyond the text: for email, the ids of the conversation's
+    /// earlier mails (threading headers) and the subject the thread started with.
+    async fn extras(&self, q: &QueuedMessage, kind: &str) -> Result<OutboundExtras, String> {
+        if kind != omnibridge_email::KIND {
+            return Ok(OutboundExtras::default());
+        }
+        let thread_refs = store::mailboxes::thread_ids(&self.db, q.conversation_id, q.channel_id, 20).await.map_err(|e| e.to_string())?;
+        let subject = match store::mailboxes::subject(&self.db, q.conversation_id).await.map_err(|e| e.to_string())? {
+            Some(sealed) => {
+                let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
+                Some(key.open(fields::CONVERSATION_SUBJECT, q.conversation_id, &sealed).map_err(|e| e.to_string())?)
+            }
+            None => None,
+        };
+        Ok(OutboundExtras { thread_refs, subject, automatic: false, unsubscribe_url: None })
     }
 
     fn retry_or_fail(&self, q: &QueuedMessage, error: String) -> Outcome {

@@ -16,7 +16,7 @@
 //! PostgreSQL with several hub processes), the batch fails with [`IngestError::Race`] and the
 //! writer runs it again: the reads then see the winner's rows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use omnibridge_channel::{Accepted, InboundMessage, SinkError};
@@ -74,7 +74,7 @@ pub async fn ingest_batch(tx: &mut Tx, ctx: &WriterContext, messages: &[&Inbound
     dedup(tx, messages, &mut slots).await?;
     let mut keys = resolve_contacts(tx, ctx, messages, &mut slots, &mut events, now).await?;
     load_keys(tx, ctx, &mut slots, &mut keys).await?;
-    let mut sequences = resolve_conversations(tx, &mut slots, &keys, &mut events, now).await?;
+    let mut sequences = resolve_conversations(tx, messages, &mut slots, &keys, &mut events, now).await?;
     insert_messages(tx, messages, &slots, &keys, &mut sequences, &mut events, now).await?;
 
     let mut stored = Vec::with_capacity(events.len());
@@ -276,21 +276,30 @@ async fn load_keys(tx: &mut Tx, ctx: &WriterContext, slots: &mut [Slot], keys: &
     Ok(())
 }
 
-/// Puts each message in its contact's open conversation on the channel, opening one where there
-/// is none.
+/// Puts each message in a conversation: the one it continues when it names an earlier message
+/// of the channel (email `In-Reply-To`/`References`); for email, a new one when it continues
+/// none (every mail thread is a conversation); otherwise the contact's open conversation on the
+/// channel, opening one where there is none.
 async fn resolve_conversations(
     tx: &mut Tx,
+    messages: &[&InboundMessage],
     slots: &mut [Slot],
     keys: &HashMap<Uuid, DataKey>,
     events: &mut Vec<Event>,
     now: i64,
 ) -> Result<Sequences, IngestError> {
+    let threaded = threaded_conversations(tx, messages, slots).await?;
+    let is_fresh = |i: usize, w: &Work| !threaded.contains_key(&i) && w.channel.kind == omnibridge_email::KIND;
+
     let mut pairs: Vec<(Uuid, Uuid)> = Vec::new();
-    for slot in slots.iter() {
+    for (i, slot) in slots.iter().enumerate() {
         if let Slot::New(w) = slot
-            && !pairs.contains(&(w.contact_id, w.channel.id)) {
-                pairs.push((w.contact_id, w.channel.id));
-            }
+            && !threaded.contains_key(&i)
+            && !is_fresh(i, w)
+            && !pairs.contains(&(w.contact_id, w.channel.id))
+        {
+            pairs.push((w.contact_id, w.channel.id));
+        }
     }
     // Latest wins: rows come oldest first.
     let mut active: HashMap<(Uuid, Uuid), ConversationRow> = HashMap::new();
@@ -311,14 +320,41 @@ async fn resolve_conversations(
             to_open.push((Uuid::now_v7(), tenant_id, *contact_id, *channel_id));
         }
     }
+    // A conversation of its own for each mail that starts a thread.
+    let mut fresh: HashMap<usize, Uuid> = HashMap::new();
+    for (i, slot) in slots.iter().enumerate() {
+        if let Slot::New(w) = slot
+            && is_fresh(i, w)
+        {
+            let id = Uuid::now_v7();
+            fresh.insert(i, id);
+            to_open.push((id, w.channel.tenant_id, w.contact_id, w.channel.id));
+        }
+    }
+    let fresh_ids: Vec<Uuid> = fresh.values().copied().collect();
     // Conversation events are built once the batch's sequence numbers are reserved.
     let mut conversation_events: Vec<(&'static str, ConversationRow)> = Vec::new();
     for row in store::conversations::insert_many(&mut *tx, &to_open, now).await? {
         conversation_events.push((events::CONVERSATION_CREATED, row.clone()));
-        active.insert((row.contact_id, row.channel_id), row);
+        if !fresh_ids.contains(&row.id) {
+            active.insert((row.contact_id, row.channel_id), row);
+        }
     }
     if store::conversations::touch_many(&mut *tx, &existing, now).await? != existing.len() as u64 {
         return Err(IngestError::Race); // one was resolved meanwhile
+    }
+    // A reply in a thread reopens its conversation, even a resolved one.
+    let mut continued: HashSet<Uuid> = HashSet::new();
+    for (i, conversation_id) in &threaded {
+        let Slot::New(w) = &slots[*i] else { continue };
+        if !continued.insert(*conversation_id) {
+            continue;
+        }
+        let before = store::conversations::get(&mut *tx, w.channel.tenant_id, *conversation_id).await?;
+        let row = store::conversations::touch(&mut *tx, *conversation_id, w.channel.id, "open").await?;
+        if before.is_some_and(|b| b.status != "open") {
+            conversation_events.push((events::CONVERSATION_UPDATED, row));
+        }
     }
     let mut by_id = HashMap::new();
     for mut row in active.into_values() {
@@ -333,9 +369,21 @@ async fn resolve_conversations(
         }
         by_id.insert(row.id, row);
     }
-    for slot in slots.iter_mut() {
+    for (i, slot) in slots.iter_mut().enumerate() {
         if let Slot::New(w) = slot {
-            w.conversation_id = by_id.values().find(|c| c.contact_id == w.contact_id && c.channel_id == w.channel.id).map(|c| c.id).unwrap_or_default();
+            w.conversation_id = if let Some(id) = threaded.get(&i).or_else(|| fresh.get(&i)) {
+                *id
+            } else {
+                by_id.values().find(|c| c.contact_id == w.contact_id && c.channel_id == w.channel.id).map(|c| c.id).unwrap_or_default()
+            };
+        }
+    }
+    // The subject a mail thread started with, sealed under the contact's key.
+    for (i, id) in &fresh {
+        if let (Slot::New(w), Some(subject)) = (&slots[*i], messages[*i].extras.subject.as_deref())
+            && let Some(key) = keys.get(&w.contact_id)
+        {
+            store::mailboxes::set_subject(&mut *tx, *id, &key.seal(fields::CONVERSATION_SUBJECT, *id, subject)?).await?;
         }
     }
     // One number per conversation event and per new message.
@@ -354,6 +402,36 @@ async fn resolve_conversations(
         events.push(Event::in_conversation(row.tenant_id, event_type, row.contact_id, row.id, sequence, &present::conversation(&row)));
     }
     Ok(sequences)
+}
+
+/// Messages that continue a thread: slot index → the conversation of the earliest-named earlier
+/// message of the same channel and contact (the message's thread hints, best first).
+async fn threaded_conversations(tx: &mut Tx, messages: &[&InboundMessage], slots: &[Slot]) -> Result<HashMap<usize, Uuid>, IngestError> {
+    let mut refs: Vec<(Uuid, &str)> = Vec::new();
+    for (slot, message) in slots.iter().zip(messages) {
+        if let Slot::New(w) = slot {
+            for r in message.extras.thread_refs.iter().take(20) {
+                if !refs.contains(&(w.channel.id, r.as_str())) {
+                    refs.push((w.channel.id, r.as_str()));
+                }
+            }
+        }
+    }
+    let mut threaded = HashMap::new();
+    if refs.is_empty() {
+        return Ok(threaded);
+    }
+    let found = store::messages::existing(&mut *tx, &refs).await?;
+    for (i, (slot, message)) in slots.iter().zip(messages).enumerate() {
+        let Slot::New(w) = slot else { continue };
+        let hit = message.extras.thread_refs.iter().find_map(|r| {
+            found.iter().find(|m| m.channel_id == w.channel.id && m.contact_id == w.contact_id && m.external_id.as_deref() == Some(r.as_str()))
+        });
+        if let Some(m) = hit {
+            threaded.insert(i, m.conversation_id);
+        }
+    }
+    Ok(threaded)
 }
 
 /// Inserts the new messages and their technical data; adds `message.received` events.

@@ -117,6 +117,19 @@ impl Keyring {
         self.tenant_key(tenant_id).seal(json, &aad("channel.secrets", channel_id))
     }
 
+    pub fn open_secrets(&self, tenant_id: Uuid, channel_id: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.tenant_key(tenant_id).open(sealed, &aad("channel.secrets", channel_id))
+    }
+
+    /// Seals a quarantined raw mail under the tenant key.
+    pub fn seal_quarantined(&self, tenant_id: Uuid, id: Uuid, raw: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.tenant_key(tenant_id).seal(raw, &aad("email.quarantine", id))
+    }
+
+    pub fn open_quarantined(&self, tenant_id: Uuid, id: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.tenant_key(tenant_id).open(sealed, &aad("email.quarantine", id))
+    }
+
     /// Seals a webhook endpoint's signing secret under the tenant key.
     pub fn seal_webhook_secret(&self, tenant_id: Uuid, secret_id: Uuid, secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.tenant_key(tenant_id).seal(secret, &aad("webhook.secret", secret_id))

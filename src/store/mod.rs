@@ -10,6 +10,7 @@ pub mod channels;
 pub mod contacts;
 pub mod conversations;
 pub mod keys;
+pub mod mailboxes;
 pub mod messages;
 mod migrate;
 pub mod outbox;

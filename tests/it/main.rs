@@ -9,6 +9,7 @@ mod receiver;
 mod authz;
 mod cli;
 mod crash;
+mod email;
 mod openapi;
 mod storage;
 mod story;

@@ -1,0 +1,197 @@
+//! A mailbox as a channel, end to end: a real Dovecot holds the support inbox, a real aiosmtpd
+//! receives what the hub sends; the test talks to them only over IMAP and SMTP, and to the hub
+//! only over its API.
+
+use std::time::{Duration, Instant};
+
+use omnibridge_email::testservers::{Dovecot, IMAP_PASSWORD, IMAP_USER, SmtpSink};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp};
+
+backend_tests!(a_support_mailbox_becomes_a_channel, email_settings_are_validated_and_secrets_never_shown);
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn crlf(text: &str) -> Vec<u8> {
+    text.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes()
+}
+
+fn settings(imap: &Dovecot, smtp: &SmtpSink) -> Value {
+    json!({
+        "imap_host": "127.0.0.1", "imap_port": imap.port, "imap_tls": "none",
+        "imap_username": IMAP_USER, "imap_password": IMAP_PASSWORD,
+        "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_tls": "none",
+        "from_address": "support@shop.example", "from_name": "Shop Support",
+        "poll_interval_secs": 5,
+    })
+}
+
+/// Polls a GET until `done` holds.
+async fn wait_for(app: &TestApp, key: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, body) = app.get(path, key).await;
+        if status == StatusCode::OK && done(&body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{path} never got there; last answer {status}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn count(list: &Value) -> usize {
+    list["data"].as_array().map(Vec::len).unwrap_or_default()
+}
+
+/// A header of a raw mail (unfolded), by name.
+fn header(raw: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+    let head = text.split("\n\n").next().unwrap_or_default().replace("\n ", " ").replace("\n\t", " ");
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
+
+async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
+    let imap = Dovecot::start();
+    let smtp = SmtpSink::start();
+    let mut app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let (status, channel) = app.post("/v1/channels", &admin, json!({"kind": "email", "name": "Support inbox", "settings": settings(&imap, &smtp)})).await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let channel_id = channel["id"].as_str().expect("id").to_owned();
+
+    // 1. A customer writes: the mail becomes a conversation with the customer's text and address.
+    imap.deliver(
+        "INBOX",
+        &crlf("From: Ana Lima <ana@example.com>\nTo: support@shop.example\nSubject: Where is my parcel?\nMessage-ID: <ana-1@example.com>\n\nOrder 1234 has not arrived.\n"),
+    );
+    let conversations = wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 1).await;
+    let conversation = conversations["data"][0]["id"].as_str().expect("id").to_owned();
+    let contact = conversations["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    let messages = wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| count(l) == 1).await;
+    assert_eq!(messages["data"][0]["text"], "Order 1234 has not arrived.");
+    assert_eq!(messages["data"][0]["external_id"], "ana-1@example.com");
+    let (_, person) = app.get(&format!("/v1/contacts/{contact}"), &admin).await;
+    assert!(person["identities"].to_string().contains("ana@example.com"), "{person}");
+    let healthy = wait_for(&app, &admin, &format!("/v1/channels/{channel_id}"), |c| c["health"]["status"] == "ok").await;
+    assert!(healthy["settings"].get("imap_password").is_none(), "secrets are never returned: {healthy}");
+
+    // 2. The operator answers: a real email reply, threaded to the customer's mail.
+    let (status, reply) = app.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "It ships today."})).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let mails = smtp.wait_for(1, WAIT);
+    let sent = &mails[0];
+    assert_eq!(header(sent, "In-Reply-To").as_deref(), Some("<ana-1@example.com>"));
+    assert_eq!(header(sent, "References").as_deref(), Some("<ana-1@example.com>"));
+    assert_eq!(header(sent, "Subject").as_deref(), Some("Re: Where is my parcel?"));
+    assert_eq!(header(sent, "X-RcptTo").as_deref(), Some("ana@example.com"));
+    let our_id = header(sent, "Message-ID").expect("Message-ID");
+    let our_id = our_id.trim_matches(|c| c == '<' || c == '>').to_owned();
+    let reply_id = reply["id"].as_str().expect("id").to_owned();
+    wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| {
+        l["data"].as_array().is_some_and(|m| m.iter().any(|m| m["id"] == reply_id.as_str() && m["external_id"] == our_id.as_str()))
+    })
+    .await;
+
+    // 3. The customer answers the reply: same conversation.
+    imap.deliver(
+        "INBOX",
+        &crlf(&format!(
+            "From: ana@example.com\nTo: support@shop.example\nSubject: Re: Where is my parcel?\nMessage-ID: <ana-2@example.com>\n\
+             In-Reply-To: <{our_id}>\nReferences: <ana-1@example.com> <{our_id}>\n\nThank you!\n\nOn Mon, Support wrote:\n> It ships today.\n"
+        )),
+    );
+    let messages = wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| count(l) == 3).await;
+    assert!(messages["data"][2]["text"].as_str().is_some_and(|t| t.starts_with("Thank you!")), "{messages}");
+
+    // 4. A new mail that answers nothing starts a conversation of its own.
+    imap.deliver("INBOX", &crlf("From: ana@example.com\nSubject: Another question\nMessage-ID: <ana-3@example.com>\n\nDo you ship to Norway?\n"));
+    wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 2).await;
+
+    // 5. An auto-reply opens nothing; a bounce of our reply marks it failed with the reason.
+    imap.deliver("INBOX", &crlf("From: ana@example.com\nSubject: Out of office\nAuto-Submitted: auto-replied\nMessage-ID: <ooo@example.com>\n\nAway.\n"));
+    imap.deliver(
+        "INBOX",
+        &crlf(&format!(
+            "From: MAILER-DAEMON@mx.example\nTo: support@shop.example\nSubject: Undelivered Mail\nMIME-Version: 1.0\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\nNot delivered.\n\
+             --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; ana@example.com\n\
+             Action: failed\nStatus: 5.2.2\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full\n\
+             --B\nContent-Type: text/rfc822-headers\n\nFrom: support@shop.example\nTo: ana@example.com\nMessage-ID: <{our_id}>\n--B--\n"
+        )),
+    );
+    let messages = wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| {
+        l["data"].as_array().is_some_and(|m| m.iter().any(|m| m["id"] == reply_id.as_str() && m["status"] == "failed"))
+    })
+    .await;
+    let failed = messages["data"].as_array().expect("list").iter().find(|m| m["id"] == reply_id.as_str()).expect("reply").clone();
+    assert!(failed["error"].as_str().is_some_and(|e| e.contains("552 5.2.2 Mailbox full")), "{failed}");
+
+    // 6. A broken mail is quarantined and the next good mail still arrives.
+    imap.deliver("INBOX", b"\x00\x01 this is not a mail \xff\xfe");
+    imap.deliver("INBOX", &crlf("From: bo@example.org\nSubject: Hello\nMessage-ID: <bo-1@example.org>\n\nA question from Bo.\n"));
+    wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 3).await;
+    let quarantine = wait_for(&app, &admin, &format!("/v1/channels/{channel_id}/quarantine"), |l| count(l) == 1).await;
+    assert!(quarantine["data"][0]["error"].is_string());
+    assert_eq!(count(&app.get("/v1/conversations", &admin).await.1), 3, "the auto-reply and the bounce opened nothing");
+
+    // 7. A restart imports nothing twice, and goes on importing.
+    let total_before: usize = total_messages(&app, &admin).await;
+    app.restart().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(total_messages(&app, &admin).await, total_before, "nothing imported twice after a restart");
+    imap.deliver("INBOX", &crlf("From: cy@example.net\nSubject: After the restart\nMessage-ID: <cy-1@example.net>\n\nStill there?\n"));
+    wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 4).await;
+    assert_eq!(total_messages(&app, &admin).await, total_before + 1);
+}
+
+async fn total_messages(app: &TestApp, key: &str) -> usize {
+    let (_, conversations) = app.get("/v1/conversations?limit=200", key).await;
+    let mut total = 0;
+    for c in conversations["data"].as_array().into_iter().flatten() {
+        let (_, messages) = app.get(&format!("/v1/conversations/{}/messages?limit=200", c["id"].as_str().unwrap_or_default()), key).await;
+        total += count(&messages);
+    }
+    total
+}
+
+async fn email_settings_are_validated_and_secrets_never_shown(backend: Backend) {
+    let imap = Dovecot::start();
+    let smtp = SmtpSink::start();
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let good = settings(&imap, &smtp);
+    for (change, field) in [
+        (json!({"imap_tls": "sometimes"}), "settings.imap_tls"),
+        (json!({"from_address": "not an address"}), "settings.from_address"),
+        (json!({"imap_port": 0}), "settings.imap_port"),
+        (json!({"poll_interval_secs": 1}), "settings.poll_interval_secs"),
+        (json!({"smtp_username": "only-user"}), "settings.smtp_password"),
+        (json!({"imap_hostname": "typo"}), "settings.imap_hostname"),
+    ] {
+        let mut body = good.clone();
+        for (k, v) in change.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let (status, problem) = app.post("/v1/channels", &admin, json!({"kind": "email", "name": "Inbox", "settings": body})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{change}: {problem}");
+        assert_eq!(problem["field"], field, "{problem}");
+    }
+    // Wrong credentials: the channel is created, and its health says why nothing arrives.
+    let mut wrong = good.clone();
+    wrong["imap_password"] = json!("not-the-password");
+    let (status, channel) = app.post("/v1/channels", &admin, json!({"kind": "email", "name": "Inbox", "settings": wrong})).await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let raw = channel.to_string();
+    assert!(!raw.contains("not-the-password") && !raw.contains(IMAP_PASSWORD), "{raw}");
+    let id = channel["id"].as_str().expect("id");
+    let shown = wait_for(&app, &admin, &format!("/v1/channels/{id}"), |c| c["health"]["status"] == "error").await;
+    assert!(shown["health"]["last_error"].as_str().is_some_and(|e| e.contains("login")), "{shown}");
+    let (_, list) = app.get("/v1/channels", &admin).await;
+    assert!(!list.to_string().contains("not-the-password"));
+}
