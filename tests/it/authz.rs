@@ -71,6 +71,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::PATCH, template: "/v1/contacts/{contact}", body: Some(json!({"name": "Ana B."})), expect: [401, 404, 200, 200] },
         Case { method: Method::GET, template: "/v1/operators", body: None, expect: [401, 200, 200, 200] },
         Case { method: Method::POST, template: "/v1/operators", body: Some(json!({"name": "Eve", "role": "agent"})), expect: [401, 201, 403, 201] },
+        Case { method: Method::GET, template: "/v1/channels/{channel}/quarantine", body: None, expect: [401, 404, 403, 200] },
         Case { method: Method::GET, template: "/v1/webhooks/event-types", body: None, expect: [401, 200, 403, 200] },
         Case { method: Method::GET, template: "/v1/webhooks/endpoints", body: None, expect: [401, 200, 403, 200] },
         Case {
