@@ -14,6 +14,8 @@ pub mod fields {
     pub const IDENTITY_ADDRESS: &str = "identity.address";
     pub const MESSAGE_TEXT: &str = "message.text";
     pub const CONVERSATION_SUBJECT: &str = "conversation.subject";
+    pub const ATTACHMENT_FILENAME: &str = "attachment.filename";
+    pub const ATTACHMENT_DATA: &str = "attachment.data";
     pub const TECHNICAL_IP: &str = "technical.ip";
     pub const TECHNICAL_USER_AGENT: &str = "technical.user_agent";
 }
@@ -38,9 +40,35 @@ pub fn message_with_text(row: &MessageRow, text: String) -> MessageView {
         status: row.status.clone(),
         external_id: row.external_id.clone(),
         error: row.error.clone(),
+        attachments: Vec::new(),
+        quote_start: None,
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
     }
+}
+
+/// Adds attachments and quote offsets to message views (one query each for a whole page).
+pub async fn with_details(db: &crate::store::Db, views: &mut [MessageView], key: &DataKey) -> Result<(), crate::error::ApiError> {
+    let ids: Vec<uuid::Uuid> = views.iter().map(|v| v.id).collect();
+    let attachments = crate::store::attachments::for_messages(db, &ids).await?;
+    let quotes = crate::store::attachments::quotes_for(db, &ids).await?;
+    for view in views.iter_mut() {
+        for a in attachments.iter().filter(|a| a.message_id == view.id) {
+            view.attachments.push(attachment(a, key)?);
+        }
+        view.quote_start = quotes.iter().find(|(id, _)| *id == view.id).map(|(_, q)| *q as usize);
+    }
+    Ok(())
+}
+
+pub fn attachment(a: &crate::store::attachments::AttachmentMeta, key: &DataKey) -> Result<crate::domain::views::AttachmentView, CryptoError> {
+    Ok(crate::domain::views::AttachmentView {
+        id: a.id,
+        filename: key.open_opt(fields::ATTACHMENT_FILENAME, a.id, a.filename.as_deref())?,
+        content_type: a.content_type.clone(),
+        size: a.size,
+        stored: a.has_data,
+    })
 }
 
 pub fn conversation(row: &ConversationRow) -> ConversationView {

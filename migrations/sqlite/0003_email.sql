@@ -31,3 +31,26 @@ CREATE TABLE channel_health (
 
 -- The subject an email conversation started with, sealed under the contact's key.
 ALTER TABLE conversations ADD COLUMN subject BLOB;
+
+-- Files that came with messages. Name and content are sealed under the contact's key; content
+-- larger than the channel's limit is not kept (data NULL), its name, type and size are.
+CREATE TABLE attachments (
+    id BLOB PRIMARY KEY,
+    tenant_id BLOB NOT NULL,
+    message_id BLOB NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    contact_id BLOB NOT NULL,
+    filename BLOB,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX attachments_message ON attachments(message_id);
+CREATE INDEX attachments_contact ON attachments(contact_id);
+
+-- Where quoted history starts in a message's text (a reply quoting the mail it answers), so a
+-- console can show only what is new.
+CREATE TABLE message_quotes (
+    message_id BLOB PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+    quote_start INTEGER NOT NULL
+);

@@ -114,7 +114,8 @@ async fn list(
     let rows = store::messages::for_conversation(&state.db, auth.tenant_id, conversation.id, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
     let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
-    let data = page.items.iter().map(|row| present::message(row, &key)).collect::<Result<Vec<_>, _>>()?;
+    let mut data = page.items.iter().map(|row| present::message(row, &key)).collect::<Result<Vec<_>, _>>()?;
+    present::with_details(&state.db, &mut data, &key).await?;
     Ok(Json(list_body(data, page.next_cursor)))
 }
 

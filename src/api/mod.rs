@@ -1,6 +1,7 @@
 //! The HTTP surface: `/v1` REST for operators and integrations, `/widget` for visitors (served by
 //! the web chat adapter), and the operational endpoints.
 
+mod attachments;
 pub mod auth;
 pub use openapi::DOCUMENT as OPENAPI;
 mod channels;
@@ -32,6 +33,7 @@ pub fn router(state: AppState, widget: Router) -> Router {
     let max_body = state.config.http.max_body_bytes;
     Router::new()
         .merge(channels::router())
+        .merge(attachments::router())
         .merge(conversations::router())
         .merge(contacts::router())
         .merge(operators::router())

@@ -21,8 +21,22 @@ pub struct MessageView {
     pub status: String,
     pub external_id: Option<String>,
     pub error: Option<String>,
+    /// Files that came with the message (content at `GET /v1/attachments/{id}`).
+    pub attachments: Vec<AttachmentView>,
+    /// Byte offset in `text` where quoted history starts (a reply quoting what it answers).
+    pub quote_start: Option<usize>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentView {
+    pub id: Uuid,
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: i64,
+    /// False when the file was larger than the limit and only its description was kept.
+    pub stored: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -25,7 +25,8 @@ use uuid::Uuid;
 use super::writer::WriterContext;
 use crate::channels::ChannelInfo;
 use crate::domain::events::{self, Event, Sequences};
-use crate::domain::views::{ContactView, IdentityView};
+use crate::domain::views::{AttachmentView, ContactView, IdentityView};
+use crate::store::attachments::AttachmentRow;
 use crate::domain::{address_kind_of_channel, rfc3339};
 use crate::outbox::{self, stored_payload};
 use crate::present::{self, fields};
@@ -489,9 +490,47 @@ async fn insert_messages(
     }
     store::messages::insert_technical_many(&mut *tx, &technical).await?;
 
-    for (row, msg) in rows.iter().zip(slots.iter().zip(messages).filter(|(s, _)| matches!(s, Slot::New(_))).map(|(_, m)| m)) {
+    // Attachments (name and content sealed) and where quoted history starts.
+    let new_messages = || rows.iter().zip(slots.iter().zip(messages).filter(|(s, _)| matches!(s, Slot::New(_))).map(|(_, m)| m));
+    let mut attachments = Vec::new();
+    let mut quotes = Vec::new();
+    for (row, msg) in new_messages() {
+        let key = &keys[&row.contact_id];
+        for a in &msg.extras.attachments {
+            let id = Uuid::now_v7();
+            let kept = !(a.data.is_empty() && a.size > 0);
+            attachments.push(AttachmentRow {
+                id,
+                tenant_id: row.tenant_id,
+                message_id: row.id,
+                contact_id: row.contact_id,
+                filename: key.seal_opt(fields::ATTACHMENT_FILENAME, id, a.filename.as_deref())?,
+                content_type: a.content_type.clone(),
+                size: a.size.max(a.data.len()) as i64,
+                data: if kept { Some(key.seal_bytes(fields::ATTACHMENT_DATA, id, &a.data)?) } else { None },
+                created_at: now,
+            });
+        }
+        if let Some(start) = msg.extras.quote_start.filter(|s| *s > 0 && *s < msg.text.len()) {
+            quotes.push((row.id, start as i64));
+        }
+    }
+    store::attachments::insert_many(&mut *tx, &attachments).await?;
+    store::attachments::insert_quotes(&mut *tx, &quotes).await?;
+
+    for (row, msg) in new_messages() {
         let stored = row.stored(now);
-        let view = present::message_with_text(&stored, msg.text.clone());
+        let mut view = present::message_with_text(&stored, msg.text.clone());
+        view.quote_start = quotes.iter().find(|(id, _)| *id == row.id).map(|(_, q)| *q as usize);
+        for (a, original) in attachments.iter().filter(|a| a.message_id == row.id).zip(&msg.extras.attachments) {
+            view.attachments.push(AttachmentView {
+                id: a.id,
+                filename: original.filename.clone(),
+                content_type: a.content_type.clone(),
+                size: a.size,
+                stored: a.data.is_some(),
+            });
+        }
         let sequence = sequences.next(row.conversation_id);
         events.push(Event::in_conversation(row.tenant_id, events::MESSAGE_RECEIVED, row.contact_id, row.conversation_id, sequence, &view));
     }

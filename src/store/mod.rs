@@ -6,6 +6,7 @@
 //! `on_db!`/`on_tx!` macros expand the same query code against whichever pool is live. The few
 //! places where the dialects differ are forked in the module that needs it, by name.
 
+pub mod attachments;
 pub mod channels;
 pub mod contacts;
 pub mod conversations;

@@ -72,6 +72,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::GET, template: "/v1/operators", body: None, expect: [401, 200, 200, 200] },
         Case { method: Method::POST, template: "/v1/operators", body: Some(json!({"name": "Eve", "role": "agent"})), expect: [401, 201, 403, 201] },
         Case { method: Method::GET, template: "/v1/channels/{channel}/quarantine", body: None, expect: [401, 404, 403, 200] },
+        Case { method: Method::GET, template: "/v1/attachments/{attachment}", body: None, expect: [401, 404, 404, 404] },
         Case { method: Method::GET, template: "/v1/webhooks/event-types", body: None, expect: [401, 200, 403, 200] },
         Case { method: Method::GET, template: "/v1/webhooks/endpoints", body: None, expect: [401, 200, 403, 200] },
         Case {
@@ -111,7 +112,8 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             .replace("{conversation}", &conversation)
             .replace("{contact}", &contact)
             .replace("{endpoint}", &endpoint)
-            .replace("{delivery}", &delivery);
+            .replace("{delivery}", &delivery)
+            .replace("{attachment}", &uuid::Uuid::now_v7().to_string());
         let keys = [None, Some(other.as_str()), Some(agent.as_str()), Some(admin.as_str())];
         for (key, expected) in keys.into_iter().zip(case.expect) {
             let (status, body) = app.call(case.method.clone(), &path, key, case.body.clone()).await;
@@ -151,7 +153,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let mut tested: BTreeSet<String> = cases
         .iter()
         .map(|c| {
-            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}"]
+            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}"]
                 .iter()
                 .fold(c.template.to_owned(), |path, name| path.replace(name, "{id}"));
             format!("{} {path}", c.method)

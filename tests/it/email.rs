@@ -68,7 +68,12 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
     // 1. A customer writes: the mail becomes a conversation with the customer's text and address.
     imap.deliver(
         "INBOX",
-        &crlf("From: Ana Lima <ana@example.com>\nTo: support@shop.example\nSubject: Where is my parcel?\nMessage-ID: <ana-1@example.com>\n\nOrder 1234 has not arrived.\n"),
+        &crlf(
+            "From: Ana Lima <ana@example.com>\nTo: support@shop.example\nSubject: Where is my parcel?\nMessage-ID: <ana-1@example.com>\n\
+             MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain; charset=utf-8\n\n\
+             Order 1234 has not arrived.\n--XX\nContent-Type: application/pdf; name=\"receipt.pdf\"\n\
+             Content-Disposition: attachment; filename=\"receipt.pdf\"\nContent-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--XX--\n",
+        ),
     );
     let conversations = wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 1).await;
     let conversation = conversations["data"][0]["id"].as_str().expect("id").to_owned();
@@ -76,6 +81,20 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
     let messages = wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| count(l) == 1).await;
     assert_eq!(messages["data"][0]["text"], "Order 1234 has not arrived.");
     assert_eq!(messages["data"][0]["external_id"], "ana-1@example.com");
+    let attachment = &messages["data"][0]["attachments"][0];
+    assert_eq!(attachment["filename"], "receipt.pdf");
+    assert_eq!(attachment["content_type"], "application/pdf");
+    assert_eq!(attachment["size"], 9);
+    let file = app
+        .http
+        .get(format!("{}/v1/attachments/{}", app.base, attachment["id"].as_str().expect("id")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(file.status(), StatusCode::OK);
+    assert_eq!(file.headers()["content-type"], "application/pdf");
+    assert_eq!(file.bytes().await.expect("bytes").as_ref(), b"%PDF-1.4\n");
     let (_, person) = app.get(&format!("/v1/contacts/{contact}"), &admin).await;
     assert!(person["identities"].to_string().contains("ana@example.com"), "{person}");
     let healthy = wait_for(&app, &admin, &format!("/v1/channels/{channel_id}"), |c| c["health"]["status"] == "ok").await;
@@ -107,7 +126,11 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
         )),
     );
     let messages = wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| count(l) == 3).await;
-    assert!(messages["data"][2]["text"].as_str().is_some_and(|t| t.starts_with("Thank you!")), "{messages}");
+    let answer = &messages["data"][2];
+    let text = answer["text"].as_str().expect("text");
+    let quote = answer["quote_start"].as_u64().expect("quoted history is marked") as usize;
+    assert_eq!(text[..quote].trim(), "Thank you!");
+    assert!(text[quote..].contains("It ships today."), "the quote is kept: {text}");
 
     // 4. A new mail that answers nothing starts a conversation of its own.
     imap.deliver("INBOX", &crlf("From: ana@example.com\nSubject: Another question\nMessage-ID: <ana-3@example.com>\n\nDo you ship to Norway?\n"));
