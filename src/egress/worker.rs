@@ -145,7 +145,14 @@ impl SendWorker {
             }
             None => None,
         };
-        Ok(OutboundExtras { thread_refs, subject, automatic: false, unsubscribe_url: None })
+        let channel = self.channels.get(q.channel_id).await.map_err(|e| e.to_string())?;
+        let reply_to = channel.and_then(|c| {
+            let domain = c.settings.get("reply_domain")?.as_str()?.to_owned();
+            let from = c.settings.get("from_address")?.as_str()?.to_owned();
+            let local = from.split('@').next()?.split('+').next()?.to_owned();
+            Some(format!("{local}+{}@{domain}", self.keyring.reply_token(q.tenant_id, q.channel_id, q.conversation_id)))
+        });
+        Ok(OutboundExtras { thread_refs, subject, reply_to, automatic: false, unsubscribe_url: None })
     }
 
     fn retry_or_fail(&self, q: &QueuedMessage, error: String) -> Outcome {

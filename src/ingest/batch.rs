@@ -75,7 +75,7 @@ pub async fn ingest_batch(tx: &mut Tx, ctx: &WriterContext, messages: &[&Inbound
     dedup(tx, messages, &mut slots).await?;
     let mut keys = resolve_contacts(tx, ctx, messages, &mut slots, &mut events, now).await?;
     load_keys(tx, ctx, &mut slots, &mut keys).await?;
-    let mut sequences = resolve_conversations(tx, messages, &mut slots, &keys, &mut events, now).await?;
+    let mut sequences = resolve_conversations(tx, ctx, messages, &mut slots, &keys, &mut events, now).await?;
     insert_messages(tx, messages, &slots, &keys, &mut sequences, &mut events, now).await?;
 
     let mut stored = Vec::with_capacity(events.len());
@@ -283,13 +283,14 @@ async fn load_keys(tx: &mut Tx, ctx: &WriterContext, slots: &mut [Slot], keys: &
 /// channel, opening one where there is none.
 async fn resolve_conversations(
     tx: &mut Tx,
+    ctx: &WriterContext,
     messages: &[&InboundMessage],
     slots: &mut [Slot],
     keys: &HashMap<Uuid, DataKey>,
     events: &mut Vec<Event>,
     now: i64,
 ) -> Result<Sequences, IngestError> {
-    let threaded = threaded_conversations(tx, messages, slots).await?;
+    let threaded = threaded_conversations(tx, ctx, messages, slots).await?;
     let is_fresh = |i: usize, w: &Work| !threaded.contains_key(&i) && w.channel.kind == omnibridge_email::KIND;
 
     let mut pairs: Vec<(Uuid, Uuid)> = Vec::new();
@@ -405,9 +406,29 @@ async fn resolve_conversations(
     Ok(sequences)
 }
 
-/// Messages that continue a thread: slot index → the conversation of the earliest-named earlier
-/// message of the same channel and contact (the message's thread hints, best first).
-async fn threaded_conversations(tx: &mut Tx, messages: &[&InboundMessage], slots: &[Slot]) -> Result<HashMap<usize, Uuid>, IngestError> {
+/// Messages that continue a thread: slot index → conversation. In order: a genuine reply token
+/// in a recipient address (`local+TOKEN@reply_domain`), then the earliest-named earlier message
+/// of the same channel (the message's thread hints, best first). Either must be the sender's own
+/// conversation.
+async fn threaded_conversations(
+    tx: &mut Tx,
+    ctx: &WriterContext,
+    messages: &[&InboundMessage],
+    slots: &[Slot],
+) -> Result<HashMap<usize, Uuid>, IngestError> {
+    let mut threaded = HashMap::new();
+    for (i, (slot, message)) in slots.iter().zip(messages).enumerate() {
+        let Slot::New(w) = slot else { continue };
+        let Some(domain) = w.channel.settings.get("reply_domain").and_then(|d| d.as_str()) else { continue };
+        let token = message.extras.recipients.iter().find_map(|r| {
+            let (local, host) = r.rsplit_once('@')?;
+            host.eq_ignore_ascii_case(domain).then(|| local.split_once('+').map(|(_, t)| t.to_owned())).flatten()
+        });
+        let Some(conversation_id) = token.and_then(|t| ctx.keyring.verify_reply_token(w.channel.tenant_id, w.channel.id, &t)) else { continue };
+        if store::conversations::get(&mut *tx, w.channel.tenant_id, conversation_id).await?.is_some_and(|c| c.contact_id == w.contact_id) {
+            threaded.insert(i, conversation_id);
+        }
+    }
     let mut refs: Vec<(Uuid, &str)> = Vec::new();
     for (slot, message) in slots.iter().zip(messages) {
         if let Slot::New(w) = slot {
@@ -418,13 +439,15 @@ async fn threaded_conversations(tx: &mut Tx, messages: &[&InboundMessage], slots
             }
         }
     }
-    let mut threaded = HashMap::new();
     if refs.is_empty() {
         return Ok(threaded);
     }
     let found = store::messages::existing(&mut *tx, &refs).await?;
     for (i, (slot, message)) in slots.iter().zip(messages).enumerate() {
         let Slot::New(w) = slot else { continue };
+        if threaded.contains_key(&i) {
+            continue;
+        }
         let hit = message.extras.thread_refs.iter().find_map(|r| {
             found.iter().find(|m| m.channel_id == w.channel.id && m.contact_id == w.contact_id && m.external_id.as_deref() == Some(r.as_str()))
         });

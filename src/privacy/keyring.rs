@@ -117,6 +117,32 @@ impl Keyring {
         self.tenant_key(tenant_id).seal(json, &aad("channel.secrets", channel_id))
     }
 
+    /// An unforgeable token naming a conversation, for reply addresses (`support+TOKEN@…`):
+    /// the conversation id and 64 bits of HMAC-SHA256 under a per-tenant key, as hex.
+    pub fn reply_token(&self, tenant_id: Uuid, channel_id: Uuid, conversation_id: Uuid) -> String {
+        format!("{}{}", conversation_id.simple(), self.reply_mac(tenant_id, channel_id, conversation_id))
+    }
+
+    /// The conversation a reply token names, if the token is genuine.
+    pub fn verify_reply_token(&self, tenant_id: Uuid, channel_id: Uuid, token: &str) -> Option<Uuid> {
+        let token = token.to_ascii_lowercase();
+        if token.len() != 48 || !token.is_ascii() {
+            return None;
+        }
+        let conversation_id = Uuid::parse_str(&token[..32]).ok()?;
+        let expected = self.reply_mac(tenant_id, channel_id, conversation_id);
+        let matches = expected.bytes().zip(token[32..].bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        matches.then_some(conversation_id)
+    }
+
+    fn reply_mac(&self, tenant_id: Uuid, channel_id: Uuid, conversation_id: Uuid) -> String {
+        let key = self.derive("reply-token", tenant_id);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+        mac.update(channel_id.as_bytes());
+        mac.update(conversation_id.as_bytes());
+        mac.finalize().into_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn open_secrets(&self, tenant_id: Uuid, channel_id: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.tenant_key(tenant_id).open(sealed, &aad("channel.secrets", channel_id))
     }

@@ -25,7 +25,7 @@ fn settings(imap: &Dovecot, smtp: &SmtpSink) -> Value {
         "imap_username": IMAP_USER, "imap_password": IMAP_PASSWORD,
         "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_tls": "none",
         "from_address": "support@shop.example", "from_name": "Shop Support",
-        "poll_interval_secs": 5,
+        "poll_interval_secs": 5, "reply_domain": "reply.shop.example",
     })
 }
 
@@ -111,6 +111,8 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
     assert_eq!(header(sent, "X-RcptTo").as_deref(), Some("ana@example.com"));
     let our_id = header(sent, "Message-ID").expect("Message-ID");
     let our_id = our_id.trim_matches(|c| c == '<' || c == '>').to_owned();
+    let reply_address = header(sent, "Reply-To").expect("a reply address naming the conversation");
+    assert!(reply_address.starts_with("support+") && reply_address.ends_with("@reply.shop.example"), "{reply_address}");
     let reply_id = reply["id"].as_str().expect("id").to_owned();
     wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| {
         l["data"].as_array().is_some_and(|m| m.iter().any(|m| m["id"] == reply_id.as_str() && m["external_id"] == our_id.as_str()))
@@ -132,8 +134,23 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
     assert_eq!(text[..quote].trim(), "Thank you!");
     assert!(text[quote..].contains("It ships today."), "the quote is kept: {text}");
 
-    // 4. A new mail that answers nothing starts a conversation of its own.
-    imap.deliver("INBOX", &crlf("From: ana@example.com\nSubject: Another question\nMessage-ID: <ana-3@example.com>\n\nDo you ship to Norway?\n"));
+    // A mail client that drops the threading headers still lands in the conversation: the
+    // reply address carries an unforgeable token.
+    imap.deliver(
+        "INBOX",
+        &crlf(&format!("From: ana@example.com\nTo: {reply_address}\nSubject: one more thing\nMessage-ID: <ana-2b@example.com>\n\nAlso, gift wrap please.\n")),
+    );
+    wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| count(l) == 4).await;
+
+    // 4. A new mail that answers nothing starts a conversation of its own — also when it names a
+    //    reply address whose token was tampered with.
+    let at = reply_address.find('@').expect("@");
+    let last = if reply_address[..at].ends_with('0') { "1" } else { "0" };
+    let forged = format!("{}{last}{}", &reply_address[..at - 1], &reply_address[at..]);
+    imap.deliver(
+        "INBOX",
+        &crlf(&format!("From: ana@example.com\nTo: {forged}\nSubject: Another question\nMessage-ID: <ana-3@example.com>\n\nDo you ship to Norway?\n")),
+    );
     wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 2).await;
 
     // 5. An auto-reply opens nothing; a bounce of our reply marks it failed with the reason.

@@ -160,6 +160,10 @@ pub struct OutboundExtras {
     pub thread_refs: Vec<String>,
     #[serde(default)]
     pub subject: Option<String>,
+    /// Where the recipient's reply should go (email: a `local+TOKEN@reply-domain` address that
+    /// names the conversation).
+    #[serde(default)]
+    pub reply_to: Option<String>,
     /// Sent by the hub on its own (away message, notification): marked `Auto-Submitted`.
     #[serde(default)]
     pub automatic: bool,

@@ -229,7 +229,7 @@ impl Channel for EmailChannel {
             message_id: message_id.clone(),
             from_address: self.settings.from_address.clone(),
             from_name: self.settings.from_name.clone(),
-            reply_to: None,
+            reply_to: message.extras.reply_to.clone(),
             to: message.to.value.clone(),
             subject,
             text: message.text.clone(),
