@@ -22,6 +22,8 @@ pub struct Config {
     pub database_url: String,
     pub data_dir: PathBuf,
     pub master_key: Option<String>,
+    /// The hub's URL as the outside world reaches it (links in mail, provider callbacks).
+    pub public_url: Option<String>,
     pub log: LogConfig,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
@@ -182,6 +184,11 @@ impl Config {
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             errors.push("database_url: must start with sqlite:// or postgres://".into());
         }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            errors.push("public_url: must be an http:// or https:// URL".into());
+        }
         if let Some(key) = &self.master_key
             && crate::privacy::parse_master_key(key).is_err() {
                 errors.push("master_key: must be 32 bytes as 64 hex characters or base64".into());
@@ -230,6 +237,11 @@ impl Config {
         }
     }
 
+    /// The public base URL, without a trailing slash: `public_url`, else `http://` + `listen`.
+    pub fn public_base_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen)).trim_end_matches('/').to_owned()
+    }
+
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
     }
@@ -253,7 +265,7 @@ fn merge(base: &mut Table, over: Table, prefix: &str, errors: &mut Vec<String>) 
 }
 
 /// Keys that have no default and are therefore absent from the embedded file.
-const OPTIONAL_KEYS: &[&str] = &["master_key"];
+const OPTIONAL_KEYS: &[&str] = &["master_key", "public_url"];
 
 enum EnvError {
     UnknownKey,

@@ -126,6 +126,7 @@ fn send_worker(config: &Config, hub: &Hub) -> SendWorker {
         lease: Duration::from_secs(config.delivery.lease_secs),
         poll_interval: Duration::from_millis(config.delivery.poll_interval_ms),
         max_attempts: config.delivery.max_attempts,
+        public_url: config.public_base_url(),
     }
 }
 

@@ -54,3 +54,14 @@ CREATE TABLE message_quotes (
     message_id UUID PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
     quote_start BIGINT NOT NULL
 );
+
+-- One-click unsubscribes (RFC 8058) from marketing mail: the contact withdrew consent to
+-- marketing on this channel; marketing sends to them are refused from then on.
+CREATE TABLE email_unsubscribes (
+    id UUID PRIMARY KEY,
+    tenant_id UUID NOT NULL,
+    channel_id UUID NOT NULL,
+    contact_id UUID NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (channel_id, contact_id)
+);

@@ -54,3 +54,14 @@ CREATE TABLE message_quotes (
     message_id BLOB PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
     quote_start INTEGER NOT NULL
 );
+
+-- One-click unsubscribes (RFC 8058) from marketing mail: the contact withdrew consent to
+-- marketing on this channel; marketing sends to them are refused from then on.
+CREATE TABLE email_unsubscribes (
+    id BLOB PRIMARY KEY,
+    tenant_id BLOB NOT NULL,
+    channel_id BLOB NOT NULL,
+    contact_id BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (channel_id, contact_id)
+);

@@ -2,6 +2,7 @@
 //! the web chat adapter), and the operational endpoints.
 
 mod attachments;
+mod email_hooks;
 pub mod auth;
 pub use openapi::DOCUMENT as OPENAPI;
 mod channels;
@@ -34,6 +35,7 @@ pub fn router(state: AppState, widget: Router) -> Router {
     Router::new()
         .merge(channels::router())
         .merge(attachments::router())
+        .merge(email_hooks::router())
         .merge(conversations::router())
         .merge(contacts::router())
         .merge(operators::router())

@@ -20,6 +20,9 @@ use crate::present::{self, fields};
 use crate::privacy::Keyring;
 use crate::store::{self, Db, QueuedMessage};
 
+/// The purpose of one-click unsubscribe link tokens.
+pub const UNSUBSCRIBE: &str = "unsubscribe";
+
 pub struct SendWorker {
     pub db: Db,
     pub door: Door,
@@ -31,6 +34,8 @@ pub struct SendWorker {
     pub lease: Duration,
     pub poll_interval: Duration,
     pub max_attempts: i64,
+    /// The hub's public base URL, for links in outbound mail.
+    pub public_url: String,
 }
 
 /// How one attempt ended.
@@ -85,6 +90,13 @@ impl SendWorker {
             Ok(None) => return Outcome::Failed("the contact has no address on this channel".into()),
             Err(err) => return self.retry_or_fail(q, err),
         };
+        if channel.kind == omnibridge_email::KIND && q.purpose == "marketing" {
+            match store::mailboxes::is_unsubscribed(&self.db, q.channel_id, q.contact_id).await {
+                Ok(true) => return Outcome::Failed("the contact unsubscribed from marketing mail on this channel".into()),
+                Ok(false) => {}
+                Err(err) => return self.retry_or_fail(q, err.to_string()),
+            }
+        }
         let extras = match self.extras(q, &channel.kind).await {
             Ok(extras) => extras,
             Err(err) => return self.retry_or_fail(q, err),
@@ -152,7 +164,12 @@ impl SendWorker {
             let local = from.split('@').next()?.split('+').next()?.to_owned();
             Some(format!("{local}+{}@{domain}", self.keyring.reply_token(q.tenant_id, q.channel_id, q.conversation_id)))
         });
-        Ok(OutboundExtras { thread_refs, subject, reply_to, automatic: false, unsubscribe_url: None })
+        // Marketing mail offers one-click unsubscribe (RFC 8058).
+        let unsubscribe_url = (q.purpose == "marketing").then(|| {
+            let token = self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id);
+            format!("{}/hooks/email/{}/unsubscribe/{token}", self.public_url, q.channel_id)
+        });
+        Ok(OutboundExtras { thread_refs, subject, reply_to, automatic: false, unsubscribe_url })
     }
 
     fn retry_or_fail(&self, q: &QueuedMessage, error: String) -> Outcome {

@@ -117,29 +117,39 @@ impl Keyring {
         self.tenant_key(tenant_id).seal(json, &aad("channel.secrets", channel_id))
     }
 
-    /// An unforgeable token naming a conversation, for reply addresses (`support+TOKEN@…`):
-    /// the conversation id and 64 bits of HMAC-SHA256 under a per-tenant key, as hex.
+    /// An unforgeable token naming a conversation, for reply addresses (`support+TOKEN@…`).
     pub fn reply_token(&self, tenant_id: Uuid, channel_id: Uuid, conversation_id: Uuid) -> String {
-        format!("{}{}", conversation_id.simple(), self.reply_mac(tenant_id, channel_id, conversation_id))
+        self.link_token("reply-token", tenant_id, channel_id, conversation_id)
     }
 
     /// The conversation a reply token names, if the token is genuine.
     pub fn verify_reply_token(&self, tenant_id: Uuid, channel_id: Uuid, token: &str) -> Option<Uuid> {
+        self.verify_link_token("reply-token", tenant_id, channel_id, token)
+    }
+
+    /// An unforgeable token naming `id` for one purpose on one channel: the id and 64 bits of
+    /// HMAC-SHA256 under a per-tenant, per-purpose key, as 48 hex characters.
+    pub fn link_token(&self, purpose: &str, tenant_id: Uuid, channel_id: Uuid, id: Uuid) -> String {
+        format!("{}{}", id.simple(), self.link_mac(purpose, tenant_id, channel_id, id))
+    }
+
+    /// The id a link token names, if the token is genuine (constant-time comparison).
+    pub fn verify_link_token(&self, purpose: &str, tenant_id: Uuid, channel_id: Uuid, token: &str) -> Option<Uuid> {
         let token = token.to_ascii_lowercase();
         if token.len() != 48 || !token.is_ascii() {
             return None;
         }
-        let conversation_id = Uuid::parse_str(&token[..32]).ok()?;
-        let expected = self.reply_mac(tenant_id, channel_id, conversation_id);
+        let id = Uuid::parse_str(&token[..32]).ok()?;
+        let expected = self.link_mac(purpose, tenant_id, channel_id, id);
         let matches = expected.bytes().zip(token[32..].bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        matches.then_some(conversation_id)
+        matches.then_some(id)
     }
 
-    fn reply_mac(&self, tenant_id: Uuid, channel_id: Uuid, conversation_id: Uuid) -> String {
-        let key = self.derive("reply-token", tenant_id);
+    fn link_mac(&self, purpose: &str, tenant_id: Uuid, channel_id: Uuid, id: Uuid) -> String {
+        let key = self.derive(purpose, tenant_id);
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
         mac.update(channel_id.as_bytes());
-        mac.update(conversation_id.as_bytes());
+        mac.update(id.as_bytes());
         mac.finalize().into_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 

@@ -11,7 +11,11 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
 
-backend_tests!(a_support_mailbox_becomes_a_channel, email_settings_are_validated_and_secrets_never_shown);
+backend_tests!(
+    a_support_mailbox_becomes_a_channel,
+    email_settings_are_validated_and_secrets_never_shown,
+    marketing_mail_offers_one_click_unsubscribe,
+);
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -234,4 +238,65 @@ async fn email_settings_are_validated_and_secrets_never_shown(backend: Backend) 
     assert!(shown["health"]["last_error"].as_str().is_some_and(|e| e.contains("login")), "{shown}");
     let (_, list) = app.get("/v1/channels", &admin).await;
     assert!(!list.to_string().contains("not-the-password"));
+}
+
+async fn marketing_mail_offers_one_click_unsubscribe(backend: Backend) {
+    let imap = Dovecot::start();
+    let smtp = SmtpSink::start();
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let (_, channel) = app.post("/v1/channels", &admin, json!({"kind": "email", "name": "Inbox", "settings": settings(&imap, &smtp)})).await;
+    let channel_id = channel["id"].as_str().expect("id").to_owned();
+    imap.deliver("INBOX", &crlf("From: ana@example.com\nSubject: Hi\nMessage-ID: <m1@example.com>\n\nHello\n"));
+    let conversations = wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 1).await;
+    let conversation = conversations["data"][0]["id"].as_str().expect("id").to_owned();
+    let path = format!("/v1/conversations/{conversation}/messages");
+
+    let (status, _) = app.post(&path, &admin, json!({"text": "20% off this week", "purpose": "marketing"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mails = smtp.wait_for(1, WAIT);
+    let link = header(&mails[0], "List-Unsubscribe").expect("marketing mail carries List-Unsubscribe");
+    assert_eq!(header(&mails[0], "List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
+    let url = link.trim_matches(|c| c == '<' || c == '>').to_owned();
+    assert!(url.starts_with(&format!("{}/hooks/email/{channel_id}/unsubscribe/", app.base)), "{url}");
+
+    // Opening the link in a browser changes nothing; a forged link is refused.
+    let page = app.http.get(&url).send().await.expect("get");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.expect("text").contains("<form method=\"post\""));
+    let forged = format!("{}0", &url[..url.len() - 1]);
+    let forged = if forged == url { format!("{}1", &url[..url.len() - 1]) } else { forged };
+    let refused = app.http.post(&forged).form(&[("List-Unsubscribe", "One-Click")]).send().await.expect("post");
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let empty = app.http.post(&url).form(&[("other", "x")]).send().await.expect("post");
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The one-click POST, as a mail client sends it (both encodings), without a redirect.
+    let clicked = app.http.post(&url).form(&[("List-Unsubscribe", "One-Click")]).send().await.expect("post");
+    assert_eq!(clicked.status(), StatusCode::OK);
+    let multipart = "--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b--\r\n";
+    let again = app
+        .http
+        .post(&url)
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(multipart)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(again.status(), StatusCode::OK);
+
+    // No more marketing mail to this contact on this channel; service mail still goes out.
+    let (_, refused) = app.post(&path, &admin, json!({"text": "Last chance: 30% off", "purpose": "marketing"})).await;
+    let refused_id = refused["id"].as_str().expect("id").to_owned();
+    let messages = wait_for(&app, &admin, &path, |l| {
+        l["data"].as_array().is_some_and(|m| m.iter().any(|m| m["id"] == refused_id.as_str() && m["status"] == "failed"))
+    })
+    .await;
+    let failed = messages["data"].as_array().expect("list").iter().find(|m| m["id"] == refused_id.as_str()).expect("message").clone();
+    assert!(failed["error"].as_str().is_some_and(|e| e.contains("unsubscribed")), "{failed}");
+    let (status, _) = app.post(&path, &admin, json!({"text": "Your order shipped."})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mails = smtp.wait_for(2, WAIT);
+    assert_eq!(mails.len(), 2, "the refused marketing mail was never sent");
+    assert!(header(&mails[1], "List-Unsubscribe").is_none(), "service mail has no unsubscribe link");
 }

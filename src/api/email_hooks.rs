@@ -1,0 +1,81 @@
+//! `/hooks/email/{channel_id}/unsubscribe/{token}`: one-click unsubscribe from marketing mail
+//! (RFC 8058). Mail clients POST `List-Unsubscribe=One-Click` (form-urlencoded or multipart);
+//! the answer is final (no redirect). A GET (someone following the link in a browser) only
+//! shows a button: link scanners must not unsubscribe anyone.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use omnibridge_channel::problem::Problem;
+use uuid::Uuid;
+
+use crate::egress::worker::UNSUBSCRIBE;
+use crate::state::AppState;
+use crate::store;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/hooks/email/{channel_id}/unsubscribe/{token}", get(page).post(unsubscribe))
+}
+
+/// The contact the link names, if the link is genuine.
+async fn resolve(state: &AppState, channel_id: &str, token: &str) -> Result<(Uuid, Uuid, Uuid), Problem> {
+    let not_found = || Problem::new(StatusCode::NOT_FOUND, "not_found", "this unsubscribe link is not valid");
+    let channel_id = Uuid::parse_str(channel_id).map_err(|_| not_found())?;
+    let channel = state
+        .channels
+        .get(channel_id)
+        .await
+        .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly"))?
+        .filter(|c| c.kind == omnibridge_email::KIND)
+        .ok_or_else(not_found)?;
+    let contact_id = state.keyring.verify_link_token(UNSUBSCRIBE, channel.tenant_id, channel.id, token).ok_or_else(not_found)?;
+    Ok((channel.tenant_id, channel.id, contact_id))
+}
+
+async fn page(State(state): State<AppState>, Path((channel_id, token)): Path<(String, String)>) -> Result<Response, Problem> {
+    resolve(&state, &channel_id, &token).await?;
+    Ok(Html(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head><body>\
+         <form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+         <p>Stop receiving marketing mail from us?</p><button type=\"submit\">Unsubscribe</button></form></body></html>",
+    )
+    .into_response())
+}
+
+async fn unsubscribe(
+    State(state): State<AppState>,
+    Path((channel_id, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let (tenant_id, channel_id, contact_id) = resolve(&state, &channel_id, &token).await?;
+    if !is_one_click(&headers, &body) {
+        return Err(Problem::invalid("List-Unsubscribe", "the body must carry List-Unsubscribe=One-Click (RFC 8058)"));
+    }
+    store::mailboxes::record_unsubscribe(&state.db, tenant_id, channel_id, contact_id)
+        .await
+        .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly"))?;
+    tracing::info!(%channel_id, %contact_id, "unsubscribed from marketing mail (one-click)");
+    Ok(Html("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head>\
+             <body><p>You are unsubscribed. You will receive no more marketing mail from us.</p></body></html>")
+        .into_response())
+}
+
+/// `List-Unsubscribe=One-Click` in a form-urlencoded or a multipart/form-data body.
+fn is_one_click(headers: &HeaderMap, body: &[u8]) -> bool {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    let text = String::from_utf8_lossy(body);
+    if content_type.starts_with("multipart/form-data") {
+        // A part named List-Unsubscribe whose value is One-Click.
+        return text.split("Content-Disposition").any(|part| {
+            part.contains("name=\"List-Unsubscribe\"") && part.split("\r\n\r\n").nth(1).is_some_and(|v| v.trim_start().starts_with("One-Click"))
+        });
+    }
+    text.split('&').any(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        k.trim() == "List-Unsubscribe" && v.trim() == "One-Click"
+    })
+}
