@@ -45,6 +45,15 @@ pub struct Dovecot {
 
 impl Dovecot {
     pub fn start() -> Self {
+        Self::launch(true)
+    }
+
+    /// A server that does not advertise IDLE, like some hosted IMAP services.
+    pub fn start_without_idle() -> Self {
+        Self::launch(false)
+    }
+
+    fn launch(idle: bool) -> Self {
         let dovecot = ["/usr/sbin/dovecot", "/usr/bin/dovecot"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -71,8 +80,9 @@ impl Dovecot {
         // Dovecot refuses to run its login processes as root: as root, run it all as nobody.
         let root = is_root();
         let (user, group, uid, gid) = if root { ("nobody".to_owned(), "nogroup".to_owned(), 65534, 65534) } else { current_user() };
+        let capability = if idle { "" } else { "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+\n" };
         let conf = format!(
-            r#"protocols = imap
+            r#"{capability}protocols = imap
 listen = 127.0.0.1
 base_dir = {d}/run
 state_dir = {d}/state

@@ -304,3 +304,19 @@ async fn tls_modes_connect_and_bad_credentials_show_in_health() {
     assert!(last.contains("login refused"), "{last}");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_idle_is_polled() {
+    let dovecot = Dovecot::start_without_idle();
+    let mut session = omnibridge_email::imap::connect(&settings(&dovecot, 1).imap).await.expect("login");
+    assert!(!omnibridge_email::imap::supports_idle(&mut session).await.expect("capabilities"), "this server must not offer IDLE");
+    let store = Arc::new(Store::default());
+    let sink = Sink::default();
+    let running = run(Arc::new(EmailChannel::new(Uuid::now_v7(), settings(&dovecot, 1), store.clone())), &sink);
+    // Give the importer time to connect and settle into its polling sleep.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    dovecot.deliver("INBOX", &crlf("From: ana@example.com\nSubject: polled\nMessage-ID: <polled@example.com>\n\nFound by polling.\n"));
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].external_id, "polled@example.com");
+    running.stop().await;
+}
