@@ -216,6 +216,35 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) {
     }
 }
 
+/// An aiosmtpd handler that answers like a real server does for bad and busy mailboxes:
+/// `550` for recipients starting with `reject`, `451` for those starting with `later`; everything
+/// else is stored in the Maildir.
+const HANDLER: &str = r#"
+import sys
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+
+class Picky(Mailbox):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("reject"):
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        if address.startswith("later"):
+            return "451 4.3.0 Mailbox temporarily unavailable, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+port, maildir = int(sys.argv[1]), sys.argv[2]
+controller = Controller(Picky(maildir), hostname="127.0.0.1", port=port)
+controller.start()
+print("ready", flush=True)
+import signal, threading
+stop = threading.Event()
+for s in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(s, lambda *a: stop.set())
+stop.wait()
+controller.stop()
+"#;
+
 /// An aiosmtpd SMTP receiver that stores every mail in a Maildir.
 pub struct SmtpSink {
     pub port: u16,
@@ -225,7 +254,7 @@ pub struct SmtpSink {
 }
 
 impl SmtpSink {
-    /// Starts `python -m aiosmtpd` with the Python in `OMNIBRIDGE_TEST_PYTHON` (set up by
+    /// Starts aiosmtpd (with a handler that refuses some recipients) with the Python in `OMNIBRIDGE_TEST_PYTHON` (set up by
     /// scripts/test with aiosmtpd installed).
     pub fn start() -> Self {
         let python = std::env::var("OMNIBRIDGE_TEST_PYTHON")
@@ -235,8 +264,11 @@ impl SmtpSink {
         let log = dir.path().join("aiosmtpd.log");
         let port = free_port();
         let out = std::fs::File::create(&log).expect("log");
+        let script = dir.path().join("picky_smtp.py");
+        std::fs::write(&script, HANDLER).expect("handler script");
         let mut child = Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-u", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&script)
+            .arg(port.to_string())
             .arg(&maildir)
             .stdout(out.try_clone().expect("log"))
             .stderr(out)

@@ -266,6 +266,15 @@ async fn replies_are_sent_as_threaded_email() {
     assert!(raw.contains("List-Unsubscribe: <https://hub.example/hooks/email/x/unsubscribe/t>"));
     assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
 
+    // The server refuses a recipient for good (550): permanent, with the server's words; a busy
+    // mailbox (451) is worth another try.
+    let to = |address: &str| OutboundMessage { id: Uuid::now_v7(), to: Address::new(AddressKind::Email, address), ..reply.clone() };
+    let refused = channel.send(&to("rejected@example.com")).await.expect_err("550");
+    assert!(!refused.is_retryable(), "{refused}");
+    assert!(refused.to_string().contains("550") && refused.to_string().contains("User unknown"), "{refused}");
+    let busy = channel.send(&to("later@example.com")).await.expect_err("451");
+    assert!(busy.is_retryable(), "{busy}");
+
     // Nobody listening: a transient failure, to be retried.
     let unreachable = EmailChannel::new(Uuid::now_v7(), settings(&dovecot, 1), Arc::new(Store::default()));
     let error = unreachable.send(&reply).await.expect_err("nothing listens on port 1");
@@ -319,4 +328,32 @@ async fn a_server_without_idle_is_polled() {
     let got = sink.wait_for(1).await;
     assert_eq!(got[0].external_id, "polled@example.com");
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_uidvalidity_rescans_and_offers_the_same_message_ids() {
+    let dovecot = Dovecot::start();
+    let store = Arc::new(Store::default());
+    let sink = Sink::default();
+    let id = Uuid::now_v7();
+    for n in 1..=2 {
+        dovecot.deliver("INBOX", &crlf(&format!("From: ana@example.com\nSubject: {n}\nMessage-ID: <m{n}@example.com>\n\nMail {n}\n")));
+    }
+    let running = run(Arc::new(EmailChannel::new(id, settings(&dovecot, 1), store.clone())), &sink);
+    sink.wait_for(2).await;
+    running.stop().await;
+    let server = store.cursor.lock().expect("lock").expect("cursor");
+
+    // The stored cursor belongs to another numbering of the mailbox (the server was migrated or
+    // restored since): its UIDs mean nothing now.
+    *store.cursor.lock().expect("lock") = Some(Cursor { uid_validity: server.uid_validity.wrapping_add(7), last_uid: 2 });
+    let running = run(Arc::new(EmailChannel::new(id, settings(&dovecot, 1), store.clone())), &sink);
+    let got = sink.wait_for(4).await;
+    running.stop().await;
+    let after = store.cursor.lock().expect("lock").expect("cursor");
+    assert_eq!(after, server, "the cursor follows the server's numbering again");
+    // The mailbox is read again from the start; every mail keeps its Message-ID, which is what
+    // the hub deduplicates on, so nothing is stored twice.
+    let ids: Vec<&str> = got.iter().map(|m| m.external_id.as_str()).collect();
+    assert_eq!(ids, ["m1@example.com", "m2@example.com", "m1@example.com", "m2@example.com"]);
 }
