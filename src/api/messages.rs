@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use base64::Engine;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -127,6 +128,49 @@ struct Reply {
     #[serde(default)]
     private: bool,
     purpose: Option<String>,
+    /// Files to send with the reply (channels that carry files: email).
+    #[serde(default)]
+    attachments: Vec<NewAttachment>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAttachment {
+    filename: String,
+    content_type: Option<String>,
+    /// The content, standard base64.
+    data: String,
+}
+
+const MAX_OUTBOUND_ATTACHMENTS: usize = 10;
+
+/// Decodes and checks the attachments of a reply.
+fn valid_attachments(list: &[NewAttachment], channel_kind: &str) -> ApiResult<Vec<(String, String, Vec<u8>)>> {
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    if channel_kind != omnibridge_email::KIND {
+        return Err(ApiError::invalid("attachments", format!("a {channel_kind} channel cannot send files")));
+    }
+    if list.len() > MAX_OUTBOUND_ATTACHMENTS {
+        return Err(ApiError::invalid("attachments", format!("at most {MAX_OUTBOUND_ATTACHMENTS} files")));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (i, a) in list.iter().enumerate() {
+        let name = a.filename.trim();
+        if name.is_empty() || name.chars().count() > 200 || name.contains(['/', '\\', '\0']) {
+            return Err(ApiError::invalid(&format!("attachments[{i}].filename"), "must be 1 to 200 characters, without path separators"));
+        }
+        let content_type = a.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+        if !content_type.contains('/') || content_type.len() > 100 || content_type.contains(char::is_whitespace) {
+            return Err(ApiError::invalid(&format!("attachments[{i}].content_type"), "must be a MIME type such as application/pdf"));
+        }
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(a.data.trim())
+            .map_err(|_| ApiError::invalid(&format!("attachments[{i}].data"), "must be standard base64"))?;
+        out.push((name.to_owned(), content_type, data));
+    }
+    Ok(out)
 }
 
 async fn reply(
@@ -143,9 +187,35 @@ async fn reply(
         (false, Some(other)) => reachable_channel(&state, &auth, conversation.contact_id, other).await?.id,
         (false, None) => reachable_channel(&state, &auth, conversation.contact_id, conversation.channel_id).await?.id,
     };
+    let kind = state.channels.get(channel_id).await?.map(|c| c.kind.clone()).unwrap_or_default();
+    let files = valid_attachments(&body.attachments, &kind)?;
     let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
     let mut tx = state.db.begin().await?;
-    let message = queue_outbound(&mut tx, &auth, &key, &conversation, channel_id, text, purpose, body.private).await?;
+    let mut message = queue_outbound(&mut tx, &auth, &key, &conversation, channel_id, text, purpose, body.private).await?;
+    let now = store::now_micros();
+    let mut rows = Vec::new();
+    for (filename, content_type, data) in files {
+        let id = Uuid::now_v7();
+        message.attachments.push(crate::domain::views::AttachmentView {
+            id,
+            filename: Some(filename.clone()),
+            content_type: content_type.clone(),
+            size: data.len() as i64,
+            stored: true,
+        });
+        rows.push(store::attachments::AttachmentRow {
+            id,
+            tenant_id: auth.tenant_id,
+            message_id: message.id,
+            contact_id: conversation.contact_id,
+            filename: Some(key.seal(fields::ATTACHMENT_FILENAME, id, &filename)?),
+            content_type,
+            size: data.len() as i64,
+            data: Some(key.seal_bytes(fields::ATTACHMENT_DATA, id, &data)?),
+            created_at: now,
+        });
+    }
+    store::attachments::insert_many(&mut tx, &rows).await?;
     let mut published = Vec::new();
     if !body.private {
         // The conversation now travels on the channel of the reply (a channel switch, if any).

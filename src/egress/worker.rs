@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use omnibridge_channel::{AdapterError, DeliveryStatus, OutboundExtras, OutboundMessage, Receipt};
+use omnibridge_channel::{AdapterError, DeliveryStatus, OutboundAttachment, OutboundExtras, OutboundMessage, Receipt};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -169,7 +169,20 @@ impl SendWorker {
             let token = self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id);
             format!("{}/hooks/email/{}/unsubscribe/{token}", self.public_url, q.channel_id)
         });
-        Ok(OutboundExtras { thread_refs, subject, reply_to, automatic: false, unsubscribe_url })
+        let mut attachments = Vec::new();
+        let stored = store::attachments::full_for_message(&self.db, q.id).await.map_err(|e| e.to_string())?;
+        if !stored.is_empty() {
+            let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
+            for a in stored {
+                let Some(sealed) = &a.data else { continue };
+                attachments.push(OutboundAttachment {
+                    filename: key.open_opt(fields::ATTACHMENT_FILENAME, a.id, a.filename.as_deref()).map_err(|e| e.to_string())?.unwrap_or_default(),
+                    content_type: a.content_type.clone(),
+                    data: key.open_bytes(fields::ATTACHMENT_DATA, a.id, sealed).map_err(|e| e.to_string())?,
+                });
+            }
+        }
+        Ok(OutboundExtras { thread_refs, subject, reply_to, automatic: false, unsubscribe_url, attachments })
     }
 
     fn retry_or_fail(&self, q: &QueuedMessage, error: String) -> Outcome {

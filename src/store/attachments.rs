@@ -67,6 +67,13 @@ pub async fn for_messages<'a>(conn: impl Into<Conn<'a>>, message_ids: &[Uuid]) -
     })?)
 }
 
+/// A message's attachments with their (sealed) content, oldest first.
+pub async fn full_for_message<'a>(conn: impl Into<Conn<'a>>, message_id: Uuid) -> StoreResult<Vec<AttachmentRow>> {
+    const SQL: &str = "SELECT id, tenant_id, message_id, contact_id, filename, content_type, size, data, created_at FROM attachments \
+                       WHERE message_id = $1 ORDER BY id";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(message_id).fetch_all(c).await)?)
+}
+
 pub async fn get<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<AttachmentRow>> {
     const SQL: &str = "SELECT id, tenant_id, message_id, contact_id, filename, content_type, size, data, created_at FROM attachments \
                        WHERE tenant_id = $1 AND id = $2";

@@ -105,14 +105,32 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
     assert!(healthy["settings"].get("imap_password").is_none(), "secrets are never returned: {healthy}");
 
     // 2. The operator answers: a real email reply, threaded to the customer's mail.
-    let (status, reply) = app.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "It ships today."})).await;
+    let label = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b"Tracking number 1Z999");
+    let (status, bad) = app
+        .post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "x", "attachments": [{"filename": "a.txt", "data": "***"}]}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad["field"], "attachments[0].data");
+    let (status, reply) = app
+        .post(
+            &format!("/v1/conversations/{conversation}/messages"),
+            &admin,
+            json!({"text": "It ships today.", "attachments": [{"filename": "label.txt", "content_type": "text/plain", "data": label}]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{reply}");
+    assert_eq!(reply["attachments"][0]["filename"], "label.txt");
     let mails = smtp.wait_for(1, WAIT);
     let sent = &mails[0];
     assert_eq!(header(sent, "In-Reply-To").as_deref(), Some("<ana-1@example.com>"));
     assert_eq!(header(sent, "References").as_deref(), Some("<ana-1@example.com>"));
     assert_eq!(header(sent, "Subject").as_deref(), Some("Re: Where is my parcel?"));
     assert_eq!(header(sent, "X-RcptTo").as_deref(), Some("ana@example.com"));
+    let parsed = omnibridge_email::parse::parse(sent).expect("the reply is a well-formed mail");
+    assert_eq!(parsed.text, "It ships today.");
+    assert_eq!(parsed.attachments.len(), 1, "the file travels with the reply");
+    assert_eq!(parsed.attachments[0].filename.as_deref(), Some("label.txt"));
+    assert_eq!(parsed.attachments[0].data, b"Tracking number 1Z999");
     let our_id = header(sent, "Message-ID").expect("Message-ID");
     let our_id = our_id.trim_matches(|c| c == '<' || c == '>').to_owned();
     let reply_address = header(sent, "Reply-To").expect("a reply address naming the conversation");

@@ -13,7 +13,7 @@ pub mod testkit;
 
 pub use error::{AdapterError, SinkError};
 pub use message::{
-    Accepted, Address, AddressKind, DeliveryStatus, InboundAttachment, InboundExtras, InboundMessage, OutboundExtras, OutboundMessage, Receipt,
+    Accepted, Address, AddressKind, DeliveryStatus, InboundAttachment, InboundExtras, InboundMessage, OutboundAttachment, OutboundExtras, OutboundMessage, Receipt,
     Sender, Technical,
 };
 

@@ -170,6 +170,17 @@ pub struct OutboundExtras {
     /// For marketing mail: the one-click unsubscribe URL (RFC 8058).
     #[serde(default)]
     pub unsubscribe_url: Option<String>,
+    /// Files to send with the message (channels that carry files).
+    #[serde(default)]
+    pub attachments: Vec<OutboundAttachment>,
+}
+
+/// A file to send.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboundAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
 }
 
 /// Delivery states as the hub tracks them.

@@ -235,6 +235,7 @@ impl Channel for EmailChannel {
             text: message.text.clone(),
             thread_refs: message.extras.thread_refs.clone(),
             headers,
+            attachments: message.extras.attachments.clone(),
         };
         smtp::send(&self.transport().await?, &mail).await?;
         Ok(Receipt { external_id: Some(message_id), status: DeliveryStatus::Sent })

@@ -3,7 +3,8 @@
 //! give-up (5xx, with the server's words).
 
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -26,6 +27,7 @@ pub struct OutgoingMail {
     pub thread_refs: Vec<String>,
     /// Extra headers (`Auto-Submitted`, `List-Unsubscribe`, …).
     pub headers: Vec<(&'static str, String)>,
+    pub attachments: Vec<omnibridge_channel::OutboundAttachment>,
 }
 
 pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
@@ -85,9 +87,19 @@ pub fn build(mail: &OutgoingMail) -> Result<Message, AdapterError> {
     for (name, value) in &mail.headers {
         builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str(name), value.clone()));
     }
-    builder
-        .multipart(MultiPart::alternative_plain_html(mail.text.clone(), html_of(&mail.text)))
-        .map_err(|e| AdapterError::Permanent(format!("cannot build the mail: {e}")))
+    let body = MultiPart::alternative_plain_html(mail.text.clone(), html_of(&mail.text));
+    let body = if mail.attachments.is_empty() {
+        body
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(body);
+        for a in &mail.attachments {
+            let content_type = ContentType::parse(&a.content_type)
+                .map_err(|_| AdapterError::Permanent(format!("attachment {:?}: bad content type {:?}", a.filename, a.content_type)))?;
+            mixed = mixed.singlepart(Attachment::new(a.filename.clone()).body(a.data.clone(), content_type));
+        }
+        mixed
+    };
+    builder.multipart(body).map_err(|e| AdapterError::Permanent(format!("cannot build the mail: {e}")))
 }
 
 /// Sends one mail. 4xx and connection problems are transient; 5xx are permanent and carry the
