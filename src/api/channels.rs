@@ -131,7 +131,17 @@ async fn update(
         None => current.name.clone(),
     };
     let (settings, secrets) = match body.settings {
-        Some(settings) => {
+        Some(mut settings) => {
+            // Secrets left out of a change keep their stored values: nobody has to send a
+            // password again to change a port.
+            if let (Some(sealed), serde_json::Value::Object(map)) = (&current.secrets, &mut settings) {
+                let opened = state.keyring.open_secrets(auth.tenant_id, current.id, sealed)?;
+                if let Ok(serde_json::Value::Object(stored)) = serde_json::from_slice::<serde_json::Value>(&opened) {
+                    for (k, v) in stored {
+                        map.entry(k).or_insert(v);
+                    }
+                }
+            }
             let validated = settings::validate(&current.kind, Some(settings))?;
             (validated.public.to_string(), seal_secrets(&state, auth.tenant_id, current.id, validated.secrets)?)
         }

@@ -256,6 +256,21 @@ async fn email_settings_are_validated_and_secrets_never_shown(backend: Backend) 
     assert!(shown["health"]["last_error"].as_str().is_some_and(|e| e.contains("login")), "{shown}");
     let (_, list) = app.get("/v1/channels", &admin).await;
     assert!(!list.to_string().contains("not-the-password"));
+
+    // Fixing the password alone: the other settings are sent as shown, the password once.
+    let mut fixed = shown["settings"].clone();
+    fixed["imap_password"] = json!(IMAP_PASSWORD);
+    let (status, patched) = app.patch(&format!("/v1/channels/{id}"), &admin, json!({"settings": fixed})).await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    wait_for(&app, &admin, &format!("/v1/channels/{id}"), |c| c["health"]["status"] == "ok").await;
+    // A change without secrets keeps the stored ones.
+    let mut renamed = patched["settings"].clone();
+    renamed["from_name"] = json!("Support team");
+    let (status, patched) = app.patch(&format!("/v1/channels/{id}"), &admin, json!({"settings": renamed})).await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["settings"]["from_name"], "Support team");
+    imap.deliver("INBOX", &crlf("From: ana@example.com\nSubject: hi\nMessage-ID: <after-patch@example.com>\n\nStill reading?\n"));
+    wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 1).await;
 }
 
 async fn marketing_mail_offers_one_click_unsubscribe(backend: Backend) {
