@@ -32,6 +32,9 @@ pub struct OutgoingMail {
 
 pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
+/// The longest one send may take, connection and all.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A pooled transport for the settings.
 pub fn transport(settings: &SmtpSettings) -> Result<Transport, AdapterError> {
     let tls_parameters = || -> Result<TlsParameters, AdapterError> {
@@ -106,9 +109,11 @@ pub fn build(mail: &OutgoingMail) -> Result<Message, AdapterError> {
 /// server's reply.
 pub async fn send(transport: &Transport, mail: &OutgoingMail) -> Result<(), AdapterError> {
     let message = build(mail)?;
-    match transport.send(message).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_permanent() => Err(AdapterError::Permanent(format!("the SMTP server refused the mail: {e}"))),
-        Err(e) => Err(AdapterError::Transient(format!("SMTP: {e}"))),
+    // Each SMTP command has its own timeout; this bounds the whole exchange too.
+    match tokio::time::timeout(SEND_TIMEOUT, transport.send(message)).await {
+        Err(_) => Err(AdapterError::Transient(format!("SMTP: no answer within {} s", SEND_TIMEOUT.as_secs()))),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.is_permanent() => Err(AdapterError::Permanent(format!("the SMTP server refused the mail: {e}"))),
+        Ok(Err(e)) => Err(AdapterError::Transient(format!("SMTP: {e}"))),
     }
 }

@@ -234,7 +234,19 @@ class Picky(Mailbox):
         return "250 OK"
 
 port, maildir = int(sys.argv[1]), sys.argv[2]
-controller = Controller(Picky(maildir), hostname="127.0.0.1", port=port)
+options = {}
+if len(sys.argv) > 3:
+    # STARTTLS required, then AUTH with the given user and password.
+    import ssl
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+    cert, key, user, password = sys.argv[3:7]
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login == user.encode() and auth_data.password == password.encode()
+        return AuthResult(success=ok)
+    options = dict(tls_context=context, require_starttls=True, authenticator=authenticator, auth_required=True)
+controller = Controller(Picky(maildir), hostname="127.0.0.1", port=port, **options)
 controller.start()
 print("ready", flush=True)
 import signal, threading
@@ -257,6 +269,17 @@ impl SmtpSink {
     /// Starts aiosmtpd (with a handler that refuses some recipients) with the Python in `OMNIBRIDGE_TEST_PYTHON` (set up by
     /// scripts/test with aiosmtpd installed).
     pub fn start() -> Self {
+        Self::launch(None)
+    }
+
+    /// A receiver that requires STARTTLS (with `dovecot`'s certificate) and then AUTH as
+    /// `user` / `password`, like a submission server.
+    pub fn start_tls(dovecot: &Dovecot, user: &str, password: &str) -> Self {
+        let d = dovecot.dir.path();
+        Self::launch(Some([d.join("cert.pem").display().to_string(), d.join("key.pem").display().to_string(), user.into(), password.into()]))
+    }
+
+    fn launch(tls: Option<[String; 4]>) -> Self {
         let python = std::env::var("OMNIBRIDGE_TEST_PYTHON")
             .expect("OMNIBRIDGE_TEST_PYTHON must name a Python with aiosmtpd installed; scripts/test sets it up");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -270,6 +293,7 @@ impl SmtpSink {
             .arg(&script)
             .arg(port.to_string())
             .arg(&maildir)
+            .args(tls.iter().flatten())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
             .spawn()

@@ -357,3 +357,38 @@ async fn a_new_uidvalidity_rescans_and_offers_the_same_message_ids() {
     let ids: Vec<&str> = got.iter().map(|m| m.external_id.as_str()).collect();
     assert_eq!(ids, ["m1@example.com", "m2@example.com", "m1@example.com", "m2@example.com"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_go_out_over_starttls_with_authentication() {
+    let dovecot = Dovecot::start();
+    let smtp = SmtpSink::start_tls(&dovecot, "mailer", "s3cret");
+    let ca = String::from_utf8(dovecot.cert_pem.clone()).expect("pem");
+    let mut s = settings(&dovecot, smtp.port);
+    s.smtp = SmtpSettings {
+        host: "localhost".into(),
+        port: smtp.port,
+        tls: TlsMode::Starttls,
+        username: Some("mailer".into()),
+        password: Some("s3cret".into()),
+        ca_pem: Some(ca.clone()),
+    };
+    let channel = EmailChannel::new(Uuid::now_v7(), s.clone(), Arc::new(Store::default()));
+    let message = OutboundMessage {
+        id: Uuid::now_v7(),
+        channel_id: channel.channel_id,
+        conversation_id: Uuid::now_v7(),
+        to: Address::new(AddressKind::Email, "ana@example.com"),
+        text: "Over TLS.".into(),
+        created_at: String::new(),
+        author_name: None,
+        extras: OutboundExtras::default(),
+    };
+    channel.send(&message).await.expect("sent over STARTTLS with AUTH");
+    smtp.wait_for(1, Duration::from_secs(10));
+
+    // Without the certificate to trust, the TLS handshake fails before anything is said.
+    let mut untrusted = s;
+    untrusted.smtp.ca_pem = None;
+    assert!(EmailChannel::new(Uuid::now_v7(), untrusted, Arc::new(Store::default())).send(&message).await.is_err());
+    assert_eq!(smtp.received().len(), 1);
+}
