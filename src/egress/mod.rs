@@ -80,7 +80,7 @@ impl Door {
     /// Decides, records, and — if allowed — sends.
     pub async fn send(&self, transfer: &Transfer, adapter: &dyn Channel, message: &OutboundMessage) -> Result<Receipt, EgressError> {
         let decision = self.decide(transfer);
-        self.record(transfer, &decision).await?;
+        self.record(std::slice::from_ref(transfer), std::slice::from_ref(&decision)).await?;
         match decision {
             Decision::Allow => Ok(adapter.send(message).await?),
             Decision::Block { reason } => Err(EgressError::Blocked(reason)),
@@ -90,11 +90,23 @@ impl Door {
     /// Decides and records a batch of transfers in one statement; a permit for each allowed one.
     pub async fn authorize_many(&self, transfers: &[Transfer]) -> Result<Vec<Result<Permit, String>>, StoreError> {
         let decisions: Vec<Decision> = transfers.iter().map(|t| self.decide(t)).collect();
+        self.record(transfers, &decisions).await?;
+        Ok(decisions
+            .into_iter()
+            .map(|d| match d {
+                Decision::Allow => Ok(Permit { _private: () }),
+                Decision::Block { reason } => Err(reason),
+            })
+            .collect())
+    }
+
+    /// Writes one transfer record per (transfer, decision), in one transaction.
+    async fn record(&self, transfers: &[Transfer], decisions: &[Decision]) -> Result<(), StoreError> {
         let categories: Vec<String> =
             transfers.iter().map(|t| serde_json::to_string(&t.categories).unwrap_or_else(|_| "[]".into())).collect();
         let rows: Vec<NewTransfer> = transfers
             .iter()
-            .zip(&decisions)
+            .zip(decisions)
             .zip(&categories)
             .map(|((t, d), categories)| {
                 let (decision, reason) = match d {
@@ -117,37 +129,6 @@ impl Door {
             .collect();
         let mut tx = self.db.begin().await?;
         store::transfers::insert_many(&mut tx, &rows).await?;
-        tx.commit().await?;
-        Ok(decisions
-            .into_iter()
-            .map(|d| match d {
-                Decision::Allow => Ok(Permit { _private: () }),
-                Decision::Block { reason } => Err(reason),
-            })
-            .collect())
-    }
-
-    async fn record(&self, t: &Transfer, decision: &Decision) -> Result<(), StoreError> {
-        let categories = serde_json::to_string(&t.categories).unwrap_or_else(|_| "[]".into());
-        let (decision, reason) = match decision {
-            Decision::Allow => ("allow", None),
-            Decision::Block { reason } => ("block", Some(reason.as_str())),
-        };
-        let row = NewTransfer {
-            tenant_id: t.tenant_id,
-            contact_id: t.contact_id,
-            message_id: t.message_id,
-            destination_kind: t.destination.kind,
-            destination: &t.destination.name,
-            country: t.destination.country.as_deref(),
-            mechanism: t.destination.mechanism.as_deref(),
-            data_categories: &categories,
-            decision,
-            reason,
-        };
-        let mut tx = self.db.begin().await?;
-        store::transfers::insert(&mut tx, &row).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 }

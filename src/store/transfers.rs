@@ -18,28 +18,6 @@ pub struct NewTransfer<'a> {
     pub reason: Option<&'a str>,
 }
 
-pub async fn insert<'a>(conn: impl Into<Conn<'a>>, t: &NewTransfer<'_>) -> StoreResult<Uuid> {
-    const SQL: &str = "INSERT INTO transfers (id, tenant_id, contact_id, message_id, destination_kind, destination, country, \
-                       mechanism, data_categories, decision, reason, created_at) \
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-    let id = Uuid::now_v7();
-    on_conn!(conn.into(), |c| sqlx::query(SQL)
-        .bind(id)
-        .bind(t.tenant_id)
-        .bind(t.contact_id)
-        .bind(t.message_id)
-        .bind(t.destination_kind)
-        .bind(t.destination)
-        .bind(t.country)
-        .bind(t.mechanism)
-        .bind(t.data_categories)
-        .bind(t.decision)
-        .bind(t.reason)
-        .bind(now_micros())
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    Ok(id)
-}
-
 /// Records many transfers in one statement.
 pub async fn insert_many<'a>(conn: impl Into<Conn<'a>>, rows: &[NewTransfer<'_>]) -> StoreResult<()> {
     let conn: Conn = conn.into();
