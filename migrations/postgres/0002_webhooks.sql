@@ -75,7 +75,6 @@ CREATE TABLE webhook_attempts (
     endpoint_id UUID NOT NULL,
     contact_id UUID,
     attempt BIGINT NOT NULL,
-    trigger TEXT NOT NULL,
     -- The webhook-timestamp this attempt was signed with.
     signed_at BIGINT NOT NULL,
     status_code BIGINT,

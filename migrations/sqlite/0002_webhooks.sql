@@ -75,7 +75,6 @@ CREATE TABLE webhook_attempts (
     endpoint_id BLOB NOT NULL,
     contact_id BLOB,
     attempt INTEGER NOT NULL,
-    trigger TEXT NOT NULL,
     -- The webhook-timestamp this attempt was signed with.
     signed_at INTEGER NOT NULL,
     status_code INTEGER,

@@ -135,7 +135,7 @@ async fn update(
             // Secrets left out of a change keep their stored values: nobody has to send a
             // password again to change a port.
             if let (Some(sealed), serde_json::Value::Object(map)) = (&current.secrets, &mut settings) {
-                let opened = state.keyring.open_secrets(auth.tenant_id, current.id, sealed)?;
+                let opened = state.keyring.open_for_tenant(auth.tenant_id, crate::privacy::tenant_sealed::CHANNEL_SECRETS, current.id, sealed)?;
                 if let Ok(serde_json::Value::Object(stored)) = serde_json::from_slice::<serde_json::Value>(&opened) {
                     for (k, v) in stored {
                         map.entry(k).or_insert(v);

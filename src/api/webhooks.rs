@@ -20,6 +20,7 @@ use super::pagination::{ListParams, list_body};
 use super::patch::Patch;
 use crate::domain::{Role, events, rfc3339};
 use crate::error::{ApiError, ApiResult};
+use crate::privacy::tenant_sealed;
 use crate::state::AppState;
 use crate::store::webhooks::{AttemptRow, DeliveryRow, EndpointRow};
 use crate::store::{self, Page, now_micros};
@@ -112,7 +113,6 @@ fn attempt_view(row: &AttemptRow) -> serde_json::Value {
         "id": row.id,
         "delivery_id": row.delivery_id,
         "attempt": row.attempt,
-        "trigger": row.trigger,
         "webhook_timestamp": row.signed_at,
         "status_code": row.status_code,
         "latency_ms": row.latency_micros as f64 / 1000.0,
@@ -237,7 +237,7 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
         updated_at: now,
     };
     let secret_id = Uuid::now_v7();
-    let sealed = state.keyring.seal_webhook_secret(auth.tenant_id, secret_id, key.as_bytes())?;
+    let sealed = state.keyring.seal_for_tenant(auth.tenant_id, tenant_sealed::WEBHOOK_SECRET, secret_id, key.as_bytes())?;
     let mut tx = state.db.begin().await?;
     store::webhooks::insert_endpoint(&mut tx, &row).await?;
     store::webhooks::insert_secret(&mut tx, secret_id, row.id, &sealed, now).await?;
@@ -372,7 +372,7 @@ async fn rotate(state: AppState, auth: Auth, id: String, body: RotateSecret) -> 
         )));
     }
     let secret_id = Uuid::now_v7();
-    let sealed = state.keyring.seal_webhook_secret(auth.tenant_id, secret_id, key.as_bytes())?;
+    let sealed = state.keyring.seal_for_tenant(auth.tenant_id, tenant_sealed::WEBHOOK_SECRET, secret_id, key.as_bytes())?;
     let mut tx = state.db.begin().await?;
     store::webhooks::retire_current_secret(&mut tx, endpoint.id, now, now + grace as i64 * 1_000_000).await?;
     store::webhooks::insert_secret(&mut tx, secret_id, endpoint.id, &sealed, now).await?;

@@ -13,6 +13,7 @@ use crate::domain::events::{self, Event};
 use crate::outbox::{self, EventBus};
 use crate::present;
 use crate::privacy::Keyring;
+use crate::privacy::tenant_sealed;
 use crate::store::mailboxes::QuarantineRow;
 use crate::store::{self, Db, now_micros};
 
@@ -20,7 +21,7 @@ use crate::store::{self, Db, now_micros};
 pub fn settings_of(keyring: &Keyring, info: &ChannelInfo) -> Result<EmailSettings, String> {
     let mut json = info.settings.clone();
     if let (Some(sealed), serde_json::Value::Object(map)) = (&info.secrets, &mut json) {
-        let opened = keyring.open_secrets(info.tenant_id, info.id, sealed).map_err(|e| e.to_string())?;
+        let opened = keyring.open_for_tenant(info.tenant_id, tenant_sealed::CHANNEL_SECRETS, info.id, sealed).map_err(|e| e.to_string())?;
         let secrets: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
         map.extend(secrets);
     }
@@ -50,7 +51,7 @@ impl MailboxStore for HubMailboxStore {
     async fn quarantine(&self, channel_id: Uuid, uid: u32, raw: &[u8], error: &str) -> Result<(), String> {
         let channel = self.db.channel_by_id(channel_id).await.map_err(|e| e.to_string())?.ok_or("the channel is gone")?;
         let id = Uuid::now_v7();
-        let sealed = self.keyring.seal_quarantined(channel.tenant_id, id, raw).map_err(|e| e.to_string())?;
+        let sealed = self.keyring.seal_for_tenant(channel.tenant_id, tenant_sealed::EMAIL_QUARANTINE, id, raw).map_err(|e| e.to_string())?;
         let row = QuarantineRow { id, tenant_id: channel.tenant_id, channel_id, uid: i64::from(uid), raw: sealed, error: error.to_owned(), created_at: now_micros() };
         tracing::warn!(%channel_id, uid, error, "mail quarantined");
         store::mailboxes::quarantine(&self.db, &row).await.map_err(|e| e.to_string())

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{Destination, Door, EgressError, Transfer};
-use crate::channels::Channels;
+use crate::channels::{ChannelInfo, Channels};
 use crate::domain::categories;
 use crate::domain::events::{self, Event};
 use crate::domain::{address_kind_of_channel, rfc3339};
@@ -97,7 +97,7 @@ impl SendWorker {
                 Err(err) => return self.retry_or_fail(q, err.to_string()),
             }
         }
-        let extras = match self.extras(q, &channel.kind).await {
+        let extras = match self.extras(q, &channel).await {
             Ok(extras) => extras,
             Err(err) => return self.retry_or_fail(q, err),
         };
@@ -145,42 +145,33 @@ impl SendWorker {
 
     /// What the channel needs beyond the text: for email, the ids of the conversation's
     /// earlier mails (threading headers) and the subject the thread started with.
-    async fn extras(&self, q: &QueuedMessage, kind: &str) -> Result<OutboundExtras, String> {
-        if kind != omnibridge_email::KIND {
+    async fn extras(&self, q: &QueuedMessage, channel: &ChannelInfo) -> Result<OutboundExtras, String> {
+        if channel.kind != omnibridge_email::KIND {
             return Ok(OutboundExtras::default());
         }
+        let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
         let thread_refs = store::mailboxes::thread_ids(&self.db, q.conversation_id, q.channel_id, 20).await.map_err(|e| e.to_string())?;
-        let subject = match store::mailboxes::subject(&self.db, q.conversation_id).await.map_err(|e| e.to_string())? {
-            Some(sealed) => {
-                let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
-                Some(key.open(fields::CONVERSATION_SUBJECT, q.conversation_id, &sealed).map_err(|e| e.to_string())?)
-            }
-            None => None,
-        };
-        let channel = self.channels.get(q.channel_id).await.map_err(|e| e.to_string())?;
-        let reply_to = channel.and_then(|c| {
-            let domain = c.settings.get("reply_domain")?.as_str()?.to_owned();
-            let from = c.settings.get("from_address")?.as_str()?.to_owned();
+        let sealed_subject = store::mailboxes::subject(&self.db, q.conversation_id).await.map_err(|e| e.to_string())?;
+        let subject = key.open_opt(fields::CONVERSATION_SUBJECT, q.conversation_id, sealed_subject.as_deref()).map_err(|e| e.to_string())?;
+        let reply_to = (|| {
+            let domain = channel.settings.get("reply_domain")?.as_str()?;
+            let from = channel.settings.get("from_address")?.as_str()?;
             let local = from.split('@').next()?.split('+').next()?.to_owned();
             Some(format!("{local}+{}@{domain}", self.keyring.reply_token(q.tenant_id, q.channel_id, q.conversation_id)))
-        });
+        })();
         // Marketing mail offers one-click unsubscribe (RFC 8058).
         let unsubscribe_url = (q.purpose == "marketing").then(|| {
             let token = self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id);
             format!("{}/hooks/email/{}/unsubscribe/{token}", self.public_url, q.channel_id)
         });
         let mut attachments = Vec::new();
-        let stored = store::attachments::full_for_message(&self.db, q.id).await.map_err(|e| e.to_string())?;
-        if !stored.is_empty() {
-            let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
-            for a in stored {
-                let Some(sealed) = &a.data else { continue };
-                attachments.push(OutboundAttachment {
-                    filename: key.open_opt(fields::ATTACHMENT_FILENAME, a.id, a.filename.as_deref()).map_err(|e| e.to_string())?.unwrap_or_default(),
-                    content_type: a.content_type.clone(),
-                    data: key.open_bytes(fields::ATTACHMENT_DATA, a.id, sealed).map_err(|e| e.to_string())?,
-                });
-            }
+        for a in store::attachments::full_for_message(&self.db, q.id).await.map_err(|e| e.to_string())? {
+            let Some(sealed) = &a.data else { continue };
+            attachments.push(OutboundAttachment {
+                filename: key.open_opt(fields::ATTACHMENT_FILENAME, a.id, a.filename.as_deref()).map_err(|e| e.to_string())?.unwrap_or_default(),
+                content_type: a.content_type.clone(),
+                data: key.open_bytes(fields::ATTACHMENT_DATA, a.id, sealed).map_err(|e| e.to_string())?,
+            });
         }
         Ok(OutboundExtras { thread_refs, subject, reply_to, automatic: false, unsubscribe_url, attachments })
     }

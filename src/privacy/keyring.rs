@@ -25,6 +25,14 @@ use crate::store::{self, Conn, StoreError};
 const CACHE_TTL: Duration = Duration::from_secs(60);
 const CACHE_MAX: usize = 50_000;
 
+/// What values sealed under a tenant key are, as associated data (see
+/// [`Keyring::seal_for_tenant`]).
+pub mod tenant_sealed {
+    pub const CHANNEL_SECRETS: &str = "channel.secrets";
+    pub const EMAIL_QUARANTINE: &str = "email.quarantine";
+    pub const WEBHOOK_SECRET: &str = "webhook.secret";
+}
+
 /// A contact's unwrapped data key.
 #[derive(Clone, Debug)]
 pub struct DataKey {
@@ -114,7 +122,17 @@ impl Keyring {
 
     /// Seals a channel's secrets under the tenant key.
     pub fn seal_secrets(&self, tenant_id: Uuid, channel_id: Uuid, json: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.tenant_key(tenant_id).seal(json, &aad("channel.secrets", channel_id))
+        self.seal_for_tenant(tenant_id, tenant_sealed::CHANNEL_SECRETS, channel_id, json)
+    }
+
+    /// Seals a value under the tenant key (not a contact's): `what` names the column, `row`
+    /// the row, so a ciphertext cannot be moved elsewhere.
+    pub fn seal_for_tenant(&self, tenant_id: Uuid, what: &str, row: Uuid, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.tenant_key(tenant_id).seal(plaintext, &aad(what, row))
+    }
+
+    pub fn open_for_tenant(&self, tenant_id: Uuid, what: &str, row: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.tenant_key(tenant_id).open(sealed, &aad(what, row))
     }
 
     /// An unforgeable token naming a conversation, for reply addresses (`support+TOKEN@…`).
@@ -151,28 +169,6 @@ impl Keyring {
         mac.update(channel_id.as_bytes());
         mac.update(id.as_bytes());
         mac.finalize().into_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    pub fn open_secrets(&self, tenant_id: Uuid, channel_id: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.tenant_key(tenant_id).open(sealed, &aad("channel.secrets", channel_id))
-    }
-
-    /// Seals a quarantined raw mail under the tenant key.
-    pub fn seal_quarantined(&self, tenant_id: Uuid, id: Uuid, raw: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.tenant_key(tenant_id).seal(raw, &aad("email.quarantine", id))
-    }
-
-    pub fn open_quarantined(&self, tenant_id: Uuid, id: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.tenant_key(tenant_id).open(sealed, &aad("email.quarantine", id))
-    }
-
-    /// Seals a webhook endpoint's signing secret under the tenant key.
-    pub fn seal_webhook_secret(&self, tenant_id: Uuid, secret_id: Uuid, secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.tenant_key(tenant_id).seal(secret, &aad("webhook.secret", secret_id))
-    }
-
-    pub fn open_webhook_secret(&self, tenant_id: Uuid, secret_id: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.tenant_key(tenant_id).open(sealed, &aad("webhook.secret", secret_id))
     }
 
     /// A fresh data key for a new contact and its wrapped form, for the caller to store.

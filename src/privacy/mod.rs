@@ -7,5 +7,5 @@ mod keyring;
 mod master_key;
 
 pub use crypto::{CryptoError, SecretKey};
-pub use keyring::{DataKey, KeyError, Keyring};
+pub use keyring::{tenant_sealed, DataKey, KeyError, Keyring};
 pub use master_key::{MasterKeyError, load_or_create_master_key, parse_master_key};

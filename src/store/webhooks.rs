@@ -43,7 +43,7 @@ row_struct! {
 
 row_struct! {
     pub struct AttemptRow {
-        id: Uuid, delivery_id: Uuid, attempt: i64, trigger: String, signed_at: i64, status_code: Option<i64>,
+        id: Uuid, delivery_id: Uuid, attempt: i64, signed_at: i64, status_code: Option<i64>,
         latency_micros: i64, response_body: Option<String>, error: Option<String>, created_at: i64,
     }
 }
@@ -358,7 +358,6 @@ pub struct NewAttempt {
     pub endpoint_id: Uuid,
     pub contact_id: Option<Uuid>,
     pub attempt: i64,
-    pub trigger: &'static str,
     pub signed_at: i64,
     pub status_code: Option<i64>,
     pub latency_micros: i64,
@@ -367,10 +366,10 @@ pub struct NewAttempt {
 }
 
 pub async fn insert_attempts(tx: &mut Tx, rows: &[NewAttempt], now: i64) -> StoreResult<()> {
-    const COLS: usize = 13;
+    const COLS: usize = 12;
     for chunk in rows.chunks(500) {
         let sql = format!(
-            "INSERT INTO webhook_attempts (id, delivery_id, tenant_id, endpoint_id, contact_id, attempt, trigger, signed_at, \
+            "INSERT INTO webhook_attempts (id, delivery_id, tenant_id, endpoint_id, contact_id, attempt, signed_at, \
              status_code, latency_micros, response_body, error, created_at) VALUES {}",
             tx.dialect().tuples(chunk.len(), COLS, 1)
         );
@@ -384,7 +383,6 @@ pub async fn insert_attempts(tx: &mut Tx, rows: &[NewAttempt], now: i64) -> Stor
                     .bind(a.endpoint_id)
                     .bind(a.contact_id)
                     .bind(a.attempt)
-                    .bind(a.trigger)
                     .bind(a.signed_at)
                     .bind(a.status_code)
                     .bind(a.latency_micros)
@@ -428,7 +426,7 @@ pub async fn delivery<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) 
 
 /// A delivery's attempts, oldest first.
 pub async fn attempts<'a>(conn: impl Into<Conn<'a>>, delivery_id: Uuid) -> StoreResult<Vec<AttemptRow>> {
-    const SQL: &str = "SELECT id, delivery_id, attempt, trigger, signed_at, status_code, latency_micros, response_body, error, created_at \
+    const SQL: &str = "SELECT id, delivery_id, attempt, signed_at, status_code, latency_micros, response_body, error, created_at \
                        FROM webhook_attempts WHERE delivery_id = $1 ORDER BY id";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(delivery_id).fetch_all(c).await)?)
 }

@@ -29,6 +29,7 @@ use crate::domain::events::{self, Event};
 use crate::egress::{Destination, Door, Permit, Transfer};
 use crate::outbox::{self, EventBus};
 use crate::privacy::Keyring;
+use crate::privacy::tenant_sealed;
 use crate::store::webhooks::{DeliveryRow, DeliveryUpdate, EndpointRow, NewAttempt};
 use crate::store::{self, Db, StoreError, now_micros};
 
@@ -143,7 +144,7 @@ impl Deliverer {
         let mut keys: HashMap<Uuid, Vec<SigningKey>> = HashMap::new();
         for secret in store::webhooks::valid_secrets(&self.db, &endpoint_ids, now).await? {
             let Some(endpoint) = endpoints.get(&secret.endpoint_id) else { continue };
-            match self.keyring.open_webhook_secret(endpoint.tenant_id, secret.id, &secret.secret) {
+            match self.keyring.open_for_tenant(endpoint.tenant_id, tenant_sealed::WEBHOOK_SECRET, secret.id, &secret.secret) {
                 Ok(bytes) => keys.entry(secret.endpoint_id).or_default().push(SigningKey::from_bytes(bytes)),
                 Err(err) => tracing::error!(endpoint_id = %endpoint.id, error = %err, "a webhook secret does not open"),
             }
@@ -261,22 +262,15 @@ impl Deliverer {
             let (update, attempt) = match &f.outcome {
                 Outcome::NotSent(reason) => (
                     DeliveryUpdate { id: d.id, status: "failed", next_attempt_at: None, last_status_code: None, last_error: Some(reason.clone()), delivered_at: None },
-                    attempt_row(d, now / 1_000_000, None, reason.clone()),
+                    NewAttempt { error: Some(reason.clone()), ..attempt_of(d, now / 1_000_000) },
                 ),
                 Outcome::Posted { result, signed_at } => {
                     let attempt = NewAttempt {
-                        id: Uuid::now_v7(),
-                        delivery_id: d.id,
-                        tenant_id: d.tenant_id,
-                        endpoint_id: d.endpoint_id,
-                        contact_id: d.contact_id,
-                        attempt: d.attempts,
-                        trigger: "automatic",
-                        signed_at: *signed_at,
                         status_code: result.status.map(i64::from),
                         latency_micros: result.latency.as_micros() as i64,
                         response_body: result.body.clone(),
                         error: result.error.as_ref().map(ToString::to_string),
+                        ..attempt_of(d, *signed_at)
                     };
                     let success = result.status.is_some_and(|s| (200..300).contains(&s)) && result.error.is_none();
                     let update = if success {
@@ -374,7 +368,8 @@ impl Deliverer {
     }
 }
 
-fn attempt_row(d: &DeliveryRow, signed_at: i64, status: Option<i64>, error: String) -> NewAttempt {
+/// The attempt record of a claimed delivery, before its outcome is filled in.
+fn attempt_of(d: &DeliveryRow, signed_at: i64) -> NewAttempt {
     NewAttempt {
         id: Uuid::now_v7(),
         delivery_id: d.id,
@@ -382,12 +377,11 @@ fn attempt_row(d: &DeliveryRow, signed_at: i64, status: Option<i64>, error: Stri
         endpoint_id: d.endpoint_id,
         contact_id: d.contact_id,
         attempt: d.attempts,
-        trigger: "automatic",
         signed_at,
-        status_code: status,
+        status_code: None,
         latency_micros: 0,
         response_body: None,
-        error: Some(error),
+        error: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! receives what the hub sends; the test talks to them only over IMAP and SMTP, and to the hub
 //! only over its API.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use omnibridge_email::testservers::{Dovecot, IMAP_PASSWORD, IMAP_USER, SmtpSink};
 use reqwest::StatusCode;
@@ -33,18 +33,6 @@ fn settings(imap: &Dovecot, smtp: &SmtpSink) -> Value {
     })
 }
 
-/// Polls a GET until `done` holds.
-async fn wait_for(app: &TestApp, key: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (status, body) = app.get(path, key).await;
-        if status == StatusCode::OK && done(&body) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "{path} never got there; last answer {status}: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn count(list: &Value) -> usize {
     list["data"].as_array().map(Vec::len).unwrap_or_default()
@@ -79,10 +67,10 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
              Content-Disposition: attachment; filename=\"receipt.pdf\"\nContent-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--XX--\n",
         ),
     );
-    let conversations = wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 1).await;
+    let conversations = app.wait_for(&admin, "/v1/conversations", |l| count(l) == 1).await;
     let conversation = conversations["data"][0]["id"].as_str().expect("id").to_owned();
     let contact = conversations["data"][0]["contact_id"].as_str().expect("contact").to_owned();
-    let messages = wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| count(l) == 1).await;
+    let messages = app.wait_for(&admin, &format!("/v1/conversations/{conversation}/messages"), |l| count(l) == 1).await;
     assert_eq!(messages["data"][0]["text"], "Order 1234 has not arrived.");
     assert_eq!(messages["data"][0]["external_id"], "ana-1@example.com");
     let attachment = &messages["data"][0]["attachments"][0];
@@ -101,7 +89,7 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
     assert_eq!(file.bytes().await.expect("bytes").as_ref(), b"%PDF-1.4\n");
     let (_, person) = app.get(&format!("/v1/contacts/{contact}"), &admin).await;
     assert!(person["identities"].to_string().contains("ana@example.com"), "{person}");
-    let healthy = wait_for(&app, &admin, &format!("/v1/channels/{channel_id}"), |c| c["health"]["status"] == "ok").await;
+    let healthy = app.wait_for(&admin, &format!("/v1/channels/{channel_id}"), |c| c["health"]["status"] == "ok").await;
     assert!(healthy["settings"].get("imap_password").is_none(), "secrets are never returned: {healthy}");
 
     // 2. The operator answers: a real email reply, threaded to the customer's mail.
@@ -136,7 +124,7 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
     let reply_address = header(sent, "Reply-To").expect("a reply address naming the conversation");
     assert!(reply_address.starts_with("support+") && reply_address.ends_with("@reply.shop.example"), "{reply_address}");
     let reply_id = reply["id"].as_str().expect("id").to_owned();
-    wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| {
+    app.wait_for(&admin, &format!("/v1/conversations/{conversation}/messages"), |l| {
         l["data"].as_array().is_some_and(|m| m.iter().any(|m| m["id"] == reply_id.as_str() && m["external_id"] == our_id.as_str()))
     })
     .await;
@@ -149,7 +137,7 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
              In-Reply-To: <{our_id}>\nReferences: <ana-1@example.com> <{our_id}>\n\nThank you!\n\nOn Mon, Support wrote:\n> It ships today.\n"
         )),
     );
-    let messages = wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| count(l) == 3).await;
+    let messages = app.wait_for(&admin, &format!("/v1/conversations/{conversation}/messages"), |l| count(l) == 3).await;
     let answer = &messages["data"][2];
     let text = answer["text"].as_str().expect("text");
     let quote = answer["quote_start"].as_u64().expect("quoted history is marked") as usize;
@@ -162,7 +150,7 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
         "INBOX",
         &crlf(&format!("From: ana@example.com\nTo: {reply_address}\nSubject: one more thing\nMessage-ID: <ana-2b@example.com>\n\nAlso, gift wrap please.\n")),
     );
-    wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| count(l) == 4).await;
+    app.wait_for(&admin, &format!("/v1/conversations/{conversation}/messages"), |l| count(l) == 4).await;
 
     // 4. A new mail that answers nothing starts a conversation of its own — also when it names a
     //    reply address whose token was tampered with.
@@ -173,7 +161,7 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
         "INBOX",
         &crlf(&format!("From: ana@example.com\nTo: {forged}\nSubject: Another question\nMessage-ID: <ana-3@example.com>\n\nDo you ship to Norway?\n")),
     );
-    wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 2).await;
+    app.wait_for(&admin, "/v1/conversations", |l| count(l) == 2).await;
 
     // 5. An auto-reply opens nothing; a bounce of our reply marks it failed with the reason.
     imap.deliver("INBOX", &crlf("From: ana@example.com\nSubject: Out of office\nAuto-Submitted: auto-replied\nMessage-ID: <ooo@example.com>\n\nAway.\n"));
@@ -187,7 +175,7 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
              --B\nContent-Type: text/rfc822-headers\n\nFrom: support@shop.example\nTo: ana@example.com\nMessage-ID: <{our_id}>\n--B--\n"
         )),
     );
-    let messages = wait_for(&app, &admin, &format!("/v1/conversations/{conversation}/messages"), |l| {
+    let messages = app.wait_for(&admin, &format!("/v1/conversations/{conversation}/messages"), |l| {
         l["data"].as_array().is_some_and(|m| m.iter().any(|m| m["id"] == reply_id.as_str() && m["status"] == "failed"))
     })
     .await;
@@ -197,8 +185,8 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
     // 6. A broken mail is quarantined and the next good mail still arrives.
     imap.deliver("INBOX", b"\x00\x01 this is not a mail \xff\xfe");
     imap.deliver("INBOX", &crlf("From: bo@example.org\nSubject: Hello\nMessage-ID: <bo-1@example.org>\n\nA question from Bo.\n"));
-    wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 3).await;
-    let quarantine = wait_for(&app, &admin, &format!("/v1/channels/{channel_id}/quarantine"), |l| count(l) == 1).await;
+    app.wait_for(&admin, "/v1/conversations", |l| count(l) == 3).await;
+    let quarantine = app.wait_for(&admin, &format!("/v1/channels/{channel_id}/quarantine"), |l| count(l) == 1).await;
     assert!(quarantine["data"][0]["error"].is_string());
     assert_eq!(count(&app.get("/v1/conversations", &admin).await.1), 3, "the auto-reply and the bounce opened nothing");
 
@@ -208,7 +196,7 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(total_messages(&app, &admin).await, total_before, "nothing imported twice after a restart");
     imap.deliver("INBOX", &crlf("From: cy@example.net\nSubject: After the restart\nMessage-ID: <cy-1@example.net>\n\nStill there?\n"));
-    wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 4).await;
+    app.wait_for(&admin, "/v1/conversations", |l| count(l) == 4).await;
     assert_eq!(total_messages(&app, &admin).await, total_before + 1);
 }
 
@@ -252,7 +240,7 @@ async fn email_settings_are_validated_and_secrets_never_shown(backend: Backend) 
     let raw = channel.to_string();
     assert!(!raw.contains("not-the-password") && !raw.contains(IMAP_PASSWORD), "{raw}");
     let id = channel["id"].as_str().expect("id");
-    let shown = wait_for(&app, &admin, &format!("/v1/channels/{id}"), |c| c["health"]["status"] == "error").await;
+    let shown = app.wait_for(&admin, &format!("/v1/channels/{id}"), |c| c["health"]["status"] == "error").await;
     assert!(shown["health"]["last_error"].as_str().is_some_and(|e| e.contains("login")), "{shown}");
     let (_, list) = app.get("/v1/channels", &admin).await;
     assert!(!list.to_string().contains("not-the-password"));
@@ -262,7 +250,7 @@ async fn email_settings_are_validated_and_secrets_never_shown(backend: Backend) 
     fixed["imap_password"] = json!(IMAP_PASSWORD);
     let (status, patched) = app.patch(&format!("/v1/channels/{id}"), &admin, json!({"settings": fixed})).await;
     assert_eq!(status, StatusCode::OK, "{patched}");
-    wait_for(&app, &admin, &format!("/v1/channels/{id}"), |c| c["health"]["status"] == "ok").await;
+    app.wait_for(&admin, &format!("/v1/channels/{id}"), |c| c["health"]["status"] == "ok").await;
     // A change without secrets keeps the stored ones.
     let mut renamed = patched["settings"].clone();
     renamed["from_name"] = json!("Support team");
@@ -270,7 +258,7 @@ async fn email_settings_are_validated_and_secrets_never_shown(backend: Backend) 
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["settings"]["from_name"], "Support team");
     imap.deliver("INBOX", &crlf("From: ana@example.com\nSubject: hi\nMessage-ID: <after-patch@example.com>\n\nStill reading?\n"));
-    wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 1).await;
+    app.wait_for(&admin, "/v1/conversations", |l| count(l) == 1).await;
 }
 
 async fn marketing_mail_offers_one_click_unsubscribe(backend: Backend) {
@@ -281,7 +269,7 @@ async fn marketing_mail_offers_one_click_unsubscribe(backend: Backend) {
     let (_, channel) = app.post("/v1/channels", &admin, json!({"kind": "email", "name": "Inbox", "settings": settings(&imap, &smtp)})).await;
     let channel_id = channel["id"].as_str().expect("id").to_owned();
     imap.deliver("INBOX", &crlf("From: ana@example.com\nSubject: Hi\nMessage-ID: <m1@example.com>\n\nHello\n"));
-    let conversations = wait_for(&app, &admin, "/v1/conversations", |l| count(l) == 1).await;
+    let conversations = app.wait_for(&admin, "/v1/conversations", |l| count(l) == 1).await;
     let conversation = conversations["data"][0]["id"].as_str().expect("id").to_owned();
     let path = format!("/v1/conversations/{conversation}/messages");
 
@@ -321,7 +309,7 @@ async fn marketing_mail_offers_one_click_unsubscribe(backend: Backend) {
     // No more marketing mail to this contact on this channel; service mail still goes out.
     let (_, refused) = app.post(&path, &admin, json!({"text": "Last chance: 30% off", "purpose": "marketing"})).await;
     let refused_id = refused["id"].as_str().expect("id").to_owned();
-    let messages = wait_for(&app, &admin, &path, |l| {
+    let messages = app.wait_for(&admin, &path, |l| {
         l["data"].as_array().is_some_and(|m| m.iter().any(|m| m["id"] == refused_id.as_str() && m["status"] == "failed"))
     })
     .await;

@@ -213,6 +213,20 @@ impl TestApp {
         self.call(Method::PATCH, path, Some(key), Some(body)).await
     }
 
+    /// Polls `GET path` until it answers 200 with a body for which `done` holds; panics with
+    /// the last answer after 20 s.
+    pub async fn wait_for(&self, key: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = self.get(path, key).await;
+            if status == StatusCode::OK && done(&body) {
+                return body;
+            }
+            assert!(std::time::Instant::now() < deadline, "{path} never got there; last answer {status}: {body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Creates a web chat channel; returns its id.
     pub async fn webchat_channel(&self, key: &str) -> String {
         let (status, body) = self.post("/v1/channels", key, json!({"kind": "webchat", "name": "Site"})).await;

@@ -141,7 +141,7 @@ async fn a_failing_receiver_gets_the_same_event_until_it_answers(backend: Backen
     let delivery = &deliveries["data"][0];
     assert_eq!(delivery["msg_id"], requests[0].header("webhook-id"));
     let delivery_id = delivery["id"].as_str().expect("id").to_owned();
-    let attempts = wait_for_json(&app, &admin, &format!("/v1/webhooks/deliveries/{delivery_id}/attempts"), |a| {
+    let attempts = app.wait_for(&admin, &format!("/v1/webhooks/deliveries/{delivery_id}/attempts"), |a| {
         a["data"].as_array().is_some_and(|l| l.len() == 3)
     })
     .await;
@@ -174,7 +174,7 @@ async fn failed_deliveries_can_be_replayed_and_gone_endpoints_are_disabled(backe
     receiver.answer_from_now_on(503);
     app.visitor_says(&token, json!({"text": "first"})).await;
     operations.wait_until(WAIT, has_type("message.attempt.exhausted", 1)).await;
-    let failed = wait_for_json(&app, &admin, &format!("/v1/webhooks/endpoints/{id}/deliveries?status=failed"), |d| {
+    let failed = app.wait_for(&admin, &format!("/v1/webhooks/endpoints/{id}/deliveries?status=failed"), |d| {
         d["data"].as_array().is_some_and(|l| l.len() == 1)
     })
     .await;
@@ -187,13 +187,13 @@ async fn failed_deliveries_can_be_replayed_and_gone_endpoints_are_disabled(backe
     assert_eq!(status, StatusCode::ACCEPTED, "{retried}");
     let requests = receiver.wait_until(WAIT, |r| r.len() >= 2).await;
     assert_eq!(requests[0].header("webhook-id"), requests[1].header("webhook-id"));
-    wait_for_json(&app, &admin, &format!("/v1/webhooks/deliveries/{delivery_id}"), |d| d["status"] == "delivered").await;
+    app.wait_for(&admin, &format!("/v1/webhooks/deliveries/{delivery_id}"), |d| d["status"] == "delivered").await;
 
     // Recover every failure of a time window.
     receiver.answer_from_now_on(500);
     app.visitor_says(&token, json!({"text": "second"})).await;
     app.visitor_says(&token, json!({"text": "third"})).await;
-    wait_for_json(&app, &admin, &format!("/v1/webhooks/endpoints/{id}/deliveries?status=failed"), |d| {
+    app.wait_for(&admin, &format!("/v1/webhooks/endpoints/{id}/deliveries?status=failed"), |d| {
         d["data"].as_array().is_some_and(|l| l.len() == 2)
     })
     .await;
@@ -203,7 +203,7 @@ async fn failed_deliveries_can_be_replayed_and_gone_endpoints_are_disabled(backe
     let (status, recovered) = app.post(&format!("/v1/webhooks/endpoints/{id}/recover"), &admin, json!({"since": since})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{recovered}");
     assert_eq!(recovered["requeued"], 2);
-    wait_for_json(&app, &admin, &format!("/v1/webhooks/endpoints/{id}/deliveries?status=delivered"), |d| {
+    app.wait_for(&admin, &format!("/v1/webhooks/endpoints/{id}/deliveries?status=delivered"), |d| {
         d["data"].as_array().is_some_and(|l| l.len() == 3)
     })
     .await;
@@ -224,7 +224,7 @@ async fn failed_deliveries_can_be_replayed_and_gone_endpoints_are_disabled(backe
     // While disabled, events are still recorded (so they can be recovered) but not sent.
     let before = receiver.requests().len();
     app.visitor_says(&token, json!({"text": "fifth"})).await;
-    let all = wait_for_json(&app, &admin, &format!("/v1/webhooks/endpoints/{id}/deliveries"), |d| {
+    let all = app.wait_for(&admin, &format!("/v1/webhooks/endpoints/{id}/deliveries"), |d| {
         d["data"].as_array().is_some_and(|l| l.len() == 5)
     })
     .await;
@@ -285,10 +285,10 @@ async fn webhook_urls_to_private_addresses_are_refused(backend: Backend) {
     let channel = app.webchat_channel(&admin).await;
     let (token, _) = app.visitor(&channel, json!({})).await;
     app.visitor_says(&token, json!({"text": "hi"})).await;
-    let deliveries = wait_for_json(&app, &admin, &format!("/v1/webhooks/endpoints/{id}/deliveries"), |d| d["data"][0]["id"].is_string()).await;
+    let deliveries = app.wait_for(&admin, &format!("/v1/webhooks/endpoints/{id}/deliveries"), |d| d["data"][0]["id"].is_string()).await;
     let delivery_id = deliveries["data"][0]["id"].as_str().expect("id");
     // The attempt is recorded once it has ended (the delivery counts it when it is claimed).
-    let attempts = wait_for_json(&app, &admin, &format!("/v1/webhooks/deliveries/{delivery_id}/attempts"), |a| {
+    let attempts = app.wait_for(&admin, &format!("/v1/webhooks/deliveries/{delivery_id}/attempts"), |a| {
         a["data"].as_array().is_some_and(|l| !l.is_empty())
     })
     .await;
@@ -405,9 +405,9 @@ async fn an_endpoint_failing_for_too_long_is_disabled(backend: Backend) {
     let (token, _) = app.visitor(&channel, json!({})).await;
     app.visitor_says(&token, json!({"text": "anyone?"})).await;
 
-    let failing = wait_for_json(&app, &admin, &format!("/v1/webhooks/endpoints/{id}"), |e| e["failing_since"].is_string()).await;
+    let failing = app.wait_for(&admin, &format!("/v1/webhooks/endpoints/{id}"), |e| e["failing_since"].is_string()).await;
     assert_eq!(failing["disabled"], false, "one failure starts the clock, it does not disable");
-    let disabled = wait_for_json(&app, &admin, &format!("/v1/webhooks/endpoints/{id}"), |e| e["disabled"] == true).await;
+    let disabled = app.wait_for(&admin, &format!("/v1/webhooks/endpoints/{id}"), |e| e["disabled"] == true).await;
     assert!(disabled["disabled_reason"].as_str().is_some_and(|r| r.contains("without a success")), "{disabled}");
     let events = operations.wait_until(WAIT, has_type("endpoint.disabled", 1)).await;
     assert_eq!(events[0].json()["data"]["endpoint_id"], id.as_str());
@@ -427,7 +427,7 @@ async fn payloads_are_purged_after_the_retention_period(backend: Backend) {
     let (id, _) = endpoint(&app, &admin, json!({"url": receiver.url, "event_types": ["message.received"]})).await;
     let (token, _) = app.visitor(&channel, json!({})).await;
     app.visitor_says(&token, json!({"text": "an old secret"})).await;
-    let failed = wait_for_json(&app, &admin, &format!("/v1/webhooks/endpoints/{id}/deliveries?status=failed"), |d| {
+    let failed = app.wait_for(&admin, &format!("/v1/webhooks/endpoints/{id}/deliveries?status=failed"), |d| {
         d["data"].as_array().is_some_and(|l| l.len() == 1)
     })
     .await;
@@ -446,7 +446,7 @@ async fn payloads_are_purged_after_the_retention_period(backend: Backend) {
         .expect("age rows");
     }
     app.restart().await;
-    wait_for_json(&app, &admin, &format!("/v1/webhooks/deliveries/{delivery}/attempts"), |a| a["data"][0]["response_body"].is_null()).await;
+    app.wait_for(&admin, &format!("/v1/webhooks/deliveries/{delivery}/attempts"), |a| a["data"][0]["response_body"].is_null()).await;
     let left: i64 = match &db {
         omnibridge::store::Db::Sqlite(p) => sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(p).await,
         omnibridge::store::Db::Pg(p) => sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(p).await,
@@ -458,20 +458,8 @@ async fn payloads_are_purged_after_the_retention_period(backend: Backend) {
     receiver.answer_from_now_on(200);
     let (status, _) = app.post(&format!("/v1/webhooks/deliveries/{delivery}/retry"), &admin, json!({})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let after = wait_for_json(&app, &admin, &format!("/v1/webhooks/deliveries/{delivery}"), |d| d["status"] == "failed").await;
+    let after = app.wait_for(&admin, &format!("/v1/webhooks/deliveries/{delivery}"), |d| d["status"] == "failed").await;
     assert!(after["last_error"].as_str().is_some_and(|e| e.contains("payload is gone")), "{after}");
     assert_eq!(receiver.requests().len(), 1, "nothing was sent without a payload");
 }
 
-/// Polls a GET until `done` holds; panics after the wait.
-async fn wait_for_json(app: &TestApp, key: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (status, body) = app.get(path, key).await;
-        if status == StatusCode::OK && done(&body) {
-            return body;
-        }
-        assert!(std::time::Instant::now() < deadline, "{path} never got there; last answer {status}: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
