@@ -15,6 +15,11 @@ pub enum AdapterError {
     /// The provider refused this message for good (bad address, blocked recipient).
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// The recipient opted out at the provider (an SMS STOP the carrier enforces, a bot the user
+    /// blocked): nothing can reach them on this channel until they opt in again. The hub records
+    /// it as a consent withdrawal.
+    #[error("the recipient opted out: {0}")]
+    RecipientOptedOut(String),
     /// The channel is misconfigured (bad credentials, missing setting); nothing succeeds until
     /// a tenant fixes it.
     #[error("channel configuration error: {0}")]
@@ -37,4 +42,18 @@ pub enum SinkError {
     /// The hub could not store it now; the provider should retry.
     #[error("unavailable: {0}")]
     Unavailable(String),
+}
+
+/// A channel setting a tenant gave that cannot work, named so the API can point at the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {detail}")]
+pub struct SettingsError {
+    pub field: &'static str,
+    pub detail: String,
+}
+
+impl SettingsError {
+    pub fn new(field: &'static str, detail: impl Into<String>) -> Self {
+        Self { field, detail: detail.into() }
+    }
 }

@@ -11,10 +11,10 @@ pub mod problem;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use error::{AdapterError, SinkError};
+pub use error::{AdapterError, SettingsError, SinkError};
 pub use message::{
-    Accepted, Address, AddressKind, DeliveryStatus, InboundAttachment, InboundExtras, InboundMessage, OutboundAttachment, OutboundExtras, OutboundMessage, Receipt,
-    Sender, Technical,
+    Accepted, Address, AddressKind, ConsentAction, ConsentSignal, DeliveryStatus, FetchedFile, InboundAttachment, InboundExtras, InboundMessage,
+    OutboundAttachment, OutboundExtras, OutboundMessage, Receipt, Sender, Technical, is_e164,
 };
 
 use std::sync::Arc;
@@ -54,4 +54,12 @@ pub trait Channel: Send + Sync + 'static {
     /// failures and after crashes, and a retry must not reach the recipient twice where the
     /// provider lets the adapter prevent it.
     async fn send(&self, message: &OutboundMessage) -> Result<Receipt, AdapterError>;
+
+    /// Fetches the content of an inbound attachment the channel left at the provider
+    /// ([`InboundAttachment::remote`]). Channels that always deliver content inline keep the
+    /// default.
+    async fn fetch_attachment(&self, remote: &str) -> Result<FetchedFile, AdapterError> {
+        let _ = remote;
+        Err(AdapterError::Permanent(format!("{} channels keep no files at the provider", self.kind())))
+    }
 }

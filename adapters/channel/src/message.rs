@@ -49,12 +49,20 @@ impl Address {
             AddressKind::Email => raw.to_lowercase(),
             AddressKind::Phone => {
                 let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+                // `00` is the international prefix written out: 0044… is +44….
+                let digits = if raw.starts_with("00") { &digits[2..] } else { &digits[..] };
                 format!("+{digits}")
             }
             AddressKind::Telegram | AddressKind::Webchat => raw.to_owned(),
         };
         Self { kind, value }
     }
+}
+
+/// Whether `text` is a phone number in E.164 form: `+`, a non-zero digit, 8 to 15 digits.
+pub fn is_e164(text: &str) -> bool {
+    let Some(digits) = text.strip_prefix('+') else { return false };
+    (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
 }
 
 /// Who wrote an inbound message.
@@ -108,6 +116,29 @@ pub struct InboundExtras {
     /// Never answer this message automatically (RFC 3834 signals: lists, bulk, auto-submitted).
     #[serde(default)]
     pub no_auto_reply: bool,
+    /// The sender opted out or back in with this message (an SMS keyword, a bot command). The
+    /// hub records it in the consent ledger in the same transaction as the message.
+    #[serde(default)]
+    pub consent: Option<ConsentSignal>,
+}
+
+/// A consent change the sender expressed in the channel's own vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentSignal {
+    pub action: ConsentAction,
+    /// How it was collected, in the ledger's words: `sms_keyword`, `telegram_command`, ….
+    pub method: String,
+    /// What the sender wrote, normalized (`STOP`, `/start`).
+    pub keyword: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentAction {
+    /// Nothing more on this channel, whatever the purpose (SMS STOP, a carrier rule).
+    OptOut,
+    /// The sender may be contacted again on this channel (SMS START).
+    OptIn,
 }
 
 /// A file that came with an inbound message.
@@ -120,6 +151,17 @@ pub struct InboundAttachment {
     pub data: Vec<u8>,
     /// The original size, when the content was dropped for being too large.
     pub size: usize,
+    /// Where the channel can fetch the content later (an MMS media URL, a Telegram file id),
+    /// when it is not in `data`; see [`crate::Channel::fetch_attachment`].
+    #[serde(default)]
+    pub remote: Option<String>,
+}
+
+/// A file fetched from the provider.
+#[derive(Debug, Clone)]
+pub struct FetchedFile {
+    pub content_type: String,
+    pub data: Vec<u8>,
 }
 
 /// What the hub answered for an accepted inbound message.
@@ -226,5 +268,16 @@ mod tests {
             Address::new(AddressKind::Email, "ana@example.com")
         );
         assert_eq!(Address::new(AddressKind::Phone, "+44 (20) 7946-0958").value, "+442079460958");
+        assert_eq!(Address::new(AddressKind::Phone, "0044 20 7946 0958").value, "+442079460958");
+    }
+
+    #[test]
+    fn e164_is_a_plus_and_eight_to_fifteen_digits() {
+        assert!(is_e164("+14155550100"));
+        assert!(!is_e164("14155550100"));
+        assert!(!is_e164("+0123456789"));
+        assert!(!is_e164("+1234567"));
+        assert!(!is_e164("+1415555010012345"));
+        assert!(!is_e164("+1 415 555 0100"));
     }
 }

@@ -151,7 +151,7 @@ pub fn to_inbound(channel_id: Uuid, parsed: ParsedMail, fallback_id: String) -> 
         .map(|a| {
             let size = a.data.len();
             let data = if size <= MAX_ATTACHMENT_BYTES { a.data } else { Vec::new() };
-            InboundAttachment { filename: a.filename, content_type: a.content_type, data, size }
+            InboundAttachment { filename: a.filename, content_type: a.content_type, data, size, remote: None }
         })
         .collect();
     InboundMessage {
@@ -167,6 +167,7 @@ pub fn to_inbound(channel_id: Uuid, parsed: ParsedMail, fallback_id: String) -> 
             quote_start: parsed.quote_start,
             attachments,
             no_auto_reply: parsed.no_auto_reply,
+            consent: None,
         },
     }
 }

@@ -20,4 +20,5 @@ pub mod smtp;
 pub mod testservers;
 
 pub use channel::{EmailChannel, KIND, MailboxStore};
-pub use settings::{EmailConfig, EmailSettings, SettingsError, TlsMode};
+pub use omnibridge_channel::SettingsError;
+pub use settings::{EmailConfig, EmailSettings, TlsMode};

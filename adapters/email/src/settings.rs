@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use omnibridge_channel::SettingsError;
 use serde::Deserialize;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -79,15 +80,8 @@ pub struct EmailSettings {
     pub poll_interval: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {detail}")]
-pub struct SettingsError {
-    pub field: &'static str,
-    pub detail: String,
-}
-
 fn invalid(field: &'static str, detail: impl Into<String>) -> SettingsError {
-    SettingsError { field, detail: detail.into() }
+    SettingsError::new(field, detail)
 }
 
 fn valid_address(text: &str) -> bool {
