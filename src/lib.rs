@@ -8,6 +8,7 @@ pub mod api;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod domain;
 pub mod egress;
 pub mod error;
@@ -139,7 +140,12 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let bus = EventBus::new(4096);
     let workers = CancellationToken::new();
     let sockets = VisitorSockets::default();
-    let channels = Arc::new(Channels::new(db.clone(), sockets.clone(), keyring.clone(), bus.clone()));
+    let provider_http = reqwest::Client::builder()
+        .user_agent(concat!("omnibridge/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .context("building the provider HTTP client")?;
+    let channels = Arc::new(Channels::new(db.clone(), sockets.clone(), keyring.clone(), bus.clone(), provider_http, config.public_base_url()));
     let runners = Arc::new(Runners::new(db.clone(), channels.clone(), workers.clone()));
     let hub = Arc::new(Hub {
         config: config.clone(),
@@ -173,12 +179,12 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     runners.start_all(ingest.clone()).await.context("starting channel importers")?;
     let widget = omnibridge_webchat::router(WidgetState {
         backend: Arc::new(HubWidgetBackend::new(db.clone(), keyring.clone(), channels.clone(), bus.clone())),
-        inbound: ingest,
+        inbound: ingest.clone(),
         sockets,
         max_text_chars: config.widget.max_text_chars,
         shutdown: shutdown.clone(),
     });
-    let app = api::router(hub, widget);
+    let app = api::router(hub, widget, ingest);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = db.backend(), "omnibridge listening");
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);

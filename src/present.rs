@@ -17,6 +17,7 @@ pub mod fields {
     pub const ATTACHMENT_FILENAME: &str = "attachment.filename";
     pub const ATTACHMENT_DATA: &str = "attachment.data";
     pub const TECHNICAL_IP: &str = "technical.ip";
+    pub const CONSENT_ADDRESS: &str = "consent.address";
     pub const TECHNICAL_USER_AGENT: &str = "technical.user_agent";
 }
 

@@ -1,4 +1,5 @@
-//! `GET /v1/attachments/{id}`: the content of a file that came with a message.
+//! `GET /v1/attachments/{id}`: the content of a file that came with a message. Files a provider
+//! keeps (MMS media) are fetched through the channel on first download and then kept, sealed.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -11,6 +12,7 @@ use uuid::Uuid;
 use super::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::present::fields;
+use crate::privacy::DataKey;
 use crate::state::AppState;
 use crate::store;
 
@@ -21,12 +23,18 @@ pub fn router() -> Router<AppState> {
 async fn download(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Response> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("attachment"))?;
     let row = store::attachments::get(&state.db, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("attachment"))?;
-    let Some(sealed) = &row.data else {
-        return Ok(Problem::new(StatusCode::GONE, "not_stored", "this attachment was larger than the limit; only its description was kept")
-            .into_response());
-    };
     let key = state.keyring.data_key(&state.db, row.tenant_id, row.contact_id).await?;
-    let data = key.open_bytes(fields::ATTACHMENT_DATA, row.id, sealed)?;
+    let (data, content_type) = match (&row.data, &row.remote) {
+        (Some(sealed), _) => (key.open_bytes(fields::ATTACHMENT_DATA, row.id, sealed)?, row.content_type.clone()),
+        (None, Some(remote)) => match fetch_remote(&state, &row, remote, &key).await {
+            Ok(fetched) => fetched,
+            Err(problem) => return Ok(problem.into_response()),
+        },
+        (None, None) => {
+            return Ok(Problem::new(StatusCode::GONE, "not_stored", "this attachment was larger than the limit; only its description was kept")
+                .into_response());
+        }
+    };
     let filename = key.open_opt(fields::ATTACHMENT_FILENAME, row.id, row.filename.as_deref())?;
     // The name as given, reduced to characters safe in a header; never interpreted by the browser.
     let safe: String = filename
@@ -36,10 +44,32 @@ async fn download(State(state): State<AppState>, auth: Auth, Path(id): Path<Stri
         .collect();
     let mut response = (StatusCode::OK, data).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(&row.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok(response)
+}
+
+/// Fetches an attachment's content from the provider that keeps it, and keeps it (sealed).
+async fn fetch_remote(state: &AppState, row: &store::attachments::AttachmentRow, remote: &str, key: &DataKey) -> Result<(Vec<u8>, String), Problem> {
+    let unavailable = |detail: &str| Problem::new(StatusCode::BAD_GATEWAY, "provider_unavailable", detail.to_owned());
+    let message = store::messages::get(&state.db, row.tenant_id, row.message_id).await.ok().flatten().ok_or_else(|| unavailable("the message is gone"))?;
+    let channel = state.channels.get(message.channel_id).await.ok().flatten().ok_or_else(|| unavailable("the channel is gone"))?;
+    let source = state.channels.file_source(&channel).ok_or_else(|| unavailable("the channel cannot fetch this file"))?;
+    let file = source.fetch_attachment(remote).await.map_err(|err| {
+        tracing::warn!(attachment_id = %row.id, error = %err, "fetching an attachment from the provider failed");
+        unavailable(&format!("the provider did not hand over the file: {err}"))
+    })?;
+    let sealed = key.seal_bytes(fields::ATTACHMENT_DATA, row.id, &file.data).map_err(|_| unavailable("sealing failed"))?;
+    let kept = async {
+        let mut tx = state.db.begin().await?;
+        store::attachments::store_fetched(&mut tx, row.id, &sealed, &file.content_type, file.data.len() as i64).await?;
+        tx.commit().await
+    };
+    if let Err(err) = kept.await {
+        tracing::warn!(attachment_id = %row.id, error = %err, "keeping a fetched attachment failed");
+    }
+    Ok((file.data, file.content_type))
 }

@@ -189,6 +189,9 @@ async fn reply(
     };
     let kind = state.channels.get(channel_id).await?.map(|c| c.kind.clone()).unwrap_or_default();
     let files = valid_attachments(&body.attachments, &kind)?;
+    if kind == omnibridge_twilio_sms::KIND && !body.private {
+        omnibridge_twilio_sms::channel::check_body(text).map_err(|why| ApiError::invalid("text", why))?;
+    }
     let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
     let mut tx = state.db.begin().await?;
     let mut message = queue_outbound(&mut tx, &auth, &key, &conversation, channel_id, text, purpose, body.private).await?;
@@ -212,6 +215,7 @@ async fn reply(
             content_type,
             size: data.len() as i64,
             data: Some(key.seal_bytes(fields::ATTACHMENT_DATA, id, &data)?),
+            remote: None,
             created_at: now,
         });
     }

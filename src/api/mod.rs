@@ -15,6 +15,7 @@ mod ops;
 mod pagination;
 mod patch;
 mod realtime;
+mod twilio_hooks;
 mod webhooks;
 
 use std::time::Instant;
@@ -29,8 +30,9 @@ use omnibridge_channel::problem::Problem;
 
 use crate::state::AppState;
 
-/// The whole router; `widget` is the web chat adapter's router, mounted as is.
-pub fn router(state: AppState, widget: Router) -> Router {
+/// The whole router; `widget` is the web chat adapter's router, mounted as is; `inbound` is
+/// where provider webhooks hand their messages.
+pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::InboundTx) -> Router {
     let max_body = state.config.http.max_body_bytes;
     Router::new()
         .merge(channels::router())
@@ -44,8 +46,9 @@ pub fn router(state: AppState, widget: Router) -> Router {
         .merge(ops::router())
         .merge(openapi::router())
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state.clone())
         .merge(widget)
+        .merge(twilio_hooks::router(state, inbound))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(max_body))

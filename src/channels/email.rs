@@ -4,28 +4,21 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use omnibridge_channel::DeliveryStatus;
 use omnibridge_email::imap::Cursor;
 use omnibridge_email::{EmailConfig, EmailSettings, MailboxStore};
 use uuid::Uuid;
 
 use super::ChannelInfo;
-use crate::domain::events::{self, Event};
-use crate::outbox::{self, EventBus};
-use crate::present;
-use crate::privacy::Keyring;
-use crate::privacy::tenant_sealed;
+use crate::egress::reports::{self, Report};
+use crate::outbox::EventBus;
+use crate::privacy::{Keyring, tenant_sealed};
 use crate::store::mailboxes::QuarantineRow;
 use crate::store::{self, Db, now_micros};
 
 /// The typed settings of an email channel: public settings plus its opened secrets.
 pub fn settings_of(keyring: &Keyring, info: &ChannelInfo) -> Result<EmailSettings, String> {
-    let mut json = info.settings.clone();
-    if let (Some(sealed), serde_json::Value::Object(map)) = (&info.secrets, &mut json) {
-        let opened = keyring.open_for_tenant(info.tenant_id, tenant_sealed::CHANNEL_SECRETS, info.id, sealed).map_err(|e| e.to_string())?;
-        let secrets: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
-        map.extend(secrets);
-    }
-    let config: EmailConfig = serde_json::from_value(json).map_err(|e| format!("stored settings: {e}"))?;
+    let config: EmailConfig = serde_json::from_value(super::settings_with_secrets(keyring, info)?).map_err(|e| format!("stored settings: {e}"))?;
     config.validate().map_err(|e| e.to_string())
 }
 
@@ -64,18 +57,8 @@ impl MailboxStore for HubMailboxStore {
             tracing::info!(%channel_id, "a bounce for a message this channel did not send; ignored");
             return Ok(());
         };
-        let key = self.keyring.data_key(&self.db, message.tenant_id, message.contact_id).await.map_err(|e| e.to_string())?;
-        let mut tx = self.db.begin().await.map_err(|e| e.to_string())?;
-        let reason = format!("bounced: {reason}");
-        store::messages::record_attempt(&mut tx, message.id, "failed", None, Some(&reason), None).await.map_err(|e| e.to_string())?;
-        let row = store::messages::get(&mut tx, message.tenant_id, message.id).await.map_err(|e| e.to_string())?.ok_or("message vanished")?;
-        let view = present::message(&row, &key).map_err(|e| e.to_string())?;
-        let sequence = outbox::next_sequence(&mut tx, row.conversation_id).await.map_err(|e| e.to_string())?;
-        let mut event = Event::in_conversation(row.tenant_id, events::MESSAGE_FAILED, row.contact_id, row.conversation_id, sequence, &view);
-        outbox::append(&mut tx, Some(&key), &mut event).await.map_err(|e| e.to_string())?;
-        tx.commit().await.map_err(|e| e.to_string())?;
-        self.bus.publish([event]);
-        Ok(())
+        let report = Report { status: DeliveryStatus::Failed, external_id: None, error: Some(format!("bounced: {reason}")) };
+        reports::record(&self.db, &self.keyring, &self.bus, &message, report).await.map(|_| ())
     }
 
     async fn health(&self, channel_id: Uuid, last_error: Option<String>) {

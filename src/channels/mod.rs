@@ -7,6 +7,7 @@
 pub mod email;
 pub mod runners;
 pub mod settings;
+pub mod twilio;
 pub mod webchat;
 
 use std::collections::HashMap;
@@ -14,13 +15,14 @@ use std::sync::{Arc, RwLock};
 
 use omnibridge_channel::Channel;
 use omnibridge_email::{EmailChannel, MailboxStore};
+use omnibridge_twilio_sms::TwilioSmsChannel;
 use omnibridge_webchat::{VisitorSockets, WebchatChannel};
 use uuid::Uuid;
 
 use crate::domain::views::ChannelView;
 use crate::domain::rfc3339;
 use crate::outbox::EventBus;
-use crate::privacy::Keyring;
+use crate::privacy::{Keyring, tenant_sealed};
 use crate::store::{ChannelRow, Db, StoreResult};
 
 /// A channel's configuration as the hub uses it.
@@ -71,10 +73,27 @@ pub struct Channels {
     /// Email adapters by channel, with the `updated_at` of the settings they were built from.
     email: RwLock<HashMap<Uuid, (i64, Arc<EmailChannel>)>>,
     mailbox_store: Arc<dyn MailboxStore>,
+    /// SMS adapters by channel, likewise.
+    sms: RwLock<HashMap<Uuid, (i64, Arc<TwilioSmsChannel>)>>,
+    /// The HTTP client for provider APIs (connection pools shared by every channel).
+    http: reqwest::Client,
+    /// The hub's public base URL, for the callback URLs providers are given.
+    public_url: String,
+}
+
+/// A channel's public settings with its opened secrets put back in.
+pub fn settings_with_secrets(keyring: &Keyring, info: &ChannelInfo) -> Result<serde_json::Value, String> {
+    let mut json = info.settings.clone();
+    if let (Some(sealed), serde_json::Value::Object(map)) = (&info.secrets, &mut json) {
+        let opened = keyring.open_for_tenant(info.tenant_id, tenant_sealed::CHANNEL_SECRETS, info.id, sealed).map_err(|e| e.to_string())?;
+        let secrets: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
+        map.extend(secrets);
+    }
+    Ok(json)
 }
 
 impl Channels {
-    pub fn new(db: Db, sockets: VisitorSockets, keyring: Arc<Keyring>, bus: EventBus) -> Self {
+    pub fn new(db: Db, sockets: VisitorSockets, keyring: Arc<Keyring>, bus: EventBus, http: reqwest::Client, public_url: String) -> Self {
         let mailbox_store = Arc::new(email::HubMailboxStore { db: db.clone(), keyring: keyring.clone(), bus });
         Self {
             db,
@@ -83,6 +102,9 @@ impl Channels {
             webchat: Arc::new(WebchatChannel::new(sockets)),
             email: RwLock::new(HashMap::new()),
             mailbox_store,
+            sms: RwLock::new(HashMap::new()),
+            http,
+            public_url,
         }
     }
 
@@ -107,6 +129,16 @@ impl Channels {
         match info.kind.as_str() {
             omnibridge_webchat::KIND => Some(self.webchat.clone()),
             omnibridge_email::KIND => self.email_adapter(info).map(|a| a as Arc<dyn Channel>),
+            omnibridge_twilio_sms::KIND => self.sms_adapter(info).map(|a| a as Arc<dyn Channel>),
+            _ => None,
+        }
+    }
+
+    /// The adapter that fetches files an inbound message left at the provider (MMS media).
+    /// Fetching brings data in; nothing about the contact leaves but the provider's own id.
+    pub(crate) fn file_source(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
+        match info.kind.as_str() {
+            omnibridge_twilio_sms::KIND => self.sms_adapter(info).map(|a| a as Arc<dyn Channel>),
             _ => None,
         }
     }
@@ -117,6 +149,25 @@ impl Channels {
             omnibridge_email::KIND => self.email_adapter(info).map(|a| a as Arc<dyn Channel>),
             _ => None,
         }
+    }
+
+    fn sms_adapter(&self, info: &ChannelInfo) -> Option<Arc<TwilioSmsChannel>> {
+        if let Some((built_from, adapter)) = self.sms.read().unwrap_or_else(|e| e.into_inner()).get(&info.id)
+            && *built_from == info.updated_at
+        {
+            return Some(adapter.clone());
+        }
+        let settings = match twilio::settings_of(&self.keyring, info) {
+            Ok(settings) => settings,
+            Err(err) => {
+                tracing::error!(channel_id = %info.id, error = %err, "SMS channel settings do not load");
+                return None;
+            }
+        };
+        let callback = format!("{}{}", twilio::public_base(&settings, &self.public_url), omnibridge_twilio_sms::channel::status_callback_path(info.id));
+        let adapter = Arc::new(TwilioSmsChannel::new(settings, self.http.clone(), Some(callback)));
+        self.sms.write().unwrap_or_else(|e| e.into_inner()).insert(info.id, (info.updated_at, adapter.clone()));
+        Some(adapter)
     }
 
     fn email_adapter(&self, info: &ChannelInfo) -> Option<Arc<EmailChannel>> {

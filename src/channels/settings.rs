@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::error::ApiError;
 
 /// The kinds a channel may be created with.
-pub const KINDS: &[&str] = &["webchat", "email"];
+pub const KINDS: &[&str] = &["webchat", "email", "twilio_sms"];
 
 /// Email settings that are secrets: stored sealed, never returned.
 const EMAIL_SECRETS: &[&str] = &["imap_password", "smtp_password"];
@@ -39,20 +39,33 @@ pub fn validate(kind: &str, settings: Option<Value>) -> Result<Validated, ApiErr
         }
         "email" => {
             let config: omnibridge_email::EmailConfig = parse(settings.clone())?;
-            config.validate().map_err(|e| ApiError::invalid(&format!("settings.{}", e.field), e.detail))?;
-            let mut public = settings;
-            let mut secrets = serde_json::Map::new();
-            if let Value::Object(map) = &mut public {
-                for key in EMAIL_SECRETS {
-                    if let Some(value) = map.remove(*key) {
-                        secrets.insert((*key).to_owned(), value);
-                    }
-                }
-            }
-            Ok(Validated { public, secrets: Some(Value::Object(secrets)) })
+            config.validate().map_err(invalid_setting)?;
+            Ok(split_secrets(settings, EMAIL_SECRETS))
+        }
+        omnibridge_twilio_sms::KIND => {
+            let config: omnibridge_twilio_sms::TwilioSmsConfig = parse(settings.clone())?;
+            config.validate().map_err(invalid_setting)?;
+            Ok(split_secrets(settings, omnibridge_twilio_sms::settings::SECRETS))
         }
         _ => Err(ApiError::invalid("kind", format!("unsupported channel kind {kind:?}; supported: {}", KINDS.join(", ")))),
     }
+}
+
+fn invalid_setting(e: omnibridge_channel::SettingsError) -> ApiError {
+    ApiError::invalid(&format!("settings.{}", e.field), e.detail)
+}
+
+/// Takes the secret keys out of `settings`: they are stored sealed and never shown.
+fn split_secrets(mut public: Value, secret_keys: &[&str]) -> Validated {
+    let mut secrets = serde_json::Map::new();
+    if let Value::Object(map) = &mut public {
+        for key in secret_keys {
+            if let Some(value) = map.remove(*key) {
+                secrets.insert((*key).to_owned(), value);
+            }
+        }
+    }
+    Validated { public, secrets: Some(Value::Object(secrets)) }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(settings: Value) -> Result<T, ApiError> {

@@ -49,6 +49,18 @@ pub fn address_kind_of_channel(kind: &str) -> Option<AddressKind> {
     })
 }
 
+/// The medium a channel kind carries, as consent is recorded: a person's "stop texting me"
+/// holds whichever SMS provider carries the texts.
+pub fn medium_of_channel(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "webchat" => "webchat",
+        "email" => "email",
+        "twilio_sms" => "sms",
+        "telegram" => "telegram",
+        _ => return None,
+    })
+}
+
 /// Personal-data categories, as routing policy and the transfer log name them.
 pub mod categories {
     pub const CONTACT_NAME: &str = "contact.name";

@@ -35,7 +35,8 @@ pub struct AttachmentView {
     pub filename: Option<String>,
     pub content_type: String,
     pub size: i64,
-    /// False when the file was larger than the limit and only its description was kept.
+    /// Whether the content can be downloaded: false when the file was larger than the limit and
+    /// only its description was kept. (Content left at the provider is fetched on download.)
     pub stored: bool,
 }
 

@@ -1,19 +1,22 @@
 //! The one door out.
 //!
-//! Every byte of personal data that leaves the hub passes [`Door::send`]: it decides (today:
-//! allow everything; the routing policy plugs in here), writes a transfer record of what went
-//! where and on what grounds, and only then calls the adapter. The send worker in [`worker`] is
+//! Every byte of personal data that leaves the hub passes [`Door::send`]: it decides (first the
+//! recipient's consent for the message's purpose on that medium, from the consent ledger; the
+//! routing policy plugs in next), writes a transfer record of what went where and on what
+//! grounds, and only then calls the adapter. The send worker in [`worker`] is
 //! the only caller for channel sends; adapters are not reachable from anywhere else.
 //!
 //! Webhook deliveries go through [`Door::authorize_many`]: it records a whole batch of transfers
 //! in one statement and hands out a [`Permit`] for each allowed one. The webhook HTTP client's
 //! only way to send takes a permit, and only this module can make one.
 
+pub mod reports;
 pub mod worker;
 
 use omnibridge_channel::{AdapterError, Channel, OutboundMessage, Receipt};
 use uuid::Uuid;
 
+use crate::consent;
 use crate::store::{self, Db, NewTransfer, StoreError};
 
 /// Where personal data is about to go.
@@ -37,6 +40,19 @@ pub struct Transfer {
     pub message_id: Option<Uuid>,
     pub destination: Destination,
     pub categories: Vec<&'static str>,
+    /// For a message to a person: whose consent it needs, for what.
+    pub recipient: Option<Recipient>,
+}
+
+/// The person a message is for, as the consent ledger knows them.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// The medium (`sms`, `email`, …).
+    pub medium: &'static str,
+    /// The blind index of their address.
+    pub address_index: Vec<u8>,
+    /// Why the message is sent (`service`, `marketing`).
+    pub purpose: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,9 +93,19 @@ impl Door {
         Decision::Allow
     }
 
+    /// The recipient's consent first (a refusal names the withdrawal), then the policy.
+    async fn decide_send(&self, transfer: &Transfer) -> Result<Decision, StoreError> {
+        if let Some(r) = &transfer.recipient
+            && let Some(reason) = consent::refusal(&self.db, transfer.tenant_id, r.medium, &r.address_index, &r.purpose).await?
+        {
+            return Ok(Decision::Block { reason });
+        }
+        Ok(self.decide(transfer))
+    }
+
     /// Decides, records, and — if allowed — sends.
     pub async fn send(&self, transfer: &Transfer, adapter: &dyn Channel, message: &OutboundMessage) -> Result<Receipt, EgressError> {
-        let decision = self.decide(transfer);
+        let decision = self.decide_send(transfer).await?;
         self.record(std::slice::from_ref(transfer), std::slice::from_ref(&decision)).await?;
         match decision {
             Decision::Allow => Ok(adapter.send(message).await?),

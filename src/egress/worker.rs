@@ -10,11 +10,12 @@ use omnibridge_channel::{AdapterError, DeliveryStatus, OutboundAttachment, Outbo
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Destination, Door, EgressError, Transfer};
+use super::{Destination, Door, EgressError, Recipient, Transfer};
+use crate::consent::{self, NewConsent};
 use crate::channels::{ChannelInfo, Channels};
 use crate::domain::categories;
 use crate::domain::events::{self, Event};
-use crate::domain::{address_kind_of_channel, rfc3339};
+use crate::domain::{address_kind_of_channel, medium_of_channel, rfc3339};
 use crate::outbox::{self, EventBus};
 use crate::present::{self, fields};
 use crate::privacy::Keyring;
@@ -43,6 +44,9 @@ enum Outcome {
     Done(Receipt),
     Retry { error: String, after: Duration },
     Failed(String),
+    /// The provider says the recipient opted out: the message fails and the ledger records the
+    /// withdrawal, so nothing else is tried until they opt back in.
+    OptedOut { error: String, medium: &'static str, to: omnibridge_channel::Address },
 }
 
 impl SendWorker {
@@ -111,16 +115,26 @@ impl SendWorker {
             author_name: None,
             extras,
         };
+        let medium = medium_of_channel(&channel.kind);
         let transfer = Transfer {
             tenant_id: q.tenant_id,
             contact_id: Some(q.contact_id),
             message_id: Some(q.id),
             destination: Destination { kind: "channel", name: format!("{}:{}", channel.kind, channel.id), country: None, mechanism: None },
             categories: vec![categories::MESSAGE_CONTENT, categories::CONTACT_HANDLE],
+            recipient: medium.map(|medium| Recipient {
+                medium,
+                address_index: self.keyring.blind_index(q.tenant_id, &message.to),
+                purpose: q.purpose.clone(),
+            }),
         };
         match self.door.send(&transfer, adapter.as_ref(), &message).await {
             Ok(receipt) => Outcome::Done(receipt),
             Err(EgressError::Blocked(reason)) => Outcome::Failed(format!("blocked: {reason}")),
+            Err(EgressError::Adapter(AdapterError::RecipientOptedOut(error))) => match medium {
+                Some(medium) => Outcome::OptedOut { error, medium, to: message.to },
+                None => Outcome::Failed(error),
+            },
             Err(EgressError::Adapter(AdapterError::RateLimited { retry_after })) if q.attempts < self.max_attempts => {
                 Outcome::Retry { error: "rate limited".into(), after: retry_after }
             }
@@ -194,13 +208,32 @@ impl SendWorker {
             Outcome::Retry { error, after } => {
                 ("queued", None, Some(error.as_str()), Some(store::now_micros() + after.as_micros() as i64))
             }
-            Outcome::Failed(error) => ("failed", None, Some(error.as_str()), None),
+            Outcome::Failed(error) | Outcome::OptedOut { error, .. } => ("failed", None, Some(error.as_str()), None),
         };
+        if let Outcome::OptedOut { medium, to, .. } = &outcome {
+            let id = uuid::Uuid::now_v7();
+            let withdrawal = NewConsent {
+                id,
+                tenant_id: q.tenant_id,
+                contact_id: Some(q.contact_id),
+                channel: medium,
+                address_index: self.keyring.blind_index(q.tenant_id, to),
+                address: Some(key.seal(fields::CONSENT_ADDRESS, id, &to.value).map_err(|e| e.to_string())?),
+                sender_scope: Some(format!("channel:{}", q.channel_id)),
+                purpose: consent::purposes::ALL,
+                action: consent::actions::WITHDRAW,
+                legal_basis: consent::legal_bases::CONSENT,
+                method: consent::methods::PROVIDER_SIGNAL,
+                evidence: serde_json::json!({"message_id": q.id, "provider_error": error}),
+                actor: "provider".into(),
+            };
+            consent::append(&mut tx, &[withdrawal]).await.map_err(|e| e.to_string())?;
+        }
         store::messages::record_attempt(&mut tx, q.id, status, external_id, error, next).await.map_err(|e| e.to_string())?;
         let event_types: &[&'static str] = match &outcome {
             Outcome::Done(r) if r.status == DeliveryStatus::Delivered => &[events::MESSAGE_SENT, events::MESSAGE_DELIVERED],
             Outcome::Done(_) => &[events::MESSAGE_SENT],
-            Outcome::Failed(_) => &[events::MESSAGE_FAILED],
+            Outcome::Failed(_) | Outcome::OptedOut { .. } => &[events::MESSAGE_FAILED],
             Outcome::Retry { .. } => &[],
         };
         if !event_types.is_empty() {
@@ -216,7 +249,7 @@ impl SendWorker {
         tx.commit().await.map_err(|e| e.to_string())?;
         match &outcome {
             Outcome::Done(_) => metrics::counter!("omnibridge_messages_sent_total").increment(1),
-            Outcome::Failed(_) => metrics::counter!("omnibridge_messages_failed_total").increment(1),
+            Outcome::Failed(_) | Outcome::OptedOut { .. } => metrics::counter!("omnibridge_messages_failed_total").increment(1),
             Outcome::Retry { .. } => metrics::counter!("omnibridge_send_retries_total").increment(1),
         }
         self.bus.publish(events_out);

@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use omnibridge_channel::{Accepted, InboundMessage, SinkError};
+use omnibridge_channel::{Accepted, ConsentAction, InboundMessage, SinkError};
 use uuid::Uuid;
 
 use super::writer::WriterContext;
@@ -27,7 +27,8 @@ use crate::channels::ChannelInfo;
 use crate::domain::events::{self, Event, Sequences};
 use crate::domain::views::{AttachmentView, ContactView, IdentityView};
 use crate::store::attachments::AttachmentRow;
-use crate::domain::{address_kind_of_channel, rfc3339};
+use crate::consent::{self, NewConsent};
+use crate::domain::{address_kind_of_channel, medium_of_channel, rfc3339};
 use crate::outbox::{self, stored_payload};
 use crate::present::{self, fields};
 use crate::privacy::{CryptoError, DataKey, KeyError};
@@ -458,6 +459,55 @@ async fn threaded_conversations(
     Ok(threaded)
 }
 
+/// Opt-outs and opt-ins the senders expressed (an SMS STOP) go to the consent ledger in the
+/// same transaction as their messages, with the message as evidence.
+async fn record_consent_signals(
+    tx: &mut Tx,
+    messages: &[&InboundMessage],
+    slots: &[Slot],
+    rows: &[NewMessage<'_>],
+    keys: &HashMap<Uuid, DataKey>,
+) -> Result<(), IngestError> {
+    let mut signals = Vec::new();
+    let new = slots.iter().zip(messages).filter_map(|(s, m)| match s {
+        Slot::New(w) => Some((w, m)),
+        _ => None,
+    });
+    for ((work, msg), row) in new.zip(rows) {
+        let Some(signal) = &msg.extras.consent else { continue };
+        let (Some(medium), Some(method)) = (medium_of_channel(&work.channel.kind), consent::methods::known(&signal.method)) else {
+            tracing::warn!(channel_id = %work.channel.id, method = %signal.method, "a consent signal of an unknown kind was ignored");
+            continue;
+        };
+        let (purpose, action) = match signal.action {
+            // Carriers block every message to a number that said STOP.
+            ConsentAction::OptOut => (consent::purposes::ALL, consent::actions::WITHDRAW),
+            // Opting back in reopens the conversation, not marketing.
+            ConsentAction::OptIn => (consent::purposes::SERVICE, consent::actions::GRANT),
+        };
+        let id = Uuid::now_v7();
+        signals.push(NewConsent {
+            id,
+            tenant_id: work.channel.tenant_id,
+            contact_id: Some(work.contact_id),
+            channel: medium,
+            address_index: work.index.clone(),
+            address: Some(keys[&work.contact_id].seal(fields::CONSENT_ADDRESS, id, &msg.sender.address.value)?),
+            sender_scope: Some(format!("channel:{}", work.channel.id)),
+            purpose,
+            action,
+            legal_basis: consent::legal_bases::CONSENT,
+            method,
+            evidence: serde_json::json!({"message_id": row.id, "external_id": msg.external_id, "keyword": signal.keyword}),
+            actor: "contact".into(),
+        });
+    }
+    if !signals.is_empty() {
+        consent::append(tx, &signals).await?;
+    }
+    Ok(())
+}
+
 /// Inserts the new messages and their technical data; adds `message.received` events.
 #[allow(clippy::too_many_arguments)]
 async fn insert_messages(
@@ -521,7 +571,9 @@ async fn insert_messages(
         let key = &keys[&row.contact_id];
         for a in &msg.extras.attachments {
             let id = Uuid::now_v7();
-            let kept = !(a.data.is_empty() && a.size > 0);
+            // Content that came with the message is kept; content left at the provider is
+            // fetched when someone asks for it; too-large content is only described.
+            let kept = !(a.data.is_empty() && (a.size > 0 || a.remote.is_some()));
             attachments.push(AttachmentRow {
                 id,
                 tenant_id: row.tenant_id,
@@ -531,6 +583,7 @@ async fn insert_messages(
                 content_type: a.content_type.clone(),
                 size: a.size.max(a.data.len()) as i64,
                 data: if kept { Some(key.seal_bytes(fields::ATTACHMENT_DATA, id, &a.data)?) } else { None },
+                remote: if kept { None } else { a.remote.clone() },
                 created_at: now,
             });
         }
@@ -540,6 +593,7 @@ async fn insert_messages(
     }
     store::attachments::insert_many(&mut *tx, &attachments).await?;
     store::attachments::insert_quotes(&mut *tx, &quotes).await?;
+    record_consent_signals(tx, messages, slots, &rows, keys).await?;
 
     for (row, msg) in new_messages() {
         let stored = row.stored(now);
@@ -551,7 +605,7 @@ async fn insert_messages(
                 filename: original.filename.clone(),
                 content_type: a.content_type.clone(),
                 size: a.size,
-                stored: a.data.is_some(),
+                stored: a.data.is_some() || a.remote.is_some(),
             });
         }
         let sequence = sequences.next(row.conversation_id);

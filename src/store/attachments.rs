@@ -15,7 +15,7 @@ row_struct! {
 row_struct! {
     pub struct AttachmentRow {
         id: Uuid, tenant_id: Uuid, message_id: Uuid, contact_id: Uuid, filename: Option<Vec<u8>>, content_type: String, size: i64,
-        data: Option<Vec<u8>>, created_at: i64,
+        data: Option<Vec<u8>>, remote: Option<String>, created_at: i64,
     }
 }
 
@@ -25,8 +25,8 @@ pub async fn insert_many<'a>(conn: impl Into<Conn<'a>>, rows: &[AttachmentRow]) 
     }
     let conn: Conn = conn.into();
     let sql = format!(
-        "INSERT INTO attachments (id, tenant_id, message_id, contact_id, filename, content_type, size, data, created_at) VALUES {}",
-        conn.dialect().tuples(rows.len(), 9, 1)
+        "INSERT INTO attachments (id, tenant_id, message_id, contact_id, filename, content_type, size, data, remote, created_at) VALUES {}",
+        conn.dialect().tuples(rows.len(), 10, 1)
     );
     on_conn!(conn, |c| {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -40,6 +40,7 @@ pub async fn insert_many<'a>(conn: impl Into<Conn<'a>>, rows: &[AttachmentRow]) 
                 .bind(&r.content_type)
                 .bind(r.size)
                 .bind(&r.data)
+                .bind(&r.remote)
                 .bind(r.created_at);
         }
         q.execute(c).await.map(|r| r.rows_affected())
@@ -54,7 +55,7 @@ pub async fn for_messages<'a>(conn: impl Into<Conn<'a>>, message_ids: &[Uuid]) -
     }
     let conn: Conn = conn.into();
     let sql = format!(
-        "SELECT id, message_id, contact_id, filename, content_type, size, data IS NOT NULL AS has_data FROM attachments \
+        "SELECT id, message_id, contact_id, filename, content_type, size, (data IS NOT NULL OR remote IS NOT NULL) AS has_data FROM attachments \
          WHERE message_id IN ({}) ORDER BY id",
         conn.dialect().list(message_ids.len(), 1)
     );
@@ -69,13 +70,13 @@ pub async fn for_messages<'a>(conn: impl Into<Conn<'a>>, message_ids: &[Uuid]) -
 
 /// A message's attachments with their (sealed) content, oldest first.
 pub async fn full_for_message<'a>(conn: impl Into<Conn<'a>>, message_id: Uuid) -> StoreResult<Vec<AttachmentRow>> {
-    const SQL: &str = "SELECT id, tenant_id, message_id, contact_id, filename, content_type, size, data, created_at FROM attachments \
+    const SQL: &str = "SELECT id, tenant_id, message_id, contact_id, filename, content_type, size, data, remote, created_at FROM attachments \
                        WHERE message_id = $1 ORDER BY id";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(message_id).fetch_all(c).await)?)
 }
 
 pub async fn get<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<AttachmentRow>> {
-    const SQL: &str = "SELECT id, tenant_id, message_id, contact_id, filename, content_type, size, data, created_at FROM attachments \
+    const SQL: &str = "SELECT id, tenant_id, message_id, contact_id, filename, content_type, size, data, remote, created_at FROM attachments \
                        WHERE tenant_id = $1 AND id = $2";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(id).fetch_optional(c).await)?)
 }
@@ -109,4 +110,12 @@ pub async fn quotes_for<'a>(conn: impl Into<Conn<'a>>, message_ids: &[Uuid]) -> 
         }
         q.fetch_all(c).await
     })?)
+}
+
+/// Keeps content fetched from the provider (sealed) for an attachment that had only a remote
+/// reference, so the next download needs no fetch.
+pub async fn store_fetched<'a>(conn: impl Into<Conn<'a>>, id: Uuid, sealed: &[u8], content_type: &str, size: i64) -> StoreResult<()> {
+    const SQL: &str = "UPDATE attachments SET data = $2, content_type = $3, size = $4 WHERE id = $1 AND data IS NULL";
+    on_conn!(conn.into(), |c| sqlx::query(SQL).bind(id).bind(sealed).bind(content_type).bind(size).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
 }

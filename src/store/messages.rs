@@ -148,7 +148,12 @@ pub async fn record_attempt<'a>(
     error: Option<&str>,
     next_attempt_at: Option<i64>,
 ) -> StoreResult<()> {
-    const SQL: &str = "UPDATE messages SET status = $2, external_id = COALESCE($3, external_id), error = $4, \
+    // A provider's status callback can overtake the send's own answer: "sent" never replaces
+    // the later word (delivered, read, failed) the callback already recorded.
+    const SQL: &str = "UPDATE messages SET \
+                       error = CASE WHEN $2 = 'sent' AND status IN ('delivered', 'read', 'failed') THEN error ELSE $4 END, \
+                       status = CASE WHEN $2 = 'sent' AND status IN ('delivered', 'read', 'failed') THEN status ELSE $2 END, \
+                       external_id = COALESCE($3, external_id), \
                        next_attempt_at = $5, lease_until = NULL, updated_at = $6 WHERE id = $1";
     on_conn!(conn.into(), |c| sqlx::query(SQL)
         .bind(id)

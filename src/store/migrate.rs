@@ -18,6 +18,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 1, name: "core", sql: include_str!("../../migrations/sqlite/0001_core.sql") },
     Migration { version: 2, name: "webhooks", sql: include_str!("../../migrations/sqlite/0002_webhooks.sql") },
     Migration { version: 3, name: "email", sql: include_str!("../../migrations/sqlite/0003_email.sql") },
+    Migration { version: 4, name: "sms_consent", sql: include_str!("../../migrations/sqlite/0004_sms_consent.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -25,6 +26,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 1, name: "core", sql: include_str!("../../migrations/postgres/0001_core.sql") },
     Migration { version: 2, name: "webhooks", sql: include_str!("../../migrations/postgres/0002_webhooks.sql") },
     Migration { version: 3, name: "email", sql: include_str!("../../migrations/postgres/0003_email.sql") },
+    Migration { version: 4, name: "sms_consent", sql: include_str!("../../migrations/postgres/0004_sms_consent.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

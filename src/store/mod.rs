@@ -8,6 +8,7 @@
 
 pub mod attachments;
 pub mod channels;
+pub mod consent;
 pub mod contacts;
 pub mod conversations;
 pub mod keys;

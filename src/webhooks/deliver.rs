@@ -198,6 +198,7 @@ impl Deliverer {
                     mechanism: endpoint.transfer_mechanism.clone(),
                 },
                 categories: categories_in(body),
+                recipient: None,
             })
             .collect();
         let decisions = self.door.authorize_many(&transfers).await?;

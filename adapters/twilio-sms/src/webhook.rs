@@ -2,6 +2,14 @@
 //! (`https://www.twilio.com/docs/messaging/guides/webhook-request`; status values from
 //! `https://www.twilio.com/docs/messaging/api/message-resource#message-status-values`.)
 
+use omnibridge_channel::{
+    Address, AddressKind, ConsentAction, ConsentSignal, InboundAttachment, InboundExtras, InboundMessage, Sender, Technical,
+};
+use uuid::Uuid;
+
+use crate::keywords::{self, Keyword};
+use crate::settings::TwilioSmsSettings;
+
 /// A form field that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {detail}")]
@@ -84,6 +92,53 @@ pub fn inbound(params: &[(String, String)]) -> Result<InboundSms, FormError> {
         body: get(params, "Body").unwrap_or_default().to_owned(),
         media,
     })
+}
+
+impl InboundSms {
+    /// Whether the message was sent to this channel: to its Messaging Service (whichever pooled
+    /// number received it) or to its number.
+    pub fn is_for(&self, settings: &TwilioSmsSettings) -> bool {
+        let by_service = settings.messaging_service_sid.is_some() && settings.messaging_service_sid == self.messaging_service_sid;
+        let by_number = settings.from.as_deref().is_some_and(|from| Address::new(AddressKind::Phone, &self.to).value == from);
+        by_service || by_number
+    }
+
+    /// The keyword the message is, if it is one.
+    pub fn keyword(&self) -> Option<Keyword> {
+        if !self.media.is_empty() {
+            return None;
+        }
+        keywords::classify(&self.body).map(|(k, _)| k)
+    }
+
+    /// The message as the hub takes it: the sender's number in E.164, media left at Twilio to
+    /// be fetched on demand, and an opt-out or opt-in keyword as a consent signal.
+    pub fn to_inbound(&self, channel_id: Uuid) -> InboundMessage {
+        let consent = keywords::classify(&self.body).filter(|_| self.media.is_empty()).and_then(|(keyword, word)| {
+            let action = match keyword {
+                Keyword::OptOut => ConsentAction::OptOut,
+                Keyword::OptIn => ConsentAction::OptIn,
+                Keyword::Help => return None,
+            };
+            Some(ConsentSignal { action, method: "sms_keyword".into(), keyword: word.into() })
+        });
+        InboundMessage {
+            channel_id,
+            external_id: self.message_sid.clone(),
+            sender: Sender { address: Address::new(AddressKind::Phone, &self.from), display_name: None },
+            text: self.body.clone(),
+            technical: Technical::default(),
+            extras: InboundExtras {
+                attachments: self
+                    .media
+                    .iter()
+                    .map(|m| InboundAttachment { filename: None, content_type: m.content_type.clone(), data: Vec::new(), size: 0, remote: Some(m.url.clone()) })
+                    .collect(),
+                consent,
+                ..InboundExtras::default()
+            },
+        }
+    }
 }
 
 /// Where a sent message stands, as a status callback reports it.
@@ -169,6 +224,42 @@ mod tests {
         let cb = status(&parse_form(b"MessageSid=SM1&AccountSid=AC1&MessageStatus=delivered")).expect("valid");
         assert_eq!(cb.progress, Progress::Delivered);
         assert_eq!(status(&parse_form(b"MessageSid=SM1&AccountSid=AC1&MessageStatus=exploded")).expect_err("unknown").field, "MessageStatus");
+    }
+
+    fn settings(from: Option<&str>, service: Option<&str>) -> TwilioSmsSettings {
+        TwilioSmsSettings {
+            account_sid: "AC1".into(),
+            auth_token: "t".into(),
+            secondary_auth_token: None,
+            from: from.map(Into::into),
+            messaging_service_sid: service.map(Into::into),
+            api_base_url: String::new(),
+            public_base_url: None,
+            help_reply: None,
+        }
+    }
+
+    #[test]
+    fn a_pooled_number_belongs_to_its_messaging_service() {
+        let sms = inbound(&parse_form(b"MessageSid=SM1&AccountSid=AC1&From=%2B14155550100&To=%2B14155550177&MessagingServiceSid=MG9&Body=hi"))
+            .expect("valid");
+        assert!(sms.is_for(&settings(None, Some("MG9"))));
+        assert!(sms.is_for(&settings(Some("+14155550199"), Some("MG9"))));
+        assert!(!sms.is_for(&settings(Some("+14155550199"), None)));
+        assert!(sms.is_for(&settings(Some("+14155550177"), None)));
+        assert!(!sms.is_for(&settings(None, Some("MG8"))));
+    }
+
+    #[test]
+    fn keywords_become_consent_signals_and_help_does_not() {
+        let sms = |body: &str| inbound(&parse_form(format!("MessageSid=SM1&AccountSid=AC1&From=%2B14155550100&Body={body}").as_bytes())).expect("valid");
+        let stop = sms("Stop").to_inbound(Uuid::nil());
+        assert_eq!(stop.extras.consent.map(|c| (c.action, c.keyword)), Some((ConsentAction::OptOut, "STOP".to_owned())));
+        assert_eq!(stop.text, "Stop", "the keyword message itself is kept as written");
+        assert_eq!(sms("unstop").to_inbound(Uuid::nil()).extras.consent.map(|c| c.action), Some(ConsentAction::OptIn));
+        assert_eq!(sms("HELP").to_inbound(Uuid::nil()).extras.consent, None);
+        assert_eq!(sms("HELP").keyword(), Some(Keyword::Help));
+        assert_eq!(sms("stop+please").to_inbound(Uuid::nil()).extras.consent, None);
     }
 
     proptest! {

@@ -1,0 +1,255 @@
+//! Consent: what each person allowed on each medium, as a tamper-evident ledger.
+//!
+//! Every change is an event appended to `consent_events` and never altered. Each tenant's events
+//! form one hash chain: an event's hash is SHA-256 over the previous hash and the event's
+//! canonical bytes, so an edited, inserted or removed row breaks the chain. The current state of
+//! an address is derived from its events, newest last; the egress door asks [`refusal`] before
+//! every send.
+//!
+//! Events are keyed by medium (`sms`, `email`, `telegram`, `webchat`: whichever provider carries
+//! it) and by the address's blind index, which survives the contact's erasure, so an opt-out
+//! outlives "forget me".
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::store::consent::{self as rows, ConsentRow};
+use crate::store::{Conn, StoreResult, Tx, now_micros};
+
+/// Purposes a message is sent for.
+pub mod purposes {
+    /// Answering the contact: replies in a conversation they started.
+    pub const SERVICE: &str = "service";
+    pub const MARKETING: &str = "marketing";
+    /// An event that covers every purpose (an SMS STOP).
+    pub const ALL: &str = "*";
+}
+
+/// What a consent event does.
+pub mod actions {
+    pub const GRANT: &str = "grant";
+    pub const WITHDRAW: &str = "withdraw";
+    pub const OBJECT: &str = "object";
+    pub const RESTRICT: &str = "restrict";
+}
+
+/// How a consent event was collected.
+pub mod methods {
+    pub const SMS_KEYWORD: &str = "sms_keyword";
+    pub const PROVIDER_SIGNAL: &str = "provider_signal";
+    pub const EMAIL_UNSUBSCRIBE: &str = "email_unsubscribe";
+    pub const TELEGRAM_COMMAND: &str = "telegram_command";
+    pub const WIDGET_CHECKBOX: &str = "widget_checkbox";
+    pub const API: &str = "api";
+    pub const OPERATOR: &str = "operator";
+
+    /// The ledger's spelling of a method an adapter names, if it is one.
+    pub fn known(method: &str) -> Option<&'static str> {
+        [SMS_KEYWORD, PROVIDER_SIGNAL, EMAIL_UNSUBSCRIBE, TELEGRAM_COMMAND, WIDGET_CHECKBOX, API, OPERATOR].into_iter().find(|m| *m == method)
+    }
+}
+
+/// The lawful basis an event rests on (GDPR Art. 6(1)).
+pub mod legal_bases {
+    pub const CONSENT: &str = "consent";
+    pub const CONTRACT: &str = "contract";
+    pub const LEGITIMATE_INTEREST: &str = "legitimate_interest";
+    pub const LEGAL_OBLIGATION: &str = "legal_obligation";
+}
+
+/// The hash before a tenant's first event.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// A consent event to append.
+#[derive(Debug, Clone)]
+pub struct NewConsent {
+    /// Chosen by the caller, so `address` can be sealed bound to the row.
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub contact_id: Option<Uuid>,
+    /// The medium: `sms`, `email`, `telegram`, `webchat`.
+    pub channel: &'static str,
+    pub address_index: Vec<u8>,
+    /// The address, sealed under the contact's key (`consent.address`, bound to `id`).
+    pub address: Option<Vec<u8>>,
+    /// Which of the tenant's senders it concerns (a number, a Messaging Service), if one.
+    pub sender_scope: Option<String>,
+    pub purpose: &'static str,
+    pub action: &'static str,
+    pub legal_basis: &'static str,
+    pub method: &'static str,
+    /// Ids that prove it (the inbound message, the provider's message and error code); never
+    /// free text from the person.
+    pub evidence: serde_json::Value,
+    /// `contact` or the operator, key or system component that recorded it.
+    pub actor: String,
+}
+
+/// The bytes an event's hash covers: every column but the hash itself, in a fixed order.
+pub fn canonical_bytes(r: &ConsentRow) -> Vec<u8> {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    json!([
+        r.id,
+        r.tenant_id,
+        r.seq,
+        r.contact_id,
+        r.channel,
+        hex(&r.address_index),
+        r.address.as_deref().map(hex),
+        r.sender_scope,
+        r.purpose,
+        r.action,
+        r.legal_basis,
+        r.method,
+        r.evidence,
+        r.notice_url,
+        r.notice_version,
+        r.actor,
+        r.created_at,
+    ])
+    .to_string()
+    .into_bytes()
+}
+
+/// SHA-256(previous hash ‖ canonical bytes).
+pub fn chain_hash(prev_hash: &[u8], row: &ConsentRow) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash);
+    hasher.update(canonical_bytes(row));
+    hasher.finalize().to_vec()
+}
+
+/// Appends events in the caller's transaction, chaining each onto its tenant's chain.
+pub async fn append(tx: &mut Tx, events: &[NewConsent]) -> StoreResult<Vec<ConsentRow>> {
+    let mut written = Vec::with_capacity(events.len());
+    let mut tenants: Vec<Uuid> = events.iter().map(|e| e.tenant_id).collect();
+    tenants.sort();
+    tenants.dedup();
+    let now = now_micros();
+    for tenant_id in tenants {
+        let (mut seq, mut prev_hash) = rows::lock_head(tx, tenant_id, &GENESIS).await?;
+        for e in events.iter().filter(|e| e.tenant_id == tenant_id) {
+            seq += 1;
+            let mut row = ConsentRow {
+                id: e.id,
+                tenant_id,
+                seq,
+                contact_id: e.contact_id,
+                channel: e.channel.to_owned(),
+                address_index: e.address_index.clone(),
+                address: e.address.clone(),
+                sender_scope: e.sender_scope.clone(),
+                purpose: e.purpose.to_owned(),
+                action: e.action.to_owned(),
+                legal_basis: e.legal_basis.to_owned(),
+                method: e.method.to_owned(),
+                evidence: e.evidence.to_string(),
+                notice_url: None,
+                notice_version: None,
+                actor: e.actor.clone(),
+                created_at: now,
+                prev_hash: prev_hash.clone(),
+                hash: Vec::new(),
+            };
+            row.hash = chain_hash(&prev_hash, &row);
+            rows::insert(tx, &row).await?;
+            prev_hash = row.hash.clone();
+            written.push(row);
+        }
+        rows::set_head(tx, tenant_id, seq, &prev_hash).await?;
+    }
+    Ok(written)
+}
+
+/// Why nothing may be sent for `purpose` to an address with this history, if it may not.
+///
+/// An event applies to its own purpose, and an event for every purpose (`*`) to all of them;
+/// the newest applicable event decides. A withdrawal, objection or restriction blocks; a grant,
+/// or no event at all, allows.
+pub fn decide(history: &[ConsentRow], purpose: &str) -> Option<String> {
+    let latest = history.iter().rev().find(|e| e.purpose == purpose || e.purpose == purposes::ALL)?;
+    match latest.action.as_str() {
+        actions::GRANT => None,
+        action => {
+            let scope = if latest.purpose == purposes::ALL { "every purpose".to_owned() } else { format!("{} messages", latest.purpose) };
+            let how = match latest.method.as_str() {
+                methods::SMS_KEYWORD => " by SMS keyword",
+                methods::PROVIDER_SIGNAL => " (reported by the provider)",
+                _ => "",
+            };
+            let done = match action {
+                actions::OBJECT => "objected to",
+                actions::RESTRICT => "restricted",
+                _ => "withdrew consent for",
+            };
+            Some(format!("consent_missing: the recipient {done} {scope} on {}{how}", latest.channel))
+        }
+    }
+}
+
+/// Why the door must refuse a send for `purpose` to this address on this medium, if it must.
+pub async fn refusal<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, channel: &str, address_index: &[u8], purpose: &str) -> StoreResult<Option<String>> {
+    let history = rows::for_address(conn, tenant_id, channel, address_index).await?;
+    Ok(decide(&history, purpose))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: i64, purpose: &str, action: &str) -> ConsentRow {
+        ConsentRow {
+            id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
+            seq,
+            contact_id: None,
+            channel: "sms".into(),
+            address_index: vec![1],
+            address: None,
+            sender_scope: None,
+            purpose: purpose.into(),
+            action: action.into(),
+            legal_basis: "consent".into(),
+            method: methods::SMS_KEYWORD.into(),
+            evidence: "{}".into(),
+            notice_url: None,
+            notice_version: None,
+            actor: "contact".into(),
+            created_at: 0,
+            prev_hash: GENESIS.to_vec(),
+            hash: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn stop_blocks_everything_and_start_reopens_service_only() {
+        let stop = event(1, purposes::ALL, actions::WITHDRAW);
+        assert!(decide(std::slice::from_ref(&stop), purposes::SERVICE).is_some_and(|r| r.starts_with("consent_missing")));
+        assert!(decide(std::slice::from_ref(&stop), purposes::MARKETING).is_some());
+        let history = [stop, event(2, purposes::SERVICE, actions::GRANT)];
+        assert_eq!(decide(&history, purposes::SERVICE), None);
+        assert!(decide(&history, purposes::MARKETING).is_some());
+    }
+
+    #[test]
+    fn no_history_allows_and_the_newest_applicable_event_decides() {
+        assert_eq!(decide(&[], purposes::SERVICE), None);
+        let history = [event(1, purposes::MARKETING, actions::GRANT), event(2, purposes::SERVICE, actions::OBJECT)];
+        assert_eq!(decide(&history, purposes::MARKETING), None);
+        assert!(decide(&history, purposes::SERVICE).is_some_and(|r| r.contains("objected")));
+    }
+
+    #[test]
+    fn the_hash_covers_every_column() {
+        let row = event(1, purposes::ALL, actions::WITHDRAW);
+        let hash = chain_hash(&GENESIS, &row);
+        let mut edited = row.clone();
+        edited.action = actions::GRANT.into();
+        assert_ne!(chain_hash(&GENESIS, &edited), hash);
+        let mut moved = row.clone();
+        moved.seq = 2;
+        assert_ne!(chain_hash(&GENESIS, &moved), hash);
+        assert_ne!(chain_hash(&[1; 32], &row), hash, "the previous hash is part of it");
+    }
+}

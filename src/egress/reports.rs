@@ -1,0 +1,56 @@
+//! What providers report about messages already sent: a delivery receipt, a bounce, a status
+//! callback. The new state and its event commit together, like every other change.
+
+use omnibridge_channel::DeliveryStatus;
+
+use crate::domain::events::{self, Event};
+use crate::outbox::{self, EventBus};
+use crate::present;
+use crate::privacy::Keyring;
+use crate::store::{self, Db, MessageRow};
+
+/// A provider's word about one of our outbound messages.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub status: DeliveryStatus,
+    /// The provider's id for the message, when the report is the first to tell it.
+    pub external_id: Option<String>,
+    /// Why it failed, in the provider's words.
+    pub error: Option<String>,
+}
+
+/// Records `report` on `message` with its event (`message.delivered`, `message.failed`), unless
+/// the message already stands there. Returns whether anything changed.
+pub async fn record(db: &Db, keyring: &Keyring, bus: &EventBus, message: &MessageRow, report: Report) -> Result<bool, String> {
+    let event_type = match report.status {
+        DeliveryStatus::Delivered | DeliveryStatus::Read => events::MESSAGE_DELIVERED,
+        DeliveryStatus::Failed => events::MESSAGE_FAILED,
+        DeliveryStatus::Queued | DeliveryStatus::Sent => return Ok(false),
+    };
+    let already = match report.status {
+        DeliveryStatus::Delivered => matches!(message.status.as_str(), "delivered" | "read"),
+        status => message.status == status.as_str(),
+    };
+    if already {
+        return Ok(false);
+    }
+    // Read implies delivered: one `message.delivered` covers both, the first time.
+    let announce = !(report.status == DeliveryStatus::Read && message.status == "delivered");
+    let key = keyring.data_key(db, message.tenant_id, message.contact_id).await.map_err(|e| e.to_string())?;
+    let mut tx = db.begin().await.map_err(|e| e.to_string())?;
+    store::messages::record_attempt(&mut tx, message.id, report.status.as_str(), report.external_id.as_deref(), report.error.as_deref(), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut published = Vec::new();
+    if announce {
+        let row = store::messages::get(&mut tx, message.tenant_id, message.id).await.map_err(|e| e.to_string())?.ok_or("message vanished")?;
+        let view = present::message(&row, &key).map_err(|e| e.to_string())?;
+        let sequence = outbox::next_sequence(&mut tx, row.conversation_id).await.map_err(|e| e.to_string())?;
+        let mut event = Event::in_conversation(row.tenant_id, event_type, row.contact_id, row.conversation_id, sequence, &view);
+        outbox::append(&mut tx, Some(&key), &mut event).await.map_err(|e| e.to_string())?;
+        published.push(event);
+    }
+    tx.commit().await.map_err(|e| e.to_string())?;
+    bus.publish(published);
+    Ok(true)
+}
