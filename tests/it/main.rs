@@ -10,6 +10,7 @@ mod authz;
 mod cli;
 mod crash;
 mod email;
+mod sms;
 mod openapi;
 mod storage;
 mod story;
