@@ -7,11 +7,13 @@
 
 mod error;
 mod message;
+mod recent;
 pub mod problem;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use error::{AdapterError, SettingsError, SinkError};
+pub use recent::RecentReceipts;
 pub use message::{
     Accepted, Address, AddressKind, ConsentAction, ConsentSignal, DeliveryStatus, FetchedFile, InboundAttachment, InboundExtras, InboundMessage,
     OutboundAttachment, OutboundExtras, OutboundMessage, Receipt, Sender, Technical, is_e164,
@@ -28,6 +30,17 @@ use tokio_util::sync::CancellationToken;
 #[async_trait]
 pub trait InboundSink: Send + Sync + 'static {
     async fn accept(&self, message: InboundMessage) -> Result<Accepted, SinkError>;
+}
+
+/// State a pulling adapter keeps across restarts (a poll offset) and its health, kept by the
+/// hub for the adapter.
+#[async_trait]
+pub trait ChannelStateStore: Send + Sync + 'static {
+    /// Where the channel's intake stands (an update offset), if it ever saved one.
+    async fn cursor(&self, channel_id: uuid::Uuid) -> Result<Option<String>, String>;
+    async fn save_cursor(&self, channel_id: uuid::Uuid, cursor: &str) -> Result<(), String>;
+    /// The last error the background work hit, or `None` once it works again.
+    async fn health(&self, channel_id: uuid::Uuid, last_error: Option<String>);
 }
 
 /// The shared handle adapters receive to deliver inbound messages.

@@ -120,6 +120,14 @@ pub struct InboundExtras {
     /// hub records it in the consent ledger in the same transaction as the message.
     #[serde(default)]
     pub consent: Option<ConsentSignal>,
+    /// A new version of the message already stored under this `external_id` (an edit): the hub
+    /// updates the stored text instead of storing a new message.
+    #[serde(default)]
+    pub edited: bool,
+    /// A token the hub minted for a known contact (a deep link's start parameter): a sender
+    /// seen for the first time presenting it joins that contact instead of becoming a new one.
+    #[serde(default)]
+    pub link_token: Option<String>,
 }
 
 /// A consent change the sender expressed in the channel's own vocabulary.

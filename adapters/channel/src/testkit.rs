@@ -64,3 +64,26 @@ pub async fn check_idempotent_send(channel: &dyn Channel, message: &OutboundMess
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(deliveries() - before, 1, "the same message id reached the recipient once");
 }
+
+/// A [`crate::ChannelStateStore`] in memory.
+#[derive(Default, Clone)]
+pub struct MemoryState {
+    pub cursors: Arc<Mutex<std::collections::HashMap<Uuid, String>>>,
+    pub health: Arc<Mutex<Option<String>>>,
+}
+
+#[async_trait]
+impl crate::ChannelStateStore for MemoryState {
+    async fn cursor(&self, channel_id: Uuid) -> Result<Option<String>, String> {
+        Ok(self.cursors.lock().unwrap_or_else(|e| e.into_inner()).get(&channel_id).cloned())
+    }
+
+    async fn save_cursor(&self, channel_id: Uuid, cursor: &str) -> Result<(), String> {
+        self.cursors.lock().unwrap_or_else(|e| e.into_inner()).insert(channel_id, cursor.to_owned());
+        Ok(())
+    }
+
+    async fn health(&self, _channel_id: Uuid, last_error: Option<String>) {
+        *self.health.lock().unwrap_or_else(|e| e.into_inner()) = last_error;
+    }
+}

@@ -2,12 +2,10 @@
 //! Service). Inbound messages arrive as webhooks the hub serves and checks with
 //! [`crate::signature`]; this type sends and fetches MMS media.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use omnibridge_channel::{AdapterError, Channel, DeliveryStatus, FetchedFile, OutboundMessage, Receipt};
+use omnibridge_channel::{AdapterError, Channel, DeliveryStatus, FetchedFile, OutboundMessage, Receipt, RecentReceipts};
 use uuid::Uuid;
 
 use crate::client::{NewMessage, TwilioClient, TwilioError, UNSUBSCRIBED_RECIPIENT};
@@ -30,9 +28,8 @@ const REMEMBERED_SENDS: usize = 4096;
 pub struct TwilioSmsChannel {
     settings: TwilioSmsSettings,
     client: TwilioClient,
-    /// Recent sends by hub message id, oldest first: a repeated send answers the first receipt
-    /// instead of texting the recipient again.
-    sent: Mutex<VecDeque<(Uuid, Receipt)>>,
+    /// Recent sends: a repeated send answers the first receipt instead of texting again.
+    sent: RecentReceipts,
     /// Where Twilio reports delivery status; `?message_id=<hub id>` is added per message so a
     /// callback that arrives before the send's answer is recorded still finds its message.
     status_callback_url: Option<String>,
@@ -41,7 +38,7 @@ pub struct TwilioSmsChannel {
 impl TwilioSmsChannel {
     pub fn new(settings: TwilioSmsSettings, http: reqwest::Client, status_callback_url: Option<String>) -> Self {
         let client = TwilioClient::new(http, &settings.api_base_url, &settings.account_sid, &settings.auth_token);
-        Self { settings, client, status_callback_url, sent: Mutex::new(VecDeque::new()) }
+        Self { settings, client, status_callback_url, sent: RecentReceipts::new(REMEMBERED_SENDS) }
     }
 
     pub fn settings(&self) -> &TwilioSmsSettings {
@@ -95,8 +92,8 @@ impl Channel for TwilioSmsChannel {
     /// answers the first receipt; a send whose answer was lost (a timeout, a crash before the
     /// hub recorded it) is retried and may reach the recipient twice.
     async fn send(&self, message: &OutboundMessage) -> Result<Receipt, AdapterError> {
-        if let Some((_, receipt)) = self.sent.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(id, _)| *id == message.id) {
-            return Ok(receipt.clone());
+        if let Some(receipt) = self.sent.get(message.id) {
+            return Ok(receipt);
         }
         check_body(&message.text).map_err(AdapterError::Permanent)?;
         if !message.extras.attachments.is_empty() {
@@ -120,11 +117,7 @@ impl Channel for TwilioSmsChannel {
             return Err(AdapterError::Permanent(format!("Twilio could not send it{code}: {}", resource.error_message.unwrap_or_default())));
         }
         let receipt = Receipt { external_id: Some(resource.sid), status: DeliveryStatus::Sent };
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        if sent.len() == REMEMBERED_SENDS {
-            sent.pop_front();
-        }
-        sent.push_back((message.id, receipt.clone()));
+        self.sent.remember(message.id, &receipt);
         Ok(receipt)
     }
 
