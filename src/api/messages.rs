@@ -149,7 +149,7 @@ fn valid_attachments(list: &[NewAttachment], channel_kind: &str) -> ApiResult<Ve
     if list.is_empty() {
         return Ok(Vec::new());
     }
-    if channel_kind != omnibridge_email::KIND {
+    if channel_kind != omnibridge_email::KIND && channel_kind != omnibridge_telegram::KIND {
         return Err(ApiError::invalid("attachments", format!("a {channel_kind} channel cannot send files")));
     }
     if list.len() > MAX_OUTBOUND_ATTACHMENTS {

@@ -14,7 +14,9 @@ mod operators;
 mod ops;
 mod pagination;
 mod patch;
+mod links;
 mod realtime;
+mod telegram_hooks;
 mod twilio_hooks;
 mod webhooks;
 
@@ -40,6 +42,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(email_hooks::router())
         .merge(conversations::router())
         .merge(contacts::router())
+        .merge(links::router())
         .merge(operators::router())
         .merge(realtime::router())
         .merge(webhooks::router())
@@ -48,10 +51,18 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .fallback(not_found)
         .with_state(state.clone())
         .merge(widget)
-        .merge(twilio_hooks::router(state, inbound))
+        .merge(twilio_hooks::router(ProviderHooks { hub: state.clone(), inbound: inbound.clone() }))
+        .merge(telegram_hooks::router(ProviderHooks { hub: state, inbound }))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(max_body))
+}
+
+/// What provider webhooks (Twilio, Telegram) need: the hub, and where inbound messages go.
+#[derive(Clone)]
+pub struct ProviderHooks {
+    pub hub: AppState,
+    pub inbound: omnibridge_channel::InboundTx,
 }
 
 async fn not_found() -> Problem {

@@ -17,29 +17,24 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use omnibridge_channel::problem::Problem;
-use omnibridge_channel::{DeliveryStatus, InboundTx, SinkError};
+use omnibridge_channel::{DeliveryStatus, SinkError};
 use omnibridge_twilio_sms::keywords::Keyword;
 use omnibridge_twilio_sms::webhook::{self, Progress};
 use omnibridge_twilio_sms::{TwilioSmsSettings, signature};
 use uuid::Uuid;
 
+use super::ProviderHooks;
 use crate::channels::{ChannelInfo, twilio};
 use crate::egress::reports::{self, Report};
 use crate::present::fields;
 use crate::state::AppState;
 use crate::store::{self, NewMessage};
 
-#[derive(Clone)]
-pub struct HooksState {
-    pub hub: AppState,
-    pub inbound: InboundTx,
-}
-
-pub fn router(hub: AppState, inbound: InboundTx) -> Router {
+pub fn router(state: ProviderHooks) -> Router {
     Router::new()
         .route("/hooks/twilio/{channel_id}/sms", post(inbound_message))
         .route("/hooks/twilio/{channel_id}/status", post(status_callback))
-        .with_state(HooksState { hub, inbound })
+        .with_state(state)
 }
 
 fn unavailable() -> Problem {
@@ -79,7 +74,7 @@ fn form_problem(err: webhook::FormError) -> Problem {
 }
 
 async fn inbound_message(
-    State(s): State<HooksState>,
+    State(s): State<ProviderHooks>,
     Path(channel_id): Path<String>,
     uri: Uri,
     headers: HeaderMap,
@@ -136,7 +131,7 @@ async fn queue_automatic_reply(state: &AppState, channel: &ChannelInfo, conversa
 }
 
 async fn status_callback(
-    State(s): State<HooksState>,
+    State(s): State<ProviderHooks>,
     Path(channel_id): Path<String>,
     uri: Uri,
     headers: HeaderMap,

@@ -7,6 +7,7 @@
 pub mod email;
 pub mod runners;
 pub mod settings;
+pub mod telegram;
 pub mod twilio;
 pub mod webchat;
 
@@ -15,6 +16,7 @@ use std::sync::{Arc, RwLock};
 
 use omnibridge_channel::Channel;
 use omnibridge_email::{EmailChannel, MailboxStore};
+use omnibridge_telegram::TelegramChannel;
 use omnibridge_twilio_sms::TwilioSmsChannel;
 use omnibridge_webchat::{VisitorSockets, WebchatChannel};
 use uuid::Uuid;
@@ -75,6 +77,9 @@ pub struct Channels {
     mailbox_store: Arc<dyn MailboxStore>,
     /// SMS adapters by channel, likewise.
     sms: RwLock<HashMap<Uuid, (i64, Arc<TwilioSmsChannel>)>>,
+    /// Telegram adapters by channel, likewise.
+    telegram: RwLock<HashMap<Uuid, (i64, Arc<TelegramChannel>)>>,
+    channel_state: Arc<dyn omnibridge_channel::ChannelStateStore>,
     /// The HTTP client for provider APIs (connection pools shared by every channel).
     http: reqwest::Client,
     /// The hub's public base URL, for the callback URLs providers are given.
@@ -95,6 +100,7 @@ pub fn settings_with_secrets(keyring: &Keyring, info: &ChannelInfo) -> Result<se
 impl Channels {
     pub fn new(db: Db, sockets: VisitorSockets, keyring: Arc<Keyring>, bus: EventBus, http: reqwest::Client, public_url: String) -> Self {
         let mailbox_store = Arc::new(email::HubMailboxStore { db: db.clone(), keyring: keyring.clone(), bus });
+        let channel_state = Arc::new(telegram::HubChannelState { db: db.clone() });
         Self {
             db,
             keyring,
@@ -103,6 +109,8 @@ impl Channels {
             email: RwLock::new(HashMap::new()),
             mailbox_store,
             sms: RwLock::new(HashMap::new()),
+            telegram: RwLock::new(HashMap::new()),
+            channel_state,
             http,
             public_url,
         }
@@ -130,8 +138,14 @@ impl Channels {
             omnibridge_webchat::KIND => Some(self.webchat.clone()),
             omnibridge_email::KIND => self.email_adapter(info).map(|a| a as Arc<dyn Channel>),
             omnibridge_twilio_sms::KIND => self.sms_adapter(info).map(|a| a as Arc<dyn Channel>),
+            omnibridge_telegram::KIND => self.telegram_adapter(info).map(|a| a as Arc<dyn Channel>),
             _ => None,
         }
+    }
+
+    /// A Telegram channel's bot, for what is not a send: its username for deep links.
+    pub(crate) fn telegram_bot(&self, info: &ChannelInfo) -> Option<Arc<TelegramChannel>> {
+        (info.kind == omnibridge_telegram::KIND).then(|| self.telegram_adapter(info)).flatten()
     }
 
     /// The adapter that fetches files an inbound message left at the provider (MMS media).
@@ -139,6 +153,7 @@ impl Channels {
     pub(crate) fn file_source(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
         match info.kind.as_str() {
             omnibridge_twilio_sms::KIND => self.sms_adapter(info).map(|a| a as Arc<dyn Channel>),
+            omnibridge_telegram::KIND => self.telegram_adapter(info).map(|a| a as Arc<dyn Channel>),
             _ => None,
         }
     }
@@ -147,8 +162,30 @@ impl Channels {
     pub(crate) fn receiver(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
         match info.kind.as_str() {
             omnibridge_email::KIND => self.email_adapter(info).map(|a| a as Arc<dyn Channel>),
+            omnibridge_telegram::KIND => self.telegram_adapter(info).map(|a| a as Arc<dyn Channel>),
             _ => None,
         }
+    }
+
+    fn telegram_adapter(&self, info: &ChannelInfo) -> Option<Arc<TelegramChannel>> {
+        if let Some((built_from, adapter)) = self.telegram.read().unwrap_or_else(|e| e.into_inner()).get(&info.id)
+            && *built_from == info.updated_at
+        {
+            return Some(adapter.clone());
+        }
+        let built = telegram::settings_of(&self.keyring, info).and_then(|settings| {
+            let webhook = format!("{}{}", self.public_url, telegram::webhook_path(info.id));
+            TelegramChannel::new(info.id, settings, self.http.clone(), self.channel_state.clone(), Some(webhook))
+        });
+        let adapter = match built {
+            Ok(adapter) => Arc::new(adapter),
+            Err(err) => {
+                tracing::error!(channel_id = %info.id, error = %err, "telegram channel settings do not load");
+                return None;
+            }
+        };
+        self.telegram.write().unwrap_or_else(|e| e.into_inner()).insert(info.id, (info.updated_at, adapter.clone()));
+        Some(adapter)
     }
 
     fn sms_adapter(&self, info: &ChannelInfo) -> Option<Arc<TwilioSmsChannel>> {

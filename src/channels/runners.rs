@@ -16,7 +16,7 @@ use super::Channels;
 use crate::store::{self, Db};
 
 /// Channel kinds whose adapter runs in the background.
-const PULLING_KINDS: &[&str] = &[omnibridge_email::KIND];
+const PULLING_KINDS: &[&str] = &[omnibridge_email::KIND, omnibridge_telegram::KIND];
 
 pub struct Runners {
     db: Db,

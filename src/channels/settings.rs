@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::error::ApiError;
 
 /// The kinds a channel may be created with.
-pub const KINDS: &[&str] = &["webchat", "email", "twilio_sms"];
+pub const KINDS: &[&str] = &["webchat", "email", "twilio_sms", "telegram"];
 
 /// Email settings that are secrets: stored sealed, never returned.
 const EMAIL_SECRETS: &[&str] = &["imap_password", "smtp_password"];
@@ -46,6 +46,19 @@ pub fn validate(kind: &str, settings: Option<Value>) -> Result<Validated, ApiErr
             let config: omnibridge_twilio_sms::TwilioSmsConfig = parse(settings.clone())?;
             config.validate().map_err(invalid_setting)?;
             Ok(split_secrets(settings, omnibridge_twilio_sms::settings::SECRETS))
+        }
+        omnibridge_telegram::KIND => {
+            let mut settings = settings;
+            let config: omnibridge_telegram::TelegramConfig = parse(settings.clone())?;
+            let validated = config.validate().map_err(invalid_setting)?;
+            // Webhook mode needs a secret Telegram repeats on every request: 64 random characters.
+            if validated.mode == omnibridge_telegram::Mode::Webhook
+                && validated.webhook_secret.is_none()
+                && let Value::Object(map) = &mut settings
+            {
+                map.insert("webhook_secret".into(), Value::String(crate::privacy::random_token(48)));
+            }
+            Ok(split_secrets(settings, omnibridge_telegram::settings::SECRETS))
         }
         _ => Err(ApiError::invalid("kind", format!("unsupported channel kind {kind:?}; supported: {}", KINDS.join(", ")))),
     }

@@ -7,6 +7,8 @@ use uuid::Uuid;
 pub const CONVERSATION_CREATED: &str = "conversation.created";
 pub const CONVERSATION_UPDATED: &str = "conversation.updated";
 pub const MESSAGE_RECEIVED: &str = "message.received";
+/// An inbound message was edited by its author (Telegram): the new text.
+pub const MESSAGE_UPDATED: &str = "message.updated";
 pub const MESSAGE_SENT: &str = "message.sent";
 pub const MESSAGE_DELIVERED: &str = "message.delivered";
 pub const MESSAGE_FAILED: &str = "message.failed";
@@ -24,6 +26,7 @@ pub const ALL: &[&str] = &[
     CONVERSATION_CREATED,
     CONVERSATION_UPDATED,
     MESSAGE_RECEIVED,
+    MESSAGE_UPDATED,
     MESSAGE_SENT,
     MESSAGE_DELIVERED,
     MESSAGE_FAILED,

@@ -157,13 +157,28 @@ impl SendWorker {
         Ok(Some((text, omnibridge_channel::Address { kind: address_kind, value })))
     }
 
-    /// What the channel needs beyond the text: for email, the ids of the conversation's
-    /// earlier mails (threading headers) and the subject the thread started with.
+    /// What the channel needs beyond the text: files (email, Telegram); for email also the
+    /// threading ids, the subject, the reply address and the unsubscribe link.
     async fn extras(&self, q: &QueuedMessage, channel: &ChannelInfo) -> Result<OutboundExtras, String> {
-        if channel.kind != omnibridge_email::KIND {
+        let carries_files = [omnibridge_email::KIND, omnibridge_telegram::KIND].contains(&channel.kind.as_str());
+        if !carries_files {
             return Ok(OutboundExtras::default());
         }
         let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
+        let mut attachments = Vec::new();
+        for a in store::attachments::full_for_message(&self.db, q.id).await.map_err(|e| e.to_string())? {
+            let Some(sealed) = &a.data else { continue };
+            attachments.push(OutboundAttachment {
+                filename: key.open_opt(fields::ATTACHMENT_FILENAME, a.id, a.filename.as_deref()).map_err(|e| e.to_string())?.unwrap_or_default(),
+                content_type: a.content_type.clone(),
+                data: key.open_bytes(fields::ATTACHMENT_DATA, a.id, sealed).map_err(|e| e.to_string())?,
+            });
+        }
+        if channel.kind != omnibridge_email::KIND {
+            return Ok(OutboundExtras { attachments, ..OutboundExtras::default() });
+        }
+        // Email: the conversation's earlier mail ids (threading headers), the subject the thread
+        // started with, the reply address, and for marketing an unsubscribe link.
         let thread_refs = store::mailboxes::thread_ids(&self.db, q.conversation_id, q.channel_id, 20).await.map_err(|e| e.to_string())?;
         let sealed_subject = store::mailboxes::subject(&self.db, q.conversation_id).await.map_err(|e| e.to_string())?;
         let subject = key.open_opt(fields::CONVERSATION_SUBJECT, q.conversation_id, sealed_subject.as_deref()).map_err(|e| e.to_string())?;
@@ -178,15 +193,6 @@ impl SendWorker {
             let token = self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id);
             format!("{}/hooks/email/{}/unsubscribe/{token}", self.public_url, q.channel_id)
         });
-        let mut attachments = Vec::new();
-        for a in store::attachments::full_for_message(&self.db, q.id).await.map_err(|e| e.to_string())? {
-            let Some(sealed) = &a.data else { continue };
-            attachments.push(OutboundAttachment {
-                filename: key.open_opt(fields::ATTACHMENT_FILENAME, a.id, a.filename.as_deref()).map_err(|e| e.to_string())?.unwrap_or_default(),
-                content_type: a.content_type.clone(),
-                data: key.open_bytes(fields::ATTACHMENT_DATA, a.id, sealed).map_err(|e| e.to_string())?,
-            });
-        }
         Ok(OutboundExtras { thread_refs, subject, reply_to, automatic: false, unsubscribe_url, attachments })
     }
 

@@ -30,6 +30,7 @@ use crate::store::attachments::AttachmentRow;
 use crate::consent::{self, NewConsent};
 use crate::domain::{address_kind_of_channel, medium_of_channel, rfc3339};
 use crate::outbox::{self, stored_payload};
+use sha2::Digest;
 use crate::present::{self, fields};
 use crate::privacy::{CryptoError, DataKey, KeyError};
 use crate::store::contacts::NewInboundContact;
@@ -73,9 +74,10 @@ pub async fn ingest_batch(tx: &mut Tx, ctx: &WriterContext, messages: &[&Inbound
     let now = now_micros();
     let mut slots = validate(ctx, messages).await?;
     let mut events = Vec::new();
-    dedup(tx, messages, &mut slots).await?;
+    let edits = dedup(tx, messages, &mut slots).await?;
     let mut keys = resolve_contacts(tx, ctx, messages, &mut slots, &mut events, now).await?;
     load_keys(tx, ctx, &mut slots, &mut keys).await?;
+    apply_edits(tx, ctx, messages, &edits, &mut keys, &mut events).await?;
     let mut sequences = resolve_conversations(tx, ctx, messages, &mut slots, &keys, &mut events, now).await?;
     insert_messages(tx, messages, &slots, &keys, &mut sequences, &mut events, now).await?;
 
@@ -145,8 +147,10 @@ async fn validate(ctx: &WriterContext, messages: &[&InboundMessage]) -> Result<V
     Ok(slots)
 }
 
-/// Answers messages stored before with the stored message.
-async fn dedup(tx: &mut Tx, messages: &[&InboundMessage], slots: &mut [Slot]) -> Result<(), IngestError> {
+/// Answers messages stored before with the stored message. Returns the edits among them (a
+/// new version of a stored inbound message): (index in the batch, the stored row).
+async fn dedup(tx: &mut Tx, messages: &[&InboundMessage], slots: &mut [Slot]) -> Result<Vec<(usize, MessageRow)>, IngestError> {
+    let mut edits = Vec::new();
     let keys: Vec<(Uuid, &str)> = slots
         .iter()
         .zip(messages)
@@ -158,9 +162,12 @@ async fn dedup(tx: &mut Tx, messages: &[&InboundMessage], slots: &mut [Slot]) ->
         .into_iter()
         .map(|row| ((row.channel_id, row.external_id.clone().unwrap_or_default()), row))
         .collect();
-    for (slot, msg) in slots.iter_mut().zip(messages) {
+    for (i, (slot, msg)) in slots.iter_mut().zip(messages).enumerate() {
         if let Some(row) = existing.get(&(msg.channel_id, msg.external_id.clone()))
             && matches!(slot, Slot::New(_)) {
+                if msg.extras.edited && row.direction == "in" {
+                    edits.push((i, row.clone()));
+                }
                 *slot = Slot::Done(Ok(Accepted {
                     message_id: row.id,
                     conversation_id: row.conversation_id,
@@ -169,6 +176,38 @@ async fn dedup(tx: &mut Tx, messages: &[&InboundMessage], slots: &mut [Slot]) ->
                     created_at: rfc3339(row.created_at),
                 }));
             }
+    }
+    Ok(edits)
+}
+
+/// Edits of stored messages: the new text replaces the old (sealed anew), with
+/// `message.updated`. An edit that changes nothing (a repeated update) does nothing.
+async fn apply_edits(
+    tx: &mut Tx,
+    ctx: &WriterContext,
+    messages: &[&InboundMessage],
+    edits: &[(usize, MessageRow)],
+    keys: &mut HashMap<Uuid, DataKey>,
+    events: &mut Vec<Event>,
+) -> Result<(), IngestError> {
+    for (i, row) in edits {
+        let key = match keys.get(&row.contact_id) {
+            Some(key) => key.clone(),
+            None => {
+                let key = ctx.keyring.data_key(&mut *tx, row.tenant_id, row.contact_id).await?;
+                keys.insert(row.contact_id, key.clone());
+                key
+            }
+        };
+        let text = &messages[*i].text;
+        if key.open(fields::MESSAGE_TEXT, row.id, &row.text)? == *text {
+            continue;
+        }
+        let sealed = key.seal(fields::MESSAGE_TEXT, row.id, text)?;
+        let Some(updated) = store::messages::update_text(&mut *tx, row.id, &sealed).await? else { continue };
+        let view = present::message_with_text(&updated, text.clone());
+        let sequence = outbox::next_sequence(&mut *tx, row.conversation_id).await?;
+        events.push(Event::in_conversation(row.tenant_id, events::MESSAGE_UPDATED, row.contact_id, row.conversation_id, sequence, &view));
     }
     Ok(())
 }
@@ -205,6 +244,23 @@ async fn resolve_contacts(
         if let Some(contact_id) = known.get(&lookup) {
             work.contact_id = *contact_id;
             continue;
+        }
+        // First time this address writes, with a link token the hub minted for a known contact
+        // (a deep link): the address joins that contact.
+        if let Some(token) = &msg.extras.link_token {
+            let hash = sha2::Sha256::digest(token.as_bytes()).to_vec();
+            if let Some(contact_id) = store::links::redeem_link_token(&mut *tx, &hash, work.channel.id).await? {
+                let tenant_id = work.channel.tenant_id;
+                let key = ctx.keyring.data_key(&mut *tx, tenant_id, contact_id).await?;
+                let address = &msg.sender.address;
+                let sealed = key.seal(fields::IDENTITY_ADDRESS, contact_id, &address.value)?;
+                if !store::contacts::insert_identity(&mut *tx, tenant_id, contact_id, address.kind.as_str(), &work.index, &sealed, "verified").await? {
+                    return Err(IngestError::Race);
+                }
+                known.insert(lookup, contact_id);
+                work.contact_id = contact_id;
+                continue;
+            }
         }
         // First time this address writes: a contact with a verified identity.
         let (tenant_id, contact_id, identity_id) = (work.channel.tenant_id, Uuid::now_v7(), Uuid::now_v7());

@@ -9,3 +9,14 @@ mod master_key;
 pub use crypto::{CryptoError, SecretKey};
 pub use keyring::{tenant_sealed, DataKey, KeyError, Keyring};
 pub use master_key::{MasterKeyError, load_or_create_master_key, parse_master_key};
+
+/// A random token of `bytes` random bytes in unpadded base64url (`A-Z a-z 0-9 - _`): usable in
+/// URLs, as a Telegram webhook secret and as a deep-link start parameter.
+pub fn random_token(bytes: usize) -> String {
+    use base64::Engine;
+    let mut buf = vec![0u8; bytes];
+    // The OS generator does not fail on supported platforms; a zeroed token would be caught by
+    // nobody, so refuse to go on without randomness.
+    getrandom::fill(&mut buf).expect("the operating system's random generator is available");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}

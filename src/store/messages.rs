@@ -166,6 +166,13 @@ pub async fn record_attempt<'a>(
     Ok(())
 }
 
+/// Replaces a message's (sealed) text; the updated row.
+pub async fn update_text<'a>(conn: impl Into<Conn<'a>>, id: Uuid, sealed: &[u8]) -> StoreResult<Option<MessageRow>> {
+    const SQL: &str = "UPDATE messages SET text = $2, updated_at = $3 WHERE id = $1 RETURNING id, tenant_id, conversation_id, contact_id, \
+                       channel_id, direction, author_type, author_id, external_id, text, private, purpose, status, error, created_at, updated_at";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(id).bind(sealed).bind(now_micros()).fetch_optional(c).await)?)
+}
+
 /// Messages already stored under any of these (channel, external id) pairs.
 pub async fn existing<'a>(conn: impl Into<Conn<'a>>, keys: &[(Uuid, &str)]) -> StoreResult<Vec<MessageRow>> {
     if keys.is_empty() {

@@ -19,6 +19,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 2, name: "webhooks", sql: include_str!("../../migrations/sqlite/0002_webhooks.sql") },
     Migration { version: 3, name: "email", sql: include_str!("../../migrations/sqlite/0003_email.sql") },
     Migration { version: 4, name: "sms_consent", sql: include_str!("../../migrations/sqlite/0004_sms_consent.sql") },
+    Migration { version: 5, name: "telegram", sql: include_str!("../../migrations/sqlite/0005_telegram.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -27,6 +28,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 2, name: "webhooks", sql: include_str!("../../migrations/postgres/0002_webhooks.sql") },
     Migration { version: 3, name: "email", sql: include_str!("../../migrations/postgres/0003_email.sql") },
     Migration { version: 4, name: "sms_consent", sql: include_str!("../../migrations/postgres/0004_sms_consent.sql") },
+    Migration { version: 5, name: "telegram", sql: include_str!("../../migrations/postgres/0005_telegram.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

@@ -12,6 +12,7 @@ pub mod consent;
 pub mod contacts;
 pub mod conversations;
 pub mod keys;
+pub mod links;
 pub mod mailboxes;
 pub mod messages;
 mod migrate;

@@ -167,7 +167,7 @@ pub fn to_inbound(channel_id: Uuid, parsed: ParsedMail, fallback_id: String) -> 
             quote_start: parsed.quote_start,
             attachments,
             no_auto_reply: parsed.no_auto_reply,
-            consent: None,
+            ..InboundExtras::default()
         },
     }
 }

@@ -20,3 +20,5 @@ pub mod update;
 
 pub use channel::{KIND, TelegramChannel, secret_matches};
 pub use settings::{Mode, TelegramConfig, TelegramSettings};
+/// The Bot API's types, as the hub's webhook route parses them.
+pub use teloxide::types as bot_types;

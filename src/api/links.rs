@@ -1,0 +1,66 @@
+//! `POST /v1/contacts/{id}/links`: a deep link that lets a known contact continue on another
+//! channel (`https://t.me/<bot>?start=<token>`). Opening it sends `/start <token>` to the bot,
+//! and the Telegram chat joins this contact instead of becoming a new one. Tokens are random,
+//! single use and expiring; only their SHA-256 is stored.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::{Json, Router};
+use omnibridge_channel::problem::JsonBody;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::auth::Auth;
+use crate::domain::rfc3339;
+use crate::error::{ApiError, ApiResult};
+use crate::privacy::random_token;
+use crate::state::AppState;
+use crate::store;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/contacts/{id}/links", post(create))
+}
+
+const DEFAULT_TTL_SECS: u64 = 24 * 3600;
+const MAX_TTL_SECS: u64 = 7 * 24 * 3600;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewLink {
+    channel_id: Uuid,
+    expires_in_secs: Option<u64>,
+}
+
+async fn create(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<NewLink>) -> ApiResult<impl IntoResponse> {
+    let contact_id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("contact"))?;
+    store::contacts::contact(&state.db, auth.tenant_id, contact_id).await?.ok_or(ApiError::NotFound("contact"))?;
+    let ttl = body.expires_in_secs.unwrap_or(DEFAULT_TTL_SECS);
+    if !(60..=MAX_TTL_SECS).contains(&ttl) {
+        return Err(ApiError::invalid("expires_in_secs", format!("must be from 60 to {MAX_TTL_SECS}")));
+    }
+    let channel = state
+        .channels
+        .get(body.channel_id)
+        .await?
+        .filter(|c| c.tenant_id == auth.tenant_id)
+        .ok_or_else(|| ApiError::invalid("channel_id", "no channel with this id"))?;
+    let bot = state.channels.telegram_bot(&channel).ok_or_else(|| ApiError::invalid("channel_id", "links are made for telegram channels"))?;
+    let username = bot.username().await.map_err(|e| ApiError::Unavailable(format!("the bot's name could not be read: {e}")))?;
+    // 24 random bytes: 32 characters of A-Z a-z 0-9 - _, within Telegram's 64 for a start parameter.
+    let token = random_token(24);
+    let expires_at = store::now_micros() + (ttl as i64) * 1_000_000;
+    store::links::insert_link_token(&state.db, &Sha256::digest(token.as_bytes()), auth.tenant_id, channel.id, contact_id, expires_at).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "url": format!("https://t.me/{username}?start={token}"),
+            "contact_id": contact_id,
+            "channel_id": channel.id,
+            "expires_at": rfc3339(expires_at),
+        })),
+    ))
+}
