@@ -69,6 +69,13 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::POST, template: "/v1/contacts", body: Some(json!({"name": "Bo"})), expect: [401, 201, 201, 201] },
         Case { method: Method::GET, template: "/v1/contacts/{contact}", body: None, expect: [401, 404, 200, 200] },
         Case { method: Method::PATCH, template: "/v1/contacts/{contact}", body: Some(json!({"name": "Ana B."})), expect: [401, 404, 200, 200] },
+        // A web chat channel cannot make deep links: the role passes, the body does not.
+        Case {
+            method: Method::POST,
+            template: "/v1/contacts/{contact}/links",
+            body: Some(json!({"channel_id": channel})),
+            expect: [401, 404, 422, 422],
+        },
         Case { method: Method::GET, template: "/v1/operators", body: None, expect: [401, 200, 200, 200] },
         Case { method: Method::POST, template: "/v1/operators", body: Some(json!({"name": "Eve", "role": "agent"})), expect: [401, 201, 403, 201] },
         Case { method: Method::GET, template: "/v1/channels/{channel}/quarantine", body: None, expect: [401, 404, 403, 200] },

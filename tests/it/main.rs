@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod email;
 mod sms;
+mod telegram;
 mod openapi;
 mod storage;
 mod story;
