@@ -19,7 +19,6 @@ backend_tests!(
 
 const TOKEN: &str = "123456789:AAHfake-token-for-tests-only_0001";
 const CHAT: i64 = 777_001;
-const WAIT: Duration = Duration::from_secs(20);
 
 fn message(id: i64, extra: Value) -> Value {
     let mut m = json!({"message_id": id, "date": 1_700_000_000,
