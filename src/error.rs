@@ -22,6 +22,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The recipient's consent does not allow this message (the reason names the withdrawal).
+    #[error("{0}")]
+    ConsentMissing(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -45,6 +48,9 @@ impl From<ApiError> for Problem {
             ApiError::Invalid { field, detail } => Problem::invalid(field, format!("{field}: {detail}")),
             ApiError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", err.to_string()),
             ApiError::Unavailable(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string()),
+            ApiError::ConsentMissing(reason) => {
+                Problem::new(StatusCode::CONFLICT, "consent_missing", reason.strip_prefix("consent_missing: ").unwrap_or(reason))
+            }
             ApiError::Key(KeyError::Crypto(CryptoError::KeyDestroyed)) | ApiError::Crypto(CryptoError::KeyDestroyed) => {
                 Problem::new(StatusCode::GONE, "erased", "this contact's data has been erased")
             }

@@ -132,7 +132,7 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
     Ok(Json(list_body(data, page.next_cursor)))
 }
 
-async fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<(store::ContactRow, DataKey)> {
+pub(super) async fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<(store::ContactRow, DataKey)> {
     let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound("contact"))?;
     let row = store::contacts::contact(&state.db, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("contact"))?;
     let key = state.keyring.data_key(&state.db, auth.tenant_id, id).await?;

@@ -125,6 +125,10 @@ async fn start(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBo
         .ok_or_else(|| ApiError::invalid("contact_id", "no contact with this id"))?;
     let key = state.keyring.data_key(&state.db, auth.tenant_id, contact.id).await?;
     let channel = messages::reachable_channel(&state, &auth, contact.id, body.channel_id).await?;
+    if channel.kind == omnibridge_twilio_sms::KIND {
+        omnibridge_twilio_sms::channel::check_body(text).map_err(|why| ApiError::invalid("text", why))?;
+    }
+    messages::require_consent(&state, auth.tenant_id, contact.id, &channel, purpose).await?;
     let mut tx = state.db.begin().await?;
     let conversation = store::conversations::insert(&mut tx, auth.tenant_id, contact.id, channel.id).await?;
     let sequence = outbox::next_sequence(&mut tx, conversation.id).await?;

@@ -12,7 +12,12 @@ use axum::Router;
 use omnibridge_channel::problem::Problem;
 use uuid::Uuid;
 
+use omnibridge_channel::{Address, AddressKind};
+
+use crate::consent::{self, NewConsent};
 use crate::egress::worker::UNSUBSCRIBE;
+use crate::outbox;
+use crate::present::fields;
 use crate::state::AppState;
 use crate::store;
 
@@ -55,13 +60,56 @@ async fn unsubscribe(
     if !is_one_click(&headers, &body) {
         return Err(Problem::invalid("List-Unsubscribe", "the body must carry List-Unsubscribe=One-Click (RFC 8058)"));
     }
-    store::mailboxes::record_unsubscribe(&state.db, tenant_id, channel_id, contact_id)
+    withdraw_marketing(&state, tenant_id, channel_id, contact_id)
         .await
-        .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly"))?;
+        .map_err(|err| {
+            tracing::error!(%channel_id, error = %err, "recording an unsubscribe failed");
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly")
+        })?;
     tracing::info!(%channel_id, %contact_id, "unsubscribed from marketing mail (one-click)");
     Ok(Html("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head>\
              <body><p>You are unsubscribed. You will receive no more marketing mail from us.</p></body></html>")
         .into_response())
+}
+
+/// Records the withdrawal of marketing consent for the contact's email address in the consent
+/// ledger (once: a repeated click changes nothing), with `consent.changed`.
+async fn withdraw_marketing(state: &AppState, tenant_id: Uuid, channel_id: Uuid, contact_id: Uuid) -> Result<(), String> {
+    let key = state.keyring.data_key(&state.db, tenant_id, contact_id).await.map_err(|e| e.to_string())?;
+    let identity = store::contacts::identity_for_kind(&state.db, tenant_id, contact_id, "email").await.map_err(|e| e.to_string())?;
+    let Some(identity) = identity else { return Ok(()) };
+    let address = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address).map_err(|e| e.to_string())?;
+    let index = state.keyring.blind_index(tenant_id, &Address::new(AddressKind::Email, &address));
+    if consent::refusal(&state.db, tenant_id, "email", &index, consent::purposes::MARKETING).await.map_err(|e| e.to_string())?.is_some() {
+        return Ok(());
+    }
+    let id = Uuid::now_v7();
+    let withdrawal = NewConsent {
+        id,
+        tenant_id,
+        contact_id: Some(contact_id),
+        channel: "email",
+        address_index: index,
+        address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address).map_err(|e| e.to_string())?),
+        sender_scope: Some(format!("channel:{channel_id}")),
+        purpose: consent::purposes::MARKETING,
+        action: consent::actions::WITHDRAW,
+        legal_basis: consent::legal_bases::CONSENT,
+        method: consent::methods::EMAIL_UNSUBSCRIBE,
+        evidence: serde_json::json!({"channel_id": channel_id, "mechanism": "RFC 8058 one-click"}),
+        actor: "contact".into(),
+        notice_url: None,
+        notice_version: None,
+    };
+    let mut tx = state.db.begin().await.map_err(|e| e.to_string())?;
+    let rows = consent::append(&mut tx, &[withdrawal]).await.map_err(|e| e.to_string())?;
+    let mut events = consent::changed_events(&rows, Some(&key));
+    for event in &mut events {
+        outbox::append(&mut tx, Some(&key), event).await.map_err(|e| e.to_string())?;
+    }
+    tx.commit().await.map_err(|e| e.to_string())?;
+    state.bus.publish(events);
+    Ok(())
 }
 
 /// `List-Unsubscribe=One-Click` in a form-urlencoded or a multipart/form-data body.

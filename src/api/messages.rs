@@ -70,6 +70,20 @@ pub async fn reachable_channel(state: &AppState, auth: &Auth, contact_id: Uuid, 
     Ok(channel)
 }
 
+/// Refuses (409 `consent_missing`) a message the recipient's consent does not allow, before it
+/// is queued; the egress door checks again when it is sent.
+pub async fn require_consent(state: &AppState, tenant_id: Uuid, contact_id: Uuid, channel: &ChannelInfo, purpose: &str) -> ApiResult<()> {
+    let (Some(medium), Some(kind)) = (crate::domain::medium_of_channel(&channel.kind), address_kind_of_channel(&channel.kind)) else { return Ok(()) };
+    let Some(identity) = store::contacts::identity_for_kind(&state.db, tenant_id, contact_id, kind.as_str()).await? else { return Ok(()) };
+    let key = state.keyring.data_key(&state.db, tenant_id, contact_id).await?;
+    let address = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address)?;
+    let index = state.keyring.blind_index(tenant_id, &omnibridge_channel::Address { kind, value: address });
+    match crate::consent::refusal(&state.db, tenant_id, medium, &index, purpose).await? {
+        Some(reason) => Err(ApiError::ConsentMissing(reason)),
+        None => Ok(()),
+    }
+}
+
 /// Stores an operator's message in `tx`: queued for sending, or a private note.
 #[allow(clippy::too_many_arguments)]
 pub async fn queue_outbound(
@@ -187,8 +201,12 @@ async fn reply(
         (false, Some(other)) => reachable_channel(&state, &auth, conversation.contact_id, other).await?.id,
         (false, None) => reachable_channel(&state, &auth, conversation.contact_id, conversation.channel_id).await?.id,
     };
-    let kind = state.channels.get(channel_id).await?.map(|c| c.kind.clone()).unwrap_or_default();
+    let channel = state.channels.get(channel_id).await?.ok_or_else(|| ApiError::invalid("channel_id", "no channel with this id"))?;
+    let kind = channel.kind.clone();
     let files = valid_attachments(&body.attachments, &kind)?;
+    if !body.private {
+        require_consent(&state, auth.tenant_id, conversation.contact_id, &channel, purpose).await?;
+    }
     if kind == omnibridge_twilio_sms::KIND && !body.private {
         omnibridge_twilio_sms::channel::check_body(text).map_err(|why| ApiError::invalid("text", why))?;
     }

@@ -7,6 +7,7 @@ pub mod auth;
 pub use openapi::DOCUMENT as OPENAPI;
 mod channels;
 mod contacts;
+mod consents;
 mod conversations;
 mod messages;
 pub mod openapi;
@@ -43,6 +44,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(conversations::router())
         .merge(contacts::router())
         .merge(links::router())
+        .merge(consents::router())
         .merge(operators::router())
         .merge(realtime::router())
         .merge(webhooks::router())

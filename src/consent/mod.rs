@@ -84,6 +84,54 @@ pub struct NewConsent {
     pub evidence: serde_json::Value,
     /// `contact` or the operator, key or system component that recorded it.
     pub actor: String,
+    pub notice_url: Option<String>,
+    pub notice_version: Option<String>,
+}
+
+/// An event as the API and webhooks show it (the address opened with the contact's key).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConsentView {
+    pub id: Uuid,
+    pub seq: i64,
+    pub contact_id: Option<Uuid>,
+    pub channel: String,
+    pub address: Option<String>,
+    pub purpose: String,
+    pub action: String,
+    pub legal_basis: String,
+    pub method: String,
+    pub evidence: serde_json::Value,
+    pub notice_url: Option<String>,
+    pub notice_version: Option<String>,
+    pub actor: String,
+    pub created_at: String,
+}
+
+pub fn view(row: &ConsentRow, key: Option<&crate::privacy::DataKey>) -> ConsentView {
+    let address = key.and_then(|k| k.open_opt(crate::present::fields::CONSENT_ADDRESS, row.id, row.address.as_deref()).ok().flatten());
+    ConsentView {
+        id: row.id,
+        seq: row.seq,
+        contact_id: row.contact_id,
+        channel: row.channel.clone(),
+        address,
+        purpose: row.purpose.clone(),
+        action: row.action.clone(),
+        legal_basis: row.legal_basis.clone(),
+        method: row.method.clone(),
+        evidence: serde_json::from_str(&row.evidence).unwrap_or_default(),
+        notice_url: row.notice_url.clone(),
+        notice_version: row.notice_version.clone(),
+        actor: row.actor.clone(),
+        created_at: crate::domain::rfc3339(row.created_at),
+    }
+}
+
+/// `consent.changed` for each appended event.
+pub fn changed_events(rows: &[ConsentRow], key: Option<&crate::privacy::DataKey>) -> Vec<crate::domain::events::Event> {
+    rows.iter()
+        .map(|r| crate::domain::events::Event::new(r.tenant_id, crate::domain::events::CONSENT_CHANGED, r.contact_id, &view(r, key)))
+        .collect()
 }
 
 /// The bytes an event's hash covers: every column but the hash itself, in a fixed order.
@@ -145,8 +193,8 @@ pub async fn append(tx: &mut Tx, events: &[NewConsent]) -> StoreResult<Vec<Conse
                 legal_basis: e.legal_basis.to_owned(),
                 method: e.method.to_owned(),
                 evidence: e.evidence.to_string(),
-                notice_url: None,
-                notice_version: None,
+                notice_url: e.notice_url.clone(),
+                notice_version: e.notice_version.clone(),
                 actor: e.actor.clone(),
                 created_at: now,
                 prev_hash: prev_hash.clone(),
@@ -165,10 +213,13 @@ pub async fn append(tx: &mut Tx, events: &[NewConsent]) -> StoreResult<Vec<Conse
 /// Why nothing may be sent for `purpose` to an address with this history, if it may not.
 ///
 /// An event applies to its own purpose, and an event for every purpose (`*`) to all of them;
-/// the newest applicable event decides. A withdrawal, objection or restriction blocks; a grant,
-/// or no event at all, allows.
+/// the newest applicable event decides. A withdrawal, objection or restriction blocks; a grant
+/// allows. With no applicable event, marketing is refused (it needs an explicit grant) and
+/// every other purpose is allowed (answering someone who wrote to us).
 pub fn decide(history: &[ConsentRow], purpose: &str) -> Option<String> {
-    let latest = history.iter().rev().find(|e| e.purpose == purpose || e.purpose == purposes::ALL)?;
+    let Some(latest) = history.iter().rev().find(|e| e.purpose == purpose || e.purpose == purposes::ALL) else {
+        return (purpose == purposes::MARKETING).then(|| "consent_missing: marketing needs the recipient's explicit consent, and there is none".to_owned());
+    };
     match latest.action.as_str() {
         actions::GRANT => None,
         action => {
@@ -186,6 +237,50 @@ pub fn decide(history: &[ConsentRow], purpose: &str) -> Option<String> {
             Some(format!("consent_missing: the recipient {done} {scope} on {}{how}", latest.channel))
         }
     }
+}
+
+/// The first event that breaks a tenant's chain, if one does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Break {
+    pub seq: i64,
+    pub id: Option<Uuid>,
+    pub reason: String,
+}
+
+/// Checks a tenant's whole chain (events in `seq` order) against its head: every sequence
+/// number present, every `prev_hash` the hash before it, every `hash` recomputed from the row.
+/// An edited row, an inserted or removed one, or lost events at the end all show.
+pub fn verify_chain(events: &[ConsentRow], head: Option<(i64, Vec<u8>)>) -> Result<usize, Break> {
+    let mut prev = GENESIS.to_vec();
+    for (i, e) in events.iter().enumerate() {
+        let expected_seq = i as i64 + 1;
+        let broken = |reason: &str| Break { seq: e.seq, id: Some(e.id), reason: reason.to_owned() };
+        if e.seq != expected_seq {
+            return Err(Break { seq: expected_seq, id: Some(e.id), reason: format!("event {expected_seq} is missing (found {} instead)", e.seq) });
+        }
+        if e.prev_hash != prev {
+            return Err(broken("its prev_hash is not the previous event's hash (an event before it was changed or removed)"));
+        }
+        if chain_hash(&prev, e) != e.hash {
+            return Err(broken("its contents do not match its hash (the event was edited)"));
+        }
+        prev = e.hash.clone();
+    }
+    let count = events.len() as i64;
+    match head {
+        Some((seq, hash)) if seq != count || hash != prev => {
+            Err(Break { seq: count + 1, id: None, reason: format!("the chain ends at event {count} but its head says {seq}: events were removed") })
+        }
+        None if count > 0 => Err(Break { seq: 1, id: None, reason: "events exist without a chain head".into() }),
+        _ => Ok(events.len()),
+    }
+}
+
+/// Verifies one tenant's chain in the database.
+pub async fn verify<'a>(db: &crate::store::Db, tenant_id: Uuid) -> StoreResult<Result<usize, Break>> {
+    let events = rows::for_tenant(db, tenant_id).await?;
+    let head = rows::head(db, tenant_id).await?;
+    Ok(verify_chain(&events, head))
 }
 
 /// Why the door must refuse a send for `purpose` to this address on this medium, if it must.
@@ -219,6 +314,63 @@ mod tests {
             created_at: 0,
             prev_hash: GENESIS.to_vec(),
             hash: Vec::new(),
+        }
+    }
+
+    fn chain(events: Vec<ConsentRow>) -> Vec<ConsentRow> {
+        let mut prev = GENESIS.to_vec();
+        events
+            .into_iter()
+            .map(|mut e| {
+                e.prev_hash = prev.clone();
+                e.hash = chain_hash(&prev, &e);
+                prev = e.hash.clone();
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn verification_finds_the_first_broken_event() {
+        let events = chain(vec![event(1, purposes::ALL, actions::WITHDRAW), event(2, purposes::SERVICE, actions::GRANT), event(3, purposes::MARKETING, actions::GRANT)]);
+        let head = Some((3, events[2].hash.clone()));
+        assert_eq!(verify_chain(&events, head.clone()), Ok(3));
+        let mut edited = events.clone();
+        edited[1].action = actions::WITHDRAW.into();
+        assert_eq!(verify_chain(&edited, head.clone()).map_err(|b| b.seq), Err(2));
+        let removed = vec![events[0].clone(), events[2].clone()];
+        assert_eq!(verify_chain(&removed, head.clone()).map_err(|b| b.seq), Err(2));
+        assert_eq!(verify_chain(&events[..2], head).map_err(|b| b.seq), Err(3), "a removed last event shows against the head");
+    }
+
+    #[test]
+    fn marketing_needs_a_grant_and_service_does_not() {
+        assert!(decide(&[], purposes::MARKETING).is_some_and(|r| r.starts_with("consent_missing")));
+        assert_eq!(decide(&[], "transcripts"), None);
+        assert_eq!(decide(&[event(1, purposes::MARKETING, actions::GRANT)], purposes::MARKETING), None);
+        assert!(decide(&[event(1, purposes::ALL, actions::RESTRICT)], purposes::SERVICE).is_some_and(|r| r.contains("restricted")));
+    }
+
+    /// The reference model: replay the whole history, purpose by purpose.
+    fn reference(history: &[(usize, usize)], purpose: usize) -> bool {
+        const PURPOSES: [&str; 3] = [purposes::SERVICE, purposes::MARKETING, purposes::ALL];
+        const ACTIONS: [&str; 4] = [actions::GRANT, actions::WITHDRAW, actions::OBJECT, actions::RESTRICT];
+        let mut allowed = PURPOSES[purpose] != purposes::MARKETING;
+        for &(p, a) in history {
+            if PURPOSES[p] == PURPOSES[purpose] || PURPOSES[p] == purposes::ALL {
+                allowed = ACTIONS[a] == actions::GRANT;
+            }
+        }
+        allowed
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn enforcement_equals_replaying_the_history(history in proptest::collection::vec((0usize..3, 0usize..4), 0..30), purpose in 0usize..2) {
+            const PURPOSES: [&str; 3] = [purposes::SERVICE, purposes::MARKETING, purposes::ALL];
+            const ACTIONS: [&str; 4] = [actions::GRANT, actions::WITHDRAW, actions::OBJECT, actions::RESTRICT];
+            let rows: Vec<ConsentRow> = history.iter().enumerate().map(|(i, &(p, a))| event(i as i64 + 1, PURPOSES[p], ACTIONS[a])).collect();
+            proptest::prop_assert_eq!(decide(&rows, PURPOSES[purpose]).is_none(), reference(&history, purpose));
         }
     }
 

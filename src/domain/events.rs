@@ -14,6 +14,8 @@ pub const MESSAGE_DELIVERED: &str = "message.delivered";
 pub const MESSAGE_FAILED: &str = "message.failed";
 pub const CONTACT_CREATED: &str = "contact.created";
 pub const CONTACT_UPDATED: &str = "contact.updated";
+/// A consent event was recorded (a grant, a withdrawal, an SMS STOP, an unsubscribe).
+pub const CONSENT_CHANGED: &str = "consent.changed";
 /// Operational: an endpoint was disabled (410 Gone, or failing for too long).
 pub const ENDPOINT_DISABLED: &str = "endpoint.disabled";
 /// Operational: a webhook delivery used up its retry schedule.
@@ -32,6 +34,7 @@ pub const ALL: &[&str] = &[
     MESSAGE_FAILED,
     CONTACT_CREATED,
     CONTACT_UPDATED,
+    CONSENT_CHANGED,
     ENDPOINT_DISABLED,
     ATTEMPT_EXHAUSTED,
     ATTEMPT_RECOVERED,

@@ -94,13 +94,6 @@ impl SendWorker {
             Ok(None) => return Outcome::Failed("the contact has no address on this channel".into()),
             Err(err) => return self.retry_or_fail(q, err),
         };
-        if channel.kind == omnibridge_email::KIND && q.purpose == "marketing" {
-            match store::mailboxes::is_unsubscribed(&self.db, q.channel_id, q.contact_id).await {
-                Ok(true) => return Outcome::Failed("the contact unsubscribed from marketing mail on this channel".into()),
-                Ok(false) => {}
-                Err(err) => return self.retry_or_fail(q, err.to_string()),
-            }
-        }
         let extras = match self.extras(q, &channel).await {
             Ok(extras) => extras,
             Err(err) => return self.retry_or_fail(q, err),
@@ -232,8 +225,14 @@ impl SendWorker {
                 method: consent::methods::PROVIDER_SIGNAL,
                 evidence: serde_json::json!({"message_id": q.id, "provider_error": error}),
                 actor: "provider".into(),
+                notice_url: None,
+                notice_version: None,
             };
-            consent::append(&mut tx, &[withdrawal]).await.map_err(|e| e.to_string())?;
+            let rows = consent::append(&mut tx, &[withdrawal]).await.map_err(|e| e.to_string())?;
+            for mut event in consent::changed_events(&rows, Some(&key)) {
+                outbox::append(&mut tx, Some(&key), &mut event).await.map_err(|e| e.to_string())?;
+                events_out.push(event);
+            }
         }
         store::messages::record_attempt(&mut tx, q.id, status, external_id, error, next).await.map_err(|e| e.to_string())?;
         let event_types: &[&'static str] = match &outcome {

@@ -523,6 +523,7 @@ async fn record_consent_signals(
     slots: &[Slot],
     rows: &[NewMessage<'_>],
     keys: &HashMap<Uuid, DataKey>,
+    events: &mut Vec<Event>,
 ) -> Result<(), IngestError> {
     let mut signals = Vec::new();
     let new = slots.iter().zip(messages).filter_map(|(s, m)| match s {
@@ -556,10 +557,15 @@ async fn record_consent_signals(
             method,
             evidence: serde_json::json!({"message_id": row.id, "external_id": msg.external_id, "keyword": signal.keyword}),
             actor: "contact".into(),
+            notice_url: None,
+            notice_version: None,
         });
     }
     if !signals.is_empty() {
-        consent::append(tx, &signals).await?;
+        for row in consent::append(tx, &signals).await? {
+            let key = row.contact_id.and_then(|id| keys.get(&id));
+            events.extend(consent::changed_events(std::slice::from_ref(&row), key));
+        }
     }
     Ok(())
 }
@@ -649,7 +655,7 @@ async fn insert_messages(
     }
     store::attachments::insert_many(&mut *tx, &attachments).await?;
     store::attachments::insert_quotes(&mut *tx, &quotes).await?;
-    record_consent_signals(tx, messages, slots, &rows, keys).await?;
+    record_consent_signals(tx, messages, slots, &rows, keys, events).await?;
 
     for (row, msg) in new_messages() {
         let stored = row.stored(now);

@@ -73,3 +73,21 @@ pub async fn for_address<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, channel
         .fetch_all(c)
         .await)?)
 }
+
+/// A tenant's whole chain, in order.
+pub async fn for_tenant(db: &super::Db, tenant_id: Uuid) -> StoreResult<Vec<ConsentRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM consent_events WHERE tenant_id = $1 ORDER BY seq");
+    Ok(super::on_db!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).fetch_all(p).await)?)
+}
+
+/// The end of a tenant's chain, if it has one.
+pub async fn head(db: &super::Db, tenant_id: Uuid) -> StoreResult<Option<(i64, Vec<u8>)>> {
+    const SQL: &str = "SELECT seq, hash FROM consent_heads WHERE tenant_id = $1";
+    Ok(super::on_db!(db, |p| sqlx::query_as(SQL).bind(tenant_id).fetch_optional(p).await)?)
+}
+
+/// A contact's events, oldest first.
+pub async fn for_contact(db: &super::Db, tenant_id: Uuid, contact_id: Uuid) -> StoreResult<Vec<ConsentRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM consent_events WHERE tenant_id = $1 AND contact_id = $2 ORDER BY seq");
+    Ok(super::on_db!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(contact_id).fetch_all(p).await)?)
+}

@@ -90,23 +90,3 @@ pub async fn subject<'a>(conn: impl Into<Conn<'a>>, conversation_id: Uuid) -> St
     Ok(on_conn!(conn.into(), |c| sqlx::query_scalar::<_, Option<Vec<u8>>>(SQL).bind(conversation_id).fetch_optional(c).await)?.flatten())
 }
 
-/// Records that a contact unsubscribed from marketing mail on a channel (idempotent).
-pub async fn record_unsubscribe(db: &Db, tenant_id: Uuid, channel_id: Uuid, contact_id: Uuid) -> StoreResult<()> {
-    const SQL: &str = "INSERT INTO email_unsubscribes (id, tenant_id, channel_id, contact_id, created_at) VALUES ($1, $2, $3, $4, $5) \
-                       ON CONFLICT (channel_id, contact_id) DO NOTHING";
-    let mut tx = db.begin().await?;
-    on_conn!(Conn::from(&mut tx), |c| sqlx::query(SQL)
-        .bind(Uuid::now_v7())
-        .bind(tenant_id)
-        .bind(channel_id)
-        .bind(contact_id)
-        .bind(now_micros())
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    tx.commit().await
-}
-
-pub async fn is_unsubscribed(db: &Db, channel_id: Uuid, contact_id: Uuid) -> StoreResult<bool> {
-    const SQL: &str = "SELECT COUNT(*) FROM email_unsubscribes WHERE channel_id = $1 AND contact_id = $2";
-    let n: i64 = on_db!(db, |p| sqlx::query_scalar(SQL).bind(channel_id).bind(contact_id).fetch_one(p).await)?;
-    Ok(n > 0)
-}

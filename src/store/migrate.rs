@@ -20,6 +20,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 3, name: "email", sql: include_str!("../../migrations/sqlite/0003_email.sql") },
     Migration { version: 4, name: "sms_consent", sql: include_str!("../../migrations/sqlite/0004_sms_consent.sql") },
     Migration { version: 5, name: "telegram", sql: include_str!("../../migrations/sqlite/0005_telegram.sql") },
+    Migration { version: 6, name: "consent", sql: include_str!("../../migrations/sqlite/0006_consent.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -29,6 +30,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 3, name: "email", sql: include_str!("../../migrations/postgres/0003_email.sql") },
     Migration { version: 4, name: "sms_consent", sql: include_str!("../../migrations/postgres/0004_sms_consent.sql") },
     Migration { version: 5, name: "telegram", sql: include_str!("../../migrations/postgres/0005_telegram.sql") },
+    Migration { version: 6, name: "consent", sql: include_str!("../../migrations/postgres/0006_consent.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

@@ -271,8 +271,16 @@ async fn marketing_mail_offers_one_click_unsubscribe(backend: Backend) {
     imap.deliver("INBOX", &crlf("From: ana@example.com\nSubject: Hi\nMessage-ID: <m1@example.com>\n\nHello\n"));
     let conversations = app.wait_for(&admin, "/v1/conversations", |l| count(l) == 1).await;
     let conversation = conversations["data"][0]["id"].as_str().expect("id").to_owned();
+    let contact = conversations["data"][0]["contact_id"].as_str().expect("contact").to_owned();
     let path = format!("/v1/conversations/{conversation}/messages");
 
+    // Marketing needs the contact's consent: refused before it is queued, then granted.
+    let (status, problem) = app.post(&path, &admin, json!({"text": "20% off this week", "purpose": "marketing"})).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("consent_missing")), "{problem}");
+    let grant = json!({"channel": "email", "address": "Ana@Example.com", "purpose": "marketing", "action": "grant",
+                       "evidence": {"form_url": "https://shop.example/newsletter"}, "notice_version": "2026-01"});
+    let (status, event) = app.post(&format!("/v1/contacts/{contact}/consents"), &admin, grant).await;
+    assert_eq!(status, StatusCode::CREATED, "{event}");
     let (status, _) = app.post(&path, &admin, json!({"text": "20% off this week", "purpose": "marketing"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let mails = smtp.wait_for(1, WAIT);
@@ -306,15 +314,14 @@ async fn marketing_mail_offers_one_click_unsubscribe(backend: Backend) {
         .expect("post");
     assert_eq!(again.status(), StatusCode::OK);
 
-    // No more marketing mail to this contact on this channel; service mail still goes out.
-    let (_, refused) = app.post(&path, &admin, json!({"text": "Last chance: 30% off", "purpose": "marketing"})).await;
-    let refused_id = refused["id"].as_str().expect("id").to_owned();
-    let messages = app.wait_for(&admin, &path, |l| {
-        l["data"].as_array().is_some_and(|m| m.iter().any(|m| m["id"] == refused_id.as_str() && m["status"] == "failed"))
-    })
-    .await;
-    let failed = messages["data"].as_array().expect("list").iter().find(|m| m["id"] == refused_id.as_str()).expect("message").clone();
-    assert!(failed["error"].as_str().is_some_and(|e| e.contains("unsubscribed")), "{failed}");
+    // The ledger holds the withdrawal (once, however often the link is posted); no more
+    // marketing mail to this contact; service mail still goes out.
+    let (_, consents) = app.get(&format!("/v1/contacts/{contact}/consents?history=true"), &admin).await;
+    let methods: Vec<&str> = consents["data"].as_array().expect("history").iter().filter_map(|e| e["method"].as_str()).collect();
+    assert_eq!(methods, ["operator", "email_unsubscribe"], "{consents}");
+    let (status, problem) = app.post(&path, &admin, json!({"text": "Last chance: 30% off", "purpose": "marketing"})).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("consent_missing")), "{problem}");
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("withdrew")), "{problem}");
     let (status, _) = app.post(&path, &admin, json!({"text": "Your order shipped."})).await;
     assert_eq!(status, StatusCode::CREATED);
     let mails = smtp.wait_for(2, WAIT);

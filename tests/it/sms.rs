@@ -327,11 +327,9 @@ async fn stop_blocks_every_send_until_start(backend: Backend) {
     // STOP: the keyword stays in the conversation, and nothing is sent any more.
     customer_texts(&app, &channel_id, "SM00000000000000000000000000000013", " Stop ").await;
     assert!(messages(&app, &admin, &conversation).await.iter().any(|m| m["text"] == " Stop "), "the keyword message is kept");
-    let (status, queued) = reply(&app, &admin, &conversation, "Your order ships tomorrow.").await;
-    assert_eq!(status, StatusCode::CREATED, "{queued}");
-    let blocked = settled(&app, &admin, &conversation, queued["id"].as_str().expect("id")).await;
-    assert_eq!(blocked["status"], "failed", "{blocked}");
-    assert!(blocked["error"].as_str().is_some_and(|e| e.contains("consent_missing")), "{blocked}");
+    let (status, problem) = reply(&app, &admin, &conversation, "Your order ships tomorrow.").await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("consent_missing")), "{problem}");
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("SMS keyword")), "{problem}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(twilio.sent().len(), 1, "nothing reached Twilio after STOP");
 
@@ -367,9 +365,8 @@ async fn an_unsubscribed_recipient_reported_by_twilio_is_blocked(backend: Backen
     assert!(failed["error"].as_str().is_some_and(|e| e.contains("21610")), "{failed}");
 
     // The hub now knows: the next reply is blocked before it reaches Twilio.
-    let (_, queued) = reply(&app, &admin, &conversation, "Are you there?").await;
-    let blocked = settled(&app, &admin, &conversation, queued["id"].as_str().expect("id")).await;
-    assert_eq!(blocked["status"], "failed");
-    assert!(blocked["error"].as_str().is_some_and(|e| e.contains("consent_missing") && e.contains("provider")), "{blocked}");
+    let (status, problem) = reply(&app, &admin, &conversation, "Are you there?").await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("consent_missing")), "{problem}");
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("provider")), "{problem}");
     assert!(twilio.sent().is_empty(), "Twilio received no message");
 }

@@ -1,0 +1,153 @@
+//! The consent ledger over HTTP: a contact's current consents and their history with evidence,
+//! recording a grant or withdrawal, and verifying a tenant's chain.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use omnibridge_channel::problem::JsonBody;
+use omnibridge_channel::{Address, AddressKind};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::auth::Auth;
+use super::contacts::load;
+use crate::consent::{self, NewConsent, actions, legal_bases, methods};
+use crate::error::{ApiError, ApiResult};
+use crate::outbox;
+use crate::present::fields;
+use crate::state::AppState;
+use crate::store;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/contacts/{id}/consents", get(list).post(record))
+        .route("/v1/consents/verify", get(verify))
+}
+
+/// The media consent is recorded for, and the address kind of each.
+const MEDIA: &[(&str, AddressKind)] =
+    &[("sms", AddressKind::Phone), ("email", AddressKind::Email), ("telegram", AddressKind::Telegram), ("webchat", AddressKind::Webchat)];
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    history: bool,
+}
+
+async fn list(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<ListQuery>) -> ApiResult<impl IntoResponse> {
+    let (contact, key) = load(&state, &auth, &id).await?;
+    let rows = store::consent::for_contact(&state.db, auth.tenant_id, contact.id).await?;
+    let views: Vec<consent::ConsentView> = rows.iter().map(|r| consent::view(r, Some(&key))).collect();
+    if q.history {
+        return Ok(Json(json!({"data": views})));
+    }
+    // The current state: the newest event per (medium, address, purpose).
+    let mut current: BTreeMap<(String, Vec<u8>, String), consent::ConsentView> = BTreeMap::new();
+    for (row, view) in rows.iter().zip(views) {
+        current.insert((row.channel.clone(), row.address_index.clone(), row.purpose.clone()), view);
+    }
+    let data: Vec<Value> = current
+        .into_values()
+        .map(|v| {
+            json!({"channel": v.channel, "address": v.address, "purpose": v.purpose, "state": v.action, "legal_basis": v.legal_basis,
+                   "method": v.method, "event_id": v.id, "updated_at": v.created_at})
+        })
+        .collect();
+    Ok(Json(json!({"data": data})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewEvent {
+    channel: String,
+    address: String,
+    purpose: String,
+    action: String,
+    legal_basis: Option<String>,
+    evidence: Option<serde_json::Map<String, Value>>,
+    notice_url: Option<String>,
+    notice_version: Option<String>,
+}
+
+fn one_of(field: &str, value: &str, allowed: &[&'static str]) -> ApiResult<&'static str> {
+    allowed.iter().copied().find(|a| *a == value).ok_or_else(|| ApiError::invalid(field, format!("must be one of {}", allowed.join(", "))))
+}
+
+async fn record(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<NewEvent>) -> ApiResult<impl IntoResponse> {
+    let (contact, key) = load(&state, &auth, &id).await?;
+    let (medium, kind) = MEDIA
+        .iter()
+        .find(|(m, _)| *m == body.channel)
+        .copied()
+        .ok_or_else(|| ApiError::invalid("channel", "must be one of sms, email, telegram, webchat"))?;
+    let mut purposes: Vec<&'static str> = super::messages::PURPOSES.to_vec();
+    purposes.push(consent::purposes::ALL);
+    let purpose = one_of("purpose", &body.purpose, &purposes)?;
+    let action = one_of("action", &body.action, &[actions::GRANT, actions::WITHDRAW, actions::OBJECT, actions::RESTRICT])?;
+    let legal_basis = one_of(
+        "legal_basis",
+        body.legal_basis.as_deref().unwrap_or(legal_bases::CONSENT),
+        &[legal_bases::CONSENT, legal_bases::CONTRACT, legal_bases::LEGITIMATE_INTEREST, legal_bases::LEGAL_OBLIGATION],
+    )?;
+    for (field, value) in [("notice_url", &body.notice_url), ("notice_version", &body.notice_version)] {
+        if value.as_deref().is_some_and(|v| v.is_empty() || v.len() > 500) {
+            return Err(ApiError::invalid(field, "must be 1 to 500 characters"));
+        }
+    }
+    let evidence = Value::Object(body.evidence.unwrap_or_default());
+    if evidence.to_string().len() > 4096 {
+        return Err(ApiError::invalid("evidence", "must be at most 4 KiB of JSON"));
+    }
+    // The address must be one of the contact's: consent is about a person's own address.
+    let address = Address::new(kind, &body.address);
+    let index = state.keyring.blind_index(auth.tenant_id, &address);
+    let owner = store::contacts::identities_by_indexes(&state.db, &[(auth.tenant_id, kind.as_str(), index.as_slice())]).await?;
+    if !owner.iter().any(|o| o.contact_id == contact.id) {
+        return Err(ApiError::invalid("address", format!("the contact has no {} address {:?}", kind.as_str(), address.value)));
+    }
+    let event_id = Uuid::now_v7();
+    let actor = match auth.operator_id {
+        Some(operator) => format!("operator:{operator}"),
+        None => format!("api_key:{}", auth.key_id),
+    };
+    let new = NewConsent {
+        id: event_id,
+        tenant_id: auth.tenant_id,
+        contact_id: Some(contact.id),
+        channel: medium,
+        address_index: index,
+        address: Some(key.seal(fields::CONSENT_ADDRESS, event_id, &address.value)?),
+        sender_scope: None,
+        purpose,
+        action,
+        legal_basis,
+        method: if auth.operator_id.is_some() { methods::OPERATOR } else { methods::API },
+        evidence,
+        actor,
+        notice_url: body.notice_url,
+        notice_version: body.notice_version,
+    };
+    let mut tx = state.db.begin().await?;
+    let rows = consent::append(&mut tx, &[new]).await?;
+    let mut events = consent::changed_events(&rows, Some(&key));
+    for event in &mut events {
+        outbox::append(&mut tx, Some(&key), event).await?;
+    }
+    tx.commit().await?;
+    state.bus.publish(events);
+    let view = rows.first().map(|r| consent::view(r, Some(&key)));
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn verify(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
+    Ok(Json(match consent::verify(&state.db, auth.tenant_id).await? {
+        Ok(events) => json!({"ok": true, "events": events}),
+        Err(b) => json!({"ok": false, "broken_at": {"seq": b.seq, "id": b.id, "reason": b.reason}}),
+    }))
+}
