@@ -35,6 +35,21 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// The consent ledger.
+    Consent {
+        #[command(subcommand)]
+        command: ConsentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConsentCommand {
+    /// Check a tenant's consent ledger: every event present, unedited, in its chain. Exits
+    /// non-zero and names the first broken event otherwise.
+    Verify {
+        #[arg(long)]
+        tenant: Uuid,
+    },
 }
 
 #[derive(Subcommand)]
@@ -122,6 +137,19 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 println!("tenant_id: {}\napi_key:   {}\n(the key is shown only now; store it safely)", created.tenant_id, created.api_key);
             }
             Ok(())
+        }
+        Command::Consent { command: ConsentCommand::Verify { tenant } } => {
+            let db = omnibridge::connect(&config).await?;
+            match omnibridge::consent::verify(&db, tenant).await? {
+                Ok(events) => {
+                    println!("ok: {events} consent event(s), chain intact");
+                    Ok(())
+                }
+                Err(b) => {
+                    let id = b.id.map(|id| format!(" ({id})")).unwrap_or_default();
+                    anyhow::bail!("the consent ledger is broken at event {}{id}: {}", b.seq, b.reason)
+                }
+            }
         }
         Command::Key { command: KeyCommand::Create { tenant, role, operator, json } } => {
             let db = omnibridge::connect(&config).await?;

@@ -8,6 +8,7 @@ mod receiver;
 
 mod authz;
 mod cli;
+mod consent;
 mod crash;
 mod email;
 mod sms;

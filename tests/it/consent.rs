@@ -1,0 +1,111 @@
+//! The consent ledger: what a contact allowed, provable and enforced. Grants and withdrawals over
+//! the API, marketing refused without a grant, and a chain that shows any edit.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp};
+
+backend_tests!(marketing_needs_a_grant_and_the_ledger_proves_it, an_edited_consent_row_breaks_the_chain);
+
+async fn marketing_needs_a_grant_and_the_ledger_proves_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let channel = app.webchat_channel(&admin).await;
+    let (visitor, _) = app.visitor(&channel, json!({"name": "Ana"})).await;
+    app.visitor_says(&visitor, json!({"text": "hi"})).await;
+    let (_, list) = app.get("/v1/conversations", &admin).await;
+    let visitor_contact = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    let (_, visitor_view) = app.get(&format!("/v1/contacts/{visitor_contact}"), &admin).await;
+    let webchat_address = visitor_view["identities"][0]["address"].as_str().expect("address").to_owned();
+
+    // A proactive marketing message without a grant: 409, nothing queued.
+    let start = json!({"contact_id": visitor_contact, "channel_id": channel, "text": "Spring sale!", "purpose": "marketing"});
+    let (status, problem) = app.post("/v1/conversations", &admin, start.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "consent_missing");
+    // Service messages need none.
+    let service = json!({"contact_id": visitor_contact, "channel_id": channel, "text": "Your order shipped"});
+    assert_eq!(app.post("/v1/conversations", &admin, service).await.0, StatusCode::CREATED);
+
+    // Bad requests name the field; an address that is not the contact's is refused.
+    let path = format!("/v1/contacts/{visitor_contact}/consents");
+    for (body, field) in [
+        (json!({"channel": "fax", "address": "x", "purpose": "marketing", "action": "grant"}), "channel"),
+        (json!({"channel": "webchat", "address": webchat_address, "purpose": "spam", "action": "grant"}), "purpose"),
+        (json!({"channel": "webchat", "address": webchat_address, "purpose": "marketing", "action": "maybe"}), "action"),
+        (json!({"channel": "email", "address": "ana@example.com", "purpose": "marketing", "action": "grant"}), "address"),
+    ] {
+        let (status, problem) = app.post(&path, &admin, body).await;
+        assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{problem}");
+    }
+
+    // The grant, with its evidence and notice version, opens marketing.
+    let grant = json!({"channel": "webchat", "address": webchat_address, "purpose": "marketing", "action": "grant",
+        "evidence": {"form_url": "https://shop.example/chat", "checkbox": "newsletter"}, "notice_version": "v3",
+        "notice_url": "https://shop.example/privacy"});
+    let (status, event) = app.post(&path, &admin, grant).await;
+    assert_eq!(status, StatusCode::CREATED, "{event}");
+    assert_eq!(event["action"], "grant");
+    assert_eq!(event["notice_version"], "v3");
+    assert_eq!(app.post("/v1/conversations", &admin, start.clone()).await.0, StatusCode::CREATED);
+
+    // An objection to everything closes it again; the current state shows the newest word.
+    let object = json!({"channel": "webchat", "address": webchat_address, "purpose": "*", "action": "object", "legal_basis": "legitimate_interest"});
+    assert_eq!(app.post(&path, &admin, object).await.0, StatusCode::CREATED);
+    assert_eq!(app.post("/v1/conversations", &admin, start).await.0, StatusCode::CONFLICT);
+    let (_, current) = app.get(&path, &admin).await;
+    let states: Vec<(String, String)> = current["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| (c["purpose"].as_str().unwrap_or_default().to_owned(), c["state"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    assert!(states.contains(&("marketing".into(), "grant".into())) && states.contains(&("*".into(), "object".into())), "{current}");
+    let (_, history) = app.get(&format!("{path}?history=true"), &admin).await;
+    assert_eq!(history["data"].as_array().map(Vec::len), Some(2));
+    assert_eq!(history["data"][0]["evidence"]["checkbox"], "newsletter");
+
+    let (status, verdict) = app.get("/v1/consents/verify", &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(verdict, json!({"ok": true, "events": 2}));
+}
+
+async fn an_edited_consent_row_breaks_the_chain(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (tenant, admin) = app.create_tenant("Shop");
+    let channel = app.webchat_channel(&admin).await;
+    let (visitor, _) = app.visitor(&channel, json!({})).await;
+    app.visitor_says(&visitor, json!({"text": "hi"})).await;
+    let (_, list) = app.get("/v1/conversations", &admin).await;
+    let contact = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    let (_, view) = app.get(&format!("/v1/contacts/{contact}"), &admin).await;
+    let address = view["identities"][0]["address"].as_str().expect("address").to_owned();
+    let path = format!("/v1/contacts/{contact}/consents");
+    for action in ["grant", "withdraw", "grant"] {
+        let (status, _) = app.post(&path, &admin, json!({"channel": "webchat", "address": address, "purpose": "marketing", "action": action})).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    assert_eq!(app.get("/v1/consents/verify", &admin).await.1, json!({"ok": true, "events": 3}));
+    let out = app.cli(&["consent", "verify", "--tenant", &tenant]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Someone with database access turns the withdrawal into a grant.
+    let db = app.db().await;
+    let sql = "UPDATE consent_events SET action = 'grant' WHERE seq = 2";
+    match &db {
+        omnibridge::store::Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        omnibridge::store::Db::Pg(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+    }
+    .expect("tamper");
+    let (_, verdict) = app.get("/v1/consents/verify", &admin).await;
+    assert_eq!(verdict["ok"], false, "{verdict}");
+    assert_eq!(verdict["broken_at"]["seq"], 2, "{verdict}");
+    assert!(verdict["broken_at"]["reason"].as_str().is_some_and(|r| r.contains("edited")), "{verdict}");
+
+    // The CLI says the same, with a failing exit status.
+    let out = app.cli(&["consent", "verify", "--tenant", &tenant]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken at event 2"), "{}", String::from_utf8_lossy(&out.stderr));
+}
