@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::Channels;
 use crate::domain::events::{self, Event};
 use crate::domain::rfc3339;
+use crate::consent::{self, NewConsent};
 use crate::outbox::{self, EventBus};
 use crate::present::{self, fields};
 use crate::privacy::Keyring;
@@ -94,10 +95,36 @@ impl WidgetBackend for HubWidgetBackend {
             .map_err(Self::unavailable)?;
         let identities = store::contacts::identities_in_range(&mut tx, tenant_id, contact_id, contact_id).await.map_err(Self::unavailable)?;
         let view = present::contact(&contact, &identities, &key).map_err(Self::unavailable)?;
-        let mut event = Event::new(tenant_id, events::CONTACT_CREATED, Some(contact_id), &view);
-        outbox::append(&mut tx, Some(&key), &mut event).await.map_err(Self::unavailable)?;
+        let mut events_out = vec![Event::new(tenant_id, events::CONTACT_CREATED, Some(contact_id), &view)];
+        // Global Privacy Control / Do Not Track: no marketing to this visitor, on record.
+        if technical.do_not_track {
+            let id = Uuid::now_v7();
+            let address = Address::new(AddressKind::Webchat, &visitor_id.to_string());
+            let withdrawal = NewConsent {
+                id,
+                tenant_id,
+                contact_id: Some(contact_id),
+                channel: "webchat",
+                address_index: self.keyring.blind_index(tenant_id, &address),
+                address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address.value).map_err(Self::unavailable)?),
+                sender_scope: Some(format!("channel:{channel_id}")),
+                purpose: consent::purposes::MARKETING,
+                action: consent::actions::WITHDRAW,
+                legal_basis: consent::legal_bases::CONSENT,
+                method: consent::methods::PROVIDER_SIGNAL,
+                evidence: serde_json::json!({"signal": "Sec-GPC or DNT", "session": visitor_id}),
+                actor: "contact".into(),
+                notice_url: None,
+                notice_version: None,
+            };
+            let rows = consent::append(&mut tx, &[withdrawal]).await.map_err(Self::unavailable)?;
+            events_out.extend(consent::changed_events(&rows, Some(&key)));
+        }
+        for event in &mut events_out {
+            outbox::append(&mut tx, Some(&key), event).await.map_err(Self::unavailable)?;
+        }
         tx.commit().await.map_err(Self::unavailable)?;
-        self.bus.publish([event]);
+        self.bus.publish(events_out);
         Ok(Visitor { visitor_id, channel_id, tenant_id, contact_id })
     }
 

@@ -7,7 +7,55 @@ use serde_json::json;
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
 
-backend_tests!(marketing_needs_a_grant_and_the_ledger_proves_it, an_edited_consent_row_breaks_the_chain);
+backend_tests!(
+    marketing_needs_a_grant_and_the_ledger_proves_it,
+    an_edited_consent_row_breaks_the_chain,
+    a_browser_asking_not_to_be_tracked_is_not,
+);
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    match &app.db().await {
+        omnibridge::store::Db::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+        omnibridge::store::Db::Pg(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+    }
+    .expect("count")
+}
+
+async fn a_browser_asking_not_to_be_tracked_is_not(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let channel = app.webchat_channel(&admin).await;
+    let url = format!("{}/widget/v1/channels/{channel}/sessions", app.base);
+    let session = app.http.post(&url).header("sec-gpc", "1").header("user-agent", "Distinctive-Browser/9").json(&json!({"name": "Ana"})).send().await.expect("session");
+    assert_eq!(session.status(), StatusCode::CREATED);
+    let token = session.json::<serde_json::Value>().await.expect("json")["visitor_token"].as_str().expect("token").to_owned();
+    let sent = app
+        .http
+        .post(format!("{}/widget/v1/messages", app.base))
+        .bearer_auth(&token)
+        .header("sec-gpc", "1")
+        .header("user-agent", "Distinctive-Browser/9")
+        .json(&json!({"text": "hello"}))
+        .send()
+        .await
+        .expect("message");
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM visitor_sessions WHERE ip IS NOT NULL OR user_agent IS NOT NULL").await, 0);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM message_technical").await, 0, "no IP or user agent kept with the message");
+
+    let (_, list) = app.get("/v1/conversations", &admin).await;
+    let contact = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    let (_, consents) = app.get(&format!("/v1/contacts/{contact}/consents"), &admin).await;
+    assert_eq!(consents["data"][0]["purpose"], "marketing", "{consents}");
+    assert_eq!(consents["data"][0]["state"], "withdraw", "{consents}");
+    let start = json!({"contact_id": contact, "channel_id": channel, "text": "Sale!", "purpose": "marketing"});
+    assert_eq!(app.post("/v1/conversations", &admin, start).await.0, StatusCode::CONFLICT);
+
+    // Without the signal, technical data is kept as before.
+    let plain = app.http.post(&url).header("user-agent", "Plain/1").json(&json!({})).send().await.expect("session");
+    assert_eq!(plain.status(), StatusCode::CREATED);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM visitor_sessions WHERE user_agent IS NOT NULL").await, 1);
+}
 
 async fn marketing_needs_a_grant_and_the_ledger_proves_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;

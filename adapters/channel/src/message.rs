@@ -79,6 +79,10 @@ pub struct Sender {
 pub struct Technical {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The person's browser asked not to be tracked (`Sec-GPC: 1` or `DNT: 1`): the adapter
+    /// leaves `ip` and `user_agent` empty, and the hub records "no marketing".
+    #[serde(default)]
+    pub do_not_track: bool,
 }
 
 /// A message that reached a channel from the outside.

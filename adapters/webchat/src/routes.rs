@@ -80,7 +80,8 @@ impl From<WidgetError> for Problem {
     }
 }
 
-/// The connection's technical data: client address and user agent.
+/// The connection's technical data: client address and user agent, unless the browser sends
+/// Global Privacy Control (`Sec-GPC: 1`) or Do Not Track (`DNT: 1`); then none is kept.
 struct ClientMeta(Technical);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
@@ -93,7 +94,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect());
-        Ok(Self(Technical { ip, user_agent }))
+        let flag = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "1");
+        if flag("sec-gpc") || flag("dnt") {
+            return Ok(Self(Technical { ip: None, user_agent: None, do_not_track: true }));
+        }
+        Ok(Self(Technical { ip, user_agent, do_not_track: false }))
     }
 }
 
