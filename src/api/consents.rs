@@ -26,6 +26,7 @@ use crate::store;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/contacts/{id}/consents", get(list).post(record))
+        .route("/v1/contacts/{id}/consents/receipt", get(receipt))
         .route("/v1/consents/verify", get(verify))
 }
 
@@ -150,4 +151,47 @@ async fn verify(State(state): State<AppState>, auth: Auth) -> ApiResult<impl Int
         Ok(events) => json!({"ok": true, "events": events}),
         Err(b) => json!({"ok": false, "broken_at": {"seq": b.seq, "id": b.id, "reason": b.reason}}),
     }))
+}
+
+/// A consent receipt shaped after the Kantara Initiative Consent Receipt Specification v1.1:
+/// what the contact currently consents to, per medium and purpose, under which notice, from whom.
+async fn receipt(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let (contact, _) = load(&state, &auth, &id).await?;
+    let tenant = state.db.tenant(auth.tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;
+    let rows = store::consent::for_contact(&state.db, auth.tenant_id, contact.id).await?;
+    let mut current: BTreeMap<(String, String), &store::consent::ConsentRow> = BTreeMap::new();
+    for row in &rows {
+        current.insert((row.channel.clone(), row.purpose.clone()), row);
+    }
+    let granted: Vec<&&store::consent::ConsentRow> = current.values().filter(|r| r.action == actions::GRANT).collect();
+    let mut services: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    for row in &granted {
+        services.entry(row.channel.as_str()).or_default().push(json!({
+            "purpose": row.purpose,
+            "purposeCategory": [row.purpose],
+            "consentType": if row.legal_basis == legal_bases::CONSENT { "EXPLICIT" } else { "NOT_CONSENT" },
+            "piiCategory": ["contact handle", "message content"],
+            "primaryPurpose": row.purpose == consent::purposes::SERVICE,
+            "termination": "until withdrawn",
+            "thirdPartyDisclosure": false,
+            "legalBasis": row.legal_basis,
+            "consentEventId": row.id,
+        }));
+    }
+    let latest = rows.last();
+    Ok(Json(json!({
+        "version": "KI-CR-v1.1.0",
+        "jurisdiction": tenant.region,
+        "consentTimestamp": latest.map(|r| r.created_at / 1_000_000),
+        "collectionMethod": latest.map(|r| r.method.clone()),
+        "consentReceiptID": Uuid::now_v7(),
+        "language": "en",
+        "piiPrincipalId": contact.id,
+        "piiControllers": [{"piiController": tenant.name, "onBehalf": false}],
+        "policyUrl": granted.iter().rev().find_map(|r| r.notice_url.clone()),
+        "noticeVersion": granted.iter().rev().find_map(|r| r.notice_version.clone()),
+        "services": services.into_iter().map(|(medium, purposes)| json!({"service": medium, "purposes": purposes})).collect::<Vec<_>>(),
+        "sensitive": false,
+        "spiCat": [],
+    })))
 }

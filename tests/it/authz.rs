@@ -76,6 +76,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             body: Some(json!({"channel": "email", "address": "nobody@example.com", "purpose": "marketing", "action": "grant"})),
             expect: [401, 404, 422, 422],
         },
+        Case { method: Method::GET, template: "/v1/contacts/{contact}/consents/receipt", body: None, expect: [401, 404, 200, 200] },
         Case { method: Method::GET, template: "/v1/consents/verify", body: None, expect: [401, 200, 200, 200] },
         // A web chat channel cannot make deep links: the role passes, the body does not.
         Case {

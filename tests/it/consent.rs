@@ -118,6 +118,16 @@ async fn marketing_needs_a_grant_and_the_ledger_proves_it(backend: Backend) {
     let (status, verdict) = app.get("/v1/consents/verify", &admin).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(verdict, json!({"ok": true, "events": 2}));
+
+    // The receipt lists what is granted now, under which notice.
+    let (status, receipt) = app.get(&format!("{path}/receipt"), &admin).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(receipt["version"], "KI-CR-v1.1.0");
+    assert_eq!(receipt["piiPrincipalId"], visitor_contact.as_str());
+    assert_eq!(receipt["piiControllers"][0]["piiController"], "Shop");
+    assert_eq!(receipt["services"][0]["service"], "webchat");
+    assert_eq!(receipt["services"][0]["purposes"][0]["purpose"], "marketing");
+    assert_eq!(receipt["policyUrl"], "https://shop.example/privacy");
 }
 
 async fn an_edited_consent_row_breaks_the_chain(backend: Backend) {
