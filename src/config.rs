@@ -30,6 +30,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub delivery: DeliveryConfig,
     pub widget: WidgetConfig,
+    pub consent: ConsentConfig,
     pub webhooks: WebhooksConfig,
 }
 
@@ -87,6 +88,12 @@ pub struct DeliveryConfig {
     pub lease_secs: u64,
     pub poll_interval_ms: u64,
     pub max_attempts: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentConfig {
+    pub minimum_age: u8,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -118,7 +118,7 @@ async fn start_ingest(config: &Config, db: &Db, hub: &Hub) -> anyhow::Result<(Ar
 fn send_worker(config: &Config, hub: &Hub) -> SendWorker {
     SendWorker {
         db: hub.db.clone(),
-        door: Door::new(hub.db.clone()),
+        door: Door::new(hub.db.clone()).with_minimum_age(config.consent.minimum_age),
         keyring: hub.keyring.clone(),
         channels: hub.channels.clone(),
         bus: hub.bus.clone(),

@@ -104,6 +104,7 @@ pub fn contact(row: &ContactRow, identities: &[IdentityRow], key: &DataKey) -> R
         name: key.open_opt(fields::CONTACT_NAME, id, row.name.as_deref())?,
         email: key.open_opt(fields::CONTACT_EMAIL, id, row.email.as_deref())?,
         phone: key.open_opt(fields::CONTACT_PHONE, id, row.phone.as_deref())?,
+        under_minimum_age: row.under_minimum_age,
         identities: identities.iter().map(|i| identity(i, key)).collect::<Result<_, _>>()?,
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),

@@ -32,6 +32,9 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ContactFields {
+    /// Under the minimum age for marketing (set by operators).
+    #[serde(default)]
+    under_minimum_age: Option<bool>,
     #[serde(default)]
     name: Patch<String>,
     #[serde(default)]
@@ -159,7 +162,11 @@ async fn update(
         body.phone.apply(current.phone.as_deref()),
     )?;
     let mut tx = state.db.begin().await?;
-    let row = write_fields(&mut tx, &state, auth.tenant_id, row.id, &key, &c, false).await?;
+    let mut row = write_fields(&mut tx, &state, auth.tenant_id, row.id, &key, &c, false).await?;
+    if let Some(flag) = body.under_minimum_age {
+        store::contacts::set_under_minimum_age(&mut tx, auth.tenant_id, row.id, flag).await?;
+        row.under_minimum_age = flag;
+    }
     let view = view_in(&mut tx, &row, &key).await?;
     let event = commit_with_event(tx, &key, auth.tenant_id, events::CONTACT_UPDATED, &view).await?;
     state.bus.publish([event]);

@@ -78,7 +78,10 @@ pub async fn require_consent(state: &AppState, tenant_id: Uuid, contact_id: Uuid
     let key = state.keyring.data_key(&state.db, tenant_id, contact_id).await?;
     let address = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address)?;
     let index = state.keyring.blind_index(tenant_id, &omnibridge_channel::Address { kind, value: address });
-    match crate::consent::refusal(&state.db, tenant_id, medium, &index, purpose).await? {
+    if let Some(reason) = crate::consent::refusal(&state.db, tenant_id, medium, &index, purpose).await? {
+        return Err(ApiError::ConsentMissing(reason));
+    }
+    match crate::consent::age_refusal(&state.db, contact_id, purpose, state.config.consent.minimum_age).await? {
         Some(reason) => Err(ApiError::ConsentMissing(reason)),
         None => Ok(()),
     }

@@ -283,6 +283,15 @@ pub async fn verify<'a>(db: &crate::store::Db, tenant_id: Uuid) -> StoreResult<R
     Ok(verify_chain(&events, head))
 }
 
+/// Why marketing to this contact is refused whatever they consented to: an operator flagged
+/// them as under the minimum age.
+pub async fn age_refusal<'a>(conn: impl Into<Conn<'a>>, contact_id: Uuid, purpose: &str, minimum_age: u8) -> StoreResult<Option<String>> {
+    if purpose != purposes::MARKETING || !crate::store::contacts::is_under_minimum_age(conn, contact_id).await? {
+        return Ok(None);
+    }
+    Ok(Some(format!("consent_missing: the contact is under the minimum age for marketing ({minimum_age})")))
+}
+
 /// Why the door must refuse a send for `purpose` to this address on this medium, if it must.
 pub async fn refusal<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, channel: &str, address_index: &[u8], purpose: &str) -> StoreResult<Option<String>> {
     let history = rows::for_address(conn, tenant_id, channel, address_index).await?;

@@ -70,6 +70,8 @@ pub struct ContactView {
     pub name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// Flagged by an operator as under the minimum age for marketing: gets none.
+    pub under_minimum_age: bool,
     pub identities: Vec<IdentityView>,
     pub created_at: String,
     pub updated_at: String,

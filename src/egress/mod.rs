@@ -80,11 +80,18 @@ pub struct Permit {
 #[derive(Clone)]
 pub struct Door {
     db: Db,
+    /// Contacts flagged under this age get no marketing.
+    minimum_age: u8,
 }
 
 impl Door {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, minimum_age: 16 }
+    }
+
+    /// The age under which flagged contacts get no marketing (`consent.minimum_age`).
+    pub fn with_minimum_age(self, minimum_age: u8) -> Self {
+        Self { minimum_age, ..self }
     }
 
     /// The policy decision for a transfer. Every destination is allowed for now; the record is
@@ -95,10 +102,15 @@ impl Door {
 
     /// The recipient's consent first (a refusal names the withdrawal), then the policy.
     async fn decide_send(&self, transfer: &Transfer) -> Result<Decision, StoreError> {
-        if let Some(r) = &transfer.recipient
-            && let Some(reason) = consent::refusal(&self.db, transfer.tenant_id, r.medium, &r.address_index, &r.purpose).await?
-        {
-            return Ok(Decision::Block { reason });
+        if let Some(r) = &transfer.recipient {
+            if let Some(reason) = consent::refusal(&self.db, transfer.tenant_id, r.medium, &r.address_index, &r.purpose).await? {
+                return Ok(Decision::Block { reason });
+            }
+            if let Some(contact_id) = transfer.contact_id
+                && let Some(reason) = consent::age_refusal(&self.db, contact_id, &r.purpose, self.minimum_age).await?
+            {
+                return Ok(Decision::Block { reason });
+            }
         }
         Ok(self.decide(transfer))
     }

@@ -281,6 +281,7 @@ async fn resolve_contacts(
             name: msg.sender.display_name.clone(),
             email: None,
             phone: None,
+            under_minimum_age: false,
             identities: vec![IdentityView {
                 id: identity_id,
                 kind: address.kind.as_str().into(),

@@ -9,7 +9,7 @@ use super::{Conn, StoreResult, now_micros, on_conn};
 row_struct! {
     pub struct ContactRow {
         id: Uuid, tenant_id: Uuid, name: Option<Vec<u8>>, email: Option<Vec<u8>>, phone: Option<Vec<u8>>,
-        created_at: i64, updated_at: i64,
+        under_minimum_age: bool, created_at: i64, updated_at: i64,
     }
 }
 
@@ -44,7 +44,7 @@ pub async fn wrapped_data_key<'a>(conn: impl Into<Conn<'a>>, contact_id: Uuid) -
 pub async fn insert_contact<'a>(conn: impl Into<Conn<'a>>, new: &NewContact<'_>) -> StoreResult<ContactRow> {
     const SQL: &str = "INSERT INTO contacts (id, tenant_id, name, email, phone, created_at, updated_at) \
                        VALUES ($1, $2, $3, $4, $5, $6, $6) \
-                       RETURNING id, tenant_id, name, email, phone, created_at, updated_at";
+                       RETURNING id, tenant_id, name, email, phone, under_minimum_age, created_at, updated_at";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
         .bind(new.id)
         .bind(new.tenant_id)
@@ -57,14 +57,14 @@ pub async fn insert_contact<'a>(conn: impl Into<Conn<'a>>, new: &NewContact<'_>)
 }
 
 pub async fn contact<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<ContactRow>> {
-    const SQL: &str = "SELECT id, tenant_id, name, email, phone, created_at, updated_at FROM contacts \
+    const SQL: &str = "SELECT id, tenant_id, name, email, phone, under_minimum_age, created_at, updated_at FROM contacts \
                        WHERE tenant_id = $1 AND id = $2";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(id).fetch_optional(c).await)?)
 }
 
 /// Contacts in id order after the cursor; `limit + 1` rows so the caller can tell if more follow.
 pub async fn contacts<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, after: Option<Uuid>, limit: usize) -> StoreResult<Vec<ContactRow>> {
-    const SQL: &str = "SELECT id, tenant_id, name, email, phone, created_at, updated_at FROM contacts \
+    const SQL: &str = "SELECT id, tenant_id, name, email, phone, under_minimum_age, created_at, updated_at FROM contacts \
                        WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(after).bind(limit as i64 + 1).fetch_all(c).await)?)
 }
@@ -72,7 +72,7 @@ pub async fn contacts<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, after: Opt
 pub async fn update_contact<'a>(conn: impl Into<Conn<'a>>, new: &NewContact<'_>) -> StoreResult<Option<ContactRow>> {
     const SQL: &str = "UPDATE contacts SET name = $3, email = $4, phone = $5, updated_at = $6 \
                        WHERE tenant_id = $1 AND id = $2 \
-                       RETURNING id, tenant_id, name, email, phone, created_at, updated_at";
+                       RETURNING id, tenant_id, name, email, phone, under_minimum_age, created_at, updated_at";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
         .bind(new.tenant_id)
         .bind(new.id)
@@ -250,4 +250,17 @@ pub async fn insert_inbound_contacts(tx: &mut super::Tx, rows: &[NewInboundConta
         }
         q.fetch_all(c).await
     })?)
+}
+
+/// Flags (or unflags) a contact as under the minimum age for marketing.
+pub async fn set_under_minimum_age<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid, flag: bool) -> StoreResult<()> {
+    const SQL: &str = "UPDATE contacts SET under_minimum_age = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2";
+    on_conn!(conn.into(), |c| sqlx::query(SQL).bind(tenant_id).bind(id).bind(flag).bind(now_micros()).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+/// Whether a contact is flagged as under the minimum age.
+pub async fn is_under_minimum_age<'a>(conn: impl Into<Conn<'a>>, id: Uuid) -> StoreResult<bool> {
+    const SQL: &str = "SELECT under_minimum_age FROM contacts WHERE id = $1";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_scalar::<_, bool>(SQL).bind(id).fetch_optional(c).await)?.unwrap_or(false))
 }

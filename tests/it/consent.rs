@@ -97,6 +97,15 @@ async fn marketing_needs_a_grant_and_the_ledger_proves_it(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{event}");
     assert_eq!(event["action"], "grant");
     assert_eq!(event["notice_version"], "v3");
+    // A contact flagged under the minimum age gets no marketing, grant or not.
+    let contact_path = format!("/v1/contacts/{visitor_contact}");
+    let (status, flagged) = app.patch(&contact_path, &admin, json!({"under_minimum_age": true})).await;
+    assert_eq!((status, flagged["under_minimum_age"].as_bool()), (StatusCode::OK, Some(true)), "{flagged}");
+    let (status, problem) = app.post("/v1/conversations", &admin, start.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("minimum age for marketing (16)")), "{problem}");
+    let (status, unflagged) = app.patch(&contact_path, &admin, json!({"under_minimum_age": false})).await;
+    assert_eq!((status, unflagged["under_minimum_age"].as_bool()), (StatusCode::OK, Some(false)), "{unflagged}");
     assert_eq!(app.post("/v1/conversations", &admin, start.clone()).await.0, StatusCode::CREATED);
 
     // An objection to everything closes it again; the current state shows the newest word.
