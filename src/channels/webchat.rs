@@ -96,6 +96,42 @@ impl WidgetBackend for HubWidgetBackend {
         let identities = store::contacts::identities_in_range(&mut tx, tenant_id, contact_id, contact_id).await.map_err(Self::unavailable)?;
         let view = present::contact(&contact, &identities, &key).map_err(Self::unavailable)?;
         let mut events_out = vec![Event::new(tenant_id, events::CONTACT_CREATED, Some(contact_id), &view)];
+        // The pre-chat checkbox: a grant per ticked purpose, with the notice shown. Global
+        // Privacy Control / Do Not Track outranks a marketing tick.
+        if let Some(ticked) = &request.consent {
+            let address = Address::new(AddressKind::Webchat, &visitor_id.to_string());
+            let mut grants = Vec::new();
+            for purpose in &ticked.purposes {
+                let purpose = [consent::purposes::MARKETING, consent::purposes::SERVICE, "transcripts"]
+                    .into_iter()
+                    .find(|p| p == purpose)
+                    .ok_or(WidgetError::Invalid { field: "consent.purposes", detail: "purposes are service, marketing or transcripts".into() })?;
+                if technical.do_not_track && purpose == consent::purposes::MARKETING {
+                    continue;
+                }
+                let id = Uuid::now_v7();
+                grants.push(NewConsent {
+                    id,
+                    tenant_id,
+                    contact_id: Some(contact_id),
+                    channel: "webchat",
+                    address_index: self.keyring.blind_index(tenant_id, &address),
+                    address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address.value).map_err(Self::unavailable)?),
+                    sender_scope: Some(format!("channel:{channel_id}")),
+                    purpose,
+                    action: consent::actions::GRANT,
+                    legal_basis: consent::legal_bases::CONSENT,
+                    method: consent::methods::WIDGET_CHECKBOX,
+                    // The session row holds the (sealed) IP and user agent; the ledger names it.
+                    evidence: serde_json::json!({"session": visitor_id, "form_url": ticked.form_url}),
+                    actor: "contact".into(),
+                    notice_url: ticked.notice_url.clone(),
+                    notice_version: Some(ticked.notice_version.clone()),
+                });
+            }
+            let rows = consent::append(&mut tx, &grants).await.map_err(Self::unavailable)?;
+            events_out.extend(consent::changed_events(&rows, Some(&key)));
+        }
         // Global Privacy Control / Do Not Track: no marketing to this visitor, on record.
         if technical.do_not_track {
             let id = Uuid::now_v7();

@@ -11,7 +11,34 @@ backend_tests!(
     marketing_needs_a_grant_and_the_ledger_proves_it,
     an_edited_consent_row_breaks_the_chain,
     a_browser_asking_not_to_be_tracked_is_not,
+    the_widget_checkbox_is_recorded_with_its_notice,
 );
+
+async fn the_widget_checkbox_is_recorded_with_its_notice(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let channel = app.webchat_channel(&admin).await;
+    let url = format!("/widget/v1/channels/{channel}/sessions");
+    let bad = json!({"consent": {"purposes": ["spam"], "notice_version": "v3"}});
+    let (status, problem) = app.call(reqwest::Method::POST, &url, None, Some(bad)).await;
+    assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("consent.purposes")), "{problem}");
+    let (_, list) = app.get("/v1/contacts", &admin).await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(0), "a refused session leaves nothing behind");
+
+    let ticked = json!({"name": "Ana", "consent": {"purposes": ["marketing"], "notice_version": "2026-03", "notice_url": "https://shop.example/privacy", "form_url": "https://shop.example/"}});
+    let (status, session) = app.call(reqwest::Method::POST, &url, None, Some(ticked)).await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    app.visitor_says(session["visitor_token"].as_str().expect("token"), json!({"text": "hi"})).await;
+    let (_, list) = app.get("/v1/conversations", &admin).await;
+    let contact = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    let (_, history) = app.get(&format!("/v1/contacts/{contact}/consents?history=true"), &admin).await;
+    let event = &history["data"][0];
+    assert_eq!((event["method"].as_str(), event["action"].as_str(), event["purpose"].as_str()), (Some("widget_checkbox"), Some("grant"), Some("marketing")), "{history}");
+    assert_eq!(event["notice_version"], "2026-03");
+    assert_eq!(event["evidence"]["form_url"], "https://shop.example/");
+    let start = json!({"contact_id": contact, "channel_id": channel, "text": "Sale!", "purpose": "marketing"});
+    assert_eq!(app.post("/v1/conversations", &admin, start).await.0, StatusCode::CREATED);
+}
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {
     match &app.db().await {

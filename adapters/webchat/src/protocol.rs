@@ -9,6 +9,23 @@ use uuid::Uuid;
 pub struct SessionRequest {
     pub name: Option<String>,
     pub email: Option<String>,
+    /// What the visitor ticked in the pre-chat form, under which notice.
+    #[serde(default)]
+    pub consent: Option<SessionConsent>,
+}
+
+/// The pre-chat consent checkbox: the purposes the visitor agreed to and the privacy notice
+/// they were shown (recorded as consent evidence).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConsent {
+    pub purposes: Vec<String>,
+    pub notice_version: String,
+    #[serde(default)]
+    pub notice_url: Option<String>,
+    /// The page the form was on.
+    #[serde(default)]
+    pub form_url: Option<String>,
 }
 
 /// The new session: the token is shown only here.

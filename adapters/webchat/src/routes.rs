@@ -135,6 +135,19 @@ async fn open_session(
     if request.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
         return Err(Problem::invalid("name", "name must be at most 200 characters"));
     }
+    if let Some(consent) = &request.consent {
+        if consent.purposes.is_empty() || consent.purposes.len() > 10 || consent.purposes.iter().any(|p| p.is_empty() || p.len() > 50) {
+            return Err(Problem::invalid("consent.purposes", "consent.purposes must list 1 to 10 purposes"));
+        }
+        if consent.notice_version.trim().is_empty() || consent.notice_version.len() > 100 {
+            return Err(Problem::invalid("consent.notice_version", "consent.notice_version must be 1 to 100 characters"));
+        }
+        for (field, value) in [("consent.notice_url", &consent.notice_url), ("consent.form_url", &consent.form_url)] {
+            if value.as_deref().is_some_and(|u| u.len() > 500 || !(u.starts_with("https://") || u.starts_with("http://"))) {
+                return Err(Problem::invalid(field, format!("{field} must be an http(s) URL of at most 500 characters")));
+            }
+        }
+    }
     let token = VisitorToken::issue()
         .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no randomness available"))?;
     let visitor = state.backend.open_session(channel_id, request, technical, token.hash()).await?;
