@@ -277,7 +277,7 @@ pub fn verify_chain(events: &[ConsentRow], head: Option<(i64, Vec<u8>)>) -> Resu
 }
 
 /// Verifies one tenant's chain in the database.
-pub async fn verify<'a>(db: &crate::store::Db, tenant_id: Uuid) -> StoreResult<Result<usize, Break>> {
+pub async fn verify(db: &crate::store::Db, tenant_id: Uuid) -> StoreResult<Result<usize, Break>> {
     let events = rows::for_tenant(db, tenant_id).await?;
     let head = rows::head(db, tenant_id).await?;
     Ok(verify_chain(&events, head))
