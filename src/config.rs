@@ -93,7 +93,21 @@ pub struct DeliveryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentConfig {
+    pub purposes: Vec<String>,
     pub minimum_age: u8,
+}
+
+impl ConsentConfig {
+    /// The configured purposes, with `service` and `marketing` always among them.
+    pub fn purposes(&self) -> Vec<String> {
+        let mut all: Vec<String> = vec!["service".into(), "marketing".into()];
+        for p in &self.purposes {
+            if !all.contains(p) {
+                all.push(p.clone());
+            }
+        }
+        all
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

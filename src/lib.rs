@@ -178,7 +178,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
 
     runners.start_all(ingest.clone()).await.context("starting channel importers")?;
     let widget = omnibridge_webchat::router(WidgetState {
-        backend: Arc::new(HubWidgetBackend::new(db.clone(), keyring.clone(), channels.clone(), bus.clone())),
+        backend: Arc::new(HubWidgetBackend::new(db.clone(), keyring.clone(), channels.clone(), bus.clone(), config.consent.purposes())),
         inbound: ingest.clone(),
         sockets,
         max_text_chars: config.widget.max_text_chars,

@@ -87,9 +87,12 @@ async fn record(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         .find(|(m, _)| *m == body.channel)
         .copied()
         .ok_or_else(|| ApiError::invalid("channel", "must be one of sms, email, telegram, webchat"))?;
-    let mut purposes: Vec<&'static str> = super::messages::PURPOSES.to_vec();
-    purposes.push(consent::purposes::ALL);
-    let purpose = one_of("purpose", &body.purpose, &purposes)?;
+    let mut purposes = state.config.consent.purposes();
+    purposes.push(consent::purposes::ALL.into());
+    if !purposes.contains(&body.purpose) {
+        return Err(ApiError::invalid("purpose", format!("must be one of {}", purposes.join(", "))));
+    }
+    let purpose = body.purpose.clone();
     let action = one_of("action", &body.action, &[actions::GRANT, actions::WITHDRAW, actions::OBJECT, actions::RESTRICT])?;
     let legal_basis = one_of(
         "legal_basis",

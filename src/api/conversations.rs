@@ -119,7 +119,8 @@ struct Started {
 
 async fn start(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<StartConversation>) -> ApiResult<impl IntoResponse> {
     let text = messages::valid_text(&body.text)?;
-    let purpose = messages::valid_purpose(body.purpose.as_deref())?;
+    let purpose = messages::valid_purpose(&state, body.purpose.as_deref())?;
+    let purpose = purpose.as_str();
     let contact = store::contacts::contact(&state.db, auth.tenant_id, body.contact_id)
         .await?
         .ok_or_else(|| ApiError::invalid("contact_id", "no contact with this id"))?;

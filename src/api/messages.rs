@@ -32,7 +32,6 @@ use crate::state::AppState;
 use crate::store::{self, ConversationRow, NewMessage, Page, Tx};
 
 /// Purposes an outbound message may be sent for.
-pub const PURPOSES: &[&str] = &["service", "marketing", "transcripts"];
 const MAX_TEXT_CHARS: usize = 20_000;
 
 pub fn router() -> Router<AppState> {
@@ -50,9 +49,11 @@ pub fn valid_text(text: &str) -> ApiResult<&str> {
     Ok(text)
 }
 
-pub fn valid_purpose(purpose: Option<&str>) -> ApiResult<&'static str> {
+/// A purpose of the configured list (`consent.purposes`); `service` when none is given.
+pub fn valid_purpose(state: &AppState, purpose: Option<&str>) -> ApiResult<String> {
     let purpose = purpose.unwrap_or("service");
-    PURPOSES.iter().copied().find(|p| *p == purpose).ok_or_else(|| ApiError::invalid("purpose", format!("must be one of {}", PURPOSES.join(", "))))
+    let known = state.config.consent.purposes();
+    known.iter().find(|p| *p == purpose).cloned().ok_or_else(|| ApiError::invalid("purpose", format!("must be one of {}", known.join(", "))))
 }
 
 /// A channel of the tenant on which the contact can be reached.
@@ -198,7 +199,8 @@ async fn reply(
 ) -> ApiResult<impl IntoResponse> {
     let conversation = find(&state, &auth, &id).await?;
     let text = valid_text(&body.text)?;
-    let purpose = valid_purpose(body.purpose.as_deref())?;
+    let purpose = valid_purpose(&state, body.purpose.as_deref())?;
+    let purpose = purpose.as_str();
     let channel_id = match (body.private, body.channel_id) {
         (true, _) => conversation.channel_id,
         (false, Some(other)) => reachable_channel(&state, &auth, conversation.contact_id, other).await?.id,

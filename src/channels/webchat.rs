@@ -28,11 +28,13 @@ pub struct HubWidgetBackend {
     pub channels: Arc<Channels>,
     pub bus: EventBus,
     sessions: Mutex<HashMap<TokenHash, (Visitor, Instant)>>,
+    /// The purposes a visitor may tick (`consent.purposes`).
+    purposes: Vec<String>,
 }
 
 impl HubWidgetBackend {
-    pub fn new(db: Db, keyring: Arc<Keyring>, channels: Arc<Channels>, bus: EventBus) -> Self {
-        Self { db, keyring, channels, bus, sessions: Mutex::new(HashMap::new()) }
+    pub fn new(db: Db, keyring: Arc<Keyring>, channels: Arc<Channels>, bus: EventBus, purposes: Vec<String>) -> Self {
+        Self { db, keyring, channels, bus, sessions: Mutex::new(HashMap::new()), purposes }
     }
 
     fn unavailable(err: impl std::fmt::Display) -> WidgetError {
@@ -102,10 +104,10 @@ impl WidgetBackend for HubWidgetBackend {
             let address = Address::new(AddressKind::Webchat, &visitor_id.to_string());
             let mut grants = Vec::new();
             for purpose in &ticked.purposes {
-                let purpose = [consent::purposes::MARKETING, consent::purposes::SERVICE, "transcripts"]
-                    .into_iter()
-                    .find(|p| p == purpose)
-                    .ok_or(WidgetError::Invalid { field: "consent.purposes", detail: "purposes are service, marketing or transcripts".into() })?;
+                if !self.purposes.contains(purpose) {
+                    let detail = format!("purposes are {}", self.purposes.join(", "));
+                    return Err(WidgetError::Invalid { field: "consent.purposes", detail });
+                }
                 if technical.do_not_track && purpose == consent::purposes::MARKETING {
                     continue;
                 }
@@ -118,7 +120,7 @@ impl WidgetBackend for HubWidgetBackend {
                     address_index: self.keyring.blind_index(tenant_id, &address),
                     address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address.value).map_err(Self::unavailable)?),
                     sender_scope: Some(format!("channel:{channel_id}")),
-                    purpose,
+                    purpose: purpose.into(),
                     action: consent::actions::GRANT,
                     legal_basis: consent::legal_bases::CONSENT,
                     method: consent::methods::WIDGET_CHECKBOX,
@@ -144,7 +146,7 @@ impl WidgetBackend for HubWidgetBackend {
                 address_index: self.keyring.blind_index(tenant_id, &address),
                 address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address.value).map_err(Self::unavailable)?),
                 sender_scope: Some(format!("channel:{channel_id}")),
-                purpose: consent::purposes::MARKETING,
+                purpose: consent::purposes::MARKETING.into(),
                 action: consent::actions::WITHDRAW,
                 legal_basis: consent::legal_bases::CONSENT,
                 method: consent::methods::PROVIDER_SIGNAL,

@@ -75,7 +75,8 @@ pub struct NewConsent {
     pub address: Option<Vec<u8>>,
     /// Which of the tenant's senders it concerns (a number, a Messaging Service), if one.
     pub sender_scope: Option<String>,
-    pub purpose: &'static str,
+    /// One of the tenant's purposes (`consent.purposes`), or `*`.
+    pub purpose: String,
     pub action: &'static str,
     pub legal_basis: &'static str,
     pub method: &'static str,
@@ -188,7 +189,7 @@ pub async fn append(tx: &mut Tx, events: &[NewConsent]) -> StoreResult<Vec<Conse
                 address_index: e.address_index.clone(),
                 address: e.address.clone(),
                 sender_scope: e.sender_scope.clone(),
-                purpose: e.purpose.to_owned(),
+                purpose: e.purpose.clone(),
                 action: e.action.to_owned(),
                 legal_basis: e.legal_basis.to_owned(),
                 method: e.method.to_owned(),

@@ -219,7 +219,7 @@ impl SendWorker {
                 address_index: self.keyring.blind_index(q.tenant_id, to),
                 address: Some(key.seal(fields::CONSENT_ADDRESS, id, &to.value).map_err(|e| e.to_string())?),
                 sender_scope: Some(format!("channel:{}", q.channel_id)),
-                purpose: consent::purposes::ALL,
+                purpose: consent::purposes::ALL.into(),
                 action: consent::actions::WITHDRAW,
                 legal_basis: consent::legal_bases::CONSENT,
                 method: consent::methods::PROVIDER_SIGNAL,

@@ -552,7 +552,7 @@ async fn record_consent_signals(
             address_index: work.index.clone(),
             address: Some(keys[&work.contact_id].seal(fields::CONSENT_ADDRESS, id, &msg.sender.address.value)?),
             sender_scope: Some(format!("channel:{}", work.channel.id)),
-            purpose,
+            purpose: purpose.into(),
             action,
             legal_basis: consent::legal_bases::CONSENT,
             method,

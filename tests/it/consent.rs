@@ -15,7 +15,8 @@ backend_tests!(
 );
 
 async fn the_widget_checkbox_is_recorded_with_its_notice(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // A tenant's own purpose besides the built-in ones.
+    let app = TestApp::spawn_with(backend, |c| c.consent.purposes.push("surveys".into())).await;
     let (_, admin) = app.create_tenant("Shop");
     let channel = app.webchat_channel(&admin).await;
     let url = format!("/widget/v1/channels/{channel}/sessions");
@@ -25,7 +26,7 @@ async fn the_widget_checkbox_is_recorded_with_its_notice(backend: Backend) {
     let (_, list) = app.get("/v1/contacts", &admin).await;
     assert_eq!(list["data"].as_array().map(Vec::len), Some(0), "a refused session leaves nothing behind");
 
-    let ticked = json!({"name": "Ana", "consent": {"purposes": ["marketing"], "notice_version": "2026-03", "notice_url": "https://shop.example/privacy", "form_url": "https://shop.example/"}});
+    let ticked = json!({"name": "Ana", "consent": {"purposes": ["marketing", "surveys"], "notice_version": "2026-03", "notice_url": "https://shop.example/privacy", "form_url": "https://shop.example/"}});
     let (status, session) = app.call(reqwest::Method::POST, &url, None, Some(ticked)).await;
     assert_eq!(status, StatusCode::CREATED, "{session}");
     app.visitor_says(session["visitor_token"].as_str().expect("token"), json!({"text": "hi"})).await;
@@ -36,6 +37,7 @@ async fn the_widget_checkbox_is_recorded_with_its_notice(backend: Backend) {
     assert_eq!((event["method"].as_str(), event["action"].as_str(), event["purpose"].as_str()), (Some("widget_checkbox"), Some("grant"), Some("marketing")), "{history}");
     assert_eq!(event["notice_version"], "2026-03");
     assert_eq!(event["evidence"]["form_url"], "https://shop.example/");
+    assert_eq!(history["data"][1]["purpose"], "surveys", "{history}");
     let start = json!({"contact_id": contact, "channel_id": channel, "text": "Sale!", "purpose": "marketing"});
     assert_eq!(app.post("/v1/conversations", &admin, start).await.0, StatusCode::CREATED);
 }
