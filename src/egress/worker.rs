@@ -23,6 +23,8 @@ use crate::store::{self, Db, QueuedMessage};
 
 /// The purpose of one-click unsubscribe link tokens.
 pub const UNSUBSCRIBE: &str = "unsubscribe";
+/// Before the token in a mailto unsubscribe address: `local+unsubscribe-TOKEN@reply_domain`.
+pub const UNSUBSCRIBE_PREFIX: &str = "unsubscribe-";
 
 pub struct SendWorker {
     pub db: Db,
@@ -186,7 +188,14 @@ impl SendWorker {
             let token = self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id);
             format!("{}/hooks/email/{}/unsubscribe/{token}", self.public_url, q.channel_id)
         });
-        Ok(OutboundExtras { thread_refs, subject, reply_to, automatic: false, unsubscribe_url, attachments })
+        // With a reply domain, also a mailto: writing to it unsubscribes (the ingest batch reads it).
+        let unsubscribe_mailto = (q.purpose == "marketing").then(|| {
+            let domain = channel.settings.get("reply_domain")?.as_str()?;
+            let from = channel.settings.get("from_address")?.as_str()?;
+            let local = from.split('@').next()?.split('+').next()?.to_owned();
+            Some(format!("{local}+{UNSUBSCRIBE_PREFIX}{}@{domain}", self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id)))
+        }).flatten();
+        Ok(OutboundExtras { thread_refs, subject, reply_to, automatic: false, unsubscribe_url, unsubscribe_mailto, attachments })
     }
 
     fn retry_or_fail(&self, q: &QueuedMessage, error: String) -> Outcome {

@@ -79,7 +79,7 @@ pub async fn ingest_batch(tx: &mut Tx, ctx: &WriterContext, messages: &[&Inbound
     load_keys(tx, ctx, &mut slots, &mut keys).await?;
     apply_edits(tx, ctx, messages, &edits, &mut keys, &mut events).await?;
     let mut sequences = resolve_conversations(tx, ctx, messages, &mut slots, &keys, &mut events, now).await?;
-    insert_messages(tx, messages, &slots, &keys, &mut sequences, &mut events, now).await?;
+    insert_messages(tx, ctx, messages, &slots, &keys, &mut sequences, &mut events, now).await?;
 
     let mut stored = Vec::with_capacity(events.len());
     for event in &events {
@@ -518,8 +518,10 @@ async fn threaded_conversations(
 
 /// Opt-outs and opt-ins the senders expressed (an SMS STOP) go to the consent ledger in the
 /// same transaction as their messages, with the message as evidence.
+#[allow(clippy::too_many_arguments)]
 async fn record_consent_signals(
     tx: &mut Tx,
+    ctx: &WriterContext,
     messages: &[&InboundMessage],
     slots: &[Slot],
     rows: &[NewMessage<'_>],
@@ -532,6 +534,9 @@ async fn record_consent_signals(
         _ => None,
     });
     for ((work, msg), row) in new.zip(rows) {
+        if let Some(withdrawal) = mailto_unsubscribe(ctx, work, msg, row.id, keys)? {
+            signals.push(withdrawal);
+        }
         let Some(signal) = &msg.extras.consent else { continue };
         let (Some(medium), Some(method)) = (medium_of_channel(&work.channel.kind), consent::methods::known(&signal.method)) else {
             tracing::warn!(channel_id = %work.channel.id, method = %signal.method, "a consent signal of an unknown kind was ignored");
@@ -571,10 +576,45 @@ async fn record_consent_signals(
     Ok(())
 }
 
+/// Mail to a `local+unsubscribe-TOKEN@reply_domain` address (the mailto of `List-Unsubscribe`)
+/// from the contact the token names: withdraws marketing consent for their address.
+fn mailto_unsubscribe(ctx: &WriterContext, work: &Work, msg: &InboundMessage, message_id: Uuid, keys: &HashMap<Uuid, DataKey>) -> Result<Option<NewConsent>, IngestError> {
+    if work.channel.kind != omnibridge_email::KIND {
+        return Ok(None);
+    }
+    let named = msg.extras.recipients.iter().find_map(|r| {
+        let local = r.split('@').next()?;
+        let token = local.split_once('+')?.1.strip_prefix(crate::egress::worker::UNSUBSCRIBE_PREFIX)?;
+        ctx.keyring.verify_link_token(crate::egress::worker::UNSUBSCRIBE, work.channel.tenant_id, work.channel.id, token)
+    });
+    if named != Some(work.contact_id) {
+        return Ok(None);
+    }
+    let id = Uuid::now_v7();
+    Ok(Some(NewConsent {
+        id,
+        tenant_id: work.channel.tenant_id,
+        contact_id: Some(work.contact_id),
+        channel: "email",
+        address_index: work.index.clone(),
+        address: Some(keys[&work.contact_id].seal(fields::CONSENT_ADDRESS, id, &msg.sender.address.value)?),
+        sender_scope: Some(format!("channel:{}", work.channel.id)),
+        purpose: consent::purposes::MARKETING.into(),
+        action: consent::actions::WITHDRAW,
+        legal_basis: consent::legal_bases::CONSENT,
+        method: consent::methods::EMAIL_UNSUBSCRIBE,
+        evidence: serde_json::json!({"message_id": message_id, "mechanism": "mailto"}),
+        actor: "contact".into(),
+        notice_url: None,
+        notice_version: None,
+    }))
+}
+
 /// Inserts the new messages and their technical data; adds `message.received` events.
 #[allow(clippy::too_many_arguments)]
 async fn insert_messages(
     tx: &mut Tx,
+    ctx: &WriterContext,
     messages: &[&InboundMessage],
     slots: &[Slot],
     keys: &HashMap<Uuid, DataKey>,
@@ -656,7 +696,7 @@ async fn insert_messages(
     }
     store::attachments::insert_many(&mut *tx, &attachments).await?;
     store::attachments::insert_quotes(&mut *tx, &quotes).await?;
-    record_consent_signals(tx, messages, slots, &rows, keys, events).await?;
+    record_consent_signals(tx, ctx, messages, slots, &rows, keys, events).await?;
 
     for (row, msg) in new_messages() {
         let stored = row.stored(now);

@@ -286,7 +286,10 @@ async fn marketing_mail_offers_one_click_unsubscribe(backend: Backend) {
     let mails = smtp.wait_for(1, WAIT);
     let link = header(&mails[0], "List-Unsubscribe").expect("marketing mail carries List-Unsubscribe");
     assert_eq!(header(&mails[0], "List-Unsubscribe-Post").as_deref(), Some("List-Unsubscribe=One-Click"));
-    let url = link.trim_matches(|c| c == '<' || c == '>').to_owned();
+    let url = link.split(',').next().expect("the https link").trim().trim_matches(|c| c == '<' || c == '>').to_owned();
+    let mailto = link.split(',').nth(1).expect("a mailto as well").trim().trim_matches(|c| c == '<' || c == '>').to_owned();
+    let mailto = mailto.strip_prefix("mailto:").expect("mailto:").to_owned();
+    assert!(mailto.starts_with("support+unsubscribe-") && mailto.ends_with("@reply.shop.example"), "{mailto}");
     assert!(url.starts_with(&format!("{}/hooks/email/{channel_id}/unsubscribe/", app.base)), "{url}");
 
     // Opening the link in a browser changes nothing; a forged link is refused.
@@ -322,6 +325,15 @@ async fn marketing_mail_offers_one_click_unsubscribe(backend: Backend) {
     let (status, problem) = app.post(&path, &admin, json!({"text": "Last chance: 30% off", "purpose": "marketing"})).await;
     assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("consent_missing")), "{problem}");
     assert!(problem["detail"].as_str().is_some_and(|d| d.contains("withdrew")), "{problem}");
+
+    // Granted again, then the mailto variant: mail from the contact to that address withdraws.
+    let grant = json!({"channel": "email", "address": "ana@example.com", "purpose": "marketing", "action": "grant"});
+    assert_eq!(app.post(&format!("/v1/contacts/{contact}/consents"), &admin, grant).await.0, StatusCode::CREATED);
+    imap.deliver("INBOX", &crlf(&format!("From: ana@example.com\nTo: {mailto}\nSubject: unsubscribe\nMessage-ID: <unsub@example.com>\n\nunsubscribe\n")));
+    let history_path = format!("/v1/contacts/{contact}/consents?history=true");
+    let history = app.wait_for(&admin, &history_path, |h| h["data"].as_array().is_some_and(|d| d.len() == 4)).await;
+    assert_eq!(history["data"][3]["evidence"]["mechanism"], "mailto", "{history}");
+    assert_eq!(history["data"][3]["action"], "withdraw");
     let (status, _) = app.post(&path, &admin, json!({"text": "Your order shipped."})).await;
     assert_eq!(status, StatusCode::CREATED);
     let mails = smtp.wait_for(2, WAIT);

@@ -224,6 +224,9 @@ pub struct OutboundExtras {
     /// For marketing mail: the one-click unsubscribe URL (RFC 8058).
     #[serde(default)]
     pub unsubscribe_url: Option<String>,
+    /// For marketing mail: an address that unsubscribes whoever writes to it (RFC 2369 mailto).
+    #[serde(default)]
+    pub unsubscribe_mailto: Option<String>,
     /// Files to send with the message (channels that carry files).
     #[serde(default)]
     pub attachments: Vec<OutboundAttachment>,

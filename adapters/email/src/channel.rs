@@ -223,7 +223,8 @@ impl Channel for EmailChannel {
             headers.push(("Auto-Submitted", "auto-replied".to_owned()));
         }
         if let Some(url) = &message.extras.unsubscribe_url {
-            headers.push(("List-Unsubscribe", format!("<{url}>")));
+            let mailto = message.extras.unsubscribe_mailto.as_ref().map(|m| format!(", <mailto:{m}>")).unwrap_or_default();
+            headers.push(("List-Unsubscribe", format!("<{url}>{mailto}")));
             headers.push(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".to_owned()));
         }
         let mail = OutgoingMail {
