@@ -72,13 +72,10 @@ pub struct Channels {
     keyring: Arc<Keyring>,
     cache: RwLock<HashMap<Uuid, Arc<ChannelInfo>>>,
     webchat: Arc<WebchatChannel>,
-    /// Email adapters by channel, with the `updated_at` of the settings they were built from.
-    email: RwLock<HashMap<Uuid, (i64, Arc<EmailChannel>)>>,
+    email: Built<EmailChannel>,
     mailbox_store: Arc<dyn MailboxStore>,
-    /// SMS adapters by channel, likewise.
-    sms: RwLock<HashMap<Uuid, (i64, Arc<TwilioSmsChannel>)>>,
-    /// Telegram adapters by channel, likewise.
-    telegram: RwLock<HashMap<Uuid, (i64, Arc<TelegramChannel>)>>,
+    sms: Built<TwilioSmsChannel>,
+    telegram: Built<TelegramChannel>,
     channel_state: Arc<dyn omnibridge_channel::ChannelStateStore>,
     /// The HTTP client for provider APIs (connection pools shared by every channel).
     http: reqwest::Client,
@@ -106,10 +103,10 @@ impl Channels {
             keyring,
             cache: RwLock::new(HashMap::new()),
             webchat: Arc::new(WebchatChannel::new(sockets)),
-            email: RwLock::new(HashMap::new()),
+            email: Built::new(),
             mailbox_store,
-            sms: RwLock::new(HashMap::new()),
-            telegram: RwLock::new(HashMap::new()),
+            sms: Built::new(),
+            telegram: Built::new(),
             channel_state,
             http,
             public_url,
@@ -168,60 +165,52 @@ impl Channels {
     }
 
     fn telegram_adapter(&self, info: &ChannelInfo) -> Option<Arc<TelegramChannel>> {
-        if let Some((built_from, adapter)) = self.telegram.read().unwrap_or_else(|e| e.into_inner()).get(&info.id)
-            && *built_from == info.updated_at
-        {
-            return Some(adapter.clone());
-        }
-        let built = telegram::settings_of(&self.keyring, info).and_then(|settings| {
+        self.telegram.get_or_build(info, || {
+            let settings = telegram::settings_of(&self.keyring, info)?;
             let webhook = format!("{}{}", self.public_url, telegram::webhook_path(info.id));
             TelegramChannel::new(info.id, settings, self.http.clone(), self.channel_state.clone(), Some(webhook))
-        });
-        let adapter = match built {
-            Ok(adapter) => Arc::new(adapter),
-            Err(err) => {
-                tracing::error!(channel_id = %info.id, error = %err, "telegram channel settings do not load");
-                return None;
-            }
-        };
-        self.telegram.write().unwrap_or_else(|e| e.into_inner()).insert(info.id, (info.updated_at, adapter.clone()));
-        Some(adapter)
+        })
     }
 
     fn sms_adapter(&self, info: &ChannelInfo) -> Option<Arc<TwilioSmsChannel>> {
-        if let Some((built_from, adapter)) = self.sms.read().unwrap_or_else(|e| e.into_inner()).get(&info.id)
-            && *built_from == info.updated_at
-        {
-            return Some(adapter.clone());
-        }
-        let settings = match twilio::settings_of(&self.keyring, info) {
-            Ok(settings) => settings,
-            Err(err) => {
-                tracing::error!(channel_id = %info.id, error = %err, "SMS channel settings do not load");
-                return None;
-            }
-        };
-        let callback = format!("{}{}", twilio::public_base(&settings, &self.public_url), omnibridge_twilio_sms::channel::status_callback_path(info.id));
-        let adapter = Arc::new(TwilioSmsChannel::new(settings, self.http.clone(), Some(callback)));
-        self.sms.write().unwrap_or_else(|e| e.into_inner()).insert(info.id, (info.updated_at, adapter.clone()));
-        Some(adapter)
+        self.sms.get_or_build(info, || {
+            let settings = twilio::settings_of(&self.keyring, info)?;
+            let callback = format!("{}{}", twilio::public_base(&settings, &self.public_url), omnibridge_twilio_sms::channel::status_callback_path(info.id));
+            Ok(TwilioSmsChannel::new(settings, self.http.clone(), Some(callback)))
+        })
     }
 
     fn email_adapter(&self, info: &ChannelInfo) -> Option<Arc<EmailChannel>> {
-        if let Some((built_from, adapter)) = self.email.read().unwrap_or_else(|e| e.into_inner()).get(&info.id)
+        self.email.get_or_build(info, || Ok(EmailChannel::new(info.id, email::settings_of(&self.keyring, info)?, self.mailbox_store.clone())))
+    }
+}
+
+/// Adapters by channel, each with the `updated_at` of the settings it was built from: a changed
+/// channel gets a new adapter on next use.
+struct Built<T>(RwLock<HashMap<Uuid, (i64, Arc<T>)>>);
+
+impl<T> Built<T> {
+    fn new() -> Self {
+        Self(RwLock::new(HashMap::new()))
+    }
+
+    fn get_or_build(&self, info: &ChannelInfo, build: impl FnOnce() -> Result<T, String>) -> Option<Arc<T>> {
+        if let Some((built_from, adapter)) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&info.id)
             && *built_from == info.updated_at
         {
             return Some(adapter.clone());
         }
-        let settings = match email::settings_of(&self.keyring, info) {
-            Ok(settings) => settings,
-            Err(err) => {
-                tracing::error!(channel_id = %info.id, error = %err, "email channel settings do not load");
-                return None;
+        match build() {
+            Ok(adapter) => {
+                let adapter = Arc::new(adapter);
+                self.0.write().unwrap_or_else(|e| e.into_inner()).insert(info.id, (info.updated_at, adapter.clone()));
+                Some(adapter)
             }
-        };
-        let adapter = Arc::new(EmailChannel::new(info.id, settings, self.mailbox_store.clone()));
-        self.email.write().unwrap_or_else(|e| e.into_inner()).insert(info.id, (info.updated_at, adapter.clone()));
-        Some(adapter)
+            Err(err) => {
+                tracing::error!(channel_id = %info.id, kind = %info.kind, error = %err, "channel settings do not load");
+                None
+            }
+        }
     }
 }
+

@@ -98,66 +98,73 @@ impl WidgetBackend for HubWidgetBackend {
         let identities = store::contacts::identities_in_range(&mut tx, tenant_id, contact_id, contact_id).await.map_err(Self::unavailable)?;
         let view = present::contact(&contact, &identities, &key).map_err(Self::unavailable)?;
         let mut events_out = vec![Event::new(tenant_id, events::CONTACT_CREATED, Some(contact_id), &view)];
-        // The pre-chat checkbox: a grant per ticked purpose, with the notice shown. Global
-        // Privacy Control / Do Not Track outranks a marketing tick.
+        // Consent from the session: a grant per purpose ticked in the pre-chat checkbox, with the
+        // notice shown; Global Privacy Control / Do Not Track withdraws marketing and outranks a
+        // marketing tick. The session row keeps the (sealed) IP and user agent; the ledger names it.
+        let address = Address::new(AddressKind::Webchat, &visitor_id.to_string());
+        let index = self.keyring.blind_index(tenant_id, &address);
+        struct Signal {
+            purpose: String,
+            action: &'static str,
+            method: &'static str,
+            evidence: serde_json::Value,
+            notice_url: Option<String>,
+            notice_version: Option<String>,
+        }
+        let mut signals = Vec::new();
         if let Some(ticked) = &request.consent {
-            let address = Address::new(AddressKind::Webchat, &visitor_id.to_string());
-            let mut grants = Vec::new();
             for purpose in &ticked.purposes {
                 if !self.purposes.contains(purpose) {
                     let detail = format!("purposes are {}", self.purposes.join(", "));
                     return Err(WidgetError::Invalid { field: "consent.purposes", detail });
                 }
-                if technical.do_not_track && purpose == consent::purposes::MARKETING {
-                    continue;
+                if !(technical.do_not_track && purpose == consent::purposes::MARKETING) {
+                    let evidence = serde_json::json!({"session": visitor_id, "form_url": ticked.form_url});
+                    signals.push(Signal {
+                        purpose: purpose.clone(),
+                        action: consent::actions::GRANT,
+                        method: consent::methods::WIDGET_CHECKBOX,
+                        evidence,
+                        notice_url: ticked.notice_url.clone(),
+                        notice_version: Some(ticked.notice_version.clone()),
+                    });
                 }
-                let id = Uuid::now_v7();
-                grants.push(NewConsent {
-                    id,
-                    tenant_id,
-                    contact_id: Some(contact_id),
-                    channel: "webchat",
-                    address_index: self.keyring.blind_index(tenant_id, &address),
-                    address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address.value).map_err(Self::unavailable)?),
-                    sender_scope: Some(format!("channel:{channel_id}")),
-                    purpose: purpose.into(),
-                    action: consent::actions::GRANT,
-                    legal_basis: consent::legal_bases::CONSENT,
-                    method: consent::methods::WIDGET_CHECKBOX,
-                    // The session row holds the (sealed) IP and user agent; the ledger names it.
-                    evidence: serde_json::json!({"session": visitor_id, "form_url": ticked.form_url}),
-                    actor: "contact".into(),
-                    notice_url: ticked.notice_url.clone(),
-                    notice_version: Some(ticked.notice_version.clone()),
-                });
             }
-            let rows = consent::append(&mut tx, &grants).await.map_err(Self::unavailable)?;
-            events_out.extend(consent::changed_events(&rows, Some(&key)));
         }
-        // Global Privacy Control / Do Not Track: no marketing to this visitor, on record.
         if technical.do_not_track {
+            let evidence = serde_json::json!({"signal": "Sec-GPC or DNT", "session": visitor_id});
+            signals.push(Signal {
+                purpose: consent::purposes::MARKETING.into(),
+                action: consent::actions::WITHDRAW,
+                method: consent::methods::PROVIDER_SIGNAL,
+                evidence,
+                notice_url: None,
+                notice_version: None,
+            });
+        }
+        let mut recorded = Vec::with_capacity(signals.len());
+        for Signal { purpose, action, method, evidence, notice_url, notice_version } in signals {
             let id = Uuid::now_v7();
-            let address = Address::new(AddressKind::Webchat, &visitor_id.to_string());
-            let withdrawal = NewConsent {
+            recorded.push(NewConsent {
                 id,
                 tenant_id,
                 contact_id: Some(contact_id),
                 channel: "webchat",
-                address_index: self.keyring.blind_index(tenant_id, &address),
+                address_index: index.clone(),
                 address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address.value).map_err(Self::unavailable)?),
                 sender_scope: Some(format!("channel:{channel_id}")),
-                purpose: consent::purposes::MARKETING.into(),
-                action: consent::actions::WITHDRAW,
+                purpose,
+                action,
                 legal_basis: consent::legal_bases::CONSENT,
-                method: consent::methods::PROVIDER_SIGNAL,
-                evidence: serde_json::json!({"signal": "Sec-GPC or DNT", "session": visitor_id}),
+                method,
+                evidence,
                 actor: "contact".into(),
-                notice_url: None,
-                notice_version: None,
-            };
-            let rows = consent::append(&mut tx, &[withdrawal]).await.map_err(Self::unavailable)?;
-            events_out.extend(consent::changed_events(&rows, Some(&key)));
+                notice_url,
+                notice_version,
+            });
         }
+        let rows = consent::append(&mut tx, &recorded).await.map_err(Self::unavailable)?;
+        events_out.extend(consent::changed_events(&rows, Some(&key)));
         for event in &mut events_out {
             outbox::append(&mut tx, Some(&key), event).await.map_err(Self::unavailable)?;
         }
