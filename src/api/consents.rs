@@ -18,7 +18,6 @@ use super::auth::Auth;
 use super::contacts::load;
 use crate::consent::{self, NewConsent, actions, legal_bases, methods};
 use crate::error::{ApiError, ApiResult};
-use crate::outbox;
 use crate::present::fields;
 use crate::state::AppState;
 use crate::store;
@@ -138,11 +137,7 @@ async fn record(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         notice_version: body.notice_version,
     };
     let mut tx = state.db.begin().await?;
-    let rows = consent::append(&mut tx, &[new]).await?;
-    let mut events = consent::changed_events(&rows, Some(&key));
-    for event in &mut events {
-        outbox::append(&mut tx, Some(&key), event).await?;
-    }
+    let (rows, events) = consent::record(&mut tx, &key, &[new]).await?;
     tx.commit().await?;
     state.bus.publish(events);
     let view = rows.first().map(|r| consent::view(r, Some(&key)));

@@ -16,7 +16,6 @@ use omnibridge_channel::{Address, AddressKind};
 
 use crate::consent::{self, NewConsent};
 use crate::egress::worker::UNSUBSCRIBE;
-use crate::outbox;
 use crate::present::fields;
 use crate::state::AppState;
 use crate::store;
@@ -102,11 +101,7 @@ async fn withdraw_marketing(state: &AppState, tenant_id: Uuid, channel_id: Uuid,
         notice_version: None,
     };
     let mut tx = state.db.begin().await.map_err(|e| e.to_string())?;
-    let rows = consent::append(&mut tx, &[withdrawal]).await.map_err(|e| e.to_string())?;
-    let mut events = consent::changed_events(&rows, Some(&key));
-    for event in &mut events {
-        outbox::append(&mut tx, Some(&key), event).await.map_err(|e| e.to_string())?;
-    }
+    let (_, events) = consent::record(&mut tx, &key, &[withdrawal]).await.map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;
     state.bus.publish(events);
     Ok(())

@@ -163,11 +163,11 @@ impl WidgetBackend for HubWidgetBackend {
                 notice_version,
             });
         }
-        let rows = consent::append(&mut tx, &recorded).await.map_err(Self::unavailable)?;
-        events_out.extend(consent::changed_events(&rows, Some(&key)));
         for event in &mut events_out {
             outbox::append(&mut tx, Some(&key), event).await.map_err(Self::unavailable)?;
         }
+        let (_, changed) = consent::record(&mut tx, &key, &recorded).await.map_err(Self::unavailable)?;
+        events_out.extend(changed);
         tx.commit().await.map_err(Self::unavailable)?;
         self.bus.publish(events_out);
         Ok(Visitor { visitor_id, channel_id, tenant_id, contact_id })

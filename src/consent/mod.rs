@@ -211,6 +211,21 @@ pub async fn append(tx: &mut Tx, events: &[NewConsent]) -> StoreResult<Vec<Conse
     Ok(written)
 }
 
+/// Appends events about one contact (sealed with their `key`) and their `consent.changed` in
+/// the caller's transaction: the rows written, and the events to publish once it commits.
+pub async fn record(
+    tx: &mut Tx,
+    key: &crate::privacy::DataKey,
+    events: &[NewConsent],
+) -> Result<(Vec<ConsentRow>, Vec<crate::domain::events::Event>), crate::outbox::AppendError> {
+    let rows = append(tx, events).await?;
+    let mut changed = changed_events(&rows, Some(key));
+    for event in &mut changed {
+        crate::outbox::append(&mut *tx, Some(key), event).await?;
+    }
+    Ok((rows, changed))
+}
+
 /// Why nothing may be sent for `purpose` to an address with this history, if it may not.
 ///
 /// An event applies to its own purpose, and an event for every purpose (`*`) to all of them;

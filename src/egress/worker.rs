@@ -177,24 +177,24 @@ impl SendWorker {
         let thread_refs = store::mailboxes::thread_ids(&self.db, q.conversation_id, q.channel_id, 20).await.map_err(|e| e.to_string())?;
         let sealed_subject = store::mailboxes::subject(&self.db, q.conversation_id).await.map_err(|e| e.to_string())?;
         let subject = key.open_opt(fields::CONVERSATION_SUBJECT, q.conversation_id, sealed_subject.as_deref()).map_err(|e| e.to_string())?;
-        let reply_to = (|| {
+        // With a reply domain, addresses `local+TAG@reply_domain` route mail back to the hub.
+        let tagged = (|| {
             let domain = channel.settings.get("reply_domain")?.as_str()?;
             let from = channel.settings.get("from_address")?.as_str()?;
             let local = from.split('@').next()?.split('+').next()?.to_owned();
-            Some(format!("{local}+{}@{domain}", self.keyring.reply_token(q.tenant_id, q.channel_id, q.conversation_id)))
+            Some(move |tag: String| format!("{local}+{tag}@{domain}"))
         })();
+        let reply_to = tagged.as_ref().map(|at| at(self.keyring.reply_token(q.tenant_id, q.channel_id, q.conversation_id)));
         // Marketing mail offers one-click unsubscribe (RFC 8058).
         let unsubscribe_url = (q.purpose == "marketing").then(|| {
             let token = self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id);
             format!("{}/hooks/email/{}/unsubscribe/{token}", self.public_url, q.channel_id)
         });
-        // With a reply domain, also a mailto: writing to it unsubscribes (the ingest batch reads it).
-        let unsubscribe_mailto = (q.purpose == "marketing").then(|| {
-            let domain = channel.settings.get("reply_domain")?.as_str()?;
-            let from = channel.settings.get("from_address")?.as_str()?;
-            let local = from.split('@').next()?.split('+').next()?.to_owned();
-            Some(format!("{local}+{UNSUBSCRIBE_PREFIX}{}@{domain}", self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id)))
-        }).flatten();
+        // And a mailto: writing to it unsubscribes (the ingest batch reads it).
+        let unsubscribe_mailto = tagged
+            .as_ref()
+            .filter(|_| q.purpose == "marketing")
+            .map(|at| at(format!("{UNSUBSCRIBE_PREFIX}{}", self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id))));
         Ok(OutboundExtras { thread_refs, subject, reply_to, automatic: false, unsubscribe_url, unsubscribe_mailto, attachments })
     }
 
@@ -237,11 +237,8 @@ impl SendWorker {
                 notice_url: None,
                 notice_version: None,
             };
-            let rows = consent::append(&mut tx, &[withdrawal]).await.map_err(|e| e.to_string())?;
-            for mut event in consent::changed_events(&rows, Some(&key)) {
-                outbox::append(&mut tx, Some(&key), &mut event).await.map_err(|e| e.to_string())?;
-                events_out.push(event);
-            }
+            let (_, changed) = consent::record(&mut tx, &key, &[withdrawal]).await.map_err(|e| e.to_string())?;
+            events_out.extend(changed);
         }
         store::messages::record_attempt(&mut tx, q.id, status, external_id, error, next).await.map_err(|e| e.to_string())?;
         let event_types: &[&'static str] = match &outcome {
