@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::api::auth::issue_key;
 use crate::domain::Role;
+use crate::policy::registry::Registry;
 use crate::store::Db;
 
 #[derive(Debug, Serialize)]
@@ -35,8 +36,10 @@ pub fn valid_region(region: &str) -> Result<(), CliError> {
     if ok { Ok(()) } else { Err(CliError::Invalid(format!("--region {region:?}: use a short lower-case code such as eu, us or au"))) }
 }
 
-/// Creates a tenant with an administrator operator and an admin API key (shown once).
-pub async fn create_tenant(db: &Db, name: &str, region: &str) -> Result<CreatedTenant, CliError> {
+/// Creates a tenant with an administrator operator and an admin API key (shown once). The
+/// tenant is told of the subprocessor registry as it stands (no announcement for what exists
+/// at sign-up).
+pub async fn create_tenant(db: &Db, registry: &Registry, name: &str, region: &str) -> Result<CreatedTenant, CliError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(CliError::Invalid("NAME: must be 1 to 200 characters".into()));
@@ -46,6 +49,9 @@ pub async fn create_tenant(db: &Db, name: &str, region: &str) -> Result<CreatedT
     let operator = db.insert_operator(tenant.id, "Administrator", None, "admin").await?;
     let key = issue_key().map_err(CliError::Random)?;
     db.insert_api_key(tenant.id, Some(operator.id), Role::Admin.as_str(), &key.hash, &key.prefix).await?;
+    let mut tx = db.begin().await?;
+    crate::policy::notices::baseline(&mut tx, tenant.id, registry).await?;
+    tx.commit().await?;
     Ok(CreatedTenant { tenant_id: tenant.id, api_key: key.secret })
 }
 

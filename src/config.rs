@@ -4,6 +4,7 @@
 //! default) → the `--config` file → `OMNIBRIDGE_*` environment variables (`__` between section
 //! and key). Unknown keys in a file are errors; all problems are reported at once.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,10 @@ pub struct Config {
     pub widget: WidgetConfig,
     pub consent: ConsentConfig,
     pub webhooks: WebhooksConfig,
+    pub processor: ProcessorConfig,
+    pub subprocessors: SubprocessorsConfig,
+    /// Home regions tenants are pinned to, by name (`eu`, `us`, …).
+    pub regions: BTreeMap<String, RegionConfig>,
 }
 
 impl std::fmt::Debug for Config {
@@ -48,6 +53,9 @@ impl std::fmt::Debug for Config {
             .field("delivery", &self.delivery)
             .field("widget", &self.widget)
             .field("webhooks", &self.webhooks)
+            .field("processor", &self.processor)
+            .field("subprocessors", &self.subprocessors)
+            .field("regions", &self.regions)
             .finish()
     }
 }
@@ -139,6 +147,58 @@ pub struct WebhooksConfig {
 impl WebhooksConfig {
     pub fn allow_list(&self) -> Vec<crate::webhooks::ssrf::Cidr> {
         self.allow_private_cidrs.iter().filter_map(|c| crate::webhooks::ssrf::Cidr::parse(c)).collect()
+    }
+}
+
+/// Who runs this hub: the processor named in the record of processing (Art. 30(2)(a)).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorConfig {
+    pub name: String,
+    pub contact: String,
+    pub dpo: String,
+    pub representative: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubprocessorsConfig {
+    /// A registry file replacing the built-in one; empty: the built-in list.
+    pub registry_file: String,
+    /// Seconds between checks of the registry for changes to announce (and announced
+    /// subprocessors coming into effect).
+    pub check_interval_secs: u64,
+}
+
+/// One home region.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// The database holding the personal data of this region's tenants; unset: `database_url`.
+    pub database_url: Option<String>,
+    /// `gdpr`: transfers out of the EEA need an adequacy decision or a safeguard (Chapter V);
+    /// `none`: the routing policy's rules only.
+    pub transfer_rules: String,
+}
+
+impl std::fmt::Debug for RegionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegionConfig")
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("transfer_rules", &self.transfer_rules)
+            .finish()
+    }
+}
+
+impl Config {
+    /// The database URL a region's tenants live in.
+    pub fn region_database_url(&self, region: &str) -> &str {
+        self.regions.get(region).and_then(|r| r.database_url.as_deref()).unwrap_or(&self.database_url)
+    }
+
+    /// Whether a region applies the GDPR's transfer rules.
+    pub fn region_is_gdpr(&self, region: &str) -> bool {
+        self.regions.get(region).is_some_and(|r| r.transfer_rules == "gdpr")
     }
 }
 
@@ -235,6 +295,7 @@ impl Config {
             ("webhooks.batch", self.webhooks.batch),
             ("webhooks.fanout_batch", self.webhooks.fanout_batch),
             ("webhooks.lease_secs", self.webhooks.lease_secs as usize),
+            ("subprocessors.check_interval_secs", self.subprocessors.check_interval_secs as usize),
         ];
         let w = &self.webhooks;
         if w.timeout_secs > 30 {
@@ -250,6 +311,22 @@ impl Config {
             if crate::webhooks::ssrf::Cidr::parse(cidr).is_none() {
                 errors.push(format!("webhooks.allow_private_cidrs: {cidr:?} is not an address or CIDR network"));
             }
+        }
+        for (name, region) in &self.regions {
+            if !(2..=16).contains(&name.len()) || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+                errors.push(format!("regions.{name}: a region name is a short lower-case code such as eu, us or au"));
+            }
+            if !["gdpr", "none"].contains(&region.transfer_rules.as_str()) {
+                errors.push(format!("regions.{name}.transfer_rules: must be \"gdpr\" or \"none\""));
+            }
+            if let Some(url) = &region.database_url
+                && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+            {
+                errors.push(format!("regions.{name}.database_url: must start with sqlite:// or postgres://"));
+            }
+        }
+        if self.regions.is_empty() {
+            errors.push("regions: at least one region is needed".into());
         }
         for (key, value) in positive {
             if value == 0 {
@@ -277,7 +354,7 @@ fn merge(base: &mut Table, over: Table, prefix: &str, errors: &mut Vec<String>) 
             (Some(_), value) => {
                 base.insert(key, value);
             }
-            (None, value) if OPTIONAL_KEYS.contains(&path.as_str()) => {
+            (None, value) if is_optional_key(&path) => {
                 base.insert(key, value);
             }
             (None, _) => errors.push(format!("unknown key {path}")),
@@ -287,6 +364,18 @@ fn merge(base: &mut Table, over: Table, prefix: &str, errors: &mut Vec<String>) 
 
 /// Keys that have no default and are therefore absent from the embedded file.
 const OPTIONAL_KEYS: &[&str] = &["master_key", "public_url"];
+
+/// Whether a key absent from the defaults may be set: the optional keys, any new region
+/// (`regions.NAME`) and a region's database.
+fn is_optional_key(path: &str) -> bool {
+    if OPTIONAL_KEYS.contains(&path) {
+        return true;
+    }
+    match path.strip_prefix("regions.") {
+        Some(rest) => !rest.contains('.') || rest.split_once('.').is_some_and(|(_, key)| key == "database_url"),
+        None => false,
+    }
+}
 
 enum EnvError {
     UnknownKey,
@@ -322,7 +411,9 @@ fn set_from_env(table: &mut Table, path: &[String], raw: &str) -> Result<(), Env
         Some(Value::Boolean(_)) => Value::Boolean(raw.trim().parse().map_err(|_| EnvError::BadValue(format!("{raw:?} is not true/false")))?),
         Some(Value::Table(_)) => return Err(EnvError::UnknownKey),
         Some(_) => Value::String(raw.to_owned()),
-        None if parents.is_empty() && OPTIONAL_KEYS.contains(&last.as_str()) => Value::String(raw.to_owned()),
+        None if is_optional_key(&path.join(".")) && !path.first().is_some_and(|p| p == "regions" && path.len() == 2) => {
+            Value::String(raw.to_owned())
+        }
         None => return Err(EnvError::UnknownKey),
     };
     table.insert(last.clone(), value);

@@ -25,6 +25,9 @@ pub enum ApiError {
     /// The recipient's consent does not allow this message (the reason names the withdrawal).
     #[error("{0}")]
     ConsentMissing(String),
+    /// The tenant's routing policy does not allow this transfer.
+    #[error("policy_blocked: {reason} ({rule})")]
+    PolicyBlocked { rule: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -50,6 +53,9 @@ impl From<ApiError> for Problem {
             ApiError::Unavailable(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string()),
             ApiError::ConsentMissing(reason) => {
                 Problem::new(StatusCode::CONFLICT, "consent_missing", reason.strip_prefix("consent_missing: ").unwrap_or(reason))
+            }
+            ApiError::PolicyBlocked { rule, reason } => {
+                Problem::new(StatusCode::CONFLICT, "policy_blocked", reason.clone()).with("rule", rule.clone())
             }
             ApiError::Key(KeyError::Crypto(CryptoError::KeyDestroyed)) | ApiError::Crypto(CryptoError::KeyDestroyed) => {
                 Problem::new(StatusCode::GONE, "erased", "this contact's data has been erased")

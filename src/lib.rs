@@ -14,6 +14,7 @@ pub mod egress;
 pub mod error;
 pub mod ingest;
 pub mod outbox;
+pub mod policy;
 pub mod present;
 pub mod privacy;
 pub mod state;
@@ -118,7 +119,7 @@ async fn start_ingest(config: &Config, db: &Db, hub: &Hub) -> anyhow::Result<(Ar
 fn send_worker(config: &Config, hub: &Hub) -> SendWorker {
     SendWorker {
         db: hub.db.clone(),
-        door: Door::new(hub.db.clone()).with_minimum_age(config.consent.minimum_age),
+        door: Door::new(hub.db.clone(), hub.policies.clone(), hub.keyring.clone()).with_minimum_age(config.consent.minimum_age),
         keyring: hub.keyring.clone(),
         channels: hub.channels.clone(),
         bus: hub.bus.clone(),
@@ -137,6 +138,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let config = Arc::new(config);
     let keyring = Arc::new(Keyring::new(master_key(&config)?));
     let db = connect(&config).await?;
+    let registry = policy::registry::Registry::load(&config.subprocessors.registry_file)?;
+    let policies = Arc::new(policy::Policies::new(registry, config.clone()));
     let bus = EventBus::new(4096);
     let workers = CancellationToken::new();
     let sockets = VisitorSockets::default();
@@ -151,6 +154,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         config: config.clone(),
         db: db.clone(),
         keyring: keyring.clone(),
+        policies: policies.clone(),
         channels: channels.clone(),
         bus: bus.clone(),
         send_wake: Arc::new(Notify::new()),
@@ -169,6 +173,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         &config.webhooks,
         db.clone(),
         keyring.clone(),
+        Door::new(db.clone(), policies.clone(), keyring.clone()),
         bus.clone(),
         hub.webhooks.clone(),
         hub.webhook_ready.clone(),
@@ -176,6 +181,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         workers.clone(),
     );
 
+    let notices_task = tokio::spawn(policy::notices::watch(db.clone(), bus.clone(), policies.clone(), workers.clone()));
     runners.start_all(ingest.clone()).await.context("starting channel importers")?;
     let widget = omnibridge_webchat::router(WidgetState {
         backend: Arc::new(HubWidgetBackend::new(db.clone(), keyring.clone(), channels.clone(), bus.clone(), config.consent.purposes())),
@@ -203,6 +209,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let _ = tokio::time::timeout(grace, futures_util::future::join_all(writer_tasks)).await;
     let _ = tokio::time::timeout(grace, sender_task).await;
     let _ = tokio::time::timeout(grace * 2, futures_util::future::join_all(webhook_tasks)).await;
+    let _ = notices_task.await;
     let _ = checkpointer.await;
     let _ = db.checkpoint().await;
     writer_db.close().await;

@@ -11,6 +11,7 @@ use crate::channels::Channels;
 use crate::channels::runners::Runners;
 use crate::config::Config;
 use crate::outbox::EventBus;
+use crate::policy::Policies;
 use crate::privacy::Keyring;
 use crate::store::Db;
 use crate::webhooks::WebhookClient;
@@ -21,6 +22,8 @@ pub struct Hub {
     pub config: Arc<Config>,
     pub db: Db,
     pub keyring: Arc<Keyring>,
+    /// Tenants' routing policies and the subprocessor registry, for the egress door and the API.
+    pub policies: Arc<Policies>,
     pub channels: Arc<Channels>,
     pub bus: EventBus,
     /// Wakes the send worker when an outbound message is queued.

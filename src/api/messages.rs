@@ -88,6 +88,18 @@ pub async fn require_consent(state: &AppState, tenant_id: Uuid, contact_id: Uuid
     }
 }
 
+/// Refuses (409 `policy_blocked`, naming the rule) a message the tenant's routing policy would
+/// not let through to the channel's subprocessor, before it is queued; the door checks again.
+pub async fn require_route(state: &AppState, tenant_id: Uuid, channel: &ChannelInfo, attachments: bool) -> ApiResult<()> {
+    let destination = crate::policy::Destination::channel(&state.policies.registry(), &channel.kind, channel.id, &channel.settings);
+    let categories = crate::policy::channel_categories(&channel.kind, attachments);
+    let verdict = state.policies.decide(&state.db, tenant_id, &destination, &categories, true).await?;
+    match verdict.decision {
+        crate::policy::Decision::Block => Err(ApiError::PolicyBlocked { rule: verdict.rule, reason: verdict.reason.unwrap_or_default() }),
+        _ => Ok(()),
+    }
+}
+
 /// Stores an operator's message in `tx`: queued for sending, or a private note.
 #[allow(clippy::too_many_arguments)]
 pub async fn queue_outbound(
@@ -211,6 +223,7 @@ async fn reply(
     let files = valid_attachments(&body.attachments, &kind)?;
     if !body.private {
         require_consent(&state, auth.tenant_id, conversation.contact_id, &channel, purpose).await?;
+        require_route(&state, auth.tenant_id, &channel, !files.is_empty()).await?;
     }
     if kind == omnibridge_twilio_sms::KIND && !body.private {
         omnibridge_twilio_sms::channel::check_body(text).map_err(|why| ApiError::invalid("text", why))?;

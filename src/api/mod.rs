@@ -17,6 +17,9 @@ mod pagination;
 mod patch;
 mod links;
 mod realtime;
+mod ropa;
+mod routing;
+pub use routing::csv_field;
 mod telegram_hooks;
 mod twilio_hooks;
 mod webhooks;
@@ -48,6 +51,8 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(operators::router())
         .merge(realtime::router())
         .merge(webhooks::router())
+        .merge(routing::router())
+        .merge(ropa::router())
         .merge(ops::router())
         .merge(openapi::router())
         .fallback(not_found)

@@ -17,6 +17,8 @@ pub const CONTACT_UPDATED: &str = "contact.updated";
 /// A consent event was recorded (a grant, a withdrawal, an SMS STOP, an unsubscribe).
 pub const CONSENT_CHANGED: &str = "consent.changed";
 /// Operational: an endpoint was disabled (410 Gone, or failing for too long).
+/// The subprocessor registry changed: an addition announced, one in effect, updated, retired.
+pub const SUBPROCESSORS_CHANGED: &str = "subprocessors.changed";
 pub const ENDPOINT_DISABLED: &str = "endpoint.disabled";
 /// Operational: a webhook delivery used up its retry schedule.
 pub const ATTEMPT_EXHAUSTED: &str = "message.attempt.exhausted";
@@ -35,6 +37,7 @@ pub const ALL: &[&str] = &[
     CONTACT_CREATED,
     CONTACT_UPDATED,
     CONSENT_CHANGED,
+    SUBPROCESSORS_CHANGED,
     ENDPOINT_DISABLED,
     ATTEMPT_EXHAUSTED,
     ATTEMPT_RECOVERED,

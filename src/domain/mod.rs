@@ -68,8 +68,24 @@ pub mod categories {
     pub const CONTACT_PHONE: &str = "contact.phone";
     pub const CONTACT_HANDLE: &str = "contact.handle";
     pub const MESSAGE_CONTENT: &str = "message.content";
+    pub const MESSAGE_ATTACHMENTS: &str = "message.attachments";
     pub const TECHNICAL_IP: &str = "technical.ip";
     pub const TECHNICAL_USER_AGENT: &str = "technical.user_agent";
+    /// The contact's id: a pseudonymous identifier, personal data all the same. Every payload
+    /// about a contact carries it; it can be allowed or blocked, not rewritten.
+    pub const CONTACT_ID: &str = "contact.id";
+
+    pub const ALL: &[&str] = &[
+        CONTACT_ID,
+        CONTACT_NAME,
+        CONTACT_EMAIL,
+        CONTACT_PHONE,
+        CONTACT_HANDLE,
+        MESSAGE_CONTENT,
+        MESSAGE_ATTACHMENTS,
+        TECHNICAL_IP,
+        TECHNICAL_USER_AGENT,
+    ];
 }
 
 /// Microseconds since the Unix epoch: how the hub keeps time (UTC), in memory and in storage.

@@ -1,36 +1,31 @@
 //! The one door out.
 //!
 //! Every byte of personal data that leaves the hub passes [`Door::send`]: it decides (first the
-//! recipient's consent for the message's purpose on that medium, from the consent ledger; the
-//! routing policy plugs in next), writes a transfer record of what went where and on what
-//! grounds, and only then calls the adapter. The send worker in [`worker`] is
-//! the only caller for channel sends; adapters are not reachable from anywhere else.
+//! recipient's consent for the message's purpose on that medium, from the consent ledger; then
+//! the tenant's routing policy for that destination and those data categories, from
+//! [`crate::policy`]), writes a transfer record of what went where, on what grounds and what
+//! was held back, and only then calls the adapter. The send worker in [`worker`] is the only
+//! caller for channel sends; adapters are not reachable from anywhere else.
 //!
-//! Webhook deliveries go through [`Door::authorize_many`]: it records a whole batch of transfers
-//! in one statement and hands out a [`Permit`] for each allowed one. The webhook HTTP client's
-//! only way to send takes a permit, and only this module can make one.
+//! Webhook deliveries go through [`Door::authorize_many`]: it decides and records a whole batch
+//! of transfers in one statement and hands out a [`Grant`] for each allowed one: a [`Permit`]
+//! and the body as it may leave (fields redacted or pseudonymized per rule). The webhook HTTP
+//! client's only way to send takes a permit, and only this module can make one.
 
 pub mod reports;
 pub mod worker;
+
+use std::sync::Arc;
 
 use omnibridge_channel::{AdapterError, Channel, OutboundMessage, Receipt};
 use uuid::Uuid;
 
 use crate::consent;
+pub use crate::policy::Destination;
+use crate::policy::rules::Action;
+use crate::policy::{Decision, Policies, Verdict, transform};
+use crate::privacy::Keyring;
 use crate::store::{self, Db, NewTransfer, StoreError};
-
-/// Where personal data is about to go.
-#[derive(Debug, Clone)]
-pub struct Destination {
-    /// `channel` (a channel send) or, later, `webhook`, `export`.
-    pub kind: &'static str,
-    /// A stable name: `webchat:<channel id>`, a subprocessor id, an endpoint id.
-    pub name: String,
-    /// Country where the recipient processes the data, when known.
-    pub country: Option<String>,
-    /// Transfer mechanism (`adequacy`, `scc`, …) when the destination is outside the region.
-    pub mechanism: Option<String>,
-}
 
 /// One transfer: what is about to leave, about whom.
 #[derive(Debug, Clone)]
@@ -55,16 +50,14 @@ pub struct Recipient {
     pub purpose: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    Allow,
-    Block { reason: String },
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum EgressError {
-    #[error("blocked by policy: {0}")]
-    Blocked(String),
+    /// The recipient's consent does not allow it (the text starts with `consent_missing:`).
+    #[error("{0}")]
+    ConsentMissing(String),
+    /// The tenant's routing policy does not allow it.
+    #[error("policy_blocked: {reason} ({rule})")]
+    PolicyBlocked { rule: String, reason: String },
     #[error(transparent)]
     Adapter(#[from] AdapterError),
     #[error("could not record the transfer: {0}")]
@@ -77,16 +70,29 @@ pub struct Permit {
     _private: (),
 }
 
+/// An allowed webhook transfer: the permit and the body as it may leave.
+#[derive(Debug)]
+pub struct Grant {
+    pub permit: Permit,
+    pub body: Vec<u8>,
+}
+
 #[derive(Clone)]
 pub struct Door {
     db: Db,
+    policies: Arc<Policies>,
+    keyring: Arc<Keyring>,
     /// Contacts flagged under this age get no marketing.
     minimum_age: u8,
 }
 
 impl Door {
-    pub fn new(db: Db) -> Self {
-        Self { db, minimum_age: 16 }
+    pub fn new(db: Db, policies: Arc<Policies>, keyring: Arc<Keyring>) -> Self {
+        Self { db, policies, keyring, minimum_age: 16 }
+    }
+
+    pub fn policies(&self) -> &Arc<Policies> {
+        &self.policies
     }
 
     /// The age under which flagged contacts get no marketing (`consent.minimum_age`).
@@ -94,74 +100,91 @@ impl Door {
         Self { minimum_age, ..self }
     }
 
-    /// The policy decision for a transfer. Every destination is allowed for now; the record is
-    /// written either way, so the log is complete from the first message.
-    pub fn decide(&self, _transfer: &Transfer) -> Decision {
-        Decision::Allow
-    }
-
-    /// The recipient's consent first (a refusal names the withdrawal), then the policy.
-    async fn decide_send(&self, transfer: &Transfer) -> Result<Decision, StoreError> {
+    /// The recipient's consent first (a refusal names the withdrawal), then the routing policy;
+    /// a channel send needs its categories as they are (`required`).
+    async fn decide_send(&self, transfer: &Transfer) -> Result<Verdict, StoreError> {
         if let Some(r) = &transfer.recipient {
-            if let Some(reason) = consent::refusal(&self.db, transfer.tenant_id, r.medium, &r.address_index, &r.purpose).await? {
-                return Ok(Decision::Block { reason });
-            }
-            if let Some(contact_id) = transfer.contact_id
-                && let Some(reason) = consent::age_refusal(&self.db, contact_id, &r.purpose, self.minimum_age).await?
+            let mut refusal = consent::refusal(&self.db, transfer.tenant_id, r.medium, &r.address_index, &r.purpose).await?;
+            if refusal.is_none()
+                && let Some(contact_id) = transfer.contact_id
             {
-                return Ok(Decision::Block { reason });
+                refusal = consent::age_refusal(&self.db, contact_id, &r.purpose, self.minimum_age).await?;
+            }
+            if let Some(reason) = refusal {
+                return Ok(Verdict::refused(&transfer.categories, "consent", reason));
             }
         }
-        Ok(self.decide(transfer))
+        self.policies.decide(&self.db, transfer.tenant_id, &transfer.destination, &transfer.categories, true).await
     }
 
     /// Decides, records, and — if allowed — sends.
     pub async fn send(&self, transfer: &Transfer, adapter: &dyn Channel, message: &OutboundMessage) -> Result<Receipt, EgressError> {
-        let decision = self.decide_send(transfer).await?;
-        self.record(std::slice::from_ref(transfer), std::slice::from_ref(&decision)).await?;
-        match decision {
-            Decision::Allow => Ok(adapter.send(message).await?),
-            Decision::Block { reason } => Err(EgressError::Blocked(reason)),
+        let verdict = self.decide_send(transfer).await?;
+        self.record(std::slice::from_ref(transfer), std::slice::from_ref(&verdict)).await?;
+        match (verdict.decision, verdict.reason) {
+            (Decision::Block, Some(reason)) if verdict.rule == "consent" => Err(EgressError::ConsentMissing(reason)),
+            (Decision::Block, reason) => Err(EgressError::PolicyBlocked { rule: verdict.rule, reason: reason.unwrap_or_default() }),
+            _ => Ok(adapter.send(message).await?),
         }
     }
 
-    /// Decides and records a batch of transfers in one statement; a permit for each allowed one.
-    pub async fn authorize_many(&self, transfers: &[Transfer]) -> Result<Vec<Result<Permit, String>>, StoreError> {
-        let decisions: Vec<Decision> = transfers.iter().map(|t| self.decide(t)).collect();
-        self.record(transfers, &decisions).await?;
-        Ok(decisions
-            .into_iter()
-            .map(|d| match d {
-                Decision::Allow => Ok(Permit { _private: () }),
-                Decision::Block { reason } => Err(reason),
+    /// Decides and records a batch of webhook transfers in one statement: for each allowed one a
+    /// grant with the body as it may leave, for each blocked one the reason.
+    pub async fn authorize_many(&self, transfers: &[Transfer], bodies: Vec<Vec<u8>>) -> Result<Vec<Result<Grant, String>>, StoreError> {
+        let mut verdicts = Vec::with_capacity(transfers.len());
+        for t in transfers {
+            verdicts.push(self.policies.decide(&self.db, t.tenant_id, &t.destination, &t.categories, false).await?);
+        }
+        self.record(transfers, &verdicts).await?;
+        Ok(transfers
+            .iter()
+            .zip(verdicts)
+            .zip(bodies)
+            .map(|((t, v), body)| match v.decision {
+                Decision::Allow => Ok(Grant { permit: Permit { _private: () }, body }),
+                Decision::Transform => Ok(Grant { permit: Permit { _private: () }, body: self.rewrite(t.tenant_id, &v, body) }),
+                Decision::Block => Err(format!("{} ({})", v.reason.unwrap_or_default(), v.rule)),
             })
             .collect())
     }
 
+    /// The body with the verdict's redactions and pseudonyms applied.
+    fn rewrite(&self, tenant_id: Uuid, verdict: &Verdict, body: Vec<u8>) -> Vec<u8> {
+        let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&body) else { return body };
+        let token = |category: &str, plain: &str| self.keyring.pseudonym(tenant_id, category, plain);
+        if transform::apply(&mut value, &verdict.actions, &token) { serde_json::to_vec(&value).unwrap_or(body) } else { body }
+    }
+
     /// Writes one transfer record per (transfer, decision), in one transaction.
-    async fn record(&self, transfers: &[Transfer], decisions: &[Decision]) -> Result<(), StoreError> {
-        let categories: Vec<String> =
-            transfers.iter().map(|t| serde_json::to_string(&t.categories).unwrap_or_else(|_| "[]".into())).collect();
+    async fn record(&self, transfers: &[Transfer], verdicts: &[Verdict]) -> Result<(), StoreError> {
+        let json = |list: Vec<&'static str>| serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+        let lists: Vec<(String, String, String, String)> = transfers
+            .iter()
+            .zip(verdicts)
+            .map(|(t, v)| {
+                let removed = if v.decision == Decision::Block { t.categories.clone() } else { v.with(Action::Redact) };
+                (json(v.sent()), json(removed), json(v.with(Action::Pseudonymize)), t.destination.countries.join(","))
+            })
+            .collect();
         let rows: Vec<NewTransfer> = transfers
             .iter()
-            .zip(decisions)
-            .zip(&categories)
-            .map(|((t, d), categories)| {
-                let (decision, reason) = match d {
-                    Decision::Allow => ("allow", None),
-                    Decision::Block { reason } => ("block", Some(reason.as_str())),
-                };
+            .zip(verdicts)
+            .zip(&lists)
+            .map(|((t, v), (sent, removed, pseudonymized, countries))| {
                 NewTransfer {
                     tenant_id: t.tenant_id,
                     contact_id: t.contact_id,
                     message_id: t.message_id,
                     destination_kind: t.destination.kind,
                     destination: &t.destination.name,
-                    country: t.destination.country.as_deref(),
+                    country: (!countries.is_empty()).then_some(countries.as_str()),
                     mechanism: t.destination.mechanism.as_deref(),
-                    data_categories: categories,
-                    decision,
-                    reason,
+                    data_categories: sent,
+                    categories_removed: removed,
+                    categories_pseudonymized: pseudonymized,
+                    decision: v.decision.as_str(),
+                    reason: v.reason.as_deref(),
+                    rule: Some(v.rule.as_str()),
                 }
             })
             .collect();

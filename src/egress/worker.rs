@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 use super::{Destination, Door, EgressError, Recipient, Transfer};
 use crate::consent::{self, NewConsent};
 use crate::channels::{ChannelInfo, Channels};
-use crate::domain::categories;
 use crate::domain::events::{self, Event};
 use crate::domain::{address_kind_of_channel, medium_of_channel, rfc3339};
 use crate::outbox::{self, EventBus};
@@ -115,8 +114,8 @@ impl SendWorker {
             tenant_id: q.tenant_id,
             contact_id: Some(q.contact_id),
             message_id: Some(q.id),
-            destination: Destination { kind: "channel", name: format!("{}:{}", channel.kind, channel.id), country: None, mechanism: None },
-            categories: vec![categories::MESSAGE_CONTENT, categories::CONTACT_HANDLE],
+            destination: Destination::channel(&self.door.policies().registry(), &channel.kind, channel.id, &channel.settings),
+            categories: crate::policy::channel_categories(&channel.kind, !message.extras.attachments.is_empty()),
             recipient: medium.map(|medium| Recipient {
                 medium,
                 address_index: self.keyring.blind_index(q.tenant_id, &message.to),
@@ -125,7 +124,7 @@ impl SendWorker {
         };
         match self.door.send(&transfer, adapter.as_ref(), &message).await {
             Ok(receipt) => Outcome::Done(receipt),
-            Err(EgressError::Blocked(reason)) => Outcome::Failed(format!("blocked: {reason}")),
+            Err(err @ (EgressError::ConsentMissing(_) | EgressError::PolicyBlocked { .. })) => Outcome::Failed(err.to_string()),
             Err(EgressError::Adapter(AdapterError::RecipientOptedOut(error))) => match medium {
                 Some(medium) => Outcome::OptedOut { error, medium, to: message.to },
                 None => Outcome::Failed(error),

@@ -120,6 +120,20 @@ impl Keyring {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// A stable pseudonym for a value of a data category within a tenant: `pseu_` and 128 bits
+    /// of HMAC-SHA256 under a per-tenant key, hex. The same value always gives the same token
+    /// (receivers can still join on it); without the tenant key it cannot be reversed or
+    /// recomputed, and other tenants' tokens for the same value differ.
+    pub fn pseudonym(&self, tenant_id: Uuid, category: &str, value: &str) -> String {
+        let key = self.derive("pseudonym", tenant_id);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+        mac.update(category.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        let out: String = mac.finalize().into_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("pseu_{out}")
+    }
+
     /// Seals a channel's secrets under the tenant key.
     pub fn seal_secrets(&self, tenant_id: Uuid, channel_id: Uuid, json: &[u8]) -> Result<Vec<u8>, CryptoError> {
         self.seal_for_tenant(tenant_id, tenant_sealed::CHANNEL_SECRETS, channel_id, json)

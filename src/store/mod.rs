@@ -17,6 +17,7 @@ pub mod mailboxes;
 pub mod messages;
 mod migrate;
 pub mod outbox;
+pub mod policies;
 mod rows;
 pub mod tenants;
 pub mod transfers;

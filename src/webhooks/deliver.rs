@@ -25,8 +25,9 @@ use super::client::{PostError, PostResult, SignedRequest, WebhookClient};
 use super::schedule::{Failure, RetrySchedule, parse_retry_after, unit_random};
 use super::signature::{SigningKey, message_id, signature_header};
 use crate::domain::categories;
+use crate::policy::transform;
 use crate::domain::events::{self, Event};
-use crate::egress::{Destination, Door, Permit, Transfer};
+use crate::egress::{Destination, Door, Grant, Permit, Transfer};
 use crate::outbox::{self, EventBus};
 use crate::privacy::Keyring;
 use crate::privacy::tenant_sealed;
@@ -191,21 +192,17 @@ impl Deliverer {
                 tenant_id: d.tenant_id,
                 contact_id: d.contact_id,
                 message_id: None,
-                destination: Destination {
-                    kind: "webhook",
-                    name: format!("webhook:{}", endpoint.id),
-                    country: endpoint.country.clone(),
-                    mechanism: endpoint.transfer_mechanism.clone(),
-                },
-                categories: categories_in(body),
+                destination: Destination::webhook(endpoint.id, endpoint.country.clone(), endpoint.transfer_mechanism.clone()),
+                categories: categories_in(body, d.contact_id.is_some()),
                 recipient: None,
             })
             .collect();
-        let decisions = self.door.authorize_many(&transfers).await?;
+        let (candidates, bodies): (Vec<_>, Vec<_>) = candidates.into_iter().map(|(d, e, body)| ((d, e), body)).unzip();
+        let decisions = self.door.authorize_many(&transfers, bodies).await?;
         let mut ready = Vec::new();
-        for ((delivery, endpoint, body), decision) in candidates.into_iter().zip(decisions) {
+        for ((delivery, endpoint), decision) in candidates.into_iter().zip(decisions) {
             match decision {
-                Ok(permit) => ready.push(Ready {
+                Ok(Grant { permit, body }) => ready.push(Ready {
                     url: endpoint.url.clone(),
                     keys: keys.get(&endpoint.id).cloned().unwrap_or_default(),
                     delivery,
@@ -405,38 +402,11 @@ fn describe_failure(result: &PostResult) -> String {
     }
 }
 
-/// The personal-data categories present in a payload, from its field names.
-fn categories_in(body: &[u8]) -> Vec<&'static str> {
-    fn walk(value: &serde_json::Value, found: &mut Vec<&'static str>) {
-        match value {
-            serde_json::Value::Object(map) => {
-                for (key, v) in map {
-                    let category = match key.as_str() {
-                        "text" | "caption" => Some(categories::MESSAGE_CONTENT),
-                        "name" | "display_name" | "author_name" => Some(categories::CONTACT_NAME),
-                        "email" => Some(categories::CONTACT_EMAIL),
-                        "phone" => Some(categories::CONTACT_PHONE),
-                        "address" | "identities" => Some(categories::CONTACT_HANDLE),
-                        "ip" => Some(categories::TECHNICAL_IP),
-                        "user_agent" => Some(categories::TECHNICAL_USER_AGENT),
-                        _ => None,
-                    };
-                    if let Some(c) = category
-                        && !v.is_null()
-                        && !found.contains(&c)
-                    {
-                        found.push(c);
-                    }
-                    walk(v, found);
-                }
-            }
-            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
-            _ => {}
-        }
-    }
-    let mut found = Vec::new();
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
-        walk(&value, &mut found);
+/// The personal-data categories a payload carries; every event about a contact carries its id.
+fn categories_in(body: &[u8], about_contact: bool) -> Vec<&'static str> {
+    let mut found = serde_json::from_slice::<serde_json::Value>(body).map(|v| transform::categories_in(&v)).unwrap_or_default();
+    if about_contact && !found.contains(&categories::CONTACT_ID) {
+        found.insert(0, categories::CONTACT_ID);
     }
     found
 }
@@ -448,10 +418,11 @@ mod tests {
     #[test]
     fn finds_the_categories_a_payload_carries() {
         let body = br#"{"type":"message.received","data":{"id":"x","text":"hi","contact":{"name":"Ada","identities":[{"address":"a@b"}]}}}"#;
-        let found = categories_in(body);
+        let found = categories_in(body, true);
         assert!(found.contains(&categories::MESSAGE_CONTENT));
         assert!(found.contains(&categories::CONTACT_NAME));
         assert!(found.contains(&categories::CONTACT_HANDLE));
-        assert!(categories_in(br#"{"type":"endpoint.disabled","data":{"endpoint_id":"e"}}"#).is_empty());
+        assert!(found.contains(&categories::CONTACT_ID));
+        assert!(categories_in(br#"{"type":"endpoint.disabled","data":{"endpoint_id":"e"}}"#, false).is_empty());
     }
 }

@@ -55,6 +55,7 @@ pub fn start(
     config: &WebhooksConfig,
     db: Db,
     keyring: Arc<Keyring>,
+    door: Door,
     bus: EventBus,
     client: Arc<WebhookClient>,
     ready: Arc<Notify>,
@@ -72,7 +73,7 @@ pub fn start(
     let deliverer = Arc::new(deliver::Deliverer {
         db: db.clone(),
         keyring,
-        door: Door::new(db.clone()),
+        door,
         client,
         bus,
         ready,

@@ -22,6 +22,9 @@ pub struct Problem {
     /// Seconds a client should wait before retrying, mirrored in the `Retry-After` header.
     #[serde(skip)]
     pub retry_after: Option<u64>,
+    /// Extension members (RFC 9457 §3.2), e.g. the `rule` that blocked a transfer.
+    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -34,7 +37,14 @@ impl Problem {
             code: code.to_owned(),
             field: None,
             retry_after: None,
+            extensions: serde_json::Map::new(),
         }
+    }
+
+    /// Adds an extension member.
+    pub fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.insert(name.to_owned(), value.into());
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {

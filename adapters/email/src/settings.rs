@@ -43,6 +43,12 @@ pub struct EmailConfig {
     pub poll_interval_secs: Option<u64>,
     /// PEM certificates to trust besides the public roots (a private CA or a self-signed server).
     pub tls_ca_pem: Option<String>,
+    /// Where the SMTP relay processes mail (ISO 3166-1 alpha-2), who runs it, and the transfer
+    /// mechanism when that is outside the tenant's region: the hub's routing policy decides on
+    /// them before any mail leaves.
+    pub relay_country: Option<String>,
+    pub relay_operator: Option<String>,
+    pub relay_transfer_mechanism: Option<String>,
 }
 
 fn default_mailbox() -> String {
@@ -118,6 +124,19 @@ impl EmailConfig {
             && (!domain.contains('.') || domain.contains(['@', ' ']))
         {
             return Err(invalid("reply_domain", "must be a domain such as reply.example.com"));
+        }
+        if let Some(c) = &self.relay_country
+            && !(c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(invalid("relay_country", "must be an ISO 3166-1 alpha-2 code such as \"DE\" or \"US\""));
+        }
+        if self.relay_operator.as_deref().is_some_and(|o| o.trim().is_empty() || o.chars().count() > 200) {
+            return Err(invalid("relay_operator", "must be 1 to 200 characters"));
+        }
+        if let Some(m) = &self.relay_transfer_mechanism
+            && !["adequacy", "dpf", "scc", "bcr", "none"].contains(&m.as_str())
+        {
+            return Err(invalid("relay_transfer_mechanism", "must be one of adequacy, dpf, scc, bcr, none"));
         }
         let poll = self.poll_interval_secs.unwrap_or(60);
         if !(5..=3600).contains(&poll) {

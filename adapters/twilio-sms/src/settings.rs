@@ -8,6 +8,10 @@ use serde::Deserialize;
 /// `https://api.dublin.ie1.twilio.com`).
 pub const DEFAULT_API_BASE_URL: &str = "https://api.twilio.com";
 
+/// Twilio's regions and their API hosts.
+pub const REGIONS: &[(&str, &str)] =
+    &[("us1", DEFAULT_API_BASE_URL), ("ie1", "https://api.dublin.ie1.twilio.com"), ("au1", "https://api.sydney.au1.twilio.com")];
+
 /// The settings a tenant gives, secrets included (the hub seals those and never returns them).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +28,11 @@ pub struct TwilioSmsConfig {
     /// … a Messaging Service that picks the number from its pool.
     #[serde(default)]
     pub messaging_service_sid: Option<String>,
+    /// Twilio's region: `us1` (default), `ie1` (Ireland, EU data residency) or `au1`. Regions
+    /// are isolated: the account's credentials and API host are per region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Unset: the region's API host.
     #[serde(default)]
     pub api_base_url: Option<String>,
     /// The base URL Twilio calls us at, when it differs from the hub's own public URL (a proxy
@@ -43,6 +52,7 @@ pub struct TwilioSmsSettings {
     pub secondary_auth_token: Option<String>,
     pub from: Option<String>,
     pub messaging_service_sid: Option<String>,
+    pub region: String,
     /// Without a trailing slash.
     pub api_base_url: String,
     /// Without a trailing slash.
@@ -102,13 +112,18 @@ impl TwilioSmsConfig {
         if self.help_reply.as_deref().is_some_and(|h| h.trim().is_empty() || h.chars().count() > crate::MAX_BODY_CHARS) {
             return Err(SettingsError::new("help_reply", format!("must be 1 to {} characters", crate::MAX_BODY_CHARS)));
         }
+        let region = self.region.unwrap_or_else(|| "us1".into());
+        let Some((_, region_host)) = REGIONS.iter().find(|(r, _)| *r == region) else {
+            return Err(SettingsError::new("region", "must be us1, ie1 or au1"));
+        };
         Ok(TwilioSmsSettings {
             account_sid: self.account_sid,
             auth_token: self.auth_token,
             secondary_auth_token: self.secondary_auth_token,
             from: self.from,
             messaging_service_sid: self.messaging_service_sid,
-            api_base_url: base_url("api_base_url", self.api_base_url.as_deref().unwrap_or(DEFAULT_API_BASE_URL))?,
+            api_base_url: base_url("api_base_url", self.api_base_url.as_deref().unwrap_or(region_host))?,
+            region,
             public_base_url: self.public_base_url.as_deref().map(|u| base_url("public_base_url", u)).transpose()?,
             help_reply: self.help_reply,
         })
