@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::api::auth::issue_key;
 use crate::domain::Role;
 use crate::policy::registry::Registry;
+use crate::regions::Databases;
 use crate::store::Db;
 
 #[derive(Debug, Serialize)]
@@ -39,13 +40,18 @@ pub fn valid_region(region: &str) -> Result<(), CliError> {
 /// Creates a tenant with an administrator operator and an admin API key (shown once). The
 /// tenant is told of the subprocessor registry as it stands (no announcement for what exists
 /// at sign-up).
-pub async fn create_tenant(db: &Db, registry: &Registry, name: &str, region: &str) -> Result<CreatedTenant, CliError> {
+pub async fn create_tenant(dbs: &Databases, registry: &Registry, name: &str, region: &str) -> Result<CreatedTenant, CliError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(CliError::Invalid("NAME: must be 1 to 200 characters".into()));
     }
     valid_region(region)?;
+    let Some(db) = dbs.for_region(region) else {
+        return Err(CliError::Invalid(format!("--region {region:?}: not configured; add [regions.{region}] to the configuration")));
+    };
+    // The tenant's rows go to its region; only then is it listed in the directory.
     let tenant = db.insert_tenant(name, region).await?;
+    dbs.main().insert_directory_entry(&tenant).await?;
     let operator = db.insert_operator(tenant.id, "Administrator", None, "admin").await?;
     let key = issue_key().map_err(CliError::Random)?;
     db.insert_api_key(tenant.id, Some(operator.id), Role::Admin.as_str(), &key.hash, &key.prefix).await?;

@@ -477,6 +477,22 @@ mod tests {
     }
 
     #[test]
+    fn regions_map_to_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[regions.ch]\ntransfer_rules = \"gdpr\"\ndatabase_url = \"sqlite://ch.db\"\n").unwrap();
+        let loaded = Config::load(Some(&file), env(&[("OMNIBRIDGE_REGIONS__US__DATABASE_URL", "postgres://u:pw@h/us")])).unwrap().config;
+        assert_eq!(loaded.region_database_url("ch"), "sqlite://ch.db");
+        assert_eq!(loaded.region_database_url("us"), "postgres://u:pw@h/us");
+        assert_eq!(loaded.region_database_url("eu"), loaded.database_url);
+        assert!(loaded.region_is_gdpr("eu") && loaded.region_is_gdpr("ch") && !loaded.region_is_gdpr("us"));
+        assert!(!format!("{loaded:?}").contains("pw@"), "region database passwords are redacted");
+        std::fs::write(&file, "[regions.ch]\ntransfer_rules = \"strict\"\n").unwrap();
+        let err = Config::load(Some(&file), env(&[])).err().unwrap();
+        assert!(err.to_string().contains("regions.ch.transfer_rules"), "{err}");
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
     }

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod policy;
 pub mod present;
 pub mod privacy;
+pub mod regions;
 pub mod state;
 pub mod store;
 pub mod webhooks;
@@ -72,8 +73,13 @@ pub fn master_key(config: &Config) -> anyhow::Result<SecretKey> {
 }
 
 pub fn db_options(config: &Config) -> DbOptions {
+    db_options_for(config, &config.database_url)
+}
+
+/// Options for one of the configured databases (the main one or a region's).
+pub fn db_options_for(config: &Config, url: &str) -> DbOptions {
     DbOptions {
-        url: config.database_url.clone(),
+        url: url.to_owned(),
         max_connections: config.database.max_connections,
         sqlite_synchronous: config.database.sqlite_synchronous.clone(),
         sqlite_manual_checkpoints: false,
@@ -103,13 +109,13 @@ async fn checkpoint_periodically(db: Db, stop: CancellationToken) {
 /// Starts the ingest writers, each on a connection of its own: on SQLite (one writer, it has one
 /// write lock) the page cache stays warm — a pool would hand each batch a connection whose cache
 /// the previous write invalidated; on PostgreSQL several writers share the load.
-async fn start_ingest(config: &Config, db: &Db, hub: &Hub) -> anyhow::Result<(Arc<Ingest>, Db, Vec<JoinHandle<()>>)> {
+async fn start_ingest(config: &Config, url: &str, db: &Db, hub: &Hub) -> anyhow::Result<(Arc<Ingest>, Db, Vec<JoinHandle<()>>)> {
     let writers = match (db, config.ingest.writers) {
         (Db::Sqlite(_), _) => 1,
         (Db::Pg(_), 0) => 4,
         (Db::Pg(_), n) => n,
     };
-    let options = DbOptions { max_connections: writers as u32, sqlite_manual_checkpoints: true, ..db_options(config) };
+    let options = DbOptions { max_connections: writers as u32, sqlite_manual_checkpoints: true, ..db_options_for(config, url) };
     let writer_db = Db::connect_without_migrating(&options).await?;
     let ctx = WriterContext { db: writer_db.clone(), keyring: hub.keyring.clone(), channels: hub.channels.clone(), bus: hub.bus.clone() };
     let (ingest, writers) = Ingest::new(ctx, writers, config.ingest.batch_max, config.ingest.queue_capacity);
@@ -132,67 +138,126 @@ fn send_worker(config: &Config, hub: &Hub) -> SendWorker {
     }
 }
 
+/// What the cells of one process share.
+struct Shared {
+    config: Arc<Config>,
+    keyring: Arc<Keyring>,
+    policies: Arc<policy::Policies>,
+    provider_http: reqwest::Client,
+    workers: CancellationToken,
+    shutdown: CancellationToken,
+}
+
+/// One database and everything that works on it: a whole hub for the regions it holds.
+struct Cell {
+    hub: Arc<Hub>,
+    db: Db,
+    writer_db: Db,
+    runners: Arc<Runners>,
+    tasks: Vec<JoinHandle<()>>,
+    writer_tasks: Vec<JoinHandle<()>>,
+    checkpointer: JoinHandle<()>,
+}
+
+impl Cell {
+    /// Connects (migrating) and starts the cell's workers; returns it and its router.
+    async fn start(shared: &Shared, url: &str) -> anyhow::Result<(Self, axum::Router)> {
+        let config = &shared.config;
+        let db = Db::connect(&db_options_for(config, url)).await.with_context(|| format!("opening database {}", config::redact_url(url)))?;
+        let bus = EventBus::new(4096);
+        let sockets = VisitorSockets::default();
+        let keyring = shared.keyring.clone();
+        let channels =
+            Arc::new(Channels::new(db.clone(), sockets.clone(), keyring.clone(), bus.clone(), shared.provider_http.clone(), config.public_base_url()));
+        let runners = Arc::new(Runners::new(db.clone(), channels.clone(), shared.workers.clone()));
+        let hub = Arc::new(Hub {
+            config: config.clone(),
+            db: db.clone(),
+            keyring: keyring.clone(),
+            policies: shared.policies.clone(),
+            channels: channels.clone(),
+            bus: bus.clone(),
+            send_wake: Arc::new(Notify::new()),
+            webhook_ready: Arc::new(Notify::new()),
+            runners: runners.clone(),
+            webhooks: Arc::new(webhooks::client(&config.webhooks).context("building the webhook HTTP client")?),
+            auth_cache: Default::default(),
+            metrics: metrics_handle(),
+            shutdown: shared.shutdown.clone(),
+        });
+        let (ingest, writer_db, writer_tasks) = start_ingest(config, url, &db, &hub).await?;
+        let checkpointer = tokio::spawn(checkpoint_periodically(db.clone(), shared.workers.clone()));
+        let mut tasks = vec![tokio::spawn(send_worker(config, &hub).run(shared.workers.clone()))];
+        tasks.extend(webhooks::start(
+            &config.webhooks,
+            db.clone(),
+            keyring.clone(),
+            Door::new(db.clone(), shared.policies.clone(), keyring.clone()),
+            bus.clone(),
+            hub.webhooks.clone(),
+            hub.webhook_ready.clone(),
+            Duration::from_secs(config.http.shutdown_grace_secs),
+            shared.workers.clone(),
+        ));
+        tasks.push(tokio::spawn(policy::notices::watch(db.clone(), bus.clone(), shared.policies.clone(), shared.workers.clone())));
+        runners.start_all(ingest.clone()).await.context("starting channel importers")?;
+        let widget = omnibridge_webchat::router(WidgetState {
+            backend: Arc::new(HubWidgetBackend::new(db.clone(), keyring.clone(), channels.clone(), bus.clone(), config.consent.purposes())),
+            inbound: ingest.clone(),
+            sockets,
+            max_text_chars: config.widget.max_text_chars,
+            shutdown: shared.shutdown.clone(),
+        });
+        let router = api::router(hub.clone(), widget, ingest);
+        Ok((Self { hub, db, writer_db, runners, tasks, writer_tasks, checkpointer }, router))
+    }
+
+    /// Stops the cell's workers (the router, and with it the last ingest sender, must be gone:
+    /// the writer drains and stops).
+    async fn stop(self, grace: Duration) {
+        self.runners.shutdown(grace).await;
+        let _ = tokio::time::timeout(grace, futures_util::future::join_all(self.writer_tasks)).await;
+        let _ = tokio::time::timeout(grace * 2, futures_util::future::join_all(self.tasks)).await;
+        let _ = self.checkpointer.await;
+        let _ = self.db.checkpoint().await;
+        self.writer_db.close().await;
+        self.db.close().await;
+    }
+}
+
 /// Runs the hub on `listener` until `shutdown` is cancelled.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     install_crypto_provider();
     let config = Arc::new(config);
-    let keyring = Arc::new(Keyring::new(master_key(&config)?));
-    let db = connect(&config).await?;
     let registry = policy::registry::Registry::load(&config.subprocessors.registry_file)?;
-    let policies = Arc::new(policy::Policies::new(registry, config.clone()));
-    let bus = EventBus::new(4096);
-    let workers = CancellationToken::new();
-    let sockets = VisitorSockets::default();
-    let provider_http = reqwest::Client::builder()
-        .user_agent(concat!("omnibridge/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .context("building the provider HTTP client")?;
-    let channels = Arc::new(Channels::new(db.clone(), sockets.clone(), keyring.clone(), bus.clone(), provider_http, config.public_base_url()));
-    let runners = Arc::new(Runners::new(db.clone(), channels.clone(), workers.clone()));
-    let hub = Arc::new(Hub {
+    let shared = Shared {
+        keyring: Arc::new(Keyring::new(master_key(&config)?)),
+        policies: Arc::new(policy::Policies::new(registry, config.clone())),
+        provider_http: reqwest::Client::builder()
+            .user_agent(concat!("omnibridge/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .context("building the provider HTTP client")?,
+        workers: CancellationToken::new(),
+        shutdown: shutdown.clone(),
         config: config.clone(),
-        db: db.clone(),
-        keyring: keyring.clone(),
-        policies: policies.clone(),
-        channels: channels.clone(),
-        bus: bus.clone(),
-        send_wake: Arc::new(Notify::new()),
-        webhook_ready: Arc::new(Notify::new()),
-        runners: runners.clone(),
-        webhooks: Arc::new(webhooks::client(&config.webhooks).context("building the webhook HTTP client")?),
-        auth_cache: Default::default(),
-        metrics: metrics_handle(),
-        shutdown: shutdown.clone(),
-    });
-
-    let (ingest, writer_db, writer_tasks) = start_ingest(&config, &db, &hub).await?;
-    let checkpointer = tokio::spawn(checkpoint_periodically(db.clone(), workers.clone()));
-    let sender_task = tokio::spawn(send_worker(&config, &hub).run(workers.clone()));
-    let webhook_tasks = webhooks::start(
-        &config.webhooks,
-        db.clone(),
-        keyring.clone(),
-        Door::new(db.clone(), policies.clone(), keyring.clone()),
-        bus.clone(),
-        hub.webhooks.clone(),
-        hub.webhook_ready.clone(),
-        Duration::from_secs(config.http.shutdown_grace_secs),
-        workers.clone(),
-    );
-
-    let notices_task = tokio::spawn(policy::notices::watch(db.clone(), bus.clone(), policies.clone(), workers.clone()));
-    runners.start_all(ingest.clone()).await.context("starting channel importers")?;
-    let widget = omnibridge_webchat::router(WidgetState {
-        backend: Arc::new(HubWidgetBackend::new(db.clone(), keyring.clone(), channels.clone(), bus.clone(), config.consent.purposes())),
-        inbound: ingest.clone(),
-        sockets,
-        max_text_chars: config.widget.max_text_chars,
-        shutdown: shutdown.clone(),
-    });
-    let app = api::router(hub, widget, ingest);
+    };
+    // One cell per database: the main one first (it also holds the directory of tenants), then
+    // each region's own.
+    let mut cells = Vec::new();
+    let mut routers = Vec::new();
+    for url in regions::database_urls(&config) {
+        let (cell, router) = Cell::start(&shared, &url).await?;
+        cells.push(cell);
+        routers.push(router);
+    }
+    let app = if routers.len() == 1 {
+        routers.pop().unwrap_or_default()
+    } else {
+        regions::dispatcher(cells.iter().map(|c| c.hub.clone()).zip(routers).collect())
+    };
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, database = db.backend(), "omnibridge listening");
+    tracing::info!(%addr, database = cells[0].db.backend(), cells = cells.len(), "omnibridge listening");
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
@@ -203,17 +268,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
             Ok(())
         }
     };
-    // The router (and with it the last ingest sender) is gone: the writer drains and stops.
-    workers.cancel();
-    runners.shutdown(grace).await;
-    let _ = tokio::time::timeout(grace, futures_util::future::join_all(writer_tasks)).await;
-    let _ = tokio::time::timeout(grace, sender_task).await;
-    let _ = tokio::time::timeout(grace * 2, futures_util::future::join_all(webhook_tasks)).await;
-    let _ = notices_task.await;
-    let _ = checkpointer.await;
-    let _ = db.checkpoint().await;
-    writer_db.close().await;
-    db.close().await;
+    shared.workers.cancel();
+    for cell in cells {
+        cell.stop(grace).await;
+    }
     tracing::info!("omnibridge stopped");
     served
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -39,6 +40,18 @@ enum Command {
     Consent {
         #[command(subcommand)]
         command: ConsentCommand,
+    },
+    /// Print a tenant's record of processing activities (GDPR Art. 30(2)), generated from the
+    /// live configuration: channels, subprocessors in use, transfers, retention, security.
+    Ropa {
+        #[arg(long)]
+        tenant: Uuid,
+        /// md, json or csv.
+        #[arg(long, default_value = "md", value_parser = ["md", "json", "csv"])]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -123,14 +136,17 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             omnibridge::run(config, listener, shutdown).await
         }
         Command::Migrate => {
-            let db = omnibridge::store::Db::connect_without_migrating(&omnibridge::db_options(&config)).await?;
-            let ran = db.migrate().await?;
-            println!("applied {ran} migration(s)");
+            for url in omnibridge::regions::database_urls(&config) {
+                let db = omnibridge::store::Db::connect_without_migrating(&omnibridge::db_options_for(&config, &url)).await?;
+                let ran = db.migrate().await?;
+                println!("{}: applied {ran} migration(s)", omnibridge::config::redact_url(&url));
+            }
             Ok(())
         }
         Command::Tenant { command: TenantCommand::Create { name, region, json } } => {
-            let db = omnibridge::connect(&config).await?;
-            let created = omnibridge::cli::create_tenant(&db, &name, &region).await?;
+            let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
+            let dbs = omnibridge::regions::Databases::connect(Arc::new(config)).await?;
+            let created = omnibridge::cli::create_tenant(&dbs, &registry, &name, &region).await?;
             if json {
                 println!("{}", serde_json::to_string(&created)?);
             } else {
@@ -139,8 +155,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Consent { command: ConsentCommand::Verify { tenant } } => {
-            let db = omnibridge::connect(&config).await?;
-            match omnibridge::consent::verify(&db, tenant).await? {
+            let dbs = omnibridge::regions::Databases::connect(Arc::new(config)).await?;
+            let db = tenant_db(&dbs, tenant).await?;
+            match omnibridge::consent::verify(db, tenant).await? {
                 Ok(events) => {
                     println!("ok: {events} consent event(s), chain intact");
                     Ok(())
@@ -151,9 +168,41 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Ropa { tenant, format, out } => {
+            let config = Arc::new(config);
+            let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
+            let policies = omnibridge::policy::Policies::new(registry, config.clone());
+            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let db = tenant_db(&dbs, tenant).await?;
+            let steps = ["tenant", "recipients", "channels", "transfers", "done"];
+            let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let progress = |step: &str| {
+                if show {
+                    let n = steps.iter().position(|s| *s == step).map(|i| i + 1).unwrap_or(0);
+                    eprint!("\r[{n}/{}] {step:<12}", steps.len());
+                    if step == "done" {
+                        eprintln!();
+                    }
+                }
+            };
+            let record = omnibridge::policy::ropa::build(db, &policies, &config, tenant, &progress)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("--tenant {tenant}: no such tenant"))?;
+            let text = match format.as_str() {
+                "md" => record.to_markdown(),
+                "csv" => record.to_csv(),
+                _ => serde_json::to_string_pretty(&record.to_json())? + "\n",
+            };
+            match out {
+                Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
         Command::Key { command: KeyCommand::Create { tenant, role, operator, json } } => {
-            let db = omnibridge::connect(&config).await?;
-            let created = omnibridge::cli::create_key(&db, tenant, &role, operator).await?;
+            let dbs = omnibridge::regions::Databases::connect(Arc::new(config)).await?;
+            let db = tenant_db(&dbs, tenant).await?;
+            let created = omnibridge::cli::create_key(db, tenant, &role, operator).await?;
             if json {
                 println!("{}", serde_json::to_string(&created)?);
             } else {
@@ -162,6 +211,11 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The database a tenant lives in, or a clear error.
+async fn tenant_db(dbs: &omnibridge::regions::Databases, tenant: uuid::Uuid) -> anyhow::Result<&omnibridge::store::Db> {
+    dbs.for_tenant(tenant).await?.ok_or_else(|| anyhow::anyhow!("--tenant {tenant}: no such tenant"))
 }
 
 fn init_tracing(config: &Config) {

@@ -35,3 +35,13 @@ ALTER TABLE transfers ADD COLUMN categories_removed TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE transfers ADD COLUMN categories_pseudonymized TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE transfers ADD COLUMN rule TEXT;
 CREATE INDEX transfers_tenant_contact ON transfers(tenant_id, contact_id, id);
+
+-- The directory of tenants → home region. Only the main database's copy is read: it is the one
+-- thing shared across regions (ids and region names, no personal data); each region's database
+-- holds its tenants' rows and data.
+CREATE TABLE tenant_directory (
+    tenant_id BLOB PRIMARY KEY,
+    region TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+INSERT INTO tenant_directory (tenant_id, region, created_at) SELECT id, region, created_at FROM tenants;

@@ -130,6 +130,7 @@ async fn start(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBo
         omnibridge_twilio_sms::channel::check_body(text).map_err(|why| ApiError::invalid("text", why))?;
     }
     messages::require_consent(&state, auth.tenant_id, contact.id, &channel, purpose).await?;
+    messages::require_route(&state, auth.tenant_id, &channel, false).await?;
     let mut tx = state.db.begin().await?;
     let conversation = store::conversations::insert(&mut tx, auth.tenant_id, contact.id, channel.id).await?;
     let sequence = outbox::next_sequence(&mut tx, conversation.id).await?;

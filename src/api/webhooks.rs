@@ -29,7 +29,7 @@ use crate::webhooks::ssrf::{self, UrlError};
 
 /// Old secrets that may still be signing at once (as Svix allows).
 const MAX_OLD_SECRETS: i64 = 10;
-pub const TRANSFER_MECHANISMS: &[&str] = &["adequacy", "dpf", "scc", "bcr", "none"];
+use crate::policy::registry::TRANSFER_MECHANISMS;
 const DELIVERY_STATUSES: &[&str] = &["pending", "delivered", "failed"];
 
 pub fn router() -> Router<AppState> {
@@ -219,6 +219,13 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     let country = body.country.as_deref().map(valid_country).transpose()?;
     let transfer_mechanism = body.transfer_mechanism.as_deref().map(valid_mechanism).transpose()?;
     let key = parse_secret(body.secret.as_deref())?;
+    let region = state.db.tenant(auth.tenant_id).await?.map(|t| t.region).unwrap_or_default();
+    if country.is_none() && state.config.region_is_gdpr(&region) {
+        return Err(ApiError::invalid(
+            "country",
+            format!("required: the tenant's home region ({region}) lets personal data leave the EEA only on a legal ground, so say where the receiver processes it (and its transfer_mechanism when outside the EEA)"),
+        ));
+    }
     let now = now_micros();
     let row = EndpointRow {
         id: Uuid::now_v7(),

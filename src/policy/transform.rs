@@ -109,7 +109,7 @@ mod tests {
         assert!(apply(&mut v, &actions, &|c, plain| format!("pseu_{}_{}", c.len(), plain.len())));
         assert_eq!(v["data"]["email"], Value::Null);
         assert_eq!(v["data"]["identities"][0]["address"], Value::Null);
-        assert_eq!(v["data"]["phone"], "pseu_13_13");
+        assert_eq!(v["data"]["phone"], "pseu_13_14");
         assert_eq!(v["data"]["identities"][1]["address"], "42");
         assert_eq!(v["data"]["name"], "Ada");
         let text = v.to_string();

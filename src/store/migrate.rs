@@ -21,6 +21,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 4, name: "sms_consent", sql: include_str!("../../migrations/sqlite/0004_sms_consent.sql") },
     Migration { version: 5, name: "telegram", sql: include_str!("../../migrations/sqlite/0005_telegram.sql") },
     Migration { version: 6, name: "consent", sql: include_str!("../../migrations/sqlite/0006_consent.sql") },
+    Migration { version: 7, name: "routing", sql: include_str!("../../migrations/sqlite/0007_routing.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -31,6 +32,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 4, name: "sms_consent", sql: include_str!("../../migrations/postgres/0004_sms_consent.sql") },
     Migration { version: 5, name: "telegram", sql: include_str!("../../migrations/postgres/0005_telegram.sql") },
     Migration { version: 6, name: "consent", sql: include_str!("../../migrations/postgres/0006_consent.sql") },
+    Migration { version: 7, name: "routing", sql: include_str!("../../migrations/postgres/0007_routing.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

@@ -17,8 +17,21 @@ impl Db {
         Ok(on_db!(self, |p| sqlx::query_as(SQL).bind(Uuid::now_v7()).bind(name).bind(region).bind(now).fetch_one(p).await)?)
     }
 
+    /// Lists a tenant in the directory (the main database's).
+    pub async fn insert_directory_entry(&self, tenant: &TenantRow) -> StoreResult<()> {
+        const SQL: &str = "INSERT INTO tenant_directory (tenant_id, region, created_at) VALUES ($1, $2, $3)";
+        on_db!(self, |p| sqlx::query(SQL).bind(tenant.id).bind(&tenant.region).bind(tenant.created_at).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
     pub async fn tenant(&self, id: Uuid) -> StoreResult<Option<TenantRow>> {
         const SQL: &str = "SELECT id, name, region, created_at FROM tenants WHERE id = $1";
         Ok(on_db!(self, |p| sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
     }
+}
+
+/// A tenant's home region, from the directory.
+pub async fn directory_region(db: &Db, tenant_id: Uuid) -> StoreResult<Option<String>> {
+    const SQL: &str = "SELECT region FROM tenant_directory WHERE tenant_id = $1";
+    Ok(on_db!(db, |p| sqlx::query_scalar(SQL).bind(tenant_id).fetch_optional(p).await)?)
 }

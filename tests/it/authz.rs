@@ -26,7 +26,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let (_, other) = app.create_tenant("Other Co");
     let channel = app.webchat_channel(&admin).await;
     // An endpoint nobody listens at: its deliveries fail and wait for retries.
-    let (_, created) = app.post("/v1/webhooks/endpoints", &admin, json!({"url": "http://127.0.0.1:9/hook"})).await;
+    let (_, created) = app.post("/v1/webhooks/endpoints", &admin, json!({"url": "http://127.0.0.1:9/hook", "country": "DE"})).await;
     let endpoint = created["id"].as_str().expect("endpoint").to_owned();
     let (token, _) = app.visitor(&channel, json!({"name": "Ana"})).await;
     app.visitor_says(&token, json!({"text": "hi"})).await;
@@ -94,7 +94,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case {
             method: Method::POST,
             template: "/v1/webhooks/endpoints",
-            body: Some(json!({"url": "http://127.0.0.1:9/other"})),
+            body: Some(json!({"url": "http://127.0.0.1:9/other", "country": "DE"})),
             expect: [401, 201, 403, 201],
         },
         Case { method: Method::GET, template: "/v1/webhooks/endpoints/{endpoint}", body: None, expect: [401, 404, 403, 200] },
@@ -116,6 +116,17 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::GET, template: "/v1/webhooks/deliveries/{delivery}/attempts", body: None, expect: [401, 404, 403, 200] },
         Case { method: Method::POST, template: "/v1/webhooks/deliveries/{delivery}/retry", body: None, expect: [401, 404, 403, 202] },
         Case { method: Method::DELETE, template: "/v1/webhooks/endpoints/{endpoint}", body: None, expect: [401, 404, 403, 204] },
+        Case { method: Method::GET, template: "/v1/policy", body: None, expect: [401, 200, 403, 200] },
+        Case { method: Method::PUT, template: "/v1/policy", body: Some(json!({"rules": []})), expect: [401, 200, 403, 200] },
+        Case { method: Method::GET, template: "/v1/subprocessors", body: None, expect: [401, 200, 200, 200] },
+        Case {
+            method: Method::PUT,
+            template: "/v1/subprocessors/{subprocessor}/authorization",
+            body: Some(json!({"decision": "approved"})),
+            expect: [401, 200, 403, 200],
+        },
+        Case { method: Method::GET, template: "/v1/transfers", body: None, expect: [401, 200, 403, 200] },
+        Case { method: Method::GET, template: "/v1/ropa", body: None, expect: [401, 200, 403, 200] },
         // Last, so the other routes can use the channel.
         Case { method: Method::DELETE, template: "/v1/channels/{channel}", body: None, expect: [401, 404, 403, 204] },
     ];
@@ -129,6 +140,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             .replace("{contact}", &contact)
             .replace("{endpoint}", &endpoint)
             .replace("{delivery}", &delivery)
+            .replace("{subprocessor}", "twilio")
             .replace("{attachment}", &uuid::Uuid::now_v7().to_string());
         let keys = [None, Some(other.as_str()), Some(agent.as_str()), Some(admin.as_str())];
         for (key, expected) in keys.into_iter().zip(case.expect) {
@@ -169,7 +181,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let mut tested: BTreeSet<String> = cases
         .iter()
         .map(|c| {
-            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}"]
+            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}", "{subprocessor}"]
                 .iter()
                 .fold(c.template.to_owned(), |path, name| path.replace(name, "{id}"));
             format!("{} {path}", c.method)

@@ -44,7 +44,7 @@ async fn every_accepted_message_is_delivered_after_a_kill_9(backend: Backend) {
     let receiver = Receiver::start().await;
     let (_, admin) = app.create_tenant("Acme");
     let channel = app.webchat_channel(&admin).await;
-    let (status, _) = app.post("/v1/webhooks/endpoints", &admin, json!({"url": receiver.url, "event_types": ["message.received"]})).await;
+    let (status, _) = app.post("/v1/webhooks/endpoints", &admin, json!({"url": receiver.url, "event_types": ["message.received"], "country": "DE"})).await;
     assert_eq!(status, reqwest::StatusCode::CREATED);
     let mut tokens = Vec::new();
     for i in 0..4 {

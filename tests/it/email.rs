@@ -30,6 +30,7 @@ fn settings(imap: &Dovecot, smtp: &SmtpSink) -> Value {
         "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_tls": "none",
         "from_address": "support@shop.example", "from_name": "Shop Support",
         "poll_interval_secs": 5, "reply_domain": "reply.shop.example",
+        "relay_country": "DE", "relay_operator": "Shop GmbH",
     })
 }
 

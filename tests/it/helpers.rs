@@ -159,8 +159,15 @@ impl TestApp {
 
     /// Runs the real `omnibridge` binary against this hub's database and key.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_omnibridge"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_omnibridge"));
+        for (name, region) in &self.config.regions {
+            if let Some(url) = &region.database_url {
+                command.env(format!("OMNIBRIDGE_REGIONS__{}__DATABASE_URL", name.to_uppercase()), url);
+            }
+        }
+        command
             .args(args)
+            .env("OMNIBRIDGE_SUBPROCESSORS__REGISTRY_FILE", &self.config.subprocessors.registry_file)
             .env("OMNIBRIDGE_DATABASE_URL", &self.config.database_url)
             .env("OMNIBRIDGE_MASTER_KEY", self.config.master_key.as_deref().unwrap_or_default())
             .env("OMNIBRIDGE_DATA_DIR", &self.config.data_dir)
@@ -172,7 +179,12 @@ impl TestApp {
 
     /// Creates a tenant with the CLI; returns (tenant id, admin key).
     pub fn create_tenant(&self, name: &str) -> (String, String) {
-        let out = self.cli(&["tenant", "create", name, "--region", "eu", "--json"]);
+        self.create_tenant_in(name, "eu")
+    }
+
+    /// Creates a tenant pinned to `region`; returns (tenant id, admin key).
+    pub fn create_tenant_in(&self, name: &str, region: &str) -> (String, String) {
+        let out = self.cli(&["tenant", "create", name, "--region", region, "--json"]);
         assert!(out.status.success(), "tenant create failed: {}", String::from_utf8_lossy(&out.stderr));
         let v: Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
         (v["tenant_id"].as_str().expect("tenant_id").into(), v["api_key"].as_str().expect("api_key").into())
@@ -211,6 +223,17 @@ impl TestApp {
 
     pub async fn patch(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::PATCH, path, Some(key), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(key), Some(body)).await
+    }
+
+    /// The tenant approves a subprocessor from the registry (Art. 28(2)).
+    pub async fn approve(&self, key: &str, subprocessor: &str) {
+        let (status, body) = self.put(&format!("/v1/subprocessors/{subprocessor}/authorization"), key, serde_json::json!({"decision": "approved"})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["authorization"], "approved", "{body}");
     }
 
     /// Polls `GET path` until it answers 200 with a body for which `done` holds; panics with

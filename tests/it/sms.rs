@@ -103,6 +103,8 @@ async fn sms_channel(app: &TestApp, admin: &str, api_base_url: &str, extra: Valu
     }
     let (status, channel) = app.post("/v1/channels", admin, json!({"kind": "twilio_sms", "name": "Texts", "settings": settings})).await;
     assert_eq!(status, StatusCode::CREATED, "{channel}");
+    // The tenant has approved Twilio as its subprocessor (unapproved, nothing is sent).
+    app.approve(admin, "twilio").await;
     channel["id"].as_str().expect("id").to_owned()
 }
 
@@ -215,7 +217,7 @@ async fn sms_settings_are_validated_and_secrets_never_shown(backend: Backend) {
         (json!({"account_sid": ACCOUNT, "auth_token": TOKEN}), "settings.from"),
         (json!({"account_sid": ACCOUNT, "from": OUR_NUMBER}), "settings.auth_token"),
         (json!({"account_sid": ACCOUNT, "auth_token": TOKEN, "from": OUR_NUMBER, "api_base_url": "api.twilio.com"}), "settings.api_base_url"),
-        (json!({"account_sid": ACCOUNT, "auth_token": TOKEN, "from": OUR_NUMBER, "region": "ie1"}), "settings.region"),
+        (json!({"account_sid": ACCOUNT, "auth_token": TOKEN, "from": OUR_NUMBER, "region": "eu1"}), "settings.region"),
     ] {
         let (status, problem) = app.post("/v1/channels", &admin, json!({"kind": "twilio_sms", "name": "Texts", "settings": settings})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");

@@ -38,6 +38,12 @@ async fn telegram_channel(app: &TestApp, admin: &str, bot: &FakeBotApi, extra: V
     let (status, channel) = app.post("/v1/channels", admin, json!({"kind": "telegram", "name": "Bot", "settings": settings})).await;
     assert_eq!(status, StatusCode::CREATED, "{channel}");
     assert!(!channel.to_string().contains(TOKEN), "the token is never returned");
+    // Telegram processes data outside the EEA without a transfer mechanism: an eu tenant
+    // approves it and instructs the hub to use it anyway (the people chose Telegram).
+    app.approve(admin, "telegram").await;
+    let rule = json!({"rules": [{"destination": "subprocessor:telegram", "categories": ["*"], "action": "allow"}]});
+    let (status, body) = app.put("/v1/policy", admin, rule).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     channel["id"].as_str().expect("id").to_owned()
 }
 

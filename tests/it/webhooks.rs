@@ -24,7 +24,11 @@ backend_tests!(
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Creates an endpoint; returns (id, secret).
-async fn endpoint(app: &TestApp, key: &str, body: Value) -> (String, String) {
+/// The tenants here are in the `eu` region: an endpoint says where it is (here: in the EEA).
+async fn endpoint(app: &TestApp, key: &str, mut body: Value) -> (String, String) {
+    if body.get("country").is_none() {
+        body["country"] = json!("DE");
+    }
     let (status, created) = app.post("/v1/webhooks/endpoints", key, body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     (created["id"].as_str().expect("id").into(), created["secret"].as_str().expect("secret").into())
@@ -313,12 +317,13 @@ async fn endpoints_are_validated_filtered_and_can_be_thin(backend: Backend) {
         (json!({"url": receiver.url, "transfer_mechanism": "handshake"}), "transfer_mechanism"),
         (json!({"url": "not a url"}), "url"),
         (json!({"url": receiver.url, "colour": "red"}), "colour"),
+        (json!({"url": receiver.url}), "country"),
     ] {
         let (status, problem) = app.post("/v1/webhooks/endpoints", &admin, body.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {problem}");
         assert_eq!(problem["field"], field, "{problem}");
     }
-    let (status, _) = app.post("/v1/webhooks/endpoints", &agent, json!({"url": receiver.url})).await;
+    let (status, _) = app.post("/v1/webhooks/endpoints", &agent, json!({"url": receiver.url, "country": "DE"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "agents do not manage webhooks");
     let (_, list) = app.get("/v1/webhooks/endpoints", &admin).await;
     assert_eq!(list["data"].as_array().map(Vec::len), Some(0), "nothing half-created: {list}");

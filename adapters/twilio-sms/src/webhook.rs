@@ -233,6 +233,7 @@ mod tests {
             secondary_auth_token: None,
             from: from.map(Into::into),
             messaging_service_sid: service.map(Into::into),
+            region: "us1".into(),
             api_base_url: String::new(),
             public_base_url: None,
             help_reply: None,

@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         .call(
             reqwest::Method::POST,
             "/v1/webhooks/endpoints",
-            json!({"url": receiver_url, "event_types": ["message.received"], "disabled": true}),
+            json!({"url": receiver_url, "event_types": ["message.received"], "disabled": true, "country": "DE"}),
         )
         .await?;
     let endpoint_id = endpoint["id"].as_str().context("endpoint id")?.to_owned();
