@@ -40,14 +40,14 @@ pub fn postgres_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn with_database(admin_url: &str, db: &str) -> String {
+pub fn with_database(admin_url: &str, db: &str) -> String {
     match admin_url.rsplit_once('/') {
         Some((base, _)) => format!("{base}/{db}"),
         None => format!("{admin_url}/{db}"),
     }
 }
 
-async fn admin_query(sql: String) {
+pub async fn admin_query(sql: String) {
     use sqlx::Executor;
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url()).await.expect("PostgreSQL is reachable for tests");
     conn.execute(sqlx::AssertSqlSafe(sql)).await.expect("admin statement");

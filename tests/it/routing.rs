@@ -450,3 +450,48 @@ async fn each_region_database_holds_only_its_own_tenants_data() {
     assert!(!contains(&us_file, b"Euro GmbH") && !contains(&eu_file, b"Yankee Inc"));
     assert!(!contains(&main_file, b"Euro GmbH") && !contains(&main_file, b"Yankee Inc"), "tenant names stay in their regions");
 }
+
+/// How many rows of `table` in the database at `url` belong to tenants other than `tenant`
+/// (or, with `tenant` None, to anyone).
+async fn foreign_rows(url: &str, table: &str, tenant: Option<&str>) -> i64 {
+    let pool = sqlx::PgPool::connect(url).await.expect("open region database");
+    let tenant = tenant.map(|t| uuid::Uuid::parse_str(t).expect("uuid"));
+    let column = if table == "tenants" { "id" } else { "tenant_id" };
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE $1::uuid IS NULL OR {column} <> $1");
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(tenant).fetch_one(&pool).await.expect("count");
+    pool.close().await;
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_region_database_holds_only_its_own_tenants_data_on_postgres() {
+    use crate::helpers::{admin_query, postgres_admin_url, with_database};
+    let stem = format!("omnibridge_test_{}", uuid::Uuid::now_v7().simple());
+    let (eu_db, us_db) = (format!("{stem}_eu"), format!("{stem}_us"));
+    for db in [&eu_db, &us_db] {
+        admin_query(format!("CREATE DATABASE {db}")).await;
+    }
+    let (eu_url, us_url) = (with_database(&postgres_admin_url(), &eu_db), with_database(&postgres_admin_url(), &us_db));
+    let (eu, us) = (eu_url.clone(), us_url.clone());
+    let mut app = TestApp::spawn_with(Backend::Postgres, move |c| {
+        c.regions.get_mut("eu").expect("eu").database_url = Some(eu);
+        c.regions.get_mut("us").expect("us").database_url = Some(us);
+    })
+    .await;
+    let (eu_tenant, eu_admin) = app.create_tenant_in("Euro GmbH", "eu");
+    let (us_tenant, us_admin) = app.create_tenant_in("Yankee Inc", "us");
+    exchange_messages(&app, &eu_admin, "Margarethe").await;
+    exchange_messages(&app, &us_admin, "Jolene").await;
+    app.stop_server().await;
+
+    for table in ["tenants", "channels", "contacts", "identities", "conversations", "messages", "outbox", "transfers"] {
+        let (eu_in_us, us_in_eu) = (foreign_rows(&us_url, table, Some(&us_tenant)).await, foreign_rows(&eu_url, table, Some(&eu_tenant)).await);
+        assert_eq!((eu_in_us, us_in_eu), (0, 0), "{table}: rows of the other region's tenant");
+        assert_eq!(foreign_rows(&app.config.database_url, table, None).await, 0, "{table}: the main database is only the directory");
+    }
+    assert!(foreign_rows(&eu_url, "messages", None).await >= 2, "the eu tenant's messages are in the eu database");
+    drop(app);
+    for db in [&eu_db, &us_db] {
+        admin_query(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+    }
+}
