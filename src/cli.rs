@@ -73,5 +73,69 @@ pub async fn create_key(db: &Db, tenant_id: Uuid, role: &str, operator_id: Optio
         }
     let key = issue_key().map_err(CliError::Random)?;
     let row = db.insert_api_key(tenant_id, operator_id, role.as_str(), &key.hash, &key.prefix).await?;
+    let actor = crate::privacy::audit::Actor { operator_id, ..Default::default() };
+    crate::privacy::audit::record(db, tenant_id, &actor, "key.create", "api_key", Some(row.id), Some(&format!("role {} (command line)", role.as_str()))).await;
     Ok(CreatedKey { key_id: row.id, api_key: key.secret })
+}
+
+/// A progress bar on standard error, drawn only when it is a terminal.
+pub fn progress_bar(label: &'static str) -> impl Fn(u64, u64) + Sync {
+    let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    move |done: u64, total: u64| {
+        if !show || total == 0 {
+            return;
+        }
+        let filled = (done * 30 / total.max(1)) as usize;
+        eprint!("\r{label} [{}{}] {done}/{total}", "#".repeat(filled), " ".repeat(30 - filled.min(30)));
+        if done >= total {
+            eprintln!();
+        }
+    }
+}
+
+/// `omnibridge export`: a contact's access bundle, through the egress door, as JSON bytes.
+pub async fn export_contact(db: &Db, policies: std::sync::Arc<crate::policy::Policies>, keyring: std::sync::Arc<crate::privacy::Keyring>, tenant_id: Uuid, contact_id: Uuid) -> anyhow::Result<Vec<u8>> {
+    let bar = progress_bar("conversations");
+    let bundle = crate::privacy::export::bundle(db, &keyring, tenant_id, contact_id, &bar)
+        .await
+        .map_err(|e| anyhow::anyhow!("--contact {contact_id}: {e}"))?;
+    let door = crate::egress::Door::new(db.clone(), policies, keyring);
+    let body = door.export(tenant_id, contact_id, Uuid::now_v7(), serde_json::to_vec_pretty(&bundle)?).await?;
+    let actor = crate::privacy::audit::Actor::default();
+    crate::privacy::audit::record(db, tenant_id, &actor, "contact.export", "contact", Some(contact_id), Some("command line")).await;
+    Ok(body)
+}
+
+/// `omnibridge erase`: erases a contact now, recorded as a completed erasure request.
+pub async fn erase_contact(db: &Db, keyring: &crate::privacy::Keyring, tenant_id: Uuid, contact_id: Uuid) -> anyhow::Result<crate::store::privacy::Erased> {
+    use crate::store;
+    if store::contacts::contact(db, tenant_id, contact_id).await?.is_none() {
+        anyhow::bail!("--contact {contact_id}: no such contact in this tenant (already erased?)");
+    }
+    let now = store::now_micros();
+    let request = store::privacy::RequestRow {
+        id: Uuid::now_v7(),
+        tenant_id,
+        kind: "erasure".into(),
+        contact_id: Some(contact_id),
+        status: "pending".into(),
+        detail: "{\"source\":\"command line\"}".into(),
+        result: None,
+        requested_by: None,
+        created_at: now,
+        due_at: now + crate::privacy::requests::DUE_DAYS * 86_400 * 1_000_000,
+        completed_at: None,
+    };
+    store::privacy::insert_request(db, &request).await?;
+    let mut tx = db.begin().await?;
+    let (erased, _erased_event) = crate::privacy::erasure::erase_in(&mut tx, tenant_id, contact_id, Some(request.id)).await?;
+    store::privacy::finish_request(&mut tx, request.id, "completed", &serde_json::to_string(&erased)?).await?;
+    let data = serde_json::json!({"id": request.id, "type": "erasure", "status": "completed", "contact_id": contact_id, "completed_at": crate::domain::rfc3339(store::now_micros())});
+    let mut done = crate::domain::events::Event::new(tenant_id, crate::domain::events::PRIVACY_REQUEST_COMPLETED, None, &data);
+    crate::outbox::append_plain(&mut tx, &mut done).await?;
+    tx.commit().await?;
+    keyring.forget(contact_id);
+    db.wipe_log().await?;
+    crate::privacy::audit::record(db, tenant_id, &crate::privacy::audit::Actor::default(), "contact.erase", "contact", Some(contact_id), Some("command line")).await;
+    Ok(erased)
 }

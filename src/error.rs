@@ -25,6 +25,9 @@ pub enum ApiError {
     /// The recipient's consent does not allow this message (the reason names the withdrawal).
     #[error("{0}")]
     ConsentMissing(String),
+    /// The contact's processing is restricted (Art. 18).
+    #[error("{0}")]
+    Restricted(String),
     /// The tenant's routing policy does not allow this transfer.
     #[error("policy_blocked: {reason} ({rule})")]
     PolicyBlocked { rule: String, reason: String },
@@ -54,6 +57,7 @@ impl From<ApiError> for Problem {
             ApiError::ConsentMissing(reason) => {
                 Problem::new(StatusCode::CONFLICT, "consent_missing", reason.strip_prefix("consent_missing: ").unwrap_or(reason))
             }
+            ApiError::Restricted(reason) => Problem::new(StatusCode::CONFLICT, "restricted", reason.strip_prefix("restricted: ").unwrap_or(reason)),
             ApiError::PolicyBlocked { rule, reason } => {
                 Problem::new(StatusCode::CONFLICT, "policy_blocked", reason.clone()).with("rule", rule.clone())
             }

@@ -179,6 +179,7 @@ impl Cell {
             bus: bus.clone(),
             send_wake: Arc::new(Notify::new()),
             webhook_ready: Arc::new(Notify::new()),
+            privacy_wake: Arc::new(Notify::new()),
             runners: runners.clone(),
             webhooks: Arc::new(webhooks::client(&config.webhooks).context("building the webhook HTTP client")?),
             auth_cache: Default::default(),
@@ -199,6 +200,9 @@ impl Cell {
             Duration::from_secs(config.http.shutdown_grace_secs),
             shared.workers.clone(),
         ));
+        let privacy_worker = privacy::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };
+        tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
+        tasks.push(tokio::spawn(privacy::retention::run(db.clone(), config.webhooks.payload_retention_days, shared.workers.clone())));
         tasks.push(tokio::spawn(policy::notices::watch(db.clone(), bus.clone(), shared.policies.clone(), shared.workers.clone())));
         runners.start_all(ingest.clone()).await.context("starting channel importers")?;
         let widget = omnibridge_webchat::router(WidgetState {

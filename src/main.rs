@@ -41,6 +41,29 @@ enum Command {
         #[command(subcommand)]
         command: ConsentCommand,
     },
+    /// Write a contact's access bundle (GDPR Art. 15/20) to a file.
+    Export {
+        #[arg(long)]
+        tenant: Uuid,
+        #[arg(long)]
+        contact: Uuid,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Erase a contact (GDPR Art. 17): delete their rows, destroy their data key.
+    Erase {
+        #[arg(long)]
+        tenant: Uuid,
+        #[arg(long)]
+        contact: Uuid,
+    },
+    /// Delete what tenants' retention settings say is too old (or count it with --dry-run).
+    Purge {
+        #[arg(long)]
+        tenant: Option<Uuid>,
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a tenant's record of processing activities (GDPR Art. 30(2)), generated from the
     /// live configuration: channels, subprocessors in use, transfers, retention, security.
     Ropa {
@@ -76,6 +99,17 @@ enum TenantCommand {
         /// Print exactly {"tenant_id": "...", "api_key": "..."}.
         #[arg(long)]
         json: bool,
+    },
+    /// Offboard a tenant: optionally export every contact's data, then delete all of the
+    /// tenant's data and keys. Irreversible.
+    Delete {
+        id: Uuid,
+        /// Write each contact's access bundle into this folder first.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// Confirm: nothing of the tenant can be recovered afterwards.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -167,6 +201,84 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                     anyhow::bail!("the consent ledger is broken at event {}{id}: {}", b.seq, b.reason)
                 }
             }
+        }
+        Command::Export { tenant, contact, out } => {
+            let config = Arc::new(config);
+            let keyring = Arc::new(omnibridge::privacy::Keyring::new(omnibridge::master_key(&config)?));
+            let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
+            let policies = Arc::new(omnibridge::policy::Policies::new(registry, config.clone()));
+            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let db = tenant_db(&dbs, tenant).await?;
+            let body = omnibridge::cli::export_contact(db, policies, keyring, tenant, contact).await?;
+            std::fs::write(&out, body).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {}", out.display());
+            Ok(())
+        }
+        Command::Erase { tenant, contact } => {
+            let config = Arc::new(config);
+            let keyring = omnibridge::privacy::Keyring::new(omnibridge::master_key(&config)?);
+            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let db = tenant_db(&dbs, tenant).await?;
+            let erased = omnibridge::cli::erase_contact(db, &keyring, tenant, contact).await?;
+            println!("{}", serde_json::to_string_pretty(&erased)?);
+            Ok(())
+        }
+        Command::Purge { tenant, dry_run } => {
+            let config = Arc::new(config);
+            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let bar = omnibridge::cli::progress_bar("tenants");
+            let mut totals: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+            for db in dbs.all() {
+                let done = omnibridge::privacy::retention::purge_all(db, tenant, config.webhooks.payload_retention_days, dry_run, &|d, t| bar(d as u64, t as u64)).await?;
+                for (_, counts) in done {
+                    for (category, n) in counts {
+                        *totals.entry(category).or_default() += n;
+                    }
+                }
+            }
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            for (category, n) in &totals {
+                println!("{category}: {verb} {n}");
+            }
+            if totals.is_empty() {
+                println!("no tenant has retention settings");
+            }
+            Ok(())
+        }
+        Command::Tenant { command: TenantCommand::Delete { id, export, yes } } => {
+            if !yes {
+                anyhow::bail!("deleting a tenant cannot be undone: run again with --yes");
+            }
+            let config = Arc::new(config);
+            let keyring = Arc::new(omnibridge::privacy::Keyring::new(omnibridge::master_key(&config)?));
+            let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
+            let policies = Arc::new(omnibridge::policy::Policies::new(registry, config.clone()));
+            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let db = tenant_db(&dbs, id).await?;
+            if let Some(dir) = export {
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                let mut after = None;
+                loop {
+                    let page = omnibridge::store::contacts::contacts(db, id, after, 200).await?;
+                    after = page.last().map(|c| c.id);
+                    for c in &page {
+                        let body = omnibridge::cli::export_contact(db, policies.clone(), keyring.clone(), id, c.id).await?;
+                        std::fs::write(dir.join(format!("{}.json", c.id)), body)?;
+                    }
+                    if page.len() < 200 {
+                        break;
+                    }
+                }
+            }
+            let mut tx = db.begin().await?;
+            let rows = omnibridge::store::privacy::delete_tenant(&mut tx, id).await?;
+            tx.commit().await?;
+            let mut tx = dbs.main().begin().await?;
+            omnibridge::store::privacy::delete_tenant(&mut tx, id).await?;
+            tx.commit().await?;
+            db.wipe_log().await?;
+            println!("tenant {id} deleted: {rows} rows, its data keys with them");
+            Ok(())
         }
         Command::Ropa { tenant, format, out } => {
             let config = Arc::new(config);

@@ -49,6 +49,21 @@ pub async fn append<'a>(conn: impl Into<Conn<'a>>, key: Option<&DataKey>, event:
     Ok(())
 }
 
+/// Appends an event about no contact (stored in the clear: it carries no personal data).
+pub async fn append_plain(tx: &mut Tx, event: &mut Event) -> Result<(), StoreError> {
+    let payload = event.payload.as_bytes().to_vec();
+    let row = NewEvent {
+        id: event.id,
+        tenant_id: event.tenant_id,
+        event_type: event.event_type,
+        contact_id: None,
+        payload: &payload,
+        created_at: event.created_at,
+    };
+    event.seq = store::outbox::append(&mut *tx, &row).await?;
+    Ok(())
+}
+
 /// Reserves event sequence numbers: `counts[conversation]` for each conversation that the
 /// transaction writes events about.
 pub async fn reserve_sequences(tx: &mut Tx, counts: &HashMap<Uuid, i64>) -> Result<Sequences, StoreError> {

@@ -28,6 +28,8 @@ pub struct Hub {
     pub bus: EventBus,
     /// Wakes the send worker when an outbound message is queued.
     pub send_wake: Arc<Notify>,
+    /// Wakes the privacy-request worker when a request is filed.
+    pub privacy_wake: Arc<Notify>,
     /// Wakes the webhook delivery worker when deliveries are queued by hand (retry, recover).
     pub webhook_ready: Arc<Notify>,
     /// The guarded webhook HTTP client; its address policy also vets new endpoint URLs.

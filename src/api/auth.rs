@@ -27,9 +27,16 @@ pub struct Auth {
     pub key_id: Uuid,
     pub operator_id: Option<Uuid>,
     pub role: Role,
+    /// The caller's address, for the audit log.
+    pub ip: Option<std::net::IpAddr>,
 }
 
 impl Auth {
+    /// The caller as the audit log names it.
+    pub fn actor(&self) -> crate::privacy::audit::Actor {
+        crate::privacy::audit::Actor { key_id: Some(self.key_id), operator_id: self.operator_id, ip: self.ip }
+    }
+
     pub fn require_admin(&self) -> Result<(), ApiError> {
         if self.role == Role::Admin { Ok(()) } else { Err(ApiError::Forbidden) }
     }
@@ -80,7 +87,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Auth, ApiErr
     }
     let row = state.db.api_key_by_hash(&hash).await?.ok_or(ApiError::Unauthorized)?;
     let role = Role::parse(&row.role).ok_or(ApiError::Unauthorized)?;
-    let auth = Auth { tenant_id: row.tenant_id, key_id: row.id, operator_id: row.operator_id, role };
+    let auth = Auth { tenant_id: row.tenant_id, key_id: row.id, operator_id: row.operator_id, role, ip: None };
     state.auth_cache.put(hash, auth.clone());
     Ok(auth)
 }
@@ -95,7 +102,9 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let secret = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        authenticate(state, secret).await
+        let mut auth = authenticate(state, secret).await?;
+        auth.ip = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        Ok(auth)
     }
 }
 

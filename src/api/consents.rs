@@ -42,6 +42,7 @@ struct ListQuery {
 
 async fn list(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<ListQuery>) -> ApiResult<impl IntoResponse> {
     let (contact, key) = load(&state, &auth, &id).await?;
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "consent.read", "contact", Some(contact.id), None).await;
     let rows = store::consent::for_contact(&state.db, auth.tenant_id, contact.id).await?;
     let views: Vec<consent::ConsentView> = rows.iter().map(|r| consent::view(r, Some(&key))).collect();
     if q.history {
@@ -138,6 +139,17 @@ async fn record(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     };
     let mut tx = state.db.begin().await?;
     let (rows, events) = consent::record(&mut tx, &key, &[new]).await?;
+    let entry = store::privacy::NewAudit {
+        tenant_id: auth.tenant_id,
+        key_id: Some(auth.key_id),
+        operator_id: auth.operator_id,
+        ip: None,
+        action: "consent.record",
+        target_kind: "contact",
+        target_id: Some(contact.id),
+        detail: None,
+    };
+    store::privacy::insert_audit(&mut tx, &entry).await?;
     tx.commit().await?;
     state.bus.publish(events);
     let view = rows.first().map(|r| consent::view(r, Some(&key)));

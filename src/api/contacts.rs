@@ -125,13 +125,20 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
     let identities = store::contacts::identities_in_range(&state.db, auth.tenant_id, first.id, last.id).await?;
     let keys: HashMap<Uuid, Option<Vec<u8>>> =
         store::contacts::wrapped_data_keys_in_range(&state.db, auth.tenant_id, first.id, last.id).await?.into_iter().collect();
+    // Restricted contacts (Art. 18) are hidden from everyone but admins.
+    let hidden: std::collections::HashSet<Uuid> = if auth.role == crate::domain::Role::Admin {
+        Default::default()
+    } else {
+        store::privacy::restricted_among(&state.db, &page.items.iter().map(|r| r.id).collect::<Vec<_>>()).await?.into_iter().collect()
+    };
     let mut data = Vec::with_capacity(page.items.len());
-    for row in &page.items {
+    for row in page.items.iter().filter(|r| !hidden.contains(&r.id)) {
         let Some(Some(wrapped)) = keys.get(&row.id) else { continue }; // erased: nothing to show
         let key = state.keyring.unwrap_data_key(auth.tenant_id, row.id, wrapped)?;
         let own: Vec<_> = identities.iter().filter(|i| i.contact_id == row.id).cloned().collect();
         data.push(present::contact(row, &own, &key)?);
     }
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.list", "contact", None, Some(&format!("{} contacts", data.len()))).await;
     Ok(Json(list_body(data, page.next_cursor)))
 }
 
@@ -145,6 +152,7 @@ pub(super) async fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<(
 async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     let (row, key) = load(&state, &auth, &id).await?;
     let identities = store::contacts::identities_in_range(&state.db, auth.tenant_id, row.id, row.id).await?;
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.read", "contact", Some(row.id), None).await;
     Ok(Json(present::contact(&row, &identities, &key)?))
 }
 
@@ -155,20 +163,48 @@ async fn update(
     JsonBody(body): JsonBody<ContactFields>,
 ) -> ApiResult<impl IntoResponse> {
     let (row, key) = load(&state, &auth, &id).await?;
-    let current = present::contact(&row, &[], &key)?;
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.update", "contact", Some(row.id), None).await;
+    Ok(Json(apply(&state, row, &key, body).await?))
+}
+
+/// Writes changed fields and tells every recipient (`contact.updated`).
+async fn apply(state: &AppState, row: store::ContactRow, key: &DataKey, body: ContactFields) -> ApiResult<ContactView> {
+    let current = present::contact(&row, &[], key)?;
     let c = clean(
         body.name.apply(current.name.as_deref()),
         body.email.apply(current.email.as_deref()),
         body.phone.apply(current.phone.as_deref()),
     )?;
     let mut tx = state.db.begin().await?;
-    let mut row = write_fields(&mut tx, &state, auth.tenant_id, row.id, &key, &c, false).await?;
+    let mut row = write_fields(&mut tx, state, row.tenant_id, row.id, key, &c, false).await?;
     if let Some(flag) = body.under_minimum_age {
-        store::contacts::set_under_minimum_age(&mut tx, auth.tenant_id, row.id, flag).await?;
+        store::contacts::set_under_minimum_age(&mut tx, row.tenant_id, row.id, flag).await?;
         row.under_minimum_age = flag;
     }
-    let view = view_in(&mut tx, &row, &key).await?;
-    let event = commit_with_event(tx, &key, auth.tenant_id, events::CONTACT_UPDATED, &view).await?;
+    let view = view_in(&mut tx, &row, key).await?;
+    let event = commit_with_event(tx, key, row.tenant_id, events::CONTACT_UPDATED, &view).await?;
     state.bus.publish([event]);
-    Ok(Json(view))
+    Ok(view)
+}
+
+/// Checks a rectification's corrected fields (`name`, `email`, `phone`) before it is accepted.
+pub(crate) fn check_rectification(fields: &serde_json::Value) -> ApiResult<()> {
+    let body = rectification(fields)?;
+    clean(body.name.value(), body.email.value(), body.phone.value()).map(|_| ())
+}
+
+fn rectification(fields: &serde_json::Value) -> ApiResult<ContactFields> {
+    let body: ContactFields = serde_json::from_value(fields.clone()).map_err(|e| ApiError::invalid("fields", e.to_string()))?;
+    if body.under_minimum_age.is_some() {
+        return Err(ApiError::invalid("fields", "a rectification corrects name, email or phone"));
+    }
+    Ok(body)
+}
+
+/// Art. 16: corrects a contact's fields, and Art. 19: tells the recipients (`contact.updated`).
+pub(crate) async fn rectify(state: &AppState, tenant_id: Uuid, contact_id: Uuid, fields: &serde_json::Value) -> ApiResult<ContactView> {
+    let body = rectification(fields)?;
+    let row = store::contacts::contact(&state.db, tenant_id, contact_id).await?.ok_or(ApiError::NotFound("contact"))?;
+    let key = state.keyring.data_key(&state.db, tenant_id, contact_id).await?;
+    apply(state, row, &key, body).await
 }

@@ -54,12 +54,20 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
     }
     let rows = store::conversations::list(&state.db, auth.tenant_id, &filter, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
-    let data: Vec<ConversationView> = page.items.iter().map(present::conversation).collect();
+    // Restricted contacts (Art. 18) are hidden from everyone but admins.
+    let hidden: std::collections::HashSet<uuid::Uuid> = if auth.role == crate::domain::Role::Admin {
+        Default::default()
+    } else {
+        store::privacy::restricted_among(&state.db, &page.items.iter().map(|r| r.contact_id).collect::<Vec<_>>()).await?.into_iter().collect()
+    };
+    let data: Vec<ConversationView> = page.items.iter().filter(|c| !hidden.contains(&c.contact_id)).map(present::conversation).collect();
     Ok(Json(list_body(data, page.next_cursor)))
 }
 
 async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    Ok(Json(present::conversation(&find(&state, &auth, &id).await?)))
+    let conversation = find(&state, &auth, &id).await?;
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.read", "conversation", Some(conversation.id), None).await;
+    Ok(Json(present::conversation(&conversation)))
 }
 
 #[derive(Deserialize)]

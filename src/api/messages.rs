@@ -74,6 +74,9 @@ pub async fn reachable_channel(state: &AppState, auth: &Auth, contact_id: Uuid, 
 /// Refuses (409 `consent_missing`) a message the recipient's consent does not allow, before it
 /// is queued; the egress door checks again when it is sent.
 pub async fn require_consent(state: &AppState, tenant_id: Uuid, contact_id: Uuid, channel: &ChannelInfo, purpose: &str) -> ApiResult<()> {
+    if store::privacy::is_restricted(&state.db, contact_id).await? {
+        return Err(ApiError::Restricted(crate::egress::RESTRICTED.into()));
+    }
     let (Some(medium), Some(kind)) = (crate::domain::medium_of_channel(&channel.kind), address_kind_of_channel(&channel.kind)) else { return Ok(()) };
     let Some(identity) = store::contacts::identity_for_kind(&state.db, tenant_id, contact_id, kind.as_str()).await? else { return Ok(()) };
     let key = state.keyring.data_key(&state.db, tenant_id, contact_id).await?;
@@ -147,6 +150,7 @@ async fn list(
     let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
     let mut data = page.items.iter().map(|row| present::message(row, &key)).collect::<Result<Vec<_>, _>>()?;
     present::with_details(&state.db, &mut data, &key).await?;
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "messages.read", "conversation", Some(conversation.id), None).await;
     Ok(Json(list_body(data, page.next_cursor)))
 }
 

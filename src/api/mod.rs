@@ -6,7 +6,7 @@ mod email_hooks;
 pub mod auth;
 pub use openapi::DOCUMENT as OPENAPI;
 mod channels;
-mod contacts;
+pub(crate) mod contacts;
 mod consents;
 mod conversations;
 mod messages;
@@ -16,6 +16,7 @@ mod ops;
 mod pagination;
 mod patch;
 mod links;
+mod privacy;
 mod realtime;
 mod ropa;
 mod routing;
@@ -52,6 +53,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(realtime::router())
         .merge(webhooks::router())
         .merge(routing::router())
+        .merge(privacy::router())
         .merge(ropa::router())
         .merge(ops::router())
         .merge(openapi::router())

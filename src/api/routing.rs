@@ -41,6 +41,7 @@ async fn put_policy(State(state): State<AppState>, auth: Auth, JsonBody(body): J
     let mut tx = state.db.begin().await?;
     store::policies::save_document(&mut tx, auth.tenant_id, &doc).await?;
     tx.commit().await?;
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "policy.update", "tenant", Some(auth.tenant_id), None).await;
     state.policies.invalidate(auth.tenant_id);
     Ok(Json(doc))
 }
@@ -72,6 +73,8 @@ async fn authorize(State(state): State<AppState>, auth: Auth, Path(id): Path<Str
     let mut tx = state.db.begin().await?;
     store::policies::authorize(&mut tx, auth.tenant_id, &id, &body.decision, body.reason.as_deref(), auth.operator_id).await?;
     tx.commit().await?;
+    let detail = format!("{id}: {}", body.decision);
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "subprocessor.authorization", "tenant", Some(auth.tenant_id), Some(&detail)).await;
     state.policies.invalidate(auth.tenant_id);
     let list = recipients::list(&state.db, &state.policies, auth.tenant_id).await?;
     let view = list.into_iter().find(|r| r.id == id).ok_or(ApiError::NotFound("subprocessor"))?;

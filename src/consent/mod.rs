@@ -43,6 +43,8 @@ pub mod methods {
     pub const WIDGET_CHECKBOX: &str = "widget_checkbox";
     pub const API: &str = "api";
     pub const OPERATOR: &str = "operator";
+    /// A data-subject request (Art. 21 objection) carried out by the hub.
+    pub const PRIVACY_REQUEST: &str = "privacy_request";
 
     /// The ledger's spelling of a method an adapter names, if it is one.
     pub fn known(method: &str) -> Option<&'static str> {

@@ -17,6 +17,12 @@ pub const CONTACT_UPDATED: &str = "contact.updated";
 /// A consent event was recorded (a grant, a withdrawal, an SMS STOP, an unsubscribe).
 pub const CONSENT_CHANGED: &str = "consent.changed";
 /// Operational: an endpoint was disabled (410 Gone, or failing for too long).
+/// A contact's data was erased (Art. 17): only its id remains, in this event.
+pub const CONTACT_ERASED: &str = "contact.erased";
+/// A contact's processing was restricted (Art. 18) or the restriction lifted (`data.restricted`).
+pub const CONTACT_RESTRICTED: &str = "contact.restricted";
+/// A data-subject request was carried out (or failed).
+pub const PRIVACY_REQUEST_COMPLETED: &str = "privacy_request.completed";
 /// The subprocessor registry changed: an addition announced, one in effect, updated, retired.
 pub const SUBPROCESSORS_CHANGED: &str = "subprocessors.changed";
 pub const ENDPOINT_DISABLED: &str = "endpoint.disabled";
@@ -37,6 +43,9 @@ pub const ALL: &[&str] = &[
     CONTACT_CREATED,
     CONTACT_UPDATED,
     CONSENT_CHANGED,
+    CONTACT_ERASED,
+    CONTACT_RESTRICTED,
+    PRIVACY_REQUEST_COMPLETED,
     SUBPROCESSORS_CHANGED,
     ENDPOINT_DISABLED,
     ATTEMPT_EXHAUSTED,

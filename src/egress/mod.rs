@@ -55,6 +55,9 @@ pub enum EgressError {
     /// The recipient's consent does not allow it (the text starts with `consent_missing:`).
     #[error("{0}")]
     ConsentMissing(String),
+    /// The contact's processing is restricted (Art. 18).
+    #[error("{0}")]
+    Restricted(String),
     /// The tenant's routing policy does not allow it.
     #[error("policy_blocked: {reason} ({rule})")]
     PolicyBlocked { rule: String, reason: String },
@@ -63,6 +66,9 @@ pub enum EgressError {
     #[error("could not record the transfer: {0}")]
     Store(#[from] StoreError),
 }
+
+/// Why nothing goes to a restricted contact.
+pub const RESTRICTED: &str = "restricted: the contact's processing is restricted (GDPR Art. 18) until the restriction is lifted";
 
 /// Proof that the door allowed (and recorded) one transfer.
 #[derive(Debug)]
@@ -103,6 +109,11 @@ impl Door {
     /// The recipient's consent first (a refusal names the withdrawal), then the routing policy;
     /// a channel send needs its categories as they are (`required`).
     async fn decide_send(&self, transfer: &Transfer) -> Result<Verdict, StoreError> {
+        if let Some(contact_id) = transfer.contact_id
+            && store::privacy::is_restricted(&self.db, contact_id).await?
+        {
+            return Ok(Verdict::refused(&transfer.categories, "restriction", RESTRICTED.into()));
+        }
         if let Some(r) = &transfer.recipient {
             let mut refusal = consent::refusal(&self.db, transfer.tenant_id, r.medium, &r.address_index, &r.purpose).await?;
             if refusal.is_none()
@@ -123,6 +134,7 @@ impl Door {
         self.record(std::slice::from_ref(transfer), std::slice::from_ref(&verdict)).await?;
         match (verdict.decision, verdict.reason) {
             (Decision::Block, Some(reason)) if verdict.rule == "consent" => Err(EgressError::ConsentMissing(reason)),
+            (Decision::Block, Some(reason)) if verdict.rule == "restriction" => Err(EgressError::Restricted(reason)),
             (Decision::Block, reason) => Err(EgressError::PolicyBlocked { rule: verdict.rule, reason: reason.unwrap_or_default() }),
             _ => Ok(adapter.send(message).await?),
         }
@@ -146,6 +158,35 @@ impl Door {
                 Decision::Block => Err(format!("{} ({})", v.reason.unwrap_or_default(), v.rule)),
             })
             .collect())
+    }
+
+    /// An export of a contact's data (an access request's bundle) to the controller: decided,
+    /// recorded and rewritten like any other transfer.
+    pub async fn export(&self, tenant_id: Uuid, contact_id: Uuid, request_id: Uuid, body: Vec<u8>) -> Result<Vec<u8>, EgressError> {
+        let mut categories = serde_json::from_slice::<serde_json::Value>(&body).map(|v| transform::categories_in(&v)).unwrap_or_default();
+        if !categories.contains(&crate::domain::categories::CONTACT_ID) {
+            categories.insert(0, crate::domain::categories::CONTACT_ID);
+        }
+        let transfer = Transfer {
+            tenant_id,
+            contact_id: Some(contact_id),
+            message_id: None,
+            destination: Destination {
+                kind: "export",
+                name: format!("export:{request_id}"),
+                countries: Vec::new(),
+                mechanism: None,
+                registry_id: None,
+                third_party: false,
+            },
+            categories,
+            recipient: None,
+        };
+        match self.authorize_many(std::slice::from_ref(&transfer), vec![body]).await?.pop() {
+            Some(Ok(grant)) => Ok(grant.body),
+            Some(Err(reason)) => Err(EgressError::PolicyBlocked { rule: "policy".into(), reason }),
+            None => Err(EgressError::PolicyBlocked { rule: "policy".into(), reason: "no decision".into() }),
+        }
     }
 
     /// The body with the verdict's redactions and pseudonyms applied.

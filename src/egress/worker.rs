@@ -124,7 +124,7 @@ impl SendWorker {
         };
         match self.door.send(&transfer, adapter.as_ref(), &message).await {
             Ok(receipt) => Outcome::Done(receipt),
-            Err(err @ (EgressError::ConsentMissing(_) | EgressError::PolicyBlocked { .. })) => Outcome::Failed(err.to_string()),
+            Err(err @ (EgressError::ConsentMissing(_) | EgressError::PolicyBlocked { .. } | EgressError::Restricted(_))) => Outcome::Failed(err.to_string()),
             Err(EgressError::Adapter(AdapterError::RecipientOptedOut(error))) => match medium {
                 Some(medium) => Outcome::OptedOut { error, medium, to: message.to },
                 None => Outcome::Failed(error),

@@ -84,10 +84,7 @@ pub async fn announce(db: &Db, bus: &EventBus, registry: &Registry) -> Result<us
         }
         let data = json!({ "changes": found.iter().map(|(_, _, v)| v.clone()).collect::<Vec<_>>() });
         let mut event = Event::new(tenant_id, events::SUBPROCESSORS_CHANGED, None, &data);
-        outbox::append(&mut tx, None, &mut event).await.map_err(|e| match e {
-            outbox::AppendError::Store(e) => e,
-            outbox::AppendError::Crypto(e) => StoreError::Sqlx(sqlx::Error::Protocol(e.to_string())),
-        })?;
+        outbox::append_plain(&mut tx, &mut event).await?;
         tx.commit().await?;
         bus.publish([event]);
         told += 1;

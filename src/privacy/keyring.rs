@@ -235,6 +235,11 @@ impl Keyring {
         Ok(data_key)
     }
 
+    /// Drops a contact's key from the cache (after its erasure).
+    pub fn forget(&self, contact_id: Uuid) {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(&contact_id);
+    }
+
     /// The key if it was unwrapped recently.
     pub fn cached(&self, contact_id: Uuid) -> Option<DataKey> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());

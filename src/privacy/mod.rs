@@ -1,8 +1,15 @@
-//! Privacy machinery. Today: encryption at rest (per-contact data keys wrapped by per-tenant
-//! keys derived from the master key) and the blind index that lets the hub find an address
-//! without storing it in the clear.
+//! Privacy machinery: encryption at rest (per-contact data keys wrapped by per-tenant keys
+//! derived from the master key) and the blind index that lets the hub find an address without
+//! storing it in the clear; and the data subjects' rights on top of them — requests
+//! ([`requests`]), the access bundle ([`export`]), erasure by deletion and key destruction
+//! ([`erasure`]), retention purges ([`retention`]) and the audit log ([`audit`]).
 
+pub mod audit;
 mod crypto;
+pub mod erasure;
+pub mod export;
+pub mod requests;
+pub mod retention;
 mod keyring;
 mod master_key;
 

@@ -22,6 +22,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 5, name: "telegram", sql: include_str!("../../migrations/sqlite/0005_telegram.sql") },
     Migration { version: 6, name: "consent", sql: include_str!("../../migrations/sqlite/0006_consent.sql") },
     Migration { version: 7, name: "routing", sql: include_str!("../../migrations/sqlite/0007_routing.sql") },
+    Migration { version: 8, name: "privacy", sql: include_str!("../../migrations/sqlite/0008_privacy.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -33,6 +34,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 5, name: "telegram", sql: include_str!("../../migrations/postgres/0005_telegram.sql") },
     Migration { version: 6, name: "consent", sql: include_str!("../../migrations/postgres/0006_consent.sql") },
     Migration { version: 7, name: "routing", sql: include_str!("../../migrations/postgres/0007_routing.sql") },
+    Migration { version: 8, name: "privacy", sql: include_str!("../../migrations/postgres/0008_privacy.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

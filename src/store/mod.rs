@@ -18,6 +18,7 @@ pub mod messages;
 mod migrate;
 pub mod outbox;
 pub mod policies;
+pub mod privacy;
 mod rows;
 pub mod tenants;
 pub mod transfers;
@@ -192,6 +193,9 @@ impl Db {
                 .busy_timeout(Duration::from_secs(10))
                 // Statement journals of multi-row statements stay in memory, not in temp files.
                 .pragma("temp_store", "MEMORY")
+                // Deleted content is overwritten, so an erased contact's ciphertext does not
+                // linger in free pages.
+                .pragma("secure_delete", "ON")
                 .pragma("wal_autocheckpoint", if options.sqlite_manual_checkpoints { "0" } else { "1000" });
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
@@ -226,6 +230,23 @@ impl Db {
 
     /// Copies committed WAL frames into the SQLite database file without blocking writers (a
     /// no-op on PostgreSQL). The hub runs it periodically off the ingest path.
+    /// After an erasure: copies the write-ahead log into the database and empties it, so no old
+    /// page version of deleted rows stays in the log file. Readers holding old snapshots can make
+    /// a checkpoint stop short; it is retried for a while. Nothing to do on PostgreSQL (its
+    /// dead tuples are reclaimed by vacuum; the rows' content is ciphertext under a destroyed
+    /// key).
+    pub async fn wipe_log(&self) -> StoreResult<bool> {
+        let Self::Sqlite(pool) = self else { return Ok(true) };
+        for _ in 0..50 {
+            let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(pool).await?;
+            if busy == 0 {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(false)
+    }
+
     pub async fn checkpoint(&self) -> StoreResult<()> {
         if let Self::Sqlite(pool) = self {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(pool).await?;

@@ -165,11 +165,16 @@ impl Deliverer {
             }
         }
 
+        // Restricted contacts (Art. 18): their data goes nowhere but the restriction notice.
+        let about: Vec<Uuid> = claimed.iter().filter_map(|d| d.contact_id).collect::<HashSet<_>>().into_iter().collect();
+        let restricted: HashSet<Uuid> = store::privacy::restricted_among(&self.db, &about).await?.into_iter().collect();
         let mut not_sent = Vec::new();
         let mut candidates = Vec::new();
         for delivery in claimed {
             let Some(endpoint) = endpoints.get(&delivery.endpoint_id) else { continue }; // deleted meanwhile
-            let reason = if endpoint.disabled {
+            let reason = if delivery.contact_id.is_some_and(|c| restricted.contains(&c)) {
+                Some("the contact's processing is restricted (GDPR Art. 18)")
+            } else if endpoint.disabled {
                 Some("endpoint disabled")
             } else if !keys.contains_key(&endpoint.id) {
                 Some("endpoint has no valid signing secret")

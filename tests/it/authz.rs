@@ -43,6 +43,9 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let (_, list) = app.get("/v1/conversations", &admin).await;
     let conversation = list["data"][0]["id"].as_str().expect("conversation").to_owned();
     let contact = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    let (_, filed) = app.post("/v1/privacy/requests", &admin, json!({"type": "access", "contact_id": contact})).await;
+    let request = filed["id"].as_str().expect("privacy request").to_owned();
+    app.wait_for(&admin, &format!("/v1/privacy/requests/{request}"), |r| r["status"] == "completed").await;
 
     let cases = vec![
         Case { method: Method::GET, template: "/v1/channels", body: None, expect: [401, 200, 200, 200] },
@@ -127,6 +130,18 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         },
         Case { method: Method::GET, template: "/v1/transfers", body: None, expect: [401, 200, 403, 200] },
         Case { method: Method::GET, template: "/v1/ropa", body: None, expect: [401, 200, 403, 200] },
+        Case { method: Method::GET, template: "/v1/privacy/requests", body: None, expect: [401, 200, 403, 200] },
+        Case {
+            method: Method::POST,
+            template: "/v1/privacy/requests",
+            body: Some(json!({"type": "access", "contact_id": contact})),
+            expect: [401, 422, 403, 202],
+        },
+        Case { method: Method::GET, template: "/v1/privacy/requests/{request}", body: None, expect: [401, 404, 403, 200] },
+        Case { method: Method::GET, template: "/v1/privacy/requests/{request}/export", body: None, expect: [401, 404, 403, 200] },
+        Case { method: Method::GET, template: "/v1/retention", body: None, expect: [401, 200, 403, 200] },
+        Case { method: Method::PUT, template: "/v1/retention", body: Some(json!({"messages_days": 365})), expect: [401, 200, 403, 200] },
+        Case { method: Method::GET, template: "/v1/audit", body: None, expect: [401, 200, 403, 200] },
         // Last, so the other routes can use the channel.
         Case { method: Method::DELETE, template: "/v1/channels/{channel}", body: None, expect: [401, 404, 403, 204] },
     ];
@@ -141,6 +156,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             .replace("{endpoint}", &endpoint)
             .replace("{delivery}", &delivery)
             .replace("{subprocessor}", "twilio")
+            .replace("{request}", &request)
             .replace("{attachment}", &uuid::Uuid::now_v7().to_string());
         let keys = [None, Some(other.as_str()), Some(agent.as_str()), Some(admin.as_str())];
         for (key, expected) in keys.into_iter().zip(case.expect) {
@@ -181,7 +197,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let mut tested: BTreeSet<String> = cases
         .iter()
         .map(|c| {
-            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}", "{subprocessor}"]
+            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}", "{subprocessor}", "{request}"]
                 .iter()
                 .fold(c.template.to_owned(), |path, name| path.replace(name, "{id}"));
             format!("{} {path}", c.method)

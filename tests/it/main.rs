@@ -14,6 +14,7 @@ mod email;
 mod sms;
 mod telegram;
 mod openapi;
+mod privacy;
 mod routing;
 mod storage;
 mod story;

@@ -20,10 +20,10 @@ backend_tests!(
     an_unsubscribed_recipient_reported_by_twilio_is_blocked,
 );
 
-const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "primary-auth-token-0001";
+pub(crate) const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+pub(crate) const TOKEN: &str = "primary-auth-token-0001";
 const OUR_NUMBER: &str = "+14155550199";
-const CUSTOMER: &str = "+14155550100";
+pub(crate) const CUSTOMER: &str = "+14155550100";
 /// Where Twilio believes the hub is: behind a TLS-terminating proxy, on another host.
 const PUBLIC: &str = "https://sms.shop.example";
 const WAIT: Duration = Duration::from_secs(20);
@@ -83,7 +83,7 @@ fn inbound_params<'a>(sid: &'a str, body: &'a str) -> Vec<(&'a str, &'a str)> {
 }
 
 /// A customer texts the channel, signed correctly; the hub must answer 200 with TwiML.
-async fn customer_texts(app: &TestApp, channel_id: &str, sid: &str, body: &str) {
+pub(crate) async fn customer_texts(app: &TestApp, channel_id: &str, sid: &str, body: &str) {
     let path = format!("/hooks/twilio/{channel_id}/sms");
     let params = inbound_params(sid, body);
     let signature = twilio_signature(TOKEN, &format!("{PUBLIC}{path}"), &params);
@@ -92,7 +92,7 @@ async fn customer_texts(app: &TestApp, channel_id: &str, sid: &str, body: &str) 
     assert!(twiml.contains("<Response></Response>"), "empty TwiML: {twiml}");
 }
 
-async fn sms_channel(app: &TestApp, admin: &str, api_base_url: &str, extra: Value) -> String {
+pub(crate) async fn sms_channel(app: &TestApp, admin: &str, api_base_url: &str, extra: Value) -> String {
     let mut settings = json!({
         "account_sid": ACCOUNT, "auth_token": TOKEN, "from": OUR_NUMBER,
         "api_base_url": api_base_url, "public_base_url": PUBLIC,

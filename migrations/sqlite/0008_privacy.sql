@@ -1,0 +1,52 @@
+-- Data-subject rights, retention and the audit log.
+
+-- Requests under GDPR Art. 15–21: what was asked, about whom, when it is due, how it ended.
+-- `detail` holds the request's parameters (corrected fields, lifting a restriction) as JSON;
+-- `result` the outcome (counts, the error) as JSON. Kept after an erasure as its record.
+CREATE TABLE privacy_requests (
+    id BLOB PRIMARY KEY,
+    tenant_id BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    contact_id BLOB,
+    status TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    result TEXT,
+    requested_by BLOB,
+    created_at INTEGER NOT NULL,
+    due_at INTEGER NOT NULL,
+    completed_at INTEGER
+);
+CREATE INDEX privacy_requests_tenant ON privacy_requests(tenant_id, id);
+CREATE INDEX privacy_requests_pending ON privacy_requests(status, id);
+
+-- Restricted contacts (Art. 18): kept, but excluded from processing until lifted.
+ALTER TABLE contacts ADD COLUMN restricted INTEGER NOT NULL DEFAULT 0;
+
+-- Per-tenant retention, in days; NULL keeps forever (webhook payloads: the hub-wide setting).
+CREATE TABLE tenant_retention (
+    tenant_id BLOB PRIMARY KEY,
+    messages_days INTEGER,
+    closed_conversations_days INTEGER,
+    technical_data_days INTEGER,
+    webhook_payload_days INTEGER,
+    audit_days INTEGER,
+    updated_at INTEGER NOT NULL
+);
+
+-- Who read or changed personal data, when, from where. Append-only; purged by audit_days.
+CREATE TABLE audit_log (
+    id BLOB PRIMARY KEY,
+    tenant_id BLOB NOT NULL,
+    key_id BLOB,
+    operator_id BLOB,
+    ip TEXT,
+    action TEXT NOT NULL,
+    target_kind TEXT NOT NULL,
+    target_id BLOB,
+    detail TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX audit_log_tenant ON audit_log(tenant_id, id);
+CREATE INDEX audit_log_target ON audit_log(tenant_id, target_id);
+CREATE INDEX messages_contact ON messages(contact_id);
+CREATE INDEX outbox_contact ON outbox(contact_id);

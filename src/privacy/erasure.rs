@@ -1,0 +1,36 @@
+//! Erasure (GDPR Art. 17), verifiable.
+//!
+//! One transaction deletes every row about the contact — messages, attachments, technical data,
+//! conversations, identities, visitor sessions, link tokens, the outbox events and webhook
+//! deliveries and attempts that carry their data — and destroys their data key, so any copy
+//! left anywhere (a backup, a replica, a log shipped elsewhere) is ciphertext nobody can open
+//! (crypto-shredding). `contact.erased` goes out in the same transaction.
+//!
+//! What is kept, on purpose: the consent ledger's events. Their address is sealed under the
+//! destroyed key; what remains is the keyed blind index (HMAC under the tenant's key) — the
+//! tombstone that keeps a "STOP" in force if the same number writes again — and the chain stays
+//! verifiable. Transfer records and audit entries keep the contact's id (no data) as the record
+//! of what happened. The emptied key row records when the key was destroyed.
+//!
+//! SQLite runs with `secure_delete`, so freed pages are overwritten, and after the commit the
+//! write-ahead log is checkpointed and truncated (`Db::wipe_log`), so no old page version of
+//! the deleted rows stays on disk.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::domain::events::{self, Event};
+use crate::domain::rfc3339;
+use crate::outbox;
+use crate::store::privacy::Erased;
+use crate::store::{self, StoreError, Tx};
+
+/// Erases the contact in `tx`; returns what went and the `contact.erased` event to publish after
+/// commit.
+pub async fn erase_in(tx: &mut Tx, tenant_id: Uuid, contact_id: Uuid, request_id: Option<Uuid>) -> Result<(Erased, Event), StoreError> {
+    let erased = store::privacy::erase_contact(tx, tenant_id, contact_id).await?;
+    let data = json!({"contact_id": contact_id, "erased_at": rfc3339(store::now_micros()), "request_id": request_id});
+    let mut event = Event::new(tenant_id, events::CONTACT_ERASED, None, &data);
+    outbox::append_plain(tx, &mut event).await?;
+    Ok((erased, event))
+}

@@ -1,0 +1,198 @@
+//! Data-subject requests (GDPR Art. 15–21), tracked from receipt to completion.
+//!
+//! `POST /v1/privacy/requests` records a request (`pending`, due in 30 days, Art. 12(3)) and
+//! wakes the [`Worker`], which carries it out and marks it `completed` or `failed` in the same
+//! transaction as its effects, with a `privacy_request.completed` event:
+//!
+//! - `access`: nothing to change; the bundle is built when downloaded ([`super::export`]).
+//! - `erasure`: [`super::erasure`].
+//! - `rectification`: the corrected fields are written and `contact.updated` tells every
+//!   recipient (Art. 19).
+//! - `restriction`: the contact is flagged (or the flag lifted); while flagged nothing is sent to
+//!   them, no webhook carries their data (only `contact.restricted` itself) and agents' lists
+//!   leave them out.
+//! - `objection`: marketing is objected to on every address of the contact (Art. 21(3)).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use omnibridge_channel::{Address, AddressKind};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::consent::{self, NewConsent};
+use crate::domain::events::{self, Event};
+use crate::domain::rfc3339;
+use crate::outbox;
+use crate::present::fields;
+use crate::state::AppState;
+use crate::store::privacy::RequestRow;
+use crate::store::{self, StoreError};
+
+pub const KINDS: &[&str] = &["access", "erasure", "rectification", "restriction", "objection"];
+
+/// Art. 12(3): one month.
+pub const DUE_DAYS: i64 = 30;
+
+/// The JSON view of a request.
+pub fn view(r: &RequestRow) -> Value {
+    let detail: Value = serde_json::from_str(&r.detail).unwrap_or_else(|_| json!({}));
+    json!({
+        "id": r.id,
+        "type": r.kind,
+        "contact_id": r.contact_id,
+        "status": r.status,
+        "lift": detail.get("lift").cloned().unwrap_or(Value::Null),
+        "result": r.result.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
+        "created_at": rfc3339(r.created_at),
+        "due_at": rfc3339(r.due_at),
+        "completed_at": r.completed_at.map(rfc3339),
+        "overdue": r.status == "pending" && r.due_at < store::now_micros(),
+    })
+}
+
+/// Carries out pending requests as they come.
+pub struct Worker {
+    pub hub: AppState,
+    pub wake: Arc<Notify>,
+}
+
+impl Worker {
+    pub async fn run(self, stop: CancellationToken) {
+        loop {
+            match store::privacy::pending_requests(&self.hub.db, 32).await {
+                Ok(pending) => {
+                    for request in pending {
+                        if let Err(err) = self.carry_out(&request).await {
+                            // Left pending: tried again next round.
+                            tracing::error!(request_id = %request.id, error = %err, "carrying out a privacy request failed");
+                        }
+                    }
+                }
+                Err(err) => tracing::error!(error = %err, "reading privacy requests failed"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+
+    async fn carry_out(&self, r: &RequestRow) -> Result<(), StoreError> {
+        let hub = &self.hub;
+        let detail: Value = serde_json::from_str(&r.detail).unwrap_or_else(|_| json!({}));
+        // A rectification is written (and told to recipients) in its own transaction, like an
+        // operator's edit, before the request's own.
+        let rectified = match (r.contact_id, r.kind.as_str()) {
+            (Some(contact_id), "rectification") => {
+                let fields = detail.get("fields").cloned().unwrap_or_else(|| json!({}));
+                Some(match crate::api::contacts::rectify(hub, r.tenant_id, contact_id, &fields).await {
+                    Ok(_) => Ok(json!({"rectified": fields.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default()})),
+                    Err(err) => Err(err.to_string()),
+                })
+            }
+            _ => None,
+        };
+        let mut tx = hub.db.begin().await?;
+        let mut published: Vec<Event> = Vec::new();
+        let outcome: Result<Value, String> = match (r.contact_id, r.kind.as_str()) {
+            (None, _) => Ok(json!({"contact_found": false})),
+            (Some(_), "access") => Ok(json!({"export": format!("/v1/privacy/requests/{}/export", r.id)})),
+            (Some(contact_id), "erasure") => match super::erasure::erase_in(&mut tx, r.tenant_id, contact_id, Some(r.id)).await {
+                Ok((erased, event)) => {
+                    published.push(event);
+                    Ok(serde_json::to_value(erased).unwrap_or_default())
+                }
+                Err(err) => return Err(err),
+            },
+            (Some(contact_id), "restriction") => {
+                let restricted = !detail.get("lift").and_then(Value::as_bool).unwrap_or(false);
+                if store::privacy::set_restricted(&mut tx, r.tenant_id, contact_id, restricted).await? {
+                    let mut event = Event::new(r.tenant_id, events::CONTACT_RESTRICTED, None, &json!({"contact_id": contact_id, "restricted": restricted}));
+                    outbox::append_plain(&mut tx, &mut event).await?;
+                    published.push(event);
+                    Ok(json!({"restricted": restricted}))
+                } else {
+                    Err("the contact no longer exists".into())
+                }
+            }
+            (Some(contact_id), "objection") => match self.object(&mut tx, r, contact_id).await {
+                Ok(events) => {
+                    let n = events.len();
+                    published.extend(events);
+                    Ok(json!({"marketing_objected_on": n}))
+                }
+                Err(why) => Err(why),
+            },
+            (Some(_), "rectification") => rectified.unwrap_or_else(|| Err("nothing to rectify".into())),
+            (Some(_), other) => Err(format!("unknown request type {other}")),
+        };
+        let (status, result) = match outcome {
+            Ok(v) => ("completed", v),
+            Err(why) => ("failed", json!({"error": why})),
+        };
+        if !store::privacy::finish_request(&mut tx, r.id, status, &result.to_string()).await? {
+            return Ok(()); // another process finished it
+        }
+        let data = json!({"id": r.id, "type": r.kind, "status": status, "contact_id": r.contact_id, "completed_at": rfc3339(store::now_micros())});
+        let mut done = Event::new(r.tenant_id, events::PRIVACY_REQUEST_COMPLETED, None, &data);
+        outbox::append_plain(&mut tx, &mut done).await?;
+        published.push(done);
+        tx.commit().await?;
+        if r.kind == "erasure"
+            && let Some(contact_id) = r.contact_id
+        {
+            hub.keyring.forget(contact_id);
+            if !hub.db.wipe_log().await? {
+                tracing::warn!(request_id = %r.id, "the write-ahead log could not be emptied after an erasure; it will be at the next checkpoint");
+            }
+        }
+        hub.bus.publish(published);
+        Ok(())
+    }
+
+    /// Objects to marketing on every address the contact has, in `tx`.
+    async fn object(&self, tx: &mut store::Tx, r: &RequestRow, contact_id: Uuid) -> Result<Vec<Event>, String> {
+        let hub = &self.hub;
+        let key = hub.keyring.data_key(&mut *tx, r.tenant_id, contact_id).await.map_err(|e| e.to_string())?;
+        let identities = store::contacts::identities_in_range(&mut *tx, r.tenant_id, contact_id, contact_id).await.map_err(|e| e.to_string())?;
+        let mut new = Vec::new();
+        for identity in identities {
+            let Some(kind) = AddressKind::parse(&identity.kind) else { continue };
+            let medium = match kind {
+                AddressKind::Email => "email",
+                AddressKind::Phone => "sms",
+                AddressKind::Telegram => "telegram",
+                AddressKind::Webchat => "webchat",
+            };
+            let value = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address).map_err(|e| e.to_string())?;
+            let address = Address { kind, value };
+            let id = Uuid::now_v7();
+            new.push(NewConsent {
+                id,
+                tenant_id: r.tenant_id,
+                contact_id: Some(contact_id),
+                channel: medium,
+                address_index: hub.keyring.blind_index(r.tenant_id, &address),
+                address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address.value).map_err(|e| e.to_string())?),
+                sender_scope: None,
+                purpose: consent::purposes::MARKETING.into(),
+                action: consent::actions::OBJECT,
+                legal_basis: consent::legal_bases::CONSENT,
+                method: consent::methods::PRIVACY_REQUEST,
+                evidence: json!({"privacy_request": r.id}),
+                actor: "privacy_request".into(),
+                notice_url: None,
+                notice_version: None,
+            });
+        }
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (_, events) = consent::record(tx, &key, &new).await.map_err(|e| e.to_string())?;
+        Ok(events)
+    }
+}

@@ -1,0 +1,66 @@
+//! Storage limitation (GDPR Art. 5(1)(e)): each tenant says how long messages, closed
+//! conversations, technical data (IP, user agent), webhook payloads and audit entries are kept;
+//! the purge job deletes what is older, hourly, and `omnibridge purge` does it on demand (or
+//! counts with `--dry-run`).
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::store::privacy::{PurgeKind, RetentionRow};
+use crate::store::{self, Db, StoreError};
+
+/// The days a tenant keeps one category; None: kept (webhook payloads: the hub-wide setting).
+pub fn days(r: &RetentionRow, kind: PurgeKind, hub_webhook_days: u64) -> Option<i64> {
+    match kind {
+        PurgeKind::Messages => r.messages_days,
+        PurgeKind::ClosedConversations => r.closed_conversations_days,
+        PurgeKind::TechnicalData => r.technical_data_days,
+        PurgeKind::WebhookPayloads => r.webhook_payload_days.or(Some(hub_webhook_days as i64)),
+        PurgeKind::Audit => r.audit_days,
+    }
+}
+
+/// Purges (or counts) one tenant's expired data: (category, rows) for each category it limits.
+pub async fn purge_tenant(db: &Db, tenant_id: Uuid, r: &RetentionRow, hub_webhook_days: u64, dry_run: bool) -> Result<Vec<(&'static str, u64)>, StoreError> {
+    let now = store::now_micros();
+    let mut out = Vec::new();
+    for kind in PurgeKind::ALL {
+        let Some(days) = days(r, kind, hub_webhook_days) else { continue };
+        let before = now - days.max(0) * 86_400 * 1_000_000;
+        out.push((kind.name(), store::privacy::purge(db, tenant_id, kind, before, dry_run).await?));
+    }
+    Ok(out)
+}
+
+/// Every tenant with retention settings, purged; the totals per category.
+pub async fn purge_all(db: &Db, only: Option<Uuid>, hub_webhook_days: u64, dry_run: bool, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Vec<(Uuid, Vec<(&'static str, u64)>)>, StoreError> {
+    let tenants: Vec<(Uuid, RetentionRow)> = store::privacy::all_retention(db).await?.into_iter().filter(|(t, _)| only.is_none_or(|o| o == *t)).collect();
+    let mut out = Vec::new();
+    for (i, (tenant_id, r)) in tenants.iter().enumerate() {
+        out.push((*tenant_id, purge_tenant(db, *tenant_id, r, hub_webhook_days, dry_run).await?));
+        progress(i + 1, tenants.len());
+    }
+    Ok(out)
+}
+
+/// The scheduled purge: hourly.
+pub async fn run(db: Db, hub_webhook_days: u64, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+        match purge_all(&db, None, hub_webhook_days, false, &|_, _| {}).await {
+            Ok(done) => {
+                for (tenant_id, counts) in done {
+                    for (category, n) in counts.into_iter().filter(|(_, n)| *n > 0) {
+                        tracing::info!(%tenant_id, category, rows = n, "retention purge");
+                    }
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "retention purge failed"),
+        }
+    }
+}
