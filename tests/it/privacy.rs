@@ -17,6 +17,7 @@ backend_tests!(
     an_erasure_leaves_nothing_readable_and_keeps_the_opt_out,
     a_restricted_contact_gets_nothing_out_until_lifted,
     retention_purges_only_what_is_older,
+    the_command_line_exports_erases_and_offboards,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -321,4 +322,39 @@ async fn retention_purges_only_what_is_older(backend: Backend) {
     let (_, messages) = app.get(&format!("/v1/conversations/{conversation}/messages"), &admin).await;
     let ids: Vec<Value> = data(&messages).iter().map(|m| m["id"].clone()).collect();
     assert_eq!(ids, [new["id"].clone()], "the newer message stays, the older is gone");
+}
+
+async fn the_command_line_exports_erases_and_offboards(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (tenant, admin) = app.create_tenant("Shop");
+    let channel = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&channel, json!({"name": "Cleo", "email": "cleo@example.org"})).await;
+    app.visitor_says(&token, json!({"text": "a question from Cleo"})).await;
+    let (_, contacts) = app.get("/v1/contacts", &admin).await;
+    let contact = data(&contacts)[0]["id"].as_str().expect("id").to_owned();
+
+    let out = app.dir.path().join("cleo.json");
+    let run = app.cli(&["export", "--tenant", &tenant, "--contact", &contact, "--out", &out.display().to_string()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let bundle: Value = serde_json::from_slice(&std::fs::read(&out).expect("bundle")).expect("json");
+    assert_eq!(bundle["contact"]["email"], "cleo@example.org");
+    assert!(bundle.to_string().contains("a question from Cleo"));
+
+    let run = app.cli(&["erase", "--tenant", &tenant, "--contact", &contact]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let erased: Value = serde_json::from_slice(&run.stdout).expect("json");
+    assert_eq!((erased["messages"].as_u64(), erased["data_key_destroyed"].as_bool()), (Some(1), Some(true)));
+    let (status, _) = app.get(&format!("/v1/contacts/{contact}"), &admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, requests) = app.get("/v1/privacy/requests?status=completed", &admin).await;
+    assert_eq!(data(&requests)[0]["type"], "erasure", "the erasure is on record");
+    let again = app.cli(&["erase", "--tenant", &tenant, "--contact", &contact]);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("no such contact"));
+
+    let refused = app.cli(&["tenant", "delete", &tenant]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--yes"));
+    let run = app.cli(&["tenant", "delete", &tenant, "--yes"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let gone = app.cli(&["key", "create", "--tenant", &tenant, "--role", "agent"]);
+    assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("no such tenant"), "the tenant is gone");
 }
