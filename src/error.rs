@@ -14,6 +14,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("this key's role may not do that")]
     Forbidden,
+    /// A change through a console session without the session's CSRF token.
+    #[error("missing or wrong X-CSRF-Token")]
+    Csrf,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{field}: {detail}")]
@@ -50,6 +53,7 @@ impl From<ApiError> for Problem {
         match &err {
             ApiError::Unauthorized => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string()),
             ApiError::Forbidden => Problem::new(StatusCode::FORBIDDEN, "forbidden", err.to_string()),
+            ApiError::Csrf => Problem::new(StatusCode::FORBIDDEN, "csrf_token_missing", err.to_string()),
             ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
             ApiError::Invalid { field, detail } => Problem::invalid(field, format!("{field}: {detail}")),
             ApiError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", err.to_string()),

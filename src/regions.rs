@@ -103,6 +103,7 @@ enum Locator {
     Channel(Uuid),
     ApiKey(String),
     Visitor(String),
+    Session(String),
     Nothing,
 }
 
@@ -124,7 +125,10 @@ fn locate(request: &Request) -> Locator {
         return bearer.map(str::to_owned).or_else(query_token).map(Locator::Visitor).unwrap_or(Locator::Nothing);
     }
     if path.starts_with("/v1/") {
-        return bearer.map(str::to_owned).or_else(query_token).map(Locator::ApiKey).unwrap_or(Locator::Nothing);
+        if let Some(key) = bearer.map(str::to_owned).or_else(query_token) {
+            return Locator::ApiKey(key);
+        }
+        return crate::api::session_cookie(request.headers()).map(Locator::Session).unwrap_or(Locator::Nothing);
     }
     Locator::Nothing
 }
@@ -158,6 +162,21 @@ impl Dispatch {
                 let mut found = None;
                 for (i, (hub, _)) in self.cells.iter().enumerate() {
                     if hub.db.api_key_by_hash(&hash).await.ok().flatten().is_some() {
+                        found = Some(i);
+                        break;
+                    }
+                }
+                (memo, found)
+            }
+            Locator::Session(token) => {
+                let hash = crate::api::session_hash(&token);
+                let memo = memo_key(b"session", &hash);
+                if let Some(i) = self.remembered(&memo) {
+                    return i;
+                }
+                let mut found = None;
+                for (i, (hub, _)) in self.cells.iter().enumerate() {
+                    if store::sessions::find(&hub.db, &hash).await.ok().flatten().is_some() {
                         found = Some(i);
                         break;
                     }
@@ -208,6 +227,9 @@ fn memo_key(kind: &[u8], value: &[u8]) -> [u8; 32] {
 }
 
 async fn dispatch(State(d): State<Arc<Dispatch>>, request: Request) -> Response {
+    if request.uri().path() == "/v1/auth/login" {
+        return sign_in_anywhere(&d, request).await;
+    }
     let locator = locate(&request);
     let i = d.cell_for(locator).await;
     match d.cells[i].1.clone().oneshot(request).await {
@@ -215,4 +237,26 @@ async fn dispatch(State(d): State<Arc<Dispatch>>, request: Request) -> Response 
         Err(never) => match never {},
     }
     .into_response()
+}
+
+/// A sign-in names only an email: each cell is asked in turn (the body is small and kept), and
+/// the first that does not answer 401 answers.
+async fn sign_in_anywhere(d: &Dispatch, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let mut last = None;
+    for (_, router) in &d.cells {
+        let attempt = Request::from_parts(parts.clone(), axum::body::Body::from(bytes.clone()));
+        let response = match router.clone().oneshot(attempt).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        if response.status() != axum::http::StatusCode::UNAUTHORIZED {
+            return response;
+        }
+        last = Some(response);
+    }
+    last.unwrap_or_else(|| axum::http::StatusCode::UNAUTHORIZED.into_response())
 }

@@ -92,6 +92,23 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Auth, ApiErr
     Ok(auth)
 }
 
+/// A console session from the cookie. Requests that change something must echo the session's
+/// CSRF token in `X-CSRF-Token` (a cross-site form or script cannot read it).
+async fn from_session(parts: &Parts, state: &AppState) -> Result<Auth, ApiError> {
+    let token = super::signin::session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
+    let session = crate::store::sessions::find(&state.db, &super::signin::session_hash(&token)).await?.ok_or(ApiError::Unauthorized)?;
+    let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    if !safe {
+        let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let matches = sent.len() == session.csrf_token.len() && sent.bytes().zip(session.csrf_token.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+        if !matches {
+            return Err(ApiError::Csrf);
+        }
+    }
+    let role = Role::parse(&session.role).ok_or(ApiError::Unauthorized)?;
+    Ok(Auth { tenant_id: session.tenant_id, key_id: session.operator_id, operator_id: Some(session.operator_id), role, ip: None })
+}
+
 /// The bearer token of a request, if it has one.
 pub fn bearer(parts: &Parts) -> Option<&str> {
     parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
@@ -101,8 +118,10 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let secret = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        let mut auth = authenticate(state, secret).await?;
+        let mut auth = match bearer(parts) {
+            Some(secret) => authenticate(state, secret).await?,
+            None => from_session(parts, state).await?,
+        };
         auth.ip = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
         Ok(auth)
     }

@@ -20,6 +20,9 @@ mod privacy;
 mod realtime;
 mod ropa;
 mod routing;
+mod signin;
+pub use signin::{session_cookie, session_hash};
+mod console;
 pub use routing::csv_field;
 mod telegram_hooks;
 mod twilio_hooks;
@@ -54,6 +57,8 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(webhooks::router())
         .merge(routing::router())
         .merge(privacy::router())
+        .merge(signin::router())
+        .merge(console::router())
         .merge(ropa::router())
         .merge(ops::router())
         .merge(openapi::router())

@@ -19,7 +19,26 @@ use crate::state::AppState;
 use crate::store::{OperatorRow, Page};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/operators", get(list).post(create))
+    Router::new().route("/v1/operators", get(list).post(create)).route("/v1/keys", axum::routing::post(create_key))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKey {
+    role: String,
+    operator_id: Option<Uuid>,
+}
+
+/// An API key for automation, shown once (admins only).
+async fn create_key(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<CreateKey>) -> ApiResult<impl IntoResponse> {
+    auth.require_admin()?;
+    let created = crate::cli::create_key(&state.db, auth.tenant_id, &body.role, body.operator_id).await.map_err(|e| match e {
+        crate::cli::CliError::Invalid(why) if why.starts_with("--role") => ApiError::invalid("role", "must be admin, agent or integration"),
+        crate::cli::CliError::Invalid(_) => ApiError::invalid("operator_id", "no such operator in this tenant"),
+        crate::cli::CliError::Store(e) => ApiError::Store(e),
+        crate::cli::CliError::Random(e) => ApiError::Unavailable(format!("no randomness: {e}")),
+    })?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 #[derive(Serialize)]
@@ -41,6 +60,8 @@ struct CreateOperator {
     name: String,
     email: Option<String>,
     role: String,
+    /// For signing in to the console (12 to 200 characters); stored as an argon2id hash.
+    password: Option<String>,
 }
 
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<CreateOperator>) -> ApiResult<impl IntoResponse> {
@@ -56,7 +77,20 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     if email.as_deref().is_some_and(|e| !e.contains('@')) {
         return Err(ApiError::invalid("email", "must look like name@example.com"));
     }
+    let hash = match &body.password {
+        Some(password) => {
+            super::signin::valid_password(password)?;
+            if email.is_none() {
+                return Err(ApiError::invalid("email", "an operator who signs in needs an email"));
+            }
+            Some(super::signin::hash_password(password)?)
+        }
+        None => None,
+    };
     let row = state.db.insert_operator(auth.tenant_id, name, email.as_deref(), &body.role).await?;
+    if let Some(hash) = hash {
+        crate::store::sessions::set_password(&state.db, auth.tenant_id, row.id, &hash).await?;
+    }
     Ok((StatusCode::CREATED, Json(view(row))))
 }
 

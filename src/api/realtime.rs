@@ -29,10 +29,24 @@ async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     let header_token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let token = header_token.or(q.get("token").map(String::as_str)).ok_or(ApiError::Unauthorized)?;
-    let auth = authenticate(&state, token.trim()).await?;
+    let tenant_id = match header_token.or(q.get("token").map(String::as_str)) {
+        Some(token) => authenticate(&state, token.trim()).await?.tenant_id,
+        None => {
+            // The console's session cookie; a page of another site may not open this socket.
+            let token = super::signin::session_cookie(&headers).ok_or(ApiError::Unauthorized)?;
+            let same_origin = match (headers.get("origin").and_then(|v| v.to_str().ok()), headers.get("host").and_then(|v| v.to_str().ok())) {
+                (Some(origin), Some(host)) => origin.split("://").nth(1) == Some(host),
+                (None, _) => true,
+                _ => false,
+            };
+            if !same_origin {
+                return Err(ApiError::Forbidden);
+            }
+            crate::store::sessions::find(&state.db, &super::signin::session_hash(&token)).await?.ok_or(ApiError::Unauthorized)?.tenant_id
+        }
+    };
     let shutdown = state.shutdown.clone();
-    Ok(ws.max_message_size(16 * 1024).on_upgrade(move |socket| feed(socket, state, auth.tenant_id, shutdown)))
+    Ok(ws.max_message_size(16 * 1024).on_upgrade(move |socket| feed(socket, state, tenant_id, shutdown)))
 }
 
 async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, shutdown: CancellationToken) {

@@ -23,6 +23,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 6, name: "consent", sql: include_str!("../../migrations/sqlite/0006_consent.sql") },
     Migration { version: 7, name: "routing", sql: include_str!("../../migrations/sqlite/0007_routing.sql") },
     Migration { version: 8, name: "privacy", sql: include_str!("../../migrations/sqlite/0008_privacy.sql") },
+    Migration { version: 9, name: "console", sql: include_str!("../../migrations/sqlite/0009_console.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -35,6 +36,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 6, name: "consent", sql: include_str!("../../migrations/postgres/0006_consent.sql") },
     Migration { version: 7, name: "routing", sql: include_str!("../../migrations/postgres/0007_routing.sql") },
     Migration { version: 8, name: "privacy", sql: include_str!("../../migrations/postgres/0008_privacy.sql") },
+    Migration { version: 9, name: "console", sql: include_str!("../../migrations/postgres/0009_console.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

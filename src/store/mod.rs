@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod policies;
 pub mod privacy;
 mod rows;
+pub mod sessions;
 pub mod tenants;
 pub mod transfers;
 pub mod visitors;

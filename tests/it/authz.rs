@@ -142,6 +142,16 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::GET, template: "/v1/retention", body: None, expect: [401, 200, 403, 200] },
         Case { method: Method::PUT, template: "/v1/retention", body: Some(json!({"messages_days": 365})), expect: [401, 200, 403, 200] },
         Case { method: Method::GET, template: "/v1/audit", body: None, expect: [401, 200, 403, 200] },
+        Case { method: Method::POST, template: "/v1/keys", body: Some(json!({"role": "integration"})), expect: [401, 201, 403, 201] },
+        // Signing in needs no key (and a wrong password gets nowhere); the rest is per session.
+        Case {
+            method: Method::POST,
+            template: "/v1/auth/login",
+            body: Some(json!({"email": "nobody@example.com", "password": "not the password"})),
+            expect: [401, 401, 401, 401],
+        },
+        Case { method: Method::POST, template: "/v1/auth/logout", body: None, expect: [204, 204, 204, 204] },
+        Case { method: Method::GET, template: "/v1/auth/session", body: None, expect: [401, 200, 200, 200] },
         // Last, so the other routes can use the channel.
         Case { method: Method::DELETE, template: "/v1/channels/{channel}", body: None, expect: [401, 404, 403, 204] },
     ];

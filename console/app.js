@@ -1,0 +1,261 @@
+/*
+ * omnibridge operator console. Plain JavaScript, no build step: it signs in with a session
+ * cookie and uses only the public /v1 API (changes carry the session's CSRF token), so
+ * everything here can also be done over the API.
+ */
+(function () {
+  "use strict";
+  var $ = function (id) { return document.getElementById(id); };
+  var state = { csrf: null, me: null, channels: [], conversation: null, contact: null };
+
+  function say(text) {
+    var el = $("alert");
+    el.textContent = text || "";
+    el.hidden = !text;
+  }
+
+  function api(method, path, body) {
+    var headers = {};
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
+    return fetch(path, { method: method, headers: headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) })
+      .then(function (r) {
+        if (r.status === 204) return null;
+        return r.json().then(function (j) {
+          if (!r.ok) { var e = new Error(j.detail || r.statusText); e.problem = j; e.status = r.status; throw e; }
+          return j;
+        });
+      });
+  }
+
+  /* Refusals are explained in words, not codes. */
+  function explain(err) {
+    var p = err.problem || {};
+    if (p.code === "consent_missing") return "Not sent: the contact has not agreed to this. " + p.detail;
+    if (p.code === "policy_blocked") return "Not sent: your data routing policy does not allow it (" + (p.rule || "policy") + "). " + p.detail;
+    if (p.code === "restricted") return "Not sent: this contact's data is restricted. " + p.detail;
+    return err.message;
+  }
+
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined) e.textContent = text;
+    if (cls) e.className = cls;
+    return e;
+  }
+
+  function channelName(id) {
+    var c = state.channels.find(function (c) { return c.id === id; });
+    return c ? c.name + " (" + c.kind + ")" : "channel";
+  }
+
+  /* ---- sign-in ---------------------------------------------------------------------- */
+
+  function start() {
+    api("GET", "/v1/auth/session").then(signedIn, function () { $("signin").hidden = false; });
+  }
+
+  $("signin").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    say("");
+    api("POST", "/v1/auth/login", { email: $("email").value, password: $("password").value })
+      .then(function () { return api("GET", "/v1/auth/session"); })
+      .then(signedIn, function (err) { say(err.status === 401 ? "Wrong email or password." : explain(err)); });
+  });
+
+  $("signout").addEventListener("click", function () {
+    api("POST", "/v1/auth/logout").then(function () { location.reload(); });
+  });
+
+  function signedIn(me) {
+    state.me = me;
+    state.csrf = me.csrf_token;
+    $("signin").hidden = true;
+    $("app").hidden = false;
+    $("signout").hidden = false;
+    $("who").textContent = (me.name || "operator") + " · " + me.role;
+    $("admin").hidden = me.role !== "admin";
+    api("GET", "/v1/channels?limit=200").then(function (list) {
+      state.channels = list.data;
+      list.data.forEach(function (c) { var o = el("option", c.name + " (" + c.kind + ")"); o.value = c.id; $("f-channel").appendChild(o); });
+      loadInbox();
+    }).catch(function (err) { say(explain(err)); });
+    if (me.role === "admin") loadOperators();
+    live();
+  }
+
+  /* ---- inbox -------------------------------------------------------------------------- */
+
+  function loadInbox() {
+    var q = [];
+    if ($("f-status").value) q.push("status=" + encodeURIComponent($("f-status").value));
+    if ($("f-channel").value) q.push("channel_id=" + encodeURIComponent($("f-channel").value));
+    if ($("f-assignee").value) q.push("assignee=" + encodeURIComponent($("f-assignee").value));
+    return api("GET", "/v1/conversations?limit=100" + (q.length ? "&" + q.join("&") : "")).then(function (list) {
+      var ol = $("conversations");
+      ol.textContent = "";
+      list.data.forEach(function (c) {
+        var li = el("li");
+        var b = el("button", channelName(c.channel_id) + " · " + c.status + " · " + new Date(c.last_message_at).toLocaleString());
+        b.type = "button";
+        b.dataset.id = c.id;
+        b.setAttribute("aria-current", state.conversation && state.conversation.id === c.id ? "true" : "false");
+        b.addEventListener("click", function () { openConversation(c.id); });
+        li.appendChild(b);
+        ol.appendChild(li);
+      });
+    }).catch(function (err) { say(explain(err)); });
+  }
+  ["f-status", "f-channel", "f-assignee"].forEach(function (id) { $(id).addEventListener("change", loadInbox); });
+
+  /* ---- a conversation ----------------------------------------------------------------- */
+
+  function openConversation(id) {
+    say("");
+    return api("GET", "/v1/conversations/" + id).then(function (c) {
+      state.conversation = c;
+      $("conversation-actions").hidden = false;
+      $("reply").hidden = false;
+      loadMessages();
+      loadContact(c.contact_id);
+      Array.prototype.forEach.call($("conversations").querySelectorAll("button"), function (b) {
+        b.setAttribute("aria-current", b.dataset.id === id ? "true" : "false");
+      });
+    }).catch(function (err) { say(explain(err)); });
+  }
+
+  function loadMessages() {
+    var c = state.conversation;
+    if (!c) return Promise.resolve();
+    return api("GET", "/v1/conversations/" + c.id + "/messages?limit=200").then(function (list) {
+      var ol = $("messages");
+      ol.textContent = "";
+      list.data.forEach(function (m) {
+        var li = el("li", undefined, m.private ? "note" : m.direction);
+        li.dataset.id = m.id;
+        li.appendChild(el("span", (m.private ? "Note · " : m.direction === "in" ? "Contact · " : "You · ") + channelName(m.channel_id) + " · " + m.status + (m.error ? " · " + m.error : ""), "meta"));
+        li.appendChild(el("span", m.text, "text"));
+        ol.appendChild(li);
+      });
+      ol.scrollTop = ol.scrollHeight;
+    });
+  }
+
+  var KIND_OF_CHANNEL = { webchat: "webchat", email: "email", twilio_sms: "phone", telegram: "telegram" };
+
+  function loadContact(id) {
+    return Promise.all([api("GET", "/v1/contacts/" + id), api("GET", "/v1/contacts/" + id + "/consents")]).then(function (r) {
+      var contact = r[0], consents = r[1];
+      state.contact = contact;
+      var dl = $("contact-fields");
+      dl.textContent = "";
+      [["Name", contact.name], ["Email", contact.email], ["Phone", contact.phone]].forEach(function (f) {
+        dl.appendChild(el("dt", f[0]));
+        dl.appendChild(el("dd", f[1] || "—"));
+      });
+      var ids = $("identities");
+      ids.textContent = "";
+      contact.identities.forEach(function (i) { ids.appendChild(el("li", i.kind + ": " + i.address + " (" + i.status + ")")); });
+      var cs = $("consents");
+      cs.textContent = "";
+      (consents.data || []).forEach(function (e) { cs.appendChild(el("li", e.channel + " · " + e.purpose + " · " + e.action + " (" + e.method + ")")); });
+      if (!cs.children.length) cs.appendChild(el("li", "No consent recorded: service replies allowed, marketing needs consent."));
+      // The channels the contact can be reached on: switch channel by picking another.
+      var kinds = contact.identities.map(function (i) { return i.kind; });
+      var sel = $("reply-channel");
+      sel.textContent = "";
+      state.channels.filter(function (ch) { return kinds.indexOf(KIND_OF_CHANNEL[ch.kind]) >= 0; }).forEach(function (ch) {
+        var o = el("option", ch.name + " (" + ch.kind + ")");
+        o.value = ch.id;
+        if (state.conversation && ch.id === state.conversation.channel_id) o.selected = true;
+        sel.appendChild(o);
+      });
+      $("privacy-actions").hidden = state.me.role !== "admin";
+    }).catch(function (err) { say(explain(err)); });
+  }
+
+  $("reply").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    say("");
+    var c = state.conversation;
+    var body = { text: $("reply-text").value, channel_id: $("reply-channel").value || undefined, purpose: $("reply-purpose").value, private: $("reply-private").checked };
+    api("POST", "/v1/conversations/" + c.id + "/messages", body).then(function () {
+      $("reply-text").value = "";
+      loadMessages();
+    }, function (err) { say(explain(err)); });
+  });
+
+  $("conversation-actions").addEventListener("click", function (ev) {
+    var action = ev.target.dataset && ev.target.dataset.action;
+    if (!action || !state.conversation) return;
+    var change = action === "assign" ? { assignee_id: state.me.operator_id } : { status: action };
+    api("PATCH", "/v1/conversations/" + state.conversation.id, change).then(function (c) { state.conversation = c; loadInbox(); }, function (err) { say(explain(err)); });
+  });
+
+  $("privacy-actions").addEventListener("click", function (ev) {
+    var type = ev.target.dataset && ev.target.dataset.request;
+    if (!type || !state.contact) return;
+    var words = { access: "Export everything held about this contact?", restriction: "Restrict this contact? Nothing will be sent to them until it is lifted.", erasure: "Erase this contact? This cannot be undone." };
+    if (!window.confirm(words[type])) return;
+    api("POST", "/v1/privacy/requests", { type: type, contact_id: state.contact.id }).then(function (r) {
+      $("privacy-result").textContent = "Request " + r.id + ": " + r.status + ", due " + new Date(r.due_at).toLocaleDateString();
+      if (type === "access") pollExport(r.id);
+    }, function (err) { say(explain(err)); });
+  });
+
+  function pollExport(id) {
+    api("GET", "/v1/privacy/requests/" + id).then(function (r) {
+      if (r.status === "pending") { setTimeout(function () { pollExport(id); }, 1000); return; }
+      var p = $("privacy-result");
+      p.textContent = "";
+      var a = el("a", "Download the export");
+      a.href = "/v1/privacy/requests/" + id + "/export";
+      a.download = "export-" + id + ".json";
+      p.appendChild(a);
+    });
+  }
+
+  /* ---- live updates --------------------------------------------------------------------- */
+
+  function live(delay) {
+    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/realtime");
+    ws.onopen = function () { delay = 0; };
+    ws.onmessage = function (ev) {
+      var event;
+      try { event = JSON.parse(ev.data); } catch (e) { return; }
+      if (!event.type || event.type.indexOf("message.") !== 0 && event.type.indexOf("conversation.") !== 0) return;
+      loadInbox();
+      var d = event.data || {};
+      if (state.conversation && (d.conversation_id === state.conversation.id || d.id === state.conversation.id)) loadMessages();
+    };
+    ws.onclose = function () {
+      var next = Math.min((delay || 500) * 2, 15000);
+      setTimeout(function () { live(next); }, next);
+    };
+  }
+
+  /* ---- team ------------------------------------------------------------------------------ */
+
+  function loadOperators() {
+    api("GET", "/v1/operators?limit=200").then(function (list) {
+      var ul = $("operators");
+      ul.textContent = "";
+      list.data.forEach(function (o) { ul.appendChild(el("li", o.name + " · " + (o.email || "no email") + " · " + o.role)); });
+    });
+  }
+
+  $("new-operator").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    api("POST", "/v1/operators", { name: $("op-name").value, email: $("op-email").value, role: $("op-role").value, password: $("op-password").value })
+      .then(function () { ev.target.reset(); loadOperators(); }, function (err) { say(explain(err)); });
+  });
+
+  $("new-key").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    api("POST", "/v1/keys", { role: $("key-role").value }).then(function (k) {
+      $("key-secret").textContent = "Shown once: " + k.api_key;
+    }, function (err) { say(explain(err)); });
+  });
+
+  start();
+})();

@@ -1,0 +1,128 @@
+//! Console sign-in: an operator's email and password (argon2id) open a session held in an
+//! HTTP-only, same-site cookie. Requests authenticated by the cookie that change anything must
+//! carry the session's CSRF token in `X-CSRF-Token`; API keys (`Authorization: Bearer`) work as
+//! before and need none.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use omnibridge_channel::problem::JsonBody;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::privacy::random_token;
+use crate::state::AppState;
+use crate::store;
+
+pub const SESSION_COOKIE: &str = "omnibridge_session";
+const SESSION_HOURS: i64 = 12;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/login", post(login))
+        .route("/v1/auth/logout", post(logout))
+        .route("/v1/auth/session", get(session))
+}
+
+/// An argon2id hash (PHC string) of a password.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| ApiError::Unavailable(format!("no randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| ApiError::Unavailable(e.to_string()))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// Checks a new password: 12 to 200 characters.
+pub fn valid_password(password: &str) -> ApiResult<()> {
+    if (12..=200).contains(&password.chars().count()) { Ok(()) } else { Err(ApiError::invalid("password", "must be 12 to 200 characters")) }
+}
+
+pub fn session_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The session token from the request's cookies.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    email: String,
+    password: String,
+}
+
+async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login>) -> ApiResult<Response> {
+    let email = body.email.trim().to_lowercase();
+    let candidates = store::sessions::credentials_by_email(&state.db, &email).await?;
+    // Every attempt verifies one hash, found or not, so timing does not tell which emails exist.
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Gfz2/Y+ltmSPIuVj3c+fkVxwW5Bm0B8dGcwC5yYfYoQ";
+    let found = candidates.iter().find(|c| c.password_hash.as_deref().is_some_and(|h| verify_password(&body.password, h)));
+    if candidates.is_empty() {
+        verify_password(&body.password, DUMMY);
+    }
+    let Some(operator) = found else {
+        return Err(ApiError::Unauthorized);
+    };
+    let token = random_token(32);
+    let csrf = random_token(24);
+    let expires_at = store::now_micros() + SESSION_HOURS * 3600 * 1_000_000;
+    store::sessions::insert(&state.db, &session_hash(&token), operator.tenant_id, operator.id, &csrf, expires_at).await?;
+    let actor = crate::privacy::audit::Actor { operator_id: Some(operator.id), ..Default::default() };
+    crate::privacy::audit::record(&state.db, operator.tenant_id, &actor, "operator.sign_in", "operator", Some(operator.id), None).await;
+    let secure = if state.config.public_base_url().starts_with("https://") { "; Secure" } else { "" };
+    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", SESSION_HOURS * 3600);
+    let mut response = Json(json!({
+        "tenant_id": operator.tenant_id,
+        "operator_id": operator.id,
+        "role": operator.role,
+        "csrf_token": csrf,
+    }))
+    .into_response();
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| ApiError::Unavailable(e.to_string()))?);
+    Ok(response)
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(token) = session_cookie(&headers) {
+        store::sessions::delete(&state.db, &session_hash(&token)).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let expired = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&expired).map_err(|e| ApiError::Unavailable(e.to_string()))?);
+    Ok(response)
+}
+
+/// Who is signed in, and the CSRF token to send with changes.
+async fn session(State(state): State<AppState>, auth: Auth, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
+    let csrf = match session_cookie(&headers) {
+        Some(token) => store::sessions::find(&state.db, &session_hash(&token)).await?.map(|s| s.csrf_token),
+        None => None,
+    };
+    let operator = match auth.operator_id {
+        Some(id) => state.db.operator(auth.tenant_id, id).await?,
+        None => None,
+    };
+    Ok(Json(json!({
+        "tenant_id": auth.tenant_id,
+        "operator_id": auth.operator_id,
+        "name": operator.as_ref().map(|o| o.name.clone()),
+        "role": auth.role.as_str(),
+        "csrf_token": csrf,
+    })))
+}
