@@ -7,6 +7,7 @@ mod helpers;
 mod receiver;
 
 mod authz;
+mod browser;
 mod cli;
 mod consent;
 mod crash;

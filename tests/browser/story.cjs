@@ -1,0 +1,94 @@
+// The console and the widget in a real browser (headless Chromium through playwright-core).
+// Run by the Rust test `browser::…`, which starts the hub and the servers it needs and passes
+// everything in OMNIBRIDGE_BROWSER_STORY (JSON): hub URL, the test page with the widget, the
+// operator's credentials, where to save screenshots. Prints one JSON line with what happened;
+// exits non-zero on the first failure or on any error in a page's console.
+"use strict";
+const { chromium } = require("playwright-core"); // found through NODE_PATH
+
+(async () => {
+
+const story = JSON.parse(process.env.OMNIBRIDGE_BROWSER_STORY);
+const errors = [];
+const browser = await chromium.launch({
+  executablePath: process.env.OMNIBRIDGE_TEST_CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
+});
+
+// Any script error fails the story. Chromium also logs every non-2xx fetch as a console error:
+// the API's answers that the pages handle on purpose (401 before signing in, 409 for a refused
+// send) are expected; a missing file (404) or a server error is not.
+const EXPECTED = /Failed to load resource: the server responded with a status of (401|409) /;
+function watch(page, who) {
+  page.on("console", (m) => { if (m.type() === "error" && !EXPECTED.test(m.text())) errors.push(`${who} console: ${m.text()}`); });
+  page.on("pageerror", (e) => errors.push(`${who} page error: ${e.message}`));
+}
+
+const result = {};
+try {
+  // The operator signs in.
+  const operator = await (await browser.newContext()).newPage();
+  watch(operator, "console");
+  await operator.goto(`${story.hub}/console`);
+  await operator.fill("#email", story.email);
+  await operator.fill("#password", story.password);
+  await operator.click("#signin button[type=submit]");
+  await operator.waitForSelector("#app:not([hidden])");
+  await operator.waitForSelector("#signin", { state: "hidden" });
+
+  // A visitor on the shop's page opens the widget and writes.
+  const visitorContext = await browser.newContext();
+  const visitor = await visitorContext.newPage();
+  watch(visitor, "widget");
+  await visitor.goto(story.page);
+  await visitor.click("#omnibridge-bubble");
+  await visitor.fill("#omnibridge-name", "Vera Visitor");
+  await visitor.fill("#omnibridge-email", story.visitor_email);
+  await visitor.fill("#omnibridge-input", "Hello from the browser");
+  await visitor.press("#omnibridge-input", "Enter");
+  await visitor.waitForSelector("#omnibridge-log li:has-text('Hello from the browser')");
+
+  // It reaches the operator's inbox without a reload.
+  await operator.waitForSelector("#conversations li button", { timeout: 15000 });
+  await operator.click("#conversations li button");
+  await operator.waitForSelector("#messages li:has-text('Hello from the browser')");
+  await operator.screenshot({ path: `${story.screenshots}/console-inbox.png`, fullPage: true });
+
+  // The operator answers; the widget shows it live.
+  await operator.fill("#reply-text", "Thanks Vera, how can I help?");
+  await operator.click("#reply button[type=submit]");
+  await visitor.waitForSelector("#omnibridge-log li:has-text('Thanks Vera, how can I help?')", { timeout: 15000 });
+  await visitor.screenshot({ path: `${story.screenshots}/widget.png` });
+
+  // The visitor comes back later: the history is there.
+  await visitor.reload();
+  await visitor.click("#omnibridge-bubble");
+  await visitor.waitForSelector("#omnibridge-log li:has-text('Hello from the browser')");
+  await visitor.waitForSelector("#omnibridge-log li:has-text('Thanks Vera, how can I help?')");
+  result.history = true;
+
+  // Marketing without consent is refused, in words.
+  await operator.selectOption("#reply-purpose", "marketing");
+  await operator.fill("#reply-text", "20% off everything this week");
+  await operator.click("#reply button[type=submit]");
+  await operator.waitForSelector("#alert:not([hidden])");
+  result.refusal = await operator.textContent("#alert");
+  await operator.screenshot({ path: `${story.screenshots}/console-refusal.png`, fullPage: true });
+
+  // Switch channel: the same person is answered by email.
+  await operator.selectOption("#reply-purpose", "service");
+  const emailOption = await operator.$eval("#reply-channel", (s, id) => [...s.options].some((o) => o.value === id), story.email_channel);
+  if (!emailOption) throw new Error("the email channel is not offered for a contact with an email address");
+  await operator.selectOption("#reply-channel", story.email_channel);
+  await operator.fill("#reply-text", "Following up by email as promised");
+  await operator.click("#reply button[type=submit]");
+  await operator.waitForSelector("#messages li:has-text('Following up by email as promised')");
+  result.email_sent = "Following up by email as promised";
+} catch (e) {
+  result.failure = String(e && e.stack || e);
+}
+await browser.close();
+result.errors = errors;
+console.log(JSON.stringify(result));
+process.exit(result.failure || errors.length ? 1 : 0);
+})();
