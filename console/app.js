@@ -185,6 +185,15 @@
     }, function (err) { say(explain(err)); });
   });
 
+  /* Web chat visitors see that someone is typing (at most one signal every 3 s). */
+  var lastTyping = 0;
+  $("reply-text").addEventListener("input", function () {
+    var c = state.conversation;
+    if (!c || $("reply-private").checked || Date.now() - lastTyping < 3000) return;
+    lastTyping = Date.now();
+    api("POST", "/v1/conversations/" + c.id + "/typing", { typing: true }).catch(function () {});
+  });
+
   $("conversation-actions").addEventListener("click", function (ev) {
     var action = ev.target.dataset && ev.target.dataset.action;
     if (!action || !state.conversation) return;

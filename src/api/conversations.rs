@@ -29,7 +29,31 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/conversations", get(list).post(start))
         .route("/v1/conversations/{id}", get(show).patch(update))
+        .route("/v1/conversations/{id}/typing", axum::routing::post(typing))
         .merge(messages::router())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Typing {
+    typing: bool,
+}
+
+/// An operator is typing: web chat visitors see an indicator (other channels have none).
+async fn typing(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<Typing>) -> ApiResult<impl IntoResponse> {
+    let conversation = find(&state, &auth, &id).await?;
+    let Some(channel) = state.channels.get(conversation.channel_id).await? else { return Ok(StatusCode::NO_CONTENT) };
+    if channel.kind != omnibridge_webchat::KIND || store::privacy::is_restricted(&state.db, conversation.contact_id).await? {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    if let Some(identity) = store::contacts::identity_for_kind(&state.db, auth.tenant_id, conversation.contact_id, "webchat").await? {
+        let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
+        let visitor = key.open(crate::present::fields::IDENTITY_ADDRESS, conversation.contact_id, &identity.address)?;
+        if let Ok(visitor_id) = Uuid::parse_str(&visitor) {
+            state.channels.webchat_typing(visitor_id, body.typing);
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A conversation of the caller's tenant, or 404 (also for other tenants' ids).

@@ -95,6 +95,11 @@ pub fn settings_with_secrets(keyring: &Keyring, info: &ChannelInfo) -> Result<se
 }
 
 impl Channels {
+    /// Shows a web chat visitor that an operator is typing; false when no widget is open.
+    pub fn webchat_typing(&self, visitor_id: Uuid, typing: bool) -> bool {
+        self.webchat.typing(visitor_id, typing)
+    }
+
     pub fn new(db: Db, sockets: VisitorSockets, keyring: Arc<Keyring>, bus: EventBus, http: reqwest::Client, public_url: String) -> Self {
         let mailbox_store = Arc::new(email::HubMailboxStore { db: db.clone(), keyring: keyring.clone(), bus });
         let channel_state = Arc::new(telegram::HubChannelState { db: db.clone() });

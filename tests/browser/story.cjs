@@ -54,8 +54,10 @@ try {
   await operator.waitForSelector("#messages li:has-text('Hello from the browser')");
   await operator.screenshot({ path: `${story.screenshots}/console-inbox.png`, fullPage: true });
 
-  // The operator answers; the widget shows it live.
-  await operator.fill("#reply-text", "Thanks Vera, how can I help?");
+  // The operator answers; the widget shows them typing, then the reply, live.
+  await operator.locator("#reply-text").pressSequentially("Thanks Vera, how can I help?");
+  await visitor.waitForSelector("#omnibridge-status:has-text('Agent is typing')", { timeout: 10000 });
+  result.typing = true;
   await operator.click("#reply button[type=submit]");
   await visitor.waitForSelector("#omnibridge-log li:has-text('Thanks Vera, how can I help?')", { timeout: 15000 });
   await visitor.screenshot({ path: `${story.screenshots}/widget.png` });

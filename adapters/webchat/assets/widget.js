@@ -9,7 +9,8 @@
  *   data-notice-url="https://…"      … linking the full notice
  *   data-consent-purposes="marketing" the purposes the checkbox grants (comma-separated)
  * The visitor token is kept in localStorage, so a returning visitor resumes their
- * conversation; replies arrive live over the widget websocket, which reconnects with backoff.
+ * conversation; replies (and "Agent is typing…") arrive live over the widget websocket, which
+ * reconnects with backoff.
  * The browser's Global Privacy Control / Do Not Track reach the hub as request headers and are
  * honoured there. It talks only to the public /widget/v1 API.
  */
@@ -130,6 +131,7 @@
   }
 
   var delay = 500;
+  var typingTimer = null;
   function connect() {
     if (socket) return;
     socket = new WebSocket(api.replace(/^http/, "ws") + "/ws?token=" + encodeURIComponent(token));
@@ -137,7 +139,12 @@
     socket.onmessage = function (e) {
       var frame;
       try { frame = JSON.parse(e.data); } catch (err) { return; }
-      if (frame.type === "message") show(frame.message);
+      if (frame.type === "message") { show(frame.message); status.textContent = ""; }
+      if (frame.type === "typing") {
+        status.textContent = frame.typing ? "Agent is typing…" : "";
+        clearTimeout(typingTimer);
+        if (frame.typing) typingTimer = setTimeout(function () { status.textContent = ""; }, 6000);
+      }
     };
     socket.onclose = function () {
       socket = null;

@@ -25,6 +25,13 @@ impl WebchatChannel {
         Self { sockets, recent: Mutex::new(VecDeque::with_capacity(RECENT)) }
     }
 
+    /// Tells the visitor's open widgets that an operator is typing (or stopped); false when
+    /// none is open. Carries no content.
+    pub fn typing(&self, visitor_id: Uuid, typing: bool) -> bool {
+        let frame = serde_json::to_string(&crate::ServerFrame::Typing { typing }).unwrap_or_default();
+        self.sockets.push(visitor_id, std::sync::Arc::from(frame))
+    }
+
     /// Remembers `id`; false if it was already sent.
     fn first_send(&self, id: Uuid) -> bool {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());

@@ -67,4 +67,6 @@ pub enum ServerFrame {
     Ready { visitor_id: Uuid },
     /// A reply (or any message) in the visitor's conversation.
     Message { message: WidgetMessage },
+    /// An operator is (or stopped) typing a reply.
+    Typing { typing: bool },
 }
