@@ -206,7 +206,15 @@ impl Cell {
         tasks.push(tokio::spawn(policy::notices::watch(db.clone(), bus.clone(), shared.policies.clone(), shared.workers.clone())));
         runners.start_all(ingest.clone()).await.context("starting channel importers")?;
         let widget = omnibridge_webchat::router(WidgetState {
-            backend: Arc::new(HubWidgetBackend::new(db.clone(), keyring.clone(), channels.clone(), bus.clone(), config.consent.purposes())),
+            backend: Arc::new(HubWidgetBackend::new(
+                db.clone(),
+                keyring.clone(),
+                channels.clone(),
+                bus.clone(),
+                config.consent.purposes(),
+                shared.policies.clone(),
+                hub.send_wake.clone(),
+            )),
             inbound: ingest.clone(),
             sockets,
             max_text_chars: config.widget.max_text_chars,

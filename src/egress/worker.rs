@@ -176,6 +176,7 @@ impl SendWorker {
         let thread_refs = store::mailboxes::thread_ids(&self.db, q.conversation_id, q.channel_id, 20).await.map_err(|e| e.to_string())?;
         let sealed_subject = store::mailboxes::subject(&self.db, q.conversation_id).await.map_err(|e| e.to_string())?;
         let subject = key.open_opt(fields::CONVERSATION_SUBJECT, q.conversation_id, sealed_subject.as_deref()).map_err(|e| e.to_string())?;
+        let subject = if q.purpose == "transcripts" { Some("Your conversation transcript".to_owned()) } else { subject };
         // With a reply domain, addresses `local+TAG@reply_domain` route mail back to the hub.
         let tagged = (|| {
             let domain = channel.settings.get("reply_domain")?.as_str()?;

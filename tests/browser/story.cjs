@@ -69,6 +69,11 @@ try {
   await visitor.waitForSelector("#omnibridge-log li:has-text('Thanks Vera, how can I help?')");
   result.history = true;
 
+  // "Email me this transcript": it goes out through the email channel (the SMTP receiver).
+  await visitor.click("#omnibridge-transcript button[type=submit]");
+  await visitor.waitForSelector("#omnibridge-status:has-text('on its way')");
+  result.transcript = true;
+
   // Marketing without consent is refused, in words.
   await operator.selectOption("#reply-purpose", "marketing");
   await operator.fill("#reply-text", "20% off everything this week");

@@ -74,10 +74,12 @@ async fn an_operator_and_a_visitor_talk_through_the_console_and_the_widget() {
     assert_eq!(result["errors"], json!([]), "no errors in any page's console");
     assert!(result["refusal"].as_str().is_some_and(|r| r.contains("Not sent") && r.contains("not agreed")), "{result}");
 
-    // The switched-channel reply went out as real mail.
-    let mail = smtp.wait_for(1, Duration::from_secs(20));
-    let raw = String::from_utf8_lossy(&mail[0]);
-    assert!(raw.contains("vera@example.org") && raw.contains("Following up by email as promised"), "{raw}");
+    // The transcript and the switched-channel reply went out as real mail.
+    let mail: Vec<String> = smtp.wait_for(2, Duration::from_secs(20)).iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
+    let transcript = mail.iter().find(|m| m.contains("Your conversation transcript")).expect("the transcript mail");
+    assert!(transcript.contains("vera@example.org") && transcript.contains("Hello from the browser") && transcript.contains("Thanks Vera"), "{transcript}");
+    let reply = mail.iter().find(|m| m.contains("Following up by email as promised")).expect("the reply by email");
+    assert!(reply.contains("vera@example.org"), "{reply}");
     for shot in ["console-inbox.png", "widget.png", "console-refusal.png"] {
         assert!(screenshots().join(shot).metadata().is_ok_and(|m| m.len() > 1000), "{shot} was saved");
     }

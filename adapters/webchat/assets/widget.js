@@ -60,7 +60,13 @@
     input,
     make("button", { type: "submit", text: "Send" })
   ]);
-  var panel = make("section", { id: "omnibridge-widget", "aria-label": "Chat", hidden: "hidden" }, [log, status, prechatForm, form]);
+  var transcriptEmail = make("input", { id: "omnibridge-transcript-email", type: "email", autocomplete: "email", placeholder: "your email, if not given" });
+  var transcript = make("form", { id: "omnibridge-transcript" }, [
+    make("label", { for: "omnibridge-transcript-email", text: "Email me this transcript" }),
+    transcriptEmail,
+    make("button", { type: "submit", text: "Email me" })
+  ]);
+  var panel = make("section", { id: "omnibridge-widget", "aria-label": "Chat", hidden: "hidden" }, [log, status, prechatForm, form, transcript]);
   var root = make("div", { id: "omnibridge-root" }, [panel, bubble]);
   root.style.cssText = "position:fixed;bottom:16px;right:16px;z-index:2147483000;font:14px/1.4 sans-serif;color:#1d2733";
   panel.style.cssText = "width:300px;background:#fff;border:1px solid #bbc;border-radius:8px;padding:8px;margin-bottom:8px;box-shadow:0 4px 16px rgba(0,0,0,.15)";
@@ -166,6 +172,15 @@
       if (r.ok) show(r.body);
       else status.textContent = r.body.detail || "Not sent.";
     }).catch(function (err) { status.textContent = err.message; });
+  });
+
+  transcript.addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!token) { status.textContent = "Write to us first."; return; }
+    var email = transcriptEmail.value.trim();
+    request("POST", "/transcript", email ? { email: email } : {}).then(function (r) {
+      status.textContent = r.ok ? "The transcript is on its way." : (r.body.detail || "The transcript could not be sent.");
+    });
   });
 
   resume();

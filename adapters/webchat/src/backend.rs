@@ -27,6 +27,9 @@ pub enum WidgetError {
     Invalid { field: &'static str, detail: String },
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The hub will not do it, for a reason the visitor may read (`code` as in the API).
+    #[error("{detail}")]
+    Refused { code: &'static str, detail: String },
 }
 
 /// Implemented by the hub: visitor sessions and the visitor's view of their conversation.
@@ -50,4 +53,8 @@ pub trait WidgetBackend: Send + Sync + 'static {
 
     /// One message of the visitor's, if it belongs to them.
     async fn message(&self, visitor: &Visitor, message_id: Uuid) -> Result<Option<WidgetMessage>, WidgetError>;
+
+    /// Emails the visitor the transcript of their conversation (to `email`, or the address
+    /// they gave before).
+    async fn send_transcript(&self, visitor: &Visitor, email: Option<String>) -> Result<(), WidgetError>;
 }

@@ -41,6 +41,7 @@ pub fn router(state: WidgetState) -> Router {
         .route("/widget/v1/channels/{channel_id}/sessions", post(open_session))
         .route("/widget/v1/messages", post(post_message).get(list_messages))
         .route("/widget/v1/ws", get(websocket))
+        .route("/widget/v1/transcript", post(transcript))
         .route("/widget.js", get(widget_js))
         .with_state(state)
         .layer(axum::middleware::from_fn(cors))
@@ -72,12 +73,28 @@ impl From<WidgetError> for Problem {
             WidgetError::Unauthorized => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string()),
             WidgetError::UnknownChannel => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
             WidgetError::Invalid { field, detail } => Problem::invalid(field, detail),
+            WidgetError::Refused { code, detail } => Problem::new(StatusCode::CONFLICT, code, detail),
             WidgetError::Unavailable(_) => {
                 tracing::error!(error = %err, "widget backend unavailable");
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly")
             }
         }
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TranscriptRequest {
+    email: Option<String>,
+}
+
+/// `POST /widget/v1/transcript`: "email me this transcript".
+async fn transcript(State(state): State<WidgetState>, visitor: AuthedVisitor, JsonBody(body): JsonBody<TranscriptRequest>) -> Result<Response, Problem> {
+    if body.email.as_deref().is_some_and(|e| e.len() > 254 || !e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))) {
+        return Err(Problem::invalid("email", "must look like name@example.com"));
+    }
+    state.backend.send_transcript(&visitor.0, body.email).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": "queued"}))).into_response())
 }
 
 /// The connection's technical data: client address and user agent, unless the browser sends
