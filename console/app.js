@@ -144,8 +144,12 @@
   var KIND_OF_CHANNEL = { webchat: "webchat", email: "email", twilio_sms: "phone", telegram: "telegram" };
 
   function loadContact(id) {
-    return Promise.all([api("GET", "/v1/contacts/" + id), api("GET", "/v1/contacts/" + id + "/consents")]).then(function (r) {
-      var contact = r[0], consents = r[1];
+    return Promise.all([
+      api("GET", "/v1/contacts/" + id),
+      api("GET", "/v1/contacts/" + id + "/consents"),
+      api("GET", "/v1/contacts/" + id + "/consents?history=true")
+    ]).then(function (r) {
+      var contact = r[0], consents = r[1], history = r[2];
       state.contact = contact;
       var dl = $("contact-fields");
       dl.textContent = "";
@@ -158,8 +162,13 @@
       contact.identities.forEach(function (i) { ids.appendChild(el("li", i.kind + ": " + i.address + " (" + i.status + ")")); });
       var cs = $("consents");
       cs.textContent = "";
-      (consents.data || []).forEach(function (e) { cs.appendChild(el("li", e.channel + " · " + e.purpose + " · " + e.action + " (" + e.method + ")")); });
+      (consents.data || []).forEach(function (e) { cs.appendChild(el("li", e.channel + " · " + e.purpose + ": " + e.state + " (" + e.method + ")")); });
       if (!cs.children.length) cs.appendChild(el("li", "No consent recorded: service replies allowed, marketing needs consent."));
+      var hs = $("consent-history");
+      hs.textContent = "";
+      (history.data || []).forEach(function (e) {
+        hs.appendChild(el("li", new Date(e.created_at).toLocaleString() + " · " + e.channel + " · " + e.purpose + " · " + e.action + " by " + e.method));
+      });
       // The channels the contact can be reached on: switch channel by picking another.
       var kinds = contact.identities.map(function (i) { return i.kind; });
       var sel = $("reply-channel");
