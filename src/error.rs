@@ -14,6 +14,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("this key's role may not do that")]
     Forbidden,
+    /// The tenant's IP allow-list does not cover the caller.
+    #[error("requests from {0} are not allowed for this tenant")]
+    IpNotAllowed(std::net::IpAddr),
     /// A change through a console session without the session's CSRF token.
     #[error("missing or wrong X-CSRF-Token")]
     Csrf,
@@ -53,6 +56,7 @@ impl From<ApiError> for Problem {
         match &err {
             ApiError::Unauthorized => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string()),
             ApiError::Forbidden => Problem::new(StatusCode::FORBIDDEN, "forbidden", err.to_string()),
+            ApiError::IpNotAllowed(_) => Problem::new(StatusCode::FORBIDDEN, "ip_not_allowed", err.to_string()),
             ApiError::Csrf => Problem::new(StatusCode::FORBIDDEN, "csrf_token_missing", err.to_string()),
             ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
             ApiError::Invalid { field, detail } => Problem::invalid(field, format!("{field}: {detail}")),

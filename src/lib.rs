@@ -183,6 +183,7 @@ impl Cell {
             runners: runners.clone(),
             webhooks: Arc::new(webhooks::client(&config.webhooks).context("building the webhook HTTP client")?),
             auth_cache: Default::default(),
+            ip_allow: Default::default(),
             metrics: metrics_handle(),
             shutdown: shared.shutdown.clone(),
         });

@@ -37,6 +37,8 @@ pub struct Hub {
     /// Background tasks of channels that pull messages in (email importers).
     pub runners: Arc<Runners>,
     pub auth_cache: AuthCache,
+    /// Tenants' IP allow-lists, cached.
+    pub ip_allow: crate::api::allow_list::AllowLists,
     pub metrics: Option<PrometheusHandle>,
     pub shutdown: CancellationToken,
 }

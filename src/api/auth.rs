@@ -123,6 +123,7 @@ impl FromRequestParts<AppState> for Auth {
             None => from_session(parts, state).await?,
         };
         auth.ip = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        super::allow_list::check(state, &auth).await?;
         Ok(auth)
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: `/v1` REST for operators and integrations, `/widget` for visitors (served by
 //! the web chat adapter), and the operational endpoints.
 
+pub mod allow_list;
 mod attachments;
 mod email_hooks;
 pub mod auth;
@@ -58,6 +59,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(routing::router())
         .merge(privacy::router())
         .merge(signin::router())
+        .merge(allow_list::router())
         .merge(console::router())
         .merge(ropa::router())
         .merge(ops::router())

@@ -24,13 +24,19 @@ pub fn router() -> Router<AppState> {
 
 async fn upgrade(
     State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     let header_token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let tenant_id = match header_token.or(q.get("token").map(String::as_str)) {
-        Some(token) => authenticate(&state, token.trim()).await?.tenant_id,
+        Some(token) => {
+            let mut auth = authenticate(&state, token.trim()).await?;
+            auth.ip = Some(peer.ip());
+            super::allow_list::check(&state, &auth).await?;
+            auth.tenant_id
+        }
         None => {
             // The console's session cookie; a page of another site may not open this socket.
             let token = super::signin::session_cookie(&headers).ok_or(ApiError::Unauthorized)?;
@@ -42,7 +48,17 @@ async fn upgrade(
             if !same_origin {
                 return Err(ApiError::Forbidden);
             }
-            crate::store::sessions::find(&state.db, &super::signin::session_hash(&token)).await?.ok_or(ApiError::Unauthorized)?.tenant_id
+            let session = crate::store::sessions::find(&state.db, &super::signin::session_hash(&token)).await?.ok_or(ApiError::Unauthorized)?;
+            let role = crate::domain::Role::parse(&session.role).ok_or(ApiError::Unauthorized)?;
+            let auth = super::auth::Auth {
+                tenant_id: session.tenant_id,
+                key_id: session.operator_id,
+                operator_id: Some(session.operator_id),
+                role,
+                ip: Some(peer.ip()),
+            };
+            super::allow_list::check(&state, &auth).await?;
+            auth.tenant_id
         }
     };
     let shutdown = state.shutdown.clone();

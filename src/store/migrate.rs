@@ -24,6 +24,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 7, name: "routing", sql: include_str!("../../migrations/sqlite/0007_routing.sql") },
     Migration { version: 8, name: "privacy", sql: include_str!("../../migrations/sqlite/0008_privacy.sql") },
     Migration { version: 9, name: "console", sql: include_str!("../../migrations/sqlite/0009_console.sql") },
+    Migration { version: 10, name: "ip_allow_list", sql: include_str!("../../migrations/sqlite/0010_ip_allow_list.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -37,6 +38,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 7, name: "routing", sql: include_str!("../../migrations/postgres/0007_routing.sql") },
     Migration { version: 8, name: "privacy", sql: include_str!("../../migrations/postgres/0008_privacy.sql") },
     Migration { version: 9, name: "console", sql: include_str!("../../migrations/postgres/0009_console.sql") },
+    Migration { version: 10, name: "ip_allow_list", sql: include_str!("../../migrations/postgres/0010_ip_allow_list.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::rows::row_struct;
-use super::{Db, StoreResult, on_db};
+use super::{Db, StoreResult, on_conn, on_db};
 
 row_struct! {
     pub struct TenantRow { id: Uuid, name: String, region: String, created_at: i64 }
@@ -34,4 +34,18 @@ impl Db {
 pub async fn directory_region(db: &Db, tenant_id: Uuid) -> StoreResult<Option<String>> {
     const SQL: &str = "SELECT region FROM tenant_directory WHERE tenant_id = $1";
     Ok(on_db!(db, |p| sqlx::query_scalar(SQL).bind(tenant_id).fetch_optional(p).await)?)
+}
+
+/// A tenant's IP allow-list (JSON array of CIDRs), if it has one.
+pub async fn ip_allow_list(db: &Db, tenant_id: Uuid) -> StoreResult<Option<String>> {
+    const SQL: &str = "SELECT cidrs FROM tenant_ip_allow_lists WHERE tenant_id = $1";
+    Ok(on_db!(db, |p| sqlx::query_scalar(SQL).bind(tenant_id).fetch_optional(p).await)?)
+}
+
+pub async fn save_ip_allow_list(db: &Db, tenant_id: Uuid, cidrs: &str) -> StoreResult<()> {
+    const SQL: &str = "INSERT INTO tenant_ip_allow_lists (tenant_id, cidrs, updated_at) VALUES ($1, $2, $3) \
+                       ON CONFLICT (tenant_id) DO UPDATE SET cidrs = EXCLUDED.cidrs, updated_at = EXCLUDED.updated_at";
+    let mut tx = db.begin().await?;
+    on_conn!(super::Conn::from(&mut tx), |c| sqlx::query(SQL).bind(tenant_id).bind(cidrs).bind(super::now_micros()).execute(c).await.map(|r| r.rows_affected()))?;
+    tx.commit().await
 }

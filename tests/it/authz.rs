@@ -148,6 +148,8 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             body: Some(json!({"typing": true})),
             expect: [401, 404, 204, 204],
         },
+        Case { method: Method::GET, template: "/v1/ip-allow-list", body: None, expect: [401, 200, 403, 200] },
+        Case { method: Method::PUT, template: "/v1/ip-allow-list", body: Some(json!({"cidrs": []})), expect: [401, 200, 403, 200] },
         Case { method: Method::POST, template: "/v1/keys", body: Some(json!({"role": "integration"})), expect: [401, 201, 403, 201] },
         // Signing in needs no key (and a wrong password gets nowhere); the rest is per session.
         Case {

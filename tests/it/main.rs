@@ -13,6 +13,7 @@ mod consent;
 mod crash;
 mod email;
 mod sms;
+mod team;
 mod telegram;
 mod openapi;
 mod privacy;

@@ -1,0 +1,7 @@
+-- Per-tenant IP allow-list for the API and the console: a JSON array of addresses or CIDR
+-- networks; no row (or an empty list) allows every address.
+CREATE TABLE tenant_ip_allow_lists (
+    tenant_id UUID PRIMARY KEY,
+    cidrs TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);

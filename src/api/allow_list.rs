@@ -1,0 +1,108 @@
+//! Per-tenant IP allow-list for the API and the console: `GET|PUT /v1/ip-allow-list
+//! {"cidrs": ["203.0.113.0/24", "2001:db8::/32", "198.51.100.7"]}`. An empty list allows every
+//! address. A request from elsewhere is refused with 403 and written to the audit log. The
+//! address is the connection's peer (a proxy in front must be on the list).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use omnibridge_channel::problem::JsonBody;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{self, StoreError};
+use crate::webhooks::ssrf::Cidr;
+
+/// How long another process's change may take to apply here.
+const CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Tenants' allow-lists, cached briefly.
+#[derive(Default)]
+pub struct AllowLists(Mutex<HashMap<Uuid, (Arc<Vec<Cidr>>, Instant)>>);
+
+impl AllowLists {
+    async fn get(&self, state: &AppState, tenant_id: Uuid) -> Result<Arc<Vec<Cidr>>, StoreError> {
+        if let Some((list, at)) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&tenant_id)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(list.clone());
+        }
+        let stored = store::tenants::ip_allow_list(&state.db, tenant_id).await?;
+        let texts: Vec<String> = stored.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+        let list = Arc::new(texts.iter().filter_map(|c| Cidr::parse(c)).collect::<Vec<_>>());
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(tenant_id, (list.clone(), Instant::now()));
+        Ok(list)
+    }
+
+    fn forget(&self, tenant_id: Uuid) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&tenant_id);
+    }
+}
+
+/// Refuses a caller whose address the tenant's allow-list does not cover.
+pub async fn check(state: &AppState, auth: &Auth) -> ApiResult<()> {
+    let Some(ip) = auth.ip else { return Ok(()) };
+    let list = state.ip_allow.get(state, auth.tenant_id).await?;
+    if list.is_empty() || list.iter().any(|c| c.contains(ip)) {
+        return Ok(());
+    }
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "access.ip_refused", "tenant", Some(auth.tenant_id), Some(&ip.to_string())).await;
+    Err(ApiError::IpNotAllowed(ip))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/ip-allow-list", get(show).put(replace))
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AllowList {
+    cidrs: Vec<String>,
+    /// Accept a list that does not cover the caller's own address (they lose access).
+    #[serde(default, skip_serializing)]
+    force: bool,
+}
+
+async fn show(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
+    auth.require_admin()?;
+    let stored = store::tenants::ip_allow_list(&state.db, auth.tenant_id).await?;
+    let cidrs: Vec<String> = stored.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    Ok(Json(AllowList { cidrs, force: false }))
+}
+
+async fn replace(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<AllowList>) -> ApiResult<impl IntoResponse> {
+    auth.require_admin()?;
+    if body.cidrs.len() > 200 {
+        return Err(ApiError::invalid("cidrs", "at most 200 entries"));
+    }
+    let mut parsed = Vec::new();
+    for (i, text) in body.cidrs.iter().enumerate() {
+        parsed.push(Cidr::parse(text.trim()).ok_or_else(|| ApiError::invalid(&format!("cidrs[{i}]"), format!("{text:?} is not an address or CIDR network")))?);
+    }
+    let caller: Option<IpAddr> = auth.ip;
+    if let Some(ip) = caller
+        && !parsed.is_empty()
+        && !parsed.iter().any(|c| c.contains(ip))
+        && !body.force
+    {
+        return Err(ApiError::invalid("cidrs", format!("does not include your own address {ip}; send \"force\": true to lock yourself out")));
+    }
+    let cidrs: Vec<String> = body.cidrs.iter().map(|c| c.trim().to_owned()).collect();
+    store::tenants::save_ip_allow_list(&state.db, auth.tenant_id, &serde_json::to_string(&cidrs).unwrap_or_else(|_| "[]".into())).await?;
+    state.ip_allow.forget(auth.tenant_id);
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "ip_allow_list.update", "tenant", Some(auth.tenant_id), None).await;
+    Ok(Json(AllowList { cidrs, force: false }))
+}
