@@ -25,9 +25,12 @@ use crate::webhooks::ssrf::Cidr;
 /// How long another process's change may take to apply here.
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
+/// A tenant's parsed list and when it was read.
+type Cached = (Arc<Vec<Cidr>>, Instant);
+
 /// Tenants' allow-lists, cached briefly.
 #[derive(Default)]
-pub struct AllowLists(Mutex<HashMap<Uuid, (Arc<Vec<Cidr>>, Instant)>>);
+pub struct AllowLists(Mutex<HashMap<Uuid, Cached>>);
 
 impl AllowLists {
     async fn get(&self, state: &AppState, tenant_id: Uuid) -> Result<Arc<Vec<Cidr>>, StoreError> {
