@@ -5,6 +5,7 @@
 //! calls it for `omnibridge serve`; tests call it on port 0.
 
 pub mod api;
+pub mod assignment;
 pub mod channels;
 pub mod cli;
 pub mod config;
@@ -201,6 +202,7 @@ impl Cell {
             Duration::from_secs(config.http.shutdown_grace_secs),
             shared.workers.clone(),
         ));
+        tasks.push(tokio::spawn(assignment::run(hub.clone(), shared.workers.clone())));
         let privacy_worker = privacy::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };
         tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
         tasks.push(tokio::spawn(privacy::retention::run(db.clone(), config.webhooks.payload_retention_days, shared.workers.clone())));

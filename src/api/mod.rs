@@ -3,6 +3,7 @@
 
 pub mod allow_list;
 mod attachments;
+mod canned;
 mod email_hooks;
 pub mod auth;
 pub use openapi::DOCUMENT as OPENAPI;
@@ -60,6 +61,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(privacy::router())
         .merge(signin::router())
         .merge(allow_list::router())
+        .merge(canned::router())
         .merge(console::router())
         .merge(ropa::router())
         .merge(ops::router())

@@ -19,7 +19,42 @@ use crate::state::AppState;
 use crate::store::{OperatorRow, Page};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/operators", get(list).post(create)).route("/v1/keys", axum::routing::post(create_key))
+    Router::new()
+        .route("/v1/operators", get(list).post(create))
+        .route("/v1/operators/{id}", axum::routing::patch(update))
+        .route("/v1/keys", axum::routing::post(create_key))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateOperator {
+    /// `online` (takes new conversations), `away` or `offline`.
+    availability: Option<String>,
+    /// How many open and pending conversations automatic assignment gives them at most.
+    capacity: Option<i64>,
+}
+
+/// An operator's availability and capacity: admins for anyone, operators for themselves.
+async fn update(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>, JsonBody(body): JsonBody<UpdateOperator>) -> ApiResult<impl IntoResponse> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("operator"))?;
+    if auth.role != crate::domain::Role::Admin && auth.operator_id != Some(id) {
+        return Err(ApiError::Forbidden);
+    }
+    let row = state.db.operator(auth.tenant_id, id).await?.ok_or(ApiError::NotFound("operator"))?;
+    let current = crate::store::team::availability(&state.db, auth.tenant_id).await?.into_iter().find(|a| a.id == id).ok_or(ApiError::NotFound("operator"))?;
+    let availability = body.availability.unwrap_or(current.availability);
+    if !["online", "away", "offline"].contains(&availability.as_str()) {
+        return Err(ApiError::invalid("availability", "must be online, away or offline"));
+    }
+    let capacity = body.capacity.unwrap_or(current.capacity);
+    if !(0..=1000).contains(&capacity) {
+        return Err(ApiError::invalid("capacity", "must be from 0 to 1000"));
+    }
+    crate::store::team::set_availability(&state.db, auth.tenant_id, id, &availability, capacity).await?;
+    let mut view = view(row);
+    view.availability = availability;
+    view.capacity = capacity;
+    Ok(Json(view))
 }
 
 #[derive(Deserialize)]
@@ -47,11 +82,21 @@ struct OperatorView {
     name: String,
     email: Option<String>,
     role: String,
+    availability: String,
+    capacity: i64,
     created_at: String,
 }
 
 fn view(row: OperatorRow) -> OperatorView {
-    OperatorView { id: row.id, name: row.name, email: row.email, role: row.role, created_at: rfc3339(row.created_at) }
+    OperatorView {
+        id: row.id,
+        name: row.name,
+        email: row.email,
+        role: row.role,
+        availability: "offline".into(),
+        capacity: 5,
+        created_at: rfc3339(row.created_at),
+    }
 }
 
 #[derive(Deserialize)]
@@ -99,5 +144,15 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
     let (limit, cursor) = (params.limit()?, params.cursor()?);
     let rows = state.db.operators(auth.tenant_id, cursor, limit + 1).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
-    Ok(Json(list_body(page.items.into_iter().map(view).collect(), page.next_cursor)))
+    let states: HashMap<Uuid, (String, i64)> =
+        crate::store::team::availability(&state.db, auth.tenant_id).await?.into_iter().map(|a| (a.id, (a.availability, a.capacity))).collect();
+    let views: Vec<OperatorView> = page
+        .items
+        .into_iter()
+        .map(|row| {
+            let (availability, capacity) = states.get(&row.id).cloned().unwrap_or_else(|| ("offline".into(), 5));
+            OperatorView { availability, capacity, ..view(row) }
+        })
+        .collect();
+    Ok(Json(list_body(views, page.next_cursor)))
 }

@@ -7,6 +7,7 @@
 //! places where the dialects differ are forked in the module that needs it, by name.
 
 pub mod attachments;
+pub mod canned;
 pub mod channels;
 pub mod consent;
 pub mod contacts;
@@ -21,6 +22,7 @@ pub mod policies;
 pub mod privacy;
 mod rows;
 pub mod sessions;
+pub mod team;
 pub mod tenants;
 pub mod transfers;
 pub mod visitors;

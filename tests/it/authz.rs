@@ -45,6 +45,10 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let contact = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
     let (_, filed) = app.post("/v1/privacy/requests", &admin, json!({"type": "access", "contact_id": contact})).await;
     let request = filed["id"].as_str().expect("privacy request").to_owned();
+    let (_, canned) = app.post("/v1/canned-responses", &admin, json!({"shortcut": "hello", "text": "Hello {{contact.name}}"})).await;
+    let canned = canned["id"].as_str().expect("canned").to_owned();
+    let (_, operator) = app.post("/v1/operators", &admin, json!({"name": "Ops", "role": "agent"})).await;
+    let operator = operator["id"].as_str().expect("operator").to_owned();
     app.wait_for(&admin, &format!("/v1/privacy/requests/{request}"), |r| r["status"] == "completed").await;
 
     let cases = vec![
@@ -148,6 +152,23 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             body: Some(json!({"typing": true})),
             expect: [401, 404, 204, 204],
         },
+        Case { method: Method::GET, template: "/v1/canned-responses", body: None, expect: [401, 200, 200, 200] },
+        Case {
+            method: Method::POST,
+            template: "/v1/canned-responses",
+            body: Some(json!({"shortcut": "thanks", "text": "Thank you, {{contact.name}}!"})),
+            // The agent's is the first "thanks" of the tenant; the admin's is then a duplicate.
+            expect: [401, 201, 201, 422],
+        },
+        Case { method: Method::PATCH, template: "/v1/canned-responses/{canned}", body: Some(json!({"text": "Thanks!"})), expect: [401, 404, 200, 200] },
+        Case {
+            method: Method::POST,
+            template: "/v1/canned-responses/{canned}/render",
+            body: Some(json!({"conversation_id": conversation})),
+            expect: [401, 404, 200, 200],
+        },
+        Case { method: Method::DELETE, template: "/v1/canned-responses/{canned}", body: None, expect: [401, 404, 204, 404] },
+        Case { method: Method::PATCH, template: "/v1/operators/{operator}", body: Some(json!({"availability": "away"})), expect: [401, 404, 403, 200] },
         Case { method: Method::GET, template: "/v1/ip-allow-list", body: None, expect: [401, 200, 403, 200] },
         Case { method: Method::PUT, template: "/v1/ip-allow-list", body: Some(json!({"cidrs": []})), expect: [401, 200, 403, 200] },
         Case { method: Method::POST, template: "/v1/keys", body: Some(json!({"role": "integration"})), expect: [401, 201, 403, 201] },
@@ -175,6 +196,8 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             .replace("{delivery}", &delivery)
             .replace("{subprocessor}", "twilio")
             .replace("{request}", &request)
+            .replace("{canned}", &canned)
+            .replace("{operator}", &operator)
             .replace("{attachment}", &uuid::Uuid::now_v7().to_string());
         let keys = [None, Some(other.as_str()), Some(agent.as_str()), Some(admin.as_str())];
         for (key, expected) in keys.into_iter().zip(case.expect) {
@@ -215,7 +238,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let mut tested: BTreeSet<String> = cases
         .iter()
         .map(|c| {
-            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}", "{subprocessor}", "{request}"]
+            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}", "{subprocessor}", "{request}", "{canned}", "{operator}"]
                 .iter()
                 .fold(c.template.to_owned(), |path, name| path.replace(name, "{id}"));
             format!("{} {path}", c.method)

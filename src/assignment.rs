@@ -1,0 +1,66 @@
+//! Automatic assignment: each new conversation goes to an online operator with room for it
+//! (fewer open and pending conversations than their capacity), taking turns — the one assigned
+//! longest ago first. Nobody online: it waits in the unassigned queue.
+//!
+//! One task per cell listens for `conversation.created` after commit and assigns in its own
+//! transaction, with `conversation.updated` for everyone watching.
+
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::domain::events::{self, Event};
+use crate::outbox;
+use crate::present;
+use crate::state::AppState;
+use crate::store;
+
+pub async fn run(hub: AppState, stop: CancellationToken) {
+    let mut events = hub.bus.subscribe();
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => return,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(event) if event.event_type == events::CONVERSATION_CREATED => {
+                let Some(id) = conversation_id(&event) else { continue };
+                if let Err(err) = assign(&hub, event.tenant_id, id).await {
+                    tracing::error!(conversation_id = %id, error = %err, "automatic assignment failed");
+                }
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "automatic assignment fell behind; some conversations stay unassigned"),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+fn conversation_id(event: &Event) -> Option<Uuid> {
+    event.conversation_id.or_else(|| {
+        let payload: Value = serde_json::from_str(&event.payload).ok()?;
+        payload["data"]["id"].as_str()?.parse().ok()
+    })
+}
+
+async fn assign(hub: &AppState, tenant_id: Uuid, conversation_id: Uuid) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let Some(current) = store::conversations::get(&hub.db, tenant_id, conversation_id).await.map_err(|e| err(&e))? else { return Ok(()) };
+    if current.assignee_id.is_some() {
+        return Ok(());
+    }
+    let key = hub.keyring.data_key(&hub.db, tenant_id, current.contact_id).await.map_err(|e| err(&e))?;
+    let mut tx = hub.db.begin().await.map_err(|e| err(&e))?;
+    let Some(operator) = store::team::next_assignee(&mut tx, tenant_id).await.map_err(|e| err(&e))? else { return Ok(()) };
+    let Some(row) = store::conversations::update(&mut tx, tenant_id, current.id, &current.status, Some(operator)).await.map_err(|e| err(&e))? else {
+        return Ok(());
+    };
+    let view = present::conversation(&row);
+    let sequence = outbox::next_sequence(&mut tx, row.id).await.map_err(|e| err(&e))?;
+    let mut event = Event::in_conversation(tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
+    outbox::append(&mut tx, Some(&key), &mut event).await.map_err(|e| err(&e))?;
+    tx.commit().await.map_err(|e| err(&e))?;
+    hub.bus.publish([event]);
+    Ok(())
+}
