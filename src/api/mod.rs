@@ -23,6 +23,7 @@ mod realtime;
 mod ropa;
 mod routing;
 mod signin;
+mod stats;
 pub use signin::{session_cookie, session_hash};
 mod console;
 pub use routing::csv_field;
@@ -62,6 +63,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(signin::router())
         .merge(allow_list::router())
         .merge(canned::router())
+        .merge(stats::router())
         .merge(console::router())
         .merge(ropa::router())
         .merge(ops::router())

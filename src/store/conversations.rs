@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::rows::row_struct;
-use super::{Conn, StoreResult, Tx, now_micros, on_conn};
+use super::{Conn, Db, StoreResult, Tx, now_micros, on_conn, on_db};
 
 row_struct! {
     pub struct ConversationRow {
@@ -92,7 +92,8 @@ pub async fn update<'a>(
     status: &str,
     assignee_id: Option<Uuid>,
 ) -> StoreResult<Option<ConversationRow>> {
-    const SQL: &str = "UPDATE conversations SET status = $3, assignee_id = $4, updated_at = $5 \
+    const SQL: &str = "UPDATE conversations SET status = $3, assignee_id = $4, updated_at = $5, \
+                       resolved_at = CASE WHEN $3 = 'resolved' AND status <> 'resolved' THEN $5 ELSE resolved_at END \
                        WHERE tenant_id = $1 AND id = $2 \
                        RETURNING id, tenant_id, contact_id, channel_id, status, assignee_id, created_at, updated_at, last_message_at";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
@@ -190,4 +191,29 @@ pub async fn reserve_sequences(tx: &mut Tx, counts: &HashMap<Uuid, i64>) -> Stor
         }
         q.fetch_all(c).await
     })?)
+}
+
+row_struct! {
+    /// One conversation's timings, for statistics.
+    pub struct Timing {
+        id: Uuid, channel_id: Uuid, assignee_id: Option<Uuid>, status: String, created_at: i64, resolved_at: Option<i64>,
+        first_in: Option<i64>, first_reply: Option<i64>
+    }
+}
+
+/// Timings of a tenant's conversations created in [from, to), or resolved in it.
+pub async fn timings(db: &Db, tenant_id: Uuid, from: i64, to: i64) -> StoreResult<Vec<Timing>> {
+    const SQL: &str = "SELECT c.id, c.channel_id, c.assignee_id, c.status, c.created_at, c.resolved_at, \
+                       (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in') AS first_in, \
+                       (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'out' AND NOT m.private \
+                        AND m.author_type = 'operator') AS first_reply \
+                       FROM conversations c WHERE c.tenant_id = $1 AND ((c.created_at >= $2 AND c.created_at < $3) \
+                       OR (c.resolved_at >= $2 AND c.resolved_at < $3))";
+    Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(tenant_id).bind(from).bind(to).fetch_all(p).await)?)
+}
+
+/// Open conversations now: (channel, assignee) of each.
+pub async fn open_now(db: &Db, tenant_id: Uuid) -> StoreResult<Vec<(Uuid, Option<Uuid>)>> {
+    const SQL: &str = "SELECT channel_id, assignee_id FROM conversations WHERE tenant_id = $1 AND status = 'open'";
+    Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(tenant_id).fetch_all(p).await)?)
 }

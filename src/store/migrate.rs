@@ -26,6 +26,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 9, name: "console", sql: include_str!("../../migrations/sqlite/0009_console.sql") },
     Migration { version: 10, name: "ip_allow_list", sql: include_str!("../../migrations/sqlite/0010_ip_allow_list.sql") },
     Migration { version: 11, name: "team", sql: include_str!("../../migrations/sqlite/0011_team.sql") },
+    Migration { version: 12, name: "stats", sql: include_str!("../../migrations/sqlite/0012_stats.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -41,6 +42,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 9, name: "console", sql: include_str!("../../migrations/postgres/0009_console.sql") },
     Migration { version: 10, name: "ip_allow_list", sql: include_str!("../../migrations/postgres/0010_ip_allow_list.sql") },
     Migration { version: 11, name: "team", sql: include_str!("../../migrations/postgres/0011_team.sql") },
+    Migration { version: 12, name: "stats", sql: include_str!("../../migrations/postgres/0012_stats.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

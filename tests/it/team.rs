@@ -10,7 +10,43 @@ backend_tests!(
     requests_from_outside_the_allow_list_are_refused,
     new_conversations_are_shared_among_online_operators,
     canned_responses_fill_in_the_conversation,
+    stats_count_what_the_team_did,
 );
+
+async fn stats_count_what_the_team_did(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let (_, me) = app.get("/v1/auth/session", &admin).await;
+    let operator = me["operator_id"].as_str().expect("the admin key belongs to an operator").to_owned();
+    let channel = app.webchat_channel(&admin).await;
+    for name in ["Ana", "Ben"] {
+        let (token, _) = app.visitor(&channel, json!({"name": name})).await;
+        app.visitor_says(&token, json!({"text": "hello"})).await;
+    }
+    let list = app.wait_for(&admin, "/v1/conversations", |l| data(l).len() == 2).await;
+    let first = data(&list)[1]["id"].as_str().expect("id").to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let (status, _) = app.post(&format!("/v1/conversations/{first}/messages"), &admin, json!({"text": "Hi Ana"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app.patch(&format!("/v1/conversations/{first}"), &admin, json!({"assignee_id": operator, "status": "resolved"})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, stats) = app.get("/v1/stats", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    let total = &stats["total"];
+    assert_eq!((total["conversations_opened"].as_u64(), total["conversations_resolved"].as_u64()), (Some(2), Some(1)), "{stats}");
+    assert_eq!(total["first_response_secs"]["count"], 1);
+    assert!(total["first_response_secs"]["median"].as_f64().is_some_and(|s| s >= 0.05), "{stats}");
+    assert_eq!(total["resolution_secs"]["count"], 1);
+    assert_eq!((total["queue"]["open"].as_u64(), total["queue"]["unassigned"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(stats["by_channel"][0]["channel_id"], channel.as_str());
+    assert_eq!(stats["by_operator"][0]["operator_id"], operator.as_str());
+    assert_eq!(stats["by_operator"][0]["conversations_resolved"], 1);
+    let (status, problem) = app.get("/v1/stats?from=yesterday", &admin).await;
+    assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("from")));
+    let (_, empty) = app.get("/v1/stats?from=2020-01-01T00:00:00Z&to=2020-02-01T00:00:00Z", &admin).await;
+    assert_eq!(empty["total"]["conversations_opened"], 0);
+}
 
 fn data(list: &serde_json::Value) -> Vec<serde_json::Value> {
     list["data"].as_array().cloned().unwrap_or_default()
