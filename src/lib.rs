@@ -13,6 +13,7 @@ pub mod consent;
 pub mod domain;
 pub mod egress;
 pub mod error;
+pub mod hours;
 pub mod ingest;
 pub mod outbox;
 pub mod policy;
@@ -203,6 +204,7 @@ impl Cell {
             shared.workers.clone(),
         ));
         tasks.push(tokio::spawn(assignment::run(hub.clone(), shared.workers.clone())));
+        tasks.push(tokio::spawn(hours::run(hub.clone(), shared.workers.clone())));
         let privacy_worker = privacy::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };
         tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
         tasks.push(tokio::spawn(privacy::retention::run(db.clone(), config.webhooks.payload_retention_days, shared.workers.clone())));

@@ -5,6 +5,7 @@ pub mod allow_list;
 mod attachments;
 mod canned;
 mod email_hooks;
+mod hours;
 pub mod auth;
 pub use openapi::DOCUMENT as OPENAPI;
 mod channels;
@@ -64,6 +65,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(allow_list::router())
         .merge(canned::router())
         .merge(stats::router())
+        .merge(hours::router())
         .merge(console::router())
         .merge(ropa::router())
         .merge(ops::router())

@@ -195,7 +195,10 @@ impl SendWorker {
             .as_ref()
             .filter(|_| q.purpose == "marketing")
             .map(|at| at(format!("{UNSUBSCRIBE_PREFIX}{}", self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id))));
-        Ok(OutboundExtras { thread_refs, subject, reply_to, automatic: false, unsubscribe_url, unsubscribe_mailto, attachments })
+        // The hub's own messages (away notices, HELP answers, transcripts) are automatic mail
+        // (RFC 3834 Auto-Submitted), so other robots do not answer them.
+        let automatic = q.author_type == "system";
+        Ok(OutboundExtras { thread_refs, subject, reply_to, automatic, unsubscribe_url, unsubscribe_mailto, attachments })
     }
 
     fn retry_or_fail(&self, q: &QueuedMessage, error: String) -> Outcome {

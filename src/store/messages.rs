@@ -19,7 +19,7 @@ row_struct! {
     /// A claimed outbound message, ready for the egress door.
     pub struct QueuedMessage {
         id: Uuid, tenant_id: Uuid, conversation_id: Uuid, contact_id: Uuid, channel_id: Uuid,
-        author_id: Option<Uuid>, text: Vec<u8>, purpose: String, attempts: i64, created_at: i64,
+        author_type: String, author_id: Option<Uuid>, text: Vec<u8>, purpose: String, attempts: i64, created_at: i64,
     }
 }
 
@@ -117,11 +117,11 @@ pub async fn claim_queued(db: &Db, lease_micros: i64, limit: usize) -> StoreResu
     const PG: &str = "UPDATE messages SET lease_until = $2, attempts = attempts + 1 WHERE id IN (\
                       SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
                       AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                      RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_id, text, purpose, attempts, created_at";
+                      RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at";
     const SQLITE: &str = "UPDATE messages SET lease_until = $2, attempts = attempts + 1 WHERE id IN (\
                           SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
                           AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3) \
-                          RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_id, text, purpose, attempts, created_at";
+                          RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at";
     let now = now_micros();
     Ok(match db {
         Db::Pg(p) => sqlx::query_as(PG).bind(now).bind(now + lease_micros).bind(limit as i64).fetch_all(p).await?,

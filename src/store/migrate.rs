@@ -27,6 +27,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 10, name: "ip_allow_list", sql: include_str!("../../migrations/sqlite/0010_ip_allow_list.sql") },
     Migration { version: 11, name: "team", sql: include_str!("../../migrations/sqlite/0011_team.sql") },
     Migration { version: 12, name: "stats", sql: include_str!("../../migrations/sqlite/0012_stats.sql") },
+    Migration { version: 13, name: "business_hours", sql: include_str!("../../migrations/sqlite/0013_business_hours.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -43,6 +44,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 10, name: "ip_allow_list", sql: include_str!("../../migrations/postgres/0010_ip_allow_list.sql") },
     Migration { version: 11, name: "team", sql: include_str!("../../migrations/postgres/0011_team.sql") },
     Migration { version: 12, name: "stats", sql: include_str!("../../migrations/postgres/0012_stats.sql") },
+    Migration { version: 13, name: "business_hours", sql: include_str!("../../migrations/postgres/0013_business_hours.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

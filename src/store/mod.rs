@@ -12,6 +12,7 @@ pub mod channels;
 pub mod consent;
 pub mod contacts;
 pub mod conversations;
+pub mod hours;
 pub mod keys;
 pub mod links;
 pub mod mailboxes;

@@ -169,6 +169,13 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         },
         Case { method: Method::DELETE, template: "/v1/canned-responses/{canned}", body: None, expect: [401, 404, 204, 404] },
         Case { method: Method::PATCH, template: "/v1/operators/{operator}", body: Some(json!({"availability": "away"})), expect: [401, 404, 403, 200] },
+        Case {
+            method: Method::PUT,
+            template: "/v1/channels/{channel}/business-hours",
+            body: Some(json!({"time_zone": "UTC", "weekly": {"mon": [["09:00", "17:00"]]}, "away_message": "Closed"})),
+            expect: [401, 404, 403, 200],
+        },
+        Case { method: Method::GET, template: "/v1/channels/{channel}/business-hours", body: None, expect: [401, 404, 200, 200] },
         Case { method: Method::GET, template: "/v1/stats", body: None, expect: [401, 200, 200, 200] },
         Case { method: Method::GET, template: "/v1/ip-allow-list", body: None, expect: [401, 200, 403, 200] },
         Case { method: Method::PUT, template: "/v1/ip-allow-list", body: Some(json!({"cidrs": []})), expect: [401, 200, 403, 200] },

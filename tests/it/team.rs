@@ -11,7 +11,54 @@ backend_tests!(
     new_conversations_are_shared_among_online_operators,
     canned_responses_fill_in_the_conversation,
     stats_count_what_the_team_did,
+    outside_business_hours_a_contact_is_told_once,
 );
+
+async fn outside_business_hours_a_contact_is_told_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let closed = app.webchat_channel(&admin).await;
+    let hours = json!({"time_zone": "Europe/Berlin", "weekly": {}, "holidays": [], "away_message": "We are closed now; we answer from 9:00."});
+    for (bad, field) in [
+        (json!({"time_zone": "Mars/Olympus", "away_message": "x"}), "time_zone"),
+        (json!({"time_zone": "UTC", "weekly": {"mon": [["17:00", "09:00"]]}, "away_message": "x"}), "weekly.mon[0]"),
+    ] {
+        let (status, problem) = app.put(&format!("/v1/channels/{closed}/business-hours"), &admin, bad).await;
+        assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{problem}");
+    }
+    let (status, _) = app.put(&format!("/v1/channels/{closed}/business-hours"), &admin, hours).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, shown) = app.get(&format!("/v1/channels/{closed}/business-hours"), &admin).await;
+    assert_eq!(shown["open_now"], false);
+
+    let (token, _) = app.visitor(&closed, json!({"name": "Night Owl"})).await;
+    for text in ["anyone there?", "hello?"] {
+        app.visitor_says(&token, json!({"text": text})).await;
+    }
+    let list = app.wait_for(&admin, "/v1/conversations", |l| data(l).len() == 1).await;
+    let conversation = data(&list)[0]["id"].as_str().expect("id").to_owned();
+    let away = |m: &serde_json::Value| m["author"] == "system" && m["direction"] == "out";
+    app.wait_for(&admin, &format!("/v1/conversations/{conversation}/messages"), |l| data(l).iter().any(away)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let (_, messages) = app.get(&format!("/v1/conversations/{conversation}/messages"), &admin).await;
+    let notices: Vec<serde_json::Value> = data(&messages).into_iter().filter(|m| away(m)).collect();
+    assert_eq!(notices.len(), 1, "told once, not per message: {messages}");
+    assert_eq!(notices[0]["text"], "We are closed now; we answer from 9:00.");
+
+    // A channel open around the clock says nothing.
+    let open = app.webchat_channel(&admin).await;
+    let always: serde_json::Map<String, serde_json::Value> =
+        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].iter().map(|d| (d.to_string(), json!([["00:00", "24:00"]]))).collect();
+    let (status, _) = app.put(&format!("/v1/channels/{open}/business-hours"), &admin, json!({"time_zone": "UTC", "weekly": always, "away_message": "closed"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (token, _) = app.visitor(&open, json!({"name": "Day Bird"})).await;
+    app.visitor_says(&token, json!({"text": "hi"})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let (_, all) = app.get("/v1/conversations", &admin).await;
+    let day = data(&all).into_iter().find(|c| c["channel_id"] == open.as_str()).expect("conversation");
+    let (_, messages) = app.get(&format!("/v1/conversations/{}/messages", day["id"].as_str().expect("id")), &admin).await;
+    assert!(!data(&messages).iter().any(away), "{messages}");
+}
 
 async fn stats_count_what_the_team_did(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -1,0 +1,191 @@
+//! Business hours per channel and the automatic away message.
+//!
+//! A channel's hours are a time zone (IANA, e.g. `Europe/Berlin`), a weekly schedule of opening
+//! intervals and a list of holidays. A contact who writes while the channel is closed gets the
+//! channel's away message once per conversation, sent like any reply (through the door, purpose
+//! `service`; marked `Auto-Submitted` on email). One task per cell hears `message.received`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::domain::events;
+use crate::present::fields;
+use crate::state::AppState;
+use crate::store::{self, NewMessage};
+
+pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// A channel's hours as stored and as the API shows them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessHours {
+    pub time_zone: String,
+    /// Per day (`mon` … `sun`): opening intervals `["09:00", "17:30"]`; a missing day is closed.
+    #[serde(default)]
+    pub weekly: std::collections::BTreeMap<String, Vec<[String; 2]>>,
+    /// Closed all day (`YYYY-MM-DD`, in the channel's time zone).
+    #[serde(default)]
+    pub holidays: Vec<String>,
+    pub away_message: String,
+}
+
+fn minutes(text: &str) -> Option<u32> {
+    let (h, m) = text.split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 24 && m < 60 && (h < 24 || m == 0) && text.len() == 5).then_some(h * 60 + m)
+}
+
+impl BusinessHours {
+    /// Checks every field; the error names it.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        jiff::tz::TimeZone::get(&self.time_zone).map_err(|_| ("time_zone".to_owned(), format!("{:?} is not an IANA time zone such as Europe/Berlin", self.time_zone)))?;
+        for (day, intervals) in &self.weekly {
+            if !DAYS.contains(&day.as_str()) {
+                return Err((format!("weekly.{day}"), "days are mon, tue, wed, thu, fri, sat, sun".into()));
+            }
+            for (i, [from, to]) in intervals.iter().enumerate() {
+                match (minutes(from), minutes(to)) {
+                    (Some(a), Some(b)) if a < b => {}
+                    _ => return Err((format!("weekly.{day}[{i}]"), "an interval is [\"HH:MM\", \"HH:MM\"], start before end (24:00 ends a day)".into())),
+                }
+            }
+        }
+        for (i, day) in self.holidays.iter().enumerate() {
+            if day.parse::<jiff::civil::Date>().is_err() {
+                return Err((format!("holidays[{i}]"), "a date such as 2026-12-25".into()));
+            }
+        }
+        if self.away_message.trim().is_empty() || self.away_message.chars().count() > 1600 {
+            return Err(("away_message".into(), "1 to 1600 characters".into()));
+        }
+        Ok(())
+    }
+
+    /// Whether the channel is open at `now` (microseconds since the epoch).
+    pub fn is_open(&self, now: i64) -> bool {
+        let Ok(tz) = jiff::tz::TimeZone::get(&self.time_zone) else { return true };
+        let Ok(instant) = jiff::Timestamp::from_microsecond(now) else { return true };
+        let local = instant.to_zoned(tz);
+        let date = local.date();
+        if self.holidays.iter().any(|h| h.parse::<jiff::civil::Date>().is_ok_and(|d| d == date)) {
+            return false;
+        }
+        let day = DAYS[local.weekday().to_monday_zero_offset() as usize];
+        let minute = local.hour() as u32 * 60 + local.minute() as u32;
+        self.weekly.get(day).is_some_and(|intervals| {
+            intervals.iter().any(|[from, to]| matches!((minutes(from), minutes(to)), (Some(a), Some(b)) if a <= minute && minute < b))
+        })
+    }
+}
+
+/// Sends the away message when a contact writes outside business hours.
+pub async fn run(hub: AppState, stop: CancellationToken) {
+    let mut events = hub.bus.subscribe();
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => return,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(event) if event.event_type == events::MESSAGE_RECEIVED => {
+                let Ok(payload) = serde_json::from_str::<Value>(&event.payload) else { continue };
+                if let Err(err) = on_inbound(&hub, event.tenant_id, &payload["data"]).await {
+                    tracing::error!(error = %err, "the away message could not be queued");
+                }
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "away messages fell behind"),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn on_inbound(hub: &AppState, tenant_id: Uuid, message: &Value) -> Result<(), String> {
+    let id = |name: &str| message[name].as_str().and_then(|s| s.parse::<Uuid>().ok());
+    let (Some(channel_id), Some(conversation_id), Some(contact_id)) = (id("channel_id"), id("conversation_id"), id("contact_id")) else { return Ok(()) };
+    if message["direction"] != "in" {
+        return Ok(());
+    }
+    let Some(document) = store::hours::get(&hub.db, channel_id).await.map_err(|e| e.to_string())? else { return Ok(()) };
+    let Ok(hours) = serde_json::from_str::<BusinessHours>(&document) else { return Ok(()) };
+    if hours.is_open(store::now_micros()) {
+        return Ok(());
+    }
+    queue_away(hub, tenant_id, channel_id, conversation_id, contact_id, &hours.away_message).await
+}
+
+async fn queue_away(hub: &AppState, tenant_id: Uuid, channel_id: Uuid, conversation_id: Uuid, contact_id: Uuid, text: &str) -> Result<(), String> {
+    let key = hub.keyring.data_key(&hub.db, tenant_id, contact_id).await.map_err(|e| e.to_string())?;
+    let id = Uuid::now_v7();
+    let sealed = key.seal(fields::MESSAGE_TEXT, id, text).map_err(|e| e.to_string())?;
+    let mut tx = hub.db.begin().await.map_err(|e| e.to_string())?;
+    if !store::hours::claim_away_notice(&mut tx, conversation_id).await.map_err(|e| e.to_string())? {
+        return Ok(()); // told already
+    }
+    let new = NewMessage {
+        id,
+        tenant_id,
+        conversation_id,
+        contact_id,
+        channel_id,
+        direction: "out",
+        author_type: "system",
+        author_id: None,
+        external_id: None,
+        text: &sealed,
+        private: false,
+        purpose: crate::consent::purposes::SERVICE,
+        status: "queued",
+    };
+    store::messages::insert(&mut tx, &new).await.map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    hub.send_wake.notify_one();
+    Ok(())
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hours(weekly: &[(&str, &str, &str)], holidays: &[&str]) -> BusinessHours {
+        let mut map = std::collections::BTreeMap::new();
+        for (day, from, to) in weekly {
+            map.entry(day.to_string()).or_insert_with(Vec::new).push([from.to_string(), to.to_string()]);
+        }
+        BusinessHours { time_zone: "Europe/Berlin".into(), weekly: map, holidays: holidays.iter().map(|h| h.to_string()).collect(), away_message: "closed".into() }
+    }
+
+    fn at(text: &str) -> i64 {
+        text.parse::<jiff::Timestamp>().unwrap().as_microsecond()
+    }
+
+    #[test]
+    fn opening_hours_follow_the_local_clock_and_holidays() {
+        let h = hours(&[("mon", "09:00", "17:00"), ("sat", "10:00", "24:00")], &["2026-12-28"]);
+        assert!(h.validate().is_ok());
+        // Monday 2026-11-23, 08:30 UTC is 09:30 in Berlin (UTC+1): open.
+        assert!(h.is_open(at("2026-11-23T08:30:00Z")));
+        assert!(!h.is_open(at("2026-11-23T07:30:00Z")), "08:30 local: not yet");
+        assert!(!h.is_open(at("2026-11-23T16:00:00Z")), "17:00 local: closed");
+        assert!(h.is_open(at("2026-11-28T22:30:00Z")), "Saturday 23:30 local");
+        assert!(!h.is_open(at("2026-11-24T10:00:00Z")), "Tuesday has no hours");
+        assert!(!h.is_open(at("2026-12-28T10:00:00Z")), "a Monday that is a holiday");
+    }
+
+    #[test]
+    fn bad_hours_name_the_field() {
+        let mut h = hours(&[("mon", "17:00", "09:00")], &[]);
+        assert_eq!(h.validate().unwrap_err().0, "weekly.mon[0]");
+        h = hours(&[("monday", "09:00", "17:00")], &[]);
+        assert_eq!(h.validate().unwrap_err().0, "weekly.monday");
+        h = hours(&[], &["christmas"]);
+        assert_eq!(h.validate().unwrap_err().0, "holidays[0]");
+        h.holidays.clear();
+        h.time_zone = "Mars/Olympus".into();
+        assert_eq!(h.validate().unwrap_err().0, "time_zone");
+    }
+}
