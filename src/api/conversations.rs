@@ -130,6 +130,11 @@ async fn update(
     outbox::append(&mut tx, Some(&key), &mut event).await?;
     tx.commit().await?;
     state.bus.publish([event]);
+    if status == "resolved" && current.status != "resolved"
+        && let Err(err) = crate::csat::offer(&state, &row).await
+    {
+        tracing::error!(conversation_id = %row.id, error = %err, "offering the satisfaction survey failed");
+    }
     Ok(Json(view))
 }
 

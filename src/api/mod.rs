@@ -4,6 +4,7 @@
 pub mod allow_list;
 mod attachments;
 mod canned;
+mod csat;
 mod email_hooks;
 mod hours;
 pub mod auth;
@@ -12,7 +13,7 @@ mod channels;
 pub(crate) mod contacts;
 mod consents;
 mod conversations;
-mod messages;
+pub(crate) mod messages;
 pub mod openapi;
 mod operators;
 mod ops;
@@ -66,6 +67,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(canned::router())
         .merge(stats::router())
         .merge(hours::router())
+        .merge(csat::router())
         .merge(console::router())
         .merge(ropa::router())
         .merge(ops::router())

@@ -77,6 +77,12 @@ async fn stats(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMa
         return Err(ApiError::invalid("from", "must be before to"));
     }
     let timings = store::conversations::timings(&state.db, auth.tenant_id, from, to).await?;
+    let surveys = store::csat::answered(&state.db, auth.tenant_id, from, to).await?;
+    let csat = |pick: &dyn Fn(&store::csat::SurveyRow) -> bool| {
+        let scores: Vec<f64> = surveys.iter().filter(|s| pick(s)).filter_map(|s| s.score).map(|s| s as f64).collect();
+        let average = (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64);
+        json!({"answers": scores.len(), "average": average})
+    };
     let open = store::conversations::open_now(&state.db, auth.tenant_id).await?;
     let all: Vec<&Timing> = timings.iter().collect();
     let mut by_channel: BTreeMap<Uuid, Vec<&Timing>> = BTreeMap::new();
@@ -96,12 +102,14 @@ async fn stats(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMa
     };
     let mut total = figures(&all, from, to);
     total["queue"] = queue_of(None);
+    total["csat"] = csat(&|_| true);
     let channels: Vec<Value> = by_channel
         .iter()
         .map(|(id, items)| {
             let mut v = figures(items, from, to);
             v["channel_id"] = json!(id);
             v["queue"] = queue_of(Some(*id));
+            v["csat"] = csat(&|s| s.channel_id == *id);
             v
         })
         .collect();
@@ -110,6 +118,7 @@ async fn stats(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMa
         .map(|(id, items)| {
             let mut v = figures(items, from, to);
             v["operator_id"] = json!(id);
+            v["csat"] = csat(&|s| s.operator_id == Some(*id));
             v["open_now"] = json!(open.iter().filter(|(_, a)| *a == Some(*id)).count());
             v
         })

@@ -100,6 +100,11 @@ impl Channels {
         self.webchat.typing(visitor_id, typing)
     }
 
+    /// Asks a web chat visitor the satisfaction question; false when no widget is open.
+    pub fn webchat_csat(&self, visitor_id: Uuid, survey_id: Uuid) -> bool {
+        self.webchat.csat(visitor_id, survey_id)
+    }
+
     pub fn new(db: Db, sockets: VisitorSockets, keyring: Arc<Keyring>, bus: EventBus, http: reqwest::Client, public_url: String) -> Self {
         let mailbox_store = Arc::new(email::HubMailboxStore { db: db.clone(), keyring: keyring.clone(), bus });
         let channel_state = Arc::new(telegram::HubChannelState { db: db.clone() });

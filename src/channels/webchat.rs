@@ -289,4 +289,22 @@ impl WidgetBackend for HubWidgetBackend {
         self.send_wake.notify_one();
         Ok(())
     }
+
+    async fn answer_csat(&self, visitor: &Visitor, survey_id: Uuid, score: u8, comment: Option<String>) -> Result<(), WidgetError> {
+        let survey = store::csat::for_contact(&self.db, visitor.contact_id, survey_id)
+            .await
+            .map_err(Self::unavailable)?
+            .ok_or(WidgetError::Invalid { field: "survey_id", detail: "no such survey of yours".into() })?;
+        let sealed = match comment.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            Some(text) => {
+                let key = self.keyring.data_key(&self.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
+                Some(key.seal("csat.comment", survey.id, text).map_err(Self::unavailable)?)
+            }
+            None => None,
+        };
+        if !store::csat::answer(&self.db, survey.id, i64::from(score), sealed.as_deref()).await.map_err(Self::unavailable)? {
+            return Err(WidgetError::Refused { code: "already_answered", detail: "this survey was answered already".into() });
+        }
+        Ok(())
+    }
 }

@@ -28,6 +28,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 11, name: "team", sql: include_str!("../../migrations/sqlite/0011_team.sql") },
     Migration { version: 12, name: "stats", sql: include_str!("../../migrations/sqlite/0012_stats.sql") },
     Migration { version: 13, name: "business_hours", sql: include_str!("../../migrations/sqlite/0013_business_hours.sql") },
+    Migration { version: 14, name: "csat", sql: include_str!("../../migrations/sqlite/0014_csat.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -45,6 +46,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 11, name: "team", sql: include_str!("../../migrations/postgres/0011_team.sql") },
     Migration { version: 12, name: "stats", sql: include_str!("../../migrations/postgres/0012_stats.sql") },
     Migration { version: 13, name: "business_hours", sql: include_str!("../../migrations/postgres/0013_business_hours.sql") },
+    Migration { version: 14, name: "csat", sql: include_str!("../../migrations/postgres/0014_csat.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

@@ -10,6 +10,7 @@ pub mod attachments;
 pub mod canned;
 pub mod channels;
 pub mod consent;
+pub mod csat;
 pub mod contacts;
 pub mod conversations;
 pub mod hours;

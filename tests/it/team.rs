@@ -12,7 +12,68 @@ backend_tests!(
     canned_responses_fill_in_the_conversation,
     stats_count_what_the_team_did,
     outside_business_hours_a_contact_is_told_once,
+    a_resolved_web_chat_asks_how_we_did,
+    a_resolved_text_conversation_gets_a_rating_link,
 );
+
+async fn a_resolved_text_conversation_gets_a_rating_link(backend: Backend) {
+    use omnibridge_twilio_sms::testkit::FakeTwilio;
+    let app = TestApp::spawn(backend).await;
+    let twilio = FakeTwilio::start(crate::sms::ACCOUNT, crate::sms::TOKEN).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let channel = crate::sms::sms_channel(&app, &admin, &twilio.base_url(), json!({})).await;
+    let (_, contact) = app.post("/v1/contacts", &admin, json!({"phone": crate::sms::CUSTOMER})).await;
+    let (status, started) = app.post("/v1/conversations", &admin, json!({"contact_id": contact["id"], "channel_id": channel, "text": "Your refund is done"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let conversation = started["id"].as_str().expect("id").to_owned();
+    let (status, _) = app.patch(&format!("/v1/conversations/{conversation}"), &admin, json!({"status": "resolved"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let sent = twilio.wait_for_sent(2, std::time::Duration::from_secs(20)).await;
+    let body = sent[1].field("Body").expect("body").to_owned();
+    let link = body.split_whitespace().find(|w| w.contains("/csat/")).expect("a rating link");
+    let path = &link[link.find("/csat/").expect("path")..];
+
+    let page = app.http.get(format!("{}{path}", app.base)).send().await.expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.expect("html").contains("How did we do?"));
+    let answered = app.http.post(format!("{}{path}", app.base)).form(&[("score", "5"), ("comment", "great")]).send().await.expect("answer");
+    assert!(answered.text().await.expect("html").contains("Thank you"));
+    let again = app.http.get(format!("{}{path}", app.base)).send().await.expect("page").text().await.expect("html");
+    assert!(again.contains("rated this conversation already"));
+    let missing = app.http.get(format!("{}/csat/not-a-token", app.base)).send().await.expect("page");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let (_, stats) = app.get("/v1/stats", &admin).await;
+    assert_eq!(stats["total"]["csat"]["average"], 5.0, "{stats}");
+}
+
+async fn a_resolved_web_chat_asks_how_we_did(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let (_, me) = app.get("/v1/auth/session", &admin).await;
+    let operator = me["operator_id"].as_str().expect("operator").to_owned();
+    let channel = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&channel, json!({"name": "Ana"})).await;
+    let mut socket = crate::helpers::websocket(&format!("{}/widget/v1/ws?token={token}", app.ws_base)).await;
+    app.visitor_says(&token, json!({"text": "my order is late"})).await;
+    let list = app.wait_for(&admin, "/v1/conversations", |l| data(l).len() == 1).await;
+    let conversation = data(&list)[0]["id"].as_str().expect("id").to_owned();
+    let (status, _) = app.patch(&format!("/v1/conversations/{conversation}"), &admin, json!({"assignee_id": operator, "status": "resolved"})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let frame = crate::helpers::next_frame(&mut socket, std::time::Duration::from_secs(10), |f| f["type"] == "csat").await.expect("the widget is asked");
+    let survey = frame["survey_id"].as_str().expect("survey").to_owned();
+    let (status, problem) = app.post("/widget/v1/csat", &token, json!({"survey_id": survey, "score": 9})).await;
+    assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("score")));
+    let (status, _) = app.post("/widget/v1/csat", &token, json!({"survey_id": survey, "score": 4, "comment": "quick, thanks"})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, problem) = app.post("/widget/v1/csat", &token, json!({"survey_id": survey, "score": 5})).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("already_answered")));
+
+    let (_, stats) = app.get("/v1/stats", &admin).await;
+    assert_eq!((stats["total"]["csat"]["answers"].as_u64(), stats["total"]["csat"]["average"].as_f64()), (Some(1), Some(4.0)), "{stats}");
+    assert_eq!(stats["by_operator"][0]["csat"]["average"], 4.0);
+    assert_eq!(stats["by_channel"][0]["csat"]["answers"], 1);
+}
 
 async fn outside_business_hours_a_contact_is_told_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -146,6 +146,7 @@
       var frame;
       try { frame = JSON.parse(e.data); } catch (err) { return; }
       if (frame.type === "message") { show(frame.message); status.textContent = ""; }
+      if (frame.type === "csat") askRating(frame.survey_id);
       if (frame.type === "typing") {
         status.textContent = frame.typing ? "Agent is typing…" : "";
         clearTimeout(typingTimer);
@@ -173,6 +174,22 @@
       else status.textContent = r.body.detail || "Not sent.";
     }).catch(function (err) { status.textContent = err.message; });
   });
+
+  /* After a resolved conversation: one question, 1 to 5. */
+  function askRating(surveyId) {
+    var box = make("fieldset", { id: "omnibridge-csat" }, [make("legend", { text: "How did we do?" })]);
+    [1, 2, 3, 4, 5].forEach(function (n) {
+      var b = make("button", { type: "button", "aria-label": "Rate " + n + " of 5", text: String(n) });
+      b.addEventListener("click", function () {
+        request("POST", "/csat", { survey_id: surveyId, score: n }).then(function (r) {
+          box.textContent = r.ok ? "Thank you for your rating." : (r.body.detail || "The rating could not be sent.");
+        });
+      });
+      box.appendChild(b);
+    });
+    panel.insertBefore(box, form);
+    toggle(true);
+  }
 
   transcript.addEventListener("submit", function (e) {
     e.preventDefault();

@@ -57,4 +57,7 @@ pub trait WidgetBackend: Send + Sync + 'static {
     /// Emails the visitor the transcript of their conversation (to `email`, or the address
     /// they gave before).
     async fn send_transcript(&self, visitor: &Visitor, email: Option<String>) -> Result<(), WidgetError>;
+
+    /// Records the visitor's answer to a satisfaction survey of theirs (1–5, optional comment).
+    async fn answer_csat(&self, visitor: &Visitor, survey_id: Uuid, score: u8, comment: Option<String>) -> Result<(), WidgetError>;
 }

@@ -32,6 +32,12 @@ impl WebchatChannel {
         self.sockets.push(visitor_id, std::sync::Arc::from(frame))
     }
 
+    /// Asks the visitor's open widgets the satisfaction question; false when none is open.
+    pub fn csat(&self, visitor_id: Uuid, survey_id: Uuid) -> bool {
+        let frame = serde_json::to_string(&crate::ServerFrame::Csat { survey_id }).unwrap_or_default();
+        self.sockets.push(visitor_id, std::sync::Arc::from(frame))
+    }
+
     /// Remembers `id`; false if it was already sent.
     fn first_send(&self, id: Uuid) -> bool {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());

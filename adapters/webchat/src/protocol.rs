@@ -69,4 +69,6 @@ pub enum ServerFrame {
     Message { message: WidgetMessage },
     /// An operator is (or stopped) typing a reply.
     Typing { typing: bool },
+    /// The conversation was resolved: how did we do (1–5)? Answer at `POST /widget/v1/csat`.
+    Csat { survey_id: Uuid },
 }

@@ -42,6 +42,7 @@ pub fn router(state: WidgetState) -> Router {
         .route("/widget/v1/messages", post(post_message).get(list_messages))
         .route("/widget/v1/ws", get(websocket))
         .route("/widget/v1/transcript", post(transcript))
+        .route("/widget/v1/csat", post(csat))
         .route("/widget.js", get(widget_js))
         .with_state(state)
         .layer(axum::middleware::from_fn(cors))
@@ -95,6 +96,26 @@ async fn transcript(State(state): State<WidgetState>, visitor: AuthedVisitor, Js
     }
     state.backend.send_transcript(&visitor.0, body.email).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": "queued"}))).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CsatAnswer {
+    survey_id: Uuid,
+    score: u8,
+    comment: Option<String>,
+}
+
+/// `POST /widget/v1/csat`: the visitor's rating after a resolved conversation.
+async fn csat(State(state): State<WidgetState>, visitor: AuthedVisitor, JsonBody(body): JsonBody<CsatAnswer>) -> Result<Response, Problem> {
+    if !(1..=5).contains(&body.score) {
+        return Err(Problem::invalid("score", "from 1 to 5"));
+    }
+    if body.comment.as_ref().is_some_and(|c| c.chars().count() > 2000) {
+        return Err(Problem::invalid("comment", "at most 2000 characters"));
+    }
+    state.backend.answer_csat(&visitor.0, body.survey_id, body.score, body.comment).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The connection's technical data: client address and user agent, unless the browser sends
