@@ -23,6 +23,7 @@ pub mod privacy;
 pub mod regions;
 pub mod state;
 pub mod store;
+pub mod transcripts;
 pub mod webhooks;
 
 use std::net::SocketAddr;

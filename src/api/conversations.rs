@@ -30,7 +30,59 @@ pub fn router() -> Router<AppState> {
         .route("/v1/conversations", get(list).post(start))
         .route("/v1/conversations/{id}", get(show).patch(update))
         .route("/v1/conversations/{id}/typing", axum::routing::post(typing))
+        .route("/v1/conversations/{id}/transcript", axum::routing::post(transcript))
         .merge(messages::router())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TranscriptFor {
+    /// Where to send it when the contact has no email address yet.
+    email: Option<String>,
+}
+
+/// Sends the contact the transcript of the whole conversation (every channel it traveled;
+/// private notes excluded) by email.
+async fn transcript(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<TranscriptFor>) -> ApiResult<impl IntoResponse> {
+    let conversation = find(&state, &auth, &id).await?;
+    if body.email.as_deref().is_some_and(|e| !e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))) {
+        return Err(ApiError::invalid("email", "must look like name@example.com"));
+    }
+    let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
+    let mut lines = Vec::new();
+    let mut after = None;
+    loop {
+        let rows = store::messages::for_conversation(&state.db, auth.tenant_id, conversation.id, after, 500).await?;
+        let page = Page::from_rows(rows, 500, |r| r.id);
+        for m in page.items.iter().filter(|m| !m.private && m.purpose != "transcripts") {
+            let text = key.open(crate::present::fields::MESSAGE_TEXT, m.id, &m.text)?;
+            lines.push(crate::transcripts::Line { direction: m.direction.clone(), at: crate::domain::rfc3339(m.created_at), text });
+        }
+        after = page.next_cursor;
+        if after.is_none() {
+            break;
+        }
+    }
+    let source = state.channels.get(conversation.channel_id).await?;
+    let transcripts = crate::transcripts::Transcripts {
+        db: &state.db,
+        keyring: &state.keyring,
+        channels: &state.channels,
+        policies: &state.policies,
+        send_wake: &state.send_wake,
+    };
+    transcripts
+        .send(auth.tenant_id, conversation.contact_id, conversation.id, source.as_deref(), "Your conversation with us:", &lines, body.email)
+        .await
+        .map_err(|e| match e {
+            crate::transcripts::TranscriptError::Invalid { field, detail } => ApiError::invalid(field, detail),
+            crate::transcripts::TranscriptError::Refused { code: "consent_missing", detail } => ApiError::ConsentMissing(detail),
+            crate::transcripts::TranscriptError::Refused { code: "policy_blocked", detail } => ApiError::PolicyBlocked { rule: "policy".into(), reason: detail },
+            crate::transcripts::TranscriptError::Refused { detail, .. } => ApiError::Conflict(detail),
+            crate::transcripts::TranscriptError::Unavailable(why) => ApiError::Unavailable(why),
+        })?;
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.transcript", "conversation", Some(conversation.id), None).await;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"status": "queued"}))))
 }
 
 #[derive(Deserialize)]

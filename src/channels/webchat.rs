@@ -18,6 +18,7 @@ use crate::outbox::{self, EventBus};
 use crate::present::{self, fields};
 use crate::privacy::Keyring;
 use crate::store::{self, Db, MessageRow, NewContact};
+use crate::transcripts::{Line, TranscriptError, Transcripts};
 
 const SESSION_CACHE_TTL: Duration = Duration::from_secs(60);
 const HISTORY_LIMIT: usize = 500;
@@ -46,23 +47,6 @@ impl HubWidgetBackend {
         send_wake: Arc<tokio::sync::Notify>,
     ) -> Self {
         Self { db, keyring, channels, bus, sessions: Mutex::new(HashMap::new()), purposes, policies, send_wake }
-    }
-
-    /// The email channel transcripts leave by: the web chat channel's `transcript_channel_id`,
-    /// else the tenant's first email channel.
-    async fn transcript_channel(&self, visitor: &Visitor) -> Result<Arc<super::ChannelInfo>, WidgetError> {
-        let chat = self.channels.get(visitor.channel_id).await.map_err(Self::unavailable)?.ok_or(WidgetError::UnknownChannel)?;
-        let chosen = chat.settings.get("transcript_channel_id").and_then(|v| v.as_str()).and_then(|v| v.parse::<Uuid>().ok());
-        let id = match chosen {
-            Some(id) => Some(id),
-            None => self.db.channels(visitor.tenant_id, None, 200).await.map_err(Self::unavailable)?.into_iter().find(|c| c.kind == omnibridge_email::KIND).map(|c| c.id),
-        };
-        let refused = || WidgetError::Refused { code: "unavailable", detail: "transcripts by email are not offered here".into() };
-        let channel = self.channels.get(id.ok_or_else(refused)?).await.map_err(Self::unavailable)?.ok_or_else(refused)?;
-        if channel.kind != omnibridge_email::KIND || channel.tenant_id != visitor.tenant_id {
-            return Err(refused());
-        }
-        Ok(channel)
     }
 
     fn unavailable(err: impl std::fmt::Display) -> WidgetError {
@@ -232,62 +216,19 @@ impl WidgetBackend for HubWidgetBackend {
     }
 
     async fn send_transcript(&self, visitor: &Visitor, email: Option<String>) -> Result<(), WidgetError> {
-        let channel = self.transcript_channel(visitor).await?;
-        let key = self.keyring.data_key(&self.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
-        // The address: the one given now (kept as a claimed identity) or the one on record.
-        let known = store::contacts::identity_for_kind(&self.db, visitor.tenant_id, visitor.contact_id, "email").await.map_err(Self::unavailable)?;
-        let address = match (&known, email) {
-            (Some(identity), _) => key.open(fields::IDENTITY_ADDRESS, visitor.contact_id, &identity.address).map_err(Self::unavailable)?,
-            (None, Some(given)) => given,
-            (None, None) => return Err(WidgetError::Invalid { field: "email", detail: "where should the transcript go?".into() }),
-        };
-        let address = Address::new(AddressKind::Email, &address);
-        let index = self.keyring.blind_index(visitor.tenant_id, &address);
-        if let Some(reason) = consent::refusal(&self.db, visitor.tenant_id, "email", &index, "transcripts").await.map_err(Self::unavailable)? {
-            return Err(WidgetError::Refused { code: "consent_missing", detail: reason });
-        }
-        let destination = crate::policy::Destination::channel(&self.policies.registry(), &channel.kind, channel.id, &channel.settings);
-        let categories = crate::policy::channel_categories(&channel.kind, false);
-        let verdict = self.policies.decide(&self.db, visitor.tenant_id, &destination, &categories, true).await.map_err(Self::unavailable)?;
-        if verdict.decision == crate::policy::Decision::Block {
-            return Err(WidgetError::Refused { code: "policy_blocked", detail: verdict.reason.unwrap_or_default() });
-        }
         let history = self.history(visitor).await?;
         let Some(last) = history.last() else {
             return Err(WidgetError::Invalid { field: "email", detail: "there is nothing to send yet".into() });
         };
         let chat = self.channels.get(visitor.channel_id).await.map_err(Self::unavailable)?.ok_or(WidgetError::UnknownChannel)?;
-        let mut text = format!("Your conversation with {}:\n\n", chat.name);
-        for m in &history {
-            let who = if m.direction == "in" { "You" } else { "Agent" };
-            text.push_str(&format!("[{}] {who}: {}\n", m.created_at, m.text));
-        }
-        let mut tx = self.db.begin().await.map_err(Self::unavailable)?;
-        if known.is_none() {
-            let sealed = key.seal(fields::IDENTITY_ADDRESS, visitor.contact_id, &address.value).map_err(Self::unavailable)?;
-            store::contacts::insert_identity(&mut tx, visitor.tenant_id, visitor.contact_id, "email", &index, &sealed, "claimed").await.map_err(Self::unavailable)?;
-        }
-        let id = Uuid::now_v7();
-        let sealed = key.seal(fields::MESSAGE_TEXT, id, &text).map_err(Self::unavailable)?;
-        let new = store::NewMessage {
-            id,
-            tenant_id: visitor.tenant_id,
-            conversation_id: last.conversation_id,
-            contact_id: visitor.contact_id,
-            channel_id: channel.id,
-            direction: "out",
-            author_type: "system",
-            author_id: None,
-            external_id: None,
-            text: &sealed,
-            private: false,
-            purpose: "transcripts",
-            status: "queued",
-        };
-        store::messages::insert(&mut tx, &new).await.map_err(Self::unavailable)?;
-        tx.commit().await.map_err(Self::unavailable)?;
-        self.send_wake.notify_one();
-        Ok(())
+        let lines: Vec<Line> = history.iter().map(|m| Line { direction: m.direction.clone(), at: m.created_at.clone(), text: m.text.clone() }).collect();
+        let transcripts = Transcripts { db: &self.db, keyring: &self.keyring, channels: &self.channels, policies: &self.policies, send_wake: &self.send_wake };
+        let title = format!("Your conversation with {}:", chat.name);
+        transcripts.send(visitor.tenant_id, visitor.contact_id, last.conversation_id, Some(&chat), &title, &lines, email).await.map_err(|e| match e {
+            TranscriptError::Invalid { field, detail } => WidgetError::Invalid { field, detail },
+            TranscriptError::Refused { code, detail } => WidgetError::Refused { code, detail },
+            TranscriptError::Unavailable(why) => WidgetError::Unavailable(why),
+        })
     }
 
     async fn answer_csat(&self, visitor: &Visitor, survey_id: Uuid, score: u8, comment: Option<String>) -> Result<(), WidgetError> {

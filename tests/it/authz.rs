@@ -176,6 +176,12 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             expect: [401, 404, 403, 200],
         },
         Case { method: Method::GET, template: "/v1/channels/{channel}/business-hours", body: None, expect: [401, 404, 200, 200] },
+        Case {
+            method: Method::POST,
+            template: "/v1/conversations/{conversation}/transcript",
+            body: Some(json!({"email": "ana@example.com"})),
+            expect: [401, 404, 409, 409],
+        },
         Case { method: Method::GET, template: "/v1/stats", body: None, expect: [401, 200, 200, 200] },
         Case { method: Method::GET, template: "/v1/ip-allow-list", body: None, expect: [401, 200, 403, 200] },
         Case { method: Method::PUT, template: "/v1/ip-allow-list", body: Some(json!({"cidrs": []})), expect: [401, 200, 403, 200] },

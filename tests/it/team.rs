@@ -14,7 +14,43 @@ backend_tests!(
     outside_business_hours_a_contact_is_told_once,
     a_resolved_web_chat_asks_how_we_did,
     a_resolved_text_conversation_gets_a_rating_link,
+    an_operator_sends_the_whole_transcript_by_email,
 );
+
+async fn an_operator_sends_the_whole_transcript_by_email(backend: Backend) {
+    use omnibridge_email::testservers::{Dovecot, IMAP_PASSWORD, IMAP_USER, SmtpSink};
+    let imap = Dovecot::start();
+    let smtp = SmtpSink::start();
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let chat = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&chat, json!({"name": "Ana"})).await;
+    app.visitor_says(&token, json!({"text": "first question about parcel 77"})).await;
+    app.visitor_says(&token, json!({"text": "second question about invoice 88"})).await;
+    let list = app.wait_for(&admin, "/v1/conversations", |l| data(l).len() == 1).await;
+    let conversation = data(&list)[0]["id"].as_str().expect("id").to_owned();
+    app.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "answer about both"})).await;
+    app.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "internal only", "private": true})).await;
+
+    let (status, problem) = app.post(&format!("/v1/conversations/{conversation}/transcript"), &admin, json!({"email": "ana@example.org"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "no email channel yet: {problem}");
+    let settings = json!({
+        "imap_host": "127.0.0.1", "imap_port": imap.port, "imap_tls": "none", "imap_username": IMAP_USER, "imap_password": IMAP_PASSWORD,
+        "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_tls": "none", "from_address": "support@shop.example", "relay_country": "DE",
+    });
+    let (status, _) = app.post("/v1/channels", &admin, json!({"kind": "email", "name": "Mail", "settings": settings})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, problem) = app.post(&format!("/v1/conversations/{conversation}/transcript"), &admin, json!({})).await;
+    assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("email")), "no address on record yet");
+    let (status, queued) = app.post(&format!("/v1/conversations/{conversation}/transcript"), &admin, json!({"email": "ana@example.org"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let mail = String::from_utf8_lossy(&smtp.wait_for(1, std::time::Duration::from_secs(20))[0]).replace("=\r\n", "");
+    for text in ["first question about parcel 77", "second question about invoice 88", "answer about both"] {
+        assert!(mail.contains(text), "{text} missing from the transcript: {mail}");
+    }
+    assert!(!mail.contains("internal only"), "private notes stay private");
+    assert!(mail.contains("Auto-Submitted"), "{mail}");
+}
 
 async fn a_resolved_text_conversation_gets_a_rating_link(backend: Backend) {
     use omnibridge_twilio_sms::testkit::FakeTwilio;
