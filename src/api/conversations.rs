@@ -31,7 +31,47 @@ pub fn router() -> Router<AppState> {
         .route("/v1/conversations/{id}", get(show).patch(update))
         .route("/v1/conversations/{id}/typing", axum::routing::post(typing))
         .route("/v1/conversations/{id}/transcript", axum::routing::post(transcript))
+        .route("/v1/conversations/{id}/merge", axum::routing::post(merge))
         .merge(messages::router())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeWith {
+    other_id: Uuid,
+}
+
+/// Merges another conversation of the same contact into this one: its messages join this
+/// thread (in time order: the thread is ordered by message id, which is time-ordered) and it
+/// is closed as merged. Both get `conversation.updated`.
+async fn merge(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<MergeWith>) -> ApiResult<impl IntoResponse> {
+    let into = find(&state, &auth, &id).await?;
+    let other = store::conversations::get(&state.db, auth.tenant_id, body.other_id)
+        .await?
+        .ok_or_else(|| ApiError::invalid("other_id", "no such conversation"))?;
+    if other.id == into.id {
+        return Err(ApiError::invalid("other_id", "a conversation cannot be merged into itself"));
+    }
+    if other.contact_id != into.contact_id {
+        return Err(ApiError::invalid("other_id", "only conversations of the same contact can be merged (merge the contacts first)"));
+    }
+    let key = state.keyring.data_key(&state.db, auth.tenant_id, into.contact_id).await?;
+    let mut tx = state.db.begin().await?;
+    let moved = store::conversations::merge(&mut tx, auth.tenant_id, into.id, other.id).await?;
+    let mut published = Vec::new();
+    for cid in [other.id, into.id] {
+        let row = store::conversations::get(&mut tx, auth.tenant_id, cid).await?.ok_or(ApiError::NotFound("conversation"))?;
+        let view = present::conversation(&row);
+        let sequence = outbox::next_sequence(&mut tx, row.id).await?;
+        let mut event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
+        outbox::append(&mut tx, Some(&key), &mut event).await?;
+        published.push(event);
+    }
+    tx.commit().await?;
+    state.bus.publish(published);
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.merge", "conversation", Some(into.id), Some(&other.id.to_string())).await;
+    let merged = store::conversations::get(&state.db, auth.tenant_id, into.id).await?.ok_or(ApiError::NotFound("conversation"))?;
+    Ok(Json(serde_json::json!({"conversation": present::conversation(&merged), "messages_moved": moved, "merged": other.id})))
 }
 
 #[derive(Deserialize)]

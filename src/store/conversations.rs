@@ -217,3 +217,18 @@ pub async fn open_now(db: &Db, tenant_id: Uuid) -> StoreResult<Vec<(Uuid, Option
     const SQL: &str = "SELECT channel_id, assignee_id FROM conversations WHERE tenant_id = $1 AND status = 'open'";
     Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(tenant_id).fetch_all(p).await)?)
 }
+
+/// Moves every message of `other` into `into` (same contact) and closes `other` as merged;
+/// returns how many messages moved.
+pub async fn merge(tx: &mut Tx, tenant_id: Uuid, into: Uuid, other: Uuid) -> StoreResult<u64> {
+    const MOVE: &str = "UPDATE messages SET conversation_id = $2 WHERE tenant_id = $1 AND conversation_id = $3";
+    const CLOSE: &str = "UPDATE conversations SET status = 'resolved', merged_into = $2, updated_at = $4, \
+                         resolved_at = COALESCE(resolved_at, $4) WHERE tenant_id = $1 AND id = $3";
+    const TOUCH: &str = "UPDATE conversations SET last_message_at = (SELECT MAX(created_at) FROM messages WHERE conversation_id = $2), \
+                         updated_at = $3 WHERE tenant_id = $1 AND id = $2";
+    let now = now_micros();
+    let moved = on_conn!(Conn::from(&mut *tx), |c| sqlx::query(MOVE).bind(tenant_id).bind(into).bind(other).execute(c).await.map(|r| r.rows_affected()))?;
+    on_conn!(Conn::from(&mut *tx), |c| sqlx::query(CLOSE).bind(tenant_id).bind(into).bind(other).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+    on_conn!(Conn::from(&mut *tx), |c| sqlx::query(TOUCH).bind(tenant_id).bind(into).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(moved)
+}

@@ -29,6 +29,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 12, name: "stats", sql: include_str!("../../migrations/sqlite/0012_stats.sql") },
     Migration { version: 13, name: "business_hours", sql: include_str!("../../migrations/sqlite/0013_business_hours.sql") },
     Migration { version: 14, name: "csat", sql: include_str!("../../migrations/sqlite/0014_csat.sql") },
+    Migration { version: 15, name: "conversation_merge", sql: include_str!("../../migrations/sqlite/0015_conversation_merge.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -47,6 +48,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 12, name: "stats", sql: include_str!("../../migrations/postgres/0012_stats.sql") },
     Migration { version: 13, name: "business_hours", sql: include_str!("../../migrations/postgres/0013_business_hours.sql") },
     Migration { version: 14, name: "csat", sql: include_str!("../../migrations/postgres/0014_csat.sql") },
+    Migration { version: 15, name: "conversation_merge", sql: include_str!("../../migrations/postgres/0015_conversation_merge.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

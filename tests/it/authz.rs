@@ -182,6 +182,12 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             body: Some(json!({"email": "ana@example.com"})),
             expect: [401, 404, 409, 409],
         },
+        Case {
+            method: Method::POST,
+            template: "/v1/conversations/{conversation}/merge",
+            body: Some(json!({"other_id": conversation})),
+            expect: [401, 404, 422, 422],
+        },
         Case { method: Method::GET, template: "/v1/stats", body: None, expect: [401, 200, 200, 200] },
         Case { method: Method::GET, template: "/v1/ip-allow-list", body: None, expect: [401, 200, 403, 200] },
         Case { method: Method::PUT, template: "/v1/ip-allow-list", body: Some(json!({"cidrs": []})), expect: [401, 200, 403, 200] },

@@ -15,7 +15,40 @@ backend_tests!(
     a_resolved_web_chat_asks_how_we_did,
     a_resolved_text_conversation_gets_a_rating_link,
     an_operator_sends_the_whole_transcript_by_email,
+    two_conversations_of_a_contact_merge_into_one_thread,
 );
+
+async fn two_conversations_of_a_contact_merge_into_one_thread(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let first_channel = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&first_channel, json!({"name": "Ana"})).await;
+    app.visitor_says(&token, json!({"text": "one"})).await;
+    let list = app.wait_for(&admin, "/v1/conversations", |l| data(l).len() == 1).await;
+    let first = data(&list)[0]["id"].as_str().expect("id").to_owned();
+    let contact = data(&list)[0]["contact_id"].as_str().expect("contact").to_owned();
+    // An operator starts a second conversation with the same contact.
+    let (status, started) = app.post("/v1/conversations", &admin, json!({"contact_id": contact, "channel_id": first_channel, "text": "two"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let second = started["id"].as_str().expect("id").to_owned();
+    app.visitor_says(&token, json!({"text": "three"})).await;
+
+    let (status, problem) = app.post(&format!("/v1/conversations/{first}/merge"), &admin, json!({"other_id": first})).await;
+    assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("other_id")));
+
+    let (status, merged) = app.post(&format!("/v1/conversations/{first}/merge"), &admin, json!({"other_id": second})).await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    let (_, messages) = app.get(&format!("/v1/conversations/{first}/messages"), &admin).await;
+    let texts: Vec<&str> = messages["data"].as_array().expect("data").iter().filter_map(|m| m["text"].as_str()).collect();
+    let mut ordered = texts.clone();
+    ordered.sort_by_key(|t| ["one", "two", "three"].iter().position(|x| x == t));
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert_eq!(texts, ordered, "one thread, in order");
+    let (_, closed) = app.get(&format!("/v1/conversations/{second}"), &admin).await;
+    assert_eq!(closed["status"], "resolved");
+    let (_, empty) = app.get(&format!("/v1/conversations/{second}/messages"), &admin).await;
+    assert!(empty["data"].as_array().is_some_and(Vec::is_empty));
+}
 
 async fn an_operator_sends_the_whole_transcript_by_email(backend: Backend) {
     use omnibridge_email::testservers::{Dovecot, IMAP_PASSWORD, IMAP_USER, SmtpSink};
