@@ -40,21 +40,7 @@ pub async fn offer(hub: &AppState, conversation: &ConversationRow) -> Result<(),
         let text = format!("How did we do? Rate your conversation from 1 to 5: {}/csat/{token}", hub.config.public_base_url());
         let message_id = Uuid::now_v7();
         let sealed = key.seal(fields::MESSAGE_TEXT, message_id, &text).map_err(|e| e.to_string())?;
-        let new = NewMessage {
-            id: message_id,
-            tenant_id: conversation.tenant_id,
-            conversation_id: conversation.id,
-            contact_id: conversation.contact_id,
-            channel_id: channel.id,
-            direction: "out",
-            author_type: "system",
-            author_id: None,
-            external_id: None,
-            text: &sealed,
-            private: false,
-            purpose: crate::consent::purposes::SERVICE,
-            status: "queued",
-        };
+        let new = NewMessage::automatic(message_id, conversation.tenant_id, conversation.id, conversation.contact_id, channel.id, &sealed, crate::consent::purposes::SERVICE);
         store::messages::insert(&mut tx, &new).await.map_err(|e| e.to_string())?;
     }
     tx.commit().await.map_err(|e| e.to_string())?;

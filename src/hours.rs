@@ -125,21 +125,7 @@ async fn queue_away(hub: &AppState, tenant_id: Uuid, channel_id: Uuid, conversat
     if !store::hours::claim_away_notice(&mut tx, conversation_id).await.map_err(|e| e.to_string())? {
         return Ok(()); // told already
     }
-    let new = NewMessage {
-        id,
-        tenant_id,
-        conversation_id,
-        contact_id,
-        channel_id,
-        direction: "out",
-        author_type: "system",
-        author_id: None,
-        external_id: None,
-        text: &sealed,
-        private: false,
-        purpose: crate::consent::purposes::SERVICE,
-        status: "queued",
-    };
+    let new = NewMessage::automatic(id, tenant_id, conversation_id, contact_id, channel_id, &sealed, crate::consent::purposes::SERVICE);
     store::messages::insert(&mut tx, &new).await.map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;
     hub.send_wake.notify_one();

@@ -109,21 +109,7 @@ impl Transcripts<'_> {
         }
         let id = Uuid::now_v7();
         let sealed = key.seal(fields::MESSAGE_TEXT, id, &text).map_err(unavailable)?;
-        let new = NewMessage {
-            id,
-            tenant_id,
-            conversation_id,
-            contact_id,
-            channel_id: channel.id,
-            direction: "out",
-            author_type: "system",
-            author_id: None,
-            external_id: None,
-            text: &sealed,
-            private: false,
-            purpose: "transcripts",
-            status: "queued",
-        };
+        let new = NewMessage::automatic(id, tenant_id, conversation_id, contact_id, channel.id, &sealed, "transcripts");
         store::messages::insert(&mut tx, &new).await.map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         self.send_wake.notify_one();

@@ -108,21 +108,7 @@ async fn queue_automatic_reply(state: &AppState, channel: &ChannelInfo, conversa
     let key = state.keyring.data_key(&state.db, channel.tenant_id, contact_id).await.map_err(|e| e.to_string())?;
     let id = Uuid::now_v7();
     let sealed = key.seal(fields::MESSAGE_TEXT, id, text).map_err(|e| e.to_string())?;
-    let new = NewMessage {
-        id,
-        tenant_id: channel.tenant_id,
-        conversation_id,
-        contact_id,
-        channel_id: channel.id,
-        direction: "out",
-        author_type: "system",
-        author_id: None,
-        external_id: None,
-        text: &sealed,
-        private: false,
-        purpose: crate::consent::purposes::SERVICE,
-        status: "queued",
-    };
+    let new = NewMessage::automatic(id, channel.tenant_id, conversation_id, contact_id, channel.id, &sealed, crate::consent::purposes::SERVICE);
     let mut tx = state.db.begin().await.map_err(|e| e.to_string())?;
     store::messages::insert(&mut tx, &new).await.map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;

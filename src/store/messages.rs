@@ -40,6 +40,27 @@ pub struct NewMessage<'a> {
     pub status: &'a str,
 }
 
+impl<'a> NewMessage<'a> {
+    /// One of the hub's own messages to the contact (an away notice, a HELP answer, a
+    /// transcript, a survey link): outbound, authored by the system, queued for the send worker.
+    pub fn automatic(id: Uuid, tenant_id: Uuid, conversation_id: Uuid, contact_id: Uuid, channel_id: Uuid, text: &'a [u8], purpose: &'a str) -> Self {
+        Self {
+            id,
+            tenant_id,
+            conversation_id,
+            contact_id,
+            channel_id,
+            direction: "out",
+            author_type: "system",
+            author_id: None,
+            external_id: None,
+            text,
+            private: false,
+            purpose,
+            status: "queued",
+        }
+    }
+}
 
 impl NewMessage<'_> {
     /// The row as it is stored, to answer with without reading it back.
