@@ -81,6 +81,7 @@
       loadInbox();
     }).catch(function (err) { say(explain(err)); });
     if (me.role === "admin") loadOperators();
+    loadCanned();
     live();
   }
 
@@ -191,6 +192,22 @@
     api("POST", "/v1/conversations/" + c.id + "/messages", body).then(function () {
       $("reply-text").value = "";
       loadMessages();
+    }, function (err) { say(explain(err)); });
+  });
+
+  /* Canned responses, filled in for the open conversation. */
+  function loadCanned() {
+    api("GET", "/v1/canned-responses").then(function (list) {
+      var sel = $("reply-canned");
+      list.data.forEach(function (c) { var o = el("option", c.shortcut); o.value = c.id; sel.appendChild(o); });
+    }).catch(function () {});
+  }
+  $("reply-canned").addEventListener("change", function (ev) {
+    var id = ev.target.value;
+    if (!id || !state.conversation) return;
+    api("POST", "/v1/canned-responses/" + id + "/render", { conversation_id: state.conversation.id }).then(function (r) {
+      $("reply-text").value = r.text;
+      ev.target.value = "";
     }, function (err) { say(explain(err)); });
   });
 

@@ -74,6 +74,11 @@ try {
   await visitor.waitForSelector("#omnibridge-status:has-text('on its way')");
   result.transcript = true;
 
+  // A canned response, filled in for this visitor.
+  await operator.selectOption("#reply-canned", { label: "greet" });
+  await operator.waitForFunction(() => document.querySelector("#reply-text").value.includes("Vera Visitor"));
+  result.canned = await operator.inputValue("#reply-text");
+
   // Marketing without consent is refused, in words.
   await operator.selectOption("#reply-purpose", "marketing");
   await operator.fill("#reply-text", "20% off everything this week");

@@ -52,6 +52,8 @@ async fn an_operator_and_a_visitor_talk_through_the_console_and_the_widget() {
     });
     let (status, email) = app.post("/v1/channels", &admin, json!({"kind": "email", "name": "Support mail", "settings": settings})).await;
     assert_eq!(status, StatusCode::CREATED, "{email}");
+    let (status, canned) = app.post("/v1/canned-responses", &admin, json!({"shortcut": "greet", "text": "Hello {{contact.name}}, Olga here."})).await;
+    assert_eq!(status, StatusCode::CREATED, "{canned}");
     let page = shop_page(&app.base, &chat).await;
 
     let story = json!({
@@ -73,6 +75,7 @@ async fn an_operator_and_a_visitor_talk_through_the_console_and_the_widget() {
     assert!(run.status.success(), "the browser story failed: {result}\n{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(result["errors"], json!([]), "no errors in any page's console");
     assert!(result["refusal"].as_str().is_some_and(|r| r.contains("Not sent") && r.contains("not agreed")), "{result}");
+    assert_eq!(result["canned"], "Hello Vera Visitor, Olga here.");
 
     // The transcript and the switched-channel reply went out as real mail.
     let mail: Vec<String> = smtp.wait_for(2, Duration::from_secs(20)).iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
