@@ -6,7 +6,6 @@
 //! transaction, with `conversation.updated` for everyone watching.
 
 use serde_json::Value;
-use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -17,24 +16,16 @@ use crate::state::AppState;
 use crate::store;
 
 pub async fn run(hub: AppState, stop: CancellationToken) {
-    let mut events = hub.bus.subscribe();
-    loop {
-        let event = tokio::select! {
-            _ = stop.cancelled() => return,
-            event = events.recv() => event,
-        };
-        match event {
-            Ok(event) if event.event_type == events::CONVERSATION_CREATED => {
-                let Some(id) = conversation_id(&event) else { continue };
-                if let Err(err) = assign(&hub, event.tenant_id, id).await {
-                    tracing::error!(conversation_id = %id, error = %err, "automatic assignment failed");
-                }
+    outbox::each_event(&hub.bus.clone(), events::CONVERSATION_CREATED, "automatic assignment", stop, |event| {
+        let hub = hub.clone();
+        async move {
+            let Some(id) = conversation_id(&event) else { return };
+            if let Err(err) = assign(&hub, event.tenant_id, id).await {
+                tracing::error!(conversation_id = %id, error = %err, "automatic assignment failed");
             }
-            Ok(_) => {}
-            Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "automatic assignment fell behind; some conversations stay unassigned"),
-            Err(RecvError::Closed) => return,
         }
-    }
+    })
+    .await
 }
 
 fn conversation_id(event: &Event) -> Option<Uuid> {

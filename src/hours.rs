@@ -7,7 +7,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -83,24 +82,16 @@ impl BusinessHours {
 
 /// Sends the away message when a contact writes outside business hours.
 pub async fn run(hub: AppState, stop: CancellationToken) {
-    let mut events = hub.bus.subscribe();
-    loop {
-        let event = tokio::select! {
-            _ = stop.cancelled() => return,
-            event = events.recv() => event,
-        };
-        match event {
-            Ok(event) if event.event_type == events::MESSAGE_RECEIVED => {
-                let Ok(payload) = serde_json::from_str::<Value>(&event.payload) else { continue };
-                if let Err(err) = on_inbound(&hub, event.tenant_id, &payload["data"]).await {
-                    tracing::error!(error = %err, "the away message could not be queued");
-                }
+    crate::outbox::each_event(&hub.bus.clone(), events::MESSAGE_RECEIVED, "away messages", stop, |event| {
+        let hub = hub.clone();
+        async move {
+            let Ok(payload) = serde_json::from_str::<Value>(&event.payload) else { return };
+            if let Err(err) = on_inbound(&hub, event.tenant_id, &payload["data"]).await {
+                tracing::error!(error = %err, "the away message could not be queued");
             }
-            Ok(_) => {}
-            Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "away messages fell behind"),
-            Err(RecvError::Closed) => return,
         }
-    }
+    })
+    .await
 }
 
 async fn on_inbound(hub: &AppState, tenant_id: Uuid, message: &Value) -> Result<(), String> {

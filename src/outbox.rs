@@ -77,6 +77,29 @@ pub async fn next_sequence(tx: &mut Tx, conversation_id: Uuid) -> Result<i64, St
     Ok(sequences.next(conversation_id))
 }
 
+/// Calls `handle` with every committed event of `event_type` published in this process, until
+/// `stop`. Events missed because the listener fell behind are logged (the outbox still has
+/// them); `what` names the listener in that log.
+pub async fn each_event<F, Fut>(bus: &EventBus, event_type: &'static str, what: &'static str, stop: tokio_util::sync::CancellationToken, mut handle: F)
+where
+    F: FnMut(Arc<Event>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut events = bus.subscribe();
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => return,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(event) if event.event_type == event_type => handle(event).await,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, listener = what, "fell behind the event bus"),
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 /// In-process fan-out of committed events.
 #[derive(Clone)]
 pub struct EventBus {

@@ -137,79 +137,28 @@ impl Dispatch {
     /// The cell for a request; the main cell when nothing in it is known anywhere (it answers
     /// 401 or 404 as a single-database hub would).
     async fn cell_for(&self, locator: Locator) -> usize {
-        let (memo, found) = match locator {
+        let probe = match locator {
             Locator::Nothing => return 0,
-            Locator::Channel(id) => {
-                let memo = memo_key(b"channel", id.as_bytes());
-                if let Some(i) = self.remembered(&memo) {
-                    return i;
-                }
-                let mut found = None;
-                for (i, (hub, _)) in self.cells.iter().enumerate() {
-                    if hub.channels.get(id).await.ok().flatten().is_some() {
-                        found = Some(i);
-                        break;
-                    }
-                }
-                (memo, found)
-            }
-            Locator::ApiKey(secret) => {
-                let hash = crate::api::auth::hash_key(&secret);
-                let memo = memo_key(b"key", &hash);
-                if let Some(i) = self.remembered(&memo) {
-                    return i;
-                }
-                let mut found = None;
-                for (i, (hub, _)) in self.cells.iter().enumerate() {
-                    if hub.db.api_key_by_hash(&hash).await.ok().flatten().is_some() {
-                        found = Some(i);
-                        break;
-                    }
-                }
-                (memo, found)
-            }
-            Locator::Session(token) => {
-                let hash = crate::api::session_hash(&token);
-                let memo = memo_key(b"session", &hash);
-                if let Some(i) = self.remembered(&memo) {
-                    return i;
-                }
-                let mut found = None;
-                for (i, (hub, _)) in self.cells.iter().enumerate() {
-                    if store::sessions::find(&hub.db, &hash).await.ok().flatten().is_some() {
-                        found = Some(i);
-                        break;
-                    }
-                }
-                (memo, found)
-            }
-            Locator::Visitor(token) => {
-                let hash = omnibridge_webchat::TokenHash::of(&token);
-                let memo = memo_key(b"visitor", &hash.0);
-                if let Some(i) = self.remembered(&memo) {
-                    return i;
-                }
-                let mut found = None;
-                for (i, (hub, _)) in self.cells.iter().enumerate() {
-                    if store::visitors::by_token(&hub.db, &hash.0).await.ok().flatten().is_some() {
-                        found = Some(i);
-                        break;
-                    }
-                }
-                (memo, found)
-            }
+            Locator::Channel(id) => Probe::Channel(id),
+            Locator::ApiKey(secret) => Probe::ApiKey(crate::api::auth::hash_key(&secret).to_vec()),
+            Locator::Session(token) => Probe::Session(crate::api::session_hash(&token)),
+            Locator::Visitor(token) => Probe::Visitor(omnibridge_webchat::TokenHash::of(&token).0.to_vec()),
         };
-        match found {
-            Some(i) => {
+        let memo = probe.memo();
+        if let Some(i) = self.remembered(&memo) {
+            return i;
+        }
+        for (i, (hub, _)) in self.cells.iter().enumerate() {
+            if probe.held_by(hub).await {
                 let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
                 if known.len() > 100_000 {
                     known.clear();
                 }
                 known.insert(memo, i);
-                i
+                return i;
             }
-            None => 0,
         }
+        0
     }
 
     fn remembered(&self, memo: &[u8; 32]) -> Option<usize> {
@@ -217,13 +166,40 @@ impl Dispatch {
     }
 }
 
-fn memo_key(kind: &[u8], value: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(kind);
-    h.update([0]);
-    h.update(value);
-    h.finalize().into()
+/// What a cell is asked whether it holds: a channel, or the hash of a key or token.
+enum Probe {
+    Channel(Uuid),
+    ApiKey(Vec<u8>),
+    Session(Vec<u8>),
+    Visitor(Vec<u8>),
+}
+
+impl Probe {
+    /// The key under which the answer is remembered.
+    fn memo(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let (kind, value): (&[u8], &[u8]) = match self {
+            Self::Channel(id) => (b"channel", id.as_bytes()),
+            Self::ApiKey(h) => (b"key", h),
+            Self::Session(h) => (b"session", h),
+            Self::Visitor(h) => (b"visitor", h),
+        };
+        let mut h = Sha256::new();
+        h.update(kind);
+        h.update([0]);
+        h.update(value);
+        h.finalize().into()
+    }
+
+    /// Whether this cell knows it (a failed lookup counts as no).
+    async fn held_by(&self, hub: &Hub) -> bool {
+        match self {
+            Self::Channel(id) => hub.channels.get(*id).await.ok().flatten().is_some(),
+            Self::ApiKey(h) => hub.db.api_key_by_hash(h).await.ok().flatten().is_some(),
+            Self::Session(h) => store::sessions::find(&hub.db, h).await.ok().flatten().is_some(),
+            Self::Visitor(h) => store::visitors::by_token(&hub.db, h).await.ok().flatten().is_some(),
+        }
+    }
 }
 
 async fn dispatch(State(d): State<Arc<Dispatch>>, request: Request) -> Response {

@@ -28,7 +28,6 @@ mod signin;
 mod stats;
 pub use signin::{session_cookie, session_hash};
 mod console;
-pub use routing::csv_field;
 mod telegram_hooks;
 mod twilio_hooks;
 mod webhooks;

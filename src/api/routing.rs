@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::auth::Auth;
 use super::pagination::{ListParams, list_body};
 use crate::domain::rfc3339;
+use crate::present::csv_field;
 use crate::error::{ApiError, ApiResult};
 use crate::policy::{recipients, rules};
 use crate::state::AppState;
@@ -162,23 +163,4 @@ async fn list_transfers(State(state): State<AppState>, auth: Auth, headers: Head
 /// A JSON list of categories as one cell: `contact.email;message.content`.
 fn categories_cell(json_list: &str) -> String {
     serde_json::from_str::<Vec<String>>(json_list).unwrap_or_default().join(";")
-}
-
-/// RFC 4180 quoting, and a leading `'` before what a spreadsheet would run as a formula.
-pub fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_owned() };
-    if value.contains([',', '"', '\r', '\n']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn csv_fields_are_quoted_and_defused() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=cmd()"), "'=cmd()");
-    }
 }

@@ -118,7 +118,7 @@ async fn an_access_request_returns_everything_held_about_the_contact(backend: Ba
     let app = TestApp::spawn(backend).await;
     let twilio = FakeTwilio::start(ACCOUNT, TOKEN).await;
     let receiver = Receiver::start().await;
-    let (_, admin) = app.create_tenant("Shop");
+    let (tenant, admin) = app.create_tenant("Shop");
     let (_, endpoint) = app
         .post("/v1/webhooks/endpoints", &admin, json!({"url": receiver.url, "country": "DE", "event_types": ["contact.updated", "privacy_request.completed"]}))
         .await;
@@ -194,7 +194,20 @@ async fn an_access_request_returns_everything_held_about_the_contact(backend: Ba
     let read = data(&audit).into_iter().find(|a| a["action"] == "contact.read").expect("read");
     assert_eq!(read["ip"], "127.0.0.1");
     assert!(read["key_id"].is_string());
+    // Exactly one entry per read, by whichever key reads.
+    let reads = |audit: &Value| data(audit).iter().filter(|a| a["action"] == "contact.read").count();
+    let before = reads(&audit);
+    let agent = app.create_key(&tenant, "agent");
+    for key in [&admin, &agent, &agent] {
+        let (status, _) = app.get(&format!("/v1/contacts/{contact_id}"), key).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (_, audit) = app.get(&format!("/v1/audit?target_id={contact_id}&limit=200"), &admin).await;
+    assert_eq!(reads(&audit), before + 3, "{audit}");
+    let agent_reads = data(&audit).iter().filter(|a| a["action"] == "contact.read" && a["key_id"] != read["key_id"]).count();
+    assert_eq!(agent_reads, 2);
 }
+
 
 async fn an_erasure_leaves_nothing_readable_and_keeps_the_opt_out(backend: Backend) {
     let app = TestApp::spawn(backend).await;

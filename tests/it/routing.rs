@@ -407,22 +407,29 @@ async fn exchange_messages(app: &TestApp, admin: &str, visitor: &str) {
     assert!(history.to_string().contains(&format!("Hi {visitor}")), "{history}");
 }
 
+/// A hub whose `eu` and `us` regions have their own databases, and a tenant in each that has
+/// exchanged messages with a visitor: (hub, (eu tenant, key), (us tenant, key)).
+async fn two_regions_talking(backend: Backend, eu_url: &str, us_url: &str) -> (TestApp, (String, String), (String, String)) {
+    let (eu, us) = (eu_url.to_owned(), us_url.to_owned());
+    let app = TestApp::spawn_with(backend, move |c| {
+        c.regions.get_mut("eu").expect("eu").database_url = Some(eu);
+        c.regions.get_mut("us").expect("us").database_url = Some(us);
+    })
+    .await;
+    let eu_tenant = app.create_tenant_in("Euro GmbH", "eu");
+    let us_tenant = app.create_tenant_in("Yankee Inc", "us");
+    exchange_messages(&app, &eu_tenant.1, "Margarethe").await;
+    exchange_messages(&app, &us_tenant.1, "Jolene").await;
+    (app, eu_tenant, us_tenant)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_region_database_holds_only_its_own_tenants_data() {
     let regions = tempfile::tempdir().expect("dir");
     let eu_path = regions.path().join("eu.db");
     let us_path = regions.path().join("us.db");
     let (eu_url, us_url) = (format!("sqlite://{}", eu_path.display()), format!("sqlite://{}", us_path.display()));
-    let (eu, us) = (eu_url.clone(), us_url.clone());
-    let mut app = TestApp::spawn_with(Backend::Sqlite, move |c| {
-        c.regions.get_mut("eu").expect("eu").database_url = Some(eu);
-        c.regions.get_mut("us").expect("us").database_url = Some(us);
-    })
-    .await;
-    let (eu_tenant, eu_admin) = app.create_tenant_in("Euro GmbH", "eu");
-    let (us_tenant, us_admin) = app.create_tenant_in("Yankee Inc", "us");
-    exchange_messages(&app, &eu_admin, "Margarethe").await;
-    exchange_messages(&app, &us_admin, "Jolene").await;
+    let (mut app, (eu_tenant, eu_admin), (us_tenant, us_admin)) = two_regions_talking(Backend::Sqlite, &eu_url, &us_url).await;
     // Each key sees its own tenant only, wherever its data lives.
     let (_, eu_list) = app.get("/v1/conversations", &eu_admin).await;
     let (_, us_list) = app.get("/v1/conversations", &us_admin).await;
@@ -472,16 +479,7 @@ async fn each_region_database_holds_only_its_own_tenants_data_on_postgres() {
         admin_query(format!("CREATE DATABASE {db}")).await;
     }
     let (eu_url, us_url) = (with_database(&postgres_admin_url(), &eu_db), with_database(&postgres_admin_url(), &us_db));
-    let (eu, us) = (eu_url.clone(), us_url.clone());
-    let mut app = TestApp::spawn_with(Backend::Postgres, move |c| {
-        c.regions.get_mut("eu").expect("eu").database_url = Some(eu);
-        c.regions.get_mut("us").expect("us").database_url = Some(us);
-    })
-    .await;
-    let (eu_tenant, eu_admin) = app.create_tenant_in("Euro GmbH", "eu");
-    let (us_tenant, us_admin) = app.create_tenant_in("Yankee Inc", "us");
-    exchange_messages(&app, &eu_admin, "Margarethe").await;
-    exchange_messages(&app, &us_admin, "Jolene").await;
+    let (mut app, (eu_tenant, _), (us_tenant, _)) = two_regions_talking(Backend::Postgres, &eu_url, &us_url).await;
     app.stop_server().await;
 
     for table in ["tenants", "channels", "contacts", "identities", "conversations", "messages", "outbox", "transfers"] {
