@@ -35,6 +35,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub processor: ProcessorConfig,
     pub subprocessors: SubprocessorsConfig,
+    pub mail: MailConfig,
+    pub team: TeamConfig,
     /// Home regions tenants are pinned to, by name (`eu`, `us`, …).
     pub regions: BTreeMap<String, RegionConfig>,
 }
@@ -55,6 +57,8 @@ impl std::fmt::Debug for Config {
             .field("webhooks", &self.webhooks)
             .field("processor", &self.processor)
             .field("subprocessors", &self.subprocessors)
+            .field("mail", &self.mail)
+            .field("team", &self.team)
             .field("regions", &self.regions)
             .finish()
     }
@@ -168,6 +172,42 @@ pub struct SubprocessorsConfig {
     /// Seconds between checks of the registry for changes to announce (and announced
     /// subprocessors coming into effect).
     pub check_interval_secs: u64,
+}
+
+/// The relay for the hub's own mail to operators.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// Empty: no system relay (the tenant's email channel sends instead).
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: String,
+    pub smtp_username: String,
+    pub smtp_password: String,
+    pub from_address: String,
+    pub from_name: String,
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_username", &self.smtp_username)
+            .field("smtp_password", &if self.smtp_password.is_empty() { "" } else { "…" })
+            .field("from_address", &self.from_address)
+            .field("from_name", &self.from_name)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamConfig {
+    pub invitation_ttl_hours: u64,
+    pub mail_retry_secs: u64,
+    pub daily_summary_hour: u8,
 }
 
 /// One home region.
@@ -296,6 +336,8 @@ impl Config {
             ("webhooks.fanout_batch", self.webhooks.fanout_batch),
             ("webhooks.lease_secs", self.webhooks.lease_secs as usize),
             ("subprocessors.check_interval_secs", self.subprocessors.check_interval_secs as usize),
+            ("team.invitation_ttl_hours", self.team.invitation_ttl_hours as usize),
+            ("team.mail_retry_secs", self.team.mail_retry_secs as usize),
         ];
         let w = &self.webhooks;
         if w.timeout_secs > 30 {
@@ -324,6 +366,19 @@ impl Config {
             {
                 errors.push(format!("regions.{name}.database_url: must start with sqlite:// or postgres://"));
             }
+        }
+        let mail = &self.mail;
+        if !["starttls", "implicit", "none"].contains(&mail.smtp_tls.as_str()) {
+            errors.push("mail.smtp_tls: must be \"starttls\", \"implicit\" or \"none\"".into());
+        }
+        if !mail.smtp_host.is_empty() && !mail.from_address.contains('@') {
+            errors.push("mail.from_address: the system relay needs a sender address such as hub@example.com".into());
+        }
+        if mail.smtp_username.is_empty() != mail.smtp_password.is_empty() {
+            errors.push("mail.smtp_password: mail.smtp_username and mail.smtp_password come together".into());
+        }
+        if self.team.daily_summary_hour > 23 {
+            errors.push("team.daily_summary_hour: must be from 0 to 23".into());
         }
         if self.regions.is_empty() {
             errors.push("regions: at least one region is needed".into());

@@ -37,6 +37,9 @@ pub enum ApiError {
     /// The tenant's routing policy does not allow this transfer.
     #[error("policy_blocked: {reason} ({rule})")]
     PolicyBlocked { rule: String, reason: String },
+    /// A file (CSV import) with problems on some of its lines; nothing of it was taken.
+    #[error("the file has {} problem(s); nothing was imported", .0.len())]
+    Rows(Vec<crate::team_import::RowError>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -61,6 +64,11 @@ impl From<ApiError> for Problem {
             ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
             ApiError::Invalid { field, detail } => Problem::invalid(field, format!("{field}: {detail}")),
             ApiError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", err.to_string()),
+            ApiError::Rows(rows) => {
+                let lines: Vec<String> = rows.iter().map(ToString::to_string).collect();
+                let field = rows.first().map_or_else(|| "file".to_owned(), |r| format!("line {}: {}", r.line, r.field));
+                Problem::invalid(&field, format!("{err}: {}", lines.join("; "))).with("errors", serde_json::to_value(rows).unwrap_or_default())
+            }
             ApiError::Unavailable(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string()),
             ApiError::ConsentMissing(reason) => {
                 Problem::new(StatusCode::CONFLICT, "consent_missing", reason.strip_prefix("consent_missing: ").unwrap_or(reason))

@@ -16,6 +16,8 @@ pub mod egress;
 pub mod error;
 pub mod hours;
 pub mod ingest;
+pub mod invitations;
+pub mod mailer;
 pub mod outbox;
 pub mod policy;
 pub mod present;
@@ -23,6 +25,7 @@ pub mod privacy;
 pub mod regions;
 pub mod state;
 pub mod store;
+pub mod team_import;
 pub mod transcripts;
 pub mod webhooks;
 
@@ -184,6 +187,7 @@ impl Cell {
             send_wake: Arc::new(Notify::new()),
             webhook_ready: Arc::new(Notify::new()),
             privacy_wake: Arc::new(Notify::new()),
+            invitations_wake: Arc::new(Notify::new()),
             runners: runners.clone(),
             webhooks: Arc::new(webhooks::client(&config.webhooks).context("building the webhook HTTP client")?),
             auth_cache: Default::default(),
@@ -207,6 +211,7 @@ impl Cell {
         ));
         tasks.push(tokio::spawn(assignment::run(hub.clone(), shared.workers.clone())));
         tasks.push(tokio::spawn(hours::run(hub.clone(), shared.workers.clone())));
+        tasks.push(tokio::spawn(invitations::run(db.clone(), keyring.clone(), config.clone(), hub.invitations_wake.clone(), shared.workers.clone())));
         let privacy_worker = privacy::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };
         tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
         tasks.push(tokio::spawn(privacy::retention::run(db.clone(), config.webhooks.payload_retention_days, shared.workers.clone())));

@@ -36,6 +36,11 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Manage a tenant's operators.
+    Operators {
+        #[command(subcommand)]
+        command: OperatorsCommand,
+    },
     /// The consent ledger.
     Consent {
         #[command(subcommand)]
@@ -75,6 +80,19 @@ enum Command {
         /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorsCommand {
+    /// Import up to 100 operators from a CSV file (name,email,role): all of them or, if any
+    /// line has a problem, none (every problem is listed). Each gets an invitation mail with a
+    /// single-use link to set a password.
+    Import {
+        #[arg(long)]
+        tenant: Uuid,
+        /// The CSV file; "-" reads standard input.
+        file: PathBuf,
     },
 }
 
@@ -201,6 +219,38 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                     anyhow::bail!("the consent ledger is broken at event {}{id}: {}", b.seq, b.reason)
                 }
             }
+        }
+        Command::Operators { command: OperatorsCommand::Import { tenant, file } } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+            };
+            let config = Arc::new(config);
+            let keyring = omnibridge::privacy::Keyring::new(omnibridge::master_key(&config)?);
+            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let db = tenant_db(&dbs, tenant).await?;
+            let created = match omnibridge::team_import::import(db, &keyring, tenant, &text).await {
+                Ok(created) => created,
+                Err(omnibridge::team_import::ImportError::Invalid(rows)) => {
+                    for row in &rows {
+                        eprintln!("{}: {row}", file.display());
+                    }
+                    anyhow::bail!("{} problem(s) in {}; nothing was imported", rows.len(), file.display());
+                }
+                Err(omnibridge::team_import::ImportError::Store(e)) => return Err(e.into()),
+            };
+            let detail = format!("{} operator(s) (command line)", created.len());
+            omnibridge::privacy::audit::record(db, tenant, &Default::default(), "operators.import", "tenant", Some(tenant), Some(&detail)).await;
+            for operator in &created {
+                println!("{}\t{}\t{}\t{}", operator.id, operator.role, operator.email.as_deref().unwrap_or(""), operator.name);
+            }
+            let sent = omnibridge::invitations::send_pending(db, &keyring, &config, Some(tenant)).await?;
+            eprintln!("imported {} operator(s); invitations mailed: {}, not sent yet: {}", created.len(), sent.sent, sent.failed);
+            if sent.failed > 0 {
+                eprintln!("(unsent invitations are retried by the running server; `GET /v1/operators` shows why they failed)");
+            }
+            Ok(())
         }
         Command::Export { tenant, contact, out } => {
             let config = Arc::new(config);

@@ -5,6 +5,7 @@ pub mod allow_list;
 mod attachments;
 mod canned;
 mod csat;
+mod invitations;
 mod email_hooks;
 mod hours;
 pub mod auth;
@@ -67,6 +68,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(stats::router())
         .merge(hours::router())
         .merge(csat::router())
+        .merge(invitations::router())
         .merge(console::router())
         .merge(ropa::router())
         .merge(ops::router())
@@ -97,11 +99,13 @@ async fn not_found() -> Problem {
 async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
+    // Problem documents pass, and so do the pages people open from links (survey, invitation):
+    // they answer errors in HTML on purpose.
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/problem+json"));
+        .is_some_and(|v| v.starts_with("application/problem+json") || v.starts_with("text/html"));
     if !(status.is_client_error() || status.is_server_error()) || is_problem || status == StatusCode::SWITCHING_PROTOCOLS {
         return response;
     }

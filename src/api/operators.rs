@@ -22,7 +22,23 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/operators", get(list).post(create))
         .route("/v1/operators/{id}", axum::routing::patch(update))
+        .route("/v1/operators/import", axum::routing::post(import))
         .route("/v1/keys", axum::routing::post(create_key))
+}
+
+/// Team import (admins): a CSV of `name,email,role` rows, all imported or none; each new
+/// operator is mailed an invitation to set a password.
+async fn import(State(state): State<AppState>, auth: Auth, body: axum::body::Bytes) -> ApiResult<impl IntoResponse> {
+    auth.require_admin()?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("file", "must be UTF-8 text (CSV)"))?;
+    let created = crate::team_import::import(&state.db, &state.keyring, auth.tenant_id, text).await.map_err(|e| match e {
+        crate::team_import::ImportError::Invalid(rows) => ApiError::Rows(rows),
+        crate::team_import::ImportError::Store(e) => ApiError::Store(e),
+    })?;
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "operators.import", "tenant", Some(auth.tenant_id), Some(&format!("{} operator(s)", created.len()))).await;
+    state.invitations_wake.notify_one();
+    let views: Vec<OperatorView> = created.into_iter().map(|row| OperatorView { invitation: Some("pending".into()), ..view(row) }).collect();
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"imported": views.len(), "operators": views}))))
 }
 
 #[derive(Deserialize)]
@@ -32,6 +48,8 @@ struct UpdateOperator {
     availability: Option<String>,
     /// How many open and pending conversations automatic assignment gives them at most.
     capacity: Option<i64>,
+    /// The daily summary mail: on or off.
+    daily_summary: Option<bool>,
 }
 
 /// An operator's availability and capacity: admins for anyone, operators for themselves.
@@ -50,10 +68,12 @@ async fn update(State(state): State<AppState>, auth: Auth, axum::extract::Path(i
     if !(0..=1000).contains(&capacity) {
         return Err(ApiError::invalid("capacity", "must be from 0 to 1000"));
     }
-    crate::store::team::set_availability(&state.db, auth.tenant_id, id, &availability, capacity).await?;
+    let daily_summary = body.daily_summary.unwrap_or(current.daily_summary);
+    crate::store::team::set_availability(&state.db, auth.tenant_id, id, &availability, capacity, daily_summary).await?;
     let mut view = view(row);
     view.availability = availability;
     view.capacity = capacity;
+    view.daily_summary = daily_summary;
     Ok(Json(view))
 }
 
@@ -84,6 +104,14 @@ struct OperatorView {
     role: String,
     availability: String,
     capacity: i64,
+    /// Whether they get the daily summary mail.
+    daily_summary: bool,
+    /// For invited operators: `pending` (mail not sent yet), `sent`, `accepted`, `expired` or
+    /// `failed` (the mail could not be sent; see `invitation_error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invitation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invitation_error: Option<String>,
     created_at: String,
 }
 
@@ -95,6 +123,9 @@ fn view(row: OperatorRow) -> OperatorView {
         role: row.role,
         availability: "offline".into(),
         capacity: 5,
+        daily_summary: false,
+        invitation: None,
+        invitation_error: None,
         created_at: rfc3339(row.created_at),
     }
 }
@@ -144,14 +175,35 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
     let (limit, cursor) = (params.limit()?, params.cursor()?);
     let rows = state.db.operators(auth.tenant_id, cursor, limit + 1).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
-    let states: HashMap<Uuid, (String, i64)> =
-        crate::store::team::availability(&state.db, auth.tenant_id).await?.into_iter().map(|a| (a.id, (a.availability, a.capacity))).collect();
+    let states: HashMap<Uuid, crate::store::team::Availability> =
+        crate::store::team::availability(&state.db, auth.tenant_id).await?.into_iter().map(|a| (a.id, a)).collect();
+    let now = crate::store::now_micros();
+    let invitations: HashMap<Uuid, (String, Option<String>)> = crate::store::invitations::states(&state.db, auth.tenant_id)
+        .await?
+        .into_iter()
+        .map(|i| {
+            let stage = match (i.used_at, i.sent_at, i.expires_at, &i.last_error) {
+                (Some(_), ..) => "accepted",
+                (None, Some(_), Some(expires), _) if expires <= now => "expired",
+                (None, Some(_), ..) => "sent",
+                (None, None, _, Some(_)) => "failed",
+                _ => "pending",
+            };
+            (i.operator_id, (stage.to_owned(), i.last_error.filter(|_| stage == "failed")))
+        })
+        .collect();
     let views: Vec<OperatorView> = page
         .items
         .into_iter()
         .map(|row| {
-            let (availability, capacity) = states.get(&row.id).cloned().unwrap_or_else(|| ("offline".into(), 5));
-            OperatorView { availability, capacity, ..view(row) }
+            let mut view = view(row);
+            if let Some(a) = states.get(&view.id) {
+                (view.availability, view.capacity, view.daily_summary) = (a.availability.clone(), a.capacity, a.daily_summary);
+            }
+            if let Some((stage, error)) = invitations.get(&view.id) {
+                (view.invitation, view.invitation_error) = (Some(stage.clone()), error.clone());
+            }
+            view
         })
         .collect();
     Ok(Json(list_body(views, page.next_cursor)))

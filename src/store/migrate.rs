@@ -30,6 +30,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 13, name: "business_hours", sql: include_str!("../../migrations/sqlite/0013_business_hours.sql") },
     Migration { version: 14, name: "csat", sql: include_str!("../../migrations/sqlite/0014_csat.sql") },
     Migration { version: 15, name: "conversation_merge", sql: include_str!("../../migrations/sqlite/0015_conversation_merge.sql") },
+    Migration { version: 16, name: "team_directory", sql: include_str!("../../migrations/sqlite/0016_team_directory.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -49,6 +50,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 13, name: "business_hours", sql: include_str!("../../migrations/postgres/0013_business_hours.sql") },
     Migration { version: 14, name: "csat", sql: include_str!("../../migrations/postgres/0014_csat.sql") },
     Migration { version: 15, name: "conversation_merge", sql: include_str!("../../migrations/postgres/0015_conversation_merge.sql") },
+    Migration { version: 16, name: "team_directory", sql: include_str!("../../migrations/postgres/0016_team_directory.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

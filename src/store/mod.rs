@@ -14,6 +14,7 @@ pub mod csat;
 pub mod contacts;
 pub mod conversations;
 pub mod hours;
+pub mod invitations;
 pub mod keys;
 pub mod links;
 pub mod mailboxes;

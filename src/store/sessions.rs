@@ -14,10 +14,15 @@ row_struct! {
 }
 
 pub async fn set_password(db: &Db, tenant_id: Uuid, operator_id: Uuid, hash: &str) -> StoreResult<bool> {
-    const SQL: &str = "UPDATE operators SET password_hash = $3 WHERE tenant_id = $1 AND id = $2";
     let mut tx = db.begin().await?;
-    let n = on_conn!(Conn::from(&mut tx), |c| sqlx::query(SQL).bind(tenant_id).bind(operator_id).bind(hash).execute(c).await.map(|r| r.rows_affected()))?;
+    let done = set_password_in(&mut tx, tenant_id, operator_id, hash).await?;
     tx.commit().await?;
+    Ok(done)
+}
+
+pub async fn set_password_in(tx: &mut super::Tx, tenant_id: Uuid, operator_id: Uuid, hash: &str) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE operators SET password_hash = $3 WHERE tenant_id = $1 AND id = $2";
+    let n = on_conn!(Conn::from(&mut *tx), |c| sqlx::query(SQL).bind(tenant_id).bind(operator_id).bind(hash).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
 

@@ -6,18 +6,26 @@ use super::rows::row_struct;
 use super::{Conn, Db, StoreResult, Tx, now_micros, on_conn, on_db};
 
 row_struct! {
-    pub struct Availability { id: Uuid, availability: String, capacity: i64 }
+    pub struct Availability { id: Uuid, availability: String, capacity: i64, daily_summary: bool }
 }
 
 pub async fn availability(db: &Db, tenant_id: Uuid) -> StoreResult<Vec<Availability>> {
-    const SQL: &str = "SELECT id, availability, capacity FROM operators WHERE tenant_id = $1";
+    const SQL: &str = "SELECT id, availability, capacity, daily_summary FROM operators WHERE tenant_id = $1";
     Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(tenant_id).fetch_all(p).await)?)
 }
 
-pub async fn set_availability(db: &Db, tenant_id: Uuid, id: Uuid, availability: &str, capacity: i64) -> StoreResult<bool> {
-    const SQL: &str = "UPDATE operators SET availability = $3, capacity = $4 WHERE tenant_id = $1 AND id = $2";
+pub async fn set_availability(db: &Db, tenant_id: Uuid, id: Uuid, availability: &str, capacity: i64, daily_summary: bool) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE operators SET availability = $3, capacity = $4, daily_summary = $5 WHERE tenant_id = $1 AND id = $2";
     let mut tx = db.begin().await?;
-    let n = on_conn!(Conn::from(&mut tx), |c| sqlx::query(SQL).bind(tenant_id).bind(id).bind(availability).bind(capacity).execute(c).await.map(|r| r.rows_affected()))?;
+    let n = on_conn!(Conn::from(&mut tx), |c| sqlx::query(SQL)
+        .bind(tenant_id)
+        .bind(id)
+        .bind(availability)
+        .bind(capacity)
+        .bind(daily_summary)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
     tx.commit().await?;
     Ok(n == 1)
 }

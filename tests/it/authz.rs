@@ -169,6 +169,8 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         },
         Case { method: Method::DELETE, template: "/v1/canned-responses/{canned}", body: None, expect: [401, 404, 204, 404] },
         Case { method: Method::PATCH, template: "/v1/operators/{operator}", body: Some(json!({"availability": "away"})), expect: [401, 404, 403, 200] },
+        // Team import takes CSV; a JSON body is a file with a bad line.
+        Case { method: Method::POST, template: "/v1/operators/import", body: Some(json!({"not": "csv"})), expect: [401, 422, 403, 422] },
         Case {
             method: Method::PUT,
             template: "/v1/channels/{channel}/business-hours",

@@ -14,6 +14,7 @@ mod crash;
 mod email;
 mod sms;
 mod team;
+mod team_import;
 mod telegram;
 mod openapi;
 mod privacy;

@@ -1,0 +1,93 @@
+//! The hub's own mail to operators: team invitations and daily summaries.
+//!
+//! This is not conversation mail, so it does not pass the egress door: it goes to the tenant's
+//! own staff, carries their address and figures about the tenant's own work, never a contact's
+//! personal data. It leaves through the configured system relay (`[mail]`) or, without one,
+//! through the SMTP server of the tenant's first email channel — the relay the tenant already
+//! chose for its mail.
+
+use omnibridge_email::TlsMode;
+use omnibridge_email::settings::SmtpSettings;
+use omnibridge_email::smtp::{self, OutgoingMail, Transport};
+use uuid::Uuid;
+
+use crate::channels::{ChannelInfo, email};
+use crate::config::MailConfig;
+use crate::privacy::Keyring;
+use crate::store::{Db, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("no way to send mail: configure [mail] smtp_host or give the tenant an email channel")]
+    NoRelay,
+    #[error("the email channel's settings cannot be used: {0}")]
+    Settings(String),
+    #[error("{0}")]
+    Send(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One mail to one operator.
+pub struct OperatorMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    /// Extra headers (`List-Unsubscribe`, `Auto-Submitted`).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// A tenant's way out for operator mail, ready to send several.
+pub struct Mailer {
+    transport: Transport,
+    from_address: String,
+    from_name: Option<String>,
+}
+
+impl Mailer {
+    /// The system relay when one is configured, else the tenant's first email channel.
+    pub async fn for_tenant(db: &Db, keyring: &Keyring, config: &MailConfig, tenant_id: Uuid) -> Result<Self, MailError> {
+        if !config.smtp_host.is_empty() {
+            let settings = SmtpSettings {
+                host: config.smtp_host.clone(),
+                port: config.smtp_port,
+                tls: match config.smtp_tls.as_str() {
+                    "implicit" => TlsMode::Implicit,
+                    "none" => TlsMode::None,
+                    _ => TlsMode::Starttls,
+                },
+                username: (!config.smtp_username.is_empty()).then(|| config.smtp_username.clone()),
+                password: (!config.smtp_password.is_empty()).then(|| config.smtp_password.clone()),
+                ca_pem: None,
+            };
+            let transport = smtp::transport(&settings).map_err(|e| MailError::Settings(e.to_string()))?;
+            let from_name = (!config.from_name.is_empty()).then(|| config.from_name.clone());
+            return Ok(Self { transport, from_address: config.from_address.clone(), from_name });
+        }
+        let channels = db.channels(tenant_id, None, 1000).await?;
+        let Some(row) = channels.into_iter().find(|c| c.kind == omnibridge_email::KIND) else { return Err(MailError::NoRelay) };
+        let info = ChannelInfo::from_row(row);
+        let settings = email::settings_of(keyring, &info).map_err(MailError::Settings)?;
+        let transport = smtp::transport(&settings.smtp).map_err(|e| MailError::Settings(e.to_string()))?;
+        Ok(Self { transport, from_address: settings.from_address, from_name: settings.from_name })
+    }
+
+    pub async fn send(&self, mail: &OperatorMail) -> Result<(), MailError> {
+        let domain = self.from_address.rsplit('@').next().unwrap_or("omnibridge.invalid");
+        let mut headers = vec![("Auto-Submitted", "auto-generated".to_owned())];
+        headers.extend(mail.headers.iter().cloned());
+        let outgoing = OutgoingMail {
+            message_id: format!("{}@{domain}", Uuid::now_v7()),
+            from_address: self.from_address.clone(),
+            from_name: self.from_name.clone(),
+            reply_to: None,
+            to: mail.to.clone(),
+            subject: mail.subject.clone(),
+            text: mail.text.clone(),
+            thread_refs: Vec::new(),
+            headers,
+            attachments: Vec::new(),
+        };
+        smtp::send(&self.transport, &outgoing).await.map_err(|e| MailError::Send(e.to_string()))
+    }
+}
