@@ -135,6 +135,9 @@ pub async fn erase_contact(db: &Db, keyring: &crate::privacy::Keyring, tenant_id
     crate::outbox::append_plain(&mut tx, &mut done).await?;
     tx.commit().await?;
     keyring.forget(contact_id);
+    for merged in &erased.merged_contacts {
+        keyring.forget(*merged);
+    }
     db.wipe_log().await?;
     crate::privacy::audit::record(db, tenant_id, &crate::privacy::audit::Actor::default(), "contact.erase", "contact", Some(contact_id), Some("command line")).await;
     Ok(erased)

@@ -10,6 +10,7 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod consent;
+pub mod contact_merge;
 pub mod csat;
 pub mod domain;
 pub mod egress;

@@ -26,7 +26,106 @@ use crate::state::AppState;
 use crate::store::{self, NewContact, Page};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/contacts", get(list).post(create)).route("/v1/contacts/{id}", get(show).patch(update))
+    Router::new()
+        .route("/v1/contacts", get(list).post(create))
+        .route("/v1/contacts/{id}", get(show).patch(update))
+        .route("/v1/contacts/{id}/merge", axum::routing::post(merge))
+        .route("/v1/contacts/{id}/unmerge", axum::routing::post(unmerge))
+        .route("/v1/contacts/{id}/merges", get(merges))
+        .route("/v1/merge-suggestions", get(suggestions))
+}
+
+impl From<crate::contact_merge::MergeError> for ApiError {
+    fn from(e: crate::contact_merge::MergeError) -> Self {
+        use crate::contact_merge::MergeError as E;
+        match e {
+            E::NotFound(what) => ApiError::NotFound(what),
+            E::Invalid { field, detail } => ApiError::invalid(field, detail),
+            E::Conflict(why) => ApiError::Conflict(why),
+            e @ E::Restricted(_) => ApiError::Restricted(e.to_string()),
+            E::Store(e) => ApiError::Store(e),
+            E::Key(e) => ApiError::Key(e),
+            E::Crypto(e) => ApiError::Crypto(e),
+            E::Append(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeBody {
+    /// The contact merged into this one (it disappears from lists; its identities and
+    /// conversations move here).
+    other_id: Uuid,
+    /// Why, for the record (1 to 500 characters).
+    reason: String,
+}
+
+async fn merge(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<MergeBody>) -> ApiResult<impl IntoResponse> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("contact"))?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
+    }
+    let actor = auth.actor();
+    let merged = crate::contact_merge::merge(&state, auth.tenant_id, id, body.other_id, reason, &actor).await?;
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &actor, "contact.merge", "contact", Some(id), Some(&format!("merged {} ({})", body.other_id, merged.id))).await;
+    Ok(Json(merged))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnmergeBody {
+    merge_id: Uuid,
+}
+
+async fn unmerge(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<UnmergeBody>) -> ApiResult<impl IntoResponse> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("contact"))?;
+    if store::contacts::contact(&state.db, auth.tenant_id, id).await?.is_none() {
+        return Err(ApiError::NotFound("contact"));
+    }
+    let actor = auth.actor();
+    let undone = crate::contact_merge::unmerge(&state, auth.tenant_id, id, body.merge_id, &actor).await?;
+    crate::privacy::audit::record(&state.db, auth.tenant_id, &actor, "contact.unmerge", "contact", Some(id), Some(&format!("restored {} ({})", undone.other_id, undone.id))).await;
+    Ok(Json(undone))
+}
+
+/// The merges a contact took part in (into it, or of it into another), newest first.
+async fn merges(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("contact"))?;
+    if store::contacts::contact(&state.db, auth.tenant_id, id).await?.is_none() {
+        return Err(ApiError::NotFound("contact"));
+    }
+    let rows = store::merges::of_contact(&state.db, auth.tenant_id, id).await?;
+    let data: Vec<_> = rows.iter().map(|r| crate::contact_merge::view(r, 0)).collect();
+    Ok(Json(serde_json::json!({"data": data})))
+}
+
+/// Contacts that are probably one person: one typed in an address the other holds verified.
+async fn suggestions(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
+    let contact = match q.get("contact_id") {
+        Some(v) => Some(Uuid::parse_str(v).map_err(|_| ApiError::invalid("contact_id", "must be a UUID"))?),
+        None => None,
+    };
+    let rows = store::merges::suggestions(&state.db, auth.tenant_id, contact).await?;
+    let hidden: std::collections::HashSet<Uuid> = if auth.role == crate::domain::Role::Admin {
+        Default::default()
+    } else {
+        let ids: Vec<Uuid> = rows.iter().flat_map(|r| [r.contact_id, r.other_id]).collect();
+        store::privacy::restricted_among(&state.db, &ids).await?.into_iter().collect()
+    };
+    let data: Vec<_> = rows
+        .iter()
+        .filter(|r| !hidden.contains(&r.contact_id) && !hidden.contains(&r.other_id))
+        .map(|r| serde_json::json!({
+            "contact_id": r.contact_id,
+            "other_id": r.other_id,
+            "reason": format!("the contact gave an {} address the other contact holds verified", r.kind),
+            "kind": r.kind,
+            "created_at": crate::domain::rfc3339(r.created_at),
+        }))
+        .collect();
+    Ok(Json(serde_json::json!({"data": data})))
 }
 
 #[derive(Deserialize, Default)]
@@ -84,7 +183,12 @@ async fn write_fields(tx: &mut store::Tx, state: &AppState, tenant_id: Uuid, id:
     for address in [&c.email, &c.phone].into_iter().flatten() {
         let index = state.keyring.blind_index(tenant_id, address);
         let sealed = key.seal(fields::IDENTITY_ADDRESS, id, &address.value)?;
-        store::contacts::insert_identity(&mut *tx, tenant_id, id, address.kind.as_str(), &index, &sealed, "claimed").await?;
+        if !store::contacts::insert_identity(&mut *tx, tenant_id, id, address.kind.as_str(), &index, &sealed, "claimed").await?
+            && let Some(holder) = store::merges::verified_holder(&mut *tx, tenant_id, address.kind.as_str(), &index).await?
+            && holder != id
+        {
+            store::merges::suggest(&mut *tx, tenant_id, id, holder, address.kind.as_str()).await?;
+        }
     }
     Ok(row)
 }
@@ -153,7 +257,12 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
     let (row, key) = load(&state, &auth, &id).await?;
     let identities = store::contacts::identities_in_range(&state.db, auth.tenant_id, row.id, row.id).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.read", "contact", Some(row.id), None).await;
-    Ok(Json(present::contact(&row, &identities, &key)?))
+    let mut view = serde_json::to_value(present::contact(&row, &identities, &key)?).unwrap_or_default();
+    // A contact merged into another stays readable by id, saying where it went.
+    if let Some(into) = store::merges::merged_into(&state.db, row.id).await? {
+        view["merged_into"] = serde_json::json!(into);
+    }
+    Ok(Json(view))
 }
 
 async fn update(

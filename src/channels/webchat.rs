@@ -98,9 +98,14 @@ impl WidgetBackend for HubWidgetBackend {
         for (address, status) in identities {
             let index = self.keyring.blind_index(tenant_id, &address);
             let sealed = key.seal(fields::IDENTITY_ADDRESS, contact_id, &address.value).map_err(Self::unavailable)?;
-            store::contacts::insert_identity(&mut tx, tenant_id, contact_id, address.kind.as_str(), &index, &sealed, status)
+            let inserted = store::contacts::insert_identity(&mut tx, tenant_id, contact_id, address.kind.as_str(), &index, &sealed, status)
                 .await
                 .map_err(Self::unavailable)?;
+            if !inserted
+                && let Some(holder) = store::merges::verified_holder(&mut tx, tenant_id, address.kind.as_str(), &index).await.map_err(Self::unavailable)?
+            {
+                store::merges::suggest(&mut tx, tenant_id, contact_id, holder, address.kind.as_str()).await.map_err(Self::unavailable)?;
+            }
         }
         let ip = seal(fields::TECHNICAL_IP, technical.ip.as_deref())?;
         let ua = seal(fields::TECHNICAL_USER_AGENT, technical.user_agent.as_deref())?;

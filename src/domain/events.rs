@@ -19,6 +19,10 @@ pub const CONSENT_CHANGED: &str = "consent.changed";
 /// Operational: an endpoint was disabled (410 Gone, or failing for too long).
 /// A contact's data was erased (Art. 17): only its id remains, in this event.
 pub const CONTACT_ERASED: &str = "contact.erased";
+/// Two contacts were merged into one: identities and conversations moved (`data.moved`).
+pub const CONTACT_MERGED: &str = "contact.merged";
+/// A merge was undone: what moved went back to the other contact.
+pub const CONTACT_UNMERGED: &str = "contact.unmerged";
 /// A contact's processing was restricted (Art. 18) or the restriction lifted (`data.restricted`).
 pub const CONTACT_RESTRICTED: &str = "contact.restricted";
 /// A data-subject request was carried out (or failed).
@@ -45,6 +49,8 @@ pub const ALL: &[&str] = &[
     CONSENT_CHANGED,
     CONTACT_ERASED,
     CONTACT_RESTRICTED,
+    CONTACT_MERGED,
+    CONTACT_UNMERGED,
     PRIVACY_REQUEST_COMPLETED,
     SUBPROCESSORS_CHANGED,
     ENDPOINT_DISABLED,

@@ -28,7 +28,15 @@ use crate::store::{self, StoreError, Tx};
 /// Erases the contact in `tx`; returns what went and the `contact.erased` event to publish after
 /// commit.
 pub async fn erase_in(tx: &mut Tx, tenant_id: Uuid, contact_id: Uuid, request_id: Option<Uuid>) -> Result<(Erased, Event), StoreError> {
-    let erased = store::privacy::erase_contact(tx, tenant_id, contact_id).await?;
+    let mut erased = store::privacy::erase_contact(tx, tenant_id, contact_id).await?;
+    // Contacts merged into this one are the same person: their rows and keys go too.
+    for merged in store::merges::merged_contacts(&mut *tx, contact_id).await? {
+        let also = store::privacy::erase_contact(tx, tenant_id, merged).await?;
+        erased.events += also.events;
+        erased.webhook_deliveries += also.webhook_deliveries;
+        erased.webhook_attempts += also.webhook_attempts;
+        erased.merged_contacts.push(merged);
+    }
     let data = json!({"contact_id": contact_id, "erased_at": rfc3339(store::now_micros()), "request_id": request_id});
     let mut event = Event::new(tenant_id, events::CONTACT_ERASED, None, &data);
     outbox::append_plain(tx, &mut event).await?;

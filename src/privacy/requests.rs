@@ -146,6 +146,9 @@ impl Worker {
             && let Some(contact_id) = r.contact_id
         {
             hub.keyring.forget(contact_id);
+            for merged in result["merged_contacts"].as_array().into_iter().flatten().filter_map(|v| v.as_str()?.parse().ok()) {
+                hub.keyring.forget(merged);
+            }
             if !hub.db.wipe_log().await? {
                 tracing::warn!(request_id = %r.id, "the write-ahead log could not be emptied after an erasure; it will be at the next checkpoint");
             }

@@ -65,7 +65,7 @@ pub async fn contact<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) -
 /// Contacts in id order after the cursor; `limit + 1` rows so the caller can tell if more follow.
 pub async fn contacts<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, after: Option<Uuid>, limit: usize) -> StoreResult<Vec<ContactRow>> {
     const SQL: &str = "SELECT id, tenant_id, name, email, phone, under_minimum_age, created_at, updated_at FROM contacts \
-                       WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
+                       WHERE tenant_id = $1 AND merged_into IS NULL AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(after).bind(limit as i64 + 1).fetch_all(c).await)?)
 }
 

@@ -53,7 +53,8 @@ pub async fn taken_emails(db: &Db, tenant_id: Uuid, emails: &[String]) -> StoreR
     if emails.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT email FROM operators WHERE tenant_id = $1 AND email IN ({})", Conn::from(db).dialect().list(emails.len(), 2));
+    let dialect = Conn::from(db).dialect();
+    let sql = format!("SELECT email FROM operators WHERE tenant_id = {} AND email IN ({})", dialect.list(1, 1), dialect.list(emails.len(), 2));
     Ok(on_db!(db, |p| {
         let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant_id);
         for e in emails {

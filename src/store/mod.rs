@@ -18,6 +18,7 @@ pub mod invitations;
 pub mod keys;
 pub mod links;
 pub mod mailboxes;
+pub mod merges;
 pub mod messages;
 mod migrate;
 pub mod outbox;

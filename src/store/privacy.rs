@@ -82,6 +82,9 @@ pub struct Erased {
     pub webhook_deliveries: u64,
     pub webhook_attempts: u64,
     pub data_key_destroyed: bool,
+    /// Contacts that had been merged into this one: the same person, erased with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged_contacts: Vec<Uuid>,
 }
 
 /// Deletes every row about a contact and destroys its data key, in the caller's transaction.

@@ -79,6 +79,20 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::GET, template: "/v1/contacts/{contact}/consents", body: None, expect: [401, 404, 200, 200] },
         Case {
             method: Method::POST,
+            template: "/v1/contacts/{contact}/merge",
+            body: Some(json!({"other_id": contact, "reason": "same person"})),
+            expect: [401, 404, 422, 422],
+        },
+        Case {
+            method: Method::POST,
+            template: "/v1/contacts/{contact}/unmerge",
+            body: Some(json!({"merge_id": uuid::Uuid::now_v7()})),
+            expect: [401, 404, 422, 422],
+        },
+        Case { method: Method::GET, template: "/v1/contacts/{contact}/merges", body: None, expect: [401, 404, 200, 200] },
+        Case { method: Method::GET, template: "/v1/merge-suggestions", body: None, expect: [401, 200, 200, 200] },
+        Case {
+            method: Method::POST,
             template: "/v1/contacts/{contact}/consents",
             body: Some(json!({"channel": "email", "address": "nobody@example.com", "purpose": "marketing", "action": "grant"})),
             expect: [401, 404, 422, 422],

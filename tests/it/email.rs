@@ -19,11 +19,11 @@ backend_tests!(
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn crlf(text: &str) -> Vec<u8> {
+pub(crate) fn crlf(text: &str) -> Vec<u8> {
     text.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes()
 }
 
-fn settings(imap: &Dovecot, smtp: &SmtpSink) -> Value {
+pub(crate) fn settings(imap: &Dovecot, smtp: &SmtpSink) -> Value {
     json!({
         "imap_host": "127.0.0.1", "imap_port": imap.port, "imap_tls": "none",
         "imap_username": IMAP_USER, "imap_password": IMAP_PASSWORD,

@@ -10,6 +10,7 @@ mod authz;
 mod browser;
 mod cli;
 mod consent;
+mod contact_merge;
 mod crash;
 mod email;
 mod sms;
