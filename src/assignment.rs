@@ -1,6 +1,7 @@
 //! Automatic assignment: each new conversation goes to an online operator with room for it
 //! (fewer open and pending conversations than their capacity), taking turns — the one assigned
-//! longest ago first. Nobody online: it waits in the unassigned queue.
+//! longest ago first. A channel given to a team is answered by that team's members only.
+//! Nobody online: it waits in the unassigned queue.
 //!
 //! One task per cell listens for `conversation.created` after commit and assigns in its own
 //! transaction, with `conversation.updated` for everyone watching.
@@ -43,7 +44,7 @@ async fn assign(hub: &AppState, tenant_id: Uuid, conversation_id: Uuid) -> Resul
     }
     let key = hub.keyring.data_key(&hub.db, tenant_id, current.contact_id).await.map_err(|e| err(&e))?;
     let mut tx = hub.db.begin().await.map_err(|e| err(&e))?;
-    let Some(operator) = store::team::next_assignee(&mut tx, tenant_id).await.map_err(|e| err(&e))? else { return Ok(()) };
+    let Some(operator) = store::team::next_assignee(&mut tx, tenant_id, current.channel_id).await.map_err(|e| err(&e))? else { return Ok(()) };
     let Some(row) = store::conversations::update(&mut tx, tenant_id, current.id, &current.status, Some(operator)).await.map_err(|e| err(&e))? else {
         return Ok(());
     };

@@ -27,6 +27,7 @@ mod ropa;
 mod routing;
 mod signin;
 mod stats;
+mod teams;
 pub use signin::{session_cookie, session_hash};
 mod console;
 mod telegram_hooks;
@@ -66,6 +67,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(allow_list::router())
         .merge(canned::router())
         .merge(stats::router())
+        .merge(teams::router())
         .merge(hours::router())
         .merge(csat::router())
         .merge(invitations::router())

@@ -31,15 +31,91 @@ pub async fn set_availability(db: &Db, tenant_id: Uuid, id: Uuid, availability: 
 }
 
 /// The online operator to assign next: below capacity (open and pending conversations), the
-/// one assigned longest ago (round robin). Marks them assigned now, in `tx`.
-pub async fn next_assignee(tx: &mut Tx, tenant_id: Uuid) -> StoreResult<Option<Uuid>> {
+/// one assigned longest ago (round robin) — among the members of the channel's team when the
+/// channel has one, else among everyone. Marks them assigned now, in `tx`.
+pub async fn next_assignee(tx: &mut Tx, tenant_id: Uuid, channel_id: Uuid) -> StoreResult<Option<Uuid>> {
     const PICK: &str = "SELECT o.id FROM operators o WHERE o.tenant_id = $1 AND o.availability = 'online' \
                         AND (SELECT COUNT(*) FROM conversations c WHERE c.tenant_id = $1 AND c.assignee_id = o.id AND c.status IN ('open', 'pending')) < o.capacity \
+                        AND (NOT EXISTS (SELECT 1 FROM team_channels tc WHERE tc.channel_id = $2) \
+                             OR o.id IN (SELECT m.operator_id FROM team_channels tc JOIN team_members m ON m.team_id = tc.team_id WHERE tc.channel_id = $2)) \
                         ORDER BY COALESCE(o.last_assigned_at, 0), o.id LIMIT 1";
     const MARK: &str = "UPDATE operators SET last_assigned_at = $2 WHERE id = $1";
-    let picked: Option<Uuid> = on_conn!(Conn::from(&mut *tx), |c| sqlx::query_scalar(PICK).bind(tenant_id).fetch_optional(c).await)?;
+    let picked: Option<Uuid> = on_conn!(Conn::from(&mut *tx), |c| sqlx::query_scalar(PICK).bind(tenant_id).bind(channel_id).fetch_optional(c).await)?;
     if let Some(id) = picked {
         on_conn!(Conn::from(&mut *tx), |c| sqlx::query(MARK).bind(id).bind(now_micros()).execute(c).await.map(|r| r.rows_affected()))?;
     }
     Ok(picked)
+}
+
+row_struct! {
+    pub struct TeamRow { id: Uuid, tenant_id: Uuid, name: String, created_at: i64 }
+}
+
+/// A team with its members and channels.
+#[derive(Debug, Clone)]
+pub struct Team {
+    pub row: TeamRow,
+    pub operator_ids: Vec<Uuid>,
+    pub channel_ids: Vec<Uuid>,
+}
+
+pub async fn teams(db: &Db, tenant_id: Uuid) -> StoreResult<Vec<Team>> {
+    const TEAMS: &str = "SELECT id, tenant_id, name, created_at FROM teams WHERE tenant_id = $1 ORDER BY name";
+    const MEMBERS: &str = "SELECT m.team_id, m.operator_id FROM team_members m JOIN teams t ON t.id = m.team_id WHERE t.tenant_id = $1";
+    const CHANNELS: &str = "SELECT c.team_id, c.channel_id FROM team_channels c JOIN teams t ON t.id = c.team_id WHERE t.tenant_id = $1";
+    let rows: Vec<TeamRow> = on_db!(db, |p| sqlx::query_as(TEAMS).bind(tenant_id).fetch_all(p).await)?;
+    let members: Vec<(Uuid, Uuid)> = on_db!(db, |p| sqlx::query_as(MEMBERS).bind(tenant_id).fetch_all(p).await)?;
+    let channels: Vec<(Uuid, Uuid)> = on_db!(db, |p| sqlx::query_as(CHANNELS).bind(tenant_id).fetch_all(p).await)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Team {
+            operator_ids: members.iter().filter(|(t, _)| *t == row.id).map(|(_, o)| *o).collect(),
+            channel_ids: channels.iter().filter(|(t, _)| *t == row.id).map(|(_, c)| *c).collect(),
+            row,
+        })
+        .collect())
+}
+
+/// Creates or replaces a team (name, members, channels) in one transaction. A channel belongs
+/// to one team at most: giving it to this team takes it from any other.
+pub async fn save(db: &Db, tenant_id: Uuid, id: Uuid, name: &str, operator_ids: &[Uuid], channel_ids: &[Uuid]) -> StoreResult<()> {
+    let mut tx = db.begin().await?;
+    const UPSERT: &str = "INSERT INTO teams (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4) \
+                          ON CONFLICT (id) DO UPDATE SET name = excluded.name";
+    on_conn!(Conn::from(&mut tx), |c| sqlx::query(UPSERT).bind(id).bind(tenant_id).bind(name).bind(now_micros()).execute(c).await.map(|_| ()))?;
+    on_conn!(Conn::from(&mut tx), |c| sqlx::query("DELETE FROM team_members WHERE team_id = $1").bind(id).execute(c).await.map(|_| ()))?;
+    on_conn!(Conn::from(&mut tx), |c| sqlx::query("DELETE FROM team_channels WHERE team_id = $1").bind(id).execute(c).await.map(|_| ()))?;
+    for operator in operator_ids {
+        on_conn!(Conn::from(&mut tx), |c| sqlx::query("INSERT INTO team_members (team_id, operator_id) VALUES ($1, $2)")
+            .bind(id)
+            .bind(*operator)
+            .execute(c)
+            .await
+            .map(|_| ()))?;
+    }
+    for channel in channel_ids {
+        on_conn!(Conn::from(&mut tx), |c| sqlx::query(
+            "INSERT INTO team_channels (channel_id, team_id) VALUES ($1, $2) ON CONFLICT (channel_id) DO UPDATE SET team_id = excluded.team_id"
+        )
+        .bind(*channel)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    }
+    tx.commit().await
+}
+
+pub async fn delete(db: &Db, tenant_id: Uuid, id: Uuid) -> StoreResult<bool> {
+    let mut tx = db.begin().await?;
+    on_conn!(Conn::from(&mut tx), |c| sqlx::query("DELETE FROM team_members WHERE team_id = $1").bind(id).execute(c).await.map(|_| ()))?;
+    on_conn!(Conn::from(&mut tx), |c| sqlx::query("DELETE FROM team_channels WHERE team_id = $1").bind(id).execute(c).await.map(|_| ()))?;
+    let n = on_conn!(Conn::from(&mut tx), |c| sqlx::query("DELETE FROM teams WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(n == 1)
 }

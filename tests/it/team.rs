@@ -16,7 +16,47 @@ backend_tests!(
     a_resolved_text_conversation_gets_a_rating_link,
     an_operator_sends_the_whole_transcript_by_email,
     two_conversations_of_a_contact_merge_into_one_thread,
+    a_team_channel_is_answered_by_its_members,
 );
+
+async fn a_team_channel_is_answered_by_its_members(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let mut operators = Vec::new();
+    for name in ["Ann", "Bob"] {
+        let (_, op) = app.post("/v1/operators", &admin, json!({"name": name, "role": "agent"})).await;
+        let id = op["id"].as_str().expect("id").to_owned();
+        app.patch(&format!("/v1/operators/{id}"), &admin, json!({"availability": "online", "capacity": 10})).await;
+        operators.push(id);
+    }
+    let billing = app.webchat_channel(&admin).await;
+    let (status, problem) = app.post("/v1/teams", &admin, json!({"name": "Billing", "operator_ids": [uuid::Uuid::now_v7()]})).await;
+    assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("operator_ids[0]")));
+    let (status, team) = app.post("/v1/teams", &admin, json!({"name": "Billing", "operator_ids": [operators[1]], "channel_ids": [billing]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{team}");
+    let (status, _) = app.post("/v1/teams", &admin, json!({"name": "Billing"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "team names are unique");
+
+    for i in 0..4 {
+        let (token, _) = app.visitor(&billing, json!({"name": format!("Payer {i}")})).await;
+        app.visitor_says(&token, json!({"text": "my invoice"})).await;
+    }
+    let list = app.wait_for(&admin, "/v1/conversations?limit=50", |l| data(l).len() == 4 && data(l).iter().all(|c| c["assignee_id"].is_string())).await;
+    assert!(data(&list).iter().all(|c| c["assignee_id"] == operators[1].as_str()), "only the team's member answers its channel: {list}");
+
+    // Without the channel, the team no longer decides: everyone online takes turns again.
+    let id = team["id"].as_str().expect("id");
+    let (status, _) = app.put(&format!("/v1/teams/{id}"), &admin, json!({"name": "Billing", "operator_ids": [operators[1]]})).await;
+    assert_eq!(status, StatusCode::OK);
+    for i in 0..2 {
+        let (token, _) = app.visitor(&billing, json!({"name": format!("Later {i}")})).await;
+        app.visitor_says(&token, json!({"text": "hello"})).await;
+    }
+    let list = app.wait_for(&admin, "/v1/conversations?limit=50", |l| data(l).len() == 6 && data(l).iter().all(|c| c["assignee_id"].is_string())).await;
+    assert!(data(&list).iter().any(|c| c["assignee_id"] == operators[0].as_str()), "{list}");
+    let (status, teams) = app.get("/v1/teams", &admin).await;
+    assert_eq!((status, data(&teams).len()), (StatusCode::OK, 1));
+}
 
 async fn two_conversations_of_a_contact_merge_into_one_thread(backend: Backend) {
     let app = TestApp::spawn(backend).await;
