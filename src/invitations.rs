@@ -7,12 +7,7 @@
 //! command) never mail the same invitation twice; a mail that fails goes back to unsent and is
 //! retried.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -132,21 +127,4 @@ pub async fn decline(db: &Db, keyring: &Keyring, token: &str) -> Result<(Uuid, U
     store::invitations::decline(&mut tx, &invitation, &index).await?;
     tx.commit().await?;
     Ok((invitation.tenant_id, invitation.operator_id))
-}
-
-/// Sends invitations as they are imported (woken by `wake`) and retries failed ones.
-pub async fn run(db: Db, keyring: Arc<Keyring>, config: Arc<Config>, wake: Arc<Notify>, stop: CancellationToken) {
-    let every = Duration::from_secs(config.team.mail_retry_secs.max(1));
-    loop {
-        match send_pending(&db, &keyring, &config, None).await {
-            Ok(Sent { sent, failed }) if sent + failed > 0 => tracing::info!(sent, failed, "invitation mails"),
-            Ok(_) => {}
-            Err(err) => tracing::error!(error = %err, "sending invitation mails failed"),
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(every) => {}
-        }
-    }
 }

@@ -26,6 +26,7 @@ pub mod privacy;
 pub mod regions;
 pub mod state;
 pub mod store;
+pub mod summary;
 pub mod team_import;
 pub mod transcripts;
 pub mod webhooks;
@@ -188,7 +189,7 @@ impl Cell {
             send_wake: Arc::new(Notify::new()),
             webhook_ready: Arc::new(Notify::new()),
             privacy_wake: Arc::new(Notify::new()),
-            invitations_wake: Arc::new(Notify::new()),
+            mail_wake: Arc::new(Notify::new()),
             runners: runners.clone(),
             webhooks: Arc::new(webhooks::client(&config.webhooks).context("building the webhook HTTP client")?),
             auth_cache: Default::default(),
@@ -212,7 +213,7 @@ impl Cell {
         ));
         tasks.push(tokio::spawn(assignment::run(hub.clone(), shared.workers.clone())));
         tasks.push(tokio::spawn(hours::run(hub.clone(), shared.workers.clone())));
-        tasks.push(tokio::spawn(invitations::run(db.clone(), keyring.clone(), config.clone(), hub.invitations_wake.clone(), shared.workers.clone())));
+        tasks.push(tokio::spawn(mailer::run(db.clone(), keyring.clone(), config.clone(), hub.mail_wake.clone(), shared.workers.clone())));
         let privacy_worker = privacy::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };
         tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
         tasks.push(tokio::spawn(privacy::retention::run(db.clone(), config.webhooks.payload_retention_days, shared.workers.clone())));

@@ -1,4 +1,5 @@
-//! The hub's own mail to operators: team invitations and daily summaries.
+//! The hub's own mail to operators: team invitations and daily summaries, and the task that
+//! sends them.
 //!
 //! This is not conversation mail, so it does not pass the egress door: it goes to the tenant's
 //! own staff, carries their address and figures about the tenant's own work, never a contact's
@@ -89,5 +90,28 @@ impl Mailer {
             attachments: Vec::new(),
         };
         smtp::send(&self.transport, &outgoing).await.map_err(|e| MailError::Send(e.to_string()))
+    }
+}
+
+/// Sends invitations as operators are imported (woken by `wake`), retries failed ones, and
+/// sends the daily summaries when they are due.
+pub async fn run(db: Db, keyring: std::sync::Arc<Keyring>, config: std::sync::Arc<crate::config::Config>, wake: std::sync::Arc<tokio::sync::Notify>, stop: tokio_util::sync::CancellationToken) {
+    let every = std::time::Duration::from_secs(config.team.mail_retry_secs.max(1));
+    loop {
+        match crate::invitations::send_pending(&db, &keyring, &config, None).await {
+            Ok(crate::invitations::Sent { sent, failed }) if sent + failed > 0 => tracing::info!(sent, failed, "invitation mails"),
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "sending invitation mails failed"),
+        }
+        match crate::summary::send_due(&db, &keyring, &config).await {
+            Ok(0) => {}
+            Ok(sent) => tracing::info!(sent, "daily summaries"),
+            Err(err) => tracing::error!(error = %err, "sending daily summaries failed"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(every) => {}
+        }
     }
 }

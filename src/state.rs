@@ -30,8 +30,9 @@ pub struct Hub {
     pub send_wake: Arc<Notify>,
     /// Wakes the privacy-request worker when a request is filed.
     pub privacy_wake: Arc<Notify>,
-    /// Wakes the invitation mailer when operators are imported.
-    pub invitations_wake: Arc<Notify>,
+    /// Wakes the operator mailer (invitations, daily summaries) when operators are imported or
+    /// opt in to the summary.
+    pub mail_wake: Arc<Notify>,
     /// Wakes the webhook delivery worker when deliveries are queued by hand (retry, recover).
     pub webhook_ready: Arc<Notify>,
     /// The guarded webhook HTTP client; its address policy also vets new endpoint URLs.

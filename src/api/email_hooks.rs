@@ -108,7 +108,7 @@ async fn withdraw_marketing(state: &AppState, tenant_id: Uuid, channel_id: Uuid,
 }
 
 /// `List-Unsubscribe=One-Click` in a form-urlencoded or a multipart/form-data body.
-fn is_one_click(headers: &HeaderMap, body: &[u8]) -> bool {
+pub(super) fn is_one_click(headers: &HeaderMap, body: &[u8]) -> bool {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
     let text = String::from_utf8_lossy(body);
     if content_type.starts_with("multipart/form-data") {

@@ -27,6 +27,7 @@ mod ropa;
 mod routing;
 mod signin;
 mod stats;
+mod summary;
 mod teams;
 pub use signin::{session_cookie, session_hash};
 mod console;
@@ -71,6 +72,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(hours::router())
         .merge(csat::router())
         .merge(invitations::router())
+        .merge(summary::router())
         .merge(console::router())
         .merge(ropa::router())
         .merge(ops::router())

@@ -36,7 +36,7 @@ async fn import(State(state): State<AppState>, auth: Auth, body: axum::body::Byt
         crate::team_import::ImportError::Store(e) => ApiError::Store(e),
     })?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "operators.import", "tenant", Some(auth.tenant_id), Some(&format!("{} operator(s)", created.len()))).await;
-    state.invitations_wake.notify_one();
+    state.mail_wake.notify_one();
     let views: Vec<OperatorView> = created.into_iter().map(|row| OperatorView { invitation: Some("pending".into()), ..view(row) }).collect();
     Ok((StatusCode::CREATED, Json(serde_json::json!({"imported": views.len(), "operators": views}))))
 }
@@ -74,6 +74,9 @@ async fn update(State(state): State<AppState>, auth: Auth, axum::extract::Path(i
     view.availability = availability;
     view.capacity = capacity;
     view.daily_summary = daily_summary;
+    if daily_summary && !current.daily_summary {
+        state.mail_wake.notify_one();
+    }
     Ok(Json(view))
 }
 

@@ -119,3 +119,41 @@ pub async fn delete(db: &Db, tenant_id: Uuid, id: Uuid) -> StoreResult<bool> {
     tx.commit().await?;
     Ok(n == 1)
 }
+
+row_struct! {
+    /// An operator who asked for the daily summary, with where to send it.
+    pub struct SummaryRecipient { id: Uuid, tenant_id: Uuid, name: String, email: String, tenant_name: String }
+}
+
+/// Operators who opted in and have not had today's (`day`, YYYY-MM-DD) summary.
+pub async fn summary_due(db: &Db, day: &str) -> StoreResult<Vec<SummaryRecipient>> {
+    const SQL: &str = "SELECT o.id, o.tenant_id, o.name, o.email, t.name AS tenant_name FROM operators o JOIN tenants t ON t.id = o.tenant_id \
+                       WHERE o.daily_summary AND o.email IS NOT NULL AND (o.summary_sent_on IS NULL OR o.summary_sent_on <> $1) ORDER BY o.id";
+    Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(day).fetch_all(p).await)?)
+}
+
+/// Takes today's summary of an operator for sending; false when another process took it.
+pub async fn claim_summary(db: &Db, id: Uuid, day: &str) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE operators SET summary_sent_on = $2 WHERE id = $1 AND daily_summary AND (summary_sent_on IS NULL OR summary_sent_on <> $2)";
+    let mut tx = db.begin().await?;
+    let n = on_conn!(Conn::from(&mut tx), |c| sqlx::query(SQL).bind(id).bind(day).execute(c).await.map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+/// The summary could not be sent: due again.
+pub async fn unclaim_summary(db: &Db, id: Uuid) -> StoreResult<()> {
+    const SQL: &str = "UPDATE operators SET summary_sent_on = NULL WHERE id = $1";
+    let mut tx = db.begin().await?;
+    on_conn!(Conn::from(&mut tx), |c| sqlx::query(SQL).bind(id).execute(c).await.map(|_| ()))?;
+    tx.commit().await
+}
+
+/// Turns the daily summary off (the one-click opt-out).
+pub async fn stop_summary(db: &Db, tenant_id: Uuid, id: Uuid) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE operators SET daily_summary = FALSE WHERE tenant_id = $1 AND id = $2";
+    let mut tx = db.begin().await?;
+    let n = on_conn!(Conn::from(&mut tx), |c| sqlx::query(SQL).bind(tenant_id).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(n == 1)
+}

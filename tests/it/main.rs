@@ -15,7 +15,7 @@ mod crash;
 mod email;
 mod sms;
 mod team;
-mod team_import;
+mod operator_mail;
 mod telegram;
 mod openapi;
 mod privacy;

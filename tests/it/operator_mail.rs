@@ -1,5 +1,6 @@
-//! Team import: a CSV of operators in, invitation mails out through a real SMTP receiver, and
-//! the links in them work once.
+//! Mail to operators through a real SMTP receiver: team import (a CSV of operators in,
+//! invitation mails out, each link working once) and the daily summary with its one-click
+//! opt-out.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -8,11 +9,17 @@ use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
 use omnibridge_email::testservers::SmtpSink;
 
-backend_tests!(a_csv_with_one_bad_line_imports_nobody, a_hundred_operators_are_invited_and_each_link_works_once, an_invitee_can_decline_and_is_not_invited_again);
+backend_tests!(
+    a_csv_with_one_bad_line_imports_nobody,
+    a_hundred_operators_are_invited_and_each_link_works_once,
+    an_invitee_can_decline_and_is_not_invited_again,
+    an_operator_who_opted_in_gets_the_daily_summary_and_can_stop_it,
+);
 
 async fn app_with_relay(backend: Backend, smtp: &SmtpSink) -> TestApp {
     let port = smtp.port;
     TestApp::spawn_with(backend, move |c| {
+        c.team.daily_summary_hour = 0;
         c.mail.smtp_host = "127.0.0.1".into();
         c.mail.smtp_port = port;
         c.mail.smtp_tls = "none".into();
@@ -144,4 +151,45 @@ async fn an_invitee_can_decline_and_is_not_invited_again(backend: Backend) {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let problem: Value = response.json().await.expect("problem");
     assert_eq!(problem["errors"][0]["detail"], "this address asked not to be invited", "{problem}");
+}
+
+async fn an_operator_who_opted_in_gets_the_daily_summary_and_can_stop_it(backend: Backend) {
+    let smtp = SmtpSink::start();
+    let app = app_with_relay(backend, &smtp).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let (_, operator) = app.post("/v1/operators", &admin, json!({"name": "Ann", "email": "ann@shop.example", "role": "agent"})).await;
+    let id = operator["id"].as_str().expect("id").to_owned();
+    app.patch(&format!("/v1/operators/{id}"), &admin, json!({"availability": "online"})).await;
+    let channel = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&channel, json!({"name": "Ana"})).await;
+    app.visitor_says(&token, json!({"text": "hello"})).await;
+    let list = app.wait_for(&admin, "/v1/conversations", |l| operators(l).first().is_some_and(|c| c["assignee_id"] == id.as_str())).await;
+    let conversation = operators(&list)[0]["id"].as_str().expect("id").to_owned();
+    let (status, _) = app.patch(&format!("/v1/conversations/{conversation}"), &admin, json!({"status": "resolved"})).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(smtp.received().is_empty(), "nobody opted in yet");
+
+    let (status, updated) = app.patch(&format!("/v1/operators/{id}"), &admin, json!({"daily_summary": true})).await;
+    assert_eq!((status, updated["daily_summary"].as_bool()), (StatusCode::OK, Some(true)), "{updated}");
+    let mail = smtp.wait_for(1, std::time::Duration::from_secs(20)).remove(0);
+    assert_eq!(recipient(&mail), "ann@shop.example");
+    let text = String::from_utf8_lossy(&mail).replace("=\r\n", "").replace("=\n", "");
+    assert!(text.contains("Resolved by you: 1"), "{text}");
+    assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{text}");
+    let start = text.find("List-Unsubscribe: <").expect("List-Unsubscribe") + "List-Unsubscribe: <".len();
+    let url = text[start..].split('>').next().expect("url").replace(['\r', '\n', ' '], "");
+    assert!(url.starts_with(&app.base), "{url}");
+
+    let page = app.http.get(&url).send().await.expect("page");
+    assert_eq!(page.status(), StatusCode::OK, "following the link only asks");
+    let (_, list) = app.get("/v1/operators", &admin).await;
+    assert!(operators(&list).iter().any(|o| o["id"] == id.as_str() && o["daily_summary"] == true));
+    let stopped = app.http.post(&url).header("content-type", "application/x-www-form-urlencoded").body("List-Unsubscribe=One-Click").send().await.expect("one click");
+    assert_eq!(stopped.status(), StatusCode::OK);
+    let (_, list) = app.get("/v1/operators", &admin).await;
+    assert!(operators(&list).iter().any(|o| o["id"] == id.as_str() && o["daily_summary"] == false), "{list}");
+    let forged = app.http.post(url.replace(&url[url.len() - 6..], "AAAAAA")).body("List-Unsubscribe=One-Click").send().await.expect("forged");
+    assert_eq!(forged.status(), StatusCode::NOT_FOUND);
+    assert_eq!(smtp.received().len(), 1, "one summary a day");
 }
