@@ -8,9 +8,10 @@
   var $ = function (id) { return document.getElementById(id); };
   var state = { csrf: null, me: null, channels: [], conversation: null, contact: null };
 
-  function say(text) {
+  function say(text, ok) {
     var el = $("alert");
     el.textContent = text || "";
+    el.className = ok ? "ok" : "";
     el.hidden = !text;
   }
 
@@ -75,6 +76,8 @@
     $("signout").hidden = false;
     $("who").textContent = (me.name || "operator") + " · " + me.role;
     $("admin").hidden = me.role !== "admin";
+    if (me.operator_id) loadMe();
+    loadStats();
     api("GET", "/v1/channels?limit=200").then(function (list) {
       state.channels = list.data;
       list.data.forEach(function (c) { var o = el("option", c.name + " (" + c.kind + ")"); o.value = c.id; $("f-channel").appendChild(o); });
@@ -181,8 +184,55 @@
         sel.appendChild(o);
       });
       $("privacy-actions").hidden = state.me.role !== "admin";
+      loadMerges(contact.id);
     }).catch(function (err) { say(explain(err)); });
   }
+
+  /* ---- contact merges ----------------------------------------------------------------------- */
+
+  function mergeInto(contactId, otherId, reason) {
+    return api("POST", "/v1/contacts/" + contactId + "/merge", { other_id: otherId, reason: reason }).then(function () {
+      loadContact(contactId);
+      loadInbox();
+    }, function (err) { say(explain(err)); });
+  }
+
+  function loadMerges(id) {
+    Promise.all([api("GET", "/v1/merge-suggestions?contact_id=" + id), api("GET", "/v1/contacts/" + id + "/merges")]).then(function (r) {
+      var sug = $("merge-suggestions");
+      sug.textContent = "";
+      r[0].data.forEach(function (s) {
+        var other = s.contact_id === id ? s.other_id : s.contact_id;
+        var li = el("li", "Possibly the same person: " + other + " (" + s.reason + ") ");
+        var b = el("button", "Merge into this contact");
+        b.type = "button";
+        b.addEventListener("click", function () { mergeInto(id, other, "suggested: " + s.reason); });
+        li.appendChild(b);
+        sug.appendChild(li);
+      });
+      var ul = $("merges");
+      ul.textContent = "";
+      r[1].data.forEach(function (m) {
+        var what = m.contact_id === id ? "Merged " + m.other_id + " into this contact" : "Merged into " + m.contact_id;
+        var li = el("li", what + " · " + new Date(m.created_at).toLocaleString() + " · " + m.reason + (m.undone_at ? " · undone" : "") + " ");
+        if (!m.undone_at && m.contact_id === id) {
+          var b = el("button", "Undo");
+          b.type = "button";
+          b.addEventListener("click", function () {
+            api("POST", "/v1/contacts/" + id + "/unmerge", { merge_id: m.id }).then(function () { loadContact(id); loadInbox(); }, function (err) { say(explain(err)); });
+          });
+          li.appendChild(b);
+        }
+        ul.appendChild(li);
+      });
+    }).catch(function () {});
+  }
+
+  $("merge-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (!state.contact) return;
+    mergeInto(state.contact.id, $("merge-other").value.trim(), $("merge-reason").value).then(function () { ev.target.reset(); });
+  });
 
   $("reply").addEventListener("submit", function (ev) {
     ev.preventDefault();
@@ -273,11 +323,110 @@
 
   function loadOperators() {
     api("GET", "/v1/operators?limit=200").then(function (list) {
-      var ul = $("operators");
-      ul.textContent = "";
-      list.data.forEach(function (o) { ul.appendChild(el("li", o.name + " · " + (o.email || "no email") + " · " + o.role)); });
+      var body = $("operators").tBodies[0];
+      body.textContent = "";
+      list.data.forEach(function (o) {
+        var tr = el("tr");
+        [o.name, o.email || "—", o.role, o.availability, o.invitation ? o.invitation + (o.invitation_error ? ": " + o.invitation_error : "") : "—"].forEach(function (v) {
+          tr.appendChild(el("td", v));
+        });
+        body.appendChild(tr);
+      });
     });
   }
+
+  /* My availability and the daily summary, in the header. */
+  function loadMe() {
+    api("GET", "/v1/operators?limit=200").then(function (list) {
+      var me = list.data.find(function (o) { return o.id === state.me.operator_id; });
+      if (!me) return;
+      $("me-availability").value = me.availability;
+      $("me-summary").checked = me.daily_summary;
+      $("me-settings").hidden = false;
+    }).catch(function () {});
+  }
+
+  function updateMe(change) {
+    api("PATCH", "/v1/operators/" + state.me.operator_id, change).then(function () { if (state.me.role === "admin") loadOperators(); }, function (err) { say(explain(err)); });
+  }
+  $("me-availability").addEventListener("change", function (ev) { updateMe({ availability: ev.target.value }); });
+  $("me-summary").addEventListener("change", function (ev) { updateMe({ daily_summary: ev.target.checked }); });
+
+  $("import-operators").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var file = $("import-file").files[0];
+    var errors = $("import-errors");
+    errors.textContent = "";
+    if (!file) return;
+    file.text().then(function (text) {
+      return fetch("/v1/operators/import", {
+        method: "POST", credentials: "same-origin", body: text,
+        headers: { "Content-Type": "text/csv", "X-CSRF-Token": state.csrf }
+      });
+    }).then(function (r) {
+      return r.json().then(function (j) {
+        if (r.ok) { say("Imported " + j.imported + " operators; their invitations are on the way.", true); ev.target.reset(); loadOperators(); return; }
+        (j.errors || []).forEach(function (e) { errors.appendChild(el("li", "Line " + e.line + ", " + e.field + ": " + e.detail)); });
+        say(j.errors ? "Nothing was imported: fix the lines below and try again." : (j.detail || "The import failed."));
+      });
+    }).catch(function (err) { say(err.message); });
+  });
+
+  /* ---- stats --------------------------------------------------------------------------------- */
+
+  var SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, text) {
+    var e = document.createElementNS(SVG, tag);
+    Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  /* A horizontal bar chart: rows of [label, [value, colour]...], with a legend. */
+  function barChart(figure, rows, series) {
+    figure.textContent = "";
+    var max = 1;
+    rows.forEach(function (r) { r[1].forEach(function (v) { max = Math.max(max, v || 0); }); });
+    var barH = 14, rowH = barH * series.length + 10, width = 520, labelW = 170;
+    var chart = svg("svg", { width: width, height: rows.length * rowH + 24, role: "img", "aria-label": figure.previousElementSibling ? figure.previousElementSibling.textContent : "chart" });
+    series.forEach(function (s, i) {
+      chart.appendChild(svg("rect", { x: labelW + i * 120, y: 2, width: 10, height: 10, fill: s[1] }));
+      chart.appendChild(svg("text", { x: labelW + i * 120 + 14, y: 11 }, s[0]));
+    });
+    rows.forEach(function (r, i) {
+      var y = 22 + i * rowH;
+      chart.appendChild(svg("text", { x: 0, y: y + barH }, r[0].length > 26 ? r[0].slice(0, 25) + "…" : r[0]));
+      r[1].forEach(function (v, j) {
+        var w = Math.round((v || 0) / max * (width - labelW - 50));
+        chart.appendChild(svg("rect", { x: labelW, y: y + j * barH, width: Math.max(w, 1), height: barH - 2, fill: series[j][1] }));
+        chart.appendChild(svg("text", { x: labelW + w + 4, y: y + j * barH + barH - 3 }, v === null || v === undefined ? "—" : String(Math.round(v * 10) / 10)));
+      });
+    });
+    if (!rows.length) figure.appendChild(el("p", "Nothing yet."));
+    else figure.appendChild(chart);
+  }
+
+  function loadStats() {
+    api("GET", "/v1/stats").then(function (s) {
+      var t = s.total, dl = $("stats-total");
+      dl.textContent = "";
+      [["Opened", t.conversations_opened], ["Resolved", t.conversations_resolved], ["Open now", t.queue.open], ["Unassigned", t.queue.unassigned],
+       ["Median first response", t.first_response_secs.median === null ? "—" : Math.round(t.first_response_secs.median / 60) + " min"],
+       ["Satisfaction", t.csat.average === null ? "—" : t.csat.average.toFixed(1) + " / 5 (" + t.csat.answers + ")"]].forEach(function (f) {
+        dl.appendChild(el("dt", f[0]));
+        dl.appendChild(el("dd", String(f[1])));
+      });
+      barChart($("chart-channels"), s.by_channel.map(function (c) { return [channelName(c.channel_id), [c.conversations_opened, c.conversations_resolved]]; }),
+        [["opened", "#2f6fdf"], ["resolved", "#2e9e5b"]]);
+      return api("GET", "/v1/operators?limit=200").then(function (ops) {
+        var name = function (id) { var o = ops.data.find(function (o) { return o.id === id; }); return o ? o.name : id; };
+        barChart($("chart-operators"), s.by_operator.map(function (o) {
+          return [name(o.operator_id), [o.first_response_secs.median === null ? null : o.first_response_secs.median / 60]];
+        }), [["median first response", "#c77d14"]]);
+      });
+    }).catch(function () {});
+  }
+  $("stats-refresh").addEventListener("click", loadStats);
 
   $("new-operator").addEventListener("submit", function (ev) {
     ev.preventDefault();

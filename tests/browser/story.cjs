@@ -17,8 +17,9 @@ const browser = await chromium.launch({
 
 // Any script error fails the story. Chromium also logs every non-2xx fetch as a console error:
 // the API's answers that the pages handle on purpose (401 before signing in, 409 for a refused
-// send) are expected; a missing file (404) or a server error is not.
-const EXPECTED = /Failed to load resource: the server responded with a status of (401|409) /;
+// send, 422 for an import file with a bad line) are expected; a missing file (404) or a server
+// error is not.
+const EXPECTED = /Failed to load resource: the server responded with a status of (401|409|422) /;
 function watch(page, who) {
   page.on("console", (m) => { if (m.type() === "error" && !EXPECTED.test(m.text())) errors.push(`${who} console: ${m.text()}`); });
   page.on("pageerror", (e) => errors.push(`${who} page error: ${e.message}`));
@@ -96,6 +97,25 @@ try {
   await operator.click("#reply button[type=submit]");
   await operator.waitForSelector("#messages li:has-text('Following up by email as promised')");
   result.email_sent = "Following up by email as promised";
+
+  // The operator goes away for a while (the team sees it) and looks at the week's figures.
+  await operator.selectOption("#me-availability", "away");
+  await operator.click("#stats-refresh");
+  await operator.waitForSelector("#chart-channels svg rect");
+  result.chart_bars = await operator.$$eval("#chart-channels svg rect", (r) => r.length);
+  result.stats_opened = await operator.$eval("#stats-total", (dl) => dl.querySelector("dd").textContent);
+
+  // Team import from a CSV file: a bad line imports nobody and is named; the fixed file imports.
+  const file = (text) => ({ name: "team.csv", mimeType: "text/csv", buffer: Buffer.from(text) });
+  await operator.setInputFiles("#import-file", file("name,email,role\nNina New,nina@shop.example,agent\nOtto,otto-at-shop,agent\n"));
+  await operator.click("#import-operators button[type=submit]");
+  await operator.waitForSelector("#import-errors li");
+  result.import_errors = await operator.$$eval("#import-errors li", (li) => li.map((l) => l.textContent));
+  await operator.setInputFiles("#import-file", file("name,email,role\nNina New,nina@shop.example,agent\nOtto,otto@shop.example,agent\n"));
+  await operator.click("#import-operators button[type=submit]");
+  await operator.waitForSelector("#operators td:has-text('otto@shop.example')");
+  result.invitation_shown = await operator.$eval("#operators tbody", (b) => [...b.rows].find((r) => r.textContent.includes("otto@shop.example")).cells[4].textContent);
+  await operator.screenshot({ path: `${story.screenshots}/console-team.png`, fullPage: true });
 } catch (e) {
   result.failure = String(e && e.stack || e);
 }

@@ -76,14 +76,24 @@ async fn an_operator_and_a_visitor_talk_through_the_console_and_the_widget() {
     assert_eq!(result["errors"], json!([]), "no errors in any page's console");
     assert!(result["refusal"].as_str().is_some_and(|r| r.contains("Not sent") && r.contains("not agreed")), "{result}");
     assert_eq!(result["canned"], "Hello Vera Visitor, Olga here.");
+    assert!(result["chart_bars"].as_u64().is_some_and(|n| n >= 2), "the stats chart has bars: {result}");
+    assert!(result["stats_opened"].as_str().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n >= 1), "conversations opened this week: {result}");
+    assert_eq!(result["import_errors"], json!(["Line 3, email: \"otto-at-shop\" is not an email address"]));
+    assert!(result["invitation_shown"].as_str().is_some_and(|s| ["pending", "sent"].contains(&s)), "{result}");
+    let (_, team) = app.get("/v1/operators?limit=50", &admin).await;
+    let team = team["data"].as_array().cloned().unwrap_or_default();
+    assert!(team.iter().any(|o| o["email"] == "olga@shop.example" && o["availability"] == "away"), "the availability the operator picked: {team:?}");
+    assert_eq!(team.iter().filter(|o| o["email"].as_str().is_some_and(|e| e == "nina@shop.example" || e == "otto@shop.example")).count(), 2);
 
     // The transcript and the switched-channel reply went out as real mail.
-    let mail: Vec<String> = smtp.wait_for(2, Duration::from_secs(20)).iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
+    // (Besides them, the two invitations of the imported operators, through the same relay.)
+    let mail: Vec<String> = smtp.wait_for(4, Duration::from_secs(20)).iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
     let transcript = mail.iter().find(|m| m.contains("Your conversation transcript")).expect("the transcript mail");
     assert!(transcript.contains("vera@example.org") && transcript.contains("Hello from the browser") && transcript.contains("Thanks Vera"), "{transcript}");
     let reply = mail.iter().find(|m| m.contains("Following up by email as promised")).expect("the reply by email");
     assert!(reply.contains("vera@example.org"), "{reply}");
-    for shot in ["console-inbox.png", "widget.png", "console-refusal.png"] {
+    assert_eq!(mail.iter().filter(|m| m.contains("/invitations/")).count(), 2, "the imported operators are invited through the tenant's mailbox");
+    for shot in ["console-inbox.png", "widget.png", "console-refusal.png", "console-team.png"] {
         assert!(screenshots().join(shot).metadata().is_ok_and(|m| m.len() > 1000), "{shot} was saved");
     }
 }
