@@ -171,10 +171,10 @@ async fn live_contact(hub: &AppState, tenant_id: Uuid, id: Uuid, what: &'static 
 
 /// Merges `other_id` into `contact_id`.
 pub async fn merge(hub: &AppState, tenant_id: Uuid, contact_id: Uuid, other_id: Uuid, reason: &str, actor: &Actor) -> Result<MergeView, MergeError> {
+    let to = live_contact(hub, tenant_id, contact_id, "contact").await?;
     if contact_id == other_id {
         return Err(MergeError::Invalid { field: "other_id", detail: "a contact cannot be merged into itself".into() });
     }
-    let to = live_contact(hub, tenant_id, contact_id, "contact").await?;
     let from = live_contact(hub, tenant_id, other_id, "other contact").await.map_err(|e| match e {
         MergeError::NotFound(_) => MergeError::Invalid { field: "other_id", detail: "no such contact in this tenant".into() },
         e => e,
