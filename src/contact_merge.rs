@@ -94,9 +94,12 @@ pub fn actor_label(actor: &Actor) -> String {
     }
 }
 
-/// Sealed columns of rows that move with a conversation: (table, id column, column, what the
-/// value is). Their associated data is the row's own id.
-const BY_ROW: &[(&str, &str, &str, &str)] = &[
+/// A sealed column: (table, id column, column, what the value is).
+type Column = (&'static str, &'static str, &'static str, &'static str);
+
+/// Sealed columns of rows that move with a conversation. Their associated data is the row's
+/// own id.
+const BY_ROW: &[Column] = &[
     ("conversations", "id", "subject", fields::CONVERSATION_SUBJECT),
     ("messages", "id", "text", fields::MESSAGE_TEXT),
     ("message_technical", "message_id", "ip", fields::TECHNICAL_IP),
@@ -106,7 +109,9 @@ const BY_ROW: &[(&str, &str, &str, &str)] = &[
     ("csat_surveys", "id", "comment", "csat.comment"),
 ];
 
-async fn reseal(tx: &mut Tx, from: &DataKey, to: &DataKey, table: &'static str, id_column: &'static str, column: &'static str, what: &str, ids: &[Uuid], aad_is_contact: bool) -> Result<(), MergeError> {
+/// Opens each value of `column` in the rows `ids` with `from` and seals it again with `to`. The
+/// associated data is the row id, or the contact's id when `aad_is_contact`.
+async fn reseal(tx: &mut Tx, (from, to): (&DataKey, &DataKey), (table, id_column, column, what): Column, ids: &[Uuid], aad_is_contact: bool) -> Result<(), MergeError> {
     for (id, value) in merges::sealed(tx, table, id_column, column, ids).await? {
         let (from_row, to_row) = if aad_is_contact { (from.contact_id, to.contact_id) } else { (id, id) };
         let plain = from.open_bytes(what, from_row, &value)?;
@@ -121,15 +126,15 @@ async fn relocate(tx: &mut Tx, from: &DataKey, to: &DataKey, identities: &[Uuid]
     let messages = merges::ids_where(tx, "messages", "id", "conversation_id", conversations).await?;
     let attachments = merges::ids_where(tx, "attachments", "id", "message_id", &messages).await?;
     let surveys = merges::ids_where(tx, "csat_surveys", "id", "conversation_id", conversations).await?;
-    reseal(tx, from, to, "identities", "id", "address", fields::IDENTITY_ADDRESS, identities, true).await?;
-    for &(table, id_column, column, what) in BY_ROW {
-        let ids = match table {
+    reseal(tx, (from, to), ("identities", "id", "address", fields::IDENTITY_ADDRESS), identities, true).await?;
+    for &column in BY_ROW {
+        let ids = match column.0 {
             "conversations" => conversations,
             "messages" | "message_technical" => &messages,
             "attachments" => &attachments,
             _ => &surveys,
         };
-        reseal(tx, from, to, table, id_column, column, what, ids, false).await?;
+        reseal(tx, (from, to), column, ids, false).await?;
     }
     merges::reassign(tx, "identities", "id", identities, to.contact_id).await?;
     merges::reassign(tx, "conversations", "id", conversations, to.contact_id).await?;

@@ -18,15 +18,19 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/summary/opt-out/{tenant_id}/{token}", get(page).post(opt_out))
 }
 
-fn resolve(state: &AppState, tenant_id: &str, token: &str) -> Result<(Uuid, Uuid), Problem> {
-    let not_found = || Problem::new(StatusCode::NOT_FOUND, "not_found", "this opt-out link is not valid");
-    let tenant_id = Uuid::parse_str(tenant_id).map_err(|_| not_found())?;
-    let operator_id = state.keyring.verify_link_token(OPT_OUT, tenant_id, tenant_id, token).ok_or_else(not_found)?;
-    Ok((tenant_id, operator_id))
+fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "not_found", "this opt-out link is not valid")
+}
+
+/// The tenant and operator a genuine link names.
+fn resolve(state: &AppState, tenant_id: &str, token: &str) -> Option<(Uuid, Uuid)> {
+    let tenant_id = Uuid::parse_str(tenant_id).ok()?;
+    let operator_id = state.keyring.verify_link_token(OPT_OUT, tenant_id, tenant_id, token)?;
+    Some((tenant_id, operator_id))
 }
 
 async fn page(State(state): State<AppState>, Path((tenant_id, token)): Path<(String, String)>) -> Result<Response, Problem> {
-    resolve(&state, &tenant_id, &token)?;
+    resolve(&state, &tenant_id, &token).ok_or_else(not_found)?;
     Ok(Html(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Daily summary</title></head><body>\
          <form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
@@ -36,7 +40,7 @@ async fn page(State(state): State<AppState>, Path((tenant_id, token)): Path<(Str
 }
 
 async fn opt_out(State(state): State<AppState>, Path((tenant_id, token)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
-    let (tenant_id, operator_id) = resolve(&state, &tenant_id, &token)?;
+    let (tenant_id, operator_id) = resolve(&state, &tenant_id, &token).ok_or_else(not_found)?;
     if !super::email_hooks::is_one_click(&headers, &body) {
         return Err(Problem::invalid("List-Unsubscribe", "the body must carry List-Unsubscribe=One-Click (RFC 8058)"));
     }

@@ -52,7 +52,7 @@ async fn checked(state: &AppState, auth: &Auth, id: Uuid, body: &TeamBody) -> Ap
         }
     }
     for (i, channel) in body.channel_ids.iter().enumerate() {
-        if !state.channels.get(*channel).await?.is_some_and(|c| c.tenant_id == auth.tenant_id) {
+        if state.channels.get(*channel).await?.is_none_or(|c| c.tenant_id != auth.tenant_id) {
             return Err(ApiError::invalid(&format!("channel_ids[{i}]"), "no such channel in this tenant"));
         }
     }
