@@ -194,7 +194,7 @@ pub async fn import(db: &Db, keyring: &Keyring, tenant_id: Uuid, text: &str) -> 
     let mut tx = db.begin().await?;
     let mut created = Vec::with_capacity(rows.len());
     for row in &rows {
-        let operator = store::invitations::insert_operator(&mut tx, tenant_id, &row.name, &row.email, &row.role).await?;
+        let operator = store::keys::insert_operator(&mut tx, tenant_id, &row.name, Some(&row.email), &row.role).await?;
         store::invitations::insert(&mut tx, tenant_id, operator.id).await?;
         created.push(operator);
     }

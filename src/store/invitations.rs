@@ -3,7 +3,6 @@
 
 use uuid::Uuid;
 
-use super::keys::OperatorRow;
 use super::rows::row_struct;
 use super::{Conn, Db, StoreResult, Tx, now_micros, on_conn, on_db};
 
@@ -26,20 +25,6 @@ row_struct! {
 
 /// Gives up on a mail after this many failed attempts (the error stays visible).
 pub const MAX_ATTEMPTS: i64 = 20;
-
-pub async fn insert_operator(tx: &mut Tx, tenant_id: Uuid, name: &str, email: &str, role: &str) -> StoreResult<OperatorRow> {
-    const SQL: &str = "INSERT INTO operators (id, tenant_id, name, email, role, created_at) \
-                       VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, tenant_id, name, email, role, created_at";
-    Ok(on_conn!(Conn::from(&mut *tx), |c| sqlx::query_as(SQL)
-        .bind(Uuid::now_v7())
-        .bind(tenant_id)
-        .bind(name)
-        .bind(email)
-        .bind(role)
-        .bind(now_micros())
-        .fetch_one(c)
-        .await)?)
-}
 
 pub async fn insert(tx: &mut Tx, tenant_id: Uuid, operator_id: Uuid) -> StoreResult<Uuid> {
     const SQL: &str = "INSERT INTO operator_invitations (id, tenant_id, operator_id, created_at) VALUES ($1, $2, $3, $4)";

@@ -45,17 +45,7 @@ impl Db {
     }
 
     pub async fn insert_operator(&self, tenant_id: Uuid, name: &str, email: Option<&str>, role: &str) -> StoreResult<OperatorRow> {
-        const SQL: &str = "INSERT INTO operators (id, tenant_id, name, email, role, created_at) \
-                           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, tenant_id, name, email, role, created_at";
-        Ok(on_db!(self, |p| sqlx::query_as(SQL)
-            .bind(Uuid::now_v7())
-            .bind(tenant_id)
-            .bind(name)
-            .bind(email)
-            .bind(role)
-            .bind(now_micros())
-            .fetch_one(p)
-            .await)?)
+        insert_operator(self, tenant_id, name, email, role).await
     }
 
     pub async fn operator(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<OperatorRow>> {
@@ -69,4 +59,19 @@ impl Db {
                            WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
         Ok(on_db!(self, |p| sqlx::query_as(SQL).bind(tenant_id).bind(after).bind(limit as i64).fetch_all(p).await)?)
     }
+}
+
+/// Inserts an operator, on a pool or in a transaction (a team import adds many in one).
+pub async fn insert_operator<'a>(conn: impl Into<super::Conn<'a>>, tenant_id: Uuid, name: &str, email: Option<&str>, role: &str) -> StoreResult<OperatorRow> {
+    const SQL: &str = "INSERT INTO operators (id, tenant_id, name, email, role, created_at) \
+                       VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, tenant_id, name, email, role, created_at";
+    Ok(super::on_conn!(conn.into(), |c| sqlx::query_as(SQL)
+        .bind(Uuid::now_v7())
+        .bind(tenant_id)
+        .bind(name)
+        .bind(email)
+        .bind(role)
+        .bind(now_micros())
+        .fetch_one(c)
+        .await)?)
 }
