@@ -142,3 +142,36 @@ pub async fn erase_contact(db: &Db, keyring: &crate::privacy::Keyring, tenant_id
     crate::privacy::audit::record(db, tenant_id, &crate::privacy::audit::Actor::default(), "contact.erase", "contact", Some(contact_id), Some("command line")).await;
     Ok(erased)
 }
+
+/// A live hub process and the leases it holds, for `omnibridge nodes`.
+#[derive(Debug, Serialize)]
+pub struct NodeListing {
+    pub id: Uuid,
+    pub hostname: String,
+    pub pid: i64,
+    pub listen: String,
+    pub version: String,
+    pub started_at: String,
+    pub heartbeat_at: String,
+    pub leases: Vec<String>,
+}
+
+/// The processes whose heartbeat is recent (within one lease time).
+pub async fn nodes(db: &Db, config: &crate::config::Config) -> Result<Vec<NodeListing>, CliError> {
+    let since = crate::store::now_micros() - (config.cluster.lease_secs as i64) * 1_000_000;
+    let leases = crate::store::cluster::leases(db).await?;
+    Ok(crate::store::cluster::live_nodes(db, since)
+        .await?
+        .into_iter()
+        .map(|n| NodeListing {
+            leases: leases.iter().filter(|l| l.owner == n.id).map(|l| l.name.clone()).collect(),
+            id: n.id,
+            hostname: n.hostname,
+            pid: n.pid,
+            listen: n.listen,
+            version: n.version,
+            started_at: crate::domain::rfc3339(n.started_at),
+            heartbeat_at: crate::domain::rfc3339(n.heartbeat_at),
+        })
+        .collect())
+}

@@ -37,6 +37,7 @@ pub struct Config {
     pub subprocessors: SubprocessorsConfig,
     pub mail: MailConfig,
     pub team: TeamConfig,
+    pub cluster: ClusterConfig,
     /// Home regions tenants are pinned to, by name (`eu`, `us`, …).
     pub regions: BTreeMap<String, RegionConfig>,
 }
@@ -59,6 +60,7 @@ impl std::fmt::Debug for Config {
             .field("subprocessors", &self.subprocessors)
             .field("mail", &self.mail)
             .field("team", &self.team)
+            .field("cluster", &self.cluster)
             .field("regions", &self.regions)
             .finish()
     }
@@ -208,6 +210,13 @@ pub struct TeamConfig {
     pub invitation_ttl_hours: u64,
     pub mail_retry_secs: u64,
     pub daily_summary_hour: u8,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub lease_secs: u64,
+    pub heartbeat_secs: u64,
 }
 
 /// One home region.
@@ -376,6 +385,9 @@ impl Config {
         }
         if mail.smtp_username.is_empty() != mail.smtp_password.is_empty() {
             errors.push("mail.smtp_password: mail.smtp_username and mail.smtp_password come together".into());
+        }
+        if self.cluster.heartbeat_secs == 0 || self.cluster.heartbeat_secs * 2 > self.cluster.lease_secs {
+            errors.push("cluster.heartbeat_secs: must be at least 1 and at most half of cluster.lease_secs".into());
         }
         if self.team.daily_summary_hour > 23 {
             errors.push("team.daily_summary_hour: must be from 0 to 23".into());

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod assignment;
 pub mod channels;
+pub mod cluster;
 pub mod cli;
 pub mod config;
 pub mod consent;
@@ -23,6 +24,7 @@ pub mod outbox;
 pub mod policy;
 pub mod present;
 pub mod privacy;
+pub mod realtime_remote;
 pub mod regions;
 pub mod state;
 pub mod store;
@@ -63,7 +65,7 @@ pub fn install_crypto_provider() {
 /// The process-wide Prometheus recorder, installed on first use.
 fn metrics_handle() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok()).clone()
+    HANDLE.get_or_init(|| PrometheusBuilder::new().add_global_label("node", cluster::node_id().to_string()).install_recorder().ok()).clone()
 }
 
 /// The master key from configuration, or the one generated into the data directory.
@@ -178,7 +180,8 @@ impl Cell {
         let keyring = shared.keyring.clone();
         let channels =
             Arc::new(Channels::new(db.clone(), sockets.clone(), keyring.clone(), bus.clone(), shared.provider_http.clone(), config.public_base_url()));
-        let runners = Arc::new(Runners::new(db.clone(), channels.clone(), shared.workers.clone()));
+        let cluster = Arc::new(cluster::Cluster::new(db.clone(), config));
+        let runners = Arc::new(Runners::new(db.clone(), channels.clone(), cluster.clone(), shared.workers.clone()));
         let hub = Arc::new(Hub {
             config: config.clone(),
             db: db.clone(),
@@ -195,6 +198,7 @@ impl Cell {
             auth_cache: Default::default(),
             ip_allow: Default::default(),
             metrics: metrics_handle(),
+            cluster: cluster.clone(),
             shutdown: shared.shutdown.clone(),
         });
         let (ingest, writer_db, writer_tasks) = start_ingest(config, url, &db, &hub).await?;
@@ -218,7 +222,27 @@ impl Cell {
         tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
         tasks.push(tokio::spawn(privacy::retention::run(db.clone(), config.webhooks.payload_retention_days, shared.workers.clone())));
         tasks.push(tokio::spawn(policy::notices::watch(db.clone(), bus.clone(), shared.policies.clone(), shared.workers.clone())));
+        tasks.push(tokio::spawn(cluster::heartbeat(db.clone(), cluster::this_node(config), cluster.heartbeat, shared.workers.clone())));
         runners.start_all(ingest.clone()).await.context("starting channel importers")?;
+        tasks.push(tokio::spawn(runners.clone().supervise()));
+        if cluster.is_shared() {
+            let on_change: Arc<dyn Fn(cluster::Change) + Send + Sync> = Arc::new({
+                let hub = hub.clone();
+                move |change| {
+                    let hub = hub.clone();
+                    tokio::spawn(async move {
+                        match change {
+                            cluster::Change::Channel(id) => hub.runners.changed_elsewhere(id).await,
+                            cluster::Change::Tenant(id) => {
+                                hub.policies.invalidate(id);
+                                hub.ip_allow.forget(id);
+                            }
+                        }
+                    });
+                }
+            });
+            tasks.push(tokio::spawn(cluster::bridge(hub.clone(), on_change, shared.workers.clone())));
+        }
         let widget = omnibridge_webchat::router(WidgetState {
             backend: Arc::new(HubWidgetBackend::new(
                 db.clone(),
@@ -268,6 +292,11 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         shutdown: shutdown.clone(),
         config: config.clone(),
     };
+    // SQLite serves one process: hold each file's lock while serving.
+    let mut _sqlite_locks = Vec::new();
+    for url in regions::database_urls(&config) {
+        _sqlite_locks.extend(cluster::lock_sqlite(&url)?);
+    }
     // One cell per database: the main one first (it also holds the directory of tenants), then
     // each region's own.
     let mut cells = Vec::new();

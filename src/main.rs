@@ -36,6 +36,11 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// List the live hub processes on the database and the leases each holds.
+    Nodes {
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage a tenant's operators.
     Operators {
         #[command(subcommand)]
@@ -219,6 +224,24 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                     anyhow::bail!("the consent ledger is broken at event {}{id}: {}", b.seq, b.reason)
                 }
             }
+        }
+        Command::Nodes { json } => {
+            let config = Arc::new(config);
+            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let listed = omnibridge::cli::nodes(dbs.main(), &config).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&listed)?);
+            } else if listed.is_empty() {
+                println!("no live hub process on this database");
+            } else {
+                for node in &listed {
+                    println!("{}  host {}  pid {}  listen {}  started {}  heartbeat {}", node.id, node.hostname, node.pid, node.listen, node.started_at, node.heartbeat_at);
+                    for lease in &node.leases {
+                        println!("    holds {lease}");
+                    }
+                }
+            }
+            Ok(())
         }
         Command::Operators { command: OperatorsCommand::Import { tenant, file } } => {
             let text = if file.as_os_str() == "-" {

@@ -25,11 +25,14 @@ pub enum AppendError {
     Crypto(#[from] CryptoError),
 }
 
+/// What a sealed event payload is, as associated data.
+const EVENT_PAYLOAD: &str = "event.payload";
+
 /// The stored form of an event's payload: sealed under the contact's data key when it is about
 /// a contact.
 pub fn stored_payload(key: Option<&DataKey>, event: &Event) -> Result<Vec<u8>, CryptoError> {
     match key {
-        Some(key) => key.seal_bytes("event.payload", event.id, event.payload.as_bytes()),
+        Some(key) => key.seal_bytes(EVENT_PAYLOAD, event.id, event.payload.as_bytes()),
         None => Ok(event.payload.as_bytes().to_vec()),
     }
 }
@@ -77,7 +80,8 @@ pub async fn next_sequence(tx: &mut Tx, conversation_id: Uuid) -> Result<i64, St
     Ok(sequences.next(conversation_id))
 }
 
-/// Calls `handle` with every committed event of `event_type` published in this process, until
+/// Calls `handle` with every committed event of `event_type` this process committed (not the
+/// ones relayed from other processes: their work is done where they were committed), until
 /// `stop`. Events missed because the listener fell behind are logged (the outbox still has
 /// them); `what` names the listener in that log.
 pub async fn each_event<F, Fut>(bus: &EventBus, event_type: &'static str, what: &'static str, stop: tokio_util::sync::CancellationToken, mut handle: F)
@@ -92,7 +96,7 @@ where
             event = events.recv() => event,
         };
         match event {
-            Ok(event) if event.event_type == event_type => handle(event).await,
+            Ok(event) if event.event_type == event_type && !event.remote => handle(event).await,
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, listener = what, "fell behind the event bus"),
             Err(broadcast::error::RecvError::Closed) => return,
@@ -121,4 +125,34 @@ impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.sender.subscribe()
     }
+}
+
+/// An event read back from the outbox (another process's), its payload opened when it is
+/// sealed. `None` for a type this build does not know, or a contact erased since.
+pub async fn from_row(hub: &crate::state::AppState, row: &store::outbox::OriginRow) -> Result<Option<Event>, String> {
+    let Some(event_type) = crate::domain::events::known(&row.event_type) else { return Ok(None) };
+    let payload = match row.contact_id {
+        Some(contact_id) => match hub.keyring.data_key(&hub.db, row.tenant_id, contact_id).await {
+            Ok(key) => key.open_bytes(EVENT_PAYLOAD, row.id, &row.payload).map_err(|e| e.to_string())?,
+            Err(_) => return Ok(None),
+        },
+        None => row.payload.clone(),
+    };
+    let payload = String::from_utf8(payload).map_err(|e| e.to_string())?;
+    let data: serde_json::Value = serde_json::from_str(&payload).map_err(|e| e.to_string())?;
+    let conversation_id = data["data"]["conversation_id"]
+        .as_str()
+        .or_else(|| if event_type.starts_with("conversation.") { data["data"]["id"].as_str() } else { None })
+        .and_then(|id| id.parse().ok());
+    Ok(Some(Event {
+        id: row.id,
+        seq: row.seq,
+        tenant_id: row.tenant_id,
+        event_type,
+        contact_id: row.contact_id,
+        conversation_id,
+        created_at: row.created_at,
+        payload: payload.into(),
+        remote: true,
+    }))
 }

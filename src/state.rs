@@ -43,5 +43,7 @@ pub struct Hub {
     /// Tenants' IP allow-lists, cached.
     pub ip_allow: crate::api::allow_list::AllowLists,
     pub metrics: Option<PrometheusHandle>,
+    /// This process among the others on the same database: leases, announcements.
+    pub cluster: Arc<crate::cluster::Cluster>,
     pub shutdown: CancellationToken,
 }

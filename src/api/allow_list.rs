@@ -50,7 +50,7 @@ impl AllowLists {
         Ok(list)
     }
 
-    fn forget(&self, tenant_id: Uuid) {
+    pub fn forget(&self, tenant_id: Uuid) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&tenant_id);
     }
 }
@@ -106,6 +106,7 @@ async fn replace(State(state): State<AppState>, auth: Auth, JsonBody(body): Json
     let cidrs: Vec<String> = body.cidrs.iter().map(|c| c.trim().to_owned()).collect();
     store::tenants::save_ip_allow_list(&state.db, auth.tenant_id, &serde_json::to_string(&cidrs).unwrap_or_else(|_| "[]".into())).await?;
     state.ip_allow.forget(auth.tenant_id);
+    state.cluster.announce(crate::cluster::Change::Tenant(auth.tenant_id)).await;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "ip_allow_list.update", "tenant", Some(auth.tenant_id), None).await;
     Ok(Json(AllowList { cidrs, force: false }))
 }

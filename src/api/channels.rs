@@ -154,6 +154,7 @@ async fn update(
         .ok_or(ApiError::NotFound("channel"))?;
     state.channels.invalidate(row.id);
     state.runners.restart(row.id).await;
+    state.cluster.announce(crate::cluster::Change::Channel(row.id)).await;
     Ok(Json(ChannelInfo::from_row(row).view()))
 }
 
@@ -164,6 +165,7 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         return Err(ApiError::NotFound("channel"));
     }
     state.channels.invalidate(current.id);
-    state.runners.stop(current.id);
+    state.runners.stop(current.id).await;
+    state.cluster.announce(crate::cluster::Change::Channel(current.id)).await;
     Ok(StatusCode::NO_CONTENT)
 }

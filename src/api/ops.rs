@@ -20,7 +20,12 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, Problem> {
     match state.db.ping().await {
-        Ok(()) => Ok(Json(json!({ "status": "ready", "database": state.db.backend() }))),
+        Ok(()) => Ok(Json(json!({
+            "status": "ready",
+            "database": state.db.backend(),
+            "node_id": crate::cluster::node_id(),
+            "leases": state.cluster.held(),
+        }))),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
             Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database does not answer"))

@@ -44,6 +44,7 @@ async fn put_policy(State(state): State<AppState>, auth: Auth, JsonBody(body): J
     tx.commit().await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "policy.update", "tenant", Some(auth.tenant_id), None).await;
     state.policies.invalidate(auth.tenant_id);
+    state.cluster.announce(crate::cluster::Change::Tenant(auth.tenant_id)).await;
     Ok(Json(doc))
 }
 
@@ -77,6 +78,7 @@ async fn authorize(State(state): State<AppState>, auth: Auth, Path(id): Path<Str
     let detail = format!("{id}: {}", body.decision);
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "subprocessor.authorization", "tenant", Some(auth.tenant_id), Some(&detail)).await;
     state.policies.invalidate(auth.tenant_id);
+    state.cluster.announce(crate::cluster::Change::Tenant(auth.tenant_id)).await;
     let list = recipients::list(&state.db, &state.policies, auth.tenant_id).await?;
     let view = list.into_iter().find(|r| r.id == id).ok_or(ApiError::NotFound("subprocessor"))?;
     Ok(Json(view))

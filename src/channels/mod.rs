@@ -100,6 +100,13 @@ impl Channels {
         self.webchat.typing(visitor_id, typing)
     }
 
+    /// Pushes a message another process sent to a visitor whose widget is connected here (no-op
+    /// without such a widget).
+    pub async fn webchat_relay(&self, message: &omnibridge_channel::OutboundMessage) {
+        use omnibridge_channel::Channel;
+        let _ = self.webchat.send(message).await;
+    }
+
     /// Asks a web chat visitor the satisfaction question; false when no widget is open.
     pub fn webchat_csat(&self, visitor_id: Uuid, survey_id: Uuid) -> bool {
         self.webchat.csat(visitor_id, survey_id)

@@ -76,6 +76,9 @@ pub struct Event {
     pub created_at: i64,
     /// `{"type", "timestamp", "data"}`, serialized once.
     pub payload: std::sync::Arc<str>,
+    /// Committed by another hub process and relayed here for this process's websockets only:
+    /// the work the event triggers is done where it was committed.
+    pub remote: bool,
 }
 
 #[derive(Serialize)]
@@ -123,7 +126,7 @@ impl Event {
         let created_at = super::now_micros();
         let envelope = Envelope { event_type, timestamp: super::rfc3339(created_at), data };
         let payload = serde_json::to_string(&envelope).unwrap_or_else(|_| "{}".into());
-        Self { id: Uuid::now_v7(), seq: 0, tenant_id, event_type, contact_id, conversation_id, created_at, payload: payload.into() }
+        Self { id: Uuid::now_v7(), seq: 0, tenant_id, event_type, contact_id, conversation_id, created_at, payload: payload.into(), remote: false }
     }
 }
 
@@ -152,4 +155,9 @@ impl Sequences {
             None => 0,
         }
     }
+}
+
+/// The static name of an event type read back from storage.
+pub fn known(name: &str) -> Option<&'static str> {
+    ALL.iter().copied().find(|t| *t == name)
 }

@@ -9,6 +9,7 @@
 pub mod attachments;
 pub mod canned;
 pub mod channels;
+pub mod cluster;
 pub mod consent;
 pub mod csat;
 pub mod contacts;

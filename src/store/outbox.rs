@@ -11,6 +11,29 @@ row_struct! {
     }
 }
 
+/// The node (hub process) appending: recorded with each event, so other nodes know whose it is.
+fn origin() -> Uuid {
+    crate::cluster::node_id()
+}
+
+row_struct! {
+    /// An event as another node reads it, with the node that committed it.
+    pub struct OriginRow {
+        seq: i64, id: Uuid, tenant_id: Uuid, event_type: String, contact_id: Option<Uuid>, payload: Vec<u8>, created_at: i64, origin: Option<Uuid>,
+    }
+}
+
+/// Every tenant's events after `seq`, oldest first (for the cluster bridge).
+pub async fn since(db: &super::Db, seq: i64, limit: usize) -> StoreResult<Vec<OriginRow>> {
+    const SQL: &str = "SELECT seq, id, tenant_id, event_type, contact_id, payload, created_at, origin FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2";
+    Ok(super::on_db!(db, |p| sqlx::query_as(SQL).bind(seq).bind(limit as i64).fetch_all(p).await)?)
+}
+
+pub async fn max_seq(db: &super::Db) -> StoreResult<i64> {
+    const SQL: &str = "SELECT COALESCE(MAX(seq), 0) FROM outbox";
+    Ok(super::on_db!(db, |p| sqlx::query_scalar(SQL).fetch_one(p).await)?)
+}
+
 /// An event to append; `payload` is sealed when `contact_id` is set.
 pub struct NewEvent<'a> {
     pub id: Uuid,
@@ -22,8 +45,8 @@ pub struct NewEvent<'a> {
 }
 
 pub async fn append<'a>(conn: impl Into<Conn<'a>>, e: &NewEvent<'_>) -> StoreResult<i64> {
-    const SQL: &str = "INSERT INTO outbox (id, tenant_id, event_type, contact_id, payload, created_at) \
-                       VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq";
+    const SQL: &str = "INSERT INTO outbox (id, tenant_id, event_type, contact_id, payload, created_at, origin) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq";
     Ok(on_conn!(conn.into(), |c| sqlx::query_scalar(SQL)
         .bind(e.id)
         .bind(e.tenant_id)
@@ -31,6 +54,7 @@ pub async fn append<'a>(conn: impl Into<Conn<'a>>, e: &NewEvent<'_>) -> StoreRes
         .bind(e.contact_id)
         .bind(e.payload)
         .bind(e.created_at)
+        .bind(origin())
         .fetch_one(c)
         .await)?)
 }
@@ -49,13 +73,14 @@ pub async fn append_many<'a>(conn: impl Into<Conn<'a>>, events: &[NewEvent<'_>])
     }
     let conn: Conn = conn.into();
     let sql = format!(
-        "INSERT INTO outbox (id, tenant_id, event_type, contact_id, payload, created_at) VALUES {} RETURNING id, seq",
-        conn.dialect().tuples(events.len(), 6, 1)
+        "INSERT INTO outbox (id, tenant_id, event_type, contact_id, payload, created_at, origin) VALUES {} RETURNING id, seq",
+        conn.dialect().tuples(events.len(), 7, 1)
     );
+    let origin = origin();
     Ok(on_conn!(conn, |c| {
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         for e in events {
-            q = q.bind(e.id).bind(e.tenant_id).bind(e.event_type).bind(e.contact_id).bind(e.payload).bind(e.created_at);
+            q = q.bind(e.id).bind(e.tenant_id).bind(e.event_type).bind(e.contact_id).bind(e.payload).bind(e.created_at).bind(origin);
         }
         q.fetch_all(c).await
     })?)

@@ -343,6 +343,7 @@ pub async fn next_frame(socket: &mut Socket, within: Duration, pred: impl Fn(&Va
 /// operator runs, and what a crash test can kill -9.
 pub struct ChildHub {
     pub base: String,
+    pub ws_base: String,
     child: std::process::Child,
 }
 
@@ -362,12 +363,15 @@ impl ChildHub {
             .env("OMNIBRIDGE_WEBHOOKS__TIMEOUT_SECS", app.config.webhooks.timeout_secs.to_string())
             .env("OMNIBRIDGE_WEBHOOKS__POLL_INTERVAL_MS", "100")
             .env("OMNIBRIDGE_WEBHOOKS__LEASE_SECS", app.config.webhooks.lease_secs.to_string())
+            .env("OMNIBRIDGE_DELIVERY__POLL_INTERVAL_MS", app.config.delivery.poll_interval_ms.to_string())
+            .env("OMNIBRIDGE_CLUSTER__LEASE_SECS", app.config.cluster.lease_secs.to_string())
+            .env("OMNIBRIDGE_CLUSTER__HEARTBEAT_SECS", app.config.cluster.heartbeat_secs.to_string())
             .current_dir(app.dir.path())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start omnibridge serve");
         // Owned at once, so a hub that never comes up is still killed (on drop).
-        let hub = Self { base: format!("http://127.0.0.1:{port}"), child };
+        let hub = Self { base: format!("http://127.0.0.1:{port}"), ws_base: format!("ws://127.0.0.1:{port}"), child };
         let http = reqwest::Client::new();
         for _ in 0..400 {
             if http.get(format!("{}/readyz", hub.base)).send().await.is_ok_and(|r| r.status().is_success()) {

@@ -20,6 +20,7 @@ mod telegram;
 mod openapi;
 mod privacy;
 mod routing;
+mod scale_out;
 mod storage;
 mod story;
 mod webhooks;
