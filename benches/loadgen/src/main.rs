@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 #[derive(Parser, Debug)]
 #[command(about = "Measure widget-message ingest throughput and latency of a running hub")]
 struct Args {
-    /// Base URL of the hub.
+    /// Base URL of the hub; several, comma-separated, spread the visitors over as many hub
+    /// processes (on one database).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     base_url: String,
     /// An admin API key of a tenant (to create the channel).
@@ -46,8 +47,9 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let bases: Vec<String> = args.base_url.split(',').map(|b| b.trim().trim_end_matches('/').to_owned()).filter(|b| !b.is_empty()).collect();
     let channel: Value = client
-        .post(format!("{}/v1/channels", args.base_url))
+        .post(format!("{}/v1/channels", bases[0]))
         .bearer_auth(&args.api_key)
         .json(&json!({"kind": "webchat", "name": "loadgen"}))
         .send()
@@ -61,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
     let mut tokens = Vec::with_capacity(args.concurrency);
     for i in 0..args.concurrency {
         let session: Value = client
-            .post(format!("{}/widget/v1/channels/{channel_id}/sessions", args.base_url))
+            .post(format!("{}/widget/v1/channels/{channel_id}/sessions", bases[i % bases.len()]))
             .json(&json!({"name": format!("Visitor {i}")}))
             .send()
             .await?
@@ -77,8 +79,8 @@ async fn main() -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
-    for token in tokens {
-        let (client, url, text) = (client.clone(), format!("{}/widget/v1/messages", args.base_url), text.clone());
+    for (i, token) in tokens.into_iter().enumerate() {
+        let (client, url, text) = (client.clone(), format!("{}/widget/v1/messages", bases[i % bases.len()]), text.clone());
         let (measuring, stop, errors) = (measuring.clone(), stop.clone(), errors.clone());
         workers.push(tokio::spawn(async move {
             let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
@@ -121,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
     let ms = |q: f64| total.value_at_quantile(q) as f64 / 1000.0;
     let result = json!({
         "label": args.label,
+        "processes": bases.len(),
         "concurrency": args.concurrency,
         "message_bytes": args.message_bytes,
         "seconds": elapsed,

@@ -96,7 +96,9 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency.max(64)).build()?;
-    let hub = Hub { http: http.clone(), base: args.base_url.clone(), key: args.api_key.clone() };
+    // Several comma-separated base URLs: hub processes on one database; visitors spread over them.
+    let bases: Vec<String> = args.base_url.split(',').map(|b| b.trim().trim_end_matches('/').to_owned()).filter(|b| !b.is_empty()).collect();
+    let hub = Hub { http: http.clone(), base: bases[0].clone(), key: args.api_key.clone() };
     let channel = hub.call(reqwest::Method::POST, "/v1/channels", json!({"kind": "webchat", "name": "webhook-bench"})).await?;
     let channel_id = channel["id"].as_str().context("channel id")?.to_owned();
     let endpoint = hub
@@ -119,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     let per_worker = args.backlog.div_ceil(args.concurrency);
     let mut workers = Vec::new();
     for (w, token) in tokens.iter().cloned().enumerate() {
-        let (http, base, filler) = (http.clone(), args.base_url.clone(), filler.clone());
+        let (http, base, filler) = (http.clone(), bases[w % bases.len()].clone(), filler.clone());
         workers.push(tokio::spawn(async move {
             let mut ok = 0usize;
             for i in 0..per_worker {
@@ -136,10 +138,11 @@ async fn main() -> anyhow::Result<()> {
     let backlog_done = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let metrics = http.get(format!("{}/metrics", args.base_url)).send().await?.text().await?;
+        let metrics = http.get(format!("{}/metrics", bases[0])).send().await?.text().await?;
         let pending = metrics
             .lines()
-            .find_map(|l| l.strip_prefix("omnibridge_webhook_undispatched_events "))
+            .find(|l| l.starts_with("omnibridge_webhook_undispatched_events"))
+            .and_then(|l| l.split_whitespace().last())
             .and_then(|v| v.trim().parse::<f64>().ok());
         if pending == Some(0.0) && backlog_done.elapsed() > Duration::from_secs(6) {
             break;
@@ -166,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
     for n in 0..total {
         tick.tick().await;
         let token = tokens[n as usize % tokens.len()].clone();
-        let (http, base, sent_at, filler) = (http.clone(), args.base_url.clone(), sent_at.clone(), filler.clone());
+        let (http, base, sent_at, filler) = (http.clone(), bases[n as usize % bases.len()].clone(), sent_at.clone(), filler.clone());
         tasks.push(tokio::spawn(async move {
             let key = format!("l{n}");
             sent_at.lock().expect("lock").insert(key.clone(), Instant::now());
@@ -205,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
         "{}",
         json!({
             "label": args.label,
+            "processes": bases.len(),
             "throughput": {"backlog": backlog, "requeued": requeued, "seconds": drain, "deliveries_per_second": (requeued as f64 / drain).round()},
             "latency": {
                 "rate_per_second": args.rate, "sent": total, "accepted": accepted, "delivered": histogram.len(),
