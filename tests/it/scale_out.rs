@@ -146,6 +146,22 @@ async fn three_processes_on_one_postgres_lose_and_double_nothing() {
     }
     assert_eq!(seen, from_others, "events committed elsewhere reach the websocket on process A");
 
+    // A visitor's widget is connected to process C; the operator answers through process A,
+    // and whichever process sends the replies, they reach the widget.
+    let mut widget = websocket(&format!("{}/widget/v1/ws?token={}", hubs[2].ws_base, tokens[2])).await;
+    let res = http.post(format!("{}/widget/v1/messages", hubs[2].base)).bearer_auth(&tokens[2]).json(&json!({"text": "are you there?"})).send().await.expect("post");
+    let conversation = res.json::<Value>().await.expect("json")["conversation_id"].as_str().expect("conversation").to_owned();
+    for k in 0..3 {
+        let (status, body) = call(&http, &hubs[0].base, reqwest::Method::POST, &format!("/v1/conversations/{conversation}/messages"), &admin, Some(json!({"text": format!("reply {k}")}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let mut replies = HashSet::new();
+    while replies.len() < 3 {
+        let Some(frame) = next_frame(&mut widget, Duration::from_secs(10), |f| f["type"] == "message" && f["message"]["direction"] == "out").await else { break };
+        replies.insert(frame["message"]["text"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(replies.len(), 3, "every reply reached the widget on process C: {replies:?}");
+
     // The bot poller's process dies: another takes over and the next update arrives once.
     let views: Vec<&ChildHub> = hubs.iter().collect();
     let owner = owner_of(&http, &views, &telegram_lease).await.expect("a process holds the poller");
