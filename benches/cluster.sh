@@ -30,6 +30,9 @@ cleanup() {
 }
 trap cleanup EXIT
 export OMNIBRIDGE_MASTER_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+# Load generators hammer from one address as few visitors: no rate limits while measuring.
+export OMNIBRIDGE_LIMITS__WIDGET_SESSIONS_PER_IP_PER_MINUTE=0 OMNIBRIDGE_LIMITS__WIDGET_MESSAGES_PER_VISITOR_PER_MINUTE=0 \
+  OMNIBRIDGE_LIMITS__API_REQUESTS_PER_KEY_PER_MINUTE=0 OMNIBRIDGE_LIMITS__WIDGET_SESSIONS_PER_CHANNEL_PER_MINUTE=0
 export OMNIBRIDGE_DATA_DIR="$WORK/data" OMNIBRIDGE_LOG__LEVEL=warn OMNIBRIDGE_WEBHOOKS__ALLOW_PRIVATE_CIDRS=127.0.0.1
 
 # Starts $1 processes on a fresh database; sets URL, BASES and KEY.

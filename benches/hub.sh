@@ -4,6 +4,9 @@
 # CLI, calls `bench_one BACKEND BASE_URL API_KEY`, and prints the server's memory after the run.
 #
 # Extra `serve` environment: export it before calling `run_benchmarks`.
+# Load generators hammer from one address as few visitors: no rate limits while measuring.
+export OMNIBRIDGE_LIMITS__WIDGET_SESSIONS_PER_IP_PER_MINUTE=0 OMNIBRIDGE_LIMITS__WIDGET_MESSAGES_PER_VISITOR_PER_MINUTE=0 \
+  OMNIBRIDGE_LIMITS__API_REQUESTS_PER_KEY_PER_MINUTE=0 OMNIBRIDGE_LIMITS__WIDGET_SESSIONS_PER_CHANNEL_PER_MINUTE=0
 PG="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 BIN=target/release/omnibridge
 

@@ -38,6 +38,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub team: TeamConfig,
     pub cluster: ClusterConfig,
+    pub limits: LimitsConfig,
     /// Home regions tenants are pinned to, by name (`eu`, `us`, …).
     pub regions: BTreeMap<String, RegionConfig>,
 }
@@ -61,6 +62,7 @@ impl std::fmt::Debug for Config {
             .field("mail", &self.mail)
             .field("team", &self.team)
             .field("cluster", &self.cluster)
+            .field("limits", &self.limits)
             .field("regions", &self.regions)
             .finish()
     }
@@ -78,6 +80,8 @@ pub struct LogConfig {
 pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
+    pub header_read_timeout_secs: u64,
+    pub request_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -210,6 +214,19 @@ pub struct TeamConfig {
     pub invitation_ttl_hours: u64,
     pub mail_retry_secs: u64,
     pub daily_summary_hour: u8,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub widget_sessions_per_ip_per_minute: u32,
+    pub widget_sessions_per_channel_per_minute: u32,
+    pub widget_messages_per_visitor_per_minute: u32,
+    pub api_requests_per_key_per_minute: u32,
+    pub provider_callbacks_per_channel_per_minute: u32,
+    pub sign_in_failures_per_account: u32,
+    pub sign_in_failures_per_ip: u32,
+    pub sign_in_lockout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

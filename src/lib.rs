@@ -26,6 +26,7 @@ pub mod present;
 pub mod privacy;
 pub mod realtime_remote;
 pub mod regions;
+pub mod serve;
 pub mod state;
 pub mod store;
 pub mod summary;
@@ -33,7 +34,6 @@ pub mod team_import;
 pub mod transcripts;
 pub mod webhooks;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -152,6 +152,8 @@ fn send_worker(config: &Config, hub: &Hub) -> SendWorker {
 /// What the cells of one process share.
 struct Shared {
     config: Arc<Config>,
+    /// One set of buckets for the process, whichever cell a request goes to.
+    limits: Arc<api::rate_limit::RateLimits>,
     keyring: Arc<Keyring>,
     policies: Arc<policy::Policies>,
     provider_http: reqwest::Client,
@@ -199,6 +201,7 @@ impl Cell {
             ip_allow: Default::default(),
             metrics: metrics_handle(),
             cluster: cluster.clone(),
+            limits: shared.limits.clone(),
             shutdown: shared.shutdown.clone(),
         });
         let (ingest, writer_db, writer_tasks) = start_ingest(config, url, &db, &hub).await?;
@@ -290,6 +293,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
             .context("building the provider HTTP client")?,
         workers: CancellationToken::new(),
         shutdown: shutdown.clone(),
+        limits: Arc::new(api::rate_limit::RateLimits::new(config.limits.clone())),
         config: config.clone(),
     };
     // SQLite serves one process: hold each file's lock while serving.
@@ -314,10 +318,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = cells[0].db.backend(), cells = cells.len(), "omnibridge listening");
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let served = tokio::select! {
-        result = server => result.context("serving HTTP"),
+    let header_timeout = Duration::from_secs(config.http.header_read_timeout_secs.max(1));
+    let served: anyhow::Result<()> = tokio::select! {
+        _ = serve::serve(listener, app, header_timeout, shutdown.clone()) => Ok(()),
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
             tracing::warn!("open connections did not finish within the grace period");
             Ok(())

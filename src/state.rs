@@ -43,6 +43,8 @@ pub struct Hub {
     /// Tenants' IP allow-lists, cached.
     pub ip_allow: crate::api::allow_list::AllowLists,
     pub metrics: Option<PrometheusHandle>,
+    /// Token buckets for abusive clients.
+    pub limits: Arc<crate::api::rate_limit::RateLimits>,
     /// This process among the others on the same database: leases, announcements.
     pub cluster: Arc<crate::cluster::Cluster>,
     pub shutdown: CancellationToken,

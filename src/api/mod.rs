@@ -19,6 +19,7 @@ pub mod openapi;
 mod operators;
 mod ops;
 mod pagination;
+pub mod rate_limit;
 mod patch;
 mod links;
 mod privacy;
@@ -81,10 +82,37 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .with_state(state.clone())
         .merge(widget)
         .merge(twilio_hooks::router(ProviderHooks { hub: state.clone(), inbound: inbound.clone() }))
-        .merge(telegram_hooks::router(ProviderHooks { hub: state, inbound }))
+        .merge(telegram_hooks::router(ProviderHooks { hub: state.clone(), inbound }))
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::enforce))
+        .layer(middleware::from_fn_with_state(state, request_deadline))
         .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(max_body))
+}
+
+/// A request (its body included) that takes longer than `http.request_timeout_secs` gets 408;
+/// websocket upgrades are answered at once and then live on their own.
+async fn request_deadline(axum::extract::State(state): axum::extract::State<AppState>, request: Request, next: Next) -> Response {
+    if request.headers().contains_key(header::UPGRADE) {
+        return next.run(request).await;
+    }
+    let limit = std::time::Duration::from_secs(state.config.http.request_timeout_secs.max(1));
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", format!("the request took longer than {} s", limit.as_secs())).into_response(),
+    }
+}
+
+/// Headers every answer carries: no sniffing of content types, no framing by other sites (the
+/// widget's script is loaded, not framed), no referrer leaking tokens from URLs.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(header::HeaderValue::from_static("nosniff"));
+    headers.entry(header::REFERRER_POLICY).or_insert(header::HeaderValue::from_static("no-referrer"));
+    headers.entry(header::X_FRAME_OPTIONS).or_insert(header::HeaderValue::from_static("DENY"));
+    response
 }
 
 /// What provider webhooks (Twilio, Telegram) need: the hub, and where inbound messages go.

@@ -67,8 +67,20 @@ struct Login {
     password: String,
 }
 
-async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login>) -> ApiResult<Response> {
+async fn login(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    JsonBody(body): JsonBody<Login>,
+) -> ApiResult<Response> {
+    use super::rate_limit::Limit;
     let email = body.email.trim().to_lowercase();
+    let ip = peer.ip().to_string();
+    // Locked out after too many failures, for the account and for the address alike.
+    for (limit, key) in [(Limit::SignInFailuresPerAccount, email.as_str()), (Limit::SignInFailuresPerIp, ip.as_str())] {
+        if let Some(wait) = state.limits.locked(limit, key) {
+            return Ok(super::rate_limit::refused(limit, wait));
+        }
+    }
     let candidates = store::sessions::credentials_by_email(&state.db, &email).await?;
     // Every attempt verifies one hash, found or not, so timing does not tell which emails exist.
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Gfz2/Y+ltmSPIuVj3c+fkVxwW5Bm0B8dGcwC5yYfYoQ";
@@ -77,6 +89,8 @@ async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login>) -
         verify_password(&body.password, DUMMY);
     }
     let Some(operator) = found else {
+        let _ = state.limits.take(Limit::SignInFailuresPerAccount, &email);
+        let _ = state.limits.take(Limit::SignInFailuresPerIp, &ip);
         return Err(ApiError::Unauthorized);
     };
     let token = random_token(32);

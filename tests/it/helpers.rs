@@ -98,6 +98,13 @@ impl TestApp {
         config.webhooks.overload_penalty_secs = 1;
         config.webhooks.poll_interval_ms = 100;
         config.webhooks.lease_secs = 1;
+        // Tests drive many visitors and requests from one address in bursts; the rate-limit
+        // tests set the limits they check.
+        config.limits.widget_sessions_per_ip_per_minute = 0;
+        config.limits.widget_sessions_per_channel_per_minute = 0;
+        config.limits.widget_messages_per_visitor_per_minute = 0;
+        config.limits.api_requests_per_key_per_minute = 0;
+        config.limits.provider_callbacks_per_channel_per_minute = 0;
         configure(&mut config);
         let mut app = Self {
             base: String::new(),
@@ -365,6 +372,10 @@ impl ChildHub {
             .env("OMNIBRIDGE_WEBHOOKS__LEASE_SECS", app.config.webhooks.lease_secs.to_string())
             .env("OMNIBRIDGE_DELIVERY__POLL_INTERVAL_MS", app.config.delivery.poll_interval_ms.to_string())
             .env("OMNIBRIDGE_CLUSTER__LEASE_SECS", app.config.cluster.lease_secs.to_string())
+            .env("OMNIBRIDGE_LIMITS__WIDGET_SESSIONS_PER_IP_PER_MINUTE", app.config.limits.widget_sessions_per_ip_per_minute.to_string())
+            .env("OMNIBRIDGE_LIMITS__WIDGET_SESSIONS_PER_CHANNEL_PER_MINUTE", app.config.limits.widget_sessions_per_channel_per_minute.to_string())
+            .env("OMNIBRIDGE_LIMITS__WIDGET_MESSAGES_PER_VISITOR_PER_MINUTE", app.config.limits.widget_messages_per_visitor_per_minute.to_string())
+            .env("OMNIBRIDGE_LIMITS__API_REQUESTS_PER_KEY_PER_MINUTE", app.config.limits.api_requests_per_key_per_minute.to_string())
             .env("OMNIBRIDGE_CLUSTER__HEARTBEAT_SECS", app.config.cluster.heartbeat_secs.to_string())
             .current_dir(app.dir.path())
             .stdout(std::process::Stdio::null())

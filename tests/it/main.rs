@@ -13,6 +13,7 @@ mod consent;
 mod contact_merge;
 mod crash;
 mod email;
+mod hardening;
 mod sms;
 mod team;
 mod operator_mail;
