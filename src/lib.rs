@@ -83,6 +83,23 @@ pub fn master_key(config: &Config) -> anyhow::Result<SecretKey> {
     Ok(key)
 }
 
+/// The root key the configured master key opens (for a rotation).
+pub async fn current_root(config: &Config) -> anyhow::Result<SecretKey> {
+    let master = master_key(config)?;
+    let db = Db::connect(&db_options(config)).await.context("opening the database to read the key root")?;
+    let wrapped = store::keys::wrapped_root(&db).await?;
+    db.close().await;
+    privacy::root::open(&master, wrapped.as_deref()).map_err(|_| {
+        anyhow::anyhow!("the configured master key does not open this database's keys: the master key was rotated (omnibridge keys rotate-master); configure the new one")
+    })
+}
+
+/// The keyring: the root key opened with the configured master key (see [`privacy::root`]),
+/// read from the main database (migrated first).
+pub async fn keyring(config: &Config) -> anyhow::Result<Keyring> {
+    Ok(Keyring::new(current_root(config).await?))
+}
+
 pub fn db_options(config: &Config) -> DbOptions {
     db_options_for(config, &config.database_url)
 }
@@ -282,9 +299,14 @@ impl Cell {
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     install_crypto_provider();
     let config = Arc::new(config);
+    // SQLite serves one process: hold each file's lock while serving.
+    let mut _sqlite_locks = Vec::new();
+    for url in regions::database_urls(&config) {
+        _sqlite_locks.extend(cluster::lock_sqlite(&url)?);
+    }
     let registry = policy::registry::Registry::load(&config.subprocessors.registry_file)?;
     let shared = Shared {
-        keyring: Arc::new(Keyring::new(master_key(&config)?)),
+        keyring: Arc::new(keyring(&config).await?),
         policies: Arc::new(policy::Policies::new(registry, config.clone())),
         provider_http: reqwest::Client::builder()
             .user_agent(concat!("omnibridge/", env!("CARGO_PKG_VERSION")))
@@ -296,11 +318,6 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         limits: Arc::new(api::rate_limit::RateLimits::new(config.limits.clone())),
         config: config.clone(),
     };
-    // SQLite serves one process: hold each file's lock while serving.
-    let mut _sqlite_locks = Vec::new();
-    for url in regions::database_urls(&config) {
-        _sqlite_locks.extend(cluster::lock_sqlite(&url)?);
-    }
     // One cell per database: the main one first (it also holds the directory of tenants), then
     // each region's own.
     let mut cells = Vec::new();

@@ -31,7 +31,8 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
-    /// Manage API keys.
+    /// Manage API keys, and rotate the master key.
+    #[command(alias = "keys")]
     Key {
         #[command(subcommand)]
         command: KeyCommand,
@@ -138,6 +139,14 @@ enum TenantCommand {
 
 #[derive(Subcommand)]
 enum KeyCommand {
+    /// Rotate the master key: the keys everything is encrypted with are sealed again under the
+    /// new master key, in every database; nothing else is re-encrypted. Processes running now
+    /// keep working; restart each with the new key (OMNIBRIDGE_MASTER_KEY, or the key file).
+    RotateMaster {
+        /// The new master key: 32 bytes as 64 hex characters or base64.
+        #[arg(long, env = "OMNIBRIDGE_NEW_MASTER_KEY")]
+        new_key: String,
+    },
     /// Create an API key; prints it (shown only now).
     Create {
         #[arg(long)]
@@ -250,7 +259,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
             };
             let config = Arc::new(config);
-            let keyring = omnibridge::privacy::Keyring::new(omnibridge::master_key(&config)?);
+            let keyring = omnibridge::keyring(&config).await?;
             let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
             let created = match omnibridge::team_import::import(db, &keyring, tenant, &text).await {
@@ -277,7 +286,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Export { tenant, contact, out } => {
             let config = Arc::new(config);
-            let keyring = Arc::new(omnibridge::privacy::Keyring::new(omnibridge::master_key(&config)?));
+            let keyring = Arc::new(omnibridge::keyring(&config).await?);
             let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
             let policies = Arc::new(omnibridge::policy::Policies::new(registry, config.clone()));
             let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
@@ -289,7 +298,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Erase { tenant, contact } => {
             let config = Arc::new(config);
-            let keyring = omnibridge::privacy::Keyring::new(omnibridge::master_key(&config)?);
+            let keyring = omnibridge::keyring(&config).await?;
             let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
             let erased = omnibridge::cli::erase_contact(db, &keyring, tenant, contact).await?;
@@ -323,7 +332,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 anyhow::bail!("deleting a tenant cannot be undone: run again with --yes");
             }
             let config = Arc::new(config);
-            let keyring = Arc::new(omnibridge::privacy::Keyring::new(omnibridge::master_key(&config)?));
+            let keyring = Arc::new(omnibridge::keyring(&config).await?);
             let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
             let policies = Arc::new(omnibridge::policy::Policies::new(registry, config.clone()));
             let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
@@ -381,6 +390,26 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             match out {
                 Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{text}"),
+            }
+            Ok(())
+        }
+        Command::Key { command: KeyCommand::RotateMaster { new_key } } => {
+            let new_master = omnibridge::privacy::parse_master_key(new_key.trim()).context("--new-key")?;
+            let config = Arc::new(config);
+            let keyring_root = omnibridge::current_root(&config).await?;
+            let wrapped = omnibridge::privacy::root::wrap(&new_master, &keyring_root)?;
+            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            for db in dbs.all() {
+                omnibridge::store::keys::set_wrapped_root(db, &wrapped).await?;
+            }
+            if config.master_key.is_none() {
+                // The generated key file: keep the old one beside it, then replace it.
+                let path = config.data_dir.join("master.key");
+                std::fs::copy(&path, config.data_dir.join("master.key.old")).with_context(|| format!("keeping a copy of {}", path.display()))?;
+                omnibridge::privacy::write_master_key(&config.data_dir, &new_master)?;
+                println!("rotated: {} holds the new master key (the old one is in master.key.old until you delete it)", path.display());
+            } else {
+                println!("rotated: set OMNIBRIDGE_MASTER_KEY (or master_key) to the new key and restart each process; running processes keep working until then");
             }
             Ok(())
         }

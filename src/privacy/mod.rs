@@ -10,12 +10,13 @@ pub mod erasure;
 pub mod export;
 pub mod requests;
 pub mod retention;
+pub mod root;
 mod keyring;
 mod master_key;
 
 pub use crypto::{CryptoError, SecretKey};
 pub use keyring::{tenant_sealed, DataKey, KeyError, Keyring};
-pub use master_key::{MasterKeyError, load_or_create_master_key, parse_master_key};
+pub use master_key::{MasterKeyError, load_or_create_master_key, parse_master_key, write_master_key};
 
 /// A random token of `bytes` random bytes in unpadded base64url (`A-Z a-z 0-9 - _`): usable in
 /// URLs, as a Telegram webhook secret and as a deep-link start parameter.

@@ -83,3 +83,52 @@ fn a_bad_configuration_lists_every_problem() {
         assert!(stderr.contains(expected), "{expected} missing from: {stderr}");
     }
 }
+
+crate::backend_tests!(rotating_the_master_key_keeps_every_message_readable);
+
+async fn rotating_the_master_key_keeps_every_message_readable(backend: crate::helpers::Backend) {
+    use serde_json::json;
+    let mut app = crate::helpers::TestApp::spawn(backend).await;
+    let (tenant, admin) = app.create_tenant("Shop");
+    let channel = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&channel, json!({"name": "Ana Lima", "email": "ana@example.org"})).await;
+    for text in ["first words", "second words"] {
+        app.visitor_says(&token, json!({"text": text})).await;
+    }
+    let list = app.wait_for(&admin, "/v1/conversations", |l| l["data"].as_array().is_some_and(|d| d.len() == 1)).await;
+    let conversation = list["data"][0]["id"].as_str().expect("id").to_owned();
+    let contact = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    let messages_path = format!("/v1/conversations/{conversation}/messages");
+    let before = app.wait_for(&admin, &messages_path, |l| l["data"].as_array().is_some_and(|d| d.len() == 2)).await;
+    let old_key = app.config.master_key.clone().expect("a key");
+    let new_key: String = (0..32).map(|i| format!("{:02x}", (i * 7 + 3) as u8)).collect();
+
+    // Rotated while the hub runs: it keeps serving.
+    let out = app.cli(&["keys", "rotate-master", "--new-key", &new_key]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (status, during) = app.get(&messages_path, &admin).await;
+    assert_eq!((status, &during["data"]), (reqwest::StatusCode::OK, &before["data"]));
+
+    // Restarted with the new key: every message and the contact read as before.
+    app.config.master_key = Some(new_key.clone());
+    app.restart().await;
+    let (_, after) = app.get(&messages_path, &admin).await;
+    assert_eq!(after["data"], before["data"], "every message readable after the rotation");
+    let (_, shown) = app.get(&format!("/v1/contacts/{contact}"), &admin).await;
+    assert_eq!((shown["name"].as_str(), shown["email"].as_str()), (Some("Ana Lima"), Some("ana@example.org")));
+    // The same address still finds the same contact (blind indexes did not change).
+    let (status, found) = app.post("/v1/privacy/requests", &admin, json!({"type": "access", "address": {"kind": "email", "value": "ana@example.org"}})).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{found}");
+
+    // The old key opens nothing any more, and says so.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_omnibridge"))
+        .args(["export", "--tenant", &tenant, "--contact", &contact, "--out", "/dev/null"])
+        .env("OMNIBRIDGE_DATABASE_URL", &app.config.database_url)
+        .env("OMNIBRIDGE_MASTER_KEY", &old_key)
+        .env("OMNIBRIDGE_LOG__LEVEL", "warn")
+        .current_dir(app.dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("master key was rotated"), "{}", String::from_utf8_lossy(&out.stderr));
+}
