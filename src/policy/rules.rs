@@ -203,6 +203,29 @@ mod tests {
 
     use super::*;
 
+    /// Policy-shaped documents with arbitrary values in every place.
+    fn document() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let text = prop_oneof![
+            "\\PC{0,30}",
+            prop::sample::select(vec!["*", "webhook:*", "subprocessor:twilio", "country:US", "mechanism:scc", "contact.email", "allow", "redact", "pseudonymize", "block"]).prop_map(str::to_owned),
+        ];
+        let value = prop_oneof![text.clone().prop_map(Value::from), any::<i64>().prop_map(Value::from), Just(Value::Null), prop::collection::vec(text.clone().prop_map(Value::from), 0..4).prop_map(Value::from)];
+        let rule = prop::collection::btree_map(prop::sample::select(vec!["destination", "categories", "action", "note", "x"]).prop_map(str::to_owned), value, 0..5)
+            .prop_map(|m| Value::Object(m.into_iter().collect()));
+        prop::collection::vec(rule, 0..5).prop_map(|rules| json!({"rules": rules}))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_policy_document_parses_or_names_its_field(doc in document()) {
+            match parse(&doc, &Registry::built_in()) {
+                Ok(parsed) => { let _ = compile(&parsed, &Registry::built_in()); }
+                Err(e) => proptest::prop_assert!(!e.field.is_empty()),
+            }
+        }
+    }
+
     #[test]
     fn errors_name_the_rule_and_field() {
         let r = Registry::built_in();

@@ -246,3 +246,25 @@ mod tests {
         assert_eq!(check_url(&named, &allowed).await, Ok(()));
     }
 }
+
+#[cfg(test)]
+mod fuzzed {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_endpoint_url_is_accepted_or_refused_without_panicking(text in "\\PC{0,120}", https_only in any::<bool>()) {
+            if let Ok(url) = super::parse_url(&text, https_only) {
+                prop_assert!(url.scheme() == "https" || (!https_only && url.scheme() == "http"));
+                let _ = super::literal_ip(&url);
+            }
+            let _ = super::Cidr::parse(&text);
+        }
+
+        #[test]
+        fn url_shaped_text_is_handled(host in "[a-z0-9.:\\[\\]%-]{0,40}", port in proptest::option::of(any::<u16>()), path in "[ -~]{0,30}") {
+            let text = match port { Some(p) => format!("https://{host}:{p}/{path}"), None => format!("http://{host}/{path}") };
+            let _ = super::parse_url(&text, false);
+        }
+    }
+}

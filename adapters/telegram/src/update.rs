@@ -157,4 +157,31 @@ mod tests {
         let group = message(serde_json::json!({"text": "hi", "chat": {"id": -100, "type": "group", "title": "Team"}}));
         assert!(to_inbound(Uuid::nil(), &update("message", group)).is_none());
     }
+
+    /// A private-chat message with arbitrary values where senders put text and numbers.
+    fn arbitrary_update() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        (any::<i64>(), any::<i64>(), ".{0,200}", proptest::option::of(".{0,50}"), prop::sample::select(vec!["message", "edited_message", "channel_post", "callback_query"]))
+            .prop_map(|(id, chat, text, caption, kind)| {
+                serde_json::json!({"update_id": id, kind: {"message_id": id, "date": chat, "text": text, "caption": caption,
+                    "chat": {"id": chat, "type": "private", "first_name": text}, "from": {"id": chat, "is_bot": false, "first_name": text}}})
+                .to_string()
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_update_converts_or_is_skipped_without_panicking(text in arbitrary_update()) {
+            if let Ok(update) = serde_json::from_str::<Update>(&text) {
+                let _ = to_inbound(Uuid::nil(), &update);
+            }
+        }
+
+        #[test]
+        fn any_bytes_are_refused_or_converted_without_panicking(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            if let Ok(update) = serde_json::from_slice::<Update>(&raw) {
+                let _ = to_inbound(Uuid::nil(), &update);
+            }
+        }
+    }
 }

@@ -16,7 +16,7 @@ mod token;
 
 pub use backend::{Visitor, WidgetBackend, WidgetError};
 pub use channel::WebchatChannel;
-pub use protocol::{ServerFrame, SessionRequest, SessionResponse, WidgetMessage};
+pub use protocol::{PostMessage, ServerFrame, SessionRequest, SessionResponse, WidgetMessage};
 pub use routes::{WidgetState, router};
 pub use sockets::VisitorSockets;
 pub use token::{TokenHash, VisitorToken};

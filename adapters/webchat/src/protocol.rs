@@ -72,3 +72,43 @@ pub enum ServerFrame {
     /// The conversation was resolved: how did we do (1–5)? Answer at `POST /widget/v1/csat`.
     Csat { survey_id: Uuid },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON-shaped text: objects and arrays nested to any depth with the protocol's field names,
+    /// so the cases reach the fields' own checks, not only the tokenizer.
+    fn json_like() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            ".{0,40}".prop_map(|s| serde_json::to_string(&s).unwrap_or_default()),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec((prop::sample::select(vec!["text", "external_id", "name", "email", "consent", "purpose", "granted", "notice_version", "x"]), inner), 0..6)
+                    .prop_map(|kv| format!("{{{}}}", kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(","))),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn widget_bodies_parse_or_are_refused_without_panicking(text in json_like()) {
+            let _ = serde_json::from_str::<PostMessage>(&text);
+            let _ = serde_json::from_str::<SessionRequest>(&text);
+        }
+
+        #[test]
+        fn deeply_nested_bodies_are_refused(depth in 100usize..2000) {
+            let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            // serde_json stops at 128 levels: a bounded stack, an error instead of a crash.
+            let nested = serde_json::from_str::<serde_json::Value>(&text);
+            prop_assert_eq!(nested.is_ok(), depth <= 127);
+        }
+    }
+}
