@@ -101,3 +101,58 @@ async fn guessing_a_password_locks_the_account() {
     let (status, problem) = login("the right passphrase").await;
     assert_eq!((status, problem["limit"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("sign_in_failures_per_account")), "{problem}");
 }
+
+/// Values no log line may carry: they are personal data.
+const NAME: &str = "Zebulon Quixotic";
+const EMAIL: &str = "zq7731@example.org";
+const PHONE: &str = "+4915112345678";
+const TEXT: &str = "parcel 55XJ-QQ-9917 never came";
+const REPLY: &str = "refund 88-LLAMA-21 is on its way";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_personal_data_reaches_the_logs_at_debug_level() {
+    let mut app = TestApp::spawn(Backend::Sqlite).await;
+    let receiver = crate::receiver::Receiver::start().await;
+    let (_, admin) = app.create_tenant("Shop");
+    app.stop_server().await;
+    let log = app.dir.path().join("hub.log");
+    let hub = crate::helpers::ChildHub::start_logging(&app, crate::helpers::free_port(), "debug", Some(&log)).await;
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, key: String, body: Value| {
+        let (http, base) = (http.clone(), hub.base.clone());
+        async move {
+            let res = http.request(method, format!("{base}{path}")).bearer_auth(key).json(&body).send().await.expect("request");
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let post = reqwest::Method::POST;
+    let (_, channel) = call(post.clone(), "/v1/channels".into(), admin.clone(), json!({"kind": "webchat", "name": "Site"})).await;
+    let channel = channel["id"].as_str().expect("channel").to_owned();
+    let (status, _) = call(post.clone(), "/v1/webhooks/endpoints".into(), admin.clone(), json!({"url": receiver.url, "country": "DE", "event_types": ["message.received", "contact.created"]})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, session) = call(post.clone(), format!("/widget/v1/channels/{channel}/sessions"), String::new(), json!({"name": NAME, "email": EMAIL})).await;
+    let visitor = session["visitor_token"].as_str().expect("token").to_owned();
+    let (status, said) = call(post.clone(), "/widget/v1/messages".into(), visitor.clone(), json!({"text": TEXT})).await;
+    assert_eq!(status, StatusCode::CREATED, "{said}");
+    let conversation = said["conversation_id"].as_str().expect("conversation").to_owned();
+    let (status, _) = call(post.clone(), format!("/v1/conversations/{conversation}/messages"), admin.clone(), json!({"text": REPLY})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = call(post.clone(), "/v1/contacts".into(), admin.clone(), json!({"name": NAME, "phone": PHONE, "email": EMAIL})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = call(post.clone(), "/v1/privacy/requests".into(), admin.clone(), json!({"type": "access", "address": {"kind": "phone", "value": PHONE}})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // Refusals and bad input, which tend to quote what they refuse.
+    call(post.clone(), "/v1/contacts".into(), admin.clone(), json!({"name": NAME, "email": format!("not-an-address {EMAIL}")})).await;
+    call(post.clone(), "/v1/auth/login".into(), String::new(), json!({"email": EMAIL, "password": "wrong password!!"})).await;
+    receiver.wait_until(Duration::from_secs(20), |r| r.iter().filter(|x| x.json()["type"] == "message.received").count() >= 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(hub);
+
+    let logged = std::fs::read_to_string(&log).expect("the log");
+    assert!(logged.lines().count() > 50, "the hub logged at debug level ({} lines)", logged.lines().count());
+    for value in [NAME, EMAIL, PHONE, TEXT, REPLY, "Zebulon", "zq7731", "4915112345678", "55XJ-QQ", "88-LLAMA"] {
+        let hits: Vec<&str> = logged.lines().filter(|l| l.contains(value)).take(3).collect();
+        assert!(hits.is_empty(), "{value:?} appears in the logs:\n{}", hits.join("\n"));
+    }
+}

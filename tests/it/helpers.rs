@@ -357,6 +357,11 @@ pub struct ChildHub {
 impl ChildHub {
     /// Starts the binary on `port` with the app's database, key and test webhook settings.
     pub async fn start(app: &TestApp, port: u16) -> Self {
+        Self::start_logging(app, port, "warn", None).await
+    }
+
+    /// The same, logging at `level` into `log` (standard error otherwise).
+    pub async fn start_logging(app: &TestApp, port: u16, level: &str, log: Option<&std::path::Path>) -> Self {
         let schedule: Vec<String> = app.config.webhooks.retry_schedule_secs.iter().map(u64::to_string).collect();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_omnibridge"))
             .arg("serve")
@@ -364,7 +369,9 @@ impl ChildHub {
             .env("OMNIBRIDGE_DATABASE_URL", &app.config.database_url)
             .env("OMNIBRIDGE_MASTER_KEY", app.config.master_key.as_deref().unwrap_or_default())
             .env("OMNIBRIDGE_DATA_DIR", &app.config.data_dir)
-            .env("OMNIBRIDGE_LOG__LEVEL", "warn")
+            .env("OMNIBRIDGE_LOG__LEVEL", level)
+            .env("RUST_LOG", level)
+            .env("OMNIBRIDGE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
             .env("OMNIBRIDGE_WEBHOOKS__ALLOW_PRIVATE_CIDRS", app.config.webhooks.allow_private_cidrs.join(","))
             .env("OMNIBRIDGE_WEBHOOKS__RETRY_SCHEDULE_SECS", schedule.join(","))
             .env("OMNIBRIDGE_WEBHOOKS__TIMEOUT_SECS", app.config.webhooks.timeout_secs.to_string())
@@ -379,6 +386,10 @@ impl ChildHub {
             .env("OMNIBRIDGE_CLUSTER__HEARTBEAT_SECS", app.config.cluster.heartbeat_secs.to_string())
             .current_dir(app.dir.path())
             .stdout(std::process::Stdio::null())
+            .stderr(match log {
+                Some(path) => std::process::Stdio::from(std::fs::File::create(path).expect("log file")),
+                None => std::process::Stdio::inherit(),
+            })
             .spawn()
             .expect("start omnibridge serve");
         // Owned at once, so a hub that never comes up is still killed (on drop).
