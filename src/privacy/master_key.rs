@@ -59,6 +59,22 @@ pub fn load_or_create_master_key(dir: &Path) -> Result<(SecretKey, bool), Master
     }
 }
 
+/// Replaces `dir/master.key` with `key` (mode 0600), atomically: written beside it, then renamed.
+pub fn write_master_key(dir: &Path, key: &SecretKey) -> Result<(), MasterKeyError> {
+    let path = dir.join("master.key");
+    let staged = dir.join("master.key.new");
+    let io = |source| MasterKeyError::Io { path: path.clone(), source };
+    let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&staged).map_err(io)?;
+    file.write_all(format!("{hex}\n").as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&staged, &path).map_err(io)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,20 +102,4 @@ mod tests {
         assert!(parse_master_key("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").is_ok());
         assert!(parse_master_key("short").is_err());
     }
-}
-
-/// Replaces `dir/master.key` with `key` (mode 0600), atomically: written beside it, then renamed.
-pub fn write_master_key(dir: &Path, key: &SecretKey) -> Result<(), MasterKeyError> {
-    let path = dir.join("master.key");
-    let staged = dir.join("master.key.new");
-    let io = |source| MasterKeyError::Io { path: path.clone(), source };
-    let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&staged).map_err(io)?;
-    file.write_all(format!("{hex}\n").as_bytes()).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&staged, &path).map_err(io)
 }
