@@ -35,6 +35,12 @@ pub fn validate(kind: &str, settings: Option<Value>) -> Result<Validated, ApiErr
     match kind {
         "webchat" => {
             let parsed: WebchatSettings = parse(settings)?;
+            for (i, origin) in parsed.allowed_origins.iter().enumerate() {
+                let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+                if rest.is_none_or(|host| host.is_empty() || host.trim_end_matches('/').contains(['/', '?', '#', ' '])) {
+                    return Err(ApiError::invalid(&format!("settings.allowed_origins[{i}]"), "must be an origin such as https://shop.example (scheme, host, optional port; no path)"));
+                }
+            }
             Ok(Validated { public: serde_json::to_value(parsed).unwrap_or_default(), secrets: None })
         }
         "email" => {

@@ -190,6 +190,17 @@ impl WidgetBackend for HubWidgetBackend {
         Ok(Visitor { visitor_id, channel_id, tenant_id, contact_id })
     }
 
+    async fn allowed_origins(&self, channel_id: Uuid) -> Result<Vec<String>, WidgetError> {
+        let channel = self.channels.get(channel_id).await.map_err(Self::unavailable)?;
+        Ok(channel
+            .filter(|c| c.kind == omnibridge_webchat::KIND)
+            .and_then(|c| c.settings["allowed_origins"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|o| o.as_str().map(|o| o.trim_end_matches('/').to_owned()))
+            .collect())
+    }
+
     async fn authenticate(&self, token: TokenHash) -> Result<Visitor, WidgetError> {
         if let Some((visitor, at)) = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&token)
             && at.elapsed() < SESSION_CACHE_TTL {

@@ -156,3 +156,34 @@ async fn no_personal_data_reaches_the_logs_at_debug_level() {
         assert!(hits.is_empty(), "{value:?} appears in the logs:\n{}", hits.join("\n"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_widget_answers_only_the_sites_its_channel_allows() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let (status, channel) = app.post("/v1/channels", &admin, json!({"kind": "webchat", "name": "Site", "settings": {"allowed_origins": ["https://shop.example"]}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let channel = channel["id"].as_str().expect("id").to_owned();
+    let session = |origin: &'static str| {
+        app.http.post(format!("{}/widget/v1/channels/{channel}/sessions", app.base)).header("origin", origin).json(&json!({"name": "Ana"})).send()
+    };
+    let refused = session("https://evil.example").await.expect("request");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.headers().get("access-control-allow-origin").is_none(), "the browser gets nothing to read");
+    assert_eq!(refused.json::<Value>().await.expect("problem")["code"], "origin_not_allowed");
+    let opened = session("https://shop.example").await.expect("request");
+    assert_eq!(opened.status(), StatusCode::CREATED);
+    assert_eq!(opened.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("https://shop.example"));
+    let token = opened.json::<Value>().await.expect("json")["visitor_token"].as_str().expect("token").to_owned();
+    let say = |origin: &'static str| {
+        app.http.post(format!("{}/widget/v1/messages", app.base)).bearer_auth(&token).header("origin", origin).json(&json!({"text": "hello"})).send()
+    };
+    assert_eq!(say("https://evil.example").await.expect("request").status(), StatusCode::FORBIDDEN, "a stolen token is no use on another site");
+    assert_eq!(say("https://shop.example").await.expect("request").status(), StatusCode::CREATED);
+
+    // A channel without a list answers any site.
+    let open_channel = app.webchat_channel(&admin).await;
+    let any = app.http.post(format!("{}/widget/v1/channels/{open_channel}/sessions", app.base)).header("origin", "https://anyone.example").json(&json!({})).send().await.expect("request");
+    assert_eq!(any.status(), StatusCode::CREATED);
+    assert_eq!(any.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
+}

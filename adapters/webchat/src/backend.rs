@@ -48,6 +48,10 @@ pub trait WidgetBackend: Send + Sync + 'static {
     /// Resolves a presented token to its visitor.
     async fn authenticate(&self, token: TokenHash) -> Result<Visitor, WidgetError>;
 
+    /// The web origins allowed to use the channel's widget (`https://shop.example`); empty:
+    /// any. Unknown channel: empty (the request then fails on its own).
+    async fn allowed_origins(&self, channel_id: Uuid) -> Result<Vec<String>, WidgetError>;
+
     /// The visitor's conversation on this channel, oldest first, private notes excluded.
     async fn history(&self, visitor: &Visitor) -> Result<Vec<WidgetMessage>, WidgetError>;
 

@@ -44,21 +44,51 @@ pub fn router(state: WidgetState) -> Router {
         .route("/widget/v1/transcript", post(transcript))
         .route("/widget/v1/csat", post(csat))
         .route("/widget.js", get(widget_js))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors))
         .with_state(state)
-        .layer(axum::middleware::from_fn(cors))
+}
+
+/// The channel a widget request is about: named in the path (a new session), else by the
+/// visitor token (header, or `?token=` on the websocket).
+async fn channel_of(state: &WidgetState, path: &str, token: Option<String>) -> Option<Uuid> {
+    if let Some(id) = path.strip_prefix("/widget/v1/channels/").and_then(|rest| rest.split('/').next()) {
+        return Uuid::parse_str(id).ok();
+    }
+    state.backend.authenticate(TokenHash::of(token?.trim())).await.ok().map(|v| v.channel_id)
 }
 
 /// The widget runs on the tenant's own site, so its calls are cross-origin. They carry the
-/// visitor token in a header, never cookies, so any origin may call (per-channel origin lists
-/// can narrow this).
-async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let mut response = if request.method() == axum::http::Method::OPTIONS {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(request).await
-    };
+/// visitor token in a header, never cookies. A channel with `allowed_origins` answers only
+/// browsers on those sites: a request whose `Origin` is not on the list gets 403 (and no
+/// `Access-Control-Allow-Origin`, so the browser withholds any answer). A preflight carries no
+/// token, so it is answered for any origin; the request itself is checked. Requests without
+/// `Origin` (not from a browser page) are not a CORS matter.
+async fn cors(State(state): State<WidgetState>, request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let preflight = request.method() == axum::http::Method::OPTIONS;
+    let path = request.uri().path().to_owned();
+    let bearer = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::to_owned);
+    let token = bearer.or_else(|| request.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(str::to_owned)));
+    let mut allow = header::HeaderValue::from_static("*");
+    if let (Some(origin), false) = (&origin, preflight)
+        && path != "/widget.js"
+        && let Some(channel) = channel_of(&state, &path, token).await
+    {
+        let allowed = match state.backend.allowed_origins(channel).await {
+            Ok(list) => list,
+            Err(err) => return Problem::from(err).into_response(),
+        };
+        if !allowed.is_empty() {
+            if !allowed.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+                return Problem::new(StatusCode::FORBIDDEN, "origin_not_allowed", format!("this chat does not answer pages on {origin}")).into_response();
+            }
+            allow = header::HeaderValue::from_str(origin).unwrap_or(allow);
+        }
+    }
+    let mut response = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
     let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+    headers.insert(header::VARY, header::HeaderValue::from_static("Origin"));
     headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, header::HeaderValue::from_static("GET, POST, OPTIONS"));
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
