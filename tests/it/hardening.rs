@@ -187,3 +187,22 @@ async fn a_widget_answers_only_the_sites_its_channel_allows() {
     assert_eq!(any.status(), StatusCode::CREATED);
     assert_eq!(any.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("*"));
 }
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let email: omnibridge_email::EmailConfig = serde_json::from_value(json!({
+        "imap_host": "imap.example", "imap_port": 993, "imap_tls": "implicit", "imap_username": "u", "imap_password": "IMAP-SECRET-1",
+        "smtp_host": "smtp.example", "smtp_port": 465, "smtp_tls": "implicit", "smtp_username": "u", "smtp_password": "SMTP-SECRET-2",
+        "from_address": "support@shop.example",
+    }))
+    .expect("email settings");
+    let settings = email.clone().validate().expect("valid");
+    let twilio: omnibridge_twilio_sms::TwilioSmsConfig =
+        serde_json::from_value(json!({"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "TWILIO-SECRET-3", "from": "+14155550100"})).expect("twilio");
+    let telegram: omnibridge_telegram::TelegramConfig = serde_json::from_value(json!({"bot_token": "123456789:AAH-TELEGRAM-SECRET-4_0123456789abcdef"})).expect("telegram");
+    let shown = format!("{email:?} {settings:?} {twilio:?} {:?} {telegram:?} {:?}", twilio.clone().validate().expect("valid"), telegram.clone().validate().expect("valid"));
+    for secret in ["IMAP-SECRET-1", "SMTP-SECRET-2", "TWILIO-SECRET-3", "TELEGRAM-SECRET-4"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("imap.example") && shown.contains("AC0123456789abcdef0123456789abcdef"), "the rest is shown: {shown}");
+}

@@ -76,3 +76,19 @@ pub trait Channel: Send + Sync + 'static {
         Err(AdapterError::Permanent(format!("{} channels keep no files at the provider", self.kind())))
     }
 }
+
+/// `Debug` for a settings struct that holds secrets: the listed public fields as they are, the
+/// secret ones as `"…"`, so a secret never reaches a log line or a panic message.
+#[macro_export]
+macro_rules! debug_redacted {
+    ($ty:ident { $($field:ident),* $(,)? } secret { $($secret:ident),* $(,)? }) => {
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                let mut s = f.debug_struct(stringify!($ty));
+                $(s.field(stringify!($field), &self.$field);)*
+                $(let _ = &self.$secret; s.field(stringify!($secret), &"…");)*
+                s.finish()
+            }
+        }
+    };
+}

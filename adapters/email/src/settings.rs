@@ -20,7 +20,7 @@ pub enum TlsMode {
 }
 
 /// The settings a tenant gives, secrets included (the hub seals them and never returns them).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
     pub imap_host: String,
@@ -55,7 +55,7 @@ fn default_mailbox() -> String {
     "INBOX".into()
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ImapSettings {
     pub host: String,
     pub port: u16,
@@ -66,7 +66,7 @@ pub struct ImapSettings {
     pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SmtpSettings {
     pub host: String,
     pub port: u16,
@@ -177,3 +177,10 @@ impl EmailConfig {
         })
     }
 }
+
+omnibridge_channel::debug_redacted!(EmailConfig {
+    imap_host, imap_port, imap_tls, imap_username, imap_mailbox, smtp_host, smtp_port, smtp_tls, smtp_username, from_address, from_name,
+    reply_domain, poll_interval_secs, relay_country, relay_operator, relay_transfer_mechanism,
+} secret { imap_password, smtp_password, tls_ca_pem });
+omnibridge_channel::debug_redacted!(ImapSettings { host, port, tls, username, mailbox } secret { password, extra_roots });
+omnibridge_channel::debug_redacted!(SmtpSettings { host, port, tls, username, ca_pem } secret { password });

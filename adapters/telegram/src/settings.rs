@@ -17,7 +17,7 @@ pub enum Mode {
 }
 
 /// The settings a tenant gives, secrets included (the hub seals them and never returns them).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelegramConfig {
     pub bot_token: String,
@@ -30,7 +30,7 @@ pub struct TelegramConfig {
     pub webhook_secret: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TelegramSettings {
     pub bot_token: String,
     /// Without a trailing slash.
@@ -87,3 +87,6 @@ mod tests {
         assert_eq!((ok.api_url.as_str(), ok.mode), (DEFAULT_API_URL, Mode::Webhook));
     }
 }
+
+omnibridge_channel::debug_redacted!(TelegramConfig { api_url, mode } secret { bot_token, webhook_secret });
+omnibridge_channel::debug_redacted!(TelegramSettings { api_url, mode } secret { bot_token, webhook_secret });

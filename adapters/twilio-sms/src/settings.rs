@@ -13,7 +13,7 @@ pub const REGIONS: &[(&str, &str)] =
     &[("us1", DEFAULT_API_BASE_URL), ("ie1", "https://api.dublin.ie1.twilio.com"), ("au1", "https://api.sydney.au1.twilio.com")];
 
 /// The settings a tenant gives, secrets included (the hub seals those and never returns them).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TwilioSmsConfig {
     pub account_sid: String,
@@ -45,7 +45,7 @@ pub struct TwilioSmsConfig {
 }
 
 /// The settings after validation.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TwilioSmsSettings {
     pub account_sid: String,
     pub auth_token: String,
@@ -165,3 +165,10 @@ mod tests {
         );
     }
 }
+
+omnibridge_channel::debug_redacted!(TwilioSmsConfig {
+    account_sid, from, messaging_service_sid, region, api_base_url, public_base_url, help_reply,
+} secret { auth_token, secondary_auth_token });
+omnibridge_channel::debug_redacted!(TwilioSmsSettings {
+    account_sid, from, messaging_service_sid, region, api_base_url, public_base_url, help_reply,
+} secret { auth_token, secondary_auth_token });
