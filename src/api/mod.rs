@@ -84,11 +84,23 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(twilio_hooks::router(ProviderHooks { hub: state.clone(), inbound: inbound.clone() }))
         .merge(telegram_hooks::router(ProviderHooks { hub: state.clone(), inbound }))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::enforce))
-        .layer(middleware::from_fn_with_state(state, request_deadline))
+        .layer(middleware::from_fn_with_state(state.clone(), request_deadline))
+        .layer(middleware::from_fn_with_state(state, announced_body_limit))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(record_metrics))
         .layer(DefaultBodyLimit::max(max_body))
+}
+
+/// A body announced larger than the limit is refused before a byte of it is read (bodies
+/// without a length are cut at the limit as they are read, by `DefaultBodyLimit`).
+async fn announced_body_limit(axum::extract::State(state): axum::extract::State<AppState>, request: Request, next: Next) -> Response {
+    let announced = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let limit = state.config.http.max_body_bytes as u64;
+    if announced.is_some_and(|n| n > limit) {
+        return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than {limit} bytes")).into_response();
+    }
+    next.run(request).await
 }
 
 /// A request (its body included) that takes longer than `http.request_timeout_secs` gets 408;

@@ -67,6 +67,7 @@ async fn upgrade(
 
 async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, shutdown: CancellationToken) {
     let mut events = state.bus.subscribe();
+    let mut budget = omnibridge_channel::FrameRate::new(omnibridge_channel::CLIENT_FRAMES_PER_SECOND);
     metrics::gauge!("omnibridge_realtime_connections").increment(1.0);
     loop {
         tokio::select! {
@@ -81,6 +82,11 @@ async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, shutdown:
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) if !budget.allow() => {
+                    let close = axum::extract::ws::CloseFrame { code: 1008, reason: "too many frames".into() };
+                    let _ = socket.send(Message::Close(Some(close))).await;
+                    break;
+                }
                 Some(Ok(_)) => {}
             },
         }

@@ -44,18 +44,32 @@ async fn a_flood_of_widget_sessions_from_one_address_is_limited_and_others_are_s
 async fn a_ten_mebibyte_body_is_refused_with_413() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let (_, admin) = app.create_tenant("Shop");
-    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(10 * 1024 * 1024));
-    let response = app
-        .http
-        .post(format!("{}/v1/contacts", app.base))
-        .bearer_auth(&admin)
-        .header("content-type", "application/json")
-        .body(huge)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let problem: Value = response.json().await.expect("problem");
+    // A 10 MiB body is announced; the hub answers before taking it (raw HTTP, so the client
+    // does not race the hub's early answer with its upload).
+    let mut stream = tokio::net::TcpStream::connect(app.config.listen.as_str()).await.expect("connect");
+    let head = format!(
+        "POST /v1/contacts HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{\"name\": \"",
+        10 * 1024 * 1024
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&answer).contains("}") {
+                break;
+            }
+        }
+    })
+    .await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let problem: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     assert_eq!(problem["code"], "body_too_large");
     // Nothing was taken, and the hub is fine.
     let (status, contacts) = app.get("/v1/contacts", &admin).await;
@@ -205,4 +219,33 @@ fn secrets_never_show_in_debug_output() {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
     assert!(shown.contains("imap.example") && shown.contains("AC0123456789abcdef0123456789abcdef"), "the rest is shown: {shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_flooding_frames_is_closed() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let channel = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&channel, json!({})).await;
+    let mut socket = crate::helpers::websocket(&format!("{}/widget/v1/ws?token={token}", app.ws_base)).await;
+    for i in 0..60 {
+        if socket.send(Message::Text(format!("noise {i}").into())).await.is_err() {
+            break;
+        }
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(frame) = socket.next().await {
+            match frame {
+                Ok(Message::Close(Some(close))) => return Some(u16::from(close.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(closed, Some(1008), "closed for policy violation");
 }

@@ -92,3 +92,32 @@ macro_rules! debug_redacted {
         }
     };
 }
+
+/// A websocket connection's budget for frames from the client: at most `per_second` in any
+/// one-second window. Clients have no reason to send more (the sockets carry events to them);
+/// one that does is closed.
+#[derive(Debug)]
+pub struct FrameRate {
+    per_second: u32,
+    window: std::time::Instant,
+    count: u32,
+}
+
+impl FrameRate {
+    pub fn new(per_second: u32) -> Self {
+        Self { per_second, window: std::time::Instant::now(), count: 0 }
+    }
+
+    /// Counts one frame; false when the budget is spent.
+    pub fn allow(&mut self) -> bool {
+        if self.window.elapsed() >= std::time::Duration::from_secs(1) {
+            self.window = std::time::Instant::now();
+            self.count = 0;
+        }
+        self.count += 1;
+        self.count <= self.per_second
+    }
+}
+
+/// Frames per second a client may send on a websocket.
+pub const CLIENT_FRAMES_PER_SECOND: u32 = 20;

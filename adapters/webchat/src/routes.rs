@@ -318,6 +318,7 @@ async fn websocket(
 
 async fn serve_socket(mut socket: WebSocket, sockets: VisitorSockets, visitor: Visitor, shutdown: tokio_util::sync::CancellationToken) {
     let mut frames = sockets.subscribe(visitor.visitor_id);
+    let mut budget = omnibridge_channel::FrameRate::new(omnibridge_channel::CLIENT_FRAMES_PER_SECOND);
     let ready = serde_json::to_string(&ServerFrame::Ready { visitor_id: visitor.visitor_id }).unwrap_or_default();
     if socket.send(Message::Text(ready.into())).await.is_ok() {
         loop {
@@ -330,6 +331,11 @@ async fn serve_socket(mut socket: WebSocket, sockets: VisitorSockets, visitor: V
                 },
                 incoming = socket.recv() => match incoming {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) if !budget.allow() => {
+                        let close = axum::extract::ws::CloseFrame { code: 1008, reason: "too many frames".into() };
+                        let _ = socket.send(Message::Close(Some(close))).await;
+                        break;
+                    }
                     Some(Ok(_)) => {}
                 },
             }
