@@ -178,6 +178,18 @@ struct NewAttachment {
 
 const MAX_OUTBOUND_ATTACHMENTS: usize = 10;
 
+/// Programs and scripts, by type or by name: mail filters reject them and a customer should
+/// never be sent one from a support inbox.
+fn is_executable(filename: &str, content_type: &str) -> bool {
+    const TYPES: &[&str] = &[
+        "application/x-msdownload", "application/x-msdos-program", "application/x-executable", "application/x-sh",
+        "application/x-bat", "application/java-archive", "application/x-ms-installer", "application/vnd.microsoft.portable-executable",
+    ];
+    const EXTENSIONS: &[&str] = &["exe", "com", "bat", "cmd", "scr", "pif", "msi", "vbs", "js", "jse", "wsf", "ps1", "jar", "sh", "apk", "dll", "lnk"];
+    let ext = filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    TYPES.contains(&content_type.to_ascii_lowercase().as_str()) || EXTENSIONS.contains(&ext.as_str())
+}
+
 /// Decodes and checks the attachments of a reply.
 fn valid_attachments(list: &[NewAttachment], channel_kind: &str) -> ApiResult<Vec<(String, String, Vec<u8>)>> {
     if list.is_empty() {
@@ -198,6 +210,9 @@ fn valid_attachments(list: &[NewAttachment], channel_kind: &str) -> ApiResult<Ve
         let content_type = a.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
         if !content_type.contains('/') || content_type.len() > 100 || content_type.contains(char::is_whitespace) {
             return Err(ApiError::invalid(&format!("attachments[{i}].content_type"), "must be a MIME type such as application/pdf"));
+        }
+        if is_executable(name, &content_type) {
+            return Err(ApiError::invalid(&format!("attachments[{i}]"), "programs and scripts are not sent as attachments"));
         }
         let data = base64::engine::general_purpose::STANDARD
             .decode(a.data.trim())
@@ -280,4 +295,24 @@ async fn reply(
         state.send_wake.notify_one();
     }
     Ok((StatusCode::CREATED, Json(message)))
+}
+
+#[cfg(test)]
+mod attachment_tests {
+    use super::*;
+
+    fn file(name: &str, content_type: &str) -> NewAttachment {
+        serde_json::from_value(serde_json::json!({"filename": name, "content_type": content_type, "data": "aGVsbG8="})).expect("attachment")
+    }
+
+    #[test]
+    fn programs_are_not_sent_and_documents_are() {
+        for (name, kind) in [("invoice.exe", "application/pdf"), ("setup.pdf", "application/x-msdownload"), ("run.PS1", "text/plain")] {
+            let err = valid_attachments(&[file(name, kind)], omnibridge_email::KIND).unwrap_err();
+            assert!(matches!(err, ApiError::Invalid { ref field, .. } if field == "attachments[0]"), "{name}: {err}");
+        }
+        assert_eq!(valid_attachments(&[file("invoice.pdf", "application/pdf")], omnibridge_email::KIND).expect("fine").len(), 1);
+        let many: Vec<NewAttachment> = (0..=MAX_OUTBOUND_ATTACHMENTS).map(|i| file(&format!("f{i}.txt"), "text/plain")).collect();
+        assert!(valid_attachments(&many, omnibridge_email::KIND).is_err(), "at most {MAX_OUTBOUND_ATTACHMENTS} files");
+    }
 }
