@@ -79,6 +79,7 @@ pub struct LogConfig {
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     pub max_body_bytes: usize,
+    pub widget_max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
     pub header_read_timeout_secs: u64,
     pub request_timeout_secs: u64,
@@ -348,6 +349,7 @@ impl Config {
         }
         let positive = [
             ("http.max_body_bytes", self.http.max_body_bytes),
+            ("http.widget_max_body_bytes", self.http.widget_max_body_bytes),
             ("database.max_connections", self.database.max_connections as usize),
             ("ingest.batch_max", self.ingest.batch_max),
             ("ingest.queue_capacity", self.ingest.queue_capacity),

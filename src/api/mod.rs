@@ -80,7 +80,8 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(openapi::router())
         .fallback(not_found)
         .with_state(state.clone())
-        .merge(widget)
+        // Visitors send short texts: a smaller limit for the widget API.
+        .merge(widget.layer(DefaultBodyLimit::max(state.config.http.widget_max_body_bytes)))
         .merge(twilio_hooks::router(ProviderHooks { hub: state.clone(), inbound: inbound.clone() }))
         .merge(telegram_hooks::router(ProviderHooks { hub: state.clone(), inbound }))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::enforce))
@@ -96,7 +97,8 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
 /// without a length are cut at the limit as they are read, by `DefaultBodyLimit`).
 async fn announced_body_limit(axum::extract::State(state): axum::extract::State<AppState>, request: Request, next: Next) -> Response {
     let announced = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    let limit = state.config.http.max_body_bytes as u64;
+    let http = &state.config.http;
+    let limit = if request.uri().path().starts_with("/widget/") { http.widget_max_body_bytes } else { http.max_body_bytes } as u64;
     if announced.is_some_and(|n| n > limit) {
         return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than {limit} bytes")).into_response();
     }

@@ -40,17 +40,11 @@ async fn a_flood_of_widget_sessions_from_one_address_is_limited_and_others_are_s
     assert!(metrics.lines().any(|l| l.starts_with("omnibridge_rate_limited_total") && l.contains("limit=\"widget_sessions_per_ip\"")), "limits show in /metrics");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ten_mebibyte_body_is_refused_with_413() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let (_, admin) = app.create_tenant("Shop");
-    // A 10 MiB body is announced; the hub answers before taking it (raw HTTP, so the client
-    // does not race the hub's early answer with its upload).
+/// Sends only the head of a POST announcing a `length`-byte JSON body; returns what the hub
+/// answers.
+async fn announce_body(app: &TestApp, path: &str, bearer: &str, length: usize) -> String {
     let mut stream = tokio::net::TcpStream::connect(app.config.listen.as_str()).await.expect("connect");
-    let head = format!(
-        "POST /v1/contacts HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{\"name\": \"",
-        10 * 1024 * 1024
-    );
+    let head = format!("POST {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {bearer}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{\"text\": \"");
     stream.write_all(head.as_bytes()).await.expect("write");
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
@@ -60,13 +54,22 @@ async fn a_ten_mebibyte_body_is_refused_with_413() {
                 break;
             }
             answer.extend_from_slice(&buf[..n]);
-            if String::from_utf8_lossy(&answer).contains("}") {
+            if String::from_utf8_lossy(&answer).contains('}') {
                 break;
             }
         }
     })
     .await;
-    let answer = String::from_utf8_lossy(&answer).into_owned();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_mebibyte_body_is_refused_with_413() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, admin) = app.create_tenant("Shop");
+    // A 10 MiB body is announced; the hub answers before taking it (raw HTTP, so the client
+    // does not race the hub's early answer with its upload).
+    let answer = announce_body(&app, "/v1/contacts", &admin, 10 * 1024 * 1024).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
     let problem: Value = serde_json::from_str(body).unwrap_or(Value::Null);
@@ -76,6 +79,11 @@ async fn a_ten_mebibyte_body_is_refused_with_413() {
     assert_eq!((status, contacts["data"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
     let health = app.http.get(format!("{}/healthz", app.base)).send().await.expect("healthz");
     assert_eq!(health.headers().get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
+    // The widget API takes much less: a visitor's 100 KiB "message" is refused.
+    let channel = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&channel, json!({})).await;
+    let answer = announce_body(&app, "/widget/v1/messages", &token, 100 * 1024).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
