@@ -85,7 +85,7 @@ row_struct! {
     pub struct SessionSealed { token_hash: Vec<u8>, ip: Option<Vec<u8>>, user_agent: Option<Vec<u8>> }
 }
 
-/// Visitor sessions of a contact (by token hash), with their sealed technical data.
+/// A contact's web chat sessions (by token hash), with their sealed technical data.
 pub async fn visitor_sessions(tx: &mut Tx, contact_id: Uuid) -> StoreResult<Vec<SessionSealed>> {
     const SQL: &str = "SELECT token_hash, ip, user_agent FROM visitor_sessions WHERE contact_id = $1";
     Ok(on_conn!(Conn::from(&mut *tx), |c| sqlx::query_as(SQL).bind(contact_id).fetch_all(c).await)?)
