@@ -52,6 +52,9 @@ pub struct Moved {
     pub conversations: Vec<Uuid>,
     /// Hex SHA-256 of the web chat session tokens.
     pub visitor_sessions: Vec<String>,
+    /// How many messages went with the conversations.
+    #[serde(default)]
+    pub messages: usize,
 }
 
 /// A merge as the API shows it.
@@ -63,14 +66,12 @@ pub struct MergeView {
     pub reason: String,
     pub merged_by: String,
     pub moved: Moved,
-    /// Messages now with the surviving contact (at merge time).
-    pub messages: usize,
     pub created_at: String,
     pub undone_at: Option<String>,
     pub undone_by: Option<String>,
 }
 
-pub fn view(row: &merges::MergeRow, messages: usize) -> MergeView {
+pub fn view(row: &merges::MergeRow) -> MergeView {
     MergeView {
         id: row.id,
         contact_id: row.contact_id,
@@ -78,7 +79,6 @@ pub fn view(row: &merges::MergeRow, messages: usize) -> MergeView {
         reason: row.reason.clone(),
         merged_by: row.merged_by.clone(),
         moved: serde_json::from_str(&row.moved).unwrap_or_default(),
-        messages,
         created_at: rfc3339(row.created_at),
         undone_at: row.undone_at.map(rfc3339),
         undone_by: row.undone_by.clone(),
@@ -190,7 +190,7 @@ pub async fn merge(hub: &AppState, tenant_id: Uuid, contact_id: Uuid, other_id: 
     let sessions: Vec<Vec<u8>> = merges::visitor_sessions(&mut tx, other_id).await?.into_iter().map(|s| s.token_hash).collect();
     let messages = relocate(&mut tx, &from, &to, &identities, &conversations, &sessions).await?;
     merges::set_merged_into(&mut tx, tenant_id, other_id, Some(contact_id)).await?;
-    let moved = Moved { identities, conversations, visitor_sessions: sessions.iter().map(|s| hex(s)).collect() };
+    let moved = Moved { identities, conversations, visitor_sessions: sessions.iter().map(|s| hex(s)).collect(), messages };
     let row = merges::MergeRow {
         id: Uuid::now_v7(),
         tenant_id,
@@ -204,7 +204,7 @@ pub async fn merge(hub: &AppState, tenant_id: Uuid, contact_id: Uuid, other_id: 
         undone_by: None,
     };
     merges::insert(&mut tx, &row).await?;
-    let view = view(&row, messages);
+    let view = view(&row);
     let mut event = Event::new(tenant_id, events::CONTACT_MERGED, Some(contact_id), &view);
     outbox::append(&mut tx, Some(&to), &mut event).await?;
     tx.commit().await?;
@@ -240,7 +240,9 @@ pub async fn unmerge(hub: &AppState, tenant_id: Uuid, contact_id: Uuid, merge_id
     if !merges::mark_undone(&mut tx, merge_id, &by).await? {
         return Err(MergeError::Conflict(format!("merge {merge_id} was undone already")));
     }
-    let mut view = view(&row, messages);
+    // The answer tells what went back (some of what moved may have gone elsewhere since).
+    let mut view = view(&row);
+    view.moved = Moved { identities, conversations, visitor_sessions: moved.visitor_sessions.clone(), messages };
     view.undone_at = Some(rfc3339(store::now_micros()));
     view.undone_by = Some(by);
     let data = json!({"id": merge_id, "contact_id": contact_id, "other_id": row.other_id, "undone_at": view.undone_at, "undone_by": view.undone_by, "moved": view.moved});

@@ -97,7 +97,7 @@ async fn merges(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         return Err(ApiError::NotFound("contact"));
     }
     let rows = store::merges::of_contact(&state.db, auth.tenant_id, id).await?;
-    let data: Vec<_> = rows.iter().map(|r| crate::contact_merge::view(r, 0)).collect();
+    let data: Vec<_> = rows.iter().map(crate::contact_merge::view).collect();
     Ok(Json(serde_json::json!({"data": data})))
 }
 

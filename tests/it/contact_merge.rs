@@ -89,6 +89,7 @@ async fn an_sms_contact_merged_into_an_email_contact_and_unmerged_exactly(backen
     assert_eq!(merged["reason"], "Ana confirmed both on the phone");
     assert!(merged["merged_by"].as_str().is_some_and(|b| b.starts_with("operator:") || b.starts_with("key:")), "{merged}");
     assert_eq!(merged["moved"]["conversations"].as_array().map(Vec::len), Some(1));
+    assert_eq!(merged["moved"]["messages"], 1, "the SMS conversation's message went with it");
 
     let (one, conversations) = everything_about(&app, &admin, &email_contact).await;
     let kinds: Vec<&str> = one["identities"].as_array().expect("identities").iter().filter_map(|i| i["kind"].as_str()).collect();
@@ -118,6 +119,8 @@ async fn an_sms_contact_merged_into_an_email_contact_and_unmerged_exactly(backen
     let (_, history) = app.get(&format!("/v1/contacts/{sms_contact}/merges"), &admin).await;
     assert_eq!(data(&history).len(), 1);
     assert!(data(&history)[0]["undone_by"].is_string());
+    assert_eq!(data(&history)[0]["moved"]["messages"], 1, "the history tells what the merge moved");
+    assert_eq!(undone["moved"]["messages"], 1, "and the undo what went back");
     receiver.wait_until(WAIT, |r| r.iter().any(|x| x.json()["type"] == "contact.unmerged")).await;
 
     // Ana texts again: it reaches the SMS contact's own conversation, as before the merge.
