@@ -303,20 +303,25 @@ pub async fn bridge(
 /// Publishes to this node's websockets the other nodes' events past `cursor`; returns the new
 /// cursor.
 async fn catch_up(hub: &crate::state::AppState, me: Uuid, cursor: i64, seen: &mut Seen) -> i64 {
-    let rows = match store::outbox::since(&hub.db, cursor - LOOK_BACK, 1000).await {
+    let recent = match store::outbox::others_since(&hub.db, cursor - LOOK_BACK, me, 1000).await {
         Ok(rows) => rows,
         Err(err) => {
             tracing::warn!(error = %err, "reading other nodes' events failed");
             return cursor;
         }
     };
-    let mut next = cursor;
+    let next = recent.iter().map(|(seq, _)| *seq).max().unwrap_or(cursor).max(cursor);
+    // Only the events not handed on yet are read whole and opened.
+    let fresh: Vec<Uuid> = recent.into_iter().map(|(_, id)| id).filter(|id| seen.first_time(*id)).collect();
+    let rows = match store::outbox::by_ids(&hub.db, &fresh).await {
+        Ok(rows) => rows,
+        Err(err) => {
+            tracing::warn!(error = %err, "reading other nodes' events failed");
+            return cursor;
+        }
+    };
     let mut events = Vec::new();
     for row in rows {
-        next = next.max(row.seq);
-        if row.origin == Some(me) || !seen.first_time(row.id) {
-            continue;
-        }
         match crate::outbox::from_row(hub, &row).await {
             Ok(Some(mut event)) => {
                 event.remote = true;

@@ -23,10 +23,29 @@ row_struct! {
     }
 }
 
-/// Every tenant's events after `seq`, oldest first (for the cluster bridge).
-pub async fn since(db: &super::Db, seq: i64, limit: usize) -> StoreResult<Vec<OriginRow>> {
-    const SQL: &str = "SELECT seq, id, tenant_id, event_type, contact_id, payload, created_at, origin FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2";
-    Ok(super::on_db!(db, |p| sqlx::query_as(SQL).bind(seq).bind(limit as i64).fetch_all(p).await)?)
+/// (seq, id) of the events other nodes committed after `seq`, oldest first (for the cluster
+/// bridge: it opens only the ones it has not handed on yet).
+pub async fn others_since(db: &super::Db, seq: i64, me: Uuid, limit: usize) -> StoreResult<Vec<(i64, Uuid)>> {
+    const SQL: &str = "SELECT seq, id FROM outbox WHERE seq > $1 AND (origin IS NULL OR origin <> $2) ORDER BY seq LIMIT $3";
+    Ok(super::on_db!(db, |p| sqlx::query_as(SQL).bind(seq).bind(me).bind(limit as i64).fetch_all(p).await)?)
+}
+
+/// These events, whole, oldest first.
+pub async fn by_ids(db: &super::Db, ids: &[Uuid]) -> StoreResult<Vec<OriginRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT seq, id, tenant_id, event_type, contact_id, payload, created_at, origin FROM outbox WHERE id IN ({}) ORDER BY seq",
+        Conn::from(db).dialect().list(ids.len(), 1)
+    );
+    Ok(super::on_db!(db, |p| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(p).await
+    })?)
 }
 
 pub async fn max_seq(db: &super::Db) -> StoreResult<i64> {
