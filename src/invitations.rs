@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::mailer::{Mailer, OperatorMail};
+use crate::mailer::{Mailers, OperatorMail};
 use crate::privacy::{Keyring, random_token};
 use crate::store::{self, Db, StoreError};
 
@@ -30,16 +30,9 @@ pub struct Sent {
 pub async fn send_pending(db: &Db, keyring: &Keyring, config: &Config, tenant: Option<Uuid>) -> Result<Sent, StoreError> {
     let mut done = Sent::default();
     let pending = store::invitations::unsent(db, tenant, 1000).await?;
-    let mut mailers: std::collections::HashMap<Uuid, Result<Mailer, String>> = std::collections::HashMap::new();
+    let mut mailers = Mailers::new(db, keyring, &config.mail);
     for invitation in pending {
-        let mailer = match mailers.get(&invitation.tenant_id) {
-            Some(m) => m,
-            None => {
-                let built = Mailer::for_tenant(db, keyring, &config.mail, invitation.tenant_id).await.map_err(|e| e.to_string());
-                mailers.entry(invitation.tenant_id).or_insert(built)
-            }
-        };
-        let mailer = match mailer {
+        let mailer = match mailers.of(invitation.tenant_id).await {
             Ok(m) => m,
             Err(why) => {
                 store::invitations::release(db, invitation.id, why).await?;

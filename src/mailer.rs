@@ -93,6 +93,33 @@ impl Mailer {
     }
 }
 
+/// The tenants' mailers for one round of sending, each built once.
+pub struct Mailers<'a> {
+    db: &'a Db,
+    keyring: &'a Keyring,
+    config: &'a MailConfig,
+    built: std::collections::HashMap<Uuid, Result<Mailer, String>>,
+}
+
+impl<'a> Mailers<'a> {
+    pub fn new(db: &'a Db, keyring: &'a Keyring, config: &'a MailConfig) -> Self {
+        Self { db, keyring, config, built: std::collections::HashMap::new() }
+    }
+
+    /// The tenant's mailer, or why there is none.
+    pub async fn of(&mut self, tenant_id: Uuid) -> Result<&Mailer, &str> {
+        if !self.built.contains_key(&tenant_id) {
+            let built = Mailer::for_tenant(self.db, self.keyring, self.config, tenant_id).await.map_err(|e| e.to_string());
+            self.built.insert(tenant_id, built);
+        }
+        match self.built.get(&tenant_id) {
+            Some(Ok(mailer)) => Ok(mailer),
+            Some(Err(why)) => Err(why.as_str()),
+            None => Err("no mailer"),
+        }
+    }
+}
+
 /// Sends invitations as operators are imported (woken by `wake`), retries failed ones, and
 /// sends the daily summaries when they are due.
 pub async fn run(db: Db, keyring: std::sync::Arc<Keyring>, config: std::sync::Arc<crate::config::Config>, wake: std::sync::Arc<tokio::sync::Notify>, stop: tokio_util::sync::CancellationToken) {

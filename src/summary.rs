@@ -7,7 +7,7 @@
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::mailer::{Mailer, OperatorMail};
+use crate::mailer::{Mailers, OperatorMail};
 use crate::privacy::Keyring;
 use crate::store::{self, Db, StoreError, team::SummaryRecipient};
 
@@ -62,11 +62,12 @@ pub async fn send_due(db: &Db, keyring: &Keyring, config: &Config) -> Result<usi
         return Ok(0);
     }
     let mut sent = 0;
+    let mut mailers = Mailers::new(db, keyring, &config.mail);
     for who in store::team::summary_due(db, &day).await? {
         if !store::team::claim_summary(db, who.id, &day).await? {
             continue;
         }
-        let mailer = match Mailer::for_tenant(db, keyring, &config.mail, who.tenant_id).await {
+        let mailer = match mailers.of(who.tenant_id).await {
             Ok(m) => m,
             Err(err) => {
                 tracing::warn!(operator_id = %who.id, error = %err, "no daily summary: no way to send mail");
