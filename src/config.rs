@@ -26,7 +26,9 @@ pub struct Config {
     /// The hub's URL as the outside world reaches it (links in mail, provider callbacks).
     pub public_url: Option<String>,
     pub log: LogConfig,
+    pub server: ServerConfig,
     pub http: HttpConfig,
+    pub outbound: OutboundConfig,
     pub database: DatabaseConfig,
     pub ingest: IngestConfig,
     pub delivery: DeliveryConfig,
@@ -63,6 +65,8 @@ impl std::fmt::Debug for Config {
             .field("team", &self.team)
             .field("cluster", &self.cluster)
             .field("limits", &self.limits)
+            .field("server", &self.server)
+            .field("outbound", &self.outbound)
             .field("regions", &self.regions)
             .finish()
     }
@@ -155,6 +159,44 @@ pub struct WebhooksConfig {
     pub response_body_max_bytes: usize,
 }
 
+/// Who the server believes, and who may see its internals.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the client (CIDRs).
+    pub trusted_proxies: Vec<String>,
+    /// The bearer token for `/metrics` and the detailed `/readyz`; empty: loopback clients only.
+    pub admin_token: String,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("admin_token", &if self.admin_token.is_empty() { "" } else { "…" })
+            .finish()
+    }
+}
+
+impl ServerConfig {
+    pub fn trusted(&self) -> Vec<crate::webhooks::ssrf::Cidr> {
+        self.trusted_proxies.iter().filter_map(|c| crate::webhooks::ssrf::Cidr::parse(c)).collect()
+    }
+}
+
+/// Connections made on a tenant's behalf (provider APIs, mail servers).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    pub allow_private_cidrs: Vec<String>,
+}
+
+impl OutboundConfig {
+    pub fn allow_list(&self) -> Vec<crate::webhooks::ssrf::Cidr> {
+        self.allow_private_cidrs.iter().filter_map(|c| crate::webhooks::ssrf::Cidr::parse(c)).collect()
+    }
+}
+
 impl WebhooksConfig {
     pub fn allow_list(&self) -> Vec<crate::webhooks::ssrf::Cidr> {
         self.allow_private_cidrs.iter().filter_map(|c| crate::webhooks::ssrf::Cidr::parse(c)).collect()
@@ -225,9 +267,14 @@ pub struct LimitsConfig {
     pub widget_messages_per_visitor_per_minute: u32,
     pub api_requests_per_key_per_minute: u32,
     pub provider_callbacks_per_channel_per_minute: u32,
-    pub sign_in_failures_per_account: u32,
+    pub transcripts_per_visitor_per_hour: u32,
+    pub transcripts_per_ip_per_hour: u32,
+    pub transcripts_per_channel_per_hour: u32,
+    pub sign_in_failures_per_account_and_ip: u32,
     pub sign_in_failures_per_ip: u32,
+    pub sign_in_failures_per_account: u32,
     pub sign_in_lockout_secs: u64,
+    pub max_buckets: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -377,9 +424,15 @@ impl Config {
         if w.rotation_grace_secs > 7 * 86_400 {
             errors.push("webhooks.rotation_grace_secs: must be at most 604800 (7 days)".into());
         }
-        for cidr in &w.allow_private_cidrs {
-            if crate::webhooks::ssrf::Cidr::parse(cidr).is_none() {
-                errors.push(format!("webhooks.allow_private_cidrs: {cidr:?} is not an address or CIDR network"));
+        for (field, list) in [
+            ("webhooks.allow_private_cidrs", &w.allow_private_cidrs),
+            ("outbound.allow_private_cidrs", &self.outbound.allow_private_cidrs),
+            ("server.trusted_proxies", &self.server.trusted_proxies),
+        ] {
+            for cidr in list {
+                if crate::webhooks::ssrf::Cidr::parse(cidr).is_none() {
+                    errors.push(format!("{field}: {cidr:?} is not an address or CIDR network"));
+                }
             }
         }
         for (name, region) in &self.regions {

@@ -30,7 +30,7 @@ pub struct Sent {
 pub async fn send_pending(db: &Db, keyring: &Keyring, config: &Config, tenant: Option<Uuid>) -> Result<Sent, StoreError> {
     let mut done = Sent::default();
     let pending = store::invitations::unsent(db, tenant, 1000).await?;
-    let mut mailers = Mailers::new(db, keyring, &config.mail);
+    let mut mailers = Mailers::new(db, keyring, config);
     for invitation in pending {
         let mailer = match mailers.of(invitation.tenant_id).await {
             Ok(m) => m,

@@ -20,6 +20,7 @@ pub mod hours;
 pub mod ingest;
 pub mod invitations;
 pub mod mailer;
+pub mod outbound;
 pub mod outbox;
 pub mod policy;
 pub mod present;
@@ -83,21 +84,19 @@ pub fn master_key(config: &Config) -> anyhow::Result<SecretKey> {
     Ok(key)
 }
 
-/// The root key the configured master key opens (for a rotation).
-pub async fn current_root(config: &Config) -> anyhow::Result<SecretKey> {
+/// The key generations the configured master key opens, read from the main database.
+pub async fn key_generations(config: &Config) -> anyhow::Result<Vec<privacy::Generation>> {
     let master = master_key(config)?;
-    let db = Db::connect(&db_options(config)).await.context("opening the database to read the key root")?;
-    let wrapped = store::keys::wrapped_root(&db).await?;
+    let db = Db::connect(&db_options(config)).await.context("opening the database to read the key roots")?;
+    let generations = privacy::rotation::generations(&db, &master).await;
     db.close().await;
-    privacy::root::open(&master, wrapped.as_deref()).map_err(|_| {
-        anyhow::anyhow!("the configured master key does not open this database's keys: the master key was rotated (omnibridge keys rotate-master); configure the new one")
-    })
+    Ok(generations?)
 }
 
-/// The keyring: the root key opened with the configured master key (see [`privacy::root`]),
-/// read from the main database (migrated first).
+/// The keyring: the key generations opened with the configured master key (see
+/// [`privacy::root`]), read from the main database (migrated first).
 pub async fn keyring(config: &Config) -> anyhow::Result<Keyring> {
-    Ok(Keyring::new(current_root(config).await?))
+    Ok(Keyring::with_generations(key_generations(config).await?))
 }
 
 pub fn db_options(config: &Config) -> DbOptions {
@@ -174,6 +173,7 @@ struct Shared {
     keyring: Arc<Keyring>,
     policies: Arc<policy::Policies>,
     provider_http: reqwest::Client,
+    outbound_policy: Arc<webhooks::ssrf::AddressPolicy>,
     workers: CancellationToken,
     shutdown: CancellationToken,
 }
@@ -198,7 +198,14 @@ impl Cell {
         let sockets = VisitorSockets::default();
         let keyring = shared.keyring.clone();
         let channels =
-            Arc::new(Channels::new(db.clone(), sockets.clone(), keyring.clone(), bus.clone(), shared.provider_http.clone(), config.public_base_url()));
+            Arc::new(Channels::new(
+            db.clone(),
+            sockets.clone(),
+            keyring.clone(),
+            bus.clone(),
+            (shared.provider_http.clone(), outbound::guard(shared.outbound_policy.clone())),
+            config.public_base_url(),
+        ));
         let cluster = Arc::new(cluster::Cluster::new(db.clone(), config));
         let runners = Arc::new(Runners::new(db.clone(), channels.clone(), cluster.clone(), shared.workers.clone()));
         let hub = Arc::new(Hub {
@@ -220,9 +227,16 @@ impl Cell {
             cluster: cluster.clone(),
             limits: shared.limits.clone(),
             shutdown: shared.shutdown.clone(),
+            outbound_policy: shared.outbound_policy.clone(),
         });
         let (ingest, writer_db, writer_tasks) = start_ingest(config, url, &db, &hub).await?;
         let checkpointer = tokio::spawn(checkpoint_periodically(db.clone(), shared.workers.clone()));
+        // Keys a process still on an older key generation wrapped after a rotation.
+        match privacy::rotation::settle(&db, &keyring).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rewrapped = n, "re-wrapped keys left under an older key generation"),
+            Err(err) => tracing::warn!(error = %err, "re-wrapping keys left under an older key generation failed"),
+        }
         let mut tasks = vec![tokio::spawn(send_worker(config, &hub).run(shared.workers.clone()))];
         tasks.extend(webhooks::start(
             &config.webhooks,
@@ -242,6 +256,15 @@ impl Cell {
         tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
         tasks.push(tokio::spawn(privacy::retention::run(db.clone(), config.webhooks.payload_retention_days, shared.workers.clone())));
         tasks.push(tokio::spawn(policy::notices::watch(db.clone(), bus.clone(), shared.policies.clone(), shared.workers.clone())));
+        tasks.push(tokio::spawn(privacy::rotation::watch(
+            db.clone(),
+            keyring.clone(),
+            {
+                let config = config.clone();
+                move || master_key(&config).ok()
+            },
+            shared.workers.clone(),
+        )));
         tasks.push(tokio::spawn(cluster::heartbeat(db.clone(), cluster::this_node(config), cluster.heartbeat, shared.workers.clone())));
         runners.start_all(ingest.clone()).await.context("starting channel importers")?;
         tasks.push(tokio::spawn(runners.clone().supervise()));
@@ -272,6 +295,7 @@ impl Cell {
                 config.consent.purposes(),
                 shared.policies.clone(),
                 hub.send_wake.clone(),
+                (shared.limits.clone(), config.public_base_url()),
             )),
             inbound: ingest.clone(),
             sockets,
@@ -305,19 +329,18 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         _sqlite_locks.extend(cluster::lock_sqlite(&url)?);
     }
     let registry = policy::registry::Registry::load(&config.subprocessors.registry_file)?;
+    let outbound_policy = Arc::new(webhooks::ssrf::AddressPolicy::new(config.outbound.allow_list()));
     let shared = Shared {
         keyring: Arc::new(keyring(&config).await?),
         policies: Arc::new(policy::Policies::new(registry, config.clone())),
-        provider_http: reqwest::Client::builder()
-            .user_agent(concat!("omnibridge/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .context("building the provider HTTP client")?,
+        provider_http: outbound::provider_client(outbound_policy.clone()).context("building the provider HTTP client")?,
+        outbound_policy,
         workers: CancellationToken::new(),
         shutdown: shutdown.clone(),
         limits: Arc::new(api::rate_limit::RateLimits::new(config.limits.clone())),
         config: config.clone(),
     };
+    let sweeper = tokio::spawn(api::rate_limit::sweeper(shared.limits.clone(), shared.workers.clone()));
     // One cell per database: the main one first (it also holds the directory of tenants), then
     // each region's own.
     let mut cells = Vec::new();
@@ -344,6 +367,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         }
     };
     shared.workers.cancel();
+    let _ = sweeper.await;
     for cell in cells {
         cell.stop(grace).await;
     }

@@ -47,7 +47,8 @@ pub struct Mailer {
 
 impl Mailer {
     /// The system relay when one is configured, else the tenant's first email channel.
-    pub async fn for_tenant(db: &Db, keyring: &Keyring, config: &MailConfig, tenant_id: Uuid) -> Result<Self, MailError> {
+    /// The system relay is the hub's own configuration; a tenant's channel goes through `guard`.
+    pub async fn for_tenant(db: &Db, keyring: &Keyring, config: &MailConfig, guard: &omnibridge_channel::AddressGuard, tenant_id: Uuid) -> Result<Self, MailError> {
         if !config.smtp_host.is_empty() {
             let settings = SmtpSettings {
                 host: config.smtp_host.clone(),
@@ -61,7 +62,7 @@ impl Mailer {
                 password: (!config.smtp_password.is_empty()).then(|| config.smtp_password.clone()),
                 ca_pem: None,
             };
-            let transport = smtp::transport(&settings).map_err(|e| MailError::Settings(e.to_string()))?;
+            let transport = smtp::transport(&settings, &omnibridge_channel::AddressGuard::permit_all()).await.map_err(|e| MailError::Settings(e.to_string()))?;
             let from_name = (!config.from_name.is_empty()).then(|| config.from_name.clone());
             return Ok(Self { transport, from_address: config.from_address.clone(), from_name });
         }
@@ -69,7 +70,7 @@ impl Mailer {
         let Some(row) = channels.into_iter().find(|c| c.kind == omnibridge_email::KIND) else { return Err(MailError::NoRelay) };
         let info = ChannelInfo::from_row(row);
         let settings = email::settings_of(keyring, &info).map_err(MailError::Settings)?;
-        let transport = smtp::transport(&settings.smtp).map_err(|e| MailError::Settings(e.to_string()))?;
+        let transport = smtp::transport(&settings.smtp, guard).await.map_err(|e| MailError::Settings(e.to_string()))?;
         Ok(Self { transport, from_address: settings.from_address, from_name: settings.from_name })
     }
 
@@ -98,18 +99,20 @@ pub struct Mailers<'a> {
     db: &'a Db,
     keyring: &'a Keyring,
     config: &'a MailConfig,
+    guard: omnibridge_channel::AddressGuard,
     built: std::collections::HashMap<Uuid, Result<Mailer, String>>,
 }
 
 impl<'a> Mailers<'a> {
-    pub fn new(db: &'a Db, keyring: &'a Keyring, config: &'a MailConfig) -> Self {
-        Self { db, keyring, config, built: std::collections::HashMap::new() }
+    pub fn new(db: &'a Db, keyring: &'a Keyring, config: &'a crate::config::Config) -> Self {
+        let guard = crate::outbound::guard(std::sync::Arc::new(crate::webhooks::ssrf::AddressPolicy::new(config.outbound.allow_list())));
+        Self { db, keyring, config: &config.mail, guard, built: std::collections::HashMap::new() }
     }
 
     /// The tenant's mailer, or why there is none.
     pub async fn of(&mut self, tenant_id: Uuid) -> Result<&Mailer, &str> {
         if !self.built.contains_key(&tenant_id) {
-            let built = Mailer::for_tenant(self.db, self.keyring, self.config, tenant_id).await.map_err(|e| e.to_string());
+            let built = Mailer::for_tenant(self.db, self.keyring, self.config, &self.guard, tenant_id).await.map_err(|e| e.to_string());
             self.built.insert(tenant_id, built);
         }
         match self.built.get(&tenant_id) {

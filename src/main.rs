@@ -396,12 +396,14 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Key { command: KeyCommand::RotateMaster { new_key } } => {
             let new_master = omnibridge::privacy::parse_master_key(new_key.trim()).context("--new-key")?;
             let config = Arc::new(config);
-            let keyring_root = omnibridge::current_root(&config).await?;
-            let wrapped = omnibridge::privacy::root::wrap(&new_master, &keyring_root)?;
+            let generations = omnibridge::key_generations(&config).await?;
             let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
-            for db in dbs.all() {
-                omnibridge::store::keys::set_wrapped_root(db, &wrapped).await?;
-            }
+            let all: Vec<&omnibridge::store::Db> = dbs.all().collect();
+            let (_, rotated) = omnibridge::privacy::rotation::rotate(&all, &generations, &new_master).await?;
+            println!(
+                "key generation {}: {} data keys re-wrapped, {} tenant secrets re-sealed",
+                rotated.generation, rotated.data_keys, rotated.tenant_values
+            );
             if config.master_key.is_none() {
                 // The generated key file: keep the old one beside it, then replace it.
                 let path = config.data_dir.join("master.key");
@@ -409,7 +411,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 omnibridge::privacy::write_master_key(&config.data_dir, &new_master)?;
                 println!("rotated: {} holds the new master key (the old one is in master.key.old until you delete it)", path.display());
             } else {
-                println!("rotated: set OMNIBRIDGE_MASTER_KEY (or master_key) to the new key and restart each process; running processes keep working until then");
+                println!("rotated: set OMNIBRIDGE_MASTER_KEY (or master_key) to the new key and restart each process now; until then they serve only contacts whose keys they hold in memory");
             }
             Ok(())
         }

@@ -48,4 +48,6 @@ pub struct Hub {
     /// This process among the others on the same database: leases, announcements.
     pub cluster: Arc<crate::cluster::Cluster>,
     pub shutdown: CancellationToken,
+    /// Where connections on a tenant's behalf may go (vets channel hosts at configuration).
+    pub outbound_policy: Arc<crate::webhooks::ssrf::AddressPolicy>,
 }

@@ -62,7 +62,7 @@ pub async fn send_due(db: &Db, keyring: &Keyring, config: &Config) -> Result<usi
         return Ok(0);
     }
     let mut sent = 0;
-    let mut mailers = Mailers::new(db, keyring, &config.mail);
+    let mut mailers = Mailers::new(db, keyring, config);
     for who in store::team::summary_due(db, &day).await? {
         if !store::team::claim_summary(db, who.id, &day).await? {
             continue;

@@ -1,17 +1,35 @@
 //! Conversation transcripts by email: asked for by the visitor in the widget, or by an operator
-//! (`POST /v1/conversations/{id}/transcript`). The transcript leaves as one outbound system
+//! (`POST /v1/conversations/{id}/transcript`). A transcript leaves as one outbound system
 //! message (purpose `transcripts`) on an email channel, in the conversation — so it passes the
 //! consent check, the routing policy and the door like any reply, and is in the transfer log.
+//!
+//! A visitor's transcript carries text the visitor wrote, so it goes only to an address the
+//! visitor proved is theirs — else the widget would be a relay that mails anything anywhere from
+//! the tenant's own mailbox. The contact's verified address is proof enough; any other address
+//! first gets a confirmation mail (fixed wording, no visitor text) whose single-use link, opened
+//! and confirmed, queues the transcript. Subject and sender never carry visitor text. Requests
+//! are rate-limited per visitor and per IP address (the HTTP layer) and per channel (here).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use omnibridge_channel::{Address, AddressKind};
+use sha2::Digest;
 use uuid::Uuid;
 
+use crate::api::rate_limit::{Limit, RateLimits};
 use crate::channels::{ChannelInfo, Channels};
 use crate::present::fields;
-use crate::privacy::Keyring;
+use crate::privacy::{DataKey, Keyring};
+use crate::store::contacts::IdentityStatus;
 use crate::store::{self, Db, NewMessage};
+
+/// How long a confirmation link works.
+const CONFIRMATION_TTL: Duration = Duration::from_secs(24 * 3600);
+const TRANSCRIPT_SUBJECT: &str = "Your conversation transcript";
+const CONFIRMATION_SUBJECT: &str = "Confirm your address for the chat transcript";
+/// The most messages a visitor's transcript holds.
+const VISITOR_LINES: usize = 500;
 
 /// Why a transcript cannot go.
 #[derive(Debug, thiserror::Error)]
@@ -21,12 +39,33 @@ pub enum TranscriptError {
     /// Consent, policy or configuration says no (`code` as in the API).
     #[error("{detail}")]
     Refused { code: &'static str, detail: String },
+    #[error("too many transcripts requested here; try again in {0:?}")]
+    RateLimited(Duration),
     #[error("{0}")]
     Unavailable(String),
 }
 
 fn unavailable(e: impl std::fmt::Display) -> TranscriptError {
     TranscriptError::Unavailable(e.to_string())
+}
+
+/// What a visitor's request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisitorTranscript {
+    /// To the visitor's proven address.
+    Queued,
+    /// A confirmation link went to the address first.
+    ConfirmationSent,
+}
+
+/// Where an operator's transcript goes.
+pub enum Recipient {
+    /// The contact's address on record (verified first).
+    OnRecord,
+    /// An address the operator typed (kept as a claimed identity of the contact).
+    Given(String),
+    /// One identity of the contact.
+    Identity(Uuid),
 }
 
 /// What a transcript needs from the hub.
@@ -36,6 +75,9 @@ pub struct Transcripts<'a> {
     pub channels: &'a Channels,
     pub policies: &'a crate::policy::Policies,
     pub send_wake: &'a Arc<tokio::sync::Notify>,
+    pub limits: &'a RateLimits,
+    /// The hub's public base URL, for confirmation links.
+    pub public_url: &'a str,
 }
 
 /// One line of a transcript: who (`in` is the contact), when, what.
@@ -43,6 +85,11 @@ pub struct Line {
     pub direction: String,
     pub at: String,
     pub text: String,
+}
+
+/// The hash a confirmation token is stored as.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    sha2::Sha256::digest(token.as_bytes()).to_vec()
 }
 
 impl Transcripts<'_> {
@@ -62,32 +109,10 @@ impl Transcripts<'_> {
         Ok(channel)
     }
 
-    /// Queues the transcript of `lines` to the contact (at `email`, kept as a claimed identity,
-    /// or the address on record).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn send(
-        &self,
-        tenant_id: Uuid,
-        contact_id: Uuid,
-        conversation_id: Uuid,
-        source: Option<&ChannelInfo>,
-        title: &str,
-        lines: &[Line],
-        email: Option<String>,
-    ) -> Result<(), TranscriptError> {
-        if lines.is_empty() {
-            return Err(TranscriptError::Invalid { field: "conversation", detail: "there is nothing to send yet".into() });
-        }
-        let channel = self.channel(tenant_id, source).await?;
-        let key = self.keyring.data_key(self.db, tenant_id, contact_id).await.map_err(unavailable)?;
-        let known = store::contacts::identity_for_kind(self.db, tenant_id, contact_id, "email").await.map_err(unavailable)?;
-        let address = match (&known, email) {
-            (Some(identity), _) => key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address).map_err(unavailable)?,
-            (None, Some(given)) => given,
-            (None, None) => return Err(TranscriptError::Invalid { field: "email", detail: "where should the transcript go?".into() }),
-        };
-        let address = Address::new(AddressKind::Email, &address);
-        let index = self.keyring.blind_index(tenant_id, &address);
+    /// The same questions the door asks before the send: consent for transcripts to the
+    /// address, and the routing policy for the channel.
+    async fn preflight(&self, tenant_id: Uuid, channel: &ChannelInfo, address: &Address) -> Result<(), TranscriptError> {
+        let index = self.keyring.blind_index(tenant_id, address);
         if let Some(reason) = crate::consent::refusal(self.db, tenant_id, "email", &index, "transcripts").await.map_err(unavailable)? {
             return Err(TranscriptError::Refused { code: "consent_missing", detail: reason });
         }
@@ -97,22 +122,196 @@ impl Transcripts<'_> {
         if verdict.decision == crate::policy::Decision::Block {
             return Err(TranscriptError::Refused { code: "policy_blocked", detail: verdict.reason.unwrap_or_default() });
         }
-        let mut text = format!("{title}\n\n");
-        for l in lines {
-            let who = if l.direction == "in" { "You" } else { "Agent" };
-            text.push_str(&format!("[{}] {who}: {}\n", l.at, l.text));
-        }
-        let mut tx = self.db.begin().await.map_err(unavailable)?;
-        if known.is_none() {
-            let sealed = key.seal(fields::IDENTITY_ADDRESS, contact_id, &address.value).map_err(unavailable)?;
-            store::contacts::insert_identity(&mut tx, tenant_id, contact_id, "email", &index, &sealed, "claimed").await.map_err(unavailable)?;
-        }
+        Ok(())
+    }
+
+    /// Queues one automatic message on `channel`, addressed to `identity` when given.
+    #[allow(clippy::too_many_arguments)]
+    async fn queue(
+        &self,
+        tx: &mut store::Tx,
+        key: &DataKey,
+        tenant_id: Uuid,
+        conversation_id: Uuid,
+        channel: &ChannelInfo,
+        identity: Option<Uuid>,
+        (subject, text): (&str, &str),
+    ) -> Result<(), TranscriptError> {
         let id = Uuid::now_v7();
-        let sealed = key.seal(fields::MESSAGE_TEXT, id, &text).map_err(unavailable)?;
-        let new = NewMessage::automatic(id, tenant_id, conversation_id, contact_id, channel.id, &sealed, "transcripts");
-        store::messages::insert(&mut tx, &new).await.map_err(unavailable)?;
+        let sealed = key.seal(fields::MESSAGE_TEXT, id, text).map_err(unavailable)?;
+        let new = NewMessage::automatic(id, tenant_id, conversation_id, key.contact_id, channel.id, &sealed, "transcripts");
+        store::messages::insert(&mut *tx, &new).await.map_err(unavailable)?;
+        store::messages::set_envelope(&mut *tx, id, identity, Some(subject)).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Queues an operator's transcript of `lines` to the contact.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send(
+        &self,
+        tenant_id: Uuid,
+        contact_id: Uuid,
+        conversation_id: Uuid,
+        source: Option<&ChannelInfo>,
+        title: &str,
+        lines: &[Line],
+        recipient: Recipient,
+    ) -> Result<(), TranscriptError> {
+        if lines.is_empty() {
+            return Err(TranscriptError::Invalid { field: "conversation", detail: "there is nothing to send yet".into() });
+        }
+        let channel = self.channel(tenant_id, source).await?;
+        let key = self.keyring.data_key(self.db, tenant_id, contact_id).await.map_err(unavailable)?;
+        let (address, identity) = match recipient {
+            Recipient::Identity(id) => {
+                let row = store::contacts::identity(self.db, contact_id, id).await.map_err(unavailable)?;
+                let row = row.ok_or_else(|| TranscriptError::Invalid { field: "email", detail: "no such address of the contact".into() })?;
+                (key.open(fields::IDENTITY_ADDRESS, contact_id, &row.address).map_err(unavailable)?, Some(id))
+            }
+            Recipient::OnRecord => match store::contacts::identity_for_kind(self.db, tenant_id, contact_id, "email").await.map_err(unavailable)? {
+                Some(row) => (key.open(fields::IDENTITY_ADDRESS, contact_id, &row.address).map_err(unavailable)?, Some(row.id)),
+                None => return Err(TranscriptError::Invalid { field: "email", detail: "where should the transcript go?".into() }),
+            },
+            Recipient::Given(given) => (given, None),
+        };
+        let address = Address::new(AddressKind::Email, &address);
+        self.preflight(tenant_id, &channel, &address).await?;
+        let mut tx = self.db.begin().await.map_err(unavailable)?;
+        let identity = match identity {
+            Some(id) => id,
+            None => self.claim(&mut tx, &key, tenant_id, &address).await?,
+        };
+        self.queue(&mut tx, &key, tenant_id, conversation_id, &channel, Some(identity), (TRANSCRIPT_SUBJECT, &transcript_text(title, lines))).await?;
         tx.commit().await.map_err(unavailable)?;
         self.send_wake.notify_one();
         Ok(())
     }
+
+    /// The contact's identity for `address`, claimed now if it has none.
+    async fn claim(&self, tx: &mut store::Tx, key: &DataKey, tenant_id: Uuid, address: &Address) -> Result<Uuid, TranscriptError> {
+        let index = self.keyring.blind_index(tenant_id, address);
+        let sealed = key.seal(fields::IDENTITY_ADDRESS, key.contact_id, &address.value).map_err(unavailable)?;
+        store::merges::claim_address(tx, tenant_id, key.contact_id, "email", &index, &sealed).await.map_err(unavailable)?;
+        let held = store::contacts::identities_of_kind(&mut *tx, key.contact_id, "email").await.map_err(unavailable)?;
+        for row in held {
+            if key.open(fields::IDENTITY_ADDRESS, key.contact_id, &row.address).is_ok_and(|a| Address::new(AddressKind::Email, &a).value == address.value) {
+                return Ok(row.id);
+            }
+        }
+        Err(unavailable("the claimed address vanished"))
+    }
+
+    /// A web chat visitor's "email me this transcript": straight to an address the visitor
+    /// proved (the contact's verified address, or one confirmed before), else a confirmation
+    /// link to the address (`email`, or the one typed into the pre-chat form).
+    pub async fn for_visitor(&self, visitor: &omnibridge_webchat::Visitor, chat: &ChannelInfo, email: Option<String>) -> Result<VisitorTranscript, TranscriptError> {
+        let (tenant_id, contact_id) = (visitor.tenant_id, visitor.contact_id);
+        if let Err(wait) = self.limits.take(Limit::TranscriptsPerChannel, &chat.id.to_string()) {
+            return Err(TranscriptError::RateLimited(wait));
+        }
+        let key = self.keyring.data_key(self.db, tenant_id, contact_id).await.map_err(unavailable)?;
+        let lines = visitor_lines(self.db, &key, contact_id, chat.id).await?;
+        let Some(conversation_id) = lines.last().map(|(c, _)| *c) else {
+            return Err(TranscriptError::Invalid { field: "email", detail: "there is nothing to send yet".into() });
+        };
+        let channel = self.channel(tenant_id, Some(chat)).await?;
+        let wanted = email.as_deref().map(|e| Address::new(AddressKind::Email, e));
+        // The contact's addresses, each with whether the visitor proved it.
+        let mut proven = None;
+        let mut claimed = None;
+        for row in store::contacts::identities_of_kind(self.db, contact_id, "email").await.map_err(unavailable)? {
+            let value = Address::new(AddressKind::Email, &key.open(fields::IDENTITY_ADDRESS, contact_id, &row.address).map_err(unavailable)?).value;
+            if wanted.as_ref().is_some_and(|w| w.value != value) {
+                continue;
+            }
+            let is_proven = row.status == IdentityStatus::Verified.as_str()
+                || store::confirmations::confirmed(self.db, contact_id, row.id).await.map_err(unavailable)?;
+            if is_proven && proven.is_none() {
+                proven = Some((row.id, value));
+            } else if claimed.is_none() {
+                claimed = Some((row.id, value));
+            }
+        }
+        if let Some((identity, value)) = proven {
+            self.preflight(tenant_id, &channel, &Address::new(AddressKind::Email, &value)).await?;
+            let text = transcript_text(&format!("Your conversation with {}:", chat.name), &lines.into_iter().map(|(_, l)| l).collect::<Vec<_>>());
+            let mut tx = self.db.begin().await.map_err(unavailable)?;
+            self.queue(&mut tx, &key, tenant_id, conversation_id, &channel, Some(identity), (TRANSCRIPT_SUBJECT, &text)).await?;
+            tx.commit().await.map_err(unavailable)?;
+            self.send_wake.notify_one();
+            return Ok(VisitorTranscript::Queued);
+        }
+        let address = match (wanted, claimed) {
+            (Some(address), _) => address,
+            (None, Some((_, value))) => Address::new(AddressKind::Email, &value),
+            (None, None) => return Err(TranscriptError::Invalid { field: "email", detail: "where should the transcript go?".into() }),
+        };
+        self.preflight(tenant_id, &channel, &address).await?;
+        let token = crate::privacy::random_token(32);
+        let link = format!("{}/transcripts/confirm/{token}", self.public_url);
+        // Fixed words: nothing the visitor wrote or typed, not even their name.
+        let text = format!(
+            "Someone asked for the transcript of a chat with {} to be sent to this address.\n\n\
+             To receive it, open this link within 24 hours and confirm:\n{link}\n\n\
+             If it was not you, ignore this mail: nothing else will be sent.",
+            chat.name
+        );
+        let mut tx = self.db.begin().await.map_err(unavailable)?;
+        let identity = self.claim(&mut tx, &key, tenant_id, &address).await?;
+        let hash = token_hash(&token);
+        let expires_at = store::now_micros() + CONFIRMATION_TTL.as_micros() as i64;
+        let confirmation = store::confirmations::NewConfirmation {
+            token_hash: &hash,
+            tenant_id,
+            contact_id,
+            identity_id: identity,
+            channel_id: chat.id,
+            conversation_id,
+            expires_at,
+        };
+        store::confirmations::insert(&mut tx, &confirmation).await.map_err(unavailable)?;
+        self.queue(&mut tx, &key, tenant_id, conversation_id, &channel, Some(identity), (CONFIRMATION_SUBJECT, &text)).await?;
+        tx.commit().await.map_err(unavailable)?;
+        self.send_wake.notify_one();
+        Ok(VisitorTranscript::ConfirmationSent)
+    }
+
+    /// The confirmation link was opened and confirmed: the address is the visitor's (verified,
+    /// unless another contact holds it verified), and the transcript goes to it. `None` when the
+    /// token is unknown, used or expired.
+    pub async fn confirm(&self, token: &str) -> Result<Option<()>, TranscriptError> {
+        let mut tx = self.db.begin().await.map_err(unavailable)?;
+        let Some(row) = store::confirmations::redeem(&mut tx, &token_hash(token)).await.map_err(unavailable)? else {
+            return Ok(None);
+        };
+        store::contacts::verify_identity(&mut tx, row.identity_id).await.map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        let chat = self.channels.get(row.channel_id).await.map_err(unavailable)?;
+        let key = self.keyring.data_key(self.db, row.tenant_id, row.contact_id).await.map_err(unavailable)?;
+        let lines: Vec<Line> = visitor_lines(self.db, &key, row.contact_id, row.channel_id).await?.into_iter().map(|(_, l)| l).collect();
+        let title = format!("Your conversation with {}:", chat.as_ref().map(|c| c.name.as_str()).unwrap_or("us"));
+        self.send(row.tenant_id, row.contact_id, row.conversation_id, chat.as_deref(), &title, &lines, Recipient::Identity(row.identity_id)).await?;
+        Ok(Some(()))
+    }
+}
+
+/// What the visitor sees of their conversation on the chat channel, by conversation.
+async fn visitor_lines(db: &Db, key: &DataKey, contact_id: Uuid, channel_id: Uuid) -> Result<Vec<(Uuid, Line)>, TranscriptError> {
+    let rows = store::messages::visible_to_visitor(db, contact_id, channel_id, VISITOR_LINES).await.map_err(unavailable)?;
+    rows.iter()
+        .filter(|m| m.purpose != "transcripts")
+        .map(|m| {
+            let text = key.open(fields::MESSAGE_TEXT, m.id, &m.text).map_err(unavailable)?;
+            Ok((m.conversation_id, Line { direction: m.direction.clone(), at: crate::domain::rfc3339(m.created_at), text }))
+        })
+        .collect()
+}
+
+fn transcript_text(title: &str, lines: &[Line]) -> String {
+    let mut text = format!("{title}\n\n");
+    for l in lines {
+        let who = if l.direction == "in" { "You" } else { "Agent" };
+        text.push_str(&format!("[{}] {who}: {}\n", l.at, l.text));
+    }
+    text
 }

@@ -61,6 +61,7 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     auth.require_admin()?;
     let name = valid_name(&body.name)?;
     let validated = settings::validate(&body.kind, body.settings)?;
+    settings::vet_destinations(&body.kind, &validated.public, &state.outbound_policy).await?;
     let id = Uuid::now_v7();
     let secrets = seal_secrets(&state, auth.tenant_id, id, validated.secrets)?;
     let row = state.db.insert_channel(id, auth.tenant_id, &body.kind, name, &validated.public.to_string(), secrets.as_deref()).await?;
@@ -134,15 +135,15 @@ async fn update(
         Some(mut settings) => {
             // Secrets left out of a change keep their stored values: nobody has to send a
             // password again to change a port.
-            if let (Some(sealed), serde_json::Value::Object(map)) = (&current.secrets, &mut settings) {
+            if let Some(sealed) = &current.secrets {
                 let opened = state.keyring.open_for_tenant(auth.tenant_id, crate::privacy::tenant_sealed::CHANNEL_SECRETS, current.id, sealed)?;
                 if let Ok(serde_json::Value::Object(stored)) = serde_json::from_slice::<serde_json::Value>(&opened) {
-                    for (k, v) in stored {
-                        map.entry(k).or_insert(v);
-                    }
+                    let public: serde_json::Value = serde_json::from_str(&current.settings).unwrap_or_default();
+                    settings::keep_stored_secrets(&current.kind, &public, &stored, &mut settings)?;
                 }
             }
             let validated = settings::validate(&current.kind, Some(settings))?;
+            settings::vet_destinations(&current.kind, &validated.public, &state.outbound_policy).await?;
             (validated.public.to_string(), seal_secrets(&state, auth.tenant_id, current.id, validated.secrets)?)
         }
         None => (current.settings.clone(), current.secrets.clone()),

@@ -111,7 +111,7 @@ async fn record(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     // The address must be one of the contact's: consent is about a person's own address.
     let address = Address::new(kind, &body.address);
     let index = state.keyring.blind_index(auth.tenant_id, &address);
-    let owner = store::contacts::identities_by_indexes(&state.db, &[(auth.tenant_id, kind.as_str(), index.as_slice())]).await?;
+    let owner = store::contacts::identities_by_indexes(&state.db, &[(auth.tenant_id, kind.as_str(), index.as_slice())], false).await?;
     if !owner.iter().any(|o| o.contact_id == contact.id) {
         return Err(ApiError::invalid("address", format!("the contact has no {} address {:?}", kind.as_str(), address.value)));
     }

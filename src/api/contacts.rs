@@ -169,7 +169,7 @@ fn clean(name: Option<&str>, email: Option<&str>, phone: Option<&str>) -> ApiRes
     Ok(Clean { name: name.map(str::to_owned), email, phone })
 }
 
-/// Seals the fields and adds claimed identities for typed-in addresses that no one holds yet.
+/// Seals the fields and adds claimed identities for the typed-in addresses.
 async fn write_fields(tx: &mut store::Tx, state: &AppState, tenant_id: Uuid, id: Uuid, key: &DataKey, c: &Clean, insert: bool) -> ApiResult<store::ContactRow> {
     let name = key.seal_opt(fields::CONTACT_NAME, id, c.name.as_deref())?;
     let email = key.seal_opt(fields::CONTACT_EMAIL, id, c.email.as_ref().map(|a| a.value.as_str()))?;
@@ -183,12 +183,7 @@ async fn write_fields(tx: &mut store::Tx, state: &AppState, tenant_id: Uuid, id:
     for address in [&c.email, &c.phone].into_iter().flatten() {
         let index = state.keyring.blind_index(tenant_id, address);
         let sealed = key.seal(fields::IDENTITY_ADDRESS, id, &address.value)?;
-        if !store::contacts::insert_identity(&mut *tx, tenant_id, id, address.kind.as_str(), &index, &sealed, "claimed").await?
-            && let Some(holder) = store::merges::verified_holder(&mut *tx, tenant_id, address.kind.as_str(), &index).await?
-            && holder != id
-        {
-            store::merges::suggest(&mut *tx, tenant_id, id, holder, address.kind.as_str()).await?;
-        }
+        store::merges::claim_address(&mut *tx, tenant_id, id, address.kind.as_str(), &index, &sealed).await?;
     }
     Ok(row)
 }

@@ -110,9 +110,15 @@ async fn transcript(State(state): State<AppState>, auth: Auth, Path(id): Path<St
         channels: &state.channels,
         policies: &state.policies,
         send_wake: &state.send_wake,
+        limits: &state.limits,
+        public_url: &state.config.public_base_url(),
+    };
+    let recipient = match body.email {
+        Some(email) => crate::transcripts::Recipient::Given(email),
+        None => crate::transcripts::Recipient::OnRecord,
     };
     transcripts
-        .send(auth.tenant_id, conversation.contact_id, conversation.id, source.as_deref(), "Your conversation with us:", &lines, body.email)
+        .send(auth.tenant_id, conversation.contact_id, conversation.id, source.as_deref(), "Your conversation with us:", &lines, recipient)
         .await
         .map_err(|e| match e {
             crate::transcripts::TranscriptError::Invalid { field, detail } => ApiError::invalid(field, detail),
@@ -120,6 +126,7 @@ async fn transcript(State(state): State<AppState>, auth: Auth, Path(id): Path<St
             crate::transcripts::TranscriptError::Refused { code: "policy_blocked", detail } => ApiError::PolicyBlocked { rule: "policy".into(), reason: detail },
             crate::transcripts::TranscriptError::Refused { detail, .. } => ApiError::Conflict(detail),
             crate::transcripts::TranscriptError::Unavailable(why) => ApiError::Unavailable(why),
+            e @ crate::transcripts::TranscriptError::RateLimited(_) => ApiError::Conflict(e.to_string()),
         })?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.transcript", "conversation", Some(conversation.id), None).await;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"status": "queued"}))))

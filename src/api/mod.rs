@@ -5,6 +5,7 @@ pub mod allow_list;
 mod attachments;
 mod canned;
 mod csat;
+mod transcripts;
 mod invitations;
 mod email_hooks;
 mod hours;
@@ -72,6 +73,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(teams::router())
         .merge(hours::router())
         .merge(csat::router())
+        .merge(transcripts::router())
         .merge(invitations::router())
         .merge(summary::router())
         .merge(console::router())

@@ -69,7 +69,7 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
             let kind = AddressKind::parse(&a.kind).ok_or_else(|| ApiError::invalid("address.kind", "must be email, phone, telegram or webchat"))?;
             let address = Address::new(kind, &a.value);
             let index = state.keyring.blind_index(auth.tenant_id, &address);
-            let found = store::contacts::identities_by_indexes(&state.db, &[(auth.tenant_id, kind.as_str(), index.as_slice())]).await?;
+            let found = store::contacts::identities_by_indexes(&state.db, &[(auth.tenant_id, kind.as_str(), index.as_slice())], false).await?;
             // No one by that address: the request is still recorded, and answered "nothing held".
             found.first().map(|i| i.contact_id)
         }

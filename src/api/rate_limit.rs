@@ -1,15 +1,27 @@
 //! Rate limits: token buckets per client, in memory (each hub process counts for itself).
 //!
-//! - widget sessions per IP address and per channel, widget messages per visitor,
+//! - widget sessions per IP address and per channel, widget messages per visitor, transcript
+//!   mails per visitor, per IP address and per channel,
 //! - API requests per key (or console session), provider callbacks per channel,
-//! - failed sign-ins per account and per IP address: past the limit the account (or address)
-//!   is locked out until the bucket refills.
+//! - failed sign-ins per account from one address, per address, and per account from
+//!   everywhere (a much larger budget): past the limit the attempt source is locked out until
+//!   the bucket refills, so a stranger cannot lock an operator out from elsewhere for longer
+//!   than the account-wide budget allows, and never for longer than `sign_in_lockout_secs`
+//!   after the guessing stops.
 //!
 //! A refused request gets `429` with `Retry-After` and a problem document naming the limit;
 //! refusals are counted in `omnibridge_rate_limited_total{limit}`. Limits are per minute in
 //! `[limits]`; a bucket holds a minute's worth, so a burst up to the limit passes at once.
+//!
+//! Clients choose their keys (any bearer token draws from a bucket of its own before it is
+//! checked), so the buckets must stay cheap however many keys arrive: the map is split into
+//! shards by a keyed hash (one lock per shard, O(1) per request), keys are stored as that hash,
+//! a sweeper forgets full buckets (a full bucket says nothing a missing one does not), and each
+//! shard is bounded by `limits.max_buckets`: past it, the shard's older generation of buckets is
+//! dropped whole, an amortized O(1) eviction that never scans on the request path.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,7 +31,6 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use omnibridge_channel::problem::Problem;
-use sha2::{Digest, Sha256};
 
 use crate::config::LimitsConfig;
 use crate::state::AppState;
@@ -30,10 +41,14 @@ pub enum Limit {
     WidgetSessionsPerIp,
     WidgetSessionsPerChannel,
     WidgetMessagesPerVisitor,
+    TranscriptsPerVisitor,
+    TranscriptsPerIp,
+    TranscriptsPerChannel,
     ApiRequestsPerKey,
     ProviderCallbacksPerChannel,
-    SignInFailuresPerAccount,
+    SignInFailuresPerAccountAndIp,
     SignInFailuresPerIp,
+    SignInFailuresPerAccount,
 }
 
 impl Limit {
@@ -42,61 +57,104 @@ impl Limit {
             Limit::WidgetSessionsPerIp => "widget_sessions_per_ip",
             Limit::WidgetSessionsPerChannel => "widget_sessions_per_channel",
             Limit::WidgetMessagesPerVisitor => "widget_messages_per_visitor",
+            Limit::TranscriptsPerVisitor => "transcripts_per_visitor",
+            Limit::TranscriptsPerIp => "transcripts_per_ip",
+            Limit::TranscriptsPerChannel => "transcripts_per_channel",
             Limit::ApiRequestsPerKey => "api_requests_per_key",
             Limit::ProviderCallbacksPerChannel => "provider_callbacks_per_channel",
-            Limit::SignInFailuresPerAccount => "sign_in_failures_per_account",
+            Limit::SignInFailuresPerAccountAndIp => "sign_in_failures_per_account_and_ip",
             Limit::SignInFailuresPerIp => "sign_in_failures_per_ip",
+            Limit::SignInFailuresPerAccount => "sign_in_failures_per_account",
         }
     }
 
     /// (bucket size, refill window).
     fn budget(self, c: &LimitsConfig) -> (f64, Duration) {
         let minute = Duration::from_secs(60);
+        let hour = Duration::from_secs(3600);
         let lockout = Duration::from_secs(c.sign_in_lockout_secs.max(1));
         match self {
             Limit::WidgetSessionsPerIp => (c.widget_sessions_per_ip_per_minute as f64, minute),
             Limit::WidgetSessionsPerChannel => (c.widget_sessions_per_channel_per_minute as f64, minute),
             Limit::WidgetMessagesPerVisitor => (c.widget_messages_per_visitor_per_minute as f64, minute),
+            Limit::TranscriptsPerVisitor => (c.transcripts_per_visitor_per_hour as f64, hour),
+            Limit::TranscriptsPerIp => (c.transcripts_per_ip_per_hour as f64, hour),
+            Limit::TranscriptsPerChannel => (c.transcripts_per_channel_per_hour as f64, hour),
             Limit::ApiRequestsPerKey => (c.api_requests_per_key_per_minute as f64, minute),
             Limit::ProviderCallbacksPerChannel => (c.provider_callbacks_per_channel_per_minute as f64, minute),
-            Limit::SignInFailuresPerAccount => (c.sign_in_failures_per_account as f64, lockout),
+            Limit::SignInFailuresPerAccountAndIp => (c.sign_in_failures_per_account_and_ip as f64, lockout),
             Limit::SignInFailuresPerIp => (c.sign_in_failures_per_ip as f64, lockout),
+            Limit::SignInFailuresPerAccount => (c.sign_in_failures_per_account as f64, lockout),
         }
     }
 }
 
+#[derive(Clone, Copy)]
 struct Bucket {
     tokens: f64,
     at: Instant,
 }
 
-/// Past this many buckets, the idle ones are forgotten (a forgotten bucket starts full).
-const MAX_BUCKETS: usize = 200_000;
+impl Bucket {
+    /// Refilled up to `now`.
+    fn refill(&mut self, now: Instant, size: f64, per_sec: f64) {
+        self.tokens = (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * per_sec).min(size);
+        self.at = now;
+    }
+}
+
+const SHARDS: usize = 64;
+
+/// One shard: the buckets used since the last generation change, and the generation before.
+#[derive(Default)]
+struct Shard {
+    current: HashMap<(Limit, u64), Bucket>,
+    previous: HashMap<(Limit, u64), Bucket>,
+}
 
 pub struct RateLimits {
     config: LimitsConfig,
-    buckets: Mutex<HashMap<(Limit, String), Bucket>>,
+    hasher: RandomState,
+    shards: Vec<Mutex<Shard>>,
+    /// Buckets per generation per shard; a shard holds at most twice this.
+    generation_cap: usize,
 }
 
 impl RateLimits {
     pub fn new(config: LimitsConfig) -> Self {
-        Self { config, buckets: Mutex::new(HashMap::new()) }
+        let generation_cap = (config.max_buckets / SHARDS / 2).max(1);
+        Self { config, hasher: RandomState::new(), shards: (0..SHARDS).map(|_| Mutex::default()).collect(), generation_cap }
     }
 
-    fn with_bucket<T>(&self, limit: Limit, key: &str, f: impl FnOnce(&mut Bucket, f64, f64) -> T) -> T {
+    fn hash(&self, key: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        h.finish()
+    }
+
+    fn with_bucket<T>(&self, limit: Limit, key: &str, f: impl FnOnce(&mut Bucket, f64) -> T) -> T {
         let (size, window) = limit.budget(&self.config);
         let per_sec = size / window.as_secs_f64();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let hash = self.hash(key);
         let now = Instant::now();
-        if buckets.len() >= MAX_BUCKETS {
-            // Untouched for longer than any window: full again, the same as a new one.
-            let idle = Duration::from_secs(600.max(self.config.sign_in_lockout_secs));
-            buckets.retain(|_, b| now.duration_since(b.at) < idle);
-        }
-        let bucket = buckets.entry((limit, key.to_owned())).or_insert(Bucket { tokens: size, at: now });
-        bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_sec).min(size);
-        bucket.at = now;
-        f(bucket, size, per_sec)
+        let mut shard = self.shards[(hash as usize) % SHARDS].lock().unwrap_or_else(|e| e.into_inner());
+        let id = (limit, hash);
+        let bucket = match shard.current.get(&id) {
+            Some(bucket) => *bucket,
+            None => {
+                let found = shard.previous.remove(&id).unwrap_or(Bucket { tokens: size, at: now });
+                if shard.current.len() >= self.generation_cap {
+                    // Full: the older generation goes (amortized over the inserts that filled it).
+                    shard.previous = std::mem::take(&mut shard.current);
+                }
+                found
+            }
+        };
+        let mut bucket = bucket;
+        bucket.refill(now, size, per_sec);
+        let out = f(&mut bucket, per_sec);
+        shard.current.insert(id, bucket);
+        out
     }
 
     /// Takes one token; `Err(wait)` when there is none.
@@ -105,7 +163,7 @@ impl RateLimits {
         if size <= 0.0 {
             return Ok(()); // 0: unlimited
         }
-        let result = self.with_bucket(limit, key, |b, _, per_sec| {
+        let result = self.with_bucket(limit, key, |b, per_sec| {
             if b.tokens >= 1.0 {
                 b.tokens -= 1.0;
                 Ok(())
@@ -125,7 +183,50 @@ impl RateLimits {
         if size <= 0.0 {
             return None;
         }
-        self.with_bucket(limit, key, |b, _, per_sec| (b.tokens < 1.0).then(|| Duration::from_secs_f64(((1.0 - b.tokens) / per_sec).max(1.0))))
+        self.with_bucket(limit, key, |b, per_sec| (b.tokens < 1.0).then(|| Duration::from_secs_f64(((1.0 - b.tokens) / per_sec).max(1.0))))
+    }
+
+    /// How many buckets are held now.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().map(|s| s.current.len() + s.previous.len()).unwrap_or(0)).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most buckets this process ever holds.
+    pub fn capacity(&self) -> usize {
+        self.generation_cap * 2 * SHARDS
+    }
+
+    /// Forgets the buckets that have refilled: they say nothing a missing bucket does not. One
+    /// shard at a time, so requests wait for at most one shard's sweep.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let Shard { current, previous } = &mut *shard;
+            for map in [current, previous] {
+                map.retain(|(limit, _), bucket| {
+                    let (size, window) = limit.budget(&self.config);
+                    let mut b = *bucket;
+                    b.refill(now, size, size / window.as_secs_f64());
+                    b.tokens < size
+                });
+            }
+        }
+        metrics::gauge!("omnibridge_rate_limit_buckets").set(self.len() as f64);
+    }
+}
+
+/// Sweeps the buckets every few seconds until `shutdown`.
+pub async fn sweeper(limits: std::sync::Arc<RateLimits>, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => limits.sweep(),
+        }
     }
 }
 
@@ -142,12 +243,7 @@ pub fn refused(limit: Limit, wait: Duration) -> Response {
     response
 }
 
-fn hashed(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
-}
-
-/// The buckets a request draws from.
+/// The buckets a request draws from (secrets are hashed by the limiter, never kept).
 fn classify(request: &Request, peer: Option<SocketAddr>) -> Vec<(Limit, String)> {
     let path = request.uri().path();
     let bearer = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
@@ -162,13 +258,22 @@ fn classify(request: &Request, peer: Option<SocketAddr>) -> Vec<(Limit, String)>
         out.push((Limit::WidgetSessionsPerChannel, channel.to_owned()));
     } else if path == "/widget/v1/messages" && request.method() == Method::POST {
         if let Some(token) = bearer {
-            out.push((Limit::WidgetMessagesPerVisitor, hashed(token)));
+            out.push((Limit::WidgetMessagesPerVisitor, token.to_owned()));
+        }
+    } else if path == "/widget/v1/transcript" && request.method() == Method::POST {
+        // Per visitor and per address here; per channel where the channel is known (the hub's
+        // transcript service), since the token names it only after it is checked.
+        if let Some(token) = bearer {
+            out.push((Limit::TranscriptsPerVisitor, token.to_owned()));
+        }
+        if let Some(peer) = peer {
+            out.push((Limit::TranscriptsPerIp, peer.ip().to_string()));
         }
     } else if path.starts_with("/v1/") && path != "/v1/auth/login" {
         if let Some(token) = bearer {
-            out.push((Limit::ApiRequestsPerKey, hashed(token)));
+            out.push((Limit::ApiRequestsPerKey, token.to_owned()));
         } else if let Some(session) = super::signin::session_cookie(request.headers()) {
-            out.push((Limit::ApiRequestsPerKey, hashed(&session)));
+            out.push((Limit::ApiRequestsPerKey, session));
         }
     } else if let Some(rest) = path.strip_prefix("/hooks/") {
         // /hooks/{provider}/{channel_id}/…
@@ -188,4 +293,62 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         }
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(max_buckets: usize) -> LimitsConfig {
+        let mut c = crate::config::Config::defaults().limits;
+        c.max_buckets = max_buckets;
+        c
+    }
+
+    #[test]
+    fn a_flood_of_distinct_keys_stays_within_the_bound_and_known_clients_keep_their_state() {
+        let limits = RateLimits::new(config(64 * 1024));
+        // A client that spent its whole budget.
+        for _ in 0..60 {
+            limits.take(Limit::WidgetMessagesPerVisitor, "busy").expect("within budget");
+        }
+        assert!(limits.take(Limit::WidgetMessagesPerVisitor, "busy").is_err());
+        let started = Instant::now();
+        for i in 0..300_000 {
+            let _ = limits.take(Limit::ApiRequestsPerKey, &format!("random-token-{i}"));
+            if i % 1000 == 0 {
+                // The client keeps asking, and stays refused: its bucket is in use, not evicted.
+                assert!(limits.take(Limit::WidgetMessagesPerVisitor, "busy").is_err(), "after {i} keys");
+            }
+        }
+        assert!(limits.len() <= limits.capacity(), "{} buckets, bound {}", limits.len(), limits.capacity());
+        assert!(limits.capacity() <= 64 * 1024);
+        // Generous on a loaded machine: about 10 ms are expected for 300k keys.
+        assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn refilled_buckets_are_swept() {
+        let mut c = config(10_000);
+        c.api_requests_per_key_per_minute = 60_000_000; // a token per microsecond
+        let limits = RateLimits::new(c);
+        for i in 0..1000 {
+            limits.take(Limit::ApiRequestsPerKey, &i.to_string()).expect("budget");
+        }
+        assert_eq!(limits.len(), 1000);
+        std::thread::sleep(Duration::from_millis(5));
+        limits.sweep();
+        assert_eq!(limits.len(), 0, "full buckets carry nothing");
+    }
+
+    #[test]
+    fn an_empty_bucket_refuses_with_a_wait() {
+        let limits = RateLimits::new(config(1000));
+        for _ in 0..5 {
+            limits.take(Limit::SignInFailuresPerAccountAndIp, "a|1.2.3.4").expect("budget");
+        }
+        let wait = limits.locked(Limit::SignInFailuresPerAccountAndIp, "a|1.2.3.4").expect("locked");
+        assert!(wait >= Duration::from_secs(1));
+        assert!(limits.locked(Limit::SignInFailuresPerAccountAndIp, "a|5.6.7.8").is_none(), "another source is not locked");
+    }
 }

@@ -75,22 +75,28 @@ async fn login(
     use super::rate_limit::Limit;
     let email = body.email.trim().to_lowercase();
     let ip = peer.ip().to_string();
-    // Locked out after too many failures, for the account and for the address alike.
-    for (limit, key) in [(Limit::SignInFailuresPerAccount, email.as_str()), (Limit::SignInFailuresPerIp, ip.as_str())] {
+    let pair = format!("{email}|{ip}");
+    // Locked out after too many failures: the account from this address, the address, and the
+    // account from everywhere (a larger budget, against guessing spread over many addresses).
+    let sources = [(Limit::SignInFailuresPerAccountAndIp, pair.as_str()), (Limit::SignInFailuresPerIp, ip.as_str()), (Limit::SignInFailuresPerAccount, email.as_str())];
+    for (limit, key) in sources {
         if let Some(wait) = state.limits.locked(limit, key) {
             return Ok(super::rate_limit::refused(limit, wait));
         }
     }
     let candidates = store::sessions::credentials_by_email(&state.db, &email).await?;
-    // Every attempt verifies one hash, found or not, so timing does not tell which emails exist.
+    // Every attempt verifies at least one hash, whether the address is unknown, invited without a
+    // password yet or active, so timing does not tell which addresses exist.
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Gfz2/Y+ltmSPIuVj3c+fkVxwW5Bm0B8dGcwC5yYfYoQ";
-    let found = candidates.iter().find(|c| c.password_hash.as_deref().is_some_and(|h| verify_password(&body.password, h)));
-    if candidates.is_empty() {
+    let with_password: Vec<_> = candidates.iter().filter(|c| c.password_hash.is_some()).collect();
+    let found = with_password.iter().find(|c| c.password_hash.as_deref().is_some_and(|h| verify_password(&body.password, h))).copied();
+    if with_password.is_empty() {
         verify_password(&body.password, DUMMY);
     }
     let Some(operator) = found else {
-        let _ = state.limits.take(Limit::SignInFailuresPerAccount, &email);
-        let _ = state.limits.take(Limit::SignInFailuresPerIp, &ip);
+        for (limit, key) in sources {
+            let _ = state.limits.take(limit, key);
+        }
         return Err(ApiError::Unauthorized);
     };
     let token = random_token(32);

@@ -77,8 +77,10 @@ pub struct Channels {
     sms: Built<TwilioSmsChannel>,
     telegram: Built<TelegramChannel>,
     channel_state: Arc<dyn omnibridge_channel::ChannelStateStore>,
-    /// The HTTP client for provider APIs (connection pools shared by every channel).
+    /// The HTTP client for provider APIs (connection pools shared by every channel), guarded.
     http: reqwest::Client,
+    /// Where adapters that connect by themselves (IMAP, SMTP) may connect.
+    guard: omnibridge_channel::AddressGuard,
     /// The hub's public base URL, for the callback URLs providers are given.
     public_url: String,
 }
@@ -112,7 +114,14 @@ impl Channels {
         self.webchat.csat(visitor_id, survey_id)
     }
 
-    pub fn new(db: Db, sockets: VisitorSockets, keyring: Arc<Keyring>, bus: EventBus, http: reqwest::Client, public_url: String) -> Self {
+    pub fn new(
+        db: Db,
+        sockets: VisitorSockets,
+        keyring: Arc<Keyring>,
+        bus: EventBus,
+        (http, guard): (reqwest::Client, omnibridge_channel::AddressGuard),
+        public_url: String,
+    ) -> Self {
         let mailbox_store = Arc::new(email::HubMailboxStore { db: db.clone(), keyring: keyring.clone(), bus });
         let channel_state = Arc::new(telegram::HubChannelState { db: db.clone() });
         Self {
@@ -126,6 +135,7 @@ impl Channels {
             telegram: Built::new(),
             channel_state,
             http,
+            guard,
             public_url,
         }
     }
@@ -198,7 +208,7 @@ impl Channels {
     }
 
     fn email_adapter(&self, info: &ChannelInfo) -> Option<Arc<EmailChannel>> {
-        self.email.get_or_build(info, || Ok(EmailChannel::new(info.id, email::settings_of(&self.keyring, info)?, self.mailbox_store.clone())))
+        self.email.get_or_build(info, || Ok(EmailChannel::new(info.id, email::settings_of(&self.keyring, info)?, self.mailbox_store.clone(), self.guard.clone())))
     }
 }
 

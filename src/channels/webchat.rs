@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use omnibridge_channel::{Address, AddressKind, Technical};
-use omnibridge_webchat::{SessionRequest, TokenHash, Visitor, WidgetBackend, WidgetError, WidgetMessage};
+use omnibridge_webchat::{SessionRequest, TokenHash, TranscriptSent, Visitor, WidgetBackend, WidgetError, WidgetMessage};
 use uuid::Uuid;
 
 use super::Channels;
@@ -17,8 +17,9 @@ use crate::consent::{self, NewConsent};
 use crate::outbox::{self, EventBus};
 use crate::present::{self, fields};
 use crate::privacy::Keyring;
+use crate::store::contacts::IdentityStatus;
 use crate::store::{self, Db, MessageRow, NewContact};
-use crate::transcripts::{Line, TranscriptError, Transcripts};
+use crate::transcripts::{TranscriptError, Transcripts, VisitorTranscript};
 
 const SESSION_CACHE_TTL: Duration = Duration::from_secs(60);
 const HISTORY_LIMIT: usize = 500;
@@ -34,6 +35,9 @@ pub struct HubWidgetBackend {
     /// For transcripts: the routing policy, and the send worker to wake.
     policies: Arc<crate::policy::Policies>,
     send_wake: Arc<tokio::sync::Notify>,
+    /// For transcripts: the per-channel limit, and the base of confirmation links.
+    limits: Arc<crate::api::rate_limit::RateLimits>,
+    public_url: String,
 }
 
 impl HubWidgetBackend {
@@ -45,8 +49,9 @@ impl HubWidgetBackend {
         purposes: Vec<String>,
         policies: Arc<crate::policy::Policies>,
         send_wake: Arc<tokio::sync::Notify>,
+        (limits, public_url): (Arc<crate::api::rate_limit::RateLimits>, String),
     ) -> Self {
-        Self { db, keyring, channels, bus, sessions: Mutex::new(HashMap::new()), purposes, policies, send_wake }
+        Self { db, keyring, channels, bus, sessions: Mutex::new(HashMap::new()), purposes, policies, send_wake, limits, public_url }
     }
 
     fn unavailable(err: impl std::fmt::Display) -> WidgetError {
@@ -91,21 +96,17 @@ impl WidgetBackend for HubWidgetBackend {
 
         // The visitor id is an address only this visitor's browser writes from: verified.
         let visitor_address = Address::new(AddressKind::Webchat, &visitor_id.to_string());
-        let mut identities = vec![(visitor_address, "verified")];
-        // A typed-in email is only claimed: if the address already belongs to someone, it stays
-        // theirs and this contact keeps it as a plain field (a merge suggestion, never a merge).
-        identities.extend(email_address.map(|a| (a, "claimed")));
-        for (address, status) in identities {
-            let index = self.keyring.blind_index(tenant_id, &address);
+        let index = self.keyring.blind_index(tenant_id, &visitor_address);
+        let sealed = key.seal(fields::IDENTITY_ADDRESS, contact_id, &visitor_address.value).map_err(Self::unavailable)?;
+        store::contacts::insert_identity(&mut tx, tenant_id, contact_id, visitor_address.kind.as_str(), &index, &sealed, IdentityStatus::Verified)
+            .await
+            .map_err(Self::unavailable)?;
+        // A typed-in email is only claimed: mail from the address never reaches this visitor,
+        // and whoever holds it verified keeps it (a merge suggestion, never a merge).
+        if let Some(address) = &email_address {
+            let index = self.keyring.blind_index(tenant_id, address);
             let sealed = key.seal(fields::IDENTITY_ADDRESS, contact_id, &address.value).map_err(Self::unavailable)?;
-            let inserted = store::contacts::insert_identity(&mut tx, tenant_id, contact_id, address.kind.as_str(), &index, &sealed, status)
-                .await
-                .map_err(Self::unavailable)?;
-            if !inserted
-                && let Some(holder) = store::merges::verified_holder(&mut tx, tenant_id, address.kind.as_str(), &index).await.map_err(Self::unavailable)?
-            {
-                store::merges::suggest(&mut tx, tenant_id, contact_id, holder, address.kind.as_str()).await.map_err(Self::unavailable)?;
-            }
+            store::merges::claim_address(&mut tx, tenant_id, contact_id, address.kind.as_str(), &index, &sealed).await.map_err(Self::unavailable)?;
         }
         let ip = seal(fields::TECHNICAL_IP, technical.ip.as_deref())?;
         let ua = seal(fields::TECHNICAL_USER_AGENT, technical.user_agent.as_deref())?;
@@ -231,20 +232,25 @@ impl WidgetBackend for HubWidgetBackend {
         self.widget_message(&row, &key).map(Some)
     }
 
-    async fn send_transcript(&self, visitor: &Visitor, email: Option<String>) -> Result<(), WidgetError> {
-        let history = self.history(visitor).await?;
-        let Some(last) = history.last() else {
-            return Err(WidgetError::Invalid { field: "email", detail: "there is nothing to send yet".into() });
-        };
+    async fn send_transcript(&self, visitor: &Visitor, email: Option<String>) -> Result<TranscriptSent, WidgetError> {
         let chat = self.channels.get(visitor.channel_id).await.map_err(Self::unavailable)?.ok_or(WidgetError::UnknownChannel)?;
-        let lines: Vec<Line> = history.iter().map(|m| Line { direction: m.direction.clone(), at: m.created_at.clone(), text: m.text.clone() }).collect();
-        let transcripts = Transcripts { db: &self.db, keyring: &self.keyring, channels: &self.channels, policies: &self.policies, send_wake: &self.send_wake };
-        let title = format!("Your conversation with {}:", chat.name);
-        transcripts.send(visitor.tenant_id, visitor.contact_id, last.conversation_id, Some(&chat), &title, &lines, email).await.map_err(|e| match e {
-            TranscriptError::Invalid { field, detail } => WidgetError::Invalid { field, detail },
-            TranscriptError::Refused { code, detail } => WidgetError::Refused { code, detail },
-            TranscriptError::Unavailable(why) => WidgetError::Unavailable(why),
-        })
+        let transcripts = Transcripts {
+            db: &self.db,
+            keyring: &self.keyring,
+            channels: &self.channels,
+            policies: &self.policies,
+            send_wake: &self.send_wake,
+            limits: &self.limits,
+            public_url: &self.public_url,
+        };
+        match transcripts.for_visitor(visitor, &chat, email).await {
+            Ok(VisitorTranscript::Queued) => Ok(TranscriptSent::Queued),
+            Ok(VisitorTranscript::ConfirmationSent) => Ok(TranscriptSent::ConfirmationSent),
+            Err(TranscriptError::Invalid { field, detail }) => Err(WidgetError::Invalid { field, detail }),
+            Err(TranscriptError::Refused { code, detail }) => Err(WidgetError::Refused { code, detail }),
+            Err(TranscriptError::RateLimited(retry_after)) => Err(WidgetError::RateLimited { retry_after }),
+            Err(TranscriptError::Unavailable(why)) => Err(WidgetError::Unavailable(why)),
+        }
     }
 
     async fn answer_csat(&self, visitor: &Visitor, survey_id: Uuid, score: u8, comment: Option<String>) -> Result<(), WidgetError> {

@@ -143,9 +143,12 @@ impl SendWorker {
         let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
         let text = key.open(fields::MESSAGE_TEXT, q.id, &q.text).map_err(|e| e.to_string())?;
         let Some(address_kind) = address_kind_of_channel(kind) else { return Ok(None) };
-        let identity = store::contacts::identity_for_kind(&self.db, q.tenant_id, q.contact_id, address_kind.as_str())
-            .await
-            .map_err(|e| e.to_string())?;
+        // A message addressed to one identity (a transcript to a confirmed address) goes there
+        // or nowhere; others go to the contact's best address on the kind, verified first.
+        let identity = match q.recipient_identity_id {
+            Some(id) => store::contacts::identity(&self.db, q.contact_id, id).await.map_err(|e| e.to_string())?.filter(|i| i.kind == address_kind.as_str()),
+            None => store::contacts::identity_for_kind(&self.db, q.tenant_id, q.contact_id, address_kind.as_str()).await.map_err(|e| e.to_string())?,
+        };
         let Some(identity) = identity else { return Ok(None) };
         let value = key.open(fields::IDENTITY_ADDRESS, q.contact_id, &identity.address).map_err(|e| e.to_string())?;
         Ok(Some((text, omnibridge_channel::Address { kind: address_kind, value })))
@@ -176,7 +179,8 @@ impl SendWorker {
         let thread_refs = store::mailboxes::thread_ids(&self.db, q.conversation_id, q.channel_id, 20).await.map_err(|e| e.to_string())?;
         let sealed_subject = store::mailboxes::subject(&self.db, q.conversation_id).await.map_err(|e| e.to_string())?;
         let subject = key.open_opt(fields::CONVERSATION_SUBJECT, q.conversation_id, sealed_subject.as_deref()).map_err(|e| e.to_string())?;
-        let subject = if q.purpose == "transcripts" { Some("Your conversation transcript".to_owned()) } else { subject };
+        // The hub's own messages may carry their own subject (a transcript, a confirmation).
+        let subject = q.subject.clone().or(subject);
         // With a reply domain, addresses `local+TAG@reply_domain` route mail back to the hub.
         let tagged = (|| {
             let domain = channel.settings.get("reply_domain")?.as_str()?;

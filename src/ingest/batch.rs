@@ -33,7 +33,7 @@ use crate::outbox::{self, stored_payload};
 use sha2::Digest;
 use crate::present::{self, fields};
 use crate::privacy::{CryptoError, DataKey, KeyError};
-use crate::store::contacts::NewInboundContact;
+use crate::store::contacts::{IdentityStatus, NewInboundContact};
 use crate::store::{self, ConversationRow, MessageRow, NewEvent, NewMessage, StoreError, Tx, now_micros};
 
 #[derive(Debug, thiserror::Error)]
@@ -230,7 +230,7 @@ async fn resolve_contacts(
             _ => None,
         })
         .collect();
-    let mut known: HashMap<(Uuid, Vec<u8>), Uuid> = store::contacts::identities_by_indexes(&mut *tx, &wanted)
+    let mut known: HashMap<(Uuid, Vec<u8>), Uuid> = store::contacts::identities_by_indexes(&mut *tx, &wanted, true)
         .await?
         .into_iter()
         .map(|row| ((row.tenant_id, row.address_index), row.contact_id))
@@ -254,7 +254,7 @@ async fn resolve_contacts(
                 let key = ctx.keyring.data_key(&mut *tx, tenant_id, contact_id).await?;
                 let address = &msg.sender.address;
                 let sealed = key.seal(fields::IDENTITY_ADDRESS, contact_id, &address.value)?;
-                if !store::contacts::insert_identity(&mut *tx, tenant_id, contact_id, address.kind.as_str(), &work.index, &sealed, "verified").await? {
+                if !store::contacts::insert_identity(&mut *tx, tenant_id, contact_id, address.kind.as_str(), &work.index, &sealed, IdentityStatus::Verified).await? {
                     return Err(IngestError::Race);
                 }
                 known.insert(lookup, contact_id);
@@ -264,13 +264,14 @@ async fn resolve_contacts(
         }
         // First time this address writes: a contact with a verified identity.
         let (tenant_id, contact_id, identity_id) = (work.channel.tenant_id, Uuid::now_v7(), Uuid::now_v7());
-        let (key, wrapped_key) = ctx.keyring.new_data_key(tenant_id, contact_id)?;
+        let (key, wrapped_key, generation) = ctx.keyring.new_data_key(tenant_id, contact_id)?;
         let address = &msg.sender.address;
         new_contacts.push(NewInboundContact {
             id: contact_id,
             identity_id,
             tenant_id,
             wrapped_key,
+            generation,
             name: key.seal_opt(fields::CONTACT_NAME, contact_id, msg.sender.display_name.as_deref())?,
             kind: address.kind.as_str(),
             address_index: work.index.clone(),
@@ -300,6 +301,15 @@ async fn resolve_contacts(
     let inserted = store::contacts::insert_inbound_contacts(tx, &new_contacts, now).await?;
     if inserted.len() != new_contacts.len() {
         return Err(IngestError::Race);
+    }
+    // Contacts who only typed these addresses into a form keep them as claims: suggest merging
+    // them with the address's real holder, who has just written for the first time.
+    let first_time: Vec<(Uuid, &str, &[u8])> = new_contacts.iter().map(|c| (c.tenant_id, c.kind, c.address_index.as_slice())).collect();
+    let claims = store::contacts::identities_by_indexes(&mut *tx, &first_time, false).await?;
+    for claim in claims.iter().filter(|c| c.status == IdentityStatus::Claimed.as_str()) {
+        if let Some(holder) = new_contacts.iter().find(|c| c.tenant_id == claim.tenant_id && c.kind == claim.kind && c.address_index == claim.address_index) {
+            store::merges::suggest(tx, claim.tenant_id, claim.contact_id, holder.id, &claim.kind).await?;
+        }
     }
     Ok(created_keys)
 }

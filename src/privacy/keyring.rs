@@ -1,16 +1,24 @@
-//! Keys derived from the master key, and the per-contact data keys they wrap.
+//! Keys derived from the key roots, and the per-contact data keys they wrap.
 //!
-//! - tenant key: HKDF-SHA256(master, info = "tenant-kek" ‖ tenant id); wraps data keys and
-//!   channel secrets;
-//! - blind-index key: HKDF-SHA256(master, info = "blind-index" ‖ tenant id); an identity's
+//! The roots come in generations (see [`super::root`]): generation 1 is the first root (the
+//! first master key), and every master key rotation adds a fresh random one.
+//!
+//! - tenant key (per generation): HKDF-SHA256(root, info = "tenant-kek" ‖ tenant id); wraps
+//!   data keys and seals tenant values (channel secrets, webhook secrets, quarantined mail). New
+//!   values use the newest generation; a rotation re-wraps the old ones under it;
+//! - blind-index key: HKDF-SHA256(first root, info = "blind-index" ‖ tenant id); an identity's
 //!   index is HMAC-SHA256(key, kind ‖ 0 ‖ normalized address), so lookups never need plaintext
-//!   and indexes do not correlate across tenants;
+//!   and indexes do not correlate across tenants. Indexes and pseudonyms must stay stable (they
+//!   are stored, and receivers join on pseudonyms), so they keep the first root's keys;
+//! - link tokens (reply addresses, unsubscribe links): the newest generation; an older
+//!   generation's tokens are accepted for [`OLD_TOKENS_ACCEPTED`] after the rotation that
+//!   retired it, so mail already out keeps working;
 //! - data key: 32 random bytes per contact, stored only wrapped. Destroying the wrapped copy
 //!   makes everything sealed under it unreadable (crypto-shredding). Unwrapped keys are cached
 //!   for a short time only.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use hkdf::Hkdf;
@@ -23,6 +31,8 @@ use super::{CryptoError, SecretKey};
 use crate::store::{self, Conn, StoreError};
 
 const CACHE_TTL: Duration = Duration::from_secs(60);
+/// How long tokens of a retired generation are still accepted.
+pub const OLD_TOKENS_ACCEPTED: Duration = Duration::from_secs(30 * 24 * 3600);
 const CACHE_MAX: usize = 50_000;
 
 /// What values sealed under a tenant key are, as associated data (see
@@ -85,29 +95,91 @@ pub enum KeyError {
     Missing(Uuid),
 }
 
+/// One generation of the root key.
+#[derive(Clone, Debug)]
+pub struct Generation {
+    pub number: i64,
+    pub root: SecretKey,
+    /// When the next generation replaced it (microseconds since the epoch).
+    pub retired_at: Option<i64>,
+}
+
 pub struct Keyring {
-    master: SecretKey,
+    /// The first generation's root: blind indexes and pseudonyms.
+    index_root: SecretKey,
+    /// Every generation, newest first. Replaced whole when a rotation is picked up.
+    generations: RwLock<Arc<Vec<Generation>>>,
     cache: Mutex<HashMap<Uuid, (DataKey, Instant)>>,
 }
 
+fn derive_from(root: &SecretKey, label: &str, tenant_id: Uuid) -> SecretKey {
+    let hk = Hkdf::<Sha256>::new(Some(b"omnibridge/v1"), root.as_bytes());
+    let mut info = Vec::with_capacity(label.len() + 16);
+    info.extend_from_slice(label.as_bytes());
+    info.extend_from_slice(tenant_id.as_bytes());
+    let mut out = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
+    let _ = hk.expand(&info, &mut out);
+    SecretKey::from_bytes(out)
+}
+
 impl Keyring {
-    pub fn new(master: SecretKey) -> Self {
-        Self { master, cache: Mutex::new(HashMap::new()) }
+    /// A keyring of one generation: `root` (a fresh installation, or tests).
+    pub fn new(root: SecretKey) -> Self {
+        Self::with_generations(vec![Generation { number: 1, root, retired_at: None }])
+    }
+
+    /// A keyring of these generations (any order; generation 1 must be among them).
+    pub fn with_generations(mut generations: Vec<Generation>) -> Self {
+        generations.sort_by_key(|g| std::cmp::Reverse(g.number));
+        let index_root = generations.iter().find(|g| g.number == 1).or(generations.last()).map(|g| g.root.clone()).unwrap_or_else(|| SecretKey::from_bytes([0; 32]));
+        Self { index_root, generations: RwLock::new(Arc::new(generations)), cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes up the generations after a rotation (the index root cannot change).
+    pub fn replace_generations(&self, mut generations: Vec<Generation>) {
+        generations.sort_by_key(|g| std::cmp::Reverse(g.number));
+        *self.generations.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(generations);
+    }
+
+    /// The generations, newest first.
+    pub fn generations(&self) -> Arc<Vec<Generation>> {
+        self.generations.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The newest generation's number.
+    pub fn current_generation(&self) -> i64 {
+        self.generations().first().map(|g| g.number).unwrap_or(1)
+    }
+
+    fn current_root(&self) -> SecretKey {
+        self.generations().first().map(|g| g.root.clone()).unwrap_or_else(|| self.index_root.clone())
     }
 
     fn derive(&self, label: &str, tenant_id: Uuid) -> SecretKey {
-        let hk = Hkdf::<Sha256>::new(Some(b"omnibridge/v1"), self.master.as_bytes());
-        let mut info = Vec::with_capacity(label.len() + 16);
-        info.extend_from_slice(label.as_bytes());
-        info.extend_from_slice(tenant_id.as_bytes());
-        let mut out = [0u8; 32];
-        // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
-        let _ = hk.expand(&info, &mut out);
-        SecretKey::from_bytes(out)
+        derive_from(&self.index_root, label, tenant_id)
     }
 
+    /// The tenant key of every generation, newest first (to open what an older one sealed).
+    fn tenant_keys(&self, tenant_id: Uuid) -> Vec<SecretKey> {
+        self.generations().iter().map(|g| derive_from(&g.root, "tenant-kek", tenant_id)).collect()
+    }
+
+    /// Opens with the newest generation's tenant key that fits.
+    fn open_any(&self, tenant_id: Uuid, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut last = CryptoError::Open;
+        for key in self.tenant_keys(tenant_id) {
+            match key.open(sealed, aad) {
+                Ok(plain) => return Ok(plain),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// The newest generation's tenant key (what new values are sealed under).
     pub fn tenant_key(&self, tenant_id: Uuid) -> SecretKey {
-        self.derive("tenant-kek", tenant_id)
+        derive_from(&self.current_root(), "tenant-kek", tenant_id)
     }
 
     /// The keyed blind index of an address within a tenant.
@@ -146,7 +218,24 @@ impl Keyring {
     }
 
     pub fn open_for_tenant(&self, tenant_id: Uuid, what: &str, row: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.tenant_key(tenant_id).open(sealed, &aad(what, row))
+        self.open_any(tenant_id, sealed, &aad(what, row))
+    }
+
+    /// Whether the newest generation's tenant key opens a tenant value.
+    pub fn sealed_by_newest(&self, tenant_id: Uuid, what: &str, row: Uuid, sealed: &[u8]) -> bool {
+        self.tenant_key(tenant_id).open(sealed, &aad(what, row)).is_ok()
+    }
+
+    /// A tenant value sealed again under the newest generation (for a rotation).
+    pub fn reseal_for_tenant(&self, tenant_id: Uuid, what: &str, row: Uuid, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let plain = self.open_for_tenant(tenant_id, what, row, sealed)?;
+        self.seal_for_tenant(tenant_id, what, row, &plain)
+    }
+
+    /// A wrapped data key wrapped again under the newest generation (for a rotation).
+    pub fn rewrap_data_key(&self, tenant_id: Uuid, contact_id: Uuid, wrapped: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let key = self.open_any(tenant_id, wrapped, &aad("data-key", contact_id))?;
+        self.tenant_key(tenant_id).seal(&key, &aad("data-key", contact_id))
     }
 
     /// An unforgeable token naming a conversation, for reply addresses (`support+TOKEN@…`).
@@ -160,38 +249,40 @@ impl Keyring {
     }
 
     /// An unforgeable token naming `id` for one purpose on one channel: the id and 64 bits of
-    /// HMAC-SHA256 under a per-tenant, per-purpose key, as 48 hex characters.
+    /// HMAC-SHA256 under a per-tenant, per-purpose key of the newest generation, as 48 hex
+    /// characters.
     pub fn link_token(&self, purpose: &str, tenant_id: Uuid, channel_id: Uuid, id: Uuid) -> String {
-        format!("{}{}", id.simple(), self.link_mac(purpose, tenant_id, channel_id, id))
+        format!("{}{}", id.simple(), link_mac(&self.current_root(), purpose, tenant_id, channel_id, id))
     }
 
-    /// The id a link token names, if the token is genuine (constant-time comparison).
+    /// The id a link token names, if the token is genuine (constant-time comparison): made by
+    /// the newest generation, or by one retired less than [`OLD_TOKENS_ACCEPTED`] ago.
     pub fn verify_link_token(&self, purpose: &str, tenant_id: Uuid, channel_id: Uuid, token: &str) -> Option<Uuid> {
         let token = token.to_ascii_lowercase();
         if token.len() != 48 || !token.is_ascii() {
             return None;
         }
         let id = Uuid::parse_str(&token[..32]).ok()?;
-        let expected = self.link_mac(purpose, tenant_id, channel_id, id);
-        let matches = expected.bytes().zip(token[32..].bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        let oldest = store::now_micros() - OLD_TOKENS_ACCEPTED.as_micros() as i64;
+        let generations = self.generations();
+        let usable = generations.iter().filter(|g| g.retired_at.is_none_or(|at| at > oldest));
+        let mut matches = false;
+        for generation in usable {
+            let expected = link_mac(&generation.root, purpose, tenant_id, channel_id, id);
+            matches |= expected.bytes().zip(token[32..].bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        }
         matches.then_some(id)
     }
 
-    fn link_mac(&self, purpose: &str, tenant_id: Uuid, channel_id: Uuid, id: Uuid) -> String {
-        let key = self.derive(purpose, tenant_id);
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
-        mac.update(channel_id.as_bytes());
-        mac.update(id.as_bytes());
-        mac.finalize().into_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    /// A fresh data key for a new contact and its wrapped form, for the caller to store.
-    pub fn new_data_key(&self, tenant_id: Uuid, contact_id: Uuid) -> Result<(DataKey, Vec<u8>), CryptoError> {
+    /// A fresh data key for a new contact, its wrapped form and the generation that wrapped
+    /// it, for the caller to store.
+    pub fn new_data_key(&self, tenant_id: Uuid, contact_id: Uuid) -> Result<(DataKey, Vec<u8>, i64), CryptoError> {
         let key = SecretKey::random()?;
-        let wrapped = self.tenant_key(tenant_id).seal(key.as_bytes(), &aad("data-key", contact_id))?;
+        let generation = self.generations().first().cloned().unwrap_or(Generation { number: 1, root: self.index_root.clone(), retired_at: None });
+        let wrapped = derive_from(&generation.root, "tenant-kek", tenant_id).seal(key.as_bytes(), &aad("data-key", contact_id))?;
         let data_key = DataKey { contact_id, key };
         self.remember(&data_key);
-        Ok((data_key, wrapped))
+        Ok((data_key, wrapped, generation.number))
     }
 
     /// Creates and stores a data key for a new contact.
@@ -201,8 +292,8 @@ impl Keyring {
         tenant_id: Uuid,
         contact_id: Uuid,
     ) -> Result<DataKey, KeyError> {
-        let (data_key, wrapped) = self.new_data_key(tenant_id, contact_id)?;
-        store::contacts::insert_data_key(conn, tenant_id, contact_id, &wrapped).await?;
+        let (data_key, wrapped, generation) = self.new_data_key(tenant_id, contact_id)?;
+        store::contacts::insert_data_key(conn, tenant_id, contact_id, &wrapped, generation).await?;
         Ok(data_key)
     }
 
@@ -228,7 +319,7 @@ impl Keyring {
         if let Some(key) = self.cached(contact_id) {
             return Ok(key);
         }
-        let bytes = self.tenant_key(tenant_id).open(wrapped, &aad("data-key", contact_id))?;
+        let bytes = self.open_any(tenant_id, wrapped, &aad("data-key", contact_id))?;
         let bytes: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Open)?;
         let data_key = DataKey { contact_id, key: SecretKey::from_bytes(bytes) };
         self.remember(&data_key);
@@ -257,6 +348,14 @@ impl Keyring {
         cache.insert(key.contact_id, (key.clone(), Instant::now()));
     }
 
+}
+
+fn link_mac(root: &SecretKey, purpose: &str, tenant_id: Uuid, channel_id: Uuid, id: Uuid) -> String {
+    let key = derive_from(root, purpose, tenant_id);
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(channel_id.as_bytes());
+    mac.update(id.as_bytes());
+    mac.finalize().into_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -28,9 +28,9 @@ pub struct NewContact<'a> {
     pub phone: Option<&'a [u8]>,
 }
 
-pub async fn insert_data_key<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, contact_id: Uuid, wrapped: &[u8]) -> StoreResult<()> {
-    const SQL: &str = "INSERT INTO data_keys (contact_id, tenant_id, wrapped, created_at) VALUES ($1, $2, $3, $4)";
-    on_conn!(conn.into(), |c| sqlx::query(SQL).bind(contact_id).bind(tenant_id).bind(wrapped).bind(now_micros()).execute(c).await.map(|r| r.rows_affected()))?;
+pub async fn insert_data_key<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, contact_id: Uuid, wrapped: &[u8], generation: i64) -> StoreResult<()> {
+    const SQL: &str = "INSERT INTO data_keys (contact_id, tenant_id, wrapped, created_at, generation) VALUES ($1, $2, $3, $4, $5)";
+    on_conn!(conn.into(), |c| sqlx::query(SQL).bind(contact_id).bind(tenant_id).bind(wrapped).bind(now_micros()).bind(generation).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -84,8 +84,30 @@ pub async fn update_contact<'a>(conn: impl Into<Conn<'a>>, new: &NewContact<'_>)
         .await)?)
 }
 
-/// Inserts an identity unless the address is already known in the tenant; returns whether it was
-/// inserted.
+/// How a contact came to hold an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityStatus {
+    /// The address itself wrote to us (an inbound mail, SMS, chat) or proved it holds it: at
+    /// most one contact of a tenant holds an address verified, and inbound traffic from the
+    /// address is filed under that contact.
+    Verified,
+    /// Typed into a form: any number of contacts may claim an address; a claim never routes
+    /// inbound traffic and never outranks a verified holder.
+    Claimed,
+}
+
+impl IdentityStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Claimed => "claimed",
+        }
+    }
+}
+
+/// Inserts an identity; returns whether it was inserted. A verified identity is not inserted
+/// when another contact holds the address verified; a claimed one not when this contact holds
+/// the address already.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_identity<'a>(
     conn: impl Into<Conn<'a>>,
@@ -94,18 +116,26 @@ pub async fn insert_identity<'a>(
     kind: &str,
     index: &[u8],
     sealed_address: &[u8],
-    status: &str,
+    status: IdentityStatus,
 ) -> StoreResult<bool> {
-    const SQL: &str = "INSERT INTO identities (id, tenant_id, contact_id, kind, address_index, address, status, created_at) \
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, kind, address_index) DO NOTHING";
-    let done = on_conn!(conn.into(), |c| sqlx::query(SQL)
+    const VERIFIED: &str = "INSERT INTO identities (id, tenant_id, contact_id, kind, address_index, address, status, created_at) \
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                            ON CONFLICT (tenant_id, kind, address_index) WHERE status = 'verified' DO NOTHING";
+    const CLAIMED: &str = "INSERT INTO identities (id, tenant_id, contact_id, kind, address_index, address, status, created_at) \
+                           SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS \
+                           (SELECT 1 FROM identities WHERE tenant_id = $2 AND contact_id = $3 AND kind = $4 AND address_index = $5)";
+    let sql = match status {
+        IdentityStatus::Verified => VERIFIED,
+        IdentityStatus::Claimed => CLAIMED,
+    };
+    let done = on_conn!(conn.into(), |c| sqlx::query(sql)
         .bind(Uuid::now_v7())
         .bind(tenant_id)
         .bind(contact_id)
         .bind(kind)
         .bind(index)
         .bind(sealed_address)
-        .bind(status)
+        .bind(status.as_str())
         .bind(now_micros())
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(done == 1)
@@ -137,6 +167,29 @@ pub async fn identity_for_kind<'a>(
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(contact_id).bind(kind).fetch_optional(c).await)?)
 }
 
+/// One identity of a contact.
+pub async fn identity<'a>(conn: impl Into<Conn<'a>>, contact_id: Uuid, id: Uuid) -> StoreResult<Option<IdentityRow>> {
+    const SQL: &str = "SELECT id, tenant_id, contact_id, kind, address, status, created_at FROM identities WHERE contact_id = $1 AND id = $2";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(contact_id).bind(id).fetch_optional(c).await)?)
+}
+
+/// A contact's identities of one kind, verified first.
+pub async fn identities_of_kind<'a>(conn: impl Into<Conn<'a>>, contact_id: Uuid, kind: &str) -> StoreResult<Vec<IdentityRow>> {
+    const SQL: &str = "SELECT id, tenant_id, contact_id, kind, address, status, created_at FROM identities WHERE contact_id = $1 AND kind = $2 \
+                       ORDER BY CASE status WHEN 'verified' THEN 0 ELSE 1 END, id DESC";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(contact_id).bind(kind).fetch_all(c).await)?)
+}
+
+/// Makes a claimed identity verified (its holder proved the address), unless another contact
+/// holds the address verified already; returns whether it did.
+pub async fn verify_identity<'a>(conn: impl Into<Conn<'a>>, id: Uuid) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE identities SET status = 'verified' WHERE id = $1 AND status = 'claimed' AND NOT EXISTS \
+                       (SELECT 1 FROM identities o WHERE o.tenant_id = identities.tenant_id AND o.kind = identities.kind \
+                        AND o.address_index = identities.address_index AND o.status = 'verified')";
+    let n = on_conn!(conn.into(), |c| sqlx::query(SQL).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
 /// Wrapped data keys of the contacts whose ids lie in `[first, last]` (one page), by contact.
 pub async fn wrapped_data_keys_in_range<'a>(
     conn: impl Into<Conn<'a>>,
@@ -149,12 +202,17 @@ pub async fn wrapped_data_keys_in_range<'a>(
 }
 
 row_struct! {
-    /// Which contact an address index belongs to.
-    pub struct IdentityKeyRow { tenant_id: Uuid, kind: String, address_index: Vec<u8>, contact_id: Uuid }
+    /// Which contact an address index belongs to, and how.
+    pub struct IdentityKeyRow { tenant_id: Uuid, kind: String, address_index: Vec<u8>, contact_id: Uuid, status: String }
 }
 
-/// Identities matching any of these (tenant, kind, blind index) keys.
-pub async fn identities_by_indexes<'a>(conn: impl Into<Conn<'a>>, keys: &[(Uuid, &str, &[u8])]) -> StoreResult<Vec<IdentityKeyRow>> {
+/// Identities matching any of these (tenant, kind, blind index) keys, verified ones first; with
+/// `verified_only`, only those (what routes inbound traffic).
+pub async fn identities_by_indexes<'a>(
+    conn: impl Into<Conn<'a>>,
+    keys: &[(Uuid, &str, &[u8])],
+    verified_only: bool,
+) -> StoreResult<Vec<IdentityKeyRow>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -162,9 +220,11 @@ pub async fn identities_by_indexes<'a>(conn: impl Into<Conn<'a>>, keys: &[(Uuid,
     let sql = format!(
         // A join with the key list, not `(a, b, c) IN (VALUES …)`, which SQLite answers with a scan.
         "WITH k(tenant_id, kind, address_index) AS (VALUES {}) \
-         SELECT i.tenant_id, i.kind, i.address_index, i.contact_id FROM k JOIN identities i \
-         ON i.tenant_id = k.tenant_id AND i.kind = k.kind AND i.address_index = k.address_index",
-        conn.dialect().tuples(keys.len(), 3, 1)
+         SELECT i.tenant_id, i.kind, i.address_index, i.contact_id, i.status FROM k JOIN identities i \
+         ON i.tenant_id = k.tenant_id AND i.kind = k.kind AND i.address_index = k.address_index{} \
+         ORDER BY CASE i.status WHEN 'verified' THEN 0 ELSE 1 END, i.id",
+        conn.dialect().tuples(keys.len(), 3, 1),
+        if verified_only { " AND i.status = 'verified'" } else { "" },
     );
     Ok(on_conn!(conn, |c| {
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
@@ -198,6 +258,8 @@ pub struct NewInboundContact {
     pub identity_id: Uuid,
     pub tenant_id: Uuid,
     pub wrapped_key: Vec<u8>,
+    /// The key generation that wrapped it.
+    pub generation: i64,
     pub name: Option<Vec<u8>>,
     pub kind: &'static str,
     pub address_index: Vec<u8>,
@@ -211,20 +273,20 @@ pub async fn insert_inbound_contacts(tx: &mut super::Tx, rows: &[NewInboundConta
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let keys = format!("INSERT INTO data_keys (contact_id, tenant_id, wrapped, created_at) VALUES {}", tx.dialect().tuples(rows.len(), 4, 1));
+    let keys = format!("INSERT INTO data_keys (contact_id, tenant_id, wrapped, created_at, generation) VALUES {}", tx.dialect().tuples(rows.len(), 5, 1));
     let contacts = format!(
         "INSERT INTO contacts (id, tenant_id, name, email, phone, created_at, updated_at) VALUES {}",
         tx.dialect().tuples(rows.len(), 7, 1)
     );
     let identities = format!(
         "INSERT INTO identities (id, tenant_id, contact_id, kind, address_index, address, status, created_at) VALUES {} \
-         ON CONFLICT (tenant_id, kind, address_index) DO NOTHING RETURNING contact_id",
+         ON CONFLICT (tenant_id, kind, address_index) WHERE status = 'verified' DO NOTHING RETURNING contact_id",
         tx.dialect().tuples(rows.len(), 8, 1)
     );
     on_conn!(Conn::from(&mut *tx), |c| {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(keys));
         for r in rows {
-            q = q.bind(r.id).bind(r.tenant_id).bind(&r.wrapped_key).bind(now);
+            q = q.bind(r.id).bind(r.tenant_id).bind(&r.wrapped_key).bind(now).bind(r.generation);
         }
         q.execute(c).await.map(|r| r.rows_affected())
     })?;

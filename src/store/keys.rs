@@ -76,16 +76,4 @@ pub async fn insert_operator<'a>(conn: impl Into<super::Conn<'a>>, tenant_id: Uu
         .await)?)
 }
 
-/// The root key, sealed under the master key, once the master key has been rotated.
-pub async fn wrapped_root(db: &Db) -> StoreResult<Option<Vec<u8>>> {
-    const SQL: &str = "SELECT wrapped FROM key_root WHERE id = 1";
-    Ok(on_db!(db, |p| sqlx::query_scalar(SQL).fetch_optional(p).await)?)
-}
 
-pub async fn set_wrapped_root(db: &Db, wrapped: &[u8]) -> StoreResult<()> {
-    const SQL: &str = "INSERT INTO key_root (id, wrapped, rotated_at) VALUES (1, $1, $2) \
-                       ON CONFLICT (id) DO UPDATE SET wrapped = excluded.wrapped, rotated_at = excluded.rotated_at";
-    let mut tx = db.begin().await?;
-    super::on_conn!(super::Conn::from(&mut tx), |c| sqlx::query(SQL).bind(wrapped).bind(now_micros()).execute(c).await.map(|_| ()))?;
-    tx.commit().await
-}

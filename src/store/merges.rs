@@ -185,3 +185,16 @@ pub async fn verified_holder(tx: &mut Tx, tenant_id: Uuid, kind: &str, index: &[
     const SQL: &str = "SELECT contact_id FROM identities WHERE tenant_id = $1 AND kind = $2 AND address_index = $3 AND status = 'verified'";
     Ok(on_conn!(Conn::from(&mut *tx), |c| sqlx::query_scalar(SQL).bind(tenant_id).bind(kind).bind(index).fetch_optional(c).await)?)
 }
+
+/// A contact claims a typed-in address: a claimed identity (unless it holds the address
+/// already), and a merge suggestion when another contact holds the address verified. A claim
+/// never takes an address from its verified holder.
+pub async fn claim_address(tx: &mut Tx, tenant_id: Uuid, contact_id: Uuid, kind: &str, index: &[u8], sealed: &[u8]) -> StoreResult<()> {
+    super::contacts::insert_identity(&mut *tx, tenant_id, contact_id, kind, index, sealed, super::contacts::IdentityStatus::Claimed).await?;
+    if let Some(holder) = verified_holder(tx, tenant_id, kind, index).await?
+        && holder != contact_id
+    {
+        suggest(tx, tenant_id, contact_id, holder, kind).await?;
+    }
+    Ok(())
+}

@@ -20,6 +20,7 @@ row_struct! {
     pub struct QueuedMessage {
         id: Uuid, tenant_id: Uuid, conversation_id: Uuid, contact_id: Uuid, channel_id: Uuid,
         author_type: String, author_id: Option<Uuid>, text: Vec<u8>, purpose: String, attempts: i64, created_at: i64,
+        recipient_identity_id: Option<Uuid>, subject: Option<String>,
     }
 }
 
@@ -138,11 +139,11 @@ pub async fn claim_queued(db: &Db, lease_micros: i64, limit: usize) -> StoreResu
     const PG: &str = "UPDATE messages SET lease_until = $2, attempts = attempts + 1 WHERE id IN (\
                       SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
                       AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                      RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at";
+                      RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject";
     const SQLITE: &str = "UPDATE messages SET lease_until = $2, attempts = attempts + 1 WHERE id IN (\
                           SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
                           AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3) \
-                          RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at";
+                          RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject";
     let now = now_micros();
     Ok(match db {
         Db::Pg(p) => sqlx::query_as(PG).bind(now).bind(now + lease_micros).bind(limit as i64).fetch_all(p).await?,
@@ -276,5 +277,13 @@ pub async fn insert_technical_many<'a>(conn: impl Into<Conn<'a>>, rows: &[Techni
         }
         q.execute(c).await.map(|r| r.rows_affected())
     })?;
+    Ok(())
+}
+
+/// Addresses one of the hub's own messages to one identity of its contact, with a subject of
+/// the hub's wording (never a visitor's text).
+pub async fn set_envelope<'a>(conn: impl Into<Conn<'a>>, id: Uuid, identity_id: Option<Uuid>, subject: Option<&str>) -> StoreResult<()> {
+    const SQL: &str = "UPDATE messages SET recipient_identity_id = $2, subject = $3 WHERE id = $1";
+    on_conn!(conn.into(), |c| sqlx::query(SQL).bind(id).bind(identity_id).bind(subject).execute(c).await.map(|_| ()))?;
     Ok(())
 }

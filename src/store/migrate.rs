@@ -33,6 +33,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 16, name: "team_directory", sql: include_str!("../../migrations/sqlite/0016_team_directory.sql") },
     Migration { version: 17, name: "cluster", sql: include_str!("../../migrations/sqlite/0017_cluster.sql") },
     Migration { version: 18, name: "key_root", sql: include_str!("../../migrations/sqlite/0018_key_root.sql") },
+    Migration { version: 19, name: "security", sql: include_str!("../../migrations/sqlite/0019_security.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -55,6 +56,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 16, name: "team_directory", sql: include_str!("../../migrations/postgres/0016_team_directory.sql") },
     Migration { version: 17, name: "cluster", sql: include_str!("../../migrations/postgres/0017_cluster.sql") },
     Migration { version: 18, name: "key_root", sql: include_str!("../../migrations/postgres/0018_key_root.sql") },
+    Migration { version: 19, name: "security", sql: include_str!("../../migrations/postgres/0019_security.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

@@ -1,4 +1,5 @@
-//! Server-side request forgery guard for webhook URLs.
+//! Server-side request forgery guard for webhook URLs, and (through [`crate::outbound`]) for
+//! every other connection made on a tenant's behalf.
 //!
 //! A tenant names the URL; the hub must not become a way into its own network. Addresses are
 //! checked after resolution, inside the HTTP client's resolver, on every connection (so a DNS
@@ -71,8 +72,9 @@ const BLOCKED_V4: &[(Ipv4Addr, u8)] = &[
 ];
 
 const BLOCKED_V6: &[(Ipv6Addr, u8)] = &[
-    (Ipv6Addr::UNSPECIFIED, 128),
-    (Ipv6Addr::LOCALHOST, 128),
+    (Ipv6Addr::UNSPECIFIED, 96),                              // IPv4-compatible (deprecated), :: and ::1 among them
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 32),        // Teredo (tunnels to any IPv4 address)
+    (Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10),        // site-local (deprecated, still routed by some)
     (Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 96),     // NAT64
     (Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0), 48),     // local NAT64
     (Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0), 64),         // discard
@@ -202,10 +204,11 @@ mod tests {
             "127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
             "192.0.2.10", "198.51.100.1", "203.0.113.5", "224.0.0.1", "255.255.255.255", "198.18.0.1", "::1", "::", "fe80::1",
             "fd00::1", "fc00::1", "ff02::1", "2001:db8::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1",
+            "::127.0.0.1", "::10.0.0.1", "fec0::1", "feff::1", "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!policy.permits(ip(blocked)), "{blocked} must be blocked");
         }
-        for public in ["93.184.216.34", "1.1.1.1", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for public in ["93.184.216.34", "1.1.1.1", "172.32.0.1", "2606:4700::1111", "::ffff:8.8.8.8", "2001:4860:4860::8888", "2a00:1450::1"] {
             assert!(policy.permits(ip(public)), "{public} is public");
         }
     }

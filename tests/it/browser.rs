@@ -85,9 +85,31 @@ async fn an_operator_and_a_visitor_talk_through_the_console_and_the_widget() {
     assert!(team.iter().any(|o| o["email"] == "olga@shop.example" && o["availability"] == "away"), "the availability the operator picked: {team:?}");
     assert_eq!(team.iter().filter(|o| o["email"].as_str().is_some_and(|e| e == "nina@shop.example" || e == "otto@shop.example")).count(), 2);
 
+    // The visitor confirms the address by the link mailed to it (no visitor text in that mail);
+    // then the transcript follows.
+    let texts = |mail: &[Vec<u8>]| mail.iter().filter_map(|m| omnibridge_email::parse::parse(m).ok().map(|p| p.text)).collect::<Vec<String>>();
+    let mut link = None;
+    for _ in 0..100 {
+        link = texts(&smtp.received()).iter().flat_map(|t| t.split_whitespace().map(str::to_owned).collect::<Vec<_>>()).find(|w| w.contains("/transcripts/confirm/"));
+        if link.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let link = link.expect("a confirmation link was mailed");
+    let confirmation = texts(&smtp.received()).into_iter().find(|t| t.contains(&link)).expect("the confirmation mail");
+    assert!(!confirmation.contains("Hello from the browser") && !confirmation.contains("Vera"), "no visitor text: {confirmation}");
+    let page = app.http.get(&link).send().await.expect("confirmation page");
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let confirmed = app.http.post(&link).send().await.expect("confirm");
+    assert_eq!(confirmed.status(), reqwest::StatusCode::OK);
+    assert!(confirmed.text().await.expect("page").contains("on its way"));
+    assert_eq!(app.http.post(&link).send().await.expect("again").status(), reqwest::StatusCode::NOT_FOUND, "the link works once");
+
     // The transcript and the switched-channel reply went out as real mail.
-    // (Besides them, the two invitations of the imported operators, through the same relay.)
-    let mail: Vec<String> = smtp.wait_for(4, Duration::from_secs(20)).iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
+    // (Besides them, the confirmation and the two invitations of the imported operators, through
+    // the same relay.)
+    let mail: Vec<String> = smtp.wait_for(5, Duration::from_secs(20)).iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
     let transcript = mail.iter().find(|m| m.contains("Your conversation transcript")).expect("the transcript mail");
     assert!(transcript.contains("vera@example.org") && transcript.contains("Hello from the browser") && transcript.contains("Thanks Vera"), "{transcript}");
     let reply = mail.iter().find(|m| m.contains("Following up by email as promised")).expect("the reply by email");

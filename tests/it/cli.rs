@@ -84,7 +84,7 @@ fn a_bad_configuration_lists_every_problem() {
     }
 }
 
-crate::backend_tests!(rotating_the_master_key_keeps_every_message_readable);
+crate::backend_tests!(rotating_the_master_key_keeps_every_message_readable, after_a_rotation_the_old_master_key_opens_nothing_new);
 
 async fn rotating_the_master_key_keeps_every_message_readable(backend: crate::helpers::Backend) {
     use serde_json::json;
@@ -131,4 +131,77 @@ async fn rotating_the_master_key_keeps_every_message_readable(backend: crate::he
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("master key was rotated"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Rows an attacker holding a copy of the database would read: (tenant, contact, wrapped key)
+/// and (message id, contact, sealed text).
+async fn stolen_rows(db: &omnibridge::store::Db) -> (Vec<(uuid::Uuid, uuid::Uuid, Vec<u8>)>, Vec<(uuid::Uuid, uuid::Uuid, Vec<u8>)>, Vec<(i64, Vec<u8>, i64)>) {
+    const KEYS: &str = "SELECT tenant_id, contact_id, wrapped FROM data_keys WHERE wrapped IS NOT NULL";
+    const MESSAGES: &str = "SELECT id, contact_id, text FROM messages";
+    const ROOTS: &str = "SELECT CAST(id AS BIGINT), wrapped, rotated_at FROM key_root";
+    match db {
+        omnibridge::store::Db::Sqlite(p) => (
+            sqlx::query_as(KEYS).fetch_all(p).await.expect("keys"),
+            sqlx::query_as(MESSAGES).fetch_all(p).await.expect("messages"),
+            sqlx::query_as(ROOTS).fetch_all(p).await.expect("roots"),
+        ),
+        omnibridge::store::Db::Pg(p) => (
+            sqlx::query_as(KEYS).fetch_all(p).await.expect("keys"),
+            sqlx::query_as(MESSAGES).fetch_all(p).await.expect("messages"),
+            sqlx::query_as(ROOTS).fetch_all(p).await.expect("roots"),
+        ),
+    }
+}
+
+/// Someone who has the old master key and a copy of the database taken after the rotation
+/// opens no root, no data key and no message written after the rotation — not of a contact
+/// created afterwards, nor of one from before (whose key was re-wrapped).
+async fn after_a_rotation_the_old_master_key_opens_nothing_new(backend: crate::helpers::Backend) {
+    use omnibridge::privacy::{Keyring, parse_master_key, root};
+    use serde_json::json;
+    let mut app = crate::helpers::TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let channel = app.webchat_channel(&admin).await;
+    let (before_token, _) = app.visitor(&channel, json!({"name": "Ana Lima"})).await;
+    app.visitor_says(&before_token, json!({"text": "written before"})).await;
+    let old_key = app.config.master_key.clone().expect("a key");
+    let old_master = parse_master_key(&old_key).expect("key");
+
+    // Before the rotation the old master opens everything: the check below can fail.
+    let (keys, messages, _) = stolen_rows(&app.db().await).await;
+    let old_ring = Keyring::new(old_master.clone());
+    assert!(keys.iter().all(|(t, c, w)| old_ring.unwrap_data_key(*t, *c, w).is_ok()));
+    assert_eq!(messages.len(), 1);
+
+    let new_key: String = (0..32).map(|i| format!("{:02x}", (i * 11 + 5) as u8)).collect();
+    let out = app.cli(&["keys", "rotate-master", "--new-key", &new_key]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.config.master_key = Some(new_key.clone());
+    app.restart().await;
+    // Written after the rotation: by the contact from before, and by a new one.
+    app.visitor_says(&before_token, json!({"text": "written after, old contact"})).await;
+    let (after_token, _) = app.visitor(&channel, json!({"name": "Bo Berg"})).await;
+    app.visitor_says(&after_token, json!({"text": "written after, new contact"})).await;
+    app.wait_for(&admin, "/v1/conversations", |l| l["data"].as_array().is_some_and(|d| d.len() == 2)).await;
+
+    let (keys, messages, roots) = stolen_rows(&app.db().await).await;
+    assert_eq!(keys.len(), 2);
+    assert_eq!(messages.len(), 3);
+    let stored: Vec<root::StoredRoot> = roots.into_iter().map(|(generation, wrapped, created_at)| root::StoredRoot { generation, wrapped, created_at }).collect();
+    assert!(root::open(&old_master, &stored).is_err(), "the old master opens no stored root");
+    // The attacker's best guess: the old master is generation 1's root, as it was before.
+    let old_ring = Keyring::new(old_master);
+    for (tenant, contact, wrapped) in &keys {
+        assert!(old_ring.unwrap_data_key(*tenant, *contact, wrapped).is_err(), "contact {contact}'s key opens with the old master");
+    }
+    // The new master opens everything, so the rows are the real ones.
+    let new_ring = Keyring::with_generations(root::open(&parse_master_key(&new_key).expect("key"), &stored).expect("new master opens the roots"));
+    let mut texts = Vec::new();
+    for (id, contact, sealed) in &messages {
+        let (tenant, _, wrapped) = keys.iter().find(|k| k.1 == *contact).expect("key of the message's contact");
+        let key = new_ring.unwrap_data_key(*tenant, *contact, wrapped).expect("the new master opens the key");
+        texts.push(key.open("message.text", *id, sealed).expect("opens"));
+    }
+    texts.sort();
+    assert_eq!(texts, ["written after, new contact", "written after, old contact", "written before"]);
 }

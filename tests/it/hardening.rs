@@ -112,7 +112,7 @@ async fn a_client_trickling_its_headers_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guessing_a_password_locks_the_account() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.limits.sign_in_failures_per_account = 3).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.limits.sign_in_failures_per_account_and_ip = 3).await;
     let (_, admin) = app.create_tenant("Shop");
     let (status, _) = app.post("/v1/operators", &admin, json!({"name": "Olga", "email": "olga@shop.example", "role": "admin", "password": "the right passphrase"})).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -121,7 +121,7 @@ async fn guessing_a_password_locks_the_account() {
         assert_eq!(login("a wrong guess!!").await.0, StatusCode::UNAUTHORIZED);
     }
     let (status, problem) = login("the right passphrase").await;
-    assert_eq!((status, problem["limit"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("sign_in_failures_per_account")), "{problem}");
+    assert_eq!((status, problem["limit"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("sign_in_failures_per_account_and_ip")), "{problem}");
 }
 
 /// Values no log line may carry: they are personal data.

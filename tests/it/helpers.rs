@@ -93,6 +93,8 @@ impl TestApp {
         config.database.max_connections = 8;
         // Webhook receivers in tests listen on loopback; retries come in seconds, not hours.
         config.webhooks.allow_private_cidrs = vec!["127.0.0.0/8".into(), "::1".into()];
+        // So do the fake providers, Dovecot and the SMTP receiver.
+        config.outbound.allow_private_cidrs = vec!["127.0.0.0/8".into(), "::1".into()];
         config.webhooks.retry_schedule_secs = vec![0, 1, 1, 1, 1];
         config.webhooks.timeout_secs = 2;
         config.webhooks.overload_penalty_secs = 1;
@@ -373,6 +375,7 @@ impl ChildHub {
             .env("RUST_LOG", level)
             .env("OMNIBRIDGE_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
             .env("OMNIBRIDGE_WEBHOOKS__ALLOW_PRIVATE_CIDRS", app.config.webhooks.allow_private_cidrs.join(","))
+            .env("OMNIBRIDGE_OUTBOUND__ALLOW_PRIVATE_CIDRS", app.config.outbound.allow_private_cidrs.join(","))
             .env("OMNIBRIDGE_WEBHOOKS__RETRY_SCHEDULE_SECS", schedule.join(","))
             .env("OMNIBRIDGE_WEBHOOKS__TIMEOUT_SECS", app.config.webhooks.timeout_secs.to_string())
             .env("OMNIBRIDGE_WEBHOOKS__POLL_INTERVAL_MS", "100")

@@ -7,12 +7,14 @@
 
 mod error;
 mod message;
+pub mod net;
 mod recent;
 pub mod problem;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use error::{AdapterError, SettingsError, SinkError};
+pub use net::AddressGuard;
 pub use recent::RecentReceipts;
 pub use message::{
     Accepted, Address, AddressKind, ConsentAction, ConsentSignal, DeliveryStatus, FetchedFile, InboundAttachment, InboundExtras, InboundMessage,

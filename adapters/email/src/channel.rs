@@ -21,6 +21,7 @@ use crate::imap::{self, Cursor, Fetched, Session};
 use crate::parse::{self, MailKind, ParsedMail};
 use crate::settings::EmailSettings;
 use crate::smtp::{self, OutgoingMail, Transport};
+use omnibridge_channel::AddressGuard;
 
 pub const KIND: &str = "email";
 /// Mails fetched per round.
@@ -49,11 +50,13 @@ pub struct EmailChannel {
     settings: EmailSettings,
     store: Arc<dyn MailboxStore>,
     transport: Mutex<Option<Transport>>,
+    /// Which addresses the mail servers may resolve to.
+    guard: AddressGuard,
 }
 
 impl EmailChannel {
-    pub fn new(channel_id: Uuid, settings: EmailSettings, store: Arc<dyn MailboxStore>) -> Self {
-        Self { channel_id, settings, store, transport: Mutex::new(None) }
+    pub fn new(channel_id: Uuid, settings: EmailSettings, store: Arc<dyn MailboxStore>, guard: AddressGuard) -> Self {
+        Self { channel_id, settings, store, transport: Mutex::new(None), guard }
     }
 
     /// The domain our Message-IDs use: the sender address's.
@@ -63,7 +66,7 @@ impl EmailChannel {
 
     /// One connected session: import what is there, then wait (IDLE or poll) and repeat.
     async fn session(&self, inbound: &InboundTx, shutdown: &CancellationToken) -> Result<(), String> {
-        let mut session = imap::connect(&self.settings.imap).await.map_err(|e| e.to_string())?;
+        let mut session = imap::connect(&self.settings.imap, &self.guard).await.map_err(|e| e.to_string())?;
         let idle = imap::supports_idle(&mut session).await.map_err(|e| e.to_string())?;
         self.store.health(self.channel_id, None).await;
         loop {
@@ -137,7 +140,7 @@ impl EmailChannel {
         if let Some(t) = slot.as_ref() {
             return Ok(t.clone());
         }
-        let t = smtp::transport(&self.settings.smtp)?;
+        let t = smtp::transport(&self.settings.smtp, &self.guard).await?;
         *slot = Some(t.clone());
         Ok(t)
     }
@@ -179,7 +182,7 @@ impl Channel for EmailChannel {
     }
 
     async fn healthcheck(&self) -> Result<(), AdapterError> {
-        let mut session = imap::connect(&self.settings.imap).await.map_err(|e| AdapterError::Transient(e.to_string()))?;
+        let mut session = imap::connect(&self.settings.imap, &self.guard).await.map_err(|e| AdapterError::Transient(e.to_string()))?;
         let _ = session.logout().await;
         Ok(())
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_imap::extensions::idle::IdleResponse;
 use futures_util::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use omnibridge_channel::AddressGuard;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -122,10 +123,11 @@ async fn wrap_tls(tcp: TcpStream, host: &str, extra_roots: &[CertificateDer<'sta
 }
 
 /// Connects and logs in.
-pub async fn connect(settings: &ImapSettings) -> Result<Session, ImapError> {
+pub async fn connect(settings: &ImapSettings, guard: &AddressGuard) -> Result<Session, ImapError> {
     within(async {
         let addr = format!("{}:{}", settings.host, settings.port);
-        let tcp = TcpStream::connect(&addr).await.map_err(|e| ImapError::Connect(addr.clone(), e))?;
+        let checked = crate::net::resolve(&settings.host, settings.port, guard).await.map_err(|e| ImapError::Connect(addr.clone(), e))?;
+        let tcp = TcpStream::connect(&checked[..]).await.map_err(|e| ImapError::Connect(addr.clone(), e))?;
         let _ = tcp.set_nodelay(true);
         let client = match settings.tls {
             TlsMode::Implicit => {

@@ -13,6 +13,7 @@
 
 pub mod channel;
 pub mod imap;
+pub mod net;
 pub mod parse;
 pub mod settings;
 pub mod smtp;

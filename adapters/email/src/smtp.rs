@@ -35,8 +35,14 @@ pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
 /// The longest one send may take, connection and all.
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// A pooled transport for the settings.
-pub fn transport(settings: &SmtpSettings) -> Result<Transport, AdapterError> {
+/// A pooled transport for the settings, connecting to the address the host resolved to now
+/// (checked by the guard; TLS still verifies the host's name).
+pub async fn transport(settings: &SmtpSettings, guard: &omnibridge_channel::AddressGuard) -> Result<Transport, AdapterError> {
+    let checked = crate::net::resolve(&settings.host, settings.port, guard).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => AdapterError::Config(format!("smtp_host: {e}")),
+        _ => AdapterError::Transient(format!("cannot resolve {}: {e}", settings.host)),
+    })?;
+    let server = checked.first().map(|a| a.ip().to_string()).unwrap_or_else(|| settings.host.clone());
     let tls_parameters = || -> Result<TlsParameters, AdapterError> {
         let mut builder = TlsParameters::builder(settings.host.clone());
         if let Some(pem) = &settings.ca_pem {
@@ -50,7 +56,7 @@ pub fn transport(settings: &SmtpSettings) -> Result<Transport, AdapterError> {
         TlsMode::Starttls => Tls::Required(tls_parameters()?),
         TlsMode::None => Tls::None,
     };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server)
         .port(settings.port)
         .tls(tls)
         .timeout(Some(std::time::Duration::from_secs(30)));

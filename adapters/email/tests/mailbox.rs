@@ -137,7 +137,7 @@ async fn mail_is_imported_once_with_text_sender_and_attachments_across_restarts(
         "INBOX",
         &crlf("From: Ana Lima <ana@example.com>\nTo: support@shop.example\nSubject: Where is my parcel?\nMessage-ID: <first@example.com>\n\nHello, order 1234 has not arrived.\n"),
     );
-    let running = run(Arc::new(EmailChannel::new(id, settings(&dovecot, 1), store.clone())), &sink);
+    let running = run(Arc::new(EmailChannel::new(id, settings(&dovecot, 1), store.clone(), omnibridge_channel::AddressGuard::permit_all())), &sink);
     let got = sink.wait_for(1).await;
     assert_eq!(got[0].external_id, "first@example.com");
     assert_eq!(got[0].sender.address, Address::new(AddressKind::Email, "ana@example.com"));
@@ -162,7 +162,7 @@ async fn mail_is_imported_once_with_text_sender_and_attachments_across_restarts(
     running.stop().await;
 
     // A restart picks up from the stored cursor: the two are not imported again.
-    let running = run(Arc::new(EmailChannel::new(id, settings(&dovecot, 1), store.clone())), &sink);
+    let running = run(Arc::new(EmailChannel::new(id, settings(&dovecot, 1), store.clone(), omnibridge_channel::AddressGuard::permit_all())), &sink);
     dovecot.deliver("INBOX", &crlf("From: ana@example.com\nSubject: Re: parcel\nMessage-ID: <third@example.com>\nIn-Reply-To: <out-1@shop.example>\n\nThanks!\n"));
     let got = sink.wait_for(3).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -193,7 +193,7 @@ async fn automatic_mail_and_bounces_are_not_conversations_and_broken_mail_is_qua
     );
     dovecot.deliver("INBOX", b"\x00\x01garbage without any header\xff\xfe");
     dovecot.deliver("INBOX", &crlf("From: cy@example.net\nSubject: hi\nMessage-ID: <good@example.net>\n\nA real question.\n"));
-    let running = run(Arc::new(EmailChannel::new(Uuid::now_v7(), settings(&dovecot, 1), store.clone())), &sink);
+    let running = run(Arc::new(EmailChannel::new(Uuid::now_v7(), settings(&dovecot, 1), store.clone(), omnibridge_channel::AddressGuard::permit_all())), &sink);
     let got = sink.wait_for(1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.all().len(), 1, "only the person's mail is a conversation");
@@ -213,7 +213,7 @@ async fn automatic_mail_and_bounces_are_not_conversations_and_broken_mail_is_qua
 async fn replies_are_sent_as_threaded_email() {
     let dovecot = Dovecot::start();
     let smtp = SmtpSink::start();
-    let channel = EmailChannel::new(Uuid::now_v7(), settings(&dovecot, smtp.port), Arc::new(Store::default()));
+    let channel = EmailChannel::new(Uuid::now_v7(), settings(&dovecot, smtp.port), Arc::new(Store::default()), omnibridge_channel::AddressGuard::permit_all());
     let reply = OutboundMessage {
         id: Uuid::now_v7(),
         channel_id: channel.channel_id,
@@ -276,7 +276,7 @@ async fn replies_are_sent_as_threaded_email() {
     assert!(busy.is_retryable(), "{busy}");
 
     // Nobody listening: a transient failure, to be retried.
-    let unreachable = EmailChannel::new(Uuid::now_v7(), settings(&dovecot, 1), Arc::new(Store::default()));
+    let unreachable = EmailChannel::new(Uuid::now_v7(), settings(&dovecot, 1), Arc::new(Store::default()), omnibridge_channel::AddressGuard::permit_all());
     let error = unreachable.send(&reply).await.expect_err("nothing listens on port 1");
     assert!(error.is_retryable(), "{error}");
 }
@@ -291,19 +291,19 @@ async fn tls_modes_connect_and_bad_credentials_show_in_health() {
         s.imap.port = port;
         s.imap.host = "localhost".into();
         s.imap.extra_roots = roots.clone();
-        EmailChannel::new(Uuid::now_v7(), s, Arc::new(Store::default())).healthcheck().await.unwrap_or_else(|e| panic!("{tls:?}: {e}"));
+        EmailChannel::new(Uuid::now_v7(), s, Arc::new(Store::default()), omnibridge_channel::AddressGuard::permit_all()).healthcheck().await.unwrap_or_else(|e| panic!("{tls:?}: {e}"));
     }
     // An untrusted certificate is refused.
     let mut untrusted = settings(&dovecot, 1);
     untrusted.imap.tls = TlsMode::Implicit;
     untrusted.imap.port = dovecot.tls_port;
     untrusted.imap.host = "localhost".into();
-    assert!(EmailChannel::new(Uuid::now_v7(), untrusted, Arc::new(Store::default())).healthcheck().await.is_err());
+    assert!(EmailChannel::new(Uuid::now_v7(), untrusted, Arc::new(Store::default()), omnibridge_channel::AddressGuard::permit_all()).healthcheck().await.is_err());
 
     let store = Arc::new(Store::default());
     let mut wrong = settings(&dovecot, 1);
     wrong.imap.password = "wrong".into();
-    let running = run(Arc::new(EmailChannel::new(Uuid::now_v7(), wrong, store.clone())), &Sink::default());
+    let running = run(Arc::new(EmailChannel::new(Uuid::now_v7(), wrong, store.clone(), omnibridge_channel::AddressGuard::permit_all())), &Sink::default());
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.health.lock().expect("lock").is_empty() {
         assert!(Instant::now() < deadline, "no health report");
@@ -317,11 +317,11 @@ async fn tls_modes_connect_and_bad_credentials_show_in_health() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_idle_is_polled() {
     let dovecot = Dovecot::start_without_idle();
-    let mut session = omnibridge_email::imap::connect(&settings(&dovecot, 1).imap).await.expect("login");
+    let mut session = omnibridge_email::imap::connect(&settings(&dovecot, 1).imap, &omnibridge_channel::AddressGuard::permit_all()).await.expect("login");
     assert!(!omnibridge_email::imap::supports_idle(&mut session).await.expect("capabilities"), "this server must not offer IDLE");
     let store = Arc::new(Store::default());
     let sink = Sink::default();
-    let running = run(Arc::new(EmailChannel::new(Uuid::now_v7(), settings(&dovecot, 1), store.clone())), &sink);
+    let running = run(Arc::new(EmailChannel::new(Uuid::now_v7(), settings(&dovecot, 1), store.clone(), omnibridge_channel::AddressGuard::permit_all())), &sink);
     // Give the importer time to connect and settle into its polling sleep.
     tokio::time::sleep(Duration::from_millis(500)).await;
     dovecot.deliver("INBOX", &crlf("From: ana@example.com\nSubject: polled\nMessage-ID: <polled@example.com>\n\nFound by polling.\n"));
@@ -339,7 +339,7 @@ async fn a_new_uidvalidity_rescans_and_offers_the_same_message_ids() {
     for n in 1..=2 {
         dovecot.deliver("INBOX", &crlf(&format!("From: ana@example.com\nSubject: {n}\nMessage-ID: <m{n}@example.com>\n\nMail {n}\n")));
     }
-    let running = run(Arc::new(EmailChannel::new(id, settings(&dovecot, 1), store.clone())), &sink);
+    let running = run(Arc::new(EmailChannel::new(id, settings(&dovecot, 1), store.clone(), omnibridge_channel::AddressGuard::permit_all())), &sink);
     sink.wait_for(2).await;
     running.stop().await;
     let server = store.cursor.lock().expect("lock").expect("cursor");
@@ -347,7 +347,7 @@ async fn a_new_uidvalidity_rescans_and_offers_the_same_message_ids() {
     // The stored cursor belongs to another numbering of the mailbox (the server was migrated or
     // restored since): its UIDs mean nothing now.
     *store.cursor.lock().expect("lock") = Some(Cursor { uid_validity: server.uid_validity.wrapping_add(7), last_uid: 2 });
-    let running = run(Arc::new(EmailChannel::new(id, settings(&dovecot, 1), store.clone())), &sink);
+    let running = run(Arc::new(EmailChannel::new(id, settings(&dovecot, 1), store.clone(), omnibridge_channel::AddressGuard::permit_all())), &sink);
     let got = sink.wait_for(4).await;
     running.stop().await;
     let after = store.cursor.lock().expect("lock").expect("cursor");
@@ -372,7 +372,7 @@ async fn replies_go_out_over_starttls_with_authentication() {
         password: Some("s3cret".into()),
         ca_pem: Some(ca.clone()),
     };
-    let channel = EmailChannel::new(Uuid::now_v7(), s.clone(), Arc::new(Store::default()));
+    let channel = EmailChannel::new(Uuid::now_v7(), s.clone(), Arc::new(Store::default()), omnibridge_channel::AddressGuard::permit_all());
     let message = OutboundMessage {
         id: Uuid::now_v7(),
         channel_id: channel.channel_id,
@@ -389,6 +389,6 @@ async fn replies_go_out_over_starttls_with_authentication() {
     // Without the certificate to trust, the TLS handshake fails before anything is said.
     let mut untrusted = s;
     untrusted.smtp.ca_pem = None;
-    assert!(EmailChannel::new(Uuid::now_v7(), untrusted, Arc::new(Store::default())).send(&message).await.is_err());
+    assert!(EmailChannel::new(Uuid::now_v7(), untrusted, Arc::new(Store::default()), omnibridge_channel::AddressGuard::permit_all()).send(&message).await.is_err());
     assert_eq!(smtp.received().len(), 1);
 }

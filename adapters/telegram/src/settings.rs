@@ -42,6 +42,10 @@ pub struct TelegramSettings {
 /// The settings that are secrets.
 pub const SECRETS: &[&str] = &["bot_token", "webhook_secret"];
 
+/// The settings naming where each secret is sent: when one changes, the secret must be given
+/// again (a stored token never follows the channel to another host).
+pub const SECRETS_BOUND_TO: &[(&str, &[&str])] = &[("bot_token", &["api_url"])];
+
 /// Whether `secret` is a valid `secret_token` for `setWebhook`: 1–256 of `A-Z a-z 0-9 _ -`.
 pub fn valid_secret(secret: &str) -> bool {
     (1..=256).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')

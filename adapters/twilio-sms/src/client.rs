@@ -134,11 +134,17 @@ impl TwilioClient {
 
     /// Downloads an MMS media item. Twilio's own media URLs get the account's credentials (media
     /// may be protected by HTTP auth); other hosts get none.
+    /// Fetches an MMS media item. Only URLs of this account's media on the API host are fetched
+    /// (the inbound form is the sender's to write, so anything else could point anywhere);
+    /// Twilio answers them with a redirect to its media store, which the client follows under
+    /// the hub's address guard. Credentials never follow a redirect to another host.
     pub async fn fetch_media(&self, url: &str, max_bytes: usize) -> Result<(String, Vec<u8>), TwilioError> {
-        let mut request = self.http.get(url).timeout(REQUEST_TIMEOUT);
-        if url.starts_with(&format!("{}/", self.base_url)) {
-            request = request.basic_auth(&self.account_sid, Some(&self.auth_token));
+        let account_media = format!("{}/2010-04-01/Accounts/{}/", self.base_url, self.account_sid);
+        let path_ok = url.strip_prefix(&account_media).is_some_and(|rest| !rest.contains("..") && !rest.contains('@') && !rest.contains('#'));
+        if !path_ok || reqwest::Url::parse(url).is_err() {
+            return Err(TwilioError::Decode("media is fetched only from this account's media on the Twilio API host".into()));
         }
+        let request = self.http.get(url).timeout(REQUEST_TIMEOUT).basic_auth(&self.account_sid, Some(&self.auth_token));
         let response = request.send().await.map_err(|e| TwilioError::Network(without_url(&e)))?;
         let status = response.status();
         if !status.is_success() {

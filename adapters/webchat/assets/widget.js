@@ -196,7 +196,9 @@
     if (!token) { status.textContent = "Write to us first."; return; }
     var email = transcriptEmail.value.trim();
     request("POST", "/transcript", email ? { email: email } : {}).then(function (r) {
-      status.textContent = r.ok ? "The transcript is on its way." : (r.body.detail || "The transcript could not be sent.");
+      status.textContent = !r.ok ? (r.body.detail || "The transcript could not be sent.")
+        : r.body.status === "confirmation_sent" ? "Check your inbox: confirm the address and the transcript follows."
+        : "The transcript is on its way.";
     });
   });
 

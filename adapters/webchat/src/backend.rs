@@ -27,9 +27,30 @@ pub enum WidgetError {
     Invalid { field: &'static str, detail: String },
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// Too many requests of this kind; try again after the wait.
+    #[error("too many requests; try again in {} s", .retry_after.as_secs().max(1))]
+    RateLimited { retry_after: std::time::Duration },
     /// The hub will not do it, for a reason the visitor may read (`code` as in the API).
     #[error("{detail}")]
     Refused { code: &'static str, detail: String },
+}
+
+/// What "email me this transcript" did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriptSent {
+    /// On its way to an address the visitor proved is theirs.
+    Queued,
+    /// A link to confirm the address went to it first; the transcript follows the confirmation.
+    ConfirmationSent,
+}
+
+impl TranscriptSent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::ConfirmationSent => "confirmation_sent",
+        }
+    }
 }
 
 /// Implemented by the hub: visitor sessions and the visitor's view of their conversation.
@@ -59,8 +80,8 @@ pub trait WidgetBackend: Send + Sync + 'static {
     async fn message(&self, visitor: &Visitor, message_id: Uuid) -> Result<Option<WidgetMessage>, WidgetError>;
 
     /// Emails the visitor the transcript of their conversation (to `email`, or the address
-    /// they gave before).
-    async fn send_transcript(&self, visitor: &Visitor, email: Option<String>) -> Result<(), WidgetError>;
+    /// they gave before) — at once to an address they proved, else after they confirm it.
+    async fn send_transcript(&self, visitor: &Visitor, email: Option<String>) -> Result<TranscriptSent, WidgetError>;
 
     /// Records the visitor's answer to a satisfaction survey of theirs (1–5, optional comment).
     async fn answer_csat(&self, visitor: &Visitor, survey_id: Uuid, score: u8, comment: Option<String>) -> Result<(), WidgetError>;

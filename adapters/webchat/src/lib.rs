@@ -14,7 +14,7 @@ mod routes;
 mod sockets;
 mod token;
 
-pub use backend::{Visitor, WidgetBackend, WidgetError};
+pub use backend::{TranscriptSent, Visitor, WidgetBackend, WidgetError};
 pub use channel::WebchatChannel;
 pub use protocol::{PostMessage, ServerFrame, SessionRequest, SessionResponse, WidgetMessage};
 pub use routes::{WidgetState, router};

@@ -105,6 +105,12 @@ impl From<WidgetError> for Problem {
             WidgetError::UnknownChannel => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
             WidgetError::Invalid { field, detail } => Problem::invalid(field, detail),
             WidgetError::Refused { code, detail } => Problem::new(StatusCode::CONFLICT, code, detail),
+            WidgetError::RateLimited { retry_after } => {
+                let secs = retry_after.as_secs().max(1);
+                let mut problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", err.to_string()).with("retry_after", secs);
+                problem.retry_after = Some(secs);
+                problem
+            }
             WidgetError::Unavailable(_) => {
                 tracing::error!(error = %err, "widget backend unavailable");
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly")
@@ -124,8 +130,8 @@ async fn transcript(State(state): State<WidgetState>, visitor: AuthedVisitor, Js
     if body.email.as_deref().is_some_and(|e| e.len() > 254 || !e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))) {
         return Err(Problem::invalid("email", "must look like name@example.com"));
     }
-    state.backend.send_transcript(&visitor.0, body.email).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": "queued"}))).into_response())
+    let sent = state.backend.send_transcript(&visitor.0, body.email).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": sent.as_str()}))).into_response())
 }
 
 #[derive(serde::Deserialize)]
