@@ -34,6 +34,7 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, Prob
 }
 
 async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
+    metrics::gauge!("omnibridge_rate_limit_buckets").set(state.limits.len() as f64);
     let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

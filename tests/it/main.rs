@@ -22,6 +22,7 @@ mod openapi;
 mod privacy;
 mod routing;
 mod scale_out;
+mod security;
 mod storage;
 mod story;
 mod webhooks;

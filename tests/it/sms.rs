@@ -22,14 +22,14 @@ backend_tests!(
 
 pub(crate) const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 pub(crate) const TOKEN: &str = "primary-auth-token-0001";
-const OUR_NUMBER: &str = "+14155550199";
+pub(crate) const OUR_NUMBER: &str = "+14155550199";
 pub(crate) const CUSTOMER: &str = "+14155550100";
 /// Where Twilio believes the hub is: behind a TLS-terminating proxy, on another host.
-const PUBLIC: &str = "https://sms.shop.example";
+pub(crate) const PUBLIC: &str = "https://sms.shop.example";
 const WAIT: Duration = Duration::from_secs(20);
 
 /// The signature Twilio would send, computed by the official `twilio` package.
-fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
     use std::io::Write;
     let python = std::env::var("OMNIBRIDGE_TEST_PYTHON")
         .expect("OMNIBRIDGE_TEST_PYTHON must name a Python with the twilio package; scripts/test sets it up");
@@ -49,7 +49,7 @@ fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
 }
 
 /// Posts a form to the hub as Twilio would: to `path` on the hub, signed for `signed_url`.
-async fn post_form(app: &TestApp, path: &str, params: &[(&str, &str)], signature: Option<&str>) -> (StatusCode, String) {
+pub(crate) async fn post_form(app: &TestApp, path: &str, params: &[(&str, &str)], signature: Option<&str>) -> (StatusCode, String) {
     let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params.iter().copied()).finish();
     let mut request = app
         .http
