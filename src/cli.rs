@@ -16,11 +16,7 @@ pub struct CreatedTenant {
     pub api_key: String,
 }
 
-#[derive(Debug, Serialize)]
-pub struct CreatedKey {
-    pub key_id: Uuid,
-    pub api_key: String,
-}
+pub use crate::access::CreatedKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -54,7 +50,7 @@ pub async fn create_tenant(dbs: &Databases, registry: &Registry, name: &str, reg
     dbs.main().insert_directory_entry(&tenant).await?;
     let operator = db.insert_operator(tenant.id, "Administrator", None, "admin").await?;
     let key = issue_key().map_err(CliError::Random)?;
-    db.insert_api_key(tenant.id, Some(operator.id), Role::Admin.as_str(), &key.hash, &key.prefix).await?;
+    db.insert_api_key(tenant.id, Some(operator.id), Role::Admin.as_str(), &key.hash, &key.prefix, (Some("First admin key"), None)).await?;
     let mut tx = db.begin().await?;
     crate::policy::notices::baseline(&mut tx, tenant.id, registry).await?;
     tx.commit().await?;
@@ -62,20 +58,19 @@ pub async fn create_tenant(dbs: &Databases, registry: &Registry, name: &str, reg
 }
 
 /// Creates an API key with `role` for an existing tenant.
-pub async fn create_key(db: &Db, tenant_id: Uuid, role: &str, operator_id: Option<Uuid>) -> Result<CreatedKey, CliError> {
+pub async fn create_key(db: &Db, tenant_id: Uuid, role: &str, operator_id: Option<Uuid>, name: Option<&str>, expires_in_days: Option<u32>) -> Result<CreatedKey, CliError> {
     let role = Role::parse(role).ok_or_else(|| CliError::Invalid(format!("--role {role:?}: must be admin, agent or integration")))?;
-    if db.tenant(tenant_id).await?.is_none() {
-        return Err(CliError::Invalid(format!("--tenant {tenant_id}: no such tenant")));
-    }
-    if let Some(operator) = operator_id
-        && db.operator(tenant_id, operator).await?.is_none() {
-            return Err(CliError::Invalid(format!("--operator {operator}: no such operator in this tenant")));
-        }
-    let key = issue_key().map_err(CliError::Random)?;
-    let row = db.insert_api_key(tenant_id, operator_id, role.as_str(), &key.hash, &key.prefix).await?;
+    let expires_at = expires_in_days.map(|d| crate::store::now_micros() + i64::from(d) * 86_400 * 1_000_000);
+    let new = crate::access::NewKey { name, role, operator_id, expires_at };
     let actor = crate::privacy::audit::Actor { operator_id, ..Default::default() };
-    crate::privacy::audit::record(db, tenant_id, &actor, "key.create", "api_key", Some(row.id), Some(&format!("role {} (command line)", role.as_str()))).await;
-    Ok(CreatedKey { key_id: row.id, api_key: key.secret })
+    crate::access::create_key(db, tenant_id, &new, &actor).await.map_err(|e| match e {
+        crate::access::AccessError::NotFound(_) => CliError::Invalid(format!("--tenant {tenant_id}: no such tenant")),
+        crate::access::AccessError::Invalid { field: "operator_id", .. } => CliError::Invalid(format!("--operator: no active operator with this id in the tenant")),
+        crate::access::AccessError::Invalid { field, detail } => CliError::Invalid(format!("--{}: {detail}", field.replace('_', "-"))),
+        crate::access::AccessError::Store(e) => CliError::Store(e),
+        crate::access::AccessError::Random(e) => CliError::Random(e),
+        other => CliError::Invalid(other.to_string()),
+    })
 }
 
 /// A progress bar on standard error, drawn only when it is a terminal.

@@ -41,6 +41,9 @@ pub enum Change {
     Channel(Uuid),
     /// A tenant's policy, allow-list or keys changed: drop what is cached about the tenant.
     Tenant(Uuid),
+    /// Someone's access to a tenant ended (a key revoked, an operator deactivated or signed
+    /// out): drop cached keys, and open websockets re-check their credentials.
+    Access(Uuid),
 }
 
 impl Change {
@@ -48,6 +51,7 @@ impl Change {
         match self {
             Change::Channel(id) => format!("{}:channel:{id}", node_id()),
             Change::Tenant(id) => format!("{}:tenant:{id}", node_id()),
+            Change::Access(id) => format!("{}:access:{id}", node_id()),
         }
     }
 
@@ -60,6 +64,7 @@ impl Change {
         match kind {
             "channel" => Some((node, Change::Channel(id))),
             "tenant" => Some((node, Change::Tenant(id))),
+            "access" => Some((node, Change::Access(id))),
             _ => None,
         }
     }
@@ -128,10 +133,7 @@ impl Cluster {
 
     /// Tells the other nodes (PostgreSQL only) that configuration changed.
     pub async fn announce(&self, change: Change) {
-        let Db::Pg(pool) = &self.db else { return };
-        if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)").bind(CONFIG_CHANNEL).bind(change.encode()).execute(pool).await {
-            tracing::warn!(error = %err, ?change, "announcing a configuration change failed; other nodes' caches expire on their own");
-        }
+        announce_to(&self.db, change).await;
     }
 
     /// Tells the other nodes (PostgreSQL only) that events were committed.
@@ -140,6 +142,15 @@ impl Cluster {
         if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)").bind(EVENTS_CHANNEL).bind(node_id().to_string()).execute(pool).await {
             tracing::debug!(error = %err, "notifying other nodes of events failed; they catch up on their own");
         }
+    }
+}
+
+/// Tells the hub processes on `db` (PostgreSQL only) that configuration changed — from a
+/// running hub or from the command line.
+pub async fn announce_to(db: &Db, change: Change) {
+    let Db::Pg(pool) = db else { return };
+    if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)").bind(CONFIG_CHANNEL).bind(change.encode()).execute(pool).await {
+        tracing::warn!(error = %err, ?change, "announcing a configuration change failed; other nodes' caches expire on their own");
     }
 }
 

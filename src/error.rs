@@ -28,6 +28,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Too many of something at once (connections); not a rate: no waiting helps until one ends.
+    #[error("{0}")]
+    TooMany(String),
     /// The recipient's consent does not allow this message (the reason names the withdrawal).
     #[error("{0}")]
     ConsentMissing(String),
@@ -70,6 +73,7 @@ impl From<ApiError> for Problem {
                 Problem::invalid(&field, format!("{err}: {}", lines.join("; "))).with("errors", serde_json::to_value(rows).unwrap_or_default())
             }
             ApiError::Unavailable(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string()),
+            ApiError::TooMany(_) => Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_connections", err.to_string()),
             ApiError::ConsentMissing(reason) => {
                 Problem::new(StatusCode::CONFLICT, "consent_missing", reason.strip_prefix("consent_missing: ").unwrap_or(reason))
             }
@@ -104,3 +108,18 @@ impl From<crate::outbox::AppendError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<crate::access::AccessError> for ApiError {
+    fn from(err: crate::access::AccessError) -> Self {
+        use crate::access::AccessError;
+        match err {
+            AccessError::Invalid { field, detail } => ApiError::invalid(field, detail),
+            AccessError::NotFound(what) => ApiError::NotFound(what),
+            AccessError::Conflict(why) => ApiError::Conflict(why),
+            AccessError::Store(e) => ApiError::Store(e),
+            AccessError::Key(e) => ApiError::Key(e),
+            AccessError::Append(e) => e.into(),
+            AccessError::Random(e) => ApiError::Unavailable(format!("no randomness: {e}")),
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! behind the egress door, the HTTP router — and serves until `shutdown` is cancelled. The binary
 //! calls it for `omnibridge serve`; tests call it on port 0.
 
+pub mod access;
 pub mod api;
 pub mod assignment;
 pub mod channels;
@@ -21,6 +22,7 @@ pub mod ingest;
 pub mod invitations;
 pub mod mailer;
 pub mod outbound;
+pub mod password_reset;
 pub mod outbox;
 pub mod policy;
 pub mod present;
@@ -228,6 +230,8 @@ impl Cell {
             limits: shared.limits.clone(),
             shutdown: shared.shutdown.clone(),
             outbound_policy: shared.outbound_policy.clone(),
+            revocations: tokio::sync::watch::Sender::new(0),
+            socket_counts: Default::default(),
         });
         let (ingest, writer_db, writer_tasks) = start_ingest(config, url, &db, &hub).await?;
         let checkpointer = tokio::spawn(checkpoint_periodically(db.clone(), shared.workers.clone()));
@@ -280,6 +284,7 @@ impl Cell {
                                 hub.policies.invalidate(id);
                                 hub.ip_allow.forget(id);
                             }
+                            cluster::Change::Access(id) => access::Ended::here(&hub, id),
                         }
                     });
                 }

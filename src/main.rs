@@ -157,8 +157,29 @@ enum KeyCommand {
         /// The operator the key acts as (replies are authored by them).
         #[arg(long)]
         operator: Option<Uuid>,
+        /// What the key is for, shown in the list of keys.
+        #[arg(long)]
+        name: Option<String>,
+        /// The key stops working after this many days.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
         #[arg(long)]
         json: bool,
+    },
+    /// List a tenant's API keys (never the secrets).
+    List {
+        #[arg(long)]
+        tenant: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key: every hub process refuses it within a second.
+    Revoke {
+        #[arg(long)]
+        tenant: Uuid,
+        /// The key's id (from `key list`).
+        #[arg(long)]
+        key: Uuid,
     },
 }
 
@@ -415,10 +436,37 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Key { command: KeyCommand::Create { tenant, role, operator, json } } => {
+        Command::Key { command: KeyCommand::List { tenant, json } } => {
             let dbs = omnibridge::regions::Databases::connect(Arc::new(config)).await?;
             let db = tenant_db(&dbs, tenant).await?;
-            let created = omnibridge::cli::create_key(db, tenant, &role, operator).await?;
+            let keys = omnibridge::access::list_keys(db, tenant).await?;
+            if json {
+                let rows: Vec<serde_json::Value> = keys
+                    .iter()
+                    .map(|k| serde_json::json!({"id": k.id, "name": k.name, "role": k.role, "prefix": k.prefix, "revoked": k.revoked_at.is_some()}))
+                    .collect();
+                println!("{}", serde_json::to_string(&rows)?);
+            } else {
+                for k in keys {
+                    let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                    println!("{}  {:<11}  {:<7}  {:<12}  {}", k.id, k.role, state, k.prefix, k.name.unwrap_or_default());
+                }
+            }
+            Ok(())
+        }
+        Command::Key { command: KeyCommand::Revoke { tenant, key } } => {
+            let dbs = omnibridge::regions::Databases::connect(Arc::new(config)).await?;
+            let db = tenant_db(&dbs, tenant).await?;
+            omnibridge::access::revoke_key(db, tenant, key, &Default::default()).await.map_err(|e| anyhow::anyhow!("--key {key}: {e}"))?;
+            // Running processes re-check keys every second; on PostgreSQL they are told at once.
+            omnibridge::cluster::announce_to(db, omnibridge::cluster::Change::Access(tenant)).await;
+            println!("revoked {key}");
+            Ok(())
+        }
+        Command::Key { command: KeyCommand::Create { tenant, role, operator, name, expires_in_days, json } } => {
+            let dbs = omnibridge::regions::Databases::connect(Arc::new(config)).await?;
+            let db = tenant_db(&dbs, tenant).await?;
+            let created = omnibridge::cli::create_key(db, tenant, &role, operator, name.as_deref(), expires_in_days).await?;
             if json {
                 println!("{}", serde_json::to_string(&created)?);
             } else {

@@ -30,3 +30,29 @@ CREATE TABLE address_confirmations (
     confirmed_at BIGINT
 );
 CREATE INDEX address_confirmations_contact ON address_confirmations(contact_id);
+
+-- API keys: a name, an optional expiry, when last used; revoked keys stay for the audit trail.
+ALTER TABLE api_keys ADD COLUMN name TEXT;
+ALTER TABLE api_keys ADD COLUMN expires_at BIGINT;
+ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT;
+CREATE INDEX api_keys_tenant ON api_keys(tenant_id, id);
+
+-- Operators: deactivated (no sign-in, no keys, no assignments; can come back) and deleted
+-- (personal data erased; messages keep their author as a former operator).
+ALTER TABLE operators ADD COLUMN deactivated_at BIGINT;
+ALTER TABLE operators ADD COLUMN deleted_at BIGINT;
+
+-- Sessions: where they came from, for the operator's list of sessions.
+ALTER TABLE operator_sessions ADD COLUMN user_agent TEXT;
+ALTER TABLE operator_sessions ADD COLUMN last_seen_at BIGINT;
+
+-- Password reset by mail: a random token, single-use and expiring; only its SHA-256 is kept.
+CREATE TABLE password_resets (
+    token_hash BYTEA PRIMARY KEY,
+    tenant_id UUID NOT NULL REFERENCES tenants(id),
+    operator_id UUID NOT NULL REFERENCES operators(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE INDEX password_resets_operator ON password_resets(operator_id);

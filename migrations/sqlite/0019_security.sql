@@ -44,3 +44,29 @@ CREATE TABLE address_confirmations (
     confirmed_at INTEGER
 );
 CREATE INDEX address_confirmations_contact ON address_confirmations(contact_id);
+
+-- API keys: a name, an optional expiry, when last used; revoked keys stay for the audit trail.
+ALTER TABLE api_keys ADD COLUMN name TEXT;
+ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;
+ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+CREATE INDEX api_keys_tenant ON api_keys(tenant_id, id);
+
+-- Operators: deactivated (no sign-in, no keys, no assignments; can come back) and deleted
+-- (personal data erased; messages keep their author as a former operator).
+ALTER TABLE operators ADD COLUMN deactivated_at INTEGER;
+ALTER TABLE operators ADD COLUMN deleted_at INTEGER;
+
+-- Sessions: where they came from, for the operator's list of sessions.
+ALTER TABLE operator_sessions ADD COLUMN user_agent TEXT;
+ALTER TABLE operator_sessions ADD COLUMN last_seen_at INTEGER;
+
+-- Password reset by mail: a random token, single-use and expiring; only its SHA-256 is kept.
+CREATE TABLE password_resets (
+    token_hash BLOB PRIMARY KEY,
+    tenant_id BLOB NOT NULL REFERENCES tenants(id),
+    operator_id BLOB NOT NULL REFERENCES operators(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+);
+CREATE INDEX password_resets_operator ON password_resets(operator_id);

@@ -18,7 +18,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 const KEY_PREFIX: &str = "obk_";
-const CACHE_TTL: Duration = Duration::from_secs(30);
+/// A verified key is trusted this long before the database is asked again: a revocation made
+/// by any process (or the command line) takes effect within it, even unannounced.
+const CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -68,6 +70,11 @@ impl AuthCache {
     fn get(&self, hash: &[u8; 32]) -> Option<Auth> {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.get(hash).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(a, _)| a.clone())
+    }
+
+    /// Drops every cached key of a tenant (someone's access there ended).
+    pub fn forget_tenant(&self, tenant_id: Uuid) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (a, _)| a.tenant_id != tenant_id);
     }
 
     fn put(&self, hash: [u8; 32], auth: Auth) {

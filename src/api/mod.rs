@@ -4,7 +4,9 @@
 pub mod allow_list;
 mod attachments;
 mod canned;
+mod api_keys;
 mod csat;
+mod password_reset;
 mod transcripts;
 mod invitations;
 mod email_hooks;
@@ -24,7 +26,7 @@ pub mod rate_limit;
 mod patch;
 mod links;
 mod privacy;
-mod realtime;
+pub mod realtime;
 mod ropa;
 mod routing;
 mod signin;
@@ -62,6 +64,8 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(links::router())
         .merge(consents::router())
         .merge(operators::router())
+        .merge(api_keys::router())
+        .merge(password_reset::router())
         .merge(realtime::router())
         .merge(webhooks::router())
         .merge(routing::router())

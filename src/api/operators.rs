@@ -21,9 +21,11 @@ use crate::store::{OperatorRow, Page};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/operators", get(list).post(create))
-        .route("/v1/operators/{id}", axum::routing::patch(update))
+        .route("/v1/operators/{id}", axum::routing::patch(update).delete(remove))
+        .route("/v1/operators/{id}/deactivate", axum::routing::post(deactivate))
+        .route("/v1/operators/{id}/reactivate", axum::routing::post(reactivate))
+        .route("/v1/operators/{id}/sessions", get(sessions).delete(sign_out_everywhere))
         .route("/v1/operators/import", axum::routing::post(import))
-        .route("/v1/keys", axum::routing::post(create_key))
 }
 
 /// Team import (admins): a CSV of `name,email,role` rows, all imported or none; each new
@@ -50,6 +52,8 @@ struct UpdateOperator {
     capacity: Option<i64>,
     /// The daily summary mail: on or off.
     daily_summary: Option<bool>,
+    /// `admin` or `agent` (admins only; a tenant keeps at least one active admin).
+    role: Option<String>,
 }
 
 /// An operator's availability and capacity: admins for anyone, operators for themselves.
@@ -57,6 +61,11 @@ async fn update(State(state): State<AppState>, auth: Auth, axum::extract::Path(i
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("operator"))?;
     if auth.role != crate::domain::Role::Admin && auth.operator_id != Some(id) {
         return Err(ApiError::Forbidden);
+    }
+    if let Some(role) = &body.role {
+        auth.require_admin()?;
+        let role = crate::domain::Role::parse(role).ok_or_else(|| ApiError::invalid("role", "must be admin or agent"))?;
+        crate::access::change_role(&state, auth.tenant_id, id, role, &auth.actor()).await?;
     }
     let row = state.db.operator(auth.tenant_id, id).await?.ok_or(ApiError::NotFound("operator"))?;
     let current = crate::store::team::availability(&state.db, auth.tenant_id).await?.into_iter().find(|a| a.id == id).ok_or(ApiError::NotFound("operator"))?;
@@ -78,25 +87,6 @@ async fn update(State(state): State<AppState>, auth: Auth, axum::extract::Path(i
         state.mail_wake.notify_one();
     }
     Ok(Json(view))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateKey {
-    role: String,
-    operator_id: Option<Uuid>,
-}
-
-/// An API key for automation, shown once (admins only).
-async fn create_key(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<CreateKey>) -> ApiResult<impl IntoResponse> {
-    auth.require_admin()?;
-    let created = crate::cli::create_key(&state.db, auth.tenant_id, &body.role, body.operator_id).await.map_err(|e| match e {
-        crate::cli::CliError::Invalid(why) if why.starts_with("--role") => ApiError::invalid("role", "must be admin, agent or integration"),
-        crate::cli::CliError::Invalid(_) => ApiError::invalid("operator_id", "no such operator in this tenant"),
-        crate::cli::CliError::Store(e) => ApiError::Store(e),
-        crate::cli::CliError::Random(e) => ApiError::Unavailable(format!("no randomness: {e}")),
-    })?;
-    Ok((StatusCode::CREATED, Json(created)))
 }
 
 #[derive(Serialize)]
@@ -210,4 +200,74 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
         })
         .collect();
     Ok(Json(list_body(views, page.next_cursor)))
+}
+
+fn operator_id(id: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| ApiError::NotFound("operator"))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Deactivate {
+    /// Who takes over their open conversations; absent: they go back to the queue.
+    reassign_to: Option<Uuid>,
+}
+
+/// Deactivates an operator (admins): sessions, keys and websockets end at once; their open
+/// conversations go to a colleague or back to the queue.
+async fn deactivate(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>, body: axum::body::Bytes) -> ApiResult<impl IntoResponse> {
+    auth.require_admin()?;
+    let id = operator_id(&id)?;
+    let body: Deactivate = if body.is_empty() { Deactivate::default() } else { omnibridge_channel::problem::parse_json(&body).map_err(|p| ApiError::invalid(p.field.as_deref().unwrap_or("body"), p.detail))? };
+    let moved = crate::access::deactivate(&state, auth.tenant_id, id, body.reassign_to, &auth.actor()).await?;
+    Ok(Json(serde_json::json!({"id": id, "status": "deactivated", "conversations_reassigned": moved})))
+}
+
+async fn reactivate(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>) -> ApiResult<impl IntoResponse> {
+    auth.require_admin()?;
+    let id = operator_id(&id)?;
+    crate::access::reactivate(&state, auth.tenant_id, id, &auth.actor()).await?;
+    Ok(Json(serde_json::json!({"id": id, "status": "active"})))
+}
+
+/// Deletes an operator (admins): personal data erased, authorship kept as a former operator.
+async fn remove(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    crate::access::delete(&state, auth.tenant_id, operator_id(&id)?, &auth.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An operator's console sessions: admins for anyone, operators for themselves.
+async fn sessions(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>) -> ApiResult<impl IntoResponse> {
+    let id = operator_id(&id)?;
+    if auth.role != crate::domain::Role::Admin && auth.operator_id != Some(id) {
+        return Err(ApiError::Forbidden);
+    }
+    state.db.operator(auth.tenant_id, id).await?.ok_or(ApiError::NotFound("operator"))?;
+    let rows = crate::store::sessions::of_operator(&state.db, auth.tenant_id, id).await?;
+    let data: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|s| {
+            // A public id: a hash of the token's hash, never the token.
+            let public: String = sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), &s.token_hash))[..8].iter().map(|b| format!("{b:02x}")).collect();
+            serde_json::json!({
+                "id": public,
+                "created_at": rfc3339(s.created_at),
+                "expires_at": rfc3339(s.expires_at),
+                "last_seen_at": s.last_seen_at.map(rfc3339),
+                "user_agent": s.user_agent,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"data": data, "next_cursor": null})))
+}
+
+/// Signs an operator out everywhere: admins for anyone, operators for themselves.
+async fn sign_out_everywhere(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>) -> ApiResult<impl IntoResponse> {
+    let id = operator_id(&id)?;
+    if auth.role != crate::domain::Role::Admin && auth.operator_id != Some(id) {
+        return Err(ApiError::Forbidden);
+    }
+    let ended = crate::access::sign_out_everywhere(&state, auth.tenant_id, id, &auth.actor()).await?;
+    Ok(Json(serde_json::json!({"sessions_ended": ended})))
 }

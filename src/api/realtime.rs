@@ -1,6 +1,11 @@
 //! `GET /v1/realtime`: operators' live feed of their tenant's events over a websocket. The key
 //! comes as a Bearer header or, for browsers (which cannot set headers on websockets), as
 //! `?token=`. Each frame is one event, exactly as webhooks carry it: `{"type","timestamp","data"}`.
+//!
+//! A socket lasts only as long as its credential: when access ends anywhere (a key revoked, the
+//! operator deactivated or signed out) the socket re-checks its key or session and closes with
+//! 1008 if it no longer holds; it also re-checks every minute. One credential holds at most
+//! [`MAX_SOCKETS_PER_CREDENTIAL`] sockets, and a socket that stops answering pings is closed.
 
 use std::collections::HashMap;
 
@@ -14,9 +19,63 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::auth::authenticate;
+use super::auth::{authenticate, hash_key};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+
+/// Sockets one key or session may hold open at once.
+pub const MAX_SOCKETS_PER_CREDENTIAL: usize = 20;
+/// A ping goes out this often; a socket silent for three of them is closed.
+const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// What a socket was opened with, to check again.
+#[derive(Clone)]
+enum Credential {
+    Key(String),
+    Session([u8; 32]),
+}
+
+impl Credential {
+    fn id(&self) -> [u8; 32] {
+        match self {
+            Credential::Key(secret) => hash_key(secret),
+            Credential::Session(hash) => *hash,
+        }
+    }
+
+    async fn holds(&self, state: &AppState) -> bool {
+        match self {
+            Credential::Key(secret) => state.db.api_key_by_hash(&hash_key(secret)).await.map(|k| k.is_some()).unwrap_or(true),
+            Credential::Session(hash) => crate::store::sessions::find(&state.db, hash).await.map(|s| s.is_some()).unwrap_or(true),
+        }
+    }
+}
+
+/// Open sockets per credential, in this process.
+#[derive(Default)]
+pub struct SocketCounts(std::sync::Mutex<HashMap<[u8; 32], usize>>);
+
+impl SocketCounts {
+    fn enter(&self, id: [u8; 32]) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(id).or_default();
+        if *n >= MAX_SOCKETS_PER_CREDENTIAL {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn leave(&self, id: [u8; 32]) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&id);
+            }
+        }
+    }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/realtime", get(upgrade))
@@ -30,12 +89,12 @@ async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     let header_token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let tenant_id = match header_token.or(q.get("token").map(String::as_str)) {
+    let (tenant_id, credential) = match header_token.or(q.get("token").map(String::as_str)) {
         Some(token) => {
             let mut auth = authenticate(&state, token.trim()).await?;
             auth.ip = Some(peer.ip());
             super::allow_list::check(&state, &auth).await?;
-            auth.tenant_id
+            (auth.tenant_id, Credential::Key(token.trim().to_owned()))
         }
         None => {
             // The console's session cookie; a page of another site may not open this socket.
@@ -48,7 +107,8 @@ async fn upgrade(
             if !same_origin {
                 return Err(ApiError::Forbidden);
             }
-            let session = crate::store::sessions::find(&state.db, &super::signin::session_hash(&token)).await?.ok_or(ApiError::Unauthorized)?;
+            let hash = super::signin::session_hash(&token);
+            let session = crate::store::sessions::find(&state.db, &hash).await?.ok_or(ApiError::Unauthorized)?;
             let role = crate::domain::Role::parse(&session.role).ok_or(ApiError::Unauthorized)?;
             let auth = super::auth::Auth {
                 tenant_id: session.tenant_id,
@@ -58,20 +118,56 @@ async fn upgrade(
                 ip: Some(peer.ip()),
             };
             super::allow_list::check(&state, &auth).await?;
-            auth.tenant_id
+            let hash: [u8; 32] = hash.as_slice().try_into().map_err(|_| ApiError::Unauthorized)?;
+            (auth.tenant_id, Credential::Session(hash))
         }
     };
+    if !state.socket_counts.enter(credential.id()) {
+        return Err(ApiError::TooMany(format!("at most {MAX_SOCKETS_PER_CREDENTIAL} realtime connections per key or session")));
+    }
     let shutdown = state.shutdown.clone();
-    Ok(ws.max_message_size(16 * 1024).on_upgrade(move |socket| feed(socket, state, tenant_id, shutdown)))
+    Ok(ws.max_message_size(16 * 1024).on_upgrade(move |socket| async move {
+        let id = credential.id();
+        feed(socket, state.clone(), tenant_id, credential, shutdown).await;
+        state.socket_counts.leave(id);
+    }))
 }
 
-async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, shutdown: CancellationToken) {
+async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, credential: Credential, shutdown: CancellationToken) {
     let mut events = state.bus.subscribe();
+    let mut ended = state.revocations.subscribe();
+    let mut recheck = tokio::time::interval(std::time::Duration::from_secs(60));
+    recheck.tick().await;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut heard = std::time::Instant::now();
     let mut budget = omnibridge_channel::FrameRate::new(omnibridge_channel::CLIENT_FRAMES_PER_SECOND);
     metrics::gauge!("omnibridge_realtime_connections").increment(1.0);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
+            changed = ended.changed() => {
+                if changed.is_err() || !credential.holds(&state).await {
+                    let close = axum::extract::ws::CloseFrame { code: 1008, reason: "access ended".into() };
+                    let _ = socket.send(Message::Close(Some(close))).await;
+                    break;
+                }
+            }
+            _ = recheck.tick() => {
+                if !credential.holds(&state).await {
+                    let close = axum::extract::ws::CloseFrame { code: 1008, reason: "access ended".into() };
+                    let _ = socket.send(Message::Close(Some(close))).await;
+                    break;
+                }
+            }
+            _ = ping.tick() => {
+                if heard.elapsed() > PING_EVERY * 3 {
+                    let close = axum::extract::ws::CloseFrame { code: 1001, reason: "idle".into() };
+                    let _ = socket.send(Message::Close(Some(close))).await;
+                    break;
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() { break }
+            }
             event = events.recv() => match event {
                 Ok(event) if event.tenant_id == tenant_id => {
                     if socket.send(Message::Text(event.payload.as_ref().into())).await.is_err() { break }
@@ -82,12 +178,13 @@ async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, shutdown:
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(Message::Pong(_))) => heard = std::time::Instant::now(),
                 Some(Ok(_)) if !budget.allow() => {
                     let close = axum::extract::ws::CloseFrame { code: 1008, reason: "too many frames".into() };
                     let _ = socket.send(Message::Close(Some(close))).await;
                     break;
                 }
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => heard = std::time::Instant::now(),
             },
         }
     }

@@ -70,6 +70,7 @@ struct Login {
 async fn login(
     State(state): State<AppState>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<Login>,
 ) -> ApiResult<Response> {
     use super::rate_limit::Limit;
@@ -103,6 +104,10 @@ async fn login(
     let csrf = random_token(24);
     let expires_at = store::now_micros() + SESSION_HOURS * 3600 * 1_000_000;
     store::sessions::insert(&state.db, &session_hash(&token), operator.tenant_id, operator.id, &csrf, expires_at).await?;
+    if let Some(agent) = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()) {
+        // For the operator's own list of sessions ("Firefox on Linux, since Monday").
+        store::sessions::set_user_agent(&state.db, &session_hash(&token), &agent.chars().take(200).collect::<String>()).await?;
+    }
     let actor = crate::privacy::audit::Actor { operator_id: Some(operator.id), ..Default::default() };
     crate::privacy::audit::record(&state.db, operator.tenant_id, &actor, "operator.sign_in", "operator", Some(operator.id), None).await;
     let secure = if state.config.public_base_url().starts_with("https://") { "; Secure" } else { "" };
@@ -120,7 +125,13 @@ async fn login(
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = session_cookie(&headers) {
-        store::sessions::delete(&state.db, &session_hash(&token)).await?;
+        let hash = session_hash(&token);
+        let session = store::sessions::find(&state.db, &hash).await?;
+        store::sessions::delete(&state.db, &hash).await?;
+        // The console's websocket of this session closes too.
+        if let Some(session) = session {
+            crate::access::Ended::now(&state, session.tenant_id).await;
+        }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     let expired = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");

@@ -94,6 +94,12 @@ pub fn now_micros() -> i64 {
     (now.unix_timestamp_nanos() / 1_000) as i64
 }
 
+/// Parses an RFC 3339 time into microseconds since the epoch.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).ok()?;
+    Some((t.unix_timestamp_nanos() / 1_000) as i64)
+}
+
 /// Formats stored microseconds as RFC 3339 UTC.
 pub fn rfc3339(micros: i64) -> String {
     let nanos = i128::from(micros) * 1_000;

@@ -157,3 +157,50 @@ pub async fn stop_summary(db: &Db, tenant_id: Uuid, id: Uuid) -> StoreResult<boo
     tx.commit().await?;
     Ok(n == 1)
 }
+
+row_struct! {
+    /// A conversation an operator holds.
+    pub struct HeldConversation { id: Uuid, status: String }
+}
+
+/// The not-resolved conversations assigned to an operator.
+pub async fn held_conversations<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, operator_id: Uuid) -> StoreResult<Vec<HeldConversation>> {
+    const SQL: &str = "SELECT id, status FROM conversations WHERE tenant_id = $1 AND assignee_id = $2 AND status <> 'resolved' ORDER BY id";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(operator_id).fetch_all(c).await)?)
+}
+
+/// Deactivates an operator (offline, so nothing is assigned to them) or lets them back in.
+pub async fn set_deactivated(tx: &mut Tx, tenant_id: Uuid, operator_id: Uuid, deactivated: bool) -> StoreResult<()> {
+    const OFF: &str = "UPDATE operators SET deactivated_at = $3, availability = 'offline' WHERE tenant_id = $1 AND id = $2 AND deactivated_at IS NULL";
+    const ON: &str = "UPDATE operators SET deactivated_at = NULL WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL";
+    if deactivated {
+        on_conn!(Conn::from(&mut *tx), |c| sqlx::query(OFF).bind(tenant_id).bind(operator_id).bind(now_micros()).execute(c).await.map(|_| ()))?;
+    } else {
+        on_conn!(Conn::from(&mut *tx), |c| sqlx::query(ON).bind(tenant_id).bind(operator_id).execute(c).await.map(|_| ()))?;
+    }
+    Ok(())
+}
+
+pub async fn set_role(tx: &mut Tx, tenant_id: Uuid, operator_id: Uuid, role: &str) -> StoreResult<()> {
+    const SQL: &str = "UPDATE operators SET role = $3 WHERE tenant_id = $1 AND id = $2";
+    on_conn!(Conn::from(&mut *tx), |c| sqlx::query(SQL).bind(tenant_id).bind(operator_id).bind(role).execute(c).await.map(|_| ()))?;
+    Ok(())
+}
+
+/// Erases a deleted operator's personal data; the row stays so what they wrote keeps an author.
+/// Their keys are revoked, their invitations, team places and password resets go.
+pub async fn erase_operator(tx: &mut Tx, tenant_id: Uuid, operator_id: Uuid) -> StoreResult<()> {
+    const STATEMENTS: &[&str] = &[
+        "UPDATE operators SET name = 'Former operator', email = NULL, password_hash = NULL, availability = 'offline', daily_summary = FALSE, \
+         deleted_at = $3, deactivated_at = COALESCE(deactivated_at, $3) WHERE tenant_id = $1 AND id = $2",
+        "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND operator_id = $2 AND revoked_at IS NULL AND $3 > 0",
+        "DELETE FROM operator_invitations WHERE tenant_id = $1 AND operator_id = $2 AND $3 > 0",
+        "DELETE FROM team_members WHERE operator_id = $2 AND EXISTS (SELECT 1 FROM teams t WHERE t.id = team_members.team_id AND t.tenant_id = $1) AND $3 > 0",
+        "DELETE FROM password_resets WHERE tenant_id = $1 AND operator_id = $2 AND $3 > 0",
+    ];
+    let now = now_micros();
+    for sql in STATEMENTS {
+        on_conn!(Conn::from(&mut *tx), |c| sqlx::query(*sql).bind(tenant_id).bind(operator_id).bind(now).execute(c).await.map(|_| ()))?;
+    }
+    Ok(())
+}

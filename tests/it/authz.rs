@@ -230,6 +230,17 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::GET, template: "/v1/ip-allow-list", body: None, expect: [401, 200, 403, 200] },
         Case { method: Method::PUT, template: "/v1/ip-allow-list", body: Some(json!({"cidrs": []})), expect: [401, 200, 403, 200] },
         Case { method: Method::POST, template: "/v1/keys", body: Some(json!({"role": "integration"})), expect: [401, 201, 403, 201] },
+        Case { method: Method::GET, template: "/v1/api-keys", body: None, expect: [401, 200, 403, 200] },
+        Case { method: Method::POST, template: "/v1/api-keys", body: Some(json!({"name": "CI", "role": "integration"})), expect: [401, 201, 403, 201] },
+        Case { method: Method::DELETE, template: "/v1/api-keys/{attachment}", body: None, expect: [401, 404, 403, 404] },
+        Case { method: Method::DELETE, template: "/v1/operators/{attachment}", body: None, expect: [401, 404, 403, 404] },
+        Case { method: Method::POST, template: "/v1/operators/{attachment}/deactivate", body: None, expect: [401, 404, 403, 404] },
+        Case { method: Method::POST, template: "/v1/operators/{attachment}/reactivate", body: None, expect: [401, 404, 403, 404] },
+        Case { method: Method::POST, template: "/v1/operators/{attachment}/password-reset", body: None, expect: [401, 404, 403, 404] },
+        Case { method: Method::GET, template: "/v1/operators/{operator}/sessions", body: None, expect: [401, 404, 403, 200] },
+        Case { method: Method::DELETE, template: "/v1/operators/{operator}/sessions", body: None, expect: [401, 404, 403, 200] },
+        // Asking for a reset link needs no key and tells nothing.
+        Case { method: Method::POST, template: "/v1/auth/password-reset", body: Some(json!({"email": "nobody@example.com"})), expect: [202, 202, 202, 202] },
         // Signing in needs no key (and a wrong password gets nowhere); the rest is per session.
         Case {
             method: Method::POST,
