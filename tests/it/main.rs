@@ -6,6 +6,7 @@
 mod helpers;
 mod receiver;
 
+mod access;
 mod authz;
 mod browser;
 mod cli;

@@ -1,0 +1,228 @@
+//! Access that ends when it should: API keys named, expiring and revoked (on every process within
+//! a second); operators deactivated (sessions, keys and sockets end at once, conversations move
+//! on), reactivated, deleted; passwords reset by a link that works once.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use omnibridge_email::testservers::SmtpSink;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, ChildHub, TestApp, free_port, websocket};
+
+backend_tests!(
+    api_keys_are_named_listed_expire_and_are_revoked,
+    a_deactivated_operator_loses_every_access_at_once_and_their_conversations_move_on,
+    a_forgotten_password_is_reset_by_a_link_that_works_once,
+);
+
+/// Waits for the websocket to be closed by the server; the close code.
+async fn closed_with(socket: &mut crate::helpers::Socket, within: Duration) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => return None,
+            Ok(None) => return Some(1006),
+            Ok(Some(Err(_))) => return Some(1006),
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame)))) => return Some(frame.map(|f| u16::from(f.code)).unwrap_or(1005)),
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+async fn api_keys_are_named_listed_expire_and_are_revoked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let (status, problem) = app.post("/v1/api-keys", &admin, json!({"name": "CRM", "role": "integration", "expires_at": "2001-01-01T00:00:00Z"})).await;
+    assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("expires_at")), "{problem}");
+    let (status, problem) = app.post("/v1/api-keys", &admin, json!({"role": "superuser"})).await;
+    assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("role")), "{problem}");
+
+    let (status, crm) = app.post("/v1/api-keys", &admin, json!({"name": "CRM", "role": "integration"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{crm}");
+    let crm_key = crm["api_key"].as_str().expect("shown once").to_owned();
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let soon = soon.format(&time::format_description::well_known::Rfc3339).expect("time");
+    let (_, temporary) = app.post("/v1/api-keys", &admin, json!({"name": "Contractor", "role": "agent", "expires_at": soon})).await;
+    let temporary_key = temporary["api_key"].as_str().expect("key").to_owned();
+    assert_eq!(app.get("/v1/conversations", &crm_key).await.0, StatusCode::OK);
+    assert_eq!(app.get("/v1/conversations", &temporary_key).await.0, StatusCode::OK);
+
+    // Listed by name with when they were used; never the secret.
+    let (_, list) = app.get("/v1/api-keys", &admin).await;
+    assert!(!list.to_string().contains(&crm_key), "the secret is never listed");
+    let listed = list["data"].as_array().expect("data").iter().find(|k| k["name"] == "CRM").cloned().expect("listed");
+    assert_eq!((listed["role"].as_str(), listed["status"].as_str()), (Some("integration"), Some("active")));
+    assert!(listed["last_used_at"].is_string(), "{listed}");
+    assert!(crm_key.starts_with(listed["prefix"].as_str().expect("prefix")));
+
+    // Revoked: refused within a second, listed as revoked.
+    let id = crm["key_id"].as_str().expect("id");
+    assert_eq!(app.call(Method::DELETE, &format!("/v1/api-keys/{id}"), Some(&admin), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.get("/v1/conversations", &crm_key).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.call(Method::DELETE, &format!("/v1/api-keys/{id}"), Some(&admin), None).await.0, StatusCode::NOT_FOUND);
+    let (_, list) = app.get("/v1/api-keys", &admin).await;
+    assert!(list["data"].as_array().expect("data").iter().any(|k| k["name"] == "CRM" && k["status"] == "revoked" && k["revoked_at"].is_string()));
+
+    // Expired: refused once its time has passed.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(app.get("/v1/conversations", &temporary_key).await.0, StatusCode::UNAUTHORIZED);
+
+    // The command line lists and revokes too.
+    let tenant = app.get("/v1/auth/session", &admin).await.1["tenant_id"].as_str().expect("tenant").to_owned();
+    let out = app.cli(&["key", "list", "--tenant", &tenant, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let admin_key = listed.as_array().expect("keys").iter().find(|k| k["role"] == "admin" && k["revoked"] == false).cloned().expect("the admin key");
+    let out = app.cli(&["key", "revoke", "--tenant", &tenant, "--key", admin_key["id"].as_str().expect("id")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let started = Instant::now();
+    while app.get("/v1/conversations", &admin).await.0 != StatusCode::UNAUTHORIZED {
+        assert!(started.elapsed() < Duration::from_secs(3), "a key revoked from the command line is refused");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A console session: (cookie header, CSRF token).
+async fn sign_in(app: &TestApp, email: &str, password: &str) -> Result<(String, String), StatusCode> {
+    let response = app.http.post(format!("{}/v1/auth/login", app.base)).json(&json!({"email": email, "password": password})).send().await.expect("login");
+    if response.status() != StatusCode::OK {
+        return Err(response.status());
+    }
+    let cookie = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).expect("cookie").to_owned();
+    let body: Value = response.json().await.expect("json");
+    Ok((cookie, body["csrf_token"].as_str().expect("csrf").to_owned()))
+}
+
+async fn with_cookie(app: &TestApp, cookie: &str, path: &str) -> StatusCode {
+    app.http.get(format!("{}{path}", app.base)).header("cookie", cookie).send().await.expect("request").status()
+}
+
+async fn a_deactivated_operator_loses_every_access_at_once_and_their_conversations_move_on(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let mut ids = Vec::new();
+    for (name, email) in [("Olga", "olga@shop.example"), ("Pavel", "pavel@shop.example")] {
+        let (status, op) = app.post("/v1/operators", &admin, json!({"name": name, "email": email, "role": "agent", "password": "a long passphrase"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{op}");
+        ids.push(op["id"].as_str().expect("id").to_owned());
+    }
+    let (olga, pavel) = (ids[0].clone(), ids[1].clone());
+    let (status, key) = app.post("/v1/api-keys", &admin, json!({"name": "Olga's script", "role": "agent", "operator_id": olga})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let olga_key = key["api_key"].as_str().expect("key").to_owned();
+    let (cookie, _) = sign_in(&app, "olga@shop.example", "a long passphrase").await.expect("Olga signs in");
+    let (_, sessions) = app.get(&format!("/v1/operators/{olga}/sessions"), &admin).await;
+    assert_eq!(sessions["data"].as_array().map(Vec::len), Some(1), "{sessions}");
+
+    // Olga holds a conversation and watches the feed.
+    let channel = app.webchat_channel(&admin).await;
+    let (visitor, _) = app.visitor(&channel, json!({"name": "Ana"})).await;
+    app.visitor_says(&visitor, json!({"text": "hello"})).await;
+    let list = app.wait_for(&admin, "/v1/conversations", |l| l["data"].as_array().is_some_and(|d| d.len() == 1)).await;
+    let conversation = list["data"][0]["id"].as_str().expect("id").to_owned();
+    let (status, _) = app.patch(&format!("/v1/conversations/{conversation}"), &admin, json!({"assignee_id": olga})).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut feed = websocket(&format!("{}/v1/realtime?token={olga_key}", app.ws_base)).await;
+
+    // The tenant's only admin cannot be deactivated; Olga can.
+    let (_, session) = app.get("/v1/auth/session", &admin).await;
+    let first_admin = session["operator_id"].as_str().expect("the admin key's operator").to_owned();
+    assert_eq!(app.post(&format!("/v1/operators/{first_admin}/deactivate"), &admin, json!({})).await.0, StatusCode::CONFLICT);
+    let (status, done) = app.post(&format!("/v1/operators/{olga}/deactivate"), &admin, json!({"reassign_to": pavel})).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["conversations_reassigned"], 1);
+
+    assert_eq!(closed_with(&mut feed, Duration::from_secs(3)).await, Some(1008), "her websocket closes at once");
+    assert_eq!(app.get("/v1/conversations", &olga_key).await.0, StatusCode::UNAUTHORIZED, "her key stops working");
+    assert_eq!(with_cookie(&app, &cookie, "/v1/conversations").await, StatusCode::UNAUTHORIZED, "her session ended");
+    assert_eq!(sign_in(&app, "olga@shop.example", "a long passphrase").await.err(), Some(StatusCode::UNAUTHORIZED));
+    let (_, moved) = app.get(&format!("/v1/conversations/{conversation}"), &admin).await;
+    assert_eq!(moved["assignee_id"].as_str(), Some(pavel.as_str()), "Pavel took over: {moved}");
+
+    // Back again: she signs in; her old key works again (it was never revoked).
+    assert_eq!(app.post(&format!("/v1/operators/{olga}/reactivate"), &admin, json!({})).await.0, StatusCode::OK);
+    let (cookie, csrf) = sign_in(&app, "olga@shop.example", "a long passphrase").await.expect("signs in again");
+    assert_eq!(app.get("/v1/conversations", &olga_key).await.0, StatusCode::OK);
+    // She signs herself out everywhere.
+    let out = app.http.delete(format!("{}/v1/operators/{olga}/sessions", app.base)).header("cookie", &cookie).header("x-csrf-token", csrf).send().await.expect("sign out");
+    assert_eq!(out.status(), StatusCode::OK);
+    assert_eq!(with_cookie(&app, &cookie, "/v1/conversations").await, StatusCode::UNAUTHORIZED);
+
+    // Deleted: gone from the team, personal data erased, her key revoked.
+    assert_eq!(app.call(Method::DELETE, &format!("/v1/operators/{olga}"), Some(&admin), None).await.0, StatusCode::NO_CONTENT);
+    let (_, team) = app.get("/v1/operators", &admin).await;
+    assert!(!team.to_string().contains("olga@shop.example") && !team.to_string().contains("Olga"), "{team}");
+    assert_eq!(app.get("/v1/conversations", &olga_key).await.0, StatusCode::UNAUTHORIZED);
+    // An admin can change Pavel's role; the old admin can then be demoted too.
+    assert_eq!(app.patch(&format!("/v1/operators/{pavel}"), &admin, json!({"role": "admin"})).await.0, StatusCode::OK);
+    let (_, team) = app.get("/v1/operators", &admin).await;
+    assert!(team["data"].as_array().expect("data").iter().any(|o| o["id"] == pavel.as_str() && o["role"] == "admin"));
+}
+
+async fn a_forgotten_password_is_reset_by_a_link_that_works_once(backend: Backend) {
+    let smtp = SmtpSink::start();
+    let port = smtp.port;
+    let app = TestApp::spawn_with(backend, move |c| {
+        c.mail.smtp_host = "127.0.0.1".into();
+        c.mail.smtp_port = port;
+        c.mail.smtp_tls = "none".into();
+        c.mail.from_address = "team@hub.example".into();
+    })
+    .await;
+    let (_, admin) = app.create_tenant("Shop");
+    let (status, _) = app.post("/v1/operators", &admin, json!({"name": "Olga", "email": "olga@shop.example", "role": "agent", "password": "the old passphrase"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (old_cookie, _) = sign_in(&app, "olga@shop.example", "the old passphrase").await.expect("signs in");
+
+    // Unknown and known addresses get the same answer.
+    for email in ["nobody@shop.example", "olga@shop.example"] {
+        let (status, _) = app.call(Method::POST, "/v1/auth/password-reset", None, Some(json!({"email": email}))).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let mail = smtp.wait_for(1, Duration::from_secs(20));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.received().len(), 1, "only the real operator gets a mail");
+    let text = omnibridge_email::parse::parse(&mail[0]).expect("mail").text;
+    let link = text.split_whitespace().find(|w| w.contains("/password-reset/")).expect("a link").to_owned();
+    assert_eq!(app.http.get(&link).send().await.expect("page").status(), StatusCode::OK);
+    let short = app.http.post(&link).form(&[("password", "short")]).send().await.expect("post");
+    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY, "a weak password is refused and the link still works");
+    let done = app.http.post(&link).form(&[("password", "a brand new passphrase")]).send().await.expect("post");
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(app.http.post(&link).form(&[("password", "yet another passphrase")]).send().await.expect("again").status(), StatusCode::GONE);
+
+    assert_eq!(sign_in(&app, "olga@shop.example", "the old passphrase").await.err(), Some(StatusCode::UNAUTHORIZED));
+    assert!(sign_in(&app, "olga@shop.example", "a brand new passphrase").await.is_ok());
+    assert_eq!(with_cookie(&app, &old_cookie, "/v1/conversations").await, StatusCode::UNAUTHORIZED, "every earlier session ended");
+}
+
+/// Two processes on one PostgreSQL: a key revoked through one is refused by the other within a
+/// second, and the other's websocket with that key closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_revoked_on_one_process_is_refused_by_another_within_a_second() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let other = ChildHub::start(&app, free_port()).await;
+    let (status, created) = app.post("/v1/api-keys", &admin, json!({"name": "CRM", "role": "integration"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let key = created["api_key"].as_str().expect("key").to_owned();
+    let http = reqwest::Client::new();
+    let on_other = || http.get(format!("{}/v1/conversations", other.base)).bearer_auth(&key).send();
+    assert_eq!(on_other().await.expect("request").status(), StatusCode::OK, "the other process knows the key (and caches it)");
+    let mut feed = websocket(&format!("{}/v1/realtime?token={key}", other.ws_base)).await;
+
+    let id = created["key_id"].as_str().expect("id");
+    assert_eq!(app.call(Method::DELETE, &format!("/v1/api-keys/{id}"), Some(&admin), None).await.0, StatusCode::NO_CONTENT);
+    let revoked = Instant::now();
+    loop {
+        if on_other().await.expect("request").status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(revoked.elapsed() < Duration::from_secs(1), "the other process still took the key after {:?}", revoked.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(closed_with(&mut feed, Duration::from_secs(2)).await, Some(1008), "the other process closed the key's websocket");
+}
