@@ -365,7 +365,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
     let header_timeout = Duration::from_secs(config.http.header_read_timeout_secs.max(1));
     let served: anyhow::Result<()> = tokio::select! {
-        _ = serve::serve(listener, app, header_timeout, shutdown.clone()) => Ok(()),
+        _ = serve::serve(listener, app, header_timeout, Arc::new(config.server.trusted()), shutdown.clone()) => Ok(()),
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
             tracing::warn!("open connections did not finish within the grace period");
             Ok(())

@@ -296,3 +296,71 @@ async fn a_flood_of_made_up_api_keys_stays_bounded_and_the_api_keeps_answering(b
     assert_eq!(status, StatusCode::OK);
     assert!(started.elapsed() < Duration::from_secs(5), "a real client is answered: {:?}", started.elapsed());
 }
+
+/// Behind a trusted proxy, the client is who the proxy says; anyone else's forwarding headers
+/// are ignored. Rate limits and the admin-only endpoints go by that client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    let open = TestApp::spawn_with(Backend::Sqlite, |c| c.limits.widget_sessions_per_ip_per_minute = 2).await;
+    let behind = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.limits.widget_sessions_per_ip_per_minute = 2;
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    async fn sessions(app: &TestApp, channel: &str, forwarded_for: &str, n: usize) -> Vec<u16> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let response = app
+                .http
+                .post(format!("{}/widget/v1/channels/{channel}/sessions", app.base))
+                .header("x-forwarded-for", forwarded_for)
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("session");
+            out.push(response.status().as_u16());
+        }
+        out
+    }
+    // Without trusted proxies, a client cannot pose as many by writing the header.
+    let (_, admin) = open.create_tenant("Shop");
+    let channel = open.webchat_channel(&admin).await;
+    assert_eq!(sessions(&open, &channel, "203.0.113.1", 2).await, [201, 201]);
+    assert_eq!(sessions(&open, &channel, "203.0.113.2", 1).await, [429], "the header was ignored: the same client");
+
+    // Behind a trusted proxy, each forwarded client has its own budget.
+    let (_, admin) = behind.create_tenant("Shop");
+    let channel = behind.webchat_channel(&admin).await;
+    assert_eq!(sessions(&behind, &channel, "203.0.113.1", 3).await, [201, 201, 429]);
+    assert_eq!(sessions(&behind, &channel, "198.51.100.9, 203.0.113.2", 1).await, [201], "the right-most untrusted hop");
+
+    // The hub's insides answer only an admin: here, a loopback client (no admin token set).
+    let metrics = |app: &TestApp, forwarded_for: Option<&'static str>| {
+        let mut request = app.http.get(format!("{}/metrics", app.base));
+        if let Some(f) = forwarded_for {
+            request = request.header("x-forwarded-for", f);
+        }
+        request.send()
+    };
+    assert_eq!(metrics(&behind, None).await.expect("metrics").status(), StatusCode::OK);
+    assert_eq!(metrics(&behind, Some("203.0.113.1")).await.expect("metrics").status(), StatusCode::UNAUTHORIZED);
+    let ready: Value = behind.http.get(format!("{}/readyz", behind.base)).header("x-forwarded-for", "203.0.113.1").send().await.expect("readyz").json().await.expect("json");
+    assert_eq!(ready, json!({"status": "ready"}), "no nodes or leases for strangers");
+    assert!(behind.http.get(format!("{}/healthz", behind.base)).header("x-forwarded-for", "203.0.113.1").send().await.expect("healthz").status().is_success());
+}
+
+/// With an admin token, /metrics needs it, even from loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_admin_token_when_one_is_set() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.server.admin_token = "scrape-me-0123456789".into()).await;
+    let get = |token: Option<&'static str>| {
+        let mut request = app.http.get(format!("{}/metrics", app.base));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        request.send()
+    };
+    assert_eq!(get(None).await.expect("metrics").status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(get(Some("wrong")).await.expect("metrics").status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(get(Some("scrape-me-0123456789")).await.expect("metrics").status(), StatusCode::OK);
+}
