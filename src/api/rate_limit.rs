@@ -243,6 +243,20 @@ pub fn refused(limit: Limit, wait: Duration) -> Response {
     response
 }
 
+/// The network an address belongs to for per-network budgets: its IPv4 /24 or IPv6 /48.
+fn network_of(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    }
+}
+
 /// The buckets a request draws from (secrets are hashed by the limiter, never kept).
 fn classify(request: &Request, peer: Option<SocketAddr>) -> Vec<(Limit, String)> {
     let path = request.uri().path();
@@ -252,10 +266,12 @@ fn classify(request: &Request, peer: Option<SocketAddr>) -> Vec<(Limit, String)>
         && let Some(channel) = rest.strip_suffix("/sessions")
         && request.method() == Method::POST
     {
+        // Per address, and per channel from one network: a flood from many addresses of one
+        // network spends that network's budget, never the channel's for everyone else.
         if let Some(peer) = peer {
             out.push((Limit::WidgetSessionsPerIp, peer.ip().to_string()));
+            out.push((Limit::WidgetSessionsPerChannel, format!("{channel}|{}", network_of(peer.ip()))));
         }
-        out.push((Limit::WidgetSessionsPerChannel, channel.to_owned()));
     } else if path == "/widget/v1/messages" && request.method() == Method::POST {
         if let Some(token) = bearer {
             out.push((Limit::WidgetMessagesPerVisitor, token.to_owned()));

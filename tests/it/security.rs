@@ -364,3 +364,57 @@ async fn metrics_need_the_admin_token_when_one_is_set() {
     assert_eq!(get(Some("wrong")).await.expect("metrics").status(), StatusCode::UNAUTHORIZED);
     assert_eq!(get(Some("scrape-me-0123456789")).await.expect("metrics").status(), StatusCode::OK);
 }
+
+/// Sessions flooding a channel from many addresses of one network spend that network's budget;
+/// a visitor from elsewhere still gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_flood_from_many_addresses_does_not_lock_out_other_visitors() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+        c.limits.widget_sessions_per_ip_per_minute = 100;
+        c.limits.widget_sessions_per_channel_per_minute = 20;
+    })
+    .await;
+    let (_, admin) = app.create_tenant("Shop");
+    let channel = app.webchat_channel(&admin).await;
+    let open = |from: String| {
+        let request = app.http.post(format!("{}/widget/v1/channels/{channel}/sessions", app.base)).header("x-forwarded-for", from).json(&json!({}));
+        async move { request.send().await.expect("session") }
+    };
+    let mut created = 0;
+    for i in 1..=30 {
+        if open(format!("203.0.113.{i}")).await.status() == StatusCode::CREATED {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 20, "the network's budget");
+    let refused = open("203.0.113.99".into()).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.json::<Value>().await.expect("problem")["limit"], "widget_sessions_per_channel");
+    assert_eq!(open("198.51.100.7".into()).await.status(), StatusCode::CREATED, "a visitor from another network is served");
+}
+
+/// One visitor token cannot hold more than a few sockets open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_visitor_cannot_hold_many_websockets() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let channel = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&channel, json!({})).await;
+    let url = format!("{}/widget/v1/ws?token={token}", app.ws_base);
+    let mut open = Vec::new();
+    for _ in 0..omnibridge_webchat::sockets::MAX_SOCKETS_PER_VISITOR {
+        open.push(crate::helpers::websocket(&url).await);
+    }
+    assert_eq!(crate::helpers::websocket_status(&url, None).await, 429, "one socket too many");
+    drop(open.pop());
+    let mut reopened = false;
+    for _ in 0..50 {
+        if crate::helpers::websocket_status(&url, None).await == 101 {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reopened, "a closed tab frees its place");
+}

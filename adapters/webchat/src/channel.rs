@@ -113,7 +113,7 @@ mod tests {
 
         let channel = WebchatChannel::new(sockets.clone());
         let visitor = Uuid::now_v7();
-        let mut socket = sockets.subscribe(visitor);
+        let mut socket = sockets.subscribe(visitor).expect("a first socket");
         let pushed = Arc::new(Mutex::new(0usize));
         let counter = pushed.clone();
         let drain = tokio::spawn(async move {
@@ -132,7 +132,7 @@ mod tests {
         let visitor = Uuid::now_v7();
         let offline = channel.send(&reply_to(visitor)).await.unwrap();
         assert_eq!(offline.status, DeliveryStatus::Sent);
-        let _socket = sockets.subscribe(visitor);
+        let _socket = sockets.subscribe(visitor).expect("a first socket");
         let online = channel.send(&reply_to(visitor)).await.unwrap();
         assert_eq!(online.status, DeliveryStatus::Delivered);
         let bad = OutboundMessage { to: Address::new(AddressKind::Webchat, "not-a-visitor"), ..reply_to(visitor) };

@@ -11,7 +11,7 @@ mod backend;
 mod channel;
 mod protocol;
 mod routes;
-mod sockets;
+pub mod sockets;
 mod token;
 
 pub use backend::{TranscriptSent, Visitor, WidgetBackend, WidgetError};

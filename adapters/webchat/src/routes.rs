@@ -319,17 +319,44 @@ async fn websocket(
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let token = query.token.as_deref().or(bearer).ok_or(WidgetError::Unauthorized)?;
     let visitor = state.backend.authenticate(TokenHash::of(token.trim())).await?;
-    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve_socket(socket, state.sockets, visitor, state.shutdown)))
+    let Some(frames) = state.sockets.subscribe(visitor.visitor_id) else {
+        return Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_connections",
+            format!("at most {} open chat windows per visitor", crate::sockets::MAX_SOCKETS_PER_VISITOR),
+        ));
+    };
+    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve_socket(socket, frames, state.sockets, visitor, state.shutdown)))
 }
 
-async fn serve_socket(mut socket: WebSocket, sockets: VisitorSockets, visitor: Visitor, shutdown: tokio_util::sync::CancellationToken) {
-    let mut frames = sockets.subscribe(visitor.visitor_id);
+/// A ping goes out this often; a socket silent for three of them is closed (a tab that went
+/// away without closing, or a client holding sockets open for nothing).
+const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(25);
+
+async fn serve_socket(
+    mut socket: WebSocket,
+    mut frames: tokio::sync::broadcast::Receiver<std::sync::Arc<str>>,
+    sockets: VisitorSockets,
+    visitor: Visitor,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     let mut budget = omnibridge_channel::FrameRate::new(omnibridge_channel::CLIENT_FRAMES_PER_SECOND);
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut heard = std::time::Instant::now();
     let ready = serde_json::to_string(&ServerFrame::Ready { visitor_id: visitor.visitor_id }).unwrap_or_default();
     if socket.send(Message::Text(ready.into())).await.is_ok() {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = ping.tick() => {
+                    if heard.elapsed() > PING_EVERY * 3 {
+                        let close = axum::extract::ws::CloseFrame { code: 1001, reason: "idle".into() };
+                        let _ = socket.send(Message::Close(Some(close))).await;
+                        break;
+                    }
+                    if socket.send(Message::Ping(Default::default())).await.is_err() { break }
+                }
                 frame = frames.recv() => match frame {
                     Ok(json) => if socket.send(Message::Text(json.as_ref().into())).await.is_err() { break },
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
@@ -342,7 +369,7 @@ async fn serve_socket(mut socket: WebSocket, sockets: VisitorSockets, visitor: V
                         let _ = socket.send(Message::Close(Some(close))).await;
                         break;
                     }
-                    Some(Ok(_)) => {}
+                    Some(Ok(_)) => heard = std::time::Instant::now(),
                 },
             }
         }

@@ -1,5 +1,6 @@
 //! Live visitor websockets in this process, keyed by visitor id. A visitor may have several tabs
-//! open; each subscribes to the same broadcast.
+//! open; each subscribes to the same broadcast — up to [`MAX_SOCKETS_PER_VISITOR`], so one
+//! visitor token cannot hold thousands of sockets.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,6 +9,8 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 const PER_VISITOR_BUFFER: usize = 64;
+/// Open sockets (tabs) one visitor may hold at once.
+pub const MAX_SOCKETS_PER_VISITOR: usize = 8;
 
 #[derive(Clone, Default)]
 pub struct VisitorSockets {
@@ -15,9 +18,11 @@ pub struct VisitorSockets {
 }
 
 impl VisitorSockets {
-    pub fn subscribe(&self, visitor_id: Uuid) -> broadcast::Receiver<Arc<str>> {
+    /// A new socket's feed; `None` when the visitor holds the most sockets already.
+    pub fn subscribe(&self, visitor_id: Uuid) -> Option<broadcast::Receiver<Arc<str>>> {
         let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(visitor_id).or_insert_with(|| broadcast::channel(PER_VISITOR_BUFFER).0).subscribe()
+        let sender = map.entry(visitor_id).or_insert_with(|| broadcast::channel(PER_VISITOR_BUFFER).0);
+        (sender.receiver_count() < MAX_SOCKETS_PER_VISITOR).then(|| sender.subscribe())
     }
 
     /// Pushes a frame to every open socket of the visitor; returns whether any received it.
