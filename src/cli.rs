@@ -123,7 +123,7 @@ pub async fn erase_contact(db: &Db, keyring: &crate::privacy::Keyring, tenant_id
     };
     store::privacy::insert_request(db, &request).await?;
     let mut tx = db.begin().await?;
-    let (erased, _erased_event) = crate::privacy::erasure::erase_in(&mut tx, tenant_id, contact_id, Some(request.id)).await?;
+    let (erased, _erased_event) = crate::privacy::erasure::erase_in(&mut tx, keyring, tenant_id, contact_id, Some(request.id)).await?;
     store::privacy::finish_request(&mut tx, request.id, "completed", &serde_json::to_string(&erased)?).await?;
     let data = serde_json::json!({"id": request.id, "type": "erasure", "status": "completed", "contact_id": contact_id, "completed_at": crate::domain::rfc3339(store::now_micros())});
     let mut done = crate::domain::events::Event::new(tenant_id, crate::domain::events::PRIVACY_REQUEST_COMPLETED, None, &data);

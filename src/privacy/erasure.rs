@@ -6,6 +6,9 @@
 //! left anywhere (a backup, a replica, a log shipped elsewhere) is ciphertext nobody can open
 //! (crypto-shredding). `contact.erased` goes out in the same transaction.
 //!
+//! Quarantined mail (mail that could not be imported, so belongs to no contact) that names one
+//! of the contact's addresses goes too.
+//!
 //! What is kept, on purpose: the consent ledger's events. Their address is sealed under the
 //! destroyed key; what remains is the keyed blind index (HMAC under the tenant's key) — the
 //! tombstone that keeps a "STOP" in force if the same number writes again — and the chain stays
@@ -27,7 +30,9 @@ use crate::store::{self, StoreError, Tx};
 
 /// Erases the contact in `tx`; returns what went and the `contact.erased` event to publish after
 /// commit.
-pub async fn erase_in(tx: &mut Tx, tenant_id: Uuid, contact_id: Uuid, request_id: Option<Uuid>) -> Result<(Erased, Event), StoreError> {
+pub async fn erase_in(tx: &mut Tx, keyring: &crate::privacy::Keyring, tenant_id: Uuid, contact_id: Uuid, request_id: Option<Uuid>) -> Result<(Erased, Event), StoreError> {
+    let quarantined = quarantined_mail_of(tx, keyring, tenant_id, contact_id).await?;
+    store::mailboxes::delete_quarantined(&mut *tx, &quarantined).await?;
     let mut erased = store::privacy::erase_contact(tx, tenant_id, contact_id).await?;
     // Contacts merged into this one are the same person: their rows and keys go too.
     for merged in store::merges::merged_contacts(&mut *tx, contact_id).await? {
@@ -41,4 +46,34 @@ pub async fn erase_in(tx: &mut Tx, tenant_id: Uuid, contact_id: Uuid, request_id
     let mut event = Event::new(tenant_id, events::CONTACT_ERASED, None, &data);
     outbox::append_plain(tx, &mut event).await?;
     Ok((erased, event))
+}
+
+/// Quarantined mail (mail that could not be imported, so is filed under no contact) that names
+/// one of the contact's addresses.
+async fn quarantined_mail_of(tx: &mut Tx, keyring: &crate::privacy::Keyring, tenant_id: Uuid, contact_id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+    let rows = store::mailboxes::quarantine_of_tenant(&mut *tx, tenant_id).await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Ok(key) = keyring.data_key(&mut *tx, tenant_id, contact_id).await else { return Ok(Vec::new()) };
+    let identities = store::contacts::identities_in_range(&mut *tx, tenant_id, contact_id, contact_id).await?;
+    let addresses: Vec<String> = identities
+        .iter()
+        .filter(|i| i.kind == "email" || i.kind == "phone")
+        .filter_map(|i| key.open(crate::present::fields::IDENTITY_ADDRESS, contact_id, &i.address).ok())
+        .map(|a| a.to_lowercase())
+        .filter(|a| a.len() >= 5)
+        .collect();
+    if addresses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (id, sealed) in rows {
+        let Ok(raw) = keyring.open_for_tenant(tenant_id, crate::privacy::tenant_sealed::EMAIL_QUARANTINE, id, &sealed) else { continue };
+        let text = String::from_utf8_lossy(&raw).to_lowercase();
+        if addresses.iter().any(|a| text.contains(a.as_str())) {
+            out.push(id);
+        }
+    }
+    Ok(out)
 }

@@ -33,6 +33,9 @@ use crate::store::{self, StoreError};
 
 pub const KINDS: &[&str] = &["access", "erasure", "rectification", "restriction", "objection"];
 
+/// What a rectification's corrected values are sealed as (under the contact's key).
+pub const SEALED_FIELDS: &str = "privacy_request.fields";
+
 /// Art. 12(3): one month.
 pub const DUE_DAYS: i64 = 30;
 
@@ -88,7 +91,11 @@ impl Worker {
         // operator's edit, before the request's own.
         let rectified = match (r.contact_id, r.kind.as_str()) {
             (Some(contact_id), "rectification") => {
-                let fields = detail.get("fields").cloned().unwrap_or_else(|| json!({}));
+                let fields = match detail.get("fields_sealed").and_then(Value::as_str) {
+                    Some(sealed) => open_fields(hub, r.tenant_id, contact_id, r.id, sealed).await.unwrap_or_else(|| json!({})),
+                    // Requests filed before the values were sealed.
+                    None => detail.get("fields").cloned().unwrap_or_else(|| json!({})),
+                };
                 Some(match crate::api::contacts::rectify(hub, r.tenant_id, contact_id, &fields).await {
                     Ok(_) => Ok(json!({"rectified": fields.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default()})),
                     Err(err) => Err(err.to_string()),
@@ -101,7 +108,7 @@ impl Worker {
         let outcome: Result<Value, String> = match (r.contact_id, r.kind.as_str()) {
             (None, _) => Ok(json!({"contact_found": false})),
             (Some(_), "access") => Ok(json!({"export": format!("/v1/privacy/requests/{}/export", r.id)})),
-            (Some(contact_id), "erasure") => match super::erasure::erase_in(&mut tx, r.tenant_id, contact_id, Some(r.id)).await {
+            (Some(contact_id), "erasure") => match super::erasure::erase_in(&mut tx, &hub.keyring, r.tenant_id, contact_id, Some(r.id)).await {
                 Ok((erased, event)) => {
                     published.push(event);
                     Ok(serde_json::to_value(erased).unwrap_or_default())
@@ -198,4 +205,11 @@ impl Worker {
         let (_, events) = consent::record(tx, &key, &new).await.map_err(|e| e.to_string())?;
         Ok(events)
     }
+}
+
+/// A rectification's corrected values, opened with the contact's key.
+async fn open_fields(hub: &AppState, tenant_id: uuid::Uuid, contact_id: uuid::Uuid, request_id: uuid::Uuid, sealed: &str) -> Option<Value> {
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sealed).ok()?;
+    let key = hub.keyring.data_key(&hub.db, tenant_id, contact_id).await.ok()?;
+    serde_json::from_str(&key.open(SEALED_FIELDS, request_id, &bytes).ok()?).ok()
 }

@@ -46,11 +46,21 @@ pub async fn purge_all(db: &Db, only: Option<Uuid>, hub_webhook_days: u64, dry_r
 }
 
 /// The scheduled purge: hourly.
+/// How long mail that could not be imported stays in quarantine.
+pub const QUARANTINE_DAYS: i64 = 30;
+
 pub async fn run(db: Db, hub_webhook_days: u64, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+        // Mail that could not be imported is kept for a look, not for ever.
+        let before = store::now_micros() - QUARANTINE_DAYS * 86_400 * 1_000_000;
+        match store::mailboxes::purge_quarantine(&db, before).await {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "quarantined mail purged"),
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "purging quarantined mail failed"),
         }
         match purge_all(&db, None, hub_webhook_days, false, &|_, _| {}).await {
             Ok(done) => {

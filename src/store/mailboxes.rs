@@ -90,3 +90,30 @@ pub async fn subject<'a>(conn: impl Into<Conn<'a>>, conversation_id: Uuid) -> St
     Ok(on_conn!(conn.into(), |c| sqlx::query_scalar::<_, Option<Vec<u8>>>(SQL).bind(conversation_id).fetch_optional(c).await)?.flatten())
 }
 
+
+/// Forgets quarantined mail older than `before` (microseconds); how many went.
+pub async fn purge_quarantine(db: &Db, before: i64) -> StoreResult<u64> {
+    const SQL: &str = "DELETE FROM email_quarantine WHERE created_at < $1";
+    Ok(on_db!(db, |p| sqlx::query(SQL).bind(before).execute(p).await.map(|r| r.rows_affected()))?)
+}
+
+/// A tenant's quarantined mail: (id, sealed raw mail).
+pub async fn quarantine_of_tenant<'a>(conn: impl Into<super::Conn<'a>>, tenant_id: Uuid) -> StoreResult<Vec<(Uuid, Vec<u8>)>> {
+    const SQL: &str = "SELECT id, raw FROM email_quarantine WHERE tenant_id = $1";
+    Ok(super::on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).fetch_all(c).await)?)
+}
+
+pub async fn delete_quarantined<'a>(conn: impl Into<super::Conn<'a>>, ids: &[Uuid]) -> StoreResult<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let conn: super::Conn = conn.into();
+    let sql = format!("DELETE FROM email_quarantine WHERE id IN ({})", conn.dialect().list(ids.len(), 1));
+    Ok(super::on_conn!(conn, |c| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.execute(c).await.map(|r| r.rows_affected())
+    })?)
+}

@@ -65,7 +65,9 @@ pub async fn pending_requests(db: &Db, limit: usize) -> StoreResult<Vec<RequestR
 
 /// Marks a request done (only while pending: a request is carried out once).
 pub async fn finish_request(tx: &mut Tx, id: Uuid, status: &str, result: &str) -> StoreResult<bool> {
-    const SQL: &str = "UPDATE privacy_requests SET status = $2, result = $3, completed_at = $4 WHERE id = $1 AND status = 'pending'";
+    // A rectification's corrected values are needed until it is carried out, and not after.
+    const SQL: &str = "UPDATE privacy_requests SET status = $2, result = $3, completed_at = $4, \
+                       detail = CASE WHEN kind = 'rectification' THEN '{}' ELSE detail END WHERE id = $1 AND status = 'pending'";
     let n = on_conn!(Conn::from(tx), |c| sqlx::query(SQL).bind(id).bind(status).bind(result).bind(now_micros()).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(n == 1)
 }
@@ -110,6 +112,10 @@ pub async fn erase_contact(tx: &mut Tx, tenant_id: Uuid, contact_id: Uuid) -> St
     erased.conversations = run("DELETE FROM conversations WHERE tenant_id = $1 AND contact_id = $2").await?;
     erased.visitor_sessions = run("DELETE FROM visitor_sessions WHERE tenant_id = $1 AND contact_id = $2").await?;
     run("DELETE FROM link_tokens WHERE tenant_id = $1 AND contact_id = $2").await?;
+    // What requests and merges said about the person: corrected values, why two were one.
+    run("UPDATE privacy_requests SET detail = '{}' WHERE tenant_id = $1 AND contact_id = $2 AND kind = 'rectification'").await?;
+    run("UPDATE contact_merges SET reason = '' WHERE tenant_id = $1 AND (contact_id = $2 OR other_id = $2)").await?;
+    run("DELETE FROM merge_suggestions WHERE tenant_id = $1 AND (contact_id = $2 OR other_id = $2)").await?;
     erased.identities = run("DELETE FROM identities WHERE tenant_id = $1 AND contact_id = $2").await?;
     run("DELETE FROM contacts WHERE tenant_id = $1 AND id = $2").await?;
     const DESTROY: &str = "UPDATE data_keys SET wrapped = NULL, destroyed_at = $3 WHERE tenant_id = $1 AND contact_id = $2 AND wrapped IS NOT NULL";

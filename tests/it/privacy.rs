@@ -27,7 +27,7 @@ fn data(list: &Value) -> Vec<Value> {
 }
 
 /// Files a request and waits until it is carried out.
-async fn request(app: &TestApp, admin: &str, body: Value) -> Value {
+pub(crate) async fn request(app: &TestApp, admin: &str, body: Value) -> Value {
     let (status, filed) = app.post("/v1/privacy/requests", admin, body).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{filed}");
     assert_eq!(filed["status"], "pending");
@@ -39,7 +39,7 @@ async fn request(app: &TestApp, admin: &str, body: Value) -> Value {
 }
 
 /// Runs SQL with one bound id against the hub's own database (for what the API cannot show).
-async fn blobs(app: &TestApp, sql: &str, id: &str) -> Vec<Vec<u8>> {
+pub(crate) async fn blobs(app: &TestApp, sql: &str, id: &str) -> Vec<Vec<u8>> {
     let id = uuid::Uuid::parse_str(id).expect("uuid");
     match app.backend {
         Backend::Sqlite => {

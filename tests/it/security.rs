@@ -22,6 +22,7 @@ backend_tests!(
     channel_hosts_on_private_networks_are_refused,
     a_stored_password_never_follows_a_channel_to_another_host,
     a_flood_of_made_up_api_keys_stays_bounded_and_the_api_keeps_answering,
+    an_erasure_leaves_no_corrected_values_and_no_quarantined_mail_behind,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -417,4 +418,34 @@ async fn one_visitor_cannot_hold_many_websockets() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(reopened, "a closed tab frees its place");
+}
+
+/// After an erasure nothing about the person stays readable: not the values a rectification
+/// corrected (they were in plaintext in the request), not mail of theirs in quarantine, not why
+/// they were merged.
+async fn an_erasure_leaves_no_corrected_values_and_no_quarantined_mail_behind(backend: Backend) {
+    use crate::privacy::{blobs, request};
+    let (imap, smtp) = (Dovecot::start(), SmtpSink::start());
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let channel = email_channel(&app, &admin, &imap, &smtp).await;
+    imap.deliver("INBOX", &crlf("From: Zoe Quill <zoe.quill@example.org>\nTo: support@shop.example\nSubject: Hi\nMessage-ID: <zq-1@example.org>\n\nHello.\n"));
+    // Mail from her that cannot be imported: it lands in quarantine, under no contact. (A header
+    // line without a colon, then bytes that are not UTF-8.)
+    imap.deliver("INBOX", b"\x00\x01 zoe.quill@example.org wrote this broken thing \xff\xfe");
+    let list = app.wait_for(&admin, "/v1/conversations", |l| l["data"].as_array().is_some_and(|d| d.len() == 1)).await;
+    let contact = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    app.wait_for(&admin, &format!("/v1/channels/{channel}/quarantine"), |l| l["data"].as_array().is_some_and(|d| d.len() == 1)).await;
+
+    let done = request(&app, &admin, json!({"type": "rectification", "contact_id": contact, "fields": {"name": "Zoe Quillfeather-Secret"}})).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let as_bytes = if backend == Backend::Sqlite { "CAST(detail AS BLOB)" } else { "convert_to(detail, 'UTF8')" };
+    let stored = blobs(&app, &format!("SELECT {as_bytes} FROM privacy_requests WHERE contact_id = $1"), &contact).await;
+    assert!(!stored.is_empty());
+    assert!(stored.iter().all(|d| !String::from_utf8_lossy(d).contains("Quillfeather")), "the corrected name is not kept in the clear once done");
+
+    let done = request(&app, &admin, json!({"type": "erasure", "contact_id": contact})).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let (_, quarantine) = app.get(&format!("/v1/channels/{channel}/quarantine"), &admin).await;
+    assert_eq!(quarantine["data"].as_array().map(Vec::len), Some(0), "her quarantined mail went with her: {quarantine}");
 }
