@@ -306,6 +306,27 @@ pub async fn claim_due(db: &Db, lease_micros: i64, limit: usize) -> StoreResult<
     })
 }
 
+/// Hands claimed deliveries back unsent, due again at `until`: the attempt they were claimed
+/// for is not counted.
+pub async fn postpone(db: &Db, ids: &[Uuid], until: i64) -> StoreResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let conn = Conn::from(db);
+    let sql = format!(
+        "UPDATE webhook_deliveries SET lease_until = NULL, attempts = attempts - 1, next_attempt_at = $1 WHERE status = 'pending' AND id IN ({})",
+        conn.dialect().list(ids.len(), 2)
+    );
+    on_conn!(conn, |c| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(until);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.execute(c).await.map(|_| ())
+    })?;
+    Ok(())
+}
+
 /// The stored payloads of these events (sealed when they carry a contact id).
 pub async fn payloads<'a>(conn: impl Into<Conn<'a>>, event_ids: &[Uuid]) -> StoreResult<Vec<PayloadRow>> {
     if event_ids.is_empty() {

@@ -11,6 +11,13 @@
 //!
 //! A process that dies between a post and its record leaves the lease to expire and the
 //! delivery is posted again: at least once, with the same `webhook-id`, as receivers expect.
+//!
+//! Fairness: a failing endpoint (one whose last attempt failed) has at most
+//! [`FAILING_PER_ENDPOINT`] requests in flight, and one tenant's failing endpoints together at
+//! most a quarter of the slots; what is over is handed back unsent for a second. So dead
+//! receivers, whose requests each hold a slot until the timeout, cannot starve the deliveries of
+//! healthy endpoints of this or any other tenant, while a healthy endpoint still gets every slot
+//! it can use.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -73,8 +80,62 @@ struct Ready {
     body: Vec<u8>,
 }
 
+/// Requests in flight at once to an endpoint whose last attempt failed.
+pub const FAILING_PER_ENDPOINT: usize = 2;
+
+/// Requests in flight to failing endpoints, per endpoint and per tenant.
+#[derive(Default)]
+struct Failing {
+    endpoints: HashMap<Uuid, usize>,
+    tenants: HashMap<Uuid, usize>,
+}
+
+impl Failing {
+    fn leave(&mut self, endpoint: Uuid, tenant: Uuid) {
+        for (map, key) in [(&mut self.endpoints, endpoint), (&mut self.tenants, tenant)] {
+            if let Some(n) = map.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
+}
+
 impl Deliverer {
+    /// Splits a claimed batch into what may go now and what waits (see the module docs); the
+    /// failing endpoints' share is counted in `failing`. Returns (go, wait, failing endpoints).
+    async fn fair_share(&self, claimed: Vec<DeliveryRow>, failing: &std::sync::Mutex<Failing>) -> Result<(Vec<DeliveryRow>, Vec<Uuid>, HashSet<Uuid>), StoreError> {
+        let endpoint_ids: Vec<Uuid> = claimed.iter().map(|d| d.endpoint_id).collect::<HashSet<_>>().into_iter().collect();
+        let failing_now: HashSet<Uuid> =
+            store::webhooks::endpoints_by_ids(&self.db, &endpoint_ids).await?.into_iter().filter(|e| e.first_failure_at.is_some()).map(|e| e.id).collect();
+        if failing_now.is_empty() {
+            return Ok((claimed, Vec::new(), failing_now));
+        }
+        let per_tenant = (self.max_in_flight / 4).max(1);
+        let mut state = failing.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut go, mut wait) = (Vec::with_capacity(claimed.len()), Vec::new());
+        for d in claimed {
+            if !failing_now.contains(&d.endpoint_id) {
+                go.push(d);
+                continue;
+            }
+            let on_endpoint = state.endpoints.get(&d.endpoint_id).copied().unwrap_or(0);
+            let on_tenant = state.tenants.get(&d.tenant_id).copied().unwrap_or(0);
+            if on_endpoint >= FAILING_PER_ENDPOINT || on_tenant >= per_tenant {
+                wait.push(d.id);
+                continue;
+            }
+            *state.endpoints.entry(d.endpoint_id).or_default() += 1;
+            *state.tenants.entry(d.tenant_id).or_default() += 1;
+            go.push(d);
+        }
+        Ok((go, wait, failing_now))
+    }
+
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let failing = Arc::new(std::sync::Mutex::new(Failing::default()));
         let slots = Arc::new(Semaphore::new(self.max_in_flight));
         let slot_freed = Arc::new(Notify::new());
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
@@ -107,22 +168,55 @@ impl Deliverer {
                 }
                 continue;
             }
+            let (claimed, wait, failing_now) = match self.fair_share(claimed, &failing).await {
+                Ok(split) => split,
+                Err(err) => {
+                    tracing::error!(error = %err, "loading endpoints for webhook deliveries failed");
+                    continue;
+                }
+            };
+            if let Err(err) = store::webhooks::postpone(&self.db, &wait, now_micros() + 1_000_000).await {
+                tracing::warn!(error = %err, "handing back deliveries over a failing endpoint's share failed; their leases expire");
+            }
+            // Counted for failing endpoints, released when the request ends (or is not made).
+            let counted: Vec<(Uuid, Uuid, Uuid)> =
+                claimed.iter().filter(|d| failing_now.contains(&d.endpoint_id)).map(|d| (d.id, d.endpoint_id, d.tenant_id)).collect();
+            let release = |failing: &std::sync::Mutex<Failing>, id: Uuid| {
+                if let Some((_, endpoint, tenant)) = counted.iter().find(|c| c.0 == id) {
+                    failing.lock().unwrap_or_else(|e| e.into_inner()).leave(*endpoint, *tenant);
+                }
+            };
             let (ready, not_sent) = match self.prepare(claimed).await {
                 Ok(prepared) => prepared,
                 Err(err) => {
                     // The leases expire and the deliveries come round again.
                     tracing::error!(error = %err, "preparing webhook deliveries failed");
+                    for (id, ..) in &counted {
+                        release(&failing, *id);
+                    }
                     continue;
                 }
             };
+            // Counted but dropped by the preparation (an endpoint deleted meanwhile).
+            let kept: HashSet<Uuid> = ready.iter().map(|r| r.delivery.id).chain(not_sent.iter().map(|f| f.delivery.id)).collect();
+            for (id, ..) in counted.iter().filter(|c| !kept.contains(&c.0)) {
+                release(&failing, *id);
+            }
             for finished in not_sent {
+                release(&failing, finished.delivery.id);
                 let _ = finished_tx.send(finished);
             }
             for item in ready {
+                let id = item.delivery.id;
                 let Ok(slot) = slots.clone().acquire_owned().await else { break };
                 let (this, finished_tx, slot_freed) = (self.clone(), finished_tx.clone(), slot_freed.clone());
+                let counted_here = counted.iter().find(|c| c.0 == id).map(|c| (c.1, c.2));
+                let failing = failing.clone();
                 tokio::spawn(async move {
                     let finished = this.post(item).await;
+                    if let Some((endpoint, tenant)) = counted_here {
+                        failing.lock().unwrap_or_else(|e| e.into_inner()).leave(endpoint, tenant);
+                    }
                     let _ = finished_tx.send(finished);
                     drop(slot);
                     slot_freed.notify_one();

@@ -449,3 +449,45 @@ async fn an_erasure_leaves_no_corrected_values_and_no_quarantined_mail_behind(ba
     let (_, quarantine) = app.get(&format!("/v1/channels/{channel}/quarantine"), &admin).await;
     assert_eq!(quarantine["data"].as_array().map(Vec::len), Some(0), "her quarantined mail went with her: {quarantine}");
 }
+
+/// One tenant's dead receivers — every request hangs until the timeout — do not hold up another
+/// tenant's deliveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_dead_endpoints_do_not_starve_other_tenants() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.webhooks.max_in_flight = 4;
+        c.webhooks.timeout_secs = 3;
+    })
+    .await;
+    // A receiver that takes connections and never answers.
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let dead_url = format!("http://{}/hook", dead.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = dead.accept().await {
+            held.push(socket);
+        }
+    });
+    let (_, noisy) = app.create_tenant("Noisy");
+    for _ in 0..3 {
+        let (status, _) = app.post("/v1/webhooks/endpoints", &noisy, json!({"url": dead_url, "country": "DE"})).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let chat = app.webchat_channel(&noisy).await;
+    for i in 0..20 {
+        let (visitor, _) = app.visitor(&chat, json!({})).await;
+        app.visitor_says(&visitor, json!({"text": format!("message {i}")})).await;
+    }
+    // The noisy tenant's backlog is due and its endpoints failing; now a quiet tenant's event.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let receiver = crate::receiver::Receiver::start().await;
+    let (_, quiet) = app.create_tenant("Quiet");
+    let (status, _) = app.post("/v1/webhooks/endpoints", &quiet, json!({"url": receiver.url, "event_types": ["message.received"], "country": "DE"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let chat = app.webchat_channel(&quiet).await;
+    let (visitor, _) = app.visitor(&chat, json!({})).await;
+    let started = Instant::now();
+    app.visitor_says(&visitor, json!({"text": "hello from a quiet tenant"})).await;
+    receiver.wait_until(Duration::from_secs(30), |r| !r.is_empty()).await;
+    assert!(started.elapsed() < Duration::from_secs(8), "delivered in {:?} despite another tenant's dead endpoints", started.elapsed());
+}
