@@ -125,6 +125,24 @@ pub async fn endpoints_by_ids<'a>(conn: impl Into<Conn<'a>>, ids: &[Uuid]) -> St
     by_ids(conn.into(), "id", ids).await
 }
 
+/// The endpoints, locked against deletion until the transaction ends (PostgreSQL; SQLite's one
+/// writer serializes anyway), always in id order so two lockers never wait on each other.
+pub async fn lock_endpoints(tx: &mut Tx, ids: &[Uuid]) -> StoreResult<Vec<EndpointRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let conn = Conn::from(&mut *tx);
+    let lock = if matches!(conn.dialect(), super::Dialect::Postgres) { " FOR NO KEY UPDATE" } else { "" };
+    let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id IN ({}) ORDER BY id{lock}", conn.dialect().list(ids.len(), 1));
+    Ok(on_conn!(conn, |c| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(c).await
+    })?)
+}
+
 async fn by_ids(conn: Conn<'_>, column: &str, ids: &[Uuid]) -> StoreResult<Vec<EndpointRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -148,7 +166,9 @@ pub async fn delete_endpoint(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> StoreRes
         "DELETE FROM webhook_secrets WHERE endpoint_id = $1",
     ];
     const ENDPOINT: &str = "DELETE FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2";
-    if endpoint(&mut *tx, tenant_id, id).await?.is_none() {
+    // The endpoint's row first: a delivery worker recording attempts locks it first too, so the
+    // two take turns instead of deadlocking on the deliveries.
+    if !lock_endpoints(tx, &[id]).await?.iter().any(|e| e.tenant_id == tenant_id) {
         return Ok(false);
     }
     for sql in CHILDREN {
@@ -356,10 +376,12 @@ pub struct DeliveryUpdate {
     pub delivered_at: Option<i64>,
 }
 
-pub async fn update_delivery(tx: &mut Tx, u: &DeliveryUpdate, now: i64) -> StoreResult<()> {
+/// Records a delivery's new state; false when the delivery is gone (its endpoint deleted, its
+/// contact erased) and there is nothing to record.
+pub async fn update_delivery(tx: &mut Tx, u: &DeliveryUpdate, now: i64) -> StoreResult<bool> {
     const SQL: &str = "UPDATE webhook_deliveries SET status = $2, next_attempt_at = $3, last_status_code = $4, last_error = $5, \
                        delivered_at = COALESCE($6, delivered_at), lease_until = NULL, updated_at = $7 WHERE id = $1";
-    on_conn!(Conn::from(tx), |c| sqlx::query(SQL)
+    let n = on_conn!(Conn::from(tx), |c| sqlx::query(SQL)
         .bind(u.id)
         .bind(u.status)
         .bind(u.next_attempt_at)
@@ -368,7 +390,7 @@ pub async fn update_delivery(tx: &mut Tx, u: &DeliveryUpdate, now: i64) -> Store
         .bind(u.delivered_at)
         .bind(now)
         .execute(c).await.map(|r| r.rows_affected()))?;
-    Ok(())
+    Ok(n == 1)
 }
 
 /// One attempt to record.

@@ -346,7 +346,7 @@ impl Deliverer {
         let mut tx = self.db.begin().await?;
         let endpoint_ids: Vec<Uuid> = batch.iter().map(|f| f.delivery.endpoint_id).collect::<HashSet<_>>().into_iter().collect();
         let mut endpoints: HashMap<Uuid, EndpointRow> =
-            store::webhooks::endpoints_by_ids(&mut tx, &endpoint_ids).await?.into_iter().map(|e| (e.id, e)).collect();
+            store::webhooks::lock_endpoints(&mut tx, &endpoint_ids).await?.into_iter().map(|e| (e.id, e)).collect();
         let mut changed: HashSet<Uuid> = HashSet::new();
         let mut attempts = Vec::with_capacity(batch.len());
         let mut operational = Vec::new();
@@ -416,8 +416,10 @@ impl Deliverer {
                 "failed" => failed += 1,
                 _ => {}
             }
-            store::webhooks::update_delivery(&mut tx, &update, now).await?;
-            attempts.push(attempt);
+            // Gone meanwhile (the contact erased): nothing to record it against.
+            if store::webhooks::update_delivery(&mut tx, &update, now).await? {
+                attempts.push(attempt);
+            }
         }
         store::webhooks::insert_attempts(&mut tx, &attempts, now).await?;
         for id in changed {

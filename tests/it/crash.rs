@@ -58,13 +58,23 @@ async fn every_accepted_message_is_delivered_after_a_kill_9(backend: Backend) {
     let stop = CancellationToken::new();
     let sender = tokio::spawn(stream(hub.base.clone(), tokens, accepted.clone(), stop.clone()));
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Killed once the stream flows (however long that takes on a loaded machine), not after a
+    // fixed time.
+    let started = std::time::Instant::now();
+    while accepted.lock().expect("lock").len() < 25 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the stream never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     hub.kill_9();
     let at_kill = accepted.lock().expect("lock").len();
     assert!(at_kill > 20, "the stream was flowing when the hub died ({at_kill} accepted)");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let hub = ChildHub::start(&app, port).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let restarted = std::time::Instant::now();
+    while accepted.lock().expect("lock").len() < at_kill + 5 {
+        assert!(restarted.elapsed() < Duration::from_secs(60), "the stream never resumed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     stop.cancel();
     sender.await.expect("stream");
     let accepted: HashSet<String> = accepted.lock().expect("lock").iter().cloned().collect();

@@ -211,9 +211,19 @@ async fn three_processes_on_one_postgres_lose_and_double_nothing() {
             }
         }
     });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Killed once the load flows, and stopped once it flowed on after the kill — conditions, not
+    // durations, so a loaded machine waits longer instead of failing.
+    let started = Instant::now();
+    while accepted.lock().expect("lock").len() < 25 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the load never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     hubs[0].kill_9();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let at_kill = accepted.lock().expect("lock").len();
+    while accepted.lock().expect("lock").len() < at_kill + 10 {
+        assert!(started.elapsed() < Duration::from_secs(120), "the load stopped with the killed process");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     stop.cancel();
     sender.await.expect("sender");
     let accepted: HashSet<String> = accepted.lock().expect("lock").iter().cloned().collect();
