@@ -137,6 +137,7 @@ impl ConsentConfig {
 #[serde(deny_unknown_fields)]
 pub struct WidgetConfig {
     pub max_text_chars: usize,
+    pub session_days: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -300,7 +300,7 @@ impl Cell {
                 config.consent.purposes(),
                 shared.policies.clone(),
                 hub.send_wake.clone(),
-                (shared.limits.clone(), config.public_base_url()),
+                (shared.limits.clone(), config.public_base_url(), Duration::from_secs(config.widget.session_days * 86_400)),
             )),
             inbound: ingest.clone(),
             sockets,

@@ -197,7 +197,7 @@ impl Probe {
             Self::Channel(id) => hub.channels.get(*id).await.ok().flatten().is_some(),
             Self::ApiKey(h) => hub.db.api_key_by_hash(h).await.ok().flatten().is_some(),
             Self::Session(h) => store::sessions::find(&hub.db, h).await.ok().flatten().is_some(),
-            Self::Visitor(h) => store::visitors::by_token(&hub.db, h).await.ok().flatten().is_some(),
+            Self::Visitor(h) => store::visitors::by_token(&hub.db, h, 0).await.ok().flatten().is_some(),
         }
     }
 }

@@ -56,6 +56,13 @@ async fn verified(state: &AppState, channel_id: &str, uri: &Uri, headers: &Heade
     }
     let url = format!("{}{}", twilio::public_base(&settings, &state.config.public_base_url()), uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
     let params = webhook::parse_form(body);
+    // Twilio never repeats a parameter. A repeated one would be read once by the signature (its
+    // algorithm folds identical pairs) and maybe otherwise by the parser: refused, not guessed.
+    let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Problem::invalid(twice[0], format!("{} appears more than once; Twilio sends each parameter once", twice[0])));
+    }
     let given = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !signature::is_valid_form(&settings.auth_tokens(), &url, &params, given) {
         tracing::warn!(%channel_id, "a Twilio request with a wrong signature was refused");

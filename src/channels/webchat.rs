@@ -38,6 +38,8 @@ pub struct HubWidgetBackend {
     /// For transcripts: the per-channel limit, and the base of confirmation links.
     limits: Arc<crate::api::rate_limit::RateLimits>,
     public_url: String,
+    /// How long a visitor token works after its session opened.
+    session_ttl: Duration,
 }
 
 impl HubWidgetBackend {
@@ -49,9 +51,9 @@ impl HubWidgetBackend {
         purposes: Vec<String>,
         policies: Arc<crate::policy::Policies>,
         send_wake: Arc<tokio::sync::Notify>,
-        (limits, public_url): (Arc<crate::api::rate_limit::RateLimits>, String),
+        (limits, public_url, session_ttl): (Arc<crate::api::rate_limit::RateLimits>, String, Duration),
     ) -> Self {
-        Self { db, keyring, channels, bus, sessions: Mutex::new(HashMap::new()), purposes, policies, send_wake, limits, public_url }
+        Self { db, keyring, channels, bus, sessions: Mutex::new(HashMap::new()), purposes, policies, send_wake, limits, public_url, session_ttl }
     }
 
     fn unavailable(err: impl std::fmt::Display) -> WidgetError {
@@ -207,7 +209,8 @@ impl WidgetBackend for HubWidgetBackend {
             && at.elapsed() < SESSION_CACHE_TTL {
                 return Ok(visitor.clone());
             }
-        let row = store::visitors::by_token(&self.db, &token.0).await.map_err(Self::unavailable)?.ok_or(WidgetError::Unauthorized)?;
+        let opened_after = store::now_micros() - self.session_ttl.as_micros() as i64;
+        let row = store::visitors::by_token(&self.db, &token.0, opened_after).await.map_err(Self::unavailable)?.ok_or(WidgetError::Unauthorized)?;
         let visitor = Visitor { visitor_id: row.visitor_id, channel_id: row.channel_id, tenant_id: row.tenant_id, contact_id: row.contact_id };
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         if sessions.len() > 100_000 {

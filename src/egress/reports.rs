@@ -38,7 +38,7 @@ pub async fn record(db: &Db, keyring: &Keyring, bus: &EventBus, message: &Messag
     let announce = !(report.status == DeliveryStatus::Read && message.status == "delivered");
     let key = keyring.data_key(db, message.tenant_id, message.contact_id).await.map_err(|e| e.to_string())?;
     let mut tx = db.begin().await.map_err(|e| e.to_string())?;
-    store::messages::record_attempt(&mut tx, message.id, report.status.as_str(), report.external_id.as_deref(), report.error.as_deref(), None)
+    store::messages::record_attempt(&mut tx, message.id, report.status.as_str(), report.external_id.as_deref(), report.error.as_deref().map(super::worker::without_addresses).as_deref(), None)
         .await
         .map_err(|e| e.to_string())?;
     let mut published = Vec::new();

@@ -247,7 +247,8 @@ impl SendWorker {
             let (_, changed) = consent::record(&mut tx, &key, &[withdrawal]).await.map_err(|e| e.to_string())?;
             events_out.extend(changed);
         }
-        store::messages::record_attempt(&mut tx, q.id, status, external_id, error, next).await.map_err(|e| e.to_string())?;
+        let error = error.map(without_addresses);
+        store::messages::record_attempt(&mut tx, q.id, status, external_id, error.as_deref(), next).await.map_err(|e| e.to_string())?;
         let event_types: &[&'static str] = match &outcome {
             Outcome::Done(r) if r.status == DeliveryStatus::Delivered => &[events::MESSAGE_SENT, events::MESSAGE_DELIVERED],
             Outcome::Done(_) => &[events::MESSAGE_SENT],
@@ -272,5 +273,36 @@ impl SendWorker {
         }
         self.bus.publish(events_out);
         Ok(())
+    }
+}
+
+/// A provider's error text without the addresses in it (an SMTP server's "550 5.1.1
+/// <ana@example.com>: mailbox unknown"): the error is stored in the clear, the address only
+/// sealed on the contact.
+pub(crate) fn without_addresses(error: &str) -> String {
+    error
+        .split(' ')
+        .map(|word| {
+            let bare = word.trim_matches(|c: char| "<>()[]\"',;:".contains(c));
+            let digits = bare.strip_prefix('+').unwrap_or(bare);
+            if bare.contains('@') && bare.len() > 2 {
+                word.replace(bare, "[address]")
+            } else if bare.starts_with('+') && (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+                word.replace(bare, "[number]")
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn provider_errors_are_kept_without_addresses() {
+        assert_eq!(super::without_addresses("550 5.1.1 <ana@example.com>: Recipient address rejected"), "550 5.1.1 <[address]>: Recipient address rejected");
+        assert_eq!(super::without_addresses("The 'To' number +14155550100 is not valid"), "The 'To' number [number] is not valid");
+        assert_eq!(super::without_addresses("552 5.2.2 Mailbox full"), "552 5.2.2 Mailbox full");
     }
 }

@@ -212,6 +212,18 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(connect)
                 .await?;
+            // The database holds what the master key beside it opens: readable by its owner
+            // only, like the key file (the WAL and shared-memory files too).
+            #[cfg(unix)]
+            if let Some(file) = sqlite_file(url) {
+                use std::os::unix::fs::PermissionsExt;
+                for suffix in ["", "-wal", "-shm"] {
+                    let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
+                    if path.exists() {
+                        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+                    }
+                }
+            }
             Ok(Self::Sqlite(pool))
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))

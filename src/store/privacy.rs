@@ -354,6 +354,20 @@ pub async fn audit(db: &Db, tenant_id: Uuid, target_id: Option<Uuid>, action: Op
 /// first; the tenant's keys go with its data keys and its directory entry with the tenant.
 pub async fn delete_tenant(tx: &mut Tx, tenant_id: Uuid) -> StoreResult<u64> {
     const BY_TENANT: &[&str] = &[
+        "DELETE FROM address_confirmations WHERE tenant_id = $1",
+        "DELETE FROM password_resets WHERE tenant_id = $1",
+        "DELETE FROM operator_sessions WHERE tenant_id = $1",
+        "DELETE FROM operator_invitations WHERE tenant_id = $1",
+        "DELETE FROM invitation_suppressions WHERE tenant_id = $1",
+        "DELETE FROM team_members WHERE team_id IN (SELECT id FROM teams WHERE tenant_id = $1)",
+        "DELETE FROM team_channels WHERE team_id IN (SELECT id FROM teams WHERE tenant_id = $1)",
+        "DELETE FROM teams WHERE tenant_id = $1",
+        "DELETE FROM canned_responses WHERE tenant_id = $1",
+        "DELETE FROM business_hours WHERE tenant_id = $1",
+        "DELETE FROM csat_surveys WHERE tenant_id = $1",
+        "DELETE FROM contact_merges WHERE tenant_id = $1",
+        "DELETE FROM merge_suggestions WHERE tenant_id = $1",
+        "DELETE FROM tenant_ip_allow_lists WHERE tenant_id = $1",
         "DELETE FROM webhook_attempts WHERE tenant_id = $1",
         "DELETE FROM webhook_deliveries WHERE tenant_id = $1",
         "DELETE FROM webhook_secrets WHERE endpoint_id IN (SELECT id FROM webhook_endpoints WHERE tenant_id = $1)",

@@ -35,8 +35,9 @@ pub async fn insert<'a>(
     Ok(())
 }
 
-pub async fn by_token<'a>(conn: impl Into<Conn<'a>>, token_hash: &[u8]) -> StoreResult<Option<VisitorRow>> {
+/// The session a token names, unless it opened before `opened_after` (expired).
+pub async fn by_token<'a>(conn: impl Into<Conn<'a>>, token_hash: &[u8], opened_after: i64) -> StoreResult<Option<VisitorRow>> {
     const SQL: &str = "SELECT v.tenant_id, v.channel_id, v.contact_id, v.visitor_id FROM visitor_sessions v \
-                       JOIN channels ch ON ch.id = v.channel_id AND ch.deleted_at IS NULL WHERE v.token_hash = $1";
-    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(token_hash).fetch_optional(c).await)?)
+                       JOIN channels ch ON ch.id = v.channel_id AND ch.deleted_at IS NULL WHERE v.token_hash = $1 AND v.created_at > $2";
+    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(token_hash).bind(opened_after).fetch_optional(c).await)?)
 }

@@ -370,4 +370,28 @@ async fn the_command_line_exports_erases_and_offboards(backend: Backend) {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let gone = app.cli(&["key", "create", "--tenant", &tenant, "--role", "agent"]);
     assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("no such tenant"), "the tenant is gone");
+    // And nothing of it stays in any table.
+    let with_tenant_column = match app.backend {
+        Backend::Sqlite => "SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND p.name = 'tenant_id'",
+        Backend::Postgres => "SELECT table_name::text FROM information_schema.columns WHERE column_name = 'tenant_id' AND table_schema = 'public'",
+    };
+    let tables: Vec<String> = match app.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.config.database_url).await.expect("sqlite");
+            let out = sqlx::query_scalar(with_tenant_column).fetch_all(&pool).await.expect("tables");
+            pool.close().await;
+            out
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.config.database_url).await.expect("postgres");
+            let out = sqlx::query_scalar(with_tenant_column).fetch_all(&pool).await.expect("tables");
+            pool.close().await;
+            out
+        }
+    };
+    assert!(tables.len() > 20, "{tables:?}");
+    for table in tables {
+        let left = blobs(&app, &format!("SELECT tenant_id FROM {table} WHERE tenant_id = $1"), &tenant).await;
+        assert!(left.is_empty(), "{} row(s) of the deleted tenant left in {table}", left.len());
+    }
 }
