@@ -265,40 +265,79 @@ pub struct Break {
     pub reason: String,
 }
 
-/// Checks a tenant's whole chain (events in `seq` order) against its head: every sequence
-/// number present, every `prev_hash` the hash before it, every `hash` recomputed from the row.
-/// An edited row, an inserted or removed one, or lost events at the end all show.
-pub fn verify_chain(events: &[ConsentRow], head: Option<(i64, Vec<u8>)>) -> Result<usize, Break> {
-    let mut prev = GENESIS.to_vec();
-    for (i, e) in events.iter().enumerate() {
-        let expected_seq = i as i64 + 1;
+/// A tenant's chain checked event by event, in `seq` order, so a long chain never has to be in
+/// memory at once: every sequence number present, every `prev_hash` the hash before it, every
+/// `hash` recomputed from the row; then the head. An edited row, an inserted or removed one, or
+/// lost events at the end all show.
+pub struct ChainCheck {
+    prev: Vec<u8>,
+    count: i64,
+}
+
+impl Default for ChainCheck {
+    fn default() -> Self {
+        Self { prev: GENESIS.to_vec(), count: 0 }
+    }
+}
+
+impl ChainCheck {
+    pub fn feed(&mut self, e: &ConsentRow) -> Result<(), Break> {
+        let expected_seq = self.count + 1;
         let broken = |reason: &str| Break { seq: e.seq, id: Some(e.id), reason: reason.to_owned() };
         if e.seq != expected_seq {
             return Err(Break { seq: expected_seq, id: Some(e.id), reason: format!("event {expected_seq} is missing (found {} instead)", e.seq) });
         }
-        if e.prev_hash != prev {
+        if e.prev_hash != self.prev {
             return Err(broken("its prev_hash is not the previous event's hash (an event before it was changed or removed)"));
         }
-        if chain_hash(&prev, e) != e.hash {
+        if chain_hash(&self.prev, e) != e.hash {
             return Err(broken("its contents do not match its hash (the event was edited)"));
         }
-        prev = e.hash.clone();
+        self.prev = e.hash.clone();
+        self.count = expected_seq;
+        Ok(())
     }
-    let count = events.len() as i64;
-    match head {
-        Some((seq, hash)) if seq != count || hash != prev => {
-            Err(Break { seq: count + 1, id: None, reason: format!("the chain ends at event {count} but its head says {seq}: events were removed") })
+
+    pub fn finish(self, head: Option<(i64, Vec<u8>)>) -> Result<usize, Break> {
+        let count = self.count;
+        match head {
+            Some((seq, hash)) if seq != count || hash != self.prev => {
+                Err(Break { seq: count + 1, id: None, reason: format!("the chain ends at event {count} but its head says {seq}: events were removed") })
+            }
+            None if count > 0 => Err(Break { seq: 1, id: None, reason: "events exist without a chain head".into() }),
+            _ => Ok(count as usize),
         }
-        None if count > 0 => Err(Break { seq: 1, id: None, reason: "events exist without a chain head".into() }),
-        _ => Ok(events.len()),
     }
 }
 
-/// Verifies one tenant's chain in the database.
+/// Checks a tenant's whole chain (events in `seq` order) against its head.
+pub fn verify_chain(events: &[ConsentRow], head: Option<(i64, Vec<u8>)>) -> Result<usize, Break> {
+    let mut check = ChainCheck::default();
+    for e in events {
+        check.feed(e)?;
+    }
+    check.finish(head)
+}
+
+/// Verifies one tenant's chain in the database, a page of events at a time.
 pub async fn verify(db: &crate::store::Db, tenant_id: Uuid) -> StoreResult<Result<usize, Break>> {
-    let events = rows::for_tenant(db, tenant_id).await?;
+    const PAGE: usize = 5_000;
     let head = rows::head(db, tenant_id).await?;
-    Ok(verify_chain(&events, head))
+    let mut check = ChainCheck::default();
+    let mut after = 0;
+    loop {
+        let page = rows::for_tenant_after(db, tenant_id, after, PAGE).await?;
+        for e in &page {
+            if let Err(broken) = check.feed(e) {
+                return Ok(Err(broken));
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = last.seq,
+            _ => break,
+        }
+    }
+    Ok(check.finish(head))
 }
 
 /// Why marketing to this contact is refused whatever they consented to: an operator flagged

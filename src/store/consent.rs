@@ -74,10 +74,10 @@ pub async fn for_address<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, channel
         .await)?)
 }
 
-/// A tenant's whole chain, in order.
-pub async fn for_tenant(db: &super::Db, tenant_id: Uuid) -> StoreResult<Vec<ConsentRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM consent_events WHERE tenant_id = $1 ORDER BY seq");
-    Ok(super::on_db!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).fetch_all(p).await)?)
+/// A page of a tenant's events after sequence number `after`, in order.
+pub async fn for_tenant_after(db: &super::Db, tenant_id: Uuid, after: i64, limit: usize) -> StoreResult<Vec<ConsentRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM consent_events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3");
+    Ok(super::on_db!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(after).bind(limit as i64).fetch_all(p).await)?)
 }
 
 /// The end of a tenant's chain, if it has one.

@@ -109,6 +109,10 @@ impl EmailChannel {
     /// Imports one mail. Only a hub that cannot take it now (`Unavailable`) stops the round; the
     /// cursor then stays before this mail.
     async fn handle(&self, mail: &Fetched, uid_validity: u32, inbound: &InboundTx) -> Result<(), String> {
+        if let Some(size) = mail.too_large {
+            let reason = format!("{size} bytes, larger than the {} the importer takes; only its header is kept", imap::MAX_MAIL_BYTES);
+            return self.store.quarantine(self.channel_id, mail.uid, &mail.raw, &reason).await;
+        }
         let parsed = match parse::parse(&mail.raw) {
             Ok(parsed) => parsed,
             Err(e) => return self.store.quarantine(self.channel_id, mail.uid, &mail.raw, &e.to_string()).await,

@@ -32,8 +32,14 @@ pub struct Cursor {
 #[derive(Debug, Clone)]
 pub struct Fetched {
     pub uid: u32,
+    /// The whole mail, or only its header when it is larger than [`MAX_MAIL_BYTES`].
     pub raw: Vec<u8>,
+    /// The mail's size when it was too large to import.
+    pub too_large: Option<u32>,
 }
+
+/// Mail larger than this is not downloaded: its header is quarantined with the reason.
+pub const MAX_MAIL_BYTES: u32 = 25 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
@@ -176,13 +182,26 @@ pub async fn fetch_new(session: &mut Session, mailbox: &str, cursor: Cursor, lim
             return Ok((base, Vec::new()));
         }
         let set = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        // BODY.PEEK: importing must not mark the customer's mail as read.
-        let fetches: Vec<_> = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?.try_collect().await?;
-        let mut mails: Vec<Fetched> = fetches
-            .iter()
-            .filter_map(|f| Some(Fetched { uid: f.uid?, raw: f.body()?.to_vec() }))
-            .filter(|f| f.uid > start)
-            .collect();
+        // Sizes first: a mail over the limit is never downloaded whole.
+        let sizes: Vec<_> = session.uid_fetch(&set, "(UID RFC822.SIZE)").await?.try_collect().await?;
+        let too_large: std::collections::HashMap<u32, u32> =
+            sizes.iter().filter_map(|f| Some((f.uid?, f.size?))).filter(|(_, size)| *size > MAX_MAIL_BYTES).collect();
+        let small: Vec<String> = uids.iter().filter(|u| !too_large.contains_key(u)).map(u32::to_string).collect();
+        let mut mails: Vec<Fetched> = Vec::with_capacity(uids.len());
+        if !small.is_empty() {
+            // BODY.PEEK: importing must not mark the customer's mail as read.
+            let fetches: Vec<_> = session.uid_fetch(small.join(","), "(UID BODY.PEEK[])").await?.try_collect().await?;
+            mails.extend(fetches.iter().filter_map(|f| Some(Fetched { uid: f.uid?, raw: f.body()?.to_vec(), too_large: None })));
+        }
+        if !too_large.is_empty() {
+            let big = too_large.keys().map(u32::to_string).collect::<Vec<_>>().join(",");
+            let headers: Vec<_> = session.uid_fetch(big, "(UID BODY.PEEK[HEADER])").await?.try_collect().await?;
+            mails.extend(headers.iter().filter_map(|f| {
+                let uid = f.uid?;
+                Some(Fetched { uid, raw: f.header().unwrap_or_default().to_vec(), too_large: too_large.get(&uid).copied() })
+            }));
+        }
+        mails.retain(|f| f.uid > start);
         mails.sort_by_key(|f| f.uid);
         Ok((base, mails))
     })
