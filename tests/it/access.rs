@@ -16,6 +16,7 @@ backend_tests!(
     api_keys_are_named_listed_expire_and_are_revoked,
     a_deactivated_operator_loses_every_access_at_once_and_their_conversations_move_on,
     a_forgotten_password_is_reset_by_a_link_that_works_once,
+    signing_out_closes_the_consoles_live_feed,
 );
 
 /// Waits for the websocket to be closed by the server; the close code.
@@ -225,4 +226,20 @@ async fn a_key_revoked_on_one_process_is_refused_by_another_within_a_second() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(closed_with(&mut feed, Duration::from_secs(2)).await, Some(1008), "the other process closed the key's websocket");
+}
+
+/// The console's websocket lives on the session cookie: signing out closes it at once.
+async fn signing_out_closes_the_consoles_live_feed(backend: Backend) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let (status, _) = app.post("/v1/operators", &admin, json!({"name": "Olga", "email": "olga@shop.example", "role": "agent", "password": "a long passphrase"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (cookie, csrf) = sign_in(&app, "olga@shop.example", "a long passphrase").await.expect("signs in");
+    let mut request = format!("{}/v1/realtime", app.ws_base).into_client_request().expect("request");
+    request.headers_mut().insert("cookie", cookie.parse().expect("header"));
+    let (mut feed, _) = tokio_tungstenite::connect_async(request).await.expect("the console's feed opens");
+    let out = app.http.post(format!("{}/v1/auth/logout", app.base)).header("cookie", &cookie).header("x-csrf-token", csrf).send().await.expect("logout");
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(closed_with(&mut feed, Duration::from_secs(3)).await, Some(1008), "the feed ends with the session");
 }

@@ -23,6 +23,10 @@ backend_tests!(
     a_stored_password_never_follows_a_channel_to_another_host,
     a_flood_of_made_up_api_keys_stays_bounded_and_the_api_keeps_answering,
     an_erasure_leaves_no_corrected_values_and_no_quarantined_mail_behind,
+    a_tenants_dead_endpoints_do_not_starve_other_tenants,
+    a_session_flood_from_many_addresses_does_not_lock_out_other_visitors,
+    one_visitor_cannot_hold_many_websockets,
+    forwarded_addresses_count_only_from_trusted_proxies,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -300,10 +304,9 @@ async fn a_flood_of_made_up_api_keys_stays_bounded_and_the_api_keeps_answering(b
 
 /// Behind a trusted proxy, the client is who the proxy says; anyone else's forwarding headers
 /// are ignored. Rate limits and the admin-only endpoints go by that client.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forwarded_addresses_count_only_from_trusted_proxies() {
-    let open = TestApp::spawn_with(Backend::Sqlite, |c| c.limits.widget_sessions_per_ip_per_minute = 2).await;
-    let behind = TestApp::spawn_with(Backend::Sqlite, |c| {
+async fn forwarded_addresses_count_only_from_trusted_proxies(backend: Backend) {
+    let open = TestApp::spawn_with(backend, |c| c.limits.widget_sessions_per_ip_per_minute = 2).await;
+    let behind = TestApp::spawn_with(backend, |c| {
         c.limits.widget_sessions_per_ip_per_minute = 2;
         c.server.trusted_proxies = vec!["127.0.0.1".into()];
     })
@@ -368,9 +371,8 @@ async fn metrics_need_the_admin_token_when_one_is_set() {
 
 /// Sessions flooding a channel from many addresses of one network spend that network's budget;
 /// a visitor from elsewhere still gets in.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_flood_from_many_addresses_does_not_lock_out_other_visitors() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+async fn a_session_flood_from_many_addresses_does_not_lock_out_other_visitors(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
         c.server.trusted_proxies = vec!["127.0.0.1".into()];
         c.limits.widget_sessions_per_ip_per_minute = 100;
         c.limits.widget_sessions_per_channel_per_minute = 20;
@@ -396,9 +398,8 @@ async fn a_session_flood_from_many_addresses_does_not_lock_out_other_visitors() 
 }
 
 /// One visitor token cannot hold more than a few sockets open.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_visitor_cannot_hold_many_websockets() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+async fn one_visitor_cannot_hold_many_websockets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
     let (_, admin) = app.create_tenant("Shop");
     let channel = app.webchat_channel(&admin).await;
     let (token, _) = app.visitor(&channel, json!({})).await;
@@ -452,9 +453,8 @@ async fn an_erasure_leaves_no_corrected_values_and_no_quarantined_mail_behind(ba
 
 /// One tenant's dead receivers — every request hangs until the timeout — do not hold up another
 /// tenant's deliveries.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenants_dead_endpoints_do_not_starve_other_tenants() {
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+async fn a_tenants_dead_endpoints_do_not_starve_other_tenants(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
         c.webhooks.max_in_flight = 4;
         c.webhooks.timeout_secs = 3;
     })
