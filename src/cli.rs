@@ -65,7 +65,7 @@ pub async fn create_key(db: &Db, tenant_id: Uuid, role: &str, operator_id: Optio
     let actor = crate::privacy::audit::Actor { operator_id, ..Default::default() };
     crate::access::create_key(db, tenant_id, &new, &actor).await.map_err(|e| match e {
         crate::access::AccessError::NotFound(_) => CliError::Invalid(format!("--tenant {tenant_id}: no such tenant")),
-        crate::access::AccessError::Invalid { field: "operator_id", .. } => CliError::Invalid(format!("--operator: no active operator with this id in the tenant")),
+        crate::access::AccessError::Invalid { field: "operator_id", .. } => CliError::Invalid("--operator: no active operator with this id in the tenant".to_owned()),
         crate::access::AccessError::Invalid { field, detail } => CliError::Invalid(format!("--{}: {detail}", field.replace('_', "-"))),
         crate::access::AccessError::Store(e) => CliError::Store(e),
         crate::access::AccessError::Random(e) => CliError::Random(e),

@@ -293,14 +293,12 @@ impl Cell {
         }
         let widget = omnibridge_webchat::router(WidgetState {
             backend: Arc::new(HubWidgetBackend::new(
-                db.clone(),
-                keyring.clone(),
-                channels.clone(),
-                bus.clone(),
-                config.consent.purposes(),
-                shared.policies.clone(),
-                hub.send_wake.clone(),
-                (shared.limits.clone(), config.public_base_url(), Duration::from_secs(config.widget.session_days * 86_400)),
+                &hub,
+                channels::webchat::WidgetOptions {
+                    purposes: config.consent.purposes(),
+                    session_ttl: Duration::from_secs(config.widget.session_days * 86_400),
+                    public_url: config.public_base_url(),
+                },
             )),
             inbound: ingest.clone(),
             sockets,

@@ -21,7 +21,7 @@
 //! dropped whole, an amortized O(1) eviction that never scans on the request path.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -127,9 +127,7 @@ impl RateLimits {
     }
 
     fn hash(&self, key: &str) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        h.finish()
+        self.hasher.hash_one(key)
     }
 
     fn with_bucket<T>(&self, limit: Limit, key: &str, f: impl FnOnce(&mut Bucket, f64) -> T) -> T {

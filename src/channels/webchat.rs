@@ -42,18 +42,32 @@ pub struct HubWidgetBackend {
     session_ttl: Duration,
 }
 
+/// What the web chat backend is configured with.
+pub struct WidgetOptions {
+    /// The purposes a visitor may tick (`consent.purposes`).
+    pub purposes: Vec<String>,
+    /// How long a visitor token works after its session opened (`widget.session_days`).
+    pub session_ttl: Duration,
+    /// The hub's public base URL, for transcript confirmation links.
+    pub public_url: String,
+}
+
 impl HubWidgetBackend {
-    pub fn new(
-        db: Db,
-        keyring: Arc<Keyring>,
-        channels: Arc<Channels>,
-        bus: EventBus,
-        purposes: Vec<String>,
-        policies: Arc<crate::policy::Policies>,
-        send_wake: Arc<tokio::sync::Notify>,
-        (limits, public_url, session_ttl): (Arc<crate::api::rate_limit::RateLimits>, String, Duration),
-    ) -> Self {
-        Self { db, keyring, channels, bus, sessions: Mutex::new(HashMap::new()), purposes, policies, send_wake, limits, public_url, session_ttl }
+    /// The backend over a cell's hub.
+    pub fn new(hub: &crate::state::Hub, options: WidgetOptions) -> Self {
+        Self {
+            db: hub.db.clone(),
+            keyring: hub.keyring.clone(),
+            channels: hub.channels.clone(),
+            bus: hub.bus.clone(),
+            sessions: Mutex::new(HashMap::new()),
+            purposes: options.purposes,
+            policies: hub.policies.clone(),
+            send_wake: hub.send_wake.clone(),
+            limits: hub.limits.clone(),
+            public_url: options.public_url,
+            session_ttl: options.session_ttl,
+        }
     }
 
     fn unavailable(err: impl std::fmt::Display) -> WidgetError {
