@@ -92,6 +92,21 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     sha2::Sha256::digest(token.as_bytes()).to_vec()
 }
 
+impl<'a> Transcripts<'a> {
+    /// Over a cell's hub; `public_url` is the hub's public base URL.
+    pub fn of(hub: &'a crate::state::Hub, public_url: &'a str) -> Self {
+        Self {
+            db: &hub.db,
+            keyring: &hub.keyring,
+            channels: &hub.channels,
+            policies: &hub.policies,
+            send_wake: &hub.send_wake,
+            limits: &hub.limits,
+            public_url,
+        }
+    }
+}
+
 impl Transcripts<'_> {
     /// The email channel transcripts leave by: `transcript_channel_id` of `source` (a web chat
     /// channel), else the tenant's first email channel.

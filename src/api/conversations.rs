@@ -104,15 +104,8 @@ async fn transcript(State(state): State<AppState>, auth: Auth, Path(id): Path<St
         }
     }
     let source = state.channels.get(conversation.channel_id).await?;
-    let transcripts = crate::transcripts::Transcripts {
-        db: &state.db,
-        keyring: &state.keyring,
-        channels: &state.channels,
-        policies: &state.policies,
-        send_wake: &state.send_wake,
-        limits: &state.limits,
-        public_url: &state.config.public_base_url(),
-    };
+    let public_url = state.config.public_base_url();
+    let transcripts = crate::transcripts::Transcripts::of(&state, &public_url);
     let recipient = match body.email {
         Some(email) => crate::transcripts::Recipient::Given(email),
         None => crate::transcripts::Recipient::OnRecord,

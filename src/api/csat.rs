@@ -4,8 +4,8 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 
 use crate::state::AppState;
@@ -15,14 +15,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/csat/{token}", get(page).post(submit))
 }
 
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
-
 fn html(status: StatusCode, body: String) -> Response {
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>How did we do?</title></head><body style=\"font:16px sans-serif;max-width:30rem;margin:2rem auto\">{body}</body></html>"
-    );
-    (status, [(header::CONTENT_SECURITY_POLICY, CSP)], Html(page)).into_response()
+    super::pages::page(status, "How did we do?", &body)
 }
 
 async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Response {

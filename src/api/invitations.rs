@@ -6,7 +6,7 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use omnibridge_channel::problem::Problem;
 use serde::Deserialize;
@@ -20,15 +20,8 @@ pub fn router() -> Router<AppState> {
         .route("/invitations/{token}/decline", get(decline_page).post(decline))
 }
 
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
-
 fn html(status: StatusCode, body: &str) -> Response {
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>omnibridge invitation</title></head>\
-         <body style=\"font:16px sans-serif;max-width:30rem;margin:2rem auto\">{body}</body></html>"
-    );
-    (status, [(header::CONTENT_SECURITY_POLICY, CSP), (header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+    super::pages::page(status, "omnibridge invitation", body)
 }
 
 const GONE_HTML: &str = "<h1>This link does not work any more</h1><p>It was used already or has expired. Ask your administrator for a new invitation.</p>";

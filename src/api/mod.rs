@@ -6,6 +6,7 @@ mod attachments;
 mod canned;
 mod api_keys;
 mod csat;
+mod pages;
 mod password_reset;
 mod transcripts;
 mod invitations;

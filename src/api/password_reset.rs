@@ -4,8 +4,8 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use omnibridge_channel::problem::JsonBody;
 use serde::Deserialize;
@@ -61,19 +61,13 @@ async fn for_operator(State(state): State<AppState>, auth: Auth, Path(id): Path<
     Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": "sent"}))))
 }
 
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
 const GONE: &str = "<h1>This link does not work</h1><p>It was used already, has expired, or was never valid. Ask for a new one.</p>";
 const FORM: &str = "<h1>Choose a new password</h1><form method=\"post\"><p><label for=\"password\">New password (12 characters or more)</label><br>\
                     <input id=\"password\" name=\"password\" type=\"password\" minlength=\"12\" maxlength=\"200\" required autocomplete=\"new-password\"></p>\
                     <button type=\"submit\">Set password</button></form>";
 
 fn html(status: StatusCode, body: &str) -> Response {
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>Reset your password</title></head>\
-         <body style=\"font:16px sans-serif;max-width:30rem;margin:2rem auto\">{body}</body></html>"
-    );
-    (status, [(header::CONTENT_SECURITY_POLICY, CSP), (header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+    super::pages::page(status, "Reset your password", body)
 }
 
 async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Response {

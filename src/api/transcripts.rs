@@ -5,8 +5,8 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 
 use crate::state::AppState;
@@ -17,15 +17,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/transcripts/confirm/{token}", get(page).post(confirm))
 }
 
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
-
 fn html(status: StatusCode, body: &str) -> Response {
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>Chat transcript</title></head>\
-         <body style=\"font:16px sans-serif;max-width:30rem;margin:2rem auto\">{body}</body></html>"
-    );
-    (status, [(header::CONTENT_SECURITY_POLICY, CSP), (header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+    super::pages::page(status, "Chat transcript", body)
 }
 
 const INVALID: &str = "<h1>This link does not work</h1><p>It was used already, has expired, or was never valid.</p>";
@@ -44,15 +37,7 @@ async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Respo
 
 async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let public_url = state.config.public_base_url();
-    let transcripts = Transcripts {
-        db: &state.db,
-        keyring: &state.keyring,
-        channels: &state.channels,
-        policies: &state.policies,
-        send_wake: &state.send_wake,
-        limits: &state.limits,
-        public_url: &public_url,
-    };
+    let transcripts = Transcripts::of(&state, &public_url);
     match transcripts.confirm(&token).await {
         Ok(Some(())) => html(StatusCode::OK, "<h1>Confirmed</h1><p>The transcript is on its way.</p>"),
         Ok(None) => html(StatusCode::NOT_FOUND, INVALID),

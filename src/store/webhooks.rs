@@ -128,26 +128,21 @@ pub async fn endpoints_by_ids<'a>(conn: impl Into<Conn<'a>>, ids: &[Uuid]) -> St
 /// The endpoints, locked against deletion until the transaction ends (PostgreSQL; SQLite's one
 /// writer serializes anyway), always in id order so two lockers never wait on each other.
 pub async fn lock_endpoints(tx: &mut Tx, ids: &[Uuid]) -> StoreResult<Vec<EndpointRow>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
     let conn = Conn::from(&mut *tx);
-    let lock = if matches!(conn.dialect(), super::Dialect::Postgres) { " FOR NO KEY UPDATE" } else { "" };
-    let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id IN ({}) ORDER BY id{lock}", conn.dialect().list(ids.len(), 1));
-    Ok(on_conn!(conn, |c| {
-        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            q = q.bind(*id);
-        }
-        q.fetch_all(c).await
-    })?)
+    let lock = if matches!(conn.dialect(), super::Dialect::Postgres) { " ORDER BY id FOR NO KEY UPDATE" } else { "" };
+    select_by_ids(conn, "id", ids, lock).await
 }
 
 async fn by_ids(conn: Conn<'_>, column: &str, ids: &[Uuid]) -> StoreResult<Vec<EndpointRow>> {
+    select_by_ids(conn, column, ids, "").await
+}
+
+/// Endpoints whose `column` is one of `ids`; `tail` ends the statement (an order, a lock).
+async fn select_by_ids(conn: Conn<'_>, column: &str, ids: &[Uuid], tail: &str) -> StoreResult<Vec<EndpointRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE {column} IN ({})", conn.dialect().list(ids.len(), 1));
+    let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE {column} IN ({}){tail}", conn.dialect().list(ids.len(), 1));
     Ok(on_conn!(conn, |c| {
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
         for id in ids {
