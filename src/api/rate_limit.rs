@@ -323,17 +323,18 @@ mod tests {
     #[test]
     fn a_flood_of_distinct_keys_stays_within_the_bound_and_known_clients_keep_their_state() {
         let limits = RateLimits::new(config(64 * 1024));
-        // A client that spent its whole budget.
-        for _ in 0..60 {
-            limits.take(Limit::WidgetMessagesPerVisitor, "busy").expect("within budget");
+        // A client that spent its whole budget (one that refills slowly: a token every three
+        // minutes, so however slow the machine, a refused client stays refused while this runs).
+        for _ in 0..5 {
+            limits.take(Limit::SignInFailuresPerAccountAndIp, "busy").expect("within budget");
         }
-        assert!(limits.take(Limit::WidgetMessagesPerVisitor, "busy").is_err());
+        assert!(limits.take(Limit::SignInFailuresPerAccountAndIp, "busy").is_err());
         let started = Instant::now();
         for i in 0..300_000 {
             let _ = limits.take(Limit::ApiRequestsPerKey, &format!("random-token-{i}"));
             if i % 1000 == 0 {
                 // The client keeps asking, and stays refused: its bucket is in use, not evicted.
-                assert!(limits.take(Limit::WidgetMessagesPerVisitor, "busy").is_err(), "after {i} keys");
+                assert!(limits.take(Limit::SignInFailuresPerAccountAndIp, "busy").is_err(), "after {i} keys");
             }
         }
         assert!(limits.len() <= limits.capacity(), "{} buckets, bound {}", limits.len(), limits.capacity());
