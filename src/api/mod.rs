@@ -107,6 +107,7 @@ async fn announced_body_limit(axum::extract::State(state): axum::extract::State<
     let http = &state.config.http;
     let limit = if request.uri().path().starts_with("/widget/") { http.widget_max_body_bytes } else { http.max_body_bytes } as u64;
     if announced.is_some_and(|n| n > limit) {
+        // Not read: the connection closes after the answer (`security_headers` says so).
         return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than {limit} bytes")).into_response();
     }
     next.run(request).await
@@ -133,6 +134,10 @@ async fn security_headers(request: Request, next: Next) -> Response {
     headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(header::HeaderValue::from_static("nosniff"));
     headers.entry(header::REFERRER_POLICY).or_insert(header::HeaderValue::from_static("no-referrer"));
     headers.entry(header::X_FRAME_OPTIONS).or_insert(header::HeaderValue::from_static("DENY"));
+    // A body refused as too large was not read to its end: the connection closes after this.
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    }
     response
 }
 
