@@ -293,7 +293,7 @@ impl Cell {
         }
         let widget = omnibridge_webchat::router(WidgetState {
             backend: Arc::new(HubWidgetBackend::new(
-                &hub,
+                hub.clone(),
                 channels::webchat::WidgetOptions {
                     purposes: config.consent.purposes(),
                     session_ttl: Duration::from_secs(config.widget.session_days * 86_400),

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use omnibridge_channel::{Address, AddressKind};
+use omnibridge_webchat::TranscriptSent;
 use sha2::Digest;
 use uuid::Uuid;
 
@@ -47,15 +48,6 @@ pub enum TranscriptError {
 
 fn unavailable(e: impl std::fmt::Display) -> TranscriptError {
     TranscriptError::Unavailable(e.to_string())
-}
-
-/// What a visitor's request did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VisitorTranscript {
-    /// To the visitor's proven address.
-    Queued,
-    /// A confirmation link went to the address first.
-    ConfirmationSent,
 }
 
 /// Where an operator's transcript goes.
@@ -206,20 +198,13 @@ impl Transcripts<'_> {
     async fn claim(&self, tx: &mut store::Tx, key: &DataKey, tenant_id: Uuid, address: &Address) -> Result<Uuid, TranscriptError> {
         let index = self.keyring.blind_index(tenant_id, address);
         let sealed = key.seal(fields::IDENTITY_ADDRESS, key.contact_id, &address.value).map_err(unavailable)?;
-        store::merges::claim_address(tx, tenant_id, key.contact_id, "email", &index, &sealed).await.map_err(unavailable)?;
-        let held = store::contacts::identities_of_kind(&mut *tx, key.contact_id, "email").await.map_err(unavailable)?;
-        for row in held {
-            if key.open(fields::IDENTITY_ADDRESS, key.contact_id, &row.address).is_ok_and(|a| Address::new(AddressKind::Email, &a).value == address.value) {
-                return Ok(row.id);
-            }
-        }
-        Err(unavailable("the claimed address vanished"))
+        store::merges::claim_address(tx, tenant_id, key.contact_id, "email", &index, &sealed).await.map_err(unavailable)
     }
 
     /// A web chat visitor's "email me this transcript": straight to an address the visitor
     /// proved (the contact's verified address, or one confirmed before), else a confirmation
     /// link to the address (`email`, or the one typed into the pre-chat form).
-    pub async fn for_visitor(&self, visitor: &omnibridge_webchat::Visitor, chat: &ChannelInfo, email: Option<String>) -> Result<VisitorTranscript, TranscriptError> {
+    pub async fn for_visitor(&self, visitor: &omnibridge_webchat::Visitor, chat: &ChannelInfo, email: Option<String>) -> Result<TranscriptSent, TranscriptError> {
         let (tenant_id, contact_id) = (visitor.tenant_id, visitor.contact_id);
         if let Err(wait) = self.limits.take(Limit::TranscriptsPerChannel, &chat.id.to_string()) {
             return Err(TranscriptError::RateLimited(wait));
@@ -254,7 +239,7 @@ impl Transcripts<'_> {
             self.queue(&mut tx, &key, tenant_id, conversation_id, &channel, Some(identity), (TRANSCRIPT_SUBJECT, &text)).await?;
             tx.commit().await.map_err(unavailable)?;
             self.send_wake.notify_one();
-            return Ok(VisitorTranscript::Queued);
+            return Ok(TranscriptSent::Queued);
         }
         let address = match (wanted, claimed) {
             (Some(address), _) => address,
@@ -288,7 +273,7 @@ impl Transcripts<'_> {
         self.queue(&mut tx, &key, tenant_id, conversation_id, &channel, Some(identity), (CONFIRMATION_SUBJECT, &text)).await?;
         tx.commit().await.map_err(unavailable)?;
         self.send_wake.notify_one();
-        Ok(VisitorTranscript::ConfirmationSent)
+        Ok(TranscriptSent::ConfirmationSent)
     }
 
     /// The confirmation link was opened and confirmed: the address is the visitor's (verified,
@@ -314,7 +299,6 @@ impl Transcripts<'_> {
 async fn visitor_lines(db: &Db, key: &DataKey, contact_id: Uuid, channel_id: Uuid) -> Result<Vec<(Uuid, Line)>, TranscriptError> {
     let rows = store::messages::visible_to_visitor(db, contact_id, channel_id, VISITOR_LINES).await.map_err(unavailable)?;
     rows.iter()
-        .filter(|m| m.purpose != "transcripts")
         .map(|m| {
             let text = key.open(fields::MESSAGE_TEXT, m.id, &m.text).map_err(unavailable)?;
             Ok((m.conversation_id, Line { direction: m.direction.clone(), at: crate::domain::rfc3339(m.created_at), text }))

@@ -2,7 +2,7 @@
 //! conversation, over the store and the keyring.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -10,36 +10,24 @@ use omnibridge_channel::{Address, AddressKind, Technical};
 use omnibridge_webchat::{SessionRequest, TokenHash, TranscriptSent, Visitor, WidgetBackend, WidgetError, WidgetMessage};
 use uuid::Uuid;
 
-use super::Channels;
+use crate::state::AppState;
 use crate::domain::events::{self, Event};
 use crate::domain::rfc3339;
 use crate::consent::{self, NewConsent};
-use crate::outbox::{self, EventBus};
+use crate::outbox;
 use crate::present::{self, fields};
-use crate::privacy::Keyring;
 use crate::store::contacts::IdentityStatus;
-use crate::store::{self, Db, MessageRow, NewContact};
-use crate::transcripts::{TranscriptError, Transcripts, VisitorTranscript};
+use crate::store::{self, MessageRow, NewContact};
+use crate::transcripts::{TranscriptError, Transcripts};
 
 const SESSION_CACHE_TTL: Duration = Duration::from_secs(60);
 const HISTORY_LIMIT: usize = 500;
 
 pub struct HubWidgetBackend {
-    pub db: Db,
-    pub keyring: Arc<Keyring>,
-    pub channels: Arc<Channels>,
-    pub bus: EventBus,
+    /// The cell's hub: store, keys, channels, the bus, and what transcripts need.
+    hub: AppState,
     sessions: Mutex<HashMap<TokenHash, (Visitor, Instant)>>,
-    /// The purposes a visitor may tick (`consent.purposes`).
-    purposes: Vec<String>,
-    /// For transcripts: the routing policy, and the send worker to wake.
-    policies: Arc<crate::policy::Policies>,
-    send_wake: Arc<tokio::sync::Notify>,
-    /// For transcripts: the per-channel limit, and the base of confirmation links.
-    limits: Arc<crate::api::rate_limit::RateLimits>,
-    public_url: String,
-    /// How long a visitor token works after its session opened.
-    session_ttl: Duration,
+    options: WidgetOptions,
 }
 
 /// What the web chat backend is configured with.
@@ -54,20 +42,8 @@ pub struct WidgetOptions {
 
 impl HubWidgetBackend {
     /// The backend over a cell's hub.
-    pub fn new(hub: &crate::state::Hub, options: WidgetOptions) -> Self {
-        Self {
-            db: hub.db.clone(),
-            keyring: hub.keyring.clone(),
-            channels: hub.channels.clone(),
-            bus: hub.bus.clone(),
-            sessions: Mutex::new(HashMap::new()),
-            purposes: options.purposes,
-            policies: hub.policies.clone(),
-            send_wake: hub.send_wake.clone(),
-            limits: hub.limits.clone(),
-            public_url: options.public_url,
-            session_ttl: options.session_ttl,
-        }
+    pub fn new(hub: AppState, options: WidgetOptions) -> Self {
+        Self { hub, sessions: Mutex::new(HashMap::new()), options }
     }
 
     fn unavailable(err: impl std::fmt::Display) -> WidgetError {
@@ -97,12 +73,12 @@ impl WidgetBackend for HubWidgetBackend {
         technical: Technical,
         token: TokenHash,
     ) -> Result<Visitor, WidgetError> {
-        let channel = self.channels.get(channel_id).await.map_err(Self::unavailable)?;
+        let channel = self.hub.channels.get(channel_id).await.map_err(Self::unavailable)?;
         let channel = channel.filter(|c| c.kind == omnibridge_webchat::KIND).ok_or(WidgetError::UnknownChannel)?;
         let tenant_id = channel.tenant_id;
         let (contact_id, visitor_id) = (Uuid::now_v7(), Uuid::now_v7());
-        let mut tx = self.db.begin().await.map_err(Self::unavailable)?;
-        let key = self.keyring.create_data_key(&mut tx, tenant_id, contact_id).await.map_err(Self::unavailable)?;
+        let mut tx = self.hub.db.begin().await.map_err(Self::unavailable)?;
+        let key = self.hub.keyring.create_data_key(&mut tx, tenant_id, contact_id).await.map_err(Self::unavailable)?;
         let seal = |what, value: Option<&str>| key.seal_opt(what, contact_id, value).map_err(Self::unavailable);
         let name = seal(fields::CONTACT_NAME, request.name.as_deref().map(str::trim))?;
         let email_address = request.email.as_deref().map(|e| Address::new(AddressKind::Email, e));
@@ -112,7 +88,7 @@ impl WidgetBackend for HubWidgetBackend {
 
         // The visitor id is an address only this visitor's browser writes from: verified.
         let visitor_address = Address::new(AddressKind::Webchat, &visitor_id.to_string());
-        let index = self.keyring.blind_index(tenant_id, &visitor_address);
+        let index = self.hub.keyring.blind_index(tenant_id, &visitor_address);
         let sealed = key.seal(fields::IDENTITY_ADDRESS, contact_id, &visitor_address.value).map_err(Self::unavailable)?;
         store::contacts::insert_identity(&mut tx, tenant_id, contact_id, visitor_address.kind.as_str(), &index, &sealed, IdentityStatus::Verified)
             .await
@@ -120,7 +96,7 @@ impl WidgetBackend for HubWidgetBackend {
         // A typed-in email is only claimed: mail from the address never reaches this visitor,
         // and whoever holds it verified keeps it (a merge suggestion, never a merge).
         if let Some(address) = &email_address {
-            let index = self.keyring.blind_index(tenant_id, address);
+            let index = self.hub.keyring.blind_index(tenant_id, address);
             let sealed = key.seal(fields::IDENTITY_ADDRESS, contact_id, &address.value).map_err(Self::unavailable)?;
             store::merges::claim_address(&mut tx, tenant_id, contact_id, address.kind.as_str(), &index, &sealed).await.map_err(Self::unavailable)?;
         }
@@ -136,7 +112,7 @@ impl WidgetBackend for HubWidgetBackend {
         // notice shown; Global Privacy Control / Do Not Track withdraws marketing and outranks a
         // marketing tick. The session row keeps the (sealed) IP and user agent; the ledger names it.
         let address = Address::new(AddressKind::Webchat, &visitor_id.to_string());
-        let index = self.keyring.blind_index(tenant_id, &address);
+        let index = self.hub.keyring.blind_index(tenant_id, &address);
         struct Signal {
             purpose: String,
             action: &'static str,
@@ -148,8 +124,8 @@ impl WidgetBackend for HubWidgetBackend {
         let mut signals = Vec::new();
         if let Some(ticked) = &request.consent {
             for purpose in &ticked.purposes {
-                if !self.purposes.contains(purpose) {
-                    let detail = format!("purposes are {}", self.purposes.join(", "));
+                if !self.options.purposes.contains(purpose) {
+                    let detail = format!("purposes are {}", self.options.purposes.join(", "));
                     return Err(WidgetError::Invalid { field: "consent.purposes", detail });
                 }
                 if !(technical.do_not_track && purpose == consent::purposes::MARKETING) {
@@ -203,12 +179,12 @@ impl WidgetBackend for HubWidgetBackend {
         let (_, changed) = consent::record(&mut tx, &key, &recorded).await.map_err(Self::unavailable)?;
         events_out.extend(changed);
         tx.commit().await.map_err(Self::unavailable)?;
-        self.bus.publish(events_out);
+        self.hub.bus.publish(events_out);
         Ok(Visitor { visitor_id, channel_id, tenant_id, contact_id })
     }
 
     async fn allowed_origins(&self, channel_id: Uuid) -> Result<Vec<String>, WidgetError> {
-        let channel = self.channels.get(channel_id).await.map_err(Self::unavailable)?;
+        let channel = self.hub.channels.get(channel_id).await.map_err(Self::unavailable)?;
         Ok(channel
             .filter(|c| c.kind == omnibridge_webchat::KIND)
             .and_then(|c| c.settings["allowed_origins"].as_array().cloned())
@@ -223,8 +199,8 @@ impl WidgetBackend for HubWidgetBackend {
             && at.elapsed() < SESSION_CACHE_TTL {
                 return Ok(visitor.clone());
             }
-        let opened_after = store::now_micros() - self.session_ttl.as_micros() as i64;
-        let row = store::visitors::by_token(&self.db, &token.0, opened_after).await.map_err(Self::unavailable)?.ok_or(WidgetError::Unauthorized)?;
+        let opened_after = store::now_micros() - self.options.session_ttl.as_micros() as i64;
+        let row = store::visitors::by_token(&self.hub.db, &token.0, opened_after).await.map_err(Self::unavailable)?.ok_or(WidgetError::Unauthorized)?;
         let visitor = Visitor { visitor_id: row.visitor_id, channel_id: row.channel_id, tenant_id: row.tenant_id, contact_id: row.contact_id };
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         if sessions.len() > 100_000 {
@@ -235,54 +211,44 @@ impl WidgetBackend for HubWidgetBackend {
     }
 
     async fn history(&self, visitor: &Visitor) -> Result<Vec<WidgetMessage>, WidgetError> {
-        let rows = store::messages::visible_to_visitor(&self.db, visitor.contact_id, visitor.channel_id, HISTORY_LIMIT)
+        let rows = store::messages::visible_to_visitor(&self.hub.db, visitor.contact_id, visitor.channel_id, HISTORY_LIMIT)
             .await
             .map_err(Self::unavailable)?;
-        let key = self.keyring.data_key(&self.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
+        let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
         rows.iter().map(|row| self.widget_message(row, &key)).collect()
     }
 
     async fn message(&self, visitor: &Visitor, message_id: Uuid) -> Result<Option<WidgetMessage>, WidgetError> {
-        let row = store::messages::get(&self.db, visitor.tenant_id, message_id).await.map_err(Self::unavailable)?;
+        let row = store::messages::get(&self.hub.db, visitor.tenant_id, message_id).await.map_err(Self::unavailable)?;
         let Some(row) = row.filter(|r| r.contact_id == visitor.contact_id && !r.private) else { return Ok(None) };
-        let key = self.keyring.data_key(&self.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
+        let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
         self.widget_message(&row, &key).map(Some)
     }
 
     async fn send_transcript(&self, visitor: &Visitor, email: Option<String>) -> Result<TranscriptSent, WidgetError> {
-        let chat = self.channels.get(visitor.channel_id).await.map_err(Self::unavailable)?.ok_or(WidgetError::UnknownChannel)?;
-        let transcripts = Transcripts {
-            db: &self.db,
-            keyring: &self.keyring,
-            channels: &self.channels,
-            policies: &self.policies,
-            send_wake: &self.send_wake,
-            limits: &self.limits,
-            public_url: &self.public_url,
-        };
-        match transcripts.for_visitor(visitor, &chat, email).await {
-            Ok(VisitorTranscript::Queued) => Ok(TranscriptSent::Queued),
-            Ok(VisitorTranscript::ConfirmationSent) => Ok(TranscriptSent::ConfirmationSent),
-            Err(TranscriptError::Invalid { field, detail }) => Err(WidgetError::Invalid { field, detail }),
-            Err(TranscriptError::Refused { code, detail }) => Err(WidgetError::Refused { code, detail }),
-            Err(TranscriptError::RateLimited(retry_after)) => Err(WidgetError::RateLimited { retry_after }),
-            Err(TranscriptError::Unavailable(why)) => Err(WidgetError::Unavailable(why)),
-        }
+        let chat = self.hub.channels.get(visitor.channel_id).await.map_err(Self::unavailable)?.ok_or(WidgetError::UnknownChannel)?;
+        let transcripts = Transcripts::of(&self.hub, &self.options.public_url);
+        transcripts.for_visitor(visitor, &chat, email).await.map_err(|e| match e {
+            TranscriptError::Invalid { field, detail } => WidgetError::Invalid { field, detail },
+            TranscriptError::Refused { code, detail } => WidgetError::Refused { code, detail },
+            TranscriptError::RateLimited(retry_after) => WidgetError::RateLimited { retry_after },
+            TranscriptError::Unavailable(why) => WidgetError::Unavailable(why),
+        })
     }
 
     async fn answer_csat(&self, visitor: &Visitor, survey_id: Uuid, score: u8, comment: Option<String>) -> Result<(), WidgetError> {
-        let survey = store::csat::for_contact(&self.db, visitor.contact_id, survey_id)
+        let survey = store::csat::for_contact(&self.hub.db, visitor.contact_id, survey_id)
             .await
             .map_err(Self::unavailable)?
             .ok_or(WidgetError::Invalid { field: "survey_id", detail: "no such survey of yours".into() })?;
         let sealed = match comment.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             Some(text) => {
-                let key = self.keyring.data_key(&self.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
+                let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
                 Some(key.seal("csat.comment", survey.id, text).map_err(Self::unavailable)?)
             }
             None => None,
         };
-        if !store::csat::answer(&self.db, survey.id, i64::from(score), sealed.as_deref()).await.map_err(Self::unavailable)? {
+        if !store::csat::answer(&self.hub.db, survey.id, i64::from(score), sealed.as_deref()).await.map_err(Self::unavailable)? {
             return Err(WidgetError::Refused { code: "already_answered", detail: "this survey was answered already".into() });
         }
         Ok(())

@@ -188,13 +188,15 @@ pub async fn verified_holder(tx: &mut Tx, tenant_id: Uuid, kind: &str, index: &[
 
 /// A contact claims a typed-in address: a claimed identity (unless it holds the address
 /// already), and a merge suggestion when another contact holds the address verified. A claim
-/// never takes an address from its verified holder.
-pub async fn claim_address(tx: &mut Tx, tenant_id: Uuid, contact_id: Uuid, kind: &str, index: &[u8], sealed: &[u8]) -> StoreResult<()> {
+/// never takes an address from its verified holder. Returns the contact's identity for it.
+pub async fn claim_address(tx: &mut Tx, tenant_id: Uuid, contact_id: Uuid, kind: &str, index: &[u8], sealed: &[u8]) -> StoreResult<Uuid> {
     super::contacts::insert_identity(&mut *tx, tenant_id, contact_id, kind, index, sealed, super::contacts::IdentityStatus::Claimed).await?;
     if let Some(holder) = verified_holder(tx, tenant_id, kind, index).await?
         && holder != contact_id
     {
         suggest(tx, tenant_id, contact_id, holder, kind).await?;
     }
-    Ok(())
+    const HELD: &str = "SELECT id FROM identities WHERE contact_id = $1 AND kind = $2 AND address_index = $3 \
+                        ORDER BY CASE status WHEN 'verified' THEN 0 ELSE 1 END LIMIT 1";
+    Ok(on_conn!(Conn::from(&mut *tx), |c| sqlx::query_scalar(HELD).bind(contact_id).bind(kind).bind(index).fetch_one(c).await)?)
 }
