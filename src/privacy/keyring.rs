@@ -160,16 +160,12 @@ impl Keyring {
         derive_from(&self.index_root, label, tenant_id)
     }
 
-    /// The tenant key of every generation, newest first (to open what an older one sealed).
-    fn tenant_keys(&self, tenant_id: Uuid) -> Vec<SecretKey> {
-        self.generations().iter().map(|g| derive_from(&g.root, "tenant-kek", tenant_id)).collect()
-    }
-
-    /// Opens with the newest generation's tenant key that fits.
+    /// Opens with the newest generation's tenant key that fits: after a rotation everything is
+    /// re-wrapped, so the first one tried is the one (older keys are derived only on a miss).
     fn open_any(&self, tenant_id: Uuid, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mut last = CryptoError::Open;
-        for key in self.tenant_keys(tenant_id) {
-            match key.open(sealed, aad) {
+        for generation in self.generations().iter() {
+            match derive_from(&generation.root, "tenant-kek", tenant_id).open(sealed, aad) {
                 Ok(plain) => return Ok(plain),
                 Err(e) => last = e,
             }

@@ -144,7 +144,10 @@ pub async fn watch(db: Db, keyring: Arc<Keyring>, master: impl Fn() -> Option<Se
         if newest <= keyring.current_generation() {
             continue;
         }
-        let opened = master().map(|m| root::open(&m, &stored.iter().map(|r| StoredRoot { generation: r.id, wrapped: r.wrapped.clone(), created_at: r.rotated_at }).collect::<Vec<_>>()));
+        let opened = match master() {
+            Some(m) => Some(generations(&db, &m).await),
+            None => None,
+        };
         match opened {
             Some(Ok(generations)) => {
                 keyring.replace_generations(generations);
