@@ -25,8 +25,6 @@ use crate::state::AppState;
 
 /// Sockets one key or session may hold open at once.
 pub const MAX_SOCKETS_PER_CREDENTIAL: usize = 20;
-/// A ping goes out this often; a socket silent for three of them is closed.
-const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// What a socket was opened with, to check again.
 #[derive(Clone)]
@@ -138,55 +136,52 @@ async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, credentia
     let mut ended = state.revocations.subscribe();
     let mut recheck = tokio::time::interval(std::time::Duration::from_secs(60));
     recheck.tick().await;
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut ping = tokio::time::interval(omnibridge_channel::PING_EVERY);
     ping.tick().await;
-    let mut heard = std::time::Instant::now();
+    let mut liveness = omnibridge_channel::Liveness::default();
     let mut budget = omnibridge_channel::FrameRate::new(omnibridge_channel::CLIENT_FRAMES_PER_SECOND);
     metrics::gauge!("omnibridge_realtime_connections").increment(1.0);
-    loop {
+    // Why the server ends the socket, if it does.
+    let close: Option<(u16, &'static str)> = loop {
         tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = shutdown.cancelled() => break None,
             changed = ended.changed() => {
                 if changed.is_err() || !credential.holds(&state).await {
-                    let close = axum::extract::ws::CloseFrame { code: 1008, reason: "access ended".into() };
-                    let _ = socket.send(Message::Close(Some(close))).await;
-                    break;
+                    break Some((1008, "access ended"));
                 }
             }
             _ = recheck.tick() => {
                 if !credential.holds(&state).await {
-                    let close = axum::extract::ws::CloseFrame { code: 1008, reason: "access ended".into() };
-                    let _ = socket.send(Message::Close(Some(close))).await;
-                    break;
+                    break Some((1008, "access ended"));
                 }
             }
             _ = ping.tick() => {
-                if heard.elapsed() > PING_EVERY * 3 {
-                    let close = axum::extract::ws::CloseFrame { code: 1001, reason: "idle".into() };
-                    let _ = socket.send(Message::Close(Some(close))).await;
-                    break;
+                if liveness.is_gone() {
+                    break Some((1001, "idle"));
                 }
-                if socket.send(Message::Ping(Default::default())).await.is_err() { break }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break None;
+                }
             }
             event = events.recv() => match event {
                 Ok(event) if event.tenant_id == tenant_id => {
-                    if socket.send(Message::Text(event.payload.as_ref().into())).await.is_err() { break }
+                    if socket.send(Message::Text(event.payload.as_ref().into())).await.is_err() {
+                        break None;
+                    }
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => tracing::warn!(missed, "realtime listener lagged; events skipped"),
-                Err(RecvError::Closed) => break,
+                Err(RecvError::Closed) => break None,
             },
             incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(Message::Pong(_))) => heard = std::time::Instant::now(),
-                Some(Ok(_)) if !budget.allow() => {
-                    let close = axum::extract::ws::CloseFrame { code: 1008, reason: "too many frames".into() };
-                    let _ = socket.send(Message::Close(Some(close))).await;
-                    break;
-                }
-                Some(Ok(_)) => heard = std::time::Instant::now(),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                Some(Ok(_)) if !budget.allow() => break Some((1008, "too many frames")),
+                Some(Ok(_)) => liveness.heard(),
             },
         }
+    };
+    if let Some((code, reason)) = close {
+        let _ = socket.send(Message::Close(Some(axum::extract::ws::CloseFrame { code, reason: reason.into() }))).await;
     }
     metrics::gauge!("omnibridge_realtime_connections").decrement(1.0);
 }

@@ -123,3 +123,31 @@ impl FrameRate {
 
 /// Frames per second a client may send on a websocket.
 pub const CLIENT_FRAMES_PER_SECOND: u32 = 20;
+
+/// How often a server pings a websocket client; one silent for three pings (no pong, no frame)
+/// is gone — a tab that went away without closing, or a client holding sockets for nothing.
+pub const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// When a websocket client was last heard from.
+#[derive(Debug)]
+pub struct Liveness {
+    heard: std::time::Instant,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self { heard: std::time::Instant::now() }
+    }
+}
+
+impl Liveness {
+    /// Any frame from the client, pongs included.
+    pub fn heard(&mut self) {
+        self.heard = std::time::Instant::now();
+    }
+
+    /// Silent for three pings.
+    pub fn is_gone(&self) -> bool {
+        self.heard.elapsed() > PING_EVERY * 3
+    }
+}

@@ -329,10 +329,6 @@ async fn websocket(
     Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve_socket(socket, frames, state.sockets, visitor, state.shutdown)))
 }
 
-/// A ping goes out this often; a socket silent for three of them is closed (a tab that went
-/// away without closing, or a client holding sockets open for nothing).
-const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(25);
-
 async fn serve_socket(
     mut socket: WebSocket,
     mut frames: tokio::sync::broadcast::Receiver<std::sync::Arc<str>>,
@@ -341,16 +337,16 @@ async fn serve_socket(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut budget = omnibridge_channel::FrameRate::new(omnibridge_channel::CLIENT_FRAMES_PER_SECOND);
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut ping = tokio::time::interval(omnibridge_channel::PING_EVERY);
     ping.tick().await;
-    let mut heard = std::time::Instant::now();
+    let mut liveness = omnibridge_channel::Liveness::default();
     let ready = serde_json::to_string(&ServerFrame::Ready { visitor_id: visitor.visitor_id }).unwrap_or_default();
     if socket.send(Message::Text(ready.into())).await.is_ok() {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = ping.tick() => {
-                    if heard.elapsed() > PING_EVERY * 3 {
+                    if liveness.is_gone() {
                         let close = axum::extract::ws::CloseFrame { code: 1001, reason: "idle".into() };
                         let _ = socket.send(Message::Close(Some(close))).await;
                         break;
@@ -369,7 +365,7 @@ async fn serve_socket(
                         let _ = socket.send(Message::Close(Some(close))).await;
                         break;
                     }
-                    Some(Ok(_)) => heard = std::time::Instant::now(),
+                    Some(Ok(_)) => liveness.heard(),
                 },
             }
         }
