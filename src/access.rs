@@ -217,6 +217,6 @@ impl Ended {
     /// In this process only (an announcement from another process).
     pub fn here(hub: &crate::state::Hub, tenant_id: Uuid) {
         hub.auth_cache.forget_tenant(tenant_id);
-        hub.revocations.send_modify(|n| *n += 1);
+        let _ = hub.revocations.send(tenant_id);
     }
 }

@@ -230,7 +230,7 @@ impl Cell {
             limits: shared.limits.clone(),
             shutdown: shared.shutdown.clone(),
             outbound_policy: shared.outbound_policy.clone(),
-            revocations: tokio::sync::watch::Sender::new(0),
+            revocations: tokio::sync::broadcast::Sender::new(256),
             socket_counts: Default::default(),
         });
         let (ingest, writer_db, writer_tasks) = start_ingest(config, url, &db, &hub).await?;

@@ -50,9 +50,9 @@ pub struct Hub {
     pub shutdown: CancellationToken,
     /// Where connections on a tenant's behalf may go (vets channel hosts at configuration).
     pub outbound_policy: Arc<crate::webhooks::ssrf::AddressPolicy>,
-    /// Counts endings of access (a key revoked, an operator deactivated or signed out): open
-    /// websockets re-check their credentials when it moves.
-    pub revocations: tokio::sync::watch::Sender<u64>,
+    /// The tenants in which someone's access ended (a key revoked, an operator deactivated or
+    /// signed out): that tenant's open websockets re-check their credentials.
+    pub revocations: tokio::sync::broadcast::Sender<uuid::Uuid>,
     /// Open realtime sockets per key or session.
     pub socket_counts: crate::api::realtime::SocketCounts,
 }

@@ -145,8 +145,14 @@ async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, credentia
     let close: Option<(u16, &'static str)> = loop {
         tokio::select! {
             _ = shutdown.cancelled() => break None,
-            changed = ended.changed() => {
-                if changed.is_err() || !credential.holds(&state).await {
+            ended_in = ended.recv() => {
+                // This tenant's, or unknown ones (fallen behind): check again.
+                let concerns_us = match ended_in {
+                    Ok(tenant) => tenant == tenant_id,
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => break None,
+                };
+                if concerns_us && !credential.holds(&state).await {
                     break Some((1008, "access ended"));
                 }
             }
