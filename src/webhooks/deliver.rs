@@ -106,12 +106,15 @@ impl Failing {
 impl Deliverer {
     /// Splits a claimed batch into what may go now and what waits (see the module docs); the
     /// failing endpoints' share is counted in `failing`. Returns (go, wait, failing endpoints).
-    async fn fair_share(&self, claimed: Vec<DeliveryRow>, failing: &std::sync::Mutex<Failing>) -> Result<(Vec<DeliveryRow>, Vec<Uuid>, HashSet<Uuid>), StoreError> {
-        let endpoint_ids: Vec<Uuid> = claimed.iter().map(|d| d.endpoint_id).collect::<HashSet<_>>().into_iter().collect();
-        let failing_now: HashSet<Uuid> =
-            store::webhooks::endpoints_by_ids(&self.db, &endpoint_ids).await?.into_iter().filter(|e| e.first_failure_at.is_some()).map(|e| e.id).collect();
+    fn fair_share(
+        &self,
+        claimed: Vec<DeliveryRow>,
+        endpoints: &HashMap<Uuid, EndpointRow>,
+        failing: &std::sync::Mutex<Failing>,
+    ) -> (Vec<DeliveryRow>, Vec<Uuid>, HashSet<Uuid>) {
+        let failing_now: HashSet<Uuid> = endpoints.values().filter(|e| e.first_failure_at.is_some()).map(|e| e.id).collect();
         if failing_now.is_empty() {
-            return Ok((claimed, Vec::new(), failing_now));
+            return (claimed, Vec::new(), failing_now);
         }
         let per_tenant = (self.max_in_flight / 4).max(1);
         let mut state = failing.lock().unwrap_or_else(|e| e.into_inner());
@@ -131,7 +134,7 @@ impl Deliverer {
             *state.tenants.entry(d.tenant_id).or_default() += 1;
             go.push(d);
         }
-        Ok((go, wait, failing_now))
+        (go, wait, failing_now)
     }
 
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
@@ -168,13 +171,17 @@ impl Deliverer {
                 }
                 continue;
             }
-            let (claimed, wait, failing_now) = match self.fair_share(claimed, &failing).await {
-                Ok(split) => split,
+            // The endpoints, loaded once for the fair share and for the requests.
+            let endpoint_ids: Vec<Uuid> = claimed.iter().map(|d| d.endpoint_id).collect::<HashSet<_>>().into_iter().collect();
+            let endpoints: HashMap<Uuid, EndpointRow> = match store::webhooks::endpoints_by_ids(&self.db, &endpoint_ids).await {
+                Ok(rows) => rows.into_iter().map(|e| (e.id, e)).collect(),
                 Err(err) => {
+                    // The leases expire and the deliveries come round again.
                     tracing::error!(error = %err, "loading endpoints for webhook deliveries failed");
                     continue;
                 }
             };
+            let (claimed, wait, failing_now) = self.fair_share(claimed, &endpoints, &failing);
             if let Err(err) = store::webhooks::postpone(&self.db, &wait, now_micros() + 1_000_000).await {
                 tracing::warn!(error = %err, "handing back deliveries over a failing endpoint's share failed; their leases expire");
             }
@@ -186,7 +193,7 @@ impl Deliverer {
                     failing.lock().unwrap_or_else(|e| e.into_inner()).leave(*endpoint, *tenant);
                 }
             };
-            let (ready, not_sent) = match self.prepare(claimed).await {
+            let (ready, not_sent) = match self.prepare(claimed, endpoints).await {
                 Ok(prepared) => prepared,
                 Err(err) => {
                     // The leases expire and the deliveries come round again.
@@ -230,12 +237,10 @@ impl Deliverer {
         let _ = tokio::time::timeout(self.grace, recorder).await;
     }
 
-    /// Loads endpoints, secrets and payloads for a claimed batch and asks the door.
-    async fn prepare(&self, claimed: Vec<DeliveryRow>) -> Result<(Vec<Ready>, Vec<Finished>), StoreError> {
+    /// Loads secrets and payloads for a claimed batch (its endpoints loaded already) and asks the door.
+    async fn prepare(&self, claimed: Vec<DeliveryRow>, endpoints: HashMap<Uuid, EndpointRow>) -> Result<(Vec<Ready>, Vec<Finished>), StoreError> {
         let now = now_micros();
-        let endpoint_ids: Vec<Uuid> = claimed.iter().map(|d| d.endpoint_id).collect::<HashSet<_>>().into_iter().collect();
-        let endpoints: HashMap<Uuid, EndpointRow> =
-            store::webhooks::endpoints_by_ids(&self.db, &endpoint_ids).await?.into_iter().map(|e| (e.id, e)).collect();
+        let endpoint_ids: Vec<Uuid> = endpoints.keys().copied().collect();
         let mut keys: HashMap<Uuid, Vec<SigningKey>> = HashMap::new();
         for secret in store::webhooks::valid_secrets(&self.db, &endpoint_ids, now).await? {
             let Some(endpoint) = endpoints.get(&secret.endpoint_id) else { continue };
