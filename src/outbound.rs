@@ -39,8 +39,9 @@ pub fn redirect_policy(policy: Arc<AddressPolicy>) -> reqwest::redirect::Policy 
     })
 }
 
-/// The HTTP client for provider APIs: guarded resolver, guarded redirects, and literal-address
-/// URLs refused before they are requested (see [`check_literal`]).
+/// The HTTP client for provider APIs: guarded resolver and guarded redirects. A URL with a
+/// literal address never meets the resolver: such base URLs are refused when the channel is
+/// configured (`channels::settings::vet_destinations`), and media is fetched only from them.
 pub fn provider_client(policy: Arc<AddressPolicy>) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(concat!("omnibridge/", env!("CARGO_PKG_VERSION")))

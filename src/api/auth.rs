@@ -107,7 +107,7 @@ async fn from_session(parts: &Parts, state: &AppState) -> Result<Auth, ApiError>
     let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
     if !safe {
         let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
-        let matches = sent.len() == session.csrf_token.len() && sent.bytes().zip(session.csrf_token.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+        let matches = omnibridge_channel::constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes());
         if !matches {
             return Err(ApiError::Csrf);
         }

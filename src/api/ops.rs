@@ -26,10 +26,10 @@ async fn healthz() -> impl IntoResponse {
 fn admin(state: &AppState, headers: &HeaderMap, client: Option<std::net::SocketAddr>) -> bool {
     let token = &state.config.server.admin_token;
     if token.is_empty() {
-        return client.is_some_and(|c| c.ip().is_loopback() || c.ip().to_canonical().is_loopback());
+        return client.is_some_and(|c| c.ip().to_canonical().is_loopback());
     }
     let sent = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("").trim();
-    sent.len() == token.len() && sent.bytes().zip(token.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
+    omnibridge_channel::constant_time_eq(sent.as_bytes(), token.as_bytes())
 }
 
 fn client(request: &axum::extract::Request) -> Option<std::net::SocketAddr> {

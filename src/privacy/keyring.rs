@@ -265,7 +265,7 @@ impl Keyring {
         let mut matches = false;
         for generation in usable {
             let expected = link_mac(&generation.root, purpose, tenant_id, channel_id, id);
-            matches |= expected.bytes().zip(token[32..].bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+            matches |= omnibridge_channel::constant_time_eq(expected.as_bytes(), token[32..].as_bytes());
         }
         matches.then_some(id)
     }

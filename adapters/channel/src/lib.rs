@@ -121,6 +121,12 @@ impl FrameRate {
     }
 }
 
+/// Whether two secrets are equal, in time that does not depend on where they differ (tokens,
+/// signatures, CSRF tokens).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Frames per second a client may send on a websocket.
 pub const CLIENT_FRAMES_PER_SECOND: u32 = 20;
 

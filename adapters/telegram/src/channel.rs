@@ -39,8 +39,7 @@ pub struct TelegramChannel {
 /// Whether the `X-Telegram-Bot-Api-Secret-Token` a request carries is the channel's secret,
 /// compared in constant time.
 pub fn secret_matches(expected: &str, given: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), given.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    omnibridge_channel::constant_time_eq(expected.as_bytes(), given.as_bytes())
 }
 
 impl TelegramChannel {

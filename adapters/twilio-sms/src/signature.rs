@@ -13,6 +13,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
+use omnibridge_channel::constant_time_eq;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
@@ -64,9 +65,6 @@ pub fn is_valid_json(auth_tokens: &[&str], url: &str, body: &[u8], header: &str)
     body_ok & is_valid_form(auth_tokens, url, &[], header)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1.split('#').next()?;
