@@ -22,6 +22,11 @@ row_struct! {
 }
 
 row_struct! {
+    /// A key being checked, with when it was last used.
+    struct LiveKeyRow { id: Uuid, tenant_id: Uuid, operator_id: Option<Uuid>, role: String, prefix: String, created_at: i64, last_used_at: Option<i64> }
+}
+
+row_struct! {
     /// Whether an operator may act: deactivated and deleted ones may not.
     pub struct OperatorStatus { id: Uuid, tenant_id: Uuid, role: String, deactivated_at: Option<i64>, deleted_at: Option<i64> }
 }
@@ -56,18 +61,19 @@ impl Db {
     /// The live key with this hash, if any: not revoked, not expired, and not an operator's
     /// who was deactivated or deleted. Marks it used.
     pub async fn api_key_by_hash(&self, key_hash: &[u8]) -> StoreResult<Option<ApiKeyRow>> {
-        const SQL: &str = "SELECT k.id, k.tenant_id, k.operator_id, k.role, k.prefix, k.created_at FROM api_keys k \
+        const SQL: &str = "SELECT k.id, k.tenant_id, k.operator_id, k.role, k.prefix, k.created_at, k.last_used_at FROM api_keys k \
                            LEFT JOIN operators o ON o.id = k.operator_id \
                            WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) \
                            AND o.deactivated_at IS NULL AND o.deleted_at IS NULL";
-        const TOUCH: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)";
+        const TOUCH: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
         let now = now_micros();
-        let row: Option<ApiKeyRow> = on_db!(self, |p| sqlx::query_as(SQL).bind(key_hash).bind(now).fetch_optional(p).await)?;
-        if let Some(row) = &row {
-            // At most once a minute per key: a read-mostly table stays read-mostly.
-            on_db!(self, |p| sqlx::query(TOUCH).bind(row.id).bind(now).bind(now - 60_000_000).execute(p).await.map(|_| ()))?;
+        let row: Option<LiveKeyRow> = on_db!(self, |p| sqlx::query_as(SQL).bind(key_hash).bind(now).fetch_optional(p).await)?;
+        let Some(row) = row else { return Ok(None) };
+        // Written at most once a minute per key: checking a key stays a read.
+        if row.last_used_at.is_none_or(|at| at < now - 60_000_000) {
+            on_db!(self, |p| sqlx::query(TOUCH).bind(row.id).bind(now).execute(p).await.map(|_| ()))?;
         }
-        Ok(row)
+        Ok(Some(ApiKeyRow { id: row.id, tenant_id: row.tenant_id, operator_id: row.operator_id, role: row.role, prefix: row.prefix, created_at: row.created_at }))
     }
 
     /// A tenant's keys, newest first (revoked ones too, for the record).
