@@ -44,7 +44,7 @@ async fn api_keys_are_named_listed_expire_and_are_revoked(backend: Backend) {
     let (status, crm) = app.post("/v1/api-keys", &admin, json!({"name": "CRM", "role": "integration"})).await;
     assert_eq!(status, StatusCode::CREATED, "{crm}");
     let crm_key = crm["api_key"].as_str().expect("shown once").to_owned();
-    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(4);
     let soon = soon.format(&time::format_description::well_known::Rfc3339).expect("time");
     let (_, temporary) = app.post("/v1/api-keys", &admin, json!({"name": "Contractor", "role": "agent", "expires_at": soon})).await;
     let temporary_key = temporary["api_key"].as_str().expect("key").to_owned();
