@@ -1,5 +1,4 @@
-//! The holes a security review found, each replayed as the attacker did it, against a running
-//! hub: identity squatting, the transcript mail relay, SSRF through a provider's media URL, a
+//! Attacks on a running hub, each replayed as an attacker would make it: identity squatting, the transcript mail relay, SSRF through a provider's media URL, a
 //! flood of made-up API keys against the rate limiter, and a stored password following a
 //! channel to another host.
 
