@@ -1,6 +1,6 @@
-//! Attacks on a running hub, each replayed as an attacker would make it: identity squatting, the transcript mail relay, SSRF through a provider's media URL, a
-//! flood of made-up API keys against the rate limiter, and a stored password following a
-//! channel to another host.
+//! Attacks on a running hub, each made as an attacker would: identity squatting, the transcript
+//! mail relay, SSRF through a provider's media URL, a flood of made-up API keys against the rate
+//! limiter, a stored password following a channel to another host, and more.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
