@@ -190,17 +190,20 @@ pub async fn set_role(tx: &mut Tx, tenant_id: Uuid, operator_id: Uuid, role: &st
 /// Erases a deleted operator's personal data; the row stays so what they wrote keeps an author.
 /// Their keys are revoked, their invitations, team places and password resets go.
 pub async fn erase_operator(tx: &mut Tx, tenant_id: Uuid, operator_id: Uuid) -> StoreResult<()> {
-    const STATEMENTS: &[&str] = &[
-        "UPDATE operators SET name = 'Former operator', email = NULL, password_hash = NULL, availability = 'offline', daily_summary = FALSE, \
-         deleted_at = $3, deactivated_at = COALESCE(deactivated_at, $3) WHERE tenant_id = $1 AND id = $2",
-        "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND operator_id = $2 AND revoked_at IS NULL AND $3 > 0",
-        "DELETE FROM operator_invitations WHERE tenant_id = $1 AND operator_id = $2 AND $3 > 0",
-        "DELETE FROM team_members WHERE operator_id = $2 AND EXISTS (SELECT 1 FROM teams t WHERE t.id = team_members.team_id AND t.tenant_id = $1) AND $3 > 0",
-        "DELETE FROM password_resets WHERE tenant_id = $1 AND operator_id = $2 AND $3 > 0",
+    const ERASE: &str = "UPDATE operators SET name = 'Former operator', email = NULL, password_hash = NULL, availability = 'offline', \
+                         daily_summary = FALSE, deleted_at = $3, deactivated_at = COALESCE(deactivated_at, $3) WHERE tenant_id = $1 AND id = $2";
+    const REVOKE: &str = "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND operator_id = $2 AND revoked_at IS NULL";
+    const FORGET: &[&str] = &[
+        "DELETE FROM operator_invitations WHERE tenant_id = $1 AND operator_id = $2",
+        "DELETE FROM team_members WHERE operator_id = $2 AND EXISTS (SELECT 1 FROM teams t WHERE t.id = team_members.team_id AND t.tenant_id = $1)",
+        "DELETE FROM password_resets WHERE tenant_id = $1 AND operator_id = $2",
     ];
     let now = now_micros();
-    for sql in STATEMENTS {
-        on_conn!(Conn::from(&mut *tx), |c| sqlx::query(*sql).bind(tenant_id).bind(operator_id).bind(now).execute(c).await.map(|_| ()))?;
+    for sql in [ERASE, REVOKE] {
+        on_conn!(Conn::from(&mut *tx), |c| sqlx::query(sql).bind(tenant_id).bind(operator_id).bind(now).execute(c).await.map(|_| ()))?;
+    }
+    for sql in FORGET {
+        on_conn!(Conn::from(&mut *tx), |c| sqlx::query(*sql).bind(tenant_id).bind(operator_id).execute(c).await.map(|_| ()))?;
     }
     Ok(())
 }
