@@ -325,9 +325,10 @@
     api("GET", "/v1/operators?limit=200").then(function (list) {
       var body = $("operators").tBodies[0];
       body.textContent = "";
-      list.data.forEach(function (o) {
+      /* Deleted operators stay in the list only so what they wrote names its author. */
+      list.data.filter(function (o) { return o.status !== "deleted"; }).forEach(function (o) {
         var tr = el("tr");
-        [o.name, o.email || "—", o.role, o.availability, o.invitation ? o.invitation + (o.invitation_error ? ": " + o.invitation_error : "") : "—"].forEach(function (v) {
+        [o.name, o.email || "—", o.role, o.status === "deactivated" ? "deactivated" : o.availability, o.invitation ? o.invitation + (o.invitation_error ? ": " + o.invitation_error : "") : "—"].forEach(function (v) {
           tr.appendChild(el("td", v));
         });
         body.appendChild(tr);

@@ -99,6 +99,9 @@ struct OperatorView {
     capacity: i64,
     /// Whether they get the daily summary mail.
     daily_summary: bool,
+    /// `active`, `deactivated` (no sign-in, keys or assignments until reactivated) or `deleted`
+    /// (personal data erased; kept so what they wrote still names its author).
+    status: &'static str,
     /// For invited operators: `pending` (mail not sent yet), `sent`, `accepted`, `expired` or
     /// `failed` (the mail could not be sent; see `invitation_error`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,6 +120,7 @@ fn view(row: OperatorRow) -> OperatorView {
         availability: "offline".into(),
         capacity: 5,
         daily_summary: false,
+        status: "active",
         invitation: None,
         invitation_error: None,
         created_at: rfc3339(row.created_at),
@@ -192,6 +196,11 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
             let mut view = view(row);
             if let Some(a) = states.get(&view.id) {
                 (view.availability, view.capacity, view.daily_summary) = (a.availability.clone(), a.capacity, a.daily_summary);
+                view.status = match (a.deleted_at, a.deactivated_at) {
+                    (Some(_), _) => "deleted",
+                    (None, Some(_)) => "deactivated",
+                    _ => "active",
+                };
             }
             if let Some((stage, error)) = invitations.get(&view.id) {
                 (view.invitation, view.invitation_error) = (Some(stage.clone()), error.clone());

@@ -113,7 +113,7 @@ impl Db {
 
     pub async fn operators(&self, tenant_id: Uuid, after: Option<Uuid>, limit: usize) -> StoreResult<Vec<OperatorRow>> {
         const SQL: &str = "SELECT id, tenant_id, name, email, role, created_at FROM operators \
-                           WHERE tenant_id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
+                           WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
         Ok(on_db!(self, |p| sqlx::query_as(SQL).bind(tenant_id).bind(after).bind(limit as i64).fetch_all(p).await)?)
     }
 }

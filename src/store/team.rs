@@ -6,11 +6,13 @@ use super::rows::row_struct;
 use super::{Conn, Db, StoreResult, Tx, now_micros, on_conn, on_db};
 
 row_struct! {
-    pub struct Availability { id: Uuid, availability: String, capacity: i64, daily_summary: bool }
+    pub struct Availability {
+        id: Uuid, availability: String, capacity: i64, daily_summary: bool, deactivated_at: Option<i64>, deleted_at: Option<i64>,
+    }
 }
 
 pub async fn availability(db: &Db, tenant_id: Uuid) -> StoreResult<Vec<Availability>> {
-    const SQL: &str = "SELECT id, availability, capacity, daily_summary FROM operators WHERE tenant_id = $1";
+    const SQL: &str = "SELECT id, availability, capacity, daily_summary, deactivated_at, deleted_at FROM operators WHERE tenant_id = $1";
     Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(tenant_id).fetch_all(p).await)?)
 }
 

@@ -148,6 +148,8 @@ async fn a_deactivated_operator_loses_every_access_at_once_and_their_conversatio
     let (_, moved) = app.get(&format!("/v1/conversations/{conversation}"), &admin).await;
     assert_eq!(moved["assignee_id"].as_str(), Some(pavel.as_str()), "Pavel took over: {moved}");
 
+    let (_, team) = app.get("/v1/operators", &admin).await;
+    assert!(team["data"].as_array().expect("data").iter().any(|o| o["id"] == olga.as_str() && o["status"] == "deactivated"), "{team}");
     // Back again: she signs in; her old key works again (it was never revoked).
     assert_eq!(app.post(&format!("/v1/operators/{olga}/reactivate"), &admin, json!({})).await.0, StatusCode::OK);
     let (cookie, csrf) = sign_in(&app, "olga@shop.example", "a long passphrase").await.expect("signs in again");
@@ -157,10 +159,18 @@ async fn a_deactivated_operator_loses_every_access_at_once_and_their_conversatio
     assert_eq!(out.status(), StatusCode::OK);
     assert_eq!(with_cookie(&app, &cookie, "/v1/conversations").await, StatusCode::UNAUTHORIZED);
 
-    // Deleted: gone from the team, personal data erased, her key revoked.
+    // She answers (with her key, as her), then is deleted: personal data erased, her key
+    // revoked, and what she wrote still names its author, a former operator.
+    let (status, written) = app.post(&format!("/v1/conversations/{conversation}/messages"), &olga_key, json!({"text": "On it."})).await;
+    assert_eq!(status, StatusCode::CREATED, "{written}");
+    assert_eq!(written["author_id"].as_str(), Some(olga.as_str()));
     assert_eq!(app.call(Method::DELETE, &format!("/v1/operators/{olga}"), Some(&admin), None).await.0, StatusCode::NO_CONTENT);
     let (_, team) = app.get("/v1/operators", &admin).await;
     assert!(!team.to_string().contains("olga@shop.example") && !team.to_string().contains("Olga"), "{team}");
+    let former = team["data"].as_array().expect("data").iter().find(|o| o["id"] == olga.as_str()).cloned().expect("still listed");
+    assert_eq!((former["name"].as_str(), former["status"].as_str(), &former["email"]), (Some("Former operator"), Some("deleted"), &Value::Null));
+    let (_, messages) = app.get(&format!("/v1/conversations/{conversation}/messages"), &admin).await;
+    assert!(messages["data"].as_array().expect("data").iter().any(|m| m["text"] == "On it." && m["author_id"] == olga.as_str()), "{messages}");
     assert_eq!(app.get("/v1/conversations", &olga_key).await.0, StatusCode::UNAUTHORIZED);
     // An admin can change Pavel's role; the old admin can then be demoted too.
     assert_eq!(app.patch(&format!("/v1/operators/{pavel}"), &admin, json!({"role": "admin"})).await.0, StatusCode::OK);
