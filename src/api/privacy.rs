@@ -91,7 +91,7 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
         kind: body.kind.clone(),
         contact_id,
         status: "pending".into(),
-        detail: sealed_detail(&state, auth.tenant_id, contact_id, request_id, body.fields.as_ref(), body.lift).await?,
+        detail: requests::stored_detail(&state, auth.tenant_id, contact_id, request_id, body.fields.as_ref(), body.lift).await?,
         result: None,
         requested_by: Some(auth.key_id),
         created_at: now,
@@ -221,17 +221,3 @@ async fn list_audit(State(state): State<AppState>, auth: Auth, Query(q): Query<H
     Ok(Json(list_body(data, page.next_cursor)))
 }
 
-/// A request's detail as stored: a rectification's corrected values sealed under the contact's
-/// key (so an erasure shreds them with everything else), never in the clear.
-async fn sealed_detail(state: &AppState, tenant_id: Uuid, contact_id: Option<Uuid>, request_id: Uuid, fields: Option<&serde_json::Value>, lift: bool) -> ApiResult<String> {
-    let fields = match (fields, contact_id) {
-        (Some(fields), Some(contact_id)) => {
-            let key = state.keyring.data_key(&state.db, tenant_id, contact_id).await?;
-            let sealed = key.seal(requests::SEALED_FIELDS, request_id, &fields.to_string())?;
-            Some(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealed))
-        }
-        // Nobody by that address: nothing to correct, nothing to keep.
-        _ => None,
-    };
-    Ok(json!({"fields_sealed": fields, "lift": lift}).to_string())
-}

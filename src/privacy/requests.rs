@@ -207,6 +207,29 @@ impl Worker {
     }
 }
 
+/// A request's detail as stored: a rectification's corrected values sealed under the contact's
+/// key (so an erasure shreds them with everything else), never in the clear; opened again by
+/// [`open_fields`] when the request is carried out.
+pub async fn stored_detail(
+    hub: &AppState,
+    tenant_id: uuid::Uuid,
+    contact_id: Option<uuid::Uuid>,
+    request_id: uuid::Uuid,
+    fields: Option<&Value>,
+    lift: bool,
+) -> Result<String, crate::privacy::KeyError> {
+    let fields = match (fields, contact_id) {
+        (Some(fields), Some(contact_id)) => {
+            let key = hub.keyring.data_key(&hub.db, tenant_id, contact_id).await?;
+            let sealed = key.seal(SEALED_FIELDS, request_id, &fields.to_string())?;
+            Some(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealed))
+        }
+        // Nobody by that address: nothing to correct, nothing to keep.
+        _ => None,
+    };
+    Ok(json!({"fields_sealed": fields, "lift": lift}).to_string())
+}
+
 /// A rectification's corrected values, opened with the contact's key.
 async fn open_fields(hub: &AppState, tenant_id: uuid::Uuid, contact_id: uuid::Uuid, request_id: uuid::Uuid, sealed: &str) -> Option<Value> {
     let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sealed).ok()?;
