@@ -265,7 +265,7 @@ impl Keyring {
         let mut matches = false;
         for generation in usable {
             let expected = link_mac(&generation.root, purpose, tenant_id, channel_id, id);
-            matches |= omnibridge_channel::constant_time_eq(expected.as_bytes(), token[32..].as_bytes());
+            matches |= omnibridge_channel::constant_time_eq(expected.as_bytes(), &token.as_bytes()[32..]);
         }
         matches.then_some(id)
     }
