@@ -10,6 +10,7 @@
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::outbox::UnitOfWork;
 use crate::api::auth::issue_key;
 use crate::domain::Role;
 use crate::domain::events::{self, Event};
@@ -135,13 +136,13 @@ pub async fn deactivate(hub: &crate::state::Hub, tenant_id: Uuid, id: Uuid, reas
             return Err(AccessError::Invalid { field: "reassign_to", detail: "must be another active operator of the tenant".into() });
         }
     }
-    let mut tx = hub.db.begin().await?;
-    store::team::set_deactivated(&mut tx, tenant_id, id, true).await?;
-    store::sessions::delete_all(&mut tx, tenant_id, id).await?;
-    let moved = hand_over(hub, &mut tx, tenant_id, id, reassign_to).await?;
-    tx.commit().await?;
+    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
+    store::team::set_deactivated(work.tx(), tenant_id, id, true).await?;
+    store::sessions::delete_all(work.tx(), tenant_id, id).await?;
+    let moved = hand_over(hub, work.tx(), tenant_id, id, reassign_to).await?;
     let count = moved.len();
-    hub.bus.publish(moved);
+    work.appended(moved);
+    work.commit().await?;
     audit::record(&hub.db, tenant_id, actor, "operator.deactivate", "operator", Some(id), Some(&format!("{count} conversation(s) handed over"))).await;
     Ended::now(hub, tenant_id).await;
     Ok(count)
@@ -163,12 +164,12 @@ pub async fn reactivate(hub: &crate::state::Hub, tenant_id: Uuid, id: Uuid, acto
 pub async fn delete(hub: &crate::state::Hub, tenant_id: Uuid, id: Uuid, actor: &Actor) -> Result<(), AccessError> {
     let status = operator(&hub.db, tenant_id, id).await?;
     keep_an_admin(&hub.db, tenant_id, &status).await?;
-    let mut tx = hub.db.begin().await?;
-    store::team::erase_operator(&mut tx, tenant_id, id).await?;
-    store::sessions::delete_all(&mut tx, tenant_id, id).await?;
-    let moved = hand_over(hub, &mut tx, tenant_id, id, None).await?;
-    tx.commit().await?;
-    hub.bus.publish(moved);
+    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
+    store::team::erase_operator(work.tx(), tenant_id, id).await?;
+    store::sessions::delete_all(work.tx(), tenant_id, id).await?;
+    let moved = hand_over(hub, work.tx(), tenant_id, id, None).await?;
+    work.appended(moved);
+    work.commit().await?;
     audit::record(&hub.db, tenant_id, actor, "operator.delete", "operator", Some(id), None).await;
     Ended::now(hub, tenant_id).await;
     Ok(())

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::outbox;
 use crate::present;
@@ -43,16 +44,15 @@ async fn assign(hub: &AppState, tenant_id: Uuid, conversation_id: Uuid) -> Resul
         return Ok(());
     }
     let key = hub.keyring.data_key(&hub.db, tenant_id, current.contact_id).await.map_err(|e| err(&e))?;
-    let mut tx = hub.db.begin().await.map_err(|e| err(&e))?;
-    let Some(operator) = store::team::next_assignee(&mut tx, tenant_id, current.channel_id).await.map_err(|e| err(&e))? else { return Ok(()) };
-    let Some(row) = store::conversations::update(&mut tx, tenant_id, current.id, &current.status, Some(operator)).await.map_err(|e| err(&e))? else {
+    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await.map_err(|e| err(&e))?;
+    let Some(operator) = store::team::next_assignee(work.tx(), tenant_id, current.channel_id).await.map_err(|e| err(&e))? else { return Ok(()) };
+    let Some(row) = store::conversations::update(work.tx(), tenant_id, current.id, &current.status, Some(operator)).await.map_err(|e| err(&e))? else {
         return Ok(());
     };
     let view = present::conversation(&row);
-    let sequence = outbox::next_sequence(&mut tx, row.id).await.map_err(|e| err(&e))?;
-    let mut event = Event::in_conversation(tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
-    outbox::append(&mut tx, Some(&key), &mut event).await.map_err(|e| err(&e))?;
-    tx.commit().await.map_err(|e| err(&e))?;
-    hub.bus.publish([event]);
+    let sequence = outbox::next_sequence(work.tx(), row.id).await.map_err(|e| err(&e))?;
+    let event = Event::in_conversation(tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
+    work.append(Some(&key), event).await.map_err(|e| err(&e))?;
+    work.commit().await.map_err(|e| err(&e))?;
     Ok(())
 }

@@ -344,7 +344,7 @@ async fn catch_up(hub: &crate::state::AppState, me: Uuid, cursor: i64, seen: &mu
     }
     if !events.is_empty() {
         crate::realtime_remote::deliver(hub, &events).await;
-        hub.bus.publish(events);
+        hub.bus.relay(events);
     }
     next
 }

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::domain::rfc3339;
-use crate::outbox;
 use crate::present::fields;
 use crate::privacy::DataKey;
 use crate::privacy::audit::Actor;
@@ -184,12 +184,12 @@ pub async fn merge(hub: &AppState, tenant_id: Uuid, contact_id: Uuid, other_id: 
         MergeError::NotFound(_) => MergeError::Invalid { field: "other_id", detail: "no such contact in this tenant".into() },
         e => e,
     })?;
-    let mut tx = hub.db.begin().await?;
-    let identities = merges::ids_where(&mut tx, "identities", "id", "contact_id", &[other_id]).await?;
-    let conversations = merges::ids_where(&mut tx, "conversations", "id", "contact_id", &[other_id]).await?;
-    let sessions: Vec<Vec<u8>> = merges::visitor_sessions(&mut tx, other_id).await?.into_iter().map(|s| s.token_hash).collect();
-    let messages = relocate(&mut tx, &from, &to, &identities, &conversations, &sessions).await?;
-    merges::set_merged_into(&mut tx, tenant_id, other_id, Some(contact_id)).await?;
+    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
+    let identities = merges::ids_where(work.tx(), "identities", "id", "contact_id", &[other_id]).await?;
+    let conversations = merges::ids_where(work.tx(), "conversations", "id", "contact_id", &[other_id]).await?;
+    let sessions: Vec<Vec<u8>> = merges::visitor_sessions(work.tx(), other_id).await?.into_iter().map(|s| s.token_hash).collect();
+    let messages = relocate(work.tx(), &from, &to, &identities, &conversations, &sessions).await?;
+    merges::set_merged_into(work.tx(), tenant_id, other_id, Some(contact_id)).await?;
     let moved = Moved { identities, conversations, visitor_sessions: sessions.iter().map(|s| hex(s)).collect(), messages };
     let row = merges::MergeRow {
         id: Uuid::now_v7(),
@@ -203,12 +203,11 @@ pub async fn merge(hub: &AppState, tenant_id: Uuid, contact_id: Uuid, other_id: 
         undone_at: None,
         undone_by: None,
     };
-    merges::insert(&mut tx, &row).await?;
+    merges::insert(work.tx(), &row).await?;
     let view = view(&row);
-    let mut event = Event::new(tenant_id, events::CONTACT_MERGED, Some(contact_id), &view);
-    outbox::append(&mut tx, Some(&to), &mut event).await?;
-    tx.commit().await?;
-    hub.bus.publish([event]);
+    let event = Event::new(tenant_id, events::CONTACT_MERGED, Some(contact_id), &view);
+    work.append(Some(&to), event).await?;
+    work.commit().await?;
     Ok(view)
 }
 
@@ -227,17 +226,17 @@ pub async fn unmerge(hub: &AppState, tenant_id: Uuid, contact_id: Uuid, merge_id
     let moved: Moved = serde_json::from_str(&row.moved).map_err(|e| MergeError::Conflict(format!("the merge record cannot be read: {e}")))?;
     let from = hub.keyring.data_key(&hub.db, tenant_id, contact_id).await?;
     let to = hub.keyring.data_key(&hub.db, tenant_id, row.other_id).await.map_err(|_| MergeError::Conflict("the merged contact was erased".into()))?;
-    let mut tx = hub.db.begin().await?;
+    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
     // Only what is still with this contact goes back (an erasure or another merge may have
     // taken some of it since).
-    let identities: Vec<Uuid> = merges::ids_where(&mut tx, "identities", "id", "contact_id", &[contact_id]).await?.into_iter().filter(|i| moved.identities.contains(i)).collect();
+    let identities: Vec<Uuid> = merges::ids_where(work.tx(), "identities", "id", "contact_id", &[contact_id]).await?.into_iter().filter(|i| moved.identities.contains(i)).collect();
     let conversations: Vec<Uuid> =
-        merges::ids_where(&mut tx, "conversations", "id", "contact_id", &[contact_id]).await?.into_iter().filter(|c| moved.conversations.contains(c)).collect();
+        merges::ids_where(work.tx(), "conversations", "id", "contact_id", &[contact_id]).await?.into_iter().filter(|c| moved.conversations.contains(c)).collect();
     let sessions: Vec<Vec<u8>> = moved.visitor_sessions.iter().filter_map(|h| unhex(h)).collect();
-    let messages = relocate(&mut tx, &from, &to, &identities, &conversations, &sessions).await?;
-    merges::set_merged_into(&mut tx, tenant_id, row.other_id, None).await?;
+    let messages = relocate(work.tx(), &from, &to, &identities, &conversations, &sessions).await?;
+    merges::set_merged_into(work.tx(), tenant_id, row.other_id, None).await?;
     let by = actor_label(actor);
-    if !merges::mark_undone(&mut tx, merge_id, &by).await? {
+    if !merges::mark_undone(work.tx(), merge_id, &by).await? {
         return Err(MergeError::Conflict(format!("merge {merge_id} was undone already")));
     }
     // The answer tells what went back (some of what moved may have gone elsewhere since).
@@ -246,9 +245,8 @@ pub async fn unmerge(hub: &AppState, tenant_id: Uuid, contact_id: Uuid, merge_id
     view.undone_at = Some(rfc3339(store::now_micros()));
     view.undone_by = Some(by);
     let data = json!({"id": merge_id, "contact_id": contact_id, "other_id": row.other_id, "undone_at": view.undone_at, "undone_by": view.undone_by, "moved": view.moved});
-    let mut event = Event::new(tenant_id, events::CONTACT_UNMERGED, Some(contact_id), &data);
-    outbox::append(&mut tx, Some(&from), &mut event).await?;
-    tx.commit().await?;
-    hub.bus.publish([event]);
+    let event = Event::new(tenant_id, events::CONTACT_UNMERGED, Some(contact_id), &data);
+    work.append(Some(&from), event).await?;
+    work.commit().await?;
     Ok(view)
 }

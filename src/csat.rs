@@ -9,7 +9,10 @@ use uuid::Uuid;
 use crate::present::fields;
 use crate::privacy::random_token;
 use crate::state::AppState;
-use crate::store::{self, ConversationRow, NewMessage};
+use crate::egress::outbound::{self, Draft};
+use crate::egress::preflight::Outgoing;
+use crate::outbox::UnitOfWork;
+use crate::store::{self, ConversationRow};
 
 pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -24,33 +27,36 @@ pub async fn offer(hub: &AppState, conversation: &ConversationRow) -> Result<(),
     let id = Uuid::now_v7();
     let token = random_token(24);
     let key = hub.keyring.data_key(&hub.db, conversation.tenant_id, conversation.contact_id).await.map_err(|e| e.to_string())?;
-    let is_webchat = channel.kind == omnibridge_webchat::KIND;
-    let link_allowed = !is_webchat
-        && crate::api::messages::require_consent(hub, conversation.tenant_id, conversation.contact_id, &channel, crate::consent::purposes::SERVICE)
-            .await
-            .is_ok();
-    if !is_webchat && !link_allowed {
+    let live = hub.channels.has_live_sessions(&channel);
+    let outgoing = Outgoing {
+        tenant_id: conversation.tenant_id,
+        contact_id: conversation.contact_id,
+        channel: &channel,
+        purpose: crate::consent::purposes::SERVICE,
+        attachments: false,
+        to: None,
+    };
+    let link_allowed = !live && hub.door.preflight(&outgoing).await.is_ok();
+    if !live && !link_allowed {
         return Ok(()); // no message the contact has not agreed to
     }
-    let mut tx = hub.db.begin().await.map_err(|e| e.to_string())?;
-    store::csat::insert(&mut tx, id, conversation.tenant_id, conversation.id, conversation.contact_id, channel.id, conversation.assignee_id, &token_hash(&token))
+    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await.map_err(|e| e.to_string())?;
+    store::csat::insert(work.tx(), id, conversation.tenant_id, conversation.id, conversation.contact_id, channel.id, conversation.assignee_id, &token_hash(&token))
         .await
         .map_err(|e| e.to_string())?;
     if link_allowed {
         let text = format!("How did we do? Rate your conversation from 1 to 5: {}/csat/{token}", hub.config.public_base_url());
-        let message_id = Uuid::now_v7();
-        let sealed = key.seal(fields::MESSAGE_TEXT, message_id, &text).map_err(|e| e.to_string())?;
-        let new = NewMessage::automatic(message_id, conversation.tenant_id, conversation.id, conversation.contact_id, channel.id, &sealed, crate::consent::purposes::SERVICE);
-        store::messages::insert(&mut tx, &new).await.map_err(|e| e.to_string())?;
+        let draft = Draft::automatic(conversation.tenant_id, conversation.id, channel.id, &key, &text, crate::consent::purposes::SERVICE);
+        outbound::queue(&mut work, &hub.send_wake, draft).await.map_err(|e| e.to_string())?;
     }
-    tx.commit().await.map_err(|e| e.to_string())?;
-    if link_allowed {
-        hub.send_wake.notify_one();
-    } else if let Some(identity) = store::contacts::identity_for_kind(&hub.db, conversation.tenant_id, conversation.contact_id, "webchat").await.map_err(|e| e.to_string())? {
-        let visitor = key.open(fields::IDENTITY_ADDRESS, conversation.contact_id, &identity.address).map_err(|e| e.to_string())?;
-        if let Ok(visitor_id) = visitor.parse::<Uuid>() {
-            hub.channels.webchat_csat(visitor_id, id);
-        }
+    work.commit().await.map_err(|e| e.to_string())?;
+    if !link_allowed
+        && let Some(address_kind) = hub.channels.kind_of(&channel).map(|k| k.address_kind())
+        && let Some(identity) =
+            store::contacts::identity_for_kind(&hub.db, conversation.tenant_id, conversation.contact_id, address_kind.as_str()).await.map_err(|e| e.to_string())?
+    {
+        let address = key.open(fields::IDENTITY_ADDRESS, conversation.contact_id, &identity.address).map_err(|e| e.to_string())?;
+        hub.channels.offer_survey(&channel, &omnibridge_channel::Address::new(address_kind, &address), id);
     }
     Ok(())
 }

@@ -40,6 +40,9 @@ pub enum ApiError {
     /// The tenant's routing policy does not allow this transfer.
     #[error("policy_blocked: {reason} ({rule})")]
     PolicyBlocked { rule: String, reason: String },
+    /// The channel's reply window has closed.
+    #[error("{0}")]
+    WindowClosed(String),
     /// A file (CSV import) with problems on some of its lines; nothing of it was taken.
     #[error("the file has {} problem(s); nothing was imported", .0.len())]
     Rows(Vec<crate::team_import::RowError>),
@@ -81,6 +84,9 @@ impl From<ApiError> for Problem {
             ApiError::PolicyBlocked { rule, reason } => {
                 Problem::new(StatusCode::CONFLICT, "policy_blocked", reason.clone()).with("rule", rule.clone())
             }
+            ApiError::WindowClosed(reason) => {
+                Problem::new(StatusCode::CONFLICT, "window_closed", reason.strip_prefix("window_closed: ").unwrap_or(reason))
+            }
             ApiError::Key(KeyError::Crypto(CryptoError::KeyDestroyed)) | ApiError::Crypto(CryptoError::KeyDestroyed) => {
                 Problem::new(StatusCode::GONE, "erased", "this contact's data has been erased")
             }
@@ -108,6 +114,31 @@ impl From<crate::outbox::AppendError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<crate::egress::EgressError> for ApiError {
+    fn from(err: crate::egress::EgressError) -> Self {
+        use crate::egress::EgressError;
+        match err {
+            EgressError::ConsentMissing(reason) => ApiError::ConsentMissing(reason),
+            EgressError::Restricted(reason) => ApiError::Restricted(reason),
+            EgressError::PolicyBlocked { rule, reason } => ApiError::PolicyBlocked { rule, reason },
+            EgressError::WindowClosed(reason) => ApiError::WindowClosed(reason),
+            EgressError::Store(e) => ApiError::Store(e),
+            err @ (EgressError::Keys(_) | EgressError::Adapter(_)) => ApiError::Unavailable(err.to_string()),
+        }
+    }
+}
+
+impl From<crate::egress::outbound::OutboundError> for ApiError {
+    fn from(err: crate::egress::outbound::OutboundError) -> Self {
+        use crate::egress::outbound::OutboundError;
+        match err {
+            OutboundError::Store(e) => ApiError::Store(e),
+            OutboundError::Crypto(e) => ApiError::Crypto(e),
+            OutboundError::Taken => ApiError::Conflict("message id taken".into()),
+        }
+    }
+}
 
 impl From<crate::access::AccessError> for ApiError {
     fn from(err: crate::access::AccessError) -> Self {

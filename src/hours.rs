@@ -11,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::domain::events;
-use crate::present::fields;
+use crate::egress::outbound::{self, Draft};
+use crate::outbox::UnitOfWork;
 use crate::state::AppState;
-use crate::store::{self, NewMessage};
+use crate::store;
 
 pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -110,17 +111,13 @@ async fn on_inbound(hub: &AppState, tenant_id: Uuid, message: &Value) -> Result<
 
 async fn queue_away(hub: &AppState, tenant_id: Uuid, channel_id: Uuid, conversation_id: Uuid, contact_id: Uuid, text: &str) -> Result<(), String> {
     let key = hub.keyring.data_key(&hub.db, tenant_id, contact_id).await.map_err(|e| e.to_string())?;
-    let id = Uuid::now_v7();
-    let sealed = key.seal(fields::MESSAGE_TEXT, id, text).map_err(|e| e.to_string())?;
-    let mut tx = hub.db.begin().await.map_err(|e| e.to_string())?;
-    if !store::hours::claim_away_notice(&mut tx, conversation_id).await.map_err(|e| e.to_string())? {
+    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await.map_err(|e| e.to_string())?;
+    if !store::hours::claim_away_notice(work.tx(), conversation_id).await.map_err(|e| e.to_string())? {
         return Ok(()); // told already
     }
-    let new = NewMessage::automatic(id, tenant_id, conversation_id, contact_id, channel_id, &sealed, crate::consent::purposes::SERVICE);
-    store::messages::insert(&mut tx, &new).await.map_err(|e| e.to_string())?;
-    tx.commit().await.map_err(|e| e.to_string())?;
-    hub.send_wake.notify_one();
-    Ok(())
+    let draft = Draft::automatic(tenant_id, conversation_id, channel_id, &key, text, crate::consent::purposes::SERVICE);
+    outbound::queue(&mut work, &hub.send_wake, draft).await.map_err(|e| e.to_string())?;
+    work.commit().await.map_err(|e| e.to_string())
 }
 
 

@@ -48,7 +48,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::channels::Channels;
+use crate::channels::{Channels, ChannelsSetup, Kinds};
 use crate::channels::runners::Runners;
 use crate::channels::webchat::HubWidgetBackend;
 use crate::config::Config;
@@ -154,7 +154,7 @@ async fn start_ingest(config: &Config, url: &str, db: &Db, hub: &Hub) -> anyhow:
 fn send_worker(config: &Config, hub: &Hub) -> SendWorker {
     SendWorker {
         db: hub.db.clone(),
-        door: Door::new(hub.db.clone(), hub.policies.clone(), hub.keyring.clone()).with_minimum_age(config.consent.minimum_age),
+        door: hub.door.clone(),
         keyring: hub.keyring.clone(),
         channels: hub.channels.clone(),
         bus: hub.bus.clone(),
@@ -178,6 +178,9 @@ struct Shared {
     outbound_policy: Arc<webhooks::ssrf::AddressPolicy>,
     workers: CancellationToken,
     shutdown: CancellationToken,
+    /// The channel kinds, and the web chat visitors' open sockets they push to.
+    kinds: Arc<Kinds>,
+    sockets: VisitorSockets,
 }
 
 /// One database and everything that works on it: a whole hub for the regions it holds.
@@ -197,17 +200,18 @@ impl Cell {
         let config = &shared.config;
         let db = Db::connect(&db_options_for(config, url)).await.with_context(|| format!("opening database {}", config::redact_url(url)))?;
         let bus = EventBus::new(4096);
-        let sockets = VisitorSockets::default();
         let keyring = shared.keyring.clone();
-        let channels =
-            Arc::new(Channels::new(
-            db.clone(),
-            sockets.clone(),
-            keyring.clone(),
-            bus.clone(),
-            (shared.provider_http.clone(), outbound::guard(shared.outbound_policy.clone())),
-            config.public_base_url(),
-        ));
+        let send_wake = Arc::new(Notify::new());
+        let channels = Channels::new(ChannelsSetup {
+            db: db.clone(),
+            keyring: keyring.clone(),
+            kinds: shared.kinds.clone(),
+            bus: bus.clone(),
+            send_wake: send_wake.clone(),
+            http: shared.provider_http.clone(),
+            guard: outbound::guard(shared.outbound_policy.clone()),
+            public_url: config.public_base_url(),
+        });
         let cluster = Arc::new(cluster::Cluster::new(db.clone(), config));
         let runners = Arc::new(Runners::new(db.clone(), channels.clone(), cluster.clone(), shared.workers.clone()));
         let hub = Arc::new(Hub {
@@ -216,8 +220,9 @@ impl Cell {
             keyring: keyring.clone(),
             policies: shared.policies.clone(),
             channels: channels.clone(),
+            door: Door::new(db.clone(), shared.policies.clone(), keyring.clone()).with_minimum_age(config.consent.minimum_age),
             bus: bus.clone(),
-            send_wake: Arc::new(Notify::new()),
+            send_wake,
             webhook_ready: Arc::new(Notify::new()),
             privacy_wake: Arc::new(Notify::new()),
             mail_wake: Arc::new(Notify::new()),
@@ -301,7 +306,7 @@ impl Cell {
                 },
             )),
             inbound: ingest.clone(),
-            sockets,
+            sockets: shared.sockets.clone(),
             max_text_chars: config.widget.max_text_chars,
             shutdown: shared.shutdown.clone(),
         });
@@ -324,6 +329,34 @@ impl Cell {
 
 /// Runs the hub on `listener` until `shutdown` is cancelled.
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    Server::new(config).run(listener, shutdown).await
+}
+
+/// The hub and the channel kinds it serves: the built-in ones, and any an embedding program
+/// adds.
+pub struct Server {
+    config: Config,
+    kinds: Vec<Arc<dyn omnibridge_channel::ChannelKind>>,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Self {
+        Self { config, kinds: Vec::new() }
+    }
+
+    /// Serves channels of one more kind.
+    pub fn with_kind(mut self, kind: Arc<dyn omnibridge_channel::ChannelKind>) -> Self {
+        self.kinds.push(kind);
+        self
+    }
+
+    /// Runs the hub on `listener` until `shutdown` is cancelled.
+    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+        serve_hub(self.config, &self.kinds, listener, shutdown).await
+    }
+}
+
+async fn serve_hub(config: Config, extra_kinds: &[Arc<dyn omnibridge_channel::ChannelKind>], listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     install_crypto_provider();
     let config = Arc::new(config);
     // SQLite serves one process: hold each file's lock while serving.
@@ -333,9 +366,13 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     }
     let registry = policy::registry::Registry::load(&config.subprocessors.registry_file)?;
     let outbound_policy = Arc::new(webhooks::ssrf::AddressPolicy::new(config.outbound.allow_list()));
+    let sockets = VisitorSockets::default();
+    let kinds = Arc::new(Kinds::new(&sockets, extra_kinds)?);
     let shared = Shared {
         keyring: Arc::new(keyring(&config).await?),
-        policies: Arc::new(policy::Policies::new(registry, config.clone())),
+        policies: Arc::new(policy::Policies::new(registry, kinds.clone(), config.clone())),
+        kinds,
+        sockets,
         provider_http: outbound::provider_client(outbound_policy.clone()).context("building the provider HTTP client")?,
         outbound_policy,
         workers: CancellationToken::new(),

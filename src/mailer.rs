@@ -12,7 +12,7 @@ use omnibridge_email::settings::SmtpSettings;
 use omnibridge_email::smtp::{self, OutgoingMail, Transport};
 use uuid::Uuid;
 
-use crate::channels::{ChannelInfo, email};
+use crate::channels::{ChannelInfo, settings_with_secrets};
 use crate::config::MailConfig;
 use crate::privacy::Keyring;
 use crate::store::{Db, StoreError};
@@ -69,7 +69,10 @@ impl Mailer {
         let channels = db.channels(tenant_id, None, 1000).await?;
         let Some(row) = channels.into_iter().find(|c| c.kind == omnibridge_email::KIND) else { return Err(MailError::NoRelay) };
         let info = ChannelInfo::from_row(row);
-        let settings = email::settings_of(keyring, &info).map_err(MailError::Settings)?;
+        let settings = settings_with_secrets(keyring, &info).map_err(|e| MailError::Settings(e.to_string()))?;
+        let settings = omnibridge_channel::kind::parse_settings::<omnibridge_email::EmailConfig>(&settings)
+            .and_then(|c| c.validate())
+            .map_err(|e| MailError::Settings(e.to_string()))?;
         let transport = smtp::transport(&settings.smtp, guard).await.map_err(|e| MailError::Settings(e.to_string()))?;
         Ok(Self { transport, from_address: settings.from_address, from_name: settings.from_name })
     }

@@ -309,7 +309,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let config = Arc::new(config);
             let keyring = Arc::new(omnibridge::keyring(&config).await?);
             let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
-            let policies = Arc::new(omnibridge::policy::Policies::new(registry, config.clone()));
+            let policies = Arc::new(omnibridge::policy::Policies::new(registry, Arc::new(omnibridge::channels::Kinds::described()), config.clone()));
             let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
             let body = omnibridge::cli::export_contact(db, policies, keyring, tenant, contact).await?;
@@ -355,7 +355,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let config = Arc::new(config);
             let keyring = Arc::new(omnibridge::keyring(&config).await?);
             let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
-            let policies = Arc::new(omnibridge::policy::Policies::new(registry, config.clone()));
+            let policies = Arc::new(omnibridge::policy::Policies::new(registry, Arc::new(omnibridge::channels::Kinds::described()), config.clone()));
             let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, id).await?;
             if let Some(dir) = export {
@@ -386,7 +386,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Ropa { tenant, format, out } => {
             let config = Arc::new(config);
             let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
-            let policies = omnibridge::policy::Policies::new(registry, config.clone());
+            let policies = omnibridge::policy::Policies::new(registry, Arc::new(omnibridge::channels::Kinds::described()), config.clone());
             let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
             let steps = ["tenant", "recipients", "channels", "transfers", "done"];

@@ -1,9 +1,12 @@
 //! Writing events and fanning them out.
 //!
-//! [`append`] writes an event to the outbox table inside the caller's transaction (sealed under
-//! the contact's data key when it is about a contact). Only after that transaction commits does
-//! the caller [`EventBus::publish`] the events to in-process listeners (operator websockets), so
-//! nobody ever sees an event whose state was rolled back.
+//! State and its events commit together, through one type: a [`UnitOfWork`] owns the
+//! transaction, the events appended in it (written to the outbox table, sealed under the
+//! contact's data key when they are about a contact) and what to wake once it commits. Its
+//! [`UnitOfWork::commit`] is the only place committed events are handed to in-process listeners
+//! (operator websockets, the workers): nobody ever sees an event whose state was rolled back,
+//! and no caller can forget to publish. Events read back from other processes' commits are
+//! passed on with [`EventBus::relay`].
 
 use std::sync::Arc;
 
@@ -67,6 +70,64 @@ pub async fn append_plain(tx: &mut Tx, event: &mut Event) -> Result<(), StoreErr
     Ok(())
 }
 
+/// One transaction, the events appended in it, and what to wake once it commits.
+pub struct UnitOfWork {
+    tx: Tx,
+    bus: EventBus,
+    events: Vec<Event>,
+    wake: Vec<Arc<tokio::sync::Notify>>,
+}
+
+impl UnitOfWork {
+    pub async fn begin(db: &crate::store::Db, bus: &EventBus) -> Result<Self, StoreError> {
+        Ok(Self { tx: db.begin().await?, bus: bus.clone(), events: Vec::new(), wake: Vec::new() })
+    }
+
+    /// The transaction, for the state changes.
+    pub fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
+    /// Appends an event to the outbox in this transaction (sealed under `key` when it is about
+    /// a contact); it is published when the unit commits.
+    pub async fn append(&mut self, key: Option<&DataKey>, mut event: Event) -> Result<(), AppendError> {
+        append(&mut self.tx, key, &mut event).await?;
+        self.events.push(event);
+        Ok(())
+    }
+
+    /// Appends an event whose payload is stored as is (it carries no personal data).
+    pub async fn append_plain(&mut self, mut event: Event) -> Result<(), StoreError> {
+        append_plain(&mut self.tx, &mut event).await?;
+        self.events.push(event);
+        Ok(())
+    }
+
+    /// Events another module already appended in this transaction (the consent ledger's, an
+    /// ingest batch's): published with the rest when the unit commits.
+    pub fn appended(&mut self, events: impl IntoIterator<Item = Event>) {
+        self.events.extend(events);
+    }
+
+    /// A worker to wake once the unit commits (a message was queued for sending).
+    pub fn wake(&mut self, notify: &Arc<tokio::sync::Notify>) {
+        if !self.wake.iter().any(|n| Arc::ptr_eq(n, notify)) {
+            self.wake.push(notify.clone());
+        }
+    }
+
+    /// Commits, then publishes the events and wakes the workers. On failure nothing is
+    /// published: the state and its events are both gone.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        self.bus.publish(self.events);
+        for notify in &self.wake {
+            notify.notify_one();
+        }
+        Ok(())
+    }
+}
+
 /// Reserves event sequence numbers: `counts[conversation]` for each conversation that the
 /// transaction writes events about.
 pub async fn reserve_sequences(tx: &mut Tx, counts: &HashMap<Uuid, i64>) -> Result<Sequences, StoreError> {
@@ -115,11 +176,20 @@ impl EventBus {
         Self { sender: broadcast::channel(capacity).0 }
     }
 
-    pub fn publish(&self, events: impl IntoIterator<Item = Event>) {
+    /// Hands committed events to this process's listeners; only a unit of work calls it.
+    fn publish(&self, events: impl IntoIterator<Item = Event>) {
         for event in events {
             // No listener is not an error: the outbox keeps the event.
             let _ = self.sender.send(Arc::new(event));
         }
+    }
+
+    /// Passes on events another process committed (read back from the outbox), marked remote.
+    pub fn relay(&self, events: impl IntoIterator<Item = Event>) {
+        self.publish(events.into_iter().map(|mut e| {
+            e.remote = true;
+            e
+        }));
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {

@@ -5,7 +5,7 @@
 //! visitor's socket pushes the message to the widget here (once per message: the web chat
 //! adapter remembers what it pushed).
 
-use omnibridge_channel::{Address, AddressKind, OutboundMessage};
+use omnibridge_channel::{Address, OutboundMessage};
 use serde_json::Value;
 
 use crate::domain::events::{self, Event};
@@ -31,10 +31,10 @@ async fn push(hub: &AppState, event: &Event) -> Result<(), String> {
         return Ok(());
     }
     let Some(channel) = hub.channels.get(channel_id).await.map_err(|e| e.to_string())? else { return Ok(()) };
-    if channel.kind != omnibridge_webchat::KIND {
+    let Some(address_kind) = hub.channels.kind_of(&channel).filter(|k| k.capabilities().live_sessions).map(|k| k.address_kind()) else {
         return Ok(());
-    }
-    let Some(identity) = store::contacts::identity_for_kind(&hub.db, event.tenant_id, contact_id, "webchat").await.map_err(|e| e.to_string())? else {
+    };
+    let Some(identity) = store::contacts::identity_for_kind(&hub.db, event.tenant_id, contact_id, address_kind.as_str()).await.map_err(|e| e.to_string())? else {
         return Ok(());
     };
     let key = hub.keyring.data_key(&hub.db, event.tenant_id, contact_id).await.map_err(|e| e.to_string())?;
@@ -43,12 +43,12 @@ async fn push(hub: &AppState, event: &Event) -> Result<(), String> {
         id: m["id"].as_str().and_then(|v| v.parse().ok()).ok_or("no message id")?,
         channel_id,
         conversation_id: m["conversation_id"].as_str().and_then(|v| v.parse().ok()).ok_or("no conversation id")?,
-        to: Address::new(AddressKind::Webchat, &visitor),
+        to: Address::new(address_kind, &visitor),
         text: m["text"].as_str().unwrap_or_default().to_owned(),
         created_at: m["created_at"].as_str().unwrap_or_default().to_owned(),
         author_name: None,
         extras: Default::default(),
     };
-    hub.channels.webchat_relay(&message).await;
+    hub.channels.relay(&channel, &message).await;
     Ok(())
 }

@@ -25,6 +25,8 @@ pub struct Hub {
     /// Tenants' routing policies and the subprocessor registry, for the egress door and the API.
     pub policies: Arc<Policies>,
     pub channels: Arc<Channels>,
+    /// The door out: what may leave (preflight, before queueing) is asked here.
+    pub door: crate::egress::Door,
     pub bus: EventBus,
     /// Wakes the send worker when an outbound message is queued.
     pub send_wake: Arc<Notify>,

@@ -13,18 +13,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use omnibridge_channel::{Address, AddressKind};
+use omnibridge_channel::{Address, AddressKind, Medium};
 use omnibridge_webchat::TranscriptSent;
 use sha2::Digest;
 use uuid::Uuid;
 
 use crate::api::rate_limit::{Limit, RateLimits};
 use crate::channels::{ChannelInfo, Channels};
+use crate::egress::outbound::{self, Draft};
+use crate::egress::preflight::Outgoing;
+use crate::egress::{Door, EgressError};
+use crate::outbox::{EventBus, UnitOfWork};
 use crate::present::fields;
 use crate::privacy::{DataKey, Keyring};
 use crate::store::contacts::IdentityStatus;
-use crate::store::{self, Db, NewMessage};
+use crate::store::{self, Db};
 
+/// The purpose transcripts are sent for, as the consent ledger names it.
+const PURPOSE: &str = "transcripts";
 /// How long a confirmation link works.
 const CONFIRMATION_TTL: Duration = Duration::from_secs(24 * 3600);
 const TRANSCRIPT_SUBJECT: &str = "Your conversation transcript";
@@ -65,7 +71,8 @@ pub struct Transcripts<'a> {
     pub db: &'a Db,
     pub keyring: &'a Keyring,
     pub channels: &'a Channels,
-    pub policies: &'a crate::policy::Policies,
+    pub door: &'a Door,
+    pub bus: &'a EventBus,
     pub send_wake: &'a Arc<tokio::sync::Notify>,
     pub limits: &'a RateLimits,
     /// The hub's public base URL, for confirmation links.
@@ -91,7 +98,8 @@ impl<'a> Transcripts<'a> {
             db: &hub.db,
             keyring: &hub.keyring,
             channels: &hub.channels,
-            policies: &hub.policies,
+            door: &hub.door,
+            bus: &hub.bus,
             send_wake: &hub.send_wake,
             limits: &hub.limits,
             public_url,
@@ -100,55 +108,51 @@ impl<'a> Transcripts<'a> {
 }
 
 impl Transcripts<'_> {
+    /// Whether channels of this kind carry mail.
+    fn is_mail(&self, kind: &str) -> bool {
+        self.channels.kinds().get(kind).is_some_and(|k| k.medium() == Medium::Email)
+    }
+
     /// The email channel transcripts leave by: `transcript_channel_id` of `source` (a web chat
     /// channel), else the tenant's first email channel.
     async fn channel(&self, tenant_id: Uuid, source: Option<&ChannelInfo>) -> Result<Arc<ChannelInfo>, TranscriptError> {
         let chosen = source.and_then(|s| s.settings.get("transcript_channel_id")).and_then(|v| v.as_str()).and_then(|v| v.parse::<Uuid>().ok());
         let id = match chosen {
             Some(id) => Some(id),
-            None => self.db.channels(tenant_id, None, 200).await.map_err(unavailable)?.into_iter().find(|c| c.kind == omnibridge_email::KIND).map(|c| c.id),
+            None => self.db.channels(tenant_id, None, 200).await.map_err(unavailable)?.into_iter().find(|c| self.is_mail(&c.kind)).map(|c| c.id),
         };
         let refused = || TranscriptError::Refused { code: "unavailable", detail: "transcripts by email are not offered here: no email channel".into() };
         let channel = self.channels.get(id.ok_or_else(refused)?).await.map_err(unavailable)?.ok_or_else(refused)?;
-        if channel.kind != omnibridge_email::KIND || channel.tenant_id != tenant_id {
+        if !self.is_mail(&channel.kind) || channel.tenant_id != tenant_id {
             return Err(refused());
         }
         Ok(channel)
     }
 
-    /// The same questions the door asks before the send: consent for transcripts to the
-    /// address, and the routing policy for the channel.
-    async fn preflight(&self, tenant_id: Uuid, channel: &ChannelInfo, address: &Address) -> Result<(), TranscriptError> {
-        let index = self.keyring.blind_index(tenant_id, address);
-        if let Some(reason) = crate::consent::refusal(self.db, tenant_id, "email", &index, "transcripts").await.map_err(unavailable)? {
-            return Err(TranscriptError::Refused { code: "consent_missing", detail: reason });
-        }
-        let destination = crate::policy::Destination::channel(&self.policies.registry(), &channel.kind, channel.id, &channel.settings);
-        let categories = crate::policy::channel_categories(&channel.kind, false);
-        let verdict = self.policies.decide(self.db, tenant_id, &destination, &categories, true).await.map_err(unavailable)?;
-        if verdict.decision == crate::policy::Decision::Block {
-            return Err(TranscriptError::Refused { code: "policy_blocked", detail: verdict.reason.unwrap_or_default() });
-        }
-        Ok(())
+    /// The door's questions, before anything is queued: restriction, consent for transcripts
+    /// to the address, age, the routing policy for the channel.
+    async fn preflight(&self, tenant_id: Uuid, contact_id: Uuid, channel: &ChannelInfo, address: &Address) -> Result<(), TranscriptError> {
+        let outgoing = Outgoing { tenant_id, contact_id, channel, purpose: PURPOSE, attachments: false, to: Some(address) };
+        self.door.preflight(&outgoing).await.map_err(|err| {
+            let code = match &err {
+                EgressError::ConsentMissing(_) => "consent_missing",
+                EgressError::Restricted(_) => "restricted",
+                EgressError::PolicyBlocked { .. } => "policy_blocked",
+                EgressError::WindowClosed(_) => "window_closed",
+                _ => return unavailable(err),
+            };
+            let detail = match err {
+                EgressError::PolicyBlocked { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            TranscriptError::Refused { code, detail }
+        })
     }
 
-    /// Queues one automatic message on `channel`, addressed to `identity` when given.
-    #[allow(clippy::too_many_arguments)]
-    async fn queue(
-        &self,
-        tx: &mut store::Tx,
-        key: &DataKey,
-        tenant_id: Uuid,
-        conversation_id: Uuid,
-        channel: &ChannelInfo,
-        identity: Option<Uuid>,
-        (subject, text): (&str, &str),
-    ) -> Result<(), TranscriptError> {
-        let id = Uuid::now_v7();
-        let sealed = key.seal(fields::MESSAGE_TEXT, id, text).map_err(unavailable)?;
-        let new = NewMessage::automatic(id, tenant_id, conversation_id, key.contact_id, channel.id, &sealed, "transcripts");
-        store::messages::insert(&mut *tx, &new).await.map_err(unavailable)?;
-        store::messages::set_envelope(&mut *tx, id, identity, Some(subject)).await.map_err(unavailable)?;
+    /// Queues one automatic message on `channel` in `work`, addressed to `identity`.
+    async fn queue(&self, work: &mut UnitOfWork, key: &DataKey, conversation_id: Uuid, channel: &ChannelInfo, identity: Uuid, (subject, text): (&str, &str)) -> Result<(), TranscriptError> {
+        let draft = Draft { identity: Some(identity), subject: Some(subject), ..Draft::automatic(channel.tenant_id, conversation_id, channel.id, key, text, PURPOSE) };
+        outbound::queue(work, self.send_wake, draft).await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -175,22 +179,21 @@ impl Transcripts<'_> {
                 let row = row.ok_or_else(|| TranscriptError::Invalid { field: "email", detail: "no such address of the contact".into() })?;
                 (key.open(fields::IDENTITY_ADDRESS, contact_id, &row.address).map_err(unavailable)?, Some(id))
             }
-            Recipient::OnRecord => match store::contacts::identity_for_kind(self.db, tenant_id, contact_id, "email").await.map_err(unavailable)? {
+            Recipient::OnRecord => match store::contacts::identity_for_kind(self.db, tenant_id, contact_id, AddressKind::Email.as_str()).await.map_err(unavailable)? {
                 Some(row) => (key.open(fields::IDENTITY_ADDRESS, contact_id, &row.address).map_err(unavailable)?, Some(row.id)),
                 None => return Err(TranscriptError::Invalid { field: "email", detail: "where should the transcript go?".into() }),
             },
             Recipient::Given(given) => (given, None),
         };
         let address = Address::new(AddressKind::Email, &address);
-        self.preflight(tenant_id, &channel, &address).await?;
-        let mut tx = self.db.begin().await.map_err(unavailable)?;
+        self.preflight(tenant_id, contact_id, &channel, &address).await?;
+        let mut work = UnitOfWork::begin(self.db, self.bus).await.map_err(unavailable)?;
         let identity = match identity {
             Some(id) => id,
-            None => self.claim(&mut tx, &key, tenant_id, &address).await?,
+            None => self.claim(work.tx(), &key, tenant_id, &address).await?,
         };
-        self.queue(&mut tx, &key, tenant_id, conversation_id, &channel, Some(identity), (TRANSCRIPT_SUBJECT, &transcript_text(title, lines))).await?;
-        tx.commit().await.map_err(unavailable)?;
-        self.send_wake.notify_one();
+        self.queue(&mut work, &key, conversation_id, &channel, identity, (TRANSCRIPT_SUBJECT, &transcript_text(title, lines))).await?;
+        work.commit().await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -198,7 +201,7 @@ impl Transcripts<'_> {
     async fn claim(&self, tx: &mut store::Tx, key: &DataKey, tenant_id: Uuid, address: &Address) -> Result<Uuid, TranscriptError> {
         let index = self.keyring.blind_index(tenant_id, address);
         let sealed = key.seal(fields::IDENTITY_ADDRESS, key.contact_id, &address.value).map_err(unavailable)?;
-        store::merges::claim_address(tx, tenant_id, key.contact_id, "email", &index, &sealed).await.map_err(unavailable)
+        store::merges::claim_address(tx, tenant_id, key.contact_id, AddressKind::Email.as_str(), &index, &sealed).await.map_err(unavailable)
     }
 
     /// A web chat visitor's "email me this transcript": straight to an address the visitor
@@ -219,7 +222,7 @@ impl Transcripts<'_> {
         // The contact's addresses, each with whether the visitor proved it.
         let mut proven = None;
         let mut claimed = None;
-        for row in store::contacts::identities_of_kind(self.db, contact_id, "email").await.map_err(unavailable)? {
+        for row in store::contacts::identities_of_kind(self.db, contact_id, AddressKind::Email.as_str()).await.map_err(unavailable)? {
             let value = Address::new(AddressKind::Email, &key.open(fields::IDENTITY_ADDRESS, contact_id, &row.address).map_err(unavailable)?).value;
             if wanted.as_ref().is_some_and(|w| w.value != value) {
                 continue;
@@ -233,12 +236,11 @@ impl Transcripts<'_> {
             }
         }
         if let Some((identity, value)) = proven {
-            self.preflight(tenant_id, &channel, &Address::new(AddressKind::Email, &value)).await?;
+            self.preflight(tenant_id, contact_id, &channel, &Address::new(AddressKind::Email, &value)).await?;
             let text = transcript_text(&format!("Your conversation with {}:", chat.name), &lines.into_iter().map(|(_, l)| l).collect::<Vec<_>>());
-            let mut tx = self.db.begin().await.map_err(unavailable)?;
-            self.queue(&mut tx, &key, tenant_id, conversation_id, &channel, Some(identity), (TRANSCRIPT_SUBJECT, &text)).await?;
-            tx.commit().await.map_err(unavailable)?;
-            self.send_wake.notify_one();
+            let mut work = UnitOfWork::begin(self.db, self.bus).await.map_err(unavailable)?;
+            self.queue(&mut work, &key, conversation_id, &channel, identity, (TRANSCRIPT_SUBJECT, &text)).await?;
+            work.commit().await.map_err(unavailable)?;
             return Ok(TranscriptSent::Queued);
         }
         let address = match (wanted, claimed) {
@@ -246,7 +248,7 @@ impl Transcripts<'_> {
             (None, Some((_, value))) => Address::new(AddressKind::Email, &value),
             (None, None) => return Err(TranscriptError::Invalid { field: "email", detail: "where should the transcript go?".into() }),
         };
-        self.preflight(tenant_id, &channel, &address).await?;
+        self.preflight(tenant_id, contact_id, &channel, &address).await?;
         let token = crate::privacy::random_token(32);
         let link = format!("{}/transcripts/confirm/{token}", self.public_url);
         // Fixed words: nothing the visitor wrote or typed, not even their name.
@@ -256,8 +258,8 @@ impl Transcripts<'_> {
              If it was not you, ignore this mail: nothing else will be sent.",
             chat.name
         );
-        let mut tx = self.db.begin().await.map_err(unavailable)?;
-        let identity = self.claim(&mut tx, &key, tenant_id, &address).await?;
+        let mut work = UnitOfWork::begin(self.db, self.bus).await.map_err(unavailable)?;
+        let identity = self.claim(work.tx(), &key, tenant_id, &address).await?;
         let hash = token_hash(&token);
         let expires_at = store::now_micros() + CONFIRMATION_TTL.as_micros() as i64;
         let confirmation = store::confirmations::NewConfirmation {
@@ -269,10 +271,9 @@ impl Transcripts<'_> {
             conversation_id,
             expires_at,
         };
-        store::confirmations::insert(&mut tx, &confirmation).await.map_err(unavailable)?;
-        self.queue(&mut tx, &key, tenant_id, conversation_id, &channel, Some(identity), (CONFIRMATION_SUBJECT, &text)).await?;
-        tx.commit().await.map_err(unavailable)?;
-        self.send_wake.notify_one();
+        store::confirmations::insert(work.tx(), &confirmation).await.map_err(unavailable)?;
+        self.queue(&mut work, &key, conversation_id, &channel, identity, (CONFIRMATION_SUBJECT, &text)).await?;
+        work.commit().await.map_err(unavailable)?;
         Ok(TranscriptSent::ConfirmationSent)
     }
 

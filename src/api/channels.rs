@@ -60,8 +60,9 @@ fn seal_secrets(state: &AppState, tenant_id: Uuid, channel_id: Uuid, secrets: Op
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<CreateChannel>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     let name = valid_name(&body.name)?;
-    let validated = settings::validate(&body.kind, body.settings)?;
-    settings::vet_destinations(&body.kind, &validated.public, &state.outbound_policy).await?;
+    let kind = settings::kind(state.channels.kinds(), &body.kind)?;
+    let validated = settings::validate(kind, body.settings)?;
+    settings::vet_destinations(kind, &validated.public, &state.outbound_policy).await?;
     let id = Uuid::now_v7();
     let secrets = seal_secrets(&state, auth.tenant_id, id, validated.secrets)?;
     let row = state.db.insert_channel(id, auth.tenant_id, &body.kind, name, &validated.public.to_string(), secrets.as_deref()).await?;
@@ -88,7 +89,7 @@ async fn find(state: &AppState, auth: &Auth, id: &str) -> ApiResult<crate::store
 async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     let info = ChannelInfo::from_row(find(&state, &auth, &id).await?);
     let mut view = serde_json::to_value(info.view()).unwrap_or_default();
-    if info.kind == omnibridge_email::KIND {
+    if state.channels.kind_of(&info).is_some_and(|k| k.capabilities().pulls) {
         view["health"] = match store::mailboxes::health(&state.db, info.id).await? {
             None => json!({"status": "starting", "last_error": null, "checked_at": null}),
             Some((None, at)) => json!({"status": "ok", "last_error": null, "checked_at": rfc3339(at)}),
@@ -133,17 +134,18 @@ async fn update(
     };
     let (settings, secrets) = match body.settings {
         Some(mut settings) => {
+            let kind = settings::kind(state.channels.kinds(), &current.kind)?;
             // Secrets left out of a change keep their stored values: nobody has to send a
             // password again to change a port.
             if let Some(sealed) = &current.secrets {
                 let opened = state.keyring.open_for_tenant(auth.tenant_id, crate::privacy::tenant_sealed::CHANNEL_SECRETS, current.id, sealed)?;
                 if let Ok(serde_json::Value::Object(stored)) = serde_json::from_slice::<serde_json::Value>(&opened) {
                     let public: serde_json::Value = serde_json::from_str(&current.settings).unwrap_or_default();
-                    settings::keep_stored_secrets(&current.kind, &public, &stored, &mut settings)?;
+                    settings::keep_stored_secrets(kind, &public, &stored, &mut settings)?;
                 }
             }
-            let validated = settings::validate(&current.kind, Some(settings))?;
-            settings::vet_destinations(&current.kind, &validated.public, &state.outbound_policy).await?;
+            let validated = settings::validate(kind, Some(settings))?;
+            settings::vet_destinations(kind, &validated.public, &state.outbound_policy).await?;
             (validated.public.to_string(), seal_secrets(&state, auth.tenant_id, current.id, validated.secrets)?)
         }
         None => (current.settings.clone(), current.secrets.clone()),

@@ -9,13 +9,14 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use omnibridge_channel::problem::JsonBody;
-use omnibridge_channel::{Address, AddressKind};
+use omnibridge_channel::{Address, Medium};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::auth::Auth;
 use super::contacts::load;
+use crate::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent, actions, legal_bases, methods};
 use crate::error::{ApiError, ApiResult};
 use crate::present::fields;
@@ -29,9 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/consents/verify", get(verify))
 }
 
-/// The media consent is recorded for, and the address kind of each.
-const MEDIA: &[(&str, AddressKind)] =
-    &[("sms", AddressKind::Phone), ("email", AddressKind::Email), ("telegram", AddressKind::Telegram), ("webchat", AddressKind::Webchat)];
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -82,11 +80,11 @@ fn one_of(field: &str, value: &str, allowed: &[&'static str]) -> ApiResult<&'sta
 
 async fn record(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<NewEvent>) -> ApiResult<impl IntoResponse> {
     let (contact, key) = load(&state, &auth, &id).await?;
-    let (medium, kind) = MEDIA
-        .iter()
-        .find(|(m, _)| *m == body.channel)
-        .copied()
-        .ok_or_else(|| ApiError::invalid("channel", "must be one of sms, email, telegram, webchat"))?;
+    let medium = Medium::parse(&body.channel).ok_or_else(|| {
+        let media: Vec<&str> = Medium::ALL.iter().map(|m| m.as_str()).collect();
+        ApiError::invalid("channel", format!("must be one of {}", media.join(", ")))
+    })?;
+    let (medium, kind) = (medium.as_str(), medium.address_kind());
     let mut purposes = state.config.consent.purposes();
     purposes.push(consent::purposes::ALL.into());
     if !purposes.contains(&body.purpose) {
@@ -137,8 +135,8 @@ async fn record(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         notice_url: body.notice_url,
         notice_version: body.notice_version,
     };
-    let mut tx = state.db.begin().await?;
-    let (rows, events) = consent::record(&mut tx, &key, &[new]).await?;
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    let (rows, events) = consent::record(work.tx(), &key, &[new]).await?;
     let entry = store::privacy::NewAudit {
         tenant_id: auth.tenant_id,
         key_id: Some(auth.key_id),
@@ -149,9 +147,9 @@ async fn record(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         target_id: Some(contact.id),
         detail: None,
     };
-    store::privacy::insert_audit(&mut tx, &entry).await?;
-    tx.commit().await?;
-    state.bus.publish(events);
+    store::privacy::insert_audit(work.tx(), &entry).await?;
+    work.appended(events);
+    work.commit().await?;
     let view = rows.first().map(|r| consent::view(r, Some(&key)));
     Ok((StatusCode::CREATED, Json(view)))
 }

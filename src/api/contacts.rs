@@ -16,10 +16,10 @@ use uuid::Uuid;
 use super::auth::Auth;
 use super::pagination::{ListParams, list_body};
 use super::patch::Patch;
+use crate::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::domain::views::ContactView;
 use crate::error::{ApiError, ApiResult};
-use crate::outbox;
 use crate::present::{self, fields};
 use crate::privacy::DataKey;
 use crate::state::AppState;
@@ -191,12 +191,11 @@ async fn write_fields(tx: &mut store::Tx, state: &AppState, tenant_id: Uuid, id:
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<ContactFields>) -> ApiResult<impl IntoResponse> {
     let c = clean(body.name.value(), body.email.value(), body.phone.value())?;
     let id = Uuid::now_v7();
-    let mut tx = state.db.begin().await?;
-    let key = state.keyring.create_data_key(&mut tx, auth.tenant_id, id).await?;
-    let row = write_fields(&mut tx, &state, auth.tenant_id, id, &key, &c, true).await?;
-    let view = view_in(&mut tx, &row, &key).await?;
-    let event = commit_with_event(tx, &key, auth.tenant_id, events::CONTACT_CREATED, &view).await?;
-    state.bus.publish([event]);
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    let key = state.keyring.create_data_key(work.tx(), auth.tenant_id, id).await?;
+    let row = write_fields(work.tx(), &state, auth.tenant_id, id, &key, &c, true).await?;
+    let view = view_in(work.tx(), &row, &key).await?;
+    commit_with_event(work, &key, auth.tenant_id, events::CONTACT_CREATED, &view).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -205,11 +204,10 @@ async fn view_in(tx: &mut store::Tx, row: &store::ContactRow, key: &DataKey) -> 
     Ok(present::contact(row, &identities, key)?)
 }
 
-async fn commit_with_event(mut tx: store::Tx, key: &DataKey, tenant_id: Uuid, kind: &'static str, view: &ContactView) -> ApiResult<Event> {
-    let mut event = Event::new(tenant_id, kind, Some(key.contact_id), view);
-    outbox::append(&mut tx, Some(key), &mut event).await?;
-    tx.commit().await?;
-    Ok(event)
+async fn commit_with_event(mut work: UnitOfWork, key: &DataKey, tenant_id: Uuid, kind: &'static str, view: &ContactView) -> ApiResult<()> {
+    work.append(Some(key), Event::new(tenant_id, kind, Some(key.contact_id), view)).await?;
+    work.commit().await?;
+    Ok(())
 }
 
 async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
@@ -279,15 +277,14 @@ async fn apply(state: &AppState, row: store::ContactRow, key: &DataKey, body: Co
         body.email.apply(current.email.as_deref()),
         body.phone.apply(current.phone.as_deref()),
     )?;
-    let mut tx = state.db.begin().await?;
-    let mut row = write_fields(&mut tx, state, row.tenant_id, row.id, key, &c, false).await?;
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    let mut row = write_fields(work.tx(), state, row.tenant_id, row.id, key, &c, false).await?;
     if let Some(flag) = body.under_minimum_age {
-        store::contacts::set_under_minimum_age(&mut tx, row.tenant_id, row.id, flag).await?;
+        store::contacts::set_under_minimum_age(work.tx(), row.tenant_id, row.id, flag).await?;
         row.under_minimum_age = flag;
     }
-    let view = view_in(&mut tx, &row, key).await?;
-    let event = commit_with_event(tx, key, row.tenant_id, events::CONTACT_UPDATED, &view).await?;
-    state.bus.publish([event]);
+    let view = view_in(work.tx(), &row, key).await?;
+    commit_with_event(work, key, row.tenant_id, events::CONTACT_UPDATED, &view).await?;
     Ok(view)
 }
 

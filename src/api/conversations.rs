@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::Auth;
-use super::messages::{self, queue_outbound};
+use super::messages;
+use crate::egress::outbound::{self, Author, Draft};
+use crate::egress::preflight::Outgoing;
 use super::pagination::{ListParams, list_body};
 use super::patch::Patch;
+use crate::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::domain::views::{ConversationView, MessageView};
 use crate::domain::CONVERSATION_STATUSES;
@@ -56,19 +59,16 @@ async fn merge(State(state): State<AppState>, auth: Auth, Path(id): Path<String>
         return Err(ApiError::invalid("other_id", "only conversations of the same contact can be merged (merge the contacts first)"));
     }
     let key = state.keyring.data_key(&state.db, auth.tenant_id, into.contact_id).await?;
-    let mut tx = state.db.begin().await?;
-    let moved = store::conversations::merge(&mut tx, auth.tenant_id, into.id, other.id).await?;
-    let mut published = Vec::new();
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    let moved = store::conversations::merge(work.tx(), auth.tenant_id, into.id, other.id).await?;
     for cid in [other.id, into.id] {
-        let row = store::conversations::get(&mut tx, auth.tenant_id, cid).await?.ok_or(ApiError::NotFound("conversation"))?;
+        let row = store::conversations::get(work.tx(), auth.tenant_id, cid).await?.ok_or(ApiError::NotFound("conversation"))?;
         let view = present::conversation(&row);
-        let sequence = outbox::next_sequence(&mut tx, row.id).await?;
-        let mut event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
-        outbox::append(&mut tx, Some(&key), &mut event).await?;
-        published.push(event);
+        let sequence = outbox::next_sequence(work.tx(), row.id).await?;
+        let event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
+        work.append(Some(&key), event).await?;
     }
-    tx.commit().await?;
-    state.bus.publish(published);
+    work.commit().await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.merge", "conversation", Some(into.id), Some(&other.id.to_string())).await;
     let merged = store::conversations::get(&state.db, auth.tenant_id, into.id).await?.ok_or(ApiError::NotFound("conversation"))?;
     Ok(Json(serde_json::json!({"conversation": present::conversation(&merged), "messages_moved": moved, "merged": other.id})))
@@ -135,15 +135,15 @@ struct Typing {
 async fn typing(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<Typing>) -> ApiResult<impl IntoResponse> {
     let conversation = find(&state, &auth, &id).await?;
     let Some(channel) = state.channels.get(conversation.channel_id).await? else { return Ok(StatusCode::NO_CONTENT) };
-    if channel.kind != omnibridge_webchat::KIND || store::privacy::is_restricted(&state.db, conversation.contact_id).await? {
+    let Some(kind) = state.channels.kind_of(&channel).filter(|k| k.capabilities().live_sessions) else { return Ok(StatusCode::NO_CONTENT) };
+    if store::privacy::is_restricted(&state.db, conversation.contact_id).await? {
         return Ok(StatusCode::NO_CONTENT);
     }
-    if let Some(identity) = store::contacts::identity_for_kind(&state.db, auth.tenant_id, conversation.contact_id, "webchat").await? {
+    let address_kind = kind.address_kind();
+    if let Some(identity) = store::contacts::identity_for_kind(&state.db, auth.tenant_id, conversation.contact_id, address_kind.as_str()).await? {
         let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
-        let visitor = key.open(crate::present::fields::IDENTITY_ADDRESS, conversation.contact_id, &identity.address)?;
-        if let Ok(visitor_id) = Uuid::parse_str(&visitor) {
-            state.channels.webchat_typing(visitor_id, body.typing);
-        }
+        let address = key.open(crate::present::fields::IDENTITY_ADDRESS, conversation.contact_id, &identity.address)?;
+        state.channels.typing(&channel, &omnibridge_channel::Address::new(address_kind, &address), body.typing);
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -212,16 +212,15 @@ async fn update(
             return Err(ApiError::invalid("assignee_id", "no operator with this id"));
         }
     let key = state.keyring.data_key(&state.db, auth.tenant_id, current.contact_id).await?;
-    let mut tx = state.db.begin().await?;
-    let row = store::conversations::update(&mut tx, auth.tenant_id, current.id, &status, assignee_id)
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    let row = store::conversations::update(work.tx(), auth.tenant_id, current.id, &status, assignee_id)
         .await?
         .ok_or(ApiError::NotFound("conversation"))?;
     let view = present::conversation(&row);
-    let sequence = outbox::next_sequence(&mut tx, row.id).await?;
-    let mut event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
-    outbox::append(&mut tx, Some(&key), &mut event).await?;
-    tx.commit().await?;
-    state.bus.publish([event]);
+    let sequence = outbox::next_sequence(work.tx(), row.id).await?;
+    let event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
+    work.append(Some(&key), event).await?;
+    work.commit().await?;
     if status == "resolved" && current.status != "resolved"
         && let Err(err) = crate::csat::offer(&state, &row).await
     {
@@ -255,20 +254,19 @@ async fn start(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBo
         .ok_or_else(|| ApiError::invalid("contact_id", "no contact with this id"))?;
     let key = state.keyring.data_key(&state.db, auth.tenant_id, contact.id).await?;
     let channel = messages::reachable_channel(&state, &auth, contact.id, body.channel_id).await?;
-    if channel.kind == omnibridge_twilio_sms::KIND {
-        omnibridge_twilio_sms::channel::check_body(text).map_err(|why| ApiError::invalid("text", why))?;
+    if let Some(kind) = state.channels.kind_of(&channel) {
+        kind.check_text(text).map_err(|e| ApiError::invalid("text", e.detail))?;
     }
-    messages::require_consent(&state, auth.tenant_id, contact.id, &channel, purpose).await?;
-    messages::require_route(&state, auth.tenant_id, &channel, false).await?;
-    let mut tx = state.db.begin().await?;
-    let conversation = store::conversations::insert(&mut tx, auth.tenant_id, contact.id, channel.id).await?;
-    let sequence = outbox::next_sequence(&mut tx, conversation.id).await?;
+    let outgoing = Outgoing { tenant_id: auth.tenant_id, contact_id: contact.id, channel: &channel, purpose, attachments: false, to: None };
+    state.door.preflight(&outgoing).await?;
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    let conversation = store::conversations::insert(work.tx(), auth.tenant_id, contact.id, channel.id).await?;
+    let sequence = outbox::next_sequence(work.tx(), conversation.id).await?;
     let view = present::conversation(&conversation);
-    let mut event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_CREATED, contact.id, conversation.id, sequence, &view);
-    outbox::append(&mut tx, Some(&key), &mut event).await?;
-    let message = queue_outbound(&mut tx, &auth, &key, &conversation, channel.id, text, purpose, false).await?;
-    tx.commit().await?;
-    state.bus.publish([event]);
-    state.send_wake.notify_one();
+    let event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_CREATED, contact.id, conversation.id, sequence, &view);
+    work.append(Some(&key), event).await?;
+    let draft = Draft { author: Author::Operator(auth.operator_id), ..Draft::automatic(auth.tenant_id, conversation.id, channel.id, &key, text, purpose) };
+    let message = outbound::queue(&mut work, &state.send_wake, draft).await?;
+    work.commit().await?;
     Ok((StatusCode::CREATED, Json(Started { conversation: present::conversation(&conversation), message })))
 }

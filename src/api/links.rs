@@ -48,16 +48,20 @@ async fn create(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         .await?
         .filter(|c| c.tenant_id == auth.tenant_id)
         .ok_or_else(|| ApiError::invalid("channel_id", "no channel with this id"))?;
-    let bot = state.channels.telegram_bot(&channel).ok_or_else(|| ApiError::invalid("channel_id", "links are made for telegram channels"))?;
-    let username = bot.username().await.map_err(|e| ApiError::Unavailable(format!("the bot's name could not be read: {e}")))?;
     // 24 random bytes: 32 characters of A-Z a-z 0-9 - _, within Telegram's 64 for a start parameter.
     let token = random_token(24);
+    let url = state
+        .channels
+        .start_link(&channel, &token)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the channel's link could not be made: {e}")))?
+        .ok_or_else(|| ApiError::invalid("channel_id", "this channel has no links that start a conversation"))?;
     let expires_at = store::now_micros() + (ttl as i64) * 1_000_000;
     store::links::insert_link_token(&state.db, &Sha256::digest(token.as_bytes()), auth.tenant_id, channel.id, contact_id, expires_at).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
-            "url": format!("https://t.me/{username}?start={token}"),
+            "url": url,
             "contact_id": contact_id,
             "channel_id": channel.id,
             "expires_at": rfc3339(expires_at),

@@ -20,16 +20,16 @@ use uuid::Uuid;
 use super::auth::Auth;
 use super::conversations::find;
 use super::pagination::{ListParams, list_body};
+use crate::egress::outbound::{self, Author, Draft};
+use crate::egress::preflight::Outgoing;
+use crate::outbox::UnitOfWork;
 use crate::channels::ChannelInfo;
-use crate::domain::address_kind_of_channel;
 use crate::domain::events::{self, Event};
-use crate::domain::views::MessageView;
 use crate::error::{ApiError, ApiResult};
 use crate::outbox;
 use crate::present::{self, fields};
-use crate::privacy::DataKey;
 use crate::state::AppState;
-use crate::store::{self, ConversationRow, NewMessage, Page, Tx};
+use crate::store::{self, Page};
 
 /// Purposes an outbound message may be sent for.
 const MAX_TEXT_CHARS: usize = 20_000;
@@ -64,76 +64,11 @@ pub async fn reachable_channel(state: &AppState, auth: &Auth, contact_id: Uuid, 
         .await?
         .filter(|c| c.tenant_id == auth.tenant_id)
         .ok_or_else(|| ApiError::invalid("channel_id", "no channel with this id"))?;
-    let kind = address_kind_of_channel(&channel.kind).ok_or_else(|| ApiError::invalid("channel_id", "this channel cannot send"))?;
+    let kind = state.channels.kind_of(&channel).map(|k| k.address_kind()).ok_or_else(|| ApiError::invalid("channel_id", "this channel cannot send"))?;
     if store::contacts::identity_for_kind(&state.db, auth.tenant_id, contact_id, kind.as_str()).await?.is_none() {
         return Err(ApiError::invalid("channel_id", format!("the contact has no {} address to reach on this channel", kind.as_str())));
     }
     Ok(channel)
-}
-
-/// Refuses (409 `consent_missing`) a message the recipient's consent does not allow, before it
-/// is queued; the egress door checks again when it is sent.
-pub async fn require_consent(state: &AppState, tenant_id: Uuid, contact_id: Uuid, channel: &ChannelInfo, purpose: &str) -> ApiResult<()> {
-    if store::privacy::is_restricted(&state.db, contact_id).await? {
-        return Err(ApiError::Restricted(crate::egress::RESTRICTED.into()));
-    }
-    let (Some(medium), Some(kind)) = (crate::domain::medium_of_channel(&channel.kind), address_kind_of_channel(&channel.kind)) else { return Ok(()) };
-    let Some(identity) = store::contacts::identity_for_kind(&state.db, tenant_id, contact_id, kind.as_str()).await? else { return Ok(()) };
-    let key = state.keyring.data_key(&state.db, tenant_id, contact_id).await?;
-    let address = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address)?;
-    let index = state.keyring.blind_index(tenant_id, &omnibridge_channel::Address { kind, value: address });
-    if let Some(reason) = crate::consent::refusal(&state.db, tenant_id, medium, &index, purpose).await? {
-        return Err(ApiError::ConsentMissing(reason));
-    }
-    match crate::consent::age_refusal(&state.db, contact_id, purpose, state.config.consent.minimum_age).await? {
-        Some(reason) => Err(ApiError::ConsentMissing(reason)),
-        None => Ok(()),
-    }
-}
-
-/// Refuses (409 `policy_blocked`, naming the rule) a message the tenant's routing policy would
-/// not let through to the channel's subprocessor, before it is queued; the door checks again.
-pub async fn require_route(state: &AppState, tenant_id: Uuid, channel: &ChannelInfo, attachments: bool) -> ApiResult<()> {
-    let destination = crate::policy::Destination::channel(&state.policies.registry(), &channel.kind, channel.id, &channel.settings);
-    let categories = crate::policy::channel_categories(&channel.kind, attachments);
-    let verdict = state.policies.decide(&state.db, tenant_id, &destination, &categories, true).await?;
-    match verdict.decision {
-        crate::policy::Decision::Block => Err(ApiError::PolicyBlocked { rule: verdict.rule, reason: verdict.reason.unwrap_or_default() }),
-        _ => Ok(()),
-    }
-}
-
-/// Stores an operator's message in `tx`: queued for sending, or a private note.
-#[allow(clippy::too_many_arguments)]
-pub async fn queue_outbound(
-    tx: &mut Tx,
-    auth: &Auth,
-    key: &DataKey,
-    conversation: &ConversationRow,
-    channel_id: Uuid,
-    text: &str,
-    purpose: &str,
-    private: bool,
-) -> ApiResult<MessageView> {
-    let id = Uuid::now_v7();
-    let sealed = key.seal(fields::MESSAGE_TEXT, id, text)?;
-    let new = NewMessage {
-        id,
-        tenant_id: auth.tenant_id,
-        conversation_id: conversation.id,
-        contact_id: conversation.contact_id,
-        channel_id,
-        direction: "out",
-        author_type: "operator",
-        author_id: auth.operator_id,
-        external_id: None,
-        text: &sealed,
-        private,
-        purpose,
-        status: if private { "note" } else { "queued" },
-    };
-    let row = store::messages::insert(&mut *tx, &new).await?.ok_or_else(|| ApiError::Conflict("message id taken".into()))?;
-    Ok(present::message_with_text(&row, text.to_owned()))
 }
 
 async fn list(
@@ -191,11 +126,11 @@ fn is_executable(filename: &str, content_type: &str) -> bool {
 }
 
 /// Decodes and checks the attachments of a reply.
-fn valid_attachments(list: &[NewAttachment], channel_kind: &str) -> ApiResult<Vec<(String, String, Vec<u8>)>> {
+fn valid_attachments(list: &[NewAttachment], channel_kind: &str, carries_files: bool) -> ApiResult<Vec<(String, String, Vec<u8>)>> {
     if list.is_empty() {
         return Ok(Vec::new());
     }
-    if channel_kind != omnibridge_email::KIND && channel_kind != omnibridge_telegram::KIND {
+    if !carries_files {
         return Err(ApiError::invalid("attachments", format!("a {channel_kind} channel cannot send files")));
     }
     if list.len() > MAX_OUTBOUND_ATTACHMENTS {
@@ -238,18 +173,21 @@ async fn reply(
         (false, None) => reachable_channel(&state, &auth, conversation.contact_id, conversation.channel_id).await?.id,
     };
     let channel = state.channels.get(channel_id).await?.ok_or_else(|| ApiError::invalid("channel_id", "no channel with this id"))?;
-    let kind = channel.kind.clone();
-    let files = valid_attachments(&body.attachments, &kind)?;
+    let kind = state.channels.kind_of(&channel);
+    let files = valid_attachments(&body.attachments, &channel.kind, kind.is_some_and(|k| k.capabilities().attachments))?;
     if !body.private {
-        require_consent(&state, auth.tenant_id, conversation.contact_id, &channel, purpose).await?;
-        require_route(&state, auth.tenant_id, &channel, !files.is_empty()).await?;
+        let outgoing = Outgoing { tenant_id: auth.tenant_id, contact_id: conversation.contact_id, channel: &channel, purpose, attachments: !files.is_empty(), to: None };
+        state.door.preflight(&outgoing).await?;
     }
-    if kind == omnibridge_twilio_sms::KIND && !body.private {
-        omnibridge_twilio_sms::channel::check_body(text).map_err(|why| ApiError::invalid("text", why))?;
+    if !body.private
+        && let Some(kind) = kind
+    {
+        kind.check_text(text).map_err(|e| ApiError::invalid("text", e.detail))?;
     }
     let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
-    let mut tx = state.db.begin().await?;
-    let mut message = queue_outbound(&mut tx, &auth, &key, &conversation, channel_id, text, purpose, body.private).await?;
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    let draft = Draft { author: Author::Operator(auth.operator_id), private: body.private, ..Draft::automatic(auth.tenant_id, conversation.id, channel_id, &key, text, purpose) };
+    let mut message = outbound::queue(&mut work, &state.send_wake, draft).await?;
     let now = store::now_micros();
     let mut rows = Vec::new();
     for (filename, content_type, data) in files {
@@ -274,26 +212,20 @@ async fn reply(
             created_at: now,
         });
     }
-    store::attachments::insert_many(&mut tx, &rows).await?;
-    let mut published = Vec::new();
+    store::attachments::insert_many(work.tx(), &rows).await?;
     if !body.private {
         // The conversation now travels on the channel of the reply (a channel switch, if any).
         // An operator's reply leaves the status as it is (a resolved conversation stays resolved).
-        let touched = store::conversations::touch(&mut tx, conversation.id, channel_id, &conversation.status).await?;
+        let touched = store::conversations::touch(work.tx(), conversation.id, channel_id, &conversation.status).await?;
         if touched.channel_id != conversation.channel_id {
-            let sequence = outbox::next_sequence(&mut tx, touched.id).await?;
+            let sequence = outbox::next_sequence(work.tx(), touched.id).await?;
             let view = present::conversation(&touched);
-            let mut event =
+            let event =
                 Event::in_conversation(auth.tenant_id, events::CONVERSATION_UPDATED, touched.contact_id, touched.id, sequence, &view);
-            outbox::append(&mut tx, Some(&key), &mut event).await?;
-            published.push(event);
+            work.append(Some(&key), event).await?;
         }
     }
-    tx.commit().await?;
-    state.bus.publish(published);
-    if !body.private {
-        state.send_wake.notify_one();
-    }
+    work.commit().await?;
     Ok((StatusCode::CREATED, Json(message)))
 }
 
@@ -308,11 +240,11 @@ mod attachment_tests {
     #[test]
     fn programs_are_not_sent_and_documents_are() {
         for (name, kind) in [("invoice.exe", "application/pdf"), ("setup.pdf", "application/x-msdownload"), ("run.PS1", "text/plain")] {
-            let err = valid_attachments(&[file(name, kind)], omnibridge_email::KIND).unwrap_err();
+            let err = valid_attachments(&[file(name, kind)], "email", true).unwrap_err();
             assert!(matches!(err, ApiError::Invalid { ref field, .. } if field == "attachments[0]"), "{name}: {err}");
         }
-        assert_eq!(valid_attachments(&[file("invoice.pdf", "application/pdf")], omnibridge_email::KIND).expect("fine").len(), 1);
+        assert_eq!(valid_attachments(&[file("invoice.pdf", "application/pdf")], "email", true).expect("fine").len(), 1);
         let many: Vec<NewAttachment> = (0..=MAX_OUTBOUND_ATTACHMENTS).map(|i| file(&format!("f{i}.txt"), "text/plain")).collect();
-        assert!(valid_attachments(&many, omnibridge_email::KIND).is_err(), "at most {MAX_OUTBOUND_ATTACHMENTS} files");
+        assert!(valid_attachments(&many, "email", true).is_err(), "at most {MAX_OUTBOUND_ATTACHMENTS} files");
     }
 }

@@ -10,7 +10,7 @@ mod pages;
 mod password_reset;
 mod transcripts;
 mod invitations;
-mod email_hooks;
+mod unsubscribe;
 mod hours;
 pub mod auth;
 pub use openapi::DOCUMENT as OPENAPI;
@@ -36,8 +36,6 @@ mod summary;
 mod teams;
 pub use signin::{session_cookie, session_hash};
 mod console;
-mod telegram_hooks;
-mod twilio_hooks;
 mod webhooks;
 
 use std::time::Instant;
@@ -59,7 +57,6 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
     Router::new()
         .merge(channels::router())
         .merge(attachments::router())
-        .merge(email_hooks::router())
         .merge(conversations::router())
         .merge(contacts::router())
         .merge(links::router())
@@ -89,8 +86,8 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .with_state(state.clone())
         // Visitors send short texts: a smaller limit for the widget API.
         .merge(widget.layer(DefaultBodyLimit::max(state.config.http.widget_max_body_bytes)))
-        .merge(twilio_hooks::router(ProviderHooks { hub: state.clone(), inbound: inbound.clone() }))
-        .merge(telegram_hooks::router(ProviderHooks { hub: state.clone(), inbound }))
+        .merge(unsubscribe::router(state.clone()))
+        .merge(crate::channels::hooks::router(&state.channels, inbound, state.config.public_base_url()))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::enforce))
         .layer(middleware::from_fn_with_state(state.clone(), request_deadline))
         .layer(middleware::from_fn_with_state(state, announced_body_limit))
@@ -139,13 +136,6 @@ async fn security_headers(request: Request, next: Next) -> Response {
         response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
     }
     response
-}
-
-/// What provider webhooks (Twilio, Telegram) need: the hub, and where inbound messages go.
-#[derive(Clone)]
-pub struct ProviderHooks {
-    pub hub: AppState,
-    pub inbound: omnibridge_channel::InboundTx,
 }
 
 async fn not_found() -> Problem {

@@ -41,7 +41,7 @@ async fn page(State(state): State<AppState>, Path((tenant_id, token)): Path<(Str
 
 async fn opt_out(State(state): State<AppState>, Path((tenant_id, token)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
     let (tenant_id, operator_id) = resolve(&state, &tenant_id, &token).ok_or_else(not_found)?;
-    if !super::email_hooks::is_one_click(&headers, &body) {
+    if !super::unsubscribe::is_one_click(&headers, &body) {
         return Err(Problem::invalid("List-Unsubscribe", "the body must carry List-Unsubscribe=One-Click (RFC 8058)"));
     }
     crate::store::team::stop_summary(&state.db, tenant_id, operator_id)

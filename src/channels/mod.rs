@@ -1,28 +1,28 @@
-//! Channels at run time: the registry of kinds this build supports, each channel's settings
-//! (cached in memory, not read per message) and the adapter instance that serves it.
+//! Channels at run time: the registry of kinds ([`registry`]), each channel's settings (cached in
+//! memory, not read per message), the adapter instance serving it, the hub's side of the
+//! adapters' port ([`host`]), provider callbacks mounted per kind ([`hooks`]), and the
+//! background tasks of channels that pull messages in ([`runners`]).
 //!
-//! Adding a kind is one adapter crate plus one arm in [`Channels::adapter`] and one in
-//! [`settings::validate`].
+//! Adding a kind is one adapter crate implementing `ChannelKind` and one line in
+//! [`registry`].
 
-pub mod email;
+pub mod hooks;
+pub mod host;
+pub mod registry;
 pub mod runners;
 pub mod settings;
-pub mod telegram;
-pub mod twilio;
 pub mod webchat;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
-use omnibridge_channel::Channel;
-use omnibridge_email::{EmailChannel, MailboxStore};
-use omnibridge_telegram::TelegramChannel;
-use omnibridge_twilio_sms::TwilioSmsChannel;
-use omnibridge_webchat::{VisitorSockets, WebchatChannel};
+use omnibridge_channel::{Address, Channel, ChannelKind, ChannelSetup, OutboundMessage, Services};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::domain::views::ChannelView;
+pub use self::registry::Kinds;
 use crate::domain::rfc3339;
+use crate::domain::views::ChannelView;
 use crate::outbox::EventBus;
 use crate::privacy::{Keyring, tenant_sealed};
 use crate::store::{ChannelRow, Db, StoreResult};
@@ -67,77 +67,86 @@ impl ChannelInfo {
     }
 }
 
-pub struct Channels {
-    db: Db,
-    keyring: Arc<Keyring>,
-    cache: RwLock<HashMap<Uuid, Arc<ChannelInfo>>>,
-    webchat: Arc<WebchatChannel>,
-    email: Built<EmailChannel>,
-    mailbox_store: Arc<dyn MailboxStore>,
-    sms: Built<TwilioSmsChannel>,
-    telegram: Built<TelegramChannel>,
-    channel_state: Arc<dyn omnibridge_channel::ChannelStateStore>,
-    /// The HTTP client for provider APIs (connection pools shared by every channel), guarded.
-    http: reqwest::Client,
-    /// Where adapters that connect by themselves (IMAP, SMTP) may connect.
-    guard: omnibridge_channel::AddressGuard,
-    /// The hub's public base URL, for the callback URLs providers are given.
-    public_url: String,
+/// Why a channel's stored settings could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsLoadError {
+    #[error("the channel's secrets do not open: {0}")]
+    Sealed(#[from] crate::privacy::CryptoError),
+    #[error("the channel's stored secrets are not a JSON object: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// A channel's public settings with its opened secrets put back in.
-pub fn settings_with_secrets(keyring: &Keyring, info: &ChannelInfo) -> Result<serde_json::Value, String> {
+pub fn settings_with_secrets(keyring: &Keyring, info: &ChannelInfo) -> Result<serde_json::Value, SettingsLoadError> {
     let mut json = info.settings.clone();
     if let (Some(sealed), serde_json::Value::Object(map)) = (&info.secrets, &mut json) {
-        let opened = keyring.open_for_tenant(info.tenant_id, tenant_sealed::CHANNEL_SECRETS, info.id, sealed).map_err(|e| e.to_string())?;
-        let secrets: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
+        let opened = keyring.open_for_tenant(info.tenant_id, tenant_sealed::CHANNEL_SECRETS, info.id, sealed)?;
+        let secrets: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&opened)?;
         map.extend(secrets);
     }
     Ok(json)
 }
 
+pub struct Channels {
+    db: Db,
+    keyring: Arc<Keyring>,
+    kinds: Arc<Kinds>,
+    cache: RwLock<HashMap<Uuid, Arc<ChannelInfo>>>,
+    /// Adapters by channel, each with the `updated_at` of the settings it was built from: a
+    /// changed channel gets a new adapter on next use.
+    built: RwLock<HashMap<Uuid, (i64, Arc<dyn Channel>)>>,
+    services: Services,
+    /// The hub's public base URL, for the callback URLs providers are given.
+    public_url: String,
+}
+
+/// What the channels of a cell are built with.
+pub struct ChannelsSetup {
+    pub db: Db,
+    pub keyring: Arc<Keyring>,
+    pub kinds: Arc<Kinds>,
+    pub bus: EventBus,
+    pub send_wake: Arc<Notify>,
+    /// The guarded provider HTTP client and the guard for adapters that connect themselves.
+    pub http: reqwest::Client,
+    pub guard: omnibridge_channel::AddressGuard,
+    pub public_url: String,
+}
+
 impl Channels {
-    /// Shows a web chat visitor that an operator is typing; false when no widget is open.
-    pub fn webchat_typing(&self, visitor_id: Uuid, typing: bool) -> bool {
-        self.webchat.typing(visitor_id, typing)
+    pub fn new(setup: ChannelsSetup) -> Arc<Self> {
+        Arc::new_cyclic(|channels: &Weak<Channels>| {
+            let host = Arc::new(host::HubChannelHost {
+                db: setup.db.clone(),
+                keyring: setup.keyring.clone(),
+                bus: setup.bus,
+                send_wake: setup.send_wake,
+                channels: channels.clone(),
+            });
+            Self {
+                db: setup.db,
+                keyring: setup.keyring,
+                kinds: setup.kinds,
+                cache: RwLock::new(HashMap::new()),
+                built: RwLock::new(HashMap::new()),
+                services: Services { http: setup.http, guard: setup.guard, host },
+                public_url: setup.public_url,
+            }
+        })
     }
 
-    /// Pushes a message another process sent to a visitor whose widget is connected here (no-op
-    /// without such a widget).
-    pub async fn webchat_relay(&self, message: &omnibridge_channel::OutboundMessage) {
-        use omnibridge_channel::Channel;
-        let _ = self.webchat.send(message).await;
+    pub fn kinds(&self) -> &Arc<Kinds> {
+        &self.kinds
     }
 
-    /// Asks a web chat visitor the satisfaction question; false when no widget is open.
-    pub fn webchat_csat(&self, visitor_id: Uuid, survey_id: Uuid) -> bool {
-        self.webchat.csat(visitor_id, survey_id)
+    /// The kind of a channel, if this hub knows it.
+    pub fn kind_of(&self, info: &ChannelInfo) -> Option<&dyn ChannelKind> {
+        self.kinds.get(&info.kind)
     }
 
-    pub fn new(
-        db: Db,
-        sockets: VisitorSockets,
-        keyring: Arc<Keyring>,
-        bus: EventBus,
-        (http, guard): (reqwest::Client, omnibridge_channel::AddressGuard),
-        public_url: String,
-    ) -> Self {
-        let mailbox_store = Arc::new(email::HubMailboxStore { db: db.clone(), keyring: keyring.clone(), bus });
-        let channel_state = Arc::new(telegram::HubChannelState { db: db.clone() });
-        Self {
-            db,
-            keyring,
-            cache: RwLock::new(HashMap::new()),
-            webchat: Arc::new(WebchatChannel::new(sockets)),
-            email: Built::new(),
-            mailbox_store,
-            sms: Built::new(),
-            telegram: Built::new(),
-            channel_state,
-            http,
-            guard,
-            public_url,
-        }
+    /// The port adapters and their callbacks reach the hub through.
+    pub fn host(&self) -> Arc<dyn omnibridge_channel::ChannelHost> {
+        self.services.host.clone()
     }
 
     /// A live channel by id, from memory when possible.
@@ -158,79 +167,19 @@ impl Channels {
 
     /// The adapter that sends on this channel. Only the egress door calls it.
     pub(crate) fn adapter(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
-        match info.kind.as_str() {
-            omnibridge_webchat::KIND => Some(self.webchat.clone()),
-            omnibridge_email::KIND => self.email_adapter(info).map(|a| a as Arc<dyn Channel>),
-            omnibridge_twilio_sms::KIND => self.sms_adapter(info).map(|a| a as Arc<dyn Channel>),
-            omnibridge_telegram::KIND => self.telegram_adapter(info).map(|a| a as Arc<dyn Channel>),
-            _ => None,
-        }
-    }
-
-    /// A Telegram channel's bot, for what is not a send: its username for deep links.
-    pub(crate) fn telegram_bot(&self, info: &ChannelInfo) -> Option<Arc<TelegramChannel>> {
-        (info.kind == omnibridge_telegram::KIND).then(|| self.telegram_adapter(info)).flatten()
-    }
-
-    /// The adapter that fetches files an inbound message left at the provider (MMS media).
-    /// Fetching brings data in; nothing about the contact leaves but the provider's own id.
-    pub(crate) fn file_source(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
-        match info.kind.as_str() {
-            omnibridge_twilio_sms::KIND => self.sms_adapter(info).map(|a| a as Arc<dyn Channel>),
-            omnibridge_telegram::KIND => self.telegram_adapter(info).map(|a| a as Arc<dyn Channel>),
-            _ => None,
-        }
-    }
-
-    /// The adapter whose `run` pulls this channel's inbound messages (for the runners).
-    pub(crate) fn receiver(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
-        match info.kind.as_str() {
-            omnibridge_email::KIND => self.email_adapter(info).map(|a| a as Arc<dyn Channel>),
-            omnibridge_telegram::KIND => self.telegram_adapter(info).map(|a| a as Arc<dyn Channel>),
-            _ => None,
-        }
-    }
-
-    fn telegram_adapter(&self, info: &ChannelInfo) -> Option<Arc<TelegramChannel>> {
-        self.telegram.get_or_build(info, || {
-            let settings = telegram::settings_of(&self.keyring, info)?;
-            let webhook = format!("{}{}", self.public_url, telegram::webhook_path(info.id));
-            TelegramChannel::new(info.id, settings, self.http.clone(), self.channel_state.clone(), Some(webhook))
-        })
-    }
-
-    fn sms_adapter(&self, info: &ChannelInfo) -> Option<Arc<TwilioSmsChannel>> {
-        self.sms.get_or_build(info, || {
-            let settings = twilio::settings_of(&self.keyring, info)?;
-            let callback = format!("{}{}", twilio::public_base(&settings, &self.public_url), omnibridge_twilio_sms::channel::status_callback_path(info.id));
-            Ok(TwilioSmsChannel::new(settings, self.http.clone(), Some(callback)))
-        })
-    }
-
-    fn email_adapter(&self, info: &ChannelInfo) -> Option<Arc<EmailChannel>> {
-        self.email.get_or_build(info, || Ok(EmailChannel::new(info.id, email::settings_of(&self.keyring, info)?, self.mailbox_store.clone(), self.guard.clone())))
-    }
-}
-
-/// Adapters by channel, each with the `updated_at` of the settings it was built from: a changed
-/// channel gets a new adapter on next use.
-struct Built<T>(RwLock<HashMap<Uuid, (i64, Arc<T>)>>);
-
-impl<T> Built<T> {
-    fn new() -> Self {
-        Self(RwLock::new(HashMap::new()))
-    }
-
-    fn get_or_build(&self, info: &ChannelInfo, build: impl FnOnce() -> Result<T, String>) -> Option<Arc<T>> {
-        if let Some((built_from, adapter)) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&info.id)
+        if let Some((built_from, adapter)) = self.built.read().unwrap_or_else(|e| e.into_inner()).get(&info.id)
             && *built_from == info.updated_at
         {
             return Some(adapter.clone());
         }
-        match build() {
+        let kind = self.kind_of(info)?;
+        let built = settings_with_secrets(&self.keyring, info).map_err(|e| e.to_string()).and_then(|settings| {
+            let setup = ChannelSetup { channel_id: info.id, tenant_id: info.tenant_id, settings: &settings, public_url: &self.public_url, services: &self.services };
+            kind.build(setup).map_err(|e| e.to_string())
+        });
+        match built {
             Ok(adapter) => {
-                let adapter = Arc::new(adapter);
-                self.0.write().unwrap_or_else(|e| e.into_inner()).insert(info.id, (info.updated_at, adapter.clone()));
+                self.built.write().unwrap_or_else(|e| e.into_inner()).insert(info.id, (info.updated_at, adapter.clone()));
                 Some(adapter)
             }
             Err(err) => {
@@ -239,5 +188,53 @@ impl<T> Built<T> {
             }
         }
     }
-}
 
+    /// The adapter that fetches files an inbound message left at the provider (MMS media).
+    /// Fetching brings data in; nothing about the contact leaves but the provider's own id.
+    pub(crate) fn file_source(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
+        self.adapter(info)
+    }
+
+    /// The adapter whose `run` pulls this channel's inbound messages (for the runners).
+    pub(crate) fn receiver(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
+        self.kind_of(info).filter(|k| k.capabilities().pulls).and_then(|_| self.adapter(info))
+    }
+
+    /// Whether the hub itself holds the person's sessions on this channel (web chat).
+    pub fn has_live_sessions(&self, info: &ChannelInfo) -> bool {
+        self.kind_of(info).is_some_and(|k| k.capabilities().live_sessions)
+    }
+
+    /// The adapter of a channel whose sessions the hub holds: what reaches them carries no data
+    /// to a third party (typing, a survey question, a reply relayed between processes).
+    fn live(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
+        self.has_live_sessions(info).then(|| self.adapter(info)).flatten()
+    }
+
+    /// Shows the person that an operator is typing; false when no session of theirs is open.
+    pub fn typing(&self, info: &ChannelInfo, to: &Address, typing: bool) -> bool {
+        self.live(info).is_some_and(|a| a.typing(to, typing))
+    }
+
+    /// Asks the person the satisfaction question in their session; false when none is open.
+    pub fn offer_survey(&self, info: &ChannelInfo, to: &Address, survey_id: Uuid) -> bool {
+        self.live(info).is_some_and(|a| a.offer_survey(to, survey_id))
+    }
+
+    /// Pushes a message another process sent (and the egress door passed there) to the
+    /// person's sessions held here; nothing when there are none.
+    pub async fn relay(&self, info: &ChannelInfo, message: &OutboundMessage) {
+        if let Some(adapter) = self.live(info) {
+            let _ = adapter.send(message).await;
+        }
+    }
+
+    /// A link opening a conversation with the channel that carries `token`, for kinds that
+    /// have them (a Telegram deep link).
+    pub async fn start_link(&self, info: &ChannelInfo, token: &str) -> Result<Option<String>, omnibridge_channel::AdapterError> {
+        match self.adapter(info) {
+            Some(adapter) => adapter.start_link(token).await,
+            None => Ok(None),
+        }
+    }
+}

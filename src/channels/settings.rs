@@ -1,47 +1,21 @@
-//! Per-kind channel settings: parsed into typed structs (unknown keys are errors that name the
-//! field), split into what may be shown and what must be stored encrypted.
+//! Channel settings: checked by their kind (unknown keys are errors that name the setting),
+//! split into what may be shown and what must be stored encrypted, and vetted for the hosts
+//! they name.
 
-use serde::{Deserialize, Serialize};
+use omnibridge_channel::ChannelKind;
 use serde_json::Value;
 
+use super::Kinds;
 use crate::error::ApiError;
-
-/// The kinds a channel may be created with.
-pub const KINDS: &[&str] = &["webchat", "email", "twilio_sms", "telegram"];
-
-/// Email settings that are secrets: stored sealed, never returned.
-const EMAIL_SECRETS: &[&str] = &["imap_password", "smtp_password"];
-
-/// Which settings name where an email secret is sent.
-const EMAIL_SECRETS_BOUND_TO: &[(&str, &[&str])] = &[("imap_password", &["imap_host"]), ("smtp_password", &["smtp_host"])];
-
-/// For each secret of a kind, the settings naming the host it is sent to.
-fn secrets_bound_to(kind: &str) -> &'static [(&'static str, &'static [&'static str])] {
-    match kind {
-        "email" => EMAIL_SECRETS_BOUND_TO,
-        omnibridge_twilio_sms::KIND => omnibridge_twilio_sms::settings::SECRETS_BOUND_TO,
-        omnibridge_telegram::KIND => omnibridge_telegram::settings::SECRETS_BOUND_TO,
-        _ => &[],
-    }
-}
-
-/// The settings naming a host the channel connects to: (field, is a URL).
-fn destinations(kind: &str) -> &'static [(&'static str, bool)] {
-    match kind {
-        "email" => &[("imap_host", false), ("smtp_host", false)],
-        omnibridge_twilio_sms::KIND => &[("api_base_url", true)],
-        omnibridge_telegram::KIND => &[("api_url", true)],
-        _ => &[],
-    }
-}
 
 /// Refuses settings whose hosts are (or resolve to) addresses the outbound guard forbids, naming
 /// the field. A host that does not resolve now is left to the channel's health to report; the
 /// guard checks again on every connection.
-pub async fn vet_destinations(kind: &str, public: &Value, policy: &crate::webhooks::ssrf::AddressPolicy) -> Result<(), ApiError> {
-    for (field, is_url) in destinations(kind) {
-        let Some(text) = public.get(*field).and_then(Value::as_str) else { continue };
-        let (host, port) = if *is_url {
+pub async fn vet_destinations(kind: &dyn ChannelKind, public: &Value, policy: &crate::webhooks::ssrf::AddressPolicy) -> Result<(), ApiError> {
+    for setting in kind.host_settings() {
+        let field = setting.name;
+        let Some(text) = public.get(field).and_then(Value::as_str) else { continue };
+        let (host, port) = if setting.is_url {
             match reqwest::Url::parse(text) {
                 Ok(url) => (url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned(), url.port_or_known_default().unwrap_or(443)),
                 Err(_) => continue,
@@ -70,16 +44,17 @@ pub async fn vet_destinations(kind: &str, public: &Value, policy: &crate::webhoo
 /// A change of settings that leaves secrets out keeps their stored values — unless the change
 /// moves a secret to another host: then it must be given again, so a stored password never
 /// follows the channel to a server its owner did not send it to.
-pub fn keep_stored_secrets(kind: &str, current_public: &Value, stored_secrets: &serde_json::Map<String, Value>, change: &mut Value) -> Result<(), ApiError> {
+pub fn keep_stored_secrets(kind: &dyn ChannelKind, current_public: &Value, stored_secrets: &serde_json::Map<String, Value>, change: &mut Value) -> Result<(), ApiError> {
     let Value::Object(change) = change else { return Ok(()) };
     for (secret, value) in stored_secrets {
         if change.contains_key(secret) {
             continue;
         }
-        let moved = secrets_bound_to(kind)
+        let moved = kind
+            .secret_settings()
             .iter()
-            .filter(|(s, _)| s == secret)
-            .flat_map(|(_, bound)| bound.iter())
+            .filter(|s| s.name == secret)
+            .flat_map(|s| s.sent_to.iter())
             .find(|field| change.get(**field) != current_public.get(**field));
         if let Some(field) = moved {
             return Err(ApiError::invalid(&format!("settings.{secret}"), format!("{field} changed: give {secret} again (a stored secret is never sent to a new host)")));
@@ -96,58 +71,25 @@ pub struct Validated {
     pub secrets: Option<Value>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebchatSettings {
-    /// Origins allowed to embed the widget (empty: any).
-    #[serde(default)]
-    pub allowed_origins: Vec<String>,
-    /// Shown to visitors when the chat opens.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub greeting: Option<String>,
+/// The kind a channel is created with, or a 422 naming `kind` and the kinds there are.
+pub fn kind<'a>(kinds: &'a Kinds, name: &str) -> Result<&'a dyn ChannelKind, ApiError> {
+    kinds.get(name).ok_or_else(|| ApiError::invalid("kind", format!("unsupported channel kind {name:?}; supported: {}", kinds.names().join(", "))))
 }
 
-pub fn validate(kind: &str, settings: Option<Value>) -> Result<Validated, ApiError> {
-    let settings = settings.unwrap_or(Value::Object(Default::default()));
-    match kind {
-        "webchat" => {
-            let parsed: WebchatSettings = parse(settings)?;
-            for (i, origin) in parsed.allowed_origins.iter().enumerate() {
-                let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
-                if rest.is_none_or(|host| host.is_empty() || host.trim_end_matches('/').contains(['/', '?', '#', ' '])) {
-                    return Err(ApiError::invalid(&format!("settings.allowed_origins[{i}]"), "must be an origin such as https://shop.example (scheme, host, optional port; no path)"));
-                }
-            }
-            Ok(Validated { public: serde_json::to_value(parsed).unwrap_or_default(), secrets: None })
-        }
-        "email" => {
-            let config: omnibridge_email::EmailConfig = parse(settings.clone())?;
-            config.validate().map_err(invalid_setting)?;
-            Ok(split_secrets(settings, EMAIL_SECRETS))
-        }
-        omnibridge_twilio_sms::KIND => {
-            let config: omnibridge_twilio_sms::TwilioSmsConfig = parse(settings.clone())?;
-            config.validate().map_err(invalid_setting)?;
-            Ok(split_secrets(settings, omnibridge_twilio_sms::settings::SECRETS))
-        }
-        omnibridge_telegram::KIND => {
-            let mut settings = settings;
-            let config: omnibridge_telegram::TelegramConfig = parse(settings.clone())?;
-            let validated = config.validate().map_err(invalid_setting)?;
-            // Webhook mode needs a secret Telegram repeats on every request: 64 random characters.
-            if validated.mode == omnibridge_telegram::Mode::Webhook
-                && validated.webhook_secret.is_none()
-                && let Value::Object(map) = &mut settings
-            {
-                map.insert("webhook_secret".into(), Value::String(crate::privacy::random_token(48)));
-            }
-            Ok(split_secrets(settings, omnibridge_telegram::settings::SECRETS))
-        }
-        _ => Err(ApiError::invalid("kind", format!("unsupported channel kind {kind:?}; supported: {}", KINDS.join(", ")))),
+/// Checks a channel's settings with its kind, and splits the secrets off.
+pub fn validate(kind: &dyn ChannelKind, settings: Option<Value>) -> Result<Validated, ApiError> {
+    let settings = kind.validate(settings.unwrap_or(Value::Object(Default::default()))).map_err(invalid_setting)?;
+    let secrets: Vec<&str> = kind.secret_settings().iter().map(|s| s.name).collect();
+    if secrets.is_empty() {
+        return Ok(Validated { public: settings, secrets: None });
     }
+    Ok(split_secrets(settings, &secrets))
 }
 
 fn invalid_setting(e: omnibridge_channel::SettingsError) -> ApiError {
+    if e.field.is_empty() {
+        return ApiError::invalid("settings", e.detail);
+    }
     ApiError::invalid(&format!("settings.{}", e.field), e.detail)
 }
 
@@ -162,15 +104,4 @@ fn split_secrets(mut public: Value, secret_keys: &[&str]) -> Validated {
         }
     }
     Validated { public, secrets: Some(Value::Object(secrets)) }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(settings: Value) -> Result<T, ApiError> {
-    let bytes = serde_json::to_vec(&settings).unwrap_or_default();
-    omnibridge_channel::problem::parse_json(&bytes).map_err(|p| match p.field {
-        Some(inner) => {
-            let detail = p.detail.strip_prefix(&format!("{inner}: ")).unwrap_or(&p.detail).to_owned();
-            ApiError::invalid(&format!("settings.{inner}"), detail)
-        }
-        None => ApiError::invalid("settings", p.detail),
-    })
 }

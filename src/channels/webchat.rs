@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::domain::events::{self, Event};
 use crate::domain::rfc3339;
 use crate::consent::{self, NewConsent};
-use crate::outbox;
+use crate::outbox::UnitOfWork;
 use crate::present::{self, fields};
 use crate::store::contacts::IdentityStatus;
 use crate::store::{self, MessageRow, NewContact};
@@ -77,20 +77,20 @@ impl WidgetBackend for HubWidgetBackend {
         let channel = channel.filter(|c| c.kind == omnibridge_webchat::KIND).ok_or(WidgetError::UnknownChannel)?;
         let tenant_id = channel.tenant_id;
         let (contact_id, visitor_id) = (Uuid::now_v7(), Uuid::now_v7());
-        let mut tx = self.hub.db.begin().await.map_err(Self::unavailable)?;
-        let key = self.hub.keyring.create_data_key(&mut tx, tenant_id, contact_id).await.map_err(Self::unavailable)?;
+        let mut work = UnitOfWork::begin(&self.hub.db, &self.hub.bus).await.map_err(Self::unavailable)?;
+        let key = self.hub.keyring.create_data_key(work.tx(), tenant_id, contact_id).await.map_err(Self::unavailable)?;
         let seal = |what, value: Option<&str>| key.seal_opt(what, contact_id, value).map_err(Self::unavailable);
         let name = seal(fields::CONTACT_NAME, request.name.as_deref().map(str::trim))?;
         let email_address = request.email.as_deref().map(|e| Address::new(AddressKind::Email, e));
         let email = seal(fields::CONTACT_EMAIL, email_address.as_ref().map(|a| a.value.as_str()))?;
         let contact = NewContact { id: contact_id, tenant_id, name: name.as_deref(), email: email.as_deref(), phone: None };
-        let contact = store::contacts::insert_contact(&mut tx, &contact).await.map_err(Self::unavailable)?;
+        let contact = store::contacts::insert_contact(work.tx(), &contact).await.map_err(Self::unavailable)?;
 
         // The visitor id is an address only this visitor's browser writes from: verified.
         let visitor_address = Address::new(AddressKind::Webchat, &visitor_id.to_string());
         let index = self.hub.keyring.blind_index(tenant_id, &visitor_address);
         let sealed = key.seal(fields::IDENTITY_ADDRESS, contact_id, &visitor_address.value).map_err(Self::unavailable)?;
-        store::contacts::insert_identity(&mut tx, tenant_id, contact_id, visitor_address.kind.as_str(), &index, &sealed, IdentityStatus::Verified)
+        store::contacts::insert_identity(work.tx(), tenant_id, contact_id, visitor_address.kind.as_str(), &index, &sealed, IdentityStatus::Verified)
             .await
             .map_err(Self::unavailable)?;
         // A typed-in email is only claimed: mail from the address never reaches this visitor,
@@ -98,16 +98,16 @@ impl WidgetBackend for HubWidgetBackend {
         if let Some(address) = &email_address {
             let index = self.hub.keyring.blind_index(tenant_id, address);
             let sealed = key.seal(fields::IDENTITY_ADDRESS, contact_id, &address.value).map_err(Self::unavailable)?;
-            store::merges::claim_address(&mut tx, tenant_id, contact_id, address.kind.as_str(), &index, &sealed).await.map_err(Self::unavailable)?;
+            store::merges::claim_address(work.tx(), tenant_id, contact_id, address.kind.as_str(), &index, &sealed).await.map_err(Self::unavailable)?;
         }
         let ip = seal(fields::TECHNICAL_IP, technical.ip.as_deref())?;
         let ua = seal(fields::TECHNICAL_USER_AGENT, technical.user_agent.as_deref())?;
-        store::visitors::insert(&mut tx, &token.0, tenant_id, channel_id, contact_id, visitor_id, ip.as_deref(), ua.as_deref())
+        store::visitors::insert(work.tx(), &token.0, tenant_id, channel_id, contact_id, visitor_id, ip.as_deref(), ua.as_deref())
             .await
             .map_err(Self::unavailable)?;
-        let identities = store::contacts::identities_in_range(&mut tx, tenant_id, contact_id, contact_id).await.map_err(Self::unavailable)?;
+        let identities = store::contacts::identities_in_range(work.tx(), tenant_id, contact_id, contact_id).await.map_err(Self::unavailable)?;
         let view = present::contact(&contact, &identities, &key).map_err(Self::unavailable)?;
-        let mut events_out = vec![Event::new(tenant_id, events::CONTACT_CREATED, Some(contact_id), &view)];
+        let created = Event::new(tenant_id, events::CONTACT_CREATED, Some(contact_id), &view);
         // Consent from the session: a grant per purpose ticked in the pre-chat checkbox, with the
         // notice shown; Global Privacy Control / Do Not Track withdraws marketing and outranks a
         // marketing tick. The session row keeps the (sealed) IP and user agent; the ledger names it.
@@ -159,7 +159,7 @@ impl WidgetBackend for HubWidgetBackend {
                 id,
                 tenant_id,
                 contact_id: Some(contact_id),
-                channel: "webchat",
+                channel: omnibridge_channel::Medium::Webchat.as_str(),
                 address_index: index.clone(),
                 address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address.value).map_err(Self::unavailable)?),
                 sender_scope: Some(format!("channel:{channel_id}")),
@@ -173,13 +173,10 @@ impl WidgetBackend for HubWidgetBackend {
                 notice_version,
             });
         }
-        for event in &mut events_out {
-            outbox::append(&mut tx, Some(&key), event).await.map_err(Self::unavailable)?;
-        }
-        let (_, changed) = consent::record(&mut tx, &key, &recorded).await.map_err(Self::unavailable)?;
-        events_out.extend(changed);
-        tx.commit().await.map_err(Self::unavailable)?;
-        self.hub.bus.publish(events_out);
+        work.append(Some(&key), created).await.map_err(Self::unavailable)?;
+        let (_, changed) = consent::record(work.tx(), &key, &recorded).await.map_err(Self::unavailable)?;
+        work.appended(changed);
+        work.commit().await.map_err(Self::unavailable)?;
         Ok(Visitor { visitor_id, channel_id, tenant_id, contact_id })
     }
 

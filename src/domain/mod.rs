@@ -3,7 +3,6 @@
 pub mod events;
 pub mod views;
 
-use omnibridge_channel::AddressKind;
 
 /// What an API key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,55 +37,35 @@ impl Role {
 /// Conversation statuses.
 pub const CONVERSATION_STATUSES: &[&str] = &["open", "pending", "resolved", "snoozed"];
 
-/// Channel kinds this build knows, and the address kind each one reaches people by.
-pub fn address_kind_of_channel(kind: &str) -> Option<AddressKind> {
-    Some(match kind {
-        "webchat" => AddressKind::Webchat,
-        "email" => AddressKind::Email,
-        "twilio_sms" => AddressKind::Phone,
-        "telegram" => AddressKind::Telegram,
-        _ => return None,
-    })
+/// Which way a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From the contact to the hub.
+    In,
+    /// From the hub (an operator, an integration, the hub itself) to the contact.
+    Out,
 }
 
-/// The medium a channel kind carries, as consent is recorded: a person's "stop texting me"
-/// holds whichever SMS provider carries the texts.
-pub fn medium_of_channel(kind: &str) -> Option<&'static str> {
-    Some(match kind {
-        "webchat" => "webchat",
-        "email" => "email",
-        "twilio_sms" => "sms",
-        "telegram" => "telegram",
-        _ => return None,
-    })
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::In => "in",
+            Self::Out => "out",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "in" => Self::In,
+            "out" => Self::Out,
+            _ => return None,
+        })
+    }
 }
 
-/// Personal-data categories, as routing policy and the transfer log name them.
-pub mod categories {
-    pub const CONTACT_NAME: &str = "contact.name";
-    pub const CONTACT_EMAIL: &str = "contact.email";
-    pub const CONTACT_PHONE: &str = "contact.phone";
-    pub const CONTACT_HANDLE: &str = "contact.handle";
-    pub const MESSAGE_CONTENT: &str = "message.content";
-    pub const MESSAGE_ATTACHMENTS: &str = "message.attachments";
-    pub const TECHNICAL_IP: &str = "technical.ip";
-    pub const TECHNICAL_USER_AGENT: &str = "technical.user_agent";
-    /// The contact's id: a pseudonymous identifier, personal data all the same. Every payload
-    /// about a contact carries it; it can be allowed or blocked, not rewritten.
-    pub const CONTACT_ID: &str = "contact.id";
-
-    pub const ALL: &[&str] = &[
-        CONTACT_ID,
-        CONTACT_NAME,
-        CONTACT_EMAIL,
-        CONTACT_PHONE,
-        CONTACT_HANDLE,
-        MESSAGE_CONTENT,
-        MESSAGE_ATTACHMENTS,
-        TECHNICAL_IP,
-        TECHNICAL_USER_AGENT,
-    ];
-}
+/// Personal-data categories, as routing policy and the transfer log name them (the adapter
+/// SDK's vocabulary, shared with the kinds' records of processing).
+pub use omnibridge_channel::categories;
 
 /// Microseconds since the Unix epoch: how the hub keeps time (UTC), in memory and in storage.
 pub fn now_micros() -> i64 {

@@ -12,6 +12,8 @@
 //! and the body as it may leave (fields redacted or pseudonymized per rule). The webhook HTTP
 //! client's only way to send takes a permit, and only this module can make one.
 
+pub mod outbound;
+pub mod preflight;
 pub mod reports;
 pub mod worker;
 
@@ -61,6 +63,12 @@ pub enum EgressError {
     /// The tenant's routing policy does not allow it.
     #[error("policy_blocked: {reason} ({rule})")]
     PolicyBlocked { rule: String, reason: String },
+    /// The channel's reply window has closed (the text starts with `window_closed:`).
+    #[error("{0}")]
+    WindowClosed(String),
+    /// The contact's keys could not be opened.
+    #[error("the contact's keys are unavailable: {0}")]
+    Keys(String),
     #[error(transparent)]
     Adapter(#[from] AdapterError),
     #[error("could not record the transfer: {0}")]
@@ -132,11 +140,17 @@ impl Door {
     pub async fn send(&self, transfer: &Transfer, adapter: &dyn Channel, message: &OutboundMessage) -> Result<Receipt, EgressError> {
         let verdict = self.decide_send(transfer).await?;
         self.record(std::slice::from_ref(transfer), std::slice::from_ref(&verdict)).await?;
+        Self::refusal(verdict)?;
+        Ok(adapter.send(message).await?)
+    }
+
+    /// A blocking verdict as the error that names why.
+    fn refusal(verdict: Verdict) -> Result<(), EgressError> {
         match (verdict.decision, verdict.reason) {
             (Decision::Block, Some(reason)) if verdict.rule == "consent" => Err(EgressError::ConsentMissing(reason)),
             (Decision::Block, Some(reason)) if verdict.rule == "restriction" => Err(EgressError::Restricted(reason)),
             (Decision::Block, reason) => Err(EgressError::PolicyBlocked { rule: verdict.rule, reason: reason.unwrap_or_default() }),
-            _ => Ok(adapter.send(message).await?),
+            _ => Ok(()),
         }
     }
 

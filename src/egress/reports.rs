@@ -3,6 +3,7 @@
 
 use omnibridge_channel::DeliveryStatus;
 
+use crate::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::outbox::{self, EventBus};
 use crate::present;
@@ -37,20 +38,17 @@ pub async fn record(db: &Db, keyring: &Keyring, bus: &EventBus, message: &Messag
     // Read implies delivered: one `message.delivered` covers both, the first time.
     let announce = !(report.status == DeliveryStatus::Read && message.status == "delivered");
     let key = keyring.data_key(db, message.tenant_id, message.contact_id).await.map_err(|e| e.to_string())?;
-    let mut tx = db.begin().await.map_err(|e| e.to_string())?;
-    store::messages::record_attempt(&mut tx, message.id, report.status.as_str(), report.external_id.as_deref(), report.error.as_deref().map(super::worker::without_addresses).as_deref(), None)
+    let mut work = UnitOfWork::begin(&db, &bus).await.map_err(|e| e.to_string())?;
+    store::messages::record_attempt(work.tx(), message.id, report.status.as_str(), report.external_id.as_deref(), report.error.as_deref().map(super::worker::without_addresses).as_deref(), None)
         .await
         .map_err(|e| e.to_string())?;
-    let mut published = Vec::new();
     if announce {
-        let row = store::messages::get(&mut tx, message.tenant_id, message.id).await.map_err(|e| e.to_string())?.ok_or("message vanished")?;
+        let row = store::messages::get(work.tx(), message.tenant_id, message.id).await.map_err(|e| e.to_string())?.ok_or("message vanished")?;
         let view = present::message(&row, &key).map_err(|e| e.to_string())?;
-        let sequence = outbox::next_sequence(&mut tx, row.conversation_id).await.map_err(|e| e.to_string())?;
-        let mut event = Event::in_conversation(row.tenant_id, event_type, row.contact_id, row.conversation_id, sequence, &view);
-        outbox::append(&mut tx, Some(&key), &mut event).await.map_err(|e| e.to_string())?;
-        published.push(event);
+        let sequence = outbox::next_sequence(work.tx(), row.conversation_id).await.map_err(|e| e.to_string())?;
+        let event = Event::in_conversation(row.tenant_id, event_type, row.contact_id, row.conversation_id, sequence, &view);
+        work.append(Some(&key), event).await.map_err(|e| e.to_string())?;
     }
-    tx.commit().await.map_err(|e| e.to_string())?;
-    bus.publish(published);
+    work.commit().await.map_err(|e| e.to_string())?;
     Ok(true)
 }

@@ -10,11 +10,14 @@ use omnibridge_channel::{AdapterError, DeliveryStatus, OutboundAttachment, Outbo
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Destination, Door, EgressError, Recipient, Transfer};
+use super::{Door, EgressError, Recipient, Transfer};
+use crate::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent};
 use crate::channels::{ChannelInfo, Channels};
 use crate::domain::events::{self, Event};
-use crate::domain::{address_kind_of_channel, medium_of_channel, rfc3339};
+use omnibridge_channel::ChannelKind;
+
+use crate::domain::rfc3339;
 use crate::outbox::{self, EventBus};
 use crate::present::{self, fields};
 use crate::privacy::Keyring;
@@ -87,15 +90,15 @@ impl SendWorker {
             Ok(None) => return Outcome::Failed("the channel was deleted".into()),
             Err(err) => return self.retry_or_fail(q, err.to_string()),
         };
-        let Some(adapter) = self.channels.adapter(&channel) else {
+        let (Some(kind), Some(adapter)) = (self.channels.kind_of(&channel), self.channels.adapter(&channel)) else {
             return Outcome::Failed(format!("no adapter for channel kind {}", channel.kind));
         };
-        let (text, to) = match self.open_message(q, &channel.kind).await {
+        let (text, to) = match self.open_message(q, kind.address_kind()).await {
             Ok(Some(found)) => found,
             Ok(None) => return Outcome::Failed("the contact has no address on this channel".into()),
             Err(err) => return self.retry_or_fail(q, err),
         };
-        let extras = match self.extras(q, &channel).await {
+        let extras = match self.extras(q, &channel, kind).await {
             Ok(extras) => extras,
             Err(err) => return self.retry_or_fail(q, err),
         };
@@ -109,13 +112,13 @@ impl SendWorker {
             author_name: None,
             extras,
         };
-        let medium = medium_of_channel(&channel.kind);
+        let medium = Some(kind.medium().as_str());
         let transfer = Transfer {
             tenant_id: q.tenant_id,
             contact_id: Some(q.contact_id),
             message_id: Some(q.id),
-            destination: Destination::channel(&self.door.policies().registry(), &channel.kind, channel.id, &channel.settings),
-            categories: crate::policy::channel_categories(&channel.kind, !message.extras.attachments.is_empty()),
+            destination: self.door.policies().channel_destination(&channel.kind, channel.id, &channel.settings),
+            categories: self.door.policies().channel_categories(&channel.kind, !message.extras.attachments.is_empty()),
             recipient: medium.map(|medium| Recipient {
                 medium,
                 address_index: self.keyring.blind_index(q.tenant_id, &message.to),
@@ -124,7 +127,9 @@ impl SendWorker {
         };
         match self.door.send(&transfer, adapter.as_ref(), &message).await {
             Ok(receipt) => Outcome::Done(receipt),
-            Err(err @ (EgressError::ConsentMissing(_) | EgressError::PolicyBlocked { .. } | EgressError::Restricted(_))) => Outcome::Failed(err.to_string()),
+            Err(err @ (EgressError::ConsentMissing(_) | EgressError::PolicyBlocked { .. } | EgressError::Restricted(_) | EgressError::WindowClosed(_))) => {
+                Outcome::Failed(err.to_string())
+            }
             Err(EgressError::Adapter(AdapterError::RecipientOptedOut(error))) => match medium {
                 Some(medium) => Outcome::OptedOut { error, medium, to: message.to },
                 None => Outcome::Failed(error),
@@ -134,15 +139,14 @@ impl SendWorker {
             }
             Err(EgressError::Adapter(err)) if err.is_retryable() => self.retry_or_fail(q, err.to_string()),
             Err(EgressError::Adapter(err)) => Outcome::Failed(err.to_string()),
-            Err(err @ EgressError::Store(_)) => self.retry_or_fail(q, err.to_string()),
+            Err(err @ (EgressError::Store(_) | EgressError::Keys(_))) => self.retry_or_fail(q, err.to_string()),
         }
     }
 
     /// The message text and the contact's address on the channel's kind, decrypted.
-    async fn open_message(&self, q: &QueuedMessage, kind: &str) -> Result<Option<(String, omnibridge_channel::Address)>, String> {
+    async fn open_message(&self, q: &QueuedMessage, address_kind: omnibridge_channel::AddressKind) -> Result<Option<(String, omnibridge_channel::Address)>, String> {
         let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
         let text = key.open(fields::MESSAGE_TEXT, q.id, &q.text).map_err(|e| e.to_string())?;
-        let Some(address_kind) = address_kind_of_channel(kind) else { return Ok(None) };
         // A message addressed to one identity (a transcript to a confirmed address) goes there
         // or nowhere; others go to the contact's best address on the kind, verified first.
         let identity = match q.recipient_identity_id {
@@ -154,11 +158,11 @@ impl SendWorker {
         Ok(Some((text, omnibridge_channel::Address { kind: address_kind, value })))
     }
 
-    /// What the channel needs beyond the text: files (email, Telegram); for email also the
-    /// threading ids, the subject, the reply address and the unsubscribe link.
-    async fn extras(&self, q: &QueuedMessage, channel: &ChannelInfo) -> Result<OutboundExtras, String> {
-        let carries_files = [omnibridge_email::KIND, omnibridge_telegram::KIND].contains(&channel.kind.as_str());
-        if !carries_files {
+    /// What the channel needs beyond the text, as its kind can carry it: files; for threading
+    /// kinds (mail) the threading ids, the subject, the reply address and the unsubscribe link.
+    async fn extras(&self, q: &QueuedMessage, channel: &ChannelInfo, kind: &dyn ChannelKind) -> Result<OutboundExtras, String> {
+        let capabilities = kind.capabilities();
+        if !capabilities.attachments && !capabilities.threading {
             return Ok(OutboundExtras::default());
         }
         let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
@@ -171,34 +175,28 @@ impl SendWorker {
                 data: key.open_bytes(fields::ATTACHMENT_DATA, a.id, sealed).map_err(|e| e.to_string())?,
             });
         }
-        if channel.kind != omnibridge_email::KIND {
+        if !capabilities.threading {
             return Ok(OutboundExtras { attachments, ..OutboundExtras::default() });
         }
-        // Email: the conversation's earlier mail ids (threading headers), the subject the thread
+        // Mail: the conversation's earlier mail ids (threading headers), the subject the thread
         // started with, the reply address, and for marketing an unsubscribe link.
         let thread_refs = store::mailboxes::thread_ids(&self.db, q.conversation_id, q.channel_id, 20).await.map_err(|e| e.to_string())?;
         let sealed_subject = store::mailboxes::subject(&self.db, q.conversation_id).await.map_err(|e| e.to_string())?;
         let subject = key.open_opt(fields::CONVERSATION_SUBJECT, q.conversation_id, sealed_subject.as_deref()).map_err(|e| e.to_string())?;
         // The hub's own messages may carry their own subject (a transcript, a confirmation).
         let subject = q.subject.clone().or(subject);
-        // With a reply domain, addresses `local+TAG@reply_domain` route mail back to the hub.
-        let tagged = (|| {
-            let domain = channel.settings.get("reply_domain")?.as_str()?;
-            let from = channel.settings.get("from_address")?.as_str()?;
-            let local = from.split('@').next()?.split('+').next()?.to_owned();
-            Some(move |tag: String| format!("{local}+{tag}@{domain}"))
-        })();
-        let reply_to = tagged.as_ref().map(|at| at(self.keyring.reply_token(q.tenant_id, q.channel_id, q.conversation_id)));
-        // Marketing mail offers one-click unsubscribe (RFC 8058).
-        let unsubscribe_url = (q.purpose == "marketing").then(|| {
+        // Addresses the kind tags (`local+TAG@reply_domain`) route replies back to the hub.
+        let reply_to = kind.reply_address(&channel.settings, &self.keyring.reply_token(q.tenant_id, q.channel_id, q.conversation_id));
+        // Marketing mail offers one-click unsubscribe (RFC 8058) …
+        let marketing = q.purpose == crate::consent::purposes::MARKETING && capabilities.unsubscribe_link;
+        let unsubscribe_url = marketing.then(|| {
             let token = self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id);
-            format!("{}/hooks/email/{}/unsubscribe/{token}", self.public_url, q.channel_id)
+            format!("{}{}", self.public_url, omnibridge_channel::kind::hook_path(kind, q.channel_id, &format!("/unsubscribe/{token}")))
         });
-        // And a mailto: writing to it unsubscribes (the ingest batch reads it).
-        let unsubscribe_mailto = tagged
-            .as_ref()
-            .filter(|_| q.purpose == "marketing")
-            .map(|at| at(format!("{UNSUBSCRIBE_PREFIX}{}", self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id))));
+        // … and a mailto: writing to it unsubscribes (the ingest batch reads it).
+        let unsubscribe_mailto = marketing
+            .then(|| kind.reply_address(&channel.settings, &format!("{UNSUBSCRIBE_PREFIX}{}", self.keyring.link_token(UNSUBSCRIBE, q.tenant_id, q.channel_id, q.contact_id))))
+            .flatten();
         // The hub's own messages (away notices, HELP answers, transcripts) are automatic mail
         // (RFC 3834 Auto-Submitted), so other robots do not answer them.
         let automatic = q.author_type == "system";
@@ -216,8 +214,7 @@ impl SendWorker {
 
     async fn record(&self, q: &QueuedMessage, outcome: Outcome) -> Result<(), String> {
         let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
-        let mut tx = self.db.begin().await.map_err(|e| e.to_string())?;
-        let mut events_out = Vec::new();
+        let mut work = UnitOfWork::begin(&self.db, &self.bus).await.map_err(|e| e.to_string())?;
         let (status, external_id, error, next) = match &outcome {
             Outcome::Done(receipt) => (receipt.status.as_str(), receipt.external_id.as_deref(), None, None),
             Outcome::Retry { error, after } => {
@@ -244,11 +241,11 @@ impl SendWorker {
                 notice_url: None,
                 notice_version: None,
             };
-            let (_, changed) = consent::record(&mut tx, &key, &[withdrawal]).await.map_err(|e| e.to_string())?;
-            events_out.extend(changed);
+            let (_, changed) = consent::record(work.tx(), &key, &[withdrawal]).await.map_err(|e| e.to_string())?;
+            work.appended(changed);
         }
         let error = error.map(without_addresses);
-        store::messages::record_attempt(&mut tx, q.id, status, external_id, error.as_deref(), next).await.map_err(|e| e.to_string())?;
+        store::messages::record_attempt(work.tx(), q.id, status, external_id, error.as_deref(), next).await.map_err(|e| e.to_string())?;
         let event_types: &[&'static str] = match &outcome {
             Outcome::Done(r) if r.status == DeliveryStatus::Delivered => &[events::MESSAGE_SENT, events::MESSAGE_DELIVERED],
             Outcome::Done(_) => &[events::MESSAGE_SENT],
@@ -256,22 +253,20 @@ impl SendWorker {
             Outcome::Retry { .. } => &[],
         };
         if !event_types.is_empty() {
-            let row = store::messages::get(&mut tx, q.tenant_id, q.id).await.map_err(|e| e.to_string())?.ok_or("message vanished")?;
+            let row = store::messages::get(work.tx(), q.tenant_id, q.id).await.map_err(|e| e.to_string())?.ok_or("message vanished")?;
             let view = present::message(&row, &key).map_err(|e| e.to_string())?;
             for event_type in event_types {
-                let sequence = outbox::next_sequence(&mut tx, q.conversation_id).await.map_err(|e| e.to_string())?;
-                let mut event = Event::in_conversation(q.tenant_id, event_type, q.contact_id, q.conversation_id, sequence, &view);
-                outbox::append(&mut tx, Some(&key), &mut event).await.map_err(|e| e.to_string())?;
-                events_out.push(event);
+                let sequence = outbox::next_sequence(work.tx(), q.conversation_id).await.map_err(|e| e.to_string())?;
+                let event = Event::in_conversation(q.tenant_id, event_type, q.contact_id, q.conversation_id, sequence, &view);
+                work.append(Some(&key), event).await.map_err(|e| e.to_string())?;
             }
         }
-        tx.commit().await.map_err(|e| e.to_string())?;
+        work.commit().await.map_err(|e| e.to_string())?;
         match &outcome {
             Outcome::Done(_) => metrics::counter!("omnibridge_messages_sent_total").increment(1),
             Outcome::Failed(_) | Outcome::OptedOut { .. } => metrics::counter!("omnibridge_messages_failed_total").increment(1),
             Outcome::Retry { .. } => metrics::counter!("omnibridge_send_retries_total").increment(1),
         }
-        self.bus.publish(events_out);
         Ok(())
     }
 }

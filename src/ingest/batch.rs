@@ -28,7 +28,7 @@ use crate::domain::events::{self, Event, Sequences};
 use crate::domain::views::{AttachmentView, ContactView, IdentityView};
 use crate::store::attachments::AttachmentRow;
 use crate::consent::{self, NewConsent};
-use crate::domain::{address_kind_of_channel, medium_of_channel, rfc3339};
+use crate::domain::rfc3339;
 use crate::outbox::{self, stored_payload};
 use sha2::Digest;
 use crate::present::{self, fields};
@@ -132,7 +132,7 @@ async fn validate(ctx: &WriterContext, messages: &[&InboundMessage]) -> Result<V
             slots.push(rejected("unknown channel".into()));
             continue;
         };
-        if address_kind_of_channel(&channel.kind) != Some(msg.sender.address.kind) {
+        if ctx.channels.kind_of(&channel).map(|k| k.address_kind()) != Some(msg.sender.address.kind) {
             slots.push(rejected(format!("a {} channel cannot receive from this address kind", channel.kind)));
             continue;
         }
@@ -359,7 +359,8 @@ async fn resolve_conversations(
     now: i64,
 ) -> Result<Sequences, IngestError> {
     let threaded = threaded_conversations(tx, ctx, messages, slots).await?;
-    let is_fresh = |i: usize, w: &Work| !threaded.contains_key(&i) && w.channel.kind == omnibridge_email::KIND;
+    // A threading kind's mail that continues no thread starts a conversation of its own.
+    let is_fresh = |i: usize, w: &Work| !threaded.contains_key(&i) && ctx.channels.kind_of(&w.channel).is_some_and(|k| k.capabilities().threading);
 
     let mut pairs: Vec<(Uuid, Uuid)> = Vec::new();
     for (i, slot) in slots.iter().enumerate() {
@@ -487,11 +488,8 @@ async fn threaded_conversations(
     let mut threaded = HashMap::new();
     for (i, (slot, message)) in slots.iter().zip(messages).enumerate() {
         let Slot::New(w) = slot else { continue };
-        let Some(domain) = w.channel.settings.get("reply_domain").and_then(|d| d.as_str()) else { continue };
-        let token = message.extras.recipients.iter().find_map(|r| {
-            let (local, host) = r.rsplit_once('@')?;
-            host.eq_ignore_ascii_case(domain).then(|| local.split_once('+').map(|(_, t)| t.to_owned())).flatten()
-        });
+        let Some(kind) = ctx.channels.kind_of(&w.channel) else { continue };
+        let token = message.extras.recipients.iter().find_map(|r| kind.reply_tag(&w.channel.settings, r));
         let Some(conversation_id) = token.and_then(|t| ctx.keyring.verify_reply_token(w.channel.tenant_id, w.channel.id, &t)) else { continue };
         if store::conversations::get(&mut *tx, w.channel.tenant_id, conversation_id).await?.is_some_and(|c| c.contact_id == w.contact_id) {
             threaded.insert(i, conversation_id);
@@ -548,7 +546,7 @@ async fn record_consent_signals(
             signals.push(withdrawal);
         }
         let Some(signal) = &msg.extras.consent else { continue };
-        let (Some(medium), Some(method)) = (medium_of_channel(&work.channel.kind), consent::methods::known(&signal.method)) else {
+        let (Some(medium), Some(method)) = (ctx.channels.kind_of(&work.channel).map(|k| k.medium().as_str()), consent::methods::known(&signal.method)) else {
             tracing::warn!(channel_id = %work.channel.id, method = %signal.method, "a consent signal of an unknown kind was ignored");
             continue;
         };
@@ -589,12 +587,10 @@ async fn record_consent_signals(
 /// Mail to a `local+unsubscribe-TOKEN@reply_domain` address (the mailto of `List-Unsubscribe`)
 /// from the contact the token names: withdraws marketing consent for their address.
 fn mailto_unsubscribe(ctx: &WriterContext, work: &Work, msg: &InboundMessage, message_id: Uuid, keys: &HashMap<Uuid, DataKey>) -> Result<Option<NewConsent>, IngestError> {
-    if work.channel.kind != omnibridge_email::KIND {
-        return Ok(None);
-    }
+    let Some(kind) = ctx.channels.kind_of(&work.channel).filter(|k| k.capabilities().unsubscribe_link) else { return Ok(None) };
     let named = msg.extras.recipients.iter().find_map(|r| {
-        let local = r.split('@').next()?;
-        let token = local.split_once('+')?.1.strip_prefix(crate::egress::worker::UNSUBSCRIBE_PREFIX)?;
+        let tag = kind.reply_tag(&work.channel.settings, r)?;
+        let token = tag.strip_prefix(crate::egress::worker::UNSUBSCRIBE_PREFIX)?;
         ctx.keyring.verify_link_token(crate::egress::worker::UNSUBSCRIBE, work.channel.tenant_id, work.channel.id, token)
     });
     if named != Some(work.contact_id) {
@@ -605,7 +601,7 @@ fn mailto_unsubscribe(ctx: &WriterContext, work: &Work, msg: &InboundMessage, me
         id,
         tenant_id: work.channel.tenant_id,
         contact_id: Some(work.contact_id),
-        channel: "email",
+        channel: kind.medium().as_str(),
         address_index: work.index.clone(),
         address: Some(keys[&work.contact_id].seal(fields::CONSENT_ADDRESS, id, &msg.sender.address.value)?),
         sender_scope: Some(format!("channel:{}", work.channel.id)),

@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use omnibridge_channel::{InboundMessage, SinkError};
+use omnibridge_channel::{Accepted, InboundMessage, SinkError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::batch::{BatchOutcome, IngestError, ingest_batch};
 use crate::channels::Channels;
-use crate::outbox::EventBus;
+use crate::outbox::{EventBus, UnitOfWork};
 use crate::privacy::Keyring;
 use crate::store::Db;
 
@@ -58,7 +58,7 @@ impl Writer {
             outcome = self.try_commit(&messages).await;
         }
         match outcome {
-            Ok(BatchOutcome { results, events }) => {
+            Ok(results) => {
                 for (job, result) in batch.into_iter().zip(results) {
                     if let Ok(accepted) = &result
                         && !accepted.duplicate {
@@ -66,7 +66,6 @@ impl Writer {
                         }
                     let _ = job.reply.send(result);
                 }
-                self.ctx.bus.publish(events);
             }
             Err(err) if batch.len() > 1 => {
                 tracing::warn!(error = %err, size = batch.len(), "ingest batch failed; committing its messages one by one");
@@ -83,10 +82,11 @@ impl Writer {
         }
     }
 
-    async fn try_commit(&self, messages: &[&InboundMessage]) -> Result<BatchOutcome, IngestError> {
-        let mut tx = self.ctx.db.begin().await?;
-        let outcome = ingest_batch(&mut tx, &self.ctx, messages).await?;
-        tx.commit().await?;
-        Ok(outcome)
+    async fn try_commit(&self, messages: &[&InboundMessage]) -> Result<Vec<Result<Accepted, SinkError>>, IngestError> {
+        let mut work = UnitOfWork::begin(&self.ctx.db, &self.ctx.bus).await?;
+        let BatchOutcome { results, events } = ingest_batch(work.tx(), &self.ctx, messages).await?;
+        work.appended(events);
+        work.commit().await?;
+        Ok(results)
     }
 }

@@ -26,6 +26,9 @@ use uuid::Uuid;
 
 use self::registry::{Registry, Standing};
 use self::rules::{Action, CompiledRule, PolicyDocument};
+use omnibridge_channel::{AddressKind, ChannelKind, DataDestination};
+
+use crate::channels::Kinds;
 use crate::config::Config;
 use crate::domain::categories;
 use crate::store::{self, Db, StoreError};
@@ -60,45 +63,47 @@ impl Destination {
         }
     }
 
-    /// Where a channel's sends go: its registry subprocessor, the email channel's relay, or the
-    /// hub itself (web chat).
-    pub fn channel(registry: &Registry, kind: &str, channel_id: Uuid, settings: &serde_json::Value) -> Self {
+    /// Where a channel's sends go, as its kind says: the hub itself (web chat), the relay the
+    /// tenant named in the settings (email), or the kind's registry subprocessor. A kind this
+    /// hub does not know, or one the registry does not list, goes nowhere: nobody approved it.
+    pub fn channel(registry: &Registry, kind: Option<&dyn ChannelKind>, kind_name: &str, channel_id: Uuid, settings: &serde_json::Value) -> Self {
         let text = |key: &str| settings.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-        if kind == omnibridge_email::KIND {
-            return Self {
+        let unapproved = || Self {
+            kind: "channel",
+            name: format!("subprocessor:{kind_name}"),
+            countries: Vec::new(),
+            mechanism: None,
+            registry_id: Some(kind_name.to_owned()),
+            third_party: true,
+        };
+        let Some(kind) = kind else { return unapproved() };
+        match kind.destination() {
+            DataDestination::Hub => Self {
                 kind: "channel",
-                name: format!("subprocessor:email-relay:{channel_id}"),
-                countries: text("relay_country").into_iter().collect(),
-                mechanism: text("relay_transfer_mechanism"),
-                registry_id: None,
-                third_party: true,
-            };
-        }
-        match registry.for_channel(kind, text("region").as_deref()) {
-            Some(s) => Self {
-                kind: "channel",
-                name: format!("subprocessor:{}", s.id),
-                countries: s.processing_countries.clone(),
-                mechanism: Some(s.transfer_mechanism.clone()),
-                registry_id: Some(s.id.clone()),
-                third_party: true,
-            },
-            None if kind == omnibridge_webchat::KIND => Self {
-                kind: "channel",
-                name: "hub:webchat".into(),
+                name: format!("hub:{kind_name}"),
                 countries: Vec::new(),
                 mechanism: None,
                 registry_id: None,
                 third_party: false,
             },
-            // A kind the registry does not list: nobody approved it, so nothing goes there.
-            None => Self {
+            DataDestination::TenantRelay { country_setting, mechanism_setting, .. } => Self {
                 kind: "channel",
-                name: format!("subprocessor:{kind}"),
-                countries: Vec::new(),
-                mechanism: None,
-                registry_id: Some(kind.to_owned()),
+                name: format!("subprocessor:{kind_name}-relay:{channel_id}"),
+                countries: text(country_setting).into_iter().collect(),
+                mechanism: text(mechanism_setting),
+                registry_id: None,
                 third_party: true,
+            },
+            DataDestination::Registry => match registry.for_channel(kind_name, text("region").as_deref()) {
+                Some(s) => Self {
+                    kind: "channel",
+                    name: format!("subprocessor:{}", s.id),
+                    countries: s.processing_countries.clone(),
+                    mechanism: Some(s.transfer_mechanism.clone()),
+                    registry_id: Some(s.id.clone()),
+                    third_party: true,
+                },
+                None => unapproved(),
             },
         }
     }
@@ -106,13 +111,8 @@ impl Destination {
 
 /// The data categories a channel send carries: the recipient's address on that channel, the
 /// text, and files when there are any.
-pub fn channel_categories(kind: &str, attachments: bool) -> Vec<&'static str> {
-    let address = match kind {
-        "email" => categories::CONTACT_EMAIL,
-        "twilio_sms" => categories::CONTACT_PHONE,
-        _ => categories::CONTACT_HANDLE,
-    };
-    let mut out = vec![address, categories::MESSAGE_CONTENT];
+pub fn channel_categories(address: AddressKind, attachments: bool) -> Vec<&'static str> {
+    let mut out = vec![categories::of_address(address), categories::MESSAGE_CONTENT];
     if attachments {
         out.push(categories::MESSAGE_ATTACHMENTS);
     }
@@ -277,6 +277,8 @@ fn transfer_default(policy: &TenantPolicy, registry: &Registry, dest: &Destinati
 /// Tenant policies, cached briefly; the registry, replaceable while running.
 pub struct Policies {
     registry: RwLock<Arc<Registry>>,
+    /// The channel kinds: where each one's sends go.
+    kinds: Arc<Kinds>,
     config: Arc<Config>,
     cache: Mutex<HashMap<Uuid, (Arc<TenantPolicy>, Instant)>>,
 }
@@ -285,8 +287,22 @@ pub struct Policies {
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl Policies {
-    pub fn new(registry: Registry, config: Arc<Config>) -> Self {
-        Self { registry: RwLock::new(Arc::new(registry)), config, cache: Mutex::new(HashMap::new()) }
+    pub fn new(registry: Registry, kinds: Arc<Kinds>, config: Arc<Config>) -> Self {
+        Self { registry: RwLock::new(Arc::new(registry)), kinds, config, cache: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn kinds(&self) -> &Kinds {
+        &self.kinds
+    }
+
+    /// Where a channel's sends go ([`Destination::channel`]).
+    pub fn channel_destination(&self, kind: &str, channel_id: Uuid, settings: &serde_json::Value) -> Destination {
+        Destination::channel(&self.registry(), self.kinds.get(kind), kind, channel_id, settings)
+    }
+
+    /// The data categories a send on a channel of `kind` carries ([`channel_categories`]).
+    pub fn channel_categories(&self, kind: &str, attachments: bool) -> Vec<&'static str> {
+        channel_categories(self.kinds.get(kind).map_or(AddressKind::Telegram, |k| k.address_kind()), attachments)
     }
 
     pub fn registry(&self) -> Arc<Registry> {
@@ -408,7 +424,8 @@ mod tests {
     #[test]
     fn subprocessors_need_approval_and_their_categories() {
         let r = Registry::built_in();
-        let sms = Destination::channel(&r, "twilio_sms", Uuid::nil(), &serde_json::json!({}));
+        let kinds = crate::channels::Kinds::described();
+        let sms = Destination::channel(&r, kinds.get("twilio_sms"), "twilio_sms", Uuid::nil(), &serde_json::json!({}));
         assert_eq!(sms.name, "subprocessor:twilio");
         let cats = [categories::CONTACT_PHONE, categories::MESSAGE_CONTENT];
         let v = decide(&eu(&[], &[]), &r, &sms, &cats, true, 0);
@@ -422,11 +439,11 @@ mod tests {
         let v = decide(&p, &r, &sms, &cats, true, 0);
         assert_eq!((v.decision, v.rule.as_str()), (Decision::Block, "rules[0]"));
         // Telegram processes outside the EEA without a mechanism: approved is not enough.
-        let tg = Destination::channel(&r, "telegram", Uuid::nil(), &serde_json::json!({}));
+        let tg = Destination::channel(&r, kinds.get("telegram"), "telegram", Uuid::nil(), &serde_json::json!({}));
         let v = decide(&eu(&[], &["telegram"]), &r, &tg, &[categories::CONTACT_HANDLE], true, 0);
         assert_eq!(v.decision, Decision::Block);
         // The web chat reaches no third party.
-        let chat = Destination::channel(&r, "webchat", Uuid::nil(), &serde_json::json!({}));
+        let chat = Destination::channel(&r, kinds.get("webchat"), "webchat", Uuid::nil(), &serde_json::json!({}));
         assert_eq!(decide(&eu(&[], &[]), &r, &chat, &cats, true, 0).decision, Decision::Allow);
     }
 }

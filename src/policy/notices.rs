@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::Policies;
 use super::registry::{Registry, Standing};
 use crate::domain::events::{self, Event};
-use crate::outbox::{self, EventBus};
+use crate::outbox::{EventBus, UnitOfWork};
 use crate::store::{self, Db, StoreError, Tx};
 
 /// Records the registry as `tenant_id` knows it now, without an event (a new tenant sees the
@@ -73,20 +73,18 @@ pub async fn announce(db: &Db, bus: &EventBus, registry: &Registry) -> Result<us
     let now = store::now_micros();
     let mut told = 0;
     for tenant_id in store::policies::tenant_ids(db).await? {
-        let mut tx = db.begin().await?;
-        let known = store::policies::notices(&mut tx, tenant_id).await?;
+        let mut work = UnitOfWork::begin(db, bus).await?;
+        let known = store::policies::notices(work.tx(), tenant_id).await?;
         let found = changes(registry, &known, now);
         if found.is_empty() {
             continue;
         }
         for (id, fingerprint, _) in &found {
-            store::policies::save_notice(&mut tx, tenant_id, id, fingerprint).await?;
+            store::policies::save_notice(work.tx(), tenant_id, id, fingerprint).await?;
         }
         let data = json!({ "changes": found.iter().map(|(_, _, v)| v.clone()).collect::<Vec<_>>() });
-        let mut event = Event::new(tenant_id, events::SUBPROCESSORS_CHANGED, None, &data);
-        outbox::append_plain(&mut tx, &mut event).await?;
-        tx.commit().await?;
-        bus.publish([event]);
+        work.append_plain(Event::new(tenant_id, events::SUBPROCESSORS_CHANGED, None, &data)).await?;
+        work.commit().await?;
         told += 1;
     }
     Ok(told)

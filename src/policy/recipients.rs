@@ -92,18 +92,21 @@ pub async fn list(db: &Db, policies: &Policies, tenant_id: Uuid) -> Result<Vec<R
             channel_ids,
         });
     }
-    for c in channels.iter().filter(|c| c.kind == omnibridge_email::KIND) {
+    // Relays the tenant named in a channel's settings (a mailbox's SMTP server).
+    for c in &channels {
+        let Some(kind) = policies.kinds().get(&c.kind) else { continue };
+        let omnibridge_channel::DataDestination::TenantRelay { country_setting, mechanism_setting, operator_setting, host_setting } = kind.destination() else { continue };
         let settings: serde_json::Value = serde_json::from_str(&c.settings).unwrap_or_default();
         let text = |k: &str| settings.get(k).and_then(|v| v.as_str()).map(str::to_owned);
         out.push(RecipientView {
-            id: format!("email-relay:{}", c.id),
+            id: format!("{}-relay:{}", c.kind, c.id),
             kind: "email_relay",
-            legal_entity: text("relay_operator").or_else(|| text("smtp_host")).unwrap_or_default(),
+            legal_entity: text(operator_setting).or_else(|| text(host_setting)).unwrap_or_default(),
             service: format!("SMTP relay of email channel {:?}", c.name),
-            processing_countries: text("relay_country").into_iter().collect(),
+            processing_countries: text(country_setting).into_iter().collect(),
             storage_region: None,
-            transfer_mechanism: text("relay_transfer_mechanism"),
-            categories: [categories::CONTACT_EMAIL, categories::MESSAGE_CONTENT, categories::MESSAGE_ATTACHMENTS].map(String::from).to_vec(),
+            transfer_mechanism: text(mechanism_setting),
+            categories: super::channel_categories(kind.address_kind(), true).into_iter().map(String::from).collect(),
             dpa_url: None,
             status: "active".into(),
             effective_at: None,

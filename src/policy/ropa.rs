@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::Policies;
 use super::recipients::{self, RecipientView};
 use crate::config::Config;
+use crate::domain::categories;
 use crate::domain::rfc3339;
 use crate::store::{self, Db, StoreError};
 
@@ -37,29 +38,6 @@ pub struct Activity {
     pub data_subjects: String,
     pub data_categories: Vec<String>,
     pub recipients: Vec<String>,
-}
-
-fn channel_activity(kind: &str) -> (&'static str, &'static str, &'static [&'static str]) {
-    match kind {
-        "webchat" => (
-            "receiving and answering web chat messages from website visitors",
-            "website visitors",
-            &["contact.name", "contact.email", "message.content", "message.attachments", "technical.ip", "technical.user_agent"],
-        ),
-        "email" => (
-            "receiving mail by IMAP and answering by SMTP",
-            "people writing to the controller's mailbox",
-            &["contact.name", "contact.email", "message.content", "message.attachments"],
-        ),
-        "twilio_sms" => ("receiving and sending SMS/MMS", "people texting the controller's numbers", &["contact.phone", "message.content", "message.attachments"]),
-        "telegram" => ("receiving and answering Telegram messages through a bot", "Telegram users writing to the controller's bot", &[
-            "contact.name",
-            "contact.handle",
-            "message.content",
-            "message.attachments",
-        ]),
-        _ => ("messaging", "end users", &["message.content"]),
-    }
 }
 
 /// Builds the record; `progress` hears each step (the CLI shows them).
@@ -89,11 +67,16 @@ pub async fn build(db: &Db, policies: &Policies, config: &Config, tenant_id: Uui
         after = page.last().map(|c| c.id);
         let done = page.len() < 200;
         for c in &page {
-            let (processing, subjects, cats) = channel_activity(&c.kind);
+            let kind = policies.kinds().get(&c.kind);
+            let (processing, subjects, cats) = kind.map_or(("messaging", "end users", &[categories::MESSAGE_CONTENT][..]), |k| {
+                let record = k.processing_record();
+                (record.processing, record.data_subjects, record.categories)
+            });
             let settings: Value = serde_json::from_str(&c.settings).unwrap_or_default();
             let recipients: Vec<String> =
                 used.iter().filter(|r| r.channel_ids.contains(&c.id)).map(|r| format!("{} ({})", r.id, r.legal_entity)).collect();
-            if c.kind == omnibridge_email::KIND {
+            // Mailboxes say how they reach their servers.
+            if kind.is_some_and(|k| k.medium() == omnibridge_channel::Medium::Email) {
                 let tls = |k: &str| settings.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
                 security.push(format!("Email channel {:?}: IMAP TLS {}, SMTP TLS {}", c.name, tls("imap_tls"), tls("smtp_tls")));
             }

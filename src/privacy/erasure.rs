@@ -59,7 +59,7 @@ async fn quarantined_mail_of(tx: &mut Tx, keyring: &crate::privacy::Keyring, ten
     let identities = store::contacts::identities_in_range(&mut *tx, tenant_id, contact_id, contact_id).await?;
     let addresses: Vec<String> = identities
         .iter()
-        .filter(|i| i.kind == "email" || i.kind == "phone")
+        .filter(|i| matches!(omnibridge_channel::AddressKind::parse(&i.kind), Some(omnibridge_channel::AddressKind::Email | omnibridge_channel::AddressKind::Phone)))
         .filter_map(|i| key.open(crate::present::fields::IDENTITY_ADDRESS, contact_id, &i.address).ok())
         .map(|a| a.to_lowercase())
         .filter(|a| a.len() >= 5)

@@ -22,10 +22,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent};
 use crate::domain::events::{self, Event};
 use crate::domain::rfc3339;
-use crate::outbox;
 use crate::present::fields;
 use crate::state::AppState;
 use crate::store::privacy::RequestRow;
@@ -103,33 +103,31 @@ impl Worker {
             }
             _ => None,
         };
-        let mut tx = hub.db.begin().await?;
-        let mut published: Vec<Event> = Vec::new();
+        let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
         let outcome: Result<Value, String> = match (r.contact_id, r.kind.as_str()) {
             (None, _) => Ok(json!({"contact_found": false})),
             (Some(_), "access") => Ok(json!({"export": format!("/v1/privacy/requests/{}/export", r.id)})),
-            (Some(contact_id), "erasure") => match super::erasure::erase_in(&mut tx, &hub.keyring, r.tenant_id, contact_id, Some(r.id)).await {
+            (Some(contact_id), "erasure") => match super::erasure::erase_in(work.tx(), &hub.keyring, r.tenant_id, contact_id, Some(r.id)).await {
                 Ok((erased, event)) => {
-                    published.push(event);
+                    work.appended([event]);
                     Ok(serde_json::to_value(erased).unwrap_or_default())
                 }
                 Err(err) => return Err(err),
             },
             (Some(contact_id), "restriction") => {
                 let restricted = !detail.get("lift").and_then(Value::as_bool).unwrap_or(false);
-                if store::privacy::set_restricted(&mut tx, r.tenant_id, contact_id, restricted).await? {
-                    let mut event = Event::new(r.tenant_id, events::CONTACT_RESTRICTED, None, &json!({"contact_id": contact_id, "restricted": restricted}));
-                    outbox::append_plain(&mut tx, &mut event).await?;
-                    published.push(event);
+                if store::privacy::set_restricted(work.tx(), r.tenant_id, contact_id, restricted).await? {
+                    let event = Event::new(r.tenant_id, events::CONTACT_RESTRICTED, None, &json!({"contact_id": contact_id, "restricted": restricted}));
+                    work.append_plain(event).await?;
                     Ok(json!({"restricted": restricted}))
                 } else {
                     Err("the contact no longer exists".into())
                 }
             }
-            (Some(contact_id), "objection") => match self.object(&mut tx, r, contact_id).await {
+            (Some(contact_id), "objection") => match self.object(work.tx(), r, contact_id).await {
                 Ok(events) => {
                     let n = events.len();
-                    published.extend(events);
+                    work.appended(events);
                     Ok(json!({"marketing_objected_on": n}))
                 }
                 Err(why) => Err(why),
@@ -141,14 +139,13 @@ impl Worker {
             Ok(v) => ("completed", v),
             Err(why) => ("failed", json!({"error": why})),
         };
-        if !store::privacy::finish_request(&mut tx, r.id, status, &result.to_string()).await? {
+        if !store::privacy::finish_request(work.tx(), r.id, status, &result.to_string()).await? {
             return Ok(()); // another process finished it
         }
         let data = json!({"id": r.id, "type": r.kind, "status": status, "contact_id": r.contact_id, "completed_at": rfc3339(store::now_micros())});
-        let mut done = Event::new(r.tenant_id, events::PRIVACY_REQUEST_COMPLETED, None, &data);
-        outbox::append_plain(&mut tx, &mut done).await?;
-        published.push(done);
-        tx.commit().await?;
+        let done = Event::new(r.tenant_id, events::PRIVACY_REQUEST_COMPLETED, None, &data);
+        work.append_plain(done).await?;
+        work.commit().await?;
         if r.kind == "erasure"
             && let Some(contact_id) = r.contact_id
         {
@@ -160,7 +157,6 @@ impl Worker {
                 tracing::warn!(request_id = %r.id, "the write-ahead log could not be emptied after an erasure; it will be at the next checkpoint");
             }
         }
-        hub.bus.publish(published);
         Ok(())
     }
 
@@ -172,32 +168,30 @@ impl Worker {
         let mut new = Vec::new();
         for identity in identities {
             let Some(kind) = AddressKind::parse(&identity.kind) else { continue };
-            let medium = match kind {
-                AddressKind::Email => "email",
-                AddressKind::Phone => "sms",
-                AddressKind::Telegram => "telegram",
-                AddressKind::Webchat => "webchat",
-            };
             let value = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address).map_err(|e| e.to_string())?;
             let address = Address { kind, value };
-            let id = Uuid::now_v7();
-            new.push(NewConsent {
-                id,
-                tenant_id: r.tenant_id,
-                contact_id: Some(contact_id),
-                channel: medium,
-                address_index: hub.keyring.blind_index(r.tenant_id, &address),
-                address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address.value).map_err(|e| e.to_string())?),
-                sender_scope: None,
-                purpose: consent::purposes::MARKETING.into(),
-                action: consent::actions::OBJECT,
-                legal_basis: consent::legal_bases::CONSENT,
-                method: consent::methods::PRIVACY_REQUEST,
-                evidence: json!({"privacy_request": r.id}),
-                actor: "privacy_request".into(),
-                notice_url: None,
-                notice_version: None,
-            });
+            // An objection holds on every medium the address reaches the person on.
+            for medium in omnibridge_channel::Medium::of_address(kind) {
+                let medium = medium.as_str();
+                let id = Uuid::now_v7();
+                new.push(NewConsent {
+                    id,
+                    tenant_id: r.tenant_id,
+                    contact_id: Some(contact_id),
+                    channel: medium,
+                    address_index: hub.keyring.blind_index(r.tenant_id, &address),
+                    address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address.value).map_err(|e| e.to_string())?),
+                    sender_scope: None,
+                    purpose: consent::purposes::MARKETING.into(),
+                    action: consent::actions::OBJECT,
+                    legal_basis: consent::legal_bases::CONSENT,
+                    method: consent::methods::PRIVACY_REQUEST,
+                    evidence: json!({"privacy_request": r.id}),
+                    actor: "privacy_request".into(),
+                    notice_url: None,
+                    notice_version: None,
+                });
+            }
         }
         if new.is_empty() {
             return Ok(Vec::new());

@@ -9,25 +9,6 @@ row_struct! {
     pub struct QuarantineRow { id: Uuid, tenant_id: Uuid, channel_id: Uuid, uid: i64, raw: Vec<u8>, error: String, created_at: i64 }
 }
 
-pub async fn cursor(db: &Db, channel_id: Uuid) -> StoreResult<Option<(i64, i64)>> {
-    const SQL: &str = "SELECT uid_validity, last_uid FROM email_cursors WHERE channel_id = $1";
-    Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(channel_id).fetch_optional(p).await)?)
-}
-
-pub async fn save_cursor(db: &Db, channel_id: Uuid, uid_validity: i64, last_uid: i64) -> StoreResult<()> {
-    const SQL: &str = "INSERT INTO email_cursors (channel_id, uid_validity, last_uid, updated_at) VALUES ($1, $2, $3, $4) \
-                       ON CONFLICT (channel_id) DO UPDATE SET uid_validity = EXCLUDED.uid_validity, last_uid = EXCLUDED.last_uid, \
-                       updated_at = EXCLUDED.updated_at";
-    let mut tx = db.begin().await?;
-    on_conn!(Conn::from(&mut tx), |c| sqlx::query(SQL)
-        .bind(channel_id)
-        .bind(uid_validity)
-        .bind(last_uid)
-        .bind(now_micros())
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    tx.commit().await
-}
-
 pub async fn quarantine(db: &Db, row: &QuarantineRow) -> StoreResult<()> {
     const SQL: &str = "INSERT INTO email_quarantine (id, tenant_id, channel_id, uid, raw, error, created_at) \
                        VALUES ($1, $2, $3, $4, $5, $6, $7)";

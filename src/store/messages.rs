@@ -282,6 +282,13 @@ pub async fn insert_technical_many<'a>(conn: impl Into<Conn<'a>>, rows: &[Techni
 
 /// Addresses one of the hub's own messages to one identity of its contact, with a subject of
 /// the hub's wording (never a visitor's text).
+/// When the contact last wrote on the channel (microseconds), if ever.
+pub async fn last_inbound_at<'a>(conn: impl Into<Conn<'a>>, contact_id: Uuid, channel_id: Uuid) -> StoreResult<Option<i64>> {
+    const SQL: &str = "SELECT MAX(created_at) FROM messages WHERE contact_id = $1 AND channel_id = $2 AND direction = 'in'";
+    let (at,): (Option<i64>,) = on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(contact_id).bind(channel_id).fetch_one(c).await)?;
+    Ok(at)
+}
+
 pub async fn set_envelope<'a>(conn: impl Into<Conn<'a>>, id: Uuid, identity_id: Option<Uuid>, subject: Option<&str>) -> StoreResult<()> {
     const SQL: &str = "UPDATE messages SET recipient_identity_id = $2, subject = $3 WHERE id = $1";
     on_conn!(conn.into(), |c| sqlx::query(SQL).bind(id).bind(identity_id).bind(subject).execute(c).await.map(|_| ()))?;

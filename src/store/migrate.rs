@@ -34,6 +34,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 17, name: "cluster", sql: include_str!("../../migrations/sqlite/0017_cluster.sql") },
     Migration { version: 18, name: "key_root", sql: include_str!("../../migrations/sqlite/0018_key_root.sql") },
     Migration { version: 19, name: "security", sql: include_str!("../../migrations/sqlite/0019_security.sql") },
+    Migration { version: 20, name: "channel_kinds", sql: include_str!("../../migrations/sqlite/0020_channel_kinds.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -57,6 +58,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 17, name: "cluster", sql: include_str!("../../migrations/postgres/0017_cluster.sql") },
     Migration { version: 18, name: "key_root", sql: include_str!("../../migrations/postgres/0018_key_root.sql") },
     Migration { version: 19, name: "security", sql: include_str!("../../migrations/postgres/0019_security.sql") },
+    Migration { version: 20, name: "channel_kinds", sql: include_str!("../../migrations/postgres/0020_channel_kinds.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

@@ -393,7 +393,6 @@ pub async fn delete_tenant(tx: &mut Tx, tenant_id: Uuid) -> StoreResult<u64> {
         "DELETE FROM subprocessor_authorizations WHERE tenant_id = $1",
         "DELETE FROM subprocessor_notices WHERE tenant_id = $1",
         "DELETE FROM email_quarantine WHERE channel_id IN (SELECT id FROM channels WHERE tenant_id = $1)",
-        "DELETE FROM email_cursors WHERE channel_id IN (SELECT id FROM channels WHERE tenant_id = $1)",
         "DELETE FROM channel_health WHERE channel_id IN (SELECT id FROM channels WHERE tenant_id = $1)",
         "DELETE FROM channel_cursors WHERE channel_id IN (SELECT id FROM channels WHERE tenant_id = $1)",
         "DELETE FROM channels WHERE tenant_id = $1",

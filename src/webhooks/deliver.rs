@@ -31,11 +31,12 @@ use uuid::Uuid;
 use super::client::{PostError, PostResult, SignedRequest, WebhookClient};
 use super::schedule::{Failure, RetrySchedule, parse_retry_after, unit_random};
 use super::signature::{SigningKey, message_id, signature_header};
+use crate::outbox::UnitOfWork;
 use crate::domain::categories;
 use crate::policy::transform;
 use crate::domain::events::{self, Event};
 use crate::egress::{Destination, Door, Grant, Permit, Transfer};
-use crate::outbox::{self, EventBus};
+use crate::outbox::EventBus;
 use crate::privacy::Keyring;
 use crate::privacy::tenant_sealed;
 use crate::store::webhooks::{DeliveryRow, DeliveryUpdate, EndpointRow, NewAttempt};
@@ -348,10 +349,10 @@ impl Deliverer {
 
     async fn record(&self, batch: Vec<Finished>) -> Result<(), StoreError> {
         let now = now_micros();
-        let mut tx = self.db.begin().await?;
+        let mut work = UnitOfWork::begin(&self.db, &self.bus).await?;
         let endpoint_ids: Vec<Uuid> = batch.iter().map(|f| f.delivery.endpoint_id).collect::<HashSet<_>>().into_iter().collect();
         let mut endpoints: HashMap<Uuid, EndpointRow> =
-            store::webhooks::lock_endpoints(&mut tx, &endpoint_ids).await?.into_iter().map(|e| (e.id, e)).collect();
+            store::webhooks::lock_endpoints(work.tx(), &endpoint_ids).await?.into_iter().map(|e| (e.id, e)).collect();
         let mut changed: HashSet<Uuid> = HashSet::new();
         let mut attempts = Vec::with_capacity(batch.len());
         let mut operational = Vec::new();
@@ -422,27 +423,23 @@ impl Deliverer {
                 _ => {}
             }
             // Gone meanwhile (the contact erased): nothing to record it against.
-            if store::webhooks::update_delivery(&mut tx, &update, now).await? {
+            if store::webhooks::update_delivery(work.tx(), &update, now).await? {
                 attempts.push(attempt);
             }
         }
-        store::webhooks::insert_attempts(&mut tx, &attempts, now).await?;
+        store::webhooks::insert_attempts(work.tx(), &attempts, now).await?;
         for id in changed {
             if let Some(endpoint) = endpoints.get(&id) {
-                store::webhooks::update_endpoint(&mut tx, endpoint).await?;
+                store::webhooks::update_endpoint(work.tx(), endpoint).await?;
             }
         }
-        for event in &mut operational {
-            outbox::append(&mut tx, None, event).await.map_err(|e| match e {
-                outbox::AppendError::Store(e) => e,
-                outbox::AppendError::Crypto(e) => StoreError::Sqlx(sqlx::Error::Protocol(e.to_string())),
-            })?;
+        for event in operational {
+            work.append_plain(event).await?;
         }
-        tx.commit().await?;
+        work.commit().await?;
         metrics::counter!("omnibridge_webhook_attempts_total").increment(attempts.len() as u64);
         metrics::counter!("omnibridge_webhook_deliveries_delivered_total").increment(delivered);
         metrics::counter!("omnibridge_webhook_deliveries_failed_total").increment(failed);
-        self.bus.publish(operational);
         Ok(())
     }
 

@@ -63,6 +63,8 @@ pub struct TestApp {
     pg_database: Option<String>,
     shutdown: CancellationToken,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Channel kinds served besides the built-in ones.
+    kinds: Vec<std::sync::Arc<dyn omnibridge_channel::ChannelKind>>,
 }
 
 impl TestApp {
@@ -72,6 +74,11 @@ impl TestApp {
 
     /// Spawns with test settings, then `configure` on top.
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_with_kinds(backend, Vec::new(), configure).await
+    }
+
+    /// Spawns a hub that also serves channels of `kinds`.
+    pub async fn spawn_with_kinds(backend: Backend, kinds: Vec<std::sync::Arc<dyn omnibridge_channel::ChannelKind>>, configure: impl FnOnce(&mut Config)) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::defaults();
@@ -118,6 +125,7 @@ impl TestApp {
             pg_database,
             shutdown: CancellationToken::new(),
             handle: None,
+            kinds,
         };
         app.start().await;
         app
@@ -130,7 +138,8 @@ impl TestApp {
         self.ws_base = format!("ws://{addr}");
         self.config.listen = addr.to_string();
         self.shutdown = CancellationToken::new();
-        self.handle = Some(tokio::spawn(omnibridge::run(self.config.clone(), listener, self.shutdown.clone())));
+        let server = self.kinds.iter().fold(omnibridge::Server::new(self.config.clone()), |server, kind| server.with_kind(kind.clone()));
+        self.handle = Some(tokio::spawn(server.run(listener, self.shutdown.clone())));
         for _ in 0..200 {
             if self.http.get(format!("{}/healthz", self.base)).send().await.is_ok() {
                 return;

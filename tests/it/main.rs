@@ -18,6 +18,7 @@ mod hardening;
 mod sms;
 mod team;
 mod operator_mail;
+mod plugin_kind;
 mod telegram;
 mod openapi;
 mod privacy;

@@ -48,12 +48,12 @@ pub enum SinkError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {detail}")]
 pub struct SettingsError {
-    pub field: &'static str,
+    pub field: String,
     pub detail: String,
 }
 
 impl SettingsError {
-    pub fn new(field: &'static str, detail: impl Into<String>) -> Self {
-        Self { field, detail: detail.into() }
+    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { field: field.into(), detail: detail.into() }
     }
 }

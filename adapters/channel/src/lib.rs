@@ -6,6 +6,8 @@
 //! hub internals: everything an adapter may touch is in here.
 
 mod error;
+pub mod host;
+pub mod kind;
 mod message;
 pub mod net;
 mod recent;
@@ -14,6 +16,8 @@ pub mod problem;
 pub mod testkit;
 
 pub use error::{AdapterError, SettingsError, SinkError};
+pub use host::{ChannelHost, DeliveryReport, HookContext, HostError, HostedChannel};
+pub use kind::{Capabilities, ChannelKind, ChannelSetup, DataDestination, HostSetting, Medium, ProcessingRecord, SecretSetting, Services, categories};
 pub use net::AddressGuard;
 pub use recent::RecentReceipts;
 pub use message::{
@@ -32,17 +36,6 @@ use tokio_util::sync::CancellationToken;
 #[async_trait]
 pub trait InboundSink: Send + Sync + 'static {
     async fn accept(&self, message: InboundMessage) -> Result<Accepted, SinkError>;
-}
-
-/// State a pulling adapter keeps across restarts (a poll offset) and its health, kept by the
-/// hub for the adapter.
-#[async_trait]
-pub trait ChannelStateStore: Send + Sync + 'static {
-    /// Where the channel's intake stands (an update offset), if it ever saved one.
-    async fn cursor(&self, channel_id: uuid::Uuid) -> Result<Option<String>, String>;
-    async fn save_cursor(&self, channel_id: uuid::Uuid, cursor: &str) -> Result<(), String>;
-    /// The last error the background work hit, or `None` once it works again.
-    async fn health(&self, channel_id: uuid::Uuid, last_error: Option<String>);
 }
 
 /// The shared handle adapters receive to deliver inbound messages.
@@ -76,6 +69,26 @@ pub trait Channel: Send + Sync + 'static {
     async fn fetch_attachment(&self, remote: &str) -> Result<FetchedFile, AdapterError> {
         let _ = remote;
         Err(AdapterError::Permanent(format!("{} channels keep no files at the provider", self.kind())))
+    }
+
+    /// A link that opens a conversation with this channel carrying `token` (a Telegram deep
+    /// link), for channels that have them.
+    async fn start_link(&self, token: &str) -> Result<Option<String>, AdapterError> {
+        let _ = token;
+        Ok(None)
+    }
+
+    /// Shows `to` that an operator is typing, where the person has a live session; false when
+    /// nobody saw it.
+    fn typing(&self, to: &Address, typing: bool) -> bool {
+        let _ = (to, typing);
+        false
+    }
+
+    /// Asks `to` the satisfaction question in their live session; false when no session is open.
+    fn offer_survey(&self, to: &Address, survey_id: uuid::Uuid) -> bool {
+        let _ = (to, survey_id);
+        false
     }
 }
 

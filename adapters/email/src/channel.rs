@@ -1,17 +1,17 @@
 //! The email channel: a mailbox importer (IMAP IDLE, polling fallback, reconnect with backoff)
 //! and SMTP sending, behind the SDK's `Channel` trait.
 //!
-//! What must outlive the process — where the importer stands in the mailbox, mail that could
-//! not be parsed, bounces of our own mail — goes through the [`MailboxStore`] port, which the hub
-//! implements. Mail that becomes a conversation goes to the `InboundSink`, like every channel's.
+//! What must outlive the process — where the importer stands in the mailbox (`uidvalidity:uid`),
+//! mail that could not be parsed, bounces of our own mail — goes through the SDK's
+//! [`ChannelHost`] port, which the hub implements. Mail that becomes a conversation goes to the `InboundSink`, like every channel's.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use omnibridge_channel::{
-    AdapterError, Address, AddressKind, Channel, DeliveryStatus, InboundAttachment, InboundExtras, InboundMessage, InboundTx,
-    OutboundMessage, Receipt, Sender, SinkError, Technical,
+    AdapterError, Address, AddressKind, Channel, ChannelHost, DeliveryReport, DeliveryStatus, InboundAttachment, InboundExtras, InboundMessage, InboundTx,
+    OutboundMessage, Receipt, RecentReceipts, Sender, SinkError, Technical,
 };
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -32,31 +32,23 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Longest IDLE before re-checking (servers drop IDLE after 30 minutes; RFC 2177).
 const MAX_IDLE: Duration = Duration::from_secs(25 * 60);
 
-/// What the importer keeps in the hub.
-#[async_trait]
-pub trait MailboxStore: Send + Sync + 'static {
-    async fn cursor(&self, channel_id: Uuid) -> Result<Option<Cursor>, String>;
-    async fn save_cursor(&self, channel_id: Uuid, cursor: Cursor) -> Result<(), String>;
-    /// A mail that could not be imported: kept raw with the reason, for people to look at.
-    async fn quarantine(&self, channel_id: Uuid, uid: u32, raw: &[u8], error: &str) -> Result<(), String>;
-    /// A delivery status notification: our message `original_message_id` failed.
-    async fn bounce(&self, channel_id: Uuid, original_message_id: &str, reason: &str) -> Result<(), String>;
-    /// The channel's health: `None` when working, else the last error.
-    async fn health(&self, channel_id: Uuid, last_error: Option<String>);
-}
-
 pub struct EmailChannel {
     pub channel_id: Uuid,
     settings: EmailSettings,
-    store: Arc<dyn MailboxStore>,
+    store: Arc<dyn ChannelHost>,
     transport: Mutex<Option<Transport>>,
     /// Which addresses the mail servers may resolve to.
     guard: AddressGuard,
+    /// Recent sends: a repeated send of a message answers the first receipt, not a second mail.
+    sent: RecentReceipts,
 }
 
+/// Sends remembered per channel for idempotency.
+const REMEMBERED_SENDS: usize = 4096;
+
 impl EmailChannel {
-    pub fn new(channel_id: Uuid, settings: EmailSettings, store: Arc<dyn MailboxStore>, guard: AddressGuard) -> Self {
-        Self { channel_id, settings, store, transport: Mutex::new(None), guard }
+    pub fn new(channel_id: Uuid, settings: EmailSettings, store: Arc<dyn ChannelHost>, guard: AddressGuard) -> Self {
+        Self { channel_id, settings, store, transport: Mutex::new(None), guard, sent: RecentReceipts::new(REMEMBERED_SENDS) }
     }
 
     /// The domain our Message-IDs use: the sender address's.
@@ -88,20 +80,20 @@ impl EmailChannel {
 
     /// Fetches and handles one batch above the cursor; returns how many mails it fetched.
     async fn import_round(&self, session: &mut Session, inbound: &InboundTx) -> Result<usize, String> {
-        let stored = self.store.cursor(self.channel_id).await?.unwrap_or_default();
+        let stored = self.store.cursor(self.channel_id).await.map_err(|e| e.to_string())?.and_then(|c| parse_cursor(&c)).unwrap_or_default();
         let (mut cursor, mails) =
             imap::fetch_new(session, &self.settings.imap.mailbox, stored, FETCH_BATCH).await.map_err(|e| e.to_string())?;
         if stored.uid_validity != 0 && cursor.uid_validity != stored.uid_validity {
             tracing::warn!(channel_id = %self.channel_id, "UIDVALIDITY changed: rescanning the mailbox (Message-IDs prevent duplicates)");
         }
         if cursor != stored {
-            self.store.save_cursor(self.channel_id, cursor).await?;
+            self.save_cursor(cursor).await?;
         }
         let fetched = mails.len();
         for mail in mails {
             self.handle(&mail, cursor.uid_validity, inbound).await?;
             cursor.last_uid = mail.uid;
-            self.store.save_cursor(self.channel_id, cursor).await?;
+            self.save_cursor(cursor).await?;
         }
         Ok(fetched)
     }
@@ -111,11 +103,11 @@ impl EmailChannel {
     async fn handle(&self, mail: &Fetched, uid_validity: u32, inbound: &InboundTx) -> Result<(), String> {
         if let Some(size) = mail.too_large {
             let reason = format!("{size} bytes, larger than the {} the importer takes; only its header is kept", imap::MAX_MAIL_BYTES);
-            return self.store.quarantine(self.channel_id, mail.uid, &mail.raw, &reason).await;
+            return self.quarantine(mail, &reason).await;
         }
         let parsed = match parse::parse(&mail.raw) {
             Ok(parsed) => parsed,
-            Err(e) => return self.store.quarantine(self.channel_id, mail.uid, &mail.raw, &e.to_string()).await,
+            Err(e) => return self.quarantine(mail, &e.to_string()).await,
         };
         match &parsed.kind {
             MailKind::Conversation => {}
@@ -124,19 +116,35 @@ impl EmailChannel {
                 return Ok(());
             }
             MailKind::Bounce { original_message_id: Some(original), reason } => {
-                return self.store.bounce(self.channel_id, original, reason).await;
+                let report = DeliveryReport {
+                    message_id: None,
+                    provider_id: Some(original.clone()),
+                    status: DeliveryStatus::Failed,
+                    error: Some(format!("bounced: {reason}")),
+                };
+                return self.store.report(self.channel_id, report).await.map_err(|e| e.to_string());
             }
             MailKind::Bounce { original_message_id: None, reason } => {
                 let error = format!("a bounce that names no message of ours: {reason}");
-                return self.store.quarantine(self.channel_id, mail.uid, &mail.raw, &error).await;
+                return self.quarantine(mail, &error).await;
             }
         }
         let fallback_id = format!("uid-{uid_validity}-{}@{}", mail.uid, self.settings.imap.mailbox);
         match inbound.accept(to_inbound(self.channel_id, parsed, fallback_id)).await {
             Ok(_) => Ok(()),
-            Err(SinkError::Rejected(reason)) => self.store.quarantine(self.channel_id, mail.uid, &mail.raw, &reason).await,
+            Err(SinkError::Rejected(reason)) => self.quarantine(mail, &reason).await,
             Err(SinkError::Unavailable(reason)) => Err(format!("the hub cannot take mail now: {reason}")),
         }
+    }
+
+    async fn save_cursor(&self, cursor: Cursor) -> Result<(), String> {
+        let text = format!("{}:{}", cursor.uid_validity, cursor.last_uid);
+        self.store.save_cursor(self.channel_id, &text).await.map_err(|e| e.to_string())
+    }
+
+    /// A mail that could not be imported: kept raw with the reason, for people to look at.
+    async fn quarantine(&self, mail: &Fetched, reason: &str) -> Result<(), String> {
+        self.store.quarantine(self.channel_id, i64::from(mail.uid), &mail.raw, reason).await.map_err(|e| e.to_string())
     }
 
     async fn transport(&self) -> Result<Transport, AdapterError> {
@@ -148,6 +156,12 @@ impl EmailChannel {
         *slot = Some(t.clone());
         Ok(t)
     }
+}
+
+/// A stored mailbox position, `uidvalidity:uid`.
+fn parse_cursor(text: &str) -> Option<Cursor> {
+    let (validity, uid) = text.split_once(':')?;
+    Some(Cursor { uid_validity: validity.parse().ok()?, last_uid: uid.parse().ok()? })
 }
 
 /// The hub's view of a parsed mail.
@@ -218,6 +232,9 @@ impl Channel for EmailChannel {
         if message.to.kind != AddressKind::Email {
             return Err(AdapterError::Permanent(format!("cannot email a {} address", message.to.kind.as_str())));
         }
+        if let Some(receipt) = self.sent.get(message.id) {
+            return Ok(receipt);
+        }
         let message_id = format!("{}@{}", message.id.simple(), self.id_domain());
         let subject = message.extras.subject.clone().unwrap_or_else(|| "Your message".into());
         let subject = if message.extras.thread_refs.is_empty() || subject.to_ascii_lowercase().starts_with("re:") {
@@ -247,6 +264,8 @@ impl Channel for EmailChannel {
             attachments: message.extras.attachments.clone(),
         };
         smtp::send(&self.transport().await?, &mail).await?;
-        Ok(Receipt { external_id: Some(message_id), status: DeliveryStatus::Sent })
+        let receipt = Receipt { external_id: Some(message_id), status: DeliveryStatus::Sent };
+        self.sent.remember(message.id, &receipt);
+        Ok(receipt)
     }
 }

@@ -7,12 +7,14 @@
 //! - [`smtp`]: build and send replies with their own `Message-ID`, `In-Reply-To`, `References`.
 //! - [`channel`]: [`EmailChannel`], the SDK `Channel`: the importer loop (IDLE or polling,
 //!   reconnect with backoff) and `send`; state that must survive restarts goes through the
-//!   [`MailboxStore`] port.
+//!   SDK's `ChannelHost` port.
+//! - [`EmailKind`]: the kind the hub registers.
 //! - [`settings`]: what a tenant configures, validated field by field.
 //! - `testservers` (feature `testkit`): real Dovecot and aiosmtpd for tests.
 
 pub mod channel;
 pub mod imap;
+mod kind;
 pub mod net;
 pub mod parse;
 pub mod settings;
@@ -20,6 +22,7 @@ pub mod smtp;
 #[cfg(feature = "testkit")]
 pub mod testservers;
 
-pub use channel::{EmailChannel, KIND, MailboxStore};
+pub use channel::{EmailChannel, KIND};
+pub use kind::EmailKind;
 pub use omnibridge_channel::SettingsError;
 pub use settings::{EmailConfig, EmailSettings, TlsMode};

@@ -8,18 +8,19 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use omnibridge_channel::{
-    Accepted, Address, AddressKind, Channel, InboundMessage, InboundSink, OutboundExtras, OutboundMessage, SinkError,
+    Accepted, Address, AddressKind, Channel, ChannelHost, DeliveryReport, DeliveryStatus, HostError, HostedChannel, InboundMessage, InboundSink,
+    OutboundExtras, OutboundMessage, SinkError,
 };
 use omnibridge_email::imap::Cursor;
 use omnibridge_email::settings::{EmailSettings, ImapSettings, SmtpSettings};
 use omnibridge_email::testservers::{Dovecot, IMAP_PASSWORD, IMAP_USER, SmtpSink};
-use omnibridge_email::{EmailChannel, MailboxStore, TlsMode};
+use omnibridge_email::{EmailChannel, TlsMode};
 use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// The hub's side, in memory: cursor, quarantine, bounces, health.
+/// The hub's side, in memory: cursor, quarantine, bounces (failure reports), health.
 #[derive(Default)]
 struct Store {
     cursor: Mutex<Option<Cursor>>,
@@ -29,25 +30,34 @@ struct Store {
 }
 
 #[async_trait]
-impl MailboxStore for Store {
-    async fn cursor(&self, _: Uuid) -> Result<Option<Cursor>, String> {
-        Ok(*self.cursor.lock().expect("lock"))
+impl ChannelHost for Store {
+    async fn channel(&self, _: &str, _: Uuid) -> Result<Option<HostedChannel>, HostError> {
+        Ok(None)
     }
-    async fn save_cursor(&self, _: Uuid, cursor: Cursor) -> Result<(), String> {
-        *self.cursor.lock().expect("lock") = Some(cursor);
+    async fn cursor(&self, _: Uuid) -> Result<Option<String>, HostError> {
+        Ok(self.cursor.lock().expect("lock").map(|c| format!("{}:{}", c.uid_validity, c.last_uid)))
+    }
+    async fn save_cursor(&self, _: Uuid, cursor: &str) -> Result<(), HostError> {
+        let (validity, uid) = cursor.split_once(':').expect("uidvalidity:uid");
+        *self.cursor.lock().expect("lock") = Some(Cursor { uid_validity: validity.parse().expect("number"), last_uid: uid.parse().expect("number") });
         Ok(())
     }
-    async fn quarantine(&self, _: Uuid, uid: u32, _raw: &[u8], error: &str) -> Result<(), String> {
-        self.quarantined.lock().expect("lock").push((uid, error.to_owned()));
+    async fn quarantine(&self, _: Uuid, uid: i64, _raw: &[u8], error: &str) -> Result<(), HostError> {
+        self.quarantined.lock().expect("lock").push((uid as u32, error.to_owned()));
         Ok(())
     }
-    async fn bounce(&self, _: Uuid, original: &str, reason: &str) -> Result<(), String> {
-        self.bounces.lock().expect("lock").push((original.to_owned(), reason.to_owned()));
+    async fn report(&self, _: Uuid, report: DeliveryReport) -> Result<(), HostError> {
+        assert_eq!(report.status, DeliveryStatus::Failed, "a bounce is a failure");
+        self.bounces.lock().expect("lock").push((report.provider_id.unwrap_or_default(), report.error.unwrap_or_default()));
+        Ok(())
+    }
+    async fn auto_reply(&self, _: Uuid, _: &Accepted, _: &str) -> Result<(), HostError> {
         Ok(())
     }
     async fn health(&self, _: Uuid, last_error: Option<String>) {
         self.health.lock().expect("lock").push(last_error);
     }
+    fn signature_refused(&self, _: &str, _: Uuid) {}
 }
 
 /// Records every call, duplicates included, so "imported once" is really checked.

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use omnibridge_channel::{AdapterError, Channel, ChannelStateStore, DeliveryStatus, FetchedFile, InboundTx, OutboundMessage, Receipt, RecentReceipts, SinkError};
+use omnibridge_channel::{AdapterError, Channel, ChannelHost, DeliveryStatus, FetchedFile, InboundTx, OutboundMessage, Receipt, RecentReceipts, SettingsError, SinkError};
 use teloxide::net::Download;
 use teloxide::payloads::{GetUpdatesSetters, SetWebhookSetters};
 use teloxide::prelude::Requester;
@@ -29,7 +29,7 @@ pub struct TelegramChannel {
     id: Uuid,
     settings: TelegramSettings,
     bot: Bot,
-    state: Arc<dyn ChannelStateStore>,
+    state: Arc<dyn ChannelHost>,
     /// Where Telegram posts updates in webhook mode.
     webhook_url: Option<String>,
     username: Mutex<Option<String>>,
@@ -44,8 +44,8 @@ pub fn secret_matches(expected: &str, given: &str) -> bool {
 
 impl TelegramChannel {
     /// `http` should have no overall timeout: long polls wait up to 25 s.
-    pub fn new(id: Uuid, settings: TelegramSettings, http: reqwest::Client, state: Arc<dyn ChannelStateStore>, webhook_url: Option<String>) -> Result<Self, String> {
-        let api_url = reqwest::Url::parse(&format!("{}/", settings.api_url)).map_err(|e| format!("api_url: {e}"))?;
+    pub fn new(id: Uuid, settings: TelegramSettings, http: reqwest::Client, state: Arc<dyn ChannelHost>, webhook_url: Option<String>) -> Result<Self, SettingsError> {
+        let api_url = reqwest::Url::parse(&format!("{}/", settings.api_url)).map_err(|e| SettingsError::new("api_url", e.to_string()))?;
         let bot = Bot::with_client(settings.bot_token.clone(), http).set_api_url(api_url);
         Ok(Self { id, settings, bot, state, webhook_url, username: Mutex::new(None), sent: RecentReceipts::new(REMEMBERED_SENDS) })
     }
@@ -69,7 +69,7 @@ impl TelegramChannel {
     /// update to the hub and saving `last update_id + 1` after each batch.
     async fn poll(&self, inbound: &InboundTx, shutdown: &CancellationToken) -> Result<(), String> {
         self.bot.delete_webhook().await.map_err(|e| format!("deleteWebhook: {}", describe(&e)))?;
-        let mut offset: i32 = self.state.cursor(self.id).await?.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let mut offset: i32 = self.state.cursor(self.id).await.map_err(|e| e.to_string())?.and_then(|c| c.parse().ok()).unwrap_or(0);
         self.state.health(self.id, None).await;
         loop {
             let request = self.bot.get_updates().offset(offset).timeout(LONG_POLL_SECS).allowed_updates(ALLOWED.to_vec());
@@ -119,6 +119,9 @@ impl TelegramChannel {
     }
 }
 
+/// Descriptions the Bot API gives with 5xx answers.
+const SERVER_TROUBLE: &[&str] = &["Internal Server Error", "Bad Gateway", "Service Unavailable", "Gateway Timeout"];
+
 fn classify(err: RequestError) -> AdapterError {
     match err {
         RequestError::RetryAfter(after) => AdapterError::RateLimited { retry_after: after.duration() },
@@ -126,9 +129,15 @@ fn classify(err: RequestError) -> AdapterError {
             AdapterError::RecipientOptedOut(format!("Telegram: {api}"))
         }
         RequestError::Api(ApiError::InvalidToken) => AdapterError::Config("Telegram refused the bot token".into()),
+        // Server trouble (teloxide keeps the description, not the status code): try again.
+        RequestError::Api(ApiError::Unknown(description)) if SERVER_TROUBLE.iter().any(|t| description.contains(t)) => {
+            AdapterError::Transient(format!("Telegram: {description}"))
+        }
         RequestError::Api(api) => AdapterError::Permanent(format!("Telegram: {api}")),
         RequestError::Network(e) => AdapterError::Transient(format!("could not reach Telegram: {}", network(&e))),
         RequestError::Io(e) => AdapterError::Transient(e.to_string()),
+        // Not the Bot API's JSON (a proxy's error page): the service is in trouble, not the message.
+        RequestError::InvalidJson { .. } => AdapterError::Transient("Telegram answered something other than the Bot API's JSON".into()),
         other => AdapterError::Permanent(format!("Telegram: {other}")),
     }
 }
@@ -231,6 +240,11 @@ impl Channel for TelegramChannel {
         let receipt = Receipt { external_id: Some(format!("{}:{}", chat.0, id.0)), status: DeliveryStatus::Sent };
         self.sent.remember(message.id, &receipt);
         Ok(receipt)
+    }
+
+    /// `https://t.me/<bot>?start=<token>`: opening it starts the bot with the token.
+    async fn start_link(&self, token: &str) -> Result<Option<String>, AdapterError> {
+        Ok(Some(format!("https://t.me/{}?start={token}", self.username().await?)))
     }
 
     async fn fetch_attachment(&self, remote: &str) -> Result<FetchedFile, AdapterError> {

@@ -5,20 +5,20 @@
 //! - [`update`]: a `teloxide::types::Update` → the hub's `InboundMessage` (text, photos and
 //!   documents as attachments fetched on demand, captions, edits, `/start [token]` and `/stop`).
 //! - [`channel`]: [`TelegramChannel`], the SDK `Channel`: the long-poll loop (offset kept by the
-//!   hub through the `ChannelStateStore` port) or the webhook registration, and sending.
+//!   hub through the `ChannelHost` port) or the webhook registration, and sending.
+//! - [`TelegramKind`]: the kind the hub registers, with the webhook route (the secret token
+//!   compared in constant time with [`secret_matches`]).
 //! - `testkit` (feature): a local fake of the Bot API.
-//!
-//! Webhook requests are served by the hub (its own route, the secret token compared in constant
-//! time with [`secret_matches`]); teloxide's `webhooks-axum` listener is not used because it
-//! compares the secret in variable time and queues updates without bound.
 
 pub mod channel;
+mod kind;
 pub mod settings;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod update;
 
 pub use channel::{KIND, TelegramChannel, secret_matches};
+pub use kind::TelegramKind;
 pub use settings::{Mode, TelegramConfig, TelegramSettings};
-/// The Bot API's types, as the hub's webhook route parses them.
+/// The Bot API's types.
 pub use teloxide::types as bot_types;

@@ -39,13 +39,6 @@ pub struct TelegramSettings {
     pub webhook_secret: Option<String>,
 }
 
-/// The settings that are secrets.
-pub const SECRETS: &[&str] = &["bot_token", "webhook_secret"];
-
-/// The settings naming where each secret is sent: when one changes, the secret must be given
-/// again (a stored token never follows the channel to another host).
-pub const SECRETS_BOUND_TO: &[(&str, &[&str])] = &[("bot_token", &["api_url"])];
-
 /// Whether `secret` is a valid `secret_token` for `setWebhook`: 1–256 of `A-Z a-z 0-9 _ -`.
 pub fn valid_secret(secret: &str) -> bool {
     (1..=256).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -75,7 +68,7 @@ impl TelegramConfig {
 mod tests {
     use super::*;
 
-    fn field(json: serde_json::Value) -> &'static str {
+    fn field(json: serde_json::Value) -> String {
         serde_json::from_value::<TelegramConfig>(json).expect("parses").validate().expect_err("invalid").field
     }
 

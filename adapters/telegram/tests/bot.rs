@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use omnibridge_channel::testkit::{MemoryState, RecordingSink, check_idempotent_send};
+use omnibridge_channel::testkit::{MemoryHost, RecordingSink, check_idempotent_send};
 use omnibridge_channel::{AdapterError, Address, AddressKind, Channel, OutboundAttachment, OutboundMessage};
 use omnibridge_telegram::testkit::{FakeBotApi, ScriptedError};
 use omnibridge_telegram::{TelegramChannel, TelegramConfig};
@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 const TOKEN: &str = "123456789:AAHfake-token-for-tests-only_0001";
 
-fn channel(fake: &FakeBotApi, state: &MemoryState, extra: serde_json::Value) -> (Uuid, Arc<TelegramChannel>) {
+fn channel(fake: &FakeBotApi, state: &MemoryHost, extra: serde_json::Value) -> (Uuid, Arc<TelegramChannel>) {
     let mut settings = json!({"bot_token": TOKEN, "api_url": fake.api_url()});
     if let (Some(map), Some(extra)) = (settings.as_object_mut(), extra.as_object()) {
         map.extend(extra.clone());
@@ -46,7 +46,7 @@ fn reply(chat: i64, text: &str) -> OutboundMessage {
 #[tokio::test]
 async fn long_polling_hands_over_updates_and_keeps_the_offset() {
     let fake = FakeBotApi::start(TOKEN).await;
-    let state = MemoryState::default();
+    let state = MemoryHost::default();
     let (id, bot) = channel(&fake, &state, json!({}));
     let sink = RecordingSink::default();
     let shutdown = CancellationToken::new();
@@ -73,7 +73,7 @@ async fn long_polling_hands_over_updates_and_keeps_the_offset() {
 #[tokio::test]
 async fn webhook_mode_registers_the_url_with_the_secret() {
     let fake = FakeBotApi::start(TOKEN).await;
-    let state = MemoryState::default();
+    let state = MemoryHost::default();
     let (_, bot) = channel(&fake, &state, json!({"mode": "webhook", "webhook_secret": "s3cret_token-1"}));
     let shutdown = CancellationToken::new();
     let task = tokio::spawn({
@@ -94,7 +94,7 @@ async fn webhook_mode_registers_the_url_with_the_secret() {
 #[tokio::test]
 async fn sends_map_telegram_answers() {
     let fake = FakeBotApi::start(TOKEN).await;
-    let (_, bot) = channel(&fake, &MemoryState::default(), json!({}));
+    let (_, bot) = channel(&fake, &MemoryHost::default(), json!({}));
     let receipt = bot.send(&reply(4242, "Hi <b>Ana</b> & co")).await.expect("sent");
     assert!(receipt.external_id.is_some_and(|id| id.starts_with("4242:")));
     let call = &fake.calls_to("sendmessage")[0];
@@ -123,7 +123,7 @@ async fn sends_map_telegram_answers() {
 #[tokio::test]
 async fn files_are_fetched_by_file_id() {
     let fake = FakeBotApi::start(TOKEN).await;
-    let (_, bot) = channel(&fake, &MemoryState::default(), json!({}));
+    let (_, bot) = channel(&fake, &MemoryHost::default(), json!({}));
     fake.add_file("AgACphoto", "photos/file_7.jpg", b"\xff\xd8jpeg");
     let file = bot.fetch_attachment("AgACphoto").await.expect("fetched");
     assert_eq!((file.content_type.as_str(), file.data.as_slice()), ("image/jpeg", b"\xff\xd8jpeg".as_slice()));

@@ -12,6 +12,8 @@
 //!   tenant can point at a Twilio region (or a test points at a local fake).
 //! - [`channel`]: [`TwilioSmsChannel`], the SDK `Channel`: send and fetch MMS media.
 //! - [`settings`]: what a tenant configures, validated field by field.
+//! - [`hooks`]: the inbound-message and status-callback routes, signature first.
+//! - [`TwilioSmsKind`]: the kind the hub registers.
 //! - `testkit` (feature): a local fake of the Messages API speaking Twilio's wire format.
 //!
 //! Why not the `twilio-async` crate: unmaintained since 2021, a second HTTP stack (hyper 0.14 +
@@ -20,6 +22,8 @@
 
 pub mod channel;
 pub mod client;
+pub mod hooks;
+mod kind;
 pub mod keywords;
 pub mod settings;
 pub mod signature;
@@ -28,4 +32,5 @@ pub mod testkit;
 pub mod webhook;
 
 pub use channel::{KIND, MAX_BODY_CHARS, TwilioSmsChannel};
+pub use kind::TwilioSmsKind;
 pub use settings::{TwilioSmsConfig, TwilioSmsSettings};

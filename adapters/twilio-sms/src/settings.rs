@@ -67,13 +67,6 @@ impl TwilioSmsSettings {
     }
 }
 
-/// The settings that are secrets.
-pub const SECRETS: &[&str] = &["auth_token", "secondary_auth_token"];
-
-/// The settings naming where each secret is sent: when one changes, the secret must be given
-/// again (a stored token never follows the channel to another host).
-pub const SECRETS_BOUND_TO: &[(&str, &[&str])] = &[("auth_token", &["api_base_url"]), ("secondary_auth_token", &["api_base_url"])];
-
 fn twilio_sid(field: &'static str, value: &str, prefix: &str) -> Result<(), SettingsError> {
     let hex = value.strip_prefix(prefix).unwrap_or_default();
     if hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {

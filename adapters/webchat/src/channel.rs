@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use omnibridge_channel::{AdapterError, Channel, DeliveryStatus, OutboundMessage, Receipt};
+use omnibridge_channel::{AdapterError, Address, Channel, DeliveryStatus, OutboundMessage, Receipt};
 use uuid::Uuid;
 
 use crate::protocol::{ServerFrame, WidgetMessage};
@@ -25,17 +25,11 @@ impl WebchatChannel {
         Self { sockets, recent: Mutex::new(VecDeque::with_capacity(RECENT)) }
     }
 
-    /// Tells the visitor's open widgets that an operator is typing (or stopped); false when
-    /// none is open. Carries no content.
-    pub fn typing(&self, visitor_id: Uuid, typing: bool) -> bool {
-        let frame = serde_json::to_string(&crate::ServerFrame::Typing { typing }).unwrap_or_default();
-        self.sockets.push(visitor_id, std::sync::Arc::from(frame))
-    }
-
-    /// Asks the visitor's open widgets the satisfaction question; false when none is open.
-    pub fn csat(&self, visitor_id: Uuid, survey_id: Uuid) -> bool {
-        let frame = serde_json::to_string(&crate::ServerFrame::Csat { survey_id }).unwrap_or_default();
-        self.sockets.push(visitor_id, std::sync::Arc::from(frame))
+    /// Pushes a frame to the open widgets of the visitor `to` names; false when none is open.
+    fn push(&self, to: &Address, frame: &ServerFrame) -> bool {
+        let Ok(visitor_id) = Uuid::parse_str(&to.value) else { return false };
+        let frame = serde_json::to_string(frame).unwrap_or_default();
+        self.sockets.push(visitor_id, Arc::from(frame))
     }
 
     /// Remembers `id`; false if it was already sent.
@@ -84,12 +78,23 @@ impl Channel for WebchatChannel {
         let status = if delivered { DeliveryStatus::Delivered } else { DeliveryStatus::Sent };
         Ok(Receipt { external_id: None, status })
     }
+
+    /// Tells the visitor's open widgets that an operator is typing (or stopped). Carries no
+    /// content.
+    fn typing(&self, to: &Address, typing: bool) -> bool {
+        self.push(to, &ServerFrame::Typing { typing })
+    }
+
+    /// Asks the visitor's open widgets the satisfaction question.
+    fn offer_survey(&self, to: &Address, survey_id: Uuid) -> bool {
+        self.push(to, &ServerFrame::Csat { survey_id })
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use omnibridge_channel::testkit::{check_idempotent_send, check_lifecycle};
-    use omnibridge_channel::{Address, AddressKind};
+    use omnibridge_channel::testkit::{Expected, MemoryHost, check_failure_classified, check_forged_callbacks_refused, check_idempotent_send, check_kind, check_lifecycle};
+    use omnibridge_channel::AddressKind;
 
     use super::*;
 
@@ -123,6 +128,15 @@ mod tests {
         });
         check_idempotent_send(&channel, &reply_to(visitor), || *pushed.lock().unwrap()).await;
         drain.abort();
+
+        // The rest of the kit: the kind describes itself; an address that is no visitor can
+        // never be reached; there are no provider callbacks to forge (the widget's routes take
+        // visitor tokens).
+        let kind = crate::WebchatKind::new(sockets.clone());
+        check_kind(&kind);
+        let nobody = OutboundMessage { to: omnibridge_channel::Address::new(AddressKind::Webchat, "not-a-visitor"), ..reply_to(visitor) };
+        check_failure_classified(&channel, &nobody, Expected::Permanent).await;
+        check_forged_callbacks_refused(&kind, MemoryHost::default(), Vec::new()).await;
     }
 
     #[tokio::test]

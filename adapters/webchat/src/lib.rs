@@ -9,6 +9,7 @@
 
 mod backend;
 mod channel;
+mod kind;
 mod protocol;
 mod routes;
 pub mod sockets;
@@ -16,6 +17,7 @@ mod token;
 
 pub use backend::{TranscriptSent, Visitor, WidgetBackend, WidgetError};
 pub use channel::WebchatChannel;
+pub use kind::{WebchatKind, WebchatSettings};
 pub use protocol::{PostMessage, ServerFrame, SessionRequest, SessionResponse, WidgetMessage};
 pub use routes::{WidgetState, router};
 pub use sockets::VisitorSockets;

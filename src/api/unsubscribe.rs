@@ -1,5 +1,5 @@
-//! `/hooks/email/{channel_id}/unsubscribe/{token}`: one-click unsubscribe from marketing mail
-//! (RFC 8058). Mail clients POST `List-Unsubscribe=One-Click` (form-urlencoded or multipart);
+//! `/hooks/{hook name}/{channel_id}/unsubscribe/{token}`, for kinds whose marketing messages
+//! carry a one-click unsubscribe link (mail): one-click unsubscribe (RFC 8058). Mail clients POST `List-Unsubscribe=One-Click` (form-urlencoded or multipart);
 //! the answer is final (no redirect). A GET (someone following the link in a browser) only
 //! shows a button: link scanners must not unsubscribe anyone.
 
@@ -12,20 +12,33 @@ use axum::Router;
 use omnibridge_channel::problem::Problem;
 use uuid::Uuid;
 
-use omnibridge_channel::{Address, AddressKind};
+use omnibridge_channel::Address;
 
+use crate::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent};
 use crate::egress::worker::UNSUBSCRIBE;
 use crate::present::fields;
 use crate::state::AppState;
 use crate::store;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/hooks/email/{channel_id}/unsubscribe/{token}", get(page).post(unsubscribe))
+/// The unsubscribe routes of every kind that offers them, each knowing its kind.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for kind in state.channels.kinds().all().filter(|k| k.capabilities().unsubscribe_link) {
+        let path = format!("/hooks/{}/{{channel_id}}/unsubscribe/{{token}}", kind.hook_name());
+        router = router.route(&path, get(page).post(unsubscribe).with_state(Unsubscribing { hub: state.clone(), kind: kind.name() }));
+    }
+    router
+}
+
+#[derive(Clone)]
+struct Unsubscribing {
+    hub: AppState,
+    kind: &'static str,
 }
 
 /// The contact the link names, if the link is genuine.
-async fn resolve(state: &AppState, channel_id: &str, token: &str) -> Result<(Uuid, Uuid, Uuid), Problem> {
+async fn resolve(state: &AppState, kind: &str, channel_id: &str, token: &str) -> Result<(Uuid, Uuid, Uuid), Problem> {
     let not_found = || Problem::new(StatusCode::NOT_FOUND, "not_found", "this unsubscribe link is not valid");
     let channel_id = Uuid::parse_str(channel_id).map_err(|_| not_found())?;
     let channel = state
@@ -33,14 +46,14 @@ async fn resolve(state: &AppState, channel_id: &str, token: &str) -> Result<(Uui
         .get(channel_id)
         .await
         .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly"))?
-        .filter(|c| c.kind == omnibridge_email::KIND)
+        .filter(|c| c.kind == kind)
         .ok_or_else(not_found)?;
     let contact_id = state.keyring.verify_link_token(UNSUBSCRIBE, channel.tenant_id, channel.id, token).ok_or_else(not_found)?;
     Ok((channel.tenant_id, channel.id, contact_id))
 }
 
-async fn page(State(state): State<AppState>, Path((channel_id, token)): Path<(String, String)>) -> Result<Response, Problem> {
-    resolve(&state, &channel_id, &token).await?;
+async fn page(State(u): State<Unsubscribing>, Path((channel_id, token)): Path<(String, String)>) -> Result<Response, Problem> {
+    resolve(&u.hub, u.kind, &channel_id, &token).await?;
     Ok(Html(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head><body>\
          <form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
@@ -50,16 +63,17 @@ async fn page(State(state): State<AppState>, Path((channel_id, token)): Path<(St
 }
 
 async fn unsubscribe(
-    State(state): State<AppState>,
+    State(u): State<Unsubscribing>,
     Path((channel_id, token)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let (tenant_id, channel_id, contact_id) = resolve(&state, &channel_id, &token).await?;
+    let state = &u.hub;
+    let (tenant_id, channel_id, contact_id) = resolve(state, u.kind, &channel_id, &token).await?;
     if !is_one_click(&headers, &body) {
         return Err(Problem::invalid("List-Unsubscribe", "the body must carry List-Unsubscribe=One-Click (RFC 8058)"));
     }
-    withdraw_marketing(&state, tenant_id, channel_id, contact_id)
+    withdraw_marketing(state, tenant_id, channel_id, contact_id)
         .await
         .map_err(|err| {
             tracing::error!(%channel_id, error = %err, "recording an unsubscribe failed");
@@ -71,15 +85,18 @@ async fn unsubscribe(
         .into_response())
 }
 
-/// Records the withdrawal of marketing consent for the contact's email address in the consent
-/// ledger (once: a repeated click changes nothing), with `consent.changed`.
+/// Records the withdrawal of marketing consent for the contact's address on the channel's
+/// medium in the consent ledger (once: a repeated click changes nothing), with `consent.changed`.
 async fn withdraw_marketing(state: &AppState, tenant_id: Uuid, channel_id: Uuid, contact_id: Uuid) -> Result<(), String> {
+    let channel = state.channels.get(channel_id).await.map_err(|e| e.to_string())?.ok_or("the channel is gone")?;
+    let kind = state.channels.kind_of(&channel).ok_or("the channel's kind is unknown")?;
+    let (medium, address_kind) = (kind.medium(), kind.address_kind());
     let key = state.keyring.data_key(&state.db, tenant_id, contact_id).await.map_err(|e| e.to_string())?;
-    let identity = store::contacts::identity_for_kind(&state.db, tenant_id, contact_id, "email").await.map_err(|e| e.to_string())?;
+    let identity = store::contacts::identity_for_kind(&state.db, tenant_id, contact_id, address_kind.as_str()).await.map_err(|e| e.to_string())?;
     let Some(identity) = identity else { return Ok(()) };
     let address = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address).map_err(|e| e.to_string())?;
-    let index = state.keyring.blind_index(tenant_id, &Address::new(AddressKind::Email, &address));
-    if consent::refusal(&state.db, tenant_id, "email", &index, consent::purposes::MARKETING).await.map_err(|e| e.to_string())?.is_some() {
+    let index = state.keyring.blind_index(tenant_id, &Address::new(address_kind, &address));
+    if consent::refusal(&state.db, tenant_id, medium.as_str(), &index, consent::purposes::MARKETING).await.map_err(|e| e.to_string())?.is_some() {
         return Ok(());
     }
     let id = Uuid::now_v7();
@@ -87,7 +104,7 @@ async fn withdraw_marketing(state: &AppState, tenant_id: Uuid, channel_id: Uuid,
         id,
         tenant_id,
         contact_id: Some(contact_id),
-        channel: "email",
+        channel: medium.as_str(),
         address_index: index,
         address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address).map_err(|e| e.to_string())?),
         sender_scope: Some(format!("channel:{channel_id}")),
@@ -100,10 +117,10 @@ async fn withdraw_marketing(state: &AppState, tenant_id: Uuid, channel_id: Uuid,
         notice_url: None,
         notice_version: None,
     };
-    let mut tx = state.db.begin().await.map_err(|e| e.to_string())?;
-    let (_, events) = consent::record(&mut tx, &key, &[withdrawal]).await.map_err(|e| e.to_string())?;
-    tx.commit().await.map_err(|e| e.to_string())?;
-    state.bus.publish(events);
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await.map_err(|e| e.to_string())?;
+    let (_, events) = consent::record(work.tx(), &key, &[withdrawal]).await.map_err(|e| e.to_string())?;
+    work.appended(events);
+    work.commit().await.map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -1,0 +1,112 @@
+//! The hub's side of the adapters' port ([`ChannelHost`]): cursors, health, quarantined input,
+//! delivery reports and automatic replies, over the store and the keyring. One implementation
+//! for every kind.
+
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use omnibridge_channel::{Accepted, ChannelHost, DeliveryReport, HostError, HostedChannel};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::Channels;
+use crate::egress::outbound::{self, Draft};
+use crate::egress::reports::{self, Report};
+use crate::outbox::UnitOfWork;
+use crate::outbox::EventBus;
+use crate::privacy::{Keyring, tenant_sealed};
+use crate::store::mailboxes::QuarantineRow;
+use crate::store::{self, Db, now_micros};
+
+pub struct HubChannelHost {
+    pub db: Db,
+    pub keyring: Arc<Keyring>,
+    pub bus: EventBus,
+    /// Wakes the send worker when an automatic reply is queued.
+    pub send_wake: Arc<Notify>,
+    pub channels: Weak<Channels>,
+}
+
+fn unavailable(err: impl std::fmt::Display) -> HostError {
+    HostError::Unavailable(err.to_string())
+}
+
+impl HubChannelHost {
+    fn channels(&self) -> Result<Arc<Channels>, HostError> {
+        self.channels.upgrade().ok_or_else(|| HostError::Unavailable("the hub is stopping".into()))
+    }
+}
+
+#[async_trait]
+impl ChannelHost for HubChannelHost {
+    async fn channel(&self, kind: &str, id: Uuid) -> Result<Option<HostedChannel>, HostError> {
+        let channels = self.channels()?;
+        let Some(info) = channels.get(id).await.map_err(unavailable)?.filter(|c| c.kind == kind) else { return Ok(None) };
+        let settings = super::settings_with_secrets(&self.keyring, &info).map_err(|err| {
+            tracing::error!(channel_id = %id, error = %err, "channel settings do not load");
+            unavailable(err)
+        })?;
+        let adapter = channels.adapter(&info).ok_or_else(|| HostError::Unavailable("the channel's adapter could not be built".into()))?;
+        Ok(Some(HostedChannel { id: info.id, tenant_id: info.tenant_id, settings, adapter }))
+    }
+
+    async fn cursor(&self, channel_id: Uuid) -> Result<Option<String>, HostError> {
+        store::links::cursor(&self.db, channel_id).await.map_err(unavailable)
+    }
+
+    async fn save_cursor(&self, channel_id: Uuid, cursor: &str) -> Result<(), HostError> {
+        store::links::save_cursor(&self.db, channel_id, cursor).await.map_err(unavailable)
+    }
+
+    async fn health(&self, channel_id: Uuid, last_error: Option<String>) {
+        if let Err(err) = store::mailboxes::set_health(&self.db, channel_id, last_error.as_deref()).await {
+            tracing::error!(%channel_id, error = %err, "recording channel health failed");
+        }
+    }
+
+    async fn quarantine(&self, channel_id: Uuid, reference: i64, raw: &[u8], error: &str) -> Result<(), HostError> {
+        let channel = self.db.channel_by_id(channel_id).await.map_err(unavailable)?.ok_or_else(|| unavailable("the channel is gone"))?;
+        let id = Uuid::now_v7();
+        let sealed = self.keyring.seal_for_tenant(channel.tenant_id, tenant_sealed::EMAIL_QUARANTINE, id, raw).map_err(unavailable)?;
+        let row = QuarantineRow { id, tenant_id: channel.tenant_id, channel_id, uid: reference, raw: sealed, error: error.to_owned(), created_at: now_micros() };
+        tracing::warn!(%channel_id, reference, error, "input quarantined");
+        store::mailboxes::quarantine(&self.db, &row).await.map_err(unavailable)
+    }
+
+    /// Finds the message by the hub's id (within the channel's tenant) or by the provider's id,
+    /// and records the status with its event. Reports about messages the channel did not send
+    /// are ignored.
+    async fn report(&self, channel_id: Uuid, report: DeliveryReport) -> Result<(), HostError> {
+        let Some(channel) = self.channels()?.get(channel_id).await.map_err(unavailable)? else { return Ok(()) };
+        let message = match (report.message_id, report.provider_id.as_deref()) {
+            (Some(id), _) => store::messages::get(&self.db, channel.tenant_id, id).await.map_err(unavailable)?,
+            (None, Some(provider_id)) => store::messages::existing(&self.db, &[(channel_id, provider_id)])
+                .await
+                .map_err(unavailable)?
+                .into_iter()
+                .find(|m| m.direction == crate::domain::Direction::Out.as_str()),
+            (None, None) => None,
+        };
+        let Some(message) = message.filter(|m| m.channel_id == channel_id && m.direction == crate::domain::Direction::Out.as_str()) else {
+            tracing::info!(%channel_id, "a delivery report for a message this channel did not send; ignored");
+            return Ok(());
+        };
+        let report = Report { status: report.status, external_id: report.provider_id, error: report.error };
+        reports::record(&self.db, &self.keyring, &self.bus, &message, report).await.map(|_| ()).map_err(unavailable)
+    }
+
+    async fn auto_reply(&self, channel_id: Uuid, accepted: &Accepted, text: &str) -> Result<(), HostError> {
+        let Some(channel) = self.channels()?.get(channel_id).await.map_err(unavailable)? else { return Ok(()) };
+        let key = self.keyring.data_key(&self.db, channel.tenant_id, accepted.contact_id).await.map_err(unavailable)?;
+        let mut work = UnitOfWork::begin(&self.db, &self.bus).await.map_err(unavailable)?;
+        let draft = Draft::automatic(channel.tenant_id, accepted.conversation_id, channel.id, &key, text, crate::consent::purposes::SERVICE);
+        outbound::queue(&mut work, &self.send_wake, draft).await.map_err(unavailable)?;
+        work.commit().await.map_err(unavailable)
+    }
+
+    fn signature_refused(&self, kind: &str, channel_id: Uuid) {
+        let provider = self.channels.upgrade().and_then(|c| c.kinds().get(kind).map(|k| k.hook_name())).unwrap_or("unknown");
+        tracing::warn!(%channel_id, provider, "a provider callback with a wrong signature or secret was refused");
+        metrics::counter!("omnibridge_provider_signature_failures_total", "provider" => provider).increment(1);
+    }
+}
