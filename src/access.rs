@@ -10,7 +10,7 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::outbox::UnitOfWork;
+use crate::events::outbox::UnitOfWork;
 use crate::api::auth::issue_key;
 use crate::domain::Role;
 use crate::domain::events::{self, Event};
@@ -31,7 +31,7 @@ pub enum AccessError {
     #[error(transparent)]
     Key(#[from] crate::privacy::KeyError),
     #[error(transparent)]
-    Append(#[from] crate::outbox::AppendError),
+    Append(#[from] crate::events::outbox::AppendError),
     #[error("no randomness available: {0}")]
     Random(getrandom::Error),
 }
@@ -106,16 +106,16 @@ async fn keep_an_admin(db: &Db, tenant_id: Uuid, losing: &store::keys::OperatorS
 
 /// The conversations an operator held, moved to `to` (or back to the queue), each with its
 /// `conversation.updated` event in the same transaction. Returns the events to publish.
-async fn hand_over(hub: &crate::state::Hub, tx: &mut store::Tx, tenant_id: Uuid, from: Uuid, to: Option<Uuid>) -> Result<Vec<Event>, AccessError> {
+async fn hand_over(hub: &crate::hub::Hub, tx: &mut store::Tx, tenant_id: Uuid, from: Uuid, to: Option<Uuid>) -> Result<Vec<Event>, AccessError> {
     let held = store::team::held_conversations(&mut *tx, tenant_id, from).await?;
     let mut out = Vec::with_capacity(held.len());
     for conversation in held {
         let Some(row) = store::conversations::update(&mut *tx, tenant_id, conversation.id, &conversation.status, to).await? else { continue };
         let key = hub.keyring.data_key(&mut *tx, tenant_id, row.contact_id).await?;
-        let view = crate::present::conversation(&row);
-        let sequence = crate::outbox::next_sequence(&mut *tx, row.id).await?;
+        let view = crate::events::present::conversation(&row);
+        let sequence = crate::events::outbox::next_sequence(&mut *tx, row.id).await?;
         let mut event = Event::in_conversation(tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
-        crate::outbox::append(&mut *tx, Some(&key), &mut event).await?;
+        crate::events::outbox::append(&mut *tx, Some(&key), &mut event).await?;
         out.push(event);
     }
     Ok(out)
@@ -124,7 +124,7 @@ async fn hand_over(hub: &crate::state::Hub, tx: &mut store::Tx, tenant_id: Uuid,
 /// Deactivates an operator: no sign-in, their sessions and keys stop working and their open
 /// websockets close at once; the conversations they held go to `reassign_to` (an active
 /// operator of the tenant) or back to the queue. Returns how many conversations moved.
-pub async fn deactivate(hub: &crate::state::Hub, tenant_id: Uuid, id: Uuid, reassign_to: Option<Uuid>, actor: &Actor) -> Result<usize, AccessError> {
+pub async fn deactivate(hub: &crate::hub::Hub, tenant_id: Uuid, id: Uuid, reassign_to: Option<Uuid>, actor: &Actor) -> Result<usize, AccessError> {
     let status = operator(&hub.db, tenant_id, id).await?;
     if status.deactivated_at.is_some() {
         return Ok(0);
@@ -149,7 +149,7 @@ pub async fn deactivate(hub: &crate::state::Hub, tenant_id: Uuid, id: Uuid, reas
 }
 
 /// Lets a deactivated operator back in (they sign in again; their keys work again).
-pub async fn reactivate(hub: &crate::state::Hub, tenant_id: Uuid, id: Uuid, actor: &Actor) -> Result<(), AccessError> {
+pub async fn reactivate(hub: &crate::hub::Hub, tenant_id: Uuid, id: Uuid, actor: &Actor) -> Result<(), AccessError> {
     operator(&hub.db, tenant_id, id).await?;
     let mut tx = hub.db.begin().await?;
     store::team::set_deactivated(&mut tx, tenant_id, id, false).await?;
@@ -161,7 +161,7 @@ pub async fn reactivate(hub: &crate::state::Hub, tenant_id: Uuid, id: Uuid, acto
 /// Deletes an operator: their personal data (name, email, password) is erased, their keys are
 /// revoked and sessions ended, their conversations go back to the queue; what they wrote keeps
 /// its author, shown as a former operator.
-pub async fn delete(hub: &crate::state::Hub, tenant_id: Uuid, id: Uuid, actor: &Actor) -> Result<(), AccessError> {
+pub async fn delete(hub: &crate::hub::Hub, tenant_id: Uuid, id: Uuid, actor: &Actor) -> Result<(), AccessError> {
     let status = operator(&hub.db, tenant_id, id).await?;
     keep_an_admin(&hub.db, tenant_id, &status).await?;
     let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
@@ -176,7 +176,7 @@ pub async fn delete(hub: &crate::state::Hub, tenant_id: Uuid, id: Uuid, actor: &
 }
 
 /// Changes an operator's role (admin or agent); the tenant keeps at least one active admin.
-pub async fn change_role(hub: &crate::state::Hub, tenant_id: Uuid, id: Uuid, role: Role, actor: &Actor) -> Result<(), AccessError> {
+pub async fn change_role(hub: &crate::hub::Hub, tenant_id: Uuid, id: Uuid, role: Role, actor: &Actor) -> Result<(), AccessError> {
     if role == Role::Integration {
         return Err(AccessError::Invalid { field: "role", detail: "must be admin or agent".into() });
     }
@@ -197,7 +197,7 @@ pub async fn change_role(hub: &crate::state::Hub, tenant_id: Uuid, id: Uuid, rol
 }
 
 /// Ends every console session of an operator (sign out everywhere).
-pub async fn sign_out_everywhere(hub: &crate::state::Hub, tenant_id: Uuid, id: Uuid, actor: &Actor) -> Result<u64, AccessError> {
+pub async fn sign_out_everywhere(hub: &crate::hub::Hub, tenant_id: Uuid, id: Uuid, actor: &Actor) -> Result<u64, AccessError> {
     operator(&hub.db, tenant_id, id).await?;
     let ended = store::sessions::delete_all(&hub.db, tenant_id, id).await?;
     audit::record(&hub.db, tenant_id, actor, "operator.sign_out_everywhere", "operator", Some(id), Some(&format!("{ended} session(s)"))).await;
@@ -210,13 +210,13 @@ pub async fn sign_out_everywhere(hub: &crate::state::Hub, tenant_id: Uuid, id: U
 pub struct Ended;
 
 impl Ended {
-    pub async fn now(hub: &crate::state::Hub, tenant_id: Uuid) {
+    pub async fn now(hub: &crate::hub::Hub, tenant_id: Uuid) {
         Self::here(hub, tenant_id);
         hub.cluster.announce(crate::cluster::Change::Access(tenant_id)).await;
     }
 
     /// In this process only (an announcement from another process).
-    pub fn here(hub: &crate::state::Hub, tenant_id: Uuid) {
+    pub fn here(hub: &crate::hub::Hub, tenant_id: Uuid) {
         hub.auth_cache.forget_tenant(tenant_id);
         let _ = hub.revocations.send(tenant_id);
     }

@@ -10,11 +10,11 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::outbox::UnitOfWork;
+use crate::events::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
-use crate::outbox;
-use crate::present;
-use crate::state::AppState;
+use crate::events::outbox;
+use crate::events::present;
+use crate::hub::AppState;
 use crate::store;
 
 pub async fn run(hub: AppState, stop: CancellationToken) {

@@ -127,7 +127,7 @@ pub async fn erase_contact(db: &Db, keyring: &crate::privacy::Keyring, tenant_id
     store::privacy::finish_request(&mut tx, request.id, "completed", &serde_json::to_string(&erased)?).await?;
     let data = serde_json::json!({"id": request.id, "type": "erasure", "status": "completed", "contact_id": contact_id, "completed_at": crate::domain::rfc3339(store::now_micros())});
     let mut done = crate::domain::events::Event::new(tenant_id, crate::domain::events::PRIVACY_REQUEST_COMPLETED, None, &data);
-    crate::outbox::append_plain(&mut tx, &mut done).await?;
+    crate::events::outbox::append_plain(&mut tx, &mut done).await?;
     tx.commit().await?;
     keyring.forget(contact_id);
     for merged in &erased.merged_contacts {

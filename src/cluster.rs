@@ -6,11 +6,8 @@
 //!   runs only while its node holds the lease row and renews it; a node that dies stops
 //!   renewing and another takes over once the lease expires ([`Cluster::hold`]).
 //! - Realtime across processes: after committing events a node sends `NOTIFY
-//!   omnibridge_events`; every other node then reads the outbox past its cursor (the outbox is
-//!   the source of truth, so a missed notification is caught up by the next one or by the
-//!   periodic check) and hands those events to its operators' and visitors' websockets only:
-//!   the work events trigger (assignment, away messages, webhooks) is done once, by the
-//!   committing node or by whoever claims it.
+//!   omnibridge_events`; the others relay them to their websockets
+//!   (`crate::runtime::relay`).
 //! - Caches: a change to configuration a node caches (a channel, a tenant's policy or
 //!   allow-list, an API key) is announced with `NOTIFY omnibridge_config`, and every node drops
 //!   what it cached.
@@ -18,8 +15,8 @@
 //! On SQLite there is one process (see [`lock_sqlite`]): leases are taken at once, and the
 //! notifications are not needed.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -30,8 +27,7 @@ use crate::store::{self, Db};
 
 /// This process's node id.
 pub fn node_id() -> Uuid {
-    static ID: OnceLock<Uuid> = OnceLock::new();
-    *ID.get_or_init(Uuid::now_v7)
+    crate::domain::node_id()
 }
 
 /// What a node announces to the others about configuration it changed.
@@ -56,7 +52,7 @@ impl Change {
     }
 
     /// The change and the node that made it.
-    fn decode(text: &str) -> Option<(Uuid, Change)> {
+    pub fn decode(text: &str) -> Option<(Uuid, Change)> {
         let mut parts = text.splitn(3, ':');
         let node = parts.next()?.parse().ok()?;
         let kind = parts.next()?;
@@ -138,8 +134,7 @@ impl Cluster {
 
     /// Tells the other nodes (PostgreSQL only) that events were committed.
     pub async fn events_committed(&self) {
-        let Db::Pg(pool) = &self.db else { return };
-        if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)").bind(EVENTS_CHANNEL).bind(node_id().to_string()).execute(pool).await {
+        if let Err(err) = store::cluster::notify(&self.db, EVENTS_CHANNEL, &node_id().to_string()).await {
             tracing::debug!(error = %err, "notifying other nodes of events failed; they catch up on their own");
         }
     }
@@ -148,8 +143,7 @@ impl Cluster {
 /// Tells the hub processes on `db` (PostgreSQL only) that configuration changed — from a
 /// running hub or from the command line.
 pub async fn announce_to(db: &Db, change: Change) {
-    let Db::Pg(pool) = db else { return };
-    if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)").bind(CONFIG_CHANNEL).bind(change.encode()).execute(pool).await {
+    if let Err(err) = store::cluster::notify(db, CONFIG_CHANNEL, &change.encode()).await {
         tracing::warn!(error = %err, ?change, "announcing a configuration change failed; other nodes' caches expire on their own");
     }
 }
@@ -209,142 +203,3 @@ pub fn lock_sqlite(url: &str) -> anyhow::Result<Option<std::fs::File>> {
     }
 }
 
-/// Outbox rows already handed on, so a row read twice (the cursor looks back a little, for
-/// transactions that committed out of order) is passed on once.
-struct Seen {
-    ids: HashSet<Uuid>,
-    order: VecDeque<Uuid>,
-}
-
-impl Seen {
-    const MAX: usize = 20_000;
-
-    fn first_time(&mut self, id: Uuid) -> bool {
-        if !self.ids.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > Self::MAX
-            && let Some(old) = self.order.pop_front()
-        {
-            self.ids.remove(&old);
-        }
-        true
-    }
-}
-
-/// How far back (in outbox sequence numbers) each read looks, for transactions that took a
-/// number earlier and committed later.
-const LOOK_BACK: i64 = 500;
-
-/// PostgreSQL only: listens for the other nodes' notifications; hands their committed events to
-/// this node's websockets, and applies their configuration changes through `on_change`.
-pub async fn bridge(
-    hub: crate::state::AppState,
-    on_change: Arc<dyn Fn(Change) + Send + Sync>,
-    stop: CancellationToken,
-) {
-    let Db::Pg(pool) = &hub.db else { return };
-    let me = node_id();
-    let mut cursor = match store::outbox::max_seq(&hub.db).await {
-        Ok(seq) => seq,
-        Err(err) => {
-            tracing::error!(error = %err, "the cluster bridge cannot read the outbox; realtime stays local");
-            return;
-        }
-    };
-    let mut seen = Seen { ids: HashSet::new(), order: VecDeque::new() };
-    let mut local = hub.bus.subscribe();
-    let mut backoff = Duration::from_millis(200);
-    'connect: loop {
-        let mut listener = match sqlx::postgres::PgListener::connect_with(pool).await {
-            Ok(l) => l,
-            Err(err) => {
-                tracing::warn!(error = %err, "the cluster bridge cannot listen; retrying");
-                tokio::select! { _ = stop.cancelled() => return, _ = tokio::time::sleep(backoff) => {} }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                continue;
-            }
-        };
-        if let Err(err) = listener.listen_all([EVENTS_CHANNEL, CONFIG_CHANNEL]).await {
-            tracing::warn!(error = %err, "the cluster bridge cannot listen; retrying");
-            continue;
-        }
-        backoff = Duration::from_millis(200);
-        // Whatever was missed while not listening.
-        cursor = catch_up(&hub, me, cursor, &mut seen).await;
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                // Events this node committed: tell the others (coalescing a burst into one).
-                event = local.recv() => match event {
-                    Ok(e) if !e.remote => {
-                        while local.try_recv().is_ok() {}
-                        hub.cluster.events_committed().await;
-                    }
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => hub.cluster.events_committed().await,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                },
-                note = listener.recv() => match note {
-                    Ok(note) if note.channel() == CONFIG_CHANNEL => {
-                        if let Some((node, change)) = Change::decode(note.payload())
-                            && node != me
-                        {
-                            on_change(change);
-                        }
-                    }
-                    Ok(note) => {
-                        if note.payload() != me.to_string() {
-                            cursor = catch_up(&hub, me, cursor, &mut seen).await;
-                        }
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "the cluster bridge lost its connection; reconnecting");
-                        continue 'connect;
-                    }
-                },
-                // A notification can be lost with a connection: look anyway, now and then.
-                _ = tokio::time::sleep(Duration::from_secs(1)) => cursor = catch_up(&hub, me, cursor, &mut seen).await,
-            }
-        }
-    }
-}
-
-/// Publishes to this node's websockets the other nodes' events past `cursor`; returns the new
-/// cursor.
-async fn catch_up(hub: &crate::state::AppState, me: Uuid, cursor: i64, seen: &mut Seen) -> i64 {
-    let recent = match store::outbox::others_since(&hub.db, cursor - LOOK_BACK, me, 1000).await {
-        Ok(rows) => rows,
-        Err(err) => {
-            tracing::warn!(error = %err, "reading other nodes' events failed");
-            return cursor;
-        }
-    };
-    let next = recent.iter().map(|(seq, _)| *seq).max().unwrap_or(cursor).max(cursor);
-    // Only the events not handed on yet are read whole and opened.
-    let fresh: Vec<Uuid> = recent.into_iter().map(|(_, id)| id).filter(|id| seen.first_time(*id)).collect();
-    let rows = match store::outbox::by_ids(&hub.db, &fresh).await {
-        Ok(rows) => rows,
-        Err(err) => {
-            tracing::warn!(error = %err, "reading other nodes' events failed");
-            return cursor;
-        }
-    };
-    let mut events = Vec::new();
-    for row in rows {
-        match crate::outbox::from_row(hub, &row).await {
-            Ok(Some(mut event)) => {
-                event.remote = true;
-                events.push(event);
-            }
-            Ok(None) => {}
-            Err(err) => tracing::warn!(event_id = %row.id, error = %err, "an event of another node cannot be opened"),
-        }
-    }
-    if !events.is_empty() {
-        crate::realtime_remote::deliver(hub, &events).await;
-        hub.bus.relay(events);
-    }
-    next
-}

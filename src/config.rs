@@ -180,8 +180,8 @@ impl std::fmt::Debug for ServerConfig {
 }
 
 impl ServerConfig {
-    pub fn trusted(&self) -> Vec<crate::webhooks::ssrf::Cidr> {
-        self.trusted_proxies.iter().filter_map(|c| crate::webhooks::ssrf::Cidr::parse(c)).collect()
+    pub fn trusted(&self) -> Vec<crate::net::ssrf::Cidr> {
+        self.trusted_proxies.iter().filter_map(|c| crate::net::ssrf::Cidr::parse(c)).collect()
     }
 }
 
@@ -193,14 +193,14 @@ pub struct OutboundConfig {
 }
 
 impl OutboundConfig {
-    pub fn allow_list(&self) -> Vec<crate::webhooks::ssrf::Cidr> {
-        self.allow_private_cidrs.iter().filter_map(|c| crate::webhooks::ssrf::Cidr::parse(c)).collect()
+    pub fn allow_list(&self) -> Vec<crate::net::ssrf::Cidr> {
+        self.allow_private_cidrs.iter().filter_map(|c| crate::net::ssrf::Cidr::parse(c)).collect()
     }
 }
 
 impl WebhooksConfig {
-    pub fn allow_list(&self) -> Vec<crate::webhooks::ssrf::Cidr> {
-        self.allow_private_cidrs.iter().filter_map(|c| crate::webhooks::ssrf::Cidr::parse(c)).collect()
+    pub fn allow_list(&self) -> Vec<crate::net::ssrf::Cidr> {
+        self.allow_private_cidrs.iter().filter_map(|c| crate::net::ssrf::Cidr::parse(c)).collect()
     }
 }
 
@@ -431,7 +431,7 @@ impl Config {
             ("server.trusted_proxies", &self.server.trusted_proxies),
         ] {
             for cidr in list {
-                if crate::webhooks::ssrf::Cidr::parse(cidr).is_none() {
+                if crate::net::ssrf::Cidr::parse(cidr).is_none() {
                     errors.push(format!("{field}: {cidr:?} is not an address or CIDR network"));
                 }
             }

@@ -16,13 +16,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::outbox::UnitOfWork;
+use crate::events::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::domain::rfc3339;
-use crate::present::fields;
+use crate::events::present::fields;
 use crate::privacy::DataKey;
 use crate::privacy::audit::Actor;
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store::{self, StoreError, Tx, merges};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,7 @@ pub enum MergeError {
     #[error(transparent)]
     Crypto(#[from] crate::privacy::CryptoError),
     #[error(transparent)]
-    Append(#[from] crate::outbox::AppendError),
+    Append(#[from] crate::events::outbox::AppendError),
 }
 
 /// What moved, as recorded with the merge.

@@ -6,12 +6,12 @@
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::present::fields;
+use crate::events::present::fields;
 use crate::privacy::random_token;
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::egress::outbound::{self, Draft};
 use crate::egress::preflight::Outgoing;
-use crate::outbox::UnitOfWork;
+use crate::events::outbox::UnitOfWork;
 use crate::store::{self, ConversationRow};
 
 pub fn token_hash(token: &str) -> Vec<u8> {

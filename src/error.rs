@@ -104,11 +104,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::outbox::AppendError> for ApiError {
-    fn from(e: crate::outbox::AppendError) -> Self {
+impl From<crate::events::outbox::AppendError> for ApiError {
+    fn from(e: crate::events::outbox::AppendError) -> Self {
         match e {
-            crate::outbox::AppendError::Store(e) => Self::Store(e),
-            crate::outbox::AppendError::Crypto(e) => Self::Crypto(e),
+            crate::events::outbox::AppendError::Store(e) => Self::Store(e),
+            crate::events::outbox::AppendError::Crypto(e) => Self::Crypto(e),
         }
     }
 }

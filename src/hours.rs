@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::domain::events;
 use crate::egress::outbound::{self, Draft};
-use crate::outbox::UnitOfWork;
-use crate::state::AppState;
+use crate::events::outbox::UnitOfWork;
+use crate::hub::AppState;
 use crate::store;
 
 pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -83,7 +83,7 @@ impl BusinessHours {
 
 /// Sends the away message when a contact writes outside business hours.
 pub async fn run(hub: AppState, stop: CancellationToken) {
-    crate::outbox::each_event(&hub.bus.clone(), events::MESSAGE_RECEIVED, "away messages", stop, |event| {
+    crate::events::outbox::each_event(&hub.bus.clone(), events::MESSAGE_RECEIVED, "away messages", stop, |event| {
         let hub = hub.clone();
         async move {
             let Ok(payload) = serde_json::from_str::<Value>(&event.payload) else { return };

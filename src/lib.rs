@@ -16,21 +16,21 @@ pub mod contact_merge;
 pub mod csat;
 pub mod domain;
 pub mod egress;
+pub mod events;
 pub mod error;
 pub mod hours;
+pub mod hub;
 pub mod ingest;
 pub mod invitations;
 pub mod mailer;
-pub mod outbound;
+pub mod net;
 pub mod password_reset;
-pub mod outbox;
 pub mod policy;
-pub mod present;
 pub mod privacy;
-pub mod realtime_remote;
 pub mod regions;
+pub mod runtime;
 pub mod serve;
-pub mod state;
+
 pub mod store;
 pub mod summary;
 pub mod team_import;
@@ -55,9 +55,9 @@ use crate::config::Config;
 use crate::egress::Door;
 use crate::egress::worker::SendWorker;
 use crate::ingest::{Ingest, WriterContext};
-use crate::outbox::EventBus;
+use crate::events::outbox::EventBus;
 use crate::privacy::{Keyring, SecretKey, load_or_create_master_key, parse_master_key};
-use crate::state::Hub;
+use crate::hub::Hub;
 use crate::store::{Db, DbOptions};
 
 /// Installs the process-wide TLS provider (ring). Safe to call more than once.
@@ -175,7 +175,7 @@ struct Shared {
     keyring: Arc<Keyring>,
     policies: Arc<policy::Policies>,
     provider_http: reqwest::Client,
-    outbound_policy: Arc<webhooks::ssrf::AddressPolicy>,
+    outbound_policy: Arc<net::ssrf::AddressPolicy>,
     workers: CancellationToken,
     shutdown: CancellationToken,
     /// The channel kinds, and the web chat visitors' open sockets they push to.
@@ -209,7 +209,7 @@ impl Cell {
             bus: bus.clone(),
             send_wake: send_wake.clone(),
             http: shared.provider_http.clone(),
-            guard: outbound::guard(shared.outbound_policy.clone()),
+            guard: net::outbound::guard(shared.outbound_policy.clone()),
             public_url: config.public_base_url(),
         });
         let cluster = Arc::new(cluster::Cluster::new(db.clone(), config));
@@ -294,7 +294,7 @@ impl Cell {
                     });
                 }
             });
-            tasks.push(tokio::spawn(cluster::bridge(hub.clone(), on_change, shared.workers.clone())));
+            tasks.push(tokio::spawn(runtime::relay::bridge(hub.clone(), on_change, shared.workers.clone())));
         }
         let widget = omnibridge_webchat::router(WidgetState {
             backend: Arc::new(HubWidgetBackend::new(
@@ -365,7 +365,7 @@ async fn serve_hub(config: Config, extra_kinds: &[Arc<dyn omnibridge_channel::Ch
         _sqlite_locks.extend(cluster::lock_sqlite(&url)?);
     }
     let registry = policy::registry::Registry::load(&config.subprocessors.registry_file)?;
-    let outbound_policy = Arc::new(webhooks::ssrf::AddressPolicy::new(config.outbound.allow_list()));
+    let outbound_policy = Arc::new(net::ssrf::AddressPolicy::new(config.outbound.allow_list()));
     let sockets = VisitorSockets::default();
     let kinds = Arc::new(Kinds::new(&sockets, extra_kinds)?);
     let shared = Shared {
@@ -373,7 +373,7 @@ async fn serve_hub(config: Config, extra_kinds: &[Arc<dyn omnibridge_channel::Ch
         policies: Arc::new(policy::Policies::new(registry, kinds.clone(), config.clone())),
         kinds,
         sockets,
-        provider_http: outbound::provider_client(outbound_policy.clone()).context("building the provider HTTP client")?,
+        provider_http: net::outbound::provider_client(outbound_policy.clone()).context("building the provider HTTP client")?,
         outbound_policy,
         workers: CancellationToken::new(),
         shutdown: shutdown.clone(),

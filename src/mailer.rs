@@ -108,7 +108,7 @@ pub struct Mailers<'a> {
 
 impl<'a> Mailers<'a> {
     pub fn new(db: &'a Db, keyring: &'a Keyring, config: &'a crate::config::Config) -> Self {
-        let guard = crate::outbound::guard(std::sync::Arc::new(crate::webhooks::ssrf::AddressPolicy::new(config.outbound.allow_list())));
+        let guard = crate::net::outbound::guard(std::sync::Arc::new(crate::net::ssrf::AddressPolicy::new(config.outbound.allow_list())));
         Self { db, keyring, config: &config.mail, guard, built: std::collections::HashMap::new() }
     }
 

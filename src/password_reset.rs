@@ -10,7 +10,7 @@ use sha2::Digest;
 use uuid::Uuid;
 
 use crate::mailer::{Mailers, OperatorMail};
-use crate::state::Hub;
+use crate::hub::Hub;
 use crate::store;
 
 const TTL: Duration = Duration::from_secs(3600);

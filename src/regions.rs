@@ -22,7 +22,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::state::Hub;
+use crate::hub::Hub;
 use crate::store::{self, Db, StoreError};
 
 /// The distinct databases of this configuration, the main one first.

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::webhooks::ssrf::Cidr;
+use crate::net::ssrf::Cidr;
 
 /// The connection's own peer, whatever the forwarding headers say.
 #[derive(Debug, Clone, Copy)]

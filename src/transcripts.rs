@@ -23,8 +23,8 @@ use crate::channels::{ChannelInfo, Channels};
 use crate::egress::outbound::{self, Draft};
 use crate::egress::preflight::Outgoing;
 use crate::egress::{Door, EgressError};
-use crate::outbox::{EventBus, UnitOfWork};
-use crate::present::fields;
+use crate::events::outbox::{EventBus, UnitOfWork};
+use crate::events::present::fields;
 use crate::privacy::{DataKey, Keyring};
 use crate::store::contacts::IdentityStatus;
 use crate::store::{self, Db};
@@ -93,7 +93,7 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 
 impl<'a> Transcripts<'a> {
     /// Over a cell's hub; `public_url` is the hub's public base URL.
-    pub fn of(hub: &'a crate::state::Hub, public_url: &'a str) -> Self {
+    pub fn of(hub: &'a crate::hub::Hub, public_url: &'a str) -> Self {
         Self {
             db: &hub.db,
             keyring: &hub.keyring,

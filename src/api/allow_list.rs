@@ -18,9 +18,9 @@ use uuid::Uuid;
 
 use super::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store::{self, StoreError};
-use crate::webhooks::ssrf::Cidr;
+use crate::net::ssrf::Cidr;
 
 /// How long another process's change may take to apply here.
 const CACHE_TTL: Duration = Duration::from_secs(5);

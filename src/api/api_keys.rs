@@ -15,7 +15,7 @@ use super::auth::Auth;
 use crate::access::{self, Ended, NewKey};
 use crate::domain::{Role, rfc3339};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store::keys::ApiKeyInfo;
 
 pub fn router() -> Router<AppState> {

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::present::fields;
+use crate::events::present::fields;
 use crate::privacy::DataKey;
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store;
 
 pub fn router() -> Router<AppState> {

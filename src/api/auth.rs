@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::domain::Role;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::hub::AppState;
 
 const KEY_PREFIX: &str = "obk_";
 /// A verified key is trusted this long before the database is asked again: a revocation made

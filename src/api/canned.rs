@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::auth::Auth;
 use crate::domain::rfc3339;
 use crate::error::{ApiError, ApiResult};
-use crate::present;
-use crate::state::AppState;
+use crate::events::present;
+use crate::hub::AppState;
 use crate::store::{self, canned::CannedRow};
 
 pub const PLACEHOLDERS: &[&str] = &["contact.name", "contact.email", "contact.phone", "operator.name", "channel.name"];

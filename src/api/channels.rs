@@ -15,7 +15,7 @@ use super::auth::Auth;
 use super::pagination::{ListParams, list_body};
 use crate::channels::{ChannelInfo, settings};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::domain::rfc3339;
 use crate::store::{self, Page};
 use serde_json::json;

@@ -16,11 +16,11 @@ use uuid::Uuid;
 
 use super::auth::Auth;
 use super::contacts::load;
-use crate::outbox::UnitOfWork;
+use crate::events::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent, actions, legal_bases, methods};
 use crate::error::{ApiError, ApiResult};
-use crate::present::fields;
-use crate::state::AppState;
+use crate::events::present::fields;
+use crate::hub::AppState;
 use crate::store;
 
 pub fn router() -> Router<AppState> {

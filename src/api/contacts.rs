@@ -16,13 +16,13 @@ use uuid::Uuid;
 use super::auth::Auth;
 use super::pagination::{ListParams, list_body};
 use super::patch::Patch;
-use crate::outbox::UnitOfWork;
+use crate::events::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::domain::views::ContactView;
 use crate::error::{ApiError, ApiResult};
-use crate::present::{self, fields};
+use crate::events::present::{self, fields};
 use crate::privacy::DataKey;
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store::{self, NewContact, Page};
 
 pub fn router() -> Router<AppState> {

@@ -18,14 +18,14 @@ use crate::egress::outbound::{self, Author, Draft};
 use crate::egress::preflight::Outgoing;
 use super::pagination::{ListParams, list_body};
 use super::patch::Patch;
-use crate::outbox::UnitOfWork;
+use crate::events::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::domain::views::{ConversationView, MessageView};
 use crate::domain::CONVERSATION_STATUSES;
 use crate::error::{ApiError, ApiResult};
-use crate::outbox;
-use crate::present;
-use crate::state::AppState;
+use crate::events::outbox;
+use crate::events::present;
+use crate::hub::AppState;
 use crate::store::{self, ConversationFilter, ConversationRow, Page};
 
 pub fn router() -> Router<AppState> {
@@ -95,7 +95,7 @@ async fn transcript(State(state): State<AppState>, auth: Auth, Path(id): Path<St
         let rows = store::messages::for_conversation(&state.db, auth.tenant_id, conversation.id, after, 500).await?;
         let page = Page::from_rows(rows, 500, |r| r.id);
         for m in page.items.iter().filter(|m| !m.private && m.purpose != "transcripts") {
-            let text = key.open(crate::present::fields::MESSAGE_TEXT, m.id, &m.text)?;
+            let text = key.open(crate::events::present::fields::MESSAGE_TEXT, m.id, &m.text)?;
             lines.push(crate::transcripts::Line { direction: m.direction.clone(), at: crate::domain::rfc3339(m.created_at), text });
         }
         after = page.next_cursor;
@@ -142,7 +142,7 @@ async fn typing(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     let address_kind = kind.address_kind();
     if let Some(identity) = store::contacts::identity_for_kind(&state.db, auth.tenant_id, conversation.contact_id, address_kind.as_str()).await? {
         let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
-        let address = key.open(crate::present::fields::IDENTITY_ADDRESS, conversation.contact_id, &identity.address)?;
+        let address = key.open(crate::events::present::fields::IDENTITY_ADDRESS, conversation.contact_id, &identity.address)?;
         state.channels.typing(&channel, &omnibridge_channel::Address::new(address_kind, &address), body.typing);
     }
     Ok(StatusCode::NO_CONTENT)

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store;
 
 pub fn router() -> Router<AppState> {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::hours::BusinessHours;
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store;
 
 pub fn router() -> Router<AppState> {

@@ -12,7 +12,7 @@ use omnibridge_channel::problem::Problem;
 use serde::Deserialize;
 
 use crate::invitations::{self, LinkError};
-use crate::state::AppState;
+use crate::hub::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -18,7 +18,7 @@ use super::auth::Auth;
 use crate::domain::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::privacy::random_token;
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store;
 
 pub fn router() -> Router<AppState> {

@@ -22,13 +22,13 @@ use super::conversations::find;
 use super::pagination::{ListParams, list_body};
 use crate::egress::outbound::{self, Author, Draft};
 use crate::egress::preflight::Outgoing;
-use crate::outbox::UnitOfWork;
+use crate::events::outbox::UnitOfWork;
 use crate::channels::ChannelInfo;
 use crate::domain::events::{self, Event};
 use crate::error::{ApiError, ApiResult};
-use crate::outbox;
-use crate::present::{self, fields};
-use crate::state::AppState;
+use crate::events::outbox;
+use crate::events::present::{self, fields};
+use crate::hub::AppState;
 use crate::store::{self, Page};
 
 /// Purposes an outbound message may be sent for.

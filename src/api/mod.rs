@@ -48,7 +48,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use omnibridge_channel::problem::Problem;
 
-use crate::state::AppState;
+use crate::hub::AppState;
 
 /// The whole router; `widget` is the web chat adapter's router, mounted as is; `inbound` is
 /// where provider webhooks hand their messages.

@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::state::AppState;
+use crate::hub::AppState;
 
 pub const DOCUMENT: &str = include_str!("openapi.json");
 

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use omnibridge_channel::problem::Problem;
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::hub::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(prometheus))

@@ -15,7 +15,7 @@ use super::auth::Auth;
 use super::rate_limit::Limit;
 use crate::error::{ApiError, ApiResult};
 use crate::password_reset::{self, ResetError};
-use crate::state::AppState;
+use crate::hub::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -20,7 +20,7 @@ use crate::domain::rfc3339;
 use crate::egress::EgressError;
 use crate::error::{ApiError, ApiResult};
 use crate::privacy::{audit, export, requests};
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store::privacy::{RequestRow, RetentionRow};
 use crate::store::{self, Page};
 

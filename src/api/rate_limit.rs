@@ -33,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use omnibridge_channel::problem::Problem;
 
 use crate::config::LimitsConfig;
-use crate::state::AppState;
+use crate::hub::AppState;
 
 /// What is limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

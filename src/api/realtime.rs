@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::auth::{authenticate, hash_key};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::hub::AppState;
 
 /// Sockets one key or session may hold open at once.
 pub const MAX_SOCKETS_PER_CREDENTIAL: usize = 20;

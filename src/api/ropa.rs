@@ -13,7 +13,7 @@ use super::auth::Auth;
 use super::pagination::ListParams;
 use crate::error::{ApiError, ApiResult};
 use crate::policy::ropa;
-use crate::state::AppState;
+use crate::hub::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/ropa", get(show))

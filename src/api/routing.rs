@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 use super::auth::Auth;
 use super::pagination::{ListParams, list_body};
 use crate::domain::rfc3339;
-use crate::present::csv_field;
+use crate::events::present::csv_field;
 use crate::error::{ApiError, ApiResult};
 use crate::policy::{recipients, rules};
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store::transfers::{TransferFilter, TransferRow};
 use crate::store::{self};
 

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::privacy::random_token;
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store;
 
 pub const SESSION_COOKIE: &str = "omnibridge_session";

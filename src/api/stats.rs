@@ -15,7 +15,7 @@ use super::auth::Auth;
 use super::pagination::ListParams;
 use crate::domain::rfc3339;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store::{self, conversations::Timing};
 
 pub fn router() -> Router<AppState> {

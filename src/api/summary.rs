@@ -11,7 +11,7 @@ use axum::routing::get;
 use omnibridge_channel::problem::Problem;
 use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::summary::OPT_OUT;
 
 pub fn router() -> Router<AppState> {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::auth::Auth;
 use crate::domain::rfc3339;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store::team::{self, Team};
 
 pub fn router() -> Router<AppState> {

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store;
 use crate::transcripts::{TranscriptError, Transcripts, token_hash};
 

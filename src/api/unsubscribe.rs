@@ -14,11 +14,11 @@ use uuid::Uuid;
 
 use omnibridge_channel::Address;
 
-use crate::outbox::UnitOfWork;
+use crate::events::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent};
 use crate::egress::worker::UNSUBSCRIBE;
-use crate::present::fields;
-use crate::state::AppState;
+use crate::events::present::fields;
+use crate::hub::AppState;
 use crate::store;
 
 /// The unsubscribe routes of every kind that offers them, each knowing its kind.

@@ -21,11 +21,11 @@ use super::patch::Patch;
 use crate::domain::{Role, events, rfc3339};
 use crate::error::{ApiError, ApiResult};
 use crate::privacy::tenant_sealed;
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::store::webhooks::{AttemptRow, DeliveryRow, EndpointRow};
 use crate::store::{self, Page, now_micros};
 use crate::webhooks::signature::{SigningKey, message_id};
-use crate::webhooks::ssrf::{self, UrlError};
+use crate::net::ssrf::{self, UrlError};
 
 /// Old secrets that may still be signing at once (as Svix allows).
 const MAX_OLD_SECRETS: i64 = 10;

@@ -23,7 +23,7 @@ use uuid::Uuid;
 pub use self::registry::Kinds;
 use crate::domain::rfc3339;
 use crate::domain::views::ChannelView;
-use crate::outbox::EventBus;
+use crate::events::outbox::EventBus;
 use crate::privacy::{Keyring, tenant_sealed};
 use crate::store::{ChannelRow, Db, StoreResult};
 

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 /// Refuses settings whose hosts are (or resolve to) addresses the outbound guard forbids, naming
 /// the field. A host that does not resolve now is left to the channel's health to report; the
 /// guard checks again on every connection.
-pub async fn vet_destinations(kind: &dyn ChannelKind, public: &Value, policy: &crate::webhooks::ssrf::AddressPolicy) -> Result<(), ApiError> {
+pub async fn vet_destinations(kind: &dyn ChannelKind, public: &Value, policy: &crate::net::ssrf::AddressPolicy) -> Result<(), ApiError> {
     for setting in kind.host_settings() {
         let field = setting.name;
         let Some(text) = public.get(field).and_then(Value::as_str) else { continue };

@@ -10,12 +10,12 @@ use omnibridge_channel::{Address, AddressKind, Technical};
 use omnibridge_webchat::{SessionRequest, TokenHash, TranscriptSent, Visitor, WidgetBackend, WidgetError, WidgetMessage};
 use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::hub::AppState;
 use crate::domain::events::{self, Event};
 use crate::domain::rfc3339;
 use crate::consent::{self, NewConsent};
-use crate::outbox::UnitOfWork;
-use crate::present::{self, fields};
+use crate::events::outbox::UnitOfWork;
+use crate::events::present::{self, fields};
 use crate::store::contacts::IdentityStatus;
 use crate::store::{self, MessageRow, NewContact};
 use crate::transcripts::{TranscriptError, Transcripts};

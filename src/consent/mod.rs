@@ -111,7 +111,7 @@ pub struct ConsentView {
 }
 
 pub fn view(row: &ConsentRow, key: Option<&crate::privacy::DataKey>) -> ConsentView {
-    let address = key.and_then(|k| k.open_opt(crate::present::fields::CONSENT_ADDRESS, row.id, row.address.as_deref()).ok().flatten());
+    let address = key.and_then(|k| k.open_opt(crate::events::present::fields::CONSENT_ADDRESS, row.id, row.address.as_deref()).ok().flatten());
     ConsentView {
         id: row.id,
         seq: row.seq,
@@ -219,11 +219,11 @@ pub async fn record(
     tx: &mut Tx,
     key: &crate::privacy::DataKey,
     events: &[NewConsent],
-) -> Result<(Vec<ConsentRow>, Vec<crate::domain::events::Event>), crate::outbox::AppendError> {
+) -> Result<(Vec<ConsentRow>, Vec<crate::domain::events::Event>), crate::events::outbox::AppendError> {
     let rows = append(tx, events).await?;
     let mut changed = changed_events(&rows, Some(key));
     for event in &mut changed {
-        crate::outbox::append(&mut *tx, Some(key), event).await?;
+        crate::events::outbox::append(&mut *tx, Some(key), event).await?;
     }
     Ok((rows, changed))
 }

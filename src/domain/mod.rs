@@ -67,6 +67,13 @@ impl Direction {
 /// SDK's vocabulary, shared with the kinds' records of processing).
 pub use omnibridge_channel::categories;
 
+/// This process's id among the hub processes sharing a database (UUIDv7, made at start):
+/// recorded with what it writes and the leases it holds.
+pub fn node_id() -> uuid::Uuid {
+    static ID: std::sync::OnceLock<uuid::Uuid> = std::sync::OnceLock::new();
+    *ID.get_or_init(uuid::Uuid::now_v7)
+}
+
 /// Microseconds since the Unix epoch: how the hub keeps time (UTC), in memory and in storage.
 pub fn now_micros() -> i64 {
     let now = time::OffsetDateTime::now_utc();

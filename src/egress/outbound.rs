@@ -11,8 +11,8 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::domain::views::MessageView;
-use crate::outbox::UnitOfWork;
-use crate::present::{self, fields};
+use crate::events::outbox::UnitOfWork;
+use crate::events::present::{self, fields};
 use crate::privacy::{CryptoError, DataKey};
 use crate::store::{self, NewMessage, StoreError};
 

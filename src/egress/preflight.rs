@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{Door, EgressError, Recipient, Transfer};
 use crate::channels::ChannelInfo;
-use crate::present::fields;
+use crate::events::present::fields;
 use crate::store;
 
 /// A message about to be queued.

@@ -3,10 +3,10 @@
 
 use omnibridge_channel::DeliveryStatus;
 
-use crate::outbox::UnitOfWork;
+use crate::events::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
-use crate::outbox::{self, EventBus};
-use crate::present;
+use crate::events::outbox::{self, EventBus};
+use crate::events::present;
 use crate::privacy::Keyring;
 use crate::store::{self, Db, MessageRow};
 

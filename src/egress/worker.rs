@@ -11,15 +11,15 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{Door, EgressError, Recipient, Transfer};
-use crate::outbox::UnitOfWork;
+use crate::events::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent};
 use crate::channels::{ChannelInfo, Channels};
 use crate::domain::events::{self, Event};
 use omnibridge_channel::ChannelKind;
 
 use crate::domain::rfc3339;
-use crate::outbox::{self, EventBus};
-use crate::present::{self, fields};
+use crate::events::outbox::{self, EventBus};
+use crate::events::present::{self, fields};
 use crate::privacy::Keyring;
 use crate::store::{self, Db, QueuedMessage};
 

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::batch::{BatchOutcome, IngestError, ingest_batch};
 use crate::channels::Channels;
-use crate::outbox::{EventBus, UnitOfWork};
+use crate::events::outbox::{EventBus, UnitOfWork};
 use crate::privacy::Keyring;
 use crate::store::Db;
 

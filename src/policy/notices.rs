@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::Policies;
 use super::registry::{Registry, Standing};
 use crate::domain::events::{self, Event};
-use crate::outbox::{EventBus, UnitOfWork};
+use crate::events::outbox::{EventBus, UnitOfWork};
 use crate::store::{self, Db, StoreError, Tx};
 
 /// Records the registry as `tenant_id` knows it now, without an event (a new tenant sees the

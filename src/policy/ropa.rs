@@ -214,7 +214,7 @@ impl Ropa {
 
     /// One row per (activity, recipient) and per recipient, for spreadsheets.
     pub fn to_csv(&self) -> String {
-        let f = crate::present::csv_field;
+        let f = crate::events::present::csv_field;
         let mut out = String::from("section,name,processing,data_subjects,data_categories,recipient,countries,mechanism\r\n");
         for a in &self.activities {
             out.push_str(&format!(

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::domain::events::{self, Event};
 use crate::domain::rfc3339;
-use crate::outbox;
+use crate::events::outbox;
 use crate::store::privacy::Erased;
 use crate::store::{self, StoreError, Tx};
 
@@ -60,7 +60,7 @@ async fn quarantined_mail_of(tx: &mut Tx, keyring: &crate::privacy::Keyring, ten
     let addresses: Vec<String> = identities
         .iter()
         .filter(|i| matches!(omnibridge_channel::AddressKind::parse(&i.kind), Some(omnibridge_channel::AddressKind::Email | omnibridge_channel::AddressKind::Phone)))
-        .filter_map(|i| key.open(crate::present::fields::IDENTITY_ADDRESS, contact_id, &i.address).ok())
+        .filter_map(|i| key.open(crate::events::present::fields::IDENTITY_ADDRESS, contact_id, &i.address).ok())
         .map(|a| a.to_lowercase())
         .filter(|a| a.len() >= 5)
         .collect();

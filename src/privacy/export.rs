@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain::rfc3339;
-use crate::present;
+use crate::events::present;
 use crate::privacy::{KeyError, Keyring};
 use crate::store::conversations::ConversationFilter;
 use crate::store::transfers::TransferFilter;

@@ -22,12 +22,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::outbox::UnitOfWork;
+use crate::events::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent};
 use crate::domain::events::{self, Event};
 use crate::domain::rfc3339;
-use crate::present::fields;
-use crate::state::AppState;
+use crate::events::present::fields;
+use crate::hub::AppState;
 use crate::store::privacy::RequestRow;
 use crate::store::{self, StoreError};
 

@@ -75,3 +75,35 @@ pub async fn release(db: &Db, name: &str, owner: Uuid) -> StoreResult<()> {
     on_conn!(Conn::from(&mut tx), |c| sqlx::query("DELETE FROM leases WHERE name = $1 AND owner = $2").bind(name).bind(owner).execute(c).await.map(|_| ()))?;
     tx.commit().await
 }
+
+/// Notifies the processes listening on `channel` (PostgreSQL `NOTIFY`; nothing on SQLite, which
+/// serves one process).
+pub async fn notify(db: &Db, channel: &str, payload: &str) -> StoreResult<()> {
+    let Db::Pg(pool) = db else { return Ok(()) };
+    sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(pool).await?;
+    Ok(())
+}
+
+/// A notification another process sent.
+pub struct Notification {
+    pub channel: String,
+    pub payload: String,
+}
+
+/// A connection listening for notifications (PostgreSQL `LISTEN`).
+pub struct Listener(sqlx::postgres::PgListener);
+
+impl Listener {
+    /// Listens on `channels`; `None` on SQLite, where there is no one else to hear.
+    pub async fn connect(db: &Db, channels: &[&str]) -> StoreResult<Option<Self>> {
+        let Db::Pg(pool) = db else { return Ok(None) };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen_all(channels.iter().copied()).await?;
+        Ok(Some(Self(listener)))
+    }
+
+    pub async fn recv(&mut self) -> StoreResult<Notification> {
+        let note = self.0.recv().await?;
+        Ok(Notification { channel: note.channel().to_owned(), payload: note.payload().to_owned() })
+    }
+}

@@ -13,7 +13,7 @@ row_struct! {
 
 /// The node (hub process) appending: recorded with each event, so other nodes know whose it is.
 fn origin() -> Uuid {
-    crate::cluster::node_id()
+    crate::domain::node_id()
 }
 
 row_struct! {

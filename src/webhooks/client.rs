@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
 
-use super::ssrf::{AddressPolicy, GuardedResolver, literal_ip};
+use crate::net::ssrf::{AddressPolicy, GuardedResolver, literal_ip};
 use crate::egress::Permit;
 
 /// One signed request, ready to go.
@@ -127,7 +127,7 @@ impl WebhookClient {
 fn classify(e: &reqwest::Error) -> PostError {
     let mut source: Option<&dyn std::error::Error> = Some(e);
     while let Some(err) = source {
-        if let Some(refused) = err.downcast_ref::<super::ssrf::UrlError>() {
+        if let Some(refused) = err.downcast_ref::<crate::net::ssrf::UrlError>() {
             return PostError::Forbidden(refused.to_string());
         }
         source = err.source();

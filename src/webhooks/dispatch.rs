@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::thin;
-use crate::outbox::EventBus;
+use crate::events::outbox::EventBus;
 use crate::privacy::Keyring;
 use crate::store::webhooks::NewDelivery;
 use crate::store::{self, Db, EventRow, StoreError, now_micros};

@@ -13,7 +13,6 @@ pub mod dispatch;
 pub mod housekeeping;
 pub mod schedule;
 pub mod signature;
-pub mod ssrf;
 pub mod thin;
 
 use std::sync::Arc;
@@ -25,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::WebhooksConfig;
 use crate::egress::Door;
-use crate::outbox::EventBus;
+use crate::events::outbox::EventBus;
 use crate::privacy::Keyring;
 use crate::store::Db;
 
@@ -43,7 +42,7 @@ pub fn retry_schedule(config: &WebhooksConfig) -> schedule::RetrySchedule {
 /// The guarded HTTP client configured in `[webhooks]`.
 pub fn client(config: &WebhooksConfig) -> Result<WebhookClient, reqwest::Error> {
     WebhookClient::new(
-        ssrf::AddressPolicy::new(config.allow_list()),
+        crate::net::ssrf::AddressPolicy::new(config.allow_list()),
         Duration::from_secs(config.timeout_secs),
         config.response_body_max_bytes,
     )

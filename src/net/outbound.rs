@@ -1,6 +1,6 @@
 //! Connections the hub makes on a tenant's behalf — provider APIs and their media, Telegram
 //! files, IMAP and SMTP servers — pass the same connect-time address guard as webhooks
-//! ([`crate::webhooks::ssrf`]): every address a name resolves to is checked when the connection
+//! ([`crate::net::ssrf`]): every address a name resolves to is checked when the connection
 //! is made (DNS rebinding included), literal addresses before the request, and every redirect
 //! hop the same way. `outbound.allow_private_cidrs` opens holes (a mail server on the local
 //! network, a provider fake in tests); webhooks keep their own `webhooks.allow_private_cidrs`,
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use omnibridge_channel::AddressGuard;
 
-use crate::webhooks::ssrf::{AddressPolicy, GuardedResolver, literal_ip};
+use crate::net::ssrf::{AddressPolicy, GuardedResolver, literal_ip};
 
 /// At most this many redirects are followed.
 const MAX_REDIRECTS: usize = 5;

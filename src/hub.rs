@@ -10,7 +10,7 @@ use crate::api::auth::AuthCache;
 use crate::channels::Channels;
 use crate::channels::runners::Runners;
 use crate::config::Config;
-use crate::outbox::EventBus;
+use crate::events::outbox::EventBus;
 use crate::policy::Policies;
 use crate::privacy::Keyring;
 use crate::store::Db;
@@ -51,7 +51,7 @@ pub struct Hub {
     pub cluster: Arc<crate::cluster::Cluster>,
     pub shutdown: CancellationToken,
     /// Where connections on a tenant's behalf may go (vets channel hosts at configuration).
-    pub outbound_policy: Arc<crate::webhooks::ssrf::AddressPolicy>,
+    pub outbound_policy: Arc<crate::net::ssrf::AddressPolicy>,
     /// The tenants in which someone's access ended (a key revoked, an operator deactivated or
     /// signed out): that tenant's open websockets re-check their credentials.
     pub revocations: tokio::sync::broadcast::Sender<uuid::Uuid>,

@@ -1,4 +1,4 @@
-//! Server-side request forgery guard for webhook URLs, and (through [`crate::outbound`]) for
+//! Server-side request forgery guard for webhook URLs, and (through [`crate::net::outbound`]) for
 //! every other connection made on a tenant's behalf.
 //!
 //! A tenant names the URL; the hub must not become a way into its own network. Addresses are

@@ -199,10 +199,10 @@ impl EventBus {
 
 /// An event read back from the outbox (another process's), its payload opened when it is
 /// sealed. `None` for a type this build does not know, or a contact erased since.
-pub async fn from_row(hub: &crate::state::AppState, row: &store::outbox::OriginRow) -> Result<Option<Event>, String> {
+pub async fn from_row(db: &store::Db, keyring: &crate::privacy::Keyring, row: &store::outbox::OriginRow) -> Result<Option<Event>, String> {
     let Some(event_type) = crate::domain::events::known(&row.event_type) else { return Ok(None) };
     let payload = match row.contact_id {
-        Some(contact_id) => match hub.keyring.data_key(&hub.db, row.tenant_id, contact_id).await {
+        Some(contact_id) => match keyring.data_key(db, row.tenant_id, contact_id).await {
             Ok(key) => key.open_bytes(EVENT_PAYLOAD, row.id, &row.payload).map_err(|e| e.to_string())?,
             Err(_) => return Ok(None),
         },
