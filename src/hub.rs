@@ -6,7 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::auth::AuthCache;
+use crate::access::{AllowLists, AuthCache, SocketCounts};
 use crate::channels::Channels;
 use crate::channels::runners::Runners;
 use crate::config::Config;
@@ -43,10 +43,10 @@ pub struct Hub {
     pub runners: Arc<Runners>,
     pub auth_cache: AuthCache,
     /// Tenants' IP allow-lists, cached.
-    pub ip_allow: crate::api::allow_list::AllowLists,
+    pub ip_allow: AllowLists,
     pub metrics: Option<PrometheusHandle>,
     /// Token buckets for abusive clients.
-    pub limits: Arc<crate::api::rate_limit::RateLimits>,
+    pub limits: Arc<crate::limits::RateLimits>,
     /// This process among the others on the same database: leases, announcements.
     pub cluster: Arc<crate::cluster::Cluster>,
     pub shutdown: CancellationToken,
@@ -56,5 +56,5 @@ pub struct Hub {
     /// signed out): that tenant's open websockets re-check their credentials.
     pub revocations: tokio::sync::broadcast::Sender<uuid::Uuid>,
     /// Open realtime sockets per key or session.
-    pub socket_counts: crate::api::realtime::SocketCounts,
+    pub socket_counts: SocketCounts,
 }

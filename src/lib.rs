@@ -6,35 +6,27 @@
 
 pub mod access;
 pub mod api;
-pub mod assignment;
 pub mod channels;
 pub mod cluster;
-pub mod cli;
 pub mod config;
 pub mod consent;
-pub mod contact_merge;
-pub mod csat;
+pub mod contacts;
 pub mod domain;
 pub mod egress;
 pub mod events;
-pub mod error;
-pub mod hours;
 pub mod hub;
+pub mod inbox;
 pub mod ingest;
-pub mod invitations;
-pub mod mailer;
+pub mod limits;
 pub mod net;
-pub mod password_reset;
+pub mod outgoing;
 pub mod policy;
 pub mod privacy;
-pub mod regions;
+pub mod rights;
 pub mod runtime;
-pub mod serve;
 
 pub mod store;
-pub mod summary;
-pub mod team_import;
-pub mod transcripts;
+pub mod team;
 pub mod webhooks;
 
 use std::sync::{Arc, OnceLock};
@@ -50,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::channels::{Channels, ChannelsSetup, Kinds};
 use crate::channels::runners::Runners;
-use crate::channels::webchat::HubWidgetBackend;
+use crate::inbox::widget::HubWidgetBackend;
 use crate::config::Config;
 use crate::egress::Door;
 use crate::egress::worker::SendWorker;
@@ -171,7 +163,7 @@ fn send_worker(config: &Config, hub: &Hub) -> SendWorker {
 struct Shared {
     config: Arc<Config>,
     /// One set of buckets for the process, whichever cell a request goes to.
-    limits: Arc<api::rate_limit::RateLimits>,
+    limits: Arc<limits::RateLimits>,
     keyring: Arc<Keyring>,
     policies: Arc<policy::Policies>,
     provider_http: reqwest::Client,
@@ -258,10 +250,10 @@ impl Cell {
             Duration::from_secs(config.http.shutdown_grace_secs),
             shared.workers.clone(),
         ));
-        tasks.push(tokio::spawn(assignment::run(hub.clone(), shared.workers.clone())));
-        tasks.push(tokio::spawn(hours::run(hub.clone(), shared.workers.clone())));
-        tasks.push(tokio::spawn(mailer::run(db.clone(), keyring.clone(), config.clone(), hub.mail_wake.clone(), shared.workers.clone())));
-        let privacy_worker = privacy::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };
+        tasks.push(tokio::spawn(inbox::assignment::run(hub.clone(), shared.workers.clone())));
+        tasks.push(tokio::spawn(inbox::hours::run(hub.clone(), shared.workers.clone())));
+        tasks.push(tokio::spawn(team::mailer::run(db.clone(), keyring.clone(), config.clone(), hub.mail_wake.clone(), shared.workers.clone())));
+        let privacy_worker = rights::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };
         tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
         tasks.push(tokio::spawn(privacy::retention::run(db.clone(), config.webhooks.payload_retention_days, shared.workers.clone())));
         tasks.push(tokio::spawn(policy::notices::watch(db.clone(), bus.clone(), shared.policies.clone(), shared.workers.clone())));
@@ -289,7 +281,7 @@ impl Cell {
                                 hub.policies.invalidate(id);
                                 hub.ip_allow.forget(id);
                             }
-                            cluster::Change::Access(id) => access::Ended::here(&hub, id),
+                            cluster::Change::Access(id) => team::operators::Ended::here(&hub, id),
                         }
                     });
                 }
@@ -299,7 +291,7 @@ impl Cell {
         let widget = omnibridge_webchat::router(WidgetState {
             backend: Arc::new(HubWidgetBackend::new(
                 hub.clone(),
-                channels::webchat::WidgetOptions {
+                inbox::widget::WidgetOptions {
                     purposes: config.consent.purposes(),
                     session_ttl: Duration::from_secs(config.widget.session_days * 86_400),
                     public_url: config.public_base_url(),
@@ -361,7 +353,7 @@ async fn serve_hub(config: Config, extra_kinds: &[Arc<dyn omnibridge_channel::Ch
     let config = Arc::new(config);
     // SQLite serves one process: hold each file's lock while serving.
     let mut _sqlite_locks = Vec::new();
-    for url in regions::database_urls(&config) {
+    for url in runtime::regions::database_urls(&config) {
         _sqlite_locks.extend(cluster::lock_sqlite(&url)?);
     }
     let registry = policy::registry::Registry::load(&config.subprocessors.registry_file)?;
@@ -377,15 +369,15 @@ async fn serve_hub(config: Config, extra_kinds: &[Arc<dyn omnibridge_channel::Ch
         outbound_policy,
         workers: CancellationToken::new(),
         shutdown: shutdown.clone(),
-        limits: Arc::new(api::rate_limit::RateLimits::new(config.limits.clone())),
+        limits: Arc::new(limits::RateLimits::new(config.limits.clone())),
         config: config.clone(),
     };
-    let sweeper = tokio::spawn(api::rate_limit::sweeper(shared.limits.clone(), shared.workers.clone()));
+    let sweeper = tokio::spawn(limits::sweeper(shared.limits.clone(), shared.workers.clone()));
     // One cell per database: the main one first (it also holds the directory of tenants), then
     // each region's own.
     let mut cells = Vec::new();
     let mut routers = Vec::new();
-    for url in regions::database_urls(&config) {
+    for url in runtime::regions::database_urls(&config) {
         let (cell, router) = Cell::start(&shared, &url).await?;
         cells.push(cell);
         routers.push(router);
@@ -393,14 +385,14 @@ async fn serve_hub(config: Config, extra_kinds: &[Arc<dyn omnibridge_channel::Ch
     let app = if routers.len() == 1 {
         routers.pop().unwrap_or_default()
     } else {
-        regions::dispatcher(cells.iter().map(|c| c.hub.clone()).zip(routers).collect())
+        runtime::regions::dispatcher(cells.iter().map(|c| c.hub.clone()).zip(routers).collect())
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = cells[0].db.backend(), cells = cells.len(), "omnibridge listening");
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
     let header_timeout = Duration::from_secs(config.http.header_read_timeout_secs.max(1));
     let served: anyhow::Result<()> = tokio::select! {
-        _ = serve::serve(listener, app, header_timeout, Arc::new(config.server.trusted()), shutdown.clone()) => Ok(()),
+        _ = runtime::serve::serve(listener, app, header_timeout, Arc::new(config.server.trusted()), shutdown.clone()) => Ok(()),
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
             tracing::warn!("open connections did not finish within the grace period");
             Ok(())

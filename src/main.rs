@@ -223,7 +223,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             omnibridge::run(config, listener, shutdown).await
         }
         Command::Migrate => {
-            for url in omnibridge::regions::database_urls(&config) {
+            for url in omnibridge::runtime::regions::database_urls(&config) {
                 let db = omnibridge::store::Db::connect_without_migrating(&omnibridge::db_options_for(&config, &url)).await?;
                 let ran = db.migrate().await?;
                 println!("{}: applied {ran} migration(s)", omnibridge::config::redact_url(&url));
@@ -232,8 +232,8 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Tenant { command: TenantCommand::Create { name, region, json } } => {
             let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
-            let dbs = omnibridge::regions::Databases::connect(Arc::new(config)).await?;
-            let created = omnibridge::cli::create_tenant(&dbs, &registry, &name, &region).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(Arc::new(config)).await?;
+            let created = omnibridge::runtime::cli::create_tenant(&dbs, &registry, &name, &region).await?;
             if json {
                 println!("{}", serde_json::to_string(&created)?);
             } else {
@@ -242,7 +242,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Consent { command: ConsentCommand::Verify { tenant } } => {
-            let dbs = omnibridge::regions::Databases::connect(Arc::new(config)).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(Arc::new(config)).await?;
             let db = tenant_db(&dbs, tenant).await?;
             match omnibridge::consent::verify(db, tenant).await? {
                 Ok(events) => {
@@ -257,8 +257,8 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Nodes { json } => {
             let config = Arc::new(config);
-            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
-            let listed = omnibridge::cli::nodes(dbs.main(), &config).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
+            let listed = omnibridge::runtime::cli::nodes(dbs.main(), &config).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&listed)?);
             } else if listed.is_empty() {
@@ -281,24 +281,24 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             };
             let config = Arc::new(config);
             let keyring = omnibridge::keyring(&config).await?;
-            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
-            let created = match omnibridge::team_import::import(db, &keyring, tenant, &text).await {
+            let created = match omnibridge::team::import::import(db, &keyring, tenant, &text).await {
                 Ok(created) => created,
-                Err(omnibridge::team_import::ImportError::Invalid(rows)) => {
+                Err(omnibridge::team::import::ImportError::Invalid(rows)) => {
                     for row in &rows {
                         eprintln!("{}: {row}", file.display());
                     }
                     anyhow::bail!("{} problem(s) in {}; nothing was imported", rows.len(), file.display());
                 }
-                Err(omnibridge::team_import::ImportError::Store(e)) => return Err(e.into()),
+                Err(omnibridge::team::import::ImportError::Store(e)) => return Err(e.into()),
             };
             let detail = format!("{} operator(s) (command line)", created.len());
             omnibridge::privacy::audit::record(db, tenant, &Default::default(), "operators.import", "tenant", Some(tenant), Some(&detail)).await;
             for operator in &created {
                 println!("{}\t{}\t{}\t{}", operator.id, operator.role, operator.email.as_deref().unwrap_or(""), operator.name);
             }
-            let sent = omnibridge::invitations::send_pending(db, &keyring, &config, Some(tenant)).await?;
+            let sent = omnibridge::team::invitations::send_pending(db, &keyring, &config, Some(tenant)).await?;
             eprintln!("imported {} operator(s); invitations mailed: {}, not sent yet: {}", created.len(), sent.sent, sent.failed);
             if sent.failed > 0 {
                 eprintln!("(unsent invitations are retried by the running server; `GET /v1/operators` shows why they failed)");
@@ -310,9 +310,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let keyring = Arc::new(omnibridge::keyring(&config).await?);
             let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
             let policies = Arc::new(omnibridge::policy::Policies::new(registry, Arc::new(omnibridge::channels::Kinds::described()), config.clone()));
-            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
-            let body = omnibridge::cli::export_contact(db, policies, keyring, tenant, contact).await?;
+            let body = omnibridge::runtime::cli::export_contact(db, policies, keyring, tenant, contact).await?;
             std::fs::write(&out, body).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());
             Ok(())
@@ -320,16 +320,16 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Erase { tenant, contact } => {
             let config = Arc::new(config);
             let keyring = omnibridge::keyring(&config).await?;
-            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
-            let erased = omnibridge::cli::erase_contact(db, &keyring, tenant, contact).await?;
+            let erased = omnibridge::runtime::cli::erase_contact(db, &keyring, tenant, contact).await?;
             println!("{}", serde_json::to_string_pretty(&erased)?);
             Ok(())
         }
         Command::Purge { tenant, dry_run } => {
             let config = Arc::new(config);
-            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
-            let bar = omnibridge::cli::progress_bar("tenants");
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
+            let bar = omnibridge::runtime::cli::progress_bar("tenants");
             let mut totals: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
             for db in dbs.all() {
                 let done = omnibridge::privacy::retention::purge_all(db, tenant, config.webhooks.payload_retention_days, dry_run, &|d, t| bar(d as u64, t as u64)).await?;
@@ -356,7 +356,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let keyring = Arc::new(omnibridge::keyring(&config).await?);
             let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
             let policies = Arc::new(omnibridge::policy::Policies::new(registry, Arc::new(omnibridge::channels::Kinds::described()), config.clone()));
-            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, id).await?;
             if let Some(dir) = export {
                 std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -365,7 +365,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                     let page = omnibridge::store::contacts::contacts(db, id, after, 200).await?;
                     after = page.last().map(|c| c.id);
                     for c in &page {
-                        let body = omnibridge::cli::export_contact(db, policies.clone(), keyring.clone(), id, c.id).await?;
+                        let body = omnibridge::runtime::cli::export_contact(db, policies.clone(), keyring.clone(), id, c.id).await?;
                         std::fs::write(dir.join(format!("{}.json", c.id)), body)?;
                     }
                     if page.len() < 200 {
@@ -387,7 +387,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let config = Arc::new(config);
             let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
             let policies = omnibridge::policy::Policies::new(registry, Arc::new(omnibridge::channels::Kinds::described()), config.clone());
-            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
             let steps = ["tenant", "recipients", "channels", "transfers", "done"];
             let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -418,7 +418,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let new_master = omnibridge::privacy::parse_master_key(new_key.trim()).context("--new-key")?;
             let config = Arc::new(config);
             let generations = omnibridge::key_generations(&config).await?;
-            let dbs = omnibridge::regions::Databases::connect(config.clone()).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let all: Vec<&omnibridge::store::Db> = dbs.all().collect();
             let (_, rotated) = omnibridge::privacy::rotation::rotate(&all, &generations, &new_master).await?;
             println!(
@@ -437,9 +437,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Key { command: KeyCommand::List { tenant, json } } => {
-            let dbs = omnibridge::regions::Databases::connect(Arc::new(config)).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(Arc::new(config)).await?;
             let db = tenant_db(&dbs, tenant).await?;
-            let keys = omnibridge::access::list_keys(db, tenant).await?;
+            let keys = omnibridge::team::operators::list_keys(db, tenant).await?;
             if json {
                 let rows: Vec<serde_json::Value> = keys
                     .iter()
@@ -455,18 +455,18 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Key { command: KeyCommand::Revoke { tenant, key } } => {
-            let dbs = omnibridge::regions::Databases::connect(Arc::new(config)).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(Arc::new(config)).await?;
             let db = tenant_db(&dbs, tenant).await?;
-            omnibridge::access::revoke_key(db, tenant, key, &Default::default()).await.map_err(|e| anyhow::anyhow!("--key {key}: {e}"))?;
+            omnibridge::team::operators::revoke_key(db, tenant, key, &Default::default()).await.map_err(|e| anyhow::anyhow!("--key {key}: {e}"))?;
             // Running processes re-check keys every second; on PostgreSQL they are told at once.
             omnibridge::cluster::announce_to(db, omnibridge::cluster::Change::Access(tenant)).await;
             println!("revoked {key}");
             Ok(())
         }
         Command::Key { command: KeyCommand::Create { tenant, role, operator, name, expires_in_days, json } } => {
-            let dbs = omnibridge::regions::Databases::connect(Arc::new(config)).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(Arc::new(config)).await?;
             let db = tenant_db(&dbs, tenant).await?;
-            let created = omnibridge::cli::create_key(db, tenant, &role, operator, name.as_deref(), expires_in_days).await?;
+            let created = omnibridge::runtime::cli::create_key(db, tenant, &role, operator, name.as_deref(), expires_in_days).await?;
             if json {
                 println!("{}", serde_json::to_string(&created)?);
             } else {
@@ -478,7 +478,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 /// The database a tenant lives in, or a clear error.
-async fn tenant_db(dbs: &omnibridge::regions::Databases, tenant: uuid::Uuid) -> anyhow::Result<&omnibridge::store::Db> {
+async fn tenant_db(dbs: &omnibridge::runtime::regions::Databases, tenant: uuid::Uuid) -> anyhow::Result<&omnibridge::store::Db> {
     dbs.for_tenant(tenant).await?.ok_or_else(|| anyhow::anyhow!("--tenant {tenant}: no such tenant"))
 }
 

@@ -12,7 +12,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const OTHER_MEANINGS: &[(&str, &str)] = &[
     ("src/store/migrate.rs", "migration names (0003 email, 0005 telegram)"),
     ("src/policy/transform.rs", "the JSON field names of the views (`email`, `phone`)"),
-    ("src/team_import.rs", "the CSV column names of a team import"),
+    ("src/team/import.rs", "the CSV column names of a team import"),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -78,4 +78,88 @@ fn only_the_registry_and_the_adapters_name_channel_kinds() {
         }
     }
     assert!(found.is_empty(), "channel kinds named outside the registry (ask the kind instead):\n{}", found.join("\n"));
+}
+
+/// The top-level areas of `src/` (a directory or a file, `lib.rs` and `main.rs` aside) and, for
+/// each, the areas its code names (`crate::area` in code, not in comments or test modules).
+fn area_dependencies() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let src = Path::new(ROOT).join("src");
+    let areas: Vec<String> = std::fs::read_dir(&src)
+        .expect("read src")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() {
+                Some(name)
+            } else {
+                name.strip_suffix(".rs").filter(|n| *n != "lib" && *n != "main").map(str::to_owned)
+            }
+        })
+        .collect();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut deps: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = areas.iter().map(|a| (a.clone(), Default::default())).collect();
+    for file in files {
+        let relative = file.strip_prefix(&src).expect("inside src").to_string_lossy().replace('\\', "/");
+        let top = relative.split('/').next().unwrap_or_default();
+        let area = top.strip_suffix(".rs").unwrap_or(top).to_owned();
+        if !areas.contains(&area) {
+            continue;
+        }
+        let code: String = code_lines(&file).into_iter().map(|(_, l)| l + "\n").collect();
+        let mut named = Vec::new();
+        for (at, _) in code.match_indices("crate::") {
+            let rest = &code[at + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                let group = group.split('}').next().unwrap_or_default();
+                named.extend(group.split(',').filter_map(|part| part.trim().split("::").next()).map(|s| s.trim().to_owned()));
+            } else {
+                named.push(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
+            }
+        }
+        for other in named {
+            if other != area && areas.contains(&other) {
+                deps.get_mut(&area).expect("known area").insert(other);
+            }
+        }
+    }
+    deps
+}
+
+#[test]
+fn the_areas_of_src_depend_on_each_other_without_cycles() {
+    let deps = area_dependencies();
+    let on_api: Vec<&String> = deps.iter().filter(|(_, d)| d.contains("api")).map(|(a, _)| a).collect();
+    assert!(on_api.is_empty(), "the API depends on everything and nothing on it; these name it: {on_api:?}");
+    // Depth-first search for a cycle, reporting the path.
+    fn visit<'a>(
+        area: &'a str,
+        deps: &'a std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<&'a str>,
+        done: &mut std::collections::BTreeSet<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|a| *a == area) {
+            let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
+            cycle.push(area.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(area) {
+            return None;
+        }
+        path.push(area);
+        for next in &deps[area] {
+            if let Some(cycle) = visit(next, deps, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(area);
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for area in deps.keys() {
+        if let Some(cycle) = visit(area, &deps, &mut Vec::new(), &mut done) {
+            panic!("areas depend on each other in a cycle: {}", cycle.join(" → "));
+        }
+    }
 }

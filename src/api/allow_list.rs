@@ -3,10 +3,7 @@
 //! address. A request from elsewhere is refused with 403 and written to the audit log. The
 //! address is the connection's peer (a proxy in front must be on the list).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -14,51 +11,17 @@ use axum::routing::get;
 use axum::{Json, Router};
 use omnibridge_channel::problem::JsonBody;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::auth::Auth;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::hub::AppState;
-use crate::store::{self, StoreError};
+use crate::store::{self};
 use crate::net::ssrf::Cidr;
-
-/// How long another process's change may take to apply here.
-const CACHE_TTL: Duration = Duration::from_secs(5);
-
-/// A tenant's parsed list and when it was read.
-type Cached = (Arc<Vec<Cidr>>, Instant);
-
-/// Tenants' allow-lists, cached briefly.
-#[derive(Default)]
-pub struct AllowLists(Mutex<HashMap<Uuid, Cached>>);
-
-impl AllowLists {
-    async fn get(&self, state: &AppState, tenant_id: Uuid) -> Result<Arc<Vec<Cidr>>, StoreError> {
-        if let Some((list, at)) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&tenant_id)
-            && at.elapsed() < CACHE_TTL
-        {
-            return Ok(list.clone());
-        }
-        let stored = store::tenants::ip_allow_list(&state.db, tenant_id).await?;
-        let texts: Vec<String> = stored.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-        let list = Arc::new(texts.iter().filter_map(|c| Cidr::parse(c)).collect::<Vec<_>>());
-        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() > 10_000 {
-            cache.clear();
-        }
-        cache.insert(tenant_id, (list.clone(), Instant::now()));
-        Ok(list)
-    }
-
-    pub fn forget(&self, tenant_id: Uuid) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&tenant_id);
-    }
-}
 
 /// Refuses a caller whose address the tenant's allow-list does not cover.
 pub async fn check(state: &AppState, auth: &Auth) -> ApiResult<()> {
     let Some(ip) = auth.ip else { return Ok(()) };
-    let list = state.ip_allow.get(state, auth.tenant_id).await?;
+    let list = state.ip_allow.get(&state.db, auth.tenant_id).await?;
     if list.is_empty() || list.iter().any(|c| c.contains(ip)) {
         return Ok(());
     }

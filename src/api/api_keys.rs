@@ -1,6 +1,6 @@
 //! `/v1/api-keys` (admins): a tenant's API keys — issued with a name, a role and an optional
 //! expiry and shown once, listed with when they were last used, revoked (on every hub process
-//! within a second). Business rules live in [`crate::access`].
+//! within a second). Business rules live in [`crate::team::operators`].
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::Auth;
-use crate::access::{self, Ended, NewKey};
+use crate::team::operators::{self, Ended, NewKey};
 use crate::domain::{Role, rfc3339};
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::hub::AppState;
 use crate::store::keys::ApiKeyInfo;
 
@@ -75,7 +75,7 @@ fn view(k: ApiKeyInfo) -> KeyView {
 
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
-    let keys = access::list_keys(&state.db, auth.tenant_id).await?;
+    let keys = operators::list_keys(&state.db, auth.tenant_id).await?;
     Ok(Json(serde_json::json!({"data": keys.into_iter().map(view).collect::<Vec<_>>(), "next_cursor": null})))
 }
 
@@ -87,14 +87,14 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
         None => None,
     };
     let new = NewKey { name: body.name.as_deref(), role, operator_id: body.operator_id, expires_at };
-    let created = access::create_key(&state.db, auth.tenant_id, &new, &auth.actor()).await?;
+    let created = operators::create_key(&state.db, auth.tenant_id, &new, &auth.actor()).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
 async fn revoke(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("api key"))?;
-    access::revoke_key(&state.db, auth.tenant_id, id, &auth.actor()).await?;
+    operators::revoke_key(&state.db, auth.tenant_id, id, &auth.actor()).await?;
     Ended::now(&state, auth.tenant_id).await;
     Ok(StatusCode::NO_CONTENT)
 }

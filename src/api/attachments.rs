@@ -10,7 +10,7 @@ use omnibridge_channel::problem::Problem;
 use uuid::Uuid;
 
 use super::auth::Auth;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::events::present::fields;
 use crate::privacy::DataKey;
 use crate::hub::AppState;

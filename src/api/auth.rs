@@ -1,90 +1,16 @@
 //! API key authentication. Keys are `obk_` + 256 random bits (base64url); only their SHA-256 is
 //! stored. A verified key is cached briefly so the hot path does not query per request.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::domain::Role;
-use crate::error::ApiError;
+pub use crate::access::{Auth, IssuedKey, hash_key, issue_key};
+use crate::api::error::ApiError;
 use crate::hub::AppState;
 
-const KEY_PREFIX: &str = "obk_";
-/// A verified key is trusted this long before the database is asked again: a revocation made
-/// by any process (or the command line) takes effect within it, even unannounced.
-const CACHE_TTL: Duration = Duration::from_secs(1);
-
-/// The authenticated caller.
-#[derive(Debug, Clone)]
-pub struct Auth {
-    pub tenant_id: Uuid,
-    pub key_id: Uuid,
-    pub operator_id: Option<Uuid>,
-    pub role: Role,
-    /// The caller's address, for the audit log.
-    pub ip: Option<std::net::IpAddr>,
-}
-
-impl Auth {
-    /// The caller as the audit log names it.
-    pub fn actor(&self) -> crate::privacy::audit::Actor {
-        crate::privacy::audit::Actor { key_id: Some(self.key_id), operator_id: self.operator_id, ip: self.ip }
-    }
-
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.role == Role::Admin { Ok(()) } else { Err(ApiError::Forbidden) }
-    }
-}
-
-/// A new key, shown once.
-pub struct IssuedKey {
-    pub secret: String,
-    pub hash: [u8; 32],
-    pub prefix: String,
-}
-
-pub fn issue_key() -> Result<IssuedKey, getrandom::Error> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)?;
-    let secret = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
-    let prefix = secret[..KEY_PREFIX.len() + 6].to_owned();
-    Ok(IssuedKey { hash: hash_key(&secret), prefix, secret })
-}
-
-pub fn hash_key(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
-}
-
-#[derive(Default)]
-pub struct AuthCache(Mutex<HashMap<[u8; 32], (Auth, Instant)>>);
-
-impl AuthCache {
-    fn get(&self, hash: &[u8; 32]) -> Option<Auth> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(hash).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(a, _)| a.clone())
-    }
-
-    /// Drops every cached key of a tenant (someone's access there ended).
-    pub fn forget_tenant(&self, tenant_id: Uuid) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (a, _)| a.tenant_id != tenant_id);
-    }
-
-    fn put(&self, hash: [u8; 32], auth: Auth) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 10_000 {
-            map.clear();
-        }
-        map.insert(hash, (auth, Instant::now()));
-    }
-}
 
 /// Resolves a presented key to its caller.
 pub async fn authenticate(state: &AppState, secret: &str) -> Result<Auth, ApiError> {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::auth::Auth;
 use crate::domain::rfc3339;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::events::present;
 use crate::hub::AppState;
 use crate::store::{self, canned::CannedRow};

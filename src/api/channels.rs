@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::auth::Auth;
 use super::pagination::{ListParams, list_body};
 use crate::channels::{ChannelInfo, settings};
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::hub::AppState;
 use crate::domain::rfc3339;
 use crate::store::{self, Page};

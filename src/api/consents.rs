@@ -18,7 +18,7 @@ use super::auth::Auth;
 use super::contacts::load;
 use crate::events::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent, actions, legal_bases, methods};
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::events::present::fields;
 use crate::hub::AppState;
 use crate::store;

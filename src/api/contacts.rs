@@ -9,21 +9,18 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use omnibridge_channel::problem::JsonBody;
-use omnibridge_channel::{Address, AddressKind};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::auth::Auth;
+use crate::contacts::edit::{self, ContactFields};
 use super::pagination::{ListParams, list_body};
-use super::patch::Patch;
-use crate::events::outbox::UnitOfWork;
-use crate::domain::events::{self, Event};
 use crate::domain::views::ContactView;
-use crate::error::{ApiError, ApiResult};
-use crate::events::present::{self, fields};
+use crate::api::error::{ApiError, ApiResult};
+use crate::events::present::{self};
 use crate::privacy::DataKey;
 use crate::hub::AppState;
-use crate::store::{self, NewContact, Page};
+use crate::store::{self, Page};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,9 +32,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/merge-suggestions", get(suggestions))
 }
 
-impl From<crate::contact_merge::MergeError> for ApiError {
-    fn from(e: crate::contact_merge::MergeError) -> Self {
-        use crate::contact_merge::MergeError as E;
+impl From<crate::contacts::merge::MergeError> for ApiError {
+    fn from(e: crate::contacts::merge::MergeError) -> Self {
+        use crate::contacts::merge::MergeError as E;
         match e {
             E::NotFound(what) => ApiError::NotFound(what),
             E::Invalid { field, detail } => ApiError::invalid(field, detail),
@@ -68,7 +65,7 @@ async fn merge(State(state): State<AppState>, auth: Auth, Path(id): Path<String>
         return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
     }
     let actor = auth.actor();
-    let merged = crate::contact_merge::merge(&state, auth.tenant_id, id, body.other_id, reason, &actor).await?;
+    let merged = crate::contacts::merge::merge(&state, auth.tenant_id, id, body.other_id, reason, &actor).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &actor, "contact.merge", "contact", Some(id), Some(&format!("merged {} ({})", body.other_id, merged.id))).await;
     Ok(Json(merged))
 }
@@ -85,7 +82,7 @@ async fn unmerge(State(state): State<AppState>, auth: Auth, Path(id): Path<Strin
         return Err(ApiError::NotFound("contact"));
     }
     let actor = auth.actor();
-    let undone = crate::contact_merge::unmerge(&state, auth.tenant_id, id, body.merge_id, &actor).await?;
+    let undone = crate::contacts::merge::unmerge(&state, auth.tenant_id, id, body.merge_id, &actor).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &actor, "contact.unmerge", "contact", Some(id), Some(&format!("restored {} ({})", undone.other_id, undone.id))).await;
     Ok(Json(undone))
 }
@@ -97,7 +94,7 @@ async fn merges(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         return Err(ApiError::NotFound("contact"));
     }
     let rows = store::merges::of_contact(&state.db, auth.tenant_id, id).await?;
-    let data: Vec<_> = rows.iter().map(crate::contact_merge::view).collect();
+    let data: Vec<_> = rows.iter().map(crate::contacts::merge::view).collect();
     Ok(Json(serde_json::json!({"data": data})))
 }
 
@@ -128,86 +125,9 @@ async fn suggestions(State(state): State<AppState>, auth: Auth, Query(q): Query<
     Ok(Json(serde_json::json!({"data": data})))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ContactFields {
-    /// Under the minimum age for marketing (set by operators).
-    #[serde(default)]
-    under_minimum_age: Option<bool>,
-    #[serde(default)]
-    name: Patch<String>,
-    #[serde(default)]
-    email: Patch<String>,
-    #[serde(default)]
-    phone: Patch<String>,
-}
-
-/// Checked and normalized contact fields.
-struct Clean {
-    name: Option<String>,
-    email: Option<Address>,
-    phone: Option<Address>,
-}
-
-fn clean(name: Option<&str>, email: Option<&str>, phone: Option<&str>) -> ApiResult<Clean> {
-    let name = name.map(str::trim).filter(|n| !n.is_empty());
-    if name.is_some_and(|n| n.chars().count() > 200) {
-        return Err(ApiError::invalid("name", "must be at most 200 characters"));
-    }
-    let email = email.map(|e| Address::new(AddressKind::Email, e));
-    if let Some(e) = &email {
-        let ok = e.value.len() <= 254 && e.value.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
-        if !ok || e.value.contains(char::is_whitespace) {
-            return Err(ApiError::invalid("email", "must look like name@example.com"));
-        }
-    }
-    let phone = phone.map(|p| Address::new(AddressKind::Phone, p));
-    if let Some(p) = &phone
-        && !(8..=16).contains(&p.value.len()) {
-            return Err(ApiError::invalid("phone", "must be an international number such as +442079460958"));
-        }
-    Ok(Clean { name: name.map(str::to_owned), email, phone })
-}
-
-/// Seals the fields and adds claimed identities for the typed-in addresses.
-async fn write_fields(tx: &mut store::Tx, state: &AppState, tenant_id: Uuid, id: Uuid, key: &DataKey, c: &Clean, insert: bool) -> ApiResult<store::ContactRow> {
-    let name = key.seal_opt(fields::CONTACT_NAME, id, c.name.as_deref())?;
-    let email = key.seal_opt(fields::CONTACT_EMAIL, id, c.email.as_ref().map(|a| a.value.as_str()))?;
-    let phone = key.seal_opt(fields::CONTACT_PHONE, id, c.phone.as_ref().map(|a| a.value.as_str()))?;
-    let new = NewContact { id, tenant_id, name: name.as_deref(), email: email.as_deref(), phone: phone.as_deref() };
-    let row = if insert {
-        store::contacts::insert_contact(&mut *tx, &new).await?
-    } else {
-        store::contacts::update_contact(&mut *tx, &new).await?.ok_or(ApiError::NotFound("contact"))?
-    };
-    for address in [&c.email, &c.phone].into_iter().flatten() {
-        let index = state.keyring.blind_index(tenant_id, address);
-        let sealed = key.seal(fields::IDENTITY_ADDRESS, id, &address.value)?;
-        store::merges::claim_address(&mut *tx, tenant_id, id, address.kind.as_str(), &index, &sealed).await?;
-    }
-    Ok(row)
-}
-
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<ContactFields>) -> ApiResult<impl IntoResponse> {
-    let c = clean(body.name.value(), body.email.value(), body.phone.value())?;
-    let id = Uuid::now_v7();
-    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
-    let key = state.keyring.create_data_key(work.tx(), auth.tenant_id, id).await?;
-    let row = write_fields(work.tx(), &state, auth.tenant_id, id, &key, &c, true).await?;
-    let view = view_in(work.tx(), &row, &key).await?;
-    commit_with_event(work, &key, auth.tenant_id, events::CONTACT_CREATED, &view).await?;
+    let view = edit::create(&state, auth.tenant_id, body).await?;
     Ok((StatusCode::CREATED, Json(view)))
-}
-
-async fn view_in(tx: &mut store::Tx, row: &store::ContactRow, key: &DataKey) -> ApiResult<ContactView> {
-    let identities = store::contacts::identities_in_range(&mut *tx, row.tenant_id, row.id, row.id).await?;
-    Ok(present::contact(row, &identities, key)?)
-}
-
-async fn commit_with_event(mut work: UnitOfWork, key: &DataKey, tenant_id: Uuid, kind: &'static str, view: &ContactView) -> ApiResult<()> {
-    work.append(Some(key), Event::new(tenant_id, kind, Some(key.contact_id), view)).await?;
-    work.commit().await?;
-    Ok(())
 }
 
 async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
@@ -266,46 +186,6 @@ async fn update(
 ) -> ApiResult<impl IntoResponse> {
     let (row, key) = load(&state, &auth, &id).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.update", "contact", Some(row.id), None).await;
-    Ok(Json(apply(&state, row, &key, body).await?))
+    Ok(Json(edit::apply(&state, row, &key, body).await?))
 }
 
-/// Writes changed fields and tells every recipient (`contact.updated`).
-async fn apply(state: &AppState, row: store::ContactRow, key: &DataKey, body: ContactFields) -> ApiResult<ContactView> {
-    let current = present::contact(&row, &[], key)?;
-    let c = clean(
-        body.name.apply(current.name.as_deref()),
-        body.email.apply(current.email.as_deref()),
-        body.phone.apply(current.phone.as_deref()),
-    )?;
-    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
-    let mut row = write_fields(work.tx(), state, row.tenant_id, row.id, key, &c, false).await?;
-    if let Some(flag) = body.under_minimum_age {
-        store::contacts::set_under_minimum_age(work.tx(), row.tenant_id, row.id, flag).await?;
-        row.under_minimum_age = flag;
-    }
-    let view = view_in(work.tx(), &row, key).await?;
-    commit_with_event(work, key, row.tenant_id, events::CONTACT_UPDATED, &view).await?;
-    Ok(view)
-}
-
-/// Checks a rectification's corrected fields (`name`, `email`, `phone`) before it is accepted.
-pub(crate) fn check_rectification(fields: &serde_json::Value) -> ApiResult<()> {
-    let body = rectification(fields)?;
-    clean(body.name.value(), body.email.value(), body.phone.value()).map(|_| ())
-}
-
-fn rectification(fields: &serde_json::Value) -> ApiResult<ContactFields> {
-    let body: ContactFields = serde_json::from_value(fields.clone()).map_err(|e| ApiError::invalid("fields", e.to_string()))?;
-    if body.under_minimum_age.is_some() {
-        return Err(ApiError::invalid("fields", "a rectification corrects name, email or phone"));
-    }
-    Ok(body)
-}
-
-/// Art. 16: corrects a contact's fields, and Art. 19: tells the recipients (`contact.updated`).
-pub(crate) async fn rectify(state: &AppState, tenant_id: Uuid, contact_id: Uuid, fields: &serde_json::Value) -> ApiResult<ContactView> {
-    let body = rectification(fields)?;
-    let row = store::contacts::contact(&state.db, tenant_id, contact_id).await?.ok_or(ApiError::NotFound("contact"))?;
-    let key = state.keyring.data_key(&state.db, tenant_id, contact_id).await?;
-    apply(state, row, &key, body).await
-}

@@ -14,15 +14,15 @@ use uuid::Uuid;
 
 use super::auth::Auth;
 use super::messages;
-use crate::egress::outbound::{self, Author, Draft};
+use crate::outgoing::{self, Author, Draft};
 use crate::egress::preflight::Outgoing;
 use super::pagination::{ListParams, list_body};
-use super::patch::Patch;
+use crate::domain::patch::Patch;
 use crate::events::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::domain::views::{ConversationView, MessageView};
 use crate::domain::CONVERSATION_STATUSES;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::events::outbox;
 use crate::events::present;
 use crate::hub::AppState;
@@ -96,7 +96,7 @@ async fn transcript(State(state): State<AppState>, auth: Auth, Path(id): Path<St
         let page = Page::from_rows(rows, 500, |r| r.id);
         for m in page.items.iter().filter(|m| !m.private && m.purpose != "transcripts") {
             let text = key.open(crate::events::present::fields::MESSAGE_TEXT, m.id, &m.text)?;
-            lines.push(crate::transcripts::Line { direction: m.direction.clone(), at: crate::domain::rfc3339(m.created_at), text });
+            lines.push(crate::inbox::transcripts::Line { direction: m.direction.clone(), at: crate::domain::rfc3339(m.created_at), text });
         }
         after = page.next_cursor;
         if after.is_none() {
@@ -105,21 +105,21 @@ async fn transcript(State(state): State<AppState>, auth: Auth, Path(id): Path<St
     }
     let source = state.channels.get(conversation.channel_id).await?;
     let public_url = state.config.public_base_url();
-    let transcripts = crate::transcripts::Transcripts::of(&state, &public_url);
+    let transcripts = crate::inbox::transcripts::Transcripts::of(&state, &public_url);
     let recipient = match body.email {
-        Some(email) => crate::transcripts::Recipient::Given(email),
-        None => crate::transcripts::Recipient::OnRecord,
+        Some(email) => crate::inbox::transcripts::Recipient::Given(email),
+        None => crate::inbox::transcripts::Recipient::OnRecord,
     };
     transcripts
         .send(auth.tenant_id, conversation.contact_id, conversation.id, source.as_deref(), "Your conversation with us:", &lines, recipient)
         .await
         .map_err(|e| match e {
-            crate::transcripts::TranscriptError::Invalid { field, detail } => ApiError::invalid(field, detail),
-            crate::transcripts::TranscriptError::Refused { code: "consent_missing", detail } => ApiError::ConsentMissing(detail),
-            crate::transcripts::TranscriptError::Refused { code: "policy_blocked", detail } => ApiError::PolicyBlocked { rule: "policy".into(), reason: detail },
-            crate::transcripts::TranscriptError::Refused { detail, .. } => ApiError::Conflict(detail),
-            crate::transcripts::TranscriptError::Unavailable(why) => ApiError::Unavailable(why),
-            e @ crate::transcripts::TranscriptError::RateLimited(_) => ApiError::Conflict(e.to_string()),
+            crate::inbox::transcripts::TranscriptError::Invalid { field, detail } => ApiError::invalid(field, detail),
+            crate::inbox::transcripts::TranscriptError::Refused { code: "consent_missing", detail } => ApiError::ConsentMissing(detail),
+            crate::inbox::transcripts::TranscriptError::Refused { code: "policy_blocked", detail } => ApiError::PolicyBlocked { rule: "policy".into(), reason: detail },
+            crate::inbox::transcripts::TranscriptError::Refused { detail, .. } => ApiError::Conflict(detail),
+            crate::inbox::transcripts::TranscriptError::Unavailable(why) => ApiError::Unavailable(why),
+            e @ crate::inbox::transcripts::TranscriptError::RateLimited(_) => ApiError::Conflict(e.to_string()),
         })?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.transcript", "conversation", Some(conversation.id), None).await;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"status": "queued"}))))
@@ -222,7 +222,7 @@ async fn update(
     work.append(Some(&key), event).await?;
     work.commit().await?;
     if status == "resolved" && current.status != "resolved"
-        && let Err(err) = crate::csat::offer(&state, &row).await
+        && let Err(err) = crate::inbox::csat::offer(&state, &row).await
     {
         tracing::error!(conversation_id = %row.id, error = %err, "offering the satisfaction survey failed");
     }
@@ -266,7 +266,7 @@ async fn start(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBo
     let event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_CREATED, contact.id, conversation.id, sequence, &view);
     work.append(Some(&key), event).await?;
     let draft = Draft { author: Author::Operator(auth.operator_id), ..Draft::automatic(auth.tenant_id, conversation.id, channel.id, &key, text, purpose) };
-    let message = outbound::queue(&mut work, &state.send_wake, draft).await?;
+    let message = outgoing::queue(&mut work, &state.send_wake, draft).await?;
     work.commit().await?;
     Ok((StatusCode::CREATED, Json(Started { conversation: present::conversation(&conversation), message })))
 }

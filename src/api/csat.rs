@@ -20,7 +20,7 @@ fn html(status: StatusCode, body: String) -> Response {
 }
 
 async fn page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match store::csat::by_token(&state.db, &crate::csat::token_hash(&token)).await {
+    match store::csat::by_token(&state.db, &crate::inbox::csat::token_hash(&token)).await {
         Ok(Some(s)) if s.answered_at.is_none() => html(
             StatusCode::OK,
             "<h1>How did we do?</h1><form method=\"post\"><fieldset><legend>Your rating, 1 (poor) to 5 (great)</legend>\
@@ -48,12 +48,12 @@ async fn submit(State(state): State<AppState>, Path(token): Path<String>, body: 
         }
     }
     let Some(score) = score else { return html(StatusCode::UNPROCESSABLE_ENTITY, "<h1>Please pick a rating from 1 to 5</h1>".into()) };
-    let survey = match store::csat::by_token(&state.db, &crate::csat::token_hash(&token)).await {
+    let survey = match store::csat::by_token(&state.db, &crate::inbox::csat::token_hash(&token)).await {
         Ok(Some(s)) => s,
         Ok(None) => return html(StatusCode::NOT_FOUND, "<h1>Not found</h1><p>This survey link is not valid.</p>".into()),
         Err(_) => return html(StatusCode::SERVICE_UNAVAILABLE, "<h1>Please try again shortly</h1>".into()),
     };
-    match crate::csat::answer(&state, &survey, score, comment.as_deref()).await {
+    match crate::inbox::csat::answer(&state, &survey, score, comment.as_deref()).await {
         Ok(_) => html(StatusCode::OK, "<h1>Thank you</h1><p>Your rating was recorded.</p>".into()),
         Err(_) => html(StatusCode::SERVICE_UNAVAILABLE, "<h1>Please try again shortly</h1>".into()),
     }

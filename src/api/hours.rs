@@ -9,8 +9,8 @@ use omnibridge_channel::problem::JsonBody;
 use uuid::Uuid;
 
 use super::auth::Auth;
-use crate::error::{ApiError, ApiResult};
-use crate::hours::BusinessHours;
+use crate::api::error::{ApiError, ApiResult};
+use crate::inbox::hours::BusinessHours;
 use crate::hub::AppState;
 use crate::store;
 

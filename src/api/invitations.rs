@@ -11,7 +11,7 @@ use axum::routing::get;
 use omnibridge_channel::problem::Problem;
 use serde::Deserialize;
 
-use crate::invitations::{self, LinkError};
+use crate::team::invitations::{self, LinkError};
 use crate::hub::AppState;
 
 pub fn router() -> Router<AppState> {

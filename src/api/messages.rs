@@ -20,12 +20,12 @@ use uuid::Uuid;
 use super::auth::Auth;
 use super::conversations::find;
 use super::pagination::{ListParams, list_body};
-use crate::egress::outbound::{self, Author, Draft};
+use crate::outgoing::{self, Author, Draft};
 use crate::egress::preflight::Outgoing;
 use crate::events::outbox::UnitOfWork;
 use crate::channels::ChannelInfo;
 use crate::domain::events::{self, Event};
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::events::outbox;
 use crate::events::present::{self, fields};
 use crate::hub::AppState;
@@ -187,7 +187,7 @@ async fn reply(
     let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
     let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
     let draft = Draft { author: Author::Operator(auth.operator_id), private: body.private, ..Draft::automatic(auth.tenant_id, conversation.id, channel_id, &key, text, purpose) };
-    let mut message = outbound::queue(&mut work, &state.send_wake, draft).await?;
+    let mut message = outgoing::queue(&mut work, &state.send_wake, draft).await?;
     let now = store::now_micros();
     let mut rows = Vec::new();
     for (filename, content_type, data) in files {

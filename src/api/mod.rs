@@ -2,6 +2,7 @@
 //! the web chat adapter), and the operational endpoints.
 
 pub mod allow_list;
+pub mod error;
 mod attachments;
 mod canned;
 mod api_keys;
@@ -24,7 +25,6 @@ mod operators;
 mod ops;
 mod pagination;
 pub mod rate_limit;
-mod patch;
 mod links;
 mod privacy;
 pub mod realtime;

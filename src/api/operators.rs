@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::auth::Auth;
 use super::pagination::{ListParams, list_body};
 use crate::domain::rfc3339;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::hub::AppState;
 use crate::store::{OperatorRow, Page};
 
@@ -33,9 +33,9 @@ pub fn router() -> Router<AppState> {
 async fn import(State(state): State<AppState>, auth: Auth, body: axum::body::Bytes) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("file", "must be UTF-8 text (CSV)"))?;
-    let created = crate::team_import::import(&state.db, &state.keyring, auth.tenant_id, text).await.map_err(|e| match e {
-        crate::team_import::ImportError::Invalid(rows) => ApiError::Rows(rows),
-        crate::team_import::ImportError::Store(e) => ApiError::Store(e),
+    let created = crate::team::import::import(&state.db, &state.keyring, auth.tenant_id, text).await.map_err(|e| match e {
+        crate::team::import::ImportError::Invalid(rows) => ApiError::Rows(rows),
+        crate::team::import::ImportError::Store(e) => ApiError::Store(e),
     })?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "operators.import", "tenant", Some(auth.tenant_id), Some(&format!("{} operator(s)", created.len()))).await;
     state.mail_wake.notify_one();
@@ -65,7 +65,7 @@ async fn update(State(state): State<AppState>, auth: Auth, axum::extract::Path(i
     if let Some(role) = &body.role {
         auth.require_admin()?;
         let role = crate::domain::Role::parse(role).ok_or_else(|| ApiError::invalid("role", "must be admin or agent"))?;
-        crate::access::change_role(&state, auth.tenant_id, id, role, &auth.actor()).await?;
+        crate::team::operators::change_role(&state, auth.tenant_id, id, role, &auth.actor()).await?;
     }
     let row = state.db.operator(auth.tenant_id, id).await?.ok_or(ApiError::NotFound("operator"))?;
     let current = crate::store::team::availability(&state.db, auth.tenant_id).await?.into_iter().find(|a| a.id == id).ok_or(ApiError::NotFound("operator"))?;
@@ -228,21 +228,21 @@ async fn deactivate(State(state): State<AppState>, auth: Auth, axum::extract::Pa
     auth.require_admin()?;
     let id = operator_id(&id)?;
     let body: Deactivate = if body.is_empty() { Deactivate::default() } else { omnibridge_channel::problem::parse_json(&body).map_err(|p| ApiError::invalid(p.field.as_deref().unwrap_or("body"), p.detail))? };
-    let moved = crate::access::deactivate(&state, auth.tenant_id, id, body.reassign_to, &auth.actor()).await?;
+    let moved = crate::team::operators::deactivate(&state, auth.tenant_id, id, body.reassign_to, &auth.actor()).await?;
     Ok(Json(serde_json::json!({"id": id, "status": "deactivated", "conversations_reassigned": moved})))
 }
 
 async fn reactivate(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     let id = operator_id(&id)?;
-    crate::access::reactivate(&state, auth.tenant_id, id, &auth.actor()).await?;
+    crate::team::operators::reactivate(&state, auth.tenant_id, id, &auth.actor()).await?;
     Ok(Json(serde_json::json!({"id": id, "status": "active"})))
 }
 
 /// Deletes an operator (admins): personal data erased, authorship kept as a former operator.
 async fn remove(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    crate::access::delete(&state, auth.tenant_id, operator_id(&id)?, &auth.actor()).await?;
+    crate::team::operators::delete(&state, auth.tenant_id, operator_id(&id)?, &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -277,6 +277,6 @@ async fn sign_out_everywhere(State(state): State<AppState>, auth: Auth, axum::ex
     if auth.role != crate::domain::Role::Admin && auth.operator_id != Some(id) {
         return Err(ApiError::Forbidden);
     }
-    let ended = crate::access::sign_out_everywhere(&state, auth.tenant_id, id, &auth.actor()).await?;
+    let ended = crate::team::operators::sign_out_everywhere(&state, auth.tenant_id, id, &auth.actor()).await?;
     Ok(Json(serde_json::json!({"sessions_ended": ended})))
 }

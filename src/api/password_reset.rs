@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::auth::Auth;
 use super::rate_limit::Limit;
-use crate::error::{ApiError, ApiResult};
-use crate::password_reset::{self, ResetError};
+use crate::api::error::{ApiError, ApiResult};
+use crate::team::password_reset::{self, ResetError};
 use crate::hub::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -18,8 +18,9 @@ use super::auth::Auth;
 use super::pagination::{ListParams, list_body};
 use crate::domain::rfc3339;
 use crate::egress::EgressError;
-use crate::error::{ApiError, ApiResult};
-use crate::privacy::{audit, export, requests};
+use crate::api::error::{ApiError, ApiResult};
+use crate::privacy::audit;
+use crate::rights::{export, requests};
 use crate::hub::AppState;
 use crate::store::privacy::{RequestRow, RetentionRow};
 use crate::store::{self, Page};
@@ -76,7 +77,7 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     };
     if body.kind == "rectification" {
         let fields = body.fields.as_ref().ok_or_else(|| ApiError::invalid("fields", "a rectification names the corrected fields"))?;
-        crate::api::contacts::check_rectification(fields)?;
+        crate::contacts::edit::check_rectification(fields)?;
     } else if body.fields.is_some() {
         return Err(ApiError::invalid("fields", "only a rectification has fields"));
     }

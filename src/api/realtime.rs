@@ -5,7 +5,7 @@
 //! A socket lasts only as long as its credential: when access ends anywhere (a key revoked, the
 //! operator deactivated or signed out) the socket re-checks its key or session and closes with
 //! 1008 if it no longer holds; it also re-checks every minute. One credential holds at most
-//! [`MAX_SOCKETS_PER_CREDENTIAL`] sockets, and a socket that stops answering pings is closed.
+//! [`crate::access::MAX_SOCKETS_PER_CREDENTIAL`] sockets, and a socket that stops answering pings is closed.
 
 use std::collections::HashMap;
 
@@ -20,11 +20,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::auth::{authenticate, hash_key};
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::hub::AppState;
 
-/// Sockets one key or session may hold open at once.
-pub const MAX_SOCKETS_PER_CREDENTIAL: usize = 20;
 
 /// What a socket was opened with, to check again.
 #[derive(Clone)]
@@ -45,32 +43,6 @@ impl Credential {
         match self {
             Credential::Key(secret) => state.db.api_key_by_hash(&hash_key(secret)).await.map(|k| k.is_some()).unwrap_or(true),
             Credential::Session(hash) => crate::store::sessions::find(&state.db, hash).await.map(|s| s.is_some()).unwrap_or(true),
-        }
-    }
-}
-
-/// Open sockets per credential, in this process.
-#[derive(Default)]
-pub struct SocketCounts(std::sync::Mutex<HashMap<[u8; 32], usize>>);
-
-impl SocketCounts {
-    fn enter(&self, id: [u8; 32]) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let n = map.entry(id).or_default();
-        if *n >= MAX_SOCKETS_PER_CREDENTIAL {
-            return false;
-        }
-        *n += 1;
-        true
-    }
-
-    fn leave(&self, id: [u8; 32]) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(&id) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&id);
-            }
         }
     }
 }
@@ -121,7 +93,7 @@ async fn upgrade(
         }
     };
     if !state.socket_counts.enter(credential.id()) {
-        return Err(ApiError::TooMany(format!("at most {MAX_SOCKETS_PER_CREDENTIAL} realtime connections per key or session")));
+        return Err(ApiError::TooMany(format!("at most {} realtime connections per key or session", crate::access::MAX_SOCKETS_PER_CREDENTIAL)));
     }
     let shutdown = state.shutdown.clone();
     Ok(ws.max_message_size(16 * 1024).on_upgrade(move |socket| async move {

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 
 use super::auth::Auth;
 use super::pagination::ListParams;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::policy::ropa;
 use crate::hub::AppState;
 

@@ -17,7 +17,7 @@ use super::auth::Auth;
 use super::pagination::{ListParams, list_body};
 use crate::domain::rfc3339;
 use crate::events::present::csv_field;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::policy::{recipients, rules};
 use crate::hub::AppState;
 use crate::store::transfers::{TransferFilter, TransferRow};

@@ -11,15 +11,14 @@ use axum::{Json, Router};
 use omnibridge_channel::problem::JsonBody;
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::auth::Auth;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::privacy::random_token;
 use crate::hub::AppState;
 use crate::store;
 
-pub const SESSION_COOKIE: &str = "omnibridge_session";
+pub use crate::access::{SESSION_COOKIE, session_cookie, session_hash};
 const SESSION_HOURS: i64 = 12;
 
 pub fn router() -> Router<AppState> {
@@ -46,18 +45,6 @@ fn verify_password(password: &str, hash: &str) -> bool {
 /// Checks a new password: 12 to 200 characters.
 pub fn valid_password(password: &str) -> ApiResult<()> {
     if (12..=200).contains(&password.chars().count()) { Ok(()) } else { Err(ApiError::invalid("password", "must be 12 to 200 characters")) }
-}
-
-pub fn session_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
-/// The session token from the request's cookies.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
-        let (name, value) = pair.trim().split_once('=')?;
-        (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
-    })
 }
 
 #[derive(Deserialize)]
@@ -130,7 +117,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
         store::sessions::delete(&state.db, &hash).await?;
         // The console's websocket of this session closes too.
         if let Some(session) = session {
-            crate::access::Ended::now(&state, session.tenant_id).await;
+            crate::team::operators::Ended::now(&state, session.tenant_id).await;
         }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();

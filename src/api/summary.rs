@@ -12,7 +12,7 @@ use omnibridge_channel::problem::Problem;
 use uuid::Uuid;
 
 use crate::hub::AppState;
-use crate::summary::OPT_OUT;
+use crate::team::summary::OPT_OUT;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/summary/opt-out/{tenant_id}/{token}", get(page).post(opt_out))

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::auth::Auth;
 use crate::domain::rfc3339;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::hub::AppState;
 use crate::store::team::{self, Team};
 

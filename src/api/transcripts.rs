@@ -11,7 +11,7 @@ use axum::routing::get;
 
 use crate::hub::AppState;
 use crate::store;
-use crate::transcripts::{TranscriptError, Transcripts, token_hash};
+use crate::inbox::transcripts::{TranscriptError, Transcripts, token_hash};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/transcripts/confirm/{token}", get(page).post(confirm))

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use omnibridge_channel::Address;
 
+use crate::events::WorkError;
 use crate::events::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent};
 use crate::egress::worker::UNSUBSCRIBE;
@@ -87,16 +88,16 @@ async fn unsubscribe(
 
 /// Records the withdrawal of marketing consent for the contact's address on the channel's
 /// medium in the consent ledger (once: a repeated click changes nothing), with `consent.changed`.
-async fn withdraw_marketing(state: &AppState, tenant_id: Uuid, channel_id: Uuid, contact_id: Uuid) -> Result<(), String> {
-    let channel = state.channels.get(channel_id).await.map_err(|e| e.to_string())?.ok_or("the channel is gone")?;
-    let kind = state.channels.kind_of(&channel).ok_or("the channel's kind is unknown")?;
+async fn withdraw_marketing(state: &AppState, tenant_id: Uuid, channel_id: Uuid, contact_id: Uuid) -> Result<(), WorkError> {
+    let channel = state.channels.get(channel_id).await?.ok_or(WorkError::Vanished("the channel"))?;
+    let kind = state.channels.kind_of(&channel).ok_or(WorkError::Refused("the channel's kind is unknown".into()))?;
     let (medium, address_kind) = (kind.medium(), kind.address_kind());
-    let key = state.keyring.data_key(&state.db, tenant_id, contact_id).await.map_err(|e| e.to_string())?;
-    let identity = store::contacts::identity_for_kind(&state.db, tenant_id, contact_id, address_kind.as_str()).await.map_err(|e| e.to_string())?;
+    let key = state.keyring.data_key(&state.db, tenant_id, contact_id).await?;
+    let identity = store::contacts::identity_for_kind(&state.db, tenant_id, contact_id, address_kind.as_str()).await?;
     let Some(identity) = identity else { return Ok(()) };
-    let address = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address).map_err(|e| e.to_string())?;
+    let address = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address)?;
     let index = state.keyring.blind_index(tenant_id, &Address::new(address_kind, &address));
-    if consent::refusal(&state.db, tenant_id, medium.as_str(), &index, consent::purposes::MARKETING).await.map_err(|e| e.to_string())?.is_some() {
+    if consent::refusal(&state.db, tenant_id, medium.as_str(), &index, consent::purposes::MARKETING).await?.is_some() {
         return Ok(());
     }
     let id = Uuid::now_v7();
@@ -106,7 +107,7 @@ async fn withdraw_marketing(state: &AppState, tenant_id: Uuid, channel_id: Uuid,
         contact_id: Some(contact_id),
         channel: medium.as_str(),
         address_index: index,
-        address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address).map_err(|e| e.to_string())?),
+        address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address)?),
         sender_scope: Some(format!("channel:{channel_id}")),
         purpose: consent::purposes::MARKETING.into(),
         action: consent::actions::WITHDRAW,
@@ -117,10 +118,10 @@ async fn withdraw_marketing(state: &AppState, tenant_id: Uuid, channel_id: Uuid,
         notice_url: None,
         notice_version: None,
     };
-    let mut work = UnitOfWork::begin(&state.db, &state.bus).await.map_err(|e| e.to_string())?;
-    let (_, events) = consent::record(work.tx(), &key, &[withdrawal]).await.map_err(|e| e.to_string())?;
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    let (_, events) = consent::record(work.tx(), &key, &[withdrawal]).await?;
     work.appended(events);
-    work.commit().await.map_err(|e| e.to_string())?;
+    work.commit().await?;
     Ok(())
 }
 

@@ -17,9 +17,9 @@ use uuid::Uuid;
 
 use super::auth::Auth;
 use super::pagination::{ListParams, list_body};
-use super::patch::Patch;
+use crate::domain::patch::Patch;
 use crate::domain::{Role, events, rfc3339};
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::privacy::tenant_sealed;
 use crate::hub::AppState;
 use crate::store::webhooks::{AttemptRow, DeliveryRow, EndpointRow};

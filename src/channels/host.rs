@@ -10,8 +10,8 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::Channels;
-use crate::egress::outbound::{self, Draft};
-use crate::egress::reports::{self, Report};
+use crate::outgoing::{self, Draft};
+use crate::channels::reports::{self, Report};
 use crate::events::outbox::UnitOfWork;
 use crate::events::outbox::EventBus;
 use crate::privacy::{Keyring, tenant_sealed};
@@ -100,7 +100,7 @@ impl ChannelHost for HubChannelHost {
         let key = self.keyring.data_key(&self.db, channel.tenant_id, accepted.contact_id).await.map_err(unavailable)?;
         let mut work = UnitOfWork::begin(&self.db, &self.bus).await.map_err(unavailable)?;
         let draft = Draft::automatic(channel.tenant_id, accepted.conversation_id, channel.id, &key, text, crate::consent::purposes::SERVICE);
-        outbound::queue(&mut work, &self.send_wake, draft).await.map_err(unavailable)?;
+        outgoing::queue(&mut work, &self.send_wake, draft).await.map_err(unavailable)?;
         work.commit().await.map_err(unavailable)
     }
 

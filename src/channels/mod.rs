@@ -9,9 +9,9 @@
 pub mod hooks;
 pub mod host;
 pub mod registry;
+pub mod reports;
 pub mod runners;
 pub mod settings;
-pub mod webchat;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};

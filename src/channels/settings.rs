@@ -6,12 +6,12 @@ use omnibridge_channel::ChannelKind;
 use serde_json::Value;
 
 use super::Kinds;
-use crate::error::ApiError;
+use omnibridge_channel::SettingsError;
 
 /// Refuses settings whose hosts are (or resolve to) addresses the outbound guard forbids, naming
 /// the field. A host that does not resolve now is left to the channel's health to report; the
 /// guard checks again on every connection.
-pub async fn vet_destinations(kind: &dyn ChannelKind, public: &Value, policy: &crate::net::ssrf::AddressPolicy) -> Result<(), ApiError> {
+pub async fn vet_destinations(kind: &dyn ChannelKind, public: &Value, policy: &crate::net::ssrf::AddressPolicy) -> Result<(), SettingsError> {
     for setting in kind.host_settings() {
         let field = setting.name;
         let Some(text) = public.get(field).and_then(Value::as_str) else { continue };
@@ -24,7 +24,7 @@ pub async fn vet_destinations(kind: &dyn ChannelKind, public: &Value, policy: &c
             (text.to_owned(), 0)
         };
         let refused = |ip: std::net::IpAddr| {
-            ApiError::invalid(&format!("settings.{field}"), format!("{host} is (or resolves to) {ip}, a private or reserved address; allow it with outbound.allow_private_cidrs if intended"))
+            SettingsError::new(format!("settings.{field}"), format!("{host} is (or resolves to) {ip}, a private or reserved address; allow it with outbound.allow_private_cidrs if intended"))
         };
         if let Ok(ip) = host.parse::<std::net::IpAddr>() {
             if !policy.permits(ip) {
@@ -44,7 +44,7 @@ pub async fn vet_destinations(kind: &dyn ChannelKind, public: &Value, policy: &c
 /// A change of settings that leaves secrets out keeps their stored values — unless the change
 /// moves a secret to another host: then it must be given again, so a stored password never
 /// follows the channel to a server its owner did not send it to.
-pub fn keep_stored_secrets(kind: &dyn ChannelKind, current_public: &Value, stored_secrets: &serde_json::Map<String, Value>, change: &mut Value) -> Result<(), ApiError> {
+pub fn keep_stored_secrets(kind: &dyn ChannelKind, current_public: &Value, stored_secrets: &serde_json::Map<String, Value>, change: &mut Value) -> Result<(), SettingsError> {
     let Value::Object(change) = change else { return Ok(()) };
     for (secret, value) in stored_secrets {
         if change.contains_key(secret) {
@@ -57,7 +57,7 @@ pub fn keep_stored_secrets(kind: &dyn ChannelKind, current_public: &Value, store
             .flat_map(|s| s.sent_to.iter())
             .find(|field| change.get(**field) != current_public.get(**field));
         if let Some(field) = moved {
-            return Err(ApiError::invalid(&format!("settings.{secret}"), format!("{field} changed: give {secret} again (a stored secret is never sent to a new host)")));
+            return Err(SettingsError::new(format!("settings.{secret}"), format!("{field} changed: give {secret} again (a stored secret is never sent to a new host)")));
         }
         change.insert(secret.clone(), value.clone());
     }
@@ -72,12 +72,12 @@ pub struct Validated {
 }
 
 /// The kind a channel is created with, or a 422 naming `kind` and the kinds there are.
-pub fn kind<'a>(kinds: &'a Kinds, name: &str) -> Result<&'a dyn ChannelKind, ApiError> {
-    kinds.get(name).ok_or_else(|| ApiError::invalid("kind", format!("unsupported channel kind {name:?}; supported: {}", kinds.names().join(", "))))
+pub fn kind<'a>(kinds: &'a Kinds, name: &str) -> Result<&'a dyn ChannelKind, SettingsError> {
+    kinds.get(name).ok_or_else(|| SettingsError::new("kind", format!("unsupported channel kind {name:?}; supported: {}", kinds.names().join(", "))))
 }
 
 /// Checks a channel's settings with its kind, and splits the secrets off.
-pub fn validate(kind: &dyn ChannelKind, settings: Option<Value>) -> Result<Validated, ApiError> {
+pub fn validate(kind: &dyn ChannelKind, settings: Option<Value>) -> Result<Validated, SettingsError> {
     let settings = kind.validate(settings.unwrap_or(Value::Object(Default::default()))).map_err(invalid_setting)?;
     let secrets: Vec<&str> = kind.secret_settings().iter().map(|s| s.name).collect();
     if secrets.is_empty() {
@@ -86,11 +86,12 @@ pub fn validate(kind: &dyn ChannelKind, settings: Option<Value>) -> Result<Valid
     Ok(split_secrets(settings, &secrets))
 }
 
-fn invalid_setting(e: omnibridge_channel::SettingsError) -> ApiError {
+/// A kind's settings error, named as the API sees the field (`settings.…`).
+fn invalid_setting(e: SettingsError) -> SettingsError {
     if e.field.is_empty() {
-        return ApiError::invalid("settings", e.detail);
+        return SettingsError::new("settings", e.detail);
     }
-    ApiError::invalid(&format!("settings.{}", e.field), e.detail)
+    SettingsError::new(format!("settings.{}", e.field), e.detail)
 }
 
 /// Takes the secret keys out of `settings`: they are stored sealed and never shown.

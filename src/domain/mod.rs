@@ -1,6 +1,7 @@
 //! The domain's vocabulary: roles, statuses, the JSON views clients see, and events. No I/O.
 
 pub mod events;
+pub mod patch;
 pub mod views;
 
 
@@ -72,6 +73,27 @@ pub use omnibridge_channel::categories;
 pub fn node_id() -> uuid::Uuid {
     static ID: std::sync::OnceLock<uuid::Uuid> = std::sync::OnceLock::new();
     *ID.get_or_init(uuid::Uuid::now_v7)
+}
+
+/// A provider's error text without the addresses in it (an SMTP server's "550 5.1.1
+/// <ana@example.com>: mailbox unknown"): the error is stored in the clear, the address only
+/// sealed on the contact.
+pub fn without_addresses(error: &str) -> String {
+    error
+        .split(' ')
+        .map(|word| {
+            let bare = word.trim_matches(|c: char| "<>()[]\"',;:".contains(c));
+            let digits = bare.strip_prefix('+').unwrap_or(bare);
+            if bare.contains('@') && bare.len() > 2 {
+                word.replace(bare, "[address]")
+            } else if bare.starts_with('+') && (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+                word.replace(bare, "[number]")
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Microseconds since the Unix epoch: how the hub keeps time (UTC), in memory and in storage.

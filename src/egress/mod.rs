@@ -12,9 +12,8 @@
 //! and the body as it may leave (fields redacted or pseudonymized per rule). The webhook HTTP
 //! client's only way to send takes a permit, and only this module can make one.
 
-pub mod outbound;
 pub mod preflight;
-pub mod reports;
+
 pub mod worker;
 
 use std::sync::Arc;

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{Door, EgressError, Recipient, Transfer};
+use crate::events::WorkError;
 use crate::events::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent};
 use crate::channels::{ChannelInfo, Channels};
@@ -96,11 +97,11 @@ impl SendWorker {
         let (text, to) = match self.open_message(q, kind.address_kind()).await {
             Ok(Some(found)) => found,
             Ok(None) => return Outcome::Failed("the contact has no address on this channel".into()),
-            Err(err) => return self.retry_or_fail(q, err),
+            Err(err) => return self.retry_or_fail(q, err.to_string()),
         };
         let extras = match self.extras(q, &channel, kind).await {
             Ok(extras) => extras,
-            Err(err) => return self.retry_or_fail(q, err),
+            Err(err) => return self.retry_or_fail(q, err.to_string()),
         };
         let message = OutboundMessage {
             id: q.id,
@@ -144,35 +145,35 @@ impl SendWorker {
     }
 
     /// The message text and the contact's address on the channel's kind, decrypted.
-    async fn open_message(&self, q: &QueuedMessage, address_kind: omnibridge_channel::AddressKind) -> Result<Option<(String, omnibridge_channel::Address)>, String> {
-        let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
-        let text = key.open(fields::MESSAGE_TEXT, q.id, &q.text).map_err(|e| e.to_string())?;
+    async fn open_message(&self, q: &QueuedMessage, address_kind: omnibridge_channel::AddressKind) -> Result<Option<(String, omnibridge_channel::Address)>, WorkError> {
+        let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await?;
+        let text = key.open(fields::MESSAGE_TEXT, q.id, &q.text)?;
         // A message addressed to one identity (a transcript to a confirmed address) goes there
         // or nowhere; others go to the contact's best address on the kind, verified first.
         let identity = match q.recipient_identity_id {
-            Some(id) => store::contacts::identity(&self.db, q.contact_id, id).await.map_err(|e| e.to_string())?.filter(|i| i.kind == address_kind.as_str()),
-            None => store::contacts::identity_for_kind(&self.db, q.tenant_id, q.contact_id, address_kind.as_str()).await.map_err(|e| e.to_string())?,
+            Some(id) => store::contacts::identity(&self.db, q.contact_id, id).await?.filter(|i| i.kind == address_kind.as_str()),
+            None => store::contacts::identity_for_kind(&self.db, q.tenant_id, q.contact_id, address_kind.as_str()).await?,
         };
         let Some(identity) = identity else { return Ok(None) };
-        let value = key.open(fields::IDENTITY_ADDRESS, q.contact_id, &identity.address).map_err(|e| e.to_string())?;
+        let value = key.open(fields::IDENTITY_ADDRESS, q.contact_id, &identity.address)?;
         Ok(Some((text, omnibridge_channel::Address { kind: address_kind, value })))
     }
 
     /// What the channel needs beyond the text, as its kind can carry it: files; for threading
     /// kinds (mail) the threading ids, the subject, the reply address and the unsubscribe link.
-    async fn extras(&self, q: &QueuedMessage, channel: &ChannelInfo, kind: &dyn ChannelKind) -> Result<OutboundExtras, String> {
+    async fn extras(&self, q: &QueuedMessage, channel: &ChannelInfo, kind: &dyn ChannelKind) -> Result<OutboundExtras, WorkError> {
         let capabilities = kind.capabilities();
         if !capabilities.attachments && !capabilities.threading {
             return Ok(OutboundExtras::default());
         }
-        let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
+        let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await?;
         let mut attachments = Vec::new();
-        for a in store::attachments::full_for_message(&self.db, q.id).await.map_err(|e| e.to_string())? {
+        for a in store::attachments::full_for_message(&self.db, q.id).await? {
             let Some(sealed) = &a.data else { continue };
             attachments.push(OutboundAttachment {
-                filename: key.open_opt(fields::ATTACHMENT_FILENAME, a.id, a.filename.as_deref()).map_err(|e| e.to_string())?.unwrap_or_default(),
+                filename: key.open_opt(fields::ATTACHMENT_FILENAME, a.id, a.filename.as_deref())?.unwrap_or_default(),
                 content_type: a.content_type.clone(),
-                data: key.open_bytes(fields::ATTACHMENT_DATA, a.id, sealed).map_err(|e| e.to_string())?,
+                data: key.open_bytes(fields::ATTACHMENT_DATA, a.id, sealed)?,
             });
         }
         if !capabilities.threading {
@@ -180,9 +181,9 @@ impl SendWorker {
         }
         // Mail: the conversation's earlier mail ids (threading headers), the subject the thread
         // started with, the reply address, and for marketing an unsubscribe link.
-        let thread_refs = store::mailboxes::thread_ids(&self.db, q.conversation_id, q.channel_id, 20).await.map_err(|e| e.to_string())?;
-        let sealed_subject = store::mailboxes::subject(&self.db, q.conversation_id).await.map_err(|e| e.to_string())?;
-        let subject = key.open_opt(fields::CONVERSATION_SUBJECT, q.conversation_id, sealed_subject.as_deref()).map_err(|e| e.to_string())?;
+        let thread_refs = store::mailboxes::thread_ids(&self.db, q.conversation_id, q.channel_id, 20).await?;
+        let sealed_subject = store::mailboxes::subject(&self.db, q.conversation_id).await?;
+        let subject = key.open_opt(fields::CONVERSATION_SUBJECT, q.conversation_id, sealed_subject.as_deref())?;
         // The hub's own messages may carry their own subject (a transcript, a confirmation).
         let subject = q.subject.clone().or(subject);
         // Addresses the kind tags (`local+TAG@reply_domain`) route replies back to the hub.
@@ -212,9 +213,9 @@ impl SendWorker {
         Outcome::Retry { error, after }
     }
 
-    async fn record(&self, q: &QueuedMessage, outcome: Outcome) -> Result<(), String> {
-        let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await.map_err(|e| e.to_string())?;
-        let mut work = UnitOfWork::begin(&self.db, &self.bus).await.map_err(|e| e.to_string())?;
+    async fn record(&self, q: &QueuedMessage, outcome: Outcome) -> Result<(), WorkError> {
+        let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await?;
+        let mut work = UnitOfWork::begin(&self.db, &self.bus).await?;
         let (status, external_id, error, next) = match &outcome {
             Outcome::Done(receipt) => (receipt.status.as_str(), receipt.external_id.as_deref(), None, None),
             Outcome::Retry { error, after } => {
@@ -230,7 +231,7 @@ impl SendWorker {
                 contact_id: Some(q.contact_id),
                 channel: medium,
                 address_index: self.keyring.blind_index(q.tenant_id, to),
-                address: Some(key.seal(fields::CONSENT_ADDRESS, id, &to.value).map_err(|e| e.to_string())?),
+                address: Some(key.seal(fields::CONSENT_ADDRESS, id, &to.value)?),
                 sender_scope: Some(format!("channel:{}", q.channel_id)),
                 purpose: consent::purposes::ALL.into(),
                 action: consent::actions::WITHDRAW,
@@ -241,11 +242,11 @@ impl SendWorker {
                 notice_url: None,
                 notice_version: None,
             };
-            let (_, changed) = consent::record(work.tx(), &key, &[withdrawal]).await.map_err(|e| e.to_string())?;
+            let (_, changed) = consent::record(work.tx(), &key, &[withdrawal]).await?;
             work.appended(changed);
         }
-        let error = error.map(without_addresses);
-        store::messages::record_attempt(work.tx(), q.id, status, external_id, error.as_deref(), next).await.map_err(|e| e.to_string())?;
+        let error = error.map(crate::domain::without_addresses);
+        store::messages::record_attempt(work.tx(), q.id, status, external_id, error.as_deref(), next).await?;
         let event_types: &[&'static str] = match &outcome {
             Outcome::Done(r) if r.status == DeliveryStatus::Delivered => &[events::MESSAGE_SENT, events::MESSAGE_DELIVERED],
             Outcome::Done(_) => &[events::MESSAGE_SENT],
@@ -253,15 +254,15 @@ impl SendWorker {
             Outcome::Retry { .. } => &[],
         };
         if !event_types.is_empty() {
-            let row = store::messages::get(work.tx(), q.tenant_id, q.id).await.map_err(|e| e.to_string())?.ok_or("message vanished")?;
-            let view = present::message(&row, &key).map_err(|e| e.to_string())?;
+            let row = store::messages::get(work.tx(), q.tenant_id, q.id).await?.ok_or(WorkError::Vanished("the message"))?;
+            let view = present::message(&row, &key)?;
             for event_type in event_types {
-                let sequence = outbox::next_sequence(work.tx(), q.conversation_id).await.map_err(|e| e.to_string())?;
+                let sequence = outbox::next_sequence(work.tx(), q.conversation_id).await?;
                 let event = Event::in_conversation(q.tenant_id, event_type, q.contact_id, q.conversation_id, sequence, &view);
-                work.append(Some(&key), event).await.map_err(|e| e.to_string())?;
+                work.append(Some(&key), event).await?;
             }
         }
-        work.commit().await.map_err(|e| e.to_string())?;
+        work.commit().await?;
         match &outcome {
             Outcome::Done(_) => metrics::counter!("omnibridge_messages_sent_total").increment(1),
             Outcome::Failed(_) | Outcome::OptedOut { .. } => metrics::counter!("omnibridge_messages_failed_total").increment(1),
@@ -271,33 +272,12 @@ impl SendWorker {
     }
 }
 
-/// A provider's error text without the addresses in it (an SMTP server's "550 5.1.1
-/// <ana@example.com>: mailbox unknown"): the error is stored in the clear, the address only
-/// sealed on the contact.
-pub(crate) fn without_addresses(error: &str) -> String {
-    error
-        .split(' ')
-        .map(|word| {
-            let bare = word.trim_matches(|c: char| "<>()[]\"',;:".contains(c));
-            let digits = bare.strip_prefix('+').unwrap_or(bare);
-            if bare.contains('@') && bare.len() > 2 {
-                word.replace(bare, "[address]")
-            } else if bare.starts_with('+') && (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
-                word.replace(bare, "[number]")
-            } else {
-                word.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn provider_errors_are_kept_without_addresses() {
-        assert_eq!(super::without_addresses("550 5.1.1 <ana@example.com>: Recipient address rejected"), "550 5.1.1 <[address]>: Recipient address rejected");
-        assert_eq!(super::without_addresses("The 'To' number +14155550100 is not valid"), "The 'To' number [number] is not valid");
-        assert_eq!(super::without_addresses("552 5.2.2 Mailbox full"), "552 5.2.2 Mailbox full");
+        assert_eq!(crate::domain::without_addresses("550 5.1.1 <ana@example.com>: Recipient address rejected"), "550 5.1.1 <[address]>: Recipient address rejected");
+        assert_eq!(crate::domain::without_addresses("The 'To' number +14155550100 is not valid"), "The 'To' number [number] is not valid");
+        assert_eq!(crate::domain::without_addresses("552 5.2.2 Mailbox full"), "552 5.2.2 Mailbox full");
     }
 }

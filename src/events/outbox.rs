@@ -199,17 +199,17 @@ impl EventBus {
 
 /// An event read back from the outbox (another process's), its payload opened when it is
 /// sealed. `None` for a type this build does not know, or a contact erased since.
-pub async fn from_row(db: &store::Db, keyring: &crate::privacy::Keyring, row: &store::outbox::OriginRow) -> Result<Option<Event>, String> {
+pub async fn from_row(db: &store::Db, keyring: &crate::privacy::Keyring, row: &store::outbox::OriginRow) -> Result<Option<Event>, super::WorkError> {
     let Some(event_type) = crate::domain::events::known(&row.event_type) else { return Ok(None) };
     let payload = match row.contact_id {
         Some(contact_id) => match keyring.data_key(db, row.tenant_id, contact_id).await {
-            Ok(key) => key.open_bytes(EVENT_PAYLOAD, row.id, &row.payload).map_err(|e| e.to_string())?,
+            Ok(key) => key.open_bytes(EVENT_PAYLOAD, row.id, &row.payload)?,
             Err(_) => return Ok(None),
         },
         None => row.payload.clone(),
     };
-    let payload = String::from_utf8(payload).map_err(|e| e.to_string())?;
-    let data: serde_json::Value = serde_json::from_str(&payload).map_err(|e| e.to_string())?;
+    let payload = String::from_utf8(payload)?;
+    let data: serde_json::Value = serde_json::from_str(&payload)?;
     let conversation_id = data["data"]["conversation_id"]
         .as_str()
         .or_else(|| if event_type.starts_with("conversation.") { data["data"]["id"].as_str() } else { None })

@@ -48,8 +48,17 @@ pub fn message_with_text(row: &MessageRow, text: String) -> MessageView {
     }
 }
 
+/// Why views could not be completed.
+#[derive(Debug, thiserror::Error)]
+pub enum PresentError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
 /// Adds attachments and quote offsets to message views (one query each for a whole page).
-pub async fn with_details(db: &crate::store::Db, views: &mut [MessageView], key: &DataKey) -> Result<(), crate::error::ApiError> {
+pub async fn with_details(db: &crate::store::Db, views: &mut [MessageView], key: &DataKey) -> Result<(), PresentError> {
     let ids: Vec<uuid::Uuid> = views.iter().map(|v| v.id).collect();
     let attachments = crate::store::attachments::for_messages(db, &ids).await?;
     let quotes = crate::store::attachments::quotes_for(db, &ids).await?;

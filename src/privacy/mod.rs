@@ -1,14 +1,10 @@
 //! Privacy machinery: encryption at rest (per-contact data keys wrapped by per-tenant keys
 //! derived from the master key) and the blind index that lets the hub find an address without
-//! storing it in the clear; and the data subjects' rights on top of them — requests
-//! ([`requests`]), the access bundle ([`export`]), erasure by deletion and key destruction
-//! ([`erasure`]), retention purges ([`retention`]) and the audit log ([`audit`]).
+//! storing it in the clear; key rotation ([`rotation`]), retention purges ([`retention`]) and
+//! the audit log ([`audit`]). The data subjects' rights built on them are `crate::rights`.
 
 pub mod audit;
 mod crypto;
-pub mod erasure;
-pub mod export;
-pub mod requests;
 pub mod retention;
 pub mod root;
 pub mod rotation;

@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::events::WorkError;
 use crate::cluster::{CONFIG_CHANNEL, Change, EVENTS_CHANNEL, node_id};
 use crate::domain::events::{self, Event};
 use crate::events::present::fields;
@@ -173,8 +174,8 @@ pub async fn deliver(hub: &AppState, events: &[Event]) {
     }
 }
 
-async fn push(hub: &AppState, event: &Event) -> Result<(), String> {
-    let payload: Value = serde_json::from_str(&event.payload).map_err(|e| e.to_string())?;
+async fn push(hub: &AppState, event: &Event) -> Result<(), WorkError> {
+    let payload: Value = serde_json::from_str(&event.payload)?;
     let m = &payload["data"];
     let (Some(channel_id), Some(contact_id)) = (m["channel_id"].as_str().and_then(|v| v.parse().ok()), m["contact_id"].as_str().and_then(|v| v.parse().ok())) else {
         return Ok(());
@@ -182,19 +183,19 @@ async fn push(hub: &AppState, event: &Event) -> Result<(), String> {
     if m["direction"] != "out" || m["private"] == true {
         return Ok(());
     }
-    let Some(channel) = hub.channels.get(channel_id).await.map_err(|e| e.to_string())? else { return Ok(()) };
+    let Some(channel) = hub.channels.get(channel_id).await? else { return Ok(()) };
     let Some(address_kind) = hub.channels.kind_of(&channel).filter(|k| k.capabilities().live_sessions).map(|k| k.address_kind()) else {
         return Ok(());
     };
-    let Some(identity) = store::contacts::identity_for_kind(&hub.db, event.tenant_id, contact_id, address_kind.as_str()).await.map_err(|e| e.to_string())? else {
+    let Some(identity) = store::contacts::identity_for_kind(&hub.db, event.tenant_id, contact_id, address_kind.as_str()).await? else {
         return Ok(());
     };
-    let key = hub.keyring.data_key(&hub.db, event.tenant_id, contact_id).await.map_err(|e| e.to_string())?;
-    let visitor = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address).map_err(|e| e.to_string())?;
+    let key = hub.keyring.data_key(&hub.db, event.tenant_id, contact_id).await?;
+    let visitor = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address)?;
     let message = OutboundMessage {
-        id: m["id"].as_str().and_then(|v| v.parse().ok()).ok_or("no message id")?,
+        id: m["id"].as_str().and_then(|v| v.parse().ok()).ok_or(WorkError::Payload("no message id".into()))?,
         channel_id,
-        conversation_id: m["conversation_id"].as_str().and_then(|v| v.parse().ok()).ok_or("no conversation id")?,
+        conversation_id: m["conversation_id"].as_str().and_then(|v| v.parse().ok()).ok_or(WorkError::Payload("no conversation id".into()))?,
         to: Address::new(address_kind, &visitor),
         text: m["text"].as_str().unwrap_or_default().to_owned(),
         created_at: m["created_at"].as_str().unwrap_or_default().to_owned(),

@@ -4,7 +4,6 @@ use uuid::Uuid;
 
 use super::rows::row_struct;
 use super::{Conn, Db, StoreResult, Tx, now_micros, on_conn, on_db};
-use crate::policy::rules::PolicyDocument;
 
 row_struct! {
     pub struct AuthorizationRow { subprocessor_id: String, decision: String, reason: Option<String>, decided_by: Option<Uuid>, decided_at: i64 }
@@ -14,13 +13,14 @@ row_struct! {
     pub struct NoticeRow { subprocessor_id: String, fingerprint: String }
 }
 
-pub async fn document(db: &Db, tenant_id: Uuid) -> StoreResult<Option<PolicyDocument>> {
+/// A tenant's routing-policy document (stored as JSON; the policy module owns its shape).
+pub async fn document<T: serde::de::DeserializeOwned>(db: &Db, tenant_id: Uuid) -> StoreResult<Option<T>> {
     const SQL: &str = "SELECT document FROM tenant_policies WHERE tenant_id = $1";
     let text: Option<String> = on_db!(db, |p| sqlx::query_scalar(SQL).bind(tenant_id).fetch_optional(p).await)?;
     Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
-pub async fn save_document(tx: &mut Tx, tenant_id: Uuid, doc: &PolicyDocument) -> StoreResult<()> {
+pub async fn save_document<T: serde::Serialize>(tx: &mut Tx, tenant_id: Uuid, doc: &T) -> StoreResult<()> {
     const SQL: &str = "INSERT INTO tenant_policies (tenant_id, document, updated_at) VALUES ($1, $2, $3) \
                        ON CONFLICT (tenant_id) DO UPDATE SET document = EXCLUDED.document, updated_at = EXCLUDED.updated_at";
     let text = serde_json::to_string(doc).unwrap_or_else(|_| "{\"rules\":[]}".into());

@@ -7,7 +7,7 @@
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::mailer::{Mailers, OperatorMail};
+use crate::team::mailer::{Mailers, OperatorMail};
 use crate::privacy::Keyring;
 use crate::store::{self, Db, StoreError, team::SummaryRecipient};
 

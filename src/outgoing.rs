@@ -2,7 +2,7 @@
 //! hub's own messages (away notices, HELP answers, transcripts and their confirmations, survey
 //! links). The text is sealed under the contact's key and the queued row written in the
 //! caller's unit of work, which wakes the send worker once it commits. Whether the message may
-//! leave is [`super::Door::preflight`]'s question, asked before; the door asks again at send
+//! leave is [`crate::egress::Door::preflight`]'s question, asked before; the door asks again at send
 //! time.
 
 use std::sync::Arc;
@@ -25,6 +25,16 @@ pub enum OutboundError {
     /// A message with this id exists already.
     #[error("message id taken")]
     Taken,
+}
+
+impl From<OutboundError> for crate::events::WorkError {
+    fn from(err: OutboundError) -> Self {
+        match err {
+            OutboundError::Store(e) => Self::Store(e),
+            OutboundError::Crypto(e) => Self::Crypto(e),
+            OutboundError::Taken => Self::Refused(err.to_string()),
+        }
+    }
 }
 
 /// Who wrote a message the hub sends.

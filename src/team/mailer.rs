@@ -131,12 +131,12 @@ impl<'a> Mailers<'a> {
 pub async fn run(db: Db, keyring: std::sync::Arc<Keyring>, config: std::sync::Arc<crate::config::Config>, wake: std::sync::Arc<tokio::sync::Notify>, stop: tokio_util::sync::CancellationToken) {
     let every = std::time::Duration::from_secs(config.team.mail_retry_secs.max(1));
     loop {
-        match crate::invitations::send_pending(&db, &keyring, &config, None).await {
-            Ok(crate::invitations::Sent { sent, failed }) if sent + failed > 0 => tracing::info!(sent, failed, "invitation mails"),
+        match crate::team::invitations::send_pending(&db, &keyring, &config, None).await {
+            Ok(crate::team::invitations::Sent { sent, failed }) if sent + failed > 0 => tracing::info!(sent, failed, "invitation mails"),
             Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "sending invitation mails failed"),
         }
-        match crate::summary::send_due(&db, &keyring, &config).await {
+        match crate::team::summary::send_due(&db, &keyring, &config).await {
             Ok(0) => {}
             Ok(sent) => tracing::info!(sent, "daily summaries"),
             Err(err) => tracing::error!(error = %err, "sending daily summaries failed"),

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::events::WorkError;
 use crate::events::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::events::outbox;
@@ -37,22 +38,21 @@ fn conversation_id(event: &Event) -> Option<Uuid> {
     })
 }
 
-async fn assign(hub: &AppState, tenant_id: Uuid, conversation_id: Uuid) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    let Some(current) = store::conversations::get(&hub.db, tenant_id, conversation_id).await.map_err(|e| err(&e))? else { return Ok(()) };
+async fn assign(hub: &AppState, tenant_id: Uuid, conversation_id: Uuid) -> Result<(), WorkError> {
+    let Some(current) = store::conversations::get(&hub.db, tenant_id, conversation_id).await? else { return Ok(()) };
     if current.assignee_id.is_some() {
         return Ok(());
     }
-    let key = hub.keyring.data_key(&hub.db, tenant_id, current.contact_id).await.map_err(|e| err(&e))?;
-    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await.map_err(|e| err(&e))?;
-    let Some(operator) = store::team::next_assignee(work.tx(), tenant_id, current.channel_id).await.map_err(|e| err(&e))? else { return Ok(()) };
-    let Some(row) = store::conversations::update(work.tx(), tenant_id, current.id, &current.status, Some(operator)).await.map_err(|e| err(&e))? else {
+    let key = hub.keyring.data_key(&hub.db, tenant_id, current.contact_id).await?;
+    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
+    let Some(operator) = store::team::next_assignee(work.tx(), tenant_id, current.channel_id).await? else { return Ok(()) };
+    let Some(row) = store::conversations::update(work.tx(), tenant_id, current.id, &current.status, Some(operator)).await? else {
         return Ok(());
     };
     let view = present::conversation(&row);
-    let sequence = outbox::next_sequence(work.tx(), row.id).await.map_err(|e| err(&e))?;
+    let sequence = outbox::next_sequence(work.tx(), row.id).await?;
     let event = Event::in_conversation(tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
-    work.append(Some(&key), event).await.map_err(|e| err(&e))?;
-    work.commit().await.map_err(|e| err(&e))?;
+    work.append(Some(&key), event).await?;
+    work.commit().await?;
     Ok(())
 }

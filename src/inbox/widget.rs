@@ -18,7 +18,7 @@ use crate::events::outbox::UnitOfWork;
 use crate::events::present::{self, fields};
 use crate::store::contacts::IdentityStatus;
 use crate::store::{self, MessageRow, NewContact};
-use crate::transcripts::{TranscriptError, Transcripts};
+use crate::inbox::transcripts::{TranscriptError, Transcripts};
 
 const SESSION_CACHE_TTL: Duration = Duration::from_secs(60);
 const HISTORY_LIMIT: usize = 500;

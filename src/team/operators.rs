@@ -11,7 +11,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::events::outbox::UnitOfWork;
-use crate::api::auth::issue_key;
+use crate::access::issue_key;
 use crate::domain::Role;
 use crate::domain::events::{self, Event};
 use crate::privacy::audit::{self, Actor};

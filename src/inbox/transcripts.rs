@@ -18,9 +18,9 @@ use omnibridge_webchat::TranscriptSent;
 use sha2::Digest;
 use uuid::Uuid;
 
-use crate::api::rate_limit::{Limit, RateLimits};
+use crate::limits::{Limit, RateLimits};
 use crate::channels::{ChannelInfo, Channels};
-use crate::egress::outbound::{self, Draft};
+use crate::outgoing::{self, Draft};
 use crate::egress::preflight::Outgoing;
 use crate::egress::{Door, EgressError};
 use crate::events::outbox::{EventBus, UnitOfWork};
@@ -152,7 +152,7 @@ impl Transcripts<'_> {
     /// Queues one automatic message on `channel` in `work`, addressed to `identity`.
     async fn queue(&self, work: &mut UnitOfWork, key: &DataKey, conversation_id: Uuid, channel: &ChannelInfo, identity: Uuid, (subject, text): (&str, &str)) -> Result<(), TranscriptError> {
         let draft = Draft { identity: Some(identity), subject: Some(subject), ..Draft::automatic(channel.tenant_id, conversation_id, channel.id, key, text, PURPOSE) };
-        outbound::queue(work, self.send_wake, draft).await.map_err(unavailable)?;
+        outgoing::queue(work, self.send_wake, draft).await.map_err(unavailable)?;
         Ok(())
     }
 

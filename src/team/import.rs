@@ -1,6 +1,6 @@
 //! Team import: up to [`MAX_ROWS`] operators from a CSV file (`name,email,role`), validated row
 //! by row — every problem reported with its line and field — and imported all together or not
-//! at all. Each new operator gets an invitation mail (see [`crate::invitations`]).
+//! at all. Each new operator gets an invitation mail (see [`crate::team::invitations`]).
 //!
 //! The file is RFC 4180 CSV: comma-separated, fields optionally in double quotes (a quote
 //! inside doubled), CRLF or LF line ends. A first line `name,email,role` (any order, any case)

@@ -128,7 +128,7 @@ fn locate(request: &Request) -> Locator {
         if let Some(key) = bearer.map(str::to_owned).or_else(query_token) {
             return Locator::ApiKey(key);
         }
-        return crate::api::session_cookie(request.headers()).map(Locator::Session).unwrap_or(Locator::Nothing);
+        return crate::access::session_cookie(request.headers()).map(Locator::Session).unwrap_or(Locator::Nothing);
     }
     Locator::Nothing
 }
@@ -140,8 +140,8 @@ impl Dispatch {
         let probe = match locator {
             Locator::Nothing => return 0,
             Locator::Channel(id) => Probe::Channel(id),
-            Locator::ApiKey(secret) => Probe::ApiKey(crate::api::auth::hash_key(&secret).to_vec()),
-            Locator::Session(token) => Probe::Session(crate::api::session_hash(&token)),
+            Locator::ApiKey(secret) => Probe::ApiKey(crate::access::hash_key(&secret).to_vec()),
+            Locator::Session(token) => Probe::Session(crate::access::session_hash(&token)),
             Locator::Visitor(token) => Probe::Visitor(omnibridge_webchat::TokenHash::of(&token).0.to_vec()),
         };
         let memo = probe.memo();

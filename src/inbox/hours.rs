@@ -10,8 +10,9 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::events::WorkError;
 use crate::domain::events;
-use crate::egress::outbound::{self, Draft};
+use crate::outgoing::{self, Draft};
 use crate::events::outbox::UnitOfWork;
 use crate::hub::AppState;
 use crate::store;
@@ -95,13 +96,13 @@ pub async fn run(hub: AppState, stop: CancellationToken) {
     .await
 }
 
-async fn on_inbound(hub: &AppState, tenant_id: Uuid, message: &Value) -> Result<(), String> {
+async fn on_inbound(hub: &AppState, tenant_id: Uuid, message: &Value) -> Result<(), WorkError> {
     let id = |name: &str| message[name].as_str().and_then(|s| s.parse::<Uuid>().ok());
     let (Some(channel_id), Some(conversation_id), Some(contact_id)) = (id("channel_id"), id("conversation_id"), id("contact_id")) else { return Ok(()) };
     if message["direction"] != "in" {
         return Ok(());
     }
-    let Some(document) = store::hours::get(&hub.db, channel_id).await.map_err(|e| e.to_string())? else { return Ok(()) };
+    let Some(document) = store::hours::get(&hub.db, channel_id).await? else { return Ok(()) };
     let Ok(hours) = serde_json::from_str::<BusinessHours>(&document) else { return Ok(()) };
     if hours.is_open(store::now_micros()) {
         return Ok(());
@@ -109,15 +110,15 @@ async fn on_inbound(hub: &AppState, tenant_id: Uuid, message: &Value) -> Result<
     queue_away(hub, tenant_id, channel_id, conversation_id, contact_id, &hours.away_message).await
 }
 
-async fn queue_away(hub: &AppState, tenant_id: Uuid, channel_id: Uuid, conversation_id: Uuid, contact_id: Uuid, text: &str) -> Result<(), String> {
-    let key = hub.keyring.data_key(&hub.db, tenant_id, contact_id).await.map_err(|e| e.to_string())?;
-    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await.map_err(|e| e.to_string())?;
-    if !store::hours::claim_away_notice(work.tx(), conversation_id).await.map_err(|e| e.to_string())? {
+async fn queue_away(hub: &AppState, tenant_id: Uuid, channel_id: Uuid, conversation_id: Uuid, contact_id: Uuid, text: &str) -> Result<(), WorkError> {
+    let key = hub.keyring.data_key(&hub.db, tenant_id, contact_id).await?;
+    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
+    if !store::hours::claim_away_notice(work.tx(), conversation_id).await? {
         return Ok(()); // told already
     }
     let draft = Draft::automatic(tenant_id, conversation_id, channel_id, &key, text, crate::consent::purposes::SERVICE);
-    outbound::queue(&mut work, &hub.send_wake, draft).await.map_err(|e| e.to_string())?;
-    work.commit().await.map_err(|e| e.to_string())
+    outgoing::queue(&mut work, &hub.send_wake, draft).await?;
+    Ok(work.commit().await?)
 }
 
 

@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::events::WorkError;
 use crate::events::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent};
 use crate::domain::events::{self, Event};
@@ -96,7 +97,7 @@ impl Worker {
                     // Requests filed before the values were sealed.
                     None => detail.get("fields").cloned().unwrap_or_else(|| json!({})),
                 };
-                Some(match crate::api::contacts::rectify(hub, r.tenant_id, contact_id, &fields).await {
+                Some(match crate::contacts::edit::rectify(hub, r.tenant_id, contact_id, &fields).await {
                     Ok(_) => Ok(json!({"rectified": fields.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default()})),
                     Err(err) => Err(err.to_string()),
                 })
@@ -130,7 +131,7 @@ impl Worker {
                     work.appended(events);
                     Ok(json!({"marketing_objected_on": n}))
                 }
-                Err(why) => Err(why),
+                Err(why) => Err(why.to_string()),
             },
             (Some(_), "rectification") => rectified.unwrap_or_else(|| Err("nothing to rectify".into())),
             (Some(_), other) => Err(format!("unknown request type {other}")),
@@ -161,14 +162,14 @@ impl Worker {
     }
 
     /// Objects to marketing on every address the contact has, in `tx`.
-    async fn object(&self, tx: &mut store::Tx, r: &RequestRow, contact_id: Uuid) -> Result<Vec<Event>, String> {
+    async fn object(&self, tx: &mut store::Tx, r: &RequestRow, contact_id: Uuid) -> Result<Vec<Event>, WorkError> {
         let hub = &self.hub;
-        let key = hub.keyring.data_key(&mut *tx, r.tenant_id, contact_id).await.map_err(|e| e.to_string())?;
-        let identities = store::contacts::identities_in_range(&mut *tx, r.tenant_id, contact_id, contact_id).await.map_err(|e| e.to_string())?;
+        let key = hub.keyring.data_key(&mut *tx, r.tenant_id, contact_id).await?;
+        let identities = store::contacts::identities_in_range(&mut *tx, r.tenant_id, contact_id, contact_id).await?;
         let mut new = Vec::new();
         for identity in identities {
             let Some(kind) = AddressKind::parse(&identity.kind) else { continue };
-            let value = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address).map_err(|e| e.to_string())?;
+            let value = key.open(fields::IDENTITY_ADDRESS, contact_id, &identity.address)?;
             let address = Address { kind, value };
             // An objection holds on every medium the address reaches the person on.
             for medium in omnibridge_channel::Medium::of_address(kind) {
@@ -180,7 +181,7 @@ impl Worker {
                     contact_id: Some(contact_id),
                     channel: medium,
                     address_index: hub.keyring.blind_index(r.tenant_id, &address),
-                    address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address.value).map_err(|e| e.to_string())?),
+                    address: Some(key.seal(fields::CONSENT_ADDRESS, id, &address.value)?),
                     sender_scope: None,
                     purpose: consent::purposes::MARKETING.into(),
                     action: consent::actions::OBJECT,
@@ -196,7 +197,7 @@ impl Worker {
         if new.is_empty() {
             return Ok(Vec::new());
         }
-        let (_, events) = consent::record(tx, &key, &new).await.map_err(|e| e.to_string())?;
+        let (_, events) = consent::record(tx, &key, &new).await?;
         Ok(events)
     }
 }

@@ -45,7 +45,7 @@ pub enum ApiError {
     WindowClosed(String),
     /// A file (CSV import) with problems on some of its lines; nothing of it was taken.
     #[error("the file has {} problem(s); nothing was imported", .0.len())]
-    Rows(Vec<crate::team_import::RowError>),
+    Rows(Vec<crate::team::import::RowError>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -115,6 +115,41 @@ impl From<crate::events::outbox::AppendError> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+impl From<crate::contacts::edit::ContactError> for ApiError {
+    fn from(err: crate::contacts::edit::ContactError) -> Self {
+        use crate::contacts::edit::ContactError;
+        match err {
+            ContactError::Invalid { field, detail } => ApiError::invalid(field, detail),
+            ContactError::NotFound => ApiError::NotFound("contact"),
+            ContactError::Store(e) => ApiError::Store(e),
+            ContactError::Key(e) => ApiError::Key(e),
+            ContactError::Crypto(e) => ApiError::Crypto(e),
+            ContactError::Append(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::access::Forbidden> for ApiError {
+    fn from(_: crate::access::Forbidden) -> Self {
+        ApiError::Forbidden
+    }
+}
+
+impl From<crate::events::present::PresentError> for ApiError {
+    fn from(err: crate::events::present::PresentError) -> Self {
+        match err {
+            crate::events::present::PresentError::Store(e) => ApiError::Store(e),
+            crate::events::present::PresentError::Crypto(e) => ApiError::Crypto(e),
+        }
+    }
+}
+
+impl From<omnibridge_channel::SettingsError> for ApiError {
+    fn from(err: omnibridge_channel::SettingsError) -> Self {
+        ApiError::Invalid { field: err.field, detail: err.detail }
+    }
+}
+
 impl From<crate::egress::EgressError> for ApiError {
     fn from(err: crate::egress::EgressError) -> Self {
         use crate::egress::EgressError;
@@ -129,9 +164,9 @@ impl From<crate::egress::EgressError> for ApiError {
     }
 }
 
-impl From<crate::egress::outbound::OutboundError> for ApiError {
-    fn from(err: crate::egress::outbound::OutboundError) -> Self {
-        use crate::egress::outbound::OutboundError;
+impl From<crate::outgoing::OutboundError> for ApiError {
+    fn from(err: crate::outgoing::OutboundError) -> Self {
+        use crate::outgoing::OutboundError;
         match err {
             OutboundError::Store(e) => ApiError::Store(e),
             OutboundError::Crypto(e) => ApiError::Crypto(e),
@@ -140,9 +175,9 @@ impl From<crate::egress::outbound::OutboundError> for ApiError {
     }
 }
 
-impl From<crate::access::AccessError> for ApiError {
-    fn from(err: crate::access::AccessError) -> Self {
-        use crate::access::AccessError;
+impl From<crate::team::operators::AccessError> for ApiError {
+    fn from(err: crate::team::operators::AccessError) -> Self {
+        use crate::team::operators::AccessError;
         match err {
             AccessError::Invalid { field, detail } => ApiError::invalid(field, detail),
             AccessError::NotFound(what) => ApiError::NotFound(what),

@@ -6,10 +6,11 @@
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::events::WorkError;
 use crate::events::present::fields;
 use crate::privacy::random_token;
 use crate::hub::AppState;
-use crate::egress::outbound::{self, Draft};
+use crate::outgoing::{self, Draft};
 use crate::egress::preflight::Outgoing;
 use crate::events::outbox::UnitOfWork;
 use crate::store::{self, ConversationRow};
@@ -19,14 +20,14 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 }
 
 /// Offers the survey for a conversation that was just resolved.
-pub async fn offer(hub: &AppState, conversation: &ConversationRow) -> Result<(), String> {
-    let Some(channel) = hub.channels.get(conversation.channel_id).await.map_err(|e| e.to_string())? else { return Ok(()) };
-    if store::privacy::is_restricted(&hub.db, conversation.contact_id).await.map_err(|e| e.to_string())? {
+pub async fn offer(hub: &AppState, conversation: &ConversationRow) -> Result<(), WorkError> {
+    let Some(channel) = hub.channels.get(conversation.channel_id).await? else { return Ok(()) };
+    if store::privacy::is_restricted(&hub.db, conversation.contact_id).await? {
         return Ok(());
     }
     let id = Uuid::now_v7();
     let token = random_token(24);
-    let key = hub.keyring.data_key(&hub.db, conversation.tenant_id, conversation.contact_id).await.map_err(|e| e.to_string())?;
+    let key = hub.keyring.data_key(&hub.db, conversation.tenant_id, conversation.contact_id).await?;
     let live = hub.channels.has_live_sessions(&channel);
     let outgoing = Outgoing {
         tenant_id: conversation.tenant_id,
@@ -40,22 +41,22 @@ pub async fn offer(hub: &AppState, conversation: &ConversationRow) -> Result<(),
     if !live && !link_allowed {
         return Ok(()); // no message the contact has not agreed to
     }
-    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await.map_err(|e| e.to_string())?;
+    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
     store::csat::insert(work.tx(), id, conversation.tenant_id, conversation.id, conversation.contact_id, channel.id, conversation.assignee_id, &token_hash(&token))
         .await
-        .map_err(|e| e.to_string())?;
+        ?;
     if link_allowed {
         let text = format!("How did we do? Rate your conversation from 1 to 5: {}/csat/{token}", hub.config.public_base_url());
         let draft = Draft::automatic(conversation.tenant_id, conversation.id, channel.id, &key, &text, crate::consent::purposes::SERVICE);
-        outbound::queue(&mut work, &hub.send_wake, draft).await.map_err(|e| e.to_string())?;
+        outgoing::queue(&mut work, &hub.send_wake, draft).await?;
     }
-    work.commit().await.map_err(|e| e.to_string())?;
+    work.commit().await?;
     if !link_allowed
         && let Some(address_kind) = hub.channels.kind_of(&channel).map(|k| k.address_kind())
         && let Some(identity) =
-            store::contacts::identity_for_kind(&hub.db, conversation.tenant_id, conversation.contact_id, address_kind.as_str()).await.map_err(|e| e.to_string())?
+            store::contacts::identity_for_kind(&hub.db, conversation.tenant_id, conversation.contact_id, address_kind.as_str()).await?
     {
-        let address = key.open(fields::IDENTITY_ADDRESS, conversation.contact_id, &identity.address).map_err(|e| e.to_string())?;
+        let address = key.open(fields::IDENTITY_ADDRESS, conversation.contact_id, &identity.address)?;
         hub.channels.offer_survey(&channel, &omnibridge_channel::Address::new(address_kind, &address), id);
     }
     Ok(())
@@ -63,13 +64,13 @@ pub async fn offer(hub: &AppState, conversation: &ConversationRow) -> Result<(),
 
 /// Records an answer (1–5, optional comment sealed under the contact's key); false when the
 /// survey was answered already.
-pub async fn answer(hub: &AppState, survey: &store::csat::SurveyRow, score: i64, comment: Option<&str>) -> Result<bool, String> {
+pub async fn answer(hub: &AppState, survey: &store::csat::SurveyRow, score: i64, comment: Option<&str>) -> Result<bool, WorkError> {
     let sealed = match comment.map(str::trim).filter(|c| !c.is_empty()) {
         Some(text) => {
-            let key = hub.keyring.data_key(&hub.db, survey.tenant_id, survey.contact_id).await.map_err(|e| e.to_string())?;
-            Some(key.seal("csat.comment", survey.id, text).map_err(|e| e.to_string())?)
+            let key = hub.keyring.data_key(&hub.db, survey.tenant_id, survey.contact_id).await?;
+            Some(key.seal("csat.comment", survey.id, text)?)
         }
         None => None,
     };
-    store::csat::answer(&hub.db, survey.id, score, sealed.as_deref()).await.map_err(|e| e.to_string())
+    Ok(store::csat::answer(&hub.db, survey.id, score, sealed.as_deref()).await?)
 }

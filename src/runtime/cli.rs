@@ -4,10 +4,10 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::api::auth::issue_key;
+use crate::access::issue_key;
 use crate::domain::Role;
 use crate::policy::registry::Registry;
-use crate::regions::Databases;
+use crate::runtime::regions::Databases;
 use crate::store::Db;
 
 #[derive(Debug, Serialize)]
@@ -16,7 +16,7 @@ pub struct CreatedTenant {
     pub api_key: String,
 }
 
-pub use crate::access::CreatedKey;
+pub use crate::team::operators::CreatedKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -61,14 +61,14 @@ pub async fn create_tenant(dbs: &Databases, registry: &Registry, name: &str, reg
 pub async fn create_key(db: &Db, tenant_id: Uuid, role: &str, operator_id: Option<Uuid>, name: Option<&str>, expires_in_days: Option<u32>) -> Result<CreatedKey, CliError> {
     let role = Role::parse(role).ok_or_else(|| CliError::Invalid(format!("--role {role:?}: must be admin, agent or integration")))?;
     let expires_at = expires_in_days.map(|d| crate::store::now_micros() + i64::from(d) * 86_400 * 1_000_000);
-    let new = crate::access::NewKey { name, role, operator_id, expires_at };
+    let new = crate::team::operators::NewKey { name, role, operator_id, expires_at };
     let actor = crate::privacy::audit::Actor { operator_id, ..Default::default() };
-    crate::access::create_key(db, tenant_id, &new, &actor).await.map_err(|e| match e {
-        crate::access::AccessError::NotFound(_) => CliError::Invalid(format!("--tenant {tenant_id}: no such tenant")),
-        crate::access::AccessError::Invalid { field: "operator_id", .. } => CliError::Invalid("--operator: no active operator with this id in the tenant".to_owned()),
-        crate::access::AccessError::Invalid { field, detail } => CliError::Invalid(format!("--{}: {detail}", field.replace('_', "-"))),
-        crate::access::AccessError::Store(e) => CliError::Store(e),
-        crate::access::AccessError::Random(e) => CliError::Random(e),
+    crate::team::operators::create_key(db, tenant_id, &new, &actor).await.map_err(|e| match e {
+        crate::team::operators::AccessError::NotFound(_) => CliError::Invalid(format!("--tenant {tenant_id}: no such tenant")),
+        crate::team::operators::AccessError::Invalid { field: "operator_id", .. } => CliError::Invalid("--operator: no active operator with this id in the tenant".to_owned()),
+        crate::team::operators::AccessError::Invalid { field, detail } => CliError::Invalid(format!("--{}: {detail}", field.replace('_', "-"))),
+        crate::team::operators::AccessError::Store(e) => CliError::Store(e),
+        crate::team::operators::AccessError::Random(e) => CliError::Random(e),
         other => CliError::Invalid(other.to_string()),
     })
 }
@@ -91,7 +91,7 @@ pub fn progress_bar(label: &'static str) -> impl Fn(u64, u64) + Sync {
 /// `omnibridge export`: a contact's access bundle, through the egress door, as JSON bytes.
 pub async fn export_contact(db: &Db, policies: std::sync::Arc<crate::policy::Policies>, keyring: std::sync::Arc<crate::privacy::Keyring>, tenant_id: Uuid, contact_id: Uuid) -> anyhow::Result<Vec<u8>> {
     let bar = progress_bar("conversations");
-    let bundle = crate::privacy::export::bundle(db, &keyring, tenant_id, contact_id, &bar)
+    let bundle = crate::rights::export::bundle(db, &keyring, tenant_id, contact_id, &bar)
         .await
         .map_err(|e| anyhow::anyhow!("--contact {contact_id}: {e}"))?;
     let door = crate::egress::Door::new(db.clone(), policies, keyring);
@@ -118,12 +118,12 @@ pub async fn erase_contact(db: &Db, keyring: &crate::privacy::Keyring, tenant_id
         result: None,
         requested_by: None,
         created_at: now,
-        due_at: now + crate::privacy::requests::DUE_DAYS * 86_400 * 1_000_000,
+        due_at: now + crate::rights::requests::DUE_DAYS * 86_400 * 1_000_000,
         completed_at: None,
     };
     store::privacy::insert_request(db, &request).await?;
     let mut tx = db.begin().await?;
-    let (erased, _erased_event) = crate::privacy::erasure::erase_in(&mut tx, keyring, tenant_id, contact_id, Some(request.id)).await?;
+    let (erased, _erased_event) = crate::rights::erasure::erase_in(&mut tx, keyring, tenant_id, contact_id, Some(request.id)).await?;
     store::privacy::finish_request(&mut tx, request.id, "completed", &serde_json::to_string(&erased)?).await?;
     let data = serde_json::json!({"id": request.id, "type": "erasure", "status": "completed", "contact_id": contact_id, "completed_at": crate::domain::rfc3339(store::now_micros())});
     let mut done = crate::domain::events::Event::new(tenant_id, crate::domain::events::PRIVACY_REQUEST_COMPLETED, None, &data);

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::mailer::{Mailers, OperatorMail};
+use crate::team::mailer::{Mailers, OperatorMail};
 use crate::privacy::{Keyring, random_token};
 use crate::store::{self, Db, StoreError};
 
@@ -116,7 +116,7 @@ pub async fn decline(db: &Db, keyring: &Keyring, token: &str) -> Result<(Uuid, U
     if invitation.used_at.is_some() {
         return Err(LinkError::Gone);
     }
-    let index = crate::team_import::suppression_index(keyring, invitation.tenant_id, invitation.email.as_deref().unwrap_or_default());
+    let index = crate::team::import::suppression_index(keyring, invitation.tenant_id, invitation.email.as_deref().unwrap_or_default());
     store::invitations::decline(&mut tx, &invitation, &index).await?;
     tx.commit().await?;
     Ok((invitation.tenant_id, invitation.operator_id))

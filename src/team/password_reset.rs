@@ -1,5 +1,5 @@
 //! Password reset by mail: a single-use link that expires in an hour, mailed to the operator's
-//! sign-in address through the tenant's way out for operator mail ([`crate::mailer`]). Asking
+//! sign-in address through the tenant's way out for operator mail ([`crate::team::mailer`]). Asking
 //! for one answers the same whether or not the address exists (and the mail goes out in the
 //! background, so timing does not tell either). Setting the new password ends every session of
 //! the operator.
@@ -9,7 +9,7 @@ use std::time::Duration;
 use sha2::Digest;
 use uuid::Uuid;
 
-use crate::mailer::{Mailers, OperatorMail};
+use crate::team::mailer::{Mailers, OperatorMail};
 use crate::hub::Hub;
 use crate::store;
 
@@ -79,6 +79,6 @@ pub async fn complete(hub: &Hub, token: &str, password_hash: &str) -> Result<(),
     tx.commit().await?;
     let actor = crate::privacy::audit::Actor { operator_id: Some(reset.operator_id), ..Default::default() };
     crate::privacy::audit::record(&hub.db, reset.tenant_id, &actor, "operator.password_reset", "operator", Some(reset.operator_id), None).await;
-    crate::access::Ended::now(hub, reset.tenant_id).await;
+    crate::team::operators::Ended::now(hub, reset.tenant_id).await;
     Ok(())
 }

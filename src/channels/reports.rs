@@ -3,6 +3,7 @@
 
 use omnibridge_channel::DeliveryStatus;
 
+use crate::events::WorkError;
 use crate::events::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::events::outbox::{self, EventBus};
@@ -22,7 +23,7 @@ pub struct Report {
 
 /// Records `report` on `message` with its event (`message.delivered`, `message.failed`), unless
 /// the message already stands there. Returns whether anything changed.
-pub async fn record(db: &Db, keyring: &Keyring, bus: &EventBus, message: &MessageRow, report: Report) -> Result<bool, String> {
+pub async fn record(db: &Db, keyring: &Keyring, bus: &EventBus, message: &MessageRow, report: Report) -> Result<bool, WorkError> {
     let event_type = match report.status {
         DeliveryStatus::Delivered | DeliveryStatus::Read => events::MESSAGE_DELIVERED,
         DeliveryStatus::Failed => events::MESSAGE_FAILED,
@@ -37,18 +38,18 @@ pub async fn record(db: &Db, keyring: &Keyring, bus: &EventBus, message: &Messag
     }
     // Read implies delivered: one `message.delivered` covers both, the first time.
     let announce = !(report.status == DeliveryStatus::Read && message.status == "delivered");
-    let key = keyring.data_key(db, message.tenant_id, message.contact_id).await.map_err(|e| e.to_string())?;
-    let mut work = UnitOfWork::begin(&db, &bus).await.map_err(|e| e.to_string())?;
-    store::messages::record_attempt(work.tx(), message.id, report.status.as_str(), report.external_id.as_deref(), report.error.as_deref().map(super::worker::without_addresses).as_deref(), None)
+    let key = keyring.data_key(db, message.tenant_id, message.contact_id).await?;
+    let mut work = UnitOfWork::begin(&db, &bus).await?;
+    store::messages::record_attempt(work.tx(), message.id, report.status.as_str(), report.external_id.as_deref(), report.error.as_deref().map(crate::domain::without_addresses).as_deref(), None)
         .await
-        .map_err(|e| e.to_string())?;
+        ?;
     if announce {
-        let row = store::messages::get(work.tx(), message.tenant_id, message.id).await.map_err(|e| e.to_string())?.ok_or("message vanished")?;
-        let view = present::message(&row, &key).map_err(|e| e.to_string())?;
-        let sequence = outbox::next_sequence(work.tx(), row.conversation_id).await.map_err(|e| e.to_string())?;
+        let row = store::messages::get(work.tx(), message.tenant_id, message.id).await?.ok_or(WorkError::Vanished("the message"))?;
+        let view = present::message(&row, &key)?;
+        let sequence = outbox::next_sequence(work.tx(), row.conversation_id).await?;
         let event = Event::in_conversation(row.tenant_id, event_type, row.contact_id, row.conversation_id, sequence, &view);
-        work.append(Some(&key), event).await.map_err(|e| e.to_string())?;
+        work.append(Some(&key), event).await?;
     }
-    work.commit().await.map_err(|e| e.to_string())?;
+    work.commit().await?;
     Ok(true)
 }
