@@ -32,16 +32,21 @@ fn view(r: &CannedRow) -> Value {
     json!({"id": r.id, "shortcut": r.shortcut, "text": r.text, "created_at": rfc3339(r.created_at), "updated_at": rfc3339(r.updated_at)})
 }
 
+/// A placeholder that is not closed or not known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct PlaceholderError(String);
+
 /// The placeholders in a text, each checked against the known ones.
-fn placeholders(text: &str) -> Result<Vec<&str>, String> {
+fn placeholders(text: &str) -> Result<Vec<&str>, PlaceholderError> {
     let mut found = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| "a {{ placeholder is not closed with }}".to_owned())?;
+        let end = after.find("}}").ok_or_else(|| PlaceholderError("a {{ placeholder is not closed with }}".to_owned()))?;
         let name = after[..end].trim();
         if !PLACEHOLDERS.contains(&name) {
-            return Err(format!("unknown placeholder {{{{{name}}}}}; known: {}", PLACEHOLDERS.join(", ")));
+            return Err(PlaceholderError(format!("unknown placeholder {{{{{name}}}}}; known: {}", PLACEHOLDERS.join(", "))));
         }
         found.push(name);
         rest = &after[end + 2..];
@@ -85,7 +90,7 @@ fn check(shortcut: &str, text: &str) -> ApiResult<()> {
     if text.trim().is_empty() || text.chars().count() > 10_000 {
         return Err(ApiError::invalid("text", "1 to 10000 characters"));
     }
-    placeholders(text).map(|_| ()).map_err(|why| ApiError::invalid("text", why))
+    placeholders(text).map(|_| ()).map_err(|why| ApiError::invalid("text", why.to_string()))
 }
 
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
@@ -170,7 +175,7 @@ mod tests {
     #[test]
     fn placeholders_are_checked_and_filled() {
         assert_eq!(placeholders("Hi {{ contact.name }}, {{operator.name}} here").unwrap(), ["contact.name", "operator.name"]);
-        assert!(placeholders("Hi {{contact.shoe}}").unwrap_err().contains("unknown placeholder"));
+        assert!(placeholders("Hi {{contact.shoe}}").unwrap_err().to_string().contains("unknown placeholder"));
         assert!(placeholders("Hi {{contact.name").is_err());
         let filled = fill("Hi {{contact.name}}, {{operator.name}} here", |n| (n == "contact.name").then(|| "Ada".to_owned()));
         assert_eq!(filled, "Hi Ada,  here");

@@ -83,6 +83,11 @@ pub struct Permit {
     _private: (),
 }
 
+/// A transfer the policy blocked: the reason and the rule that decided.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Blocked(pub String);
+
 /// An allowed webhook transfer: the permit and the body as it may leave.
 #[derive(Debug)]
 pub struct Grant {
@@ -155,7 +160,7 @@ impl Door {
 
     /// Decides and records a batch of webhook transfers in one statement: for each allowed one a
     /// grant with the body as it may leave, for each blocked one the reason.
-    pub async fn authorize_many(&self, transfers: &[Transfer], bodies: Vec<Vec<u8>>) -> Result<Vec<Result<Grant, String>>, StoreError> {
+    pub async fn authorize_many(&self, transfers: &[Transfer], bodies: Vec<Vec<u8>>) -> Result<Vec<Result<Grant, Blocked>>, StoreError> {
         let mut verdicts = Vec::with_capacity(transfers.len());
         for t in transfers {
             verdicts.push(self.policies.decide(&self.db, t.tenant_id, &t.destination, &t.categories, false).await?);
@@ -168,7 +173,7 @@ impl Door {
             .map(|((t, v), body)| match v.decision {
                 Decision::Allow => Ok(Grant { permit: Permit { _private: () }, body }),
                 Decision::Transform => Ok(Grant { permit: Permit { _private: () }, body: self.rewrite(t.tenant_id, &v, body) }),
-                Decision::Block => Err(format!("{} ({})", v.reason.unwrap_or_default(), v.rule)),
+                Decision::Block => Err(Blocked(format!("{} ({})", v.reason.unwrap_or_default(), v.rule))),
             })
             .collect())
     }
@@ -197,7 +202,7 @@ impl Door {
         };
         match self.authorize_many(std::slice::from_ref(&transfer), vec![body]).await?.pop() {
             Some(Ok(grant)) => Ok(grant.body),
-            Some(Err(reason)) => Err(EgressError::PolicyBlocked { rule: "policy".into(), reason }),
+            Some(Err(Blocked(reason))) => Err(EgressError::PolicyBlocked { rule: "policy".into(), reason }),
             None => Err(EgressError::PolicyBlocked { rule: "policy".into(), reason: "no decision".into() }),
         }
     }

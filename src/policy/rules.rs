@@ -125,7 +125,7 @@ pub fn parse(value: &Value, registry: &Registry) -> Result<PolicyDocument, RuleE
             return Err(error(at(other), "unknown field; a rule has destination, categories and action"));
         }
         let destination = rule.get("destination").and_then(Value::as_str).ok_or_else(|| error(at("destination"), "required, a string"))?;
-        selector(destination, registry).map_err(|detail| error(at("destination"), detail))?;
+        selector(destination, registry).map_err(|detail| error(at("destination"), detail.to_string()))?;
         let list = rule.get("categories").and_then(Value::as_array).ok_or_else(|| error(at("categories"), "required, an array"))?;
         if list.is_empty() {
             return Err(error(at("categories"), "name at least one category, or \"*\""));
@@ -154,13 +154,18 @@ pub fn parse(value: &Value, registry: &Registry) -> Result<PolicyDocument, RuleE
     Ok(PolicyDocument { rules: out })
 }
 
+/// A destination pattern that does not parse, with what the valid ones look like.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SelectorError(String);
+
 /// Parses a destination pattern.
-pub fn selector(text: &str, registry: &Registry) -> Result<Selector, String> {
+pub fn selector(text: &str, registry: &Registry) -> Result<Selector, SelectorError> {
     let bad = || {
-        format!(
+        SelectorError(format!(
             "{text:?}: use \"*\", \"webhook:*\", \"webhook:<endpoint id>\", \"subprocessor:<id>\", \"country:<ISO 3166 code>\" or \"mechanism:<{}>\"",
             TRANSFER_MECHANISMS.join("|")
-        )
+        ))
     };
     if text == "*" {
         return Ok(Selector::Any);
@@ -174,7 +179,7 @@ pub fn selector(text: &str, registry: &Registry) -> Result<Selector, String> {
             if relay || registry.get(rest).is_some() {
                 Ok(Selector::Subprocessor(rest.to_owned()))
             } else {
-                Err(format!("{text:?}: no subprocessor {rest:?} in the registry (GET /v1/subprocessors lists them)"))
+                Err(SelectorError(format!("{text:?}: no subprocessor {rest:?} in the registry (GET /v1/subprocessors lists them)")))
             }
         }
         "country" if is_country_code(rest) => Ok(Selector::Country(rest.to_owned())),

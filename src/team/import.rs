@@ -46,54 +46,27 @@ pub struct NewOperator {
     pub role: String,
 }
 
-/// Splits CSV text into records, each with the line it starts on. Never fails: an unclosed
-/// quote runs to the end of the file (and the record is then checked like any other).
+/// Splits CSV text (RFC 4180, read by the `csv` crate) into records, each with the line it
+/// starts on. Never fails: an unclosed quote runs to the end of the file (and the record is then
+/// checked like any other); rows may have any number of fields (the checks name short ones).
 pub fn records(text: &str) -> Vec<(usize, Vec<String>)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut out = Vec::new();
-    let (mut record, mut field) = (Vec::new(), String::new());
-    let (mut line, mut start_line) = (1, 1);
-    let (mut quoted, mut was_quoted) = (false, false);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted => {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    field.push('"');
-                } else {
-                    quoted = false;
-                }
-            }
-            '"' if field.is_empty() && !was_quoted => {
-                quoted = true;
-                was_quoted = true;
-            }
-            '\n' if quoted => {
-                field.push('\n');
-                line += 1;
-            }
-            ',' if !quoted => {
-                record.push(std::mem::take(&mut field));
-                was_quoted = false;
-            }
-            '\r' if !quoted && chars.peek() == Some(&'\n') => {}
-            '\n' | '\r' if !quoted => {
-                record.push(std::mem::take(&mut field));
-                was_quoted = false;
-                out.push((start_line, std::mem::take(&mut record)));
-                line += 1;
-                start_line = line;
-            }
-            c => field.push(c),
+    let mut record = csv::StringRecord::new();
+    while let Ok(true) = reader.read_record(&mut record) {
+        // The line a record starts on. The reader's position is where it began reading the
+        // record: before the previous line break and any blank lines (its own line count skips
+        // those), so step over them first.
+        let mut start = record.position().map_or(0, |p| p.byte() as usize).min(text.len());
+        while matches!(text.as_bytes().get(start), Some(b'\r' | b'\n')) {
+            start += 1;
         }
-    }
-    if !field.is_empty() || !record.is_empty() || was_quoted {
-        record.push(field);
-        out.push((start_line, record));
+        let line = 1 + text.as_bytes()[..start].iter().filter(|b| **b == b'\n').count();
+        out.push((line, record.iter().map(str::to_owned).collect()));
     }
     // Blank lines are no records.
-    out.retain(|(_, r)| !(r.len() == 1 && r[0].trim().is_empty()));
+    out.retain(|(_, r): &(usize, Vec<String>)| !(r.len() == 1 && r[0].trim().is_empty()));
     out
 }
 

@@ -35,7 +35,7 @@ pub async fn send_pending(db: &Db, keyring: &Keyring, config: &Config, tenant: O
         let mailer = match mailers.of(invitation.tenant_id).await {
             Ok(m) => m,
             Err(why) => {
-                store::invitations::release(db, invitation.id, why).await?;
+                store::invitations::release(db, invitation.id, &why).await?;
                 done.failed += 1;
                 continue;
             }

@@ -103,7 +103,7 @@ pub struct Mailers<'a> {
     keyring: &'a Keyring,
     config: &'a MailConfig,
     guard: omnibridge_channel::AddressGuard,
-    built: std::collections::HashMap<Uuid, Result<Mailer, String>>,
+    built: std::collections::HashMap<Uuid, Result<Mailer, MailError>>,
 }
 
 impl<'a> Mailers<'a> {
@@ -113,15 +113,15 @@ impl<'a> Mailers<'a> {
     }
 
     /// The tenant's mailer, or why there is none.
-    pub async fn of(&mut self, tenant_id: Uuid) -> Result<&Mailer, &str> {
+    pub async fn of(&mut self, tenant_id: Uuid) -> Result<&Mailer, String> {
         if !self.built.contains_key(&tenant_id) {
-            let built = Mailer::for_tenant(self.db, self.keyring, self.config, &self.guard, tenant_id).await.map_err(|e| e.to_string());
+            let built = Mailer::for_tenant(self.db, self.keyring, self.config, &self.guard, tenant_id).await;
             self.built.insert(tenant_id, built);
         }
         match self.built.get(&tenant_id) {
             Some(Ok(mailer)) => Ok(mailer),
-            Some(Err(why)) => Err(why.as_str()),
-            None => Err("no mailer"),
+            Some(Err(why)) => Err(why.to_string()),
+            None => Err("no mailer".into()),
         }
     }
 }

@@ -57,3 +57,33 @@ impl SettingsError {
         Self { field: field.into(), detail: detail.into() }
     }
 }
+
+/// Why a channel's background intake (a mailbox import, a long poll) stopped; the channel
+/// reports it as its health and starts again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct IntakeError(pub String);
+
+impl IntakeError {
+    pub fn new(err: impl std::fmt::Display) -> Self {
+        Self(err.to_string())
+    }
+}
+
+impl From<String> for IntakeError {
+    fn from(text: String) -> Self {
+        Self(text)
+    }
+}
+
+impl From<&str> for IntakeError {
+    fn from(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+}
+
+impl From<crate::HostError> for IntakeError {
+    fn from(err: crate::HostError) -> Self {
+        Self(err.to_string())
+    }
+}

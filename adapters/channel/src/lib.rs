@@ -15,7 +15,7 @@ pub mod problem;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use error::{AdapterError, SettingsError, SinkError};
+pub use error::{AdapterError, IntakeError, SettingsError, SinkError};
 pub use host::{ChannelHost, DeliveryReport, HookContext, HostError, HostedChannel};
 pub use kind::{Capabilities, ChannelKind, ChannelSetup, DataDestination, HostSetting, Medium, ProcessingRecord, SecretSetting, Services, categories};
 pub use net::AddressGuard;
@@ -137,7 +137,8 @@ impl FrameRate {
 /// Whether two secrets are equal, in time that does not depend on where they differ (tokens,
 /// signatures, CSRF tokens).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// Frames per second a client may send on a websocket.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use omnibridge_channel::{
-    AdapterError, Address, AddressKind, Channel, ChannelHost, DeliveryReport, DeliveryStatus, InboundAttachment, InboundExtras, InboundMessage, InboundTx,
+    AdapterError, Address, AddressKind, Channel, ChannelHost, IntakeError, DeliveryReport, DeliveryStatus, InboundAttachment, InboundExtras, InboundMessage, InboundTx,
     OutboundMessage, Receipt, RecentReceipts, Sender, SinkError, Technical,
 };
 use tokio::sync::Mutex;
@@ -57,7 +57,7 @@ impl EmailChannel {
     }
 
     /// One connected session: import what is there, then wait (IDLE or poll) and repeat.
-    async fn session(&self, inbound: &InboundTx, shutdown: &CancellationToken) -> Result<(), String> {
+    async fn session(&self, inbound: &InboundTx, shutdown: &CancellationToken) -> Result<(), IntakeError> {
         let mut session = imap::connect(&self.settings.imap, &self.guard).await.map_err(|e| e.to_string())?;
         let idle = imap::supports_idle(&mut session).await.map_err(|e| e.to_string())?;
         self.store.health(self.channel_id, None).await;
@@ -79,7 +79,7 @@ impl EmailChannel {
     }
 
     /// Fetches and handles one batch above the cursor; returns how many mails it fetched.
-    async fn import_round(&self, session: &mut Session, inbound: &InboundTx) -> Result<usize, String> {
+    async fn import_round(&self, session: &mut Session, inbound: &InboundTx) -> Result<usize, IntakeError> {
         let stored = self.store.cursor(self.channel_id).await.map_err(|e| e.to_string())?.and_then(|c| parse_cursor(&c)).unwrap_or_default();
         let (mut cursor, mails) =
             imap::fetch_new(session, &self.settings.imap.mailbox, stored, FETCH_BATCH).await.map_err(|e| e.to_string())?;
@@ -100,7 +100,7 @@ impl EmailChannel {
 
     /// Imports one mail. Only a hub that cannot take it now (`Unavailable`) stops the round; the
     /// cursor then stays before this mail.
-    async fn handle(&self, mail: &Fetched, uid_validity: u32, inbound: &InboundTx) -> Result<(), String> {
+    async fn handle(&self, mail: &Fetched, uid_validity: u32, inbound: &InboundTx) -> Result<(), IntakeError> {
         if let Some(size) = mail.too_large {
             let reason = format!("{size} bytes, larger than the {} the importer takes; only its header is kept", imap::MAX_MAIL_BYTES);
             return self.quarantine(mail, &reason).await;
@@ -122,7 +122,7 @@ impl EmailChannel {
                     status: DeliveryStatus::Failed,
                     error: Some(format!("bounced: {reason}")),
                 };
-                return self.store.report(self.channel_id, report).await.map_err(|e| e.to_string());
+                return self.store.report(self.channel_id, report).await.map_err(IntakeError::from);
             }
             MailKind::Bounce { original_message_id: None, reason } => {
                 let error = format!("a bounce that names no message of ours: {reason}");
@@ -133,18 +133,18 @@ impl EmailChannel {
         match inbound.accept(to_inbound(self.channel_id, parsed, fallback_id)).await {
             Ok(_) => Ok(()),
             Err(SinkError::Rejected(reason)) => self.quarantine(mail, &reason).await,
-            Err(SinkError::Unavailable(reason)) => Err(format!("the hub cannot take mail now: {reason}")),
+            Err(SinkError::Unavailable(reason)) => Err(IntakeError(format!("the hub cannot take mail now: {reason}"))),
         }
     }
 
-    async fn save_cursor(&self, cursor: Cursor) -> Result<(), String> {
+    async fn save_cursor(&self, cursor: Cursor) -> Result<(), IntakeError> {
         let text = format!("{}:{}", cursor.uid_validity, cursor.last_uid);
-        self.store.save_cursor(self.channel_id, &text).await.map_err(|e| e.to_string())
+        self.store.save_cursor(self.channel_id, &text).await.map_err(IntakeError::from)
     }
 
     /// A mail that could not be imported: kept raw with the reason, for people to look at.
-    async fn quarantine(&self, mail: &Fetched, reason: &str) -> Result<(), String> {
-        self.store.quarantine(self.channel_id, i64::from(mail.uid), &mail.raw, reason).await.map_err(|e| e.to_string())
+    async fn quarantine(&self, mail: &Fetched, reason: &str) -> Result<(), IntakeError> {
+        self.store.quarantine(self.channel_id, i64::from(mail.uid), &mail.raw, reason).await.map_err(IntakeError::from)
     }
 
     async fn transport(&self) -> Result<Transport, AdapterError> {
@@ -214,7 +214,7 @@ impl Channel for EmailChannel {
                 Ok(()) => break,
                 Err(error) => {
                     tracing::warn!(channel_id = %self.channel_id, %error, "mailbox import failed; reconnecting");
-                    self.store.health(self.channel_id, Some(error)).await;
+                    self.store.health(self.channel_id, Some(error.to_string())).await;
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(backoff) => {}

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use omnibridge_channel::{AdapterError, Channel, ChannelHost, DeliveryStatus, FetchedFile, InboundTx, OutboundMessage, Receipt, RecentReceipts, SettingsError, SinkError};
+use omnibridge_channel::{AdapterError, Channel, ChannelHost, DeliveryStatus, FetchedFile, InboundTx, OutboundMessage, Receipt, RecentReceipts, IntakeError, SettingsError, SinkError};
 use teloxide::net::Download;
 use teloxide::payloads::{GetUpdatesSetters, SetWebhookSetters};
 use teloxide::prelude::Requester;
@@ -67,7 +67,7 @@ impl TelegramChannel {
 
     /// Long polling: drop any webhook, then `getUpdates` from the stored offset, handing each
     /// update to the hub and saving `last update_id + 1` after each batch.
-    async fn poll(&self, inbound: &InboundTx, shutdown: &CancellationToken) -> Result<(), String> {
+    async fn poll(&self, inbound: &InboundTx, shutdown: &CancellationToken) -> Result<(), IntakeError> {
         self.bot.delete_webhook().await.map_err(|e| format!("deleteWebhook: {}", describe(&e)))?;
         let mut offset: i32 = self.state.cursor(self.id).await.map_err(|e| e.to_string())?.and_then(|c| c.parse().ok()).unwrap_or(0);
         self.state.health(self.id, None).await;
@@ -85,7 +85,7 @@ impl TelegramChannel {
                         Err(SinkError::Rejected(why)) => tracing::warn!(channel_id = %self.id, update_id = u.id.0, %why, "an update was refused"),
                         Err(SinkError::Unavailable(why)) => {
                             self.save_offset(before, offset).await;
-                            return Err(format!("the hub could not take an update: {why}"));
+                            return Err(IntakeError(format!("the hub could not take an update: {why}")));
                         }
                     }
                 }
@@ -104,7 +104,7 @@ impl TelegramChannel {
     }
 
     /// Webhook mode: register the hub's URL with the secret, then wait.
-    async fn register_webhook(&self, shutdown: &CancellationToken) -> Result<(), String> {
+    async fn register_webhook(&self, shutdown: &CancellationToken) -> Result<(), IntakeError> {
         let url = self.webhook_url.as_deref().ok_or("webhook mode needs the hub's public URL")?;
         let url = reqwest::Url::parse(url).map_err(|e| format!("webhook URL: {e}"))?;
         let secret = self.settings.webhook_secret.clone().ok_or("webhook mode needs a secret")?;
@@ -204,7 +204,7 @@ impl Channel for TelegramChannel {
                 Ok(()) => return Ok(()),
                 Err(err) => {
                     tracing::warn!(channel_id = %self.id, error = %err, "telegram intake failed; retrying");
-                    self.state.health(self.id, Some(err)).await;
+                    self.state.health(self.id, Some(err.to_string())).await;
                 }
             }
             tokio::select! {

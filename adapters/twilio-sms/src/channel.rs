@@ -46,14 +46,23 @@ impl TwilioSmsChannel {
     }
 }
 
+/// Why a text cannot be one Twilio message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("the text is {0} characters; an SMS may have at most {MAX_BODY_CHARS}")]
+    TooLong(usize),
+    #[error("an SMS needs text")]
+    Empty,
+}
+
 /// Whether a body fits in one Twilio message.
-pub fn check_body(text: &str) -> Result<(), String> {
+pub fn check_body(text: &str) -> Result<(), BodyError> {
     let chars = text.chars().count();
     if chars > MAX_BODY_CHARS {
-        return Err(format!("the text is {chars} characters; an SMS may have at most {MAX_BODY_CHARS}"));
+        return Err(BodyError::TooLong(chars));
     }
     if text.trim().is_empty() {
-        return Err("an SMS needs text".into());
+        return Err(BodyError::Empty);
     }
     Ok(())
 }
@@ -95,7 +104,7 @@ impl Channel for TwilioSmsChannel {
         if let Some(receipt) = self.sent.get(message.id) {
             return Ok(receipt);
         }
-        check_body(&message.text).map_err(AdapterError::Permanent)?;
+        check_body(&message.text).map_err(|e| AdapterError::Permanent(e.to_string()))?;
         if !message.extras.attachments.is_empty() {
             return Err(AdapterError::Permanent("SMS carries no attachments".into()));
         }

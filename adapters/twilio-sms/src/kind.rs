@@ -46,7 +46,7 @@ impl ChannelKind for TwilioSmsKind {
     }
 
     fn check_text(&self, text: &str) -> Result<(), SettingsError> {
-        crate::channel::check_body(text).map_err(|why| SettingsError::new("text", why))
+        crate::channel::check_body(text).map_err(|why| SettingsError::new("text", why.to_string()))
     }
 
     fn destination(&self) -> DataDestination {
