@@ -87,6 +87,9 @@ pub fn settings_with_secrets(keyring: &Keyring, info: &ChannelInfo) -> Result<se
     Ok(json)
 }
 
+/// An adapter and the `updated_at` of the settings it was built from.
+type BuiltAdapter = (i64, Arc<dyn Channel>);
+
 pub struct Channels {
     db: Db,
     keyring: Arc<Keyring>,
@@ -94,7 +97,7 @@ pub struct Channels {
     cache: RwLock<HashMap<Uuid, Arc<ChannelInfo>>>,
     /// Adapters by channel, each with the `updated_at` of the settings it was built from: a
     /// changed channel gets a new adapter on next use.
-    built: RwLock<HashMap<Uuid, (i64, Arc<dyn Channel>)>>,
+    built: RwLock<HashMap<Uuid, BuiltAdapter>>,
     services: Services,
     /// The hub's public base URL, for the callback URLs providers are given.
     public_url: String,

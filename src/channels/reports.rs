@@ -39,7 +39,7 @@ pub async fn record(db: &Db, keyring: &Keyring, bus: &EventBus, message: &Messag
     // Read implies delivered: one `message.delivered` covers both, the first time.
     let announce = !(report.status == DeliveryStatus::Read && message.status == "delivered");
     let key = keyring.data_key(db, message.tenant_id, message.contact_id).await?;
-    let mut work = UnitOfWork::begin(&db, &bus).await?;
+    let mut work = UnitOfWork::begin(db, bus).await?;
     store::messages::record_attempt(work.tx(), message.id, report.status.as_str(), report.external_id.as_deref(), report.error.as_deref().map(crate::domain::without_addresses).as_deref(), None)
         .await
         ?;
