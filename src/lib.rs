@@ -252,7 +252,7 @@ impl Cell {
         ));
         tasks.push(tokio::spawn(inbox::assignment::run(hub.clone(), shared.workers.clone())));
         tasks.push(tokio::spawn(inbox::hours::run(hub.clone(), shared.workers.clone())));
-        tasks.push(tokio::spawn(team::mailer::run(db.clone(), keyring.clone(), config.clone(), hub.mail_wake.clone(), shared.workers.clone())));
+        tasks.push(tokio::spawn(team::mailer::run(db.clone(), keyring.clone(), hub.door.clone(), config.clone(), hub.mail_wake.clone(), shared.workers.clone())));
         let privacy_worker = rights::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };
         tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
         tasks.push(tokio::spawn(privacy::retention::run(db.clone(), config.webhooks.payload_retention_days, shared.workers.clone())));

@@ -280,7 +280,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
             };
             let config = Arc::new(config);
-            let keyring = omnibridge::keyring(&config).await?;
+            let keyring = Arc::new(omnibridge::keyring(&config).await?);
             let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
             let created = match omnibridge::team::import::import(db, &keyring, tenant, &text).await {
@@ -298,7 +298,12 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             for operator in &created {
                 println!("{}\t{}\t{}\t{}", operator.id, operator.role, operator.email.as_deref().unwrap_or(""), operator.name);
             }
-            let sent = omnibridge::team::invitations::send_pending(db, &keyring, &config, Some(tenant)).await?;
+            // Invitations pass the egress door like every mail the hub sends.
+            let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
+            let kinds = Arc::new(omnibridge::channels::Kinds::described());
+            let policies = Arc::new(omnibridge::policy::Policies::new(registry, kinds, config.clone()));
+            let door = omnibridge::egress::Door::new(db.clone(), policies, keyring.clone()).with_minimum_age(config.consent.minimum_age);
+            let sent = omnibridge::team::invitations::send_pending(db, &keyring, &door, &config, Some(tenant)).await?;
             eprintln!("imported {} operator(s); invitations mailed: {}, not sent yet: {}", created.len(), sent.sent, sent.failed);
             if sent.failed > 0 {
                 eprintln!("(unsent invitations are retried by the running server; `GET /v1/operators` shows why they failed)");

@@ -178,6 +178,23 @@ impl Door {
             .collect())
     }
 
+    /// Mail the hub sends a tenant's own operators (invitations, password resets, daily
+    /// summaries): decided by the tenant's routing policy for the relay it leaves through, and
+    /// recorded like every other transfer. It carries the operator's address and the hub's text.
+    pub async fn operator_mail(&self, tenant_id: Uuid, destination: &Destination) -> Result<(), EgressError> {
+        let transfer = Transfer {
+            tenant_id,
+            contact_id: None,
+            message_id: None,
+            destination: destination.clone(),
+            categories: vec![crate::domain::categories::CONTACT_EMAIL, crate::domain::categories::MESSAGE_CONTENT],
+            recipient: None,
+        };
+        let verdict = self.policies.decide(&self.db, tenant_id, &transfer.destination, &transfer.categories, true).await?;
+        self.record(std::slice::from_ref(&transfer), std::slice::from_ref(&verdict)).await?;
+        Self::refusal(verdict)
+    }
+
     /// An export of a contact's data (an access request's bundle) to the controller: decided,
     /// recorded and rewritten like any other transfer.
     pub async fn export(&self, tenant_id: Uuid, contact_id: Uuid, request_id: Uuid, body: Vec<u8>) -> Result<Vec<u8>, EgressError> {

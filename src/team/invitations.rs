@@ -27,10 +27,10 @@ pub struct Sent {
 }
 
 /// Mails every unsent invitation (of `tenant`, when given).
-pub async fn send_pending(db: &Db, keyring: &Keyring, config: &Config, tenant: Option<Uuid>) -> Result<Sent, StoreError> {
+pub async fn send_pending(db: &Db, keyring: &Keyring, door: &crate::egress::Door, config: &Config, tenant: Option<Uuid>) -> Result<Sent, StoreError> {
     let mut done = Sent::default();
     let pending = store::invitations::unsent(db, tenant, 1000).await?;
-    let mut mailers = Mailers::new(db, keyring, config);
+    let mut mailers = Mailers::new(db, keyring, door, config);
     for invitation in pending {
         let mailer = match mailers.of(invitation.tenant_id).await {
             Ok(m) => m,

@@ -1,11 +1,10 @@
 //! The hub's own mail to operators: team invitations and daily summaries, and the task that
 //! sends them.
 //!
-//! This is not conversation mail, so it does not pass the egress door: it goes to the tenant's
-//! own staff, carries their address and figures about the tenant's own work, never a contact's
-//! personal data. It leaves through the configured system relay (`[mail]`) or, without one,
-//! through the SMTP server of the tenant's first email channel — the relay the tenant already
-//! chose for its mail.
+//! It leaves through the configured system relay (`[mail]`) or, without one, through the SMTP
+//! server of the tenant's first mailbox channel — the relay the tenant already chose for its
+//! mail — and, like every egress, only once the door allowed and recorded the transfer to that
+//! relay ([`crate::egress::Door::operator_mail`]).
 
 use omnibridge_email::TlsMode;
 use omnibridge_email::settings::SmtpSettings;
@@ -14,6 +13,7 @@ use uuid::Uuid;
 
 use crate::channels::{ChannelInfo, settings_with_secrets};
 use crate::config::MailConfig;
+use crate::egress::{Destination, Door};
 use crate::privacy::Keyring;
 use crate::store::{Db, StoreError};
 
@@ -25,6 +25,9 @@ pub enum MailError {
     Settings(String),
     #[error("{0}")]
     Send(String),
+    /// The egress door did not let the mail out (the tenant's routing policy).
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -40,15 +43,20 @@ pub struct OperatorMail {
 
 /// A tenant's way out for operator mail, ready to send several.
 pub struct Mailer {
+    tenant_id: Uuid,
     transport: Transport,
     from_address: String,
     from_name: Option<String>,
+    /// Where the mail goes first (the system relay, or the tenant's mail relay): what the door
+    /// decides about and records.
+    destination: Destination,
+    door: Door,
 }
 
 impl Mailer {
     /// The system relay when one is configured, else the tenant's first email channel.
     /// The system relay is the hub's own configuration; a tenant's channel goes through `guard`.
-    pub async fn for_tenant(db: &Db, keyring: &Keyring, config: &MailConfig, guard: &omnibridge_channel::AddressGuard, tenant_id: Uuid) -> Result<Self, MailError> {
+    pub async fn for_tenant(db: &Db, keyring: &Keyring, door: &Door, config: &MailConfig, guard: &omnibridge_channel::AddressGuard, tenant_id: Uuid) -> Result<Self, MailError> {
         if !config.smtp_host.is_empty() {
             let settings = SmtpSettings {
                 host: config.smtp_host.clone(),
@@ -64,20 +72,33 @@ impl Mailer {
             };
             let transport = smtp::transport(&settings, &omnibridge_channel::AddressGuard::permit_all()).await.map_err(|e| MailError::Settings(e.to_string()))?;
             let from_name = (!config.from_name.is_empty()).then(|| config.from_name.clone());
-            return Ok(Self { transport, from_address: config.from_address.clone(), from_name });
+            let destination = Destination {
+                kind: "mail",
+                name: "hub:mail-relay".into(),
+                countries: Vec::new(),
+                mechanism: None,
+                registry_id: None,
+                third_party: false,
+            };
+            return Ok(Self { tenant_id, transport, from_address: config.from_address.clone(), from_name, destination, door: door.clone() });
         }
         let channels = db.channels(tenant_id, None, 1000).await?;
-        let Some(row) = channels.into_iter().find(|c| c.kind == omnibridge_email::KIND) else { return Err(MailError::NoRelay) };
+        let kinds = door.policies().kinds();
+        let is_mailbox = |kind: &str| kinds.get(kind).is_some_and(|k| k.medium() == omnibridge_channel::Medium::Email);
+        let Some(row) = channels.into_iter().find(|c| is_mailbox(&c.kind)) else { return Err(MailError::NoRelay) };
         let info = ChannelInfo::from_row(row);
         let settings = settings_with_secrets(keyring, &info).map_err(|e| MailError::Settings(e.to_string()))?;
         let settings = omnibridge_channel::kind::parse_settings::<omnibridge_email::EmailConfig>(&settings)
             .and_then(|c| c.validate())
             .map_err(|e| MailError::Settings(e.to_string()))?;
         let transport = smtp::transport(&settings.smtp, guard).await.map_err(|e| MailError::Settings(e.to_string()))?;
-        Ok(Self { transport, from_address: settings.from_address, from_name: settings.from_name })
+        let destination = door.policies().channel_destination(&info.kind, info.id, &info.settings);
+        Ok(Self { tenant_id, transport, from_address: settings.from_address, from_name: settings.from_name, destination, door: door.clone() })
     }
 
+    /// Sends one mail, once the egress door allowed (and recorded) the transfer to the relay.
     pub async fn send(&self, mail: &OperatorMail) -> Result<(), MailError> {
+        self.door.operator_mail(self.tenant_id, &self.destination).await.map_err(|e| MailError::Refused(e.to_string()))?;
         let domain = self.from_address.rsplit('@').next().unwrap_or("omnibridge.invalid");
         let mut headers = vec![("Auto-Submitted", "auto-generated".to_owned())];
         headers.extend(mail.headers.iter().cloned());
@@ -101,21 +122,22 @@ impl Mailer {
 pub struct Mailers<'a> {
     db: &'a Db,
     keyring: &'a Keyring,
+    door: &'a Door,
     config: &'a MailConfig,
     guard: omnibridge_channel::AddressGuard,
     built: std::collections::HashMap<Uuid, Result<Mailer, MailError>>,
 }
 
 impl<'a> Mailers<'a> {
-    pub fn new(db: &'a Db, keyring: &'a Keyring, config: &'a crate::config::Config) -> Self {
+    pub fn new(db: &'a Db, keyring: &'a Keyring, door: &'a Door, config: &'a crate::config::Config) -> Self {
         let guard = crate::net::outbound::guard(std::sync::Arc::new(crate::net::ssrf::AddressPolicy::new(config.outbound.allow_list())));
-        Self { db, keyring, config: &config.mail, guard, built: std::collections::HashMap::new() }
+        Self { db, keyring, door, config: &config.mail, guard, built: std::collections::HashMap::new() }
     }
 
     /// The tenant's mailer, or why there is none.
     pub async fn of(&mut self, tenant_id: Uuid) -> Result<&Mailer, String> {
         if !self.built.contains_key(&tenant_id) {
-            let built = Mailer::for_tenant(self.db, self.keyring, self.config, &self.guard, tenant_id).await;
+            let built = Mailer::for_tenant(self.db, self.keyring, self.door, self.config, &self.guard, tenant_id).await;
             self.built.insert(tenant_id, built);
         }
         match self.built.get(&tenant_id) {
@@ -128,15 +150,15 @@ impl<'a> Mailers<'a> {
 
 /// Sends invitations as operators are imported (woken by `wake`), retries failed ones, and
 /// sends the daily summaries when they are due.
-pub async fn run(db: Db, keyring: std::sync::Arc<Keyring>, config: std::sync::Arc<crate::config::Config>, wake: std::sync::Arc<tokio::sync::Notify>, stop: tokio_util::sync::CancellationToken) {
+pub async fn run(db: Db, keyring: std::sync::Arc<Keyring>, door: Door, config: std::sync::Arc<crate::config::Config>, wake: std::sync::Arc<tokio::sync::Notify>, stop: tokio_util::sync::CancellationToken) {
     let every = std::time::Duration::from_secs(config.team.mail_retry_secs.max(1));
     loop {
-        match crate::team::invitations::send_pending(&db, &keyring, &config, None).await {
+        match crate::team::invitations::send_pending(&db, &keyring, &door, &config, None).await {
             Ok(crate::team::invitations::Sent { sent, failed }) if sent + failed > 0 => tracing::info!(sent, failed, "invitation mails"),
             Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "sending invitation mails failed"),
         }
-        match crate::team::summary::send_due(&db, &keyring, &config).await {
+        match crate::team::summary::send_due(&db, &keyring, &door, &config).await {
             Ok(0) => {}
             Ok(sent) => tracing::info!(sent, "daily summaries"),
             Err(err) => tracing::error!(error = %err, "sending daily summaries failed"),

@@ -43,7 +43,7 @@ pub async fn send(hub: &Hub, tenant_id: Uuid, operator_id: Uuid) -> Result<bool,
         ),
         headers: Vec::new(),
     };
-    let mut mailers = Mailers::new(&hub.db, &hub.keyring, &hub.config);
+    let mut mailers = Mailers::new(&hub.db, &hub.keyring, &hub.door, &hub.config);
     match mailers.of(tenant_id).await {
         Ok(mailer) => {
             if let Err(err) = mailer.send(&mail).await {

@@ -56,13 +56,13 @@ async fn text(db: &Db, who: &SummaryRecipient) -> Result<String, StoreError> {
 }
 
 /// Sends the summaries due now; returns how many went.
-pub async fn send_due(db: &Db, keyring: &Keyring, config: &Config) -> Result<usize, StoreError> {
+pub async fn send_due(db: &Db, keyring: &Keyring, door: &crate::egress::Door, config: &Config) -> Result<usize, StoreError> {
     let (day, hour_has_come) = today(config);
     if !hour_has_come {
         return Ok(0);
     }
     let mut sent = 0;
-    let mut mailers = Mailers::new(db, keyring, config);
+    let mut mailers = Mailers::new(db, keyring, door, config);
     for who in store::team::summary_due(db, &day).await? {
         if !store::team::claim_summary(db, who.id, &day).await? {
             continue;

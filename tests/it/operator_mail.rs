@@ -95,6 +95,11 @@ async fn a_hundred_operators_are_invited_and_each_link_works_once(backend: Backe
 
     let mails = smtp.wait_for(100, std::time::Duration::from_secs(60));
     assert_eq!(mails.len(), 100, "one invitation per operator");
+    // Each left through the egress door, which recorded the transfer to the relay.
+    let (_, log) = app.get("/v1/transfers?destination=hub:mail-relay&limit=200", &admin).await;
+    let recorded = log["data"].as_array().expect("transfers");
+    assert_eq!(recorded.len(), 100, "one transfer record per invitation: {log}");
+    assert!(recorded.iter().all(|t| t["decision"] == "allow"), "{log}");
     let mut recipients: Vec<String> = mails.iter().map(|m| recipient(m)).collect();
     recipients.sort();
     recipients.dedup();
