@@ -21,7 +21,7 @@ use crate::domain::patch::Patch;
 use crate::events::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::domain::views::{ConversationView, MessageView};
-use crate::domain::CONVERSATION_STATUSES;
+use crate::domain::{CONVERSATION_STATUSES, ConversationStatus};
 use crate::api::error::{ApiError, ApiResult};
 use crate::events::outbox;
 use crate::events::present;
@@ -201,11 +201,14 @@ async fn update(
     JsonBody(body): JsonBody<UpdateConversation>,
 ) -> ApiResult<impl IntoResponse> {
     let current = find(&state, &auth, &id).await?;
-    let status = match &body.status {
-        Some(s) if CONVERSATION_STATUSES.contains(&s.as_str()) => s.clone(),
-        Some(_) => return Err(ApiError::invalid("status", format!("must be one of {}", CONVERSATION_STATUSES.join(", ")))),
+    let status = match body.status.as_deref() {
+        Some(s) => ConversationStatus::parse(s)
+            .ok_or_else(|| ApiError::invalid("status", format!("must be one of {}", CONVERSATION_STATUSES.join(", "))))?
+            .as_str()
+            .to_owned(),
         None => current.status.clone(),
     };
+    let resolving = status == ConversationStatus::Resolved.as_str() && ConversationStatus::parse(&current.status) != Some(ConversationStatus::Resolved);
     let assignee_id = body.assignee_id.apply_copy(current.assignee_id);
     if let Some(operator) = assignee_id
         && state.db.operator(auth.tenant_id, operator).await?.is_none() {
@@ -221,7 +224,7 @@ async fn update(
     let event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
     work.append(Some(&key), event).await?;
     work.commit().await?;
-    if status == "resolved" && current.status != "resolved"
+    if resolving
         && let Err(err) = crate::inbox::csat::offer(&state, &row).await
     {
         tracing::error!(conversation_id = %row.id, error = %err, "offering the satisfaction survey failed");

@@ -38,6 +38,32 @@ impl Role {
 /// Conversation statuses.
 pub const CONVERSATION_STATUSES: &[&str] = &["open", "pending", "resolved", "snoozed"];
 
+/// Where a conversation stands (stored as its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConversationStatus {
+    Open,
+    Pending,
+    Resolved,
+    Snoozed,
+}
+
+impl ConversationStatus {
+    pub const ALL: [Self; 4] = [Self::Open, Self::Pending, Self::Resolved, Self::Snoozed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Pending => "pending",
+            Self::Resolved => "resolved",
+            Self::Snoozed => "snoozed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {

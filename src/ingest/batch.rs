@@ -416,22 +416,23 @@ async fn resolve_conversations(
     }
     // A reply in a thread reopens its conversation, even a resolved one.
     let mut continued: HashSet<Uuid> = HashSet::new();
+    let open = crate::domain::ConversationStatus::Open.as_str();
     for (i, conversation_id) in &threaded {
         let Slot::New(w) = &slots[*i] else { continue };
         if !continued.insert(*conversation_id) {
             continue;
         }
         let before = store::conversations::get(&mut *tx, w.channel.tenant_id, *conversation_id).await?;
-        let row = store::conversations::touch(&mut *tx, *conversation_id, w.channel.id, "open").await?;
-        if before.is_some_and(|b| b.status != "open") {
+        let row = store::conversations::touch(&mut *tx, *conversation_id, w.channel.id, open).await?;
+        if before.is_some_and(|b| b.status != open) {
             conversation_events.push((events::CONVERSATION_UPDATED, row));
         }
     }
     let mut by_id = HashMap::new();
     for mut row in active.into_values() {
         if existing.contains(&row.id) {
-            let woke = row.status != "open";
-            row.status = "open".into();
+            let woke = row.status != open;
+            row.status = open.into();
             row.updated_at = now;
             row.last_message_at = now;
             if woke && keys.contains_key(&row.contact_id) {
