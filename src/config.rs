@@ -32,6 +32,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub ingest: IngestConfig,
     pub delivery: DeliveryConfig,
+    pub events: EventsConfig,
     pub widget: WidgetConfig,
     pub consent: ConsentConfig,
     pub webhooks: WebhooksConfig,
@@ -102,6 +103,19 @@ pub struct IngestConfig {
     pub writers: usize,
     pub batch_max: usize,
     pub queue_capacity: usize,
+}
+
+/// The event log (the outbox every consumer reads by position).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Days committed events stay readable (`/v1/events?after=`, websocket resumes, webhook
+    /// replays); events a durable consumer has not handled yet are kept regardless.
+    pub retention_days: u64,
+    /// Recent events each process keeps in memory for its readers.
+    pub memory_window: usize,
+    /// Events a durable consumer (assignment, away messages) works through per transaction.
+    pub consumer_batch: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -402,6 +416,9 @@ impl Config {
             ("ingest.batch_max", self.ingest.batch_max),
             ("ingest.queue_capacity", self.ingest.queue_capacity),
             ("delivery.batch", self.delivery.batch),
+            ("events.retention_days", self.events.retention_days as usize),
+            ("events.memory_window", self.events.memory_window),
+            ("events.consumer_batch", self.events.consumer_batch),
             ("delivery.max_attempts", self.delivery.max_attempts.max(0) as usize),
             ("widget.max_text_chars", self.widget.max_text_chars),
             ("webhooks.timeout_secs", self.webhooks.timeout_secs as usize),

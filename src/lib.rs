@@ -47,6 +47,7 @@ use crate::config::Config;
 use crate::egress::Door;
 use crate::egress::worker::SendWorker;
 use crate::ingest::{Ingest, WriterContext};
+use crate::events::log::EventLog;
 use crate::events::outbox::EventBus;
 use crate::privacy::{Keyring, SecretKey, load_or_create_master_key, parse_master_key};
 use crate::hub::Hub;
@@ -191,8 +192,9 @@ impl Cell {
     async fn start(shared: &Shared, url: &str) -> anyhow::Result<(Self, axum::Router)> {
         let config = &shared.config;
         let db = Db::connect(&db_options_for(config, url)).await.with_context(|| format!("opening database {}", config::redact_url(url)))?;
-        let bus = EventBus::new(4096);
         let keyring = shared.keyring.clone();
+        let log = EventLog::open(db.clone(), keyring.clone(), config.events.memory_window).await.context("reading the event log")?;
+        let bus = EventBus::new(log.clone());
         let send_wake = Arc::new(Notify::new());
         let channels = Channels::new(ChannelsSetup {
             db: db.clone(),
@@ -238,7 +240,10 @@ impl Cell {
             Ok(n) => tracing::info!(rewrapped = n, "re-wrapped keys left under an older key generation"),
             Err(err) => tracing::warn!(error = %err, "re-wrapping keys left under an older key generation failed"),
         }
-        let mut tasks = vec![tokio::spawn(send_worker(config, &hub).run(shared.workers.clone()))];
+        let mut tasks = vec![
+            tokio::spawn(log.clone().tail(shared.workers.clone())),
+            tokio::spawn(send_worker(config, &hub).run(shared.workers.clone())),
+        ];
         tasks.extend(webhooks::start(
             &config.webhooks,
             db.clone(),
@@ -250,8 +255,10 @@ impl Cell {
             Duration::from_secs(config.http.shutdown_grace_secs),
             shared.workers.clone(),
         ));
-        tasks.push(tokio::spawn(inbox::assignment::run(hub.clone(), shared.workers.clone())));
-        tasks.push(tokio::spawn(inbox::hours::run(hub.clone(), shared.workers.clone())));
+        let consumer_batch = config.events.consumer_batch;
+        tasks.push(tokio::spawn(events::consumer::run(inbox::assignment::Assignment(hub.clone()), db.clone(), bus.clone(), consumer_batch, shared.workers.clone())));
+        tasks.push(tokio::spawn(events::consumer::run(inbox::hours::AwayMessages(hub.clone()), db.clone(), bus.clone(), consumer_batch, shared.workers.clone())));
+        tasks.push(tokio::spawn(events::retention::run(db.clone(), Duration::from_secs(config.events.retention_days * 86_400), shared.workers.clone())));
         tasks.push(tokio::spawn(team::mailer::run(db.clone(), keyring.clone(), hub.door.clone(), config.clone(), hub.mail_wake.clone(), shared.workers.clone())));
         let privacy_worker = rights::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };
         tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
@@ -287,6 +294,7 @@ impl Cell {
                 }
             });
             tasks.push(tokio::spawn(runtime::relay::bridge(hub.clone(), on_change, shared.workers.clone())));
+            tasks.push(tokio::spawn(runtime::relay::follow_replies(hub.clone(), shared.workers.clone())));
         }
         let widget = omnibridge_webchat::router(WidgetState {
             backend: Arc::new(HubWidgetBackend::new(

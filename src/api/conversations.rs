@@ -223,12 +223,10 @@ async fn update(
     let sequence = outbox::next_sequence(work.tx(), row.id).await?;
     let event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
     work.append(Some(&key), event).await?;
-    work.commit().await?;
-    if resolving
-        && let Err(err) = crate::inbox::csat::offer(&state, &row).await
-    {
-        tracing::error!(conversation_id = %row.id, error = %err, "offering the satisfaction survey failed");
+    if resolving {
+        crate::inbox::csat::offer(&state, &mut work, &row).await?;
     }
+    work.commit().await?;
     Ok(Json(view))
 }
 

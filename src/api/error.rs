@@ -43,9 +43,15 @@ pub enum ApiError {
     /// The channel's reply window has closed.
     #[error("{0}")]
     WindowClosed(String),
+    /// Events after this position are no longer kept: the reader must re-sync.
+    #[error("{detail}")]
+    Gone { field: &'static str, detail: String, purged_through: i64 },
     /// A file (CSV import) with problems on some of its lines; nothing of it was taken.
     #[error("the file has {} problem(s); nothing was imported", .0.len())]
     Rows(Vec<crate::team::import::RowError>),
+    /// Work the hub does on the caller's behalf failed (logged; answered as an opaque 500).
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -75,6 +81,9 @@ impl From<ApiError> for Problem {
                 let field = rows.first().map_or_else(|| "file".to_owned(), |r| format!("line {}: {}", r.line, r.field));
                 Problem::invalid(&field, format!("{err}: {}", lines.join("; "))).with("errors", serde_json::to_value(rows).unwrap_or_default())
             }
+            ApiError::Gone { field, purged_through, .. } => Problem::new(StatusCode::GONE, "cursor_expired", err.to_string())
+                .with_field(*field)
+                .with("purged_through", *purged_through),
             ApiError::Unavailable(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", err.to_string()),
             ApiError::TooMany(_) => Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_connections", err.to_string()),
             ApiError::ConsentMissing(reason) => {
@@ -90,7 +99,7 @@ impl From<ApiError> for Problem {
             ApiError::Key(KeyError::Crypto(CryptoError::KeyDestroyed)) | ApiError::Crypto(CryptoError::KeyDestroyed) => {
                 Problem::new(StatusCode::GONE, "erased", "this contact's data has been erased")
             }
-            ApiError::Store(_) | ApiError::Key(_) | ApiError::Crypto(_) => {
+            ApiError::Internal(_) | ApiError::Store(_) | ApiError::Key(_) | ApiError::Crypto(_) => {
                 tracing::error!(error = %err, "internal error");
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
             }
@@ -114,6 +123,31 @@ impl From<crate::events::outbox::AppendError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<crate::events::WorkError> for ApiError {
+    fn from(err: crate::events::WorkError) -> Self {
+        use crate::events::WorkError;
+        match err {
+            WorkError::Store(e) => Self::Store(e),
+            WorkError::Key(e) => Self::Key(e),
+            WorkError::Crypto(e) => Self::Crypto(e),
+            WorkError::Append(e) => e.into(),
+            WorkError::Vanished(what) => Self::NotFound(what),
+            WorkError::Payload(detail) | WorkError::Refused(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl From<crate::events::log::LogError> for ApiError {
+    fn from(err: crate::events::log::LogError) -> Self {
+        match err {
+            crate::events::log::LogError::Store(e) => Self::Store(e),
+            gone @ crate::events::log::LogError::Gone { purged_through, .. } => {
+                Self::Gone { field: "after", detail: format!("after: {gone}"), purged_through }
+            }
+        }
+    }
+}
 
 impl From<crate::contacts::edit::ContactError> for ApiError {
     fn from(err: crate::contacts::edit::ContactError) -> Self {

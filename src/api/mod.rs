@@ -18,6 +18,7 @@ pub use openapi::DOCUMENT as OPENAPI;
 mod channels;
 pub(crate) mod contacts;
 mod consents;
+mod events;
 mod conversations;
 pub(crate) mod messages;
 pub mod openapi;
@@ -65,6 +66,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(api_keys::router())
         .merge(password_reset::router())
         .merge(realtime::router())
+        .merge(events::router())
         .merge(webhooks::router())
         .merge(routing::router())
         .merge(privacy::router())

@@ -1,6 +1,14 @@
 //! `GET /v1/realtime`: operators' live feed of their tenant's events over a websocket. The key
 //! comes as a Bearer header or, for browsers (which cannot set headers on websockets), as
-//! `?token=`. Each frame is one event, exactly as webhooks carry it: `{"type","timestamp","data"}`.
+//! `?token=`. Each frame is one event as webhooks carry it, with its position in the event log
+//! first: `{"seq","type","timestamp","data"}`.
+//!
+//! The socket follows the event log from a position the client holds: `?after=SEQ` replays every
+//! event of the tenant after `SEQ` in order, none twice, then goes on live; without it the socket
+//! starts at the end of the log. A socket whose client reads slowly falls behind and catches up
+//! (from memory, or the database); it is never handed a gap. A position older than the log's
+//! retention is refused before the upgrade with 410 (`cursor_expired`) — and a live socket that
+//! falls that far behind is closed with code 4410 — telling the client to re-sync.
 //!
 //! A socket lasts only as long as its credential: when access ends anywhere (a key revoked, the
 //! operator deactivated or signed out) the socket re-checks its key or session and closes with
@@ -16,6 +24,8 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use tokio::sync::broadcast::error::RecvError;
+
+use crate::events::log::{EventLog, LogError};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -92,19 +102,47 @@ async fn upgrade(
             (auth.tenant_id, Credential::Session(hash))
         }
     };
+    let log = state.bus.log().clone();
+    let start = match q.get("after") {
+        Some(after) => {
+            let after: i64 = after.parse().ok().filter(|a| *a >= 0).ok_or_else(|| ApiError::invalid("after", "a sequence number (seq of the last event received)"))?;
+            log.check_kept(after).await?;
+            let end = log.end().await?;
+            if after > end {
+                return Err(ApiError::invalid("after", format!("{after} is past the last event ({end})")));
+            }
+            after
+        }
+        None => log.head(),
+    };
     if !state.socket_counts.enter(credential.id()) {
         return Err(ApiError::TooMany(format!("at most {} realtime connections per key or session", crate::access::MAX_SOCKETS_PER_CREDENTIAL)));
     }
     let shutdown = state.shutdown.clone();
     Ok(ws.max_message_size(16 * 1024).on_upgrade(move |socket| async move {
         let id = credential.id();
-        feed(socket, state.clone(), tenant_id, credential, shutdown).await;
+        feed(socket, state.clone(), tenant_id, credential, start, shutdown).await;
         state.socket_counts.leave(id);
     }))
 }
 
-async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, credential: Credential, shutdown: CancellationToken) {
-    let mut events = state.bus.subscribe();
+/// Events handed to a socket per read of the log.
+const BATCH: usize = 256;
+
+/// The frame of an event: its payload with `seq` in front.
+pub fn frame(seq: i64, payload: &str) -> String {
+    match payload.strip_prefix('{') {
+        Some(rest) => format!("{{\"seq\":{seq},{rest}"),
+        None => payload.to_owned(),
+    }
+}
+
+async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, credential: Credential, start: i64, shutdown: CancellationToken) {
+    let log: std::sync::Arc<EventLog> = state.bus.log().clone();
+    let mut head = log.watch();
+    let mut position = start;
+    // Whether the log may hold more than the last read returned.
+    let mut behind = true;
     let mut ended = state.revocations.subscribe();
     let mut recheck = tokio::time::interval(std::time::Duration::from_secs(60));
     recheck.tick().await;
@@ -115,6 +153,29 @@ async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, credentia
     metrics::gauge!("omnibridge_realtime_connections").increment(1.0);
     // Why the server ends the socket, if it does.
     let close: Option<(u16, &'static str)> = loop {
+        if behind {
+            match log.read(position, BATCH).await {
+                Ok(batch) => {
+                    let mut failed = false;
+                    for event in batch.events.iter().filter(|e| e.tenant_id == tenant_id) {
+                        if socket.send(Message::Text(frame(event.seq, &event.payload).into())).await.is_err() {
+                            failed = true;
+                            break;
+                        }
+                    }
+                    if failed {
+                        break None;
+                    }
+                    behind = batch.through > position && batch.through < log.head();
+                    position = batch.through;
+                }
+                Err(LogError::Gone { .. }) => break Some((4410, "events missed; re-sync and reconnect without after")),
+                Err(err) => {
+                    tracing::warn!(error = %err, "reading the event log for a realtime socket failed");
+                    break Some((1011, "try again"));
+                }
+            }
+        }
         tokio::select! {
             _ = shutdown.cancelled() => break None,
             ended_in = ended.recv() => {
@@ -141,16 +202,12 @@ async fn feed(mut socket: WebSocket, state: AppState, tenant_id: Uuid, credentia
                     break None;
                 }
             }
-            event = events.recv() => match event {
-                Ok(event) if event.tenant_id == tenant_id => {
-                    if socket.send(Message::Text(event.payload.as_ref().into())).await.is_err() {
-                        break None;
-                    }
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(missed)) => tracing::warn!(missed, "realtime listener lagged; events skipped"),
-                Err(RecvError::Closed) => break None,
+            changed = head.changed(), if !behind => match changed {
+                Ok(()) => behind = true,
+                Err(_) => break None,
             },
+            // More to read: once the other arms had their turn.
+            _ = std::future::ready(()), if behind => {}
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
                 Some(Ok(_)) if !budget.allow() => break Some((1008, "too many frames")),

@@ -1,7 +1,11 @@
 //! Events: how a state change and its events commit together ([`outbox::UnitOfWork`]), the
-//! in-process bus listeners hear committed events on, and the presenters that turn stored rows
-//! into the views events and the API carry ([`present`]).
+//! log every consumer reads by position ([`log`]), the durable consumers that follow it
+//! ([`consumer`]), and the presenters that turn stored rows into the views events and the API
+//! carry ([`present`]).
 
+pub mod consumer;
+pub mod log;
+pub mod retention;
 pub mod outbox;
 pub mod present;
 

@@ -1,24 +1,23 @@
-//! Writing events and fanning them out.
+//! Writing events.
 //!
 //! State and its events commit together, through one type: a [`UnitOfWork`] owns the
 //! transaction, the events appended in it (written to the outbox table, sealed under the
-//! contact's data key when they are about a contact) and what to wake once it commits. Its
-//! [`UnitOfWork::commit`] is the only place committed events are handed to in-process listeners
-//! (operator websockets, the workers): nobody ever sees an event whose state was rolled back,
-//! and no caller can forget to publish. Events read back from other processes' commits are
-//! passed on with [`EventBus::relay`].
+//! contact's data key when they are about a contact) and what to wake once it commits. The
+//! outbox is the event log (see [`super::log`]): every consumer reads it after its own position,
+//! so nobody ever sees an event whose state was rolled back and nothing that committed is
+//! missed. [`UnitOfWork::commit`] hands the committed events to this process's log tail, which
+//! then need not read them back.
 
 use std::sync::Arc;
-
-use tokio::sync::broadcast;
 
 use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use super::log::EventLog;
 use crate::domain::events::{Event, Sequences};
 use crate::privacy::{CryptoError, DataKey};
-use crate::store::{self, Conn, NewEvent, StoreError, Tx};
+use crate::store::{self, NewEvent, StoreError, Tx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
@@ -41,7 +40,7 @@ pub fn stored_payload(key: Option<&DataKey>, event: &Event) -> Result<Vec<u8>, C
 }
 
 /// Appends `event` to the outbox and records its sequence number.
-pub async fn append<'a>(conn: impl Into<Conn<'a>>, key: Option<&DataKey>, event: &mut Event) -> Result<(), AppendError> {
+pub async fn append(tx: &mut Tx, key: Option<&DataKey>, event: &mut Event) -> Result<(), AppendError> {
     let payload = stored_payload(key, event)?;
     let row = NewEvent {
         id: event.id,
@@ -51,7 +50,7 @@ pub async fn append<'a>(conn: impl Into<Conn<'a>>, key: Option<&DataKey>, event:
         payload: &payload,
         created_at: event.created_at,
     };
-    event.seq = store::outbox::append(conn, &row).await?;
+    event.seq = store::outbox::append(tx, &row).await?;
     Ok(())
 }
 
@@ -70,17 +69,29 @@ pub async fn append_plain(tx: &mut Tx, event: &mut Event) -> Result<(), StoreErr
     Ok(())
 }
 
+/// An event waiting in a unit of work, its payload as it will be stored.
+struct Pending {
+    event: Event,
+    contact_id: Option<Uuid>,
+    stored: Vec<u8>,
+}
+
 /// One transaction, the events appended in it, and what to wake once it commits.
 pub struct UnitOfWork {
     tx: Tx,
     bus: EventBus,
+    /// Appended to the outbox at commit, in one statement, after every other change: the
+    /// ordering lock appends take (PostgreSQL) is then held only for the commit itself.
+    pending: Vec<Pending>,
+    /// Already in the outbox (appended by another module in this transaction).
     events: Vec<Event>,
     wake: Vec<Arc<tokio::sync::Notify>>,
+    then: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl UnitOfWork {
     pub async fn begin(db: &crate::store::Db, bus: &EventBus) -> Result<Self, StoreError> {
-        Ok(Self { tx: db.begin().await?, bus: bus.clone(), events: Vec::new(), wake: Vec::new() })
+        Ok(Self { tx: db.begin().await?, bus: bus.clone(), pending: Vec::new(), events: Vec::new(), wake: Vec::new(), then: Vec::new() })
     }
 
     /// The transaction, for the state changes.
@@ -89,22 +100,22 @@ impl UnitOfWork {
     }
 
     /// Appends an event to the outbox in this transaction (sealed under `key` when it is about
-    /// a contact); it is published when the unit commits.
-    pub async fn append(&mut self, key: Option<&DataKey>, mut event: Event) -> Result<(), AppendError> {
-        append(&mut self.tx, key, &mut event).await?;
-        self.events.push(event);
+    /// a contact).
+    pub async fn append(&mut self, key: Option<&DataKey>, event: Event) -> Result<(), AppendError> {
+        let stored = stored_payload(key, &event)?;
+        self.pending.push(Pending { event, contact_id: key.map(|k| k.contact_id), stored });
         Ok(())
     }
 
     /// Appends an event whose payload is stored as is (it carries no personal data).
-    pub async fn append_plain(&mut self, mut event: Event) -> Result<(), StoreError> {
-        append_plain(&mut self.tx, &mut event).await?;
-        self.events.push(event);
+    pub async fn append_plain(&mut self, event: Event) -> Result<(), StoreError> {
+        let stored = event.payload.as_bytes().to_vec();
+        self.pending.push(Pending { event, contact_id: None, stored });
         Ok(())
     }
 
     /// Events another module already appended in this transaction (the consent ledger's, an
-    /// ingest batch's): published with the rest when the unit commits.
+    /// ingest batch's): handed to the log with the rest when the unit commits.
     pub fn appended(&mut self, events: impl IntoIterator<Item = Event>) {
         self.events.extend(events);
     }
@@ -116,13 +127,43 @@ impl UnitOfWork {
         }
     }
 
-    /// Commits, then publishes the events and wakes the workers. On failure nothing is
-    /// published: the state and its events are both gone.
-    pub async fn commit(self) -> Result<(), StoreError> {
+    /// Something to do once the unit has committed (and never if it does not), such as showing
+    /// a survey in a live widget.
+    pub fn then(&mut self, after: impl FnOnce() + Send + 'static) {
+        self.then.push(Box::new(after));
+    }
+
+    /// Appends the pending events, commits, then hands the events to the log and wakes the
+    /// workers. On failure nothing is published: the state and its events are both gone.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        if !self.pending.is_empty() {
+            let rows: Vec<NewEvent> = self
+                .pending
+                .iter()
+                .map(|p| NewEvent {
+                    id: p.event.id,
+                    tenant_id: p.event.tenant_id,
+                    event_type: p.event.event_type,
+                    contact_id: p.contact_id,
+                    payload: &p.stored,
+                    created_at: p.event.created_at,
+                })
+                .collect();
+            let seqs: HashMap<Uuid, i64> = store::outbox::append_many(&mut self.tx, &rows).await?.into_iter().collect();
+            drop(rows);
+            for p in self.pending.drain(..) {
+                let mut event = p.event;
+                event.seq = seqs.get(&event.id).copied().unwrap_or_default();
+                self.events.push(event);
+            }
+        }
         self.tx.commit().await?;
         self.bus.publish(self.events);
         for notify in &self.wake {
             notify.notify_one();
+        }
+        for after in self.then {
+            after();
         }
         Ok(())
     }
@@ -141,64 +182,55 @@ pub async fn next_sequence(tx: &mut Tx, conversation_id: Uuid) -> Result<i64, St
     Ok(sequences.next(conversation_id))
 }
 
-/// Calls `handle` with every committed event of `event_type` this process committed (not the
-/// ones relayed from other processes: their work is done where they were committed), until
-/// `stop`. Events missed because the listener fell behind are logged (the outbox still has
-/// them); `what` names the listener in that log.
-pub async fn each_event<F, Fut>(bus: &EventBus, event_type: &'static str, what: &'static str, stop: tokio_util::sync::CancellationToken, mut handle: F)
-where
-    F: FnMut(Arc<Event>) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut events = bus.subscribe();
-    loop {
-        let event = tokio::select! {
-            _ = stop.cancelled() => return,
-            event = events.recv() => event,
-        };
-        match event {
-            Ok(event) if event.event_type == event_type && !event.remote => handle(event).await,
-            Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, listener = what, "fell behind the event bus"),
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
-/// In-process fan-out of committed events.
+/// The handle units of work hand committed events to: this cell's event log.
 #[derive(Clone)]
 pub struct EventBus {
-    sender: broadcast::Sender<Arc<Event>>,
+    log: Arc<EventLog>,
 }
 
 impl EventBus {
-    pub fn new(capacity: usize) -> Self {
-        Self { sender: broadcast::channel(capacity).0 }
+    pub fn new(log: Arc<EventLog>) -> Self {
+        Self { log }
     }
 
-    /// Hands committed events to this process's listeners; only a unit of work calls it.
-    fn publish(&self, events: impl IntoIterator<Item = Event>) {
-        for event in events {
-            // No listener is not an error: the outbox keeps the event.
-            let _ = self.sender.send(Arc::new(event));
+    /// Hands committed events to the log's tail; only a unit of work calls it.
+    fn publish(&self, events: Vec<Event>) {
+        if !events.is_empty() {
+            self.log.committed(events);
         }
     }
 
-    /// Passes on events another process committed (read back from the outbox), marked remote.
-    pub fn relay(&self, events: impl IntoIterator<Item = Event>) {
-        self.publish(events.into_iter().map(|mut e| {
-            e.remote = true;
-            e
-        }));
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
-        self.sender.subscribe()
+    /// The log every consumer reads.
+    pub fn log(&self) -> &Arc<EventLog> {
+        &self.log
     }
 }
 
-/// An event read back from the outbox (another process's), its payload opened when it is
-/// sealed. `None` for a type this build does not know, or a contact erased since.
+/// An event whose payload cannot be opened any more (its contact was erased): its place in the
+/// log, its type and ids, and no data.
+pub fn redacted(row: &store::outbox::OriginRow) -> Option<Event> {
+    let event_type = crate::domain::events::known(&row.event_type)?;
+    let payload = serde_json::json!({
+        "type": event_type,
+        "timestamp": crate::domain::rfc3339(row.created_at),
+        "data": {"redacted": true, "contact_id": row.contact_id},
+    })
+    .to_string();
+    Some(Event {
+        id: row.id,
+        seq: row.seq,
+        tenant_id: row.tenant_id,
+        event_type,
+        contact_id: row.contact_id,
+        conversation_id: None,
+        created_at: row.created_at,
+        payload: payload.into(),
+        remote: false,
+    })
+}
+
+/// An event read back from the outbox, its payload opened when it is sealed. `None` for a type
+/// this build does not know, or a contact erased since.
 pub async fn from_row(db: &store::Db, keyring: &crate::privacy::Keyring, row: &store::outbox::OriginRow) -> Result<Option<Event>, super::WorkError> {
     let Some(event_type) = crate::domain::events::known(&row.event_type) else { return Ok(None) };
     let payload = match row.contact_id {

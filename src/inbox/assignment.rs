@@ -3,14 +3,17 @@
 //! longest ago first. A channel given to a team is answered by that team's members only.
 //! Nobody online: it waits in the unassigned queue.
 //!
-//! One task per cell listens for `conversation.created` after commit and assigns in its own
-//! transaction, with `conversation.updated` for everyone watching.
+//! A durable consumer of the event log assigns each `conversation.created`, in the same
+//! transaction as its position, with `conversation.updated` for everyone watching: a burst of
+//! new conversations is assigned late, never skipped, and never twice.
+
+use std::sync::Arc;
 
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::events::WorkError;
+use crate::events::consumer::Consumer;
 use crate::events::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
 use crate::events::outbox;
@@ -18,17 +21,25 @@ use crate::events::present;
 use crate::hub::AppState;
 use crate::store;
 
-pub async fn run(hub: AppState, stop: CancellationToken) {
-    outbox::each_event(&hub.bus.clone(), events::CONVERSATION_CREATED, "automatic assignment", stop, |event| {
-        let hub = hub.clone();
-        async move {
-            let Some(id) = conversation_id(&event) else { return };
-            if let Err(err) = assign(&hub, event.tenant_id, id).await {
-                tracing::error!(conversation_id = %id, error = %err, "automatic assignment failed");
+pub struct Assignment(pub AppState);
+
+impl Consumer for Assignment {
+    fn name(&self) -> &'static str {
+        "assignment"
+    }
+
+    fn wants(&self, event: &Event) -> bool {
+        event.event_type == events::CONVERSATION_CREATED
+    }
+
+    async fn handle(&self, work: &mut UnitOfWork, events: &[Arc<Event>]) -> Result<(), WorkError> {
+        for event in events {
+            if let Some(id) = conversation_id(event) {
+                assign(&self.0, work, event.tenant_id, id).await?;
             }
         }
-    })
-    .await
+        Ok(())
+    }
 }
 
 fn conversation_id(event: &Event) -> Option<Uuid> {
@@ -38,13 +49,15 @@ fn conversation_id(event: &Event) -> Option<Uuid> {
     })
 }
 
-async fn assign(hub: &AppState, tenant_id: Uuid, conversation_id: Uuid) -> Result<(), WorkError> {
-    let Some(current) = store::conversations::get(&hub.db, tenant_id, conversation_id).await? else { return Ok(()) };
+async fn assign(hub: &AppState, work: &mut UnitOfWork, tenant_id: Uuid, conversation_id: Uuid) -> Result<(), WorkError> {
+    let Some(current) = store::conversations::get(work.tx(), tenant_id, conversation_id).await? else { return Ok(()) };
     if current.assignee_id.is_some() {
         return Ok(());
     }
-    let key = hub.keyring.data_key(&hub.db, tenant_id, current.contact_id).await?;
-    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
+    let key = match hub.keyring.data_key(work.tx(), tenant_id, current.contact_id).await {
+        Ok(key) => key,
+        Err(_) => return Ok(()), // the contact was erased meanwhile
+    };
     let Some(operator) = store::team::next_assignee(work.tx(), tenant_id, current.channel_id).await? else { return Ok(()) };
     let Some(row) = store::conversations::update(work.tx(), tenant_id, current.id, &current.status, Some(operator)).await? else {
         return Ok(());
@@ -53,6 +66,5 @@ async fn assign(hub: &AppState, tenant_id: Uuid, conversation_id: Uuid) -> Resul
     let sequence = outbox::next_sequence(work.tx(), row.id).await?;
     let event = Event::in_conversation(tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
     work.append(Some(&key), event).await?;
-    work.commit().await?;
     Ok(())
 }

@@ -19,8 +19,10 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Offers the survey for a conversation that was just resolved.
-pub async fn offer(hub: &AppState, conversation: &ConversationRow) -> Result<(), WorkError> {
+/// Offers the survey for a conversation being resolved, in the unit of work that resolves it:
+/// the survey (and the link message, where one is sent) commit with the resolution or not at
+/// all. A live widget is shown the question once the unit has committed.
+pub async fn offer(hub: &AppState, work: &mut UnitOfWork, conversation: &ConversationRow) -> Result<(), WorkError> {
     let Some(channel) = hub.channels.get(conversation.channel_id).await? else { return Ok(()) };
     if store::privacy::is_restricted(&hub.db, conversation.contact_id).await? {
         return Ok(());
@@ -41,23 +43,22 @@ pub async fn offer(hub: &AppState, conversation: &ConversationRow) -> Result<(),
     if !live && !link_allowed {
         return Ok(()); // no message the contact has not agreed to
     }
-    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
     store::csat::insert(work.tx(), id, conversation.tenant_id, conversation.id, conversation.contact_id, channel.id, conversation.assignee_id, &token_hash(&token))
         .await
         ?;
     if link_allowed {
         let text = format!("How did we do? Rate your conversation from 1 to 5: {}/csat/{token}", hub.config.public_base_url());
         let draft = Draft::automatic(conversation.tenant_id, conversation.id, channel.id, &key, &text, crate::consent::purposes::SERVICE);
-        outgoing::queue(&mut work, &hub.send_wake, draft).await?;
-    }
-    work.commit().await?;
-    if !link_allowed
-        && let Some(address_kind) = hub.channels.kind_of(&channel).map(|k| k.address_kind())
+        outgoing::queue(work, &hub.send_wake, draft).await?;
+    } else if let Some(address_kind) = hub.channels.kind_of(&channel).map(|k| k.address_kind())
         && let Some(identity) =
             store::contacts::identity_for_kind(&hub.db, conversation.tenant_id, conversation.contact_id, address_kind.as_str()).await?
     {
         let address = key.open(fields::IDENTITY_ADDRESS, conversation.contact_id, &identity.address)?;
-        hub.channels.offer_survey(&channel, &omnibridge_channel::Address::new(address_kind, &address), id);
+        let hub = hub.clone();
+        work.then(move || {
+            hub.channels.offer_survey(&channel, &omnibridge_channel::Address::new(address_kind, &address), id);
+        });
     }
     Ok(())
 }

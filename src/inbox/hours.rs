@@ -3,12 +3,19 @@
 //! A channel's hours are a time zone (IANA, e.g. `Europe/Berlin`), a weekly schedule of opening
 //! intervals and a list of holidays. A contact who writes while the channel is closed gets the
 //! channel's away message once per conversation, sent like any reply (through the door, purpose
-//! `service`; marked `Auto-Submitted` on email). One task per cell hears `message.received`.
+//! `service`; marked `Auto-Submitted` on email). A durable consumer of the event log follows
+//! `message.received` ([`AwayMessages`]), queueing the message in the transaction that moves its
+//! position: under load it is sent late, never skipped, never twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::domain::events::Event;
+use crate::events::consumer::Consumer;
 
 use crate::events::WorkError;
 use crate::domain::events;
@@ -83,42 +90,54 @@ impl BusinessHours {
 }
 
 /// Sends the away message when a contact writes outside business hours.
-pub async fn run(hub: AppState, stop: CancellationToken) {
-    crate::events::outbox::each_event(&hub.bus.clone(), events::MESSAGE_RECEIVED, "away messages", stop, |event| {
-        let hub = hub.clone();
-        async move {
-            let Ok(payload) = serde_json::from_str::<Value>(&event.payload) else { return };
-            if let Err(err) = on_inbound(&hub, event.tenant_id, &payload["data"]).await {
-                tracing::error!(error = %err, "the away message could not be queued");
+pub struct AwayMessages(pub AppState);
+
+impl Consumer for AwayMessages {
+    fn name(&self) -> &'static str {
+        "away_messages"
+    }
+
+    fn wants(&self, event: &Event) -> bool {
+        event.event_type == events::MESSAGE_RECEIVED
+    }
+
+    async fn handle(&self, work: &mut UnitOfWork, events: &[Arc<Event>]) -> Result<(), WorkError> {
+        // Each channel's hours are read once per batch.
+        let mut hours: HashMap<Uuid, Option<BusinessHours>> = HashMap::new();
+        let now = store::now_micros();
+        for event in events {
+            let Ok(payload) = serde_json::from_str::<Value>(&event.payload) else { continue };
+            let message = &payload["data"];
+            let id = |name: &str| message[name].as_str().and_then(|s| s.parse::<Uuid>().ok());
+            let (Some(channel_id), Some(conversation_id), Some(contact_id)) = (id("channel_id"), id("conversation_id"), id("contact_id")) else { continue };
+            if message["direction"] != "in" {
+                continue;
             }
+            if !hours.contains_key(&channel_id) {
+                let document = store::hours::get(work.tx(), channel_id).await?;
+                hours.insert(channel_id, document.and_then(|d| serde_json::from_str::<BusinessHours>(&d).ok()));
+            }
+            let Some(Some(channel_hours)) = hours.get(&channel_id) else { continue };
+            if channel_hours.is_open(now) {
+                continue;
+            }
+            let text = channel_hours.away_message.clone();
+            queue_away(&self.0, work, event.tenant_id, channel_id, conversation_id, contact_id, &text).await?;
         }
-    })
-    .await
+        Ok(())
+    }
 }
 
-async fn on_inbound(hub: &AppState, tenant_id: Uuid, message: &Value) -> Result<(), WorkError> {
-    let id = |name: &str| message[name].as_str().and_then(|s| s.parse::<Uuid>().ok());
-    let (Some(channel_id), Some(conversation_id), Some(contact_id)) = (id("channel_id"), id("conversation_id"), id("contact_id")) else { return Ok(()) };
-    if message["direction"] != "in" {
-        return Ok(());
-    }
-    let Some(document) = store::hours::get(&hub.db, channel_id).await? else { return Ok(()) };
-    let Ok(hours) = serde_json::from_str::<BusinessHours>(&document) else { return Ok(()) };
-    if hours.is_open(store::now_micros()) {
-        return Ok(());
-    }
-    queue_away(hub, tenant_id, channel_id, conversation_id, contact_id, &hours.away_message).await
-}
-
-async fn queue_away(hub: &AppState, tenant_id: Uuid, channel_id: Uuid, conversation_id: Uuid, contact_id: Uuid, text: &str) -> Result<(), WorkError> {
-    let key = hub.keyring.data_key(&hub.db, tenant_id, contact_id).await?;
-    let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
+async fn queue_away(hub: &AppState, work: &mut UnitOfWork, tenant_id: Uuid, channel_id: Uuid, conversation_id: Uuid, contact_id: Uuid, text: &str) -> Result<(), WorkError> {
+    let Ok(key) = hub.keyring.data_key(work.tx(), tenant_id, contact_id).await else {
+        return Ok(()); // the contact was erased meanwhile
+    };
     if !store::hours::claim_away_notice(work.tx(), conversation_id).await? {
         return Ok(()); // told already
     }
     let draft = Draft::automatic(tenant_id, conversation_id, channel_id, &key, text, crate::consent::purposes::SERVICE);
-    outgoing::queue(&mut work, &hub.send_wake, draft).await?;
-    Ok(work.commit().await?)
+    outgoing::queue(work, &hub.send_wake, draft).await?;
+    Ok(())
 }
 
 

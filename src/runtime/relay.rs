@@ -1,23 +1,19 @@
-//! Events other hub processes committed, relayed to this one (PostgreSQL): the bridge listens
-//! for their notifications, reads the outbox past its cursor (the outbox is the source of
-//! truth, so a missed notification is caught up by the next one or by the periodic check) and
-//! hands those events to this process's websockets only — the work events trigger (assignment,
-//! away messages, webhooks) is done once, by the committing process or by whoever claims it.
-//! It also tells the other processes when this one committed events, and applies their
-//! configuration announcements.
+//! Many processes on one PostgreSQL. The event log is the database's, so every process's log
+//! tail reads every process's events; what this module adds is the prompt part: it tells the
+//! other processes when this one committed events (one notification per burst), wakes this
+//! process's tail when they did, and applies their configuration announcements. A lost
+//! notification delays nothing by more than a second: each tail also looks on its own.
 //!
 //! A reply another process sent to a web chat visitor whose widget is connected here is pushed
-//! from the relayed `message.sent` ([`deliver`]; once per message: the web chat adapter
+//! from the log's `message.sent` ([`follow_replies`]; once per message: the web chat adapter
 //! remembers what it pushed).
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use omnibridge_channel::{Address, OutboundMessage};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::events::WorkError;
 use crate::cluster::{CONFIG_CHANNEL, Change, EVENTS_CHANNEL, node_id};
@@ -26,36 +22,8 @@ use crate::events::present::fields;
 use crate::hub::AppState;
 use crate::store::{self, Db};
 
-/// Outbox rows already handed on, so a row read twice (the cursor looks back a little, for
-/// transactions that committed out of order) is passed on once.
-struct Seen {
-    ids: HashSet<Uuid>,
-    order: VecDeque<Uuid>,
-}
-
-impl Seen {
-    const MAX: usize = 20_000;
-
-    fn first_time(&mut self, id: Uuid) -> bool {
-        if !self.ids.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > Self::MAX
-            && let Some(old) = self.order.pop_front()
-        {
-            self.ids.remove(&old);
-        }
-        true
-    }
-}
-
-/// How far back (in outbox sequence numbers) each read looks, for transactions that took a
-/// number earlier and committed later.
-const LOOK_BACK: i64 = 500;
-
-/// PostgreSQL only: listens for the other nodes' notifications; hands their committed events to
-/// this node's websockets, and applies their configuration changes through `on_change`.
+/// PostgreSQL only: tells the other nodes when this one committed events, wakes this node's
+/// log tail when they did, and applies their configuration changes through `on_change`.
 pub async fn bridge(
     hub: crate::hub::AppState,
     on_change: Arc<dyn Fn(Change) + Send + Sync>,
@@ -65,15 +33,8 @@ pub async fn bridge(
         return;
     }
     let me = node_id();
-    let mut cursor = match store::outbox::max_seq(&hub.db).await {
-        Ok(seq) => seq,
-        Err(err) => {
-            tracing::error!(error = %err, "the cluster bridge cannot read the outbox; realtime stays local");
-            return;
-        }
-    };
-    let mut seen = Seen { ids: HashSet::new(), order: VecDeque::new() };
-    let mut local = hub.bus.subscribe();
+    let log = hub.bus.log().clone();
+    let mut local = log.committed_here();
     let mut backoff = Duration::from_millis(200);
     'connect: loop {
         let mut listener = match store::cluster::Listener::connect(&hub.db, &[EVENTS_CHANNEL, CONFIG_CHANNEL]).await {
@@ -88,19 +49,14 @@ pub async fn bridge(
         };
         backoff = Duration::from_millis(200);
         // Whatever was missed while not listening.
-        cursor = catch_up(&hub, me, cursor, &mut seen).await;
+        log.look();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                // Events this node committed: tell the others (coalescing a burst into one).
-                event = local.recv() => match event {
-                    Ok(e) if !e.remote => {
-                        while local.try_recv().is_ok() {}
-                        hub.cluster.events_committed().await;
-                    }
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => hub.cluster.events_committed().await,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                // Events this node committed: tell the others (a burst becomes one notification).
+                changed = local.changed() => match changed {
+                    Ok(()) => hub.cluster.events_committed().await,
+                    Err(_) => return,
                 },
                 note = listener.recv() => match note {
                     Ok(note) if note.channel == CONFIG_CHANNEL => {
@@ -112,7 +68,7 @@ pub async fn bridge(
                     }
                     Ok(note) => {
                         if note.payload != me.to_string() {
-                            cursor = catch_up(&hub, me, cursor, &mut seen).await;
+                            log.look();
                         }
                     }
                     Err(err) => {
@@ -120,56 +76,40 @@ pub async fn bridge(
                         continue 'connect;
                     }
                 },
-                // A notification can be lost with a connection: look anyway, now and then.
-                _ = tokio::time::sleep(Duration::from_secs(1)) => cursor = catch_up(&hub, me, cursor, &mut seen).await,
             }
         }
     }
 }
 
-/// Publishes to this node's websockets the other nodes' events past `cursor`; returns the new
-/// cursor.
-async fn catch_up(hub: &crate::hub::AppState, me: Uuid, cursor: i64, seen: &mut Seen) -> i64 {
-    let recent = match store::outbox::others_since(&hub.db, cursor - LOOK_BACK, me, 1000).await {
-        Ok(rows) => rows,
-        Err(err) => {
-            tracing::warn!(error = %err, "reading other nodes' events failed");
-            return cursor;
-        }
-    };
-    let next = recent.iter().map(|(seq, _)| *seq).max().unwrap_or(cursor).max(cursor);
-    // Only the events not handed on yet are read whole and opened.
-    let fresh: Vec<Uuid> = recent.into_iter().map(|(_, id)| id).filter(|id| seen.first_time(*id)).collect();
-    let rows = match store::outbox::by_ids(&hub.db, &fresh).await {
-        Ok(rows) => rows,
-        Err(err) => {
-            tracing::warn!(error = %err, "reading other nodes' events failed");
-            return cursor;
-        }
-    };
-    let mut events = Vec::new();
-    for row in rows {
-        match crate::events::outbox::from_row(&hub.db, &hub.keyring, &row).await {
-            Ok(Some(mut event)) => {
-                event.remote = true;
-                events.push(event);
+/// Follows the log (from its end, in memory) and pushes the replies other processes sent to
+/// the web chat visitors whose widgets are connected here.
+pub async fn follow_replies(hub: AppState, stop: CancellationToken) {
+    let log = hub.bus.log().clone();
+    let mut head = log.watch();
+    let mut position = log.head();
+    loop {
+        match log.read(position, 512).await {
+            Ok(batch) => {
+                let replies: Vec<&Event> = batch.events.iter().map(|e| e.as_ref()).filter(|e| e.remote && e.event_type == events::MESSAGE_SENT).collect();
+                for event in replies {
+                    if let Err(err) = push(&hub, event).await {
+                        tracing::debug!(event_id = %event.id, error = %err, "relaying a message to a local widget failed");
+                    }
+                }
+                let more = batch.through > position && batch.through < log.head();
+                position = batch.through;
+                if more {
+                    continue;
+                }
             }
-            Ok(None) => {}
-            Err(err) => tracing::warn!(event_id = %row.id, error = %err, "an event of another node cannot be opened"),
+            Err(err) => {
+                tracing::warn!(error = %err, "following the event log for web chat replies failed");
+                position = log.head();
+            }
         }
-    }
-    if !events.is_empty() {
-        deliver(hub, &events).await;
-        hub.bus.relay(events);
-    }
-    next
-}
-
-/// Pushes relayed replies to the web chat visitors whose widgets are connected here.
-pub async fn deliver(hub: &AppState, events: &[Event]) {
-    for event in events.iter().filter(|e| e.event_type == events::MESSAGE_SENT) {
-        if let Err(err) = push(hub, event).await {
-            tracing::debug!(event_id = %event.id, error = %err, "relaying a message to a local widget failed");
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = head.changed() => {}
         }
     }
 }

@@ -2,11 +2,11 @@
 
 use uuid::Uuid;
 
-use super::{Conn, Db, StoreResult, Tx, now_micros, on_conn, on_db};
+use super::{Conn, Db, StoreResult, Tx, now_micros, on_conn};
 
-pub async fn get(db: &Db, channel_id: Uuid) -> StoreResult<Option<String>> {
+pub async fn get<'a>(conn: impl Into<Conn<'a>>, channel_id: Uuid) -> StoreResult<Option<String>> {
     const SQL: &str = "SELECT document FROM business_hours WHERE channel_id = $1";
-    Ok(on_db!(db, |p| sqlx::query_scalar(SQL).bind(channel_id).fetch_optional(p).await)?)
+    Ok(on_conn!(conn.into(), |c| sqlx::query_scalar(SQL).bind(channel_id).fetch_optional(c).await)?)
 }
 
 pub async fn save(db: &Db, tenant_id: Uuid, channel_id: Uuid, document: &str) -> StoreResult<()> {

@@ -14,6 +14,7 @@ pub mod consent;
 pub mod csat;
 pub mod contacts;
 pub mod confirmations;
+pub mod consumers;
 pub mod conversations;
 pub mod hours;
 pub mod invitations;

@@ -23,26 +23,46 @@ row_struct! {
     }
 }
 
-/// (seq, id) of the events other nodes committed after `seq`, oldest first (for the cluster
-/// bridge: it opens only the ones it has not handed on yet).
-pub async fn others_since(db: &super::Db, seq: i64, me: Uuid, limit: usize) -> StoreResult<Vec<(i64, Uuid)>> {
-    const SQL: &str = "SELECT seq, id FROM outbox WHERE seq > $1 AND (origin IS NULL OR origin <> $2) ORDER BY seq LIMIT $3";
-    Ok(super::on_db!(db, |p| sqlx::query_as(SQL).bind(seq).bind(me).bind(limit as i64).fetch_all(p).await)?)
+/// (seq, id, origin) of the events committed after `seq`, oldest first: what the log's tail
+/// looks at before reading whole only the events it does not hold in memory already.
+pub async fn positions_after(db: &super::Db, seq: i64, limit: usize) -> StoreResult<Vec<(i64, Uuid, Option<Uuid>)>> {
+    const SQL: &str = "SELECT seq, id, origin FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2";
+    Ok(super::on_db!(db, |p| sqlx::query_as(SQL).bind(seq).bind(limit as i64).fetch_all(p).await)?)
 }
 
+const WHOLE: &str = "seq, id, tenant_id, event_type, contact_id, payload, created_at, origin";
+
 /// These events, whole, oldest first.
-pub async fn by_ids(db: &super::Db, ids: &[Uuid]) -> StoreResult<Vec<OriginRow>> {
-    if ids.is_empty() {
+pub async fn by_seqs(db: &super::Db, seqs: &[i64]) -> StoreResult<Vec<OriginRow>> {
+    if seqs.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT seq, id, tenant_id, event_type, contact_id, payload, created_at, origin FROM outbox WHERE id IN ({}) ORDER BY seq",
-        Conn::from(db).dialect().list(ids.len(), 1)
-    );
+    let sql = format!("SELECT {WHOLE} FROM outbox WHERE seq IN ({}) ORDER BY seq", Conn::from(db).dialect().list(seqs.len(), 1));
     Ok(super::on_db!(db, |p| {
         let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
-        for id in ids {
-            q = q.bind(*id);
+        for seq in seqs {
+            q = q.bind(*seq);
+        }
+        q.fetch_all(p).await
+    })?)
+}
+
+/// Every tenant's events after `seq`, whole, oldest first: a reader behind what the log holds in
+/// memory catches up here.
+pub async fn all_after(db: &super::Db, seq: i64, limit: usize) -> StoreResult<Vec<OriginRow>> {
+    let sql = format!("SELECT {WHOLE} FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2");
+    Ok(super::on_db!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(seq).bind(limit as i64).fetch_all(p).await)?)
+}
+
+/// A tenant's events after `seq`, whole, oldest first, of the given types (all when empty).
+pub async fn tenant_after(db: &super::Db, tenant_id: Uuid, seq: i64, types: &[&str], limit: usize) -> StoreResult<Vec<OriginRow>> {
+    let dialect = Conn::from(db).dialect();
+    let filter = if types.is_empty() { String::new() } else { format!(" AND event_type IN ({})", dialect.list(types.len(), 4)) };
+    let sql = format!("SELECT {WHOLE} FROM outbox WHERE tenant_id = $1 AND seq > $2{filter} ORDER BY seq LIMIT $3");
+    Ok(super::on_db!(db, |p| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant_id).bind(seq).bind(limit as i64);
+        for t in types {
+            q = q.bind(*t);
         }
         q.fetch_all(p).await
     })?)
@@ -51,6 +71,49 @@ pub async fn by_ids(db: &super::Db, ids: &[Uuid]) -> StoreResult<Vec<OriginRow>>
 pub async fn max_seq(db: &super::Db) -> StoreResult<i64> {
     const SQL: &str = "SELECT COALESCE(MAX(seq), 0) FROM outbox";
     Ok(super::on_db!(db, |p| sqlx::query_scalar(SQL).fetch_one(p).await)?)
+}
+
+/// The last sequence number retention removed: positions before it cannot be resumed from.
+pub async fn purged_through(db: &super::Db) -> StoreResult<i64> {
+    const SQL: &str = "SELECT purged_through FROM event_log_horizon WHERE id = 1";
+    Ok(super::on_db!(db, |p| sqlx::query_scalar::<_, i64>(SQL).fetch_optional(p).await)?.unwrap_or(0))
+}
+
+/// Removes the oldest events: those created before `cutoff` and at or below `keep_after` (the
+/// slowest durable consumer's position), as one prefix of the log, at most `limit` per call.
+/// Records how far the log is purged; returns how many events went.
+pub async fn purge_prefix(db: &super::Db, cutoff: i64, keep_after: i64, limit: usize) -> StoreResult<u64> {
+    const LAST: &str = "SELECT MAX(seq) FROM (SELECT seq FROM outbox WHERE seq <= $1 ORDER BY seq LIMIT $2) AS oldest";
+    const FIRST_KEPT: &str = "SELECT MIN(seq) FROM outbox WHERE created_at >= $1";
+    const DELETE: &str = "DELETE FROM outbox WHERE seq <= $1";
+    const HORIZON: &str = "UPDATE event_log_horizon SET purged_through = $1 WHERE id = 1 AND purged_through < $1";
+    // Everything below the first event still within the retention period, and below the
+    // consumers, is old enough to go.
+    let first_kept: Option<i64> = super::on_db!(db, |p| sqlx::query_scalar(FIRST_KEPT).bind(cutoff).fetch_one(p).await)?;
+    let bound = match first_kept {
+        Some(first) => (first - 1).min(keep_after),
+        None => keep_after,
+    };
+    let through: Option<i64> = super::on_db!(db, |p| sqlx::query_scalar(LAST).bind(bound).bind(limit as i64).fetch_one(p).await)?;
+    let Some(through) = through else { return Ok(0) };
+    let mut tx = db.begin().await?;
+    let removed = on_conn!(Conn::from(&mut tx), |c| sqlx::query(DELETE).bind(through).execute(c).await.map(|r| r.rows_affected()))?;
+    on_conn!(Conn::from(&mut tx), |c| sqlx::query(HORIZON).bind(through).execute(c).await.map(|_| ()))?;
+    tx.commit().await?;
+    Ok(removed)
+}
+
+/// PostgreSQL: every transaction that appends events takes this lock (released at its commit),
+/// so events become visible in the order of their sequence numbers — a reader that has seen
+/// event N never finds an event below N appearing later. SQLite has one writer at a time and
+/// needs none.
+const APPEND_ORDER_LOCK: i64 = 0x6f62_6f75_7462_6f78;
+
+async fn hold_append_order(tx: &mut super::Tx) -> StoreResult<()> {
+    if let super::Tx::Pg(t) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(APPEND_ORDER_LOCK).execute(&mut **t).await?;
+    }
+    Ok(())
 }
 
 /// An event to append; `payload` is sealed when `contact_id` is set.
@@ -63,10 +126,11 @@ pub struct NewEvent<'a> {
     pub created_at: i64,
 }
 
-pub async fn append<'a>(conn: impl Into<Conn<'a>>, e: &NewEvent<'_>) -> StoreResult<i64> {
+pub async fn append(tx: &mut super::Tx, e: &NewEvent<'_>) -> StoreResult<i64> {
+    hold_append_order(tx).await?;
     const SQL: &str = "INSERT INTO outbox (id, tenant_id, event_type, contact_id, payload, created_at, origin) \
                        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq";
-    Ok(on_conn!(conn.into(), |c| sqlx::query_scalar(SQL)
+    Ok(on_conn!(Conn::from(tx), |c| sqlx::query_scalar(SQL)
         .bind(e.id)
         .bind(e.tenant_id)
         .bind(e.event_type)
@@ -78,19 +142,13 @@ pub async fn append<'a>(conn: impl Into<Conn<'a>>, e: &NewEvent<'_>) -> StoreRes
         .await)?)
 }
 
-/// A tenant's events after `seq`, oldest first: how a reconnecting listener catches up.
-pub async fn after<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, seq: i64, limit: usize) -> StoreResult<Vec<EventRow>> {
-    const SQL: &str = "SELECT seq, id, tenant_id, event_type, contact_id, payload, created_at FROM outbox \
-                       WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
-    Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(seq).bind(limit as i64).fetch_all(c).await)?)
-}
-
 /// Appends many events in one statement; returns (id, seq) for each.
-pub async fn append_many<'a>(conn: impl Into<Conn<'a>>, events: &[NewEvent<'_>]) -> StoreResult<Vec<(Uuid, i64)>> {
+pub async fn append_many(tx: &mut super::Tx, events: &[NewEvent<'_>]) -> StoreResult<Vec<(Uuid, i64)>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let conn: Conn = conn.into();
+    hold_append_order(tx).await?;
+    let conn = Conn::from(tx);
     let sql = format!(
         "INSERT INTO outbox (id, tenant_id, event_type, contact_id, payload, created_at, origin) VALUES {} RETURNING id, seq",
         conn.dialect().tuples(events.len(), 7, 1)

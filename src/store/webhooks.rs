@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::rows::row_struct;
-use super::{Conn, Db, EventRow, StoreResult, Tx, now_micros, on_conn};
+use super::{Conn, Db, StoreResult, Tx, now_micros, on_conn};
 
 const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, event_types, thin_payload, country, transfer_mechanism, \
                                 disabled, disabled_reason, first_failure_at, last_success_at, created_at, updated_at";
@@ -218,34 +218,6 @@ pub async fn old_secret_count<'a>(conn: impl Into<Conn<'a>>, endpoint_id: Uuid, 
 }
 
 // --- fan-out ---------------------------------------------------------------------------------
-
-/// Events not yet fanned out, oldest first, locked for this transaction (skipping rows another
-/// hub process holds).
-pub async fn undispatched(tx: &mut Tx, limit: usize) -> StoreResult<Vec<EventRow>> {
-    const PG: &str = "SELECT seq, id, tenant_id, event_type, contact_id, payload, created_at FROM outbox \
-                      WHERE NOT dispatched ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED";
-    const SQLITE: &str = "SELECT seq, id, tenant_id, event_type, contact_id, payload, created_at FROM outbox \
-                          WHERE NOT dispatched ORDER BY seq LIMIT $1";
-    Ok(match tx {
-        Tx::Pg(t) => sqlx::query_as(PG).bind(limit as i64).fetch_all(&mut **t).await?,
-        Tx::Sqlite(t, _) => sqlx::query_as(SQLITE).bind(limit as i64).fetch_all(&mut **t).await?,
-    })
-}
-
-pub async fn mark_dispatched(tx: &mut Tx, seqs: &[i64]) -> StoreResult<()> {
-    if seqs.is_empty() {
-        return Ok(());
-    }
-    let sql = format!("UPDATE outbox SET dispatched = TRUE WHERE seq IN ({})", tx.dialect().list(seqs.len(), 1));
-    on_conn!(Conn::from(tx), |c| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for seq in seqs {
-            q = q.bind(*seq);
-        }
-        q.execute(c).await.map(|r| r.rows_affected())
-    })?;
-    Ok(())
-}
 
 /// A delivery to create.
 pub struct NewDelivery {
@@ -486,16 +458,16 @@ pub async fn recover<'a>(conn: impl Into<Conn<'a>>, endpoint_id: Uuid, since: i6
 
 // --- housekeeping ----------------------------------------------------------------------------
 
-/// Deletes fanned-out event payloads and clears attempt response bodies older than `cutoff`, at
-/// most `limit` rows of each per call; returns how many rows changed.
+/// Clears attempt response bodies and thin bodies older than `cutoff`, at most `limit` rows of
+/// each per call; returns how many rows changed. (Event payloads go with the event log's own
+/// retention.)
 pub async fn purge_before(db: &Db, cutoff: i64, limit: usize) -> StoreResult<u64> {
-    const OUTBOX: &str = "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE created_at < $1 AND dispatched LIMIT $2)";
     const ATTEMPTS: &str = "UPDATE webhook_attempts SET response_body = NULL WHERE id IN \
                             (SELECT id FROM webhook_attempts WHERE created_at < $1 AND response_body IS NOT NULL LIMIT $2)";
     const THIN: &str = "UPDATE webhook_deliveries SET body = NULL WHERE id IN \
                         (SELECT id FROM webhook_deliveries WHERE created_at < $1 AND body IS NOT NULL LIMIT $2)";
     let mut changed = 0;
-    for sql in [OUTBOX, ATTEMPTS, THIN] {
+    for sql in [ATTEMPTS, THIN] {
         changed += super::on_db!(db, |p| sqlx::query(sql).bind(cutoff).bind(limit as i64).execute(p).await.map(|r| r.rows_affected()))?;
     }
     Ok(changed)
@@ -505,10 +477,4 @@ pub async fn purge_before(db: &Db, cutoff: i64, limit: usize) -> StoreResult<u64
 pub async fn queue_stats(db: &Db) -> StoreResult<(i64, Option<i64>)> {
     const SQL: &str = "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE status = 'pending'";
     Ok(super::on_db!(db, |p| sqlx::query_as(SQL).fetch_one(p).await)?)
-}
-
-/// Events committed but not yet fanned out.
-pub async fn undispatched_count(db: &Db) -> StoreResult<i64> {
-    const SQL: &str = "SELECT COUNT(*) FROM outbox WHERE NOT dispatched";
-    Ok(super::on_db!(db, |p| sqlx::query_scalar(SQL).fetch_one(p).await)?)
 }

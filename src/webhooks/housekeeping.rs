@@ -61,8 +61,5 @@ impl Housekeeping {
             let age = oldest.map(|t| (now_micros() - t).max(0) as f64 / 1e6).unwrap_or(0.0);
             metrics::gauge!("omnibridge_webhook_oldest_pending_seconds").set(age);
         }
-        if let Ok(n) = store::webhooks::undispatched_count(&self.db).await {
-            metrics::gauge!("omnibridge_webhook_undispatched_events").set(n as f64);
-        }
     }
 }

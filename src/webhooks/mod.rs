@@ -1,7 +1,8 @@
 //! Outbound webhooks, Standard Webhooks 1.0.
 //!
 //! Events reach integrations in three steps, each durable in the database:
-//! [`dispatch`] fans every committed outbox event out into one delivery per subscribed endpoint;
+//! [`dispatch`] follows the event log and fans every committed event out into one delivery per
+//! subscribed endpoint;
 //! [`deliver`] claims due deliveries, signs them ([`signature`]) and posts them through the
 //! egress door with the guarded [`client`], retrying on the [`schedule`]; [`housekeeping`] purges
 //! payloads past their retention and reports queue depth. Endpoints are managed over the API
@@ -61,14 +62,8 @@ pub fn start(
     grace: Duration,
     stop: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
-    let dispatcher = dispatch::Dispatcher {
-        db: db.clone(),
-        keyring: keyring.clone(),
-        bus: bus.clone(),
-        deliveries_ready: ready.clone(),
-        batch: config.fanout_batch,
-        poll_interval: Duration::from_millis(config.poll_interval_ms),
-    };
+    let dispatcher = dispatch::Dispatcher { deliveries_ready: ready.clone() };
+    let dispatching = crate::events::consumer::run(dispatcher, db.clone(), bus.clone(), config.fanout_batch, stop.clone());
     let deliverer = Arc::new(deliver::Deliverer {
         db: db.clone(),
         keyring,
@@ -87,7 +82,7 @@ pub fn start(
     });
     let housekeeping = housekeeping::Housekeeping { db, retention: Duration::from_secs(config.payload_retention_days * 86_400) };
     vec![
-        tokio::spawn(dispatcher.run(stop.clone())),
+        tokio::spawn(dispatching),
         tokio::spawn(deliverer.run(stop.clone())),
         tokio::spawn(housekeeping.run(stop)),
     ]

@@ -222,6 +222,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             expect: [401, 404, 422, 422],
         },
         Case { method: Method::GET, template: "/v1/stats", body: None, expect: [401, 200, 200, 200] },
+        Case { method: Method::GET, template: "/v1/events", body: None, expect: [401, 200, 200, 200] },
         Case { method: Method::GET, template: "/v1/teams", body: None, expect: [401, 200, 200, 200] },
         Case { method: Method::POST, template: "/v1/teams", body: Some(json!({"name": ""})), expect: [401, 422, 403, 422] },
         Case { method: Method::GET, template: "/v1/teams/{attachment}", body: None, expect: [401, 404, 404, 404] },

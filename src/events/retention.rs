@@ -1,0 +1,56 @@
+//! Retention of the event log: events older than `events.retention_days` are removed, oldest
+//! first, as one prefix of the log and never past the slowest durable consumer. How far the log
+//! is purged is recorded, so a reader asking for events after an older position is told to
+//! re-sync ([`super::log::LogError::Gone`]) rather than handed a gap. Consumers' lag is sampled
+//! for `/metrics` here too.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{self, Db, StoreError, now_micros};
+
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+const PURGE_BATCH: usize = 5000;
+
+pub async fn run(db: Db, retention: Duration, stop: CancellationToken) {
+    let mut since_purge = PURGE_EVERY; // purge once at start
+    loop {
+        if since_purge >= PURGE_EVERY {
+            since_purge = Duration::ZERO;
+            match purge(&db, retention, &stop).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "removed events past the log's retention period"),
+                Err(err) => tracing::error!(error = %err, "purging the event log failed"),
+            }
+        }
+        sample(&db).await;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(SAMPLE_EVERY) => since_purge += SAMPLE_EVERY,
+        }
+    }
+}
+
+/// Removes what is past retention and handled by every durable consumer; returns how many
+/// events went.
+pub async fn purge(db: &Db, retention: Duration, stop: &CancellationToken) -> Result<u64, StoreError> {
+    let cutoff = now_micros() - retention.as_micros() as i64;
+    let keep_after = store::consumers::slowest(db).await?.unwrap_or(i64::MAX);
+    let mut total = 0;
+    while !stop.is_cancelled() {
+        match store::outbox::purge_prefix(db, cutoff, keep_after, PURGE_BATCH).await? {
+            0 => break,
+            n => total += n,
+        }
+    }
+    Ok(total)
+}
+
+async fn sample(db: &Db) {
+    let (Ok(end), Ok(consumers)) = (store::outbox::max_seq(db).await, store::consumers::all(db).await) else { return };
+    for (name, seq, _) in consumers {
+        metrics::gauge!("omnibridge_event_consumer_lag", "consumer" => name).set((end - seq).max(0) as f64);
+    }
+}
