@@ -356,8 +356,22 @@ impl Server {
     }
 }
 
+/// Every open socket (a visitor's widget, an operator's console) is a file descriptor: raises
+/// the process's soft limit to its hard limit, once, and says so when the OS does not allow it.
+fn raise_file_limit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < 16_384 => {
+            tracing::warn!(limit, "open files are limited to {limit}: at most about that many websockets; raise the hard limit (ulimit -Hn) for more")
+        }
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(err) => tracing::warn!(error = %err, "the open file limit could not be raised; websockets beyond it will be refused"),
+    });
+}
+
 async fn serve_hub(config: Config, extra_kinds: &[Arc<dyn omnibridge_channel::ChannelKind>], listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
     install_crypto_provider();
+    raise_file_limit();
     let config = Arc::new(config);
     // SQLite serves one process: hold each file's lock while serving.
     let mut _sqlite_locks = Vec::new();

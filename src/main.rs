@@ -270,6 +270,12 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                         println!("    holds {lease}");
                     }
                 }
+                if let Some(node) = listed.first() {
+                    println!("event log consumers:");
+                    for c in &node.consumers {
+                        println!("    {}  at {}  lag {}  moved {}", c.name, c.position, c.lag, c.updated_at);
+                    }
+                }
             }
             Ok(())
         }

@@ -44,6 +44,10 @@ async fn readyz(State(state): State<AppState>, request: axum::extract::Request) 
             "database": state.db.backend(),
             "node_id": crate::cluster::node_id(),
             "leases": state.cluster.held(),
+            "event_log": {
+                "head": state.bus.log().head(),
+                "consumers": crate::events::consumer::positions(&state.db).await.unwrap_or_default(),
+            },
         }))),
         Ok(()) => Ok(Json(json!({"status": "ready"}))),
         Err(err) => {

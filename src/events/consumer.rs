@@ -193,6 +193,26 @@ async fn pass_over<C: Consumer>(consumer: &C, db: &Db, bus: &EventBus, looked: i
     }
 }
 
+/// A durable consumer's position and how far it is behind the log's end (for `/readyz` and
+/// `omnibridge nodes`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConsumerLag {
+    pub name: String,
+    pub position: i64,
+    pub lag: i64,
+    pub updated_at: String,
+}
+
+/// Every durable consumer's position and lag.
+pub async fn positions(db: &Db) -> Result<Vec<ConsumerLag>, crate::store::StoreError> {
+    let end = store::outbox::max_seq(db).await?;
+    Ok(store::consumers::all(db)
+        .await?
+        .into_iter()
+        .map(|(name, position, updated_at)| ConsumerLag { name, position, lag: (end - position).max(0), updated_at: crate::domain::rfc3339(updated_at) })
+        .collect())
+}
+
 fn log_error(err: super::log::LogError) -> WorkError {
     match err {
         super::log::LogError::Store(err) => WorkError::Store(err),

@@ -53,6 +53,7 @@ impl HubWidgetBackend {
     fn widget_message(&self, row: &MessageRow, key: &crate::privacy::DataKey) -> Result<WidgetMessage, WidgetError> {
         let text = key.open(fields::MESSAGE_TEXT, row.id, &row.text).map_err(Self::unavailable)?;
         Ok(WidgetMessage {
+            seq: row.created_at,
             id: row.id,
             conversation_id: row.conversation_id,
             direction: row.direction.clone(),
@@ -211,6 +212,17 @@ impl WidgetBackend for HubWidgetBackend {
         let rows = store::messages::visible_to_visitor(&self.hub.db, visitor.contact_id, visitor.channel_id, HISTORY_LIMIT)
             .await
             .map_err(Self::unavailable)?;
+        let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
+        rows.iter().map(|row| self.widget_message(row, &key)).collect()
+    }
+
+    async fn history_after(&self, visitor: &Visitor, after: i64) -> Result<Vec<WidgetMessage>, WidgetError> {
+        let rows = store::messages::visible_to_visitor_after(&self.hub.db, visitor.contact_id, visitor.channel_id, after, HISTORY_LIMIT)
+            .await
+            .map_err(Self::unavailable)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
         rows.iter().map(|row| self.widget_message(row, &key)).collect()
     }

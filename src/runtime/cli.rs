@@ -149,12 +149,15 @@ pub struct NodeListing {
     pub started_at: String,
     pub heartbeat_at: String,
     pub leases: Vec<String>,
+    /// The event log's durable consumers (shared by every process on the database).
+    pub consumers: Vec<crate::events::consumer::ConsumerLag>,
 }
 
 /// The processes whose heartbeat is recent (within one lease time).
 pub async fn nodes(db: &Db, config: &crate::config::Config) -> Result<Vec<NodeListing>, CliError> {
     let since = crate::store::now_micros() - (config.cluster.lease_secs as i64) * 1_000_000;
     let leases = crate::store::cluster::leases(db).await?;
+    let consumers = crate::events::consumer::positions(db).await?;
     Ok(crate::store::cluster::live_nodes(db, since)
         .await?
         .into_iter()
@@ -167,6 +170,7 @@ pub async fn nodes(db: &Db, config: &crate::config::Config) -> Result<Vec<NodeLi
             version: n.version,
             started_at: crate::domain::rfc3339(n.started_at),
             heartbeat_at: crate::domain::rfc3339(n.heartbeat_at),
+            consumers: consumers.clone(),
         })
         .collect())
 }

@@ -132,6 +132,14 @@ pub async fn visible_to_visitor(db: &Db, contact_id: Uuid, channel_id: Uuid, lim
     Ok(rows)
 }
 
+/// The visitor-visible messages created after `after`, oldest first (at most `limit`).
+pub async fn visible_to_visitor_after(db: &Db, contact_id: Uuid, channel_id: Uuid, after: i64, limit: usize) -> StoreResult<Vec<MessageRow>> {
+    const SQL: &str = "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
+                       external_id, text, private, purpose, status, error, created_at, updated_at FROM messages \
+                       WHERE contact_id = $1 AND channel_id = $2 AND private = FALSE AND created_at > $3 ORDER BY created_at, id LIMIT $4";
+    Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(contact_id).bind(channel_id).bind(after).bind(limit as i64).fetch_all(p).await)?)
+}
+
 /// Claims up to `limit` due outbound messages for `lease_micros`. PostgreSQL skips rows other
 /// hub processes hold (`FOR UPDATE SKIP LOCKED`); SQLite has one writer, so the immediate
 /// transaction of the single UPDATE is the lock.

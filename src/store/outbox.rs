@@ -57,14 +57,21 @@ pub async fn all_after(db: &super::Db, seq: i64, limit: usize) -> StoreResult<Ve
 /// A tenant's events after `seq`, whole, oldest first, of the given types (all when empty).
 pub async fn tenant_after(db: &super::Db, tenant_id: Uuid, seq: i64, types: &[&str], limit: usize) -> StoreResult<Vec<OriginRow>> {
     let dialect = Conn::from(db).dialect();
-    let filter = if types.is_empty() { String::new() } else { format!(" AND event_type IN ({})", dialect.list(types.len(), 4)) };
-    let sql = format!("SELECT {WHOLE} FROM outbox WHERE tenant_id = $1 AND seq > $2{filter} ORDER BY seq LIMIT $3");
+    // Placeholders in the order they are bound: tenant, position, types…, limit.
+    let filter = if types.is_empty() { String::new() } else { format!(" AND event_type IN ({})", dialect.list(types.len(), 3)) };
+    let limit_at = 3 + types.len();
+    let sql = format!(
+        "SELECT {WHOLE} FROM outbox WHERE tenant_id = {} AND seq > {}{filter} ORDER BY seq LIMIT {}",
+        dialect.list(1, 1),
+        dialect.list(1, 2),
+        dialect.list(1, limit_at)
+    );
     Ok(super::on_db!(db, |p| {
-        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant_id).bind(seq).bind(limit as i64);
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant_id).bind(seq);
         for t in types {
             q = q.bind(*t);
         }
-        q.fetch_all(p).await
+        q.bind(limit as i64).fetch_all(p).await
     })?)
 }
 

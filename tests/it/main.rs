@@ -14,6 +14,7 @@ mod consent;
 mod contact_merge;
 mod crash;
 mod email;
+mod event_log;
 mod hardening;
 mod sms;
 mod team;

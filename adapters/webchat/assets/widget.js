@@ -10,7 +10,7 @@
  *   data-consent-purposes="marketing" the purposes the checkbox grants (comma-separated)
  * The visitor token is kept in localStorage, so a returning visitor resumes their
  * conversation; replies (and "Agent is typing…") arrive live over the widget websocket, which
- * reconnects with backoff.
+ * reconnects with backoff and asks for what it missed meanwhile (?after= the last message's seq).
  * The browser's Global Privacy Control / Do Not Track reach the hub as request headers and are
  * honoured there. It talks only to the public /widget/v1 API.
  */
@@ -83,7 +83,9 @@
   bubble.addEventListener("click", function () { toggle(panel.hidden); });
   panel.addEventListener("keydown", function (e) { if (e.key === "Escape") { toggle(false); bubble.focus(); } });
 
+  var lastSeq = 0;
   function show(m) {
+    if (typeof m.seq === "number" && m.seq > lastSeq) lastSeq = m.seq;
     if (seen[m.id]) return;
     seen[m.id] = true;
     var li = make("li", { class: "omnibridge-msg omnibridge-" + m.direction, text: (m.direction === "out" ? "Agent: " : "You: ") + m.text });
@@ -140,7 +142,7 @@
   var typingTimer = null;
   function connect() {
     if (socket) return;
-    socket = new WebSocket(api.replace(/^http/, "ws") + "/ws?token=" + encodeURIComponent(token));
+    socket = new WebSocket(api.replace(/^http/, "ws") + "/ws?token=" + encodeURIComponent(token) + (lastSeq ? "&after=" + lastSeq : ""));
     socket.onopen = function () { delay = 500; root.setAttribute("data-connected", "true"); status.textContent = ""; };
     socket.onmessage = function (e) {
       var frame;

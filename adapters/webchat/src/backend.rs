@@ -76,6 +76,10 @@ pub trait WidgetBackend: Send + Sync + 'static {
     /// The visitor's conversation on this channel, oldest first, private notes excluded.
     async fn history(&self, visitor: &Visitor) -> Result<Vec<WidgetMessage>, WidgetError>;
 
+    /// The visitor's messages on this channel created after `after` (a message's `seq`),
+    /// oldest first, private notes excluded: what a reconnecting widget missed.
+    async fn history_after(&self, visitor: &Visitor, after: i64) -> Result<Vec<WidgetMessage>, WidgetError>;
+
     /// One message of the visitor's, if it belongs to them.
     async fn message(&self, visitor: &Visitor, message_id: Uuid) -> Result<Option<WidgetMessage>, WidgetError>;
 

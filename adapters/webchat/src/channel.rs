@@ -10,7 +10,7 @@ use omnibridge_channel::{AdapterError, Address, Channel, DeliveryStatus, Outboun
 use uuid::Uuid;
 
 use crate::protocol::{ServerFrame, WidgetMessage};
-use crate::sockets::VisitorSockets;
+use crate::sockets::{Frame, VisitorSockets};
 
 pub struct WebchatChannel {
     sockets: VisitorSockets,
@@ -29,7 +29,7 @@ impl WebchatChannel {
     fn push(&self, to: &Address, frame: &ServerFrame) -> bool {
         let Ok(visitor_id) = Uuid::parse_str(&to.value) else { return false };
         let frame = serde_json::to_string(frame).unwrap_or_default();
-        self.sockets.push(visitor_id, Arc::from(frame))
+        self.sockets.push(visitor_id, Frame { message: None, json: Arc::from(frame) })
     }
 
     /// Remembers `id`; false if it was already sent.
@@ -59,8 +59,11 @@ impl Channel for WebchatChannel {
     async fn send(&self, message: &OutboundMessage) -> Result<Receipt, AdapterError> {
         let visitor_id = Uuid::parse_str(&message.to.value)
             .map_err(|_| AdapterError::Permanent("web chat address is not a visitor id".into()))?;
+        let seq = crate::protocol::micros_of(&message.created_at).unwrap_or_default();
         let frame = ServerFrame::Message {
+            seq,
             message: WidgetMessage {
+                seq,
                 id: message.id,
                 conversation_id: message.conversation_id,
                 direction: "out".into(),
@@ -74,7 +77,7 @@ impl Channel for WebchatChannel {
             return Ok(Receipt { external_id: None, status: DeliveryStatus::Delivered });
         }
         let json = serde_json::to_string(&frame).map_err(|e| AdapterError::Permanent(e.to_string()))?;
-        let delivered = self.sockets.push(visitor_id, Arc::from(json));
+        let delivered = self.sockets.push(visitor_id, Frame { message: Some(message.id), json: Arc::from(json) });
         let status = if delivered { DeliveryStatus::Delivered } else { DeliveryStatus::Sent };
         Ok(Receipt { external_id: None, status })
     }

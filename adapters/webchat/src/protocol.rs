@@ -48,6 +48,9 @@ pub struct PostMessage {
 /// One message as the visitor sees it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WidgetMessage {
+    /// The message's position in the visitor's history (microseconds of its creation): a
+    /// reconnecting widget asks for what follows the last one it has (`/ws?after=SEQ`).
+    pub seq: i64,
     pub id: Uuid,
     pub conversation_id: Uuid,
     /// `in` for the visitor's own messages, `out` for replies.
@@ -65,12 +68,20 @@ pub struct WidgetMessage {
 pub enum ServerFrame {
     /// Sent once after connecting.
     Ready { visitor_id: Uuid },
-    /// A reply (or any message) in the visitor's conversation.
-    Message { message: WidgetMessage },
+    /// A reply (or any message) in the visitor's conversation; `seq` is the message's.
+    Message { seq: i64, message: WidgetMessage },
     /// An operator is (or stopped) typing a reply.
     Typing { typing: bool },
     /// The conversation was resolved: how did we do (1–5)? Answer at `POST /widget/v1/csat`.
     Csat { survey_id: Uuid },
+    /// Sent after the messages a reconnecting widget missed (`?after=`), before live frames.
+    Replayed { seq: i64 },
+}
+
+/// Microseconds since the epoch of an RFC 3339 time (a message's `seq`).
+pub fn micros_of(rfc3339: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(rfc3339.trim(), &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000).ok()
 }
 
 #[cfg(test)]

@@ -284,6 +284,7 @@ async fn post_message(
             .ok_or_else(|| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "message not readable yet"))?
     } else {
         WidgetMessage {
+            seq: crate::protocol::micros_of(&accepted.created_at).unwrap_or_default(),
             id: accepted.message_id,
             conversation_id: accepted.conversation_id,
             direction: "in".into(),
@@ -308,7 +309,12 @@ async fn list_messages(
 #[derive(Deserialize)]
 struct WsQuery {
     token: Option<String>,
+    /// The `seq` of the last message the widget has: what followed is replayed first.
+    after: Option<String>,
 }
+
+/// Close code telling a widget that fell behind to reconnect with `?after=` its last `seq`.
+pub const RESYNC: u16 = 4409;
 
 async fn websocket(
     State(state): State<WidgetState>,
@@ -318,6 +324,12 @@ async fn websocket(
 ) -> Result<Response, Problem> {
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let token = query.token.as_deref().or(bearer).ok_or(WidgetError::Unauthorized)?;
+    let after = match query.after.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(text.parse::<i64>().ok().filter(|a| *a >= 0).ok_or_else(|| {
+            Problem::invalid("after", "after: the seq of the last message received (a whole number)")
+        })?),
+    };
     let visitor = state.backend.authenticate(TokenHash::of(token.trim())).await?;
     let Some(frames) = state.sockets.subscribe(visitor.visitor_id) else {
         return Err(Problem::new(
@@ -326,12 +338,18 @@ async fn websocket(
             format!("at most {} open chat windows per visitor", crate::sockets::MAX_SOCKETS_PER_VISITOR),
         ));
     };
-    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve_socket(socket, frames, state.sockets, visitor, state.shutdown)))
+    // Subscribed before reading what was missed, so nothing falls between the two.
+    let missed = match after {
+        Some(after) => Some(state.backend.history_after(&visitor, after).await?),
+        None => None,
+    };
+    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve_socket(socket, frames, missed, state.sockets, visitor, state.shutdown)))
 }
 
 async fn serve_socket(
     mut socket: WebSocket,
-    mut frames: tokio::sync::broadcast::Receiver<std::sync::Arc<str>>,
+    mut frames: tokio::sync::broadcast::Receiver<crate::sockets::Frame>,
+    missed: Option<Vec<WidgetMessage>>,
     sockets: VisitorSockets,
     visitor: Visitor,
     shutdown: tokio_util::sync::CancellationToken,
@@ -341,7 +359,23 @@ async fn serve_socket(
     ping.tick().await;
     let mut liveness = omnibridge_channel::Liveness::default();
     let ready = serde_json::to_string(&ServerFrame::Ready { visitor_id: visitor.visitor_id }).unwrap_or_default();
-    if socket.send(Message::Text(ready.into())).await.is_ok() {
+    let mut replayed = std::collections::HashSet::new();
+    let mut open = socket.send(Message::Text(ready.into())).await.is_ok();
+    if let Some(missed) = missed.filter(|_| open) {
+        let mut last = 0;
+        for message in missed {
+            replayed.insert(message.id);
+            last = last.max(message.seq);
+            let frame = serde_json::to_string(&ServerFrame::Message { seq: message.seq, message }).unwrap_or_default();
+            if socket.send(Message::Text(frame.into())).await.is_err() {
+                open = false;
+                break;
+            }
+        }
+        let done = serde_json::to_string(&ServerFrame::Replayed { seq: last }).unwrap_or_default();
+        open = open && socket.send(Message::Text(done.into())).await.is_ok();
+    }
+    if open {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -354,8 +388,14 @@ async fn serve_socket(
                     if socket.send(Message::Ping(Default::default())).await.is_err() { break }
                 }
                 frame = frames.recv() => match frame {
-                    Ok(json) => if socket.send(Message::Text(json.as_ref().into())).await.is_err() { break },
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Ok(frame) if frame.message.is_some_and(|id| replayed.contains(&id)) => {}
+                    Ok(frame) => if socket.send(Message::Text(frame.json.as_ref().into())).await.is_err() { break },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        // Frames were missed: the widget reconnects with ?after= and reads them.
+                        let close = axum::extract::ws::CloseFrame { code: RESYNC, reason: "fell behind; reconnect with ?after=<last seq>".into() };
+                        let _ = socket.send(Message::Close(Some(close))).await;
+                        break;
+                    }
                     Err(_) => break,
                 },
                 incoming = socket.recv() => match incoming {
