@@ -113,11 +113,14 @@ impl Consumer for AwayMessages {
             if message["direction"] != "in" {
                 continue;
             }
-            if !hours.contains_key(&channel_id) {
-                let document = store::hours::get(work.tx(), channel_id).await?;
-                hours.insert(channel_id, document.and_then(|d| serde_json::from_str::<BusinessHours>(&d).ok()));
-            }
-            let Some(Some(channel_hours)) = hours.get(&channel_id) else { continue };
+            let channel_hours = match hours.entry(channel_id) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let document = store::hours::get(work.tx(), channel_id).await?;
+                    slot.insert(document.and_then(|d| serde_json::from_str::<BusinessHours>(&d).ok()))
+                }
+            };
+            let Some(channel_hours) = channel_hours else { continue };
             if channel_hours.is_open(now) {
                 continue;
             }

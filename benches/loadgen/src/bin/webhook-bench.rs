@@ -5,7 +5,12 @@
 //!    in one call. Deliveries per second = backlog / time until the receiver has them all: the
 //!    whole path claim → sign → egress record → POST → record attempt.
 //! 2. Latency: messages at a fixed `--rate` for `--duration-secs`; for each, the time from the
-//!    widget POST to the webhook's arrival at the receiver (p50/p90/p99/max).
+//!    widget POST to the webhook's arrival at the receiver (p50/p90/p99/max), and — with
+//!    `--operators N` operator websockets open on `/v1/realtime` — to its `message.received`
+//!    frame on every one of them.
+//! 3. End to end: `--concurrency` visitors post back to back for `--e2e-secs` with the endpoint
+//!    live, so ingest and delivery run at once; sustained messages/s = messages accepted / time
+//!    until the receiver has the last of them.
 //!
 //! The hub must allow the receiver's address: OMNIBRIDGE_WEBHOOKS__ALLOW_PRIVATE_CIDRS=127.0.0.1
 //! (`benches/webhooks.sh` starts it so).
@@ -40,8 +45,37 @@ struct Args {
     /// Concurrent senders while building the backlog.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Operator websockets open during the latency run.
+    #[arg(long, default_value_t = 50)]
+    operators: usize,
+    /// Seconds of the end-to-end run (0: skip it).
+    #[arg(long, default_value_t = 10)]
+    e2e_secs: u64,
     #[arg(long, default_value = "")]
     label: String,
+}
+
+/// Arrivals of `message.received` frames on operator sockets: (text key, when).
+type SocketArrivals = Arc<Mutex<Vec<(String, Instant)>>>;
+
+/// Opens an operator's realtime socket that records every `message.received` frame's arrival.
+async fn operator_socket(ws_url: String, arrivals: SocketArrivals) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use futures_util::StreamExt;
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await?;
+    Ok(tokio::spawn(async move {
+        while let Some(Ok(frame)) = socket.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+                let now = Instant::now();
+                if let Ok(v) = serde_json::from_str::<Value>(&text)
+                    && v["type"] == "message.received"
+                    && let Some(text) = v["data"]["text"].as_str()
+                {
+                    let key = text.split(' ').next().unwrap_or_default().to_owned();
+                    arrivals.lock().expect("lock").push((key, now));
+                }
+            }
+        }
+    }))
 }
 
 /// What the receiver saw: arrival time per message text, and how many requests in all.
@@ -141,7 +175,7 @@ async fn main() -> anyhow::Result<()> {
         let metrics = http.get(format!("{}/metrics", bases[0])).send().await?.text().await?;
         let pending = metrics
             .lines()
-            .find(|l| l.starts_with("omnibridge_webhook_undispatched_events"))
+            .find(|l| l.starts_with("omnibridge_event_consumer_lag{consumer=\"webhooks\"}") || l.starts_with("omnibridge_webhook_undispatched_events"))
             .and_then(|l| l.split_whitespace().last())
             .and_then(|v| v.trim().parse::<f64>().ok());
         if pending == Some(0.0) && backlog_done.elapsed() > Duration::from_secs(6) {
@@ -160,7 +194,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let drain = started.elapsed().as_secs_f64();
 
-    // 2. Latency at a fixed rate.
+    // 2. Latency at a fixed rate, with operators watching.
+    let socket_arrivals: SocketArrivals = Arc::default();
+    let mut sockets = Vec::new();
+    for i in 0..args.operators {
+        let base = &bases[i % bases.len()];
+        let ws = format!("{}/v1/realtime?token={}", base.replacen("http", "ws", 1), args.api_key);
+        sockets.push(operator_socket(ws, socket_arrivals.clone()).await?);
+    }
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -204,6 +245,63 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    // Every operator socket's frame of every message sent in the latency run.
+    let wanted = accepted * args.operators;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while socket_arrivals.lock().expect("lock").len() < wanted && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut to_sockets = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    {
+        let sent = sent_at.lock().expect("lock");
+        for (key, arrived) in socket_arrivals.lock().expect("lock").iter() {
+            if let Some(at) = sent.get(key) {
+                to_sockets.record(arrived.saturating_duration_since(*at).as_micros().max(1) as u64)?;
+            }
+        }
+    }
+    for socket in sockets {
+        socket.abort();
+    }
+    let socket_ms = |q: f64| to_sockets.value_at_quantile(q) as f64 / 1000.0;
+
+    // 3. End to end: ingest and delivery at once.
+    let mut e2e = Value::Null;
+    if args.e2e_secs > 0 {
+        let before = seen.arrivals.lock().expect("lock").len();
+        let started = Instant::now();
+        let until = started + Duration::from_secs(args.e2e_secs);
+        let mut workers = Vec::new();
+        for (w, token) in tokens.iter().cloned().enumerate() {
+            let (http, base, filler) = (http.clone(), bases[w % bases.len()].clone(), filler.clone());
+            workers.push(tokio::spawn(async move {
+                let mut ok = 0usize;
+                let mut i = 0;
+                while Instant::now() < until {
+                    i += 1;
+                    ok += usize::from(say(&http, &base, &token, format!("e{w}-{i} {filler}")).await);
+                }
+                ok
+            }));
+        }
+        let mut sent = 0;
+        for worker in workers {
+            sent += worker.await?;
+        }
+        let ingest_secs = started.elapsed().as_secs_f64();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while seen.arrivals.lock().expect("lock").len() < before + sent && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let all_secs = started.elapsed().as_secs_f64();
+        let delivered = seen.arrivals.lock().expect("lock").len() - before;
+        e2e = json!({
+            "seconds": args.e2e_secs, "accepted": sent, "delivered": delivered,
+            "ingest_per_second": (sent as f64 / ingest_secs).round(),
+            "sustained_per_second": (delivered as f64 / all_secs).round(),
+            "drain_after_ingest_seconds": ((all_secs - ingest_secs) * 100.0).round() / 100.0,
+        });
+    }
     println!(
         "{}",
         json!({
@@ -213,7 +311,10 @@ async fn main() -> anyhow::Result<()> {
             "latency": {
                 "rate_per_second": args.rate, "sent": total, "accepted": accepted, "delivered": histogram.len(),
                 "inbound_to_delivery_ms": {"p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "max": histogram.max() as f64 / 1000.0},
+                "operator_sockets": args.operators, "socket_frames": to_sockets.len(),
+                "inbound_to_operator_socket_ms": {"p50": socket_ms(0.5), "p90": socket_ms(0.9), "p99": socket_ms(0.99), "max": to_sockets.max() as f64 / 1000.0},
             },
+            "end_to_end": e2e,
             "receiver_requests": seen.requests.load(std::sync::atomic::Ordering::Relaxed),
         })
     );
