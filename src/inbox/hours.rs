@@ -101,6 +101,29 @@ impl Consumer for AwayMessages {
         event.event_type == events::MESSAGE_RECEIVED
     }
 
+    async fn select(&self, db: &store::Db, events: Vec<Arc<Event>>) -> Result<Vec<Arc<Event>>, WorkError> {
+        // Only messages in channels closed now.
+        let mut closed: HashMap<Uuid, bool> = HashMap::new();
+        let now = store::now_micros();
+        let mut selected = Vec::new();
+        for event in events {
+            let Some(channel_id) = channel_of(&event) else { continue };
+            let is_closed = match closed.get(&channel_id) {
+                Some(known) => *known,
+                None => {
+                    let hours = store::hours::get(db, channel_id).await?.and_then(|d| serde_json::from_str::<BusinessHours>(&d).ok());
+                    let known = hours.is_some_and(|h| !h.is_open(now));
+                    closed.insert(channel_id, known);
+                    known
+                }
+            };
+            if is_closed {
+                selected.push(event);
+            }
+        }
+        Ok(selected)
+    }
+
     async fn handle(&self, work: &mut UnitOfWork, events: &[Arc<Event>]) -> Result<(), WorkError> {
         // Each channel's hours are read once per batch.
         let mut hours: HashMap<Uuid, Option<BusinessHours>> = HashMap::new();
@@ -129,6 +152,13 @@ impl Consumer for AwayMessages {
         }
         Ok(())
     }
+}
+
+/// The channel of an inbound message event (without parsing the whole payload twice for
+/// outbound ones: those are not wanted).
+fn channel_of(event: &Event) -> Option<Uuid> {
+    let payload: Value = serde_json::from_str(&event.payload).ok()?;
+    (payload["data"]["direction"] == "in").then(|| payload["data"]["channel_id"].as_str()?.parse().ok()).flatten()
 }
 
 async fn queue_away(hub: &AppState, work: &mut UnitOfWork, tenant_id: Uuid, channel_id: Uuid, conversation_id: Uuid, contact_id: Uuid, text: &str) -> Result<(), WorkError> {

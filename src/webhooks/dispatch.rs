@@ -37,6 +37,12 @@ impl Consumer for Dispatcher {
         true
     }
 
+    async fn select(&self, db: &crate::store::Db, events: Vec<Arc<Event>>) -> Result<Vec<Arc<Event>>, WorkError> {
+        let tenants: Vec<Uuid> = events.iter().map(|e| e.tenant_id).collect::<HashSet<_>>().into_iter().collect();
+        let endpoints = store::webhooks::endpoints_of_tenants(db, &tenants).await?;
+        Ok(events.into_iter().filter(|e| endpoints.iter().any(|p| p.tenant_id == e.tenant_id && p.wants(e.event_type))).collect())
+    }
+
     async fn handle(&self, work: &mut UnitOfWork, events: &[Arc<Event>]) -> Result<(), WorkError> {
         let tenants: Vec<Uuid> = events.iter().map(|e| e.tenant_id).collect::<HashSet<_>>().into_iter().collect();
         let mut endpoints: HashMap<Uuid, Vec<store::webhooks::EndpointRow>> = HashMap::new();

@@ -175,7 +175,7 @@ async fn main() -> anyhow::Result<()> {
         let metrics = http.get(format!("{}/metrics", bases[0])).send().await?.text().await?;
         let pending = metrics
             .lines()
-            .find(|l| l.starts_with("omnibridge_event_consumer_lag{consumer=\"webhooks\"}") || l.starts_with("omnibridge_webhook_undispatched_events"))
+            .find(|l| (l.starts_with("omnibridge_event_consumer_lag{") && l.contains("consumer=\"webhooks\"")) || l.starts_with("omnibridge_webhook_undispatched_events"))
             .and_then(|l| l.split_whitespace().last())
             .and_then(|v| v.trim().parse::<f64>().ok());
         if pending == Some(0.0) && backlog_done.elapsed() > Duration::from_secs(6) {
