@@ -142,8 +142,11 @@ async fn main() -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     let to_operators: Arrivals = Arc::default();
     let mut operators = Vec::new();
-    for _ in 0..args.operators {
-        operators.push(listen(format!("{ws_base}/v1/realtime?token={}", args.api_key), to_operators.clone(), operator_key).await?);
+    for i in 0..args.operators {
+        // One key per operator, as operators have (a credential holds a bounded number of sockets).
+        let created = admin(reqwest::Method::POST, "/v1/api-keys".into(), json!({"name": format!("operator {i}"), "role": "agent"})).await?;
+        let key = created["api_key"].as_str().context("api key")?.to_owned();
+        operators.push(listen(format!("{ws_base}/v1/realtime?token={key}"), to_operators.clone(), operator_key).await?);
     }
     let setup_secs = opened.elapsed().as_secs_f64();
     let rss_idle = args.server_pid.and_then(rss_mb);

@@ -199,7 +199,10 @@ async fn main() -> anyhow::Result<()> {
     let mut sockets = Vec::new();
     for i in 0..args.operators {
         let base = &bases[i % bases.len()];
-        let ws = format!("{}/v1/realtime?token={}", base.replacen("http", "ws", 1), args.api_key);
+        // One key per operator, as operators have (a credential holds a bounded number of sockets).
+        let created = hub.call(reqwest::Method::POST, "/v1/api-keys", json!({"name": format!("operator {i}"), "role": "agent"})).await?;
+        let key = created["api_key"].as_str().context("api key")?;
+        let ws = format!("{}/v1/realtime?token={key}", base.replacen("http", "ws", 1));
         sockets.push(operator_socket(ws, socket_arrivals.clone()).await?);
     }
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
