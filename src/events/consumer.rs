@@ -65,37 +65,52 @@ enum Step {
 /// Runs `consumer` until `stop`.
 pub async fn run<C: Consumer>(consumer: C, db: Db, bus: EventBus, batch: usize, stop: CancellationToken) {
     let name = consumer.name();
+    let (looked, saved) = follow(&consumer, &db, &bus, batch, &stop).await;
+    if looked > saved {
+        // What was passed over is kept on the way out, so the next start (and the log's
+        // retention) begins from there.
+        if let Err(err) = save_passed_over(&db, &bus, name, looked).await {
+            tracing::warn!(consumer = name, error = %err, "saving the position on the way out failed");
+        }
+    }
+}
+
+/// Follows the log until `stop`; returns how far it looked and what it stored.
+async fn follow<C: Consumer>(consumer: &C, db: &Db, bus: &EventBus, batch: usize, stop: &CancellationToken) -> (i64, i64) {
+    let name = consumer.name();
     let log = bus.log().clone();
     let mut head = log.watch();
     // Where this process has looked (in memory); the stored position may lag behind it over
     // events the consumer does not want.
-    let mut looked = match load(&db, name).await {
+    let mut looked = match load(db, name).await {
         Some(seq) => seq,
         None => log.head(),
     };
     let mut saved = looked;
     let mut saved_at = Instant::now();
+    let mut quiet = false;
     let mut failures = 0u32;
     loop {
         let limit = if failures > 0 { 1 } else { batch.max(1) };
         // The stored position follows what was passed over every few seconds under load, and
         // at once when there is nothing left to read.
-        let save = saved_at.elapsed() >= SAVE_EVERY;
-        let step = step(&consumer, &db, &bus, &mut looked, limit, save).await;
+        let save = quiet || saved_at.elapsed() >= SAVE_EVERY;
+        let step = step(consumer, db, bus, &mut looked, limit, save).await;
         match step {
             Ok(Step::Moved) => {
                 failures = 0;
                 saved = looked;
                 saved_at = Instant::now();
+                quiet = false;
                 continue;
             }
             Ok(Step::PassedOver) => continue,
             Ok(Step::Idle) if looked > saved => {
                 // Saved once the log has been quiet for a moment (not after every batch).
                 tokio::select! {
-                    _ = stop.cancelled() => return,
+                    _ = stop.cancelled() => return (looked, saved),
                     _ = head.changed() => {}
-                    _ = tokio::time::sleep(QUIET) => saved_at = Instant::now() - SAVE_EVERY,
+                    _ = tokio::time::sleep(QUIET) => quiet = true,
                 }
                 continue;
             }
@@ -103,10 +118,10 @@ pub async fn run<C: Consumer>(consumer: C, db: Db, bus: EventBus, batch: usize, 
             Ok(Step::Busy) => {
                 // Another process works through the log; look again soon in case it stops.
                 tokio::select! {
-                    _ = stop.cancelled() => return,
+                    _ = stop.cancelled() => return (looked, saved),
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
-                looked = load(&db, name).await.unwrap_or(looked);
+                looked = load(db, name).await.unwrap_or(looked);
                 continue;
             }
             Err(err) => {
@@ -114,19 +129,19 @@ pub async fn run<C: Consumer>(consumer: C, db: Db, bus: EventBus, batch: usize, 
                 metrics::counter!("omnibridge_event_consumer_failures_total", "consumer" => name).increment(1);
                 tracing::error!(consumer = name, position = looked, tries = failures, error = %err, "an event consumer failed; trying again");
                 if failures >= TRIES {
-                    pass_over(&consumer, &db, &bus, looked).await;
-                    looked = load(&db, name).await.unwrap_or(looked);
+                    pass_over(consumer, db, bus, looked).await;
+                    looked = load(db, name).await.unwrap_or(looked);
                     failures = 0;
                 }
                 tokio::select! {
-                    _ = stop.cancelled() => return,
+                    _ = stop.cancelled() => return (looked, saved),
                     _ = tokio::time::sleep(Duration::from_millis(100 << failures.min(6))) => {}
                 }
                 continue;
             }
         }
         tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => return (looked, saved),
             _ = head.changed() => {}
             _ = tokio::time::sleep(SAVE_EVERY) => {}
         }
@@ -152,18 +167,13 @@ async fn step<C: Consumer>(consumer: &C, db: &Db, bus: &EventBus, looked: &mut i
             return Ok(if moved { Step::PassedOver } else { Step::Idle });
         }
     }
+    if !wanted {
+        return Ok(if save_passed_over(db, bus, consumer.name(), *looked).await? { Step::Moved } else { Step::Busy });
+    }
     let mut work = UnitOfWork::begin(db, bus).await?;
     let Some(position) = store::consumers::lock(work.tx(), consumer.name()).await? else {
         return Ok(Step::Busy);
     };
-    if !wanted {
-        // Only the stored position follows what was passed over.
-        if *looked > position {
-            store::consumers::advance(work.tx(), consumer.name(), *looked).await?;
-            work.commit().await?;
-        }
-        return Ok(Step::Moved);
-    }
     // From the stored position: another process may have moved it, or it lags over events
     // passed over here.
     let batch = log.read(position, limit.max(1)).await.map_err(log_error)?;
@@ -178,6 +188,20 @@ async fn step<C: Consumer>(consumer: &C, db: &Db, bus: &EventBus, looked: &mut i
     work.commit().await?;
     *looked = batch.through;
     Ok(Step::Moved)
+}
+
+/// Moves the stored position up to `looked` over events passed over; false when another
+/// process holds the position.
+async fn save_passed_over(db: &Db, bus: &EventBus, name: &'static str, looked: i64) -> Result<bool, WorkError> {
+    let mut work = UnitOfWork::begin(db, bus).await?;
+    let Some(position) = store::consumers::lock(work.tx(), name).await? else {
+        return Ok(false);
+    };
+    if looked > position {
+        store::consumers::advance(work.tx(), name, looked).await?;
+        work.commit().await?;
+    }
+    Ok(true)
 }
 
 /// Moves the stored position past the first event after it that the consumer wants (it failed

@@ -13,6 +13,8 @@ use crate::store::{self, Db, StoreError, now_micros};
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 const PURGE_BATCH: usize = 5000;
+/// How soon a purge held back by a consumer is tried again.
+const RETRY_HELD_BACK: Duration = Duration::from_secs(10);
 
 pub async fn run(db: Db, retention: Duration, stop: CancellationToken) {
     let mut since_purge = PURGE_EVERY; // purge once at start
@@ -20,8 +22,16 @@ pub async fn run(db: Db, retention: Duration, stop: CancellationToken) {
         if since_purge >= PURGE_EVERY {
             since_purge = Duration::ZERO;
             match purge(&db, retention, &stop).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(events = n, "removed events past the log's retention period"),
+                Ok(Purge { removed, held_back }) => {
+                    if removed > 0 {
+                        tracing::info!(events = removed, "removed events past the log's retention period");
+                    }
+                    if held_back {
+                        // A consumer has not handled everything expired yet (at start: not
+                        // saved what it passed over); look again soon rather than in an hour.
+                        since_purge = PURGE_EVERY - RETRY_HELD_BACK;
+                    }
+                }
                 Err(err) => tracing::error!(error = %err, "purging the event log failed"),
             }
         }
@@ -33,19 +43,31 @@ pub async fn run(db: Db, retention: Duration, stop: CancellationToken) {
     }
 }
 
-/// Removes what is past retention and handled by every durable consumer; returns how many
-/// events went.
-pub async fn purge(db: &Db, retention: Duration, stop: &CancellationToken) -> Result<u64, StoreError> {
+/// What a purge did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Purge {
+    /// Events removed.
+    pub removed: u64,
+    /// Expired events a durable consumer still has to handle were kept.
+    pub held_back: bool,
+}
+
+/// Removes what is past retention and handled by every durable consumer.
+pub async fn purge(db: &Db, retention: Duration, stop: &CancellationToken) -> Result<Purge, StoreError> {
     let cutoff = now_micros() - retention.as_micros() as i64;
     let keep_after = store::consumers::slowest(db).await?.unwrap_or(i64::MAX);
-    let mut total = 0;
+    let mut purge = Purge::default();
     while !stop.is_cancelled() {
         match store::outbox::purge_prefix(db, cutoff, keep_after, PURGE_BATCH).await? {
-            0 => break,
-            n => total += n,
+            store::outbox::Purged::Removed(0) => break,
+            store::outbox::Purged::Removed(n) => purge.removed += n,
+            store::outbox::Purged::HeldBack => {
+                purge.held_back = true;
+                break;
+            }
         }
     }
-    Ok(total)
+    Ok(purge)
 }
 
 async fn sample(db: &Db) {

@@ -89,7 +89,16 @@ pub async fn purged_through(db: &super::Db) -> StoreResult<i64> {
 /// Removes the oldest events: those created before `cutoff` and at or below `keep_after` (the
 /// slowest durable consumer's position), as one prefix of the log, at most `limit` per call.
 /// Records how far the log is purged; returns how many events went.
-pub async fn purge_prefix(db: &super::Db, cutoff: i64, keep_after: i64, limit: usize) -> StoreResult<u64> {
+/// What one purge step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purged {
+    /// Removed this many events (0: nothing was past retention).
+    Removed(u64),
+    /// Expired events remain that a durable consumer has not handled yet.
+    HeldBack,
+}
+
+pub async fn purge_prefix(db: &super::Db, cutoff: i64, keep_after: i64, limit: usize) -> StoreResult<Purged> {
     const LAST: &str = "SELECT MAX(seq) FROM (SELECT seq FROM outbox WHERE seq <= $1 ORDER BY seq LIMIT $2) AS oldest";
     const FIRST_KEPT: &str = "SELECT MIN(seq) FROM outbox WHERE created_at >= $1";
     const DELETE: &str = "DELETE FROM outbox WHERE seq <= $1";
@@ -97,17 +106,25 @@ pub async fn purge_prefix(db: &super::Db, cutoff: i64, keep_after: i64, limit: u
     // Everything below the first event still within the retention period, and below the
     // consumers, is old enough to go.
     let first_kept: Option<i64> = super::on_db!(db, |p| sqlx::query_scalar(FIRST_KEPT).bind(cutoff).fetch_one(p).await)?;
-    let bound = match first_kept {
-        Some(first) => (first - 1).min(keep_after),
-        None => keep_after,
-    };
+    let expired_through = first_kept.map_or(i64::MAX, |first| first - 1);
+    let bound = expired_through.min(keep_after);
     let through: Option<i64> = super::on_db!(db, |p| sqlx::query_scalar(LAST).bind(bound).bind(limit as i64).fetch_one(p).await)?;
-    let Some(through) = through else { return Ok(0) };
+    let Some(through) = through else {
+        // Nothing left up to the bound; when a consumer set it, expired events may lie beyond.
+        if keep_after < expired_through {
+            const BEYOND: &str = "SELECT MIN(seq) FROM outbox WHERE seq > $1 AND seq <= $2";
+            let beyond: Option<i64> = super::on_db!(db, |p| sqlx::query_scalar(BEYOND).bind(keep_after).bind(expired_through).fetch_one(p).await)?;
+            if beyond.is_some() {
+                return Ok(Purged::HeldBack);
+            }
+        }
+        return Ok(Purged::Removed(0));
+    };
     let mut tx = db.begin().await?;
     let removed = on_conn!(Conn::from(&mut tx), |c| sqlx::query(DELETE).bind(through).execute(c).await.map(|r| r.rows_affected()))?;
     on_conn!(Conn::from(&mut tx), |c| sqlx::query(HORIZON).bind(through).execute(c).await.map(|_| ()))?;
     tx.commit().await?;
-    Ok(removed)
+    Ok(Purged::Removed(removed))
 }
 
 /// PostgreSQL: every transaction that appends events takes this lock (released at its commit),
