@@ -143,7 +143,7 @@ impl Door {
     /// Decides, records, and — if allowed — sends.
     pub async fn send(&self, transfer: &Transfer, adapter: &dyn Channel, message: &OutboundMessage) -> Result<Receipt, EgressError> {
         let verdict = self.decide_send(transfer).await?;
-        self.record(std::slice::from_ref(transfer), std::slice::from_ref(&verdict)).await?;
+        self.record_alone(std::slice::from_ref(transfer), std::slice::from_ref(&verdict)).await?;
         Self::refusal(verdict)?;
         Ok(adapter.send(message).await?)
     }
@@ -158,14 +158,24 @@ impl Door {
         }
     }
 
-    /// Decides and records a batch of webhook transfers in one statement: for each allowed one a
+    /// Decides and records a batch of transfers in its own transaction: for each allowed one a
     /// grant with the body as it may leave, for each blocked one the reason.
     pub async fn authorize_many(&self, transfers: &[Transfer], bodies: Vec<Vec<u8>>) -> Result<Vec<Result<Grant, Blocked>>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let grants = self.authorize_in(&mut tx, transfers, bodies).await?;
+        tx.commit().await?;
+        Ok(grants)
+    }
+
+    /// [`Door::authorize_many`] in the caller's transaction: the webhook worker records the
+    /// transfers together with the claim of the deliveries they are for, so a rolled-back claim
+    /// leaves no record of a transfer that did not happen.
+    pub async fn authorize_in(&self, tx: &mut store::Tx, transfers: &[Transfer], bodies: Vec<Vec<u8>>) -> Result<Vec<Result<Grant, Blocked>>, StoreError> {
         let mut verdicts = Vec::with_capacity(transfers.len());
         for t in transfers {
             verdicts.push(self.policies.decide(&self.db, t.tenant_id, &t.destination, &t.categories, false).await?);
         }
-        self.record(transfers, &verdicts).await?;
+        self.record(tx, transfers, &verdicts).await?;
         Ok(transfers
             .iter()
             .zip(verdicts)
@@ -191,7 +201,7 @@ impl Door {
             recipient: None,
         };
         let verdict = self.policies.decide(&self.db, tenant_id, &transfer.destination, &transfer.categories, true).await?;
-        self.record(std::slice::from_ref(&transfer), std::slice::from_ref(&verdict)).await?;
+        self.record_alone(std::slice::from_ref(&transfer), std::slice::from_ref(&verdict)).await?;
         Self::refusal(verdict)
     }
 
@@ -231,8 +241,15 @@ impl Door {
         if transform::apply(&mut value, &verdict.actions, &token) { serde_json::to_vec(&value).unwrap_or(body) } else { body }
     }
 
-    /// Writes one transfer record per (transfer, decision), in one transaction.
-    async fn record(&self, transfers: &[Transfer], verdicts: &[Verdict]) -> Result<(), StoreError> {
+    /// [`Door::record`] in a transaction of its own.
+    async fn record_alone(&self, transfers: &[Transfer], verdicts: &[Verdict]) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        self.record(&mut tx, transfers, verdicts).await?;
+        tx.commit().await
+    }
+
+    /// Writes one transfer record per (transfer, decision), in one statement.
+    async fn record(&self, tx: &mut store::Tx, transfers: &[Transfer], verdicts: &[Verdict]) -> Result<(), StoreError> {
         let json = |list: Vec<&'static str>| serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
         let lists: Vec<(String, String, String, String)> = transfers
             .iter()
@@ -264,8 +281,6 @@ impl Door {
                 }
             })
             .collect();
-        let mut tx = self.db.begin().await?;
-        store::transfers::insert_many(&mut tx, &rows).await?;
-        tx.commit().await
+        store::transfers::insert_many(tx, &rows).await
     }
 }

@@ -143,13 +143,13 @@ pub async fn is_restricted<'a>(conn: impl Into<Conn<'a>>, contact_id: Uuid) -> S
 }
 
 /// Which of these contacts are restricted.
-pub async fn restricted_among(db: &Db, ids: &[Uuid]) -> StoreResult<Vec<Uuid>> {
+pub async fn restricted_among<'a>(conn: impl Into<Conn<'a>>, ids: &[Uuid]) -> StoreResult<Vec<Uuid>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let dialect = Conn::from(db).dialect();
-    let sql = format!("SELECT id FROM contacts WHERE restricted AND id IN ({})", dialect.list(ids.len(), 1));
-    Ok(on_db!(db, |p| {
+    let conn: Conn = conn.into();
+    let sql = format!("SELECT id FROM contacts WHERE restricted AND id IN ({})", conn.dialect().list(ids.len(), 1));
+    Ok(on_conn!(conn, |p| {
         let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()));
         for id in ids {
             q = q.bind(*id);

@@ -232,18 +232,48 @@ pub struct NewDelivery {
     pub status: &'static str,
     pub next_attempt_at: Option<i64>,
     pub last_error: Option<&'static str>,
+    /// Claimed at creation by the process that will post it now (its first attempt counted),
+    /// until this time; `None` leaves it to be claimed when due.
+    pub lease_until: Option<i64>,
 }
 
-pub async fn insert_deliveries(tx: &mut Tx, rows: &[NewDelivery], now: i64) -> StoreResult<()> {
-    const COLS: usize = 12;
+impl NewDelivery {
+    /// The row as stored, for a delivery claimed at creation.
+    pub fn claimed_row(&self, now: i64) -> DeliveryRow {
+        DeliveryRow {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            endpoint_id: self.endpoint_id,
+            event_id: self.event_id,
+            event_type: self.event_type.clone(),
+            contact_id: self.contact_id,
+            body: self.body.clone(),
+            status: self.status.to_owned(),
+            attempts: i64::from(self.lease_until.is_some()),
+            next_attempt_at: self.next_attempt_at,
+            last_status_code: None,
+            last_error: self.last_error.map(str::to_owned),
+            created_at: now,
+            updated_at: now,
+            delivered_at: None,
+        }
+    }
+}
+
+/// Inserts deliveries (one per endpoint and event: repeats are ignored); returns the ids of
+/// those inserted.
+pub async fn insert_deliveries(tx: &mut Tx, rows: &[NewDelivery], now: i64) -> StoreResult<Vec<Uuid>> {
+    const COLS: usize = 14;
+    let mut inserted = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(500) {
         let sql = format!(
             "INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, event_type, contact_id, body, status, \
-             next_attempt_at, last_error, created_at, updated_at) VALUES {} ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+             next_attempt_at, last_error, lease_until, attempts, created_at, updated_at) VALUES {} \
+             ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING id",
             tx.dialect().tuples(chunk.len(), COLS, 1)
         );
-        on_conn!(Conn::from(&mut *tx), |c| {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let ids: Vec<Uuid> = on_conn!(Conn::from(&mut *tx), |c| {
+            let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
             for d in chunk {
                 q = q
                     .bind(d.id)
@@ -256,19 +286,23 @@ pub async fn insert_deliveries(tx: &mut Tx, rows: &[NewDelivery], now: i64) -> S
                     .bind(d.status)
                     .bind(d.next_attempt_at)
                     .bind(d.last_error)
+                    .bind(d.lease_until)
+                    .bind(i64::from(d.lease_until.is_some()))
                     .bind(now)
                     .bind(now);
             }
-            q.execute(c).await.map(|r| r.rows_affected())
+            q.fetch_all(c).await
         })?;
+        inserted.extend(ids);
     }
-    Ok(())
+    Ok(inserted)
 }
 
 // --- delivery --------------------------------------------------------------------------------
 
 /// Claims up to `limit` due deliveries for `lease_micros`, counting the attempt.
-pub async fn claim_due(db: &Db, lease_micros: i64, limit: usize) -> StoreResult<Vec<DeliveryRow>> {
+/// Claims up to `limit` due deliveries in `tx` (a lease; their attempt counted).
+pub async fn claim_due(tx: &mut Tx, lease_micros: i64, limit: usize) -> StoreResult<Vec<DeliveryRow>> {
     const INNER: &str = "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
                          AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3";
     let returning = format!("RETURNING {DELIVERY_COLUMNS}");
@@ -277,29 +311,20 @@ pub async fn claim_due(db: &Db, lease_micros: i64, limit: usize) -> StoreResult<
     );
     let sqlite = format!("UPDATE webhook_deliveries SET lease_until = $2, attempts = attempts + 1 WHERE id IN ({INNER}) {returning}");
     let now = now_micros();
-    Ok(match db {
-        Db::Pg(p) => sqlx::query_as(sqlx::AssertSqlSafe(pg)).bind(now).bind(now + lease_micros).bind(limit as i64).fetch_all(p).await?,
-        Db::Sqlite(_) => {
-            let mut tx = db.begin().await?;
-            let rows = on_conn!(Conn::from(&mut tx), |c| sqlx::query_as(sqlx::AssertSqlSafe(sqlite))
-                .bind(now)
-                .bind(now + lease_micros)
-                .bind(limit as i64)
-                .fetch_all(c)
-                .await)?;
-            tx.commit().await?;
-            rows
-        }
-    })
+    let sql = match tx {
+        Tx::Pg(_) => pg,
+        _ => sqlite,
+    };
+    Ok(on_conn!(Conn::from(tx), |c| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).bind(now + lease_micros).bind(limit as i64).fetch_all(c).await)?)
 }
 
 /// Hands claimed deliveries back unsent, due again at `until`: the attempt they were claimed
 /// for is not counted.
-pub async fn postpone(db: &Db, ids: &[Uuid], until: i64) -> StoreResult<()> {
+pub async fn postpone<'a>(conn: impl Into<Conn<'a>>, ids: &[Uuid], until: i64) -> StoreResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    let conn = Conn::from(db);
+    let conn: Conn = conn.into();
     let sql = format!(
         "UPDATE webhook_deliveries SET lease_until = NULL, attempts = attempts - 1, next_attempt_at = $1 WHERE status = 'pending' AND id IN ({})",
         conn.dialect().list(ids.len(), 2)

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -40,7 +40,7 @@ use crate::events::outbox::EventBus;
 use crate::privacy::Keyring;
 use crate::privacy::tenant_sealed;
 use crate::store::webhooks::{DeliveryRow, DeliveryUpdate, EndpointRow, NewAttempt};
-use crate::store::{self, Db, StoreError, now_micros};
+use crate::store::{self, Db, StoreError, Tx, now_micros};
 
 pub struct Deliverer {
     pub db: Db,
@@ -58,6 +58,8 @@ pub struct Deliverer {
     pub disable_after: Duration,
     /// How long shutdown waits for requests in flight.
     pub grace: Duration,
+    /// Requests in flight (`max_in_flight` permits), shared with the fan-out's hand-over.
+    pub slots: Arc<Semaphore>,
 }
 
 /// How one claimed delivery ended this round.
@@ -67,18 +69,87 @@ enum Outcome {
     NotSent(String),
 }
 
-struct Finished {
+pub struct Finished {
     delivery: DeliveryRow,
     outcome: Outcome,
 }
 
 /// A delivery ready to post.
-struct Ready {
+pub struct Ready {
     delivery: DeliveryRow,
     permit: Permit,
     url: String,
     keys: Vec<SigningKey>,
     body: Vec<u8>,
+}
+
+/// What a claim round gives the worker.
+struct Round {
+    ready: Vec<Ready>,
+    not_sent: Vec<Finished>,
+    /// Deliveries counted against a failing endpoint's share: (endpoint, tenant) by delivery.
+    counted: HashMap<Uuid, (Uuid, Uuid)>,
+}
+
+/// A delivery the fan-out claimed at creation and hands to the worker in memory.
+pub enum Fresh {
+    /// To post now, with the slot reserved for it.
+    Post(Ready, OwnedSemaphorePermit),
+    /// Decided without a request (blocked by policy, restricted contact): to record.
+    Done(Finished),
+}
+
+/// The fan-out's way to the worker: deliveries to healthy endpoints are claimed as they are
+/// created, prepared in the fan-out's transaction (secrets, restriction, the door's transfer
+/// records) with the payload the fan-out already holds, and handed over after its commit — no
+/// claim round of their own, no payload read back. Only as many as there are free slots;
+/// the rest are claimed when due, as always. If the process dies before posting them, their
+/// lease expires and they are claimed again.
+#[derive(Clone)]
+pub struct Handover {
+    deliverer: Arc<Deliverer>,
+    queue: mpsc::UnboundedSender<Fresh>,
+}
+
+impl Handover {
+    pub fn new(deliverer: Arc<Deliverer>, queue: mpsc::UnboundedSender<Fresh>) -> Self {
+        Self { deliverer, queue }
+    }
+
+    /// Slots for up to `n` requests: as many as are free now.
+    pub fn reserve(&self, n: usize) -> Vec<OwnedSemaphorePermit> {
+        std::iter::from_fn(|| self.deliverer.slots.clone().try_acquire_owned().ok()).take(n).collect()
+    }
+
+    /// How long a delivery claimed at creation is leased.
+    pub fn lease(&self) -> Duration {
+        self.deliverer.lease
+    }
+
+    /// Prepares deliveries claimed at creation (one slot each) in `tx`, with their payloads by
+    /// event id; [`Handover::hand`] passes the result on once `tx` has committed.
+    pub async fn prepare(
+        &self,
+        tx: &mut Tx,
+        claimed: Vec<DeliveryRow>,
+        endpoints: &HashMap<Uuid, EndpointRow>,
+        payloads: HashMap<Uuid, Vec<u8>>,
+        slots: Vec<OwnedSemaphorePermit>,
+    ) -> Result<Vec<Fresh>, StoreError> {
+        let (ready, not_sent) = self.deliverer.prepare(tx, claimed, endpoints, payloads).await?;
+        let mut slots = slots.into_iter();
+        // As many slots as claimed deliveries; one short would leave its delivery to the lease.
+        let mut fresh: Vec<Fresh> = ready.into_iter().filter_map(|r| slots.next().map(|slot| Fresh::Post(r, slot))).collect();
+        fresh.extend(not_sent.into_iter().map(Fresh::Done));
+        Ok(fresh)
+    }
+
+    /// Hands prepared deliveries to the worker.
+    pub fn hand(&self, fresh: Vec<Fresh>) {
+        for item in fresh {
+            let _ = self.queue.send(item);
+        }
+    }
 }
 
 /// Requests in flight at once to an endpoint whose last attempt failed.
@@ -138,12 +209,13 @@ impl Deliverer {
         (go, wait, failing_now)
     }
 
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+    pub async fn run(self: Arc<Self>, fresh: mpsc::UnboundedReceiver<Fresh>, shutdown: CancellationToken) {
         let failing = Arc::new(std::sync::Mutex::new(Failing::default()));
-        let slots = Arc::new(Semaphore::new(self.max_in_flight));
+        let slots = self.slots.clone();
         let slot_freed = Arc::new(Notify::new());
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(self.clone().record_loop(finished_rx));
+        let handed = tokio::spawn(self.clone().post_handed_over(fresh, finished_tx.clone(), slot_freed.clone()));
         // Claim in batches, not one by one as single slots free up.
         let worth_claiming = (self.batch.min(self.max_in_flight) / 2).max(1);
         loop {
@@ -157,68 +229,37 @@ impl Deliverer {
                     _ = slot_freed.notified() => continue,
                 }
             }
-            let claimed = match store::webhooks::claim_due(&self.db, self.lease.as_micros() as i64, free.min(self.batch)).await {
-                Ok(claimed) => claimed,
-                Err(err) => {
-                    tracing::error!(error = %err, "claiming webhook deliveries failed");
-                    Vec::new()
-                }
-            };
-            if claimed.is_empty() {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = self.ready.notified() => {}
-                    _ = tokio::time::sleep(self.poll_interval) => {}
-                }
-                continue;
-            }
-            // The endpoints, loaded once for the fair share and for the requests.
-            let endpoint_ids: Vec<Uuid> = claimed.iter().map(|d| d.endpoint_id).collect::<HashSet<_>>().into_iter().collect();
-            let endpoints: HashMap<Uuid, EndpointRow> = match store::webhooks::endpoints_by_ids(&self.db, &endpoint_ids).await {
-                Ok(rows) => rows.into_iter().map(|e| (e.id, e)).collect(),
-                Err(err) => {
-                    // The leases expire and the deliveries come round again.
-                    tracing::error!(error = %err, "loading endpoints for webhook deliveries failed");
+            let Round { ready, not_sent, counted } = match self.claim(free.min(self.batch), &failing).await {
+                Ok(Some(round)) => round,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = self.ready.notified() => {}
+                        _ = tokio::time::sleep(self.poll_interval) => {}
+                    }
                     continue;
                 }
-            };
-            let (claimed, wait, failing_now) = self.fair_share(claimed, &endpoints, &failing);
-            if let Err(err) = store::webhooks::postpone(&self.db, &wait, now_micros() + 1_000_000).await {
-                tracing::warn!(error = %err, "handing back deliveries over a failing endpoint's share failed; their leases expire");
-            }
-            // Counted for failing endpoints, released when the request ends (or is not made).
-            let counted: Vec<(Uuid, Uuid, Uuid)> =
-                claimed.iter().filter(|d| failing_now.contains(&d.endpoint_id)).map(|d| (d.id, d.endpoint_id, d.tenant_id)).collect();
-            let release = |failing: &std::sync::Mutex<Failing>, id: Uuid| {
-                if let Some((_, endpoint, tenant)) = counted.iter().find(|c| c.0 == id) {
-                    failing.lock().unwrap_or_else(|e| e.into_inner()).leave(*endpoint, *tenant);
-                }
-            };
-            let (ready, not_sent) = match self.prepare(claimed, endpoints).await {
-                Ok(prepared) => prepared,
                 Err(err) => {
-                    // The leases expire and the deliveries come round again.
-                    tracing::error!(error = %err, "preparing webhook deliveries failed");
-                    for (id, ..) in &counted {
-                        release(&failing, *id);
+                    // Nothing was claimed: the transaction rolled back.
+                    tracing::error!(error = %err, "claiming webhook deliveries failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(self.poll_interval) => {}
                     }
                     continue;
                 }
             };
-            // Counted but dropped by the preparation (an endpoint deleted meanwhile).
-            let kept: HashSet<Uuid> = ready.iter().map(|r| r.delivery.id).chain(not_sent.iter().map(|f| f.delivery.id)).collect();
-            for (id, ..) in counted.iter().filter(|c| !kept.contains(&c.0)) {
-                release(&failing, *id);
-            }
             for finished in not_sent {
-                release(&failing, finished.delivery.id);
+                if let Some((endpoint, tenant)) = counted.get(&finished.delivery.id) {
+                    failing.lock().unwrap_or_else(|e| e.into_inner()).leave(*endpoint, *tenant);
+                }
                 let _ = finished_tx.send(finished);
             }
             for item in ready {
                 let id = item.delivery.id;
                 let Ok(slot) = slots.clone().acquire_owned().await else { break };
                 let (this, finished_tx, slot_freed) = (self.clone(), finished_tx.clone(), slot_freed.clone());
-                let counted_here = counted.iter().find(|c| c.0 == id).map(|c| (c.1, c.2));
+                let counted_here = counted.get(&id).copied();
                 let failing = failing.clone();
                 tokio::spawn(async move {
                     let finished = this.post(item).await;
@@ -234,25 +275,96 @@ impl Deliverer {
         // Let requests in flight finish and be recorded; unrecorded ones are retried after their
         // lease by whichever process runs next.
         let _ = tokio::time::timeout(self.grace, slots.acquire_many(self.max_in_flight as u32)).await;
+        handed.abort();
         drop(finished_tx);
         let _ = tokio::time::timeout(self.grace, recorder).await;
     }
 
-    /// Loads secrets and payloads for a claimed batch (its endpoints loaded already) and asks the door.
-    async fn prepare(&self, claimed: Vec<DeliveryRow>, endpoints: HashMap<Uuid, EndpointRow>) -> Result<(Vec<Ready>, Vec<Finished>), StoreError> {
+    /// Posts what the fan-out claimed and handed over, each with the slot it reserved.
+    async fn post_handed_over(self: Arc<Self>, mut fresh: mpsc::UnboundedReceiver<Fresh>, finished_tx: mpsc::UnboundedSender<Finished>, slot_freed: Arc<Notify>) {
+        while let Some(item) = fresh.recv().await {
+            match item {
+                Fresh::Post(item, slot) => {
+                    let (this, finished_tx, slot_freed) = (self.clone(), finished_tx.clone(), slot_freed.clone());
+                    tokio::spawn(async move {
+                        let finished = this.post(item).await;
+                        let _ = finished_tx.send(finished);
+                        drop(slot);
+                        slot_freed.notify_one();
+                    });
+                }
+                Fresh::Done(finished) => {
+                    let _ = finished_tx.send(finished);
+                }
+            }
+        }
+    }
+
+    /// One claim round in one transaction: due deliveries leased, the failing endpoints' excess
+    /// handed back, secrets and payloads loaded, and the door's transfer records written. `None`
+    /// when nothing is due.
+    async fn claim(&self, limit: usize, failing: &std::sync::Mutex<Failing>) -> Result<Option<Round>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let claimed = store::webhooks::claim_due(&mut tx, self.lease.as_micros() as i64, limit).await?;
+        if claimed.is_empty() {
+            return Ok(None);
+        }
+        // The endpoints, loaded once for the fair share and for the requests.
+        let endpoint_ids: Vec<Uuid> = claimed.iter().map(|d| d.endpoint_id).collect::<HashSet<_>>().into_iter().collect();
+        let endpoints: HashMap<Uuid, EndpointRow> = store::webhooks::endpoints_by_ids(&mut tx, &endpoint_ids).await?.into_iter().map(|e| (e.id, e)).collect();
+        let (claimed, wait, failing_now) = self.fair_share(claimed, &endpoints, failing);
+        // Counted for failing endpoints, released when the request ends (or is not made).
+        let counted: HashMap<Uuid, (Uuid, Uuid)> =
+            claimed.iter().filter(|d| failing_now.contains(&d.endpoint_id)).map(|d| (d.id, (d.endpoint_id, d.tenant_id))).collect();
+        let release = |ids: &mut dyn Iterator<Item = &Uuid>| {
+            let mut state = failing.lock().unwrap_or_else(|e| e.into_inner());
+            for id in ids {
+                if let Some((endpoint, tenant)) = counted.get(id) {
+                    state.leave(*endpoint, *tenant);
+                }
+            }
+        };
+        let prepared = async {
+            store::webhooks::postpone(&mut tx, &wait, now_micros() + 1_000_000).await?;
+            let prepared = self.prepare(&mut tx, claimed, &endpoints, HashMap::new()).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(prepared)
+        }
+        .await;
+        let (ready, not_sent) = match prepared {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                release(&mut counted.keys());
+                return Err(err);
+            }
+        };
+        // Counted but dropped by the preparation (an endpoint deleted meanwhile).
+        let kept: HashSet<Uuid> = ready.iter().map(|r| r.delivery.id).chain(not_sent.iter().map(|f| f.delivery.id)).collect();
+        release(&mut counted.keys().filter(|id| !kept.contains(id)));
+        Ok(Some(Round { ready, not_sent, counted }))
+    }
+
+    /// Loads secrets and the payloads not given in `payloads` (by event id) for claimed
+    /// deliveries (their endpoints loaded already) and asks the door, in `tx`.
+    async fn prepare(
+        &self,
+        tx: &mut Tx,
+        claimed: Vec<DeliveryRow>,
+        endpoints: &HashMap<Uuid, EndpointRow>,
+        mut payloads: HashMap<Uuid, Vec<u8>>,
+    ) -> Result<(Vec<Ready>, Vec<Finished>), StoreError> {
         let now = now_micros();
         let endpoint_ids: Vec<Uuid> = endpoints.keys().copied().collect();
         let mut keys: HashMap<Uuid, Vec<SigningKey>> = HashMap::new();
-        for secret in store::webhooks::valid_secrets(&self.db, &endpoint_ids, now).await? {
+        for secret in store::webhooks::valid_secrets(&mut *tx, &endpoint_ids, now).await? {
             let Some(endpoint) = endpoints.get(&secret.endpoint_id) else { continue };
             match self.keyring.open_for_tenant(endpoint.tenant_id, tenant_sealed::WEBHOOK_SECRET, secret.id, &secret.secret) {
                 Ok(bytes) => keys.entry(secret.endpoint_id).or_default().push(SigningKey::from_bytes(bytes)),
                 Err(err) => tracing::error!(endpoint_id = %endpoint.id, error = %err, "a webhook secret does not open"),
             }
         }
-        let full: Vec<Uuid> = claimed.iter().filter(|d| d.body.is_none()).map(|d| d.event_id).collect();
-        let mut payloads: HashMap<Uuid, Vec<u8>> = HashMap::new();
-        for row in store::webhooks::payloads(&self.db, &full).await? {
+        let full: Vec<Uuid> = claimed.iter().filter(|d| d.body.is_none() && !payloads.contains_key(&d.event_id)).map(|d| d.event_id).collect();
+        for row in store::webhooks::payloads(&mut *tx, &full).await? {
             let plain = match row.contact_id {
                 None => Some(row.payload),
                 Some(contact_id) => match self.keyring.data_key(&self.db, row.tenant_id, contact_id).await {
@@ -267,7 +379,7 @@ impl Deliverer {
 
         // Restricted contacts (Art. 18): their data goes nowhere but the restriction notice.
         let about: Vec<Uuid> = claimed.iter().filter_map(|d| d.contact_id).collect::<HashSet<_>>().into_iter().collect();
-        let restricted: HashSet<Uuid> = store::privacy::restricted_among(&self.db, &about).await?.into_iter().collect();
+        let restricted: HashSet<Uuid> = store::privacy::restricted_among(&mut *tx, &about).await?.into_iter().collect();
         let mut not_sent = Vec::new();
         let mut candidates = Vec::new();
         for delivery in claimed {
@@ -303,7 +415,7 @@ impl Deliverer {
             })
             .collect();
         let (candidates, bodies): (Vec<_>, Vec<_>) = candidates.into_iter().map(|(d, e, body)| ((d, e), body)).unzip();
-        let decisions = self.door.authorize_many(&transfers, bodies).await?;
+        let decisions = self.door.authorize_in(tx, &transfers, bodies).await?;
         let mut ready = Vec::new();
         for ((delivery, endpoint), decision) in candidates.into_iter().zip(decisions) {
             match decision {

@@ -62,15 +62,13 @@ pub fn start(
     grace: Duration,
     stop: CancellationToken,
 ) -> Vec<JoinHandle<()>> {
-    let dispatcher = dispatch::Dispatcher { deliveries_ready: ready.clone() };
-    let dispatching = crate::events::consumer::run(dispatcher, db.clone(), bus.clone(), config.fanout_batch, stop.clone());
     let deliverer = Arc::new(deliver::Deliverer {
         db: db.clone(),
         keyring,
         door,
         client,
-        bus,
-        ready,
+        bus: bus.clone(),
+        ready: ready.clone(),
         schedule: retry_schedule(config),
         // A claim outlives the request and the time to record it.
         lease: Duration::from_secs(config.lease_secs.max(config.timeout_secs + 5)),
@@ -79,11 +77,15 @@ pub fn start(
         poll_interval: Duration::from_millis(config.poll_interval_ms),
         disable_after: Duration::from_secs(config.disable_after_secs),
         grace,
+        slots: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
     });
+    let (handed, fresh) = tokio::sync::mpsc::unbounded_channel();
+    let dispatcher = dispatch::Dispatcher { deliveries_ready: ready.clone(), handover: deliver::Handover::new(deliverer.clone(), handed) };
+    let dispatching = crate::events::consumer::run(dispatcher, db.clone(), bus.clone(), config.fanout_batch, stop.clone());
     let housekeeping = housekeeping::Housekeeping { db, retention: Duration::from_secs(config.payload_retention_days * 86_400) };
     vec![
         tokio::spawn(dispatching),
-        tokio::spawn(deliverer.run(stop.clone())),
+        tokio::spawn(deliverer.run(fresh, stop.clone())),
         tokio::spawn(housekeeping.run(stop)),
     ]
 }
