@@ -6,11 +6,12 @@
 //! from where it is, first from the window of recent events this process keeps in memory, and
 //! beyond it from the database.
 //!
-//! The tail takes in what was committed, in order and without gaps: it asks the database which
-//! sequence numbers follow the last one it holds (appends commit in sequence order: SQLite has
-//! one writer, PostgreSQL appends take an ordering lock), uses the events this process
-//! committed itself as they are (no second read, no second decryption) and reads whole only the
-//! ones other processes committed. A unit of work wakes it on commit; other processes' commits
+//! The tail takes in what was committed, in order and without gaps (appends commit in sequence
+//! order: SQLite has one writer, PostgreSQL appends take an ordering lock). Events this process
+//! committed that directly follow the last one it holds are taken in as they are, with no read
+//! at all; otherwise it asks the database which sequence numbers follow, uses this process's
+//! events as they are (no second read, no second decryption) and reads whole only the ones
+//! other processes committed. A unit of work wakes it on commit; other processes' commits
 //! wake it through the cluster's notifications, and it looks every second anyway.
 //!
 //! The window is bounded (`events.memory_window`); retention removes the oldest events from the
@@ -59,6 +60,9 @@ pub struct EventLog {
     state: Mutex<State>,
     head: watch::Sender<i64>,
     look: Notify,
+    /// Another process committed: the database must be asked even when this process's own
+    /// events follow on directly.
+    others: std::sync::atomic::AtomicBool,
     /// Counts this process's commits (the cluster bridge tells the other processes).
     commits: watch::Sender<u64>,
 }
@@ -84,6 +88,7 @@ impl EventLog {
             state: Mutex::new(State { ring: VecDeque::new(), floor: head, head, local: HashMap::new() }),
             head: watch::Sender::new(head),
             look: Notify::new(),
+            others: std::sync::atomic::AtomicBool::new(false),
             commits: watch::Sender::new(0),
         }))
     }
@@ -112,6 +117,7 @@ impl EventLog {
 
     /// Tells the tail to look (another process committed events).
     pub fn look(&self) {
+        self.others.store(true, std::sync::atomic::Ordering::Release);
         self.look.notify_one();
     }
 
@@ -141,6 +147,9 @@ impl EventLog {
 
     /// Reads what follows the head, page by page, into the window.
     pub async fn take_in(&self) -> Result<(), StoreError> {
+        if self.take_in_own() && !self.others.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            return Ok(());
+        }
         loop {
             let head = self.head();
             let positions = store::outbox::positions_after(&self.db, head, PAGE).await?;
@@ -166,26 +175,53 @@ impl EventLog {
                 }
             }
             let events: Vec<Arc<Event>> = taken.into_iter().filter_map(|(seq, e)| e.or_else(|| read.remove(&seq))).map(Arc::new).collect();
-            {
-                let mut state = self.state();
-                state.ring.extend(events);
-                while state.ring.len() > self.window {
-                    if let Some(old) = state.ring.pop_front() {
-                        state.floor = old.seq;
-                    }
-                }
-                if state.ring.is_empty() {
-                    state.floor = last;
-                }
-                state.head = last;
-                state.local.retain(|seq, _| *seq > last);
-            }
-            self.head.send_replace(last);
-            metrics::gauge!("omnibridge_event_log_head").set(last as f64);
+            self.extend(&mut self.state(), events, last);
+            self.published(last);
             if positions.len() < PAGE {
                 return Ok(());
             }
         }
+    }
+
+    /// Takes in this process's own events that directly follow the head (nothing can be
+    /// missing between them); whether it took any.
+    fn take_in_own(&self) -> bool {
+        let last = {
+            let mut state = self.state();
+            let mut next = state.head + 1;
+            let mut events = Vec::new();
+            while let Some(event) = state.local.remove(&next) {
+                events.push(Arc::new(event));
+                next += 1;
+            }
+            if events.is_empty() {
+                return false;
+            }
+            self.extend(&mut state, events, next - 1);
+            next - 1
+        };
+        self.published(last);
+        true
+    }
+
+    /// Adds events up to `last` to the window.
+    fn extend(&self, state: &mut State, events: Vec<Arc<Event>>, last: i64) {
+        state.ring.extend(events);
+        while state.ring.len() > self.window {
+            if let Some(old) = state.ring.pop_front() {
+                state.floor = old.seq;
+            }
+        }
+        if state.ring.is_empty() {
+            state.floor = last;
+        }
+        state.head = last;
+        state.local.retain(|seq, _| *seq > last);
+    }
+
+    fn published(&self, last: i64) {
+        self.head.send_replace(last);
+        metrics::gauge!("omnibridge_event_log_head").set(last as f64);
     }
 
     /// An event read back from the database, its payload opened. One about a contact erased
