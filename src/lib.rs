@@ -134,7 +134,7 @@ async fn checkpoint_periodically(db: Db, stop: CancellationToken) {
 async fn start_ingest(config: &Config, url: &str, db: &Db, hub: &Hub) -> anyhow::Result<(Arc<Ingest>, Db, Vec<JoinHandle<()>>)> {
     let writers = match (db, config.ingest.writers) {
         (Db::Sqlite(_), _) => 1,
-        (Db::Pg(_), 0) => 4,
+        (Db::Pg(_), 0) => 1,
         (Db::Pg(_), n) => n,
     };
     let options = DbOptions { max_connections: writers as u32, sqlite_manual_checkpoints: true, ..db_options_for(config, url) };
