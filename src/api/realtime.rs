@@ -119,7 +119,9 @@ async fn upgrade(
         return Err(ApiError::TooMany(format!("at most {} realtime connections per key or session", crate::access::MAX_SOCKETS_PER_CREDENTIAL)));
     }
     let shutdown = state.shutdown.clone();
-    Ok(ws.max_message_size(16 * 1024).on_upgrade(move |socket| async move {
+    // A small read buffer: operators send little, and tungstenite's default (128 KiB) is allocated
+    // for every socket.
+    Ok(ws.max_message_size(16 * 1024).read_buffer_size(4 * 1024).on_upgrade(move |socket| async move {
         let id = credential.id();
         feed(socket, state.clone(), tenant_id, credential, start, shutdown).await;
         state.socket_counts.leave(id);

@@ -343,7 +343,9 @@ async fn websocket(
         Some(after) => Some(state.backend.history_after(&visitor, after).await?),
         None => None,
     };
-    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve_socket(socket, frames, missed, state.sockets, visitor, state.shutdown)))
+    // A small read buffer: tungstenite's default (128 KiB) is allocated for every socket, and a
+    // hub holds ten thousand of them; larger messages still arrive in several reads.
+    Ok(upgrade.max_message_size(64 * 1024).read_buffer_size(4 * 1024).on_upgrade(move |socket| serve_socket(socket, frames, missed, state.sockets, visitor, state.shutdown)))
 }
 
 async fn serve_socket(
