@@ -130,7 +130,11 @@ async fn checkpoint_periodically(db: Db, stop: CancellationToken) {
 
 /// Starts the ingest writers, each on a connection of its own: on SQLite (one writer, it has one
 /// write lock) the page cache stays warm — a pool would hand each batch a connection whose cache
-/// the previous write invalidated; on PostgreSQL several writers share the load.
+/// the previous write invalidated. On PostgreSQL one writer is the default too: appends commit in
+/// sequence order under one lock, so several writers mostly wait for each other's commits, and
+/// one writer with larger batches ingested more (3,982 msg/s against 3,138 with four, with a
+/// lower p99); `ingest.writers` sets more, e.g. for a database on another machine, where a
+/// commit's round trip is longer.
 async fn start_ingest(config: &Config, url: &str, db: &Db, hub: &Hub) -> anyhow::Result<(Arc<Ingest>, Db, Vec<JoinHandle<()>>)> {
     let writers = match (db, config.ingest.writers) {
         (Db::Sqlite(_), _) => 1,
