@@ -97,7 +97,31 @@ struct Sequenced<'a, T: Serialize> {
     data: &'a T,
 }
 
+/// The envelope as stored for an event whose `data.text` is kept only in its message's row.
+#[derive(Serialize)]
+struct ByReference<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    timestamp: String,
+    data: &'a T,
+    text_ref: bool,
+}
+
 impl Event {
+    /// The payload to store for this conversation event when its `data.text` is the text of
+    /// the message `data.id` (sealed in the message's row under the same key): `data` as given
+    /// (with its text left empty) and `"text_ref": true`, so the text is not stored twice.
+    /// Readers put the message's text back (`crate::events::outbox::open_stored`).
+    pub fn stored_by_reference<T: Serialize>(&self, sequence: i64, data_without_text: &T) -> String {
+        let envelope = ByReference {
+            event_type: self.event_type,
+            timestamp: super::rfc3339(self.created_at),
+            data: &Sequenced { sequence, data: data_without_text },
+            text_ref: true,
+        };
+        serde_json::to_string(&envelope).unwrap_or_else(|_| "{}".into())
+    }
+
     /// An event that belongs to no conversation.
     pub fn new<T: Serialize>(tenant_id: Uuid, event_type: &'static str, contact_id: Option<Uuid>, data: &T) -> Self {
         Self::build(tenant_id, event_type, contact_id, None, data)

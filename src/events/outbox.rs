@@ -28,7 +28,7 @@ pub enum AppendError {
 }
 
 /// What a sealed event payload is, as associated data.
-const EVENT_PAYLOAD: &str = "event.payload";
+pub const EVENT_PAYLOAD: &str = "event.payload";
 
 /// The stored form of an event's payload: sealed under the contact's data key when it is about
 /// a contact.
@@ -229,13 +229,135 @@ pub fn redacted(row: &store::outbox::OriginRow) -> Option<Event> {
     })
 }
 
+/// The marker of a payload stored by reference to its message's text
+/// (`Event::stored_by_reference`).
+const TEXT_REF: &[u8] = br#""text_ref":true"#;
+
+/// Opens stored payloads sealed under contacts' keys — `(event id, key, sealed)` — and puts
+/// back the text of those stored by reference to their message, read from the messages'
+/// rows in one query. A message gone since (retention, erasure) leaves the text `null`. The
+/// text is the message's current one: an edited message's event reads back edited.
+pub async fn open_stored<'a>(
+    conn: impl Into<store::Conn<'a>>,
+    sealed: Vec<(Uuid, &DataKey, &[u8])>,
+) -> Result<Vec<(Uuid, Result<Vec<u8>, super::WorkError>)>, StoreError> {
+    let mut opened: Vec<(Uuid, &DataKey, Result<Vec<u8>, super::WorkError>)> = Vec::with_capacity(sealed.len());
+    let mut wanted: Vec<Uuid> = Vec::new();
+    for (id, key, bytes) in sealed {
+        let plain = key.open_bytes(EVENT_PAYLOAD, id, bytes).map_err(super::WorkError::from);
+        if let Ok(plain) = &plain
+            && let Some(message_id) = referenced_message(plain)
+        {
+            wanted.push(message_id);
+        }
+        opened.push((id, key, plain));
+    }
+    if wanted.is_empty() {
+        return Ok(opened.into_iter().map(|(id, _, plain)| (id, plain)).collect());
+    }
+    let texts: std::collections::HashMap<Uuid, Vec<u8>> = store::messages::sealed_texts(conn, &wanted).await?.into_iter().collect();
+    Ok(opened
+        .into_iter()
+        .map(|(id, key, plain)| {
+            let plain = plain.and_then(|plain| match referenced_message(&plain) {
+                None => Ok(plain),
+                Some(message_id) => with_text(plain, key, message_id, texts.get(&message_id)),
+            });
+            (id, plain)
+        })
+        .collect())
+}
+
+/// The message whose text a payload stored by reference needs.
+fn referenced_message(plain: &[u8]) -> Option<Uuid> {
+    if !plain.windows(TEXT_REF.len()).any(|w| w == TEXT_REF) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(plain).ok()?;
+    if value["text_ref"] != true {
+        return None;
+    }
+    value["data"]["id"].as_str()?.parse().ok()
+}
+
+/// The payload with the message's text in place of the empty one and without the marker:
+/// byte for byte the payload the event was committed with (while the text is unchanged).
+fn with_text(plain: Vec<u8>, key: &DataKey, message_id: Uuid, sealed_text: Option<&Vec<u8>>) -> Result<Vec<u8>, super::WorkError> {
+    let text = match sealed_text {
+        Some(sealed) => serde_json::Value::String(key.open(crate::events::present::fields::MESSAGE_TEXT, message_id, sealed)?),
+        None => serde_json::Value::Null,
+    };
+    // As `Event::stored_by_reference` writes it: `data.text` is the first `"text":""` (the
+    // fields before it are ids and words), the marker the last member of the envelope.
+    const EMPTY: &[u8] = br#""text":"""#;
+    const MARKER: &[u8] = br#","text_ref":true}"#;
+    if plain.ends_with(MARKER)
+        && let Some(at) = plain.windows(EMPTY.len()).position(|w| w == EMPTY)
+    {
+        let mut out = Vec::with_capacity(plain.len() + 64);
+        out.extend_from_slice(&plain[..at]);
+        out.extend_from_slice(br#""text":"#);
+        serde_json::to_writer(&mut out, &text)?;
+        out.extend_from_slice(&plain[at + EMPTY.len()..plain.len() - MARKER.len()]);
+        out.push(b'}');
+        return Ok(out);
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(&plain)?;
+    if let Some(envelope) = value.as_object_mut() {
+        envelope.remove("text_ref");
+    }
+    value["data"]["text"] = text;
+    Ok(serde_json::to_vec(&value)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::events::{self as kinds, Event};
+
+    #[derive(serde::Serialize, Clone)]
+    struct View {
+        id: Uuid,
+        conversation_id: Uuid,
+        text: String,
+        attachments: Vec<serde_json::Value>,
+    }
+
+    #[test]
+    fn a_payload_stored_by_reference_reads_back_byte_for_byte() {
+        let key = DataKey::for_tests();
+        let message_id = Uuid::now_v7();
+        let mut view = View { id: message_id, conversation_id: Uuid::now_v7(), text: "Ünïcode \"quoted\" text\n".into(), attachments: vec![serde_json::json!({"text": ""})] };
+        let event = Event::in_conversation(Uuid::now_v7(), kinds::MESSAGE_RECEIVED, Uuid::now_v7(), view.conversation_id, 7, &view);
+        let text = std::mem::take(&mut view.text);
+        let stored = event.stored_by_reference(7, &view);
+        assert!(!stored.contains("Ünïcode"), "the text is not stored twice: {stored}");
+        assert_eq!(referenced_message(stored.as_bytes()), Some(message_id));
+        let sealed_text = key.seal(crate::events::present::fields::MESSAGE_TEXT, message_id, &text).expect("seal");
+        let back = with_text(stored.clone().into_bytes(), &key, message_id, Some(&sealed_text)).expect("opens");
+        assert_eq!(String::from_utf8(back).expect("utf-8"), &*event.payload);
+        // The message is gone (retention, erasure): the event says so instead of inventing text.
+        let gone: serde_json::Value = serde_json::from_slice(&with_text(stored.into_bytes(), &key, message_id, None).expect("opens")).expect("json");
+        assert!(gone["data"]["text"].is_null() && gone.get("text_ref").is_none(), "{gone}");
+    }
+
+    #[test]
+    fn other_payloads_are_left_alone() {
+        let plain = br#"{"type":"message.received","data":{"id":"x","text":"text_ref"}}"#;
+        assert_eq!(referenced_message(plain), None);
+    }
+}
+
 /// An event read back from the outbox, its payload opened when it is sealed. `None` for a type
 /// this build does not know, or a contact erased since.
 pub async fn from_row(db: &store::Db, keyring: &crate::privacy::Keyring, row: &store::outbox::OriginRow) -> Result<Option<Event>, super::WorkError> {
     let Some(event_type) = crate::domain::events::known(&row.event_type) else { return Ok(None) };
     let payload = match row.contact_id {
         Some(contact_id) => match keyring.data_key(db, row.tenant_id, contact_id).await {
-            Ok(key) => key.open_bytes(EVENT_PAYLOAD, row.id, &row.payload)?,
+            Ok(key) => match open_stored(db, vec![(row.id, &key, &row.payload)]).await?.pop() {
+                Some((_, plain)) => plain?,
+                None => return Ok(None),
+            },
             Err(_) => return Ok(None),
         },
         None => row.payload.clone(),

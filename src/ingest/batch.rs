@@ -79,12 +79,15 @@ pub async fn ingest_batch(tx: &mut Tx, ctx: &WriterContext, messages: &[&Inbound
     load_keys(tx, ctx, &mut slots, &mut keys).await?;
     apply_edits(tx, ctx, messages, &edits, &mut keys, &mut events).await?;
     let mut sequences = resolve_conversations(tx, ctx, messages, &mut slots, &keys, &mut events, now).await?;
-    insert_messages(tx, ctx, messages, &slots, &keys, &mut sequences, &mut events, now).await?;
+    let by_reference = insert_messages(tx, ctx, messages, &slots, &keys, &mut sequences, &mut events, now).await?;
 
     let mut stored = Vec::with_capacity(events.len());
     for event in &events {
         let key = event.contact_id.and_then(|id| keys.get(&id));
-        stored.push(stored_payload(key, event)?);
+        stored.push(match (key, by_reference.get(&event.id)) {
+            (Some(key), Some(payload)) => key.seal_bytes(outbox::EVENT_PAYLOAD, event.id, payload.as_bytes())?,
+            _ => stored_payload(key, event)?,
+        });
     }
     let rows: Vec<NewEvent> = events
         .iter()
@@ -628,7 +631,7 @@ async fn insert_messages(
     sequences: &mut Sequences,
     events: &mut Vec<Event>,
     now: i64,
-) -> Result<(), IngestError> {
+) -> Result<HashMap<Uuid, String>, IngestError> {
     let mut sealed = Vec::new();
     let mut technical = Vec::new();
     for (slot, msg) in slots.iter().zip(messages) {
@@ -705,6 +708,7 @@ async fn insert_messages(
     store::attachments::insert_quotes(&mut *tx, &quotes).await?;
     record_consent_signals(tx, ctx, messages, slots, &rows, keys, events).await?;
 
+    let mut by_reference = HashMap::new();
     for (row, msg) in new_messages() {
         let stored = row.stored(now);
         let mut view = present::message_with_text(&stored, msg.text.clone());
@@ -719,7 +723,11 @@ async fn insert_messages(
             });
         }
         let sequence = sequences.next(row.conversation_id);
-        events.push(Event::in_conversation(row.tenant_id, events::MESSAGE_RECEIVED, row.contact_id, row.conversation_id, sequence, &view));
+        let event = Event::in_conversation(row.tenant_id, events::MESSAGE_RECEIVED, row.contact_id, row.conversation_id, sequence, &view);
+        // The text is sealed in the message's row already: the stored event refers to it.
+        view.text = String::new();
+        by_reference.insert(event.id, event.stored_by_reference(sequence, &view));
+        events.push(event);
     }
-    Ok(())
+    Ok(by_reference)
 }

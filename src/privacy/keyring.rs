@@ -51,6 +51,12 @@ pub struct DataKey {
 }
 
 impl DataKey {
+    /// A random key for a made-up contact, for unit tests.
+    #[cfg(test)]
+    pub fn for_tests() -> Self {
+        Self { contact_id: Uuid::now_v7(), key: SecretKey::random().expect("randomness") }
+    }
+
     /// Seals a value for one place (`what` names the column, `row` the row it belongs to).
     pub fn seal(&self, what: &str, row: Uuid, plaintext: &str) -> Result<Vec<u8>, CryptoError> {
         self.key.seal_str(plaintext, &aad(what, row))

@@ -126,6 +126,14 @@ pub enum Conn<'a> {
 }
 
 impl Conn<'_> {
+    /// The same connection for one more query (the statements of a chunked query).
+    pub fn reborrow(&mut self) -> Conn<'_> {
+        match self {
+            Conn::Pool(db) => Conn::Pool(db),
+            Conn::Tx(tx) => Conn::Tx(&mut **tx),
+        }
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self {
             Conn::Pool(Db::Sqlite(_)) | Conn::Tx(Tx::Sqlite(..)) => Dialect::Sqlite,

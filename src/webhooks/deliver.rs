@@ -31,7 +31,8 @@ use uuid::Uuid;
 use super::client::{PostError, PostResult, SignedRequest, WebhookClient};
 use super::schedule::{Failure, RetrySchedule, parse_retry_after, unit_random};
 use super::signature::{SigningKey, message_id, signature_header};
-use crate::events::outbox::UnitOfWork;
+use crate::events::outbox::{self, UnitOfWork};
+use crate::privacy::DataKey;
 use crate::domain::categories;
 use crate::policy::transform;
 use crate::domain::events::{self, Event};
@@ -364,16 +365,33 @@ impl Deliverer {
             }
         }
         let full: Vec<Uuid> = claimed.iter().filter(|d| d.body.is_none() && !payloads.contains_key(&d.event_id)).map(|d| d.event_id).collect();
-        for row in store::webhooks::payloads(&mut *tx, &full).await? {
-            let plain = match row.contact_id {
-                None => Some(row.payload),
-                Some(contact_id) => match self.keyring.data_key(&self.db, row.tenant_id, contact_id).await {
-                    Ok(key) => key.open_bytes("event.payload", row.id, &row.payload).ok(),
-                    Err(_) => None, // erased: the key is gone, and with it the payload
-                },
-            };
-            if let Some(plain) = plain {
-                payloads.insert(row.id, plain);
+        let rows = store::webhooks::payloads(&mut *tx, &full).await?;
+        let mut keys_of: HashMap<Uuid, DataKey> = HashMap::new();
+        for row in &rows {
+            match row.contact_id {
+                None => {
+                    payloads.insert(row.id, row.payload.clone());
+                }
+                Some(contact_id) => {
+                    if !keys_of.contains_key(&contact_id)
+                        && let Ok(key) = self.keyring.data_key(&self.db, row.tenant_id, contact_id).await
+                    {
+                        keys_of.insert(contact_id, key);
+                    }
+                    // Erased: the key is gone, and with it the payload.
+                }
+            }
+        }
+        let sealed: Vec<(Uuid, &DataKey, &[u8])> = rows
+            .iter()
+            .filter_map(|row| Some((row.id, keys_of.get(&row.contact_id?)?, row.payload.as_slice())))
+            .collect();
+        for (id, plain) in outbox::open_stored(&mut *tx, sealed).await? {
+            match plain {
+                Ok(plain) => {
+                    payloads.insert(id, plain);
+                }
+                Err(err) => tracing::warn!(event_id = %id, error = %err, "a stored event payload does not open"),
             }
         }
 

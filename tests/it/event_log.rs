@@ -275,6 +275,7 @@ async fn a_position_older_than_retention_is_told_to_resync(backend: Backend) {
     let kept = all_events(&app.base, &admin, 0).await;
     assert!(kept.iter().any(|e| e["type"] == "message.received" && e["data"]["text"] == "after the purge"), "{kept:?}");
     assert!(kept.iter().all(|e| e["seq"].as_i64().is_some_and(|s| s > first)));
+    assert!(kept.iter().all(|e| e.get("text_ref").is_none()), "events read back are whole: {kept:?}");
 }
 
 async fn after_a_kill_9_automatic_work_continues_where_it_stopped(backend: Backend) {

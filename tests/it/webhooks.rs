@@ -139,6 +139,10 @@ async fn a_failing_receiver_gets_the_same_event_until_it_answers(backend: Backen
     for r in &requests {
         assert_eq!(verify_with_official_library(&secret, r), Ok("message.received".into()));
     }
+    // The retries (claimed from the database) carry the same event as the first attempt (handed
+    // over in memory), text included, byte for byte.
+    assert!(requests.iter().all(|r| r.json()["data"]["text"] == "are you there?" && r.json().get("text_ref").is_none()));
+    assert!(requests.windows(2).all(|w| w[0].body == w[1].body), "the same body on every attempt");
 
     // The delivery log shows all three attempts.
     let (_, deliveries) = app.get(&format!("/v1/webhooks/endpoints/{id}/deliveries"), &admin).await;
