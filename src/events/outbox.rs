@@ -229,10 +229,6 @@ pub fn redacted(row: &store::outbox::OriginRow) -> Option<Event> {
     })
 }
 
-/// The marker of a payload stored by reference to its message's text
-/// (`Event::stored_by_reference`).
-const TEXT_REF: &[u8] = br#""text_ref":true"#;
-
 /// Opens stored payloads sealed under contacts' keys — `(event id, key, sealed)` — and puts
 /// back the text of those stored by reference to their message, read from the messages'
 /// rows in one query. A message gone since (retention, erasure) leaves the text `null`. The
@@ -270,8 +266,18 @@ pub async fn open_stored<'a>(
 
 /// The message whose text a payload stored by reference needs.
 fn referenced_message(plain: &[u8]) -> Option<Uuid> {
-    if !plain.windows(TEXT_REF.len()).any(|w| w == TEXT_REF) {
+    const MARKER: &[u8] = br#","text_ref":true}"#;
+    if !plain.ends_with(MARKER) {
         return None;
+    }
+    // As `Event::stored_by_reference` writes it, the first `,"id":"` is `data.id`
+    // (`"data":{"sequence":N,"id":"<uuid>"`): read without parsing the whole payload.
+    const ID: &[u8] = br#","id":""#;
+    if let Some(start) = plain.windows(ID.len()).position(|w| w == ID)
+        && let Some(id) = plain.get(start + ID.len()..start + ID.len() + 36)
+        && let Some(id) = std::str::from_utf8(id).ok().and_then(|text| text.parse::<Uuid>().ok())
+    {
+        return Some(id);
     }
     let value: serde_json::Value = serde_json::from_slice(plain).ok()?;
     if value["text_ref"] != true {
