@@ -229,6 +229,9 @@ pub fn redacted(row: &store::outbox::OriginRow) -> Option<Event> {
     })
 }
 
+/// A stored payload opened, or why it does not open.
+pub type Opened = Result<Vec<u8>, super::WorkError>;
+
 /// Opens stored payloads sealed under contacts' keys — `(event id, key, sealed)` — and puts
 /// back the text of those stored by reference to their message, read from the messages'
 /// rows in one query. A message gone since (retention, erasure) leaves the text `null`. The
@@ -236,8 +239,8 @@ pub fn redacted(row: &store::outbox::OriginRow) -> Option<Event> {
 pub async fn open_stored<'a>(
     conn: impl Into<store::Conn<'a>>,
     sealed: Vec<(Uuid, &DataKey, &[u8])>,
-) -> Result<Vec<(Uuid, Result<Vec<u8>, super::WorkError>)>, StoreError> {
-    let mut opened: Vec<(Uuid, &DataKey, Result<Vec<u8>, super::WorkError>)> = Vec::with_capacity(sealed.len());
+) -> Result<Vec<(Uuid, Opened)>, StoreError> {
+    let mut opened: Vec<(Uuid, &DataKey, Opened)> = Vec::with_capacity(sealed.len());
     let mut wanted: Vec<Uuid> = Vec::new();
     for (id, key, bytes) in sealed {
         let plain = key.open_bytes(EVENT_PAYLOAD, id, bytes).map_err(super::WorkError::from);
@@ -316,6 +319,40 @@ fn with_text(plain: Vec<u8>, key: &DataKey, message_id: Uuid, sealed_text: Optio
     Ok(serde_json::to_vec(&value)?)
 }
 
+
+/// An event read back from the outbox, its payload opened when it is sealed. `None` for a type
+/// this build does not know, or a contact erased since.
+pub async fn from_row(db: &store::Db, keyring: &crate::privacy::Keyring, row: &store::outbox::OriginRow) -> Result<Option<Event>, super::WorkError> {
+    let Some(event_type) = crate::domain::events::known(&row.event_type) else { return Ok(None) };
+    let payload = match row.contact_id {
+        Some(contact_id) => match keyring.data_key(db, row.tenant_id, contact_id).await {
+            Ok(key) => match open_stored(db, vec![(row.id, &key, &row.payload)]).await?.pop() {
+                Some((_, plain)) => plain?,
+                None => return Ok(None),
+            },
+            Err(_) => return Ok(None),
+        },
+        None => row.payload.clone(),
+    };
+    let payload = String::from_utf8(payload)?;
+    let data: serde_json::Value = serde_json::from_str(&payload)?;
+    let conversation_id = data["data"]["conversation_id"]
+        .as_str()
+        .or_else(|| if event_type.starts_with("conversation.") { data["data"]["id"].as_str() } else { None })
+        .and_then(|id| id.parse().ok());
+    Ok(Some(Event {
+        id: row.id,
+        seq: row.seq,
+        tenant_id: row.tenant_id,
+        event_type,
+        contact_id: row.contact_id,
+        conversation_id,
+        created_at: row.created_at,
+        payload: payload.into(),
+        remote: true,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,37 +389,4 @@ mod tests {
         let plain = br#"{"type":"message.received","data":{"id":"x","text":"text_ref"}}"#;
         assert_eq!(referenced_message(plain), None);
     }
-}
-
-/// An event read back from the outbox, its payload opened when it is sealed. `None` for a type
-/// this build does not know, or a contact erased since.
-pub async fn from_row(db: &store::Db, keyring: &crate::privacy::Keyring, row: &store::outbox::OriginRow) -> Result<Option<Event>, super::WorkError> {
-    let Some(event_type) = crate::domain::events::known(&row.event_type) else { return Ok(None) };
-    let payload = match row.contact_id {
-        Some(contact_id) => match keyring.data_key(db, row.tenant_id, contact_id).await {
-            Ok(key) => match open_stored(db, vec![(row.id, &key, &row.payload)]).await?.pop() {
-                Some((_, plain)) => plain?,
-                None => return Ok(None),
-            },
-            Err(_) => return Ok(None),
-        },
-        None => row.payload.clone(),
-    };
-    let payload = String::from_utf8(payload)?;
-    let data: serde_json::Value = serde_json::from_str(&payload)?;
-    let conversation_id = data["data"]["conversation_id"]
-        .as_str()
-        .or_else(|| if event_type.starts_with("conversation.") { data["data"]["id"].as_str() } else { None })
-        .and_then(|id| id.parse().ok());
-    Ok(Some(Event {
-        id: row.id,
-        seq: row.seq,
-        tenant_id: row.tenant_id,
-        event_type,
-        contact_id: row.contact_id,
-        conversation_id,
-        created_at: row.created_at,
-        payload: payload.into(),
-        remote: true,
-    }))
 }

@@ -130,7 +130,7 @@ impl Conn<'_> {
     pub fn reborrow(&mut self) -> Conn<'_> {
         match self {
             Conn::Pool(db) => Conn::Pool(db),
-            Conn::Tx(tx) => Conn::Tx(&mut **tx),
+            Conn::Tx(tx) => Conn::Tx(tx),
         }
     }
 
