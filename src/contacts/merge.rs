@@ -112,7 +112,7 @@ const BY_ROW: &[Column] = &[
 /// Opens each value of `column` in the rows `ids` with `from` and seals it again with `to`. The
 /// associated data is the row id, or the contact's id when `aad_is_contact`.
 async fn reseal(tx: &mut Tx, (from, to): (&DataKey, &DataKey), (table, id_column, column, what): Column, ids: &[Uuid], aad_is_contact: bool) -> Result<(), MergeError> {
-    for (id, value) in merges::sealed(tx, table, id_column, column, ids).await? {
+    for (id, value) in merges::sealed(&mut *tx, table, id_column, column, ids).await? {
         let (from_row, to_row) = if aad_is_contact { (from.contact_id, to.contact_id) } else { (id, id) };
         let plain = from.open_bytes(what, from_row, &value)?;
         merges::set_sealed(tx, table, id_column, column, id, &to.seal_bytes(what, to_row, &plain)?).await?;

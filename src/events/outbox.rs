@@ -240,29 +240,23 @@ pub async fn open_stored<'a>(
     conn: impl Into<store::Conn<'a>>,
     sealed: Vec<(Uuid, &DataKey, &[u8])>,
 ) -> Result<Vec<(Uuid, Opened)>, StoreError> {
-    let mut opened: Vec<(Uuid, &DataKey, Opened)> = Vec::with_capacity(sealed.len());
-    let mut wanted: Vec<Uuid> = Vec::new();
-    for (id, key, bytes) in sealed {
-        let plain = key.open_bytes(EVENT_PAYLOAD, id, bytes).map_err(super::WorkError::from);
-        if let Ok(plain) = &plain
-            && let Some(message_id) = referenced_message(plain)
-        {
-            wanted.push(message_id);
-        }
-        opened.push((id, key, plain));
-    }
-    if wanted.is_empty() {
-        return Ok(opened.into_iter().map(|(id, _, plain)| (id, plain)).collect());
-    }
-    let texts: std::collections::HashMap<Uuid, Vec<u8>> = store::messages::sealed_texts(conn, &wanted).await?.into_iter().collect();
+    // Each payload opened, with the message whose text it needs (if stored by reference).
+    let opened: Vec<(Uuid, &DataKey, Opened, Option<Uuid>)> = sealed
+        .into_iter()
+        .map(|(id, key, bytes)| {
+            let plain = key.open_bytes(EVENT_PAYLOAD, id, bytes).map_err(super::WorkError::from);
+            let message = plain.as_ref().ok().and_then(|plain| referenced_message(plain));
+            (id, key, plain, message)
+        })
+        .collect();
+    let wanted: Vec<Uuid> = opened.iter().filter_map(|(.., message)| *message).collect();
+    let texts: HashMap<Uuid, Vec<u8>> =
+        if wanted.is_empty() { HashMap::new() } else { store::messages::sealed_texts(conn, &wanted).await?.into_iter().collect() };
     Ok(opened
         .into_iter()
-        .map(|(id, key, plain)| {
-            let plain = plain.and_then(|plain| match referenced_message(&plain) {
-                None => Ok(plain),
-                Some(message_id) => with_text(plain, key, message_id, texts.get(&message_id)),
-            });
-            (id, plain)
+        .map(|(id, key, plain, message)| match message {
+            None => (id, plain),
+            Some(message_id) => (id, plain.and_then(|plain| with_text(plain, key, message_id, texts.get(&message_id)))),
         })
         .collect())
 }

@@ -22,14 +22,14 @@ row_struct! {
 const CHUNK: usize = 500;
 
 /// Rows of `select … IN (` with the list of `values` filled in, a chunk at a time.
-async fn rows_in<T>(tx: &mut Tx, select: &str, values: &[Uuid]) -> StoreResult<Vec<T>>
+async fn rows_in<T>(mut conn: Conn<'_>, select: &str, values: &[Uuid]) -> StoreResult<Vec<T>>
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
 {
     let mut out = Vec::new();
     for chunk in values.chunks(CHUNK) {
-        let sql = format!("{select}{})", Conn::from(&mut *tx).dialect().list(chunk.len(), 1));
-        let found: Vec<T> = on_conn!(Conn::from(&mut *tx), |c| {
+        let sql = format!("{select}{})", conn.dialect().list(chunk.len(), 1));
+        let found: Vec<T> = on_conn!(conn.reborrow(), |c| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
             for v in chunk {
                 q = q.bind(*v);
@@ -43,13 +43,19 @@ where
 
 /// `column` values of `table` rows whose `by` column is among `values` (ids).
 pub async fn ids_where(tx: &mut Tx, table: &'static str, column: &'static str, by: &'static str, values: &[Uuid]) -> StoreResult<Vec<Uuid>> {
-    let rows: Vec<(Uuid,)> = rows_in(tx, &format!("SELECT {column} FROM {table} WHERE {by} IN ("), values).await?;
+    let rows: Vec<(Uuid,)> = rows_in(Conn::from(tx), &format!("SELECT {column} FROM {table} WHERE {by} IN ("), values).await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// The sealed `column` of the `table` rows with these ids (`id_column`), where it is set.
-pub async fn sealed(tx: &mut Tx, table: &'static str, id_column: &'static str, column: &'static str, ids: &[Uuid]) -> StoreResult<Vec<(Uuid, Vec<u8>)>> {
-    rows_in(tx, &format!("SELECT {id_column}, {column} FROM {table} WHERE {column} IS NOT NULL AND {id_column} IN ("), ids).await
+pub async fn sealed<'a>(
+    conn: impl Into<Conn<'a>>,
+    table: &'static str,
+    id_column: &'static str,
+    column: &'static str,
+    ids: &[Uuid],
+) -> StoreResult<Vec<(Uuid, Vec<u8>)>> {
+    rows_in(conn.into(), &format!("SELECT {id_column}, {column} FROM {table} WHERE {column} IS NOT NULL AND {id_column} IN ("), ids).await
 }
 
 pub async fn set_sealed(tx: &mut Tx, table: &'static str, id_column: &'static str, column: &'static str, id: Uuid, value: &[u8]) -> StoreResult<()> {

@@ -103,20 +103,7 @@ pub async fn get<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) -> St
 
 /// The sealed texts of these messages, by id (those that still exist).
 pub async fn sealed_texts<'a>(conn: impl Into<Conn<'a>>, ids: &[Uuid]) -> StoreResult<Vec<(Uuid, Vec<u8>)>> {
-    let mut conn: Conn = conn.into();
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let sql = format!("SELECT id, text FROM messages WHERE id IN ({})", conn.dialect().list(chunk.len(), 1));
-        let rows: Vec<(Uuid, Vec<u8>)> = on_conn!(conn.reborrow(), |c| {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.fetch_all(c).await
-        })?;
-        found.extend(rows);
-    }
-    Ok(found)
+    super::merges::sealed(conn, "messages", "id", "text", ids).await
 }
 
 /// A conversation's messages, oldest first, after the cursor; `limit + 1` rows.
