@@ -35,6 +35,7 @@
     if (p.code === "consent_missing") return "Not sent: the contact has not agreed to this. " + p.detail;
     if (p.code === "policy_blocked") return "Not sent: your data routing policy does not allow it (" + (p.rule || "policy") + "). " + p.detail;
     if (p.code === "restricted") return "Not sent: this contact's data is restricted. " + p.detail;
+    if (p.code === "window_closed") return "Not sent: the reply window is closed. " + p.detail;
     return err.message;
   }
 
@@ -120,6 +121,7 @@
       state.conversation = c;
       $("conversation-actions").hidden = false;
       $("reply").hidden = false;
+      showWindow(c);
       loadMessages();
       loadContact(c.contact_id);
       Array.prototype.forEach.call($("conversations").querySelectorAll("button"), function (b) {
@@ -127,6 +129,43 @@
       });
     }).catch(function (err) { say(explain(err)); });
   }
+
+  /* The reply window of WhatsApp, Messenger and Instagram, and the templates that go after it. */
+  function showWindow(c) {
+    var w = c.window, p = $("reply-window");
+    p.hidden = !w;
+    $("reply-templates").hidden = !(w && w.templates);
+    $("reply-template").value = "";
+    templateChosen();
+    if (!w) return;
+    if (w.state === "open") {
+      p.textContent = "Reply window open until " + new Date(w.closes_at).toLocaleString() + ".";
+    } else if (w.human_agent) {
+      p.textContent = "Reply window closed; as an agent you may still write until " + new Date(w.human_agent_until).toLocaleString() + ".";
+    } else {
+      p.textContent = "Reply window closed" + (w.closes_at ? " since " + new Date(w.closes_at).toLocaleString() : "") +
+        (w.templates ? ": only an approved template can be sent." : ": wait until the contact writes again.");
+    }
+    if (!w.templates) return;
+    api("GET", "/v1/channels/" + c.channel_id + "/templates").then(function (list) {
+      var sel = $("reply-template");
+      sel.textContent = "";
+      sel.appendChild(el("option", "— free text —"));
+      sel.firstChild.value = "";
+      list.data.filter(function (t) { return t.status === "APPROVED"; }).forEach(function (t) {
+        var o = el("option", t.name + " (" + t.language + ", " + t.category.toLowerCase() + ", " + t.parameters + " parameters)");
+        o.value = JSON.stringify({ name: t.name, language: t.language });
+        sel.appendChild(o);
+      });
+    }).catch(function (err) { say(explain(err)); });
+  }
+
+  function templateChosen() {
+    var chosen = !!$("reply-template").value;
+    $("reply-text").required = !chosen;
+    $("reply-text").disabled = chosen;
+  }
+  $("reply-template").addEventListener("change", templateChosen);
 
   function loadMessages() {
     var c = state.conversation;
@@ -145,7 +184,7 @@
     });
   }
 
-  var KIND_OF_CHANNEL = { webchat: "webchat", email: "email", twilio_sms: "phone", telegram: "telegram" };
+  var KIND_OF_CHANNEL = { webchat: "webchat", email: "email", twilio_sms: "phone", telegram: "telegram", whatsapp: "whatsapp", messenger: "messenger", instagram: "instagram" };
 
   function loadContact(id) {
     return Promise.all([
@@ -239,8 +278,14 @@
     say("");
     var c = state.conversation;
     var body = { text: $("reply-text").value, channel_id: $("reply-channel").value || undefined, purpose: $("reply-purpose").value, private: $("reply-private").checked };
+    if ($("reply-template").value) {
+      var t = JSON.parse($("reply-template").value);
+      var params = $("reply-template-params").value.split("\n").map(function (s) { return s.trim(); }).filter(function (s) { return s; });
+      body = { template: { name: t.name, language: t.language, parameters: params }, channel_id: body.channel_id, purpose: body.purpose };
+    }
     api("POST", "/v1/conversations/" + c.id + "/messages", body).then(function () {
       $("reply-text").value = "";
+      $("reply-template-params").value = "";
       loadMessages();
     }, function (err) { say(explain(err)); });
   });

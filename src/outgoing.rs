@@ -63,12 +63,16 @@ pub struct Draft<'a> {
     pub identity: Option<Uuid>,
     /// The hub's own subject (a transcript, a confirmation).
     pub subject: Option<&'a str>,
+    /// Sent as this approved template (the text is the template rendered).
+    pub template: Option<&'a omnibridge_channel::TemplateSend>,
+    /// The message this one answers, quoted where the channel can.
+    pub quoted: Option<Uuid>,
 }
 
 impl<'a> Draft<'a> {
     /// The hub's own message for the contact of `key`, for `purpose`.
     pub fn automatic(tenant_id: Uuid, conversation_id: Uuid, channel_id: Uuid, key: &'a DataKey, text: &'a str, purpose: &'a str) -> Self {
-        Self { tenant_id, conversation_id, channel_id, key, author: Author::System, text, purpose, private: false, identity: None, subject: None }
+        Self { tenant_id, conversation_id, channel_id, key, author: Author::System, text, purpose, private: false, identity: None, subject: None, template: None, quoted: None }
     }
 }
 
@@ -99,6 +103,13 @@ pub async fn queue(work: &mut UnitOfWork, send_wake: &Arc<Notify>, draft: Draft<
     let row = store::messages::insert(work.tx(), &new).await?.ok_or(OutboundError::Taken)?;
     if draft.identity.is_some() || draft.subject.is_some() {
         store::messages::set_envelope(work.tx(), id, draft.identity, draft.subject).await?;
+    }
+    if draft.template.is_some() || draft.quoted.is_some() {
+        let sealed = match draft.template {
+            Some(template) => Some(draft.key.seal(fields::MESSAGE_TEMPLATE, id, &serde_json::to_string(template).unwrap_or_default())?),
+            None => None,
+        };
+        store::messages::set_template(work.tx(), id, sealed.as_deref(), draft.quoted).await?;
     }
     if !draft.private {
         work.wake(send_wake);

@@ -54,22 +54,8 @@ async fn download(State(state): State<AppState>, auth: Auth, Path(id): Path<Stri
 
 /// Fetches an attachment's content from the provider that keeps it, and keeps it (sealed).
 async fn fetch_remote(state: &AppState, row: &store::attachments::AttachmentRow, remote: &str, key: &DataKey) -> Result<(Vec<u8>, String), Problem> {
-    let unavailable = |detail: &str| Problem::new(StatusCode::BAD_GATEWAY, "provider_unavailable", detail.to_owned());
-    let message = store::messages::get(&state.db, row.tenant_id, row.message_id).await.ok().flatten().ok_or_else(|| unavailable("the message is gone"))?;
-    let channel = state.channels.get(message.channel_id).await.ok().flatten().ok_or_else(|| unavailable("the channel is gone"))?;
-    let source = state.channels.file_source(&channel).ok_or_else(|| unavailable("the channel cannot fetch this file"))?;
-    let file = source.fetch_attachment(remote).await.map_err(|err| {
-        tracing::warn!(attachment_id = %row.id, error = %err, "fetching an attachment from the provider failed");
-        unavailable(&format!("the provider did not hand over the file: {err}"))
-    })?;
-    let sealed = key.seal_bytes(fields::ATTACHMENT_DATA, row.id, &file.data).map_err(|_| unavailable("sealing failed"))?;
-    let kept = async {
-        let mut tx = state.db.begin().await?;
-        store::attachments::store_fetched(&mut tx, row.id, &sealed, &file.content_type, file.data.len() as i64).await?;
-        tx.commit().await
-    };
-    if let Err(err) = kept.await {
-        tracing::warn!(attachment_id = %row.id, error = %err, "keeping a fetched attachment failed");
-    }
+    let file = crate::channels::media::fetch_and_keep(&state.db, &state.channels, row, remote, key)
+        .await
+        .map_err(|err| Problem::new(StatusCode::BAD_GATEWAY, "provider_unavailable", err.to_string()))?;
     Ok((file.data, file.content_type))
 }

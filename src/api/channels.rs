@@ -25,6 +25,41 @@ pub fn router() -> Router<AppState> {
         .route("/v1/channels", get(list).post(create))
         .route("/v1/channels/{id}", get(show).patch(update).delete(remove))
         .route("/v1/channels/{id}/quarantine", get(quarantine))
+        .route("/v1/channels/{id}/templates", get(templates))
+        .route("/v1/channels/{id}/templates/sync", axum::routing::post(sync_templates))
+}
+
+fn template_view(row: &store::templates::TemplateRow) -> serde_json::Value {
+    let template = row.template();
+    json!({
+        "name": template.name,
+        "language": template.language,
+        "category": template.category,
+        "status": template.status,
+        "components": template.components,
+        "parameters": template.body_parameters(),
+        "synced_at": rfc3339(row.synced_at),
+    })
+}
+
+/// The channel's message templates as last synced (WhatsApp), for the template picker.
+async fn templates(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let info = ChannelInfo::from_row(find(&state, &auth, &id).await?);
+    if !state.channels.kind_of(&info).is_some_and(|k| k.capabilities().templates) {
+        return Err(ApiError::NotFound("templates of this channel (its kind has none)"));
+    }
+    let rows = store::templates::list(&state.db, info.id).await?;
+    Ok(Json(json!({"data": rows.iter().map(template_view).collect::<Vec<_>>()})))
+}
+
+/// Lists the templates at the provider again and keeps them.
+async fn sync_templates(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let info = ChannelInfo::from_row(find(&state, &auth, &id).await?);
+    if !state.channels.kind_of(&info).is_some_and(|k| k.capabilities().templates) {
+        return Err(ApiError::NotFound("templates of this channel (its kind has none)"));
+    }
+    let rows = crate::channels::templates::sync(&state.channels, &state.db, &info).await?;
+    Ok(Json(json!({"data": rows.iter().map(template_view).collect::<Vec<_>>()})))
 }
 
 #[derive(Deserialize)]
@@ -67,7 +102,9 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     let secrets = seal_secrets(&state, auth.tenant_id, id, validated.secrets)?;
     let row = state.db.insert_channel(id, auth.tenant_id, &body.kind, name, &validated.public.to_string(), secrets.as_deref()).await?;
     state.runners.restart(row.id).await;
-    Ok((StatusCode::CREATED, Json(ChannelInfo::from_row(row).view())))
+    let info = ChannelInfo::from_row(row);
+    crate::channels::checkup::spawn(&state.channels, &state.db, &info);
+    Ok((StatusCode::CREATED, Json(info.view())))
 }
 
 async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
@@ -89,8 +126,9 @@ async fn find(state: &AppState, auth: &Auth, id: &str) -> ApiResult<crate::store
 async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     let info = ChannelInfo::from_row(find(&state, &auth, &id).await?);
     let mut view = serde_json::to_value(info.view()).unwrap_or_default();
-    if state.channels.kind_of(&info).is_some_and(|k| k.capabilities().pulls) {
-        view["health"] = match store::mailboxes::health(&state.db, info.id).await? {
+    let health = store::mailboxes::health(&state.db, info.id).await?;
+    if state.channels.kind_of(&info).is_some_and(|k| k.capabilities().pulls) || health.is_some() {
+        view["health"] = match health {
             None => json!({"status": "starting", "last_error": null, "checked_at": null}),
             Some((None, at)) => json!({"status": "ok", "last_error": null, "checked_at": rfc3339(at)}),
             Some((Some(error), at)) => json!({"status": "error", "last_error": error, "checked_at": rfc3339(at)}),
@@ -158,7 +196,9 @@ async fn update(
     state.channels.invalidate(row.id);
     state.runners.restart(row.id).await;
     state.cluster.announce(crate::cluster::Change::Channel(row.id)).await;
-    Ok(Json(ChannelInfo::from_row(row).view()))
+    let info = ChannelInfo::from_row(row);
+    crate::channels::checkup::spawn(&state.channels, &state.db, &info);
+    Ok(Json(info.view()))
 }
 
 async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {

@@ -183,7 +183,24 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
 async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     let conversation = find(&state, &auth, &id).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.read", "conversation", Some(conversation.id), None).await;
-    Ok(Json(present::conversation(&conversation)))
+    let mut view = serde_json::to_value(present::conversation(&conversation)).unwrap_or_default();
+    // On channels with a reply window (WhatsApp, Messenger, Instagram): whether free text may
+    // be sent now, and until when.
+    if let Some(channel) = state.channels.get(conversation.channel_id).await?
+        && let Some(kind) = state.channels.kind_of(&channel)
+        && let Some(window) = crate::egress::window::Window::of(&state.db, kind, conversation.contact_id, channel.id).await?
+    {
+        let now = store::now_micros();
+        let allowance = window.allowance(now, true);
+        view["window"] = serde_json::json!({
+            "state": if window.is_open(now) { "open" } else { "closed" },
+            "closes_at": window.closes_at.map(crate::domain::rfc3339),
+            "human_agent": allowance == crate::egress::window::Allowance::HumanAgent,
+            "human_agent_until": window.human_agent_until.map(crate::domain::rfc3339),
+            "templates": kind.capabilities().templates,
+        });
+    }
+    Ok(Json(view))
 }
 
 #[derive(Deserialize)]
@@ -258,7 +275,7 @@ async fn start(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBo
     if let Some(kind) = state.channels.kind_of(&channel) {
         kind.check_text(text).map_err(|e| ApiError::invalid("text", e.detail))?;
     }
-    let outgoing = Outgoing { tenant_id: auth.tenant_id, contact_id: contact.id, channel: &channel, purpose, attachments: false, to: None };
+    let outgoing = Outgoing { tenant_id: auth.tenant_id, contact_id: contact.id, channel: &channel, purpose, attachments: false, to: None, template: false, human: true };
     state.door.preflight(&outgoing).await?;
     let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
     let conversation = store::conversations::insert(work.tx(), auth.tenant_id, contact.id, channel.id).await?;

@@ -41,8 +41,8 @@ pub enum ApiError {
     #[error("policy_blocked: {reason} ({rule})")]
     PolicyBlocked { rule: String, reason: String },
     /// The channel's reply window has closed.
-    #[error("{0}")]
-    WindowClosed(String),
+    #[error("{reason}")]
+    WindowClosed { reason: String, closed_at: Option<i64> },
     /// Events after this position are no longer kept: the reader must re-sync.
     #[error("{detail}")]
     Gone { field: &'static str, detail: String, purged_through: i64 },
@@ -93,8 +93,9 @@ impl From<ApiError> for Problem {
             ApiError::PolicyBlocked { rule, reason } => {
                 Problem::new(StatusCode::CONFLICT, "policy_blocked", reason.clone()).with("rule", rule.clone())
             }
-            ApiError::WindowClosed(reason) => {
+            ApiError::WindowClosed { reason, closed_at } => {
                 Problem::new(StatusCode::CONFLICT, "window_closed", reason.strip_prefix("window_closed: ").unwrap_or(reason))
+                    .with("window_closed_at", closed_at.map(crate::domain::rfc3339))
             }
             ApiError::Key(KeyError::Crypto(CryptoError::KeyDestroyed)) | ApiError::Crypto(CryptoError::KeyDestroyed) => {
                 Problem::new(StatusCode::GONE, "erased", "this contact's data has been erased")
@@ -191,9 +192,20 @@ impl From<crate::egress::EgressError> for ApiError {
             EgressError::ConsentMissing(reason) => ApiError::ConsentMissing(reason),
             EgressError::Restricted(reason) => ApiError::Restricted(reason),
             EgressError::PolicyBlocked { rule, reason } => ApiError::PolicyBlocked { rule, reason },
-            EgressError::WindowClosed(reason) => ApiError::WindowClosed(reason),
+            EgressError::WindowClosed { reason, closed_at } => ApiError::WindowClosed { reason, closed_at },
             EgressError::Store(e) => ApiError::Store(e),
             err @ (EgressError::Keys(_) | EgressError::Adapter(_)) => ApiError::Unavailable(err.to_string()),
+        }
+    }
+}
+
+impl From<crate::channels::templates::TemplateError> for ApiError {
+    fn from(err: crate::channels::templates::TemplateError) -> Self {
+        use crate::channels::templates::TemplateError;
+        match err {
+            TemplateError::Store(e) => ApiError::Store(e),
+            TemplateError::Provider(e) => ApiError::Unavailable(format!("the provider did not list the templates: {e}")),
+            other => ApiError::invalid(other.field(), other.to_string()),
         }
     }
 }

@@ -35,7 +35,9 @@ use crate::store::{self, Page};
 const MAX_TEXT_CHARS: usize = 20_000;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/conversations/{id}/messages", get(list).post(reply))
+    Router::new()
+        .route("/v1/conversations/{id}/messages", get(list).post(reply))
+        .route("/v1/messages/{id}/deliveries", get(deliveries))
 }
 
 pub fn valid_text(text: &str) -> ApiResult<&str> {
@@ -89,10 +91,38 @@ async fn list(
     Ok(Json(list_body(data, page.next_cursor)))
 }
 
+/// A sent message's delivery history: every report its provider made, in the order received,
+/// and whether it moved the status (a late "sent" after "read" is kept, not applied).
+async fn deliveries(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("message"))?;
+    let message = store::messages::get(&state.db, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("message"))?;
+    // The conversation's access rules decide who may see its messages.
+    find(&state, &auth, &message.conversation_id.to_string()).await?;
+    let reports = store::deliveries::for_message(&state.db, message.id).await?;
+    let data: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "status": r.status,
+                "error": r.error,
+                "applied": r.applied,
+                "external_id": r.external_id,
+                "received_at": crate::domain::rfc3339(r.received_at),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"message_id": message.id, "status": message.status, "error": message.error, "data": data})))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Reply {
-    text: String,
+    /// The text; or, on channels with templates, `template` instead.
+    text: Option<String>,
+    /// An approved template to send instead of text (outside the reply window the only way).
+    template: Option<omnibridge_channel::TemplateSend>,
+    /// A message of the conversation this one answers, quoted where the channel can.
+    reply_to: Option<Uuid>,
     channel_id: Option<Uuid>,
     #[serde(default)]
     private: bool,
@@ -164,9 +194,15 @@ async fn reply(
     JsonBody(body): JsonBody<Reply>,
 ) -> ApiResult<impl IntoResponse> {
     let conversation = find(&state, &auth, &id).await?;
-    let text = valid_text(&body.text)?;
-    let purpose = valid_purpose(&state, body.purpose.as_deref())?;
-    let purpose = purpose.as_str();
+    let text = match (&body.text, &body.template) {
+        (Some(text), None) => Some(valid_text(text)?),
+        (None, Some(_)) if body.private => return Err(ApiError::invalid("template", "a private note has text, not a template")),
+        (None, Some(_)) if !body.attachments.is_empty() => return Err(ApiError::invalid("attachments", "a template is sent without files")),
+        (None, Some(_)) => None,
+        (Some(_), Some(_)) => return Err(ApiError::invalid("template", "give either text or a template, not both")),
+        (None, None) => return Err(ApiError::invalid("text", "required (or a template, on channels that have them)")),
+    };
+    let requested_purpose = valid_purpose(&state, body.purpose.as_deref())?;
     let channel_id = match (body.private, body.channel_id) {
         (true, _) => conversation.channel_id,
         (false, Some(other)) => reachable_channel(&state, &auth, conversation.contact_id, other).await?.id,
@@ -175,18 +211,55 @@ async fn reply(
     let channel = state.channels.get(channel_id).await?.ok_or_else(|| ApiError::invalid("channel_id", "no channel with this id"))?;
     let kind = state.channels.kind_of(&channel);
     let files = valid_attachments(&body.attachments, &channel.kind, kind.is_some_and(|k| k.capabilities().attachments))?;
+    // A template brings its own text, and its category says the purpose.
+    let prepared = match body.template.clone() {
+        Some(spec) => Some(crate::channels::templates::prepare(&state.channels, &state.db, &channel, spec).await?),
+        None => None,
+    };
+    let purpose = match &prepared {
+        Some(p) if p.purpose == crate::consent::purposes::MARKETING => p.purpose,
+        _ => requested_purpose.as_str(),
+    };
+    let text: &str = match (&prepared, text) {
+        (Some(p), _) => p.text.as_str(),
+        (None, Some(text)) => text,
+        (None, None) => return Err(ApiError::invalid("text", "required")),
+    };
+    let quoted = match body.reply_to {
+        Some(quoted) => {
+            let found = store::messages::get(&state.db, auth.tenant_id, quoted).await?.filter(|m| m.conversation_id == conversation.id);
+            Some(found.ok_or_else(|| ApiError::invalid("reply_to", "no message with this id in the conversation"))?.id)
+        }
+        None => None,
+    };
     if !body.private {
-        let outgoing = Outgoing { tenant_id: auth.tenant_id, contact_id: conversation.contact_id, channel: &channel, purpose, attachments: !files.is_empty(), to: None };
+        let outgoing = Outgoing {
+            tenant_id: auth.tenant_id,
+            contact_id: conversation.contact_id,
+            channel: &channel,
+            purpose,
+            attachments: !files.is_empty(),
+            to: None,
+            template: prepared.is_some(),
+            human: true,
+        };
         state.door.preflight(&outgoing).await?;
     }
     if !body.private
+        && prepared.is_none()
         && let Some(kind) = kind
     {
         kind.check_text(text).map_err(|e| ApiError::invalid("text", e.detail))?;
     }
     let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
     let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
-    let draft = Draft { author: Author::Operator(auth.operator_id), private: body.private, ..Draft::automatic(auth.tenant_id, conversation.id, channel_id, &key, text, purpose) };
+    let draft = Draft {
+        author: Author::Operator(auth.operator_id),
+        private: body.private,
+        template: prepared.as_ref().map(|p| &p.spec),
+        quoted,
+        ..Draft::automatic(auth.tenant_id, conversation.id, channel_id, &key, text, purpose)
+    };
     let mut message = outgoing::queue(&mut work, &state.send_wake, draft).await?;
     let now = store::now_micros();
     let mut rows = Vec::new();

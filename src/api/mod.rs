@@ -89,7 +89,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         // Visitors send short texts: a smaller limit for the widget API.
         .merge(widget.layer(DefaultBodyLimit::max(state.config.http.widget_max_body_bytes)))
         .merge(unsubscribe::router(state.clone()))
-        .merge(crate::channels::hooks::router(&state.channels, inbound, state.config.public_base_url()))
+        .merge(crate::channels::hooks::router(&state.channels, &state.db, &state.keyring, inbound, state.config.public_base_url()))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::enforce))
         .layer(middleware::from_fn_with_state(state.clone(), request_deadline))
         .layer(middleware::from_fn_with_state(state, announced_body_limit))

@@ -87,12 +87,34 @@ impl ChannelHost for HubChannelHost {
                 .find(|m| m.direction == crate::domain::Direction::Out.as_str()),
             (None, None) => None,
         };
+        let waits = report.message_id.is_none() && report.provider_id.is_some();
+        let report = Report { status: report.status, external_id: report.provider_id, error: report.error };
         let Some(message) = message.filter(|m| m.channel_id == channel_id && m.direction == crate::domain::Direction::Out.as_str()) else {
+            if waits {
+                // Perhaps the send's own answer has not been recorded yet.
+                return reports::park(&self.db, channel_id, &report).await.map_err(unavailable);
+            }
             tracing::info!(%channel_id, "a delivery report for a message this channel did not send; ignored");
             return Ok(());
         };
-        let report = Report { status: report.status, external_id: report.provider_id, error: report.error };
         reports::record(&self.db, &self.keyring, &self.bus, &message, report).await.map(|_| ()).map_err(unavailable)
+    }
+
+    async fn report_until(&self, channel_id: Uuid, to: &omnibridge_channel::Address, status: omnibridge_channel::DeliveryStatus, until_ms: i64) -> Result<(), HostError> {
+        let Some(channel) = self.channels()?.get(channel_id).await.map_err(unavailable)? else { return Ok(()) };
+        let index = self.keyring.blind_index(channel.tenant_id, to);
+        let found = store::contacts::identities_by_indexes(&self.db, &[(channel.tenant_id, to.kind.as_str(), index.as_slice())], true).await.map_err(unavailable)?;
+        let Some(identity) = found.first() else { return Ok(()) };
+        let messages = store::messages::outbound_up_to(&self.db, channel_id, identity.contact_id, until_ms.saturating_mul(1000)).await.map_err(unavailable)?;
+        for message in messages {
+            let report = Report { status, external_id: None, error: None };
+            reports::record(&self.db, &self.keyring, &self.bus, &message, report).await.map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn template_status(&self, channel_id: Uuid, name: &str, language: &str, status: &str) -> Result<(), HostError> {
+        store::templates::set_status(&self.db, channel_id, name, language, status).await.map(|_| ()).map_err(unavailable)
     }
 
     async fn auto_reply(&self, channel_id: Uuid, accepted: &Accepted, text: &str) -> Result<(), HostError> {

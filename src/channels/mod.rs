@@ -7,11 +7,14 @@
 //! [`registry`].
 
 pub mod hooks;
+pub mod media;
+pub mod checkup;
 pub mod host;
 pub mod registry;
 pub mod reports;
 pub mod runners;
 pub mod settings;
+pub mod templates;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
@@ -196,6 +199,11 @@ impl Channels {
     /// Fetching brings data in; nothing about the contact leaves but the provider's own id.
     pub(crate) fn file_source(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
         self.adapter(info)
+    }
+
+    /// The adapter that lists the provider's message templates, for kinds that keep them.
+    pub(crate) fn template_source(&self, info: &ChannelInfo) -> Option<Arc<dyn Channel>> {
+        self.kind_of(info).filter(|k| k.capabilities().templates).and_then(|_| self.adapter(info))
     }
 
     /// The adapter whose `run` pulls this channel's inbound messages (for the runners).

@@ -15,6 +15,9 @@ fn built_in(sockets: &VisitorSockets) -> Vec<Arc<dyn ChannelKind>> {
         Arc::new(omnibridge_email::EmailKind),
         Arc::new(omnibridge_twilio_sms::TwilioSmsKind),
         Arc::new(omnibridge_telegram::TelegramKind),
+        Arc::new(omnibridge_whatsapp::WhatsAppKind),
+        Arc::new(omnibridge_meta_messenger::MessengerKind::messenger()),
+        Arc::new(omnibridge_meta_messenger::MessengerKind::instagram()),
     ]
 }
 

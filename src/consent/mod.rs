@@ -40,6 +40,8 @@ pub mod methods {
     pub const PROVIDER_SIGNAL: &str = "provider_signal";
     pub const EMAIL_UNSUBSCRIBE: &str = "email_unsubscribe";
     pub const TELEGRAM_COMMAND: &str = "telegram_command";
+    /// A STOP written on a messenger (WhatsApp, Messenger, Instagram).
+    pub const MESSENGER_KEYWORD: &str = "messenger_keyword";
     pub const WIDGET_CHECKBOX: &str = "widget_checkbox";
     pub const API: &str = "api";
     pub const OPERATOR: &str = "operator";
@@ -48,7 +50,7 @@ pub mod methods {
 
     /// The ledger's spelling of a method an adapter names, if it is one.
     pub fn known(method: &str) -> Option<&'static str> {
-        [SMS_KEYWORD, PROVIDER_SIGNAL, EMAIL_UNSUBSCRIBE, TELEGRAM_COMMAND, WIDGET_CHECKBOX, API, OPERATOR].into_iter().find(|m| *m == method)
+        [SMS_KEYWORD, PROVIDER_SIGNAL, EMAIL_UNSUBSCRIBE, TELEGRAM_COMMAND, MESSENGER_KEYWORD, WIDGET_CHECKBOX, API, OPERATOR].into_iter().find(|m| *m == method)
     }
 }
 

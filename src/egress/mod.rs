@@ -13,7 +13,7 @@
 //! client's only way to send takes a permit, and only this module can make one.
 
 pub mod preflight;
-
+pub mod window;
 pub mod worker;
 
 use std::sync::Arc;
@@ -62,9 +62,10 @@ pub enum EgressError {
     /// The tenant's routing policy does not allow it.
     #[error("policy_blocked: {reason} ({rule})")]
     PolicyBlocked { rule: String, reason: String },
-    /// The channel's reply window has closed (the text starts with `window_closed:`).
-    #[error("{0}")]
-    WindowClosed(String),
+    /// The channel's reply window has closed (the text starts with `window_closed:`); when it
+    /// closed (microseconds), if the person ever wrote.
+    #[error("{reason}")]
+    WindowClosed { reason: String, closed_at: Option<i64> },
     /// The contact's keys could not be opened.
     #[error("the contact's keys are unavailable: {0}")]
     Keys(String),

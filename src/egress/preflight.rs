@@ -7,6 +7,7 @@
 use omnibridge_channel::Address;
 use uuid::Uuid;
 
+use super::window::{Allowance, Window};
 use super::{Door, EgressError, Recipient, Transfer};
 use crate::channels::ChannelInfo;
 use crate::events::present::fields;
@@ -23,6 +24,10 @@ pub struct Outgoing<'a> {
     /// The address it goes to when that is not the contact's address on the channel's kind (a
     /// transcript to a confirmed address).
     pub to: Option<&'a Address>,
+    /// An approved template (which may leave outside the reply window).
+    pub template: bool,
+    /// Written by an operator (who may use a kind's human-agent allowance), not by the hub.
+    pub human: bool,
 }
 
 impl Door {
@@ -50,14 +55,12 @@ impl Door {
         };
         let verdict = self.decide_send(&transfer).await?;
         Self::refusal(verdict)?;
-        if let Some(window) = kind.and_then(|k| k.capabilities().reply_window) {
-            let last = store::messages::last_inbound_at(&self.db, outgoing.contact_id, channel.id).await?;
-            if last.is_none_or(|at| store::now_micros() - at > window.as_micros() as i64) {
-                return Err(EgressError::WindowClosed(format!(
-                    "window_closed: the contact last wrote on this channel more than {} hours ago; the provider allows only approved templates now",
-                    window.as_secs() / 3600
-                )));
-            }
+        if let Some(kind) = kind
+            && !outgoing.template
+            && let Some(window) = Window::of(&self.db, kind, outgoing.contact_id, channel.id).await?
+            && window.allowance(store::now_micros(), outgoing.human) == Allowance::TemplateOnly
+        {
+            return Err(window.refusal(kind));
         }
         Ok(())
     }

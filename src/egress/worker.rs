@@ -10,6 +10,7 @@ use omnibridge_channel::{AdapterError, DeliveryStatus, OutboundAttachment, Outbo
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::window::{Allowance, Window};
 use super::{Door, EgressError, Recipient, Transfer};
 use crate::events::WorkError;
 use crate::events::outbox::UnitOfWork;
@@ -99,10 +100,24 @@ impl SendWorker {
             Ok(None) => return Outcome::Failed("the contact has no address on this channel".into()),
             Err(err) => return self.retry_or_fail(q, err.to_string()),
         };
-        let extras = match self.extras(q, &channel, kind).await {
+        let mut extras = match self.extras(q, &channel, kind).await {
             Ok(extras) => extras,
             Err(err) => return self.retry_or_fail(q, err.to_string()),
         };
+        match self.template_and_quote(q, &mut extras).await {
+            Ok(()) => {}
+            Err(err) => return self.retry_or_fail(q, err.to_string()),
+        }
+        // The window may have closed while the message waited.
+        match Window::of(&self.db, kind, q.contact_id, q.channel_id).await {
+            Ok(Some(window)) if extras.template.is_none() => match window.allowance(store::now_micros(), q.author_type == "operator") {
+                Allowance::Free => {}
+                Allowance::HumanAgent => extras.human_agent = true,
+                Allowance::TemplateOnly => return Outcome::Failed(window.refusal(kind).to_string()),
+            },
+            Ok(_) => {}
+            Err(err) => return self.retry_or_fail(q, err.to_string()),
+        }
         let message = OutboundMessage {
             id: q.id,
             channel_id: q.channel_id,
@@ -128,7 +143,7 @@ impl SendWorker {
         };
         match self.door.send(&transfer, adapter.as_ref(), &message).await {
             Ok(receipt) => Outcome::Done(receipt),
-            Err(err @ (EgressError::ConsentMissing(_) | EgressError::PolicyBlocked { .. } | EgressError::Restricted(_) | EgressError::WindowClosed(_))) => {
+            Err(err @ (EgressError::ConsentMissing(_) | EgressError::PolicyBlocked { .. } | EgressError::Restricted(_) | EgressError::WindowClosed { .. })) => {
                 Outcome::Failed(err.to_string())
             }
             Err(EgressError::Adapter(AdapterError::RecipientOptedOut(error))) => match medium {
@@ -201,7 +216,21 @@ impl SendWorker {
         // The hub's own messages (away notices, HELP answers, transcripts) are automatic mail
         // (RFC 3834 Auto-Submitted), so other robots do not answer them.
         let automatic = q.author_type == "system";
-        Ok(OutboundExtras { thread_refs, subject, reply_to, automatic, unsubscribe_url, unsubscribe_mailto, attachments })
+        Ok(OutboundExtras { thread_refs, subject, reply_to, automatic, unsubscribe_url, unsubscribe_mailto, attachments, ..OutboundExtras::default() })
+    }
+
+    /// A template send's template and parameters (opened), and the provider id of the message
+    /// this one quotes.
+    async fn template_and_quote(&self, q: &QueuedMessage, extras: &mut OutboundExtras) -> Result<(), WorkError> {
+        if let Some(sealed) = &q.template {
+            let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await?;
+            let json = key.open(fields::MESSAGE_TEMPLATE, q.id, sealed)?;
+            extras.template = serde_json::from_str(&json).ok();
+        }
+        if let Some(quoted) = q.quoted_id {
+            extras.quoted = store::messages::get(&self.db, q.tenant_id, quoted).await?.and_then(|m| m.external_id);
+        }
+        Ok(())
     }
 
     fn retry_or_fail(&self, q: &QueuedMessage, error: String) -> Outcome {
@@ -263,6 +292,10 @@ impl SendWorker {
             }
         }
         work.commit().await?;
+        // Statuses that overtook this answer waited for the provider's id.
+        if let Outcome::Done(Receipt { external_id: Some(external_id), .. }) = &outcome {
+            crate::channels::reports::apply_waiting(&self.db, &self.keyring, &self.bus, q.tenant_id, q.id, q.channel_id, external_id).await?;
+        }
         match &outcome {
             Outcome::Done(_) => metrics::counter!("omnibridge_messages_sent_total").increment(1),
             Outcome::Failed(_) | Outcome::OptedOut { .. } => metrics::counter!("omnibridge_messages_failed_total").increment(1),

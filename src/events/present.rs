@@ -13,6 +13,8 @@ pub mod fields {
     pub const CONTACT_PHONE: &str = "contact.phone";
     pub const IDENTITY_ADDRESS: &str = "identity.address";
     pub const MESSAGE_TEXT: &str = "message.text";
+    /// A template send's template and parameters (JSON).
+    pub const MESSAGE_TEMPLATE: &str = "message.template";
     pub const CONVERSATION_SUBJECT: &str = "conversation.subject";
     pub const ATTACHMENT_FILENAME: &str = "attachment.filename";
     pub const ATTACHMENT_DATA: &str = "attachment.data";

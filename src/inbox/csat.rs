@@ -38,6 +38,8 @@ pub async fn offer(hub: &AppState, work: &mut UnitOfWork, conversation: &Convers
         purpose: crate::consent::purposes::SERVICE,
         attachments: false,
         to: None,
+        template: false,
+        human: false,
     };
     let link_allowed = !live && hub.door.preflight(&outgoing).await.is_ok();
     if !live && !link_allowed {

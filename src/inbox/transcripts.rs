@@ -132,13 +132,13 @@ impl Transcripts<'_> {
     /// The door's questions, before anything is queued: restriction, consent for transcripts
     /// to the address, age, the routing policy for the channel.
     async fn preflight(&self, tenant_id: Uuid, contact_id: Uuid, channel: &ChannelInfo, address: &Address) -> Result<(), TranscriptError> {
-        let outgoing = Outgoing { tenant_id, contact_id, channel, purpose: PURPOSE, attachments: false, to: Some(address) };
+        let outgoing = Outgoing { tenant_id, contact_id, channel, purpose: PURPOSE, attachments: false, to: Some(address), template: false, human: false };
         self.door.preflight(&outgoing).await.map_err(|err| {
             let code = match &err {
                 EgressError::ConsentMissing(_) => "consent_missing",
                 EgressError::Restricted(_) => "restricted",
                 EgressError::PolicyBlocked { .. } => "policy_blocked",
-                EgressError::WindowClosed(_) => "window_closed",
+                EgressError::WindowClosed { .. } => "window_closed",
                 _ => return unavailable(err),
             };
             let detail = match err {

@@ -559,6 +559,8 @@ async fn record_consent_signals(
             ConsentAction::OptOut => (consent::purposes::ALL, consent::actions::WITHDRAW),
             // Opting back in reopens the conversation, not marketing.
             ConsentAction::OptIn => (consent::purposes::SERVICE, consent::actions::GRANT),
+            // Messengers keep the conversation open; only promotions stop.
+            ConsentAction::OptOutMarketing => (consent::purposes::MARKETING, consent::actions::WITHDRAW),
         };
         let id = Uuid::now_v7();
         signals.push(NewConsent {

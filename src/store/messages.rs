@@ -20,7 +20,7 @@ row_struct! {
     pub struct QueuedMessage {
         id: Uuid, tenant_id: Uuid, conversation_id: Uuid, contact_id: Uuid, channel_id: Uuid,
         author_type: String, author_id: Option<Uuid>, text: Vec<u8>, purpose: String, attempts: i64, created_at: i64,
-        recipient_identity_id: Option<Uuid>, subject: Option<String>,
+        recipient_identity_id: Option<Uuid>, subject: Option<String>, template: Option<Vec<u8>>, quoted_id: Option<Uuid>,
     }
 }
 
@@ -152,11 +152,11 @@ pub async fn claim_queued(db: &Db, lease_micros: i64, limit: usize) -> StoreResu
     const PG: &str = "UPDATE messages SET lease_until = $2, attempts = attempts + 1 WHERE id IN (\
                       SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
                       AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                      RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject";
+                      RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject, template, quoted_id";
     const SQLITE: &str = "UPDATE messages SET lease_until = $2, attempts = attempts + 1 WHERE id IN (\
                           SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
                           AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3) \
-                          RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject";
+                          RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject, template, quoted_id";
     let now = now_micros();
     Ok(match db {
         Db::Pg(p) => sqlx::query_as(PG).bind(now).bind(now + lease_micros).bind(limit as i64).fetch_all(p).await?,
@@ -300,6 +300,24 @@ pub async fn last_inbound_at<'a>(conn: impl Into<Conn<'a>>, contact_id: Uuid, ch
     const SQL: &str = "SELECT MAX(created_at) FROM messages WHERE contact_id = $1 AND channel_id = $2 AND direction = 'in'";
     let (at,): (Option<i64>,) = on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(contact_id).bind(channel_id).fetch_one(c).await)?;
     Ok(at)
+}
+
+/// The messages a channel sent a contact up to `until` (microseconds) that are not yet read:
+/// what a delivery or read watermark covers.
+pub async fn outbound_up_to(db: &Db, channel_id: Uuid, contact_id: Uuid, until: i64) -> StoreResult<Vec<MessageRow>> {
+    const SQL: &str = "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
+                       external_id, text, private, purpose, status, error, created_at, updated_at FROM messages \
+                       WHERE contact_id = $1 AND channel_id = $2 AND direction = 'out' AND status IN ('sent', 'delivered') AND created_at <= $3 \
+                       ORDER BY created_at LIMIT 500";
+    Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(contact_id).bind(channel_id).bind(until).fetch_all(p).await)?)
+}
+
+/// Marks a queued message as a template send (the template and parameters sealed) and the
+/// message it quotes.
+pub async fn set_template<'a>(conn: impl Into<Conn<'a>>, id: Uuid, sealed_template: Option<&[u8]>, quoted_id: Option<Uuid>) -> StoreResult<()> {
+    const SQL: &str = "UPDATE messages SET template = $2, quoted_id = $3 WHERE id = $1";
+    on_conn!(conn.into(), |c| sqlx::query(SQL).bind(id).bind(sealed_template).bind(quoted_id).execute(c).await.map(|_| ()))?;
+    Ok(())
 }
 
 pub async fn set_envelope<'a>(conn: impl Into<Conn<'a>>, id: Uuid, identity_id: Option<Uuid>, subject: Option<&str>) -> StoreResult<()> {

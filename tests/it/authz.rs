@@ -59,6 +59,8 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     assert!(!delivery.is_empty(), "the message event was fanned out to the endpoint");
     let (_, list) = app.get("/v1/conversations", &admin).await;
     let conversation = list["data"][0]["id"].as_str().expect("conversation").to_owned();
+    let (_, messages) = app.get(&format!("/v1/conversations/{conversation}/messages"), &admin).await;
+    let message = messages["data"][0]["id"].as_str().expect("message").to_owned();
     let contact = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
     let (_, filed) = app.post("/v1/privacy/requests", &admin, json!({"type": "access", "contact_id": contact})).await;
     let request = filed["id"].as_str().expect("privacy request").to_owned();
@@ -126,6 +128,10 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::GET, template: "/v1/operators", body: None, expect: [401, 200, 200, 200] },
         Case { method: Method::POST, template: "/v1/operators", body: Some(json!({"name": "Eve", "role": "agent"})), expect: [401, 201, 403, 201] },
         Case { method: Method::GET, template: "/v1/channels/{channel}/quarantine", body: None, expect: [401, 404, 403, 200] },
+        // A web chat channel keeps no message templates.
+        Case { method: Method::GET, template: "/v1/channels/{channel}/templates", body: None, expect: [401, 404, 404, 404] },
+        Case { method: Method::POST, template: "/v1/channels/{channel}/templates/sync", body: Some(json!({})), expect: [401, 404, 404, 404] },
+        Case { method: Method::GET, template: "/v1/messages/{message}/deliveries", body: None, expect: [401, 404, 200, 200] },
         Case { method: Method::GET, template: "/v1/attachments/{attachment}", body: None, expect: [401, 404, 404, 404] },
         Case { method: Method::GET, template: "/v1/webhooks/event-types", body: None, expect: [401, 200, 403, 200] },
         Case { method: Method::GET, template: "/v1/webhooks/endpoints", body: None, expect: [401, 200, 403, 200] },
@@ -260,6 +266,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         let path = case
             .template
             .replace("{channel}", &channel)
+            .replace("{message}", &message)
             .replace("{conversation}", &conversation)
             .replace("{contact}", &contact)
             .replace("{endpoint}", &endpoint)
@@ -309,7 +316,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let mut tested: BTreeSet<String> = cases
         .iter()
         .map(|c| {
-            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}", "{subprocessor}", "{request}", "{canned}", "{operator}"]
+            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}", "{subprocessor}", "{request}", "{canned}", "{operator}", "{message}"]
                 .iter()
                 .fold(c.template.to_owned(), |path, name| path.replace(name, "{id}"));
             format!("{} {path}", c.method)

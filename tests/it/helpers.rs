@@ -236,6 +236,24 @@ impl TestApp {
         (status, json)
     }
 
+    /// Runs one statement on the hub's database with `$1` bound to the uuid `id` (to age a row,
+    /// as time would).
+    pub async fn execute(&self, sql: &str, id: &str) {
+        let id = uuid::Uuid::parse_str(id).expect("uuid");
+        match self.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.config.database_url).await.expect("sqlite");
+                sqlx::query(sqlx::AssertSqlSafe(sql.replace("$1", "?"))).bind(id).execute(&pool).await.expect("execute");
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.config.database_url).await.expect("postgres");
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).bind(id).execute(&pool).await.expect("execute");
+                pool.close().await;
+            }
+        }
+    }
+
     pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(key), None).await
     }

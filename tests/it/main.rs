@@ -21,6 +21,8 @@ mod team;
 mod operator_mail;
 mod plugin_kind;
 mod telegram;
+mod messenger;
+mod whatsapp;
 mod openapi;
 mod privacy;
 mod routing;

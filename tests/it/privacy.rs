@@ -57,22 +57,6 @@ pub(crate) async fn blobs(app: &TestApp, sql: &str, id: &str) -> Vec<Vec<u8>> {
     }
 }
 
-async fn execute(app: &TestApp, sql: &str, id: &str) {
-    let id = uuid::Uuid::parse_str(id).expect("uuid");
-    match app.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&app.config.database_url).await.expect("sqlite");
-            sqlx::query(sqlx::AssertSqlSafe(sql.replace("$1", "?"))).bind(id).execute(&pool).await.expect("execute");
-            pool.close().await;
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&app.config.database_url).await.expect("postgres");
-            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).bind(id).execute(&pool).await.expect("execute");
-            pool.close().await;
-        }
-    }
-}
-
 /// Everything the database holds, as bytes: the SQLite file and its log, or on PostgreSQL the
 /// text of every row of every table.
 async fn everything(app: &TestApp) -> Vec<u8> {
@@ -315,7 +299,7 @@ async fn retention_purges_only_what_is_older(backend: Backend) {
     let (_, old) = app.visitor_says(&token, json!({"text": "from last week"})).await;
     let (_, new) = app.visitor_says(&token, json!({"text": "from today"})).await;
     let old_id = old["id"].as_str().expect("id").to_owned();
-    execute(&app, "UPDATE messages SET created_at = created_at - 604800000000 WHERE id = $1", &old_id).await;
+    app.execute("UPDATE messages SET created_at = created_at - 604800000000 WHERE id = $1", &old_id).await;
 
     let (status, problem) = app.put("/v1/retention", &admin, json!({"messages_days": 0})).await;
     assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("messages_days")));

@@ -67,6 +67,17 @@ pub trait ChannelHost: Send + Sync + 'static {
     /// accepted: it passes the egress door like any other message.
     async fn auto_reply(&self, channel_id: Uuid, accepted: &Accepted, text: &str) -> Result<(), HostError>;
 
+    /// Every message the channel sent to `to` up to `until_ms` (Unix milliseconds) reached
+    /// `status` (Messenger's delivery and read watermarks, which name no message).
+    async fn report_until(&self, channel_id: Uuid, to: &crate::Address, status: DeliveryStatus, until_ms: i64) -> Result<(), HostError> {
+        let _ = (channel_id, to, status, until_ms);
+        Ok(())
+    }
+
+    /// The provider changed a template's status (approved, paused, disabled): the hub's copy
+    /// follows, so a paused template is not offered.
+    async fn template_status(&self, channel_id: Uuid, name: &str, language: &str, status: &str) -> Result<(), HostError>;
+
     /// A provider callback was refused for a bad signature or secret: counted and logged.
     fn signature_refused(&self, kind: &str, channel_id: Uuid);
 }

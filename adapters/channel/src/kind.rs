@@ -24,10 +24,13 @@ pub enum Medium {
     Email,
     Sms,
     Telegram,
+    Whatsapp,
+    Messenger,
+    Instagram,
 }
 
 impl Medium {
-    pub const ALL: &'static [Medium] = &[Self::Sms, Self::Email, Self::Telegram, Self::Webchat];
+    pub const ALL: &'static [Medium] = &[Self::Sms, Self::Email, Self::Telegram, Self::Webchat, Self::Whatsapp, Self::Messenger, Self::Instagram];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -35,6 +38,9 @@ impl Medium {
             Self::Email => "email",
             Self::Sms => "sms",
             Self::Telegram => "telegram",
+            Self::Whatsapp => "whatsapp",
+            Self::Messenger => "messenger",
+            Self::Instagram => "instagram",
         }
     }
 
@@ -49,6 +55,9 @@ impl Medium {
             Self::Email => AddressKind::Email,
             Self::Sms => AddressKind::Phone,
             Self::Telegram => AddressKind::Telegram,
+            Self::Whatsapp => AddressKind::Whatsapp,
+            Self::Messenger => AddressKind::Messenger,
+            Self::Instagram => AddressKind::Instagram,
         }
     }
 
@@ -95,8 +104,8 @@ pub mod categories {
     pub fn of_address(kind: crate::AddressKind) -> &'static str {
         match kind {
             crate::AddressKind::Email => CONTACT_EMAIL,
-            crate::AddressKind::Phone => CONTACT_PHONE,
-            crate::AddressKind::Telegram | crate::AddressKind::Webchat => CONTACT_HANDLE,
+            crate::AddressKind::Phone | crate::AddressKind::Whatsapp => CONTACT_PHONE,
+            crate::AddressKind::Telegram | crate::AddressKind::Webchat | crate::AddressKind::Messenger | crate::AddressKind::Instagram => CONTACT_HANDLE,
         }
     }
 }
@@ -112,6 +121,16 @@ pub struct Capabilities {
     pub threading: bool,
     /// Free-form messages may be sent only this long after the person last wrote.
     pub reply_window: Option<Duration>,
+    /// After `reply_window`, an operator (never an automatic answer) may still write this long
+    /// after the person last wrote, the send marked as a human agent's (Messenger's
+    /// `HUMAN_AGENT` tag).
+    pub human_agent_window: Option<Duration>,
+    /// Files people send are fetched from the provider as soon as the message is stored, not on
+    /// first download: the provider forgets them (WhatsApp media ids expire).
+    pub fetch_media_at_once: bool,
+    /// The provider keeps approved message templates ([`crate::Channel::templates`]); outside
+    /// the reply window only a template may be sent.
+    pub templates: bool,
     /// The hub itself delivers to the person's open sessions (a widget): typing indicators and
     /// surveys are shown in place, and no third party receives anything.
     pub live_sessions: bool,

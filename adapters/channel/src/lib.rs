@@ -7,6 +7,7 @@
 
 mod error;
 pub mod host;
+pub mod keywords;
 pub mod kind;
 mod message;
 pub mod net;
@@ -22,7 +23,7 @@ pub use net::AddressGuard;
 pub use recent::RecentReceipts;
 pub use message::{
     Accepted, Address, AddressKind, ConsentAction, ConsentSignal, DeliveryStatus, FetchedFile, InboundAttachment, InboundExtras, InboundMessage,
-    OutboundAttachment, OutboundExtras, OutboundMessage, Receipt, Sender, Technical, is_e164,
+    OutboundAttachment, OutboundExtras, OutboundMessage, Receipt, Sender, Technical, Template, TemplateSend, is_e164,
 };
 
 use std::sync::Arc;
@@ -69,6 +70,12 @@ pub trait Channel: Send + Sync + 'static {
     async fn fetch_attachment(&self, remote: &str) -> Result<FetchedFile, AdapterError> {
         let _ = remote;
         Err(AdapterError::Permanent(format!("{} channels keep no files at the provider", self.kind())))
+    }
+
+    /// The message templates the provider keeps for this channel (WhatsApp), all of them,
+    /// whatever their status. Kinds without templates keep the default.
+    async fn templates(&self) -> Result<Vec<Template>, AdapterError> {
+        Ok(Vec::new())
     }
 
     /// A link that opens a conversation with this channel carrying `token` (a Telegram deep

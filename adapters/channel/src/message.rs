@@ -11,6 +11,13 @@ pub enum AddressKind {
     Phone,
     Telegram,
     Webchat,
+    /// A WhatsApp number, E.164 like a phone number but its own namespace: a WhatsApp account
+    /// and an SMS number are one person only when linked by the usual verified-link rules.
+    Whatsapp,
+    /// A Messenger page-scoped id (PSID): the same person has another id on another page.
+    Messenger,
+    /// An Instagram-scoped id (IGSID), per professional account.
+    Instagram,
 }
 
 impl AddressKind {
@@ -20,6 +27,9 @@ impl AddressKind {
             Self::Phone => "phone",
             Self::Telegram => "telegram",
             Self::Webchat => "webchat",
+            Self::Whatsapp => "whatsapp",
+            Self::Messenger => "messenger",
+            Self::Instagram => "instagram",
         }
     }
 
@@ -29,6 +39,9 @@ impl AddressKind {
             "phone" => Self::Phone,
             "telegram" => Self::Telegram,
             "webchat" => Self::Webchat,
+            "whatsapp" => Self::Whatsapp,
+            "messenger" => Self::Messenger,
+            "instagram" => Self::Instagram,
             _ => return None,
         })
     }
@@ -47,13 +60,13 @@ impl Address {
         let raw = raw.trim();
         let value = match kind {
             AddressKind::Email => raw.to_lowercase(),
-            AddressKind::Phone => {
+            AddressKind::Phone | AddressKind::Whatsapp => {
                 let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
                 // `00` is the international prefix written out: 0044… is +44….
                 let digits = if raw.starts_with("00") { &digits[2..] } else { &digits[..] };
                 format!("+{digits}")
             }
-            AddressKind::Telegram | AddressKind::Webchat => raw.to_owned(),
+            AddressKind::Telegram | AddressKind::Webchat | AddressKind::Messenger | AddressKind::Instagram => raw.to_owned(),
         };
         Self { kind, value }
     }
@@ -132,6 +145,9 @@ pub struct InboundExtras {
     /// seen for the first time presenting it joins that contact instead of becoming a new one.
     #[serde(default)]
     pub link_token: Option<String>,
+    /// The provider's id of the message this one quotes (a reply to a specific message).
+    #[serde(default)]
+    pub quoted: Option<String>,
 }
 
 /// A consent change the sender expressed in the channel's own vocabulary.
@@ -151,6 +167,9 @@ pub enum ConsentAction {
     OptOut,
     /// The sender may be contacted again on this channel (SMS START).
     OptIn,
+    /// No more marketing on this channel; answers to the person's own questions still go
+    /// (WhatsApp's "stop promotions", a STOP on a messenger).
+    OptOutMarketing,
 }
 
 /// A file that came with an inbound message.
@@ -230,6 +249,94 @@ pub struct OutboundExtras {
     /// Files to send with the message (channels that carry files).
     #[serde(default)]
     pub attachments: Vec<OutboundAttachment>,
+    /// Send this approved template instead of the text (which is the template rendered, for
+    /// the record).
+    #[serde(default)]
+    pub template: Option<TemplateSend>,
+    /// The person last wrote longer ago than the kind's reply window: the send is an operator's
+    /// under the human-agent allowance ([`crate::Capabilities::human_agent_window`]).
+    #[serde(default)]
+    pub human_agent: bool,
+    /// The provider's id of the message this one answers, shown quoted where the provider can.
+    #[serde(default)]
+    pub quoted: Option<String>,
+}
+
+/// An approved message template a provider keeps (WhatsApp), as synced from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Template {
+    pub name: String,
+    pub language: String,
+    /// `MARKETING`, `UTILITY`, `AUTHENTICATION`.
+    pub category: String,
+    /// `APPROVED`, `PENDING`, `REJECTED`, `PAUSED`, `DISABLED`, …; only approved ones are sent.
+    pub status: String,
+    /// The provider's component definitions (header, body with `{{1}}` placeholders, footer,
+    /// buttons), as it gave them.
+    pub components: serde_json::Value,
+}
+
+impl Template {
+    /// The body's text, if the template has one.
+    pub fn body(&self) -> Option<&str> {
+        self.components.as_array()?.iter().find(|c| c.get("type").and_then(|t| t.as_str()).is_some_and(|t| t.eq_ignore_ascii_case("body")))?.get("text")?.as_str()
+    }
+
+    /// How many parameters the body takes: the distinct `{{…}}` placeholders in it.
+    pub fn body_parameters(&self) -> usize {
+        let mut names: Vec<&str> = Vec::new();
+        let mut rest = self.body().unwrap_or("");
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else { break };
+            let name = after[..end].trim();
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+            rest = &after[end + 2..];
+        }
+        names.len()
+    }
+
+    /// The body with the parameters put in (`{{1}}` is the first), as the person will read it.
+    pub fn render(&self, parameters: &[String]) -> String {
+        let mut out = String::new();
+        let mut names: Vec<String> = Vec::new();
+        let mut rest = self.body().unwrap_or("");
+        while let Some(start) = rest.find("{{") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else {
+                out.push_str(&rest[start..]);
+                rest = "";
+                break;
+            };
+            let name = after[..end].trim().to_owned();
+            let index = match name.parse::<usize>() {
+                Ok(n) if n >= 1 => n - 1,
+                _ => match names.iter().position(|n| *n == name) {
+                    Some(i) => i,
+                    None => {
+                        names.push(name.clone());
+                        names.len() - 1
+                    }
+                },
+            };
+            out.push_str(parameters.get(index).map(String::as_str).unwrap_or(""));
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// A template to send, with its body parameters in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateSend {
+    pub name: String,
+    pub language: String,
+    #[serde(default)]
+    pub parameters: Vec<String>,
 }
 
 /// A file to send.
@@ -284,6 +391,22 @@ mod tests {
         );
         assert_eq!(Address::new(AddressKind::Phone, "+44 (20) 7946-0958").value, "+442079460958");
         assert_eq!(Address::new(AddressKind::Phone, "0044 20 7946 0958").value, "+442079460958");
+    }
+
+    #[test]
+    fn templates_render_their_body_with_the_parameters() {
+        let t = Template {
+            name: "order_update".into(),
+            language: "en_US".into(),
+            category: "UTILITY".into(),
+            status: "APPROVED".into(),
+            components: serde_json::json!([{"type": "HEADER", "format": "TEXT", "text": "Hi"}, {"type": "BODY", "text": "Hi {{1}}, order {{2}} shipped. {{1}}!"}]),
+        };
+        assert_eq!(t.body_parameters(), 2);
+        assert_eq!(t.render(&["Ana".into(), "#1234".into()]), "Hi Ana, order #1234 shipped. Ana!");
+        let named = Template { components: serde_json::json!([{"type": "BODY", "text": "Table for {{guests}} at {{time}}"}]), ..t };
+        assert_eq!(named.body_parameters(), 2);
+        assert_eq!(named.render(&["4".into(), "8pm".into()]), "Table for 4 at 8pm");
     }
 
     #[test]

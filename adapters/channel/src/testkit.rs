@@ -79,6 +79,8 @@ pub struct MemoryHost {
     pub reports: Arc<Mutex<Vec<DeliveryReport>>>,
     pub replies: Arc<Mutex<Vec<String>>>,
     pub refused: Arc<Mutex<usize>>,
+    /// Template status changes: (name, language, status).
+    pub template_statuses: Arc<Mutex<Vec<(String, String, String)>>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -135,6 +137,11 @@ impl ChannelHost for MemoryHost {
 
     async fn auto_reply(&self, _channel_id: Uuid, _accepted: &Accepted, text: &str) -> Result<(), HostError> {
         locked(&self.replies).push(text.to_owned());
+        Ok(())
+    }
+
+    async fn template_status(&self, _channel_id: Uuid, name: &str, language: &str, status: &str) -> Result<(), HostError> {
+        locked(&self.template_statuses).push((name.to_owned(), language.to_owned(), status.to_owned()));
         Ok(())
     }
 
@@ -235,4 +242,5 @@ pub async fn check_forged_callbacks_refused(kind: &dyn ChannelKind, host: Memory
     assert!(sink.messages().is_empty(), "nothing forged was accepted");
     assert!(host.reports().is_empty(), "nothing forged was reported");
     assert!(locked(&host.replies).is_empty(), "nothing forged was answered");
+    assert!(locked(&host.template_statuses).is_empty(), "nothing forged changed a template");
 }

@@ -57,6 +57,9 @@ impl ChannelHost for Store {
     async fn health(&self, _: Uuid, last_error: Option<String>) {
         self.health.lock().expect("lock").push(last_error);
     }
+    async fn template_status(&self, _: Uuid, _: &str, _: &str, _: &str) -> Result<(), HostError> {
+        Ok(())
+    }
     fn signature_refused(&self, _: &str, _: Uuid) {}
 }
 

@@ -7,7 +7,7 @@
 //!   parameters; the `:443`/`:80` variants; JSON bodies with `bodySHA256`), checked in constant
 //!   time, with the primary and, during a rotation, the secondary auth token.
 //! - [`webhook`]: the inbound-message and status-callback forms, parsed into typed values.
-//! - [`keywords`]: the opt-out / opt-in / help keywords carriers and Twilio act on.
+//! - [`keywords`]: the opt-out / opt-in / help keywords carriers and Twilio act on (the SDK's).
 //! - [`client`]: a thin client for the Messages API on the hub's HTTP client, with a base URL a
 //!   tenant can point at a Twilio region (or a test points at a local fake).
 //! - [`channel`]: [`TwilioSmsChannel`], the SDK `Channel`: send and fetch MMS media.
@@ -24,7 +24,7 @@ pub mod channel;
 pub mod client;
 pub mod hooks;
 mod kind;
-pub mod keywords;
+pub use omnibridge_channel::keywords;
 pub mod settings;
 pub mod signature;
 #[cfg(feature = "testkit")]

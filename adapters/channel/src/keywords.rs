@@ -1,6 +1,7 @@
-//! The keywords carriers and Twilio act on (Twilio's default opt-out handling on long codes and
-//! toll-free numbers; CTIA: HELP and STOP must always work). Only a message that is the keyword
-//! alone counts: "stop" is an opt-out, "please don't stop" is not.
+//! Opt-out keywords, the same on every channel without commands of its own (SMS, WhatsApp,
+//! Messenger, Instagram): the words carriers and Twilio act on (Twilio's default opt-out
+//! handling on long codes and toll-free numbers; CTIA: HELP and STOP must always work). Only a
+//! message that is the keyword alone counts: "stop" is an opt-out, "please don't stop" is not.
 
 /// What a keyword asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
