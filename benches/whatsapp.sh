@@ -13,7 +13,7 @@ BACKENDS="${BACKENDS:-sqlite postgres}"
 RATES="${RATES:-1000,2000,3000,4000,5000,6000}"
 DURATION="${DURATION:-10}"
 source benches/hub.sh
-export OMNIBRIDGE_WEBHOOKS__ALLOW_PRIVATE_CIDRS=127.0.0.1
+export OMNIBRIDGE_OUTBOUND__ALLOW_PRIVATE_CIDRS=127.0.0.1
 
 bench_one() {
   target/release/whatsapp-bench --base-url "$2" --api-key "$3" --rates "$RATES" --duration-secs "$DURATION" --label "$1"

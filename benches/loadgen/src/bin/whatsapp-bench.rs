@@ -6,7 +6,7 @@
 //! and the answers keeping up is the sustained figure.
 //!
 //! The hub must let the channel's Graph base URL (this program's fake, on 127.0.0.1) through:
-//! OMNIBRIDGE_WEBHOOKS__ALLOW_PRIVATE_CIDRS=127.0.0.1 (`benches/whatsapp.sh` starts it so).
+//! OMNIBRIDGE_OUTBOUND__ALLOW_PRIVATE_CIDRS=127.0.0.1 (`benches/whatsapp.sh` starts it so).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
