@@ -146,10 +146,8 @@ async fn the_handshake_and_a_signed_batch_store_every_message_once(backend: Back
     assert!(data(&contacts).iter().any(|c| c["name"] == "Ana Lima"), "{contacts}");
 
     // Media are fetched at once (Meta forgets them), then served from the hub, sealed.
-    for _ in 0..200 {
-        if number.fake.media_downloads() == 2 {
-            break;
-        }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while number.fake.media_downloads() < 2 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(number.fake.media_downloads(), 2, "both files fetched without anyone opening them");
@@ -205,6 +203,7 @@ async fn replies_keep_to_the_window_and_templates_fill_the_gap(backend: Backend)
     // Inside the window: free text, quoting the question.
     let (_, shown) = app.get(&format!("/v1/conversations/{conversation}"), &admin).await;
     assert_eq!(shown["window"]["state"], "open", "{shown}");
+    assert!(shown["window"]["closes_at"].as_str().is_some(), "the window says when it closes: {shown}");
     let (status, reply) = app.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "Yes — blue and green.", "reply_to": inbound})).await;
     assert_eq!(status, StatusCode::CREATED, "{reply}");
     let sent = settled(&app, &admin, &conversation, reply["id"].as_str().expect("id"), |m| m["status"] == "sent").await;

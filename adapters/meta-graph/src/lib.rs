@@ -10,6 +10,7 @@
 //!   version a channel configures, and Graph's error envelope turned into the SDK's
 //!   [`AdapterError`](omnibridge_channel::AdapterError) by error code.
 //! - [`settings`]: checks of the settings every Meta channel has.
+//! - [`intake`]: the signature check and the hand-over of a batch, the same for every kind.
 //! - [`ids`]: Meta ids are opaque strings, sometimes sent as JSON numbers.
 //! - `testkit` (feature): a local fake of the Graph API and a webhook emitter that serialises and
 //!   signs like Meta.
@@ -17,6 +18,7 @@
 pub mod client;
 pub mod handshake;
 pub mod ids;
+pub mod intake;
 pub mod settings;
 pub mod signature;
 #[cfg(feature = "testkit")]

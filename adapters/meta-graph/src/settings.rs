@@ -2,6 +2,16 @@
 
 use omnibridge_channel::SettingsError;
 
+/// `graph_base_url` when none is given.
+pub fn default_base_url() -> String {
+    crate::DEFAULT_BASE_URL.to_owned()
+}
+
+/// `graph_api_version` when none is given.
+pub fn default_version() -> String {
+    crate::DEFAULT_API_VERSION.to_owned()
+}
+
 /// A Meta id: digits only.
 pub fn check_id(field: &str, value: &str) -> Result<(), SettingsError> {
     if value.is_empty() || value.len() > 32 || !value.bytes().all(|b| b.is_ascii_digit()) {

@@ -17,14 +17,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::future::join_all;
 use omnibridge_channel::kind::parse_settings;
 use omnibridge_channel::problem::Problem;
 use omnibridge_channel::{
     AddressKind, Capabilities, Channel, ChannelKind, ChannelSetup, DataDestination, HookContext, HostSetting, HostedChannel, Medium, ProcessingRecord,
-    SecretSetting, SettingsError, SinkError, categories,
+    SecretSetting, SettingsError, categories,
 };
-use omnibridge_meta_graph::{handshake, signature};
+use omnibridge_meta_graph::handshake;
+use omnibridge_meta_graph::intake::{self, unavailable};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -159,9 +159,6 @@ impl ChannelKind for MessengerKind {
     }
 }
 
-fn unavailable() -> Problem {
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly")
-}
 
 async fn channel(platform: Platform, cx: &HookContext, channel_id: &str) -> Result<(HostedChannel, MessengerConfig), Problem> {
     let not_found = || Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no {} channel with this id", platform.name()));
@@ -178,11 +175,7 @@ async fn verify(platform: Platform, State(cx): State<HookContext>, Path(channel_
 
 async fn receive(platform: Platform, State(cx): State<HookContext>, Path(channel_id): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
     let (channel, config) = channel(platform, &cx, &channel_id).await?;
-    let given = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
-    if !signature::verify([config.app_secret.as_str()], &body, given) {
-        cx.host.signature_refused(platform.name(), channel.id);
-        return Err(Problem::new(StatusCode::UNAUTHORIZED, "invalid_signature", "X-Hub-Signature-256 does not sign this body with the app secret"));
-    }
+    intake::check_signature(&cx, platform.name(), channel.id, &config.app_secret, &headers, &body)?;
     let notification: Value = serde_json::from_slice(&body).map_err(|e| Problem::invalid("body", format!("not JSON: {e}")))?;
     let Some(batch) = webhook::parse(channel.id, platform.object(), platform.address_kind(), &config.page_id, &notification) else {
         return Ok((StatusCode::OK, "ignored").into_response());
@@ -190,16 +183,7 @@ async fn receive(platform: Platform, State(cx): State<HookContext>, Path(channel
     if batch.skipped > 0 {
         tracing::info!(channel_id = %channel.id, skipped = batch.skipped, "items for another page or account were skipped");
     }
-    for result in join_all(batch.messages.into_iter().map(|m| cx.inbound.accept(m))).await {
-        match result {
-            Ok(_) => {}
-            Err(SinkError::Rejected(why)) => tracing::warn!(channel_id = %channel.id, %why, "a message was rejected"),
-            Err(SinkError::Unavailable(_)) => return Err(unavailable()),
-        }
-    }
-    for report in batch.statuses {
-        cx.host.report(channel.id, report).await.map_err(|_| unavailable())?;
-    }
+    intake::hand_over(&cx, channel.id, batch.messages, batch.statuses).await?;
     for mark in batch.watermarks {
         cx.host.report_until(channel.id, &mark.to, mark.status, mark.until_ms).await.map_err(|_| unavailable())?;
     }

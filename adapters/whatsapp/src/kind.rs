@@ -18,14 +18,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::future::join_all;
 use omnibridge_channel::kind::parse_settings;
 use omnibridge_channel::problem::Problem;
 use omnibridge_channel::{
     Capabilities, Channel, ChannelKind, ChannelSetup, DataDestination, HookContext, HostSetting, HostedChannel, Medium, ProcessingRecord, SecretSetting,
-    SettingsError, SinkError, categories,
+    SettingsError, categories,
 };
-use omnibridge_meta_graph::{handshake, signature};
+use omnibridge_meta_graph::handshake;
+use omnibridge_meta_graph::intake::{self, unavailable};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -97,9 +97,6 @@ fn not_found() -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "not_found", "no whatsapp channel with this id")
 }
 
-fn unavailable() -> Problem {
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again shortly")
-}
 
 async fn channel(cx: &HookContext, channel_id: &str) -> Result<(HostedChannel, WhatsAppConfig), Problem> {
     let channel_id = Uuid::parse_str(channel_id).map_err(|_| not_found())?;
@@ -115,11 +112,7 @@ async fn verify(State(cx): State<HookContext>, Path(channel_id): Path<String>, Q
 
 async fn receive(State(cx): State<HookContext>, Path(channel_id): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
     let (channel, config) = channel(&cx, &channel_id).await?;
-    let given = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
-    if !signature::verify([config.app_secret.as_str()], &body, given) {
-        cx.host.signature_refused(KIND, channel.id);
-        return Err(Problem::new(StatusCode::UNAUTHORIZED, "invalid_signature", "X-Hub-Signature-256 does not sign this body with the app secret"));
-    }
+    intake::check_signature(&cx, KIND, channel.id, &config.app_secret, &headers, &body)?;
     let notification: Value = serde_json::from_slice(&body).map_err(|e| Problem::invalid("body", format!("not JSON: {e}")))?;
     let Some(batch) = webhook::parse(channel.id, &config.phone_number_id, &config.waba_id, &notification) else {
         return Ok((StatusCode::OK, "ignored").into_response());
@@ -127,18 +120,7 @@ async fn receive(State(cx): State<HookContext>, Path(channel_id): Path<String>, 
     if batch.skipped > 0 {
         tracing::info!(channel_id = %channel.id, skipped = batch.skipped, "items for another phone number were skipped");
     }
-    // Submitted together so the hub's ingest batches them; each answer comes once it is durable.
-    let accepted = join_all(batch.messages.into_iter().map(|m| cx.inbound.accept(m))).await;
-    for result in accepted {
-        match result {
-            Ok(_) => {}
-            Err(SinkError::Rejected(why)) => tracing::warn!(channel_id = %channel.id, %why, "a WhatsApp message was rejected"),
-            Err(SinkError::Unavailable(_)) => return Err(unavailable()),
-        }
-    }
-    for report in batch.statuses {
-        cx.host.report(channel.id, report).await.map_err(|_| unavailable())?;
-    }
+    intake::hand_over(&cx, channel.id, batch.messages, batch.statuses).await?;
     for (name, language, status) in batch.templates {
         cx.host.template_status(channel.id, &name, &language, &status).await.map_err(|_| unavailable())?;
     }

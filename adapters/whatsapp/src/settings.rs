@@ -1,8 +1,7 @@
 //! What a tenant configures for a WhatsApp number, checked field by field.
 
 use omnibridge_channel::SettingsError;
-use omnibridge_meta_graph::settings::{check_graph, check_id, check_secret};
-use omnibridge_meta_graph::{DEFAULT_API_VERSION, DEFAULT_BASE_URL};
+use omnibridge_meta_graph::settings::{check_graph, check_id, check_secret, default_base_url, default_version};
 use serde::Deserialize;
 
 #[derive(Clone, Deserialize)]
@@ -25,14 +24,6 @@ pub struct WhatsAppConfig {
 }
 
 omnibridge_channel::debug_redacted!(WhatsAppConfig { phone_number_id, waba_id, verify_token, graph_base_url, graph_api_version } secret { access_token, app_secret });
-
-fn default_base_url() -> String {
-    DEFAULT_BASE_URL.to_owned()
-}
-
-fn default_version() -> String {
-    DEFAULT_API_VERSION.to_owned()
-}
 
 impl WhatsAppConfig {
     pub fn validate(self) -> Result<Self, SettingsError> {
