@@ -206,6 +206,7 @@ impl Cell {
             kinds: shared.kinds.clone(),
             bus: bus.clone(),
             send_wake: send_wake.clone(),
+            max_attempts: config.delivery.max_attempts,
             http: shared.provider_http.clone(),
             guard: net::outbound::guard(shared.outbound_policy.clone()),
             public_url: config.public_base_url(),

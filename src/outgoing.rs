@@ -114,5 +114,7 @@ pub async fn queue(work: &mut UnitOfWork, send_wake: &Arc<Notify>, draft: Draft<
     if !draft.private {
         work.wake(send_wake);
     }
-    Ok(present::message_with_text(&row, draft.text.to_owned()))
+    let mut view = present::message_with_text(&row, draft.text.to_owned());
+    view.reply_to = draft.quoted;
+    Ok(view)
 }

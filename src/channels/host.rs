@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::Channels;
 use crate::outgoing::{self, Draft};
-use crate::channels::reports::{self, Report};
+use crate::channels::reports::{Report, Reports};
 use crate::events::outbox::UnitOfWork;
 use crate::events::outbox::EventBus;
 use crate::privacy::{Keyring, tenant_sealed};
@@ -24,6 +24,7 @@ pub struct HubChannelHost {
     pub bus: EventBus,
     /// Wakes the send worker when an automatic reply is queued.
     pub send_wake: Arc<Notify>,
+    pub reports: Reports,
     pub channels: Weak<Channels>,
 }
 
@@ -48,6 +49,23 @@ impl ChannelHost for HubChannelHost {
         })?;
         let adapter = channels.adapter(&info).ok_or_else(|| HostError::Unavailable("the channel's adapter could not be built".into()))?;
         Ok(Some(HostedChannel { id: info.id, tenant_id: info.tenant_id, settings, adapter }))
+    }
+
+    async fn siblings(&self, kind: &str, of: &HostedChannel) -> Result<Vec<HostedChannel>, HostError> {
+        let mut found = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.db.channels(of.tenant_id, after, 200).await.map_err(unavailable)?;
+            after = page.last().map(|c| c.id);
+            for row in page.iter().filter(|c| c.kind == kind && c.id != of.id) {
+                if let Some(sibling) = self.channel(kind, row.id).await? {
+                    found.push(sibling);
+                }
+            }
+            if page.len() < 200 {
+                return Ok(found);
+            }
+        }
     }
 
     async fn cursor(&self, channel_id: Uuid) -> Result<Option<String>, HostError> {
@@ -88,16 +106,17 @@ impl ChannelHost for HubChannelHost {
             (None, None) => None,
         };
         let waits = report.message_id.is_none() && report.provider_id.is_some();
-        let report = Report { status: report.status, external_id: report.provider_id, error: report.error };
+        let report = Report { status: report.status, external_id: report.provider_id, failure: report.failure };
         let Some(message) = message.filter(|m| m.channel_id == channel_id && m.direction == crate::domain::Direction::Out.as_str()) else {
             if waits {
                 // Perhaps the send's own answer has not been recorded yet.
-                return reports::park(&self.db, channel_id, &report).await.map_err(unavailable);
+                return self.reports.park(channel_id, &report).await.map_err(unavailable);
             }
             tracing::info!(%channel_id, "a delivery report for a message this channel did not send; ignored");
             return Ok(());
         };
-        reports::record(&self.db, &self.keyring, &self.bus, &message, report).await.map(|_| ()).map_err(unavailable)
+        let channels = self.channels()?;
+        self.reports.record(&message, report, channels.kind_of(&channel)).await.map(|_| ()).map_err(unavailable)
     }
 
     async fn report_until(&self, channel_id: Uuid, to: &omnibridge_channel::Address, status: omnibridge_channel::DeliveryStatus, until_ms: i64) -> Result<(), HostError> {
@@ -106,9 +125,10 @@ impl ChannelHost for HubChannelHost {
         let found = store::contacts::identities_by_indexes(&self.db, &[(channel.tenant_id, to.kind.as_str(), index.as_slice())], true).await.map_err(unavailable)?;
         let Some(identity) = found.first() else { return Ok(()) };
         let messages = store::messages::outbound_up_to(&self.db, channel_id, identity.contact_id, until_ms.saturating_mul(1000)).await.map_err(unavailable)?;
+        let channels = self.channels()?;
         for message in messages {
-            let report = Report { status, external_id: None, error: None };
-            reports::record(&self.db, &self.keyring, &self.bus, &message, report).await.map_err(unavailable)?;
+            let report = Report { status, external_id: None, failure: None };
+            self.reports.record(&message, report, channels.kind_of(&channel)).await.map_err(unavailable)?;
         }
         Ok(())
     }

@@ -104,6 +104,7 @@ pub struct Channels {
     services: Services,
     /// The hub's public base URL, for the callback URLs providers are given.
     public_url: String,
+    reports: reports::Reports,
 }
 
 /// What the channels of a cell are built with.
@@ -113,6 +114,8 @@ pub struct ChannelsSetup {
     pub kinds: Arc<Kinds>,
     pub bus: EventBus,
     pub send_wake: Arc<Notify>,
+    /// How many times a message is tried before it fails for good.
+    pub max_attempts: i64,
     /// The guarded provider HTTP client and the guard for adapters that connect themselves.
     pub http: reqwest::Client,
     pub guard: omnibridge_channel::AddressGuard,
@@ -122,11 +125,19 @@ pub struct ChannelsSetup {
 impl Channels {
     pub fn new(setup: ChannelsSetup) -> Arc<Self> {
         Arc::new_cyclic(|channels: &Weak<Channels>| {
+            let reports = reports::Reports {
+                db: setup.db.clone(),
+                keyring: setup.keyring.clone(),
+                bus: setup.bus.clone(),
+                send_wake: setup.send_wake.clone(),
+                max_attempts: setup.max_attempts,
+            };
             let host = Arc::new(host::HubChannelHost {
                 db: setup.db.clone(),
                 keyring: setup.keyring.clone(),
                 bus: setup.bus,
                 send_wake: setup.send_wake,
+                reports: reports.clone(),
                 channels: channels.clone(),
             });
             Self {
@@ -137,8 +148,14 @@ impl Channels {
                 built: RwLock::new(HashMap::new()),
                 services: Services { http: setup.http, guard: setup.guard, host },
                 public_url: setup.public_url,
+                reports,
             }
         })
+    }
+
+    /// Where providers' delivery reports are recorded.
+    pub fn reports(&self) -> &reports::Reports {
+        &self.reports
     }
 
     pub fn kinds(&self) -> &Arc<Kinds> {

@@ -93,6 +93,44 @@ pub struct NewConsent {
     pub notice_version: Option<String>,
 }
 
+impl NewConsent {
+    /// The provider says the recipient opted out (an enforced SMS STOP, a blocked bot, a
+    /// WhatsApp "stop promotions"): a withdrawal for `purpose` on the sending channel, with the
+    /// failed message and the provider's error as evidence.
+    #[allow(clippy::too_many_arguments)]
+    pub fn provider_withdrawal(
+        keyring: &crate::privacy::Keyring,
+        key: &crate::privacy::DataKey,
+        tenant_id: Uuid,
+        contact_id: Uuid,
+        channel_id: Uuid,
+        medium: &'static str,
+        to: &omnibridge_channel::Address,
+        purpose: &str,
+        message_id: Uuid,
+        provider_error: &str,
+    ) -> Result<Self, crate::privacy::CryptoError> {
+        let id = Uuid::now_v7();
+        Ok(Self {
+            id,
+            tenant_id,
+            contact_id: Some(contact_id),
+            channel: medium,
+            address_index: keyring.blind_index(tenant_id, to),
+            address: Some(key.seal(crate::events::present::fields::CONSENT_ADDRESS, id, &to.value)?),
+            sender_scope: Some(format!("channel:{channel_id}")),
+            purpose: purpose.into(),
+            action: actions::WITHDRAW,
+            legal_basis: legal_bases::CONSENT,
+            method: methods::PROVIDER_SIGNAL,
+            evidence: json!({"message_id": message_id, "provider_error": provider_error}),
+            actor: "provider".into(),
+            notice_url: None,
+            notice_version: None,
+        })
+    }
+}
+
 /// An event as the API and webhooks show it (the address opened with the contact's key).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ConsentView {

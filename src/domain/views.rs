@@ -25,6 +25,9 @@ pub struct MessageView {
     pub attachments: Vec<AttachmentView>,
     /// Byte offset in `text` where quoted history starts (a reply quoting what it answers).
     pub quote_start: Option<usize>,
+    /// The earlier message of the conversation this one answers (a reply to a specific
+    /// message, on channels that have them).
+    pub reply_to: Option<Uuid>,
     pub created_at: String,
     pub updated_at: String,
 }

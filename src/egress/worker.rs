@@ -52,7 +52,8 @@ enum Outcome {
     Failed(String),
     /// The provider says the recipient opted out: the message fails and the ledger records the
     /// withdrawal, so nothing else is tried until they opt back in.
-    OptedOut { error: String, medium: &'static str, to: omnibridge_channel::Address },
+    /// `purpose` is what they stopped: everything, or marketing only.
+    OptedOut { error: String, medium: &'static str, to: omnibridge_channel::Address, purpose: &'static str },
 }
 
 impl SendWorker {
@@ -104,6 +105,7 @@ impl SendWorker {
             Ok(extras) => extras,
             Err(err) => return self.retry_or_fail(q, err.to_string()),
         };
+        extras.attempt = u32::try_from(q.resends).unwrap_or(u32::MAX);
         match self.template_and_quote(q, &mut extras).await {
             Ok(()) => {}
             Err(err) => return self.retry_or_fail(q, err.to_string()),
@@ -147,7 +149,11 @@ impl SendWorker {
                 Outcome::Failed(err.to_string())
             }
             Err(EgressError::Adapter(AdapterError::RecipientOptedOut(error))) => match medium {
-                Some(medium) => Outcome::OptedOut { error, medium, to: message.to },
+                Some(medium) => Outcome::OptedOut { error, medium, to: message.to, purpose: consent::purposes::ALL },
+                None => Outcome::Failed(error),
+            },
+            Err(EgressError::Adapter(AdapterError::MarketingOptedOut(error))) => match medium {
+                Some(medium) => Outcome::OptedOut { error, medium, to: message.to, purpose: consent::purposes::MARKETING },
                 None => Outcome::Failed(error),
             },
             Err(EgressError::Adapter(AdapterError::RateLimited { retry_after })) if q.attempts < self.max_attempts => {
@@ -252,25 +258,9 @@ impl SendWorker {
             }
             Outcome::Failed(error) | Outcome::OptedOut { error, .. } => ("failed", None, Some(error.as_str()), None),
         };
-        if let Outcome::OptedOut { medium, to, .. } = &outcome {
-            let id = uuid::Uuid::now_v7();
-            let withdrawal = NewConsent {
-                id,
-                tenant_id: q.tenant_id,
-                contact_id: Some(q.contact_id),
-                channel: medium,
-                address_index: self.keyring.blind_index(q.tenant_id, to),
-                address: Some(key.seal(fields::CONSENT_ADDRESS, id, &to.value)?),
-                sender_scope: Some(format!("channel:{}", q.channel_id)),
-                purpose: consent::purposes::ALL.into(),
-                action: consent::actions::WITHDRAW,
-                legal_basis: consent::legal_bases::CONSENT,
-                method: consent::methods::PROVIDER_SIGNAL,
-                evidence: serde_json::json!({"message_id": q.id, "provider_error": error}),
-                actor: "provider".into(),
-                notice_url: None,
-                notice_version: None,
-            };
+        if let Outcome::OptedOut { medium, to, purpose, .. } = &outcome {
+            let withdrawal =
+                NewConsent::provider_withdrawal(&self.keyring, &key, q.tenant_id, q.contact_id, q.channel_id, medium, to, purpose, q.id, error.unwrap_or_default())?;
             let (_, changed) = consent::record(work.tx(), &key, &[withdrawal]).await?;
             work.appended(changed);
         }
@@ -294,7 +284,9 @@ impl SendWorker {
         work.commit().await?;
         // Statuses that overtook this answer waited for the provider's id.
         if let Outcome::Done(Receipt { external_id: Some(external_id), .. }) = &outcome {
-            crate::channels::reports::apply_waiting(&self.db, &self.keyring, &self.bus, q.tenant_id, q.id, q.channel_id, external_id).await?;
+            let channel = self.channels.get(q.channel_id).await?;
+            let kind = channel.as_deref().and_then(|c| self.channels.kind_of(c));
+            self.channels.reports().apply_waiting(q.tenant_id, q.id, q.channel_id, external_id, kind).await?;
         }
         match &outcome {
             Outcome::Done(_) => metrics::counter!("omnibridge_messages_sent_total").increment(1),

@@ -45,6 +45,7 @@ pub fn message_with_text(row: &MessageRow, text: String) -> MessageView {
         error: row.error.clone(),
         attachments: Vec::new(),
         quote_start: None,
+        reply_to: None,
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
     }
@@ -64,11 +65,13 @@ pub async fn with_details(db: &crate::store::Db, views: &mut [MessageView], key:
     let ids: Vec<uuid::Uuid> = views.iter().map(|v| v.id).collect();
     let attachments = crate::store::attachments::for_messages(db, &ids).await?;
     let quotes = crate::store::attachments::quotes_for(db, &ids).await?;
+    let replies = crate::store::messages::quoted_for(db, &ids).await?;
     for view in views.iter_mut() {
         for a in attachments.iter().filter(|a| a.message_id == view.id) {
             view.attachments.push(attachment(a, key)?);
         }
         view.quote_start = quotes.iter().find(|(id, _)| *id == view.id).map(|(_, q)| *q as usize);
+        view.reply_to = replies.iter().find(|(id, _)| *id == view.id).map(|(_, q)| *q);
     }
     Ok(())
 }

@@ -528,6 +528,34 @@ async fn threaded_conversations(
     Ok(threaded)
 }
 
+/// The messages that answer a specific earlier one (a WhatsApp `context`, a Messenger
+/// `reply_to`): new message id → the earlier message, found by the provider's id on the same
+/// channel and contact. A quote of something the hub never stored is left unlinked.
+async fn answered_messages(tx: &mut Tx, messages: &[&InboundMessage], slots: &[Slot]) -> Result<Vec<(Uuid, Uuid)>, IngestError> {
+    let wanted: Vec<(&Work, &str)> = slots
+        .iter()
+        .zip(messages)
+        .filter_map(|(slot, m)| match (slot, m.extras.quoted.as_deref()) {
+            (Slot::New(w), Some(quoted)) if !quoted.is_empty() => Some((w, quoted)),
+            _ => None,
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<(Uuid, &str)> = wanted.iter().map(|(w, q)| (w.channel.id, *q)).collect();
+    let found = store::messages::existing(&mut *tx, &keys).await?;
+    Ok(wanted
+        .iter()
+        .filter_map(|(w, q)| {
+            found
+                .iter()
+                .find(|m| m.channel_id == w.channel.id && m.contact_id == w.contact_id && m.external_id.as_deref() == Some(*q))
+                .map(|m| (w.message_id, m.id))
+        })
+        .collect())
+}
+
 /// Opt-outs and opt-ins the senders expressed (an SMS STOP) go to the consent ledger in the
 /// same transaction as their messages, with the message as evidence.
 #[allow(clippy::too_many_arguments)]
@@ -708,6 +736,8 @@ async fn insert_messages(
     }
     store::attachments::insert_many(&mut *tx, &attachments).await?;
     store::attachments::insert_quotes(&mut *tx, &quotes).await?;
+    let replies = answered_messages(tx, messages, slots).await?;
+    store::messages::set_quoted_many(tx, &replies).await?;
     record_consent_signals(tx, ctx, messages, slots, &rows, keys, events).await?;
 
     let mut by_reference = HashMap::new();
@@ -715,6 +745,7 @@ async fn insert_messages(
         let stored = row.stored(now);
         let mut view = present::message_with_text(&stored, msg.text.clone());
         view.quote_start = quotes.iter().find(|(id, _)| *id == row.id).map(|(_, q)| *q as usize);
+        view.reply_to = replies.iter().find(|(id, _)| *id == row.id).map(|(_, q)| *q);
         for (a, original) in attachments.iter().filter(|a| a.message_id == row.id).zip(&msg.extras.attachments) {
             view.attachments.push(AttachmentView {
                 id: a.id,

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::rows::row_struct;
-use super::{Conn, Db, StoreResult, now_micros, on_conn, on_db};
+use super::{Conn, Db, StoreResult, Tx, now_micros, on_conn, on_db};
 
 row_struct! {
     pub struct MessageRow {
@@ -21,6 +21,7 @@ row_struct! {
         id: Uuid, tenant_id: Uuid, conversation_id: Uuid, contact_id: Uuid, channel_id: Uuid,
         author_type: String, author_id: Option<Uuid>, text: Vec<u8>, purpose: String, attempts: i64, created_at: i64,
         recipient_identity_id: Option<Uuid>, subject: Option<String>, template: Option<Vec<u8>>, quoted_id: Option<Uuid>,
+        resends: i64,
     }
 }
 
@@ -152,11 +153,11 @@ pub async fn claim_queued(db: &Db, lease_micros: i64, limit: usize) -> StoreResu
     const PG: &str = "UPDATE messages SET lease_until = $2, attempts = attempts + 1 WHERE id IN (\
                       SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
                       AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                      RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject, template, quoted_id";
+                      RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject, template, quoted_id, resends";
     const SQLITE: &str = "UPDATE messages SET lease_until = $2, attempts = attempts + 1 WHERE id IN (\
                           SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
                           AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3) \
-                          RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject, template, quoted_id";
+                          RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject, template, quoted_id, resends";
     let now = now_micros();
     Ok(match db {
         Db::Pg(p) => sqlx::query_as(PG).bind(now).bind(now + lease_micros).bind(limit as i64).fetch_all(p).await?,
@@ -318,6 +319,47 @@ pub async fn set_template<'a>(conn: impl Into<Conn<'a>>, id: Uuid, sealed_templa
     const SQL: &str = "UPDATE messages SET template = $2, quoted_id = $3 WHERE id = $1";
     on_conn!(conn.into(), |c| sqlx::query(SQL).bind(id).bind(sealed_template).bind(quoted_id).execute(c).await.map(|_| ()))?;
     Ok(())
+}
+
+/// Queues a sent message for a new attempt at `next_attempt_at` (the provider reported a failure
+/// worth retrying), with the failure's words.
+pub async fn resend(tx: &mut Tx, id: Uuid, error: Option<&str>, next_attempt_at: i64) -> StoreResult<()> {
+    const SQL: &str = "UPDATE messages SET status = 'queued', error = $2, next_attempt_at = $3, lease_until = NULL, \
+                       resends = resends + 1, updated_at = $4 WHERE id = $1";
+    on_conn!(Conn::from(tx), |c| sqlx::query(SQL).bind(id).bind(error).bind(next_attempt_at).bind(now_micros()).execute(c).await.map(|_| ()))?;
+    Ok(())
+}
+
+/// How many times the send worker has tried the message.
+pub async fn attempts<'a>(conn: impl Into<Conn<'a>>, id: Uuid) -> StoreResult<i64> {
+    const SQL: &str = "SELECT attempts FROM messages WHERE id = $1";
+    let found: Option<(i64,)> = on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(id).fetch_optional(c).await)?;
+    Ok(found.map_or(0, |(a,)| a))
+}
+
+/// Records which earlier message each inbound message answers (the provider named it).
+pub async fn set_quoted_many(tx: &mut Tx, pairs: &[(Uuid, Uuid)]) -> StoreResult<()> {
+    const SQL: &str = "UPDATE messages SET quoted_id = $2 WHERE id = $1";
+    for (id, quoted) in pairs {
+        on_conn!(Conn::from(&mut *tx), |c| sqlx::query(SQL).bind(*id).bind(*quoted).execute(c).await.map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// The message each of `ids` answers, where one is known (one query for a page).
+pub async fn quoted_for<'a>(conn: impl Into<Conn<'a>>, ids: &[Uuid]) -> StoreResult<Vec<(Uuid, Uuid)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let conn: Conn = conn.into();
+    let sql = format!("SELECT id, quoted_id FROM messages WHERE quoted_id IS NOT NULL AND id IN ({})", conn.dialect().list(ids.len(), 1));
+    Ok(on_conn!(conn, |c| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(c).await
+    })?)
 }
 
 pub async fn set_envelope<'a>(conn: impl Into<Conn<'a>>, id: Uuid, identity_id: Option<Uuid>, subject: Option<&str>) -> StoreResult<()> {

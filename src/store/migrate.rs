@@ -38,6 +38,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 21, name: "event_log", sql: include_str!("../../migrations/sqlite/0021_event_log.sql") },
     Migration { version: 22, name: "identity_lookup", sql: include_str!("../../migrations/sqlite/0022_identity_lookup.sql") },
     Migration { version: 23, name: "messenger_channels", sql: include_str!("../../migrations/sqlite/0023_messenger_channels.sql") },
+    Migration { version: 24, name: "resends", sql: include_str!("../../migrations/sqlite/0024_resends.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -65,6 +66,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 21, name: "event_log", sql: include_str!("../../migrations/postgres/0021_event_log.sql") },
     Migration { version: 22, name: "identity_lookup", sql: include_str!("../../migrations/postgres/0022_identity_lookup.sql") },
     Migration { version: 23, name: "messenger_channels", sql: include_str!("../../migrations/postgres/0023_messenger_channels.sql") },
+    Migration { version: 24, name: "resends", sql: include_str!("../../migrations/postgres/0024_resends.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

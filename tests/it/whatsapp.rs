@@ -18,6 +18,7 @@ backend_tests!(
     replies_keep_to_the_window_and_templates_fill_the_gap,
     statuses_end_at_read_whatever_their_order_and_rate_limits_are_retried,
     stop_blocks_marketing_templates,
+    one_callback_url_serves_every_number_of_the_app,
 );
 
 const TOKEN: &str = "EAAG-access-token-for-tests-0001";
@@ -58,8 +59,12 @@ fn text(from: &str, id: &str, body: &str) -> Value {
 
 /// One `changes[]` item of `messages` for the channel's number.
 fn change(contacts: Value, messages: Value, statuses: Value) -> Value {
+    change_for(NUMBER_ID, contacts, messages, statuses)
+}
+
+fn change_for(number_id: &str, contacts: Value, messages: Value, statuses: Value) -> Value {
     json!({"field": "messages", "value": {"messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": NUMBER_ID},
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": number_id},
         "contacts": contacts, "messages": messages, "statuses": statuses}})
 }
 
@@ -216,9 +221,19 @@ async fn replies_keep_to_the_window_and_templates_fill_the_gap(backend: Backend)
     assert_eq!(request.body["type"], "text");
     assert_eq!(request.body["text"]["body"], "Yes — blue and green.");
     assert_eq!(request.body["context"]["message_id"], "wamid.IN1");
+    assert_eq!(reply["reply_to"], inbound.as_str());
+
+    // Ana answers that very message: her reply links to it.
+    let wamid = sent["external_id"].as_str().expect("wamid");
+    let answer = json!({"from": ANA, "id": "wamid.IN2", "timestamp": "1749416400", "type": "text", "text": {"body": "Green please"},
+                        "context": {"from": "15550001111", "id": wamid}});
+    deliver(&app, &number, &notification(vec![json!({"id": WABA, "changes": [change(profile(ANA, "Ana"), json!([answer]), json!([]))]})])).await;
+    let (_, messages) = conversation_of(&app, &admin, 3).await;
+    let answer = messages.iter().find(|m| m["external_id"] == "wamid.IN2").expect("the answer");
+    assert_eq!(answer["reply_to"], reply["id"], "{answer}");
 
     // A day later the window has closed: free text is refused before it leaves.
-    app.execute("UPDATE messages SET created_at = created_at - 90000000000 WHERE id = $1", &inbound).await;
+    app.execute("UPDATE messages SET created_at = created_at - 90000000000 WHERE conversation_id = $1 AND direction = 'in'", &conversation).await;
     let (_, shown) = app.get(&format!("/v1/conversations/{conversation}"), &admin).await;
     assert_eq!(shown["window"]["state"], "closed", "{shown}");
     let before = number.fake.sent().len();
@@ -295,6 +310,21 @@ async fn statuses_end_at_read_whatever_their_order_and_rate_limits_are_retried(b
     deliver(&app, &number, &notification(vec![json!({"id": WABA, "changes": [change(json!([]), json!([]), failed)]})])).await;
     let failed = settled(&app, &admin, &conversation, &second_id, |m| m["status"] == "failed").await;
     assert!(failed["error"].as_str().is_some_and(|e| e.contains("131026") && e.contains("Message undeliverable")), "{failed}");
+
+    // A rate limit reported after the send: the same message goes again, and arrives.
+    let (_, third) = app.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "One more thing."})).await;
+    let third_id = third["id"].as_str().expect("id").to_owned();
+    let sent = settled(&app, &admin, &conversation, &third_id, |m| m["status"] == "sent").await;
+    let first_wamid = sent["external_id"].as_str().expect("wamid").to_owned();
+    let sends = number.fake.sent().len();
+    let limited = json!([{"id": first_wamid, "status": "failed", "timestamp": "1749416396", "recipient_id": ANA,
+        "errors": [{"code": 130429, "title": "Rate limit hit"}]}]);
+    deliver(&app, &number, &notification(vec![json!({"id": WABA, "changes": [change(json!([]), json!([]), limited)]})])).await;
+    let again = settled(&app, &admin, &conversation, &third_id, |m| m["status"] == "sent" && m["external_id"] != first_wamid.as_str()).await;
+    assert_eq!(number.fake.sent().len(), sends + 1, "one new attempt");
+    assert_eq!(number.fake.sent().last().expect("resend").body["text"]["body"], "One more thing.");
+    let (_, listed) = app.get(&format!("/v1/conversations/{conversation}/messages"), &admin).await;
+    assert_eq!(data(&listed).iter().filter(|m| m["text"] == "One more thing.").count(), 1, "the same message, not a copy: {again}");
 }
 
 async fn stop_blocks_marketing_templates(backend: Backend) {
@@ -328,4 +358,58 @@ async fn stop_blocks_marketing_templates(backend: Backend) {
     // Service messages to her own questions still go.
     let (status, body) = app.post(&path, &admin, json!({"text": "Understood, no more promotions."})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    settled(&app, &admin, &conversation, body["id"].as_str().expect("id"), |m| m["status"] == "sent").await;
+
+    // She agrees again here, but told WhatsApp to stop promotions: Meta refuses with 131050,
+    // and the ledger records that as a marketing withdrawal.
+    let grant = json!({"channel": "whatsapp", "address": format!("+{ANA}"), "purpose": "marketing", "action": "grant"});
+    let (status, body) = app.post(&format!("/v1/contacts/{contact}/consents"), &admin, grant).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    number.fake.fail_next(ScriptedError::new(400, 131050, "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business."));
+    let (status, refused) = app.post(&path, &admin, json!({"template": {"name": "spring_sale", "language": "en_US", "parameters": ["30%"]}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{refused}");
+    let failed = settled(&app, &admin, &conversation, refused["id"].as_str().expect("id"), |m| m["status"] == "failed").await;
+    assert!(failed["error"].as_str().is_some_and(|e| e.contains("131050")), "{failed}");
+    let (_, consents) = app.get(&format!("/v1/contacts/{contact}/consents"), &admin).await;
+    let marketing = data(&consents).into_iter().find(|c| c["channel"] == "whatsapp" && c["purpose"] == "marketing").expect("marketing consent");
+    assert_eq!((marketing["state"].as_str(), marketing["method"].as_str()), (Some("withdraw"), Some("provider_signal")), "{consents}");
+    let (status, problem) = app.post(&path, &admin, json!({"template": {"name": "spring_sale", "language": "en_US", "parameters": ["40%"]}})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let (status, body) = app.post(&path, &admin, json!({"text": "Noted."})).await;
+    assert_eq!(status, StatusCode::CREATED, "service messages still go: {body}");
+}
+
+async fn one_callback_url_serves_every_number_of_the_app(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let support = whatsapp_channel(&app, &admin).await;
+    // A second number of the same Meta app; Meta calls the first number's URL for both.
+    const SALES_ID: &str = "106540352240002";
+    let settings = json!({"phone_number_id": SALES_ID, "waba_id": WABA, "access_token": TOKEN, "app_secret": SECRET,
+                          "verify_token": VERIFY, "graph_base_url": support.fake.base_url()});
+    let (status, sales) = app.post("/v1/channels", &admin, json!({"kind": "whatsapp", "name": "Sales number", "settings": settings})).await;
+    assert_eq!(status, StatusCode::CREATED, "{sales}");
+    // Another tenant's number with the same app secret is not this tenant's to receive.
+    let (_, other_admin) = app.create_tenant("Other shop");
+    let settings = json!({"phone_number_id": "106540352240003", "waba_id": "1", "access_token": TOKEN, "app_secret": SECRET,
+                          "verify_token": VERIFY, "graph_base_url": support.fake.base_url()});
+    let (status, foreign) = app.post("/v1/channels", &other_admin, json!({"kind": "whatsapp", "name": "Theirs", "settings": settings})).await;
+    assert_eq!(status, StatusCode::CREATED, "{foreign}");
+
+    let batch = notification(vec![
+        json!({"id": WABA, "changes": [change(profile(ANA, "Ana"), json!([text(ANA, "wamid.S1", "Where is my parcel?")]), json!([]))]}),
+        json!({"id": WABA, "changes": [change_for(SALES_ID, profile(BEN, "Ben"), json!([text(BEN, "wamid.S2", "Do you ship to Berlin?")]), json!([]))]}),
+        json!({"id": "1", "changes": [change_for("106540352240003", profile(BEN, "Ben"), json!([text(BEN, "wamid.S3", "Not for this shop")]), json!([]))]}),
+    ]);
+    assert_eq!(deliver(&app, &support, &batch).await, 200);
+    let messages = app.wait_for(&admin, "/v1/conversations", |l| data(l).len() >= 2).await;
+    let conversations = data(&messages);
+    assert_eq!(conversations.len(), 2, "{messages}");
+    let sales_id = sales["id"].as_str().expect("id");
+    assert!(conversations.iter().any(|c| c["channel_id"] == sales_id), "Ben's message went to the sales number: {messages}");
+    assert!(conversations.iter().any(|c| c["channel_id"] == support.id.as_str()));
+    let texts: Vec<String> = all_messages(&app, &admin).await.iter().filter_map(|m| m["text"].as_str().map(str::to_owned)).collect();
+    assert!(!texts.iter().any(|t| t == "Not for this shop"), "{texts:?}");
+    let (_, theirs) = app.get("/v1/conversations", &other_admin).await;
+    assert!(data(&theirs).is_empty(), "another tenant's number is not reached through this URL: {theirs}");
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// A failed provider operation, classified so the delivery worker can decide about retries
 /// without knowing the provider.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdapterError {
     /// The provider asked us to slow down; retry after the given delay.
     #[error("rate limited by the provider, retry after {retry_after:?}")]
@@ -20,6 +20,10 @@ pub enum AdapterError {
     /// it as a consent withdrawal.
     #[error("the recipient opted out: {0}")]
     RecipientOptedOut(String),
+    /// The recipient stopped marketing messages at the provider (WhatsApp's "Stop promotions"):
+    /// service messages still reach them. The hub records a marketing withdrawal.
+    #[error("the recipient stopped marketing messages: {0}")]
+    MarketingOptedOut(String),
     /// The channel is misconfigured (bad credentials, missing setting); nothing succeeds until
     /// a tenant fixes it.
     #[error("channel configuration error: {0}")]
@@ -30,6 +34,14 @@ impl AdapterError {
     /// Whether sending the same message again later may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::RateLimited { .. } | Self::Transient(_))
+    }
+
+    /// The provider's words for the failure, without the classification.
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::RateLimited { .. } => "rate limited by the provider",
+            Self::Transient(words) | Self::Permanent(words) | Self::RecipientOptedOut(words) | Self::MarketingOptedOut(words) | Self::Config(words) => words,
+        }
     }
 }
 

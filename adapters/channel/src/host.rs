@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{Accepted, Channel, DeliveryStatus, InboundTx};
+use crate::{Accepted, AdapterError, Channel, DeliveryStatus, InboundTx};
 
 /// Why the hub could not do what an adapter asked.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -37,8 +37,9 @@ pub struct DeliveryReport {
     /// The provider's id for the message (a Twilio `MessageSid`, an email `Message-ID`).
     pub provider_id: Option<String>,
     pub status: DeliveryStatus,
-    /// Why it failed, in words without personal data.
-    pub error: Option<String>,
+    /// Why it failed, classified like a failed send (retry, never, opted out), in words
+    /// without personal data.
+    pub failure: Option<AdapterError>,
 }
 
 /// The hub's side of every adapter.
@@ -46,6 +47,13 @@ pub struct DeliveryReport {
 pub trait ChannelHost: Send + Sync + 'static {
     /// The channel with this id, if it exists and is of `kind`.
     async fn channel(&self, kind: &str, id: Uuid) -> Result<Option<HostedChannel>, HostError>;
+
+    /// The other channels of `kind` the same tenant has (a provider that calls one URL for all
+    /// of an account's numbers: the callback routes each item to its number's channel).
+    async fn siblings(&self, kind: &str, channel: &HostedChannel) -> Result<Vec<HostedChannel>, HostError> {
+        let _ = (kind, channel);
+        Ok(Vec::new())
+    }
 
     /// Where the channel's intake stands (an update offset, a mailbox position), if it ever
     /// saved one.

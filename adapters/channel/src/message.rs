@@ -224,6 +224,13 @@ pub struct OutboundMessage {
     pub extras: OutboundExtras,
 }
 
+impl OutboundMessage {
+    /// What a send is idempotent on: the message and the hub's attempt of it.
+    pub fn attempt_key(&self) -> (Uuid, u32) {
+        (self.id, self.extras.attempt)
+    }
+}
+
 /// Channel-dependent details of an outbound message.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct OutboundExtras {
@@ -260,6 +267,11 @@ pub struct OutboundExtras {
     /// The provider's id of the message this one answers, shown quoted where the provider can.
     #[serde(default)]
     pub quoted: Option<String>,
+    /// The hub's attempt of this message: 0 the first; one more each time the hub sends it
+    /// again after the provider reported a failure. A send is idempotent on (id, attempt): a
+    /// repeat of the same attempt (its answer was lost) must not reach the person twice.
+    #[serde(default)]
+    pub attempt: u32,
 }
 
 /// An approved message template a provider keeps (WhatsApp), as synced from it.

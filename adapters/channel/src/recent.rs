@@ -1,16 +1,18 @@
-//! Recent sends remembered by message id, for providers without idempotency keys: a repeated
-//! send within the same process answers the first receipt instead of reaching the person twice.
+//! Recent sends remembered by message id and attempt, for providers without idempotency keys: a
+//! repeated send of the same attempt within the same process answers the first receipt instead
+//! of reaching the person twice. A new attempt (the hub resending after the provider reported a
+//! failure) is sent.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use uuid::Uuid;
 
-use crate::Receipt;
+use crate::{OutboundMessage, Receipt};
 
 pub struct RecentReceipts {
     capacity: usize,
-    sent: Mutex<VecDeque<(Uuid, Receipt)>>,
+    sent: Mutex<VecDeque<((Uuid, u32), Receipt)>>,
 }
 
 impl RecentReceipts {
@@ -18,17 +20,18 @@ impl RecentReceipts {
         Self { capacity: capacity.max(1), sent: Mutex::new(VecDeque::new()) }
     }
 
-    /// The receipt of an earlier send of this message, if it is remembered.
-    pub fn get(&self, id: Uuid) -> Option<Receipt> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(sent, _)| *sent == id).map(|(_, r)| r.clone())
+    /// The receipt of an earlier send of this attempt of the message, if it is remembered.
+    pub fn get(&self, message: &OutboundMessage) -> Option<Receipt> {
+        let key = message.attempt_key();
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(sent, _)| *sent == key).map(|(_, r)| r.clone())
     }
 
     /// Remembers a send, forgetting the oldest beyond the capacity.
-    pub fn remember(&self, id: Uuid, receipt: &Receipt) {
+    pub fn remember(&self, message: &OutboundMessage, receipt: &Receipt) {
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         if sent.len() == self.capacity {
             sent.pop_front();
         }
-        sent.push_back((id, receipt.clone()));
+        sent.push_back((message.attempt_key(), receipt.clone()));
     }
 }

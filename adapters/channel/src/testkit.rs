@@ -198,7 +198,7 @@ pub async fn check_failure_classified(channel: &dyn Channel, message: &OutboundM
     let got = match &err {
         AdapterError::RateLimited { .. } | AdapterError::Transient(_) => Expected::Retryable,
         AdapterError::Permanent(_) => Expected::Permanent,
-        AdapterError::RecipientOptedOut(_) => Expected::OptedOut,
+        AdapterError::RecipientOptedOut(_) | AdapterError::MarketingOptedOut(_) => Expected::OptedOut,
         AdapterError::Config(_) => Expected::Config,
     };
     assert_eq!(got, expected, "{err} is classified as {expected:?}");

@@ -120,7 +120,7 @@ impl EmailChannel {
                     message_id: None,
                     provider_id: Some(original.clone()),
                     status: DeliveryStatus::Failed,
-                    error: Some(format!("bounced: {reason}")),
+                    failure: Some(AdapterError::Permanent(format!("bounced: {reason}"))),
                 };
                 return self.store.report(self.channel_id, report).await.map_err(IntakeError::from);
             }
@@ -232,7 +232,7 @@ impl Channel for EmailChannel {
         if message.to.kind != AddressKind::Email {
             return Err(AdapterError::Permanent(format!("cannot email a {} address", message.to.kind.as_str())));
         }
-        if let Some(receipt) = self.sent.get(message.id) {
+        if let Some(receipt) = self.sent.get(message) {
             return Ok(receipt);
         }
         let message_id = format!("{}@{}", message.id.simple(), self.id_domain());
@@ -265,7 +265,7 @@ impl Channel for EmailChannel {
         };
         smtp::send(&self.transport().await?, &mail).await?;
         let receipt = Receipt { external_id: Some(message_id), status: DeliveryStatus::Sent };
-        self.sent.remember(message.id, &receipt);
+        self.sent.remember(message, &receipt);
         Ok(receipt)
     }
 }

@@ -48,7 +48,7 @@ impl ChannelHost for Store {
     }
     async fn report(&self, _: Uuid, report: DeliveryReport) -> Result<(), HostError> {
         assert_eq!(report.status, DeliveryStatus::Failed, "a bounce is a failure");
-        self.bounces.lock().expect("lock").push((report.provider_id.unwrap_or_default(), report.error.unwrap_or_default()));
+        self.bounces.lock().expect("lock").push((report.provider_id.unwrap_or_default(), report.failure.map(|f| f.reason().to_owned()).unwrap_or_default()));
         Ok(())
     }
     async fn auto_reply(&self, _: Uuid, _: &Accepted, _: &str) -> Result<(), HostError> {

@@ -182,7 +182,7 @@ pub fn classify(err: GraphError) -> AdapterError {
         1 | 2 | 131000 | 131016 | 131057 => AdapterError::Transient(text),
         _ if is_window_closed(*code, *subcode) => AdapterError::Permanent(format!("window_closed: {text}")),
         // The person stopped marketing messages.
-        131050 => AdapterError::Permanent(format!("marketing_opted_out: {text}")),
+        131050 => AdapterError::MarketingOptedOut(format!("marketing_opted_out: {text}")),
         // The token expired or lacks a permission; the account is restricted.
         190 | 10 | 102 | 200..=299 | 368 | 131031 | 131042 => AdapterError::Config(text),
         _ if *http == 401 => AdapterError::Config(text),

@@ -77,7 +77,7 @@ impl Channel for MessengerChannel {
     }
 
     async fn send(&self, message: &OutboundMessage) -> Result<Receipt, AdapterError> {
-        if let Some(receipt) = self.recent.get(message.id) {
+        if let Some(receipt) = self.recent.get(message) {
             return Ok(receipt);
         }
         if message.extras.template.is_some() {
@@ -96,7 +96,7 @@ impl Channel for MessengerChannel {
             ids.push(Self::message_id(&answer)?);
         }
         let receipt = Receipt { external_id: ids.into_iter().next(), status: DeliveryStatus::Sent };
-        self.recent.remember(message.id, &receipt);
+        self.recent.remember(message, &receipt);
         Ok(receipt)
     }
 

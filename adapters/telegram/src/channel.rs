@@ -218,7 +218,7 @@ impl Channel for TelegramChannel {
     /// The Bot API has no idempotency key: a repeat of a send this process made answers the
     /// first receipt; a send whose answer was lost may reach the chat twice.
     async fn send(&self, message: &OutboundMessage) -> Result<Receipt, AdapterError> {
-        if let Some(receipt) = self.sent.get(message.id) {
+        if let Some(receipt) = self.sent.get(message) {
             return Ok(receipt);
         }
         let chat = Self::chat(message)?;
@@ -238,7 +238,7 @@ impl Channel for TelegramChannel {
         }
         let id = last.ok_or_else(|| AdapterError::Permanent("nothing to send".into()))?;
         let receipt = Receipt { external_id: Some(format!("{}:{}", chat.0, id.0)), status: DeliveryStatus::Sent };
-        self.sent.remember(message.id, &receipt);
+        self.sent.remember(message, &receipt);
         Ok(receipt)
     }
 

@@ -101,7 +101,7 @@ impl Channel for TwilioSmsChannel {
     /// answers the first receipt; a send whose answer was lost (a timeout, a crash before the
     /// hub recorded it) is retried and may reach the recipient twice.
     async fn send(&self, message: &OutboundMessage) -> Result<Receipt, AdapterError> {
-        if let Some(receipt) = self.sent.get(message.id) {
+        if let Some(receipt) = self.sent.get(message) {
             return Ok(receipt);
         }
         check_body(&message.text).map_err(|e| AdapterError::Permanent(e.to_string()))?;
@@ -126,7 +126,7 @@ impl Channel for TwilioSmsChannel {
             return Err(AdapterError::Permanent(format!("Twilio could not send it{code}: {}", resource.error_message.unwrap_or_default())));
         }
         let receipt = Receipt { external_id: Some(resource.sid), status: DeliveryStatus::Sent };
-        self.sent.remember(message.id, &receipt);
+        self.sent.remember(message, &receipt);
         Ok(receipt)
     }
 

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use omnibridge_channel::problem::Problem;
-use omnibridge_channel::{DeliveryReport, DeliveryStatus, HookContext, HostedChannel, SinkError};
+use omnibridge_channel::{AdapterError, DeliveryReport, DeliveryStatus, HookContext, HostedChannel, SinkError};
 use uuid::Uuid;
 
 use crate::keywords::Keyword;
@@ -117,7 +117,8 @@ async fn status_callback(State(cx): State<HookContext>, Path(channel_id): Path<S
         Progress::Canceled => Some((DeliveryStatus::Failed, error("canceled"))),
     };
     if let Some((status, error)) = status {
-        let report = DeliveryReport { message_id: ours, provider_id: Some(callback.message_sid.clone()), status, error };
+        let failure = error.map(AdapterError::Permanent);
+        let report = DeliveryReport { message_id: ours, provider_id: Some(callback.message_sid.clone()), status, failure };
         cx.host.report(channel.id, report).await.map_err(|err| {
             tracing::error!(channel_id = %channel.id, error = %err, "recording a Twilio status failed");
             unavailable()

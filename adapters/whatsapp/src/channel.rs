@@ -85,7 +85,7 @@ impl Channel for WhatsAppChannel {
     }
 
     async fn send(&self, message: &OutboundMessage) -> Result<Receipt, AdapterError> {
-        if let Some(receipt) = self.recent.get(message.id) {
+        if let Some(receipt) = self.recent.get(message) {
             return Ok(receipt);
         }
         let mut ids = Vec::new();
@@ -116,7 +116,7 @@ impl Channel for WhatsAppChannel {
             }
         }
         let receipt = Receipt { external_id: ids.into_iter().next(), status: DeliveryStatus::Sent };
-        self.recent.remember(message.id, &receipt);
+        self.recent.remember(message, &receipt);
         Ok(receipt)
     }
 

@@ -7,6 +7,10 @@
 //! Every message of the batch is stored (each once, by its wamid) and every status recorded
 //! before Meta gets its 200, so nothing is lost if the hub stops right after answering; a
 //! storage failure answers 503 and Meta sends the batch again.
+//!
+//! Meta calls one URL for all the numbers of an app. Items for another number go to that
+//! number's channel when the same tenant has one with the same app secret (the signature just
+//! proved the body came from that app); others are left out and logged.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -117,12 +121,25 @@ async fn receive(State(cx): State<HookContext>, Path(channel_id): Path<String>, 
     let Some(batch) = webhook::parse(channel.id, &config.phone_number_id, &config.waba_id, &notification) else {
         return Ok((StatusCode::OK, "ignored").into_response());
     };
-    if batch.skipped > 0 {
-        tracing::info!(channel_id = %channel.id, skipped = batch.skipped, "items for another phone number were skipped");
-    }
     intake::hand_over(&cx, channel.id, batch.messages, batch.statuses).await?;
     for (name, language, status) in batch.templates {
         cx.host.template_status(channel.id, &name, &language, &status).await.map_err(|_| unavailable())?;
+    }
+    if !batch.other_numbers.is_empty() {
+        let mut unrouted = batch.skipped;
+        for sibling in cx.host.siblings(KIND, &channel).await.map_err(|_| unavailable())? {
+            let Some(other) = serde_json::from_value::<WhatsAppConfig>(sibling.settings.clone()).ok() else { continue };
+            if !batch.other_numbers.contains(&other.phone_number_id) || other.app_secret != config.app_secret {
+                continue;
+            }
+            let Some(theirs) = webhook::parse(sibling.id, &other.phone_number_id, &other.waba_id, &notification) else { continue };
+            let count = theirs.messages.len() + theirs.statuses.len();
+            intake::hand_over(&cx, sibling.id, theirs.messages, theirs.statuses).await?;
+            unrouted = unrouted.saturating_sub(count);
+        }
+        if unrouted > 0 {
+            tracing::info!(channel_id = %channel.id, unrouted, "items for a phone number no channel of this tenant has were left out");
+        }
     }
     Ok((StatusCode::OK, "EVENT_RECEIVED").into_response())
 }

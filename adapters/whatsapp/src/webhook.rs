@@ -1,15 +1,17 @@
 //! Meta's WhatsApp notifications (`object = "whatsapp_business_account"`) → what the hub stores.
 //!
 //! A POST is a batch: every `entry[]`, every `changes[]`, every message and status in it is
-//! read — never only the first. Items for another phone number than the channel's are skipped
-//! (counted). Each item is read on its own, so one odd item never loses the others: a type the
+//! read — never only the first. Items for another phone number than the channel's are left
+//! out, and the numbers named ([`Batch::other_numbers`]), so the callback can hand them to those
+//! numbers' channels (Meta calls one URL for all of an app's numbers). Each item is read on its own, so one odd item never loses the others: a type the
 //! hub cannot show becomes a message saying so. Media stay at Meta, named by their media id,
 //! until the channel fetches them.
 
 use omnibridge_channel::keywords::{self, Keyword};
 use omnibridge_channel::{
-    Address, AddressKind, ConsentAction, ConsentSignal, DeliveryReport, DeliveryStatus, InboundAttachment, InboundExtras, InboundMessage, Sender, Technical,
+    AdapterError, Address, AddressKind, ConsentAction, ConsentSignal, DeliveryReport, DeliveryStatus, InboundAttachment, InboundExtras, InboundMessage, Sender, Technical,
 };
+use omnibridge_meta_graph::client::{GraphError, classify};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -22,6 +24,8 @@ pub struct Batch {
     pub templates: Vec<(String, String, String)>,
     /// Items addressed to another phone number.
     pub skipped: usize,
+    /// The other phone number ids items were addressed to.
+    pub other_numbers: std::collections::BTreeSet<String>,
 }
 
 fn str_at<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
@@ -45,6 +49,7 @@ pub fn parse(channel_id: Uuid, phone_number_id: &str, waba_id: &str, body: &Valu
                     if number != phone_number_id {
                         batch.skipped += value.get("messages").and_then(Value::as_array).map_or(0, Vec::len)
                             + value.get("statuses").and_then(Value::as_array).map_or(0, Vec::len);
+                        batch.other_numbers.insert(number);
                         continue;
                     }
                     let contacts = value.get("contacts").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
@@ -59,13 +64,19 @@ pub fn parse(channel_id: Uuid, phone_number_id: &str, waba_id: &str, body: &Valu
                         }
                     }
                 }
-                Some("user_preferences") if value.pointer("/metadata/phone_number_id").map(id_text).is_none_or(|n| n == phone_number_id) => {
-                    for p in value.get("user_preferences").and_then(Value::as_array).into_iter().flatten() {
-                        if let Some(message) = preference(channel_id, p) {
-                            batch.messages.push(message);
+                Some("user_preferences") => match value.pointer("/metadata/phone_number_id").map(id_text) {
+                    Some(number) if number != phone_number_id => {
+                        batch.skipped += value.get("user_preferences").and_then(Value::as_array).map_or(0, Vec::len);
+                        batch.other_numbers.insert(number);
+                    }
+                    _ => {
+                        for p in value.get("user_preferences").and_then(Value::as_array).into_iter().flatten() {
+                            if let Some(message) = preference(channel_id, p) {
+                                batch.messages.push(message);
+                            }
                         }
                     }
-                }
+                },
                 Some("message_template_status_update") if entry_waba == waba_id => {
                     let name = str_at(value, "message_template_name").unwrap_or_default();
                     let language = str_at(value, "message_template_language").unwrap_or_default();
@@ -228,14 +239,20 @@ fn status(s: &Value) -> Option<DeliveryReport> {
         "failed" => DeliveryStatus::Failed,
         _ => return None,
     };
-    let error = s.get("errors").and_then(Value::as_array).and_then(|e| e.first()).map(|e| {
+    // A failure is classified as a failed send would be: 130429 retries, 131050 is a
+    // marketing opt-out, 131026 never goes.
+    let failure = (status == DeliveryStatus::Failed).then(|| {
+        let e = s.get("errors").and_then(Value::as_array).and_then(|e| e.first()).unwrap_or(&Value::Null);
         let code = e.get("code").and_then(Value::as_i64).unwrap_or(0);
-        let title = str_at(e, "title").or_else(|| str_at(e, "message")).unwrap_or("failed");
-        let details = e.pointer("/error_data/details").and_then(Value::as_str).map(|d| format!(" ({d})")).unwrap_or_default();
-        let prefix = if omnibridge_meta_graph::client::is_window_closed(code, None) { "window_closed: " } else { "" };
-        format!("{prefix}{code} {title}{details}")
+        let message: String = str_at(e, "title").or_else(|| str_at(e, "message")).unwrap_or("failed").chars().take(300).collect();
+        let details: Option<String> = e.pointer("/error_data/details").and_then(Value::as_str).map(|d| d.chars().take(300).collect());
+        let words = format!("{code} {message}{}", details.as_deref().map(|d| format!(" ({d})")).unwrap_or_default());
+        match classify(GraphError::Api { http: 200, code, subcode: None, message, details, transient: false }) {
+            AdapterError::RateLimited { .. } => AdapterError::Transient(words),
+            other => other,
+        }
     });
-    Some(DeliveryReport { message_id: None, provider_id: Some(provider_id), status, error })
+    Some(DeliveryReport { message_id: None, provider_id: Some(provider_id), status, failure })
 }
 
 #[cfg(test)]
@@ -282,7 +299,7 @@ mod tests {
         assert_eq!(b.messages[1].text, "this one");
         assert_eq!(b.statuses.len(), 3);
         assert_eq!(b.statuses[2].status, DeliveryStatus::Failed);
-        assert_eq!(b.statuses[2].error.as_deref(), Some("131026 Message undeliverable (Message Undeliverable.)"));
+        assert_eq!(b.statuses[2].failure, Some(AdapterError::Permanent("131026 Message undeliverable (Message Undeliverable.)".into())));
         assert_eq!(b.skipped, 1, "the other number's status is not this channel's");
         assert_eq!(b.templates, vec![("order_confirmation".into(), "en_US".into(), "PAUSED".into())]);
     }
@@ -314,5 +331,20 @@ mod tests {
         assert_eq!(m.extras.consent.map(|c| c.action), Some(ConsentAction::OptOutMarketing));
         let p = preference(Uuid::nil(), &serde_json::json!({"wa_id":"16505551234","value":"stop","category":"marketing_messages","timestamp":1731705721})).unwrap();
         assert_eq!(p.extras.consent.map(|c| (c.action, c.method)), Some((ConsentAction::OptOutMarketing, "provider_signal".to_owned())));
+    }
+
+    #[test]
+    fn failed_statuses_are_classified_like_failed_sends() {
+        let failed = |code: i64| {
+            let s = serde_json::json!({"id":"wamid.X","status":"failed","timestamp":"1","recipient_id":"1","errors":[{"code":code,"title":"t"}]});
+            status(&s).and_then(|r| r.failure).expect("a failure")
+        };
+        assert!(failed(130429).is_retryable(), "a rate limit goes again");
+        assert!(failed(131000).is_retryable());
+        assert!(matches!(failed(131050), AdapterError::MarketingOptedOut(_)));
+        assert!(matches!(failed(131026), AdapterError::Permanent(_)));
+        assert!(matches!(failed(131047), AdapterError::Permanent(w) if w.starts_with("window_closed")));
+        let delivered = serde_json::json!({"id":"wamid.X","status":"delivered","timestamp":"1","recipient_id":"1"});
+        assert_eq!(status(&delivered).and_then(|r| r.failure), None);
     }
 }
