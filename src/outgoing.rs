@@ -14,7 +14,9 @@ use crate::domain::views::MessageView;
 use crate::events::outbox::UnitOfWork;
 use crate::events::present::{self, fields};
 use crate::privacy::{CryptoError, DataKey};
-use crate::store::{self, NewMessage, StoreError};
+use crate::domain::delivery::Status;
+use crate::domain::events::{self, Event};
+use crate::store::{self, MessageRow, NewMessage, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
@@ -25,6 +27,15 @@ pub enum OutboundError {
     /// A message with this id exists already.
     #[error("message id taken")]
     Taken,
+}
+
+impl From<crate::events::outbox::AppendError> for OutboundError {
+    fn from(err: crate::events::outbox::AppendError) -> Self {
+        match err {
+            crate::events::outbox::AppendError::Store(e) => Self::Store(e),
+            crate::events::outbox::AppendError::Crypto(e) => Self::Crypto(e),
+        }
+    }
 }
 
 impl From<OutboundError> for crate::events::WorkError {
@@ -67,12 +78,14 @@ pub struct Draft<'a> {
     pub template: Option<&'a omnibridge_channel::TemplateSend>,
     /// The message this one answers, quoted where the channel can.
     pub quoted: Option<Uuid>,
+    /// Held until then (microseconds): a scheduled message, checked when it goes.
+    pub send_at: Option<i64>,
 }
 
 impl<'a> Draft<'a> {
     /// The hub's own message for the contact of `key`, for `purpose`.
     pub fn automatic(tenant_id: Uuid, conversation_id: Uuid, channel_id: Uuid, key: &'a DataKey, text: &'a str, purpose: &'a str) -> Self {
-        Self { tenant_id, conversation_id, channel_id, key, author: Author::System, text, purpose, private: false, identity: None, subject: None, template: None, quoted: None }
+        Self { tenant_id, conversation_id, channel_id, key, author: Author::System, text, purpose, private: false, identity: None, subject: None, template: None, quoted: None, send_at: None }
     }
 }
 
@@ -111,10 +124,67 @@ pub async fn queue(work: &mut UnitOfWork, send_wake: &Arc<Notify>, draft: Draft<
         };
         store::messages::set_template(work.tx(), id, sealed.as_deref(), draft.quoted).await?;
     }
+    let row = match draft.send_at {
+        Some(at) if !draft.private => {
+            store::messages::set_schedule(work.tx(), id, at).await?;
+            MessageRow { status: Status::Scheduled.as_str().into(), send_at: Some(at), ..row }
+        }
+        _ => row,
+    };
     if !draft.private {
         work.wake(send_wake);
     }
     let mut view = present::message_with_text(&row, draft.text.to_owned());
     view.reply_to = draft.quoted;
     Ok(view)
+}
+
+/// What became of a request to change a message's course.
+pub enum Change {
+    Done(MessageView),
+    /// The message is not in a state that allows it (its status now).
+    Refused(String),
+    NotFound,
+}
+
+/// Sends a failed, unknown or canceled message again: a new attempt of the same message (not a
+/// copy), due now, through the door as any send. The caller checked it may go.
+pub async fn retry(work: &mut UnitOfWork, send_wake: &Arc<Notify>, key: &DataKey, tenant_id: Uuid, id: Uuid) -> Result<Change, OutboundError> {
+    let changed = store::messages::retry(work.tx(), tenant_id, id).await?;
+    let change = announce(work, key, tenant_id, id, changed).await?;
+    if matches!(change, Change::Done(_)) {
+        work.wake(send_wake);
+    }
+    Ok(change)
+}
+
+/// Cancels a message that has not gone yet.
+pub async fn cancel(work: &mut UnitOfWork, key: &DataKey, tenant_id: Uuid, id: Uuid) -> Result<Change, OutboundError> {
+    let changed = store::messages::cancel(work.tx(), tenant_id, id).await?;
+    announce(work, key, tenant_id, id, changed).await
+}
+
+/// Changes a scheduled message's text or time before it goes.
+pub async fn reschedule(work: &mut UnitOfWork, key: &DataKey, tenant_id: Uuid, id: Uuid, text: Option<&str>, send_at: Option<i64>) -> Result<Change, OutboundError> {
+    let sealed = match text {
+        Some(text) => Some(key.seal(fields::MESSAGE_TEXT, id, text)?),
+        None => None,
+    };
+    let changed = store::messages::reschedule(work.tx(), tenant_id, id, sealed.as_deref(), send_at).await?;
+    announce(work, key, tenant_id, id, changed).await
+}
+
+/// `message.updated` for a changed message; or why nothing changed.
+async fn announce(work: &mut UnitOfWork, key: &DataKey, tenant_id: Uuid, id: Uuid, changed: Option<MessageRow>) -> Result<Change, OutboundError> {
+    let Some(row) = changed else {
+        return Ok(match store::messages::get(work.tx(), tenant_id, id).await? {
+            Some(row) => Change::Refused(row.status),
+            None => Change::NotFound,
+        });
+    };
+    let view = present::message(&row, key)?;
+    let sequence = crate::events::outbox::next_sequence(work.tx(), row.conversation_id).await?;
+    let event = Event::in_conversation(tenant_id, events::MESSAGE_UPDATED, row.contact_id, row.conversation_id, sequence, &view);
+    work.append(Some(key), event).await?;
+    Ok(Change::Done(view))
 }

@@ -11,7 +11,7 @@ use base64::Engine;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use omnibridge_channel::problem::JsonBody;
 use serde::Deserialize;
@@ -29,6 +29,7 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::events::outbox;
 use crate::events::present::{self, fields};
 use crate::hub::AppState;
+use crate::domain::delivery::Status;
 use crate::store::{self, Page};
 
 /// Purposes an outbound message may be sent for.
@@ -37,6 +38,10 @@ const MAX_TEXT_CHARS: usize = 20_000;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/conversations/{id}/messages", get(list).post(reply))
+        .route("/v1/messages", get(by_status))
+        .route("/v1/messages/{id}", get(one).patch(change))
+        .route("/v1/messages/{id}/retry", post(retry))
+        .route("/v1/messages/{id}/cancel", post(cancel))
         .route("/v1/messages/{id}/deliveries", get(deliveries))
 }
 
@@ -130,6 +135,35 @@ struct Reply {
     /// Files to send with the reply (channels that carry files: email).
     #[serde(default)]
     attachments: Vec<NewAttachment>,
+    /// Send later, at this RFC 3339 time (checked against consent, policy and the channel's
+    /// window when it goes).
+    send_at: Option<String>,
+}
+
+/// How far ahead a message may be scheduled.
+const MAX_SCHEDULE_AHEAD_MICROS: i64 = 366 * 24 * 3600 * 1_000_000;
+
+/// A `send_at` in the future, within a year; microseconds.
+fn valid_send_at(raw: &str) -> ApiResult<i64> {
+    let at = crate::domain::parse_rfc3339(raw).ok_or_else(|| ApiError::invalid("send_at", "must be an RFC 3339 time such as 2027-01-31T09:00:00Z"))?;
+    let now = store::now_micros();
+    if at <= now {
+        return Err(ApiError::invalid("send_at", "must be in the future"));
+    }
+    if at - now > MAX_SCHEDULE_AHEAD_MICROS {
+        return Err(ApiError::invalid("send_at", "must be within a year"));
+    }
+    Ok(at)
+}
+
+/// Preflight for a message that goes later (scheduled, or retried): consent, policy and
+/// restriction now; the channel's window is asked when it goes, since the person may write
+/// again before then.
+async fn preflight_later(state: &AppState, outgoing: &Outgoing<'_>) -> ApiResult<()> {
+    match state.door.preflight(outgoing).await {
+        Ok(()) | Err(crate::egress::EgressError::WindowClosed { .. }) => Ok(()),
+        Err(err) => Err(err.into()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -203,6 +237,11 @@ async fn reply(
         (None, None) => return Err(ApiError::invalid("text", "required (or a template, on channels that have them)")),
     };
     let requested_purpose = valid_purpose(&state, body.purpose.as_deref())?;
+    let send_at = match body.send_at.as_deref() {
+        Some(_) if body.private => return Err(ApiError::invalid("send_at", "a private note is not sent")),
+        Some(raw) => Some(valid_send_at(raw)?),
+        None => None,
+    };
     let channel_id = match (body.private, body.channel_id) {
         (true, _) => conversation.channel_id,
         (false, Some(other)) => reachable_channel(&state, &auth, conversation.contact_id, other).await?.id,
@@ -243,7 +282,11 @@ async fn reply(
             template: prepared.is_some(),
             human: true,
         };
-        state.door.preflight(&outgoing).await?;
+        if send_at.is_some() {
+            preflight_later(&state, &outgoing).await?;
+        } else {
+            state.door.preflight(&outgoing).await?;
+        }
     }
     if !body.private
         && prepared.is_none()
@@ -258,6 +301,7 @@ async fn reply(
         private: body.private,
         template: prepared.as_ref().map(|p| &p.spec),
         quoted,
+        send_at,
         ..Draft::automatic(auth.tenant_id, conversation.id, channel_id, &key, text, purpose)
     };
     let mut message = outgoing::queue(&mut work, &state.send_wake, draft).await?;
@@ -300,6 +344,129 @@ async fn reply(
     }
     work.commit().await?;
     Ok((StatusCode::CREATED, Json(message)))
+}
+
+/// An outbound message of the tenant the caller may see (restricted contacts only for admins).
+async fn find_message(state: &AppState, auth: &Auth, id: &str) -> ApiResult<store::MessageRow> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound("message"))?;
+    let message = store::messages::get(&state.db, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("message"))?;
+    if auth.role != crate::domain::Role::Admin && !store::privacy::restricted_among(&state.db, &[message.contact_id]).await?.is_empty() {
+        return Err(ApiError::NotFound("message"));
+    }
+    Ok(message)
+}
+
+async fn one(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let message = find_message(&state, &auth, &id).await?;
+    let key = state.keyring.data_key(&state.db, auth.tenant_id, message.contact_id).await?;
+    let mut views = vec![present::message(&message, &key)?];
+    present::with_details(&state.db, &mut views, &key).await?;
+    Ok(Json(views.remove(0)))
+}
+
+/// `GET /v1/messages?status=failed,unknown`: the tenant's outbound messages in those statuses
+/// (the dead-letter view; or the scheduled ones), newest first, of one channel or conversation
+/// if asked.
+async fn by_status(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
+    let params = ListParams(q);
+    let (limit, cursor) = (params.limit()?, params.cursor()?);
+    // The dead-letter view unless asked otherwise.
+    let raw = params.raw("status").unwrap_or("failed,unknown");
+    let mut statuses = Vec::new();
+    for word in raw.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let status = Status::parse(word).ok_or_else(|| ApiError::invalid("status", format!("unknown status {word:?}")))?;
+        if !statuses.contains(&status) {
+            statuses.push(status);
+        }
+    }
+    let rows = store::messages::by_status(&state.db, auth.tenant_id, &statuses, params.uuid("channel_id")?, params.uuid("conversation_id")?, cursor, limit).await?;
+    let page = Page::from_rows(rows, limit, |r| r.id);
+    let hidden: std::collections::HashSet<Uuid> = if auth.role == crate::domain::Role::Admin {
+        Default::default()
+    } else {
+        store::privacy::restricted_among(&state.db, &page.items.iter().map(|r| r.contact_id).collect::<Vec<_>>()).await?.into_iter().collect()
+    };
+    let mut data = Vec::with_capacity(page.items.len());
+    for row in page.items.iter().filter(|r| !hidden.contains(&r.contact_id)) {
+        let key = state.keyring.data_key(&state.db, auth.tenant_id, row.contact_id).await?;
+        let mut views = vec![present::message(row, &key)?];
+        present::with_details(&state.db, &mut views, &key).await?;
+        data.extend(views);
+    }
+    Ok(Json(list_body(data, page.next_cursor)))
+}
+
+/// What a lifecycle request came to, as the API answers it.
+fn answer(change: outgoing::Change, what: &str) -> ApiResult<Json<crate::domain::views::MessageView>> {
+    match change {
+        outgoing::Change::Done(view) => Ok(Json(view)),
+        outgoing::Change::Refused(status) => Err(ApiError::Conflict(format!("the message is {status}; {what}"))),
+        outgoing::Change::NotFound => Err(ApiError::NotFound("message")),
+    }
+}
+
+/// `POST /v1/messages/{id}/retry`: a failed, unknown or canceled message goes again — a new
+/// attempt of the same message, through the door (consent and policy checked again).
+async fn retry(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let message = find_message(&state, &auth, &id).await?;
+    let status = Status::parse(&message.status);
+    if !status.is_some_and(Status::may_retry) {
+        return Err(ApiError::Conflict(format!("the message is {}; only failed, unknown or canceled messages are retried", message.status)));
+    }
+    let channel = state.channels.get(message.channel_id).await?.ok_or_else(|| ApiError::Conflict("the message's channel was deleted".into()))?;
+    let outgoing = Outgoing {
+        tenant_id: auth.tenant_id,
+        contact_id: message.contact_id,
+        channel: &channel,
+        purpose: &message.purpose,
+        attachments: false,
+        to: None,
+        template: false,
+        human: message.author_type == "operator",
+    };
+    preflight_later(&state, &outgoing).await?;
+    let key = state.keyring.data_key(&state.db, auth.tenant_id, message.contact_id).await?;
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    let change = outgoing::retry(&mut work, &state.send_wake, &key, auth.tenant_id, message.id).await?;
+    work.commit().await?;
+    answer(change, "only failed, unknown or canceled messages are retried")
+}
+
+/// `POST /v1/messages/{id}/cancel`: a scheduled (or still queued) message never goes.
+async fn cancel(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let message = find_message(&state, &auth, &id).await?;
+    let key = state.keyring.data_key(&state.db, auth.tenant_id, message.contact_id).await?;
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    let change = outgoing::cancel(&mut work, &key, auth.tenant_id, message.id).await?;
+    work.commit().await?;
+    answer(change, "only a message that has not gone yet can be canceled")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageChange {
+    text: Option<String>,
+    send_at: Option<String>,
+}
+
+/// `PATCH /v1/messages/{id}`: a scheduled message's text or time, until it goes.
+async fn change(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<MessageChange>) -> ApiResult<impl IntoResponse> {
+    let message = find_message(&state, &auth, &id).await?;
+    let text = body.text.as_deref().map(valid_text).transpose()?;
+    let send_at = body.send_at.as_deref().map(valid_send_at).transpose()?;
+    if text.is_none() && send_at.is_none() {
+        return Err(ApiError::invalid("text", "give the new text, send_at, or both"));
+    }
+    if let (Some(text), Some(channel)) = (text, state.channels.get(message.channel_id).await?)
+        && let Some(kind) = state.channels.kind_of(&channel)
+    {
+        kind.check_text(text).map_err(|e| ApiError::invalid("text", e.detail))?;
+    }
+    let key = state.keyring.data_key(&state.db, auth.tenant_id, message.contact_id).await?;
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    let change = outgoing::reschedule(&mut work, &key, auth.tenant_id, message.id, text, send_at).await?;
+    work.commit().await?;
+    answer(change, "only a scheduled message can be changed")
 }
 
 #[cfg(test)]

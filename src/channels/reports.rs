@@ -10,6 +10,8 @@
 use std::sync::Arc;
 
 use omnibridge_channel::{AdapterError, ChannelKind, DeliveryStatus};
+
+use crate::domain::delivery::{Failure, Status};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -34,6 +36,9 @@ pub struct Report {
     pub failure: Option<AdapterError>,
 }
 
+/// A failure the provider gave no reason for.
+static UNEXPLAINED: AdapterError = AdapterError::Permanent(String::new());
+
 impl Report {
     fn error(&self) -> Option<String> {
         self.failure.as_ref().map(|f| crate::domain::without_addresses(f.reason()))
@@ -51,28 +56,14 @@ pub struct Reports {
     pub max_attempts: i64,
 }
 
-/// How far along a status is; failures and notes are not on the line.
-fn rank(status: &str) -> i32 {
-    match status {
-        "queued" | "scheduled" | "sending" => 0,
-        "sent" => 1,
-        "delivered" => 2,
-        "read" => 3,
-        _ => -1,
-    }
-}
-
-/// The status a message at `current` moves to on `reported`, if it moves.
-pub fn merge(current: &str, reported: DeliveryStatus) -> Option<DeliveryStatus> {
-    let new = reported.as_str();
+/// The hub's word for a provider's status.
+pub fn status_of(reported: DeliveryStatus) -> Status {
     match reported {
-        DeliveryStatus::Queued => None,
-        DeliveryStatus::Failed if current == "failed" => None,
-        // A failure after delivery (another device of the person) does not undo it.
-        DeliveryStatus::Failed => (rank(current) >= 0 && rank(current) < rank("delivered")).then_some(reported),
-        // Delivery evidence after a failure wins; a late "sent" does not.
-        _ if current == "failed" => (rank(new) >= rank("delivered")).then_some(reported),
-        _ => (rank(current) >= 0 && rank(new) > rank(current)).then_some(reported),
+        DeliveryStatus::Queued => Status::Queued,
+        DeliveryStatus::Sent => Status::Sent,
+        DeliveryStatus::Delivered => Status::Delivered,
+        DeliveryStatus::Read => Status::Read,
+        DeliveryStatus::Failed => Status::Failed,
     }
 }
 
@@ -82,7 +73,8 @@ impl Reports {
     /// `message.failed` when it fails). `kind` is the sending channel's kind (an opt-out is
     /// recorded on its medium). Returns whether the status moved.
     pub async fn record(&self, message: &MessageRow, report: Report, kind: Option<&dyn ChannelKind>) -> Result<bool, WorkError> {
-        let moved = merge(&message.status, report.status);
+        let current = Status::parse(&message.status);
+        let moved = current.and_then(|c| c.on_report(status_of(report.status)));
         let error = report.error();
         let key = self.keyring.data_key(&self.db, message.tenant_id, message.contact_id).await?;
         let mut work = UnitOfWork::begin(&self.db, &self.bus).await?;
@@ -99,9 +91,15 @@ impl Reports {
             work.commit().await?;
             return Ok(false);
         };
-        let failure = report.failure.as_ref().filter(|_| status == DeliveryStatus::Failed);
-        let retry = match failure {
-            Some(f) if f.is_retryable() => {
+        let provider = kind.map_or("provider", |k| k.hook_name());
+        let failure = report
+            .failure
+            .as_ref()
+            .filter(|_| status == Status::Failed)
+            .map(|f| (f, Failure::from_adapter(f, provider)))
+            .or_else(|| (status == Status::Failed).then(|| (&UNEXPLAINED, Failure::from_adapter(&UNEXPLAINED, provider))));
+        let retry = match &failure {
+            Some((f, _)) if f.is_retryable() => {
                 let attempts = store::messages::attempts(work.tx(), message.id).await?;
                 // 1 s, 2 s, 4 s … capped at 5 minutes, as for a failed send.
                 (attempts < self.max_attempts).then(|| store::now_micros() + (1_000_000i64 << attempts.clamp(0, 8)).min(300_000_000))
@@ -109,19 +107,22 @@ impl Reports {
             _ => None,
         };
         let mut types = vec![events::MESSAGE_UPDATED];
-        if let Some(next) = retry {
+        if let (Some(next), Some((_, failure))) = (retry, &failure) {
             // Another attempt of the same message, not a copy.
-            store::messages::resend(work.tx(), message.id, error.as_deref(), next).await?;
+            store::messages::resend(work.tx(), message.id, failure, next).await?;
         } else {
-            // The failure's reason stays with a message delivered after all.
-            let kept_error = if status == DeliveryStatus::Failed { error.clone() } else { message.error.clone() };
-            store::messages::record_attempt(work.tx(), message.id, status.as_str(), report.external_id.as_deref(), kept_error.as_deref(), None).await?;
+            // A message delivered after a failure keeps the failure's reason, as history.
+            let kept = match &failure {
+                Some((_, failure)) => Some(failure.clone()),
+                None => message.failure(),
+            };
+            store::messages::record_attempt(work.tx(), message.id, status.as_str(), report.external_id.as_deref(), kept.as_ref(), None).await?;
             match status {
-                DeliveryStatus::Delivered | DeliveryStatus::Read if rank(&message.status) < rank("delivered") => types.push(events::MESSAGE_DELIVERED),
-                DeliveryStatus::Failed => types.push(events::MESSAGE_FAILED),
+                Status::Delivered | Status::Read if current.is_none_or(|c| !matches!(c, Status::Delivered | Status::Read)) => types.push(events::MESSAGE_DELIVERED),
+                Status::Failed => types.push(events::MESSAGE_FAILED),
                 _ => {}
             }
-            let purpose = match failure {
+            let purpose = match failure.as_ref().map(|(f, _)| f) {
                 Some(AdapterError::RecipientOptedOut(_)) => Some(crate::consent::purposes::ALL),
                 Some(AdapterError::MarketingOptedOut(_)) => Some(crate::consent::purposes::MARKETING),
                 _ => None,
@@ -200,49 +201,4 @@ fn parse_status(status: &str) -> Option<DeliveryStatus> {
         "failed" => DeliveryStatus::Failed,
         _ => return None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use DeliveryStatus::*;
-
-    fn apply(reports: &[DeliveryStatus]) -> String {
-        let mut status = "sent".to_owned();
-        for r in reports {
-            if let Some(new) = merge(&status, *r) {
-                status = new.as_str().to_owned();
-            }
-        }
-        status
-    }
-
-    #[test]
-    fn statuses_never_move_back() {
-        assert_eq!(apply(&[Delivered, Sent]), "delivered");
-        assert_eq!(apply(&[Read]), "read");
-        assert_eq!(apply(&[Read, Delivered, Sent]), "read");
-        assert_eq!(apply(&[Failed]), "failed");
-        assert_eq!(apply(&[Failed, Sent]), "failed");
-        assert_eq!(apply(&[Failed, Delivered]), "delivered");
-        assert_eq!(apply(&[Delivered, Failed]), "delivered");
-        assert_eq!(merge("read", Read), None, "a repeated report is no change");
-        assert_eq!(merge("note", Delivered), None);
-        assert_eq!(merge("received", Read), None);
-        assert_eq!(merge("queued", Delivered), Some(Delivered), "a status may overtake the send's own answer");
-    }
-
-    #[test]
-    fn any_order_of_sent_delivered_read_ends_at_read() {
-        let all = [Sent, Delivered, Read];
-        for a in 0..3 {
-            for b in 0..3 {
-                for c in 0..3 {
-                    if a != b && b != c && a != c {
-                        assert_eq!(apply(&[all[a], all[b], all[c], all[a]]), "read");
-                    }
-                }
-            }
-        }
-    }
 }

@@ -1,5 +1,6 @@
 //! The domain's vocabulary: roles, statuses, the JSON views clients see, and events. No I/O.
 
+pub mod delivery;
 pub mod events;
 pub mod patch;
 pub mod views;

@@ -17,10 +17,15 @@ pub struct MessageView {
     pub text: String,
     pub private: bool,
     pub purpose: String,
-    /// Inbound: `received`. Outbound: `queued` → `sent` → `delivered` | `failed`. Notes: `note`.
+    /// Inbound: `received`. Outbound: `scheduled` → `queued` → `sending` → `sent` → `delivered` →
+    /// `read`, or `failed`, `canceled`, `unknown` (the provider's answer was lost). Notes: `note`.
     pub status: String,
     pub external_id: Option<String>,
+    /// Why it failed (or why the last attempt did), in words; `failure` has the details.
     pub error: Option<String>,
+    pub failure: Option<FailureView>,
+    /// When a scheduled message goes.
+    pub send_at: Option<String>,
     /// Files that came with the message (content at `GET /v1/attachments/{id}`).
     pub attachments: Vec<AttachmentView>,
     /// Byte offset in `text` where quoted history starts (a reply quoting what it answers).
@@ -30,6 +35,22 @@ pub struct MessageView {
     pub reply_to: Option<Uuid>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// Why a message failed: `permanent` (stops) or `transient` (retried on its own while
+/// attempts remain), the provider's or the hub's code, the reason, and who said so.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureView {
+    pub class: &'static str,
+    pub code: Option<String>,
+    pub reason: String,
+    pub provider: String,
+}
+
+impl From<crate::domain::delivery::Failure> for FailureView {
+    fn from(f: crate::domain::delivery::Failure) -> Self {
+        Self { class: f.class.as_str(), code: f.code, reason: f.reason, provider: f.provider }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

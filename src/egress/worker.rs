@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use omnibridge_channel::{AdapterError, DeliveryStatus, OutboundAttachment, OutboundExtras, OutboundMessage, Receipt};
+use omnibridge_channel::{AdapterError, DeliveryStatus, OutboundAttachment, OutboundExtras, OutboundMessage, Receipt, Reconciled};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +16,7 @@ use crate::events::WorkError;
 use crate::events::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent};
 use crate::channels::{ChannelInfo, Channels};
+use crate::domain::delivery::{Failure, FailureClass, Status};
 use crate::domain::events::{self, Event};
 use omnibridge_channel::ChannelKind;
 
@@ -48,17 +49,36 @@ pub struct SendWorker {
 /// How one attempt ended.
 enum Outcome {
     Done(Receipt),
-    Retry { error: String, after: Duration },
-    Failed(String),
+    /// A transient failure with attempts left: queued again after the delay.
+    Retry { failure: Failure, after: Duration },
+    Failed(Failure),
     /// The provider says the recipient opted out: the message fails and the ledger records the
     /// withdrawal, so nothing else is tried until they opt back in.
     /// `purpose` is what they stopped: everything, or marketing only.
-    OptedOut { error: String, medium: &'static str, to: omnibridge_channel::Address, purpose: &'static str },
+    OptedOut { failure: Failure, medium: &'static str, to: omnibridge_channel::Address, purpose: &'static str },
+    /// The provider's answer to an earlier attempt was lost and the provider cannot be asked.
+    Unknown(Failure),
+}
+
+/// A message ready to go: what the adapter gets, and the transfer the door records.
+struct Prepared {
+    message: OutboundMessage,
+    transfer: Transfer,
+    adapter: Arc<dyn omnibridge_channel::Channel>,
+    medium: &'static str,
+    provider: &'static str,
 }
 
 impl SendWorker {
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
+            // Sends a dead process left without an answer: asked about before anything else.
+            match store::messages::claim_unanswered(&self.db, self.lease.as_micros() as i64, self.batch).await {
+                Ok(claimed) => {
+                    join_all(claimed.into_iter().map(|q| self.reconcile(q))).await;
+                }
+                Err(err) => tracing::error!(error = %err, "claiming unanswered sends failed"),
+            }
             loop {
                 match store::messages::claim_queued(&self.db, self.lease.as_micros() as i64, self.batch).await {
                     Ok(claimed) if claimed.is_empty() => break,
@@ -80,45 +100,77 @@ impl SendWorker {
     }
 
     async fn deliver(&self, queued: QueuedMessage) {
-        let outcome = self.attempt(&queued).await;
+        let outcome = match self.prepare(&queued).await {
+            Ok(prepared) => self.send(&queued, prepared).await,
+            Err(outcome) => outcome,
+        };
         if let Err(err) = self.record(&queued, outcome).await {
-            // The lease expires and another round retries the message.
+            // The lease expires and the send is reconciled before anything is resent.
             tracing::error!(message_id = %queued.id, error = %err, "recording a send outcome failed");
         }
     }
 
-    async fn attempt(&self, q: &QueuedMessage) -> Outcome {
+    /// A send whose answer was never recorded: the provider says whether it arrived (then it is
+    /// recorded as sent), that it did not or that repeating it is harmless (then it goes), or
+    /// cannot say (then it is `unknown`, for a person to decide — never resent blindly).
+    async fn reconcile(&self, queued: QueuedMessage) {
+        let outcome = match self.prepare(&queued).await {
+            Ok(prepared) => match prepared.adapter.reconcile(&prepared.message).await {
+                Ok(Reconciled::Sent(receipt)) => Outcome::Done(receipt),
+                Ok(Reconciled::NotSent) => self.send(&queued, prepared).await,
+                Ok(Reconciled::Unknown) => Outcome::Unknown(Failure {
+                    class: FailureClass::Permanent,
+                    code: Some("answer_lost".into()),
+                    reason: "the provider's answer to this send was lost and it cannot be asked; the message may have arrived — retry only if it did not".into(),
+                    provider: prepared.provider.into(),
+                }),
+                Err(err) if err.is_retryable() => {
+                    // Ask again once the lease runs out.
+                    tracing::warn!(message_id = %queued.id, error = %err, "reconciling a send failed; asking again later");
+                    return;
+                }
+                Err(err) => Outcome::Failed(Failure::from_adapter(&err, prepared.provider)),
+            },
+            Err(outcome) => outcome,
+        };
+        tracing::info!(message_id = %queued.id, "a send without a recorded answer was reconciled");
+        if let Err(err) = self.record(&queued, outcome).await {
+            tracing::error!(message_id = %queued.id, error = %err, "recording a reconciled send failed");
+        }
+    }
+
+    /// Everything the send needs, opened and checked; or why it cannot go.
+    async fn prepare(&self, q: &QueuedMessage) -> Result<Prepared, Outcome> {
         let channel = match self.channels.get(q.channel_id).await {
             Ok(Some(channel)) => channel,
-            Ok(None) => return Outcome::Failed("the channel was deleted".into()),
-            Err(err) => return self.retry_or_fail(q, err.to_string()),
+            Ok(None) => return Err(Outcome::Failed(Failure::hub("channel_deleted", "the channel was deleted"))),
+            Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
         };
         let (Some(kind), Some(adapter)) = (self.channels.kind_of(&channel), self.channels.adapter(&channel)) else {
-            return Outcome::Failed(format!("no adapter for channel kind {}", channel.kind));
+            return Err(Outcome::Failed(Failure::hub("channel_unavailable", format!("no adapter for channel kind {}", channel.kind))));
         };
         let (text, to) = match self.open_message(q, kind.address_kind()).await {
             Ok(Some(found)) => found,
-            Ok(None) => return Outcome::Failed("the contact has no address on this channel".into()),
-            Err(err) => return self.retry_or_fail(q, err.to_string()),
+            Ok(None) => return Err(Outcome::Failed(Failure::hub("no_address", "the contact has no address on this channel"))),
+            Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
         };
         let mut extras = match self.extras(q, &channel, kind).await {
             Ok(extras) => extras,
-            Err(err) => return self.retry_or_fail(q, err.to_string()),
+            Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
         };
         extras.attempt = u32::try_from(q.resends).unwrap_or(u32::MAX);
-        match self.template_and_quote(q, &mut extras).await {
-            Ok(()) => {}
-            Err(err) => return self.retry_or_fail(q, err.to_string()),
+        if let Err(err) = self.template_and_quote(q, &mut extras).await {
+            return Err(self.retry_or_fail(q, err.to_string()));
         }
         // The window may have closed while the message waited.
         match Window::of(&self.db, kind, q.contact_id, q.channel_id).await {
             Ok(Some(window)) if extras.template.is_none() => match window.allowance(store::now_micros(), q.author_type == "operator") {
                 Allowance::Free => {}
                 Allowance::HumanAgent => extras.human_agent = true,
-                Allowance::TemplateOnly => return Outcome::Failed(window.refusal(kind).to_string()),
+                Allowance::TemplateOnly => return Err(Outcome::Failed(Failure::hub("window_closed", window.refusal(kind).to_string()))),
             },
             Ok(_) => {}
-            Err(err) => return self.retry_or_fail(q, err.to_string()),
+            Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
         }
         let message = OutboundMessage {
             id: q.id,
@@ -130,37 +182,39 @@ impl SendWorker {
             author_name: None,
             extras,
         };
-        let medium = Some(kind.medium().as_str());
+        let medium = kind.medium().as_str();
         let transfer = Transfer {
             tenant_id: q.tenant_id,
             contact_id: Some(q.contact_id),
             message_id: Some(q.id),
             destination: self.door.policies().channel_destination(&channel.kind, channel.id, &channel.settings),
             categories: self.door.policies().channel_categories(&channel.kind, !message.extras.attachments.is_empty()),
-            recipient: medium.map(|medium| Recipient {
-                medium,
-                address_index: self.keyring.blind_index(q.tenant_id, &message.to),
-                purpose: q.purpose.clone(),
-            }),
+            recipient: Some(Recipient { medium, address_index: self.keyring.blind_index(q.tenant_id, &message.to), purpose: q.purpose.clone() }),
         };
+        Ok(Prepared { message, transfer, adapter, medium, provider: kind.hook_name() })
+    }
+
+    /// Through the door (consent, policy and restriction checked as the message leaves, not
+    /// when it was written) to the provider.
+    async fn send(&self, q: &QueuedMessage, prepared: Prepared) -> Outcome {
+        let Prepared { message, transfer, adapter, medium, provider } = prepared;
         match self.door.send(&transfer, adapter.as_ref(), &message).await {
             Ok(receipt) => Outcome::Done(receipt),
-            Err(err @ (EgressError::ConsentMissing(_) | EgressError::PolicyBlocked { .. } | EgressError::Restricted(_) | EgressError::WindowClosed { .. })) => {
-                Outcome::Failed(err.to_string())
+            Err(EgressError::ConsentMissing(reason)) => Outcome::Failed(Failure::hub("consent_missing", reason)),
+            Err(EgressError::Restricted(reason)) => Outcome::Failed(Failure::hub("restricted", reason)),
+            Err(err @ EgressError::PolicyBlocked { .. }) => Outcome::Failed(Failure::hub("policy_blocked", err.to_string())),
+            Err(EgressError::WindowClosed { reason, .. }) => Outcome::Failed(Failure::hub("window_closed", reason)),
+            Err(EgressError::Adapter(err @ AdapterError::RecipientOptedOut(_))) => {
+                Outcome::OptedOut { failure: Failure::from_adapter(&err, provider), medium, to: message.to, purpose: consent::purposes::ALL }
             }
-            Err(EgressError::Adapter(AdapterError::RecipientOptedOut(error))) => match medium {
-                Some(medium) => Outcome::OptedOut { error, medium, to: message.to, purpose: consent::purposes::ALL },
-                None => Outcome::Failed(error),
-            },
-            Err(EgressError::Adapter(AdapterError::MarketingOptedOut(error))) => match medium {
-                Some(medium) => Outcome::OptedOut { error, medium, to: message.to, purpose: consent::purposes::MARKETING },
-                None => Outcome::Failed(error),
-            },
-            Err(EgressError::Adapter(AdapterError::RateLimited { retry_after })) if q.attempts < self.max_attempts => {
-                Outcome::Retry { error: "rate limited".into(), after: retry_after }
+            Err(EgressError::Adapter(err @ AdapterError::MarketingOptedOut(_))) => {
+                Outcome::OptedOut { failure: Failure::from_adapter(&err, provider), medium, to: message.to, purpose: consent::purposes::MARKETING }
             }
-            Err(EgressError::Adapter(err)) if err.is_retryable() => self.retry_or_fail(q, err.to_string()),
-            Err(EgressError::Adapter(err)) => Outcome::Failed(err.to_string()),
+            Err(EgressError::Adapter(err @ AdapterError::RateLimited { retry_after })) if q.attempts < self.max_attempts => {
+                Outcome::Retry { failure: Failure::from_adapter(&err, provider), after: retry_after }
+            }
+            Err(EgressError::Adapter(err)) if err.is_retryable() => self.retry_or_fail_with(q, Failure::from_adapter(&err, provider)),
+            Err(EgressError::Adapter(err)) => Outcome::Failed(Failure::from_adapter(&err, provider)),
             Err(err @ (EgressError::Store(_) | EgressError::Keys(_))) => self.retry_or_fail(q, err.to_string()),
         }
     }
@@ -239,47 +293,49 @@ impl SendWorker {
         Ok(())
     }
 
+    /// A failure inside the hub (the store, the keys): worth another attempt.
     fn retry_or_fail(&self, q: &QueuedMessage, error: String) -> Outcome {
+        let failure = Failure { class: FailureClass::Transient, code: Some("hub_unavailable".into()), reason: error, provider: "hub".into() };
+        self.retry_or_fail_with(q, failure)
+    }
+
+    fn retry_or_fail_with(&self, q: &QueuedMessage, failure: Failure) -> Outcome {
         if q.attempts >= self.max_attempts {
-            return Outcome::Failed(error);
+            return Outcome::Failed(failure);
         }
         // 1 s, 2 s, 4 s … capped at 5 minutes.
         let after = Duration::from_secs(1u64 << q.attempts.clamp(0, 8) as u32).min(Duration::from_secs(300));
-        Outcome::Retry { error, after }
+        Outcome::Retry { failure, after }
     }
 
     async fn record(&self, q: &QueuedMessage, outcome: Outcome) -> Result<(), WorkError> {
         let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await?;
         let mut work = UnitOfWork::begin(&self.db, &self.bus).await?;
-        let (status, external_id, error, next) = match &outcome {
+        let (status, external_id, failure, next) = match &outcome {
             Outcome::Done(receipt) => (receipt.status.as_str(), receipt.external_id.as_deref(), None, None),
-            Outcome::Retry { error, after } => {
-                ("queued", None, Some(error.as_str()), Some(store::now_micros() + after.as_micros() as i64))
-            }
-            Outcome::Failed(error) | Outcome::OptedOut { error, .. } => ("failed", None, Some(error.as_str()), None),
+            Outcome::Retry { failure, after } => (Status::Queued.as_str(), None, Some(failure), Some(store::now_micros() + after.as_micros() as i64)),
+            Outcome::Failed(failure) | Outcome::OptedOut { failure, .. } => (Status::Failed.as_str(), None, Some(failure), None),
+            Outcome::Unknown(failure) => (Status::Unknown.as_str(), None, Some(failure), None),
         };
-        if let Outcome::OptedOut { medium, to, purpose, .. } = &outcome {
-            let withdrawal =
-                NewConsent::provider_withdrawal(&self.keyring, &key, q.tenant_id, q.contact_id, q.channel_id, medium, to, purpose, q.id, error.unwrap_or_default())?;
+        if let Outcome::OptedOut { medium, to, purpose, failure } = &outcome {
+            let withdrawal = NewConsent::provider_withdrawal(&self.keyring, &key, q.tenant_id, q.contact_id, q.channel_id, medium, to, purpose, q.id, &failure.reason)?;
             let (_, changed) = consent::record(work.tx(), &key, &[withdrawal]).await?;
             work.appended(changed);
         }
-        let error = error.map(crate::domain::without_addresses);
-        store::messages::record_attempt(work.tx(), q.id, status, external_id, error.as_deref(), next).await?;
+        store::messages::record_attempt(work.tx(), q.id, status, external_id, failure, next).await?;
+        // Every change of status is a `message.updated`, with the status and the reason.
         let event_types: &[&'static str] = match &outcome {
-            Outcome::Done(r) if r.status == DeliveryStatus::Delivered => &[events::MESSAGE_SENT, events::MESSAGE_DELIVERED],
-            Outcome::Done(_) => &[events::MESSAGE_SENT],
-            Outcome::Failed(_) | Outcome::OptedOut { .. } => &[events::MESSAGE_FAILED],
-            Outcome::Retry { .. } => &[],
+            Outcome::Done(r) if r.status == DeliveryStatus::Delivered => &[events::MESSAGE_UPDATED, events::MESSAGE_SENT, events::MESSAGE_DELIVERED],
+            Outcome::Done(_) => &[events::MESSAGE_UPDATED, events::MESSAGE_SENT],
+            Outcome::Failed(_) | Outcome::OptedOut { .. } => &[events::MESSAGE_UPDATED, events::MESSAGE_FAILED],
+            Outcome::Retry { .. } | Outcome::Unknown(_) => &[events::MESSAGE_UPDATED],
         };
-        if !event_types.is_empty() {
-            let row = store::messages::get(work.tx(), q.tenant_id, q.id).await?.ok_or(WorkError::Vanished("the message"))?;
-            let view = present::message(&row, &key)?;
-            for event_type in event_types {
-                let sequence = outbox::next_sequence(work.tx(), q.conversation_id).await?;
-                let event = Event::in_conversation(q.tenant_id, event_type, q.contact_id, q.conversation_id, sequence, &view);
-                work.append(Some(&key), event).await?;
-            }
+        let row = store::messages::get(work.tx(), q.tenant_id, q.id).await?.ok_or(WorkError::Vanished("the message"))?;
+        let view = present::message(&row, &key)?;
+        for event_type in event_types {
+            let sequence = outbox::next_sequence(work.tx(), q.conversation_id).await?;
+            let event = Event::in_conversation(q.tenant_id, event_type, q.contact_id, q.conversation_id, sequence, &view);
+            work.append(Some(&key), event).await?;
         }
         work.commit().await?;
         // Statuses that overtook this answer waited for the provider's id.
@@ -291,6 +347,7 @@ impl SendWorker {
         match &outcome {
             Outcome::Done(_) => metrics::counter!("omnibridge_messages_sent_total").increment(1),
             Outcome::Failed(_) | Outcome::OptedOut { .. } => metrics::counter!("omnibridge_messages_failed_total").increment(1),
+            Outcome::Unknown(_) => metrics::counter!("omnibridge_messages_unknown_total").increment(1),
             Outcome::Retry { .. } => metrics::counter!("omnibridge_send_retries_total").increment(1),
         }
         Ok(())

@@ -43,6 +43,8 @@ pub fn message_with_text(row: &MessageRow, text: String) -> MessageView {
         status: row.status.clone(),
         external_id: row.external_id.clone(),
         error: row.error.clone(),
+        failure: row.failure().map(Into::into),
+        send_at: row.send_at.map(rfc3339),
         attachments: Vec::new(),
         quote_start: None,
         reply_to: None,

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::rows::row_struct;
 use super::{Conn, Db, StoreResult, Tx, now_micros, on_conn, on_db};
+use crate::domain::delivery::{Failure, Status};
 
 row_struct! {
     pub struct MessageRow {
@@ -12,7 +13,28 @@ row_struct! {
         direction: String, author_type: String, author_id: Option<Uuid>, external_id: Option<String>,
         text: Vec<u8>, private: bool, purpose: String, status: String, error: Option<String>,
         created_at: i64, updated_at: i64,
+        failure_class: Option<String>, failure_code: Option<String>, failure_provider: Option<String>, send_at: Option<i64>,
     }
+}
+
+impl MessageRow {
+    /// The failure recorded on the message, if any.
+    pub fn failure(&self) -> Option<Failure> {
+        Some(Failure {
+            class: crate::domain::delivery::FailureClass::parse(self.failure_class.as_deref()?)?,
+            code: self.failure_code.clone(),
+            reason: self.error.clone().unwrap_or_default(),
+            provider: self.failure_provider.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// The columns of a [`MessageRow`], in a `SELECT` or `RETURNING` list.
+macro_rules! message_columns {
+    () => {
+        "id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, external_id, text, private, \
+         purpose, status, error, created_at, updated_at, failure_class, failure_code, failure_provider, send_at"
+    };
 }
 
 row_struct! {
@@ -84,6 +106,10 @@ impl NewMessage<'_> {
             error: None,
             created_at: now,
             updated_at: now,
+            failure_class: None,
+            failure_code: None,
+            failure_provider: None,
+            send_at: None,
         }
     }
 }
@@ -96,9 +122,8 @@ pub async fn insert<'a>(conn: impl Into<Conn<'a>>, m: &NewMessage<'_>) -> StoreR
 }
 
 pub async fn get<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<MessageRow>> {
-    const SQL: &str = "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
-                       external_id, text, private, purpose, status, error, created_at, updated_at FROM messages \
-                       WHERE tenant_id = $1 AND id = $2";
+    const SQL: &str = concat!("SELECT ", message_columns!(), " FROM messages \
+                       WHERE tenant_id = $1 AND id = $2");
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(id).fetch_optional(c).await)?)
 }
 
@@ -115,9 +140,8 @@ pub async fn for_conversation<'a>(
     after: Option<Uuid>,
     limit: usize,
 ) -> StoreResult<Vec<MessageRow>> {
-    const SQL: &str = "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
-                       external_id, text, private, purpose, status, error, created_at, updated_at FROM messages \
-                       WHERE tenant_id = $1 AND conversation_id = $2 AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4";
+    const SQL: &str = concat!("SELECT ", message_columns!(), " FROM messages \
+                       WHERE tenant_id = $1 AND conversation_id = $2 AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4");
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
         .bind(tenant_id)
         .bind(conversation_id)
@@ -129,9 +153,8 @@ pub async fn for_conversation<'a>(
 
 /// What a web chat visitor sees: the non-private messages that traveled on their channel.
 pub async fn visible_to_visitor(db: &Db, contact_id: Uuid, channel_id: Uuid, limit: usize) -> StoreResult<Vec<MessageRow>> {
-    const SQL: &str = "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
-                       external_id, text, private, purpose, status, error, created_at, updated_at FROM messages \
-                       WHERE contact_id = $1 AND channel_id = $2 AND private = FALSE ORDER BY id DESC LIMIT $3";
+    const SQL: &str = concat!("SELECT ", message_columns!(), " FROM messages \
+                       WHERE contact_id = $1 AND channel_id = $2 AND private = FALSE ORDER BY id DESC LIMIT $3");
     let mut rows: Vec<MessageRow> =
         on_db!(db, |p| sqlx::query_as(SQL).bind(contact_id).bind(channel_id).bind(limit as i64).fetch_all(p).await)?;
     rows.reverse();
@@ -140,22 +163,22 @@ pub async fn visible_to_visitor(db: &Db, contact_id: Uuid, channel_id: Uuid, lim
 
 /// The visitor-visible messages created after `after`, oldest first (at most `limit`).
 pub async fn visible_to_visitor_after(db: &Db, contact_id: Uuid, channel_id: Uuid, after: i64, limit: usize) -> StoreResult<Vec<MessageRow>> {
-    const SQL: &str = "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
-                       external_id, text, private, purpose, status, error, created_at, updated_at FROM messages \
-                       WHERE contact_id = $1 AND channel_id = $2 AND private = FALSE AND created_at > $3 ORDER BY created_at, id LIMIT $4";
+    const SQL: &str = concat!("SELECT ", message_columns!(), " FROM messages \
+                       WHERE contact_id = $1 AND channel_id = $2 AND private = FALSE AND created_at > $3 ORDER BY created_at, id LIMIT $4");
     Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(contact_id).bind(channel_id).bind(after).bind(limit as i64).fetch_all(p).await)?)
 }
 
-/// Claims up to `limit` due outbound messages for `lease_micros`. PostgreSQL skips rows other
+/// Claims up to `limit` due outbound messages (queued, or scheduled and due) for
+/// `lease_micros`, marking them `sending`. PostgreSQL skips rows other
 /// hub processes hold (`FOR UPDATE SKIP LOCKED`); SQLite has one writer, so the immediate
 /// transaction of the single UPDATE is the lock.
 pub async fn claim_queued(db: &Db, lease_micros: i64, limit: usize) -> StoreResult<Vec<QueuedMessage>> {
-    const PG: &str = "UPDATE messages SET lease_until = $2, attempts = attempts + 1 WHERE id IN (\
-                      SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
+    const PG: &str = "UPDATE messages SET status = 'sending', lease_until = $2, attempts = attempts + 1 WHERE id IN (\
+                      SELECT id FROM messages WHERE status IN ('queued', 'scheduled') AND next_attempt_at <= $1 \
                       AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
                       RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject, template, quoted_id, resends";
-    const SQLITE: &str = "UPDATE messages SET lease_until = $2, attempts = attempts + 1 WHERE id IN (\
-                          SELECT id FROM messages WHERE status = 'queued' AND next_attempt_at <= $1 \
+    const SQLITE: &str = "UPDATE messages SET status = 'sending', lease_until = $2, attempts = attempts + 1 WHERE id IN (\
+                          SELECT id FROM messages WHERE status IN ('queued', 'scheduled') AND next_attempt_at <= $1 \
                           AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $3) \
                           RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject, template, quoted_id, resends";
     let now = now_micros();
@@ -175,19 +198,36 @@ pub async fn claim_queued(db: &Db, lease_micros: i64, limit: usize) -> StoreResu
     })
 }
 
-/// Records the outcome of a send attempt. `next_attempt_at` set means "retry then".
+/// Claims up to `limit` sends whose answer never got recorded (`sending` past their lease: the
+/// process died mid-send), for reconciliation with the provider before anything is resent.
+pub async fn claim_unanswered(db: &Db, lease_micros: i64, limit: usize) -> StoreResult<Vec<QueuedMessage>> {
+    const SQL: &str = "UPDATE messages SET lease_until = $2 WHERE id IN (\
+                       SELECT id FROM messages WHERE status = 'sending' AND lease_until < $1 ORDER BY lease_until LIMIT $3) \
+                       RETURNING id, tenant_id, conversation_id, contact_id, channel_id, author_type, author_id, text, purpose, attempts, created_at, recipient_identity_id, subject, template, quoted_id, resends";
+    let now = now_micros();
+    let mut tx = db.begin().await?;
+    let rows = on_conn!(Conn::from(&mut tx), |c| sqlx::query_as(SQL).bind(now).bind(now + lease_micros).bind(limit as i64).fetch_all(c).await)?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Records the outcome of a send attempt: the status, the provider's id, why it failed (if
+/// it did), and when to try again (a transient failure).
 pub async fn record_attempt<'a>(
     conn: impl Into<Conn<'a>>,
     id: Uuid,
     status: &str,
     external_id: Option<&str>,
-    error: Option<&str>,
+    failure: Option<&Failure>,
     next_attempt_at: Option<i64>,
 ) -> StoreResult<()> {
     // A provider's status callback can overtake the send's own answer: "sent" never replaces
     // the later word (delivered, read, failed) the callback already recorded.
     const SQL: &str = "UPDATE messages SET \
                        error = CASE WHEN $2 = 'sent' AND status IN ('delivered', 'read', 'failed') THEN error ELSE $4 END, \
+                       failure_class = CASE WHEN $2 = 'sent' AND status IN ('delivered', 'read', 'failed') THEN failure_class ELSE $7 END, \
+                       failure_code = CASE WHEN $2 = 'sent' AND status IN ('delivered', 'read', 'failed') THEN failure_code ELSE $8 END, \
+                       failure_provider = CASE WHEN $2 = 'sent' AND status IN ('delivered', 'read', 'failed') THEN failure_provider ELSE $9 END, \
                        status = CASE WHEN $2 = 'sent' AND status IN ('delivered', 'read', 'failed') THEN status ELSE $2 END, \
                        external_id = COALESCE($3, external_id), \
                        next_attempt_at = $5, lease_until = NULL, updated_at = $6 WHERE id = $1";
@@ -195,17 +235,93 @@ pub async fn record_attempt<'a>(
         .bind(id)
         .bind(status)
         .bind(external_id)
-        .bind(error)
+        .bind(failure.map(|f| f.reason.as_str()))
         .bind(next_attempt_at)
         .bind(now_micros())
+        .bind(failure.map(|f| f.class.as_str()))
+        .bind(failure.and_then(|f| f.code.as_deref()))
+        .bind(failure.map(|f| f.provider.as_str()))
         .execute(c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
+/// Sends a failed, unknown or canceled message again: a new attempt of the same message
+/// (`resends` + 1), due now. `None` when it is not in a state to retry.
+pub async fn retry(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<MessageRow>> {
+    const SQL: &str = concat!(
+        "UPDATE messages SET status = 'queued', error = NULL, failure_class = NULL, failure_code = NULL, failure_provider = NULL, \
+         next_attempt_at = $3, lease_until = NULL, resends = resends + 1, attempts = 0, updated_at = $3 \
+         WHERE tenant_id = $1 AND id = $2 AND direction = 'out' AND status IN ('failed', 'unknown', 'canceled') RETURNING ",
+        message_columns!()
+    );
+    let now = now_micros();
+    Ok(on_conn!(Conn::from(tx), |c| sqlx::query_as(SQL).bind(tenant_id).bind(id).bind(now).fetch_optional(c).await)?)
+}
+
+/// Cancels a message that has not gone yet (scheduled, or queued and not claimed). `None` when
+/// it is no longer pending.
+pub async fn cancel(tx: &mut Tx, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<MessageRow>> {
+    const SQL: &str = concat!(
+        "UPDATE messages SET status = 'canceled', next_attempt_at = NULL, updated_at = $3 \
+         WHERE tenant_id = $1 AND id = $2 AND status IN ('scheduled', 'queued') RETURNING ",
+        message_columns!()
+    );
+    Ok(on_conn!(Conn::from(tx), |c| sqlx::query_as(SQL).bind(tenant_id).bind(id).bind(now_micros()).fetch_optional(c).await)?)
+}
+
+/// Changes a scheduled message before it goes: its (sealed) text, its time, or both. `None`
+/// when it is no longer scheduled.
+pub async fn reschedule(tx: &mut Tx, tenant_id: Uuid, id: Uuid, sealed_text: Option<&[u8]>, send_at: Option<i64>) -> StoreResult<Option<MessageRow>> {
+    const SQL: &str = concat!(
+        "UPDATE messages SET text = COALESCE($3, text), send_at = COALESCE($4, send_at), next_attempt_at = COALESCE($4, next_attempt_at), \
+         updated_at = $5 WHERE tenant_id = $1 AND id = $2 AND status = 'scheduled' RETURNING ",
+        message_columns!()
+    );
+    Ok(on_conn!(Conn::from(tx), |c| sqlx::query_as(SQL).bind(tenant_id).bind(id).bind(sealed_text).bind(send_at).bind(now_micros()).fetch_optional(c).await)?)
+}
+
+/// Holds a just-queued message until `send_at`.
+pub async fn set_schedule<'a>(conn: impl Into<Conn<'a>>, id: Uuid, send_at: i64) -> StoreResult<()> {
+    const SQL: &str = "UPDATE messages SET status = 'scheduled', send_at = $2, next_attempt_at = $2 WHERE id = $1";
+    on_conn!(conn.into(), |c| sqlx::query(SQL).bind(id).bind(send_at).execute(c).await.map(|_| ()))?;
+    Ok(())
+}
+
+/// The tenant's outbound messages in some statuses (the dead-letter view: failed and unknown;
+/// the scheduled ones), newest first, optionally of one channel or conversation; `limit + 1`.
+pub async fn by_status(
+    db: &Db,
+    tenant_id: Uuid,
+    statuses: &[Status],
+    channel_id: Option<Uuid>,
+    conversation_id: Option<Uuid>,
+    before: Option<Uuid>,
+    limit: usize,
+) -> StoreResult<Vec<MessageRow>> {
+    // The statuses are the enum's own words, never the caller's text.
+    let list = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
+    let list = if list.is_empty() { "''".to_owned() } else { list };
+    let sql = format!(
+        concat!(
+            "SELECT ", message_columns!(), " FROM messages WHERE tenant_id = $1 AND direction = 'out' AND private = FALSE \
+             AND ($2 IS NULL OR channel_id = $2) AND ($3 IS NULL OR conversation_id = $3) AND ($4 IS NULL OR id < $4) \
+             AND status IN ({}) ORDER BY id DESC LIMIT $5"
+        ),
+        list
+    );
+    Ok(on_db!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant_id)
+        .bind(channel_id)
+        .bind(conversation_id)
+        .bind(before)
+        .bind(limit as i64 + 1)
+        .fetch_all(p)
+        .await)?)
+}
+
 /// Replaces a message's (sealed) text; the updated row.
 pub async fn update_text<'a>(conn: impl Into<Conn<'a>>, id: Uuid, sealed: &[u8]) -> StoreResult<Option<MessageRow>> {
-    const SQL: &str = "UPDATE messages SET text = $2, updated_at = $3 WHERE id = $1 RETURNING id, tenant_id, conversation_id, contact_id, \
-                       channel_id, direction, author_type, author_id, external_id, text, private, purpose, status, error, created_at, updated_at";
+    const SQL: &str = concat!("UPDATE messages SET text = $2, updated_at = $3 WHERE id = $1 RETURNING ", message_columns!());
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(id).bind(sealed).bind(now_micros()).fetch_optional(c).await)?)
 }
 
@@ -220,7 +336,8 @@ pub async fn existing<'a>(conn: impl Into<Conn<'a>>, keys: &[(Uuid, &str)]) -> S
         // full scan of the table.
         "WITH k(channel_id, external_id) AS (VALUES {}) \
          SELECT m.id, m.tenant_id, m.conversation_id, m.contact_id, m.channel_id, m.direction, m.author_type, m.author_id, \
-         m.external_id, m.text, m.private, m.purpose, m.status, m.error, m.created_at, m.updated_at \
+         m.external_id, m.text, m.private, m.purpose, m.status, m.error, m.created_at, m.updated_at, \
+         m.failure_class, m.failure_code, m.failure_provider, m.send_at \
          FROM k JOIN messages m ON m.channel_id = k.channel_id AND m.external_id = k.external_id",
         conn.dialect().tuples(keys.len(), 2, 1)
     );
@@ -306,10 +423,9 @@ pub async fn last_inbound_at<'a>(conn: impl Into<Conn<'a>>, contact_id: Uuid, ch
 /// The messages a channel sent a contact up to `until` (microseconds) that are not yet read:
 /// what a delivery or read watermark covers.
 pub async fn outbound_up_to(db: &Db, channel_id: Uuid, contact_id: Uuid, until: i64) -> StoreResult<Vec<MessageRow>> {
-    const SQL: &str = "SELECT id, tenant_id, conversation_id, contact_id, channel_id, direction, author_type, author_id, \
-                       external_id, text, private, purpose, status, error, created_at, updated_at FROM messages \
+    const SQL: &str = concat!("SELECT ", message_columns!(), " FROM messages \
                        WHERE contact_id = $1 AND channel_id = $2 AND direction = 'out' AND status IN ('sent', 'delivered') AND created_at <= $3 \
-                       ORDER BY created_at LIMIT 500";
+                       ORDER BY created_at LIMIT 500");
     Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(contact_id).bind(channel_id).bind(until).fetch_all(p).await)?)
 }
 
@@ -322,11 +438,21 @@ pub async fn set_template<'a>(conn: impl Into<Conn<'a>>, id: Uuid, sealed_templa
 }
 
 /// Queues a sent message for a new attempt at `next_attempt_at` (the provider reported a failure
-/// worth retrying), with the failure's words.
-pub async fn resend(tx: &mut Tx, id: Uuid, error: Option<&str>, next_attempt_at: i64) -> StoreResult<()> {
-    const SQL: &str = "UPDATE messages SET status = 'queued', error = $2, next_attempt_at = $3, lease_until = NULL, \
-                       resends = resends + 1, updated_at = $4 WHERE id = $1";
-    on_conn!(Conn::from(tx), |c| sqlx::query(SQL).bind(id).bind(error).bind(next_attempt_at).bind(now_micros()).execute(c).await.map(|_| ()))?;
+/// worth retrying), with the failure.
+pub async fn resend(tx: &mut Tx, id: Uuid, failure: &Failure, next_attempt_at: i64) -> StoreResult<()> {
+    const SQL: &str = "UPDATE messages SET status = 'queued', error = $2, failure_class = $5, failure_code = $6, failure_provider = $7, \
+                       next_attempt_at = $3, lease_until = NULL, resends = resends + 1, updated_at = $4 WHERE id = $1";
+    on_conn!(Conn::from(tx), |c| sqlx::query(SQL)
+        .bind(id)
+        .bind(&failure.reason)
+        .bind(next_attempt_at)
+        .bind(now_micros())
+        .bind(failure.class.as_str())
+        .bind(failure.code.as_deref())
+        .bind(&failure.provider)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
     Ok(())
 }
 

@@ -39,6 +39,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 22, name: "identity_lookup", sql: include_str!("../../migrations/sqlite/0022_identity_lookup.sql") },
     Migration { version: 23, name: "messenger_channels", sql: include_str!("../../migrations/sqlite/0023_messenger_channels.sql") },
     Migration { version: 24, name: "resends", sql: include_str!("../../migrations/sqlite/0024_resends.sql") },
+    Migration { version: 25, name: "delivery", sql: include_str!("../../migrations/sqlite/0025_delivery.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -67,6 +68,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 22, name: "identity_lookup", sql: include_str!("../../migrations/postgres/0022_identity_lookup.sql") },
     Migration { version: 23, name: "messenger_channels", sql: include_str!("../../migrations/postgres/0023_messenger_channels.sql") },
     Migration { version: 24, name: "resends", sql: include_str!("../../migrations/postgres/0024_resends.sql") },
+    Migration { version: 25, name: "delivery", sql: include_str!("../../migrations/postgres/0025_delivery.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

@@ -217,7 +217,7 @@ impl PurgeKind {
     /// How many rows a purge would remove ($1 tenant, $2 cut-off).
     fn count(self) -> &'static str {
         match self {
-            Self::Messages => "SELECT COUNT(*) FROM messages WHERE tenant_id = $1 AND created_at < $2 AND status <> 'queued'",
+            Self::Messages => "SELECT COUNT(*) FROM messages WHERE tenant_id = $1 AND created_at < $2 AND status NOT IN ('queued', 'sending', 'scheduled')",
             Self::ClosedConversations => "SELECT COUNT(*) FROM conversations WHERE tenant_id = $1 AND status = 'resolved' AND updated_at < $2",
             Self::TechnicalData => {
                 "SELECT (SELECT COUNT(*) FROM message_technical WHERE tenant_id = $1 AND message_id IN \
@@ -233,10 +233,10 @@ impl PurgeKind {
     fn statements(self) -> &'static [&'static str] {
         match self {
             Self::Messages => &[
-                "DELETE FROM attachments WHERE tenant_id = $1 AND message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND created_at < $2 AND status <> 'queued')",
-                "DELETE FROM message_technical WHERE tenant_id = $1 AND message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND created_at < $2 AND status <> 'queued')",
-                "DELETE FROM message_quotes WHERE message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND created_at < $2 AND status <> 'queued')",
-                "DELETE FROM messages WHERE tenant_id = $1 AND created_at < $2 AND status <> 'queued'",
+                "DELETE FROM attachments WHERE tenant_id = $1 AND message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND created_at < $2 AND status NOT IN ('queued', 'sending', 'scheduled'))",
+                "DELETE FROM message_technical WHERE tenant_id = $1 AND message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND created_at < $2 AND status NOT IN ('queued', 'sending', 'scheduled'))",
+                "DELETE FROM message_quotes WHERE message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND created_at < $2 AND status NOT IN ('queued', 'sending', 'scheduled'))",
+                "DELETE FROM messages WHERE tenant_id = $1 AND created_at < $2 AND status NOT IN ('queued', 'sending', 'scheduled')",
             ],
             Self::ClosedConversations => &[
                 "DELETE FROM attachments WHERE tenant_id = $1 AND message_id IN (SELECT id FROM messages WHERE tenant_id = $1 AND conversation_id IN \

@@ -132,6 +132,12 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::GET, template: "/v1/channels/{channel}/templates", body: None, expect: [401, 404, 404, 404] },
         Case { method: Method::POST, template: "/v1/channels/{channel}/templates/sync", body: Some(json!({})), expect: [401, 404, 404, 404] },
         Case { method: Method::GET, template: "/v1/messages/{message}/deliveries", body: None, expect: [401, 404, 200, 200] },
+        Case { method: Method::GET, template: "/v1/messages", body: None, expect: [401, 200, 200, 200] },
+        Case { method: Method::GET, template: "/v1/messages/{message}", body: None, expect: [401, 404, 200, 200] },
+        // The customer's own message: never scheduled, retried or canceled.
+        Case { method: Method::PATCH, template: "/v1/messages/{message}", body: Some(json!({"text": "changed"})), expect: [401, 404, 409, 409] },
+        Case { method: Method::POST, template: "/v1/messages/{message}/retry", body: Some(json!({})), expect: [401, 404, 409, 409] },
+        Case { method: Method::POST, template: "/v1/messages/{message}/cancel", body: Some(json!({})), expect: [401, 404, 409, 409] },
         Case { method: Method::GET, template: "/v1/attachments/{attachment}", body: None, expect: [401, 404, 404, 404] },
         Case { method: Method::GET, template: "/v1/webhooks/event-types", body: None, expect: [401, 200, 403, 200] },
         Case { method: Method::GET, template: "/v1/webhooks/endpoints", body: None, expect: [401, 200, 403, 200] },

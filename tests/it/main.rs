@@ -13,6 +13,7 @@ mod cli;
 mod consent;
 mod contact_merge;
 mod crash;
+mod delivery;
 mod email;
 mod event_log;
 mod hardening;

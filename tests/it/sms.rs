@@ -108,7 +108,7 @@ pub(crate) async fn sms_channel(app: &TestApp, admin: &str, api_base_url: &str, 
     channel["id"].as_str().expect("id").to_owned()
 }
 
-async fn only_conversation(app: &TestApp, key: &str) -> String {
+pub(crate) async fn only_conversation(app: &TestApp, key: &str) -> String {
     let list = app.wait_for(key, "/v1/conversations", |l| l["data"].as_array().is_some_and(|d| d.len() == 1)).await;
     list["data"][0]["id"].as_str().expect("id").to_owned()
 }
@@ -119,15 +119,15 @@ async fn messages(app: &TestApp, key: &str, conversation_id: &str) -> Vec<Value>
     list["data"].as_array().cloned().unwrap_or_default()
 }
 
-async fn reply(app: &TestApp, key: &str, conversation_id: &str, text: &str) -> (StatusCode, Value) {
+pub(crate) async fn reply(app: &TestApp, key: &str, conversation_id: &str, text: &str) -> (StatusCode, Value) {
     app.post(&format!("/v1/conversations/{conversation_id}/messages"), key, json!({"text": text})).await
 }
 
 /// Waits until the message leaves `queued`; its final view.
-async fn settled(app: &TestApp, key: &str, conversation_id: &str, message_id: &str) -> Value {
+pub(crate) async fn settled(app: &TestApp, key: &str, conversation_id: &str, message_id: &str) -> Value {
     let path = format!("/v1/conversations/{conversation_id}/messages");
     let list = app
-        .wait_for(key, &path, |l| l["data"].as_array().into_iter().flatten().any(|m| m["id"] == message_id && m["status"] != "queued"))
+        .wait_for(key, &path, |l| l["data"].as_array().into_iter().flatten().any(|m| m["id"] == message_id && m["status"] != "queued" && m["status"] != "sending"))
         .await;
     list["data"].as_array().into_iter().flatten().find(|m| m["id"] == message_id).cloned().expect("the message")
 }

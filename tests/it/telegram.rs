@@ -61,7 +61,7 @@ async fn conversation_with(app: &TestApp, key: &str, messages: usize) -> (String
 
 async fn settled(app: &TestApp, key: &str, conversation: &str, message_id: &str) -> Value {
     let path = format!("/v1/conversations/{conversation}/messages");
-    let list = app.wait_for(key, &path, |l| data(l).iter().any(|m| m["id"] == message_id && m["status"] != "queued")).await;
+    let list = app.wait_for(key, &path, |l| data(l).iter().any(|m| m["id"] == message_id && m["status"] != "queued" && m["status"] != "sending")).await;
     data(&list).into_iter().find(|m| m["id"] == message_id).expect("message")
 }
 

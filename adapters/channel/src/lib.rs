@@ -64,6 +64,16 @@ pub trait Channel: Send + Sync + 'static {
     /// provider lets the adapter prevent it.
     async fn send(&self, message: &OutboundMessage) -> Result<Receipt, AdapterError>;
 
+    /// The hub stopped while this attempt of `message` ([`OutboundMessage::attempt_key`]) was
+    /// with the provider, and its answer was never recorded: did it arrive? Providers that can
+    /// be asked answer [`Reconciled::Sent`] or [`Reconciled::NotSent`]; a send that is harmless
+    /// to repeat (the provider or the receiver drops the repeat) answers `NotSent`. The default,
+    /// [`Reconciled::Unknown`], makes the hub surface the message instead of resending it.
+    async fn reconcile(&self, message: &OutboundMessage) -> Result<Reconciled, AdapterError> {
+        let _ = message;
+        Ok(Reconciled::Unknown)
+    }
+
     /// Fetches the content of an inbound attachment the channel left at the provider
     /// ([`InboundAttachment::remote`]). Channels that always deliver content inline keep the
     /// default.
@@ -177,4 +187,15 @@ impl Liveness {
     pub fn is_gone(&self) -> bool {
         self.heard.elapsed() > PING_EVERY * 3
     }
+}
+
+/// What a provider says about a send whose answer was lost.
+#[derive(Debug, Clone)]
+pub enum Reconciled {
+    /// It arrived: the provider's receipt.
+    Sent(Receipt),
+    /// It did not, or repeating it is harmless: send it.
+    NotSent,
+    /// Nobody can tell.
+    Unknown,
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use omnibridge_channel::{
     AdapterError, Address, AddressKind, Channel, ChannelHost, IntakeError, DeliveryReport, DeliveryStatus, InboundAttachment, InboundExtras, InboundMessage, InboundTx,
-    OutboundMessage, Receipt, RecentReceipts, Sender, SinkError, Technical,
+    OutboundMessage, Receipt, RecentReceipts, Reconciled, Sender, SinkError, Technical,
 };
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -267,5 +267,11 @@ impl Channel for EmailChannel {
         let receipt = Receipt { external_id: Some(message_id), status: DeliveryStatus::Sent };
         self.sent.remember(message, &receipt);
         Ok(receipt)
+    }
+
+    /// SMTP cannot be asked whether a mail went; but the Message-ID is the key: a repeat
+    /// carries the same one, and mail clients and our own threading show one message.
+    async fn reconcile(&self, _message: &OutboundMessage) -> Result<Reconciled, AdapterError> {
+        Ok(Reconciled::NotSent)
     }
 }

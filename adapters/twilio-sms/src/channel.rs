@@ -69,15 +69,19 @@ pub fn check_body(text: &str) -> Result<(), BodyError> {
 
 fn classify(err: TwilioError) -> AdapterError {
     match err {
-        TwilioError::Api { code: Some(UNSUBSCRIBED_RECIPIENT), message, .. } => AdapterError::RecipientOptedOut(format!("Twilio error 21610: {message}")),
+        TwilioError::Api { code: Some(UNSUBSCRIBED_RECIPIENT), message, .. } => AdapterError::RecipientOptedOut(format!("21610 Twilio: {message}")),
         TwilioError::Api { status: 429, retry_after, .. } => AdapterError::RateLimited { retry_after: retry_after.unwrap_or(DEFAULT_RATE_LIMIT_DELAY) },
         TwilioError::Api { status, code, message, .. } if status >= 500 => {
-            AdapterError::Transient(format!("Twilio answered {status}{}: {message}", code.map(|c| format!(" (error {c})")).unwrap_or_default()))
+            AdapterError::Transient(match code {
+                Some(code) => format!("{code} Twilio answered {status}: {message}"),
+                None => format!("Twilio answered {status}: {message}"),
+            })
         }
         TwilioError::Api { status: 401 | 403, message, .. } => AdapterError::Config(format!("Twilio refused the credentials: {message}")),
         TwilioError::Api { code, message, .. } => {
             AdapterError::Permanent(match code {
-                Some(code) => format!("Twilio error {code}: {message}"),
+                // The code first: the hub reads it as the failure's code.
+                Some(code) => format!("{code} Twilio: {message}"),
                 None => format!("Twilio refused the message: {message}"),
             })
         }

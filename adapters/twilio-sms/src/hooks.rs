@@ -108,9 +108,15 @@ async fn status_callback(State(cx): State<HookContext>, Path(channel_id): Path<S
     // Our id rides in the callback URL (signed with it), so a callback that overtakes the
     // send's own answer still finds its message; Twilio's id is the fallback.
     let ours = uri.query().and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "message_id")).and_then(|(_, v)| Uuid::parse_str(&v).ok());
-    let error = |what: &str| Some(format!("Twilio reports {what}{}", callback.error_code.as_deref().map(|c| format!(" (error {c})")).unwrap_or_default()));
+    // The code first, as the hub reads it ("30003 Twilio reports undelivered").
+    let error = |what: &str| Some(match callback.error_code.as_deref() {
+        Some(code) => format!("{code} Twilio reports {what}"),
+        None => format!("Twilio reports {what}"),
+    });
     let status = match callback.progress {
-        Progress::Pending | Progress::Sent => None,
+        // Kept in the message's history; a late one moves nothing.
+        Progress::Pending => Some((DeliveryStatus::Queued, None)),
+        Progress::Sent => Some((DeliveryStatus::Sent, None)),
         Progress::Delivered => Some((DeliveryStatus::Delivered, None)),
         Progress::Read => Some((DeliveryStatus::Read, None)),
         Progress::Failed => Some((DeliveryStatus::Failed, error(&callback.status))),

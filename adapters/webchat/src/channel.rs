@@ -82,6 +82,12 @@ impl Channel for WebchatChannel {
         Ok(Receipt { external_id: None, status })
     }
 
+    /// The hub keeps every web chat message and widgets show each id once: repeating a send is
+    /// harmless.
+    async fn reconcile(&self, _message: &OutboundMessage) -> Result<omnibridge_channel::Reconciled, AdapterError> {
+        Ok(omnibridge_channel::Reconciled::NotSent)
+    }
+
     /// Tells the visitor's open widgets that an operator is typing (or stopped). Carries no
     /// content.
     fn typing(&self, to: &Address, typing: bool) -> bool {
