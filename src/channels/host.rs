@@ -106,7 +106,7 @@ impl ChannelHost for HubChannelHost {
             (None, None) => None,
         };
         let waits = report.message_id.is_none() && report.provider_id.is_some();
-        let report = Report { status: report.status, external_id: report.provider_id, failure: report.failure };
+        let report = Report { status: report.status, external_id: report.provider_id, failure: report.failure, gave_up: report.gave_up };
         let Some(message) = message.filter(|m| m.channel_id == channel_id && m.direction == crate::domain::Direction::Out.as_str()) else {
             if waits {
                 // Perhaps the send's own answer has not been recorded yet.
@@ -127,7 +127,7 @@ impl ChannelHost for HubChannelHost {
         let messages = store::messages::outbound_up_to(&self.db, channel_id, identity.contact_id, until_ms.saturating_mul(1000)).await.map_err(unavailable)?;
         let channels = self.channels()?;
         for message in messages {
-            let report = Report { status, external_id: None, failure: None };
+            let report = Report { status, external_id: None, failure: None, gave_up: false };
             self.reports.record(&message, report, channels.kind_of(&channel)).await.map_err(unavailable)?;
         }
         Ok(())

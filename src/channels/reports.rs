@@ -34,6 +34,8 @@ pub struct Report {
     pub external_id: Option<String>,
     /// Why it failed, classified, in the provider's words.
     pub failure: Option<AdapterError>,
+    /// The provider retried already: a transient failure is not resent on its own.
+    pub gave_up: bool,
 }
 
 /// A failure the provider gave no reason for.
@@ -99,7 +101,7 @@ impl Reports {
             .map(|f| (f, Failure::from_adapter(f, provider)))
             .or_else(|| (status == Status::Failed).then(|| (&UNEXPLAINED, Failure::from_adapter(&UNEXPLAINED, provider))));
         let retry = match &failure {
-            Some((f, _)) if f.is_retryable() => {
+            Some((f, _)) if f.is_retryable() && !report.gave_up => {
                 let attempts = store::messages::attempts(work.tx(), message.id).await?;
                 // 1 s, 2 s, 4 s … capped at 5 minutes, as for a failed send.
                 (attempts < self.max_attempts).then(|| store::now_micros() + (1_000_000i64 << attempts.clamp(0, 8)).min(300_000_000))
@@ -186,7 +188,7 @@ impl Reports {
             let Some(message) = store::messages::get(&self.db, tenant_id, message_id).await? else { return Ok(()) };
             let Some(status) = parse_status(&row.status) else { continue };
             let failure = (status == DeliveryStatus::Failed).then(|| AdapterError::Permanent(row.error.unwrap_or_default()));
-            self.record(&message, Report { status, external_id: None, failure }, kind).await?;
+            self.record(&message, Report { status, external_id: None, failure, gave_up: false }, kind).await?;
         }
         Ok(())
     }

@@ -182,6 +182,29 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
     .await;
     let failed = messages["data"].as_array().expect("list").iter().find(|m| m["id"] == reply_id.as_str()).expect("reply").clone();
     assert!(failed["error"].as_str().is_some_and(|e| e.contains("552 5.2.2 Mailbox full")), "{failed}");
+    assert_eq!((failed["failure"]["class"].as_str(), failed["failure"]["code"].as_str()), (Some("permanent"), Some("5.2.2")), "{failed}");
+
+    //    A 4.x.x bounce (the server gave up on a temporary condition) is a transient failure,
+    //    recorded, not resent blindly.
+    let (_, second) = app.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "Tracking follows."})).await;
+    let second_id = second["id"].as_str().expect("id").to_owned();
+    let sent = app.wait_for(&admin, &format!("/v1/messages/{second_id}"), |m| m["status"] == "sent").await;
+    let mails_before = smtp.wait_for(2, WAIT).len();
+    let second_mail_id = sent["external_id"].as_str().expect("Message-ID").to_owned();
+    imap.deliver(
+        "INBOX",
+        &crlf(&format!(
+            "From: MAILER-DAEMON@mx.example\nTo: support@shop.example\nSubject: Undelivered Mail\nMIME-Version: 1.0\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\nNot delivered.\n\
+             --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; ana@example.com\n\
+             Action: failed\nStatus: 4.4.7\nDiagnostic-Code: smtp; 451 4.4.7 Delivery expired\n\
+             --B\nContent-Type: text/rfc822-headers\n\nMessage-ID: <{second_mail_id}>\n--B--\n"
+        )),
+    );
+    let failed = app.wait_for(&admin, &format!("/v1/messages/{second_id}"), |m| m["status"] == "failed").await;
+    assert_eq!((failed["failure"]["class"].as_str(), failed["failure"]["code"].as_str()), (Some("transient"), Some("4.4.7")), "{failed}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(smtp.received().len(), mails_before, "not resent on its own");
 
     // 6. A broken mail is quarantined and the next good mail still arrives.
     imap.deliver("INBOX", b"\x00\x01 this is not a mail \xff\xfe");

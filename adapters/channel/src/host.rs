@@ -40,6 +40,9 @@ pub struct DeliveryReport {
     /// Why it failed, classified like a failed send (retry, never, opted out), in words
     /// without personal data.
     pub failure: Option<AdapterError>,
+    /// The provider already retried and gave up (a bounce after days of retries): a transient
+    /// failure is recorded as transient but not sent again on its own.
+    pub gave_up: bool,
 }
 
 /// The hub's side of every adapter.

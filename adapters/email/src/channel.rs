@@ -115,18 +115,25 @@ impl EmailChannel {
                 tracing::debug!(channel_id = %self.channel_id, uid = mail.uid, reason, "automatic mail: not a conversation");
                 return Ok(());
             }
-            MailKind::Bounce { original_message_id: Some(original), reason } => {
-                let report = DeliveryReport {
-                    message_id: None,
-                    provider_id: Some(original.clone()),
-                    status: DeliveryStatus::Failed,
-                    failure: Some(AdapterError::Permanent(format!("bounced: {reason}"))),
+            MailKind::Bounce(bounce) => {
+                let Some(original) = bounce.original_message_id.clone() else {
+                    let error = format!("a bounce that names no message of ours: {}", bounce.reason);
+                    return self.quarantine(mail, &error).await;
+                };
+                // The code first, as the hub reads it: "5.1.1 bounced: 550 5.1.1 user unknown".
+                let words = match &bounce.status {
+                    Some(status) => format!("{status} bounced: {}", bounce.reason),
+                    None => format!("bounced: {}", bounce.reason),
+                };
+                let report = if bounce.delayed {
+                    // The server keeps trying: history only.
+                    DeliveryReport { message_id: None, provider_id: Some(original), status: DeliveryStatus::Sent, failure: None, gave_up: false }
+                } else {
+                    let failure = if bounce.is_transient() { AdapterError::Transient(words) } else { AdapterError::Permanent(words) };
+                    // The receiving server retried already before bouncing: no blind resend.
+                    DeliveryReport { message_id: None, provider_id: Some(original), status: DeliveryStatus::Failed, failure: Some(failure), gave_up: true }
                 };
                 return self.store.report(self.channel_id, report).await.map_err(IntakeError::from);
-            }
-            MailKind::Bounce { original_message_id: None, reason } => {
-                let error = format!("a bounce that names no message of ours: {reason}");
-                return self.quarantine(mail, &error).await;
             }
         }
         let fallback_id = format!("uid-{uid_validity}-{}@{}", mail.uid, self.settings.imap.mailbox);

@@ -50,7 +50,25 @@ pub enum MailKind {
     /// Machine-generated (auto-reply, notice): not a conversation.
     Automatic { reason: String },
     /// A delivery status notification about one of our messages.
-    Bounce { original_message_id: Option<String>, reason: String },
+    Bounce(Bounce),
+}
+
+/// What a bounce says: which of our messages, the enhanced status code (RFC 3463: `5.1.1`
+/// permanent, `4.2.2` transient), whether the server gave up or only delays, and its words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bounce {
+    pub original_message_id: Option<String>,
+    pub status: Option<String>,
+    /// `Action: delayed`: the server keeps trying; not a failure (yet).
+    pub delayed: bool,
+    pub reason: String,
+}
+
+impl Bounce {
+    /// A `4.x.x` status: the condition may pass (a full mailbox, a greylisting server).
+    pub fn is_transient(&self) -> bool {
+        self.status.as_deref().is_some_and(|s| s.starts_with('4'))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,19 +201,21 @@ fn classify(message: &Message<'_>, from: &str) -> MailKind {
     MailKind::Conversation
 }
 
-/// A `multipart/report; report-type=delivery-status` message: the original's Message-ID (from
-/// the returned message or headers) and the diagnostic.
+/// A `multipart/report; report-type=delivery-status` message (RFC 3464), or the common bounce
+/// without one (Exim's "Mail delivery failed", qmail, Exchange's plain notices): from the mailer
+/// daemon or postmaster, naming a status code. The original's Message-ID comes from the returned
+/// message or headers, else from the text, else from In-Reply-To.
 fn delivery_report(message: &Message<'_>) -> Option<MailKind> {
-    let root = message.root_part();
-    let ct = root.content_type()?;
-    let is_report = ct.ctype().eq_ignore_ascii_case("multipart")
-        && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
-        && ct.attribute("report-type").is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"));
+    let is_report = message.root_part().content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct.attribute("report-type").is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
+    });
     if !is_report {
-        return None;
+        return plain_bounce(message);
     }
     let mut original = None;
-    let mut reason = None;
+    let mut status = None;
     for part in &message.parts {
         let Some(pct) = part.content_type() else { continue };
         let kind = format!("{}/{}", pct.ctype(), pct.subtype().unwrap_or_default()).to_ascii_lowercase();
@@ -204,8 +224,7 @@ fn delivery_report(message: &Message<'_>) -> Option<MailKind> {
                 original = original.or_else(|| inner.message_id().map(clean_id));
             }
             (_, "message/delivery-status" | "message/global-delivery-status") => {
-                let text = String::from_utf8_lossy(part.contents()).into_owned();
-                reason = diagnostic(&text);
+                status = Some(String::from_utf8_lossy(part.contents()).into_owned());
             }
             (_, "text/rfc822-headers" | "message/rfc822-headers") => {
                 // A header block without the blank line that ends it: add one, or the parser
@@ -219,28 +238,93 @@ fn delivery_report(message: &Message<'_>) -> Option<MailKind> {
         }
     }
     let original = original.or_else(|| text_list(message.in_reply_to()).first().map(|s| clean_id(s)));
-    Some(MailKind::Bounce {
+    let fields = status.as_deref().map(dsn_fields).unwrap_or_default();
+    Some(MailKind::Bounce(Bounce {
         original_message_id: original.filter(|s| !s.is_empty()),
-        reason: reason.unwrap_or_else(|| "delivery failed (no diagnostic given)".into()),
-    })
+        status: fields.status.clone().or_else(|| fields.diagnostic.as_deref().and_then(enhanced_code)),
+        delayed: fields.action.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("delayed")),
+        reason: fields.reason().unwrap_or_else(|| "delivery failed (no diagnostic given)".into()),
+    }))
 }
 
-/// `Diagnostic-Code`, else `Status` (+ `Action`), from a delivery-status body.
-fn diagnostic(status: &str) -> Option<String> {
+/// A bounce in plain text: sent by the mailer daemon or postmaster, with a subject that says
+/// so, naming a status code.
+fn plain_bounce(message: &Message<'_>) -> Option<MailKind> {
+    let from = message.from().and_then(|f| f.first()).and_then(|a| a.address()).unwrap_or_default().to_ascii_lowercase();
+    let local = from.split('@').next().unwrap_or_default();
+    if !matches!(local, "mailer-daemon" | "postmaster" | "mail-daemon") {
+        return None;
+    }
+    let subject = message.subject().unwrap_or_default().to_ascii_lowercase();
+    const SUBJECTS: &[&str] = &["undeliver", "delivery status notification", "mail delivery failed", "returned mail", "delivery failure", "failure notice", "could not be delivered"];
+    if !SUBJECTS.iter().any(|s| subject.contains(s)) {
+        return None;
+    }
+    let text = message.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+    let status = enhanced_code(&text);
+    let original = text
+        .lines()
+        .find_map(|line| {
+            let (key, value) = line.trim().split_once(':')?;
+            key.trim().eq_ignore_ascii_case("message-id").then(|| clean_id(value.trim()))
+        })
+        .or_else(|| text_list(message.in_reply_to()).first().map(|s| clean_id(s)))
+        .or_else(|| text_list(message.references()).last().map(|s| clean_id(s)));
+    // The server's words: the line carrying the code, else the first non-empty line.
+    let reason = status
+        .as_deref()
+        .and_then(|code| text.lines().find(|l| l.contains(code)))
+        .or_else(|| text.lines().find(|l| !l.trim().is_empty()))
+        .map(|l| l.trim().chars().take(300).collect::<String>())
+        .unwrap_or_else(|| "delivery failed".into());
+    Some(MailKind::Bounce(Bounce { original_message_id: original.filter(|s| !s.is_empty()), status, delayed: false, reason }))
+}
+
+/// The fields of a delivery-status body that say what happened.
+#[derive(Debug, Default)]
+struct DsnFields {
+    action: Option<String>,
+    status: Option<String>,
+    diagnostic: Option<String>,
+}
+
+impl DsnFields {
+    /// `Diagnostic-Code` ("smtp; 550 5.1.1 <x@y>: user unknown" → the server's words), else
+    /// `Status` with `Action`.
+    fn reason(&self) -> Option<String> {
+        if let Some(code) = &self.diagnostic {
+            return Some(code.split_once(';').map(|(_, rest)| rest.trim().to_owned()).unwrap_or_else(|| code.clone()));
+        }
+        self.status.as_ref().map(|status| match &self.action {
+            Some(action) => format!("{action} ({status})"),
+            None => format!("status {status}"),
+        })
+    }
+}
+
+fn dsn_fields(status: &str) -> DsnFields {
     let field = |name: &str| {
         status.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
             key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
         })
     };
-    if let Some(code) = field("Diagnostic-Code") {
-        // "smtp; 550 5.1.1 <x@y>: user unknown" → the server's words.
-        let code = code.split_once(';').map(|(_, rest)| rest.trim().to_owned()).unwrap_or(code);
-        return Some(code);
+    DsnFields {
+        action: field("Action"),
+        // "5.1.1", or "5.1.1 (bad destination mailbox address)".
+        status: field("Status").and_then(|s| enhanced_code(&s)),
+        diagnostic: field("Diagnostic-Code"),
     }
-    field("Status").map(|status| match field("Action") {
-        Some(action) => format!("{action} ({status})"),
-        None => format!("status {status}"),
+}
+
+/// The first RFC 3463 enhanced status code in `text`: class 2, 4 or 5, then two numbers.
+fn enhanced_code(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.')).find_map(|word| {
+        let parts: Vec<&str> = word.split('.').collect();
+        let valid = parts.len() == 3
+            && matches!(parts[0], "2" | "4" | "5")
+            && parts[1..].iter().all(|p| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| c.is_ascii_digit()));
+        valid.then(|| word.to_owned())
     })
 }
 
@@ -366,12 +450,50 @@ mod tests {
              --B--\n",
         );
         match parse(&raw).unwrap().kind {
-            MailKind::Bounce { original_message_id, reason } => {
-                assert_eq!(original_message_id.as_deref(), Some("m-42@hub.example"));
-                assert!(reason.contains("550 5.1.1"), "{reason}");
+            MailKind::Bounce(bounce) => {
+                assert_eq!(bounce.original_message_id.as_deref(), Some("m-42@hub.example"));
+                assert!(bounce.reason.contains("550 5.1.1"), "{bounce:?}");
+                assert_eq!(bounce.status.as_deref(), Some("5.1.1"));
+                assert!(!bounce.is_transient() && !bounce.delayed);
             }
             other => panic!("not a bounce: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_full_mailbox_is_transient_and_a_delay_is_no_failure() {
+        let report = |action: &str, status: &str| {
+            mail(
+                "From: MAILER-DAEMON@mx.example\nTo: support@shop.example\nSubject: Delayed Mail\nMIME-Version: 1.0\n\
+                 Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"",
+                &format!(
+                    "--B\nContent-Type: text/plain\n\nSee below.\n--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\n\
+                     Final-Recipient: rfc822; full@example.com\nAction: {action}\nStatus: {status}\n\
+                     --B\nContent-Type: text/rfc822-headers\n\nMessage-ID: <m-43@hub.example>\n--B--\n"
+                ),
+            )
+        };
+        let MailKind::Bounce(full) = parse(&report("failed", "4.2.2")).unwrap().kind else { panic!("a bounce") };
+        assert!(full.is_transient() && !full.delayed);
+        assert_eq!(full.status.as_deref(), Some("4.2.2"));
+        let MailKind::Bounce(delayed) = parse(&report("delayed", "4.4.7")).unwrap().kind else { panic!("a bounce") };
+        assert!(delayed.delayed);
+    }
+
+    #[test]
+    fn a_plain_text_bounce_is_recognised() {
+        let raw = mail(
+            "From: Mail Delivery System <Mailer-Daemon@mx.example>\nTo: support@shop.example\nSubject: Mail delivery failed: returning message to sender",
+            "This message was created automatically by mail delivery software.\n\n\
+             A message that you sent could not be delivered to one or more of its recipients.\n\n  gone@example.com\n\
+             host mx.example [192.0.2.1]\n    SMTP error from remote mail server after RCPT TO:<gone@example.com>:\n\
+             550 5.1.1 User unknown\n\n------ This is a copy of the message, including all the headers. ------\n\
+             Message-ID: <m-44@hub.example>\nSubject: Re: hi\n",
+        );
+        let MailKind::Bounce(bounce) = parse(&raw).unwrap().kind else { panic!("a plain bounce is recognised") };
+        assert_eq!(bounce.original_message_id.as_deref(), Some("m-44@hub.example"));
+        assert_eq!(bounce.status.as_deref(), Some("5.1.1"));
+        assert!(bounce.reason.contains("User unknown"), "{bounce:?}");
     }
 
     #[test]

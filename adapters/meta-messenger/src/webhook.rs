@@ -153,7 +153,7 @@ fn item_into(batch: &mut Batch, channel_id: Uuid, kind: AddressKind, page_id: &s
         let (object, status) = report;
         let mids: Vec<String> = object.get("mids").and_then(Value::as_array).into_iter().flatten().filter_map(|m| m.as_str().map(str::to_owned)).chain(str_at(object, "mid").map(str::to_owned)).collect();
         for mid in mids {
-            batch.statuses.push(DeliveryReport { message_id: None, provider_id: Some(mid), status, failure: None });
+            batch.statuses.push(DeliveryReport { message_id: None, provider_id: Some(mid), status, failure: None, gave_up: false });
         }
         if let Some(watermark) = object.get("watermark") {
             batch.watermarks.push(Watermark { to: person, status, until_ms: number(Some(watermark)) });

@@ -124,7 +124,7 @@ async fn status_callback(State(cx): State<HookContext>, Path(channel_id): Path<S
     };
     if let Some((status, error)) = status {
         let failure = error.map(AdapterError::Permanent);
-        let report = DeliveryReport { message_id: ours, provider_id: Some(callback.message_sid.clone()), status, failure };
+        let report = DeliveryReport { message_id: ours, provider_id: Some(callback.message_sid.clone()), status, failure, gave_up: false };
         cx.host.report(channel.id, report).await.map_err(|err| {
             tracing::error!(channel_id = %channel.id, error = %err, "recording a Twilio status failed");
             unavailable()

@@ -252,7 +252,7 @@ fn status(s: &Value) -> Option<DeliveryReport> {
             other => other,
         }
     });
-    Some(DeliveryReport { message_id: None, provider_id: Some(provider_id), status, failure })
+    Some(DeliveryReport { message_id: None, provider_id: Some(provider_id), status, failure, gave_up: false })
 }
 
 #[cfg(test)]
