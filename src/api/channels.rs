@@ -204,8 +204,13 @@ async fn update(
 async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     let current = find(&state, &auth, &id).await?;
+    // Built before the row goes: the adapter needs the settings to undo its registration.
+    let adapter = state.channels.get(current.id).await?.and_then(|info| state.channels.adapter(&info));
     if !state.db.delete_channel(auth.tenant_id, current.id).await? {
         return Err(ApiError::NotFound("channel"));
+    }
+    if let Some(adapter) = adapter {
+        crate::channels::retire(current.id, adapter.as_ref()).await;
     }
     state.channels.invalidate(current.id);
     state.runners.stop(current.id).await;

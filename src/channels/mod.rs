@@ -90,6 +90,16 @@ pub fn settings_with_secrets(keyring: &Keyring, info: &ChannelInfo) -> Result<se
     Ok(json)
 }
 
+/// Undoes what a deleted channel's adapter set up at its provider. A provider that cannot be
+/// reached does not keep the channel: the failure is logged for the tenant to clean up.
+pub async fn retire(channel_id: Uuid, adapter: &dyn Channel) {
+    match tokio::time::timeout(std::time::Duration::from_secs(15), adapter.retire()).await {
+        Ok(Ok(())) => tracing::info!(%channel_id, "the deleted channel's provider setup was removed"),
+        Ok(Err(err)) => tracing::warn!(%channel_id, error = %err, "removing the deleted channel's provider setup failed"),
+        Err(_) => tracing::warn!(%channel_id, "removing the deleted channel's provider setup timed out"),
+    }
+}
+
 /// An adapter and the `updated_at` of the settings it was built from.
 type BuiltAdapter = (i64, Arc<dyn Channel>);
 

@@ -165,6 +165,22 @@ async fn webhook_mode_accepts_only_the_secret_token(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(bot.webhook(), None, "deleteWebhook was called");
+
+    // Webhook mode again, then the channel is deleted: its webhook goes with it.
+    let (status, body) = app.patch(&format!("/v1/channels/{id}"), &admin, json!({"settings": {"api_url": bot.api_url(), "mode": "webhook"}})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for _ in 0..200 {
+        if bot.webhook().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(bot.webhook().is_some(), "registered again");
+    let deletes = bot.calls_to("deletewebhook").len();
+    let (status, _) = app.call(reqwest::Method::DELETE, &format!("/v1/channels/{id}"), Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(bot.webhook(), None, "deleting the channel deleted its webhook");
+    assert!(bot.calls_to("deletewebhook").len() > deletes);
 }
 
 async fn a_deep_link_joins_the_chat_to_a_known_contact(backend: Backend) {

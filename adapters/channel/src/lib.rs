@@ -64,6 +64,12 @@ pub trait Channel: Send + Sync + 'static {
     /// provider lets the adapter prevent it.
     async fn send(&self, message: &OutboundMessage) -> Result<Receipt, AdapterError>;
 
+    /// The channel is being deleted: undo what the adapter set up at the provider (Telegram's
+    /// webhook registration), so the provider stops calling a URL that no longer answers.
+    async fn retire(&self) -> Result<(), AdapterError> {
+        Ok(())
+    }
+
     /// The hub stopped while this attempt of `message` ([`OutboundMessage::attempt_key`]) was
     /// with the provider, and its answer was never recorded: did it arrive? Providers that can
     /// be asked answer [`Reconciled::Sent`] or [`Reconciled::NotSent`]; a send that is harmless

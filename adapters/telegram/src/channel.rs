@@ -193,6 +193,15 @@ impl Channel for TelegramChannel {
         self.username().await.map(|_| ())
     }
 
+    /// A deleted channel in webhook mode unregisters its webhook, so Telegram stops posting to
+    /// a URL that no longer answers (and the bot can be used elsewhere, even by long polling).
+    async fn retire(&self) -> Result<(), AdapterError> {
+        if self.settings.mode == crate::settings::Mode::Webhook {
+            self.bot.delete_webhook().await.map_err(classify)?;
+        }
+        Ok(())
+    }
+
     async fn run(&self, inbound: InboundTx, shutdown: CancellationToken) -> Result<(), AdapterError> {
         let mut backoff = Duration::from_secs(1);
         loop {
