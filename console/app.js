@@ -167,6 +167,34 @@
   }
   $("reply-template").addEventListener("change", templateChosen);
 
+  /* A message's delivery status in words, with the failure's reason and code. */
+  var STATUS_WORDS = {
+    received: "received", note: "note", scheduled: "scheduled", queued: "waiting to send", sending: "sending",
+    sent: "sent", delivered: "delivered", read: "read", failed: "failed", canceled: "canceled",
+    unknown: "may not have arrived (the provider's answer was lost)"
+  };
+  function statusWords(m) {
+    var words = STATUS_WORDS[m.status] || m.status;
+    if (m.status === "scheduled" && m.send_at) words += " for " + new Date(m.send_at).toLocaleString();
+    if (m.failure) {
+      words += " — " + (m.failure.class === "transient" ? "temporary problem" : "will not go") + ": " + m.failure.reason;
+      if (m.failure.code) words += " (" + m.failure.code + ")";
+    } else if (m.error && m.status !== "delivered" && m.status !== "read") {
+      words += " — " + m.error;
+    }
+    return words;
+  }
+
+  function messageAction(label, m, path) {
+    var b = el("button", label, "message-action");
+    b.type = "button";
+    b.addEventListener("click", function () {
+      say("");
+      api("POST", "/v1/messages/" + m.id + "/" + path, {}).then(loadMessages, function (err) { say(explain(err)); });
+    });
+    return b;
+  }
+
   function loadMessages() {
     var c = state.conversation;
     if (!c) return Promise.resolve();
@@ -176,8 +204,11 @@
       list.data.forEach(function (m) {
         var li = el("li", undefined, m.private ? "note" : m.direction);
         li.dataset.id = m.id;
-        li.appendChild(el("span", (m.private ? "Note · " : m.direction === "in" ? "Contact · " : "You · ") + channelName(m.channel_id) + " · " + m.status + (m.error ? " · " + m.error : ""), "meta"));
+        li.dataset.status = m.status;
+        li.appendChild(el("span", (m.private ? "Note · " : m.direction === "in" ? "Contact · " : "You · ") + channelName(m.channel_id) + " · " + statusWords(m), "meta"));
         li.appendChild(el("span", m.text, "text"));
+        if (m.status === "failed" || m.status === "unknown" || m.status === "canceled") li.appendChild(messageAction("Retry", m, "retry"));
+        if (m.status === "scheduled") li.appendChild(messageAction("Cancel", m, "cancel"));
         ol.appendChild(li);
       });
       ol.scrollTop = ol.scrollHeight;
@@ -278,14 +309,16 @@
     say("");
     var c = state.conversation;
     var body = { text: $("reply-text").value, channel_id: $("reply-channel").value || undefined, purpose: $("reply-purpose").value, private: $("reply-private").checked };
+    if ($("reply-send-at").value) body.send_at = new Date($("reply-send-at").value).toISOString();
     if ($("reply-template").value) {
       var t = JSON.parse($("reply-template").value);
       var params = $("reply-template-params").value.split("\n").map(function (s) { return s.trim(); }).filter(function (s) { return s; });
-      body = { template: { name: t.name, language: t.language, parameters: params }, channel_id: body.channel_id, purpose: body.purpose };
+      body = { template: { name: t.name, language: t.language, parameters: params }, channel_id: body.channel_id, purpose: body.purpose, send_at: body.send_at };
     }
     api("POST", "/v1/conversations/" + c.id + "/messages", body).then(function () {
       $("reply-text").value = "";
       $("reply-template-params").value = "";
+      $("reply-send-at").value = "";
       loadMessages();
     }, function (err) { say(explain(err)); });
   });

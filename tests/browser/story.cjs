@@ -99,6 +99,21 @@ try {
   await operator.waitForSelector("#messages li:has-text('Following up by email as promised')");
   result.email_sent = "Following up by email as promised";
 
+  // Send later: scheduled for tomorrow, shown in words; canceled; then retried, and it goes.
+  const tomorrow = new Date(Date.now() + 24 * 3600 * 1000);
+  const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  await operator.fill("#reply-text", "A reminder about your order");
+  await operator.fill("#reply-send-at", local);
+  await operator.click("#reply button[type=submit]");
+  const later = "#messages li:has-text('A reminder about your order')";
+  await operator.waitForSelector(`${later}[data-status=scheduled]`);
+  result.scheduled_words = await operator.textContent(`${later} .meta`);
+  await operator.click(`${later} button:has-text('Cancel')`);
+  await operator.waitForSelector(`${later}[data-status=canceled]`);
+  await operator.click(`${later} button:has-text('Retry')`);
+  await operator.waitForSelector(`${later}:is([data-status=sent], [data-status=delivered])`);
+  result.retried = await operator.getAttribute(later, "data-status");
+
   // The operator goes away for a while (the team sees it) and looks at the week's figures.
   await operator.selectOption("#me-availability", "away");
   await operator.click("#stats-refresh");
