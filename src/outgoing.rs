@@ -141,7 +141,7 @@ pub async fn queue(work: &mut UnitOfWork, send_wake: &Arc<Notify>, draft: Draft<
 
 /// What became of a request to change a message's course.
 pub enum Change {
-    Done(MessageView),
+    Done(Box<MessageView>),
     /// The message is not in a state that allows it (its status now).
     Refused(String),
     NotFound,
@@ -186,5 +186,5 @@ async fn announce(work: &mut UnitOfWork, key: &DataKey, tenant_id: Uuid, id: Uui
     let sequence = crate::events::outbox::next_sequence(work.tx(), row.conversation_id).await?;
     let event = Event::in_conversation(tenant_id, events::MESSAGE_UPDATED, row.contact_id, row.conversation_id, sequence, &view);
     work.append(Some(key), event).await?;
-    Ok(Change::Done(view))
+    Ok(Change::Done(Box::new(view)))
 }

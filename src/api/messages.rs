@@ -399,7 +399,7 @@ async fn by_status(State(state): State<AppState>, auth: Auth, Query(q): Query<Ha
 /// What a lifecycle request came to, as the API answers it.
 fn answer(change: outgoing::Change, what: &str) -> ApiResult<Json<crate::domain::views::MessageView>> {
     match change {
-        outgoing::Change::Done(view) => Ok(Json(view)),
+        outgoing::Change::Done(view) => Ok(Json(*view)),
         outgoing::Change::Refused(status) => Err(ApiError::Conflict(format!("the message is {status}; {what}"))),
         outgoing::Change::NotFound => Err(ApiError::NotFound("message")),
     }

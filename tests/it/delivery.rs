@@ -10,13 +10,14 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, ChildHub, TestApp, free_port};
 use crate::sms::{ACCOUNT, CUSTOMER, OUR_NUMBER, PUBLIC, TOKEN, customer_texts, only_conversation, post_form, reply, settled, sms_channel, twilio_signature};
 
 backend_tests!(
     a_failed_text_is_listed_retried_once_and_delivered,
     scheduled_messages_wait_survive_a_restart_and_go_once,
     a_scheduled_promotion_is_checked_for_consent_when_it_goes,
+    a_text_whose_answer_was_lost_in_a_crash_is_not_sent_twice,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -192,4 +193,48 @@ async fn a_scheduled_promotion_is_checked_for_consent_when_it_goes(backend: Back
     assert_eq!(failed["failure"]["code"], "consent_missing", "{failed}");
     assert_eq!(failed["failure"]["provider"], "hub");
     assert!(twilio.sent().is_empty(), "nothing reached Twilio");
+}
+
+async fn a_text_whose_answer_was_lost_in_a_crash_is_not_sent_twice(backend: Backend) {
+    let twilio = FakeTwilio::start(ACCOUNT, TOKEN).await;
+    let mut app = TestApp::spawn_with(backend, |c| c.delivery.lease_secs = 2).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let channel_id = sms_channel(&app, &admin, &twilio.base_url(), json!({})).await;
+    customer_texts(&app, &channel_id, "SMf0000000000000000000000000000004", "Did you get my order?").await;
+    let conversation = only_conversation(&app, &admin).await;
+    app.stop_server().await;
+
+    // Twilio takes the text but its answer is slow; the hub is killed before it arrives.
+    twilio.hold_answers(Duration::from_secs(60));
+    let mut hub = ChildHub::start(&app, free_port()).await;
+    let sent = app
+        .http
+        .post(format!("{}/v1/conversations/{conversation}/messages", hub.base))
+        .bearer_auth(&admin)
+        .json(&json!({"text": "Yes, it ships today."}))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    let id = sent.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned();
+    assert_eq!(twilio.wait_for_sent(1, WAIT).await.len(), 1, "Twilio took it");
+    hub.kill_9();
+
+    // Started again: the send without an answer is looked up at Twilio, found, and recorded;
+    // nothing goes twice.
+    twilio.hold_answers(Duration::ZERO);
+    let hub = ChildHub::start(&app, free_port()).await;
+    let mut message = Value::Null;
+    for _ in 0..400 {
+        let response = app.http.get(format!("{}/v1/messages/{id}", hub.base)).bearer_auth(&admin).send().await.expect("message");
+        message = response.json().await.expect("json");
+        if message["status"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(message["status"], "sent", "{message}");
+    assert!(message["external_id"].as_str().is_some_and(|sid| sid.starts_with("SM")), "Twilio's sid, found by the lookup: {message}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(twilio.sent().len(), 1, "sent once");
 }

@@ -408,6 +408,7 @@ impl ChildHub {
             .env("OMNIBRIDGE_WEBHOOKS__POLL_INTERVAL_MS", "100")
             .env("OMNIBRIDGE_WEBHOOKS__LEASE_SECS", app.config.webhooks.lease_secs.to_string())
             .env("OMNIBRIDGE_DELIVERY__POLL_INTERVAL_MS", app.config.delivery.poll_interval_ms.to_string())
+            .env("OMNIBRIDGE_DELIVERY__LEASE_SECS", app.config.delivery.lease_secs.to_string())
             .env("OMNIBRIDGE_CLUSTER__LEASE_SECS", app.config.cluster.lease_secs.to_string())
             .env("OMNIBRIDGE_LIMITS__WIDGET_SESSIONS_PER_IP_PER_MINUTE", app.config.limits.widget_sessions_per_ip_per_minute.to_string())
             .env("OMNIBRIDGE_LIMITS__WIDGET_SESSIONS_PER_CHANNEL_PER_MINUTE", app.config.limits.widget_sessions_per_channel_per_minute.to_string())

@@ -15,6 +15,7 @@ backend_tests!(
     webhook_mode_accepts_only_the_secret_token,
     a_deep_link_joins_the_chat_to_a_known_contact,
     stop_blocks_replies_and_start_allows_them_again,
+    a_send_whose_answer_was_lost_is_surfaced_not_resent,
 );
 
 const TOKEN: &str = "123456789:AAHfake-token-for-tests-only_0001";
@@ -246,4 +247,34 @@ async fn stop_blocks_replies_and_start_allows_them_again(backend: Backend) {
     let (status, problem) = app.post(&path, &admin, json!({"text": "Hello?"})).await;
     assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("consent_missing")), "{problem}");
     assert_eq!(bot.calls_to("sendmessage").len(), 1);
+}
+
+/// Telegram cannot be asked whether a message went: a send left without an answer by a process
+/// that died is marked `unknown` and listed for a person, never resent on its own.
+async fn a_send_whose_answer_was_lost_is_surfaced_not_resent(backend: Backend) {
+    let bot = FakeBotApi::start(TOKEN).await;
+    let app = TestApp::spawn_with(backend, |c| c.delivery.lease_secs = 1).await;
+    let (_, admin) = app.create_tenant("Shop");
+    telegram_channel(&app, &admin, &bot, json!({})).await;
+    bot.push_update("message", message(1, json!({"text": "Hello?"})));
+    let (conversation, _) = conversation_with(&app, &admin, 1).await;
+    let (_, reply) = app.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "Hi Ana!"})).await;
+    let id = reply["id"].as_str().expect("id").to_owned();
+    settled(&app, &admin, &conversation, &id).await;
+    let sends = bot.calls_to("sendmessage").len();
+
+    // As a process that died mid-send leaves it: sending, its lease run out.
+    app.execute("UPDATE messages SET status = 'sending', lease_until = 1 WHERE id = $1", &id).await;
+    let unknown = app.wait_for(&admin, &format!("/v1/messages/{id}"), |m| m["status"] == "unknown").await;
+    assert_eq!(unknown["failure"]["code"], "answer_lost", "{unknown}");
+    let (_, dead) = app.get("/v1/messages", &admin).await;
+    assert!(data(&dead).iter().any(|m| m["id"] == id.as_str()), "listed with the failed ones: {dead}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(bot.calls_to("sendmessage").len(), sends, "not resent on its own");
+
+    // A person decides: retried, it goes again.
+    let (status, body) = app.post(&format!("/v1/messages/{id}/retry"), &admin, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    bot.wait_for_calls("sendmessage", sends + 1, Duration::from_secs(20)).await;
+    assert_eq!(bot.calls_to("sendmessage").len(), sends + 1);
 }

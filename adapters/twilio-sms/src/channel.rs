@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use omnibridge_channel::{AdapterError, Channel, DeliveryStatus, FetchedFile, OutboundMessage, Receipt, RecentReceipts};
+use omnibridge_channel::{AdapterError, Channel, DeliveryStatus, FetchedFile, OutboundMessage, Receipt, RecentReceipts, Reconciled};
 use uuid::Uuid;
 
 use crate::client::{NewMessage, TwilioClient, TwilioError, UNSUBSCRIBED_RECIPIENT};
@@ -102,8 +102,8 @@ impl Channel for TwilioSmsChannel {
     }
 
     /// Twilio's Messages API has no idempotency key. A repeat of a send this process made
-    /// answers the first receipt; a send whose answer was lost (a timeout, a crash before the
-    /// hub recorded it) is retried and may reach the recipient twice.
+    /// answers the first receipt; a send whose answer was lost (a crash before the hub recorded
+    /// it) is looked up first ([`Channel::reconcile`]).
     async fn send(&self, message: &OutboundMessage) -> Result<Receipt, AdapterError> {
         if let Some(receipt) = self.sent.get(message) {
             return Ok(receipt);
@@ -132,6 +132,19 @@ impl Channel for TwilioSmsChannel {
         let receipt = Receipt { external_id: Some(resource.sid), status: DeliveryStatus::Sent };
         self.sent.remember(message, &receipt);
         Ok(receipt)
+    }
+
+    /// A send whose answer was lost: Twilio is asked for the newest messages to the person from
+    /// this sender, and one with the same text means it went (its sid is the receipt). Nothing
+    /// found means Twilio never took it, so it goes. (Two identical texts to one person in the
+    /// same minutes are one here: the later is taken for the earlier.)
+    async fn reconcile(&self, message: &OutboundMessage) -> Result<Reconciled, AdapterError> {
+        let from = self.settings.from.as_deref().filter(|_| self.settings.messaging_service_sid.is_none());
+        let recent = self.client.recent_messages(&message.to.value, from).await.map_err(classify)?;
+        Ok(match recent.into_iter().find(|m| m.body == message.text && !matches!(m.status.as_str(), "failed" | "undelivered" | "canceled")) {
+            Some(found) => Reconciled::Sent(Receipt { external_id: Some(found.sid), status: DeliveryStatus::Sent }),
+            None => Reconciled::NotSent,
+        })
     }
 
     async fn fetch_attachment(&self, remote: &str) -> Result<FetchedFile, AdapterError> {

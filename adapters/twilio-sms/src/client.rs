@@ -34,6 +34,22 @@ pub struct MessageResource {
     pub error_message: Option<String>,
 }
 
+/// One message of a list page.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListedMessage {
+    pub sid: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub status: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessagePage {
+    #[serde(default)]
+    messages: Vec<ListedMessage>,
+}
+
 #[derive(Debug, Deserialize)]
 struct ErrorDocument {
     #[serde(default)]
@@ -193,6 +209,38 @@ fn without_url(err: &reqwest::Error) -> String {
 
 impl TwilioClient {
     /// Fetches the account: proves the credentials work against this base URL.
+    /// The newest messages (one page of 50) the account sent to `to`, from `from` when given:
+    /// what reconciling a send whose answer was lost looks through.
+    pub async fn recent_messages(&self, to: &str, from: Option<&str>) -> Result<Vec<ListedMessage>, TwilioError> {
+        let mut query = vec![("To", to), ("PageSize", "50")];
+        if let Some(from) = from {
+            query.push(("From", from));
+        }
+        let response = self
+            .http
+            .get(self.messages_url())
+            .query(&query)
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| TwilioError::Network(without_url(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            let doc: Option<ErrorDocument> = response.json().await.ok();
+            return Err(TwilioError::Api {
+                status: status.as_u16(),
+                code: doc.as_ref().and_then(|d| d.code),
+                message: doc.and_then(|d| d.message).unwrap_or_else(|| status.to_string()),
+                more_info: None,
+                retry_after: None,
+            });
+        }
+        let page: MessagePage = response.json().await.map_err(|e| TwilioError::Decode(e.to_string()))?;
+        Ok(page.messages)
+    }
+
     pub async fn check_account(&self) -> Result<(), TwilioError> {
         let response = self
             .http

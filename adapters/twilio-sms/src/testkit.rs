@@ -47,6 +47,10 @@ struct Inner {
     opted_out: HashSet<String>,
     media: Vec<(String, Vec<u8>)>,
     next_sid: u64,
+    /// Messages taken, as the list endpoint shows them (newest last here).
+    taken: Vec<serde_json::Value>,
+    /// Takes a message, then answers only after this long (a send whose answer gets lost).
+    hold_answers: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -60,7 +64,7 @@ impl FakeTwilio {
     pub async fn start(account_sid: &str, auth_token: &str) -> Self {
         let inner = Arc::new(Mutex::new(Inner { account_sid: account_sid.into(), auth_token: auth_token.into(), ..Inner::default() }));
         let app = Router::new()
-            .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message))
+            .route("/2010-04-01/Accounts/{account}/Messages.json", post(create_message).get(list_messages))
             .route("/2010-04-01/Accounts/{account_json}", get(account))
             .route("/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}", get(media))
             .with_state(inner.clone());
@@ -102,6 +106,12 @@ impl FakeTwilio {
         self.lock().script.extend(errors);
     }
 
+    /// From now on every send is taken (and listed) at once, but answered only after `delay`:
+    /// a hub killed meanwhile never learns that it went.
+    pub fn hold_answers(&self, delay: Duration) {
+        self.lock().hold_answers = Some(delay);
+    }
+
     /// The number replied STOP: Twilio refuses sends to it with 21610 from now on.
     pub fn opt_out(&self, number: &str) {
         self.lock().opted_out.insert(number.to_owned());
@@ -130,12 +140,40 @@ fn authorized(inner: &Inner, headers: &HeaderMap, account: &str) -> bool {
     account == inner.account_sid && headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(expected.as_str())
 }
 
-async fn create_message(State(inner): State<Arc<Mutex<Inner>>>, Path(account): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut inner = inner.lock().unwrap_or_else(|e| e.into_inner());
+async fn create_message(State(shared): State<Arc<Mutex<Inner>>>, Path(account): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let (response, hold) = {
+        let mut inner = shared.lock().unwrap_or_else(|e| e.into_inner());
+        (take_message(&mut inner, &account, &headers, &body), inner.hold_answers)
+    };
+    if let Some(delay) = hold {
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+/// `GET …/Messages.json?To=&From=&PageSize=`: the newest messages first, in Twilio's page shape.
+async fn list_messages(
+    State(shared): State<Arc<Mutex<Inner>>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let inner = shared.lock().unwrap_or_else(|e| e.into_inner());
     if !authorized(&inner, &headers, &account) {
         return error(401, 20003, "Authenticate");
     }
-    let form = crate::webhook::parse_form(&body);
+    let size = query.get("PageSize").and_then(|s| s.parse::<usize>().ok()).unwrap_or(50).min(1000);
+    let matches = |m: &&serde_json::Value, key: &str, field: &str| query.get(key).is_none_or(|want| m[field].as_str() == Some(want.as_str()));
+    let messages: Vec<&serde_json::Value> = inner.taken.iter().rev().filter(|m| matches(m, "To", "to") && matches(m, "From", "from")).take(size).collect();
+    let body = json!({"messages": messages, "page": 0, "page_size": size, "next_page_uri": null});
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn take_message(inner: &mut Inner, account: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    if !authorized(inner, headers, account) {
+        return error(401, 20003, "Authenticate");
+    }
+    let form = crate::webhook::parse_form(body);
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let to = field("To").unwrap_or_default();
@@ -164,6 +202,7 @@ async fn create_message(State(inner): State<Arc<Mutex<Inner>>>, Path(account): P
         "num_segments": "1", "direction": "outbound-api", "error_code": null, "error_message": null,
         "uri": format!("/2010-04-01/Accounts/{}/Messages/{sid}.json", inner.account_sid),
     });
+    inner.taken.push(resource.clone());
     (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], resource.to_string()).into_response()
 }
 
