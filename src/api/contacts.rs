@@ -175,6 +175,18 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
     if let Some(into) = store::merges::merged_into(&state.db, row.id).await? {
         view["merged_into"] = serde_json::json!(into);
     }
+    // Addresses that bounced, per channel; `marked_at` set: nothing more is sent there.
+    let bounced: Vec<serde_json::Value> = store::undeliverable::for_contact(&state.db, row.id)
+        .await?
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "channel_id": u.channel_id, "identity_id": u.identity_id, "hard_bounces": u.hard_bounces,
+                "code": u.last_code, "reason": u.last_reason, "marked_at": u.marked_at.map(crate::domain::rfc3339),
+            })
+        })
+        .collect();
+    view["undeliverable"] = serde_json::json!(bounced);
     Ok(Json(view))
 }
 

@@ -132,6 +132,16 @@ impl Reports {
             if let (Some(purpose), Some(kind)) = (purpose, kind) {
                 self.withdraw(&mut work, &key, message, kind, purpose, error.as_deref().unwrap_or_default()).await?;
             }
+            // A hard bounce counts against the address; repeated ones mark it undeliverable.
+            if let (Some((_, failure)), true, Some(kind)) = (&failure, report.gave_up, kind)
+                && failure.class == crate::domain::delivery::FailureClass::Permanent
+                && let Some(identity) = store::contacts::identity_for_kind(work.tx(), message.tenant_id, message.contact_id, kind.address_kind().as_str()).await?
+            {
+                let marked = store::undeliverable::hard_bounce(work.tx(), message.tenant_id, message.channel_id, message.contact_id, identity.id, failure.code.as_deref(), &failure.reason).await?;
+                if marked {
+                    tracing::info!(channel_id = %message.channel_id, contact_id = %message.contact_id, "an address was marked undeliverable after repeated hard bounces");
+                }
+            }
         }
         let row = store::messages::get(work.tx(), message.tenant_id, message.id).await?.ok_or(WorkError::Vanished("the message"))?;
         let view = present::message(&row, &key)?;

@@ -149,11 +149,18 @@ impl SendWorker {
         let (Some(kind), Some(adapter)) = (self.channels.kind_of(&channel), self.channels.adapter(&channel)) else {
             return Err(Outcome::Failed(Failure::hub("channel_unavailable", format!("no adapter for channel kind {}", channel.kind))));
         };
-        let (text, to) = match self.open_message(q, kind.address_kind()).await {
+        let (text, to, identity_id) = match self.open_message(q, kind.address_kind()).await {
             Ok(Some(found)) => found,
             Ok(None) => return Err(Outcome::Failed(Failure::hub("no_address", "the contact has no address on this channel"))),
             Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
         };
+        match self.undeliverable(q, identity_id).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return Err(Outcome::Failed(Failure::hub("undeliverable", "the address bounced repeatedly on this channel and is marked undeliverable until the person writes from it again")));
+            }
+            Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
+        }
         let mut extras = match self.extras(q, &channel, kind).await {
             Ok(extras) => extras,
             Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
@@ -219,8 +226,24 @@ impl SendWorker {
         }
     }
 
-    /// The message text and the contact's address on the channel's kind, decrypted.
-    async fn open_message(&self, q: &QueuedMessage, address_kind: omnibridge_channel::AddressKind) -> Result<Option<(String, omnibridge_channel::Address)>, WorkError> {
+    /// Whether the address is marked undeliverable on the channel. A person who wrote from it
+    /// since it was marked shows it works again: the mark goes.
+    async fn undeliverable(&self, q: &QueuedMessage, identity_id: uuid::Uuid) -> Result<bool, WorkError> {
+        if !store::undeliverable::is_marked(&self.db, q.channel_id, identity_id).await? {
+            return Ok(false);
+        }
+        let marked_at = store::undeliverable::for_contact(&self.db, q.contact_id).await?.into_iter().find(|u| u.channel_id == q.channel_id && u.identity_id == identity_id).and_then(|u| u.marked_at);
+        let wrote_since = store::messages::last_inbound_at(&self.db, q.contact_id, q.channel_id).await?.zip(marked_at).is_some_and(|(wrote, marked)| wrote > marked);
+        if wrote_since {
+            store::undeliverable::clear(&self.db, q.channel_id, q.contact_id).await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// The message text and the contact's address on the channel's kind (and its identity),
+    /// decrypted.
+    async fn open_message(&self, q: &QueuedMessage, address_kind: omnibridge_channel::AddressKind) -> Result<Option<(String, omnibridge_channel::Address, uuid::Uuid)>, WorkError> {
         let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await?;
         let text = key.open(fields::MESSAGE_TEXT, q.id, &q.text)?;
         // A message addressed to one identity (a transcript to a confirmed address) goes there
@@ -231,7 +254,7 @@ impl SendWorker {
         };
         let Some(identity) = identity else { return Ok(None) };
         let value = key.open(fields::IDENTITY_ADDRESS, q.contact_id, &identity.address)?;
-        Ok(Some((text, omnibridge_channel::Address { kind: address_kind, value })))
+        Ok(Some((text, omnibridge_channel::Address { kind: address_kind, value }, identity.id)))
     }
 
     /// What the channel needs beyond the text, as its kind can carry it: files; for threading

@@ -40,6 +40,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 23, name: "messenger_channels", sql: include_str!("../../migrations/sqlite/0023_messenger_channels.sql") },
     Migration { version: 24, name: "resends", sql: include_str!("../../migrations/sqlite/0024_resends.sql") },
     Migration { version: 25, name: "delivery", sql: include_str!("../../migrations/sqlite/0025_delivery.sql") },
+    Migration { version: 26, name: "undeliverable", sql: include_str!("../../migrations/sqlite/0026_undeliverable.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -69,6 +70,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 23, name: "messenger_channels", sql: include_str!("../../migrations/postgres/0023_messenger_channels.sql") },
     Migration { version: 24, name: "resends", sql: include_str!("../../migrations/postgres/0024_resends.sql") },
     Migration { version: 25, name: "delivery", sql: include_str!("../../migrations/postgres/0025_delivery.sql") },
+    Migration { version: 26, name: "undeliverable", sql: include_str!("../../migrations/postgres/0026_undeliverable.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

@@ -35,6 +35,7 @@ pub mod team;
 pub mod templates;
 pub mod tenants;
 pub mod transfers;
+pub mod undeliverable;
 pub mod visitors;
 pub mod webhooks;
 

@@ -206,6 +206,41 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(smtp.received().len(), mails_before, "not resent on its own");
 
+    //    A second hard bounce marks the address undeliverable on this channel: shown on the
+    //    contact, and the next reply fails at once without reaching the relay.
+    let bounce = |id: &str, status: &str| {
+        crlf(&format!(
+            "From: MAILER-DAEMON@mx.example\nTo: support@shop.example\nSubject: Undelivered Mail\nMIME-Version: 1.0\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\nNot delivered.\n\
+             --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; ana@example.com\n\
+             Action: failed\nStatus: {status}\n\
+             --B\nContent-Type: text/rfc822-headers\n\nMessage-ID: <{id}>\n--B--\n"
+        ))
+    };
+    let (_, third) = app.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "Are you there?"})).await;
+    let third_id = third["id"].as_str().expect("id").to_owned();
+    let sent = app.wait_for(&admin, &format!("/v1/messages/{third_id}"), |m| m["status"] == "sent").await;
+    imap.deliver("INBOX", &bounce(sent["external_id"].as_str().expect("Message-ID"), "5.1.1"));
+    app.wait_for(&admin, &format!("/v1/messages/{third_id}"), |m| m["status"] == "failed").await;
+    let contact_id = failed["contact_id"].as_str().expect("contact").to_owned();
+    let (_, contact) = app.get(&format!("/v1/contacts/{contact_id}"), &admin).await;
+    let marked = &contact["undeliverable"][0];
+    assert_eq!((marked["channel_id"].as_str(), marked["hard_bounces"].as_i64(), marked["code"].as_str()), (Some(channel_id.as_str()), Some(2), Some("5.1.1")), "{contact}");
+    assert!(marked["marked_at"].is_string(), "{contact}");
+    let mails_before = smtp.received().len();
+    let (_, fourth) = app.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "Hello?"})).await;
+    let refused = app.wait_for(&admin, &format!("/v1/messages/{}", fourth["id"].as_str().expect("id")), |m| m["status"] == "failed").await;
+    assert_eq!(refused["failure"]["code"], "undeliverable", "{refused}");
+    assert_eq!(smtp.received().len(), mails_before, "nothing sent to a marked address");
+    //    Ana writes from the address again: it works, and the next reply goes.
+    imap.deliver("INBOX", &crlf(&format!("From: ana@example.com\nTo: {reply_address}\nSubject: back\nMessage-ID: <ana-9@example.com>\n\nMy mailbox works again.\n")));
+    app.wait_for(&admin, &format!("/v1/conversations/{conversation}/messages"), |l| {
+        l["data"].as_array().is_some_and(|m| m.iter().any(|m| m["text"] == "My mailbox works again."))
+    })
+    .await;
+    let (_, fifth) = app.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "Welcome back."})).await;
+    app.wait_for(&admin, &format!("/v1/messages/{}", fifth["id"].as_str().expect("id")), |m| m["status"] == "sent").await;
+
     // 6. A broken mail is quarantined and the next good mail still arrives.
     imap.deliver("INBOX", b"\x00\x01 this is not a mail \xff\xfe");
     imap.deliver("INBOX", &crlf("From: bo@example.org\nSubject: Hello\nMessage-ID: <bo-1@example.org>\n\nA question from Bo.\n"));
