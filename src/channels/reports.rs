@@ -38,9 +38,6 @@ pub struct Report {
     pub gave_up: bool,
 }
 
-/// A failure the provider gave no reason for.
-static UNEXPLAINED: AdapterError = AdapterError::Permanent(String::new());
-
 impl Report {
     fn error(&self) -> Option<String> {
         self.failure.as_ref().map(|f| crate::domain::without_addresses(f.reason()))
@@ -94,12 +91,12 @@ impl Reports {
             return Ok(false);
         };
         let provider = kind.map_or("provider", |k| k.hook_name());
-        let failure = report
-            .failure
-            .as_ref()
-            .filter(|_| status == Status::Failed)
-            .map(|f| (f, Failure::from_adapter(f, provider)))
-            .or_else(|| (status == Status::Failed).then(|| (&UNEXPLAINED, Failure::from_adapter(&UNEXPLAINED, provider))));
+        // The provider's failure, classified; a failure without one is permanent, unexplained.
+        let failure = (status == Status::Failed).then(|| report.failure.clone().unwrap_or_else(|| AdapterError::Permanent(String::new())));
+        let failure = failure.map(|f| {
+            let described = Failure::from_adapter(&f, provider);
+            (f, described)
+        });
         let retry = match &failure {
             Some((f, _)) if f.is_retryable() && !report.gave_up => {
                 let attempts = store::messages::attempts(work.tx(), message.id).await?;

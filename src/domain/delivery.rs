@@ -91,11 +91,6 @@ impl Status {
     pub fn may_retry(self) -> bool {
         matches!(self, Self::Failed | Self::Unknown | Self::Canceled)
     }
-
-    /// Whether it has not gone yet and can still be edited or canceled.
-    pub fn is_pending(self) -> bool {
-        matches!(self, Self::Scheduled | Self::Queued)
-    }
 }
 
 impl fmt::Display for Status {

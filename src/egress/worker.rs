@@ -229,11 +229,8 @@ impl SendWorker {
     /// Whether the address is marked undeliverable on the channel. A person who wrote from it
     /// since it was marked shows it works again: the mark goes.
     async fn undeliverable(&self, q: &QueuedMessage, identity_id: uuid::Uuid) -> Result<bool, WorkError> {
-        if !store::undeliverable::is_marked(&self.db, q.channel_id, identity_id).await? {
-            return Ok(false);
-        }
-        let marked_at = store::undeliverable::for_contact(&self.db, q.contact_id).await?.into_iter().find(|u| u.channel_id == q.channel_id && u.identity_id == identity_id).and_then(|u| u.marked_at);
-        let wrote_since = store::messages::last_inbound_at(&self.db, q.contact_id, q.channel_id).await?.zip(marked_at).is_some_and(|(wrote, marked)| wrote > marked);
+        let Some(marked_at) = store::undeliverable::marked_at(&self.db, q.channel_id, identity_id).await? else { return Ok(false) };
+        let wrote_since = store::messages::last_inbound_at(&self.db, q.contact_id, q.channel_id).await?.is_some_and(|wrote| wrote > marked_at);
         if wrote_since {
             store::undeliverable::clear(&self.db, q.channel_id, q.contact_id).await?;
             return Ok(false);

@@ -40,11 +40,11 @@ pub async fn hard_bounce(tx: &mut Tx, tenant_id: Uuid, channel_id: Uuid, contact
     Ok(marked.is_some())
 }
 
-/// Whether the address is marked undeliverable on the channel.
-pub async fn is_marked(db: &Db, channel_id: Uuid, identity_id: Uuid) -> StoreResult<bool> {
-    const SQL: &str = "SELECT 1 FROM undeliverable_addresses WHERE channel_id = $1 AND identity_id = $2 AND marked_at IS NOT NULL";
-    let found: Option<(i32,)> = on_db!(db, |p| sqlx::query_as(SQL).bind(channel_id).bind(identity_id).fetch_optional(p).await)?;
-    Ok(found.is_some())
+/// When the address was marked undeliverable on the channel, if it is.
+pub async fn marked_at(db: &Db, channel_id: Uuid, identity_id: Uuid) -> StoreResult<Option<i64>> {
+    const SQL: &str = "SELECT marked_at FROM undeliverable_addresses WHERE channel_id = $1 AND identity_id = $2 AND marked_at IS NOT NULL";
+    let found: Option<(i64,)> = on_db!(db, |p| sqlx::query_as(SQL).bind(channel_id).bind(identity_id).fetch_optional(p).await)?;
+    Ok(found.map(|(at,)| at))
 }
 
 /// The person wrote from the address on the channel: it works again.

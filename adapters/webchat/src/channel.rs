@@ -2,11 +2,10 @@
 //! the reply in their history when the widget reconnects, so the send still succeeds (`sent`);
 //! with an open socket it is `delivered`.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use omnibridge_channel::{AdapterError, Address, Channel, DeliveryStatus, OutboundMessage, Receipt};
+use omnibridge_channel::{AdapterError, Address, Channel, DeliveryStatus, OutboundMessage, Receipt, RecentReceipts};
 use uuid::Uuid;
 
 use crate::protocol::{ServerFrame, WidgetMessage};
@@ -14,15 +13,15 @@ use crate::sockets::{Frame, VisitorSockets};
 
 pub struct WebchatChannel {
     sockets: VisitorSockets,
-    /// Recently pushed message ids: a retried send is not pushed twice.
-    recent: Mutex<VecDeque<Uuid>>,
+    /// Recently pushed attempts: a repeated send of one attempt is not pushed twice.
+    recent: RecentReceipts,
 }
 
 const RECENT: usize = 4096;
 
 impl WebchatChannel {
     pub fn new(sockets: VisitorSockets) -> Self {
-        Self { sockets, recent: Mutex::new(VecDeque::with_capacity(RECENT)) }
+        Self { sockets, recent: RecentReceipts::new(RECENT) }
     }
 
     /// Pushes a frame to the open widgets of the visitor `to` names; false when none is open.
@@ -32,18 +31,6 @@ impl WebchatChannel {
         self.sockets.push(visitor_id, Frame { message: None, json: Arc::from(frame) })
     }
 
-    /// Remembers `id`; false if it was already sent.
-    fn first_send(&self, id: Uuid) -> bool {
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        if recent.contains(&id) {
-            return false;
-        }
-        if recent.len() == RECENT {
-            recent.pop_front();
-        }
-        recent.push_back(id);
-        true
-    }
 }
 
 #[async_trait]
@@ -73,13 +60,15 @@ impl Channel for WebchatChannel {
                 created_at: message.created_at.clone(),
             },
         };
-        if !self.first_send(message.id) {
-            return Ok(Receipt { external_id: None, status: DeliveryStatus::Delivered });
+        if let Some(receipt) = self.recent.get(message) {
+            return Ok(receipt);
         }
         let json = serde_json::to_string(&frame).map_err(|e| AdapterError::Permanent(e.to_string()))?;
         let delivered = self.sockets.push(visitor_id, Frame { message: Some(message.id), json: Arc::from(json) });
         let status = if delivered { DeliveryStatus::Delivered } else { DeliveryStatus::Sent };
-        Ok(Receipt { external_id: None, status })
+        let receipt = Receipt { external_id: None, status };
+        self.recent.remember(message, &receipt);
+        Ok(receipt)
     }
 
     /// The hub keeps every web chat message and widgets show each id once: repeating a send is
@@ -104,6 +93,7 @@ impl Channel for WebchatChannel {
 mod tests {
     use omnibridge_channel::testkit::{Expected, MemoryHost, check_failure_classified, check_forged_callbacks_refused, check_idempotent_send, check_kind, check_lifecycle};
     use omnibridge_channel::AddressKind;
+    use std::sync::Mutex;
 
     use super::*;
 
