@@ -191,23 +191,6 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
     let sent = app.wait_for(&admin, &format!("/v1/messages/{second_id}"), |m| m["status"] == "sent").await;
     let mails_before = smtp.wait_for(2, WAIT).len();
     let second_mail_id = sent["external_id"].as_str().expect("Message-ID").to_owned();
-    imap.deliver(
-        "INBOX",
-        &crlf(&format!(
-            "From: MAILER-DAEMON@mx.example\nTo: support@shop.example\nSubject: Undelivered Mail\nMIME-Version: 1.0\n\
-             Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\nNot delivered.\n\
-             --B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; ana@example.com\n\
-             Action: failed\nStatus: 4.4.7\nDiagnostic-Code: smtp; 451 4.4.7 Delivery expired\n\
-             --B\nContent-Type: text/rfc822-headers\n\nMessage-ID: <{second_mail_id}>\n--B--\n"
-        )),
-    );
-    let failed = app.wait_for(&admin, &format!("/v1/messages/{second_id}"), |m| m["status"] == "failed").await;
-    assert_eq!((failed["failure"]["class"].as_str(), failed["failure"]["code"].as_str()), (Some("transient"), Some("4.4.7")), "{failed}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(smtp.received().len(), mails_before, "not resent on its own");
-
-    //    A second hard bounce marks the address undeliverable on this channel: shown on the
-    //    contact, and the next reply fails at once without reaching the relay.
     let bounce = |id: &str, status: &str| {
         crlf(&format!(
             "From: MAILER-DAEMON@mx.example\nTo: support@shop.example\nSubject: Undelivered Mail\nMIME-Version: 1.0\n\
@@ -217,6 +200,14 @@ async fn a_support_mailbox_becomes_a_channel(backend: Backend) {
              --B\nContent-Type: text/rfc822-headers\n\nMessage-ID: <{id}>\n--B--\n"
         ))
     };
+    imap.deliver("INBOX", &bounce(&second_mail_id, "4.4.7"));
+    let failed = app.wait_for(&admin, &format!("/v1/messages/{second_id}"), |m| m["status"] == "failed").await;
+    assert_eq!((failed["failure"]["class"].as_str(), failed["failure"]["code"].as_str()), (Some("transient"), Some("4.4.7")), "{failed}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(smtp.received().len(), mails_before, "not resent on its own");
+
+    //    A second hard bounce marks the address undeliverable on this channel: shown on the
+    //    contact, and the next reply fails at once without reaching the relay.
     let (_, third) = app.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "Are you there?"})).await;
     let third_id = third["id"].as_str().expect("id").to_owned();
     let sent = app.wait_for(&admin, &format!("/v1/messages/{third_id}"), |m| m["status"] == "sent").await;
