@@ -221,6 +221,16 @@ impl From<crate::outgoing::OutboundError> for ApiError {
     }
 }
 
+impl From<crate::inbox::participants::ParticipantError> for ApiError {
+    fn from(err: crate::inbox::participants::ParticipantError) -> Self {
+        use crate::inbox::participants::ParticipantError;
+        match err {
+            ParticipantError::Store(e) => ApiError::Store(e),
+            ParticipantError::Crypto(e) => ApiError::Crypto(e),
+        }
+    }
+}
+
 impl From<crate::team::operators::AccessError> for ApiError {
     fn from(err: crate::team::operators::AccessError) -> Self {
         use crate::team::operators::AccessError;

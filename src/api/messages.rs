@@ -20,6 +20,8 @@ use uuid::Uuid;
 use super::auth::Auth;
 use super::conversations::find;
 use super::pagination::{ListParams, list_body};
+use crate::inbox::participants::{self, Copies};
+use crate::inbox::signatures;
 use crate::outgoing::{self, Author, Draft};
 use crate::egress::preflight::Outgoing;
 use crate::events::outbox::UnitOfWork;
@@ -138,6 +140,19 @@ struct Reply {
     /// Send later, at this RFC 3339 time (checked against consent, policy and the channel's
     /// window when it goes).
     send_at: Option<String>,
+    /// Mail: the copies of this reply. Left out, the reply goes to every participant of the
+    /// conversation (reply-all); addresses named here join the conversation.
+    cc: Option<Vec<String>>,
+    /// Mail: blind copies of this reply only.
+    #[serde(default)]
+    bcc: Vec<String>,
+    /// Mail: end with the operator's and the mailbox's signatures (the default).
+    signature: Option<bool>,
+}
+
+/// Checks typed addresses; the error names the entry.
+fn valid_copies(field: &str, list: &[String]) -> ApiResult<Vec<String>> {
+    participants::valid_addresses(field, list).map_err(|(field, detail)| ApiError::invalid(&field, detail))
 }
 
 /// How far ahead a message may be scheduled.
@@ -250,6 +265,19 @@ async fn reply(
     let channel = state.channels.get(channel_id).await?.ok_or_else(|| ApiError::invalid("channel_id", "no channel with this id"))?;
     let kind = state.channels.kind_of(&channel);
     let files = valid_attachments(&body.attachments, &channel.kind, kind.is_some_and(|k| k.capabilities().attachments))?;
+    let cc = body.cc.as_deref().map(|list| valid_copies("cc", list)).transpose()?;
+    let bcc = valid_copies("bcc", &body.bcc)?;
+    let carbon_copies = kind.is_some_and(|k| k.capabilities().carbon_copies);
+    if cc.as_ref().is_some_and(|c| !c.is_empty()) || !bcc.is_empty() {
+        let field = if cc.as_ref().is_some_and(|c| !c.is_empty()) { "cc" } else { "bcc" };
+        if body.private {
+            return Err(ApiError::invalid(field, "a private note is not sent"));
+        }
+        if !carbon_copies {
+            return Err(ApiError::invalid(field, format!("a {} channel sends to one person; copies are for mail", channel.kind)));
+        }
+    }
+    let copies = (carbon_copies && !body.private).then(|| Copies { cc, bcc, to: None });
     // A template brings its own text, and its category says the purpose.
     let prepared = match body.template.clone() {
         Some(spec) => Some(crate::channels::templates::prepare(&state.channels, &state.db, &channel, spec).await?),
@@ -264,6 +292,14 @@ async fn reply(
         (None, Some(text)) => text,
         (None, None) => return Err(ApiError::invalid("text", "required")),
     };
+    let signature = match kind {
+        Some(kind) if !body.private && prepared.is_none() && body.signature.unwrap_or(true) => {
+            signatures::for_reply(&state.db, kind, &channel, auth.operator_id).await?
+        }
+        _ => None,
+    };
+    let signed = signatures::signed(text, signature.as_deref());
+    let text = signed.as_str();
     let quoted = match body.reply_to {
         Some(quoted) => {
             let found = store::messages::get(&state.db, auth.tenant_id, quoted).await?.filter(|m| m.conversation_id == conversation.id);
@@ -287,6 +323,14 @@ async fn reply(
         } else {
             state.door.preflight(&outgoing).await?;
         }
+        // Copies the operator named must be allowed too; participants the door refuses later
+        // are left out of that one message and said so.
+        if let Some(copies) = &copies {
+            for address in copies.cc.iter().flatten().chain(&copies.bcc) {
+                let to = omnibridge_channel::Address::new(omnibridge_channel::AddressKind::Email, address);
+                preflight_later(&state, &Outgoing { to: Some(&to), ..outgoing }).await?;
+            }
+        }
     }
     if !body.private
         && prepared.is_none()
@@ -305,6 +349,9 @@ async fn reply(
         ..Draft::automatic(auth.tenant_id, conversation.id, channel_id, &key, text, purpose)
     };
     let mut message = outgoing::queue(&mut work, &state.send_wake, draft).await?;
+    if let Some(copies) = &copies {
+        message.recipients = participants::address_message(work.tx(), &state.keyring, &key, auth.tenant_id, conversation.id, message.id, copies).await?;
+    }
     let now = store::now_micros();
     let mut rows = Vec::new();
     for (filename, content_type, data) in files {

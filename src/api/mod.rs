@@ -20,6 +20,7 @@ pub(crate) mod contacts;
 mod consents;
 mod events;
 mod conversations;
+mod mail;
 pub(crate) mod messages;
 pub mod openapi;
 mod operators;
@@ -59,6 +60,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(channels::router())
         .merge(attachments::router())
         .merge(conversations::router())
+        .merge(mail::router())
         .merge(contacts::router())
         .merge(links::router())
         .merge(consents::router())

@@ -54,6 +54,8 @@ struct UpdateOperator {
     daily_summary: Option<bool>,
     /// `admin` or `agent` (admins only; a tenant keeps at least one active admin).
     role: Option<String>,
+    /// Closing lines under their mail replies (before the mailbox's own); `""` removes it.
+    signature: Option<String>,
 }
 
 /// An operator's availability and capacity: admins for anyone, operators for themselves.
@@ -78,11 +80,23 @@ async fn update(State(state): State<AppState>, auth: Auth, axum::extract::Path(i
         return Err(ApiError::invalid("capacity", "must be from 0 to 1000"));
     }
     let daily_summary = body.daily_summary.unwrap_or(current.daily_summary);
+    let signature = match body.signature.as_deref().map(str::trim) {
+        Some(s) if s.chars().count() > crate::inbox::signatures::MAX_SIGNATURE_CHARS => {
+            return Err(ApiError::invalid("signature", format!("must be at most {} characters", crate::inbox::signatures::MAX_SIGNATURE_CHARS)));
+        }
+        Some(s) => {
+            let signature = (!s.is_empty()).then_some(s);
+            crate::store::team::set_signature(&state.db, auth.tenant_id, id, signature).await?;
+            signature.map(str::to_owned)
+        }
+        None => row.signature.clone(),
+    };
     crate::store::team::set_availability(&state.db, auth.tenant_id, id, &availability, capacity, daily_summary).await?;
     let mut view = view(row);
     view.availability = availability;
     view.capacity = capacity;
     view.daily_summary = daily_summary;
+    view.signature = signature;
     if daily_summary && !current.daily_summary {
         state.mail_wake.notify_one();
     }
@@ -99,6 +113,8 @@ struct OperatorView {
     capacity: i64,
     /// Whether they get the daily summary mail.
     daily_summary: bool,
+    /// Closing lines under their mail replies.
+    signature: Option<String>,
     /// `active`, `deactivated` (no sign-in, keys or assignments until reactivated) or `deleted`
     /// (personal data erased; kept so what they wrote still names its author).
     status: &'static str,
@@ -120,6 +136,7 @@ fn view(row: OperatorRow) -> OperatorView {
         availability: "offline".into(),
         capacity: 5,
         daily_summary: false,
+        signature: row.signature.clone(),
         status: "active",
         invitation: None,
         invitation_error: None,

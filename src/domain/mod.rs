@@ -143,3 +143,11 @@ pub fn rfc3339(micros: i64) -> String {
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
+
+/// Whether `email` is a plain mail address (`local@domain.tld`, no display name, no list).
+pub fn is_email(email: &str) -> bool {
+    let mut parts = email.split('@');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(l), Some(d), None)
+        if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && email.len() <= 254
+            && !email.contains(|c: char| c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>' || c == '"'))
+}

@@ -33,8 +33,38 @@ pub struct MessageView {
     /// The earlier message of the conversation this one answers (a reply to a specific
     /// message, on channels that have them).
     pub reply_to: Option<Uuid>,
+    /// Mail only: who else the message goes (or went) to — copies, blind copies, the address
+    /// of a forward — and whether the door let each of them have it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<RecipientView>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// One further recipient of an outbound message.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipientView {
+    /// `to` (a forward's addressee, instead of the contact), `cc` or `bcc`.
+    pub role: String,
+    /// The kind of address (`email`).
+    pub kind: &'static str,
+    pub address: String,
+    /// `pending` until the message leaves; then `sent`, or `refused` with the reason (the
+    /// person's consent, a restriction, an undeliverable address, the routing policy).
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// Someone else in a mail conversation: named in the contact's mail or copied in by an
+/// operator. Replies go to the contact with every participant in copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParticipantView {
+    pub id: Uuid,
+    pub kind: &'static str,
+    pub address: String,
+    /// `mail` (in the `To` or `Cc` of the contact's mail) or `operator`.
+    pub source: String,
+    pub created_at: String,
 }
 
 /// Why a message failed: `permanent` (stops) or `transient` (retried on its own while

@@ -40,6 +40,14 @@ pub struct Transfer {
     pub recipient: Option<Recipient>,
 }
 
+/// A further recipient of a mail (a copy or a blind copy) and the transfer to them.
+#[derive(Debug, Clone)]
+pub struct Copy {
+    pub address: String,
+    pub blind: bool,
+    pub transfer: Transfer,
+}
+
 /// The person a message is for, as the consent ledger knows them.
 #[derive(Debug, Clone)]
 pub struct Recipient {
@@ -147,6 +155,39 @@ impl Door {
         self.record_alone(std::slice::from_ref(transfer), std::slice::from_ref(&verdict)).await?;
         Self::refusal(verdict)?;
         Ok(adapter.send(message).await?)
+    }
+
+    /// [`Door::send`] for mail with further recipients (copies, blind copies): the contact's
+    /// transfer decides whether the message goes at all; each further recipient is decided on
+    /// their own (their consent, a restriction, the routing policy) and recorded as a transfer
+    /// of their own; only those allowed are on the message the adapter gets. Returns, per
+    /// further recipient, why they were left out (`None`: they got it).
+    pub async fn send_with_copies(&self, transfer: &Transfer, copies: &[Copy], adapter: &dyn Channel, message: &OutboundMessage) -> Result<(Receipt, Vec<Option<String>>), EgressError> {
+        let verdict = self.decide_send(transfer).await?;
+        let mut transfers = vec![transfer.clone()];
+        let mut verdicts = vec![verdict.clone()];
+        if verdict.decision != Decision::Block {
+            for copy in copies {
+                verdicts.push(self.decide_send(&copy.transfer).await?);
+                transfers.push(copy.transfer.clone());
+            }
+        }
+        self.record_alone(&transfers, &verdicts).await?;
+        Self::refusal(verdict)?;
+        let mut message = message.clone();
+        let mut left_out = Vec::with_capacity(copies.len());
+        for (copy, verdict) in copies.iter().zip(verdicts.into_iter().skip(1)) {
+            match Self::refusal(verdict) {
+                Ok(()) if copy.blind => message.extras.bcc.push(copy.address.clone()),
+                Ok(()) => message.extras.cc.push(copy.address.clone()),
+                Err(refused) => {
+                    left_out.push(Some(refused.to_string()));
+                    continue;
+                }
+            }
+            left_out.push(None);
+        }
+        Ok((adapter.send(&message).await?, left_out))
     }
 
     /// A blocking verdict as the error that names why.

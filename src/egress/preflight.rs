@@ -14,6 +14,7 @@ use crate::events::present::fields;
 use crate::store;
 
 /// A message about to be queued.
+#[derive(Clone, Copy)]
 pub struct Outgoing<'a> {
     pub tenant_id: Uuid,
     pub contact_id: Uuid,

@@ -11,7 +11,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::window::{Allowance, Window};
-use super::{Door, EgressError, Recipient, Transfer};
+use super::{Copy, Door, EgressError, Recipient, Transfer};
+use uuid::Uuid;
 use crate::events::WorkError;
 use crate::events::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent};
@@ -25,6 +26,23 @@ use crate::events::outbox::{self, EventBus};
 use crate::events::present::{self, fields};
 use crate::privacy::Keyring;
 use crate::store::{self, Db, QueuedMessage};
+
+/// Why a copy to a marked address is left out.
+const UNDELIVERABLE: &str = "undeliverable: the address bounced repeatedly on this channel";
+
+/// A further recipient of a mail, opened.
+struct OpenRecipient {
+    id: Uuid,
+    role: String,
+    address: String,
+}
+
+/// Who holds a copy's address.
+enum Holder {
+    /// The contact whose verified address it is, if any.
+    Contact(Option<Uuid>),
+    Undeliverable,
+}
 
 /// The purpose of one-click unsubscribe link tokens.
 pub const UNSUBSCRIBE: &str = "unsubscribe";
@@ -64,10 +82,17 @@ enum Outcome {
 struct Prepared {
     message: OutboundMessage,
     transfer: Transfer,
+    /// Mail's further recipients for the door to decide, with their recipient rows.
+    copies: Vec<(Uuid, Copy)>,
+    /// Further recipients settled before the door: (recipient row, what became of them).
+    settled: Vec<RecipientOutcome>,
     adapter: Arc<dyn omnibridge_channel::Channel>,
     medium: &'static str,
     provider: &'static str,
 }
+
+/// What became of one further recipient of a mail: `None` they got it, else why not.
+type RecipientOutcome = (Uuid, Option<String>);
 
 impl SendWorker {
     pub async fn run(self, shutdown: CancellationToken) {
@@ -100,11 +125,11 @@ impl SendWorker {
     }
 
     async fn deliver(&self, queued: QueuedMessage) {
-        let outcome = match self.prepare(&queued).await {
+        let (outcome, recipients) = match self.prepare(&queued).await {
             Ok(prepared) => self.send(&queued, prepared).await,
-            Err(outcome) => outcome,
+            Err(outcome) => (outcome, Vec::new()),
         };
-        if let Err(err) = self.record(&queued, outcome).await {
+        if let Err(err) = self.record(&queued, outcome, &recipients).await {
             // The lease expires and the send is reconciled before anything is resent.
             tracing::error!(message_id = %queued.id, error = %err, "recording a send outcome failed");
         }
@@ -114,27 +139,27 @@ impl SendWorker {
     /// recorded as sent), that it did not or that repeating it is harmless (then it goes), or
     /// cannot say (then it is `unknown`, for a person to decide — never resent blindly).
     async fn reconcile(&self, queued: QueuedMessage) {
-        let outcome = match self.prepare(&queued).await {
+        let (outcome, recipients) = match self.prepare(&queued).await {
             Ok(prepared) => match prepared.adapter.reconcile(&prepared.message).await {
-                Ok(Reconciled::Sent(receipt)) => Outcome::Done(receipt),
+                Ok(Reconciled::Sent(receipt)) => (Outcome::Done(receipt), Vec::new()),
                 Ok(Reconciled::NotSent) => self.send(&queued, prepared).await,
-                Ok(Reconciled::Unknown) => Outcome::Unknown(Failure {
+                Ok(Reconciled::Unknown) => (Outcome::Unknown(Failure {
                     class: FailureClass::Permanent,
                     code: Some("answer_lost".into()),
                     reason: "the provider's answer to this send was lost and it cannot be asked; the message may have arrived — retry only if it did not".into(),
                     provider: prepared.provider.into(),
-                }),
+                }), Vec::new()),
                 Err(err) if err.is_retryable() => {
                     // Ask again once the lease runs out.
                     tracing::warn!(message_id = %queued.id, error = %err, "reconciling a send failed; asking again later");
                     return;
                 }
-                Err(err) => Outcome::Failed(Failure::from_adapter(&err, prepared.provider)),
+                Err(err) => (Outcome::Failed(Failure::from_adapter(&err, prepared.provider)), Vec::new()),
             },
-            Err(outcome) => outcome,
+            Err(outcome) => (outcome, Vec::new()),
         };
         tracing::info!(message_id = %queued.id, "a send without a recorded answer was reconciled");
-        if let Err(err) = self.record(&queued, outcome).await {
+        if let Err(err) = self.record(&queued, outcome, &recipients).await {
             tracing::error!(message_id = %queued.id, error = %err, "recording a reconciled send failed");
         }
     }
@@ -149,23 +174,46 @@ impl SendWorker {
         let (Some(kind), Some(adapter)) = (self.channels.kind_of(&channel), self.channels.adapter(&channel)) else {
             return Err(Outcome::Failed(Failure::hub("channel_unavailable", format!("no adapter for channel kind {}", channel.kind))));
         };
-        let (text, to, identity_id) = match self.open_message(q, kind.address_kind()).await {
-            Ok(Some(found)) => found,
-            Ok(None) => return Err(Outcome::Failed(Failure::hub("no_address", "the contact has no address on this channel"))),
-            Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
-        };
-        match self.undeliverable(q, identity_id).await {
-            Ok(false) => {}
-            Ok(true) => {
-                return Err(Outcome::Failed(Failure::hub("undeliverable", "the address bounced repeatedly on this channel and is marked undeliverable until the person writes from it again")));
+        // Mail may go to further people (copies), or to someone else instead (a forward).
+        let recipients = if kind.capabilities().carbon_copies {
+            match self.recipients(q).await {
+                Ok(recipients) => recipients,
+                Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
             }
-            Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
-        }
+        } else {
+            Vec::new()
+        };
+        let forward_to = recipients.iter().find(|r| r.role == "to");
+        let (text, to) = match forward_to {
+            Some(r) => match self.open_text(q).await {
+                Ok(text) => (text, omnibridge_channel::Address::new(kind.address_kind(), &r.address)),
+                Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
+            },
+            None => {
+                let (text, to, identity_id) = match self.open_message(q, kind.address_kind()).await {
+                    Ok(Some(found)) => found,
+                    Ok(None) => return Err(Outcome::Failed(Failure::hub("no_address", "the contact has no address on this channel"))),
+                    Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
+                };
+                match self.undeliverable(q, identity_id).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return Err(Outcome::Failed(Failure::hub("undeliverable", "the address bounced repeatedly on this channel and is marked undeliverable until the person writes from it again")));
+                    }
+                    Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
+                }
+                (text, to)
+            }
+        };
         let mut extras = match self.extras(q, &channel, kind).await {
             Ok(extras) => extras,
             Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
         };
         extras.attempt = u32::try_from(q.resends).unwrap_or(u32::MAX);
+        if forward_to.is_some() {
+            // A forward starts a thread of its own with its addressee.
+            extras.thread_refs.clear();
+        }
         if let Err(err) = self.template_and_quote(q, &mut extras).await {
             return Err(self.retry_or_fail(q, err.to_string()));
         }
@@ -190,22 +238,82 @@ impl SendWorker {
             extras,
         };
         let medium = kind.medium().as_str();
-        let transfer = Transfer {
+        let has_files = !message.extras.attachments.is_empty();
+        let transfer = |contact_id: Option<Uuid>, address_index: Vec<u8>| Transfer {
             tenant_id: q.tenant_id,
-            contact_id: Some(q.contact_id),
+            contact_id,
             message_id: Some(q.id),
             destination: self.door.policies().channel_destination(&channel.kind, channel.id, &channel.settings),
-            categories: self.door.policies().channel_categories(&channel.kind, !message.extras.attachments.is_empty()),
-            recipient: Some(Recipient { medium, address_index: self.keyring.blind_index(q.tenant_id, &message.to), purpose: q.purpose.clone() }),
+            categories: self.door.policies().channel_categories(&channel.kind, has_files),
+            recipient: Some(Recipient { medium, address_index, purpose: q.purpose.clone() }),
         };
-        Ok(Prepared { message, transfer, adapter, medium, provider: kind.hook_name() })
+        // The contact (or a forward's addressee), then each further recipient on their own.
+        let primary = transfer(Some(q.contact_id), self.keyring.blind_index(q.tenant_id, &message.to));
+        let (mut copies, mut settled) = (Vec::new(), Vec::new());
+        for r in recipients {
+            let address = omnibridge_channel::Address::new(kind.address_kind(), &r.address);
+            if r.role == "to" || address == message.to {
+                settled.push((r.id, None));
+                continue;
+            }
+            let index = self.keyring.blind_index(q.tenant_id, &address);
+            match self.copy_holder(q, &index).await {
+                Ok(Holder::Undeliverable) => settled.push((r.id, Some(UNDELIVERABLE.into()))),
+                Ok(Holder::Contact(holder)) => copies.push((r.id, Copy { address: address.value, blind: r.role == "bcc", transfer: transfer(holder, index) })),
+                Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
+            }
+        }
+        Ok(Prepared { message, transfer: primary, copies, settled, adapter, medium, provider: kind.hook_name() })
+    }
+
+    /// A mail's further recipients (copies, blind copies, a forward's addressee), opened.
+    async fn recipients(&self, q: &QueuedMessage) -> Result<Vec<OpenRecipient>, WorkError> {
+        let rows = store::participants::recipients_of(&self.db, &[q.id]).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await?;
+        rows.into_iter()
+            .map(|r| Ok(OpenRecipient { address: key.open(fields::RECIPIENT_ADDRESS, r.id, &r.address)?, id: r.id, role: r.role }))
+            .collect()
+    }
+
+    /// Who holds a copy's address as their own (whose restriction the door asks about), or
+    /// that the address is marked undeliverable on the channel.
+    async fn copy_holder(&self, q: &QueuedMessage, index: &[u8]) -> Result<Holder, WorkError> {
+        let found = store::contacts::identities_by_indexes(&self.db, &[(q.tenant_id, "email", index)], true).await?;
+        let Some(holder) = found.first() else { return Ok(Holder::Contact(None)) };
+        if let Some(identity) = store::contacts::identity_for_kind(&self.db, q.tenant_id, holder.contact_id, "email").await?
+            && store::undeliverable::marked_at(&self.db, q.channel_id, identity.id).await?.is_some()
+        {
+            return Ok(Holder::Undeliverable);
+        }
+        Ok(Holder::Contact(Some(holder.contact_id)))
     }
 
     /// Through the door (consent, policy and restriction checked as the message leaves, not
-    /// when it was written) to the provider.
-    async fn send(&self, q: &QueuedMessage, prepared: Prepared) -> Outcome {
-        let Prepared { message, transfer, adapter, medium, provider } = prepared;
-        match self.door.send(&transfer, adapter.as_ref(), &message).await {
+    /// when it was written) to the provider; with what became of each further recipient.
+    async fn send(&self, q: &QueuedMessage, prepared: Prepared) -> (Outcome, Vec<RecipientOutcome>) {
+        let Prepared { message, transfer, copies, mut settled, adapter, medium, provider } = prepared;
+        let sent = if copies.is_empty() && settled.is_empty() {
+            self.door.send(&transfer, adapter.as_ref(), &message).await
+        } else {
+            let (rows, copies): (Vec<Uuid>, Vec<Copy>) = copies.into_iter().unzip();
+            self.door.send_with_copies(&transfer, &copies, adapter.as_ref(), &message).await.map(|(receipt, left_out)| {
+                settled.extend(rows.into_iter().zip(left_out));
+                receipt
+            })
+        };
+        let outcome = self.outcome(q, sent, message, medium, provider);
+        if !matches!(outcome, Outcome::Done(_)) {
+            settled.clear();
+        }
+        (outcome, settled)
+    }
+
+    /// How one attempt ended, from the door's answer.
+    fn outcome(&self, q: &QueuedMessage, sent: Result<Receipt, EgressError>, message: OutboundMessage, medium: &'static str, provider: &'static str) -> Outcome {
+        match sent {
             Ok(receipt) => Outcome::Done(receipt),
             Err(EgressError::ConsentMissing(reason)) => Outcome::Failed(Failure::hub("consent_missing", reason)),
             Err(EgressError::Restricted(reason)) => Outcome::Failed(Failure::hub("restricted", reason)),
@@ -236,6 +344,12 @@ impl SendWorker {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// The message text, decrypted.
+    async fn open_text(&self, q: &QueuedMessage) -> Result<String, WorkError> {
+        let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await?;
+        Ok(key.open(fields::MESSAGE_TEXT, q.id, &q.text)?)
     }
 
     /// The message text and the contact's address on the channel's kind (and its identity),
@@ -328,7 +442,7 @@ impl SendWorker {
         Outcome::Retry { failure, after }
     }
 
-    async fn record(&self, q: &QueuedMessage, outcome: Outcome) -> Result<(), WorkError> {
+    async fn record(&self, q: &QueuedMessage, outcome: Outcome, recipients: &[RecipientOutcome]) -> Result<(), WorkError> {
         let key = self.keyring.data_key(&self.db, q.tenant_id, q.contact_id).await?;
         let mut work = UnitOfWork::begin(&self.db, &self.bus).await?;
         let (status, external_id, failure, next) = match &outcome {
@@ -343,6 +457,10 @@ impl SendWorker {
             work.appended(changed);
         }
         store::messages::record_attempt(work.tx(), q.id, status, external_id, failure, next).await?;
+        for (id, left_out) in recipients {
+            let status = if left_out.is_some() { "refused" } else { "sent" };
+            store::participants::set_outcome(work.tx(), *id, status, left_out.as_deref()).await?;
+        }
         // Every change of status is a `message.updated`, with the status and the reason.
         let event_types: &[&'static str] = match &outcome {
             Outcome::Done(r) if r.status == DeliveryStatus::Delivered => &[events::MESSAGE_UPDATED, events::MESSAGE_SENT, events::MESSAGE_DELIVERED],

@@ -21,6 +21,10 @@ pub mod fields {
     pub const TECHNICAL_IP: &str = "technical.ip";
     pub const CONSENT_ADDRESS: &str = "consent.address";
     pub const TECHNICAL_USER_AGENT: &str = "technical.user_agent";
+    /// A conversation participant's address (sealed with the participant's id).
+    pub const PARTICIPANT_ADDRESS: &str = "participant.address";
+    /// A further recipient's address of one message (sealed with the recipient row's id).
+    pub const RECIPIENT_ADDRESS: &str = "recipient.address";
 }
 
 pub fn message(row: &MessageRow, key: &DataKey) -> Result<MessageView, CryptoError> {
@@ -48,6 +52,7 @@ pub fn message_with_text(row: &MessageRow, text: String) -> MessageView {
         attachments: Vec::new(),
         quote_start: None,
         reply_to: None,
+        recipients: Vec::new(),
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
     }
@@ -68,7 +73,13 @@ pub async fn with_details(db: &crate::store::Db, views: &mut [MessageView], key:
     let attachments = crate::store::attachments::for_messages(db, &ids).await?;
     let quotes = crate::store::attachments::quotes_for(db, &ids).await?;
     let replies = crate::store::messages::quoted_for(db, &ids).await?;
+    // Only outbound mail has further recipients.
+    let outbound: Vec<uuid::Uuid> = views.iter().filter(|v| v.direction == "out" && !v.private).map(|v| v.id).collect();
+    let recipients = crate::store::participants::recipients_of(db, &outbound).await?;
     for view in views.iter_mut() {
+        for r in recipients.iter().filter(|r| r.message_id == view.id) {
+            view.recipients.push(recipient(r, key)?);
+        }
         for a in attachments.iter().filter(|a| a.message_id == view.id) {
             view.attachments.push(attachment(a, key)?);
         }
@@ -76,6 +87,26 @@ pub async fn with_details(db: &crate::store::Db, views: &mut [MessageView], key:
         view.reply_to = replies.iter().find(|(id, _)| *id == view.id).map(|(_, q)| *q);
     }
     Ok(())
+}
+
+pub fn recipient(r: &crate::store::participants::RecipientRow, key: &DataKey) -> Result<crate::domain::views::RecipientView, CryptoError> {
+    Ok(crate::domain::views::RecipientView {
+        role: r.role.clone(),
+        kind: "email",
+        address: key.open(fields::RECIPIENT_ADDRESS, r.id, &r.address)?,
+        status: r.status.clone(),
+        reason: r.reason.clone(),
+    })
+}
+
+pub fn participant(p: &crate::store::participants::ParticipantRow, key: &DataKey) -> Result<crate::domain::views::ParticipantView, CryptoError> {
+    Ok(crate::domain::views::ParticipantView {
+        id: p.id,
+        kind: "email",
+        address: key.open(fields::PARTICIPANT_ADDRESS, p.id, &p.address)?,
+        source: p.source.clone(),
+        created_at: rfc3339(p.created_at),
+    })
 }
 
 pub fn attachment(a: &crate::store::attachments::AttachmentMeta, key: &DataKey) -> Result<crate::domain::views::AttachmentView, CryptoError> {

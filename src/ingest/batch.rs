@@ -80,6 +80,7 @@ pub async fn ingest_batch(tx: &mut Tx, ctx: &WriterContext, messages: &[&Inbound
     apply_edits(tx, ctx, messages, &edits, &mut keys, &mut events).await?;
     let mut sequences = resolve_conversations(tx, ctx, messages, &mut slots, &keys, &mut events, now).await?;
     let by_reference = insert_messages(tx, ctx, messages, &slots, &keys, &mut sequences, &mut events, now).await?;
+    add_participants(tx, ctx, messages, &slots, &keys).await?;
 
     let mut stored = Vec::with_capacity(events.len());
     for event in &events {
@@ -526,6 +527,22 @@ async fn threaded_conversations(
         }
     }
     Ok(threaded)
+}
+
+/// Everyone else a mail was sent to (its `To` and `Cc` beyond the channel's own addresses)
+/// joins the conversation as a participant, so replies go to them too.
+async fn add_participants(tx: &mut Tx, ctx: &WriterContext, messages: &[&InboundMessage], slots: &[Slot], keys: &HashMap<Uuid, DataKey>) -> Result<(), IngestError> {
+    for (slot, message) in slots.iter().zip(messages) {
+        let Slot::New(w) = slot else { continue };
+        let Some(kind) = ctx.channels.kind_of(&w.channel).filter(|k| k.capabilities().carbon_copies) else { continue };
+        let addresses = crate::inbox::participants::named_in_mail(kind, &w.channel.settings, &message.sender.address.value, &message.extras.recipients);
+        if addresses.is_empty() {
+            continue;
+        }
+        let key = &keys[&w.contact_id];
+        crate::inbox::participants::add(tx, &ctx.keyring, key, w.channel.tenant_id, w.conversation_id, &addresses, "mail").await?;
+    }
+    Ok(())
 }
 
 /// The messages that answer a specific earlier one (a WhatsApp `context`, a Messenger

@@ -10,7 +10,7 @@ row_struct! {
 }
 
 row_struct! {
-    pub struct OperatorRow { id: Uuid, tenant_id: Uuid, name: String, email: Option<String>, role: String, created_at: i64 }
+    pub struct OperatorRow { id: Uuid, tenant_id: Uuid, name: String, email: Option<String>, role: String, signature: Option<String>, created_at: i64 }
 }
 
 row_struct! {
@@ -107,12 +107,12 @@ impl Db {
 
     pub async fn operator(&self, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<OperatorRow>> {
         const SQL: &str =
-            "SELECT id, tenant_id, name, email, role, created_at FROM operators WHERE tenant_id = $1 AND id = $2";
+            "SELECT id, tenant_id, name, email, role, signature, created_at FROM operators WHERE tenant_id = $1 AND id = $2";
         Ok(on_db!(self, |p| sqlx::query_as(SQL).bind(tenant_id).bind(id).fetch_optional(p).await)?)
     }
 
     pub async fn operators(&self, tenant_id: Uuid, after: Option<Uuid>, limit: usize) -> StoreResult<Vec<OperatorRow>> {
-        const SQL: &str = "SELECT id, tenant_id, name, email, role, created_at FROM operators \
+        const SQL: &str = "SELECT id, tenant_id, name, email, role, signature, created_at FROM operators \
                            WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3";
         Ok(on_db!(self, |p| sqlx::query_as(SQL).bind(tenant_id).bind(after).bind(limit as i64).fetch_all(p).await)?)
     }
@@ -121,7 +121,7 @@ impl Db {
 /// Inserts an operator, on a pool or in a transaction (a team import adds many in one).
 pub async fn insert_operator<'a>(conn: impl Into<super::Conn<'a>>, tenant_id: Uuid, name: &str, email: Option<&str>, role: &str) -> StoreResult<OperatorRow> {
     const SQL: &str = "INSERT INTO operators (id, tenant_id, name, email, role, created_at) \
-                       VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, tenant_id, name, email, role, created_at";
+                       VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, tenant_id, name, email, role, signature, created_at";
     Ok(super::on_conn!(conn.into(), |c| sqlx::query_as(SQL)
         .bind(Uuid::now_v7())
         .bind(tenant_id)

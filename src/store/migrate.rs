@@ -41,6 +41,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 24, name: "resends", sql: include_str!("../../migrations/sqlite/0024_resends.sql") },
     Migration { version: 25, name: "delivery", sql: include_str!("../../migrations/sqlite/0025_delivery.sql") },
     Migration { version: 26, name: "undeliverable", sql: include_str!("../../migrations/sqlite/0026_undeliverable.sql") },
+    Migration { version: 27, name: "participants", sql: include_str!("../../migrations/sqlite/0027_participants.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -71,6 +72,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 24, name: "resends", sql: include_str!("../../migrations/postgres/0024_resends.sql") },
     Migration { version: 25, name: "delivery", sql: include_str!("../../migrations/postgres/0025_delivery.sql") },
     Migration { version: 26, name: "undeliverable", sql: include_str!("../../migrations/postgres/0026_undeliverable.sql") },
+    Migration { version: 27, name: "participants", sql: include_str!("../../migrations/postgres/0027_participants.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

@@ -27,6 +27,7 @@ pub mod merges;
 pub mod messages;
 mod migrate;
 pub mod outbox;
+pub mod participants;
 pub mod policies;
 pub mod privacy;
 mod rows;

@@ -116,6 +116,12 @@ pub async fn erase_contact(tx: &mut Tx, tenant_id: Uuid, contact_id: Uuid) -> St
     run("UPDATE privacy_requests SET detail = '{}' WHERE tenant_id = $1 AND contact_id = $2 AND kind = 'rectification'").await?;
     run("UPDATE contact_merges SET reason = '' WHERE tenant_id = $1 AND (contact_id = $2 OR other_id = $2)").await?;
     run("DELETE FROM merge_suggestions WHERE tenant_id = $1 AND (contact_id = $2 OR other_id = $2)").await?;
+    // Where the person was copied into someone else's mail: their address goes from those
+    // conversations and messages (found by the blind index of their addresses).
+    run("DELETE FROM conversation_participants WHERE tenant_id = $1 AND address_index IN \
+         (SELECT address_index FROM identities WHERE tenant_id = $1 AND contact_id = $2)").await?;
+    run("DELETE FROM message_recipients WHERE tenant_id = $1 AND address_index IN \
+         (SELECT address_index FROM identities WHERE tenant_id = $1 AND contact_id = $2)").await?;
     erased.identities = run("DELETE FROM identities WHERE tenant_id = $1 AND contact_id = $2").await?;
     run("DELETE FROM contacts WHERE tenant_id = $1 AND id = $2").await?;
     const DESTROY: &str = "UPDATE data_keys SET wrapped = NULL, destroyed_at = $3 WHERE tenant_id = $1 AND contact_id = $2 AND wrapped IS NOT NULL";
@@ -376,6 +382,8 @@ pub async fn delete_tenant(tx: &mut Tx, tenant_id: Uuid) -> StoreResult<u64> {
         "DELETE FROM attachments WHERE tenant_id = $1",
         "DELETE FROM message_technical WHERE tenant_id = $1",
         "DELETE FROM message_quotes WHERE message_id IN (SELECT id FROM messages WHERE tenant_id = $1)",
+        "DELETE FROM message_recipients WHERE tenant_id = $1",
+        "DELETE FROM conversation_participants WHERE tenant_id = $1",
         "DELETE FROM messages WHERE tenant_id = $1",
         "DELETE FROM conversations WHERE tenant_id = $1",
         "DELETE FROM visitor_sessions WHERE tenant_id = $1",

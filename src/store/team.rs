@@ -192,7 +192,7 @@ pub async fn set_role(tx: &mut Tx, tenant_id: Uuid, operator_id: Uuid, role: &st
 /// Erases a deleted operator's personal data; the row stays so what they wrote keeps an author.
 /// Their keys are revoked, their invitations, team places and password resets go.
 pub async fn erase_operator(tx: &mut Tx, tenant_id: Uuid, operator_id: Uuid) -> StoreResult<()> {
-    const ERASE: &str = "UPDATE operators SET name = 'Former operator', email = NULL, password_hash = NULL, availability = 'offline', \
+    const ERASE: &str = "UPDATE operators SET name = 'Former operator', email = NULL, password_hash = NULL, signature = NULL, availability = 'offline', \
                          daily_summary = FALSE, deleted_at = $3, deactivated_at = COALESCE(deactivated_at, $3) WHERE tenant_id = $1 AND id = $2";
     const REVOKE: &str = "UPDATE api_keys SET revoked_at = $3 WHERE tenant_id = $1 AND operator_id = $2 AND revoked_at IS NULL";
     const FORGET: &[&str] = &[
@@ -207,5 +207,18 @@ pub async fn erase_operator(tx: &mut Tx, tenant_id: Uuid, operator_id: Uuid) -> 
     for sql in FORGET {
         on_conn!(Conn::from(&mut *tx), |c| sqlx::query(*sql).bind(tenant_id).bind(operator_id).execute(c).await.map(|_| ()))?;
     }
+    Ok(())
+}
+
+/// An operator's own signature under their mail replies.
+pub async fn signature<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) -> StoreResult<Option<String>> {
+    const SQL: &str = "SELECT signature FROM operators WHERE tenant_id = $1 AND id = $2";
+    let found: Option<(Option<String>,)> = on_conn!(conn.into(), |c| sqlx::query_as(SQL).bind(tenant_id).bind(id).fetch_optional(c).await)?;
+    Ok(found.and_then(|(s,)| s))
+}
+
+pub async fn set_signature(db: &Db, tenant_id: Uuid, id: Uuid, signature: Option<&str>) -> StoreResult<()> {
+    const SQL: &str = "UPDATE operators SET signature = $3 WHERE tenant_id = $1 AND id = $2";
+    on_db!(db, |p| sqlx::query(SQL).bind(tenant_id).bind(id).bind(signature).execute(p).await.map(|_| ()))?;
     Ok(())
 }

@@ -70,12 +70,7 @@ pub fn records(text: &str) -> Vec<(usize, Vec<String>)> {
     out
 }
 
-fn valid_email(email: &str) -> bool {
-    let mut parts = email.split('@');
-    matches!((parts.next(), parts.next(), parts.next()), (Some(l), Some(d), None)
-        if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && email.len() <= 254
-            && !email.contains(|c: char| c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>'))
-}
+use crate::domain::is_email as valid_email;
 
 /// Parses and checks the rows on their own (not against the database).
 pub fn parse(text: &str) -> Result<Vec<NewOperator>, Vec<RowError>> {

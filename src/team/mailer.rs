@@ -108,6 +108,8 @@ impl Mailer {
             from_name: self.from_name.clone(),
             reply_to: None,
             to: mail.to.clone(),
+            cc: Vec::new(),
+            bcc: Vec::new(),
             subject: mail.subject.clone(),
             text: mail.text.clone(),
             thread_refs: Vec::new(),

@@ -15,6 +15,7 @@ mod contact_merge;
 mod crash;
 mod delivery;
 mod email;
+mod email_people;
 mod event_log;
 mod hardening;
 mod sms;

@@ -140,6 +140,9 @@ pub struct Capabilities {
     /// Marketing messages carry a one-click unsubscribe link the hub serves under the kind's
     /// hook path (`/hooks/{hook name}/{channel id}/unsubscribe/{token}`).
     pub unsubscribe_link: bool,
+    /// A message may go to several people at once — copies (`Cc`) and blind copies (`Bcc`) —
+    /// and messages people send name more recipients than the channel (mail).
+    pub carbon_copies: bool,
 }
 
 /// A secret setting: stored sealed, never shown, and bound to the settings naming the host it
@@ -281,6 +284,19 @@ pub trait ChannelKind: Send + Sync + 'static {
     /// inverse), if `recipient` is one.
     fn reply_tag(&self, settings: &Value, recipient: &str) -> Option<String> {
         let _ = (settings, recipient);
+        None
+    }
+
+    /// Whether `address` is the channel's own (its sender address, its mailbox, a tagged reply
+    /// address), as opposed to another person a message was also sent to.
+    fn own_address(&self, settings: &Value, address: &str) -> bool {
+        let _ = (settings, address);
+        false
+    }
+
+    /// The channel's signature, added under operators' messages (a mailbox's closing lines).
+    fn signature(&self, settings: &Value) -> Option<String> {
+        let _ = settings;
         None
     }
 

@@ -272,6 +272,13 @@ pub struct OutboundExtras {
     /// repeat of the same attempt (its answer was lost) must not reach the person twice.
     #[serde(default)]
     pub attempt: u32,
+    /// Further people who get a copy, visibly (`Cc`), on channels with
+    /// [`crate::Capabilities::carbon_copies`]; each already allowed by the door.
+    #[serde(default)]
+    pub cc: Vec<String>,
+    /// Further people who get a copy without the others seeing them (`Bcc`).
+    #[serde(default)]
+    pub bcc: Vec<String>,
 }
 
 /// An approved message template a provider keeps (WhatsApp), as synced from it.

@@ -264,6 +264,8 @@ impl Channel for EmailChannel {
             from_name: self.settings.from_name.clone(),
             reply_to: message.extras.reply_to.clone(),
             to: message.to.value.clone(),
+            cc: message.extras.cc.clone(),
+            bcc: message.extras.bcc.clone(),
             subject,
             text: message.text.clone(),
             thread_refs: message.extras.thread_refs.clone(),

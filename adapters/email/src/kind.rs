@@ -24,7 +24,7 @@ impl ChannelKind for EmailKind {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { attachments: true, threading: true, pulls: true, unsubscribe_link: true, ..Capabilities::default() }
+        Capabilities { attachments: true, threading: true, pulls: true, unsubscribe_link: true, carbon_copies: true, ..Capabilities::default() }
     }
 
     fn secret_settings(&self) -> &'static [SecretSetting] {
@@ -70,6 +70,26 @@ impl ChannelKind for EmailKind {
         let domain = settings.get("reply_domain")?.as_str()?;
         let (local, host) = recipient.rsplit_once('@')?;
         host.eq_ignore_ascii_case(domain).then(|| local.split_once('+').map(|(_, tag)| tag.to_owned())).flatten()
+    }
+
+    /// The sender address, the mailbox's login when it is an address, and tagged reply
+    /// addresses are the channel's own; every other recipient of a mail is a participant.
+    fn own_address(&self, settings: &Value, address: &str) -> bool {
+        let same = |name: &str| settings.get(name).and_then(Value::as_str).is_some_and(|own| own.trim().eq_ignore_ascii_case(address.trim()));
+        same("from_address") || same("imap_username") || self.reply_tag(settings, address).is_some() || {
+            // `local+anything@domain` of the sender address is the mailbox too.
+            let from = settings.get("from_address").and_then(Value::as_str).unwrap_or_default();
+            match (from.rsplit_once('@'), address.rsplit_once('@')) {
+                (Some((own_local, own_domain)), Some((local, domain))) => {
+                    domain.eq_ignore_ascii_case(own_domain) && local.split('+').next().is_some_and(|l| l.eq_ignore_ascii_case(own_local))
+                }
+                _ => false,
+            }
+        }
+    }
+
+    fn signature(&self, settings: &Value) -> Option<String> {
+        settings.get("signature").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
     }
 
     fn build(&self, setup: ChannelSetup<'_>) -> Result<Arc<dyn Channel>, SettingsError> {

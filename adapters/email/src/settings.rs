@@ -49,6 +49,8 @@ pub struct EmailConfig {
     pub relay_country: Option<String>,
     pub relay_operator: Option<String>,
     pub relay_transfer_mechanism: Option<String>,
+    /// Closing lines added under every operator's reply (after the operator's own signature).
+    pub signature: Option<String>,
 }
 
 fn default_mailbox() -> String {
@@ -85,6 +87,9 @@ pub struct EmailSettings {
     pub reply_domain: Option<String>,
     pub poll_interval: Duration,
 }
+
+/// The longest signature a mailbox may have.
+pub const MAX_SIGNATURE_CHARS: usize = 2000;
 
 fn invalid(field: &'static str, detail: impl Into<String>) -> SettingsError {
     SettingsError::new(field, detail)
@@ -138,6 +143,9 @@ impl EmailConfig {
         {
             return Err(invalid("relay_transfer_mechanism", "must be one of adequacy, dpf, scc, bcr, none"));
         }
+        if self.signature.as_deref().is_some_and(|s| s.chars().count() > MAX_SIGNATURE_CHARS) {
+            return Err(invalid("signature", format!("must be at most {MAX_SIGNATURE_CHARS} characters")));
+        }
         let poll = self.poll_interval_secs.unwrap_or(60);
         if !(5..=3600).contains(&poll) {
             return Err(invalid("poll_interval_secs", "must be from 5 to 3600"));
@@ -180,7 +188,7 @@ impl EmailConfig {
 
 omnibridge_channel::debug_redacted!(EmailConfig {
     imap_host, imap_port, imap_tls, imap_username, imap_mailbox, smtp_host, smtp_port, smtp_tls, smtp_username, from_address, from_name,
-    reply_domain, poll_interval_secs, relay_country, relay_operator, relay_transfer_mechanism,
+    reply_domain, poll_interval_secs, relay_country, relay_operator, relay_transfer_mechanism, signature,
 } secret { imap_password, smtp_password, tls_ca_pem });
 omnibridge_channel::debug_redacted!(ImapSettings { host, port, tls, username, mailbox } secret { password, extra_roots });
 omnibridge_channel::debug_redacted!(SmtpSettings { host, port, tls, username, ca_pem } secret { password });

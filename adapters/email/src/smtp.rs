@@ -21,6 +21,10 @@ pub struct OutgoingMail {
     pub from_name: Option<String>,
     pub reply_to: Option<String>,
     pub to: String,
+    /// Copies, visible to every recipient.
+    pub cc: Vec<String>,
+    /// Blind copies: in the envelope only, never in the headers.
+    pub bcc: Vec<String>,
     pub subject: String,
     pub text: String,
     /// Message-IDs this mail answers, newest first (without brackets).
@@ -84,6 +88,13 @@ pub fn build(mail: &OutgoingMail) -> Result<Message, AdapterError> {
         .to(mailbox(&mail.to, None, "to")?)
         .subject(mail.subject.clone())
         .message_id(Some(format!("<{}>", mail.message_id)));
+    for cc in &mail.cc {
+        builder = builder.cc(mailbox(cc, None, "cc")?);
+    }
+    // lettre puts `Bcc` addresses in the envelope and leaves the header out of the message.
+    for bcc in &mail.bcc {
+        builder = builder.bcc(mailbox(bcc, None, "bcc")?);
+    }
     if let Some(reply_to) = &mail.reply_to {
         builder = builder.reply_to(mailbox(reply_to, None, "reply-to")?);
     }

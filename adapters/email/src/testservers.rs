@@ -218,13 +218,22 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) {
 
 /// An aiosmtpd handler that answers like a real server does for bad and busy mailboxes:
 /// `550` for recipients starting with `reject`, `451` for those starting with `later`; everything
-/// else is stored in the Maildir.
+/// else is stored in the Maildir. The first mail for a recipient starting with `hold` is stored
+/// but answered only two minutes later: a server that took the mail and whose answer is lost.
 const HANDLER: &str = r#"
-import sys
+import asyncio, os, sys
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
 class Picky(Mailbox):
+    async def handle_DATA(self, server, session, envelope):
+        answer = await super().handle_DATA(server, session, envelope)
+        held = sys.argv[2].rstrip("/") + ".held"
+        if any(r.startswith("hold") for r in envelope.rcpt_tos) and not os.path.exists(held):
+            open(held, "w").close()
+            await asyncio.sleep(120)
+        return answer
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("reject"):
             return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
