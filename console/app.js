@@ -122,6 +122,7 @@
       $("conversation-actions").hidden = false;
       $("reply").hidden = false;
       showWindow(c);
+      showParticipants(c);
       loadMessages();
       loadContact(c.contact_id);
       Array.prototype.forEach.call($("conversations").querySelectorAll("button"), function (b) {
@@ -129,6 +130,38 @@
       });
     }).catch(function (err) { say(explain(err)); });
   }
+
+  /* Mail: who else is on the conversation; replies go to all of them unless Cc says otherwise. */
+  function isMail(channelId) {
+    var ch = state.channels.filter(function (x) { return x.id === channelId; })[0];
+    return !!ch && ch.kind === "email";
+  }
+  function showParticipants(c) {
+    var p = $("participants"), mail = isMail(c.channel_id);
+    p.hidden = true;
+    $("reply-copies").hidden = !mail;
+    $("forward").hidden = false;
+    $("reply-cc").value = "";
+    $("reply-bcc").value = "";
+    if (!mail) return;
+    api("GET", "/v1/conversations/" + c.id + "/participants").then(function (list) {
+      if (!list.data.length) return;
+      p.textContent = "Also on this conversation (in copy of every reply): " + list.data.map(function (x) { return x.address; }).join(", ");
+      p.hidden = false;
+    }).catch(function (err) { say(explain(err)); });
+  }
+  function addresses(text) {
+    return text.split(/[,;\s]+/).map(function (s) { return s.trim(); }).filter(function (s) { return s; });
+  }
+  $("reply-channel").addEventListener("change", function () { $("reply-copies").hidden = !isMail($("reply-channel").value); });
+  $("forward").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    say("");
+    api("POST", "/v1/conversations/" + state.conversation.id + "/forward", { to: $("forward-to").value.trim(), text: $("forward-note").value || undefined }).then(function () {
+      ev.target.reset();
+      loadMessages();
+    }, function (err) { say(explain(err)); });
+  });
 
   /* The reply window of WhatsApp, Messenger and Instagram, and the templates that go after it. */
   function showWindow(c) {
@@ -185,6 +218,14 @@
     return words;
   }
 
+  /* A mail's further recipients: "cc carla@…, bcc …; left out ben@… (reason)". */
+  function recipientWords(list) {
+    var ROLE = { to: "forwarded to", cc: "cc", bcc: "bcc" };
+    var got = list.filter(function (r) { return r.status !== "refused"; }).map(function (r) { return ROLE[r.role] + " " + r.address; });
+    var out = list.filter(function (r) { return r.status === "refused"; }).map(function (r) { return "left out " + r.address + " (" + r.reason + ")"; });
+    return got.concat(out).join(" · ");
+  }
+
   function messageAction(label, m, path) {
     var b = el("button", label, "message-action");
     b.type = "button";
@@ -207,6 +248,7 @@
         li.dataset.status = m.status;
         li.appendChild(el("span", (m.private ? "Note · " : m.direction === "in" ? "Contact · " : "You · ") + channelName(m.channel_id) + " · " + statusWords(m), "meta"));
         li.appendChild(el("span", m.text, "text"));
+        if (m.recipients && m.recipients.length) li.appendChild(el("span", recipientWords(m.recipients), "recipients"));
         if (m.status === "failed" || m.status === "unknown" || m.status === "canceled") li.appendChild(messageAction("Retry", m, "retry"));
         if (m.status === "scheduled") li.appendChild(messageAction("Cancel", m, "cancel"));
         ol.appendChild(li);
@@ -233,7 +275,17 @@
       });
       var ids = $("identities");
       ids.textContent = "";
-      contact.identities.forEach(function (i) { ids.appendChild(el("li", i.kind + ": " + i.address + " (" + i.status + ")")); });
+      contact.identities.forEach(function (i) {
+        var words = i.kind + ": " + i.address + " (" + i.status + ")";
+        (contact.undeliverable || []).filter(function (u) { return u.identity_id === i.id; }).forEach(function (u) {
+          words += u.marked_at
+            ? " — undeliverable on " + channelName(u.channel_id) + " since " + new Date(u.marked_at).toLocaleString() + ": " + (u.code ? u.code + " " : "") + (u.reason || "")
+            : " — bounced " + u.hard_bounces + "× on " + channelName(u.channel_id);
+        });
+        var li = el("li", words);
+        if ((contact.undeliverable || []).some(function (u) { return u.identity_id === i.id && u.marked_at; })) li.className = "undeliverable";
+        ids.appendChild(li);
+      });
       var cs = $("consents");
       cs.textContent = "";
       (consents.data || []).forEach(function (e) { cs.appendChild(el("li", e.channel + " · " + e.purpose + ": " + e.state + " (" + e.method + ")")); });
@@ -310,6 +362,10 @@
     var c = state.conversation;
     var body = { text: $("reply-text").value, channel_id: $("reply-channel").value || undefined, purpose: $("reply-purpose").value, private: $("reply-private").checked };
     if ($("reply-send-at").value) body.send_at = new Date($("reply-send-at").value).toISOString();
+    if (!$("reply-copies").hidden && !body.private) {
+      if ($("reply-cc").value.trim()) body.cc = addresses($("reply-cc").value);
+      if ($("reply-bcc").value.trim()) body.bcc = addresses($("reply-bcc").value);
+    }
     if ($("reply-template").value) {
       var t = JSON.parse($("reply-template").value);
       var params = $("reply-template-params").value.split("\n").map(function (s) { return s.trim(); }).filter(function (s) { return s; });
@@ -319,7 +375,10 @@
       $("reply-text").value = "";
       $("reply-template-params").value = "";
       $("reply-send-at").value = "";
+      $("reply-cc").value = "";
+      $("reply-bcc").value = "";
       loadMessages();
+      if (body.cc) showParticipants(state.conversation);
     }, function (err) { say(explain(err)); });
   });
 

@@ -99,6 +99,19 @@ try {
   await operator.waitForSelector("#messages li:has-text('Following up by email as promised')");
   result.email_sent = "Following up by email as promised";
 
+  // A copy to a mailbox that does not exist yet: the relay refuses the mail, the console says
+  // why; once the mailbox exists, "Retry" sends the same message again and it goes.
+  await operator.fill("#reply-cc", "once-lee@example.org");
+  await operator.fill("#reply-text", "Copying my colleague Lee");
+  await operator.click("#reply button[type=submit]");
+  const copied = "#messages li:has-text('Copying my colleague Lee')";
+  await operator.waitForSelector(`${copied}[data-status=failed]`, { timeout: 15000 });
+  result.failed_words = await operator.textContent(`${copied} .meta`);
+  result.failed_recipients = await operator.textContent(`${copied} .recipients`);
+  await operator.click(`${copied} button:has-text('Retry')`);
+  await operator.waitForSelector(`${copied}:is([data-status=sent], [data-status=delivered])`, { timeout: 15000 });
+  result.failed_retried = await operator.getAttribute(copied, "data-status");
+
   // Send later: scheduled for tomorrow, shown in words; canceled; then retried, and it goes.
   const tomorrow = new Date(Date.now() + 24 * 3600 * 1000);
   const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60000).toISOString().slice(0, 16);

@@ -77,6 +77,9 @@ async fn an_operator_and_a_visitor_talk_through_the_console_and_the_widget() {
     assert!(result["refusal"].as_str().is_some_and(|r| r.contains("Not sent") && r.contains("not agreed")), "{result}");
     assert_eq!(result["canned"], "Hello Vera Visitor, Olga here.");
     assert!(result["scheduled_words"].as_str().is_some_and(|w| w.contains("scheduled for")), "{result}");
+    assert!(result["failed_words"].as_str().is_some_and(|w| w.contains("failed") && w.contains("will not go") && w.contains("5.1.1")), "the failure in words: {result}");
+    assert!(result["failed_recipients"].as_str().is_some_and(|w| w.contains("cc once-lee@example.org")), "{result}");
+    assert!(result["failed_retried"].as_str().is_some_and(|s| s == "sent" || s == "delivered"), "a failed message retried goes: {result}");
     assert!(result["retried"].as_str().is_some_and(|s| s == "sent" || s == "delivered"), "a canceled message retried goes: {result}");
     assert!(result["chart_bars"].as_u64().is_some_and(|n| n >= 2), "the stats chart has bars: {result}");
     assert!(result["stats_opened"].as_str().and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| n >= 1), "conversations opened this week: {result}");
@@ -109,9 +112,9 @@ async fn an_operator_and_a_visitor_talk_through_the_console_and_the_widget() {
     assert_eq!(app.http.post(&link).send().await.expect("again").status(), reqwest::StatusCode::NOT_FOUND, "the link works once");
 
     // The transcript and the switched-channel reply went out as real mail.
-    // (Besides them, the confirmation, the retried reminder and the two invitations of the imported operators, through
-    // the same relay.)
-    let mail: Vec<String> = smtp.wait_for(6, Duration::from_secs(20)).iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
+    // (Besides them, the confirmation, the retried copy to Lee, the retried reminder and the two invitations of the
+    // imported operators, through the same relay.)
+    let mail: Vec<String> = smtp.wait_for(7, Duration::from_secs(20)).iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
     let transcript = mail.iter().find(|m| m.contains("Your conversation transcript")).expect("the transcript mail");
     assert!(transcript.contains("vera@example.org") && transcript.contains("Hello from the browser") && transcript.contains("Thanks Vera"), "{transcript}");
     let reply = mail.iter().find(|m| m.contains("Following up by email as promised")).expect("the reply by email");

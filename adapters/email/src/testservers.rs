@@ -218,7 +218,8 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) {
 
 /// An aiosmtpd handler that answers like a real server does for bad and busy mailboxes:
 /// `550` for recipients starting with `reject`, `451` for those starting with `later`; everything
-/// else is stored in the Maildir. The first mail for a recipient starting with `hold` is stored
+/// else is stored in the Maildir. A recipient starting with `once` is unknown the first time and
+/// exists from then on (a mailbox created after the first try). The first mail for a recipient starting with `hold` is stored
 /// but answered only two minutes later: a server that took the mail and whose answer is lost.
 const HANDLER: &str = r#"
 import asyncio, os, sys
@@ -237,6 +238,11 @@ class Picky(Mailbox):
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("reject"):
             return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        if address.startswith("once"):
+            created = sys.argv[2].rstrip("/") + ".created-" + address
+            if not os.path.exists(created):
+                open(created, "w").close()
+                return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
         if address.startswith("later"):
             return "451 4.3.0 Mailbox temporarily unavailable, try again later"
         envelope.rcpt_tos.append(address)
