@@ -277,7 +277,7 @@ async fn reply(
             return Err(ApiError::invalid(field, format!("a {} channel sends to one person; copies are for mail", channel.kind)));
         }
     }
-    let copies = (carbon_copies && !body.private).then(|| Copies { cc, bcc, to: None });
+    let copies = (carbon_copies && !body.private).then_some(Copies { cc, bcc, to: None });
     // A template brings its own text, and its category says the purpose.
     let prepared = match body.template.clone() {
         Some(spec) => Some(crate::channels::templates::prepare(&state.channels, &state.db, &channel, spec).await?),

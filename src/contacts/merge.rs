@@ -107,6 +107,8 @@ const BY_ROW: &[Column] = &[
     ("attachments", "id", "filename", fields::ATTACHMENT_FILENAME),
     ("attachments", "id", "data", fields::ATTACHMENT_DATA),
     ("csat_surveys", "id", "comment", "csat.comment"),
+    ("conversation_participants", "id", "address", fields::PARTICIPANT_ADDRESS),
+    ("message_recipients", "id", "address", fields::RECIPIENT_ADDRESS),
 ];
 
 /// Opens each value of `column` in the rows `ids` with `from` and seals it again with `to`. The
@@ -126,12 +128,16 @@ async fn relocate(tx: &mut Tx, from: &DataKey, to: &DataKey, identities: &[Uuid]
     let messages = merges::ids_where(tx, "messages", "id", "conversation_id", conversations).await?;
     let attachments = merges::ids_where(tx, "attachments", "id", "message_id", &messages).await?;
     let surveys = merges::ids_where(tx, "csat_surveys", "id", "conversation_id", conversations).await?;
+    let participants = merges::ids_where(tx, "conversation_participants", "id", "conversation_id", conversations).await?;
+    let recipients = merges::ids_where(tx, "message_recipients", "id", "message_id", &messages).await?;
     reseal(tx, (from, to), ("identities", "id", "address", fields::IDENTITY_ADDRESS), identities, true).await?;
     for &column in BY_ROW {
         let ids = match column.0 {
             "conversations" => conversations,
             "messages" | "message_technical" => &messages,
             "attachments" => &attachments,
+            "conversation_participants" => &participants,
+            "message_recipients" => &recipients,
             _ => &surveys,
         };
         reseal(tx, (from, to), column, ids, false).await?;

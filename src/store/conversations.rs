@@ -227,7 +227,11 @@ pub async fn merge(tx: &mut Tx, tenant_id: Uuid, into: Uuid, other: Uuid) -> Sto
     const TOUCH: &str = "UPDATE conversations SET last_message_at = (SELECT MAX(created_at) FROM messages WHERE conversation_id = $2), \
                          updated_at = $3 WHERE tenant_id = $1 AND id = $2";
     let now = now_micros();
+    // The mail participants of both threads are in the merged one (same contact, same key).
+    const PARTICIPANTS: &str = "UPDATE conversation_participants SET conversation_id = $2 WHERE tenant_id = $1 AND conversation_id = $3 \
+                                AND address_index NOT IN (SELECT address_index FROM conversation_participants WHERE conversation_id = $2)";
     let moved = on_conn!(Conn::from(&mut *tx), |c| sqlx::query(MOVE).bind(tenant_id).bind(into).bind(other).execute(c).await.map(|r| r.rows_affected()))?;
+    on_conn!(Conn::from(&mut *tx), |c| sqlx::query(PARTICIPANTS).bind(tenant_id).bind(into).bind(other).execute(c).await.map(|_| ()))?;
     on_conn!(Conn::from(&mut *tx), |c| sqlx::query(CLOSE).bind(tenant_id).bind(into).bind(other).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
     on_conn!(Conn::from(&mut *tx), |c| sqlx::query(TOUCH).bind(tenant_id).bind(into).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(moved)

@@ -189,6 +189,20 @@ async fn a_mail_with_copies_is_answered_to_everyone_on_it(backend: Backend) {
     let text = omnibridge_email::parse::parse(&lead).expect("mail").text;
     assert!(text.contains("Order 1234 has not arrived.") && text.contains("Thanks! Dan will collect it.") && text.contains("It ships today."), "{text}");
 
+    // Ana's contact is merged into her CRM record: the participants and copies move with the
+    // conversation and stay readable.
+    let ana = app.get(&format!("/v1/conversations/{conversation}"), &admin).await.1["contact_id"].as_str().expect("Ana").to_owned();
+    let (_, crm) = app.post("/v1/contacts", &admin, json!({"name": "A. Lima"})).await;
+    let crm = crm["id"].as_str().expect("id").to_owned();
+    let (status, merged) = app.post(&format!("/v1/contacts/{crm}/merge"), &admin, json!({"other_id": ana, "reason": "same person"})).await;
+    assert!(status.is_success(), "{merged}");
+    let (status, participants) = app.get(&format!("/v1/conversations/{conversation}/participants"), &admin).await;
+    assert_eq!(status, StatusCode::OK, "{participants}");
+    assert!(participants.to_string().contains("carla@example.com"), "{participants}");
+    let (status, moved) = app.get(&format!("/v1/messages/{reply_id}"), &admin).await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert!(moved.to_string().contains("archive@shop-records.example"), "{moved}");
+
     // Ben is erased: his address leaves the conversations and messages he was copied on.
     let done = crate::privacy::request(&app, &admin, json!({"type": "erasure", "contact_id": ben})).await;
     assert_eq!(done["status"], "completed", "{done}");
