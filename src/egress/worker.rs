@@ -257,7 +257,7 @@ impl SendWorker {
                 continue;
             }
             let index = self.keyring.blind_index(q.tenant_id, &address);
-            match self.copy_holder(q, &index).await {
+            match self.copy_holder(q, kind.address_kind(), &index).await {
                 Ok(Holder::Undeliverable) => settled.push((r.id, Some(UNDELIVERABLE.into()))),
                 Ok(Holder::Contact(holder)) => copies.push((r.id, Copy { address: address.value, blind: r.role == "bcc", transfer: transfer(holder, index) })),
                 Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
@@ -280,10 +280,10 @@ impl SendWorker {
 
     /// Who holds a copy's address as their own (whose restriction the door asks about), or
     /// that the address is marked undeliverable on the channel.
-    async fn copy_holder(&self, q: &QueuedMessage, index: &[u8]) -> Result<Holder, WorkError> {
-        let found = store::contacts::identities_by_indexes(&self.db, &[(q.tenant_id, "email", index)], true).await?;
+    async fn copy_holder(&self, q: &QueuedMessage, address_kind: omnibridge_channel::AddressKind, index: &[u8]) -> Result<Holder, WorkError> {
+        let found = store::contacts::identities_by_indexes(&self.db, &[(q.tenant_id, address_kind.as_str(), index)], true).await?;
         let Some(holder) = found.first() else { return Ok(Holder::Contact(None)) };
-        if let Some(identity) = store::contacts::identity_for_kind(&self.db, q.tenant_id, holder.contact_id, "email").await?
+        if let Some(identity) = store::contacts::identity_for_kind(&self.db, q.tenant_id, holder.contact_id, address_kind.as_str()).await?
             && store::undeliverable::marked_at(&self.db, q.channel_id, identity.id).await?.is_some()
         {
             return Ok(Holder::Undeliverable);

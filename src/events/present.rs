@@ -92,7 +92,7 @@ pub async fn with_details(db: &crate::store::Db, views: &mut [MessageView], key:
 pub fn recipient(r: &crate::store::participants::RecipientRow, key: &DataKey) -> Result<crate::domain::views::RecipientView, CryptoError> {
     Ok(crate::domain::views::RecipientView {
         role: r.role.clone(),
-        kind: "email",
+        kind: omnibridge_channel::AddressKind::Email.as_str(),
         address: key.open(fields::RECIPIENT_ADDRESS, r.id, &r.address)?,
         status: r.status.clone(),
         reason: r.reason.clone(),
@@ -102,7 +102,7 @@ pub fn recipient(r: &crate::store::participants::RecipientRow, key: &DataKey) ->
 pub fn participant(p: &crate::store::participants::ParticipantRow, key: &DataKey) -> Result<crate::domain::views::ParticipantView, CryptoError> {
     Ok(crate::domain::views::ParticipantView {
         id: p.id,
-        kind: "email",
+        kind: omnibridge_channel::AddressKind::Email.as_str(),
         address: key.open(fields::PARTICIPANT_ADDRESS, p.id, &p.address)?,
         source: p.source.clone(),
         created_at: rfc3339(p.created_at),

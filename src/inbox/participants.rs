@@ -33,15 +33,6 @@ pub enum ParticipantError {
     Crypto(#[from] CryptoError),
 }
 
-impl From<ParticipantError> for crate::ingest::batch::IngestError {
-    fn from(err: ParticipantError) -> Self {
-        match err {
-            ParticipantError::Store(e) => Self::Store(e),
-            ParticipantError::Crypto(e) => Self::Crypto(e),
-        }
-    }
-}
-
 /// What an operator's request to add a participant came to.
 pub enum Added {
     /// Added now.
@@ -171,7 +162,7 @@ pub async fn address_message(
         let id = Uuid::now_v7();
         let index = keyring.blind_index(tenant_id, &Address::new(AddressKind::Email, &address));
         rows.push((id, role, index, key.seal(fields::RECIPIENT_ADDRESS, id, &address)?));
-        views.push(RecipientView { role: role.into(), kind: "email", address, status: "pending".into(), reason: None });
+        views.push(RecipientView { role: role.into(), kind: AddressKind::Email.as_str(), address, status: "pending".into(), reason: None });
     }
     participants::add_recipients(tx, tenant_id, message_id, &rows).await?;
     Ok(views)

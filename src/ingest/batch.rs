@@ -48,6 +48,15 @@ pub enum IngestError {
     Crypto(#[from] CryptoError),
 }
 
+impl From<crate::inbox::participants::ParticipantError> for IngestError {
+    fn from(err: crate::inbox::participants::ParticipantError) -> Self {
+        match err {
+            crate::inbox::participants::ParticipantError::Store(e) => Self::Store(e),
+            crate::inbox::participants::ParticipantError::Crypto(e) => Self::Crypto(e),
+        }
+    }
+}
+
 /// The answer for each message (in order) and the events to publish after commit.
 pub struct BatchOutcome {
     pub results: Vec<Result<Accepted, SinkError>>,

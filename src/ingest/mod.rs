@@ -10,7 +10,7 @@
 //! address is routed to one writer by hash, so one contact's messages stay in order and two
 //! writers never contend for the same contact or conversation rows.
 
-pub(crate) mod batch;
+mod batch;
 mod writer;
 
 use std::sync::Arc;
