@@ -133,6 +133,28 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
 async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
     let params = ListParams(q);
     let (limit, cursor) = (params.limit()?, params.cursor()?);
+    // `q`: an email address, a phone number or part of a name.
+    if let Some(query) = params.raw("q") {
+        if query.trim().chars().count() < 2 {
+            return Err(ApiError::invalid("q", "type at least 2 characters"));
+        }
+        let ids = crate::contacts::lookup::search(&state.db, &state.keyring, auth.tenant_id, query, limit).await?;
+        let (rows, identities) = store::contacts::with_identities(&state.db, auth.tenant_id, &ids).await?;
+        let hidden: std::collections::HashSet<Uuid> = if auth.role == crate::domain::Role::Admin {
+            Default::default()
+        } else {
+            store::privacy::restricted_among(&state.db, &ids).await?.into_iter().collect()
+        };
+        let mut data = Vec::new();
+        for id in ids.iter().filter(|id| !hidden.contains(id)) {
+            let Some(row) = rows.iter().find(|r| r.id == *id) else { continue };
+            let Ok(key) = state.keyring.data_key(&state.db, auth.tenant_id, row.id).await else { continue };
+            let own: Vec<_> = identities.iter().filter(|i| i.contact_id == row.id).cloned().collect();
+            data.push(present::contact(row, &own, &key)?);
+        }
+        crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.search", "contact", None, Some(&format!("{} contacts", data.len()))).await;
+        return Ok(Json(list_body(data, None)));
+    }
     let rows = store::contacts::contacts(&state.db, auth.tenant_id, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
     let (Some(first), Some(last)) = (page.items.first(), page.items.last()) else {

@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/conversations", get(list).post(start))
         .route("/v1/conversations/{id}", get(show).patch(update))
         .route("/v1/conversations/{id}/typing", axum::routing::post(typing))
+        .route("/v1/conversations/{id}/read", axum::routing::post(read))
         .route("/v1/conversations/{id}/transcript", axum::routing::post(transcript))
         .route("/v1/conversations/{id}/merge", axum::routing::post(merge))
         .merge(messages::router())
@@ -176,8 +177,32 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
     } else {
         store::privacy::restricted_among(&state.db, &page.items.iter().map(|r| r.contact_id).collect::<Vec<_>>()).await?.into_iter().collect()
     };
-    let data: Vec<ConversationView> = page.items.iter().filter(|c| !hidden.contains(&c.contact_id)).map(present::conversation).collect();
+    let visible: Vec<ConversationRow> = page.items.iter().filter(|c| !hidden.contains(&c.contact_id)).cloned().collect();
+    let data: Vec<ConversationView> = visible.iter().map(present::conversation).collect();
+    // `include=summary`: what an inbox row shows (who, the last message, waiting, unread).
+    if params.raw("include").is_some_and(|v| v.split(',').any(|w| w.trim() == "summary")) {
+        let summaries = crate::inbox::overview::summaries(&state.db, &state.keyring, auth.tenant_id, auth.operator_id, &visible).await?;
+        let data: Vec<serde_json::Value> = data
+            .into_iter()
+            .map(|view| {
+                let summary = summaries.get(&view.id).cloned();
+                let mut value = serde_json::to_value(view).unwrap_or_default();
+                value["summary"] = serde_json::to_value(summary).unwrap_or_default();
+                value
+            })
+            .collect();
+        return Ok(Json(list_body(data, page.next_cursor)));
+    }
     Ok(Json(list_body(data, page.next_cursor)))
+}
+
+/// `POST /v1/conversations/{id}/read`: the calling operator has read the conversation up to
+/// now (its unread count for them is zero).
+async fn read(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let conversation = find(&state, &auth, &id).await?;
+    let operator = auth.operator_id.ok_or_else(|| ApiError::Conflict("this key belongs to no operator: only operators read".into()))?;
+    store::reads::mark_read(&state.db, conversation.id, operator).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {

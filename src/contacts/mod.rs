@@ -1,5 +1,6 @@
 //! Contacts: editing and rectifying one ([`edit`]); merging two into one and undoing it
-//! ([`merge`]).
+//! ([`merge`]); finding one by what an operator types ([`lookup`]).
 
 pub mod edit;
+pub mod lookup;
 pub mod merge;

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::rows::row_struct;
-use super::{Conn, StoreResult, now_micros, on_conn};
+use super::{Conn, Db, StoreResult, now_micros, on_conn, on_db};
 
 row_struct! {
     pub struct ContactRow {
@@ -325,4 +325,44 @@ pub async fn set_under_minimum_age<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uui
 pub async fn is_under_minimum_age<'a>(conn: impl Into<Conn<'a>>, id: Uuid) -> StoreResult<bool> {
     const SQL: &str = "SELECT under_minimum_age FROM contacts WHERE id = $1";
     Ok(on_conn!(conn.into(), |c| sqlx::query_scalar::<_, bool>(SQL).bind(id).fetch_optional(c).await)?.unwrap_or(false))
+}
+
+/// These contacts of the tenant (any order), and all their identities.
+pub async fn with_identities(db: &Db, tenant_id: Uuid, ids: &[Uuid]) -> StoreResult<(Vec<ContactRow>, Vec<IdentityRow>)> {
+    if ids.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let dialect = Conn::from(db).dialect();
+    let contacts_sql = format!(
+        "SELECT id, tenant_id, name, email, phone, under_minimum_age, created_at, updated_at FROM contacts WHERE tenant_id = {} AND id IN ({})",
+        dialect.list(1, 1),
+        dialect.list(ids.len(), 2)
+    );
+    let identities_sql = format!(
+        "SELECT id, tenant_id, contact_id, kind, address, status, created_at FROM identities WHERE tenant_id = {} AND contact_id IN ({}) ORDER BY id",
+        dialect.list(1, 1),
+        dialect.list(ids.len(), 2)
+    );
+    let contacts: Vec<ContactRow> = on_db!(db, |p| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(contacts_sql)).bind(tenant_id);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(p).await
+    })?;
+    let identities: Vec<IdentityRow> = on_db!(db, |p| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(identities_sql)).bind(tenant_id);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(p).await
+    })?;
+    Ok((contacts, identities))
+}
+
+/// The tenant's most recent contacts (not merged away), newest first.
+pub async fn recent(db: &Db, tenant_id: Uuid, limit: usize) -> StoreResult<Vec<ContactRow>> {
+    const SQL: &str = "SELECT id, tenant_id, name, email, phone, under_minimum_age, created_at, updated_at FROM contacts \
+                       WHERE tenant_id = $1 AND merged_into IS NULL ORDER BY id DESC LIMIT $2";
+    Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(tenant_id).bind(limit as i64).fetch_all(p).await)?)
 }

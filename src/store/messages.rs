@@ -493,3 +493,25 @@ pub async fn set_envelope<'a>(conn: impl Into<Conn<'a>>, id: Uuid, identity_id: 
     on_conn!(conn.into(), |c| sqlx::query(SQL).bind(id).bind(identity_id).bind(subject).execute(c).await.map(|_| ()))?;
     Ok(())
 }
+
+/// The latest message people can see (no private notes) of each of these conversations.
+pub async fn latest_of(db: &Db, conversation_ids: &[Uuid]) -> StoreResult<Vec<MessageRow>> {
+    if conversation_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dialect = Conn::from(db).dialect();
+    let n = conversation_ids.len();
+    let sql = format!(
+        concat!("SELECT ", message_columns!(), " FROM messages WHERE private = FALSE AND conversation_id IN ({}) AND (conversation_id, created_at) IN \
+         (SELECT conversation_id, MAX(created_at) FROM messages WHERE private = FALSE AND conversation_id IN ({}) GROUP BY conversation_id)"),
+        dialect.list(n, 1),
+        dialect.list(n, n + 1)
+    );
+    Ok(on_db!(db, |p| {
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in conversation_ids.iter().chain(conversation_ids) {
+            q = q.bind(*id);
+        }
+        q.fetch_all(p).await
+    })?)
+}

@@ -42,6 +42,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 25, name: "delivery", sql: include_str!("../../migrations/sqlite/0025_delivery.sql") },
     Migration { version: 26, name: "undeliverable", sql: include_str!("../../migrations/sqlite/0026_undeliverable.sql") },
     Migration { version: 27, name: "participants", sql: include_str!("../../migrations/sqlite/0027_participants.sql") },
+    Migration { version: 28, name: "reads", sql: include_str!("../../migrations/sqlite/0028_reads.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -73,6 +74,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 25, name: "delivery", sql: include_str!("../../migrations/postgres/0025_delivery.sql") },
     Migration { version: 26, name: "undeliverable", sql: include_str!("../../migrations/postgres/0026_undeliverable.sql") },
     Migration { version: 27, name: "participants", sql: include_str!("../../migrations/postgres/0027_participants.sql") },
+    Migration { version: 28, name: "reads", sql: include_str!("../../migrations/postgres/0028_reads.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

@@ -30,6 +30,7 @@ pub mod outbox;
 pub mod participants;
 pub mod policies;
 pub mod privacy;
+pub mod reads;
 mod rows;
 pub mod sessions;
 pub mod team;

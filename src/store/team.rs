@@ -199,6 +199,7 @@ pub async fn erase_operator(tx: &mut Tx, tenant_id: Uuid, operator_id: Uuid) -> 
         "DELETE FROM operator_invitations WHERE tenant_id = $1 AND operator_id = $2",
         "DELETE FROM team_members WHERE operator_id = $2 AND EXISTS (SELECT 1 FROM teams t WHERE t.id = team_members.team_id AND t.tenant_id = $1)",
         "DELETE FROM password_resets WHERE tenant_id = $1 AND operator_id = $2",
+        "DELETE FROM conversation_reads WHERE operator_id = $2 AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = conversation_reads.conversation_id AND c.tenant_id = $1)",
     ];
     let now = now_micros();
     for sql in [ERASE, REVOKE] {

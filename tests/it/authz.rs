@@ -135,6 +135,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::GET, template: "/v1/messages", body: None, expect: [401, 200, 200, 200] },
         // Participants and forwards are a mail matter; this conversation is a web chat.
         Case { method: Method::GET, template: "/v1/conversations/{conversation}/participants", body: None, expect: [401, 404, 200, 200] },
+        Case { method: Method::POST, template: "/v1/conversations/{conversation}/read", body: None, expect: [401, 404, 409, 204] },
         Case {
             method: Method::POST,
             template: "/v1/conversations/{conversation}/participants",

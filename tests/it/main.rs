@@ -18,6 +18,7 @@ mod email;
 mod email_people;
 mod event_log;
 mod hardening;
+mod inbox;
 mod sms;
 mod team;
 mod operator_mail;

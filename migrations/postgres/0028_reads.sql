@@ -1,0 +1,8 @@
+-- Where each operator has read each conversation up to: unread counts per operator.
+CREATE TABLE conversation_reads (
+    conversation_id UUID NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    operator_id UUID NOT NULL,
+    read_at BIGINT NOT NULL,
+    PRIMARY KEY (conversation_id, operator_id)
+);
+CREATE INDEX conversation_reads_operator ON conversation_reads(operator_id);

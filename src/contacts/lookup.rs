@@ -1,0 +1,53 @@
+//! Finding a contact by what an operator types — an email address, a phone number, part of a
+//! name — without storing any of it in the clear. Addresses are found through their keyed
+//! blind index (exact, normalized); names, which have no index, by opening the names of the
+//! tenant's most recent contacts. (A keyed search index over all history replaces the scan.)
+
+use omnibridge_channel::{Address, AddressKind};
+use uuid::Uuid;
+
+use crate::events::present::fields;
+use crate::privacy::Keyring;
+use crate::store::{self, Db, StoreError};
+
+/// How many of the most recent contacts a name search looks through.
+const NAME_SCAN: usize = 2000;
+
+/// The contacts `query` names, best first, at most `limit`.
+pub async fn search(db: &Db, keyring: &Keyring, tenant_id: Uuid, query: &str, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Ok(Vec::new());
+    }
+    let digits = query.chars().filter(char::is_ascii_digit).count();
+    let phone_like = digits >= 6 && query.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    let kinds: &[AddressKind] = if query.contains('@') {
+        &[AddressKind::Email]
+    } else if phone_like {
+        &[AddressKind::Phone, AddressKind::Whatsapp]
+    } else {
+        &[]
+    };
+    if !kinds.is_empty() {
+        let indexes: Vec<(AddressKind, Vec<u8>)> = kinds.iter().map(|k| (*k, keyring.blind_index(tenant_id, &Address::new(*k, query)))).collect();
+        let keys: Vec<(Uuid, &str, &[u8])> = indexes.iter().map(|(k, i)| (tenant_id, k.as_str(), i.as_slice())).collect();
+        let mut found: Vec<Uuid> = store::contacts::identities_by_indexes(db, &keys, false).await?.into_iter().map(|r| r.contact_id).collect();
+        found.dedup();
+        found.truncate(limit);
+        return Ok(found);
+    }
+    let needle = query.to_lowercase();
+    let mut found = Vec::new();
+    for row in store::contacts::recent(db, tenant_id, NAME_SCAN).await? {
+        let Some(sealed) = row.name.as_deref() else { continue };
+        let Ok(key) = keyring.data_key(db, tenant_id, row.id).await else { continue };
+        let Ok(name) = key.open(fields::CONTACT_NAME, row.id, sealed) else { continue };
+        if name.to_lowercase().contains(&needle) {
+            found.push(row.id);
+            if found.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(found)
+}

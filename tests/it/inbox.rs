@@ -1,0 +1,89 @@
+//! The inbox an operator sees: rows that tell conversations apart (who, the last message,
+//! waiting since, unread for this operator), read markers, and finding a contact by what one
+//! types rather than by id.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp};
+
+backend_tests!(inbox_rows_tell_conversations_apart, contacts_are_found_by_email_phone_or_name,);
+
+fn data(list: &Value) -> Vec<Value> {
+    list["data"].as_array().cloned().unwrap_or_default()
+}
+
+async fn inbox_rows_tell_conversations_apart(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let channel = app.webchat_channel(&admin).await;
+    for (name, text) in [("Ana", "Where is my parcel?"), ("Ben", "Do you ship to Norway?"), ("Chloé", "Mon colis est arrivé abîmé.\n\nPhotos suivent.")] {
+        let (token, _) = app.visitor(&channel, json!({"name": name})).await;
+        let (status, body) = app.visitor_says(&token, json!({"text": text})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, plain) = app.get("/v1/conversations", &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(data(&plain)[0].get("summary").is_none(), "summaries only when asked for");
+    let (_, inbox) = app.get("/v1/conversations?include=summary", &admin).await;
+    let rows = data(&inbox);
+    assert_eq!(rows.len(), 3);
+    let row = |name: &str| rows.iter().find(|r| r["summary"]["contact_name"] == name).cloned().unwrap_or_else(|| panic!("no row for {name}: {inbox}"));
+    assert_eq!(row("Ana")["summary"]["last_message"]["preview"], "Where is my parcel?");
+    assert_eq!(row("Chloé")["summary"]["last_message"]["preview"], "Mon colis est arrivé abîmé. Photos suivent.");
+    assert_eq!(row("Ben")["summary"]["last_message"]["direction"], "in");
+    for name in ["Ana", "Ben", "Chloé"] {
+        assert_eq!(row(name)["summary"]["unread"], 1, "{name}");
+        assert!(row(name)["summary"]["waiting_since"].is_string(), "{name} waits for an answer");
+    }
+
+    // The operator opens Ana's conversation and answers: read, and no longer waiting.
+    let ana = row("Ana")["id"].as_str().expect("id").to_owned();
+    assert_eq!(app.post(&format!("/v1/conversations/{ana}/read"), &admin, json!({})).await.0, StatusCode::NO_CONTENT);
+    let (status, reply) = app.post(&format!("/v1/conversations/{ana}/messages"), &admin, json!({"text": "It ships today."})).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let (_, inbox) = app.get("/v1/conversations?include=summary", &admin).await;
+    let ana_row = data(&inbox).into_iter().find(|r| r["id"] == ana.as_str()).expect("Ana");
+    assert_eq!(ana_row["summary"]["unread"], 0);
+    assert!(ana_row["summary"]["waiting_since"].is_null(), "answered: {ana_row}");
+    assert_eq!(ana_row["summary"]["last_message"]["preview"], "It ships today.");
+    assert_eq!(ana_row["summary"]["last_message"]["author"], "operator");
+    // Unread counts are each operator's own: a colleague has not read it.
+    let (_, me) = app.get("/v1/auth/session", &admin).await;
+    let tenant = me["tenant_id"].as_str().expect("tenant").to_owned();
+    let (status, colleague) = app.post("/v1/operators", &admin, json!({"name": "Olga", "role": "agent"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{colleague}");
+    let (status, key) = app.post("/v1/api-keys", &admin, json!({"name": "Olga", "role": "agent", "operator_id": colleague["id"]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let olga = key["api_key"].as_str().expect("key").to_owned();
+    let (_, theirs) = app.get("/v1/conversations?include=summary", &olga).await;
+    let ana_row = data(&theirs).into_iter().find(|r| r["id"] == ana.as_str()).expect("Ana");
+    assert_eq!(ana_row["summary"]["unread"], 1, "{tenant}: the colleague's own count");
+    // A key that belongs to no operator reads nothing.
+    let integration = app.create_key(&tenant, "integration");
+    assert_eq!(app.post(&format!("/v1/conversations/{ana}/read"), &integration, json!({})).await.0, StatusCode::CONFLICT);
+}
+
+async fn contacts_are_found_by_email_phone_or_name(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let (status, ana) = app.post("/v1/contacts", &admin, json!({"name": "Ana Lima", "email": "ana@example.com", "phone": "+49 170 1234567"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{ana}");
+    let (_, ben) = app.post("/v1/contacts", &admin, json!({"name": "Ben Okafor", "email": "ben@example.com"})).await;
+    let ana_id = ana["id"].as_str().expect("id");
+    let found = |list: &Value| data(list).iter().map(|c| c["id"].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>();
+    let (status, by_email) = app.get("/v1/contacts?q=ANA@example.com", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{by_email}");
+    assert_eq!(found(&by_email), vec![ana_id.to_owned()]);
+    assert_eq!(data(&by_email)[0]["name"], "Ana Lima");
+    let (_, by_phone) = app.get("/v1/contacts?q=%2B491701234567", &admin).await;
+    assert_eq!(found(&by_phone), vec![ana_id.to_owned()], "{by_phone}");
+    let (_, by_name) = app.get("/v1/contacts?q=okaf", &admin).await;
+    assert_eq!(found(&by_name), vec![ben["id"].as_str().expect("id").to_owned()]);
+    let (_, nobody) = app.get("/v1/contacts?q=carla@example.com", &admin).await;
+    assert!(data(&nobody).is_empty());
+    let (status, short) = app.get("/v1/contacts?q=a", &admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(short["field"], "q");
+}
