@@ -85,6 +85,8 @@ pub struct LogConfig {
 pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub widget_max_body_bytes: usize,
+    /// The largest widget message carrying files (base64 in JSON).
+    pub widget_max_upload_bytes: usize,
     pub shutdown_grace_secs: u64,
     pub header_read_timeout_secs: u64,
     pub request_timeout_secs: u64,
@@ -412,6 +414,7 @@ impl Config {
         let positive = [
             ("http.max_body_bytes", self.http.max_body_bytes),
             ("http.widget_max_body_bytes", self.http.widget_max_body_bytes),
+            ("http.widget_max_upload_bytes", self.http.widget_max_upload_bytes),
             ("database.max_connections", self.database.max_connections as usize),
             ("ingest.batch_max", self.ingest.batch_max),
             ("ingest.queue_capacity", self.ingest.queue_capacity),

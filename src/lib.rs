@@ -313,6 +313,7 @@ impl Cell {
             inbound: ingest.clone(),
             sockets: shared.sockets.clone(),
             max_text_chars: config.widget.max_text_chars,
+            max_upload_bytes: config.http.widget_max_upload_bytes,
             shutdown: shared.shutdown.clone(),
         });
         let router = api::router(hub.clone(), widget, ingest);

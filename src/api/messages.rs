@@ -192,17 +192,7 @@ struct NewAttachment {
 
 const MAX_OUTBOUND_ATTACHMENTS: usize = 10;
 
-/// Programs and scripts, by type or by name: mail filters reject them and a customer should
-/// never be sent one from a support inbox.
-fn is_executable(filename: &str, content_type: &str) -> bool {
-    const TYPES: &[&str] = &[
-        "application/x-msdownload", "application/x-msdos-program", "application/x-executable", "application/x-sh",
-        "application/x-bat", "application/java-archive", "application/x-ms-installer", "application/vnd.microsoft.portable-executable",
-    ];
-    const EXTENSIONS: &[&str] = &["exe", "com", "bat", "cmd", "scr", "pif", "msi", "vbs", "js", "jse", "wsf", "ps1", "jar", "sh", "apk", "dll", "lnk"];
-    let ext = filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    TYPES.contains(&content_type.to_ascii_lowercase().as_str()) || EXTENSIONS.contains(&ext.as_str())
-}
+use omnibridge_channel::files::is_executable;
 
 /// Decodes and checks the attachments of a reply.
 fn valid_attachments(list: &[NewAttachment], channel_kind: &str, carries_files: bool) -> ApiResult<Vec<(String, String, Vec<u8>)>> {

@@ -106,7 +106,14 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
 async fn announced_body_limit(axum::extract::State(state): axum::extract::State<AppState>, request: Request, next: Next) -> Response {
     let announced = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let http = &state.config.http;
-    let limit = if request.uri().path().starts_with("/widget/") { http.widget_max_body_bytes } else { http.max_body_bytes } as u64;
+    let path = request.uri().path();
+    let limit = if path == "/widget/v1/messages" {
+        http.widget_max_upload_bytes
+    } else if path.starts_with("/widget/") {
+        http.widget_max_body_bytes
+    } else {
+        http.max_body_bytes
+    } as u64;
     if announced.is_some_and(|n| n > limit) {
         // Not read: the connection closes after the answer (`security_headers` says so).
         return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than {limit} bytes")).into_response();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use omnibridge_channel::{Address, AddressKind, Technical};
-use omnibridge_webchat::{SessionRequest, TokenHash, TranscriptSent, Visitor, WidgetBackend, WidgetError, WidgetMessage};
+use omnibridge_webchat::{Presence, SessionRequest, TokenHash, TranscriptSent, Visitor, WebchatSettings, WidgetBackend, WidgetError, WidgetMessage, WidgetSetup};
 use uuid::Uuid;
 
 use crate::hub::AppState;
@@ -60,6 +60,8 @@ impl HubWidgetBackend {
             text,
             author: row.author_type.clone(),
             author_name: None,
+            attachments: Vec::new(),
+            status: (row.direction == "out").then(|| row.status.clone()),
             created_at: rfc3339(row.created_at),
         })
     }
@@ -179,6 +181,23 @@ impl WidgetBackend for HubWidgetBackend {
         work.appended(changed);
         work.commit().await.map_err(Self::unavailable)?;
         Ok(Visitor { visitor_id, channel_id, tenant_id, contact_id })
+    }
+
+    /// Offline outside the channel's business hours (with its away message); else online when
+    /// an active operator of the tenant is online, away when none is.
+    async fn setup(&self, channel_id: Uuid) -> Result<WidgetSetup, WidgetError> {
+        let channel = self.hub.channels.get(channel_id).await.map_err(Self::unavailable)?.filter(|c| c.kind == omnibridge_webchat::KIND).ok_or(WidgetError::UnknownChannel)?;
+        let settings: WebchatSettings = serde_json::from_value(channel.settings.clone()).unwrap_or_default();
+        let hours = store::hours::get(&self.hub.db, channel_id).await.map_err(Self::unavailable)?;
+        let hours: Option<crate::inbox::hours::BusinessHours> = hours.and_then(|h| serde_json::from_str(&h).ok());
+        if let Some(hours) = hours
+            && !hours.is_open(store::now_micros())
+        {
+            return Ok(WidgetSetup { settings, presence: Presence::Offline, away_message: Some(hours.away_message) });
+        }
+        let team = store::team::availability(&self.hub.db, channel.tenant_id).await.map_err(Self::unavailable)?;
+        let online = team.iter().any(|o| o.availability == "online" && o.deactivated_at.is_none() && o.deleted_at.is_none());
+        Ok(WidgetSetup { settings, presence: if online { Presence::Online } else { Presence::Away }, away_message: None })
     }
 
     async fn allowed_origins(&self, channel_id: Uuid) -> Result<Vec<String>, WidgetError> {

@@ -6,6 +6,7 @@
 //! hub internals: everything an adapter may touch is in here.
 
 mod error;
+pub mod files;
 pub mod host;
 pub mod keywords;
 pub mod kind;

@@ -53,6 +53,23 @@ impl TranscriptSent {
     }
 }
 
+/// Whether someone is there to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Online,
+    Away,
+    Offline,
+}
+
+/// A channel's widget settings and who is there.
+#[derive(Debug, Clone)]
+pub struct WidgetSetup {
+    pub settings: crate::kind::WebchatSettings,
+    pub presence: Presence,
+    pub away_message: Option<String>,
+}
+
 /// Implemented by the hub: visitor sessions and the visitor's view of their conversation.
 #[async_trait]
 pub trait WidgetBackend: Send + Sync + 'static {
@@ -68,6 +85,10 @@ pub trait WidgetBackend: Send + Sync + 'static {
 
     /// Resolves a presented token to its visitor.
     async fn authenticate(&self, token: TokenHash) -> Result<Visitor, WidgetError>;
+
+    /// The channel's widget settings, and whether an operator is there (availability and
+    /// business hours).
+    async fn setup(&self, channel_id: Uuid) -> Result<WidgetSetup, WidgetError>;
 
     /// The web origins allowed to use the channel's widget (`https://shop.example`); empty:
     /// any. Unknown channel: empty (the request then fails on its own).

@@ -57,6 +57,8 @@ impl Channel for WebchatChannel {
                 text: message.text.clone(),
                 author: "operator".into(),
                 author_name: message.author_name.clone(),
+                attachments: Vec::new(),
+                status: None,
                 created_at: message.created_at.clone(),
             },
         };

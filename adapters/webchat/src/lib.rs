@@ -15,10 +15,10 @@ mod routes;
 pub mod sockets;
 mod token;
 
-pub use backend::{TranscriptSent, Visitor, WidgetBackend, WidgetError};
+pub use backend::{Presence, TranscriptSent, Visitor, WidgetBackend, WidgetError, WidgetSetup};
 pub use channel::WebchatChannel;
 pub use kind::{WebchatKind, WebchatSettings};
-pub use protocol::{PostMessage, ServerFrame, SessionRequest, SessionResponse, WidgetMessage};
+pub use protocol::{PostMessage, ServerFrame, SessionRequest, SessionResponse, WidgetConfig, WidgetMessage};
 pub use routes::{WidgetState, router};
 pub use sockets::VisitorSockets;
 pub use token::{TokenHash, VisitorToken};

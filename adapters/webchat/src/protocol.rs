@@ -39,10 +39,56 @@ pub struct SessionResponse {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
+    /// The text; may be empty when files come with it.
+    #[serde(default)]
     pub text: String,
+    /// Files sent with the message (base64), images shown inline in the console.
+    #[serde(default)]
+    pub attachments: Vec<PostAttachment>,
     /// A client-chosen id; posting the same id twice stores the message once. The
     /// `Idempotency-Key` header does the same.
     pub external_id: Option<String>,
+}
+
+/// A file a visitor sends.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostAttachment {
+    pub filename: String,
+    pub content_type: String,
+    /// The content, standard base64.
+    pub data: String,
+}
+
+/// A file of a message, as the visitor sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WidgetFile {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub size: i64,
+}
+
+/// `GET /widget/v1/channels/{id}/config`: how the widget looks and greets, and whether someone
+/// is there to answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct WidgetConfig {
+    pub display_name: Option<String>,
+    pub accent_color: String,
+    pub logo_url: Option<String>,
+    pub greeting: Option<String>,
+    pub prechat: crate::kind::Prechat,
+    pub position: crate::kind::Position,
+    /// Empty: the visitor's browser language (of those shipped).
+    pub language: Option<String>,
+    pub consent: Option<crate::kind::ConsentBox>,
+    pub reply_time: Option<crate::kind::ReplyTime>,
+    /// `online` (an operator is available), `away` (open, nobody available right now) or
+    /// `offline` (outside business hours).
+    pub presence: crate::backend::Presence,
+    /// Shown outside business hours.
+    pub away_message: Option<String>,
+    /// The largest files a message may carry, in bytes (all together).
+    pub max_upload_bytes: usize,
 }
 
 /// One message as the visitor sees it.
@@ -59,6 +105,12 @@ pub struct WidgetMessage {
     /// `contact`, `operator` or `system`.
     pub author: String,
     pub author_name: Option<String>,
+    /// Files that came with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<WidgetFile>,
+    /// Outbound: `sent`, `delivered` (shown in an open widget) or `read`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     pub created_at: String,
 }
 

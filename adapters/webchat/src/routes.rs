@@ -18,7 +18,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::backend::{Visitor, WidgetBackend, WidgetError};
-use crate::protocol::{PostMessage, ServerFrame, SessionRequest, SessionResponse, WidgetMessage};
+use crate::kind::{Position, PrechatFields};
+use crate::protocol::{PostMessage, ServerFrame, SessionRequest, SessionResponse, WidgetConfig, WidgetFile, WidgetMessage};
 use crate::sockets::VisitorSockets;
 use crate::token::{TokenHash, VisitorToken};
 
@@ -32,6 +33,8 @@ pub struct WidgetState {
     pub sockets: VisitorSockets,
     /// The longest message a visitor may send, in characters.
     pub max_text_chars: usize,
+    /// The most bytes of files one message may carry (all together, decoded).
+    pub max_upload_bytes: usize,
     /// Cancelled when the hub shuts down; open sockets close.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -39,7 +42,9 @@ pub struct WidgetState {
 pub fn router(state: WidgetState) -> Router {
     Router::new()
         .route("/widget/v1/channels/{channel_id}/sessions", post(open_session))
-        .route("/widget/v1/messages", post(post_message).get(list_messages))
+        .route("/widget/v1/channels/{channel_id}/config", get(config))
+        // Messages may carry files: a larger body than the rest of the widget API takes.
+        .route("/widget/v1/messages", post(post_message).get(list_messages).layer(axum::extract::DefaultBodyLimit::max(state.max_upload_bytes)))
         .route("/widget/v1/ws", get(websocket))
         .route("/widget/v1/transcript", post(transcript))
         .route("/widget/v1/csat", post(csat))
@@ -193,6 +198,64 @@ impl FromRequestParts<WidgetState> for AuthedVisitor {
     }
 }
 
+/// The accent colour when the channel sets none.
+const DEFAULT_ACCENT: &str = "#2f6fdf";
+/// The most files one message may carry.
+const MAX_FILES: usize = 5;
+
+/// `GET /widget/v1/channels/{id}/config`: the widget's look, greeting and pre-chat form, and
+/// whether someone is there to answer. Public, like the script.
+async fn config(State(state): State<WidgetState>, Path(channel_id): Path<String>) -> Result<Response, Problem> {
+    let channel_id = Uuid::parse_str(&channel_id).map_err(|_| WidgetError::UnknownChannel)?;
+    let setup = state.backend.setup(channel_id).await?;
+    let s = setup.settings;
+    let body = WidgetConfig {
+        display_name: s.display_name,
+        accent_color: s.accent_color.unwrap_or_else(|| DEFAULT_ACCENT.into()),
+        logo_url: s.logo_url,
+        greeting: s.greeting,
+        prechat: s.prechat,
+        position: s.position.unwrap_or(Position::Right),
+        language: s.language,
+        consent: s.consent,
+        reply_time: s.reply_time,
+        presence: setup.presence,
+        away_message: setup.away_message,
+        max_upload_bytes: state.max_upload_bytes,
+    };
+    Ok(([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response())
+}
+
+/// Decodes and checks a message's files; a refusal names the file and says why in words.
+fn valid_files(list: &[crate::protocol::PostAttachment], max_bytes: usize) -> Result<Vec<omnibridge_channel::InboundAttachment>, Problem> {
+    if list.len() > MAX_FILES {
+        return Err(Problem::invalid("attachments", format!("at most {MAX_FILES} files at once")));
+    }
+    let mut total = 0usize;
+    let mut out = Vec::with_capacity(list.len());
+    for (i, file) in list.iter().enumerate() {
+        let field = format!("attachments[{i}]");
+        if !omnibridge_channel::files::is_plain_filename(&file.filename) {
+            return Err(Problem::invalid(&format!("{field}.filename"), "the file needs a name of 1 to 200 characters"));
+        }
+        let content_type = file.content_type.trim().to_ascii_lowercase();
+        if !content_type.contains('/') || content_type.len() > 100 || content_type.contains(char::is_whitespace) {
+            return Err(Problem::invalid(&format!("{field}.content_type"), "must be a file type such as image/png"));
+        }
+        if omnibridge_channel::files::is_executable(&file.filename, &content_type) {
+            return Err(Problem::invalid(&field, format!("{} cannot be sent: programs and scripts are not accepted", file.filename.trim())));
+        }
+        let data = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, file.data.trim())
+            .map_err(|_| Problem::invalid(&format!("{field}.data"), "must be standard base64"))?;
+        total += data.len();
+        if total > max_bytes {
+            return Err(Problem::invalid(&field, format!("{} is too large: files may be at most {} MB together", file.filename.trim(), max_bytes / (1024 * 1024))));
+        }
+        out.push(omnibridge_channel::InboundAttachment { filename: Some(file.filename.trim().to_owned()), content_type, size: data.len(), data, remote: None });
+    }
+    Ok(out)
+}
+
 async fn open_session(
     State(state): State<WidgetState>,
     Path(channel_id): Path<String>,
@@ -222,6 +285,16 @@ async fn open_session(
             }
         }
     }
+    // The channel's pre-chat form: required fields must be there.
+    let setup = state.backend.setup(channel_id).await?;
+    if setup.settings.prechat.required {
+        if request.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+            return Err(Problem::invalid("name", "name is required before the chat starts"));
+        }
+        if setup.settings.prechat.fields == PrechatFields::NameEmail && request.email.as_deref().is_none_or(|e| e.trim().is_empty()) {
+            return Err(Problem::invalid("email", "email is required before the chat starts"));
+        }
+    }
     let token = VisitorToken::issue()
         .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "no randomness available"))?;
     let visitor = state.backend.open_session(channel_id, request, technical, token.hash()).await?;
@@ -245,9 +318,11 @@ async fn post_message(
     JsonBody(body): JsonBody<PostMessage>,
 ) -> Result<Response, Problem> {
     let text = body.text.trim();
-    if text.is_empty() {
+    let files = valid_files(&body.attachments, state.max_upload_bytes.saturating_mul(3) / 4)?;
+    if text.is_empty() && files.is_empty() {
         return Err(Problem::invalid("text", "text must not be empty"));
     }
+    let shown: Vec<WidgetFile> = files.iter().map(|f| WidgetFile { filename: f.filename.clone(), content_type: f.content_type.clone(), size: f.size as i64 }).collect();
     if text.chars().count() > state.max_text_chars {
         return Err(Problem::invalid("text", format!("text must be at most {} characters", state.max_text_chars)));
     }
@@ -266,7 +341,7 @@ async fn post_message(
         sender: Sender { address: Address::new(AddressKind::Webchat, &visitor.visitor_id.to_string()), display_name: None },
         text: text.to_owned(),
         technical,
-        extras: Default::default(),
+        extras: omnibridge_channel::InboundExtras { attachments: files, ..Default::default() },
     };
     let accepted = state.inbound.accept(inbound).await.map_err(|err| match err {
         SinkError::Rejected(detail) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", detail),
@@ -291,6 +366,8 @@ async fn post_message(
             text: text.to_owned(),
             author: "contact".into(),
             author_name: None,
+            attachments: shown,
+            status: None,
             created_at: accepted.created_at,
         }
     };
