@@ -34,3 +34,4 @@ mod security;
 mod storage;
 mod story;
 mod webhooks;
+mod widget_look;

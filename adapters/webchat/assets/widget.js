@@ -334,7 +334,7 @@
   var FORBIDDEN = /\.(exe|com|bat|cmd|scr|pif|msi|vbs|js|jse|wsf|ps1|jar|sh|apk|dll|lnk)$/i;
   function sendFile(file) {
     if (FORBIDDEN.test(file.name)) { say(file.name + " " + t.forbidden); return; }
-    if (file.size > config.max_upload_bytes * 3 / 4) { say(file.name + " " + t.too_large); return; }
+    if (file.size > config.max_upload_bytes / 5 * 3) { say(file.name + " " + t.too_large); return; }
     var reader = new FileReader();
     reader.onload = function () {
       var data = String(reader.result).split(",")[1] || "";

@@ -87,7 +87,8 @@ pub struct WidgetConfig {
     pub presence: crate::backend::Presence,
     /// Shown outside business hours.
     pub away_message: Option<String>,
-    /// The largest files a message may carry, in bytes (all together).
+    /// The largest body of a message with files, in bytes; the files may take three fifths of
+    /// it (base64 and the text around them take the rest).
     pub max_upload_bytes: usize,
 }
 
