@@ -85,33 +85,97 @@
       loadInbox();
     }).catch(function (err) { say(explain(err)); });
     if (me.role === "admin") loadOperators();
+    api("GET", "/v1/operators?limit=200").then(function (ops) { ops.data.forEach(function (o) { inbox.operators[o.id] = o.name; }); renderInbox(); }).catch(function () {});
     loadCanned();
+    askForNotifications();
     live();
   }
 
   /* ---- inbox -------------------------------------------------------------------------- */
 
-  function loadInbox() {
-    var q = [];
+  /* Rows an operator can tell apart: who, on which channel, the last message, how long they
+     have waited, how many of their messages I have not read. Pages of 50, "Show more" for the
+     next; a live update reloads what is shown and keeps the scroll position. */
+  var CHANNEL_ICON = { webchat: "💬", email: "✉️", twilio_sms: "📱", telegram: "✈️", whatsapp: "🟢", messenger: "💭", instagram: "📷" };
+  var inbox = { rows: [], cursor: null, operators: {} };
+
+  function ago(iso) {
+    var secs = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+    if (secs < 60) return "just now";
+    if (secs < 3600) return Math.floor(secs / 60) + " min";
+    if (secs < 86400) return Math.floor(secs / 3600) + " h";
+    return Math.floor(secs / 86400) + " d";
+  }
+
+  function inboxQuery() {
+    var q = ["include=summary", "limit=50"];
     if ($("f-status").value) q.push("status=" + encodeURIComponent($("f-status").value));
     if ($("f-channel").value) q.push("channel_id=" + encodeURIComponent($("f-channel").value));
     if ($("f-assignee").value) q.push("assignee=" + encodeURIComponent($("f-assignee").value));
-    return api("GET", "/v1/conversations?limit=100" + (q.length ? "&" + q.join("&") : "")).then(function (list) {
-      var ol = $("conversations");
-      ol.textContent = "";
-      list.data.forEach(function (c) {
-        var li = el("li");
-        var b = el("button", channelName(c.channel_id) + " · " + c.status + " · " + new Date(c.last_message_at).toLocaleString());
-        b.type = "button";
-        b.dataset.id = c.id;
-        b.setAttribute("aria-current", state.conversation && state.conversation.id === c.id ? "true" : "false");
-        b.addEventListener("click", function () { openConversation(c.id); });
-        li.appendChild(b);
-        ol.appendChild(li);
+    return "/v1/conversations?" + q.join("&");
+  }
+
+  function loadInbox(more) {
+    var path = inboxQuery() + (more && inbox.cursor ? "&cursor=" + encodeURIComponent(inbox.cursor) : "");
+    var pages = more ? 1 : Math.max(1, Math.ceil(inbox.rows.length / 50));
+    var rows = more ? inbox.rows.slice() : [];
+    function page(path, left) {
+      return api("GET", path).then(function (list) {
+        rows = rows.concat(list.data);
+        inbox.cursor = list.next_cursor;
+        if (left > 1 && list.next_cursor) return page(inboxQuery() + "&cursor=" + encodeURIComponent(list.next_cursor), left - 1);
       });
+    }
+    return page(path, pages).then(function () {
+      inbox.rows = rows;
+      renderInbox();
     }).catch(function (err) { say(explain(err)); });
   }
-  ["f-status", "f-channel", "f-assignee"].forEach(function (id) { $(id).addEventListener("change", loadInbox); });
+
+  function renderInbox() {
+    var ol = $("conversations"), scroll = ol.scrollTop;
+    var rows = inbox.rows.slice();
+    if ($("f-sort").value === "waiting") {
+      var w = function (c) { return c.summary && c.summary.waiting_since ? new Date(c.summary.waiting_since).getTime() : Infinity; };
+      rows.sort(function (a, b) { return w(a) - w(b); });
+    } else {
+      rows.sort(function (a, b) { return new Date(b.last_message_at) - new Date(a.last_message_at); });
+    }
+    ol.textContent = "";
+    var unreadTotal = 0;
+    rows.forEach(function (c) {
+      var s = c.summary || {}, ch = state.channels.find(function (x) { return x.id === c.channel_id; });
+      unreadTotal += s.unread || 0;
+      var li = el("li");
+      var b = el("button", undefined, "row" + (s.unread ? " unread" : ""));
+      b.type = "button";
+      b.dataset.id = c.id;
+      b.setAttribute("aria-current", state.conversation && state.conversation.id === c.id ? "true" : "false");
+      var top = el("span", undefined, "row-top");
+      top.appendChild(el("span", s.contact_name || s.contact_address || "Unknown contact", "row-name"));
+      if (s.unread) top.appendChild(el("span", String(s.unread), "badge")).setAttribute("aria-label", s.unread + " unread");
+      top.appendChild(el("span", ago(c.last_message_at), "row-time"));
+      b.appendChild(top);
+      var last = s.last_message;
+      b.appendChild(el("span", last ? (last.direction === "out" ? "You: " : "") + last.preview : "No messages yet", "row-preview"));
+      var bottom = el("span", undefined, "row-meta");
+      bottom.appendChild(el("span", (ch ? (CHANNEL_ICON[ch.kind] || "•") + " " + ch.name : "channel") + " · " + c.status));
+      if (s.waiting_since) bottom.appendChild(el("span", "waiting " + ago(s.waiting_since), "waiting"));
+      bottom.appendChild(el("span", c.assignee_id ? (inbox.operators[c.assignee_id] || "assigned") : "unassigned"));
+      b.appendChild(bottom);
+      b.addEventListener("click", function () { openConversation(c.id); });
+      li.appendChild(b);
+      ol.appendChild(li);
+    });
+    if (!rows.length) ol.appendChild(el("li", "No conversations here.", "empty"));
+    $("inbox-more").hidden = !inbox.cursor;
+    ol.scrollTop = scroll;
+    state.unread = unreadTotal;
+    document.title = (unreadTotal ? "(" + unreadTotal + ") " : "") + "omnibridge console";
+  }
+  ["f-status", "f-channel", "f-assignee"].forEach(function (id) { $(id).addEventListener("change", function () { inbox.rows = []; loadInbox(); }); });
+  $("f-sort").addEventListener("change", renderInbox);
+  $("inbox-more").addEventListener("click", function () { loadInbox(true); });
 
   /* ---- a conversation ----------------------------------------------------------------- */
 
@@ -123,6 +187,7 @@
       $("reply").hidden = false;
       showWindow(c);
       showParticipants(c);
+      if (state.me.operator_id) api("POST", "/v1/conversations/" + c.id + "/read").then(function () { loadInbox(); }).catch(function () {});
       loadMessages();
       loadContact(c.contact_id);
       Array.prototype.forEach.call($("conversations").querySelectorAll("button"), function (b) {
@@ -206,6 +271,7 @@
     sent: "sent", delivered: "delivered", read: "read", failed: "failed", canceled: "canceled",
     unknown: "may not have arrived (the provider's answer was lost)"
   };
+  var STATUS_ICON = { scheduled: "🕓", queued: "…", sending: "…", sent: "✓", delivered: "✓✓", read: "👁", failed: "⚠", canceled: "⊘", unknown: "?" };
   function statusWords(m) {
     var words = STATUS_WORDS[m.status] || m.status;
     if (m.status === "scheduled" && m.send_at) words += " for " + new Date(m.send_at).toLocaleString();
@@ -243,12 +309,29 @@
       var ol = $("messages");
       ol.textContent = "";
       list.data.forEach(function (m) {
-        var li = el("li", undefined, m.private ? "note" : m.direction);
+        var li = el("li", undefined, "bubble " + (m.private ? "note" : m.direction));
         li.dataset.id = m.id;
         li.dataset.status = m.status;
-        li.appendChild(el("span", (m.private ? "Note · " : m.direction === "in" ? "Contact · " : "You · ") + channelName(m.channel_id) + " · " + statusWords(m), "meta"));
+        var who = m.private ? "Note by " + (inbox.operators[m.author_id] || "the team")
+          : m.direction === "in" ? (state.contact && state.contact.name) || "Contact"
+          : m.author === "system" ? "Automatic" : (inbox.operators[m.author_id] || "You");
+        li.appendChild(el("span", who + " · " + channelName(m.channel_id) + " · " + new Date(m.created_at).toLocaleString(), "author"));
         li.appendChild(el("span", m.text, "text"));
+        (m.attachments || []).forEach(function (a) {
+          var href = "/v1/attachments/" + a.id;
+          if (a.stored && /^image\//.test(a.content_type)) {
+            var img = el("img", undefined, "attachment-image");
+            img.src = href;
+            img.alt = a.filename || "image";
+            li.appendChild(img);
+          } else {
+            var link = el("a", "📎 " + (a.filename || a.content_type) + " (" + Math.ceil(a.size / 1024) + " KB)", "attachment");
+            if (a.stored) link.href = href; else link.removeAttribute("href");
+            li.appendChild(link);
+          }
+        });
         if (m.recipients && m.recipients.length) li.appendChild(el("span", recipientWords(m.recipients), "recipients"));
+        if (m.direction === "out" && !m.private) li.appendChild(el("span", (STATUS_ICON[m.status] || "") + " " + statusWords(m), "meta status-" + m.status));
         if (m.status === "failed" || m.status === "unknown" || m.status === "canceled") li.appendChild(messageAction("Retry", m, "retry"));
         if (m.status === "scheduled") li.appendChild(messageAction("Cancel", m, "cancel"));
         ol.appendChild(li);
@@ -350,10 +433,27 @@
     }).catch(function () {});
   }
 
+  /* Merge by finding the other contact by what the operator knows about them, not by id. */
   $("merge-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     if (!state.contact) return;
-    mergeInto(state.contact.id, $("merge-other").value.trim(), $("merge-reason").value).then(function () { ev.target.reset(); });
+    var here = state.contact.id, list = $("merge-results");
+    list.textContent = "";
+    api("GET", "/v1/contacts?limit=10&q=" + encodeURIComponent($("merge-search").value.trim())).then(function (found) {
+      var others = found.data.filter(function (c) { return c.id !== here; });
+      if (!others.length) list.appendChild(el("li", "Nobody found."));
+      others.forEach(function (c) {
+        var addresses = c.identities.map(function (i) { return i.address; }).join(", ");
+        var li = el("li", (c.name || "Unnamed") + (addresses ? " · " + addresses : "") + " ");
+        var b = el("button", "Merge into this contact");
+        b.type = "button";
+        b.addEventListener("click", function () {
+          mergeInto(here, c.id, $("merge-reason").value || "same person").then(function () { list.textContent = ""; $("merge-search").value = ""; });
+        });
+        li.appendChild(b);
+        list.appendChild(li);
+      });
+    }, function (err) { say(explain(err)); });
   });
 
   $("reply").addEventListener("submit", function (ev) {
@@ -439,6 +539,31 @@
 
   /* ---- live updates --------------------------------------------------------------------- */
 
+  /* Browser notifications (permission asked once), a sound (mutable), the unread count in the
+     title: for new conversations, and for replies in conversations assigned to me. */
+  var sound = localStorage.getItem("omnibridge:console-sound") !== "off";
+  function notify(title, body) {
+    if (sound && window.AudioContext) {
+      try {
+        var ctx = new AudioContext(), o = ctx.createOscillator(), g = ctx.createGain();
+        o.frequency.value = 660; g.gain.value = 0.05; o.connect(g); g.connect(ctx.destination); o.start(); o.stop(ctx.currentTime + 0.15);
+      } catch (e) { /* no sound is fine */ }
+    }
+    if (!window.Notification || Notification.permission !== "granted" || document.hasFocus()) return;
+    try { new Notification(title, { body: body, tag: "omnibridge" }); state.notified = (state.notified || 0) + 1; } catch (e) { /* not allowed here */ }
+  }
+  function askForNotifications() {
+    if (!window.Notification || Notification.permission !== "default" || localStorage.getItem("omnibridge:asked")) return;
+    localStorage.setItem("omnibridge:asked", "1");
+    Notification.requestPermission();
+  }
+  $("sound-toggle").addEventListener("click", function () {
+    sound = !sound;
+    localStorage.setItem("omnibridge:console-sound", sound ? "on" : "off");
+    $("sound-toggle").setAttribute("aria-pressed", String(sound));
+    $("sound-toggle").textContent = sound ? "Sound on" : "Sound off";
+  });
+
   function live(delay) {
     var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/realtime");
     ws.onopen = function () { delay = 0; };
@@ -446,15 +571,40 @@
       var event;
       try { event = JSON.parse(ev.data); } catch (e) { return; }
       if (!event.type || event.type.indexOf("message.") !== 0 && event.type.indexOf("conversation.") !== 0) return;
-      loadInbox();
       var d = event.data || {};
-      if (state.conversation && (d.conversation_id === state.conversation.id || d.id === state.conversation.id)) loadMessages();
+      if (event.type === "conversation.created") notify("New conversation", channelName(d.channel_id));
+      if (event.type === "message.received") {
+        var row = inbox.rows.find(function (c) { return c.id === d.conversation_id; });
+        if (row && row.assignee_id && row.assignee_id === state.me.operator_id) notify("New reply", d.text || "");
+      }
+      loadInbox();
+      if (state.conversation && (d.conversation_id === state.conversation.id || d.id === state.conversation.id)) {
+        loadMessages();
+        if (event.type === "message.received" && state.me.operator_id) api("POST", "/v1/conversations/" + state.conversation.id + "/read").catch(function () {});
+      }
     };
     ws.onclose = function () {
       var next = Math.min((delay || 500) * 2, 15000);
       setTimeout(function () { live(next); }, next);
     };
   }
+
+  /* Keyboard: j/k next/previous conversation, r reply, e resolve, a assign to me, ? help. */
+  document.addEventListener("keydown", function (ev) {
+    var t = ev.target;
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName) || t.isContentEditable || $("app").hidden) return;
+    var buttons = Array.prototype.slice.call($("conversations").querySelectorAll("button.row"));
+    var at = buttons.findIndex(function (b) { return state.conversation && b.dataset.id === state.conversation.id; });
+    if (ev.key === "j" || ev.key === "k") {
+      var next = buttons[Math.min(buttons.length - 1, Math.max(0, at + (ev.key === "j" ? 1 : -1)))];
+      if (next) { openConversation(next.dataset.id); next.focus(); }
+    } else if (ev.key === "r" && state.conversation) { $("reply-text").focus(); }
+    else if (ev.key === "e" && state.conversation) { document.querySelector('[data-action="resolved"]').click(); }
+    else if (ev.key === "a" && state.conversation) { document.querySelector('[data-action="assign"]').click(); }
+    else if (ev.key === "?") { $("shortcuts").hidden = !$("shortcuts").hidden; }
+    else return;
+    ev.preventDefault();
+  });
 
   /* ---- team ------------------------------------------------------------------------------ */
 
