@@ -96,7 +96,7 @@
   /* Rows an operator can tell apart: who, on which channel, the last message, how long they
      have waited, how many of their messages I have not read. Pages of 50, "Show more" for the
      next; a live update reloads what is shown and keeps the scroll position. */
-  var CHANNEL_ICON = { webchat: "💬", email: "✉️", twilio_sms: "📱", telegram: "✈️", whatsapp: "🟢", messenger: "💭", instagram: "📷" };
+  var CHANNEL_ICON = { webchat: "Chat", email: "Mail", twilio_sms: "SMS", telegram: "TG", whatsapp: "WA", messenger: "FB", instagram: "IG" };
   var inbox = { rows: [], cursor: null, operators: {} };
 
   function ago(iso) {
@@ -159,7 +159,10 @@
       var last = s.last_message;
       b.appendChild(el("span", last ? (last.direction === "out" ? "You: " : "") + last.preview : "No messages yet", "row-preview"));
       var bottom = el("span", undefined, "row-meta");
-      bottom.appendChild(el("span", (ch ? (CHANNEL_ICON[ch.kind] || "•") + " " + ch.name : "channel") + " · " + c.status));
+      var icon = el("span", ch ? CHANNEL_ICON[ch.kind] || ch.kind : "?", "channel-icon channel-" + (ch ? ch.kind : "unknown"));
+      icon.setAttribute("aria-hidden", "true");
+      bottom.appendChild(icon);
+      bottom.appendChild(el("span", (ch ? ch.name : "channel") + " · " + c.status));
       if (s.waiting_since) bottom.appendChild(el("span", "waiting " + ago(s.waiting_since), "waiting"));
       bottom.appendChild(el("span", c.assignee_id ? (inbox.operators[c.assignee_id] || "assigned") : "unassigned"));
       b.appendChild(bottom);
@@ -188,8 +191,7 @@
       showWindow(c);
       showParticipants(c);
       if (state.me.operator_id) api("POST", "/v1/conversations/" + c.id + "/read").then(function () { loadInbox(); }).catch(function () {});
-      loadMessages();
-      loadContact(c.contact_id);
+      loadContact(c.contact_id).then(loadMessages);
       Array.prototype.forEach.call($("conversations").querySelectorAll("button"), function (b) {
         b.setAttribute("aria-current", b.dataset.id === id ? "true" : "false");
       });
@@ -325,7 +327,7 @@
             img.alt = a.filename || "image";
             li.appendChild(img);
           } else {
-            var link = el("a", "📎 " + (a.filename || a.content_type) + " (" + Math.ceil(a.size / 1024) + " KB)", "attachment");
+            var link = el("a", (a.filename || a.content_type) + " (" + Math.ceil(a.size / 1024) + " KB)", "attachment");
             if (a.stored) link.href = href; else link.removeAttribute("href");
             li.appendChild(link);
           }

@@ -9,7 +9,10 @@ use omnibridge_email::testservers::{Dovecot, IMAP_PASSWORD, IMAP_USER, SmtpSink}
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
+
+backend_tests!(an_operator_tells_visitors_apart_and_a_shop_brands_its_widget,);
 
 /// Where the story saves its screenshots, for a person to look at.
 fn screenshots() -> PathBuf {
@@ -20,11 +23,16 @@ fn screenshots() -> PathBuf {
 
 /// Serves the shop's page with the widget embedded, on its own origin.
 async fn shop_page(hub: &str, channel: &str) -> String {
-    let html = format!(
+    serve_page(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Shop</title><link rel=\"icon\" href=\"data:,\"></head><body><h1>The Shop</h1>\
          <script src=\"{hub}/widget.js\" data-channel=\"{channel}\" data-prechat=\"name,email\" \
          data-consent-notice=\"Send me offers by email\" data-notice-version=\"2026-11\" async></script></body></html>"
-    );
+    ))
+    .await
+}
+
+/// Serves one page on an origin of its own; returns its URL.
+async fn serve_page(html: String) -> String {
     let app = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(html) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -122,5 +130,96 @@ async fn an_operator_and_a_visitor_talk_through_the_console_and_the_widget() {
     assert_eq!(mail.iter().filter(|m| m.contains("/invitations/")).count(), 2, "the imported operators are invited through the tenant's mailbox");
     for shot in ["console-inbox.png", "widget.png", "console-refusal.png", "console-team.png"] {
         assert!(screenshots().join(shot).metadata().is_ok_and(|m| m.len() > 1000), "{shot} was saved");
+    }
+}
+
+/// Runs a browser story script with `story` (JSON); returns what it reported.
+async fn run_story(script: &str, story: Value) -> Value {
+    let node_path = std::env::var("OMNIBRIDGE_TEST_NODE_PATH")
+        .expect("OMNIBRIDGE_TEST_NODE_PATH must name the node_modules with playwright-core; scripts/test installs it");
+    let script = format!("{}/tests/browser/{script}", env!("CARGO_MANIFEST_DIR"));
+    let story = story.to_string();
+    let node = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node").arg(script).env("NODE_PATH", &node_path).env("OMNIBRIDGE_BROWSER_STORY", story).output()
+    });
+    let run = tokio::time::timeout(Duration::from_secs(180), node)
+        .await
+        .expect("the browser story finishes within three minutes")
+        .expect("the node task")
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap_or_else(|_| json!({"raw": stdout}));
+    assert!(run.status.success(), "the browser story failed: {result}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(result["errors"], json!([]), "no errors in any page's console");
+    result
+}
+
+async fn an_operator_tells_visitors_apart_and_a_shop_brands_its_widget(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Bakery");
+    let password = "correct horse battery staple";
+    let (status, operator) =
+        app.post("/v1/operators", &admin, json!({"name": "Olga Operator", "email": "olga@bakery.example", "role": "admin", "password": password})).await;
+    assert_eq!(status, StatusCode::CREATED, "{operator}");
+    let (_, session) = app.get("/v1/auth/session", &admin).await;
+    let me = session["operator_id"].as_str().expect("operator").to_owned();
+    app.patch(&format!("/v1/operators/{me}"), &admin, json!({"availability": "online"})).await;
+    let chat = app.webchat_channel(&admin).await;
+    let settings = json!({
+        "display_name": "Die Bäckerei", "accent_color": "#c2185b", "language": "de", "greeting": "Hallo! Wie können wir helfen?",
+        "prechat": {"fields": "name", "required": true}, "reply_time": "minutes",
+    });
+    let (status, body) = app.patch(&format!("/v1/channels/{chat}"), &admin, json!({"settings": settings})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for (profile, text) in [
+        (json!({"name": "Ana", "email": "ana@example.com"}), "Where is my parcel?"),
+        (json!({"name": "Ben"}), "Do you bake on Sundays?"),
+        (json!({"name": "Chloé"}), "Avez-vous du pain sans gluten ?"),
+    ] {
+        let (token, _) = app.visitor(&chat, profile).await;
+        let (status, body) = app.visitor_says(&token, json!({"text": text})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let page = serve_page(format!(
+        "<!doctype html><html lang=\"de\"><head><meta charset=\"utf-8\"><title>Bäckerei</title><link rel=\"icon\" href=\"data:,\"></head>\
+         <body><main><h1>Die Bäckerei</h1></main><script src=\"{}/widget.js\" data-channel=\"{chat}\" async></script></body></html>",
+        app.base
+    ))
+    .await;
+    let shots = screenshots().join(match backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" });
+    std::fs::create_dir_all(&shots).expect("screenshots");
+    let result = run_story(
+        "inbox.cjs",
+        json!({"hub": app.base, "page": page, "email": "olga@bakery.example", "password": password, "screenshots": shots}),
+    )
+    .await;
+
+    let rows = result["rows"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();
+    for (name, preview) in [("Ana", "Where is my parcel?"), ("Ben", "Do you bake on Sundays?"), ("Chloé", "Avez-vous du pain sans gluten ?")] {
+        let row = rows.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("a row for {name}: {names:?}"));
+        assert_eq!(row["preview"], preview);
+        assert_eq!(row["unread"], "1", "{row}");
+    }
+    assert_eq!(result["unread_cleared"], true);
+    assert_eq!(result["reply_status"], "delivered", "{result}");
+    assert!(result["notifications"].as_u64().is_some_and(|n| n >= 1), "{result}");
+    assert!(result["merged"].as_str().is_some_and(|m| m.contains("Merged")), "{result}");
+    assert_eq!(result["bubble_text"], "Chatten Sie mit uns");
+    assert_eq!(result["bubble_colour"], "rgb(194, 24, 91)");
+    assert_eq!(result["header"], "Die Bäckerei");
+    assert!(result["presence"].as_str().is_some_and(|p| p.contains("Wir sind online")), "{result}");
+    assert!(result["prechat_refusal"].as_str().is_some_and(|p| p.contains("Ihr Name") && p.contains("Pflichtfeld")), "{result}");
+    assert_eq!(result["sent_without_name"], 0);
+    assert_eq!(result["image_shown"], true);
+    assert!(result["forbidden"].as_str().is_some_and(|f| f.contains("tool.exe") && f.contains("nicht gesendet")), "{result}");
+    assert_eq!(result["keyboard_focus"], "omnibridge-name");
+    assert_eq!(result["keyboard_next"], "omnibridge-input");
+    assert_eq!(result["keyboard_sent"], true);
+    for page in ["sign-in", "inbox", "conversation", "widget"] {
+        assert_eq!(result["axe"][page], json!([]), "axe-core: serious or critical violations on the {page}: {}", result["axe"]);
+    }
+    for shot in ["console-laptop-light.png", "console-laptop-dark.png", "console-phone-light.png", "console-phone-dark.png", "widget-open.png"] {
+        assert!(shots.join(shot).metadata().is_ok_and(|m| m.len() > 1000), "{shot} was saved");
     }
 }

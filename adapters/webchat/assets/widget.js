@@ -180,8 +180,8 @@
 
     input = make("input", { id: "omnibridge-input", type: "text", autocomplete: "off", placeholder: t.placeholder, "aria-label": t.message });
     fileInput = make("input", { id: "omnibridge-file", type: "file", class: "ob-sr", tabindex: "-1", "aria-hidden": "true" });
-    var attach = make("button", { type: "button", id: "omnibridge-attach", "aria-label": t.attach, title: t.attach, text: "📎" });
-    var emojiButton = make("button", { type: "button", id: "omnibridge-emoji", "aria-label": t.emoji, title: t.emoji, "aria-expanded": "false", "aria-controls": "omnibridge-emojis", text: "🙂" });
+    var attach = make("button", { type: "button", id: "omnibridge-attach", "aria-label": t.attach, title: t.attach, text: "+" });
+    var emojiButton = make("button", { type: "button", id: "omnibridge-emoji", "aria-label": t.emoji, title: t.emoji, "aria-expanded": "false", "aria-controls": "omnibridge-emojis", text: "☺" });
     emojis = make("div", { id: "omnibridge-emojis", hidden: "hidden", role: "group", "aria-label": t.emoji }, EMOJIS.map(function (e) {
       var b = make("button", { type: "button", text: e, "aria-label": e });
       b.addEventListener("click", function () { input.value += e; input.focus(); });
@@ -274,7 +274,7 @@
     var who = mine ? t.you : (m.author_name || config.display_name || t.chat);
     var li = make("li", { class: "omnibridge-msg omnibridge-" + m.direction, "data-id": m.id }, [make("span", { class: "ob-who", text: who })]);
     if (m.text) li.appendChild(make("span", { class: "ob-text", text: m.text }));
-    (m.attachments || []).forEach(function (f) { li.appendChild(make("span", { class: "ob-file", text: "📎 " + (f.filename || f.content_type) })); });
+    (m.attachments || []).forEach(function (f) { li.appendChild(make("span", { class: "ob-file", text: f.filename || f.content_type })); });
     li.appendChild(make("span", { class: "ob-meta", text: time(m.created_at) + (mine ? " · ✓ " + t.sent : "") }));
     log.appendChild(li);
     log.scrollTop = log.scrollHeight;
