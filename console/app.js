@@ -308,9 +308,17 @@
     var c = state.conversation;
     if (!c) return Promise.resolve();
     return api("GET", "/v1/conversations/" + c.id + "/messages?limit=200").then(function (list) {
-      var ol = $("messages");
+      var ol = $("messages"), scroll = ol.scrollTop, atEnd = ol.scrollTop + ol.clientHeight >= ol.scrollHeight - 4;
       ol.textContent = "";
+      /* Messages that arrived while the conversation was open get a "New messages" line. */
+      var seen = state.seenUpTo && state.seenUpTo.conversation === c.id ? state.seenUpTo.id : null, marked = false;
       list.data.forEach(function (m) {
+        if (seen && !marked && m.id > seen && m.direction === "in") {
+          var marker = el("li", "New messages", "new-marker");
+          marker.setAttribute("role", "separator");
+          ol.appendChild(marker);
+          marked = true;
+        }
         var li = el("li", undefined, "bubble " + (m.private ? "note" : m.direction));
         li.dataset.id = m.id;
         li.dataset.status = m.status;
@@ -338,7 +346,8 @@
         if (m.status === "scheduled") li.appendChild(messageAction("Cancel", m, "cancel"));
         ol.appendChild(li);
       });
-      ol.scrollTop = ol.scrollHeight;
+      if (!seen) state.seenUpTo = { conversation: c.id, id: list.data.length ? list.data[list.data.length - 1].id : "0" };
+      ol.scrollTop = !seen || atEnd ? ol.scrollHeight : scroll;
     });
   }
 

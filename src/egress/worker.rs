@@ -227,6 +227,11 @@ impl SendWorker {
             Ok(_) => {}
             Err(err) => return Err(self.retry_or_fail(q, err.to_string())),
         }
+        // Channels that show an author (the widget) name the operator who wrote it.
+        let author_name = match (q.author_type.as_str(), q.author_id, kind.capabilities().live_sessions) {
+            ("operator", Some(id), true) => self.db.operator(q.tenant_id, id).await.ok().flatten().map(|o| o.name),
+            _ => None,
+        };
         let message = OutboundMessage {
             id: q.id,
             channel_id: q.channel_id,
@@ -234,7 +239,7 @@ impl SendWorker {
             to,
             text,
             created_at: rfc3339(q.created_at),
-            author_name: None,
+            author_name,
             extras,
         };
         let medium = kind.medium().as_str();

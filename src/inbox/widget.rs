@@ -50,6 +50,25 @@ impl HubWidgetBackend {
         WidgetError::Unavailable(err.to_string())
     }
 
+    /// Messages as the visitor sees them, with the names of the operators who wrote them.
+    async fn widget_messages(&self, visitor: &Visitor, rows: &[MessageRow], key: &crate::privacy::DataKey) -> Result<Vec<WidgetMessage>, WidgetError> {
+        let mut names: HashMap<Uuid, String> = HashMap::new();
+        for id in rows.iter().filter(|r| r.author_type == "operator").filter_map(|r| r.author_id) {
+            if !names.contains_key(&id)
+                && let Some(operator) = self.hub.db.operator(visitor.tenant_id, id).await.map_err(Self::unavailable)?
+            {
+                names.insert(id, operator.name);
+            }
+        }
+        rows.iter()
+            .map(|row| {
+                let mut m = self.widget_message(row, key)?;
+                m.author_name = row.author_id.and_then(|id| names.get(&id).cloned());
+                Ok(m)
+            })
+            .collect()
+    }
+
     fn widget_message(&self, row: &MessageRow, key: &crate::privacy::DataKey) -> Result<WidgetMessage, WidgetError> {
         let text = key.open(fields::MESSAGE_TEXT, row.id, &row.text).map_err(Self::unavailable)?;
         Ok(WidgetMessage {
@@ -232,7 +251,7 @@ impl WidgetBackend for HubWidgetBackend {
             .await
             .map_err(Self::unavailable)?;
         let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
-        rows.iter().map(|row| self.widget_message(row, &key)).collect()
+        self.widget_messages(visitor, &rows, &key).await
     }
 
     async fn history_after(&self, visitor: &Visitor, after: i64) -> Result<Vec<WidgetMessage>, WidgetError> {
@@ -243,14 +262,14 @@ impl WidgetBackend for HubWidgetBackend {
             return Ok(Vec::new());
         }
         let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
-        rows.iter().map(|row| self.widget_message(row, &key)).collect()
+        self.widget_messages(visitor, &rows, &key).await
     }
 
     async fn message(&self, visitor: &Visitor, message_id: Uuid) -> Result<Option<WidgetMessage>, WidgetError> {
         let row = store::messages::get(&self.hub.db, visitor.tenant_id, message_id).await.map_err(Self::unavailable)?;
         let Some(row) = row.filter(|r| r.contact_id == visitor.contact_id && !r.private) else { return Ok(None) };
         let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
-        self.widget_message(&row, &key).map(Some)
+        Ok(self.widget_messages(visitor, std::slice::from_ref(&row), &key).await?.pop())
     }
 
     async fn send_transcript(&self, visitor: &Visitor, email: Option<String>) -> Result<TranscriptSent, WidgetError> {

@@ -123,6 +123,12 @@ try {
   await operator.fill("#reply-text", "Ja, heute Morgen gebacken!");
   await operator.click("#reply button[type=submit]");
   await visitor.waitForSelector("#omnibridge-log li:has-text('heute Morgen gebacken')");
+  result.reply_author = await visitor.textContent("#omnibridge-log li:has-text('heute Morgen gebacken') .ob-who");
+  // Dora writes again while the operator looks: a "New messages" line.
+  await visitor.fill("#omnibridge-input", "Super, ich komme vorbei.");
+  await visitor.press("#omnibridge-input", "Enter");
+  await operator.waitForSelector("#messages li.new-marker + li:has-text('ich komme vorbei')", { timeout: 15000 });
+  result.new_marker = true;
   await operator.waitForSelector("#messages li:has-text('heute Morgen gebacken')[data-status=delivered]", { timeout: 15000 });
   result.reply_status = await operator.getAttribute("#messages li:has-text('heute Morgen gebacken')", "data-status");
 

@@ -203,6 +203,8 @@ async fn an_operator_tells_visitors_apart_and_a_shop_brands_its_widget(backend: 
     }
     assert_eq!(result["unread_cleared"], true);
     assert_eq!(result["reply_status"], "delivered", "{result}");
+    assert_eq!(result["reply_author"], "Olga Operator", "the widget names who answered");
+    assert_eq!(result["new_marker"], true);
     assert!(result["notifications"].as_u64().is_some_and(|n| n >= 1), "{result}");
     assert!(result["merged"].as_str().is_some_and(|m| m.contains("Merged")), "{result}");
     assert_eq!(result["bubble_text"], "Chatten Sie mit uns");
