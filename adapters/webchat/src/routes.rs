@@ -227,29 +227,29 @@ async fn config(State(state): State<WidgetState>, Path(channel_id): Path<String>
 }
 
 /// Decodes and checks a message's files; a refusal names the file and says why in words.
-fn valid_files(list: &[crate::protocol::PostAttachment], max_bytes: usize) -> Result<Vec<omnibridge_channel::InboundAttachment>, Problem> {
+fn valid_files(list: &[crate::protocol::PostAttachment], max_bytes: usize) -> Result<Vec<omnibridge_channel::InboundAttachment>, (String, String)> {
     if list.len() > MAX_FILES {
-        return Err(Problem::invalid("attachments", format!("at most {MAX_FILES} files at once")));
+        return Err(("attachments".to_owned(), format!("at most {MAX_FILES} files at once")));
     }
     let mut total = 0usize;
     let mut out = Vec::with_capacity(list.len());
     for (i, file) in list.iter().enumerate() {
         let field = format!("attachments[{i}]");
         if !omnibridge_channel::files::is_plain_filename(&file.filename) {
-            return Err(Problem::invalid(&format!("{field}.filename"), "the file needs a name of 1 to 200 characters"));
+            return Err((format!("{field}.filename"), "the file needs a name of 1 to 200 characters".to_owned()));
         }
         let content_type = file.content_type.trim().to_ascii_lowercase();
         if !content_type.contains('/') || content_type.len() > 100 || content_type.contains(char::is_whitespace) {
-            return Err(Problem::invalid(&format!("{field}.content_type"), "must be a file type such as image/png"));
+            return Err((format!("{field}.content_type"), "must be a file type such as image/png".to_owned()));
         }
         if omnibridge_channel::files::is_executable(&file.filename, &content_type) {
-            return Err(Problem::invalid(&field, format!("{} cannot be sent: programs and scripts are not accepted", file.filename.trim())));
+            return Err((field, format!("{} cannot be sent: programs and scripts are not accepted", file.filename.trim())));
         }
         let data = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, file.data.trim())
-            .map_err(|_| Problem::invalid(&format!("{field}.data"), "must be standard base64"))?;
+            .map_err(|_| (format!("{field}.data"), "must be standard base64".to_owned()))?;
         total += data.len();
         if total > max_bytes {
-            return Err(Problem::invalid(&field, format!("{} is too large: files may be at most {} MB together", file.filename.trim(), max_bytes / (1024 * 1024))));
+            return Err((field, format!("{} is too large: files may be at most {} MB together", file.filename.trim(), max_bytes / (1024 * 1024))));
         }
         out.push(omnibridge_channel::InboundAttachment { filename: Some(file.filename.trim().to_owned()), content_type, size: data.len(), data, remote: None });
     }
@@ -319,7 +319,7 @@ async fn post_message(
 ) -> Result<Response, Problem> {
     let text = body.text.trim();
     // Base64 takes 4 bytes for 3: three fifths of the body leaves room for the text around.
-    let files = valid_files(&body.attachments, state.max_upload_bytes / 5 * 3)?;
+    let files = valid_files(&body.attachments, state.max_upload_bytes / 5 * 3).map_err(|(field, detail)| Problem::invalid(&field, detail))?;
     if text.is_empty() && files.is_empty() {
         return Err(Problem::invalid("text", "text must not be empty"));
     }
