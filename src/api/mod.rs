@@ -107,7 +107,7 @@ async fn announced_body_limit(axum::extract::State(state): axum::extract::State<
     let announced = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let http = &state.config.http;
     let path = request.uri().path();
-    let limit = if path == "/widget/v1/messages" {
+    let limit = if path == "/widget/v1/files" {
         http.widget_max_upload_bytes
     } else if path.starts_with("/widget/") {
         http.widget_max_body_bytes

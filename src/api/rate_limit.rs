@@ -55,8 +55,8 @@ fn classify(request: &Request, peer: Option<SocketAddr>) -> Vec<(Limit, String)>
             out.push((Limit::WidgetSessionsPerIp, peer.ip().to_string()));
             out.push((Limit::WidgetSessionsPerChannel, format!("{channel}|{}", network_of(peer.ip()))));
         }
-    } else if path == "/widget/v1/messages" {
-        // Sending and reading the history alike: a visitor's budget.
+    } else if path == "/widget/v1/messages" || path == "/widget/v1/files" {
+        // Sending (text or files) and reading the history alike: a visitor's budget.
         if let Some(token) = bearer {
             out.push((Limit::WidgetMessagesPerVisitor, token.to_owned()));
         }

@@ -85,12 +85,15 @@ async fn visitors_send_files_under_the_attachment_rules(backend: Backend) {
     let channel = app.webchat_channel(&admin).await;
     let (token, _) = app.visitor(&channel, json!({"name": "Vera"})).await;
     let (status, sent) = app
-        .visitor_says(&token, json!({"text": "The broken lid", "attachments": [{"filename": "lid.png", "content_type": "image/png", "data": PNG}]}))
+        .post("/widget/v1/files", &token, json!({"text": "The broken lid", "attachments": [{"filename": "lid.png", "content_type": "image/png", "data": PNG}]}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{sent}");
     assert_eq!(sent["attachments"][0]["filename"], "lid.png");
+    // Files go to their own route; the messages route keeps its small body limit.
+    let (status, _) = app.visitor_says(&token, json!({"attachments": [{"filename": "lid.png", "content_type": "image/png", "data": "x".repeat(100 * 1024)}]})).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     // A picture alone is a message too.
-    let (status, _) = app.visitor_says(&token, json!({"attachments": [{"filename": "lid2.png", "content_type": "image/png", "data": PNG}]})).await;
+    let (status, _) = app.post("/widget/v1/files", &token, json!({"attachments": [{"filename": "lid2.png", "content_type": "image/png", "data": PNG}]})).await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, refused) = app
         .visitor_says(&token, json!({"text": "run this", "attachments": [{"filename": "setup.exe", "content_type": "application/octet-stream", "data": "TVo="}]}))
@@ -99,7 +102,7 @@ async fn visitors_send_files_under_the_attachment_rules(backend: Backend) {
     assert_eq!(refused["field"], "attachments[0]");
     assert!(refused["detail"].as_str().is_some_and(|d| d.contains("setup.exe") && d.contains("programs and scripts")), "{refused}");
     let big = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, vec![0u8; 3 * 1024 * 1024 + 512 * 1024]);
-    let (status, too_big) = app.visitor_says(&token, json!({"attachments": [{"filename": "huge.pdf", "content_type": "application/pdf", "data": big}]})).await;
+    let (status, too_big) = app.post("/widget/v1/files", &token, json!({"attachments": [{"filename": "huge.pdf", "content_type": "application/pdf", "data": big}]})).await;
     assert!(status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::PAYLOAD_TOO_LARGE, "{status} {too_big}");
     assert!(too_big["detail"].as_str().is_some_and(|d| d.contains("large")), "{too_big}");
 

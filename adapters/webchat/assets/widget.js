@@ -326,7 +326,7 @@
 
   function post(body) {
     body.external_id = String(Date.now()) + Math.random();
-    return open().then(function () { return request("POST", "/messages", body); }).then(function (r) {
+    return open().then(function () { return request("POST", body.attachments ? "/files" : "/messages", body); }).then(function (r) {
       if (r.ok) { show(r.body, false); say(""); } else say(r.body.detail || t.not_sent);
     }).catch(function (err) { say(err.message); });
   }

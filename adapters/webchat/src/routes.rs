@@ -43,8 +43,10 @@ pub fn router(state: WidgetState) -> Router {
     Router::new()
         .route("/widget/v1/channels/{channel_id}/sessions", post(open_session))
         .route("/widget/v1/channels/{channel_id}/config", get(config))
-        // Messages may carry files: a larger body than the rest of the widget API takes.
-        .route("/widget/v1/messages", post(post_message).get(list_messages).layer(axum::extract::DefaultBodyLimit::max(state.max_upload_bytes)))
+        .route("/widget/v1/messages", post(post_message).get(list_messages))
+        // A message with files: the same body, on a route of its own that alone takes a larger
+        // body than the rest of the widget API.
+        .route("/widget/v1/files", post(post_message).layer(axum::extract::DefaultBodyLimit::max(state.max_upload_bytes)))
         .route("/widget/v1/ws", get(websocket))
         .route("/widget/v1/transcript", post(transcript))
         .route("/widget/v1/csat", post(csat))
