@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::domain::views::MessageView;
+use crate::domain::views::{AttachmentView, MessageView};
 use crate::events::outbox::UnitOfWork;
 use crate::events::present::{self, fields};
 use crate::privacy::{CryptoError, DataKey};
@@ -137,6 +137,39 @@ pub async fn queue(work: &mut UnitOfWork, send_wake: &Arc<Notify>, draft: Draft<
     let mut view = present::message_with_text(&row, draft.text.to_owned());
     view.reply_to = draft.quoted;
     Ok(view)
+}
+
+/// A file to send with a queued message: its name, type and content.
+pub struct NewFile {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+/// Stores files with a queued message, sealed under the contact's key (the door sends them
+/// with it). Returns them as the message view lists them.
+pub async fn attach(work: &mut UnitOfWork, key: &DataKey, tenant_id: Uuid, message_id: Uuid, files: Vec<NewFile>) -> Result<Vec<AttachmentView>, OutboundError> {
+    let now = store::now_micros();
+    let mut rows = Vec::with_capacity(files.len());
+    let mut views = Vec::with_capacity(files.len());
+    for file in files {
+        let id = Uuid::now_v7();
+        views.push(AttachmentView { id, filename: file.filename.clone(), content_type: file.content_type.clone(), size: file.data.len() as i64, stored: true });
+        rows.push(store::attachments::AttachmentRow {
+            id,
+            tenant_id,
+            message_id,
+            contact_id: key.contact_id,
+            filename: key.seal_opt(fields::ATTACHMENT_FILENAME, id, file.filename.as_deref())?,
+            content_type: file.content_type,
+            size: file.data.len() as i64,
+            data: Some(key.seal_bytes(fields::ATTACHMENT_DATA, id, &file.data)?),
+            remote: None,
+            created_at: now,
+        });
+    }
+    store::attachments::insert_many(work.tx(), &rows).await?;
+    Ok(views)
 }
 
 /// What became of a request to change a message's course.

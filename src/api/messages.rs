@@ -29,7 +29,7 @@ use crate::channels::ChannelInfo;
 use crate::domain::events::{self, Event};
 use crate::api::error::{ApiError, ApiResult};
 use crate::events::outbox;
-use crate::events::present::{self, fields};
+use crate::events::present;
 use crate::hub::AppState;
 use crate::domain::delivery::Status;
 use crate::store::{self, Page};
@@ -342,31 +342,8 @@ async fn reply(
     if let Some(copies) = &copies {
         message.recipients = participants::address_message(work.tx(), &state.keyring, &key, auth.tenant_id, conversation.id, message.id, copies).await?;
     }
-    let now = store::now_micros();
-    let mut rows = Vec::new();
-    for (filename, content_type, data) in files {
-        let id = Uuid::now_v7();
-        message.attachments.push(crate::domain::views::AttachmentView {
-            id,
-            filename: Some(filename.clone()),
-            content_type: content_type.clone(),
-            size: data.len() as i64,
-            stored: true,
-        });
-        rows.push(store::attachments::AttachmentRow {
-            id,
-            tenant_id: auth.tenant_id,
-            message_id: message.id,
-            contact_id: conversation.contact_id,
-            filename: Some(key.seal(fields::ATTACHMENT_FILENAME, id, &filename)?),
-            content_type,
-            size: data.len() as i64,
-            data: Some(key.seal_bytes(fields::ATTACHMENT_DATA, id, &data)?),
-            remote: None,
-            created_at: now,
-        });
-    }
-    store::attachments::insert_many(work.tx(), &rows).await?;
+    let files = files.into_iter().map(|(filename, content_type, data)| outgoing::NewFile { filename: Some(filename), content_type, data }).collect();
+    message.attachments = outgoing::attach(&mut work, &key, auth.tenant_id, message.id, files).await?;
     if !body.private {
         // The conversation now travels on the channel of the reply (a channel switch, if any).
         // An operator's reply leaves the status as it is (a resolved conversation stays resolved).

@@ -31,9 +31,13 @@ pub async fn search(db: &Db, keyring: &Keyring, tenant_id: Uuid, query: &str, li
     if !kinds.is_empty() {
         let indexes: Vec<(AddressKind, Vec<u8>)> = kinds.iter().map(|k| (*k, keyring.blind_index(tenant_id, &Address::new(*k, query)))).collect();
         let keys: Vec<(Uuid, &str, &[u8])> = indexes.iter().map(|(k, i)| (tenant_id, k.as_str(), i.as_slice())).collect();
-        let mut found: Vec<Uuid> = store::contacts::identities_by_indexes(db, &keys, false).await?.into_iter().map(|r| r.contact_id).collect();
-        found.dedup();
-        found.truncate(limit);
+        // A contact may hold the number as a phone and as WhatsApp: each contact once, in order.
+        let mut found: Vec<Uuid> = Vec::new();
+        for row in store::contacts::identities_by_indexes(db, &keys, false).await? {
+            if !found.contains(&row.contact_id) && found.len() < limit {
+                found.push(row.contact_id);
+            }
+        }
         return Ok(found);
     }
     let needle = query.to_lowercase();

@@ -21,7 +21,7 @@ use crate::egress::{Door, EgressError};
 use crate::events::outbox::UnitOfWork;
 use crate::events::present::fields;
 use crate::inbox::participants::{self, Copies, ParticipantError};
-use crate::outgoing::{self, Author, Draft, OutboundError};
+use crate::outgoing::{self, Author, Draft, NewFile, OutboundError};
 use crate::privacy::{CryptoError, DataKey, Keyring};
 use crate::store::{self, ConversationRow, Db, MessageRow, StoreError};
 
@@ -141,45 +141,24 @@ impl Forwarder<'_> {
         let mut view = outgoing::queue(&mut work, self.send_wake, draft).await?;
         let copies = Copies { to: Some(to.value.clone()), ..Copies::default() };
         view.recipients = participants::address_message(work.tx(), self.keyring, &key, f.tenant_id, f.conversation.id, view.id, &copies).await?;
-        let now = store::now_micros();
-        let mut rows = Vec::new();
+        let mut copies = Vec::new();
         for file in files {
             let Some(sealed) = &file.data else { continue };
-            let id = Uuid::now_v7();
-            let filename = key.open_opt(fields::ATTACHMENT_FILENAME, file.id, file.filename.as_deref())?;
-            let data = key.open_bytes(fields::ATTACHMENT_DATA, file.id, sealed)?;
-            view.attachments.push(crate::domain::views::AttachmentView {
-                id,
-                filename: filename.clone(),
+            copies.push(NewFile {
+                filename: key.open_opt(fields::ATTACHMENT_FILENAME, file.id, file.filename.as_deref())?,
                 content_type: file.content_type.clone(),
-                size: data.len() as i64,
-                stored: true,
-            });
-            rows.push(store::attachments::AttachmentRow {
-                id,
-                tenant_id: f.tenant_id,
-                message_id: view.id,
-                contact_id: f.conversation.contact_id,
-                filename: key.seal_opt(fields::ATTACHMENT_FILENAME, id, filename.as_deref())?,
-                content_type: file.content_type.clone(),
-                size: data.len() as i64,
-                data: Some(key.seal_bytes(fields::ATTACHMENT_DATA, id, &data)?),
-                remote: None,
-                created_at: now,
+                data: key.open_bytes(fields::ATTACHMENT_DATA, file.id, sealed)?,
             });
         }
-        store::attachments::insert_many(work.tx(), &rows).await?;
+        view.attachments = outgoing::attach(&mut work, &key, f.tenant_id, view.id, copies).await?;
         work.commit().await?;
         Ok(view)
     }
 
     /// The mail channel a forward leaves by: the one named, else the conversation's own.
     async fn mail_channel(&self, tenant_id: Uuid, conversation: &ConversationRow, named: Option<Uuid>) -> Result<Arc<ChannelInfo>, ForwardError> {
-        let (id, field) = match named {
-            Some(id) => (id, "channel_id"),
-            None => (conversation.channel_id, "channel_id"),
-        };
-        let channel = self.channels.get(id).await?.filter(|c| c.tenant_id == tenant_id);
+        let field = "channel_id";
+        let channel = self.channels.get(named.unwrap_or(conversation.channel_id)).await?.filter(|c| c.tenant_id == tenant_id);
         let is_mail = |c: &ChannelInfo| self.channels.kind_of(c).is_some_and(|k| k.medium() == Medium::Email && k.capabilities().carbon_copies);
         match channel {
             Some(channel) if is_mail(&channel) => Ok(channel),

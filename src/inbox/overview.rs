@@ -3,8 +3,8 @@
 //! the operator as the API opens it), since when the contact has been waiting for an answer,
 //! and how many of the contact's messages this operator has not read.
 //!
-//! A page costs five queries whatever its size: contacts with identities, the last messages,
-//! the waiting times and the unread counts (contacts' keys come from the keyring's cache).
+//! A page costs six queries at most whatever its size: contacts with identities, the keys the
+//! keyring has not cached, the last messages, the waiting times and the unread counts.
 
 use std::collections::HashMap;
 
@@ -56,17 +56,25 @@ pub async fn summaries(db: &Db, keyring: &Keyring, tenant_id: Uuid, operator_id:
         Some(operator) => store::reads::unread(db, operator, &ids).await?.into_iter().collect(),
         None => HashMap::new(),
     };
+    // Keys the keyring has not cached are read in one query, not one per contact.
+    let mut keys: HashMap<Uuid, crate::privacy::DataKey> = contact_ids.iter().filter_map(|id| keyring.cached(*id).map(|k| (*id, k))).collect();
+    let missing: Vec<Uuid> = contact_ids.iter().filter(|id| !keys.contains_key(id)).copied().collect();
+    for (contact_id, wrapped) in store::contacts::wrapped_data_keys_for(db, &missing).await? {
+        // An erased contact's key is gone: its row shows no names.
+        if let Some(key) = wrapped.and_then(|w| keyring.unwrap_data_key(tenant_id, contact_id, &w).ok()) {
+            keys.insert(contact_id, key);
+        }
+    }
     let mut out = HashMap::with_capacity(rows.len());
     for row in rows {
-        // An erased contact's key is gone: the row shows no names.
-        let Ok(key) = keyring.data_key(db, tenant_id, row.contact_id).await else { continue };
+        let Some(key) = keys.get(&row.contact_id) else { continue };
         let contact = contacts.iter().find(|c| c.id == row.contact_id);
         let contact_name = match contact.and_then(|c| c.name.as_deref()) {
             Some(sealed) => Some(key.open(fields::CONTACT_NAME, row.contact_id, sealed)?),
             None => None,
         };
         let contact_address = match identities.iter().find(|i| i.contact_id == row.contact_id) {
-            Some(identity) => Some(present::identity(identity, &key)?.address),
+            Some(identity) => Some(present::identity(identity, key)?.address),
             None => None,
         };
         let last_message = match latest.iter().filter(|m| m.conversation_id == row.id).max_by_key(|m| m.id) {

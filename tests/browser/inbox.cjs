@@ -6,22 +6,15 @@
 // widget. Run by the Rust test `browser::…` with OMNIBRIDGE_BROWSER_STORY (JSON); prints one JSON
 // line with what happened.
 "use strict";
-const { chromium } = require("playwright-core");
+const { launch, watcher } = require("./common.cjs");
 const { AxeBuilder } = require("@axe-core/playwright");
 
 (async () => {
 const story = JSON.parse(process.env.OMNIBRIDGE_BROWSER_STORY);
 const errors = [];
-const browser = await chromium.launch({
-  executablePath: process.env.OMNIBRIDGE_TEST_CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 // 401 before signing in and 422 for refusals the pages handle are expected.
-const EXPECTED = /Failed to load resource: the server responded with a status of (401|422) /;
-function watch(page, who) {
-  page.on("console", (m) => { if (m.type() === "error" && !EXPECTED.test(m.text())) errors.push(`${who} console: ${m.text()}`); });
-  page.on("pageerror", (e) => errors.push(`${who} page error: ${e.message}`));
-}
+const watch = watcher(errors, [401, 422]);
 const result = { axe: {} };
 async function axe(page, name, include) {
   let builder = new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]);

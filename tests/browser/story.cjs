@@ -4,26 +4,19 @@
 // operator's credentials, where to save screenshots. Prints one JSON line with what happened;
 // exits non-zero on the first failure or on any error in a page's console.
 "use strict";
-const { chromium } = require("playwright-core"); // found through NODE_PATH
+const { launch, watcher } = require("./common.cjs");
 
 (async () => {
 
 const story = JSON.parse(process.env.OMNIBRIDGE_BROWSER_STORY);
 const errors = [];
-const browser = await chromium.launch({
-  executablePath: process.env.OMNIBRIDGE_TEST_CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
-});
+const browser = await launch();
 
 // Any script error fails the story. Chromium also logs every non-2xx fetch as a console error:
 // the API's answers that the pages handle on purpose (401 before signing in, 409 for a refused
 // send, 422 for an import file with a bad line) are expected; a missing file (404) or a server
 // error is not.
-const EXPECTED = /Failed to load resource: the server responded with a status of (401|409|422) /;
-function watch(page, who) {
-  page.on("console", (m) => { if (m.type() === "error" && !EXPECTED.test(m.text())) errors.push(`${who} console: ${m.text()}`); });
-  page.on("pageerror", (e) => errors.push(`${who} page error: ${e.message}`));
-}
+const watch = watcher(errors, [401, 409, 422]);
 
 const result = {};
 try {

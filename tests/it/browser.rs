@@ -42,8 +42,6 @@ async fn serve_page(html: String) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_and_a_visitor_talk_through_the_console_and_the_widget() {
-    let node_path = std::env::var("OMNIBRIDGE_TEST_NODE_PATH")
-        .expect("OMNIBRIDGE_TEST_NODE_PATH must name the node_modules with playwright-core; scripts/test installs it");
     let imap = Dovecot::start();
     let smtp = SmtpSink::start();
     let app = TestApp::spawn(Backend::Sqlite).await;
@@ -68,20 +66,7 @@ async fn an_operator_and_a_visitor_talk_through_the_console_and_the_widget() {
         "hub": app.base, "page": page, "email": "olga@shop.example", "password": password,
         "visitor_email": "vera@example.org", "email_channel": email["id"], "screenshots": screenshots(),
     });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/story.cjs");
-    let story = story.to_string();
-    let node = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node").arg(script).env("NODE_PATH", &node_path).env("OMNIBRIDGE_BROWSER_STORY", story).output()
-    });
-    let run = tokio::time::timeout(Duration::from_secs(180), node)
-        .await
-        .expect("the browser story finishes within three minutes")
-        .expect("the node task")
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap_or_else(|_| json!({"raw": stdout}));
-    assert!(run.status.success(), "the browser story failed: {result}\n{}", String::from_utf8_lossy(&run.stderr));
-    assert_eq!(result["errors"], json!([]), "no errors in any page's console");
+    let result = run_story("story.cjs", story).await;
     assert!(result["refusal"].as_str().is_some_and(|r| r.contains("Not sent") && r.contains("not agreed")), "{result}");
     assert_eq!(result["canned"], "Hello Vera Visitor, Olga here.");
     assert!(result["scheduled_words"].as_str().is_some_and(|w| w.contains("scheduled for")), "{result}");

@@ -229,15 +229,7 @@ async fn a_text_whose_answer_was_lost_in_a_crash_is_not_sent_twice(backend: Back
     // nothing goes twice.
     twilio.hold_answers(Duration::ZERO);
     let hub = ChildHub::start(&app, free_port()).await;
-    let mut message = Value::Null;
-    for _ in 0..400 {
-        let response = app.http.get(format!("{}/v1/messages/{id}", hub.base)).bearer_auth(&admin).send().await.expect("message");
-        message = response.json().await.expect("json");
-        if message["status"] == "sent" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let message = hub.message_once(&admin, &id, "sent").await;
     assert_eq!(message["status"], "sent", "{message}");
     assert!(message["external_id"].as_str().is_some_and(|sid| sid.starts_with("SM")), "Twilio's sid, found by the lookup: {message}");
     tokio::time::sleep(Duration::from_secs(3)).await;

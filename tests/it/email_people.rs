@@ -242,15 +242,7 @@ async fn a_mail_whose_answer_was_lost_keeps_one_message_id(backend: Backend) {
     // Started again, the hub sends the mail again under the same Message-ID: mail clients and
     // threading see one message.
     let hub = ChildHub::start(&app, free_port()).await;
-    let mut message = Value::Null;
-    for _ in 0..400 {
-        let response = app.http.get(format!("{}/v1/messages/{id}", hub.base)).bearer_auth(&admin).send().await.expect("message");
-        message = response.json().await.expect("json");
-        if message["status"] == "sent" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let message = hub.message_once(&admin, &id, "sent").await;
     assert_eq!(message["status"], "sent", "{message}");
     let received = smtp.received();
     assert_eq!(received.len(), 2, "SMTP cannot be asked whether the first went: handed over again");

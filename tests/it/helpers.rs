@@ -435,6 +435,22 @@ impl ChildHub {
         panic!("omnibridge serve did not come up on port {port}");
     }
 
+    /// The message as this hub shows it once its status is `status` (the last answer after
+    /// twenty seconds, for the caller's assertion to report).
+    pub async fn message_once(&self, key: &str, id: &str, status: &str) -> Value {
+        let http = reqwest::Client::new();
+        let mut message = Value::Null;
+        for _ in 0..400 {
+            let response = http.get(format!("{}/v1/messages/{id}", self.base)).bearer_auth(key).send().await.expect("message");
+            message = response.json().await.expect("json");
+            if message["status"] == status {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        message
+    }
+
     /// SIGKILL: no shutdown, no flushing, no goodbye.
     pub fn kill_9(&mut self) {
         self.child.kill().expect("kill -9 the hub");
