@@ -24,6 +24,7 @@ pub mod policy;
 pub mod privacy;
 pub mod rights;
 pub mod runtime;
+pub mod search;
 
 pub mod store;
 pub mod team;
@@ -263,6 +264,8 @@ impl Cell {
         let consumer_batch = config.events.consumer_batch;
         tasks.push(tokio::spawn(events::consumer::run(inbox::assignment::Assignment(hub.clone()), db.clone(), bus.clone(), consumer_batch, shared.workers.clone())));
         tasks.push(tokio::spawn(events::consumer::run(inbox::hours::AwayMessages(hub.clone()), db.clone(), bus.clone(), consumer_batch, shared.workers.clone())));
+        tasks.push(tokio::spawn(events::consumer::run(search::Indexer::new(db.clone(), keyring.clone()), db.clone(), bus.clone(), consumer_batch, shared.workers.clone())));
+        tasks.push(tokio::spawn(search::index::backfill_in_background(db.clone(), keyring.clone(), shared.workers.clone())));
         tasks.push(tokio::spawn(events::retention::run(db.clone(), Duration::from_secs(config.events.retention_days * 86_400), shared.workers.clone())));
         tasks.push(tokio::spawn(team::mailer::run(db.clone(), keyring.clone(), hub.door.clone(), config.clone(), hub.mail_wake.clone(), shared.workers.clone())));
         let privacy_worker = rights::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };

@@ -32,6 +32,7 @@ mod privacy;
 pub mod realtime;
 mod ropa;
 mod routing;
+mod search;
 mod signin;
 mod stats;
 mod summary;
@@ -62,6 +63,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(conversations::router())
         .merge(mail::router())
         .merge(contacts::router())
+        .merge(search::router())
         .merge(links::router())
         .merge(consents::router())
         .merge(operators::router())

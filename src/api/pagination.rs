@@ -42,6 +42,18 @@ impl ListParams {
         }
     }
 
+    /// A time as microseconds since the epoch: RFC 3339, or a date (`2026-01-31`, midnight UTC).
+    pub fn time(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        let Some(text) = self.raw(name) else { return Ok(None) };
+        let wrong = || ApiError::invalid(name, "must be an RFC 3339 time such as 2026-01-31T00:00:00Z, or a date such as 2026-01-31");
+        if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+            return Ok(Some((t.unix_timestamp_nanos() / 1_000) as i64));
+        }
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let date = time::Date::parse(text, &format).map_err(|_| wrong())?;
+        Ok(Some(date.midnight().assume_utc().unix_timestamp() * 1_000_000))
+    }
+
     pub fn raw(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }

@@ -10,6 +10,9 @@
 //!   index is HMAC-SHA256(key, kind ‖ 0 ‖ normalized address), so lookups never need plaintext
 //!   and indexes do not correlate across tenants. Indexes and pseudonyms must stay stable (they
 //!   are stored, and receivers join on pseudonyms), so they keep the first root's keys;
+//! - search key: HKDF-SHA256(first root, info = "search-index" ‖ tenant id); a search term's
+//!   index entry is the first 64 bits of HMAC-SHA256(key, term) (see `crate::search`). Stable
+//!   like blind indexes, since the index is stored;
 //! - link tokens (reply addresses, unsubscribe links): the newest generation; an older
 //!   generation's tokens are accepted for [`OLD_TOKENS_ACCEPTED`] after the rotation that
 //!   retired it, so mail already out keeps working;
@@ -194,6 +197,12 @@ impl Keyring {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// The keyed hash of search terms within a tenant.
+    pub fn search_hasher(&self, tenant_id: Uuid) -> TermHasher {
+        let key = self.derive("search-index", tenant_id);
+        TermHasher { mac: <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length") }
+    }
+
     /// A stable pseudonym for a value of a data category within a tenant: `pseu_` and 128 bits
     /// of HMAC-SHA256 under a per-tenant key, hex. The same value always gives the same token
     /// (receivers can still join on it); without the tenant key it cannot be reversed or
@@ -350,6 +359,33 @@ impl Keyring {
         cache.insert(key.contact_id, (key.clone(), Instant::now()));
     }
 
+}
+
+/// Hashes search terms under one tenant's search key.
+#[derive(Clone)]
+pub struct TermHasher {
+    mac: Hmac<Sha256>,
+}
+
+impl TermHasher {
+    /// A term's entry in the index: the first 64 bits of its keyed hash.
+    pub fn term(&self, term: &str) -> i64 {
+        self.hash(b"t", term.as_bytes())
+    }
+
+    /// A fingerprint of indexed content, to tell whether it changed.
+    pub fn fingerprint(&self, content: &str) -> i64 {
+        self.hash(b"f", content.as_bytes())
+    }
+
+    fn hash(&self, domain: &[u8], bytes: &[u8]) -> i64 {
+        let mut mac = self.mac.clone();
+        mac.update(domain);
+        mac.update(&[0]);
+        mac.update(bytes);
+        let out = mac.finalize().into_bytes();
+        i64::from_be_bytes(out[..8].try_into().unwrap_or_default())
+    }
 }
 
 fn link_mac(root: &SecretKey, purpose: &str, tenant_id: Uuid, channel_id: Uuid, id: Uuid) -> String {

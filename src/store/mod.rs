@@ -32,6 +32,7 @@ pub mod policies;
 pub mod privacy;
 pub mod reads;
 mod rows;
+pub mod search;
 pub mod sessions;
 pub mod team;
 pub mod templates;

@@ -92,6 +92,8 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             expect: [401, 404, 201, 201],
         },
         Case { method: Method::GET, template: "/v1/contacts", body: None, expect: [401, 200, 200, 200] },
+        // Without `q`: every caller that may search is told what is missing.
+        Case { method: Method::GET, template: "/v1/search", body: None, expect: [401, 422, 422, 422] },
         Case { method: Method::POST, template: "/v1/contacts", body: Some(json!({"name": "Bo"})), expect: [401, 201, 201, 201] },
         Case { method: Method::GET, template: "/v1/contacts/{contact}", body: None, expect: [401, 404, 200, 200] },
         Case { method: Method::PATCH, template: "/v1/contacts/{contact}", body: Some(json!({"name": "Ana B."})), expect: [401, 404, 200, 200] },

@@ -28,6 +28,7 @@ mod messenger;
 mod whatsapp;
 mod openapi;
 mod privacy;
+mod search;
 mod routing;
 mod scale_out;
 mod security;

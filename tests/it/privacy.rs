@@ -59,7 +59,7 @@ pub(crate) async fn blobs(app: &TestApp, sql: &str, id: &str) -> Vec<Vec<u8>> {
 
 /// Everything the database holds, as bytes: the SQLite file and its log, or on PostgreSQL the
 /// text of every row of every table.
-async fn everything(app: &TestApp) -> Vec<u8> {
+pub(crate) async fn everything(app: &TestApp) -> Vec<u8> {
     match app.backend {
         Backend::Sqlite => {
             let mut bytes = std::fs::read(app.sqlite_path()).expect("database file");
@@ -90,7 +90,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Whether a database dump still holds this value (raw in SQLite, hex text in PostgreSQL).
-fn holds(dump: &[u8], backend: Backend, value: &[u8]) -> bool {
+pub(crate) fn holds(dump: &[u8], backend: Backend, value: &[u8]) -> bool {
     let needle = match backend {
         Backend::Sqlite => value.to_vec(),
         Backend::Postgres => hex(value).into_bytes(),
