@@ -21,6 +21,13 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum SearchCommand {
+    /// Index everything not indexed yet (what was stored before the index existed, or around
+    /// it), then print how many documents and entries the index holds.
+    Reindex,
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the server (migrates the database first).
     Serve,
@@ -74,6 +81,37 @@ enum Command {
         tenant: Option<Uuid>,
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Fill a tenant with realistic history (channels, agents, contacts, conversations and
+    /// messages in six languages over the past days), sealed and indexed as the hub does it;
+    /// for benchmarks and trials. Prints a summary with probes: order numbers of known age.
+    Seed {
+        #[arg(long)]
+        tenant: Uuid,
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 1_000)]
+        conversations: usize,
+        #[arg(long, default_value_t = 500)]
+        contacts: usize,
+        #[arg(long, default_value_t = 4)]
+        channels: usize,
+        #[arg(long, default_value_t = 10)]
+        operators: usize,
+        /// How far back the history reaches.
+        #[arg(long, default_value_t = 730)]
+        days: u32,
+        /// The same seed gives the same history.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Leave the search index to the hub's next start.
+        #[arg(long)]
+        no_index: bool,
+    },
+    /// The search index.
+    Search {
+        #[command(subcommand)]
+        command: SearchCommand,
     },
     /// Print a tenant's record of processing activities (GDPR Art. 30(2)), generated from the
     /// live configuration: channels, subprocessors in use, transfers, retention, security.
@@ -335,6 +373,31 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let db = tenant_db(&dbs, tenant).await?;
             let erased = omnibridge::runtime::cli::erase_contact(db, &keyring, tenant, contact).await?;
             println!("{}", serde_json::to_string_pretty(&erased)?);
+            Ok(())
+        }
+        Command::Seed { tenant, messages, conversations, contacts, channels, operators, days, seed, no_index } => {
+            let config = Arc::new(config);
+            let keyring = omnibridge::keyring(&config).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
+            let db = tenant_db(&dbs, tenant).await?;
+            let plan = omnibridge::runtime::seed::Plan { tenant_id: tenant, channels, operators, contacts, conversations, messages, days, seed, index: !no_index };
+            let bar = omnibridge::runtime::cli::progress_bar("messages");
+            let seeded = omnibridge::runtime::seed::seed(db, &keyring, &plan, &bar).await?;
+            println!("{}", serde_json::to_string_pretty(&seeded)?);
+            Ok(())
+        }
+        Command::Search { command: SearchCommand::Reindex } => {
+            let config = Arc::new(config);
+            let keyring = omnibridge::keyring(&config).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
+            let bar = omnibridge::runtime::cli::progress_bar("documents");
+            let stop = tokio_util::sync::CancellationToken::new();
+            for db in dbs.all() {
+                omnibridge::store::search::restart_backfill(db).await?;
+                let done = omnibridge::search::backfill(db, &keyring, 2000, &stop, |d| bar(d.messages + d.subjects + d.contacts, 0)).await?;
+                let (documents, entries) = omnibridge::store::search::size(db).await?;
+                println!("{}", serde_json::json!({"indexed": done, "documents": documents, "entries": entries}));
+            }
             Ok(())
         }
         Command::Purge { tenant, dry_run } => {

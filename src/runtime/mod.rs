@@ -5,4 +5,5 @@
 pub mod cli;
 pub mod regions;
 pub mod relay;
+pub mod seed;
 pub mod serve;

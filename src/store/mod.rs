@@ -33,6 +33,7 @@ pub mod privacy;
 pub mod reads;
 mod rows;
 pub mod search;
+pub mod seed;
 pub mod sessions;
 pub mod team;
 pub mod templates;

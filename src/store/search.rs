@@ -433,3 +433,11 @@ pub async fn with_match_from(db: &Db, conversation_ids: &[Uuid], terms: &[i64], 
         q.fetch_all(p).await
     })?)
 }
+
+/// Makes the next backfill look through everything again (after rows were written around the
+/// index, e.g. by the seeder).
+pub async fn restart_backfill(db: &Db) -> StoreResult<()> {
+    const SQL: &str = "DELETE FROM search_backfill";
+    on_db!(db, |p| sqlx::query(SQL).execute(p).await.map(|_| ()))?;
+    Ok(())
+}

@@ -10,7 +10,7 @@ use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
 use crate::privacy::{everything, holds, request};
 
-backend_tests!(search_finds_words_prefixes_and_other_scripts, an_erased_contact_leaves_nothing_in_the_index,);
+backend_tests!(search_finds_words_prefixes_and_other_scripts, an_erased_contact_leaves_nothing_in_the_index, a_word_from_a_year_ago_is_found_among_seeded_history,);
 
 fn data(list: &Value) -> Vec<Value> {
     list["data"].as_array().cloned().unwrap_or_default()
@@ -171,4 +171,36 @@ async fn an_erased_contact_leaves_nothing_in_the_index(backend: Backend) {
     for plain in ["zanzibar", "Quokka", "Wilhelmina"] {
         assert!(!holds(&dump, Backend::Sqlite, plain.as_bytes()), "{plain} is still stored");
     }
+}
+
+async fn a_word_from_a_year_ago_is_found_among_seeded_history(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (tenant, admin) = app.create_tenant("Shop");
+    let out = app.cli(&["seed", "--tenant", &tenant, "--messages", "600", "--conversations", "120", "--contacts", "40", "--days", "730", "--seed", "7"]);
+    assert!(out.status.success(), "seed failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seeded: Value = serde_json::from_slice(&out.stdout).expect("the seeder prints JSON");
+    assert_eq!(seeded["messages"], 600);
+    assert!(seeded["index_entries"].as_i64().is_some_and(|n| n > 600), "{seeded}");
+    let probes = seeded["probes"].as_array().expect("probes");
+    let old = probes.iter().find(|p| p["days_ago"].as_u64().is_some_and(|d| (365..700).contains(&d))).expect("a probe from a year ago or more");
+    let order = old["query"].as_str().expect("query");
+
+    // The order number as typed, and by its digits alone.
+    let found = search(&app, &admin, &format!("q={order}")).await;
+    let ids: Vec<Value> = data(&found).iter().map(|r| r["message"]["id"].clone()).collect();
+    assert!(ids.contains(&old["message_id"]), "{order} from {} days ago: {found}", old["days_ago"]);
+    let digits = &order[2..];
+    let by_digits = search(&app, &admin, &format!("q={digits}&type=conversations")).await;
+    assert_eq!(data(&by_digits)[0]["conversation"]["id"], old["conversation_id"], "{by_digits}");
+    // Narrowed to the year it was written in, it is still there; to the last month, it is not.
+    let year_ago = time::OffsetDateTime::now_utc() - time::Duration::days(old["days_ago"].as_i64().expect("days") + 2);
+    let since = format!("{}-{:02}-{:02}", year_ago.year(), year_ago.month() as u8, year_ago.day());
+    assert!(!data(&search(&app, &admin, &format!("q={digits}&since={since}")).await).is_empty());
+    let last_month = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+    let recent = format!("{}-{:02}-{:02}", last_month.year(), last_month.month() as u8, last_month.day());
+    assert!(data(&search(&app, &admin, &format!("q={digits}&since={recent}")).await).is_empty());
+    // Seeded history is in six languages: the Cyrillic and Japanese words of its phrases are
+    // found among it.
+    assert!(!data(&search(&app, &admin, "q=%D0%B7%D0%B0%D0%BA%D0%B0%D0%B7").await).is_empty(), "заказ");
+    assert!(!data(&search(&app, &admin, "q=%E6%B3%A8%E6%96%87").await).is_empty(), "注文");
 }
