@@ -32,7 +32,7 @@ run_benchmarks() {
     local key
     key=$(OMNIBRIDGE_DATABASE_URL="$url" OMNIBRIDGE_DATA_DIR="$WORK/data" "$BIN" tenant create Bench --region eu --json |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
-    bench_one "$backend" "http://127.0.0.1:$port" "$key"
+    CURRENT_URL="$url" bench_one "$backend" "http://127.0.0.1:$port" "$key"
     local rss
     rss=$(ps -o rss= -p "$SERVER" | tr -d ' ')
     echo "{\"label\":\"$backend\",\"server_rss_mb\":$((rss / 1024))}"

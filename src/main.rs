@@ -25,6 +25,8 @@ enum SearchCommand {
     /// Index everything not indexed yet (what was stored before the index existed, or around
     /// it), then print how many documents and entries the index holds.
     Reindex,
+    /// How large the index is: documents, entries, bytes on disk, per message.
+    Stats,
 }
 
 #[derive(Subcommand)]
@@ -397,6 +399,22 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 let done = omnibridge::search::backfill(db, &keyring, 2000, &stop, |d| bar(d.messages + d.subjects + d.contacts, 0)).await?;
                 let (documents, entries) = omnibridge::store::search::size(db).await?;
                 println!("{}", serde_json::json!({"indexed": done, "documents": documents, "entries": entries}));
+            }
+            Ok(())
+        }
+        Command::Search { command: SearchCommand::Stats } => {
+            let config = Arc::new(config);
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
+            for db in dbs.all() {
+                let (documents, entries) = omnibridge::store::search::size(db).await?;
+                let bytes = omnibridge::store::search::bytes_on_disk(db).await?;
+                let messages = omnibridge::store::search::message_count(db).await?;
+                let per = |n: i64| (messages > 0).then(|| n as f64 / messages as f64);
+                println!(
+                    "{}",
+                    serde_json::json!({"messages": messages, "documents": documents, "entries": entries, "bytes": bytes,
+                        "entries_per_message": per(entries), "bytes_per_message": bytes.and_then(per)})
+                );
             }
             Ok(())
         }

@@ -441,3 +441,26 @@ pub async fn restart_backfill(db: &Db) -> StoreResult<()> {
     on_db!(db, |p| sqlx::query(SQL).execute(p).await.map(|_| ()))?;
     Ok(())
 }
+
+/// Bytes the index takes on disk (tables and their indexes), where the database can tell:
+/// PostgreSQL always, SQLite when built with its `dbstat` table.
+pub async fn bytes_on_disk(db: &Db) -> StoreResult<Option<i64>> {
+    Ok(match db {
+        Db::Pg(p) => Some(
+            sqlx::query_scalar("SELECT (pg_total_relation_size('search_terms') + pg_total_relation_size('search_docs'))::bigint")
+                .fetch_one(p)
+                .await?,
+        ),
+        Db::Sqlite(p) => sqlx::query_scalar(
+            "SELECT SUM(pgsize) FROM dbstat WHERE name IN ('search_terms', 'search_terms_doc', 'search_docs', 'search_docs_message', 'search_docs_conversation', 'search_docs_contact')",
+        )
+        .fetch_one(p)
+        .await
+        .ok(),
+    })
+}
+
+/// Messages stored (for per-message figures).
+pub async fn message_count(db: &Db) -> StoreResult<i64> {
+    Ok(on_db!(db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(p).await)?)
+}
