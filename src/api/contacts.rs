@@ -192,7 +192,9 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
     let (row, key) = load(&state, &auth, &id).await?;
     let identities = store::contacts::identities_in_range(&state.db, auth.tenant_id, row.id, row.id).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.read", "contact", Some(row.id), None).await;
-    let mut view = serde_json::to_value(present::contact(&row, &identities, &key)?).unwrap_or_default();
+    let mut contact = present::contact(&row, &identities, &key)?;
+    contact.labels = Some(crate::inbox::labels::labels_by_owner(&state.db, store::labels::Labelled::Contacts, &[row.id]).await?.remove(&row.id).unwrap_or_default());
+    let mut view = serde_json::to_value(contact).unwrap_or_default();
     // A contact merged into another stays readable by id, saying where it went.
     if let Some(into) = store::merges::merged_into(&state.db, row.id).await? {
         view["merged_into"] = serde_json::json!(into);

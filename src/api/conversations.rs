@@ -155,12 +155,19 @@ pub async fn find(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Conversa
     store::conversations::get(&state.db, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("conversation"))
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
+async fn list(State(state): State<AppState>, auth: Auth, Query(mut q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
+    // A saved view's filters, where the request does not say otherwise.
+    if let Some(view) = q.get("view").filter(|v| !v.is_empty()).cloned() {
+        for (name, value) in saved_view_filters(&state, &auth, &view).await? {
+            q.entry(name).or_insert(value);
+        }
+    }
     let params = ListParams(q);
     let (limit, cursor) = (params.limit()?, params.cursor()?);
     let mut filter = ConversationFilter {
         status: params.one_of("status", CONVERSATION_STATUSES)?,
         channel_id: params.uuid("channel_id")?,
+        label_id: label_filter(&state, &auth, params.raw("label")).await?,
         ..Default::default()
     };
     match params.raw("assignee") {
@@ -178,7 +185,11 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
         store::privacy::restricted_among(&state.db, &page.items.iter().map(|r| r.contact_id).collect::<Vec<_>>()).await?.into_iter().collect()
     };
     let visible: Vec<ConversationRow> = page.items.iter().filter(|c| !hidden.contains(&c.contact_id)).cloned().collect();
-    let data: Vec<ConversationView> = visible.iter().map(present::conversation).collect();
+    let mut labels = crate::inbox::labels::labels_by_owner(&state.db, store::labels::Labelled::Conversations, &visible.iter().map(|c| c.id).collect::<Vec<_>>()).await?;
+    let data: Vec<ConversationView> = visible
+        .iter()
+        .map(|c| ConversationView { labels: Some(labels.remove(&c.id).unwrap_or_default()), ..present::conversation(c) })
+        .collect();
     // `include=summary`: what an inbox row shows (who, the last message, waiting, unread).
     if params.raw("include").is_some_and(|v| v.split(',').any(|w| w.trim() == "summary")) {
         let summaries = crate::inbox::overview::summaries(&state.db, &state.keyring, auth.tenant_id, auth.operator_id, &visible).await?;
@@ -196,6 +207,30 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
     Ok(Json(list_body(data, page.next_cursor)))
 }
 
+/// A label named by id or by name (`label=refund`), for filters.
+pub async fn label_filter(state: &AppState, auth: &Auth, given: Option<&str>) -> ApiResult<Option<Uuid>> {
+    let Some(given) = given else { return Ok(None) };
+    let found = match Uuid::parse_str(given) {
+        Ok(id) => store::labels::get(&state.db, auth.tenant_id, id).await?,
+        Err(_) => store::labels::by_name(&state.db, auth.tenant_id, given).await?,
+    };
+    found.map(|l| Some(l.id)).ok_or_else(|| ApiError::invalid("label", "no label with this id or name"))
+}
+
+/// The filters of a saved view the caller sees (their own or a shared one), as query values.
+async fn saved_view_filters(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Vec<(String, String)>> {
+    let row = match Uuid::parse_str(id) {
+        Ok(id) => store::labels::view(&state.db, auth.tenant_id, id).await?,
+        Err(_) => None,
+    };
+    let row = row.filter(|v| v.operator_id.is_none() || v.operator_id == auth.operator_id).ok_or_else(|| ApiError::invalid("view", "no saved view with this id"))?;
+    let filters: serde_json::Value = serde_json::from_str(&row.filters).unwrap_or_default();
+    Ok(filters
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect())
+        .unwrap_or_default())
+}
+
 /// `POST /v1/conversations/{id}/read`: the calling operator has read the conversation up to
 /// now (its unread count for them is zero).
 async fn read(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -208,7 +243,8 @@ async fn read(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
 async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     let conversation = find(&state, &auth, &id).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.read", "conversation", Some(conversation.id), None).await;
-    let mut view = serde_json::to_value(present::conversation(&conversation)).unwrap_or_default();
+    let labels = crate::inbox::labels::labels_by_owner(&state.db, store::labels::Labelled::Conversations, &[conversation.id]).await?.remove(&conversation.id).unwrap_or_default();
+    let mut view = serde_json::to_value(ConversationView { labels: Some(labels), ..present::conversation(&conversation) }).unwrap_or_default();
     // On channels with a reply window (WhatsApp, Messenger, Instagram): whether free text may
     // be sent now, and until when.
     if let Some(channel) = state.channels.get(conversation.channel_id).await?

@@ -27,6 +27,7 @@ mod operators;
 mod ops;
 mod pagination;
 pub mod rate_limit;
+mod labels;
 mod links;
 mod privacy;
 pub mod realtime;
@@ -64,6 +65,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(mail::router())
         .merge(contacts::router())
         .merge(search::router())
+        .merge(labels::router())
         .merge(links::router())
         .merge(consents::router())
         .merge(operators::router())

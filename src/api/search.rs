@@ -60,6 +60,7 @@ async fn find(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
         since: params.time("since")?,
         until: params.time("until")?,
         hide_restricted: auth.role != Role::Admin,
+        label_id: super::conversations::label_filter(&state, &auth, params.raw("label")).await?,
         ..Default::default()
     };
     match params.raw("assignee") {

@@ -105,6 +105,18 @@ pub struct ConversationView {
     pub created_at: String,
     pub updated_at: String,
     pub last_message_at: String,
+    /// The conversation's labels (in reads, lists and label changes; absent from other events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<LabelView>>,
+}
+
+/// A label as it is shown on what carries it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LabelView {
+    pub id: Uuid,
+    pub name: String,
+    /// `#rrggbb`.
+    pub color: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,6 +141,9 @@ pub struct ContactView {
     pub identities: Vec<IdentityView>,
     pub created_at: String,
     pub updated_at: String,
+    /// The contact's labels (in reads and label changes; absent from other events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<LabelView>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

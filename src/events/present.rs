@@ -129,6 +129,7 @@ pub fn conversation(row: &ConversationRow) -> ConversationView {
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
         last_message_at: rfc3339(row.last_message_at),
+        labels: None,
     }
 }
 
@@ -155,6 +156,7 @@ pub fn contact(row: &ContactRow, identities: &[IdentityRow], key: &DataKey) -> R
         identities: identities.iter().map(|i| identity(i, key)).collect::<Result<_, _>>()?,
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
+        labels: None,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod assignment;
 pub mod csat;
 pub mod forward;
 pub mod hours;
+pub mod labels;
 pub mod overview;
 pub mod participants;
 pub mod signatures;

@@ -279,9 +279,16 @@ pub async fn seed(db: &Db, keyring: &Keyring, plan: &Plan, progress: &(dyn Fn(u6
     let tenant_id = plan.tenant_id;
 
     let mut tx = db.begin().await?;
+    // The hub's own live chat: the kind that holds its sessions itself.
+    let kinds = crate::channels::registry::Kinds::described();
+    let kind = kinds
+        .all()
+        .find(|k| k.capabilities().live_sessions)
+        .map(|k| k.name())
+        .ok_or(SeedError::Plan("no live chat kind is built in"))?;
     let channel_names: Vec<String> = (1..=plan.channels).map(|i| format!("Website {i}")).collect();
     let channels: Vec<Uuid> = (0..plan.channels).map(|_| id_at(oldest - DAY_MICROS, &mut rng)).collect();
-    rows::channels(&mut tx, &channels.iter().zip(&channel_names).map(|(id, name)| SeedChannel { id: *id, tenant_id, kind: "webchat", name, created_at: oldest - DAY_MICROS }).collect::<Vec<_>>()).await?;
+    rows::channels(&mut tx, &channels.iter().zip(&channel_names).map(|(id, name)| SeedChannel { id: *id, tenant_id, kind, name, created_at: oldest - DAY_MICROS }).collect::<Vec<_>>()).await?;
     let operator_names: Vec<(String, String)> = (1..=plan.operators).map(|i| (format!("Agent {i}"), format!("agent{i}.{}@example.com", plan.seed))).collect();
     let operators: Vec<Uuid> = (0..plan.operators).map(|_| id_at(oldest - DAY_MICROS, &mut rng)).collect();
     rows::operators(&mut tx, &operators.iter().zip(&operator_names).map(|(id, (name, email))| SeedOperator { id: *id, tenant_id, name, email, created_at: oldest - DAY_MICROS }).collect::<Vec<_>>()).await?;

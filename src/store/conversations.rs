@@ -23,6 +23,8 @@ pub struct ConversationFilter {
     pub assignee_id: Option<Uuid>,
     pub unassigned: bool,
     pub contact_id: Option<Uuid>,
+    /// Carries this label.
+    pub label_id: Option<Uuid>,
 }
 
 pub async fn insert<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, contact_id: Uuid, channel_id: Uuid) -> StoreResult<ConversationRow> {
@@ -71,7 +73,9 @@ pub async fn list<'a>(
                        FROM conversations WHERE tenant_id = $1 \
                        AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR channel_id = $3) \
                        AND ($4 IS NULL OR assignee_id = $4) AND ($5 = FALSE OR assignee_id IS NULL) \
-                       AND ($6 IS NULL OR id < $6) AND ($8 IS NULL OR contact_id = $8) ORDER BY id DESC LIMIT $7";
+                       AND ($6 IS NULL OR id < $6) AND ($8 IS NULL OR contact_id = $8) \
+                       AND ($9 IS NULL OR EXISTS (SELECT 1 FROM conversation_labels l WHERE l.conversation_id = conversations.id AND l.label_id = $9)) \
+                       ORDER BY id DESC LIMIT $7";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
         .bind(tenant_id)
         .bind(filter.status.as_deref())
@@ -81,6 +85,7 @@ pub async fn list<'a>(
         .bind(before)
         .bind(limit as i64 + 1)
         .bind(filter.contact_id)
+        .bind(filter.label_id)
         .fetch_all(c)
         .await)?)
 }

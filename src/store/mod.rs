@@ -21,6 +21,7 @@ pub mod hours;
 pub mod invitations;
 pub mod key_roots;
 pub mod keys;
+pub mod labels;
 pub mod links;
 pub mod mailboxes;
 pub mod merges;

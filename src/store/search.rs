@@ -209,6 +209,8 @@ pub struct SearchFilter {
     pub until: Option<i64>,
     /// Leave restricted contacts out (everyone but admins).
     pub hide_restricted: bool,
+    /// The conversation (or, for contacts, the contact) carries this label.
+    pub label_id: Option<Uuid>,
 }
 
 row_struct! {
@@ -263,6 +265,10 @@ pub async fn matching(
     }
     if filter.hide_restricted {
         sql.push_str(" AND NOT c.restricted");
+    }
+    if let Some(label) = filter.label_id {
+        let (table, column, owner) = if target == Target::Contacts { ("contact_labels", "contact_id", "c.id") } else { ("conversation_labels", "conversation_id", "v.id") };
+        sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM {table} l WHERE l.{column} = {owner} AND l.label_id = {})", bind(Bind::Uuid(label))));
     }
     if target != Target::Contacts {
         let columns = [("v.channel_id", filter.channel_id), ("v.id", filter.conversation_id), ("v.contact_id", filter.contact_id), ("v.assignee_id", filter.assignee_id)];

@@ -19,6 +19,7 @@ mod email_people;
 mod event_log;
 mod hardening;
 mod inbox;
+mod labels;
 mod sms;
 mod team;
 mod operator_mail;

@@ -1,0 +1,170 @@
+//! Labels and saved views as a support team uses them: an admin defines labels, agents put them
+//! on conversations and contacts in bulk, the inbox and search filter by them, integrations see
+//! them in webhook payloads, and operators save filters as views of their own or for the team.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp};
+use crate::receiver::Receiver;
+
+backend_tests!(labels_sort_conversations_and_contacts_everywhere, saved_views_keep_an_operators_filters,);
+
+fn data(list: &Value) -> Vec<Value> {
+    list["data"].as_array().cloned().unwrap_or_default()
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    data(list).iter().filter_map(|c| c["id"].as_str().map(str::to_owned)).collect()
+}
+
+/// Three visitors write; returns (conversation id, contact id) each.
+async fn three_conversations(app: &TestApp, admin: &str) -> Vec<(String, String)> {
+    let channel = app.webchat_channel(admin).await;
+    let mut out = Vec::new();
+    for (name, text) in [("Ana", "I want a refund for the lamp"), ("Ben", "Refund please, the chair broke"), ("Cleo", "Where is my parcel?")] {
+        let (token, _) = app.visitor(&channel, json!({"name": name})).await;
+        let (_, said) = app.visitor_says(&token, json!({"text": text})).await;
+        let conversation = said["conversation_id"].as_str().expect("conversation").to_owned();
+        let (_, shown) = app.get(&format!("/v1/conversations/{conversation}"), admin).await;
+        out.push((conversation, shown["contact_id"].as_str().expect("contact").to_owned()));
+    }
+    out
+}
+
+async fn labels_sort_conversations_and_contacts_everywhere(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let receiver = Receiver::start().await;
+    let (tenant, admin) = app.create_tenant("Shop");
+    let agent = app.create_key(&tenant, "agent");
+    let (status, endpoint) = app.post("/v1/webhooks/endpoints", &admin, json!({"url": receiver.url, "country": "DE", "event_types": ["conversation.updated", "contact.updated"]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+    let talks = three_conversations(&app, &admin).await;
+    let (ana, ben, cleo) = (&talks[0], &talks[1], &talks[2]);
+
+    // Admins define labels; agents may not.
+    let (status, refund) = app.post("/v1/labels", &admin, json!({"name": "Refund", "color": "#C2410C"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{refund}");
+    assert_eq!(refund["color"], "#c2410c");
+    let refund_id = refund["id"].as_str().expect("id").to_owned();
+    let (status, vip) = app.post("/v1/labels", &admin, json!({"name": "VIP"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{vip}");
+    assert!(vip["color"].as_str().is_some_and(|c| c.starts_with('#') && c.len() == 7), "a colour is given: {vip}");
+    assert_eq!(app.post("/v1/labels", &agent, json!({"name": "Agents' own"})).await.0, StatusCode::FORBIDDEN);
+    for (body, field) in [(json!({"name": "Refund"}), "name"), (json!({"name": ""}), "name"), (json!({"name": "Late", "color": "orange"}), "color")] {
+        let (status, problem) = app.post("/v1/labels", &admin, body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {problem}");
+        assert!(problem.to_string().contains(field), "{body}: {problem}");
+    }
+
+    // An agent labels two conversations and a contact at once.
+    let (status, changed) = app.post(&format!("/v1/labels/{refund_id}/apply"), &agent, json!({"conversation_ids": [ana.0, ben.0], "contact_ids": [ana.1]})).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["changed"]["conversations"].as_array().map(Vec::len), Some(2));
+    let (_, filtered) = app.get("/v1/conversations?label=Refund", &agent).await;
+    let mut expected = vec![ana.0.clone(), ben.0.clone()];
+    expected.sort();
+    let mut got = ids(&filtered);
+    got.sort();
+    assert_eq!(got, expected);
+    assert_eq!(data(&filtered)[0]["labels"][0]["name"], "Refund");
+    let (_, shown) = app.get(&format!("/v1/conversations/{}", ana.0), &agent).await;
+    assert_eq!(shown["labels"], json!([{"id": refund_id, "name": "Refund", "color": "#c2410c"}]));
+    let (_, contact) = app.get(&format!("/v1/contacts/{}", ana.1), &agent).await;
+    assert_eq!(contact["labels"][0]["name"], "Refund", "{contact}");
+    let (_, cleo_shown) = app.get(&format!("/v1/conversations/{}", cleo.0), &agent).await;
+    assert_eq!(cleo_shown["labels"], json!([]));
+
+    // Integrations see the labels in the events of the change.
+    let got = receiver
+        .wait_until(Duration::from_secs(20), |r| {
+            r.iter().filter(|d| d.json()["type"] == "conversation.updated").count() >= 2 && r.iter().any(|d| d.json()["type"] == "contact.updated")
+        })
+        .await;
+    let conversation_event = got.iter().map(|d| d.json()).find(|e| e["type"] == "conversation.updated" && e["data"]["id"] == ben.0.as_str()).expect("Ben's event");
+    assert_eq!(conversation_event["data"]["labels"][0]["name"], "Refund");
+    let contact_event = got.iter().map(|d| d.json()).find(|e| e["type"] == "contact.updated").expect("contact event");
+    assert_eq!(contact_event["data"]["id"], ana.1.as_str());
+    assert_eq!(contact_event["data"]["labels"][0]["name"], "Refund");
+
+    // Filters combine with search and with each other.
+    let found = app.wait_for(&agent, "/v1/search?q=refund&label=Refund", |r| data(r).len() == 2).await;
+    assert_eq!(data(&found).len(), 2);
+    let (_, vip_only) = app.get(&format!("/v1/search?q=refund&label={}", vip["id"].as_str().expect("id")), &agent).await;
+    assert!(data(&vip_only).is_empty());
+    app.wait_for(&agent, "/v1/search?q=ana&type=contacts&label=Refund", |r| data(r).len() == 1).await;
+    let (status, problem) = app.get("/v1/conversations?label=Nope", &agent).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(problem.to_string().contains("label"), "{problem}");
+
+    // Taking it off, renaming, and bulk changes limited to the tenant's own conversations.
+    let (status, _) = app.post(&format!("/v1/labels/{refund_id}/remove"), &agent, json!({"conversation_ids": [ben.0]})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, filtered) = app.get("/v1/conversations?label=Refund", &agent).await;
+    assert_eq!(ids(&filtered), [ana.0.clone()]);
+    let (status, renamed) = app.patch(&format!("/v1/labels/{refund_id}"), &admin, json!({"name": "Refunds"})).await;
+    assert_eq!((status, renamed["name"].as_str()), (StatusCode::OK, Some("Refunds")));
+    let (_, list) = app.get("/v1/labels", &agent).await;
+    let listed = data(&list).into_iter().find(|l| l["id"] == refund_id.as_str()).expect("listed");
+    assert_eq!((listed["name"].as_str(), listed["conversations"].as_i64(), listed["contacts"].as_i64()), (Some("Refunds"), Some(1), Some(1)));
+    let (_, stranger) = app.create_tenant("Other shop");
+    let (_, theirs) = app.post("/v1/labels", &stranger, json!({"name": "Theirs"})).await;
+    let (status, problem) = app.post(&format!("/v1/labels/{}/apply", theirs["id"].as_str().expect("id")), &stranger, json!({"conversation_ids": [ana.0]})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(problem.to_string().contains("conversation_ids"), "{problem}");
+    assert_eq!(app.post(&format!("/v1/labels/{refund_id}/apply"), &stranger, json!({"conversation_ids": [cleo.0]})).await.0, StatusCode::NOT_FOUND);
+
+    // Deleting a label takes it off everything.
+    assert_eq!(app.call(reqwest::Method::DELETE, &format!("/v1/labels/{refund_id}"), Some(&admin), None).await.0, StatusCode::NO_CONTENT);
+    let (_, shown) = app.get(&format!("/v1/conversations/{}", ana.0), &agent).await;
+    assert_eq!(shown["labels"], json!([]));
+}
+
+async fn saved_views_keep_an_operators_filters(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let (status, olga) = app.post("/v1/operators", &admin, json!({"name": "Olga", "role": "agent"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{olga}");
+    let (_, key) = app.post("/v1/api-keys", &admin, json!({"name": "Olga", "role": "agent", "operator_id": olga["id"]})).await;
+    let agent = key["api_key"].as_str().expect("key").to_owned();
+    let talks = three_conversations(&app, &admin).await;
+    let (_, label) = app.post("/v1/labels", &admin, json!({"name": "Refund"})).await;
+    app.post(&format!("/v1/labels/{}/apply", label["id"].as_str().expect("id")), &admin, json!({"conversation_ids": [talks[0].0, talks[1].0]})).await;
+    app.patch(&format!("/v1/conversations/{}", talks[1].0), &admin, json!({"status": "resolved"})).await;
+
+    // Olga saves "open refunds" for herself.
+    let (status, view) = app.post("/v1/views", &agent, json!({"name": "Open refunds", "filters": {"status": "open", "label": "Refund"}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{view}");
+    assert_eq!(view["shared"], false);
+    let view_id = view["id"].as_str().expect("id").to_owned();
+    let (_, listed) = app.get(&format!("/v1/conversations?view={view_id}"), &agent).await;
+    assert_eq!(ids(&listed), [talks[0].0.clone()]);
+    // A parameter of the request wins over the view's.
+    let (_, resolved) = app.get(&format!("/v1/conversations?view={view_id}&status=resolved"), &agent).await;
+    assert_eq!(ids(&resolved), [talks[1].0.clone()]);
+
+    // Shared views are an admin's to make; everyone sees them; a private one is its owner's.
+    assert_eq!(app.post("/v1/views", &agent, json!({"name": "Team", "shared": true, "filters": {}})).await.0, StatusCode::FORBIDDEN);
+    let (status, team) = app.post("/v1/views", &admin, json!({"name": "Unassigned", "shared": true, "filters": {"assignee": "none"}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{team}");
+    let (_, mine) = app.get("/v1/views", &agent).await;
+    let names: Vec<String> = data(&mine).iter().filter_map(|v| v["name"].as_str().map(str::to_owned)).collect();
+    assert_eq!(names, ["Open refunds", "Unassigned"]);
+    let (_, admins) = app.get("/v1/views", &admin).await;
+    assert!(data(&admins).iter().all(|v| v["name"] != "Open refunds"), "another operator's view stays theirs: {admins}");
+    assert_eq!(app.get(&format!("/v1/conversations?view={view_id}"), &admin).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Filters are checked when saved, naming the filter.
+    for (filters, field) in [(json!({"status": "someday"}), "filters.status"), (json!({"colour": "red"}), "filters"), (json!({"channel_id": "x"}), "filters.channel_id")] {
+        let (status, problem) = app.post("/v1/views", &agent, json!({"name": "Bad", "filters": filters})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert!(problem.to_string().contains(field), "{field}: {problem}");
+    }
+    let (status, renamed) = app.patch(&format!("/v1/views/{view_id}"), &agent, json!({"name": "Refunds to do"})).await;
+    assert_eq!((status, renamed["name"].as_str()), (StatusCode::OK, Some("Refunds to do")));
+    assert_eq!(app.call(reqwest::Method::DELETE, &format!("/v1/views/{view_id}"), Some(&admin), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.call(reqwest::Method::DELETE, &format!("/v1/views/{view_id}"), Some(&agent), None).await.0, StatusCode::NO_CONTENT);
+}
