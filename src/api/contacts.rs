@@ -193,6 +193,9 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
     let identities = store::contacts::identities_in_range(&state.db, auth.tenant_id, row.id, row.id).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.read", "contact", Some(row.id), None).await;
     let mut contact = present::contact(&row, &identities, &key)?;
+    let definitions = crate::contacts::attributes::definitions(&state.db, auth.tenant_id).await?;
+    let keys = std::collections::HashMap::from([(row.id, key.clone())]);
+    contact.custom_attributes = crate::contacts::attributes::read(&state.db, &definitions, "contact", &[row.id], &keys).await?.remove(&row.id);
     contact.labels = Some(crate::inbox::labels::labels_by_owner(&state.db, store::labels::Labelled::Contacts, &[row.id]).await?.remove(&row.id).unwrap_or_default());
     let mut view = serde_json::to_value(contact).unwrap_or_default();
     // A contact merged into another stays readable by id, saying where it went.

@@ -26,6 +26,7 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::events::outbox;
 use crate::events::present;
 use crate::hub::AppState;
+use crate::contacts::attributes;
 use crate::store::{self, ConversationFilter, ConversationRow, Page};
 
 pub fn router() -> Router<AppState> {
@@ -168,6 +169,7 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(mut q): Query<Has
         status: params.one_of("status", CONVERSATION_STATUSES)?,
         channel_id: params.uuid("channel_id")?,
         label_id: label_filter(&state, &auth, params.raw("label")).await?,
+        attribute: attribute_filter(&state, &auth, &params).await?,
         ..Default::default()
     };
     match params.raw("assignee") {
@@ -186,9 +188,19 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(mut q): Query<Has
     };
     let visible: Vec<ConversationRow> = page.items.iter().filter(|c| !hidden.contains(&c.contact_id)).cloned().collect();
     let mut labels = crate::inbox::labels::labels_by_owner(&state.db, store::labels::Labelled::Conversations, &visible.iter().map(|c| c.id).collect::<Vec<_>>()).await?;
+    let definitions = attributes::definitions(&state.db, auth.tenant_id).await?;
+    let mut keys = HashMap::new();
+    if definitions.iter().any(|d| d.personal && d.applies_to == "conversation") {
+        for c in &visible {
+            if let Ok(key) = state.keyring.data_key(&state.db, auth.tenant_id, c.contact_id).await {
+                keys.insert(c.id, key);
+            }
+        }
+    }
+    let mut custom = attributes::read(&state.db, &definitions, "conversation", &visible.iter().map(|c| c.id).collect::<Vec<_>>(), &keys).await?;
     let data: Vec<ConversationView> = visible
         .iter()
-        .map(|c| ConversationView { labels: Some(labels.remove(&c.id).unwrap_or_default()), ..present::conversation(c) })
+        .map(|c| ConversationView { labels: Some(labels.remove(&c.id).unwrap_or_default()), custom_attributes: custom.remove(&c.id), ..present::conversation(c) })
         .collect();
     // `include=summary`: what an inbox row shows (who, the last message, waiting, unread).
     if params.raw("include").is_some_and(|v| v.split(',').any(|w| w.trim() == "summary")) {
@@ -205,6 +217,19 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(mut q): Query<Has
         return Ok(Json(list_body(data, page.next_cursor)));
     }
     Ok(Json(list_body(data, page.next_cursor)))
+}
+
+/// One `attr.KEY=VALUE` filter on a conversation attribute: (definition, canonical value).
+async fn attribute_filter(state: &AppState, auth: &Auth, params: &ListParams) -> ApiResult<Option<(Uuid, String)>> {
+    let mut given = params.0.iter().filter(|(k, _)| k.starts_with("attr."));
+    let Some((name, value)) = given.next() else { return Ok(None) };
+    if given.next().is_some() {
+        return Err(ApiError::invalid(name, "one attribute filter at a time"));
+    }
+    let key = &name["attr.".len()..];
+    let definitions = attributes::definitions(&state.db, auth.tenant_id).await?;
+    let d = definitions.iter().find(|d| d.applies_to == "conversation" && d.key == key).ok_or_else(|| ApiError::invalid(name, "no conversation attribute with this key"))?;
+    Ok(Some((d.id, attributes::filter_value(d, value)?)))
 }
 
 /// A label named by id or by name (`label=refund`), for filters.
@@ -244,7 +269,11 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
     let conversation = find(&state, &auth, &id).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.read", "conversation", Some(conversation.id), None).await;
     let labels = crate::inbox::labels::labels_by_owner(&state.db, store::labels::Labelled::Conversations, &[conversation.id]).await?.remove(&conversation.id).unwrap_or_default();
-    let mut view = serde_json::to_value(ConversationView { labels: Some(labels), ..present::conversation(&conversation) }).unwrap_or_default();
+    let definitions = attributes::definitions(&state.db, auth.tenant_id).await?;
+    let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
+    let keys = HashMap::from([(conversation.id, key)]);
+    let custom = attributes::read(&state.db, &definitions, "conversation", &[conversation.id], &keys).await?.remove(&conversation.id);
+    let mut view = serde_json::to_value(ConversationView { labels: Some(labels), custom_attributes: custom, ..present::conversation(&conversation) }).unwrap_or_default();
     // On channels with a reply window (WhatsApp, Messenger, Instagram): whether free text may
     // be sent now, and until when.
     if let Some(channel) = state.channels.get(conversation.channel_id).await?
@@ -270,6 +299,8 @@ struct UpdateConversation {
     status: Option<String>,
     #[serde(default)]
     assignee_id: Patch<Uuid>,
+    /// Custom attributes to set (`null` removes one); the others are kept.
+    custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 async fn update(
@@ -293,11 +324,20 @@ async fn update(
             return Err(ApiError::invalid("assignee_id", "no operator with this id"));
         }
     let key = state.keyring.data_key(&state.db, auth.tenant_id, current.contact_id).await?;
+    let definitions = match &body.custom_attributes {
+        Some(_) => attributes::definitions(&state.db, auth.tenant_id).await?,
+        None => Vec::new(),
+    };
     let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
     let row = store::conversations::update(work.tx(), auth.tenant_id, current.id, &status, assignee_id)
         .await?
         .ok_or(ApiError::NotFound("conversation"))?;
-    let view = present::conversation(&row);
+    let mut view = present::conversation(&row);
+    if let Some(change) = &body.custom_attributes {
+        attributes::write(work.tx(), &definitions, "conversation", row.id, &key, change).await?;
+        let keys = std::collections::HashMap::from([(row.id, key.clone())]);
+        view.custom_attributes = attributes::read(work.tx(), &definitions, "conversation", &[row.id], &keys).await?.remove(&row.id);
+    }
     let sequence = outbox::next_sequence(work.tx(), row.id).await?;
     let event = Event::in_conversation(auth.tenant_id, events::CONVERSATION_UPDATED, row.contact_id, row.id, sequence, &view);
     work.append(Some(&key), event).await?;

@@ -160,6 +160,7 @@ impl From<crate::contacts::edit::ContactError> for ApiError {
             ContactError::Key(e) => ApiError::Key(e),
             ContactError::Crypto(e) => ApiError::Crypto(e),
             ContactError::Append(e) => e.into(),
+            ContactError::Attribute(e) => e.into(),
         }
     }
 }

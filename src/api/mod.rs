@@ -4,6 +4,7 @@
 pub mod allow_list;
 pub mod error;
 mod attachments;
+mod attributes;
 mod canned;
 mod api_keys;
 mod csat;
@@ -66,6 +67,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(contacts::router())
         .merge(search::router())
         .merge(labels::router())
+        .merge(attributes::router())
         .merge(links::router())
         .merge(consents::router())
         .merge(operators::router())

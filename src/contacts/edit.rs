@@ -32,6 +32,8 @@ pub enum ContactError {
     Crypto(#[from] CryptoError),
     #[error(transparent)]
     Append(#[from] AppendError),
+    #[error(transparent)]
+    Attribute(#[from] super::attributes::AttributeError),
 }
 
 fn invalid(field: &'static str, detail: impl Into<String>) -> ContactError {
@@ -50,6 +52,9 @@ pub struct ContactFields {
     pub email: Patch<String>,
     #[serde(default)]
     pub phone: Patch<String>,
+    /// Custom attributes to set (`null` removes one); the others are kept.
+    #[serde(default)]
+    pub custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Checked and normalized contact fields.
@@ -129,13 +134,22 @@ pub async fn apply(state: &Hub, row: store::ContactRow, key: &DataKey, body: Con
         body.email.apply(current.email.as_deref()),
         body.phone.apply(current.phone.as_deref()),
     )?;
+    let definitions = match &body.custom_attributes {
+        Some(_) => super::attributes::definitions(&state.db, row.tenant_id).await?,
+        None => Vec::new(),
+    };
     let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
     let mut row = write_fields(work.tx(), state, row.tenant_id, row.id, key, &c, false).await?;
     if let Some(flag) = body.under_minimum_age {
         store::contacts::set_under_minimum_age(work.tx(), row.tenant_id, row.id, flag).await?;
         row.under_minimum_age = flag;
     }
-    let view = view_in(work.tx(), &row, key).await?;
+    let mut view = view_in(work.tx(), &row, key).await?;
+    if let Some(change) = &body.custom_attributes {
+        super::attributes::write(work.tx(), &definitions, "contact", row.id, key, change).await?;
+        let keys = std::collections::HashMap::from([(row.id, key.clone())]);
+        view.custom_attributes = super::attributes::read(work.tx(), &definitions, "contact", &[row.id], &keys).await?.remove(&row.id);
+    }
     commit_with_event(work, key, row.tenant_id, events::CONTACT_UPDATED, &view).await?;
     Ok(view)
 }
@@ -148,7 +162,7 @@ pub fn check_rectification(fields: &serde_json::Value) -> Result<(), ContactErro
 
 fn rectification(fields: &serde_json::Value) -> Result<ContactFields, ContactError> {
     let body: ContactFields = serde_json::from_value(fields.clone()).map_err(|e| invalid("fields", e.to_string()))?;
-    if body.under_minimum_age.is_some() {
+    if body.under_minimum_age.is_some() || body.custom_attributes.is_some() {
         return Err(invalid("fields", "a rectification corrects name, email or phone"));
     }
     Ok(body)

@@ -108,6 +108,9 @@ pub struct ConversationView {
     /// The conversation's labels (in reads, lists and label changes; absent from other events).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<LabelView>>,
+    /// Custom attributes (in reads, lists and attribute changes; absent from other events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A label as it is shown on what carries it.
@@ -144,6 +147,9 @@ pub struct ContactView {
     /// The contact's labels (in reads and label changes; absent from other events).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<LabelView>>,
+    /// Custom attributes (in reads and changes; absent from other events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -130,6 +130,7 @@ pub fn conversation(row: &ConversationRow) -> ConversationView {
         updated_at: rfc3339(row.updated_at),
         last_message_at: rfc3339(row.last_message_at),
         labels: None,
+        custom_attributes: None,
     }
 }
 
@@ -157,6 +158,7 @@ pub fn contact(row: &ContactRow, identities: &[IdentityRow], key: &DataKey) -> R
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
         labels: None,
+        custom_attributes: None,
     })
 }
 

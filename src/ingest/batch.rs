@@ -306,6 +306,7 @@ async fn resolve_contacts(
             created_at: rfc3339(now),
             updated_at: rfc3339(now),
             labels: None,
+            custom_attributes: None,
         };
         events.push(Event::new(tenant_id, events::CONTACT_CREATED, Some(contact_id), &view));
         created_keys.insert(contact_id, key);

@@ -25,6 +25,8 @@ pub struct ConversationFilter {
     pub contact_id: Option<Uuid>,
     /// Carries this label.
     pub label_id: Option<Uuid>,
+    /// Has this value (canonical JSON) of this attribute.
+    pub attribute: Option<(Uuid, String)>,
 }
 
 pub async fn insert<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, contact_id: Uuid, channel_id: Uuid) -> StoreResult<ConversationRow> {
@@ -75,6 +77,7 @@ pub async fn list<'a>(
                        AND ($4 IS NULL OR assignee_id = $4) AND ($5 = FALSE OR assignee_id IS NULL) \
                        AND ($6 IS NULL OR id < $6) AND ($8 IS NULL OR contact_id = $8) \
                        AND ($9 IS NULL OR EXISTS (SELECT 1 FROM conversation_labels l WHERE l.conversation_id = conversations.id AND l.label_id = $9)) \
+                       AND ($10 IS NULL OR EXISTS (SELECT 1 FROM conversation_attributes a WHERE a.owner_id = conversations.id AND a.definition_id = $10 AND a.value = $11)) \
                        ORDER BY id DESC LIMIT $7";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
         .bind(tenant_id)
@@ -86,6 +89,8 @@ pub async fn list<'a>(
         .bind(limit as i64 + 1)
         .bind(filter.contact_id)
         .bind(filter.label_id)
+        .bind(filter.attribute.as_ref().map(|a| a.0))
+        .bind(filter.attribute.as_ref().map(|a| a.1.clone()))
         .fetch_all(c)
         .await)?)
 }

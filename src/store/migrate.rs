@@ -45,6 +45,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 28, name: "reads", sql: include_str!("../../migrations/sqlite/0028_reads.sql") },
     Migration { version: 29, name: "search", sql: include_str!("../../migrations/sqlite/0029_search.sql") },
     Migration { version: 30, name: "labels", sql: include_str!("../../migrations/sqlite/0030_labels.sql") },
+    Migration { version: 31, name: "attributes", sql: include_str!("../../migrations/sqlite/0031_attributes.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -79,6 +80,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 28, name: "reads", sql: include_str!("../../migrations/postgres/0028_reads.sql") },
     Migration { version: 29, name: "search", sql: include_str!("../../migrations/postgres/0029_search.sql") },
     Migration { version: 30, name: "labels", sql: include_str!("../../migrations/postgres/0030_labels.sql") },
+    Migration { version: 31, name: "attributes", sql: include_str!("../../migrations/postgres/0031_attributes.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \

@@ -7,6 +7,7 @@
 //! places where the dialects differ are forked in the module that needs it, by name.
 
 pub mod attachments;
+pub mod attributes;
 pub mod canned;
 pub mod channels;
 pub mod cluster;

@@ -75,6 +75,8 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let label = label["id"].as_str().expect("label").to_owned();
     let (_, view) = app.post("/v1/views", &admin, json!({"name": "Open", "shared": true, "filters": {"status": "open"}})).await;
     let view = view["id"].as_str().expect("view").to_owned();
+    let (_, attribute) = app.post("/v1/attributes", &admin, json!({"applies_to": "contact", "key": "plan", "type": "text"})).await;
+    let attribute = attribute["id"].as_str().expect("attribute").to_owned();
 
     let cases = vec![
         Case { method: Method::GET, template: "/v1/channels", body: None, expect: [401, 200, 200, 200] },
@@ -299,6 +301,14 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             expect: [401, 404, 200, 200],
         },
         Case { method: Method::DELETE, template: "/v1/labels/{label}", body: None, expect: [401, 404, 403, 204] },
+        Case { method: Method::GET, template: "/v1/attributes", body: None, expect: [401, 200, 200, 200] },
+        Case {
+            method: Method::POST,
+            template: "/v1/attributes",
+            body: Some(json!({"applies_to": "conversation", "key": "seats", "type": "number"})),
+            expect: [401, 201, 403, 201],
+        },
+        Case { method: Method::DELETE, template: "/v1/attributes/{attribute}", body: None, expect: [401, 404, 403, 204] },
         Case { method: Method::GET, template: "/v1/views", body: None, expect: [401, 200, 200, 200] },
         Case { method: Method::POST, template: "/v1/views", body: Some(json!({"name": "Team", "shared": true, "filters": {}})), expect: [401, 201, 403, 201] },
         Case { method: Method::PATCH, template: "/v1/views/{view}", body: Some(json!({"name": "Renamed"})), expect: [401, 404, 403, 200] },
@@ -323,6 +333,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             .replace("{operator}", &operator)
             .replace("{label}", &label)
             .replace("{view}", &view)
+            .replace("{attribute}", &attribute)
             .replace("{attachment}", &uuid::Uuid::now_v7().to_string());
         let keys = [None, Some(other.as_str()), Some(agent.as_str()), Some(admin.as_str()), Some(integration_key.as_str())];
         let expect = [case.expect[0], case.expect[1], case.expect[2], case.expect[3], integration(case)];
@@ -365,7 +376,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let mut tested: BTreeSet<String> = cases
         .iter()
         .map(|c| {
-            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}", "{subprocessor}", "{request}", "{canned}", "{operator}", "{message}", "{label}", "{view}"]
+            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}", "{subprocessor}", "{request}", "{canned}", "{operator}", "{message}", "{label}", "{view}", "{attribute}"]
                 .iter()
                 .fold(c.template.to_owned(), |path, name| path.replace(name, "{id}"));
             format!("{} {path}", c.method)

@@ -11,7 +11,7 @@ use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
 use crate::receiver::Receiver;
 
-backend_tests!(labels_sort_conversations_and_contacts_everywhere, saved_views_keep_an_operators_filters,);
+backend_tests!(labels_sort_conversations_and_contacts_everywhere, saved_views_keep_an_operators_filters, custom_attributes_are_typed_and_personal_ones_sealed,);
 
 fn data(list: &Value) -> Vec<Value> {
     list["data"].as_array().cloned().unwrap_or_default()
@@ -104,7 +104,7 @@ async fn labels_sort_conversations_and_contacts_everywhere(backend: Backend) {
     let (status, _) = app.post(&format!("/v1/labels/{refund_id}/remove"), &agent, json!({"conversation_ids": [ben.0]})).await;
     assert_eq!(status, StatusCode::OK);
     let (_, filtered) = app.get("/v1/conversations?label=Refund", &agent).await;
-    assert_eq!(ids(&filtered), [ana.0.clone()]);
+    assert_eq!(ids(&filtered), std::slice::from_ref(&ana.0));
     let (status, renamed) = app.patch(&format!("/v1/labels/{refund_id}"), &admin, json!({"name": "Refunds"})).await;
     assert_eq!((status, renamed["name"].as_str()), (StatusCode::OK, Some("Refunds")));
     let (_, list) = app.get("/v1/labels", &agent).await;
@@ -167,4 +167,83 @@ async fn saved_views_keep_an_operators_filters(backend: Backend) {
     assert_eq!((status, renamed["name"].as_str()), (StatusCode::OK, Some("Refunds to do")));
     assert_eq!(app.call(reqwest::Method::DELETE, &format!("/v1/views/{view_id}"), Some(&admin), None).await.0, StatusCode::NOT_FOUND);
     assert_eq!(app.call(reqwest::Method::DELETE, &format!("/v1/views/{view_id}"), Some(&agent), None).await.0, StatusCode::NO_CONTENT);
+}
+
+async fn custom_attributes_are_typed_and_personal_ones_sealed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let receiver = Receiver::start().await;
+    let (tenant, admin) = app.create_tenant("Shop");
+    let agent = app.create_key(&tenant, "agent");
+    app.post("/v1/webhooks/endpoints", &admin, json!({"url": receiver.url, "country": "DE", "event_types": ["conversation.updated", "contact.updated"]})).await;
+    let talks = three_conversations(&app, &admin).await;
+    let (conversation, contact) = &talks[0];
+
+    for body in [
+        json!({"applies_to": "conversation", "key": "plan", "type": "list", "options": ["free", "gold"]}),
+        json!({"applies_to": "conversation", "key": "seats", "type": "number"}),
+        json!({"applies_to": "conversation", "key": "renewal", "type": "date"}),
+        json!({"applies_to": "contact", "key": "birthday", "name": "Birthday", "type": "date", "personal": true}),
+        json!({"applies_to": "contact", "key": "company", "type": "text"}),
+    ] {
+        let (status, created) = app.post("/v1/attributes", &admin, body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}: {created}");
+    }
+    assert_eq!(app.post("/v1/attributes", &agent, json!({"applies_to": "contact", "key": "x", "type": "text"})).await.0, StatusCode::FORBIDDEN);
+    for (body, field) in [
+        (json!({"applies_to": "conversation", "key": "tone", "type": "colour"}), "type"),
+        (json!({"applies_to": "conversation", "key": "tier", "type": "list"}), "options"),
+        (json!({"applies_to": "conversation", "key": "plan", "type": "text"}), "key"),
+        (json!({"applies_to": "ticket", "key": "plan", "type": "text"}), "applies_to"),
+        (json!({"applies_to": "contact", "key": "Bad Key", "type": "text"}), "key"),
+    ] {
+        let (status, problem) = app.post("/v1/attributes", &admin, body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {problem}");
+        assert!(problem.to_string().contains(field), "{field}: {problem}");
+    }
+
+    // Set through the API, shown on reads, sent with the change.
+    let (status, updated) = app.patch(&format!("/v1/conversations/{conversation}"), &agent, json!({"custom_attributes": {"plan": "gold", "seats": 5, "renewal": "2027-03-01"}})).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["custom_attributes"], json!({"plan": "gold", "seats": 5, "renewal": "2027-03-01"}));
+    let (_, shown) = app.get(&format!("/v1/conversations/{conversation}"), &agent).await;
+    assert_eq!(shown["custom_attributes"]["plan"], "gold");
+    let got = receiver.wait_until(Duration::from_secs(20), |r| r.iter().any(|d| d.json()["data"]["custom_attributes"]["plan"] == "gold")).await;
+    assert!(got.iter().any(|d| d.json()["type"] == "conversation.updated"));
+
+    // A wrong value is refused with the attribute named, and nothing of the change is kept.
+    for (change, field) in [
+        (json!({"seats": "five"}), "custom_attributes.seats"),
+        (json!({"plan": "platinum", "seats": 6}), "custom_attributes.plan"),
+        (json!({"renewal": "next spring"}), "custom_attributes.renewal"),
+        (json!({"nope": 1}), "custom_attributes.nope"),
+    ] {
+        let (status, problem) = app.patch(&format!("/v1/conversations/{conversation}"), &agent, json!({"custom_attributes": change})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{change}: {problem}");
+        assert!(problem.to_string().contains(field), "{field}: {problem}");
+    }
+    let (_, shown) = app.get(&format!("/v1/conversations/{conversation}"), &agent).await;
+    assert_eq!(shown["custom_attributes"]["seats"], 5, "{shown}");
+
+    // The inbox filters on a value.
+    let (_, gold) = app.get("/v1/conversations?attr.plan=gold", &agent).await;
+    assert_eq!(ids(&gold), std::slice::from_ref(conversation));
+    let (_, five) = app.get("/v1/conversations?attr.seats=5", &agent).await;
+    assert_eq!(ids(&five), std::slice::from_ref(conversation));
+    let (status, problem) = app.get("/v1/conversations?attr.plan=platinum", &agent).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(problem.to_string().contains("attr.plan"), "{problem}");
+
+    // A personal attribute is sealed under the contact's key; a plain one is not.
+    let (status, person) = app.patch(&format!("/v1/contacts/{contact}"), &agent, json!({"custom_attributes": {"birthday": "1987-11-23", "company": "Quillfeather Ltd"}})).await;
+    assert_eq!(status, StatusCode::OK, "{person}");
+    let (_, shown) = app.get(&format!("/v1/contacts/{contact}"), &agent).await;
+    assert_eq!(shown["custom_attributes"], json!({"birthday": "1987-11-23", "company": "Quillfeather Ltd"}));
+    let dump = crate::privacy::everything(&app).await;
+    assert!(!crate::privacy::holds(&dump, Backend::Sqlite, b"1987-11-23"), "a personal attribute is stored sealed");
+    assert!(crate::privacy::holds(&dump, Backend::Sqlite, b"Quillfeather"), "a plain attribute is stored as it is");
+    let (status, problem) = app.get("/v1/conversations?attr.birthday=1987-11-23", &agent).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    // null removes a value.
+    let (_, person) = app.patch(&format!("/v1/contacts/{contact}"), &agent, json!({"custom_attributes": {"company": null}})).await;
+    assert_eq!(person["custom_attributes"], json!({"birthday": "1987-11-23"}));
 }
