@@ -109,7 +109,7 @@ pub fn filter_value(d: &DefinitionRow, typed: &str) -> Result<String, AttributeE
         return Err(invalid(format!("attr.{}", d.key), "a personal attribute is sealed and cannot be filtered on"));
     }
     let value = match d.kind.as_str() {
-        "number" => typed.parse::<f64>().ok().and_then(|n| serde_json::Number::from_f64(n)).map(Value::Number).unwrap_or(Value::Null),
+        "number" => typed.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or(Value::Null),
         "boolean" => match typed {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),
