@@ -360,6 +360,10 @@ pub async fn audit(db: &Db, tenant_id: Uuid, target_id: Option<Uuid>, action: Op
 /// first; the tenant's keys go with its data keys and its directory entry with the tenant.
 pub async fn delete_tenant(tx: &mut Tx, tenant_id: Uuid) -> StoreResult<u64> {
     const BY_TENANT: &[&str] = &[
+        "DELETE FROM search_docs WHERE tenant_id = $1",
+        "DELETE FROM saved_views WHERE tenant_id = $1",
+        "DELETE FROM labels WHERE tenant_id = $1",
+        "DELETE FROM attribute_definitions WHERE tenant_id = $1",
         "DELETE FROM address_confirmations WHERE tenant_id = $1",
         "DELETE FROM password_resets WHERE tenant_id = $1",
         "DELETE FROM operator_sessions WHERE tenant_id = $1",

@@ -348,6 +348,20 @@ async fn the_command_line_exports_erases_and_offboards(backend: Backend) {
     let again = app.cli(&["erase", "--tenant", &tenant, "--contact", &contact]);
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("no such contact"));
 
+    // What the team added around its inbox goes with the tenant too.
+    let (_, label) = app.post("/v1/labels", &admin, json!({"name": "Refund"})).await;
+    let (status, _) = app.post("/v1/attributes", &admin, json!({"applies_to": "conversation", "key": "plan", "type": "text"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app.post("/v1/views", &admin, json!({"name": "Refunds", "shared": true, "filters": {"label": "Refund"}})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (token, _) = app.visitor(&channel, json!({"name": "Dora"})).await;
+    let (_, said) = app.visitor_says(&token, json!({"text": "another question"})).await;
+    let conversation = said["conversation_id"].as_str().expect("conversation").to_owned();
+    app.post(&format!("/v1/labels/{}/apply", label["id"].as_str().expect("label")), &admin, json!({"conversation_ids": [conversation]})).await;
+    let (status, _) = app.patch(&format!("/v1/conversations/{conversation}"), &admin, json!({"custom_attributes": {"plan": "gold"}})).await;
+    assert_eq!(status, StatusCode::OK);
+    app.wait_for(&admin, "/v1/search?q=another", |r| r["data"].as_array().is_some_and(|d| d.len() == 1)).await;
+
     let refused = app.cli(&["tenant", "delete", &tenant]);
     assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--yes"));
     let run = app.cli(&["tenant", "delete", &tenant, "--yes"]);
