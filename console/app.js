@@ -7,6 +7,9 @@
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
   var state = { csrf: null, me: null, channels: [], conversation: null, contact: null };
+  /* Search, filters, saved views, labels and custom attributes live in organize.js, which
+     registers itself here; this file calls it at the points named in its interface. */
+  var organize = function () { return window.omnibridgeConsole.organize; };
 
   function say(text, ok) {
     var el = $("alert");
@@ -85,6 +88,7 @@
       loadInbox();
     }).catch(function (err) { say(explain(err)); });
     if (me.role === "admin") loadOperators();
+    organize().start(me);
     api("GET", "/v1/operators?limit=200").then(function (ops) { ops.data.forEach(function (o) { inbox.operators[o.id] = o.name; }); renderInbox(); }).catch(function () {});
     loadCanned();
     askForNotifications();
@@ -108,11 +112,7 @@
   }
 
   function inboxQuery() {
-    var q = ["include=summary", "limit=50"];
-    if ($("f-status").value) q.push("status=" + encodeURIComponent($("f-status").value));
-    if ($("f-channel").value) q.push("channel_id=" + encodeURIComponent($("f-channel").value));
-    if ($("f-assignee").value) q.push("assignee=" + encodeURIComponent($("f-assignee").value));
-    return "/v1/conversations?" + q.join("&");
+    return "/v1/conversations?" + ["include=summary", "limit=50"].concat(organize().inboxParams()).join("&");
   }
 
   function loadInbox(more) {
@@ -168,15 +168,15 @@
       b.appendChild(bottom);
       b.addEventListener("click", function () { openConversation(c.id); });
       li.appendChild(b);
+      organize().decorateRow(li, b, c);
       ol.appendChild(li);
     });
     if (!rows.length) ol.appendChild(el("li", "No conversations here.", "empty"));
-    $("inbox-more").hidden = !inbox.cursor;
+    $("inbox-more").hidden = !inbox.cursor || $("conversations").hidden;
     ol.scrollTop = scroll;
     state.unread = unreadTotal;
     document.title = (unreadTotal ? "(" + unreadTotal + ") " : "") + "omnibridge console";
   }
-  ["f-status", "f-channel", "f-assignee"].forEach(function (id) { $(id).addEventListener("change", function () { inbox.rows = []; loadInbox(); }); });
   $("f-sort").addEventListener("change", renderInbox);
   $("inbox-more").addEventListener("click", function () { loadInbox(true); });
 
@@ -190,6 +190,7 @@
       $("reply").hidden = false;
       showWindow(c);
       showParticipants(c);
+      organize().showConversation(c);
       if (state.me.operator_id) api("POST", "/v1/conversations/" + c.id + "/read").then(function () { loadInbox(); }).catch(function () {});
       loadContact(c.contact_id).then(loadMessages);
       Array.prototype.forEach.call($("conversations").querySelectorAll("button"), function (b) {
@@ -314,9 +315,7 @@
       var seen = state.seenUpTo && state.seenUpTo.conversation === c.id ? state.seenUpTo.id : null, marked = false;
       list.data.forEach(function (m) {
         if (seen && !marked && m.id > seen && m.direction === "in") {
-          var marker = el("li", "New messages", "new-marker");
-          marker.setAttribute("role", "separator");
-          ol.appendChild(marker);
+          ol.appendChild(el("li", "New messages", "new-marker"));
           marked = true;
         }
         var li = el("li", undefined, "bubble " + (m.private ? "note" : m.direction));
@@ -361,6 +360,7 @@
     ]).then(function (r) {
       var contact = r[0], consents = r[1], history = r[2];
       state.contact = contact;
+      organize().showContact(contact);
       var dl = $("contact-fields");
       dl.textContent = "";
       [["Name", contact.name], ["Email", contact.email], ["Phone", contact.phone]].forEach(function (f) {
@@ -600,7 +600,8 @@
     };
   }
 
-  /* Keyboard: j/k next/previous conversation, r reply, e resolve, a assign to me, ? help. */
+  /* Keyboard: j/k next/previous conversation, r reply, e resolve, a assign to me, / search,
+     x select, ? help. */
   document.addEventListener("keydown", function (ev) {
     var t = ev.target;
     if (ev.ctrlKey || ev.metaKey || ev.altKey || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName) || t.isContentEditable || $("app").hidden) return;
@@ -612,6 +613,8 @@
     } else if (ev.key === "r" && state.conversation) { $("reply-text").focus(); }
     else if (ev.key === "e" && state.conversation) { document.querySelector('[data-action="resolved"]').click(); }
     else if (ev.key === "a" && state.conversation) { document.querySelector('[data-action="assign"]').click(); }
+    else if (ev.key === "/") { $("search-q").focus(); }
+    else if (ev.key === "x" && state.conversation) { organize().toggleSelected(state.conversation.id); }
     else if (ev.key === "?") { $("shortcuts").hidden = !$("shortcuts").hidden; }
     else return;
     ev.preventDefault();
@@ -740,5 +743,10 @@
     }, function (err) { say(explain(err)); });
   });
 
-  start();
+  window.omnibridgeConsole = {
+    api: api, el: el, say: say, explain: explain, state: state, inbox: inbox,
+    loadInbox: loadInbox, renderInbox: renderInbox, openConversation: openConversation, loadContact: loadContact
+  };
+  /* Deferred scripts have all run by then, organize.js included. */
+  document.addEventListener("DOMContentLoaded", start);
 })();

@@ -11,6 +11,7 @@ use crate::hub::AppState;
 
 const INDEX: &str = include_str!("../../console/index.html");
 const APP_JS: &str = include_str!("../../console/app.js");
+const ORGANIZE_JS: &str = include_str!("../../console/organize.js");
 const APP_CSS: &str = include_str!("../../console/app.css");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; \
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console", get(|| async { page("text/html; charset=utf-8", INDEX) }))
         .route("/console/app.js", get(|| async { page("text/javascript; charset=utf-8", APP_JS) }))
+        .route("/console/organize.js", get(|| async { page("text/javascript; charset=utf-8", ORGANIZE_JS) }))
         .route("/console/app.css", get(|| async { page("text/css; charset=utf-8", APP_CSS) }))
 }
 

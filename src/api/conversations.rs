@@ -170,6 +170,10 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(mut q): Query<Has
         channel_id: params.uuid("channel_id")?,
         label_id: label_filter(&state, &auth, params.raw("label")).await?,
         attribute: attribute_filter(&state, &auth, &params).await?,
+        team_id: team_filter(&state, &auth, &params).await?,
+        contact_id: params.uuid("contact_id")?,
+        since: params.time("since")?,
+        until: params.time("until")?,
         ..Default::default()
     };
     match params.raw("assignee") {
@@ -230,6 +234,13 @@ async fn attribute_filter(state: &AppState, auth: &Auth, params: &ListParams) ->
     let definitions = attributes::definitions(&state.db, auth.tenant_id).await?;
     let d = definitions.iter().find(|d| d.applies_to == "conversation" && d.key == key).ok_or_else(|| ApiError::invalid(name, "no conversation attribute with this key"))?;
     Ok(Some((d.id, attributes::filter_value(d, value)?)))
+}
+
+/// `team=ID`: conversations on the team's channels.
+pub async fn team_filter(state: &AppState, auth: &Auth, params: &ListParams) -> ApiResult<Option<Uuid>> {
+    let Some(id) = params.uuid("team")? else { return Ok(None) };
+    let teams = store::team::teams(&state.db, auth.tenant_id).await?;
+    if teams.iter().any(|t| t.row.id == id) { Ok(Some(id)) } else { Err(ApiError::invalid("team", "no team with this id")) }
 }
 
 /// A label named by id or by name (`label=refund`), for filters.

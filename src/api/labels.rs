@@ -142,13 +142,14 @@ async fn change(State(state): State<AppState>, auth: Auth, Path(id): Path<String
 }
 
 /// The filters a view may hold, each checked as the list and search check them.
-const VIEW_FILTERS: &[&str] = &["q", "status", "channel_id", "assignee", "label", "sort", "since", "until"];
+const VIEW_FILTERS: &[&str] = &["q", "status", "channel_id", "assignee", "team", "label", "sort", "since", "until"];
 
 fn valid_filters(filters: &Value) -> Result<String, ApiError> {
     let map = filters.as_object().ok_or_else(|| ApiError::invalid("filters", "must be an object"))?;
     for (key, value) in map {
-        if !VIEW_FILTERS.contains(&key.as_str()) {
-            return Err(ApiError::invalid("filters", format!("unknown filter {key:?}; known: {}", VIEW_FILTERS.join(", "))));
+        let attribute = key.strip_prefix("attr.").is_some_and(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+        if !VIEW_FILTERS.contains(&key.as_str()) && !attribute {
+            return Err(ApiError::invalid("filters", format!("unknown filter {key:?}; known: {} and attr.KEY", VIEW_FILTERS.join(", "))));
         }
         let Some(text) = value.as_str() else {
             return Err(ApiError::invalid("filters", format!("{key} must be a string")));
@@ -156,7 +157,10 @@ fn valid_filters(filters: &Value) -> Result<String, ApiError> {
         let field = format!("filters.{key}");
         match key.as_str() {
             "status" if !CONVERSATION_STATUSES.contains(&text) => return Err(ApiError::invalid(&field, format!("must be one of {}", CONVERSATION_STATUSES.join(", ")))),
-            "channel_id" if Uuid::parse_str(text).is_err() => return Err(ApiError::invalid(&field, "must be a UUID")),
+            "channel_id" | "team" if Uuid::parse_str(text).is_err() => return Err(ApiError::invalid(&field, "must be a UUID")),
+            "since" | "until" if super::pagination::ListParams(HashMap::from([(key.clone(), text.to_owned())])).time(key).is_err() => {
+                return Err(ApiError::invalid(&field, "must be an RFC 3339 time such as 2026-01-31T00:00:00Z, or a date such as 2026-01-31"));
+            }
             "sort" if !["latest", "waiting"].contains(&text) => return Err(ApiError::invalid(&field, "must be latest or waiting")),
             "assignee" if !["me", "none"].contains(&text) && Uuid::parse_str(text).is_err() => return Err(ApiError::invalid(&field, "must be an operator id, me or none")),
             _ => {}

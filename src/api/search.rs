@@ -61,6 +61,7 @@ async fn find(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
         until: params.time("until")?,
         hide_restricted: auth.role != Role::Admin,
         label_id: super::conversations::label_filter(&state, &auth, params.raw("label")).await?,
+        team_id: super::conversations::team_filter(&state, &auth, &params).await?,
         ..Default::default()
     };
     match params.raw("assignee") {

@@ -27,6 +27,12 @@ pub struct ConversationFilter {
     pub label_id: Option<Uuid>,
     /// Has this value (canonical JSON) of this attribute.
     pub attribute: Option<(Uuid, String)>,
+    /// On one of this team's channels.
+    pub team_id: Option<Uuid>,
+    /// Last message at or after (microseconds).
+    pub since: Option<i64>,
+    /// Last message before (microseconds).
+    pub until: Option<i64>,
 }
 
 pub async fn insert<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, contact_id: Uuid, channel_id: Uuid) -> StoreResult<ConversationRow> {
@@ -78,6 +84,8 @@ pub async fn list<'a>(
                        AND ($6 IS NULL OR id < $6) AND ($8 IS NULL OR contact_id = $8) \
                        AND ($9 IS NULL OR EXISTS (SELECT 1 FROM conversation_labels l WHERE l.conversation_id = conversations.id AND l.label_id = $9)) \
                        AND ($10 IS NULL OR EXISTS (SELECT 1 FROM conversation_attributes a WHERE a.owner_id = conversations.id AND a.definition_id = $10 AND a.value = $11)) \
+                       AND ($12 IS NULL OR channel_id IN (SELECT tc.channel_id FROM team_channels tc WHERE tc.team_id = $12)) \
+                       AND ($13 IS NULL OR last_message_at >= $13) AND ($14 IS NULL OR last_message_at < $14) \
                        ORDER BY id DESC LIMIT $7";
     Ok(on_conn!(conn.into(), |c| sqlx::query_as(SQL)
         .bind(tenant_id)
@@ -91,6 +99,9 @@ pub async fn list<'a>(
         .bind(filter.label_id)
         .bind(filter.attribute.as_ref().map(|a| a.0))
         .bind(filter.attribute.as_ref().map(|a| a.1.clone()))
+        .bind(filter.team_id)
+        .bind(filter.since)
+        .bind(filter.until)
         .fetch_all(c)
         .await)?)
 }

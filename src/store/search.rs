@@ -211,6 +211,8 @@ pub struct SearchFilter {
     pub hide_restricted: bool,
     /// The conversation (or, for contacts, the contact) carries this label.
     pub label_id: Option<Uuid>,
+    /// The conversation is on one of this team's channels.
+    pub team_id: Option<Uuid>,
 }
 
 row_struct! {
@@ -279,6 +281,9 @@ pub async fn matching(
         }
         if filter.unassigned {
             sql.push_str(" AND v.assignee_id IS NULL");
+        }
+        if let Some(team) = filter.team_id {
+            sql.push_str(&format!(" AND v.channel_id IN (SELECT tc.channel_id FROM team_channels tc WHERE tc.team_id = {})", bind(Bind::Uuid(team))));
         }
         if let Some(status) = &filter.status {
             sql.push_str(&format!(" AND v.status = {}", bind(Bind::Text(status.clone()))));

@@ -3,7 +3,8 @@
 // for a new conversation, merge by typing an email; the widget in German with the shop's colour,
 // its required pre-chat field, a picture sent from it, a refused program, and a visitor who uses
 // only the keyboard. axe-core checks the sign-in page, the inbox, a conversation and the open
-// widget. Run by the Rust test `browser::…` with OMNIBRIDGE_BROWSER_STORY (JSON); prints one JSON
+// widget. Labels, a saved view, an attribute and search as you type from the keyboard, with axe.
+// Run by the Rust test `browser::…` with OMNIBRIDGE_BROWSER_STORY (JSON); prints one JSON
 // line with what happened.
 "use strict";
 const { launch, watcher } = require("./common.cjs");
@@ -132,6 +133,78 @@ try {
   await operator.click("#merge-results li:has-text('Ana') button");
   await operator.waitForSelector("#merges li:has-text('Merged')", { timeout: 10000 });
   result.merged = await operator.textContent("#merges li");
+
+  // Sorting the inbox. Olga defines a label and a conversation attribute in the console.
+  await operator.fill("#label-name", "Bread questions");
+  await operator.click("#new-label button[type=submit]");
+  await operator.waitForSelector("#label-admin li:has-text('Bread questions')");
+  await operator.selectOption("#attr-applies", "conversation");
+  await operator.fill("#attr-key", "order_total");
+  await operator.fill("#attr-name", "Order total");
+  await operator.selectOption("#attr-type", "number");
+  await operator.click("#new-attribute button[type=submit]");
+  await operator.waitForSelector("#attribute-admin li:has-text('order_total')");
+  // She ticks Ben's and Chloé's rows and labels both at once.
+  await operator.check("#conversations li:has-text('Ben') input.row-select");
+  await operator.check("#conversations li:has-text('Chloé') input.row-select");
+  result.bulk_count = await operator.textContent("#bulk-count");
+  await operator.selectOption("#bulk-label", { label: "Bread questions" });
+  await operator.click("#bulk-apply");
+  await operator.waitForFunction(() => [...document.querySelectorAll("#conversations button.row .row-labels")].filter((l) => l.textContent.includes("Bread questions")).length === 2, null, { timeout: 10000 });
+  result.labelled_rows = await operator.$$eval("#conversations button.row", (rows) => rows.filter((r) => r.querySelector(".row-labels")).map((r) => r.querySelector(".row-name").textContent).sort());
+  await operator.click("#bulk-clear");
+  // The label as a filter: a chip says so, two rows remain; saved as a view.
+  await operator.click("#filter-panel summary");
+  await operator.selectOption("#f-label", { label: "Bread questions" });
+  await operator.waitForSelector("#filter-chips li:has-text('Label: Bread questions')");
+  await operator.waitForFunction(() => document.querySelectorAll("#conversations button.row").length === 2, null, { timeout: 10000 });
+  result.chips = await operator.$$eval("#filter-chips li span", (s) => s.map((x) => x.textContent));
+  await operator.fill("#view-name", "Bread");
+  await operator.click("#save-view button[type=submit]");
+  await operator.waitForSelector("#view-list button.view[aria-current=true]:has-text('Bread')");
+  await operator.click("#filter-chips li button");
+  await operator.waitForFunction(() => document.querySelectorAll("#conversations button.row").length > 2, null, { timeout: 10000 });
+  result.rows_unfiltered = await operator.$$eval("#conversations button.row", (r) => r.length);
+  await operator.click("#view-list button.view:has-text('Bread')");
+  await operator.waitForFunction(() => document.querySelectorAll("#conversations button.row").length === 2, null, { timeout: 10000 });
+  result.rows_in_view = await operator.$$eval("#conversations button.row .row-name", (r) => r.map((x) => x.textContent).sort());
+  await axe(operator, "organize");
+  await operator.screenshot({ path: `${story.screenshots}/console-view.png` });
+  // In Ben's conversation: the label is there, and the order total takes only a number.
+  await operator.click("#conversations button.row:has-text('Ben')");
+  await operator.waitForSelector("#conversation-labels li:has-text('Bread questions')");
+  await operator.click("#conversation-attributes-panel summary");
+  await operator.fill("#conversation-attr-order_total", "zwölf");
+  await operator.click("#conversation-attributes button[type=submit]");
+  await operator.waitForSelector("#alert:has-text('order_total')");
+  result.attribute_refusal = await operator.textContent("#alert");
+  await operator.fill("#conversation-attr-order_total", "12.50");
+  await operator.click("#conversation-attributes button[type=submit]");
+  await operator.waitForSelector("#alert.ok:has-text('Saved')");
+  await operator.waitForFunction(() => document.querySelector("#conversation-attr-order_total").value === "12.5", null, { timeout: 10000 });
+  result.attribute_shown = await operator.inputValue("#conversation-attr-order_total");
+  await operator.click("#view-list button.view:has-text('All conversations')");
+  await operator.waitForFunction(() => document.querySelectorAll("#conversations button.row").length > 2, null, { timeout: 10000 });
+  // Search as she types, from the keyboard: "/" focuses the box, arrows reach the results.
+  await operator.click("#conversation-title");
+  await operator.keyboard.press("/");
+  result.search_focus = await operator.evaluate(() => document.activeElement.id);
+  await operator.keyboard.type("parcel");
+  await operator.waitForSelector("#search-results button.hit mark", { timeout: 10000 });
+  result.search_marks = await operator.$$eval("#search-results button.hit mark", (m) => m.map((x) => x.textContent));
+  result.inbox_hidden_while_searching = await operator.$eval("#conversations", (o) => o.hidden);
+  await axe(operator, "search");
+  await operator.keyboard.press("ArrowDown");
+  result.search_arrow = await operator.evaluate(() => document.activeElement.className);
+  await operator.keyboard.press("Enter");
+  await operator.waitForSelector("#messages li:has-text('Where is my parcel?')");
+  result.search_opened = true;
+  await operator.fill("#search-q", "glut");
+  await operator.waitForSelector("#search-results button.hit:has-text('gluten')", { timeout: 10000 });
+  result.prefix_found = await operator.textContent("#search-results button.hit .hit-excerpt");
+  await operator.press("#search-q", "Escape");
+  await operator.waitForFunction(() => !document.querySelector("#conversations").hidden && document.querySelector("#search-results").hidden);
+  result.search_left = true;
 
   // A visitor with only a keyboard: Tab to the bubble, Enter, type, Enter.
   const keyboard = await (await browser.newContext()).newPage();

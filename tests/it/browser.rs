@@ -203,10 +203,34 @@ async fn an_operator_tells_visitors_apart_and_a_shop_brands_its_widget(backend: 
     assert_eq!(result["keyboard_focus"], "omnibridge-name");
     assert_eq!(result["keyboard_next"], "omnibridge-input");
     assert_eq!(result["keyboard_sent"], true);
-    for page in ["sign-in", "inbox", "conversation", "widget"] {
+    // Labels, the saved view, the attribute and search, as the operator saw them.
+    assert_eq!(result["bulk_count"], "2 selected");
+    assert_eq!(result["labelled_rows"], json!(["Ben", "Chloé"]), "{result}");
+    assert_eq!(result["chips"], json!(["Label: Bread questions"]));
+    assert!(result["rows_unfiltered"].as_u64().is_some_and(|n| n > 2), "{result}");
+    assert_eq!(result["rows_in_view"], json!(["Ben", "Chloé"]), "the saved view shows the labelled conversations");
+    assert!(result["attribute_refusal"].as_str().is_some_and(|r| r.contains("custom_attributes.order_total")), "the refusal names the attribute: {result}");
+    assert_eq!(result["attribute_shown"], "12.5");
+    assert_eq!(result["search_focus"], "search-q");
+    assert!(result["search_marks"].as_array().is_some_and(|m| m.iter().any(|w| w.as_str().is_some_and(|w| w.eq_ignore_ascii_case("parcel")))), "{result}");
+    assert_eq!(result["inbox_hidden_while_searching"], true);
+    assert_eq!(result["search_arrow"], "hit", "ArrowDown moves from the box to the first result");
+    assert_eq!(result["search_opened"], true);
+    assert!(result["prefix_found"].as_str().is_some_and(|t| t.contains("gluten")), "{result}");
+    assert_eq!(result["search_left"], true);
+    // ... and as the API and the event log (what webhooks carry) tell it.
+    let (_, list) = app.get("/v1/conversations?label=Bread%20questions&limit=10", &admin).await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(2), "{list}");
+    let ben = list["data"].as_array().into_iter().flatten().find(|c| c["custom_attributes"]["order_total"] == json!(12.5)).expect("Ben's order total");
+    assert_eq!(ben["labels"][0]["name"], "Bread questions");
+    let (_, events) = app.get("/v1/events?types=conversation.updated&limit=1000", &admin).await;
+    let updates = events["data"].as_array().cloned().unwrap_or_default();
+    assert!(updates.iter().any(|e| e["data"]["id"] == ben["id"] && e["data"]["labels"][0]["name"] == "Bread questions"), "the label in a conversation.updated event");
+    assert!(updates.iter().any(|e| e["data"]["id"] == ben["id"] && e["data"]["custom_attributes"]["order_total"] == json!(12.5)), "the attribute in a conversation.updated event");
+    for page in ["sign-in", "inbox", "conversation", "widget", "organize", "search"] {
         assert_eq!(result["axe"][page], json!([]), "axe-core: serious or critical violations on the {page}: {}", result["axe"]);
     }
-    for shot in ["console-laptop-light.png", "console-laptop-dark.png", "console-phone-light.png", "console-phone-dark.png", "widget-open.png"] {
+    for shot in ["console-laptop-light.png", "console-laptop-dark.png", "console-phone-light.png", "console-phone-dark.png", "widget-open.png", "console-view.png"] {
         assert!(shots.join(shot).metadata().is_ok_and(|m| m.len() > 1000), "{shot} was saved");
     }
 }

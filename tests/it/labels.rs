@@ -163,6 +163,40 @@ async fn saved_views_keep_an_operators_filters(backend: Backend) {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
         assert!(problem.to_string().contains(field), "{field}: {problem}");
     }
+    for (filters, field) in [(json!({"team": "x"}), "filters.team"), (json!({"since": "last week"}), "filters.since"), (json!({"attr.Plan": "gold"}), "filters")] {
+        let (status, problem) = app.post("/v1/views", &agent, json!({"name": "Bad", "filters": filters})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert!(problem.to_string().contains(field), "{field}: {problem}");
+    }
+
+    // Team, contact and date range filters combine with the others.
+    let (_, channel) = app.get(&format!("/v1/conversations/{}", talks[0].0), &admin).await;
+    let (status, team) = app.post("/v1/teams", &admin, json!({"name": "Chat desk", "channel_ids": [channel["channel_id"]]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{team}");
+    let (_, on_team) = app.get(&format!("/v1/conversations?team={}&status=open", team["id"].as_str().expect("team")), &agent).await;
+    assert_eq!(ids(&on_team).len(), 2, "{on_team}");
+    let (_, other) = app.post("/v1/teams", &admin, json!({"name": "Mail desk"})).await;
+    let (_, none) = app.get(&format!("/v1/conversations?team={}", other["id"].as_str().expect("team")), &agent).await;
+    assert!(ids(&none).is_empty(), "{none}");
+    let (status, problem) = app.get(&format!("/v1/conversations?team={}", uuid::Uuid::now_v7()), &agent).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(problem.to_string().contains("team"), "{problem}");
+    let (_, of_contact) = app.get(&format!("/v1/conversations?contact_id={}", talks[2].1), &agent).await;
+    assert_eq!(ids(&of_contact), [talks[2].0.clone()]);
+    let (_, today) = app.get("/v1/conversations?since=2000-01-01&label=Refund", &agent).await;
+    assert_eq!(ids(&today).len(), 2, "{today}");
+    let (_, future) = app.get("/v1/conversations?since=2999-01-01", &agent).await;
+    assert!(ids(&future).is_empty(), "{future}");
+    let (_, past) = app.get("/v1/conversations?until=2000-01-01", &agent).await;
+    assert!(ids(&past).is_empty(), "{past}");
+    let (status, problem) = app.get("/v1/conversations?until=soon", &agent).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(problem.to_string().contains("until"), "{problem}");
+    let (status, saved) = app.post("/v1/views", &agent, json!({"name": "Chat desk refunds", "filters": {"team": team["id"], "label": "Refund", "since": "2000-01-01"}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    let (_, listed) = app.get(&format!("/v1/conversations?view={}", saved["id"].as_str().expect("id")), &agent).await;
+    assert_eq!(ids(&listed).len(), 2, "{listed}");
+
     let (status, renamed) = app.patch(&format!("/v1/views/{view_id}"), &agent, json!({"name": "Refunds to do"})).await;
     assert_eq!((status, renamed["name"].as_str()), (StatusCode::OK, Some("Refunds to do")));
     assert_eq!(app.call(reqwest::Method::DELETE, &format!("/v1/views/{view_id}"), Some(&admin), None).await.0, StatusCode::NOT_FOUND);
