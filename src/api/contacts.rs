@@ -145,13 +145,15 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
         } else {
             store::privacy::restricted_among(&state.db, &ids).await?.into_iter().collect()
         };
-        let mut data = Vec::new();
+        let (mut data, mut keys) = (Vec::new(), HashMap::new());
         for id in ids.iter().filter(|id| !hidden.contains(id)) {
             let Some(row) = rows.iter().find(|r| r.id == *id) else { continue };
             let Ok(key) = state.keyring.data_key(&state.db, auth.tenant_id, row.id).await else { continue };
             let own: Vec<_> = identities.iter().filter(|i| i.contact_id == row.id).cloned().collect();
             data.push(present::contact(row, &own, &key)?);
+            keys.insert(row.id, key);
         }
+        with_labels_and_attributes(&state, &auth, &mut data, &keys).await?;
         crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.search", "contact", None, Some(&format!("{} contacts", data.len()))).await;
         return Ok(Json(list_body(data, None)));
     }
@@ -170,15 +172,30 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
     } else {
         store::privacy::restricted_among(&state.db, &page.items.iter().map(|r| r.id).collect::<Vec<_>>()).await?.into_iter().collect()
     };
-    let mut data = Vec::with_capacity(page.items.len());
+    let (mut data, mut opened) = (Vec::with_capacity(page.items.len()), HashMap::new());
     for row in page.items.iter().filter(|r| !hidden.contains(&r.id)) {
         let Some(Some(wrapped)) = keys.get(&row.id) else { continue }; // erased: nothing to show
         let key = state.keyring.unwrap_data_key(auth.tenant_id, row.id, wrapped)?;
         let own: Vec<_> = identities.iter().filter(|i| i.contact_id == row.id).cloned().collect();
         data.push(present::contact(row, &own, &key)?);
+        opened.insert(row.id, key);
     }
+    with_labels_and_attributes(&state, &auth, &mut data, &opened).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.list", "contact", None, Some(&format!("{} contacts", data.len()))).await;
     Ok(Json(list_body(data, page.next_cursor)))
+}
+
+/// Labels and custom attributes on contacts shown (a few queries whatever their number).
+async fn with_labels_and_attributes(state: &AppState, auth: &Auth, contacts: &mut [ContactView], keys: &HashMap<Uuid, DataKey>) -> ApiResult<()> {
+    let ids: Vec<Uuid> = contacts.iter().map(|c| c.id).collect();
+    let mut labels = crate::inbox::labels::labels_by_owner(&state.db, store::labels::Labelled::Contacts, &ids).await?;
+    let definitions = crate::contacts::attributes::definitions(&state.db, auth.tenant_id).await?;
+    let mut custom = crate::contacts::attributes::read(&state.db, &definitions, "contact", &ids, keys).await?;
+    for contact in contacts {
+        contact.labels = Some(labels.remove(&contact.id).unwrap_or_default());
+        contact.custom_attributes = custom.remove(&contact.id);
+    }
+    Ok(())
 }
 
 pub(super) async fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<(store::ContactRow, DataKey)> {
@@ -192,11 +209,9 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
     let (row, key) = load(&state, &auth, &id).await?;
     let identities = store::contacts::identities_in_range(&state.db, auth.tenant_id, row.id, row.id).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.read", "contact", Some(row.id), None).await;
-    let mut contact = present::contact(&row, &identities, &key)?;
-    let definitions = crate::contacts::attributes::definitions(&state.db, auth.tenant_id).await?;
-    let keys = std::collections::HashMap::from([(row.id, key.clone())]);
-    contact.custom_attributes = crate::contacts::attributes::read(&state.db, &definitions, "contact", &[row.id], &keys).await?.remove(&row.id);
-    contact.labels = Some(crate::inbox::labels::labels_by_owner(&state.db, store::labels::Labelled::Contacts, &[row.id]).await?.remove(&row.id).unwrap_or_default());
+    let mut contact = [present::contact(&row, &identities, &key)?];
+    with_labels_and_attributes(&state, &auth, &mut contact, &HashMap::from([(row.id, key.clone())])).await?;
+    let [contact] = contact;
     let mut view = serde_json::to_value(contact).unwrap_or_default();
     // A contact merged into another stays readable by id, saying where it went.
     if let Some(into) = store::merges::merged_into(&state.db, row.id).await? {

@@ -78,7 +78,7 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
         }
     };
     let row = store::labels::new_label(auth.tenant_id, name, color);
-    let saved = store::labels::save(&state.db, &row).await?.ok_or_else(|| ApiError::invalid("name", "a label with this name exists"))?;
+    let saved = labels::save(&state, &row, true).await?.ok_or_else(|| ApiError::invalid("name", "a label with this name exists"))?;
     Ok((StatusCode::CREATED, Json(label_json(&saved))))
 }
 
@@ -104,14 +104,14 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         row.color = labels::valid_color(&color)?;
     }
     row.updated_at = now_micros();
-    let saved = store::labels::save(&state.db, &row).await?.ok_or_else(|| ApiError::invalid("name", "a label with this name exists"))?;
+    let saved = labels::save(&state, &row, false).await?.ok_or_else(|| ApiError::invalid("name", "a label with this name exists"))?;
     Ok(Json(label_json(&saved)))
 }
 
 async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     let row = find(&state, &auth, &id).await?;
-    store::labels::delete(&state.db, auth.tenant_id, row.id).await?;
+    labels::delete(&state, &row).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,13 +1,16 @@
 //! Finding a contact by what an operator types — an email address, a phone number, part of a
 //! name — without storing any of it in the clear. Addresses are found through their keyed
-//! blind index (exact, normalized); names, which have no index, by opening the names of the
-//! tenant's most recent contacts. (A keyed search index over all history replaces the scan.)
+//! blind index (exact, normalized); names through the keyed search index (words and their
+//! beginnings, over all contacts), topped up by opening the names of the most recent contacts,
+//! which also finds a name by its middle and a contact the index has not reached yet.
 
 use omnibridge_channel::{Address, AddressKind};
 use uuid::Uuid;
 
 use crate::events::present::fields;
 use crate::privacy::Keyring;
+use crate::search::{Found, Search, SearchError};
+use crate::store::search::{SearchFilter, Target};
 use crate::store::{self, Db, StoreError};
 
 /// How many of the most recent contacts a name search looks through.
@@ -40,9 +43,15 @@ pub async fn search(db: &Db, keyring: &Keyring, tenant_id: Uuid, query: &str, li
         }
         return Ok(found);
     }
+    let mut found = indexed_names(db, keyring, tenant_id, query, limit).await?;
+    if found.len() >= limit {
+        return Ok(found);
+    }
     let needle = query.to_lowercase();
-    let mut found = Vec::new();
     for row in store::contacts::recent(db, tenant_id, NAME_SCAN).await? {
+        if found.contains(&row.id) {
+            continue;
+        }
         let Some(sealed) = row.name.as_deref() else { continue };
         let Ok(key) = keyring.data_key(db, tenant_id, row.id).await else { continue };
         let Ok(name) = key.open(fields::CONTACT_NAME, row.id, sealed) else { continue };
@@ -54,4 +63,15 @@ pub async fn search(db: &Db, keyring: &Keyring, tenant_id: Uuid, query: &str, li
         }
     }
     Ok(found)
+}
+
+/// Contacts whose name (or other indexed detail) has every word of `query`, newest first.
+/// A query the index cannot take (one letter, too many words) finds nothing here.
+async fn indexed_names(db: &Db, keyring: &Keyring, tenant_id: Uuid, query: &str, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+    let search = Search { tenant_id, text: query, target: Target::Contacts, filter: SearchFilter::default(), cursor: None, limit };
+    match crate::search::run(db, keyring, search).await {
+        Ok(results) => Ok(results.items.into_iter().filter_map(|f| if let Found::Contact { contact, .. } = f { Some(contact.id) } else { None }).collect()),
+        Err(SearchError::Store(e)) => Err(e),
+        Err(SearchError::Query(_) | SearchError::Key(_) | SearchError::Crypto(_)) => Ok(Vec::new()),
+    }
 }

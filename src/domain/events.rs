@@ -29,6 +29,11 @@ pub const CONTACT_RESTRICTED: &str = "contact.restricted";
 pub const PRIVACY_REQUEST_COMPLETED: &str = "privacy_request.completed";
 /// The subprocessor registry changed: an addition announced, one in effect, updated, retired.
 pub const SUBPROCESSORS_CHANGED: &str = "subprocessors.changed";
+/// A label was defined, renamed or recoloured, or deleted (taken off everything): `data` is the
+/// label, so integrations keep their copy of the tenant's vocabulary.
+pub const LABEL_CREATED: &str = "label.created";
+pub const LABEL_UPDATED: &str = "label.updated";
+pub const LABEL_DELETED: &str = "label.deleted";
 pub const ENDPOINT_DISABLED: &str = "endpoint.disabled";
 /// Operational: a webhook delivery used up its retry schedule.
 pub const ATTEMPT_EXHAUSTED: &str = "message.attempt.exhausted";
@@ -53,6 +58,9 @@ pub const ALL: &[&str] = &[
     CONTACT_UNMERGED,
     PRIVACY_REQUEST_COMPLETED,
     SUBPROCESSORS_CHANGED,
+    LABEL_CREATED,
+    LABEL_UPDATED,
+    LABEL_DELETED,
     ENDPOINT_DISABLED,
     ATTEMPT_EXHAUSTED,
     ATTEMPT_RECOVERED,

@@ -1,7 +1,8 @@
 //! Labels: a tenant's vocabulary for sorting conversations and contacts ("refund", "VIP"),
 //! put on and taken off in bulk. A change is state with its events: every conversation or
 //! contact whose labels changed gets `conversation.updated` / `contact.updated` with its labels,
-//! in the transaction that changed them, so integrations see labels as operators do.
+//! in the transaction that changed them, so integrations see labels as operators do. Defining,
+//! renaming and deleting a label emit `label.created`, `label.updated` and `label.deleted`.
 
 use std::collections::HashMap;
 
@@ -71,6 +72,27 @@ pub fn valid_color(color: &str) -> Result<String, LabelError> {
         return Err(LabelError::Invalid { field: "color", detail: "must be a colour like #1f8a70".into() });
     }
     Ok(color.to_ascii_lowercase())
+}
+
+/// Creates or changes a label with its `label.created` / `label.updated` event; `None` when
+/// another label of the tenant has the name (nothing is kept).
+pub async fn save(state: &AppState, row: &LabelRow, created: bool) -> Result<Option<LabelRow>, LabelError> {
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    let Some(saved) = store::labels::save(work.tx(), row).await? else { return Ok(None) };
+    let event_type = if created { events::LABEL_CREATED } else { events::LABEL_UPDATED };
+    work.append_plain(Event::new(saved.tenant_id, event_type, None, &view(&saved))).await?;
+    work.commit().await?;
+    Ok(Some(saved))
+}
+
+/// Deletes a label, which takes it off everything that had it, with `label.deleted`.
+pub async fn delete(state: &AppState, row: &LabelRow) -> Result<(), LabelError> {
+    let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
+    if store::labels::delete(work.tx(), row.tenant_id, row.id).await? {
+        work.append_plain(Event::new(row.tenant_id, events::LABEL_DELETED, None, &view(row))).await?;
+    }
+    work.commit().await?;
+    Ok(())
 }
 
 /// What a bulk change touched.

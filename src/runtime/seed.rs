@@ -402,6 +402,7 @@ pub async fn seed(db: &Db, keyring: &Keyring, plan: &Plan, progress: &(dyn Fn(u6
             progress(written as u64, plan.messages as u64);
         }
     }
+    db.refresh_statistics(&["data_keys", "contacts", "identities", "conversations", "messages"]).await?;
     let seed_seconds = started.elapsed().as_secs_f64();
 
     let indexing = Instant::now();

@@ -365,6 +365,9 @@ pub async fn backfill(db: &Db, keyring: &Keyring, batch: usize, stop: &tokio_uti
             cursor = next;
         }
     }
+    if done.messages + done.subjects + done.contacts > 0 {
+        db.refresh_statistics(&["search_docs", "search_terms"]).await?;
+    }
     Ok(done)
 }
 

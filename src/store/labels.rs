@@ -44,13 +44,14 @@ pub async fn by_name(db: &Db, tenant_id: Uuid, name: &str) -> StoreResult<Option
     Ok(on_db!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant_id).bind(name).fetch_optional(p).await)?)
 }
 
-/// Inserts or replaces (same id) a label; `None` when another label of the tenant has the name.
-pub async fn save(db: &Db, row: &LabelRow) -> StoreResult<Option<LabelRow>> {
+/// Inserts or replaces (same id) a label; `None` when another label of the tenant has the name
+/// (in a transaction, which must then be rolled back).
+pub async fn save<'a>(conn: impl Into<Conn<'a>>, row: &LabelRow) -> StoreResult<Option<LabelRow>> {
     let sql = format!(
         "INSERT INTO labels ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, color = excluded.color, updated_at = excluded.updated_at RETURNING {COLUMNS}"
     );
-    let result = on_db!(db, |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let result = on_conn!(conn.into(), |p| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(row.id)
         .bind(row.tenant_id)
         .bind(&row.name)
@@ -68,9 +69,9 @@ pub async fn save(db: &Db, row: &LabelRow) -> StoreResult<Option<LabelRow>> {
     }
 }
 
-pub async fn delete(db: &Db, tenant_id: Uuid, id: Uuid) -> StoreResult<bool> {
+pub async fn delete<'a>(conn: impl Into<Conn<'a>>, tenant_id: Uuid, id: Uuid) -> StoreResult<bool> {
     const SQL: &str = "DELETE FROM labels WHERE tenant_id = $1 AND id = $2";
-    Ok(on_db!(db, |p| sqlx::query(SQL).bind(tenant_id).bind(id).execute(p).await.map(|r| r.rows_affected()))? > 0)
+    Ok(on_conn!(conn.into(), |p| sqlx::query(SQL).bind(tenant_id).bind(id).execute(p).await.map(|r| r.rows_affected()))? > 0)
 }
 
 /// Which of these ids are the tenant's (conversations or contacts).

@@ -268,6 +268,20 @@ impl Db {
         })
     }
 
+    /// Refreshes the planner's statistics of these tables after a bulk load (a backfill, a
+    /// seed, a restore). PostgreSQL plans with its statistics, and autovacuum may reach a table
+    /// loaded in one go long after it is queried: without them a search by term became a scan
+    /// of every document. SQLite plans these queries well from the indexes alone (a no-op).
+    pub async fn refresh_statistics(&self, tables: &[&str]) -> StoreResult<()> {
+        if let Self::Pg(p) = self {
+            for table in tables {
+                debug_assert!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+                sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}"))).execute(p).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Copies committed WAL frames into the SQLite database file without blocking writers (a
     /// no-op on PostgreSQL). The hub runs it periodically off the ingest path.
     /// After an erasure: copies the write-ahead log into the database and empties it, so no old

@@ -40,7 +40,7 @@ async fn labels_sort_conversations_and_contacts_everywhere(backend: Backend) {
     let receiver = Receiver::start().await;
     let (tenant, admin) = app.create_tenant("Shop");
     let agent = app.create_key(&tenant, "agent");
-    let (status, endpoint) = app.post("/v1/webhooks/endpoints", &admin, json!({"url": receiver.url, "country": "DE", "event_types": ["conversation.updated", "contact.updated"]})).await;
+    let (status, endpoint) = app.post("/v1/webhooks/endpoints", &admin, json!({"url": receiver.url, "country": "DE", "event_types": ["conversation.updated", "contact.updated", "label.created", "label.updated", "label.deleted"]})).await;
     assert_eq!(status, StatusCode::CREATED, "{endpoint}");
     let talks = three_conversations(&app, &admin).await;
     let (ana, ben, cleo) = (&talks[0], &talks[1], &talks[2]);
@@ -75,6 +75,11 @@ async fn labels_sort_conversations_and_contacts_everywhere(backend: Backend) {
     assert_eq!(shown["labels"], json!([{"id": refund_id, "name": "Refund", "color": "#c2410c"}]));
     let (_, contact) = app.get(&format!("/v1/contacts/{}", ana.1), &agent).await;
     assert_eq!(contact["labels"][0]["name"], "Refund", "{contact}");
+    for path in ["/v1/contacts?limit=10", "/v1/contacts?q=Ana"] {
+        let (_, listed) = app.get(path, &agent).await;
+        let row = data(&listed).into_iter().find(|c| c["id"] == ana.1.as_str()).unwrap_or_else(|| panic!("Ana in {path}: {listed}"));
+        assert_eq!(row["labels"][0]["name"], "Refund", "{path}: {row}");
+    }
     let (_, cleo_shown) = app.get(&format!("/v1/conversations/{}", cleo.0), &agent).await;
     assert_eq!(cleo_shown["labels"], json!([]));
 
@@ -121,6 +126,21 @@ async fn labels_sort_conversations_and_contacts_everywhere(backend: Backend) {
     assert_eq!(app.call(reqwest::Method::DELETE, &format!("/v1/labels/{refund_id}"), Some(&admin), None).await.0, StatusCode::NO_CONTENT);
     let (_, shown) = app.get(&format!("/v1/conversations/{}", ana.0), &agent).await;
     assert_eq!(shown["labels"], json!([]));
+
+    // Integrations keep the vocabulary: a label's definition, renaming and deletion are events.
+    let got = receiver.wait_until(Duration::from_secs(20), |r| r.iter().any(|d| d.json()["type"] == "label.deleted")).await;
+    let mut label_events: Vec<Value> =
+        got.iter().map(|d| d.json()).filter(|e| e["data"]["id"] == refund_id.as_str() && e["type"].as_str().is_some_and(|t| t.starts_with("label."))).collect();
+    label_events.sort_by_key(|e| e["timestamp"].as_str().unwrap_or_default().to_owned());
+    let label_events: Vec<(String, Value)> = label_events
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap_or_default().to_owned(), e["data"]["name"].clone()))
+        .collect();
+    assert_eq!(
+        label_events,
+        [("label.created".to_owned(), json!("Refund")), ("label.updated".to_owned(), json!("Refunds")), ("label.deleted".to_owned(), json!("Refunds"))],
+        "in order"
+    );
 }
 
 async fn saved_views_keep_an_operators_filters(backend: Backend) {
@@ -208,7 +228,7 @@ async fn custom_attributes_are_typed_and_personal_ones_sealed(backend: Backend) 
     let receiver = Receiver::start().await;
     let (tenant, admin) = app.create_tenant("Shop");
     let agent = app.create_key(&tenant, "agent");
-    app.post("/v1/webhooks/endpoints", &admin, json!({"url": receiver.url, "country": "DE", "event_types": ["conversation.updated", "contact.updated"]})).await;
+    app.post("/v1/webhooks/endpoints", &admin, json!({"url": receiver.url, "country": "DE", "event_types": ["conversation.updated", "contact.updated", "label.created", "label.updated", "label.deleted"]})).await;
     let talks = three_conversations(&app, &admin).await;
     let (conversation, contact) = &talks[0];
 
