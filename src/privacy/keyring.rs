@@ -373,6 +373,12 @@ impl TermHasher {
         self.hash(b"t", term.as_bytes())
     }
 
+    /// A contact's term: its own namespace, so a search for contacts walks contacts' entries
+    /// only, not every message that holds a common name.
+    pub fn contact_term(&self, term: &str) -> i64 {
+        self.hash(b"c", term.as_bytes())
+    }
+
     /// A fingerprint of indexed content, to tell whether it changed.
     pub fn fingerprint(&self, content: &str) -> i64 {
         self.hash(b"f", content.as_bytes())

@@ -80,7 +80,8 @@ pub fn prepare(hashers: &mut Hashers, keyring: &Keyring, tenant_id: Uuid, of: Do
         joined.push_str(w);
         joined.push('\n');
     }
-    let mut hashed: Vec<i64> = words.iter().map(|w| hasher.term(w)).collect();
+    let contact = matches!(of, DocOf::Contact(_));
+    let mut hashed: Vec<i64> = words.iter().map(|w| if contact { hasher.contact_term(w) } else { hasher.term(w) }).collect();
     hashed.sort_unstable();
     hashed.dedup();
     Prepared { tenant_id, of, at_ms, fingerprint: hasher.fingerprint(&joined), terms: hashed }

@@ -81,7 +81,7 @@ pub async fn run(db: &Db, keyring: &Keyring, search: Search<'_>) -> Result<Resul
     let hasher = keyring.search_hasher(search.tenant_id);
     let mut hashed: Vec<(i64, i64)> = Vec::with_capacity(lookups.len());
     for lookup in &lookups {
-        let term = hasher.term(lookup);
+        let term = if search.target == Target::Contacts { hasher.contact_term(lookup) } else { hasher.term(lookup) };
         let count = if lookups.len() > 1 { index_store::count_capped(db, term, COUNT_CAP).await? } else { 0 };
         hashed.push((count, term));
     }

@@ -259,8 +259,11 @@ pub async fn matching(
             if target == Target::Messages { "'message'" } else { "'message', 'subject'" }
         ),
     };
+    // Each other term is probed per candidate by primary key. Written as a scalar subquery, not
+    // EXISTS: PostgreSQL turns EXISTS into a semi-join that reads every entry of the other term
+    // (a common word's hundred thousand) before the first row comes out.
     for other in others {
-        sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM search_terms x WHERE x.term = {} AND x.doc = t.doc)", bind(Bind::Int(*other))));
+        sql.push_str(&format!(" AND (SELECT x.doc FROM search_terms x WHERE x.term = {} AND x.doc = t.doc) IS NOT NULL", bind(Bind::Int(*other))));
     }
     if let Some(before) = before {
         sql.push_str(&format!(" AND t.doc < {}", bind(Bind::Int(before))));
@@ -421,7 +424,7 @@ pub async fn with_match_from(db: &Db, conversation_ids: &[Uuid], terms: &[i64], 
     let from_b = next(1);
     let terms_b: Vec<String> = terms.iter().map(|_| next(1)).collect();
     let all = |placeholders: &[String]| {
-        placeholders.iter().map(|p| format!(" AND EXISTS (SELECT 1 FROM search_terms x WHERE x.term = {p} AND x.doc = d.doc)")).collect::<String>()
+        placeholders.iter().map(|p| format!(" AND (SELECT x.doc FROM search_terms x WHERE x.term = {p} AND x.doc = d.doc) IS NOT NULL")).collect::<String>()
     };
     let sql = format!(
         "SELECT m.conversation_id FROM messages m JOIN search_docs d ON d.message_id = m.id \
