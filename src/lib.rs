@@ -264,7 +264,9 @@ impl Cell {
         let consumer_batch = config.events.consumer_batch;
         tasks.push(tokio::spawn(events::consumer::run(inbox::assignment::Assignment(hub.clone()), db.clone(), bus.clone(), consumer_batch, shared.workers.clone())));
         tasks.push(tokio::spawn(events::consumer::run(inbox::hours::AwayMessages(hub.clone()), db.clone(), bus.clone(), consumer_batch, shared.workers.clone())));
-        tasks.push(tokio::spawn(events::consumer::run(search::Indexer::new(db.clone(), keyring.clone()), db.clone(), bus.clone(), consumer_batch, shared.workers.clone())));
+        let activity = ingest.activity();
+        let indexer = search::Indexer::new(db.clone(), keyring.clone()).yielding_to(Arc::new(move || activity.within(Duration::from_millis(100))));
+        tasks.push(tokio::spawn(events::consumer::run(indexer, db.clone(), bus.clone(), consumer_batch, shared.workers.clone())));
         tasks.push(tokio::spawn(search::index::backfill_in_background(db.clone(), keyring.clone(), shared.workers.clone())));
         tasks.push(tokio::spawn(events::retention::run(db.clone(), Duration::from_secs(config.events.retention_days * 86_400), shared.workers.clone())));
         tasks.push(tokio::spawn(team::mailer::run(db.clone(), keyring.clone(), hub.door.clone(), config.clone(), hub.mail_wake.clone(), shared.workers.clone())));

@@ -20,11 +20,12 @@ use omnibridge_channel::{Accepted, InboundMessage, InboundSink, SinkError};
 use tokio::sync::{mpsc, oneshot};
 
 pub use batch::IngestError;
-pub use writer::{Writer, WriterContext};
+pub use writer::{Activity, Writer, WriterContext};
 
 /// The hub's inbound sink: hands messages to the writer and waits for their commit.
 pub struct Ingest {
     queues: Vec<mpsc::Sender<writer::Job>>,
+    activity: Activity,
 }
 
 impl Ingest {
@@ -32,13 +33,20 @@ impl Ingest {
     /// for each.
     pub fn new(ctx: WriterContext, writers: usize, batch_max: usize, capacity: usize) -> (Arc<Self>, Vec<Writer>) {
         let writers = writers.max(1);
+        let activity = Activity::default();
         let (queues, workers) = (0..writers)
             .map(|_| {
                 let (queue, jobs) = mpsc::channel(capacity.div_ceil(writers));
-                (queue, Writer::new(ctx.clone(), jobs, batch_max))
+                (queue, Writer::new(ctx.clone(), jobs, batch_max, activity.clone()))
             })
             .unzip();
-        (Arc::new(Self { queues }), workers)
+        (Arc::new(Self { queues, activity }), workers)
+    }
+
+    /// When the writers last committed: background work that shares the database (the search
+    /// index) gives way while messages are coming in.
+    pub fn activity(&self) -> Activity {
+        self.activity.clone()
     }
 
     fn queue_for(&self, message: &InboundMessage) -> &mpsc::Sender<writer::Job> {

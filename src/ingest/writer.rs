@@ -27,15 +27,43 @@ pub struct WriterContext {
     pub bus: EventBus,
 }
 
+/// When a writer last committed a batch, readable from anywhere in the process.
+#[derive(Clone)]
+pub struct Activity {
+    since: std::time::Instant,
+    /// Milliseconds after `since` of the last commit; 0 before the first.
+    last_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self { since: std::time::Instant::now(), last_ms: Arc::default() }
+    }
+}
+
+impl Activity {
+    fn committed(&self) {
+        let ms = self.since.elapsed().as_millis() as u64 + 1;
+        self.last_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a batch was committed within `window`.
+    pub fn within(&self, window: std::time::Duration) -> bool {
+        let last = self.last_ms.load(std::sync::atomic::Ordering::Relaxed);
+        last > 0 && (self.since.elapsed().as_millis() as u64 + 1).saturating_sub(last) < window.as_millis() as u64
+    }
+}
+
 pub struct Writer {
     ctx: WriterContext,
     jobs: mpsc::Receiver<Job>,
     batch_max: usize,
+    activity: Activity,
 }
 
 impl Writer {
-    pub(super) fn new(ctx: WriterContext, jobs: mpsc::Receiver<Job>, batch_max: usize) -> Self {
-        Self { ctx, jobs, batch_max }
+    pub(super) fn new(ctx: WriterContext, jobs: mpsc::Receiver<Job>, batch_max: usize, activity: Activity) -> Self {
+        Self { ctx, jobs, batch_max, activity }
     }
 
     /// Runs until every sender is gone (the hub shut down), draining what was queued.
@@ -45,6 +73,7 @@ impl Writer {
             metrics::histogram!("omnibridge_ingest_batch_size").record(batch.len() as f64);
             let started = std::time::Instant::now();
             self.commit(std::mem::take(&mut batch)).await;
+            self.activity.committed();
             metrics::histogram!("omnibridge_ingest_batch_seconds").record(started.elapsed().as_secs_f64());
         }
     }

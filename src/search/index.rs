@@ -172,17 +172,33 @@ pub async fn write(tx: &mut Tx, prepared: &[Prepared]) -> Result<usize, StoreErr
     Ok(written)
 }
 
+/// Says whether foreground work (messages coming in) is busy now.
+pub type Busy = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How long the indexer gives way to a busy foreground before it takes one batch anyway, so
+/// that the index keeps moving under a load that never stops.
+const MAX_YIELD: std::time::Duration = std::time::Duration::from_secs(2);
+const YIELD_STEP: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// The event-log consumer that keeps the index.
 pub struct Indexer {
     db: Db,
     keyring: Arc<Keyring>,
     /// Documents prepared when the batch was selected, by event id, for `handle`.
     prepared: Mutex<HashMap<Uuid, Vec<Prepared>>>,
+    busy: Busy,
 }
 
 impl Indexer {
     pub fn new(db: Db, keyring: Arc<Keyring>) -> Self {
-        Self { db, keyring, prepared: Mutex::new(HashMap::new()) }
+        Self { db, keyring, prepared: Mutex::new(HashMap::new()), busy: Arc::new(|| false) }
+    }
+
+    /// Gives way while `busy` says so (at most [`MAX_YIELD`] per batch): the index shares the
+    /// database's writer and the CPU with ingest, and search may lag a burst by seconds while
+    /// receiving messages may not slow down for it.
+    pub fn yielding_to(self, busy: Busy) -> Self {
+        Self { busy, ..self }
     }
 
     /// The documents an event calls for, read from its payload (messages) or the store
@@ -268,6 +284,10 @@ impl Consumer for Indexer {
     }
 
     async fn select(&self, _db: &Db, events: Vec<Arc<Event>>) -> Result<Vec<Arc<Event>>, WorkError> {
+        let waiting = std::time::Instant::now();
+        while (self.busy)() && waiting.elapsed() < MAX_YIELD {
+            tokio::time::sleep(YIELD_STEP).await;
+        }
         let mut hashers = Hashers::default();
         let mut prepared = HashMap::with_capacity(events.len());
         for event in &events {
