@@ -268,15 +268,17 @@ impl Db {
         })
     }
 
-    /// Refreshes the planner's statistics of these tables after a bulk load (a backfill, a
-    /// seed, a restore). PostgreSQL plans with its statistics, and autovacuum may reach a table
-    /// loaded in one go long after it is queried: without them a search by term became a scan
-    /// of every document. SQLite plans these queries well from the indexes alone (a no-op).
+    /// Refreshes the planner's statistics and the visibility map of these tables after a bulk
+    /// load (a backfill, a seed, a restore). PostgreSQL plans with its statistics, and
+    /// autovacuum may reach a table loaded in one go long after it is queried: without them a
+    /// search by term became a scan of every document, and without the visibility map every
+    /// index-only read of the index visits the table too. SQLite plans these queries well from
+    /// the indexes alone (a no-op).
     pub async fn refresh_statistics(&self, tables: &[&str]) -> StoreResult<()> {
         if let Self::Pg(p) = self {
             for table in tables {
                 debug_assert!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
-                sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}"))).execute(p).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM (ANALYZE) {table}"))).execute(p).await?;
             }
         }
         Ok(())
