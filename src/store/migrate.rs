@@ -46,6 +46,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 29, name: "search", sql: include_str!("../../migrations/sqlite/0029_search.sql") },
     Migration { version: 30, name: "labels", sql: include_str!("../../migrations/sqlite/0030_labels.sql") },
     Migration { version: 31, name: "attributes", sql: include_str!("../../migrations/sqlite/0031_attributes.sql") },
+    Migration { version: 32, name: "contact_terms", sql: include_str!("../../migrations/sqlite/0032_contact_terms.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -81,6 +82,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 29, name: "search", sql: include_str!("../../migrations/postgres/0029_search.sql") },
     Migration { version: 30, name: "labels", sql: include_str!("../../migrations/postgres/0030_labels.sql") },
     Migration { version: 31, name: "attributes", sql: include_str!("../../migrations/postgres/0031_attributes.sql") },
+    Migration { version: 32, name: "contact_terms", sql: include_str!("../../migrations/postgres/0032_contact_terms.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \
