@@ -392,33 +392,55 @@
     if (!list.children.length) list.appendChild(el("li", "No labels", "none"));
   }
 
+  /* The conversation and contact panels work alike: labels to take off and put on, and the
+     tenant's attributes for that kind, typed. */
+  var PANELS = {
+    conversation: {
+      current: function () { return state.conversation; },
+      path: "/v1/conversations/",
+      targets: function (id) { return [[id], []]; },
+      refresh: function () { refreshConversation(); ob.loadInbox(); },
+      attributes: "conversation-attributes-panel"
+    },
+    contact: {
+      current: function () { return state.contact; },
+      path: "/v1/contacts/",
+      targets: function (id) { return [[], [id]]; },
+      refresh: refreshContact,
+      attributes: "contact-attributes"
+    }
+  };
+
+  function showPanel(kind, thing) {
+    var panel = PANELS[kind], targets = panel.targets(thing.id);
+    showLabels($(kind + "-labels"), thing.labels, function (l) {
+      change(l.id, false, targets[0], targets[1]).then(panel.refresh, reportError);
+    });
+    $(kind + "-label-add").hidden = !known.labels.length;
+    attributeForm($(kind + "-attributes"), kind, thing.custom_attributes || {});
+    $(panel.attributes).hidden = !$(kind + "-attributes").children.length;
+  }
+
   function showConversation(c) {
     $("conversation-organize").hidden = false;
-    showLabels($("conversation-labels"), c.labels, function (l) {
-      change(l.id, false, [c.id]).then(function () { refreshConversation(); ob.loadInbox(); }, reportError);
-    });
-    $("conversation-label-add").hidden = !known.labels.length;
-    attributeForm($("conversation-attributes"), "conversation", c.custom_attributes || {});
-    $("conversation-attributes-panel").hidden = !$("conversation-attributes").children.length;
+    showPanel("conversation", c);
   }
-  $("conversation-label-add").addEventListener("submit", function (ev) {
-    ev.preventDefault();
-    if (!state.conversation || !$("conversation-label-pick").value) return;
-    change($("conversation-label-pick").value, true, [state.conversation.id]).then(function () { refreshConversation(); ob.loadInbox(); }, reportError);
-  });
 
-  function showContact(contact) {
-    showLabels($("contact-labels"), contact.labels, function (l) {
-      change(l.id, false, [], [contact.id]).then(refreshContact, reportError);
+  function showContact(contact) { showPanel("contact", contact); }
+
+  Object.keys(PANELS).forEach(function (kind) {
+    var panel = PANELS[kind];
+    $(kind + "-label-add").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var thing = panel.current(), pick = $(kind + "-label-pick").value;
+      if (!thing || !pick) return;
+      var targets = panel.targets(thing.id);
+      change(pick, true, targets[0], targets[1]).then(panel.refresh, reportError);
     });
-    $("contact-label-add").hidden = !known.labels.length;
-    attributeForm($("contact-attributes"), "contact", contact.custom_attributes || {});
-    $("contact-attributes").hidden = !$("contact-attributes").children.length;
-  }
-  $("contact-label-add").addEventListener("submit", function (ev) {
-    ev.preventDefault();
-    if (!state.contact || !$("contact-label-pick").value) return;
-    change($("contact-label-pick").value, true, [], [state.contact.id]).then(refreshContact, reportError);
+    $(kind + "-attributes").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      saveAttributes(ev.target, panel.path + panel.current().id, panel.refresh);
+    });
   });
 
   /* ---- custom attributes ------------------------------------------------------------------ */
@@ -477,14 +499,6 @@
     if (!any) return;
     api("PATCH", path, { custom_attributes: changed }).then(function () { say("Saved.", true); done(); }, reportError);
   }
-  $("conversation-attributes").addEventListener("submit", function (ev) {
-    ev.preventDefault();
-    saveAttributes(ev.target, "/v1/conversations/" + state.conversation.id, function () { refreshConversation(); ob.loadInbox(); });
-  });
-  $("contact-attributes").addEventListener("submit", function (ev) {
-    ev.preventDefault();
-    saveAttributes(ev.target, "/v1/contacts/" + state.contact.id, refreshContact);
-  });
 
   /* ---- admins: labels and attribute definitions ------------------------------------------ */
 

@@ -158,9 +158,7 @@ fn valid_filters(filters: &Value) -> Result<String, ApiError> {
         match key.as_str() {
             "status" if !CONVERSATION_STATUSES.contains(&text) => return Err(ApiError::invalid(&field, format!("must be one of {}", CONVERSATION_STATUSES.join(", ")))),
             "channel_id" | "team" if Uuid::parse_str(text).is_err() => return Err(ApiError::invalid(&field, "must be a UUID")),
-            "since" | "until" if super::pagination::ListParams(HashMap::from([(key.clone(), text.to_owned())])).time(key).is_err() => {
-                return Err(ApiError::invalid(&field, "must be an RFC 3339 time such as 2026-01-31T00:00:00Z, or a date such as 2026-01-31"));
-            }
+            "since" | "until" if super::pagination::parse_time(text).is_none() => return Err(ApiError::invalid(&field, super::pagination::TIME_FORMATS)),
             "sort" if !["latest", "waiting"].contains(&text) => return Err(ApiError::invalid(&field, "must be latest or waiting")),
             "assignee" if !["me", "none"].contains(&text) && Uuid::parse_str(text).is_err() => return Err(ApiError::invalid(&field, "must be an operator id, me or none")),
             _ => {}

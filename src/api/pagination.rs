@@ -45,13 +45,7 @@ impl ListParams {
     /// A time as microseconds since the epoch: RFC 3339, or a date (`2026-01-31`, midnight UTC).
     pub fn time(&self, name: &str) -> Result<Option<i64>, ApiError> {
         let Some(text) = self.raw(name) else { return Ok(None) };
-        let wrong = || ApiError::invalid(name, "must be an RFC 3339 time such as 2026-01-31T00:00:00Z, or a date such as 2026-01-31");
-        if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
-            return Ok(Some((t.unix_timestamp_nanos() / 1_000) as i64));
-        }
-        let format = time::macros::format_description!("[year]-[month]-[day]");
-        let date = time::Date::parse(text, &format).map_err(|_| wrong())?;
-        Ok(Some(date.midnight().assume_utc().unix_timestamp() * 1_000_000))
+        parse_time(text).map(Some).ok_or_else(|| ApiError::invalid(name, TIME_FORMATS))
     }
 
     pub fn raw(&self, name: &str) -> Option<&str> {
@@ -62,4 +56,17 @@ impl ListParams {
 /// The list envelope every list endpoint answers with.
 pub fn list_body<T: serde::Serialize>(data: Vec<T>, next_cursor: Option<Uuid>) -> serde_json::Value {
     serde_json::json!({ "data": data, "next_cursor": next_cursor })
+}
+
+/// What a time parameter accepts, as a refusal says it.
+pub const TIME_FORMATS: &str = "must be an RFC 3339 time such as 2026-01-31T00:00:00Z, or a date such as 2026-01-31";
+
+/// An RFC 3339 time or a date (its midnight, UTC), in microseconds.
+pub fn parse_time(text: &str) -> Option<i64> {
+    if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+        return Some((t.unix_timestamp_nanos() / 1_000) as i64);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(text, &format).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp() * 1_000_000)
 }
