@@ -41,6 +41,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub team: TeamConfig,
     pub cluster: ClusterConfig,
+    pub backup: BackupConfig,
     pub limits: LimitsConfig,
     /// Home regions tenants are pinned to, by name (`eu`, `us`, …).
     pub regions: BTreeMap<String, RegionConfig>,
@@ -65,6 +66,7 @@ impl std::fmt::Debug for Config {
             .field("mail", &self.mail)
             .field("team", &self.team)
             .field("cluster", &self.cluster)
+            .field("backup", &self.backup)
             .field("limits", &self.limits)
             .field("server", &self.server)
             .field("outbound", &self.outbound)
@@ -301,6 +303,22 @@ pub struct ClusterConfig {
     pub heartbeat_secs: u64,
 }
 
+/// Backups and the erasure journal.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// The erasure journal; empty: `data_dir/tombstones.jsonl`.
+    pub tombstones_file: String,
+    /// A key (32 bytes, hex or base64) to seal backups under instead of the master key.
+    pub key: Option<String>,
+}
+
+impl std::fmt::Debug for BackupConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupConfig").field("tombstones_file", &self.tombstones_file).field("key", &self.key.as_ref().map(|_| "…")).finish()
+    }
+}
+
 /// One home region.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -325,6 +343,12 @@ impl Config {
     /// The database URL a region's tenants live in.
     pub fn region_database_url(&self, region: &str) -> &str {
         self.regions.get(region).and_then(|r| r.database_url.as_deref()).unwrap_or(&self.database_url)
+    }
+
+    /// Where erasures, tenant deletions and retention purges are journaled (outside the
+    /// database, so a restored backup can have them done again).
+    pub fn tombstones_path(&self) -> PathBuf {
+        if self.backup.tombstones_file.is_empty() { self.data_dir.join("tombstones.jsonl") } else { PathBuf::from(&self.backup.tombstones_file) }
     }
 
     /// Whether a region applies the GDPR's transfer rules.
@@ -404,6 +428,10 @@ impl Config {
         if let Some(key) = &self.master_key
             && crate::privacy::parse_master_key(key).is_err() {
                 errors.push("master_key: must be 32 bytes as 64 hex characters or base64".into());
+            }
+        if let Some(key) = &self.backup.key
+            && crate::privacy::parse_master_key(key).is_err() {
+                errors.push("backup.key: must be 32 bytes as 64 hex characters or base64".into());
             }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             errors.push("log.format: must be \"text\" or \"json\"".into());

@@ -110,6 +110,11 @@ enum Command {
         #[arg(long)]
         no_index: bool,
     },
+    /// Back up every database, check a backup, restore one.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// The search index.
     Search {
         #[command(subcommand)]
@@ -126,6 +131,54 @@ enum Command {
         /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Take a consistent backup of every database while the hub serves, sealed under the master
+    /// key (or --key / backup.key), with a manifest. The master key itself is never included.
+    Create {
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seal under this key (32 bytes, hex or base64) instead of the master key.
+        #[arg(long, env = "OMNIBRIDGE_BACKUP_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a backup without restoring it: the key, every byte's authenticity, each copy's
+    /// checksum. Exits non-zero and says what is wrong otherwise.
+    Verify {
+        file: PathBuf,
+        #[arg(long, env = "OMNIBRIDGE_BACKUP_KEY", hide_env_values = true)]
+        key: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup into an empty place, migrate it to this version, and do again every
+    /// erasure journaled since the backup. Prints a report.
+    Restore {
+        file: PathBuf,
+        /// The new data directory (SQLite databases and the master key file go here).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The main database to restore into (an empty PostgreSQL database for a PostgreSQL
+        /// backup); default for SQLite: DATA_DIR/omnibridge.db.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Where a region's own database goes: NAME=URL (repeatable).
+        #[arg(long = "database", value_name = "NAME=URL")]
+        databases: Vec<String>,
+        #[arg(long, env = "OMNIBRIDGE_BACKUP_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// The erasure journal to re-apply (default: the configured one).
+        #[arg(long)]
+        tombstones: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -373,7 +426,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let keyring = omnibridge::keyring(&config).await?;
             let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
-            let erased = omnibridge::runtime::cli::erase_contact(db, &keyring, tenant, contact).await?;
+            let erased = omnibridge::runtime::cli::erase_contact(db, &keyring, &omnibridge::privacy::tombstones::Journal::of(&config), tenant, contact).await?;
             println!("{}", serde_json::to_string_pretty(&erased)?);
             Ok(())
         }
@@ -388,6 +441,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&seeded)?);
             Ok(())
         }
+        Command::Backup { command } => backup(command, config).await,
         Command::Search { command: SearchCommand::Reindex } => {
             let config = Arc::new(config);
             let keyring = omnibridge::keyring(&config).await?;
@@ -422,9 +476,10 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let config = Arc::new(config);
             let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let bar = omnibridge::runtime::cli::progress_bar("tenants");
+            let journal = omnibridge::privacy::tombstones::Journal::of(&config);
             let mut totals: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
             for db in dbs.all() {
-                let done = omnibridge::privacy::retention::purge_all(db, tenant, config.webhooks.payload_retention_days, dry_run, &|d, t| bar(d as u64, t as u64)).await?;
+                let done = omnibridge::privacy::retention::purge_all(db, &journal, tenant, config.webhooks.payload_retention_days, dry_run, &|d, t| bar(d as u64, t as u64)).await?;
                 for (_, counts) in done {
                     for (category, n) in counts {
                         *totals.entry(category).or_default() += n;
@@ -465,13 +520,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                     }
                 }
             }
-            let mut tx = db.begin().await?;
-            let rows = omnibridge::store::privacy::delete_tenant(&mut tx, id).await?;
-            tx.commit().await?;
-            let mut tx = dbs.main().begin().await?;
-            omnibridge::store::privacy::delete_tenant(&mut tx, id).await?;
-            tx.commit().await?;
-            db.wipe_log().await?;
+            let rows = omnibridge::runtime::cli::delete_tenant(dbs.main(), db, &omnibridge::privacy::tombstones::Journal::of(&config), id).await?;
             println!("tenant {id} deleted: {rows} rows, its data keys with them");
             Ok(())
         }
@@ -566,6 +615,86 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+async fn backup(command: BackupCommand, config: Config) -> anyhow::Result<()> {
+    use omnibridge::backup;
+    match command {
+        BackupCommand::Create { out, key, json } => {
+            let (key, source) = backup::key(&config, key.as_deref())?;
+            let bar = omnibridge::runtime::cli::progress_bar("bytes");
+            let created = backup::create(&config, &out, &key, source, &bar).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&created)?);
+            } else {
+                println!("wrote {} ({} bytes), sealed under the {}", created.file.display(), created.bytes, created.manifest.sealed_under);
+                print_manifest(&created.manifest);
+            }
+            Ok(())
+        }
+        BackupCommand::Verify { file, key, json } => {
+            let (key, _) = backup::key(&config, key.as_deref())?;
+            let bar = omnibridge::runtime::cli::progress_bar("bytes");
+            let manifest = tokio::task::spawn_blocking(move || backup::verify(&file, &key, &bar)).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&manifest)?);
+            } else {
+                println!("ok: the backup is complete and authentic");
+                print_manifest(&manifest);
+            }
+            Ok(())
+        }
+        BackupCommand::Restore { file, data_dir, database_url, databases, key, tombstones, json } => {
+            let (key, source) = backup::key(&config, key.as_deref())?;
+            let (master, master_from_file) = match (&config.master_key, source) {
+                (Some(text), _) => (omnibridge::privacy::parse_master_key(text)?, false),
+                (None, backup::sealed::KeySource::Master) => (key.clone(), true),
+                (None, backup::sealed::KeySource::Supplied) => {
+                    let path = config.data_dir.join("master.key");
+                    let text = std::fs::read_to_string(&path).with_context(|| {
+                        format!("the master key the backed-up data is sealed under is needed: set OMNIBRIDGE_MASTER_KEY, or keep it in {}", path.display())
+                    })?;
+                    (omnibridge::privacy::parse_master_key(&text)?, true)
+                }
+            };
+            let mut others = Vec::new();
+            for pair in databases {
+                let (name, url) = pair.split_once('=').ok_or_else(|| anyhow::anyhow!("--database {pair}: expected NAME=URL"))?;
+                others.push((name.to_owned(), url.to_owned()));
+            }
+            let journal = match tombstones {
+                Some(path) => omnibridge::privacy::tombstones::Journal::new(path),
+                None => omnibridge::privacy::tombstones::Journal::of(&config),
+            };
+            let bar = omnibridge::runtime::cli::progress_bar("bytes");
+            let run = backup::Restore { file: &file, key: &key, master, master_from_file, journal, target: backup::Target { data_dir, database_url, others } };
+            let report = backup::restore(run, &bar).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("restored the backup of {} (schema {}; {} migration(s) applied since)", report.backup_created_at, report.schema_version, report.migrations_applied);
+                for db in &report.databases {
+                    println!("  {} → {}: {} tenant(s), {} message(s)", db.name, db.url, db.contents.tenants.len(), db.contents.counts.get("messages").unwrap_or(&0));
+                }
+                println!("erasures since the backup, done again: {}", report.tombstones_applied.len());
+                for t in &report.tombstones_applied {
+                    println!("  {} {} ({} row(s))", t.at, serde_json::to_string(&t.tombstone)?, t.rows);
+                }
+                if let Some(path) = &report.master_key_file {
+                    println!("master key: {}", path.display());
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_manifest(manifest: &omnibridge::backup::Manifest) {
+    println!("taken {} by omnibridge {} ({}, schema {})", manifest.created_at, manifest.omnibridge, manifest.backend, manifest.schema_version());
+    for db in &manifest.databases {
+        let counts: Vec<String> = db.contents.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("  {}: {} bytes, {} tenant(s); {}", db.name, db.bytes, db.contents.tenants.len(), counts.join(", "));
     }
 }
 

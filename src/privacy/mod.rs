@@ -8,6 +8,7 @@ mod crypto;
 pub mod retention;
 pub mod root;
 pub mod rotation;
+pub mod tombstones;
 mod keyring;
 mod master_key;
 

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::store::privacy::{PurgeKind, RetentionRow};
+use super::tombstones::{Journal, Tombstone};
 use crate::store::{self, Db, StoreError};
 
 /// The days a tenant keeps one category; None: kept (webhook payloads: the hub-wide setting).
@@ -23,23 +24,47 @@ pub fn days(r: &RetentionRow, kind: PurgeKind, hub_webhook_days: u64) -> Option<
 }
 
 /// Purges (or counts) one tenant's expired data: (category, rows) for each category it limits.
-pub async fn purge_tenant(db: &Db, tenant_id: Uuid, r: &RetentionRow, hub_webhook_days: u64, dry_run: bool) -> Result<Vec<(&'static str, u64)>, StoreError> {
+/// A purge that deletes is journaled first (see [`super::tombstones`]), so restoring an older
+/// backup purges the same again.
+pub async fn purge_tenant(db: &Db, journal: &Journal, tenant_id: Uuid, r: &RetentionRow, hub_webhook_days: u64, dry_run: bool) -> Result<Vec<(&'static str, u64)>, PurgeError> {
     let now = store::now_micros();
     let mut out = Vec::new();
     for kind in PurgeKind::ALL {
         let Some(days) = days(r, kind, hub_webhook_days) else { continue };
         let before = now - days.max(0) * 86_400 * 1_000_000;
-        out.push((kind.name(), store::privacy::purge(db, tenant_id, kind, before, dry_run).await?));
+        let due = store::privacy::purge(db, tenant_id, kind, before, true).await?;
+        if dry_run || due == 0 {
+            out.push((kind.name(), due));
+            continue;
+        }
+        journal.record(Tombstone::RetentionPurge { tenant_id, category: kind.name().to_owned(), before })?;
+        out.push((kind.name(), store::privacy::purge(db, tenant_id, kind, before, false).await?));
     }
     Ok(out)
 }
 
+/// Why a purge stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] super::tombstones::JournalError),
+}
+
 /// Every tenant with retention settings, purged; the totals per category.
-pub async fn purge_all(db: &Db, only: Option<Uuid>, hub_webhook_days: u64, dry_run: bool, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Vec<(Uuid, Vec<(&'static str, u64)>)>, StoreError> {
+pub async fn purge_all(
+    db: &Db,
+    journal: &Journal,
+    only: Option<Uuid>,
+    hub_webhook_days: u64,
+    dry_run: bool,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<(Uuid, Vec<(&'static str, u64)>)>, PurgeError> {
     let tenants: Vec<(Uuid, RetentionRow)> = store::privacy::all_retention(db).await?.into_iter().filter(|(t, _)| only.is_none_or(|o| o == *t)).collect();
     let mut out = Vec::new();
     for (i, (tenant_id, r)) in tenants.iter().enumerate() {
-        out.push((*tenant_id, purge_tenant(db, *tenant_id, r, hub_webhook_days, dry_run).await?));
+        out.push((*tenant_id, purge_tenant(db, journal, *tenant_id, r, hub_webhook_days, dry_run).await?));
         progress(i + 1, tenants.len());
     }
     Ok(out)
@@ -49,7 +74,7 @@ pub async fn purge_all(db: &Db, only: Option<Uuid>, hub_webhook_days: u64, dry_r
 /// How long mail that could not be imported stays in quarantine.
 pub const QUARANTINE_DAYS: i64 = 30;
 
-pub async fn run(db: Db, hub_webhook_days: u64, stop: CancellationToken) {
+pub async fn run(db: Db, journal: Journal, hub_webhook_days: u64, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -62,7 +87,7 @@ pub async fn run(db: Db, hub_webhook_days: u64, stop: CancellationToken) {
             Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "purging quarantined mail failed"),
         }
-        match purge_all(&db, None, hub_webhook_days, false, &|_, _| {}).await {
+        match purge_all(&db, &journal, None, hub_webhook_days, false, &|_, _| {}).await {
             Ok(done) => {
                 for (tenant_id, counts) in done {
                     for (category, n) in counts.into_iter().filter(|(_, n)| *n > 0) {

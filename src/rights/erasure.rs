@@ -25,12 +25,37 @@ use uuid::Uuid;
 use crate::domain::events::{self, Event};
 use crate::domain::rfc3339;
 use crate::events::outbox;
+use crate::privacy::tombstones::{Journal, Tombstone};
 use crate::store::privacy::Erased;
 use crate::store::{self, StoreError, Tx};
 
 /// Erases the contact in `tx`; returns what went and the `contact.erased` event to publish after
-/// commit.
-pub async fn erase_in(tx: &mut Tx, keyring: &crate::privacy::Keyring, tenant_id: Uuid, contact_id: Uuid, request_id: Option<Uuid>) -> Result<(Erased, Event), StoreError> {
+/// commit. The erasure is journaled (see [`crate::privacy::tombstones`]) before the caller
+/// commits, so restoring an older backup does it again.
+pub async fn erase_in(
+    tx: &mut Tx,
+    keyring: &crate::privacy::Keyring,
+    journal: &Journal,
+    tenant_id: Uuid,
+    contact_id: Uuid,
+    request_id: Option<Uuid>,
+) -> Result<(Erased, Event), ErasureError> {
+    let done = erase_rows(tx, keyring, tenant_id, contact_id, request_id).await?;
+    journal.record(Tombstone::ContactErased { tenant_id, contact_id })?;
+    Ok(done)
+}
+
+/// Why an erasure could not be done (nothing of it is kept: the caller's transaction rolls back).
+#[derive(Debug, thiserror::Error)]
+pub enum ErasureError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] crate::privacy::tombstones::JournalError),
+}
+
+/// The erasure's rows, without the journal line: for re-applying a journaled erasure.
+pub async fn erase_rows(tx: &mut Tx, keyring: &crate::privacy::Keyring, tenant_id: Uuid, contact_id: Uuid, request_id: Option<Uuid>) -> Result<(Erased, Event), StoreError> {
     let quarantined = quarantined_mail_of(tx, keyring, tenant_id, contact_id).await?;
     store::mailboxes::delete_quarantined(&mut *tx, &quarantined).await?;
     let mut erased = store::privacy::erase_contact(tx, tenant_id, contact_id).await?;

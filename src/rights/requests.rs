@@ -22,7 +22,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::erasure::ErasureError;
 use crate::events::WorkError;
+use crate::privacy::tombstones::Journal;
 use crate::events::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent};
 use crate::domain::events::{self, Event};
@@ -108,12 +110,15 @@ impl Worker {
         let outcome: Result<Value, String> = match (r.contact_id, r.kind.as_str()) {
             (None, _) => Ok(json!({"contact_found": false})),
             (Some(_), "access") => Ok(json!({"export": format!("/v1/privacy/requests/{}/export", r.id)})),
-            (Some(contact_id), "erasure") => match super::erasure::erase_in(work.tx(), &hub.keyring, r.tenant_id, contact_id, Some(r.id)).await {
+            (Some(contact_id), "erasure") => match super::erasure::erase_in(work.tx(), &hub.keyring, &Journal::of(&hub.config), r.tenant_id, contact_id, Some(r.id)).await {
                 Ok((erased, event)) => {
                     work.appended([event]);
                     Ok(serde_json::to_value(erased).unwrap_or_default())
                 }
-                Err(err) => return Err(err),
+                Err(ErasureError::Store(err)) => return Err(err),
+                // The journal could not be written: nothing is erased; the request stays pending
+                // and the worker tries again.
+                Err(ErasureError::Journal(err)) => return Err(crate::store::StoreError::Sqlx(sqlx::Error::Io(std::io::Error::other(err.to_string()))).into()),
             },
             (Some(contact_id), "restriction") => {
                 let restricted = !detail.get("lift").and_then(Value::as_bool).unwrap_or(false);

@@ -101,8 +101,24 @@ pub async fn export_contact(db: &Db, policies: std::sync::Arc<crate::policy::Pol
     Ok(body)
 }
 
+/// Deletes a tenant (end of contract): journaled first, then every row in the database it
+/// lives in and its directory entry in the main one; the write-ahead log is wiped after.
+/// Returns the rows deleted.
+pub async fn delete_tenant(main: &Db, db: &Db, journal: &crate::privacy::tombstones::Journal, tenant_id: Uuid) -> anyhow::Result<u64> {
+    journal.record(crate::privacy::tombstones::Tombstone::TenantDeleted { tenant_id })?;
+    let mut tx = db.begin().await?;
+    let rows = crate::store::privacy::delete_tenant(&mut tx, tenant_id).await?;
+    tx.commit().await?;
+    let mut tx = main.begin().await?;
+    crate::store::privacy::delete_tenant(&mut tx, tenant_id).await?;
+    tx.commit().await?;
+    db.wipe_log().await?;
+    main.wipe_log().await?;
+    Ok(rows)
+}
+
 /// `omnibridge erase`: erases a contact now, recorded as a completed erasure request.
-pub async fn erase_contact(db: &Db, keyring: &crate::privacy::Keyring, tenant_id: Uuid, contact_id: Uuid) -> anyhow::Result<crate::store::privacy::Erased> {
+pub async fn erase_contact(db: &Db, keyring: &crate::privacy::Keyring, journal: &crate::privacy::tombstones::Journal, tenant_id: Uuid, contact_id: Uuid) -> anyhow::Result<crate::store::privacy::Erased> {
     use crate::store;
     if store::contacts::contact(db, tenant_id, contact_id).await?.is_none() {
         anyhow::bail!("--contact {contact_id}: no such contact in this tenant (already erased?)");
@@ -123,7 +139,7 @@ pub async fn erase_contact(db: &Db, keyring: &crate::privacy::Keyring, tenant_id
     };
     store::privacy::insert_request(db, &request).await?;
     let mut tx = db.begin().await?;
-    let (erased, _erased_event) = crate::rights::erasure::erase_in(&mut tx, keyring, tenant_id, contact_id, Some(request.id)).await?;
+    let (erased, _erased_event) = crate::rights::erasure::erase_in(&mut tx, keyring, journal, tenant_id, contact_id, Some(request.id)).await?;
     store::privacy::finish_request(&mut tx, request.id, "completed", &serde_json::to_string(&erased)?).await?;
     let data = serde_json::json!({"id": request.id, "type": "erasure", "status": "completed", "contact_id": contact_id, "completed_at": crate::domain::rfc3339(store::now_micros())});
     let mut done = crate::domain::events::Event::new(tenant_id, crate::domain::events::PRIVACY_REQUEST_COMPLETED, None, &data);

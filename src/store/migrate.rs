@@ -85,6 +85,11 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 32, name: "contact_terms", sql: include_str!("../../migrations/postgres/0032_contact_terms.sql") },
 ];
 
+/// The newest migration this build knows (both backends know the same ones).
+pub fn known_schema_version() -> i64 {
+    SQLITE.last().map(|m| m.version).unwrap_or(0)
+}
+
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS omnibridge_migrations \
     (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
 const MIGRATION_LOCK: i64 = 0x6f6d_6e69_6272_6467;

@@ -220,6 +220,11 @@ impl PurgeKind {
         }
     }
 
+    /// The kind a name (as [`PurgeKind::name`] gives it) stands for.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// How many rows a purge would remove ($1 tenant, $2 cut-off).
     fn count(self) -> &'static str {
         match self {
