@@ -691,7 +691,7 @@ async fn backup(command: BackupCommand, config: Config) -> anyhow::Result<()> {
 }
 
 fn print_manifest(manifest: &omnibridge::backup::Manifest) {
-    println!("taken {} by omnibridge {} ({}, schema {})", manifest.created_at, manifest.omnibridge, manifest.backend, manifest.schema_version());
+    println!("taken {} by omnibridge {} ({}, schema {})", manifest.created_at, manifest.omnibridge, manifest.backend, manifest.schema_version);
     for db in &manifest.databases {
         let counts: Vec<String> = db.contents.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!("  {}: {} bytes, {} tenant(s); {}", db.name, db.bytes, db.contents.tenants.len(), counts.join(", "));

@@ -41,16 +41,11 @@ pub struct Manifest {
     pub created_at_us: i64,
     /// `sqlite` or `postgres`.
     pub backend: String,
+    /// The newest schema migration among the copies.
+    pub schema_version: i64,
     /// Which key it is sealed under: `master` or `backup key`.
     pub sealed_under: String,
     pub databases: Vec<DatabaseCopy>,
-}
-
-impl Manifest {
-    /// The newest schema migration among the copies.
-    pub fn schema_version(&self) -> i64 {
-        self.databases.iter().map(|d| d.contents.schema_version).max().unwrap_or(0)
-    }
 }
 
 /// One database's copy.
@@ -152,6 +147,7 @@ pub async fn create(config: &Config, out: &Path, key: &SecretKey, source: KeySou
             KeySource::Supplied => "backup key",
         }
         .to_owned(),
+        schema_version: copies.iter().map(|d| d.contents.schema_version).max().unwrap_or(0),
         databases: copies,
     };
     let partial = staging.path().join("backup.partial");

@@ -95,11 +95,11 @@ struct Placed {
 pub async fn restore(r: Restore<'_>, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<RestoreReport, BackupError> {
     let (manifest, mut reader) = open(r.file, r.key)?;
     let newest = newest_known();
-    if manifest.schema_version() > newest {
+    if manifest.schema_version > newest {
         return Err(BackupError::Invalid(format!(
             "this backup comes from a newer omnibridge ({}, schema {}) than this one (schema {newest}): restore it with omnibridge {} or later",
             manifest.omnibridge,
-            manifest.schema_version(),
+            manifest.schema_version,
             manifest.omnibridge
         )));
     }
@@ -246,7 +246,7 @@ async fn finish(r: &Restore<'_>, manifest: &Manifest, dbs: &[(String, String, Db
     }
     Ok(RestoreReport {
         backup_created_at: manifest.created_at.clone(),
-        schema_version: manifest.schema_version(),
+        schema_version: manifest.schema_version,
         migrations_applied,
         databases,
         tombstones_applied: applied,

@@ -177,6 +177,16 @@ impl TestApp {
 
     /// Runs the real `omnibridge` binary against this hub's database and key.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_command(args).output().expect("run the omnibridge binary")
+    }
+
+    /// The same, without blocking the runtime (while the hub keeps serving).
+    pub async fn cli_async(&self, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::from(self.cli_command(args)).output().await.expect("run the omnibridge binary")
+    }
+
+    /// The `omnibridge` command with this hub's configuration in its environment.
+    pub fn cli_command(&self, args: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_omnibridge"));
         for (name, region) in &self.config.regions {
             if let Some(url) = &region.database_url {
@@ -195,9 +205,8 @@ impl TestApp {
             .env("OMNIBRIDGE_MAIL__SMTP_PORT", self.config.mail.smtp_port.to_string())
             .env("OMNIBRIDGE_MAIL__SMTP_TLS", &self.config.mail.smtp_tls)
             .env("OMNIBRIDGE_MAIL__FROM_ADDRESS", &self.config.mail.from_address)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("run the omnibridge binary")
+            .current_dir(self.dir.path());
+        command
     }
 
     /// Creates a tenant with the CLI; returns (tenant id, admin key).

@@ -8,6 +8,7 @@ mod receiver;
 
 mod access;
 mod authz;
+mod backup;
 mod browser;
 mod cli;
 mod consent;

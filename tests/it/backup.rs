@@ -1,0 +1,247 @@
+//! Backups, end to end: taken while messages arrive, checked, restored into a fresh place where a
+//! second hub serves what was committed — without the contact erased after the backup.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp, admin_query, postgres_admin_url, with_database};
+use crate::privacy::{blobs, everything, holds};
+use crate::receiver::Receiver;
+
+backend_tests!(a_backup_taken_under_load_restores_without_what_was_erased_since, a_damaged_backup_is_refused_and_changes_nothing,);
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn ok(run: &std::process::Output) -> Value {
+    assert!(run.status.success(), "the command failed: {}", String::from_utf8_lossy(&run.stderr));
+    serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&run.stdout)))
+}
+
+/// Where a restore goes: a folder, and for PostgreSQL a database (not created yet).
+fn restore_target(app: &TestApp, name: &str) -> (std::path::PathBuf, Option<String>) {
+    let dir = app.dir.path().join(name);
+    let url = match app.backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(with_database(&postgres_admin_url(), &format!("omnibridge_restore_{}", uuid::Uuid::now_v7().simple()))),
+    };
+    (dir, url)
+}
+
+fn restore_args<'a>(file: &'a str, dir: &'a str, url: Option<&'a str>) -> Vec<&'a str> {
+    let mut args = vec!["backup", "restore", file, "--data-dir", dir, "--json"];
+    if let Some(url) = url {
+        args.extend(["--database-url", url]);
+    }
+    args
+}
+
+/// Every message of every conversation, through the API: (text, created_at).
+async fn all_messages(app: &TestApp, key: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = app.get(&format!("/v1/conversations?limit=100&cursor={cursor}"), key).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for conversation in page["data"].as_array().expect("data") {
+            let id = conversation["id"].as_str().expect("id");
+            let mut inner = String::new();
+            loop {
+                let (status, messages) = app.get(&format!("/v1/conversations/{id}/messages?limit=100&cursor={inner}"), key).await;
+                assert_eq!(status, StatusCode::OK, "{messages}");
+                out.extend(messages["data"].as_array().expect("data").iter().cloned());
+                match messages["next_cursor"].as_str() {
+                    Some(next) => inner = next.to_owned(),
+                    None => break,
+                }
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    out
+}
+
+async fn a_backup_taken_under_load_restores_without_what_was_erased_since(backend: Backend) {
+    // Webhook deliveries fail while the first hub runs, so some are pending in the backup.
+    let receiver = Receiver::start().await;
+    receiver.answer_from_now_on(503);
+    let mut app = TestApp::spawn_with(backend, |c| c.webhooks.retry_schedule_secs = vec![0, 3, 3, 3, 3, 3, 3, 3]).await;
+    let (tenant, admin) = app.create_tenant("Bakery");
+    let (status, body) = app.post("/v1/webhooks/endpoints", &admin, json!({"url": receiver.url, "country": "DE", "event_types": ["message.received"]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let channel = app.webchat_channel(&admin).await;
+    let (ana, _) = app.visitor(&channel, json!({"name": "Ana"})).await;
+    app.visitor_says(&ana, json!({"text": "Do you bake rye bread on Sundays?"})).await;
+    let (ben, _) = app.visitor(&channel, json!({"name": "Ben Erasable", "email": "ben.erasable@example.org"})).await;
+    app.visitor_says(&ben, json!({"text": "My door code is BENSECRET-4242"})).await;
+    let contacts = app.wait_for(&admin, "/v1/contacts", |l| l["data"].as_array().is_some_and(|d| d.len() == 2)).await;
+    let contact = |name: &str| contacts["data"].as_array().expect("data").iter().find(|c| c["name"] == name).expect("contact")["id"].as_str().expect("id").to_owned();
+    let (ana_id, ben_id) = (contact("Ana"), contact("Ben Erasable"));
+    let (_, view) = app.get(&format!("/v1/contacts/{ana_id}"), &admin).await;
+    let address = view["identities"][0]["address"].as_str().expect("address").to_owned();
+    for action in ["grant", "withdraw", "grant"] {
+        let body = json!({"channel": "webchat", "address": address, "purpose": "marketing", "action": action});
+        let (status, _) = app.post(&format!("/v1/contacts/{ana_id}/consents"), &admin, body).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    receiver.wait_until(WAIT, |r| !r.is_empty()).await;
+
+    // Ana keeps writing while the backup is taken.
+    let acknowledged: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    let backup_started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let load = {
+        let (http, base, acknowledged, started, stop, ana) = (app.http.clone(), app.base.clone(), acknowledged.clone(), backup_started.clone(), stop.clone(), ana.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.is_cancelled() {
+                n += 1;
+                let text = format!("Load message number {n}");
+                let before_backup = !started.load(std::sync::atomic::Ordering::SeqCst);
+                let sent = http.post(format!("{base}/widget/v1/messages")).bearer_auth(&ana).json(&json!({"text": text})).send().await;
+                if sent.is_ok_and(|r| r.status().is_success()) {
+                    acknowledged.lock().expect("lock").push((text, before_backup));
+                }
+            }
+        })
+    };
+    while acknowledged.lock().expect("lock").len() < 20 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let file = app.dir.path().join("bakery.obk");
+    let file_arg = file.display().to_string();
+    backup_started.store(true, std::sync::atomic::Ordering::SeqCst);
+    let created = ok(&app.cli_async(&["backup", "create", "--out", &file_arg, "--json"]).await);
+    let during = acknowledged.lock().expect("lock").len();
+    while acknowledged.lock().expect("lock").len() < during + 10 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    load.await.expect("load");
+    let main = &created["manifest"]["databases"][0];
+    let backed_up_messages = main["counts"]["messages"].as_i64().expect("message count");
+    assert!(main["counts"]["webhook_deliveries_pending"].as_i64().expect("pending") > 0, "{main}");
+    assert_eq!(main["tenants"][0]["name"], "Bakery");
+    assert!(created["manifest"]["schema_version"].as_i64().expect("schema") >= 32);
+
+    let verified = ok(&app.cli(&["backup", "verify", &file_arg, "--json"]));
+    assert_eq!(verified["databases"][0]["sha256"], main["sha256"]);
+
+    // Ben is erased after the backup: the journal remembers.
+    let mut sealed = blobs(&app, "SELECT text FROM messages WHERE contact_id = $1", &ben_id).await;
+    sealed.extend(blobs(&app, "SELECT wrapped FROM data_keys WHERE contact_id = $1", &ben_id).await);
+    assert_eq!(sealed.len(), 2);
+    ok(&app.cli(&["erase", "--tenant", &tenant, "--contact", &ben_id]));
+
+    let (dir, url) = restore_target(&app, "restored");
+    let dir_arg = dir.display().to_string();
+    let report = ok(&app.cli(&restore_args(&file_arg, &dir_arg, url.as_deref())));
+    let applied = report["tombstones_applied"].as_array().expect("applied");
+    assert!(
+        applied.iter().any(|t| t["kind"] == "contact_erased" && t["contact_id"] == ben_id.as_str() && t["rows"].as_u64() > Some(0)),
+        "Ben's erasure is done again: {report}"
+    );
+    assert_eq!(report["databases"][0]["counts"]["messages"].as_i64(), Some(backed_up_messages - 1), "all but Ben's message");
+    // Restoring into a place that is not empty is refused.
+    let again = app.cli(&restore_args(&file_arg, &dir_arg, url.as_deref()));
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("empty"), "{}", String::from_utf8_lossy(&again.stderr));
+
+    // The first hub is gone; a second one serves the restored data.
+    app.stop_server().await;
+    let before = receiver.requests().len();
+    receiver.answer_from_now_on(200);
+    let restored_url = url.clone().unwrap_or_else(|| format!("sqlite://{}", dir.join("omnibridge.db").display()));
+    let master = app.config.master_key.clone();
+    let second = TestApp::spawn_with(backend, |c| {
+        c.database_url = restored_url.clone();
+        c.master_key = master;
+        c.data_dir = dir.clone();
+    })
+    .await;
+    let messages = all_messages(&second, &admin).await;
+    assert_eq!(messages.len() as i64, backed_up_messages - 1, "every message in the backup but Ben's is readable");
+    let texts: Vec<&str> = messages.iter().filter_map(|m| m["text"].as_str()).collect();
+    assert_eq!(texts.len(), messages.len(), "every text opens");
+    assert!(texts.contains(&"Do you bake rye bread on Sundays?"));
+    for (text, before_backup) in acknowledged.lock().expect("lock").iter() {
+        if *before_backup {
+            assert!(texts.contains(&text.as_str()), "{text} was committed before the backup began");
+        }
+    }
+    assert!(!texts.iter().any(|t| t.contains("BENSECRET")));
+    let (status, _) = second.get(&format!("/v1/contacts/{ben_id}"), &admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "Ben stays erased");
+    let files = match backend {
+        // Every file the restore wrote.
+        Backend::Sqlite => std::fs::read_dir(&dir).expect("dir").flat_map(|e| std::fs::read(e.expect("entry").path()).unwrap_or_default()).collect(),
+        Backend::Postgres => everything(&second).await,
+    };
+    for value in &sealed {
+        assert!(!holds(&files, backend, value), "a sealed value of Ben's is back in the restored files");
+    }
+    let (_, verdict) = second.get("/v1/consents/verify", &admin).await;
+    assert_eq!(verdict, json!({"ok": true, "events": 3}), "the consent chain verifies after the restore");
+    // Deliveries pending in the backup go out from the restored hub.
+    let resumed = receiver.wait_until(WAIT, |r| r[before..].iter().any(|d| d.json()["data"]["text"] == "Do you bake rye bread on Sundays?")).await;
+    assert!(resumed.len() > before);
+    drop(second);
+    if let Some(url) = url {
+        let name = url.rsplit('/').next().expect("name").to_owned();
+        admin_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    }
+}
+
+async fn a_damaged_backup_is_refused_and_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Florist");
+    let channel = app.webchat_channel(&admin).await;
+    let (visitor, _) = app.visitor(&channel, json!({"name": "Rosa"})).await;
+    app.visitor_says(&visitor, json!({"text": "Are tulips in season?"})).await;
+    let file = app.dir.path().join("florist.obk");
+    let file_arg = file.display().to_string();
+    ok(&app.cli(&["backup", "create", "--out", &file_arg, "--json"]));
+    let refused = app.cli(&["backup", "create", "--out", &file_arg]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("already exists"));
+
+    let mut bytes = std::fs::read(&file).expect("backup");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    let damaged = app.dir.path().join("damaged.obk");
+    std::fs::write(&damaged, &bytes).expect("write");
+    let cut = app.dir.path().join("cut.obk");
+    std::fs::write(&cut, &bytes[..middle]).expect("write");
+    let (dir, url) = restore_target(&app, "never");
+    if let Some(url) = &url {
+        admin_query(format!("CREATE DATABASE {}", url.rsplit('/').next().expect("name"))).await;
+    }
+    let dir_arg = dir.display().to_string();
+    for (path, says) in [(&damaged, "damaged"), (&cut, "cut short")] {
+        let path = path.display().to_string();
+        let verify = app.cli(&["backup", "verify", &path]);
+        assert!(!verify.status.success(), "verify accepts a {says} backup");
+        assert!(String::from_utf8_lossy(&verify.stderr).contains(says), "{}", String::from_utf8_lossy(&verify.stderr));
+        let restore = app.cli(&restore_args(&path, &dir_arg, url.as_deref()));
+        assert!(!restore.status.success(), "restore accepts a {says} backup");
+        assert!(String::from_utf8_lossy(&restore.stderr).contains(says), "{}", String::from_utf8_lossy(&restore.stderr));
+        assert!(!dir.exists(), "a refused restore leaves nothing behind");
+    }
+    if let Some(url) = &url {
+        // The database made to restore into stays empty.
+        let pool = sqlx::PgPool::connect(url).await.expect("postgres");
+        let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'").fetch_one(&pool).await.expect("count");
+        pool.close().await;
+        assert_eq!(tables, 0);
+        let name = url.rsplit('/').next().expect("name").to_owned();
+        admin_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    }
+    // Under another key the backup does not open, and says so.
+    let other = app.cli(&["backup", "verify", &file_arg, "--key", &"ab".repeat(32)]);
+    assert!(String::from_utf8_lossy(&other.stderr).contains("key does not open"), "{}", String::from_utf8_lossy(&other.stderr));
+    ok(&app.cli(&["backup", "verify", &file_arg, "--json"]));
+}
