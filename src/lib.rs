@@ -93,7 +93,15 @@ pub async fn key_generations(config: &Config) -> anyhow::Result<Vec<privacy::Gen
 /// The keyring: the key generations opened with the configured master key (see
 /// [`privacy::root`]), read from the main database (migrated first).
 pub async fn keyring(config: &Config) -> anyhow::Result<Keyring> {
-    Ok(Keyring::with_generations(key_generations(config).await?))
+    let keyring = Keyring::with_generations(key_generations(config).await?);
+    // Index keys imported tenants brought along, wherever they live.
+    for url in runtime::regions::database_urls(config) {
+        let db = Db::connect(&db_options_for(config, &url)).await.context("opening a database to read imported tenants' keys")?;
+        let rows = store::key_roots::tenant_keys(&db, None).await;
+        db.close().await;
+        keyring.adopt_index_keys(&rows?).context("an imported tenant's index keys do not open with the master key")?;
+    }
+    Ok(keyring)
 }
 
 pub fn db_options(config: &Config) -> DbOptions {
@@ -273,7 +281,7 @@ impl Cell {
         tasks.push(tokio::spawn(team::mailer::run(db.clone(), keyring.clone(), hub.door.clone(), config.clone(), hub.mail_wake.clone(), shared.workers.clone())));
         let privacy_worker = rights::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };
         tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
-        tasks.push(tokio::spawn(privacy::retention::run(db.clone(), privacy::tombstones::Journal::of(&config), config.webhooks.payload_retention_days, shared.workers.clone())));
+        tasks.push(tokio::spawn(privacy::retention::run(db.clone(), privacy::tombstones::Journal::of(config), config.webhooks.payload_retention_days, shared.workers.clone())));
         tasks.push(tokio::spawn(policy::notices::watch(db.clone(), bus.clone(), shared.policies.clone(), shared.workers.clone())));
         tasks.push(tokio::spawn(privacy::rotation::watch(
             db.clone(),

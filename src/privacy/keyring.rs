@@ -44,7 +44,13 @@ pub mod tenant_sealed {
     pub const CHANNEL_SECRETS: &str = "channel.secrets";
     pub const EMAIL_QUARANTINE: &str = "email.quarantine";
     pub const WEBHOOK_SECRET: &str = "webhook.secret";
+    pub const INDEX_KEY: &str = "tenant.index_key";
 }
+
+/// The keys made from the first root that a tenant's stored values depend on (blind indexes,
+/// search terms, pseudonyms). A tenant moving to another installation takes them along
+/// (`omnibridge tenant export`), so what it stored keeps matching there.
+pub const INDEX_LABELS: [&str; 3] = ["blind-index", "search-index", "pseudonym"];
 
 /// A contact's unwrapped data key.
 #[derive(Clone, Debug)]
@@ -119,6 +125,8 @@ pub struct Keyring {
     /// Every generation, newest first. Replaced whole when a rotation is picked up.
     generations: RwLock<Arc<Vec<Generation>>>,
     cache: Mutex<HashMap<Uuid, (DataKey, Instant)>>,
+    /// Index keys imported tenants brought along, by tenant and label.
+    imported: RwLock<HashMap<(Uuid, String), SecretKey>>,
 }
 
 fn derive_from(root: &SecretKey, label: &str, tenant_id: Uuid) -> SecretKey {
@@ -142,7 +150,7 @@ impl Keyring {
     pub fn with_generations(mut generations: Vec<Generation>) -> Self {
         generations.sort_by_key(|g| std::cmp::Reverse(g.number));
         let index_root = generations.iter().find(|g| g.number == 1).or(generations.last()).map(|g| g.root.clone()).unwrap_or_else(|| SecretKey::from_bytes([0; 32]));
-        Self { index_root, generations: RwLock::new(Arc::new(generations)), cache: Mutex::new(HashMap::new()) }
+        Self { index_root, generations: RwLock::new(Arc::new(generations)), cache: Mutex::new(HashMap::new()), imported: RwLock::new(HashMap::new()) }
     }
 
     /// Takes up the generations after a rotation (the index root cannot change).
@@ -166,7 +174,44 @@ impl Keyring {
     }
 
     fn derive(&self, label: &str, tenant_id: Uuid) -> SecretKey {
+        if let Some(key) = self.imported.read().unwrap_or_else(|e| e.into_inner()).get(&(tenant_id, label.to_owned())) {
+            return key.clone();
+        }
         derive_from(&self.index_root, label, tenant_id)
+    }
+
+    /// A tenant's index key for `label` (one of [`INDEX_LABELS`]), for taking the tenant to
+    /// another installation.
+    pub fn index_key(&self, tenant_id: Uuid, label: &str) -> SecretKey {
+        self.derive(label, tenant_id)
+    }
+
+    /// Index keys an imported tenant brought along, as `tenant_keys` holds them: opened and used
+    /// from now on for that tenant.
+    pub fn adopt_index_keys(&self, rows: &[store::key_roots::TenantKeyRow]) -> Result<usize, CryptoError> {
+        let mut opened = Vec::with_capacity(rows.len());
+        for row in rows {
+            let bytes = self.open_for_tenant(row.tenant_id, tenant_sealed::INDEX_KEY, row.id, &row.wrapped)?;
+            let bytes: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Open)?;
+            opened.push(((row.tenant_id, row.label.clone()), SecretKey::from_bytes(bytes)));
+        }
+        let mut imported = self.imported.write().unwrap_or_else(|e| e.into_inner());
+        let n = opened.len();
+        imported.extend(opened);
+        Ok(n)
+    }
+
+    /// A contact's data key itself, opened from its wrapping (for sealing it for transport).
+    pub fn data_key_bytes(&self, tenant_id: Uuid, contact_id: Uuid, wrapped: &[u8]) -> Result<SecretKey, CryptoError> {
+        let bytes = self.open_any(tenant_id, wrapped, &aad("data-key", contact_id))?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::Open)?;
+        Ok(SecretKey::from_bytes(bytes))
+    }
+
+    /// A data key brought from elsewhere, wrapped under the newest generation; with that
+    /// generation's number.
+    pub fn wrap_data_key(&self, tenant_id: Uuid, contact_id: Uuid, key: &SecretKey) -> Result<(Vec<u8>, i64), CryptoError> {
+        Ok((self.tenant_key(tenant_id).seal(key.as_bytes(), &aad("data-key", contact_id))?, self.current_generation()))
     }
 
     /// Opens with the newest generation's tenant key that fits: after a rotation everything is

@@ -13,7 +13,7 @@ mod keyring;
 mod master_key;
 
 pub use crypto::{CryptoError, SecretKey};
-pub use keyring::{tenant_sealed, DataKey, Generation, KeyError, Keyring, TermHasher};
+pub use keyring::{INDEX_LABELS, tenant_sealed, DataKey, Generation, KeyError, Keyring, TermHasher};
 pub use master_key::{MasterKeyError, load_or_create_master_key, parse_master_key, write_master_key};
 
 /// A random token of `bytes` random bytes in unpadded base64url (`A-Z a-z 0-9 - _`): usable in

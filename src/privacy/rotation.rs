@@ -48,6 +48,7 @@ fn tenant_label(which: TenantSealed) -> &'static str {
         TenantSealed::ChannelSecrets => tenant_sealed::CHANNEL_SECRETS,
         TenantSealed::WebhookSecret => tenant_sealed::WEBHOOK_SECRET,
         TenantSealed::QuarantinedMail => tenant_sealed::EMAIL_QUARANTINE,
+        TenantSealed::ImportedKeys => tenant_sealed::INDEX_KEY,
     }
 }
 
@@ -128,6 +129,7 @@ pub async fn settle(db: &Db, keyring: &Keyring) -> Result<usize, RotationError> 
 /// then settles what this process wrapped under the old generation meanwhile.
 pub async fn watch(db: Db, keyring: Arc<Keyring>, master: impl Fn() -> Option<SecretKey> + Send + 'static, shutdown: CancellationToken) {
     let mut failures = 0;
+    let mut adopted = 0;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -140,6 +142,15 @@ pub async fn watch(db: Db, keyring: Arc<Keyring>, master: impl Fn() -> Option<Se
                 continue;
             }
         };
+        // A tenant imported meanwhile (by the command line) brought index keys along.
+        match key_roots::tenant_keys(&db, None).await {
+            Ok(rows) if rows.len() != adopted => match keyring.adopt_index_keys(&rows) {
+                Ok(n) => adopted = n,
+                Err(err) => tracing::warn!(error = %err, "an imported tenant's index keys do not open"),
+            },
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "reading imported tenants' keys failed"),
+        }
         let newest = stored.iter().map(|r| r.id).max().unwrap_or(1);
         if newest <= keyring.current_generation() {
             continue;

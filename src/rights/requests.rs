@@ -118,7 +118,7 @@ impl Worker {
                 Err(ErasureError::Store(err)) => return Err(err),
                 // The journal could not be written: nothing is erased; the request stays pending
                 // and the worker tries again.
-                Err(ErasureError::Journal(err)) => return Err(crate::store::StoreError::Sqlx(sqlx::Error::Io(std::io::Error::other(err.to_string()))).into()),
+                Err(ErasureError::Journal(err)) => return Err(crate::store::StoreError::Sqlx(sqlx::Error::Io(std::io::Error::other(err.to_string())))),
             },
             (Some(contact_id), "restriction") => {
                 let restricted = !detail.get("lift").and_then(Value::as_bool).unwrap_or(false);

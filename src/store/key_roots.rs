@@ -49,16 +49,19 @@ pub enum TenantSealed {
     ChannelSecrets,
     WebhookSecret,
     QuarantinedMail,
+    /// Index keys an imported tenant brought along (`tenant_keys`).
+    ImportedKeys,
 }
 
 impl TenantSealed {
-    pub const ALL: [TenantSealed; 3] = [TenantSealed::ChannelSecrets, TenantSealed::WebhookSecret, TenantSealed::QuarantinedMail];
+    pub const ALL: [TenantSealed; 4] = [TenantSealed::ChannelSecrets, TenantSealed::WebhookSecret, TenantSealed::QuarantinedMail, TenantSealed::ImportedKeys];
 
     fn select(self) -> &'static str {
         match self {
             Self::ChannelSecrets => "SELECT id, tenant_id, secrets FROM channels WHERE secrets IS NOT NULL",
             Self::WebhookSecret => "SELECT s.id, e.tenant_id, s.secret FROM webhook_secrets s JOIN webhook_endpoints e ON e.id = s.endpoint_id",
             Self::QuarantinedMail => "SELECT id, tenant_id, raw FROM email_quarantine",
+            Self::ImportedKeys => "SELECT id, tenant_id, wrapped FROM tenant_keys",
         }
     }
 
@@ -67,6 +70,7 @@ impl TenantSealed {
             Self::ChannelSecrets => "UPDATE channels SET secrets = $2 WHERE id = $1",
             Self::WebhookSecret => "UPDATE webhook_secrets SET secret = $2 WHERE id = $1",
             Self::QuarantinedMail => "UPDATE email_quarantine SET raw = $2 WHERE id = $1",
+            Self::ImportedKeys => "UPDATE tenant_keys SET wrapped = $2 WHERE id = $1",
         }
     }
 }
@@ -78,5 +82,27 @@ pub async fn tenant_sealed(tx: &mut Tx, which: TenantSealed) -> StoreResult<Vec<
 
 pub async fn set_tenant_sealed(tx: &mut Tx, which: TenantSealed, id: Uuid, sealed: &[u8]) -> StoreResult<()> {
     on_conn!(Conn::from(&mut *tx), |c| sqlx::query(which.update()).bind(id).bind(sealed).execute(c).await.map(|_| ()))?;
+    Ok(())
+}
+
+row_struct! {
+    /// An index key an imported tenant brought along, sealed under this installation's tenant key.
+    pub struct TenantKeyRow {
+        id: Uuid,
+        tenant_id: Uuid,
+        label: String,
+        wrapped: Vec<u8>,
+    }
+}
+
+/// Every imported tenant's index keys (or one tenant's).
+pub async fn tenant_keys(db: &Db, tenant_id: Option<Uuid>) -> StoreResult<Vec<TenantKeyRow>> {
+    const SQL: &str = "SELECT id, tenant_id, label, wrapped FROM tenant_keys WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY tenant_id, label";
+    Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(tenant_id).fetch_all(p).await)?)
+}
+
+pub async fn insert_tenant_key(tx: &mut Tx, row: &TenantKeyRow) -> StoreResult<()> {
+    const SQL: &str = "INSERT INTO tenant_keys (id, tenant_id, label, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)";
+    on_conn!(Conn::from(&mut *tx), |c| sqlx::query(SQL).bind(row.id).bind(row.tenant_id).bind(&row.label).bind(&row.wrapped).bind(super::now_micros()).execute(c).await.map(|_| ()))?;
     Ok(())
 }

@@ -41,6 +41,7 @@ pub mod sessions;
 pub mod snapshots;
 pub mod team;
 pub mod templates;
+pub mod tenant_data;
 pub mod tenants;
 pub mod transfers;
 pub mod undeliverable;

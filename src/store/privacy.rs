@@ -361,66 +361,8 @@ pub async fn audit(db: &Db, tenant_id: Uuid, target_id: Option<Uuid>, action: Op
     Ok(on_db!(db, |p| sqlx::query_as(SQL).bind(tenant_id).bind(target_id).bind(action).bind(after).bind(limit as i64 + 1).fetch_all(p).await)?)
 }
 
-/// Deletes every row of a tenant, in one transaction: offboarding. Tables are emptied children
-/// first; the tenant's keys go with its data keys and its directory entry with the tenant.
+/// Deletes every row of a tenant, in one transaction: offboarding (the tables are listed once,
+/// in [`super::tenant_data::TABLES`]).
 pub async fn delete_tenant(tx: &mut Tx, tenant_id: Uuid) -> StoreResult<u64> {
-    const BY_TENANT: &[&str] = &[
-        "DELETE FROM search_docs WHERE tenant_id = $1",
-        "DELETE FROM saved_views WHERE tenant_id = $1",
-        "DELETE FROM labels WHERE tenant_id = $1",
-        "DELETE FROM attribute_definitions WHERE tenant_id = $1",
-        "DELETE FROM address_confirmations WHERE tenant_id = $1",
-        "DELETE FROM password_resets WHERE tenant_id = $1",
-        "DELETE FROM operator_sessions WHERE tenant_id = $1",
-        "DELETE FROM operator_invitations WHERE tenant_id = $1",
-        "DELETE FROM invitation_suppressions WHERE tenant_id = $1",
-        "DELETE FROM team_members WHERE team_id IN (SELECT id FROM teams WHERE tenant_id = $1)",
-        "DELETE FROM team_channels WHERE team_id IN (SELECT id FROM teams WHERE tenant_id = $1)",
-        "DELETE FROM teams WHERE tenant_id = $1",
-        "DELETE FROM canned_responses WHERE tenant_id = $1",
-        "DELETE FROM business_hours WHERE tenant_id = $1",
-        "DELETE FROM csat_surveys WHERE tenant_id = $1",
-        "DELETE FROM contact_merges WHERE tenant_id = $1",
-        "DELETE FROM merge_suggestions WHERE tenant_id = $1",
-        "DELETE FROM tenant_ip_allow_lists WHERE tenant_id = $1",
-        "DELETE FROM webhook_attempts WHERE tenant_id = $1",
-        "DELETE FROM webhook_deliveries WHERE tenant_id = $1",
-        "DELETE FROM webhook_secrets WHERE endpoint_id IN (SELECT id FROM webhook_endpoints WHERE tenant_id = $1)",
-        "DELETE FROM webhook_endpoints WHERE tenant_id = $1",
-        "DELETE FROM outbox WHERE tenant_id = $1",
-        "DELETE FROM attachments WHERE tenant_id = $1",
-        "DELETE FROM message_technical WHERE tenant_id = $1",
-        "DELETE FROM message_quotes WHERE message_id IN (SELECT id FROM messages WHERE tenant_id = $1)",
-        "DELETE FROM message_recipients WHERE tenant_id = $1",
-        "DELETE FROM conversation_participants WHERE tenant_id = $1",
-        "DELETE FROM messages WHERE tenant_id = $1",
-        "DELETE FROM conversations WHERE tenant_id = $1",
-        "DELETE FROM visitor_sessions WHERE tenant_id = $1",
-        "DELETE FROM link_tokens WHERE tenant_id = $1",
-        "DELETE FROM identities WHERE tenant_id = $1",
-        "DELETE FROM data_keys WHERE tenant_id = $1",
-        "DELETE FROM contacts WHERE tenant_id = $1",
-        "DELETE FROM consent_events WHERE tenant_id = $1",
-        "DELETE FROM consent_heads WHERE tenant_id = $1",
-        "DELETE FROM transfers WHERE tenant_id = $1",
-        "DELETE FROM privacy_requests WHERE tenant_id = $1",
-        "DELETE FROM audit_log WHERE tenant_id = $1",
-        "DELETE FROM tenant_retention WHERE tenant_id = $1",
-        "DELETE FROM tenant_policies WHERE tenant_id = $1",
-        "DELETE FROM subprocessor_authorizations WHERE tenant_id = $1",
-        "DELETE FROM subprocessor_notices WHERE tenant_id = $1",
-        "DELETE FROM email_quarantine WHERE channel_id IN (SELECT id FROM channels WHERE tenant_id = $1)",
-        "DELETE FROM channel_health WHERE channel_id IN (SELECT id FROM channels WHERE tenant_id = $1)",
-        "DELETE FROM channel_cursors WHERE channel_id IN (SELECT id FROM channels WHERE tenant_id = $1)",
-        "DELETE FROM channels WHERE tenant_id = $1",
-        "DELETE FROM api_keys WHERE tenant_id = $1",
-        "DELETE FROM operators WHERE tenant_id = $1",
-        "DELETE FROM tenant_directory WHERE tenant_id = $1",
-        "DELETE FROM tenants WHERE id = $1",
-    ];
-    let mut total = 0;
-    for sql in BY_TENANT {
-        total += on_conn!(Conn::from(&mut *tx), |c| sqlx::query(*sql).bind(tenant_id).execute(c).await.map(|r| r.rows_affected()))?;
-    }
-    Ok(total)
+    super::tenant_data::delete(tx, tenant_id).await
 }
