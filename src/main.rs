@@ -207,6 +207,28 @@ enum ConsentCommand {
 
 #[derive(Subcommand)]
 enum TenantCommand {
+    /// Write all of a tenant's data to one file, sealed under a transport key you supply, to
+    /// recreate it elsewhere with `tenant import` (same ids; keys re-sealed on both ends).
+    Export {
+        #[arg(long)]
+        tenant: Uuid,
+        #[arg(long)]
+        out: PathBuf,
+        /// The transport key: 32 bytes as 64 hex characters or base64 (e.g. `openssl rand -hex 32`).
+        #[arg(long, env = "OMNIBRIDGE_TRANSPORT_KEY", hide_env_values = true)]
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recreate a tenant from a `tenant export` file, in one transaction; refused if the tenant
+    /// exists here already.
+    Import {
+        file: PathBuf,
+        #[arg(long, env = "OMNIBRIDGE_TRANSPORT_KEY", hide_env_values = true)]
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a tenant; prints its id and an admin API key (shown only now).
     Create {
         name: String,
@@ -333,6 +355,22 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                 println!("tenant_id: {}\napi_key:   {}\n(the key is shown only now; store it safely)", created.tenant_id, created.api_key);
             }
             Ok(())
+        }
+        Command::Tenant { command: TenantCommand::Export { tenant, out, key, json } } => {
+            let transport = omnibridge::privacy::parse_master_key(&key).map_err(|_| anyhow::anyhow!("--key: must be 32 bytes as 64 hex characters or base64"))?;
+            let config = Arc::new(config);
+            let keyring = omnibridge::keyring(&config).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
+            let moved = omnibridge::backup::tenant::export(&dbs, &keyring, tenant, &out, &transport).await?;
+            print_moved(&moved, json, &format!("exported to {}", out.display()))
+        }
+        Command::Tenant { command: TenantCommand::Import { file, key, json } } => {
+            let transport = omnibridge::privacy::parse_master_key(&key).map_err(|_| anyhow::anyhow!("--key: must be 32 bytes as 64 hex characters or base64"))?;
+            let config = Arc::new(config);
+            let keyring = omnibridge::keyring(&config).await?;
+            let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
+            let moved = omnibridge::backup::tenant::import(&dbs, &keyring, &file, &transport).await?;
+            print_moved(&moved, json, "imported")
         }
         Command::Consent { command: ConsentCommand::Verify { tenant } } => {
             let dbs = omnibridge::runtime::regions::Databases::connect(Arc::new(config)).await?;
@@ -688,6 +726,19 @@ async fn backup(command: BackupCommand, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn print_moved(moved: &omnibridge::backup::tenant::Moved, json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(moved)?);
+    } else {
+        let total: u64 = moved.rows.values().sum();
+        println!("tenant {} ({}, region {}) {what}: {total} rows", moved.tenant_id, moved.name, moved.region);
+        for (table, n) in &moved.rows {
+            println!("  {table}: {n}");
+        }
+    }
+    Ok(())
 }
 
 fn print_manifest(manifest: &omnibridge::backup::Manifest) {

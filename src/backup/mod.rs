@@ -13,6 +13,7 @@
 
 pub mod sealed;
 mod restore;
+pub mod tenant;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -111,6 +111,7 @@ pub async fn export(dbs: &Databases, keyring: &Keyring, tenant_id: Uuid, out: &P
         return Err(MoveError::Invalid(format!("{} already exists; an export is never written over a file", out.display())));
     }
     let dialect = Dialect::of(db);
+    let resealing = Resealing { keyring, transport, dialect, tenant_id };
     let mut keys = BTreeMap::new();
     for l in INDEX_LABELS {
         let sealed = transport.seal(keyring.index_key(tenant_id, l).as_bytes(), &transport_aad(&format!("index-key/{l}"), tenant_id))?;
@@ -136,7 +137,7 @@ pub async fn export(dbs: &Databases, keyring: &Keyring, tenant_id: Uuid, out: &P
             let mut failed: Option<MoveError> = None;
             let n = tenant_data::read(source, table, tenant_id, |mut row| {
                 if let Moves::Sealed { column, what, row: bound } = table.moves
-                    && let Err(e) = reseal_out(keyring, transport, dialect, tenant_id, &mut row, column, what, bound)
+                    && let Err(e) = reseal_out(&resealing, &mut row, column, what, bound)
                 {
                     failed.get_or_insert(e);
                 }
@@ -166,8 +167,16 @@ pub async fn export(dbs: &Databases, keyring: &Keyring, tenant_id: Uuid, out: &P
     Ok(Moved { tenant_id, name: tenant.name, region: tenant.region, rows })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn reseal_out(keyring: &Keyring, transport: &SecretKey, dialect: Dialect, tenant_id: Uuid, row: &mut Map<String, Value>, column: &str, what: Sealed, bound: &str) -> Result<(), MoveError> {
+/// What re-sealing a tenant's values for a move needs.
+struct Resealing<'a> {
+    keyring: &'a Keyring,
+    transport: &'a SecretKey,
+    dialect: Dialect,
+    tenant_id: Uuid,
+}
+
+fn reseal_out(r: &Resealing<'_>, row: &mut Map<String, Value>, column: &str, what: Sealed, bound: &str) -> Result<(), MoveError> {
+    let Resealing { keyring, transport, dialect, tenant_id } = *r;
     let Some(value) = row.get(column).filter(|v| !v.is_null()) else { return Ok(()) };
     let sealed = tenant_data::bytes_of(dialect, value).ok_or_else(|| MoveError::Invalid(format!("{column}: not a byte string")))?;
     let id = row.get(bound).and_then(|v| tenant_data::uuid_of(dialect, v)).ok_or_else(|| MoveError::Invalid(format!("{bound}: not an id")))?;
@@ -180,7 +189,8 @@ fn reseal_out(keyring: &Keyring, transport: &SecretKey, dialect: Dialect, tenant
     Ok(())
 }
 
-fn reseal_in(keyring: &Keyring, transport: &SecretKey, dialect: Dialect, tenant_id: Uuid, row: &mut Map<String, Value>, column: &str, what: Sealed, bound: &str) -> Result<(), MoveError> {
+fn reseal_in(r: &Resealing<'_>, row: &mut Map<String, Value>, column: &str, what: Sealed, bound: &str) -> Result<(), MoveError> {
+    let Resealing { keyring, transport, dialect, tenant_id } = *r;
     let Some(value) = row.get(column).filter(|v| !v.is_null()) else { return Ok(()) };
     let moved = tenant_data::bytes_of(dialect, value).ok_or_else(|| MoveError::Invalid(format!("{column}: not a byte string")))?;
     let id = row.get(bound).and_then(|v| tenant_data::uuid_of(dialect, v)).ok_or_else(|| MoveError::Invalid(format!("{bound}: not an id")))?;
@@ -199,7 +209,9 @@ fn reseal_in(keyring: &Keyring, transport: &SecretKey, dialect: Dialect, tenant_
 }
 
 /// Reads the header of a tenant export (the transport key must open it).
-fn open(file: &Path, transport: &SecretKey) -> Result<(Header, std::io::Lines<std::io::BufReader<SealedReader<std::io::BufReader<std::fs::File>>>>), MoveError> {
+type ExportLines = std::io::Lines<std::io::BufReader<SealedReader<std::io::BufReader<std::fs::File>>>>;
+
+fn open(file: &Path, transport: &SecretKey) -> Result<(Header, ExportLines), MoveError> {
     let input = std::fs::File::open(file).map_err(|e| MoveError::Invalid(format!("{}: {e}", file.display())))?;
     let reader = SealedReader::open(std::io::BufReader::new(input), Kind::TenantExport, transport)?;
     let mut lines = std::io::BufReader::new(reader).lines();
@@ -241,6 +253,7 @@ pub async fn import(dbs: &Databases, keyring: &Keyring, file: &Path, transport: 
     if crate::store::tenants::directory_region(dbs.main(), tenant.id).await?.is_some() {
         return Err(MoveError::Invalid(format!("tenant {} ({}) already exists here: an import is never applied twice", tenant.id, tenant.name)));
     }
+    let resealing = Resealing { keyring, transport, dialect, tenant_id: tenant.id };
     let same_db = std::ptr::eq(db, dbs.main());
     let mut tx = db.begin().await?;
     let mut main_tx = if same_db { None } else { Some(dbs.main().begin().await?) };
@@ -257,7 +270,7 @@ pub async fn import(dbs: &Databases, keyring: &Keyring, file: &Path, transport: 
                 return Err(MoveError::Invalid("the export holds another tenant's row".into()));
             }
             if let Moves::Sealed { column, what, row } = table.moves {
-                reseal_in(keyring, transport, dialect, tenant.id, &mut r, column, what, row)?;
+                reseal_in(&resealing, &mut r, column, what, row)?;
             }
             let into: &mut Tx = match (&mut main_tx, table.name) {
                 (Some(main), "tenant_directory") => main,
@@ -269,7 +282,7 @@ pub async fn import(dbs: &Databases, keyring: &Keyring, file: &Path, transport: 
         if next_line(&mut lines)?.is_some() {
             return Err(MoveError::Invalid("the export has rows after its end".into()));
         }
-        let expected: BTreeMap<String, u64> = end.into_iter().filter(|(_, n)| *n > 0).collect();
+        let expected: BTreeMap<String, u64> = end.iter().filter(|(_, n)| **n > 0).map(|(t, n)| (t.clone(), *n)).collect();
         if expected != rows {
             return Err(MoveError::Invalid("the export's rows do not match its own counts".into()));
         }
@@ -281,7 +294,7 @@ pub async fn import(dbs: &Databases, keyring: &Keyring, file: &Path, transport: 
             let wrapped = keyring.seal_for_tenant(tenant.id, tenant_sealed::INDEX_KEY, id, &plain)?;
             crate::store::key_roots::insert_tenant_key(&mut tx, &crate::store::key_roots::TenantKeyRow { id, tenant_id: tenant.id, label: l.to_owned(), wrapped }).await?;
         }
-        Ok::<_, MoveError>(rows)
+        Ok::<_, MoveError>(end)
     }
     .await;
     let rows = match outcome {

@@ -11,8 +11,14 @@ use crate::backend_tests;
 use crate::helpers::{Backend, TestApp, admin_query, postgres_admin_url, with_database};
 use crate::privacy::{blobs, everything, holds};
 use crate::receiver::Receiver;
+use crate::sms::{customer_texts, sms_channel};
+use omnibridge_twilio_sms::testkit::FakeTwilio;
 
-backend_tests!(a_backup_taken_under_load_restores_without_what_was_erased_since, a_damaged_backup_is_refused_and_changes_nothing,);
+backend_tests!(
+    a_backup_taken_under_load_restores_without_what_was_erased_since,
+    a_damaged_backup_is_refused_and_changes_nothing,
+    a_tenant_moves_to_another_hub_and_leaves_nothing_behind,
+);
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -244,4 +250,96 @@ async fn a_damaged_backup_is_refused_and_changes_nothing(backend: Backend) {
     let other = app.cli(&["backup", "verify", &file_arg, "--key", &"ab".repeat(32)]);
     assert!(String::from_utf8_lossy(&other.stderr).contains("key does not open"), "{}", String::from_utf8_lossy(&other.stderr));
     ok(&app.cli(&["backup", "verify", &file_arg, "--json"]));
+}
+
+/// What an integration sees of a tenant through the API.
+async fn answers(app: &TestApp, key: &str) -> Value {
+    let (_, conversations) = app.get("/v1/conversations?limit=100", key).await;
+    let (_, contacts) = app.get("/v1/contacts?limit=100", key).await;
+    let mut consents = Vec::new();
+    for contact in contacts["data"].as_array().expect("contacts") {
+        let (status, list) = app.get(&format!("/v1/contacts/{}/consents", contact["id"].as_str().expect("id")), key).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        consents.push(list);
+    }
+    let (_, transfers) = app.get("/v1/transfers?limit=100", key).await;
+    let (_, verify) = app.get("/v1/consents/verify", key).await;
+    json!({"conversations": conversations, "messages": all_messages(app, key).await, "contacts": contacts, "consents": consents, "transfers": transfers, "verify": verify})
+}
+
+async fn a_tenant_moves_to_another_hub_and_leaves_nothing_behind(backend: Backend) {
+    let twilio = FakeTwilio::start(crate::sms::ACCOUNT, crate::sms::TOKEN).await;
+    let old = TestApp::spawn(backend).await;
+    let (tenant, admin) = old.create_tenant("Moving Bakery");
+    let (_, stays_key) = old.create_tenant("Staying Florist");
+    let channel = sms_channel(&old, &admin, &twilio.base_url(), json!({})).await;
+    customer_texts(&old, &channel, "SM00000000000000000000000000000101", "Is the sourdough ready? Order MOVE-7781").await;
+    let list = old.wait_for(&admin, "/v1/contacts", |l| l["data"].as_array().is_some_and(|d| d.len() == 1)).await;
+    let contact = list["data"][0]["id"].as_str().expect("id").to_owned();
+    let (_, conversations) = old.get("/v1/conversations", &admin).await;
+    let conversation = conversations["data"][0]["id"].as_str().expect("id").to_owned();
+    let (status, _) = old.post(&format!("/v1/conversations/{conversation}/messages"), &admin, json!({"text": "Ready at noon"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    twilio.wait_for_sent(1, WAIT).await;
+    let (_, view) = old.get(&format!("/v1/contacts/{contact}"), &admin).await;
+    let address = view["identities"][0]["address"].as_str().expect("address").to_owned();
+    let body = json!({"channel": "sms", "address": address, "purpose": "marketing", "action": "grant"});
+    let (status, _) = old.post(&format!("/v1/contacts/{contact}/consents"), &admin, body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = old.post("/v1/labels", &admin, json!({"name": "Regulars"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    old.wait_for(&admin, "/v1/transfers", |t| t["data"].as_array().is_some_and(|d| !d.is_empty())).await;
+    let before = answers(&old, &admin).await;
+    assert_eq!(before["verify"]["ok"], true);
+
+    let key = "5a".repeat(32);
+    let file = old.dir.path().join("moving.export");
+    let file_arg = file.display().to_string();
+    let exported = ok(&old.cli(&["tenant", "export", "--tenant", &tenant, "--out", &file_arg, "--key", &key, "--json"]));
+    assert!(exported["rows"]["messages"].as_u64() >= Some(2), "{exported}");
+
+    // Another installation: its own database and master key.
+    let new = TestApp::spawn(backend).await;
+    let wrong = new.cli(&["tenant", "import", &file_arg, "--key", &"00".repeat(32)]);
+    assert!(!wrong.status.success() && String::from_utf8_lossy(&wrong.stderr).contains("key does not open"), "{}", String::from_utf8_lossy(&wrong.stderr));
+    let imported = ok(&new.cli(&["tenant", "import", &file_arg, "--key", &key, "--json"]));
+    assert_eq!(imported["rows"], exported["rows"]);
+    let twice = new.cli(&["tenant", "import", &file_arg, "--key", &key]);
+    assert!(!twice.status.success() && String::from_utf8_lossy(&twice.stderr).contains("already exists"), "{}", String::from_utf8_lossy(&twice.stderr));
+    let after = answers(&new, &admin).await;
+    assert_eq!(after, before, "the moved tenant answers as before");
+    // The running hub takes up the tenant's index keys (within seconds): its search finds
+    // what the import indexed with them.
+    new.wait_for(&admin, "/v1/search?q=sourdough", |r| r["data"].as_array().is_some_and(|d| d.len() == 1)).await;
+    // Secrets came along re-sealed: the channel still checks Twilio's signatures, and the
+    // customer's number still finds their contact (the blind index key came along).
+    customer_texts(&new, &channel, "SM00000000000000000000000000000102", "Thanks, see you at noon").await;
+    new.wait_for(&admin, &format!("/v1/conversations/{conversation}/messages"), |m| m["data"].as_array().is_some_and(|d| d.len() == 3)).await;
+    let (_, contacts) = new.get("/v1/contacts", &admin).await;
+    assert_eq!(contacts["data"].as_array().map(Vec::len), Some(1), "no second contact for the same number");
+    let (_, verify) = new.get("/v1/consents/verify", &admin).await;
+    assert_eq!(verify, json!({"ok": true, "events": 1}));
+
+    // The old installation lets the tenant go: nothing of it stays in its files.
+    let mut sealed = blobs(&old, "SELECT text FROM messages WHERE tenant_id = $1", &tenant).await;
+    sealed.extend(blobs(&old, "SELECT wrapped FROM data_keys WHERE tenant_id = $1", &tenant).await);
+    sealed.extend(blobs(&old, "SELECT secrets FROM channels WHERE tenant_id = $1", &tenant).await);
+    assert!(sealed.len() >= 4);
+    ok_text(&old.cli(&["tenant", "delete", &tenant, "--yes"]));
+    let files = everything(&old).await;
+    for value in &sealed {
+        assert!(!holds(&files, backend, value), "a sealed value of the deleted tenant is still in the files");
+    }
+    let id = uuid::Uuid::parse_str(&tenant).expect("uuid");
+    let left = match backend {
+        Backend::Sqlite => holds(&files, backend, id.as_bytes()),
+        Backend::Postgres => files.windows(36).any(|w| w == tenant.as_bytes()),
+    };
+    assert!(!left, "the deleted tenant's id is still in the files");
+    let (status, _) = old.get("/v1/conversations", &stays_key).await;
+    assert_eq!(status, StatusCode::OK, "the other tenant is untouched");
+}
+
+fn ok_text(run: &std::process::Output) {
+    assert!(run.status.success(), "the command failed: {}", String::from_utf8_lossy(&run.stderr));
 }
