@@ -311,11 +311,17 @@ pub struct BackupConfig {
     pub tombstones_file: String,
     /// A key (32 bytes, hex or base64) to seal backups under instead of the master key.
     pub key: Option<String>,
+    /// How long the download link of a tenant export made through the API works.
+    pub export_link_hours: u64,
 }
 
 impl std::fmt::Debug for BackupConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BackupConfig").field("tombstones_file", &self.tombstones_file).field("key", &self.key.as_ref().map(|_| "…")).finish()
+        f.debug_struct("BackupConfig")
+            .field("tombstones_file", &self.tombstones_file)
+            .field("key", &self.key.as_ref().map(|_| "…"))
+            .field("export_link_hours", &self.export_link_hours)
+            .finish()
     }
 }
 
@@ -443,6 +449,7 @@ impl Config {
             ("http.max_body_bytes", self.http.max_body_bytes),
             ("http.widget_max_body_bytes", self.http.widget_max_body_bytes),
             ("http.widget_max_upload_bytes", self.http.widget_max_upload_bytes),
+            ("backup.export_link_hours", self.backup.export_link_hours as usize),
             ("database.max_connections", self.database.max_connections as usize),
             ("ingest.batch_max", self.ingest.batch_max),
             ("ingest.queue_capacity", self.ingest.queue_capacity),

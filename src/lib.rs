@@ -281,6 +281,7 @@ impl Cell {
         tasks.push(tokio::spawn(team::mailer::run(db.clone(), keyring.clone(), hub.door.clone(), config.clone(), hub.mail_wake.clone(), shared.workers.clone())));
         let privacy_worker = rights::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };
         tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
+        tasks.push(tokio::spawn(backup::exports::run(db.clone(), config.clone(), shared.workers.clone())));
         tasks.push(tokio::spawn(privacy::retention::run(db.clone(), privacy::tombstones::Journal::of(config), config.webhooks.payload_retention_days, shared.workers.clone())));
         tasks.push(tokio::spawn(policy::notices::watch(db.clone(), bus.clone(), shared.policies.clone(), shared.workers.clone())));
         tasks.push(tokio::spawn(privacy::rotation::watch(

@@ -361,7 +361,8 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let config = Arc::new(config);
             let keyring = omnibridge::keyring(&config).await?;
             let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
-            let moved = omnibridge::backup::tenant::export(&dbs, &keyring, tenant, &out, &transport).await?;
+            let db = tenant_db(&dbs, tenant).await?;
+            let moved = omnibridge::backup::tenant::export(db, &keyring, tenant, &out, &transport).await?;
             print_moved(&moved, json, &format!("exported to {}", out.display()))
         }
         Command::Tenant { command: TenantCommand::Import { file, key, json } } => {
@@ -558,7 +559,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
                     }
                 }
             }
-            let rows = omnibridge::runtime::cli::delete_tenant(dbs.main(), db, &omnibridge::privacy::tombstones::Journal::of(&config), id).await?;
+            let rows = omnibridge::runtime::cli::delete_tenant(&config, dbs.main(), db, id).await?;
             println!("tenant {id} deleted: {rows} rows, its data keys with them");
             Ok(())
         }

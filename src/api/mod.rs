@@ -38,6 +38,7 @@ mod search;
 mod signin;
 mod stats;
 mod summary;
+mod exports;
 mod teams;
 pub use signin::{session_cookie, session_hash};
 mod console;
@@ -90,6 +91,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(summary::router())
         .merge(console::router())
         .merge(ropa::router())
+        .merge(exports::router())
         .merge(ops::router())
         .merge(openapi::router())
         .fallback(not_found)

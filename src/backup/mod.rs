@@ -11,6 +11,7 @@
 //! must outlive the data it corrects; see [`crate::privacy::tombstones`]). The search index
 //! is in the copy, so a restored hub searches at once.
 
+pub mod exports;
 pub mod sealed;
 mod restore;
 pub mod tenant;

@@ -28,8 +28,8 @@ use uuid::Uuid;
 use super::sealed::{Kind, KeySource, SealedError, SealedReader, SealedWriter};
 use crate::privacy::{CryptoError, INDEX_LABELS, Keyring, SecretKey, tenant_sealed};
 use crate::runtime::regions::Databases;
-use crate::store::tenant_data::{self, Dialect, Moves, Sealed, TABLES};
-use crate::store::{Db, StoreError, Tx};
+use crate::store::tenant_data::{self, Moves, Sealed, TABLES};
+use crate::store::{Conn, Db, Dialect, StoreError};
 
 /// This build's tenant export format.
 pub const FORMAT: u32 = 1;
@@ -98,9 +98,9 @@ fn label(what: Sealed) -> &'static str {
     }
 }
 
-/// Writes a tenant's data to `out`, sealed under `transport`.
-pub async fn export(dbs: &Databases, keyring: &Keyring, tenant_id: Uuid, out: &Path, transport: &SecretKey) -> Result<Moved, MoveError> {
-    let db = dbs.for_tenant(tenant_id).await?.ok_or_else(|| MoveError::Invalid(format!("--tenant {tenant_id}: no such tenant")))?;
+/// Writes a tenant's data (from `db`, the database it lives in) to `out`, sealed under
+/// `transport`.
+pub async fn export(db: &Db, keyring: &Keyring, tenant_id: Uuid, out: &Path, transport: &SecretKey) -> Result<Moved, MoveError> {
     let tenant = crate::store::snapshots::inspect(crate::store::Conn::Pool(db))
         .await?
         .tenants
@@ -110,7 +110,7 @@ pub async fn export(dbs: &Databases, keyring: &Keyring, tenant_id: Uuid, out: &P
     if out.exists() {
         return Err(MoveError::Invalid(format!("{} already exists; an export is never written over a file", out.display())));
     }
-    let dialect = Dialect::of(db);
+    let dialect = Conn::Pool(db).dialect();
     let resealing = Resealing { keyring, transport, dialect, tenant_id };
     let mut keys = BTreeMap::new();
     for l in INDEX_LABELS {
@@ -121,7 +121,7 @@ pub async fn export(dbs: &Databases, keyring: &Keyring, tenant_id: Uuid, out: &P
         format: FORMAT,
         omnibridge: env!("CARGO_PKG_VERSION").to_owned(),
         exported_at: crate::domain::rfc3339(crate::store::now_micros()),
-        backend: dialect.name().to_owned(),
+        backend: tenant_data::backend_name(dialect).to_owned(),
         schema_version: crate::store::known_schema_version(),
         tenant: tenant.clone(),
         keys,
@@ -133,9 +133,8 @@ pub async fn export(dbs: &Databases, keyring: &Keyring, tenant_id: Uuid, out: &P
         writeln!(w, "{}", serde_json::to_string(&header).map_err(std::io::Error::other)?)?;
         let mut rows = BTreeMap::new();
         for table in TABLES.iter().filter(|t| t.moves != Moves::No) {
-            let source = if table.name == "tenant_directory" { dbs.main() } else { db };
             let mut failed: Option<MoveError> = None;
-            let n = tenant_data::read(source, table, tenant_id, |mut row| {
+            let n = tenant_data::read(db, table, tenant_id, |mut row| {
                 if let Moves::Sealed { column, what, row: bound } = table.moves
                     && let Err(e) = reseal_out(&resealing, &mut row, column, what, bound)
                 {
@@ -238,9 +237,9 @@ pub async fn import(dbs: &Databases, keyring: &Keyring, file: &Path, transport: 
     let db = dbs.for_region(&tenant.region).ok_or_else(|| {
         MoveError::Invalid(format!("the tenant's home region {:?} is not configured here: add [regions.{}] first", tenant.region, tenant.region))
     })?;
-    let dialect = Dialect::of(db);
-    if header.backend != dialect.name() {
-        return Err(MoveError::Invalid(format!("this export comes from a {} installation; import it into one on {} (this one is on {})", header.backend, header.backend, dialect.name())));
+    let dialect = Conn::Pool(db).dialect();
+    if header.backend != tenant_data::backend_name(dialect) {
+        return Err(MoveError::Invalid(format!("this export comes from a {} installation; import it into one on {} (this one is on {})", header.backend, header.backend, tenant_data::backend_name(dialect))));
     }
     if header.schema_version != crate::store::known_schema_version() {
         return Err(MoveError::Invalid(format!(
@@ -254,9 +253,7 @@ pub async fn import(dbs: &Databases, keyring: &Keyring, file: &Path, transport: 
         return Err(MoveError::Invalid(format!("tenant {} ({}) already exists here: an import is never applied twice", tenant.id, tenant.name)));
     }
     let resealing = Resealing { keyring, transport, dialect, tenant_id: tenant.id };
-    let same_db = std::ptr::eq(db, dbs.main());
     let mut tx = db.begin().await?;
-    let mut main_tx = if same_db { None } else { Some(dbs.main().begin().await?) };
     let outcome = async {
         let mut rows: BTreeMap<String, u64> = BTreeMap::new();
         let end = loop {
@@ -272,11 +269,7 @@ pub async fn import(dbs: &Databases, keyring: &Keyring, file: &Path, transport: 
             if let Moves::Sealed { column, what, row } = table.moves {
                 reseal_in(&resealing, &mut r, column, what, row)?;
             }
-            let into: &mut Tx = match (&mut main_tx, table.name) {
-                (Some(main), "tenant_directory") => main,
-                _ => &mut tx,
-            };
-            tenant_data::write(into, table.name, &r).await?;
+            tenant_data::write(&mut tx, table.name, &r).await?;
             *rows.entry(t).or_default() += 1;
         };
         if next_line(&mut lines)?.is_some() {
@@ -303,9 +296,9 @@ pub async fn import(dbs: &Databases, keyring: &Keyring, file: &Path, transport: 
         Err(e) => return Err(e),
     };
     tx.commit().await?;
-    if let Some(main) = main_tx {
-        main.commit().await?;
-    }
+    // Listed in the directory last: until then, nothing routes to the tenant.
+    let row = db.tenant(tenant.id).await?.ok_or_else(|| MoveError::Invalid("the tenant row did not arrive".into()))?;
+    dbs.main().insert_directory_entry(&row).await?;
     keyring.adopt_index_keys(&crate::store::key_roots::tenant_keys(db, Some(tenant.id)).await?)?;
     index(db, keyring).await?;
     Ok(Moved { tenant_id: tenant.id, name: tenant.name, region: tenant.region, rows })

@@ -104,8 +104,8 @@ pub async fn export_contact(db: &Db, policies: std::sync::Arc<crate::policy::Pol
 /// Deletes a tenant (end of contract): journaled first, then every row in the database it
 /// lives in and its directory entry in the main one; the write-ahead log is wiped after.
 /// Returns the rows deleted.
-pub async fn delete_tenant(main: &Db, db: &Db, journal: &crate::privacy::tombstones::Journal, tenant_id: Uuid) -> anyhow::Result<u64> {
-    journal.record(crate::privacy::tombstones::Tombstone::TenantDeleted { tenant_id })?;
+pub async fn delete_tenant(config: &crate::config::Config, main: &Db, db: &Db, tenant_id: Uuid) -> anyhow::Result<u64> {
+    crate::privacy::tombstones::Journal::of(config).record(crate::privacy::tombstones::Tombstone::TenantDeleted { tenant_id })?;
     let mut tx = db.begin().await?;
     let rows = crate::store::privacy::delete_tenant(&mut tx, tenant_id).await?;
     tx.commit().await?;
@@ -114,6 +114,7 @@ pub async fn delete_tenant(main: &Db, db: &Db, journal: &crate::privacy::tombsto
     tx.commit().await?;
     db.wipe_log().await?;
     main.wipe_log().await?;
+    crate::backup::exports::remove_all(config, tenant_id);
     Ok(rows)
 }
 

@@ -48,6 +48,7 @@ pub const SQLITE: &[Migration] =
     Migration { version: 31, name: "attributes", sql: include_str!("../../migrations/sqlite/0031_attributes.sql") },
     Migration { version: 32, name: "contact_terms", sql: include_str!("../../migrations/sqlite/0032_contact_terms.sql") },
     Migration { version: 33, name: "tenant_keys", sql: include_str!("../../migrations/sqlite/0033_tenant_keys.sql") },
+    Migration { version: 34, name: "tenant_exports", sql: include_str!("../../migrations/sqlite/0034_tenant_exports.sql") },
 ];
 
 pub const POSTGRES: &[Migration] =
@@ -85,6 +86,7 @@ pub const POSTGRES: &[Migration] =
     Migration { version: 31, name: "attributes", sql: include_str!("../../migrations/postgres/0031_attributes.sql") },
     Migration { version: 32, name: "contact_terms", sql: include_str!("../../migrations/postgres/0032_contact_terms.sql") },
     Migration { version: 33, name: "tenant_keys", sql: include_str!("../../migrations/postgres/0033_tenant_keys.sql") },
+    Migration { version: 34, name: "tenant_exports", sql: include_str!("../../migrations/postgres/0034_tenant_exports.sql") },
 ];
 
 /// The newest migration this build knows (both backends know the same ones).

@@ -13,6 +13,7 @@ pub mod channels;
 pub mod cluster;
 pub mod consent;
 pub mod csat;
+pub mod exports;
 pub mod deliveries;
 pub mod contacts;
 pub mod confirmations;

@@ -13,7 +13,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{Conn, Db, StoreError, StoreResult, Tx, on_conn};
+use super::{Conn, Db, Dialect, StoreError, StoreResult, Tx, on_conn};
 
 /// What a table's rows are to a move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,13 +59,15 @@ const N: Moves = Moves::No;
 /// Every table holding a tenant's rows, parents before children.
 pub const TABLES: &[TenantTable] = &[
     t("tenants", "id = $1", Y),
-    t("tenant_directory", BY_TENANT, Y),
+    // The directory lives in the main database; an import lists the tenant there itself.
+    t("tenant_directory", BY_TENANT, N),
     t("tenant_policies", BY_TENANT, Y),
     t("tenant_retention", BY_TENANT, Y),
     t("tenant_ip_allow_lists", BY_TENANT, Y),
     t("subprocessor_authorizations", BY_TENANT, Y),
     t("subprocessor_notices", BY_TENANT, Y),
     t("tenant_keys", BY_TENANT, N),
+    t("tenant_exports", BY_TENANT, N),
     t("operators", BY_TENANT, Y),
     t("api_keys", BY_TENANT, Y),
     t("operator_sessions", BY_TENANT, N),
@@ -207,26 +209,11 @@ pub async fn write(tx: &mut Tx, table: &str, row: &Map<String, Value>) -> StoreR
     Ok(())
 }
 
-/// The backends' spellings of rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
-impl Dialect {
-    pub fn of(db: &Db) -> Self {
-        match db {
-            Db::Sqlite(_) => Dialect::Sqlite,
-            Db::Pg(_) => Dialect::Postgres,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-        }
+/// A backend's name as an export records it.
+pub fn backend_name(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "sqlite",
+        Dialect::Postgres => "postgres",
     }
 }
 

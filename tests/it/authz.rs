@@ -77,6 +77,8 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let view = view["id"].as_str().expect("view").to_owned();
     let (_, attribute) = app.post("/v1/attributes", &admin, json!({"applies_to": "contact", "key": "plan", "type": "text"})).await;
     let attribute = attribute["id"].as_str().expect("attribute").to_owned();
+    let (_, export) = app.post("/v1/tenant/exports", &admin, json!({"key": "11".repeat(32)})).await;
+    let export = export["id"].as_str().expect("export").to_owned();
 
     let cases = vec![
         Case { method: Method::GET, template: "/v1/channels", body: None, expect: [401, 200, 200, 200] },
@@ -313,6 +315,9 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::POST, template: "/v1/views", body: Some(json!({"name": "Team", "shared": true, "filters": {}})), expect: [401, 201, 403, 201] },
         Case { method: Method::PATCH, template: "/v1/views/{view}", body: Some(json!({"name": "Renamed"})), expect: [401, 404, 403, 200] },
         Case { method: Method::DELETE, template: "/v1/views/{view}", body: None, expect: [401, 404, 403, 204] },
+        Case { method: Method::GET, template: "/v1/tenant/exports", body: None, expect: [401, 200, 403, 200] },
+        Case { method: Method::POST, template: "/v1/tenant/exports", body: Some(json!({"key": "22".repeat(32)})), expect: [401, 202, 403, 202] },
+        Case { method: Method::GET, template: "/v1/tenant/exports/{export}", body: None, expect: [401, 404, 403, 200] },
         // Last, so the other routes can use the channel.
         Case { method: Method::DELETE, template: "/v1/channels/{channel}", body: None, expect: [401, 404, 403, 204] },
     ];
@@ -334,6 +339,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             .replace("{label}", &label)
             .replace("{view}", &view)
             .replace("{attribute}", &attribute)
+            .replace("{export}", &export)
             .replace("{attachment}", &uuid::Uuid::now_v7().to_string());
         let keys = [None, Some(other.as_str()), Some(agent.as_str()), Some(admin.as_str()), Some(integration_key.as_str())];
         let expect = [case.expect[0], case.expect[1], case.expect[2], case.expect[3], integration(case)];
@@ -376,7 +382,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
     let mut tested: BTreeSet<String> = cases
         .iter()
         .map(|c| {
-            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}", "{subprocessor}", "{request}", "{canned}", "{operator}", "{message}", "{label}", "{view}", "{attribute}"]
+            let path = ["{channel}", "{conversation}", "{contact}", "{endpoint}", "{delivery}", "{attachment}", "{subprocessor}", "{request}", "{canned}", "{operator}", "{message}", "{label}", "{view}", "{attribute}", "{export}"]
                 .iter()
                 .fold(c.template.to_owned(), |path, name| path.replace(name, "{id}"));
             format!("{} {path}", c.method)

@@ -18,6 +18,7 @@ backend_tests!(
     a_backup_taken_under_load_restores_without_what_was_erased_since,
     a_damaged_backup_is_refused_and_changes_nothing,
     a_tenant_moves_to_another_hub_and_leaves_nothing_behind,
+    an_admin_exports_the_tenant_through_the_api_and_downloads_it_while_the_link_lasts,
 );
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -342,4 +343,53 @@ async fn a_tenant_moves_to_another_hub_and_leaves_nothing_behind(backend: Backen
 
 fn ok_text(run: &std::process::Output) {
     assert!(run.status.success(), "the command failed: {}", String::from_utf8_lossy(&run.stderr));
+}
+
+async fn an_admin_exports_the_tenant_through_the_api_and_downloads_it_while_the_link_lasts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Cheese Shop");
+    let channel = app.webchat_channel(&admin).await;
+    let (visitor, _) = app.visitor(&channel, json!({"name": "Gouda Fan"})).await;
+    app.visitor_says(&visitor, json!({"text": "Do you have aged gouda?"})).await;
+
+    let (status, problem) = app.post("/v1/tenant/exports", &admin, json!({"key": "not a key"})).await;
+    assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("key")), "{problem}");
+    let key = "c4".repeat(32);
+    let (status, started) = app.post("/v1/tenant/exports", &admin, json!({"key": key})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["id"].as_str().expect("id").to_owned();
+    let ready = app.wait_for(&admin, &format!("/v1/tenant/exports/{id}"), |e| e["status"] != "pending").await;
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert!(ready["rows"].as_i64() > Some(5) && ready["bytes"].as_i64() > Some(0), "{ready}");
+    let (_, listed) = app.get("/v1/tenant/exports", &admin).await;
+    assert_eq!(listed["data"][0]["id"], id.as_str());
+
+    // The link is the credential: no API key.
+    let url = ready["download_url"].as_str().expect("download_url").to_owned();
+    let response = reqwest::get(&url).await.expect("download");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-disposition"].to_str().expect("header").contains(".export"));
+    let bytes = response.bytes().await.expect("body");
+    assert_eq!(bytes.len() as i64, ready["bytes"].as_i64().expect("bytes"));
+    let tampered = format!("{}0", &url[..url.len() - 1]);
+    let tampered = if tampered == url { format!("{}1", &url[..url.len() - 1]) } else { tampered };
+    assert_eq!(reqwest::get(&tampered).await.expect("download").status(), StatusCode::NOT_FOUND);
+
+    // The file is what `tenant import` takes.
+    let file = app.dir.path().join("cheese.export");
+    std::fs::write(&file, &bytes).expect("write");
+    let elsewhere = TestApp::spawn(backend).await;
+    ok(&elsewhere.cli(&["tenant", "import", &file.display().to_string(), "--key", &key, "--json"]));
+    assert_eq!(all_messages(&elsewhere, &admin).await, all_messages(&app, &admin).await);
+
+    // Once the link has expired it answers 410, and the sweep deletes the file.
+    app.execute("UPDATE tenant_exports SET expires_at = 1 WHERE id = $1", &id).await;
+    let response = reqwest::get(&url).await.expect("download");
+    assert_eq!(response.status(), StatusCode::GONE);
+    let db = app.db().await;
+    assert_eq!(omnibridge::backup::exports::sweep(&db, &app.config).await.expect("sweep"), 1);
+    let left: Vec<_> = std::fs::read_dir(app.config.data_dir.join("exports")).expect("exports").flat_map(|d| std::fs::read_dir(d.expect("dir").path()).expect("files")).collect();
+    assert!(left.is_empty(), "{left:?}");
+    let (_, shown) = app.get(&format!("/v1/tenant/exports/{id}"), &admin).await;
+    assert_eq!((shown["status"].as_str(), shown["download_url"].as_str()), (Some("expired"), None));
 }
