@@ -76,8 +76,8 @@ pub async fn start(hub: &Arc<Hub>, tenant_id: Uuid, requested_by: Option<Uuid>, 
     tokio::spawn(async move {
         let path = file(&hub.config, tenant_id, id);
         let written = async {
-            std::fs::create_dir_all(folder(&hub.config, tenant_id))?;
-            Ok::<_, super::tenant::MoveError>(super::tenant::export(&hub.db, &hub.keyring, tenant_id, &path, &transport).await?)
+            std::fs::create_dir_all(folder(&hub.config, tenant_id)).map_err(super::tenant::MoveError::Io)?;
+            super::tenant::export(&hub.db, &hub.keyring, tenant_id, &path, &transport).await
         }
         .await;
         let recorded = match written {
