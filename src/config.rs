@@ -357,6 +357,11 @@ impl Config {
         if self.backup.tombstones_file.is_empty() { self.data_dir.join("tombstones.jsonl") } else { PathBuf::from(&self.backup.tombstones_file) }
     }
 
+    /// Where a tenant's exports made through the API are written.
+    pub fn tenant_exports_dir(&self, tenant_id: uuid::Uuid) -> PathBuf {
+        self.data_dir.join("exports").join(tenant_id.to_string())
+    }
+
     /// Whether a region applies the GDPR's transfer rules.
     pub fn region_is_gdpr(&self, region: &str) -> bool {
         self.regions.get(region).is_some_and(|r| r.transfer_rules == "gdpr")

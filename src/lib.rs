@@ -282,7 +282,7 @@ impl Cell {
         let privacy_worker = rights::requests::Worker { hub: hub.clone(), wake: hub.privacy_wake.clone() };
         tasks.push(tokio::spawn(privacy_worker.run(shared.workers.clone())));
         tasks.push(tokio::spawn(backup::exports::run(db.clone(), config.clone(), shared.workers.clone())));
-        tasks.push(tokio::spawn(privacy::retention::run(db.clone(), privacy::tombstones::Journal::of(config), config.webhooks.payload_retention_days, shared.workers.clone())));
+        tasks.push(tokio::spawn(privacy::retention::run(db.clone(), privacy::tombstones::Journal::new(config.tombstones_path()), config.webhooks.payload_retention_days, shared.workers.clone())));
         tasks.push(tokio::spawn(policy::notices::watch(db.clone(), bus.clone(), shared.policies.clone(), shared.workers.clone())));
         tasks.push(tokio::spawn(privacy::rotation::watch(
             db.clone(),

@@ -465,7 +465,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let keyring = omnibridge::keyring(&config).await?;
             let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
-            let erased = omnibridge::runtime::cli::erase_contact(db, &keyring, &omnibridge::privacy::tombstones::Journal::of(&config), tenant, contact).await?;
+            let erased = omnibridge::runtime::cli::erase_contact(db, &keyring, &omnibridge::privacy::tombstones::Journal::new(config.tombstones_path()), tenant, contact).await?;
             println!("{}", serde_json::to_string_pretty(&erased)?);
             Ok(())
         }
@@ -515,7 +515,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let config = Arc::new(config);
             let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let bar = omnibridge::runtime::cli::progress_bar("tenants");
-            let journal = omnibridge::privacy::tombstones::Journal::of(&config);
+            let journal = omnibridge::privacy::tombstones::Journal::new(config.tombstones_path());
             let mut totals: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
             for db in dbs.all() {
                 let done = omnibridge::privacy::retention::purge_all(db, &journal, tenant, config.webhooks.payload_retention_days, dry_run, &|d, t| bar(d as u64, t as u64)).await?;
@@ -704,7 +704,7 @@ async fn backup(command: BackupCommand, config: Config) -> anyhow::Result<()> {
             }
             let journal = match tombstones {
                 Some(path) => omnibridge::privacy::tombstones::Journal::new(path),
-                None => omnibridge::privacy::tombstones::Journal::of(&config),
+                None => omnibridge::privacy::tombstones::Journal::new(config.tombstones_path()),
             };
             let bar = omnibridge::runtime::cli::progress_bar("bytes");
             let run = backup::Restore { file: &file, key: &key, master, master_from_file, journal, target: backup::Target { data_dir, database_url, others } };

@@ -8,7 +8,7 @@
 //! several hub processes, route `/downloads/` to that process (the export names it) or share
 //! the data directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ const STALE: Duration = Duration::from_secs(24 * 3600);
 
 /// The folder of a tenant's export files.
 pub fn folder(config: &Config, tenant_id: Uuid) -> PathBuf {
-    config.data_dir.join("exports").join(tenant_id.to_string())
+    config.tenant_exports_dir(tenant_id)
 }
 
 fn file(config: &Config, tenant_id: Uuid, id: Uuid) -> PathBuf {
@@ -151,15 +151,5 @@ pub async fn run(db: Db, config: Arc<Config>, stop: tokio_util::sync::Cancellati
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(600)) => {}
         }
-    }
-}
-
-/// Removes every export file of a tenant (it is being deleted).
-pub fn remove_all(config: &Config, tenant_id: Uuid) {
-    let dir: &Path = &folder(config, tenant_id);
-    if dir.exists()
-        && let Err(err) = std::fs::remove_dir_all(dir)
-    {
-        tracing::warn!(%tenant_id, error = %err, "removing a deleted tenant's export files failed");
     }
 }

@@ -57,11 +57,6 @@ impl Journal {
         Self { path: path.into() }
     }
 
-    /// The journal the configuration names.
-    pub fn of(config: &crate::config::Config) -> Self {
-        Self::new(config.tombstones_path())
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }

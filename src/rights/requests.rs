@@ -110,7 +110,7 @@ impl Worker {
         let outcome: Result<Value, String> = match (r.contact_id, r.kind.as_str()) {
             (None, _) => Ok(json!({"contact_found": false})),
             (Some(_), "access") => Ok(json!({"export": format!("/v1/privacy/requests/{}/export", r.id)})),
-            (Some(contact_id), "erasure") => match super::erasure::erase_in(work.tx(), &hub.keyring, &Journal::of(&hub.config), r.tenant_id, contact_id, Some(r.id)).await {
+            (Some(contact_id), "erasure") => match super::erasure::erase_in(work.tx(), &hub.keyring, &Journal::new(hub.config.tombstones_path()), r.tenant_id, contact_id, Some(r.id)).await {
                 Ok((erased, event)) => {
                     work.appended([event]);
                     Ok(serde_json::to_value(erased).unwrap_or_default())

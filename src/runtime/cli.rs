@@ -2,6 +2,7 @@
 //! directly in the database, so they work with or without a running server.
 
 use serde::Serialize;
+use anyhow::Context;
 use uuid::Uuid;
 
 use crate::access::issue_key;
@@ -105,7 +106,7 @@ pub async fn export_contact(db: &Db, policies: std::sync::Arc<crate::policy::Pol
 /// lives in and its directory entry in the main one; the write-ahead log is wiped after.
 /// Returns the rows deleted.
 pub async fn delete_tenant(config: &crate::config::Config, main: &Db, db: &Db, tenant_id: Uuid) -> anyhow::Result<u64> {
-    crate::privacy::tombstones::Journal::of(config).record(crate::privacy::tombstones::Tombstone::TenantDeleted { tenant_id })?;
+    crate::privacy::tombstones::Journal::new(config.tombstones_path()).record(crate::privacy::tombstones::Tombstone::TenantDeleted { tenant_id })?;
     let mut tx = db.begin().await?;
     let rows = crate::store::privacy::delete_tenant(&mut tx, tenant_id).await?;
     tx.commit().await?;
@@ -114,7 +115,11 @@ pub async fn delete_tenant(config: &crate::config::Config, main: &Db, db: &Db, t
     tx.commit().await?;
     db.wipe_log().await?;
     main.wipe_log().await?;
-    crate::backup::exports::remove_all(config, tenant_id);
+    // Its exports made through the API go too.
+    let exports = config.tenant_exports_dir(tenant_id);
+    if exports.exists() {
+        std::fs::remove_dir_all(&exports).with_context(|| format!("removing {}", exports.display()))?;
+    }
     Ok(rows)
 }
 
