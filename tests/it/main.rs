@@ -36,5 +36,6 @@ mod scale_out;
 mod security;
 mod storage;
 mod story;
+mod upgrade;
 mod webhooks;
 mod widget_look;
