@@ -110,7 +110,8 @@ pub async fn export(db: &Db, keyring: &Keyring, tenant_id: Uuid, out: &Path, tra
     if out.exists() {
         return Err(MoveError::Invalid(format!("{} already exists; an export is never written over a file", out.display())));
     }
-    let dialect = Conn::Pool(db).dialect();
+    let mut snapshot = tenant_data::Snapshot::begin(db).await?;
+    let dialect = snapshot.dialect();
     let resealing = Resealing { keyring, transport, dialect, tenant_id };
     let mut keys = BTreeMap::new();
     for l in INDEX_LABELS {
@@ -134,7 +135,7 @@ pub async fn export(db: &Db, keyring: &Keyring, tenant_id: Uuid, out: &Path, tra
         let mut rows = BTreeMap::new();
         for table in TABLES.iter().filter(|t| t.moves != Moves::No) {
             let mut failed: Option<MoveError> = None;
-            let n = tenant_data::read(db, table, tenant_id, |mut row| {
+            let n = tenant_data::read(&mut snapshot, table, tenant_id, |mut row| {
                 if let Moves::Sealed { column, what, row: bound } = table.moves
                     && let Err(e) = reseal_out(&resealing, &mut row, column, what, bound)
                 {

@@ -137,13 +137,42 @@ pub async fn delete(tx: &mut Tx, tenant_id: Uuid) -> StoreResult<u64> {
     Ok(total)
 }
 
+/// One read-only view of the database for a whole export, so that every table is read as of
+/// the same moment while the hub keeps writing: a deferred transaction on SQLite (in WAL mode
+/// it reads one snapshot and blocks no writer), a repeatable-read one on PostgreSQL.
+pub enum Snapshot {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Pg(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Snapshot {
+    pub async fn begin(db: &Db) -> StoreResult<Self> {
+        Ok(match db {
+            Db::Sqlite(pool) => Snapshot::Sqlite(pool.begin().await?),
+            Db::Pg(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+                Snapshot::Pg(tx)
+            }
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Snapshot::Sqlite(_) => Dialect::Sqlite,
+            Snapshot::Pg(_) => Dialect::Postgres,
+        }
+    }
+}
+
 /// Every row of a table that is the tenant's, as JSON objects, handed to `each` one by one (a
 /// stream: a table of any size passes in constant memory).
-pub async fn read(db: &Db, table: &TenantTable, tenant_id: Uuid, mut each: impl FnMut(Map<String, Value>) -> Result<(), StoreError>) -> StoreResult<u64> {
+pub async fn read(snapshot: &mut Snapshot, table: &TenantTable, tenant_id: Uuid, mut each: impl FnMut(Map<String, Value>) -> Result<(), StoreError>) -> StoreResult<u64> {
     use futures_util::TryStreamExt;
     let mut n = 0;
-    match db {
-        Db::Pg(pool) => {
+    match snapshot {
+        Snapshot::Pg(pool) => {
+            let pool = &mut **pool;
             let sql = format!("SELECT row_to_json(t)::text FROM {} t WHERE {}", table.name, table.filter);
             let mut rows = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(tenant_id).fetch(pool);
             while let Some(text) = rows.try_next().await? {
@@ -151,7 +180,8 @@ pub async fn read(db: &Db, table: &TenantTable, tenant_id: Uuid, mut each: impl 
                 n += 1;
             }
         }
-        Db::Sqlite(pool) => {
+        Snapshot::Sqlite(pool) => {
+            let pool = &mut **pool;
             use sqlx::{Column, Row, TypeInfo, ValueRef};
             let sql = format!("SELECT * FROM {} WHERE {} ORDER BY rowid", table.name, table.filter);
             let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant_id).fetch(pool);
