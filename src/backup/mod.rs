@@ -127,7 +127,8 @@ pub async fn create(config: &Config, out: &Path, key: &SecretKey, source: KeySou
     for (i, (name, url)) in databases(config).into_iter().enumerate() {
         let path = staging.path().join(format!("db{i}"));
         let (format, contents) = if url.starts_with("sqlite:") {
-            let db = crate::store::Db::connect(&crate::db_options_for(config, &url)).await?;
+            // Copied as it is: a backup never migrates what it copies.
+            let db = crate::store::Db::connect_without_migrating(&crate::db_options_for(config, &url)).await?;
             let inspected = snapshots::sqlite_copy(&db, &path).await;
             db.close().await;
             ("sqlite", inspected?)

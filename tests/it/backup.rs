@@ -80,6 +80,7 @@ async fn a_backup_taken_under_load_restores_without_what_was_erased_since(backen
     receiver.answer_from_now_on(503);
     let mut app = TestApp::spawn_with(backend, |c| c.webhooks.retry_schedule_secs = vec![0, 3, 3, 3, 3, 3, 3, 3]).await;
     let (tenant, admin) = app.create_tenant("Bakery");
+    let (leaving, leaving_key) = app.create_tenant("Leaving Deli");
     let (status, body) = app.post("/v1/webhooks/endpoints", &admin, json!({"url": receiver.url, "country": "DE", "event_types": ["message.received"]})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let channel = app.webchat_channel(&admin).await;
@@ -145,6 +146,9 @@ async fn a_backup_taken_under_load_restores_without_what_was_erased_since(backen
     sealed.extend(blobs(&app, "SELECT wrapped FROM data_keys WHERE contact_id = $1", &ben_id).await);
     assert_eq!(sealed.len(), 2);
     ok(&app.cli(&["erase", "--tenant", &tenant, "--contact", &ben_id]));
+    // And a tenant leaves after the backup.
+    let run = app.cli(&["tenant", "delete", &leaving, "--yes"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 
     let (dir, url) = restore_target(&app, "restored");
     let dir_arg = dir.display().to_string();
@@ -154,7 +158,12 @@ async fn a_backup_taken_under_load_restores_without_what_was_erased_since(backen
         applied.iter().any(|t| t["kind"] == "contact_erased" && t["contact_id"] == ben_id.as_str() && t["rows"].as_u64() > Some(0)),
         "Ben's erasure is done again: {report}"
     );
+    assert!(
+        applied.iter().any(|t| t["kind"] == "tenant_deleted" && t["tenant_id"] == leaving.as_str() && t["rows"].as_u64() > Some(0)),
+        "the tenant deleted since is deleted again: {report}"
+    );
     assert_eq!(report["databases"][0]["counts"]["messages"].as_i64(), Some(backed_up_messages - 1), "all but Ben's message");
+    assert_eq!(report["databases"][0]["tenants"].as_array().map(Vec::len), Some(1), "{report}");
     // Restoring into a place that is not empty is refused.
     let again = app.cli(&restore_args(&file_arg, &dir_arg, url.as_deref()));
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("empty"), "{}", String::from_utf8_lossy(&again.stderr));
@@ -184,6 +193,8 @@ async fn a_backup_taken_under_load_restores_without_what_was_erased_since(backen
     assert!(!texts.iter().any(|t| t.contains("BENSECRET")));
     let (status, _) = second.get(&format!("/v1/contacts/{ben_id}"), &admin).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "Ben stays erased");
+    let (status, _) = second.get("/v1/conversations", &leaving_key).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the tenant that left stays gone");
     let files = match backend {
         // Every file the restore wrote.
         Backend::Sqlite => std::fs::read_dir(&dir).expect("dir").flat_map(|e| std::fs::read(e.expect("entry").path()).unwrap_or_default()).collect(),
@@ -247,6 +258,29 @@ async fn a_damaged_backup_is_refused_and_changes_nothing(backend: Backend) {
         let name = url.rsplit('/').next().expect("name").to_owned();
         admin_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
     }
+    // A backup from a newer omnibridge (a later schema) is refused before anything is written.
+    let master = omnibridge::privacy::parse_master_key(app.config.master_key.as_deref().expect("key")).expect("key");
+    let newer = app.dir.path().join("newer.obk");
+    {
+        use std::io::{Read, Write};
+        let mut reader = omnibridge::backup::sealed::SealedReader::open(std::fs::File::open(&file).expect("open"), omnibridge::backup::sealed::Kind::Backup, &master).expect("opens");
+        let mut plain = Vec::new();
+        reader.read_to_end(&mut plain).expect("read");
+        let len = u32::from_le_bytes(plain[..4].try_into().expect("len")) as usize;
+        let mut manifest: Value = serde_json::from_slice(&plain[4..4 + len]).expect("manifest");
+        manifest["schema_version"] = json!(omnibridge::store::known_schema_version() + 1);
+        let json = serde_json::to_vec(&manifest).expect("json");
+        let out = std::fs::File::create(&newer).expect("create");
+        let mut writer = omnibridge::backup::sealed::SealedWriter::new(out, omnibridge::backup::sealed::Kind::Backup, omnibridge::backup::sealed::KeySource::Master, &master).expect("writer");
+        writer.write_all(&(json.len() as u32).to_le_bytes()).expect("write");
+        writer.write_all(&json).expect("write");
+        writer.write_all(&plain[4 + len..]).expect("write");
+        writer.finish().expect("finish");
+    }
+    let newer_arg = newer.display().to_string();
+    let refused = app.cli(&restore_args(&newer_arg, &dir_arg, url.as_deref()));
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("newer omnibridge"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(!dir.exists());
     // Under another key the backup does not open, and says so.
     let other = app.cli(&["backup", "verify", &file_arg, "--key", &"ab".repeat(32)]);
     assert!(String::from_utf8_lossy(&other.stderr).contains("key does not open"), "{}", String::from_utf8_lossy(&other.stderr));

@@ -63,6 +63,39 @@ async fn a_database_from_an_older_release_upgrades_and_serves_what_it_held(backe
     };
     assert!(old_version < omnibridge::store::known_schema_version(), "the fixture predates this build's schema ({name})");
 
+    // A backup of the old database restores with this build, migrated forward on the way.
+    let run_cli = |args: &[&str]| {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_omnibridge"))
+            .args(args)
+            .env("OMNIBRIDGE_DATABASE_URL", &url)
+            .env("OMNIBRIDGE_MASTER_KEY", &master)
+            .env("OMNIBRIDGE_DATA_DIR", dir.path().join("data"))
+            .env("OMNIBRIDGE_LOG__LEVEL", "warn")
+            .output()
+            .expect("run omnibridge");
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        serde_json::from_slice::<Value>(&run.stdout).expect("json")
+    };
+    let file = dir.path().join("old.obk").display().to_string();
+    let created = run_cli(&["backup", "create", "--out", &file, "--json"]);
+    assert_eq!(created["manifest"]["schema_version"].as_i64(), Some(old_version), "a backup copies the database as it is");
+    let restored_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(with_database(&postgres_admin_url(), &format!("omnibridge_upgrade_restored_{}", uuid::Uuid::now_v7().simple()))),
+    };
+    let target = dir.path().join("restored").display().to_string();
+    let mut args = vec!["backup", "restore", file.as_str(), "--data-dir", target.as_str(), "--json"];
+    if let Some(u) = &restored_url {
+        args.extend(["--database-url", u.as_str()]);
+    }
+    let report = run_cli(&args);
+    assert_eq!(report["migrations_applied"].as_i64(), Some(omnibridge::store::known_schema_version() - old_version), "{report}");
+    assert_eq!(report["databases"][0]["schema_version"].as_i64(), Some(omnibridge::store::known_schema_version()));
+    assert_eq!(report["databases"][0]["counts"]["messages"].as_i64(), Some(3));
+    if let Some(u) = restored_url {
+        admin_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", u.rsplit('/').next().expect("name"))).await;
+    }
+
     let app = TestApp::spawn_with(backend, |c| {
         c.database_url = url.clone();
         c.master_key = Some(master.clone());
