@@ -5,13 +5,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use omnibridge::config::{Config, Loaded};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 #[derive(Parser)]
-#[command(name = "omnibridge", version, about = "Omnichannel bridge server with consent and GDPR data routing built in")]
+#[command(
+    name = "omnibridge",
+    version,
+    about = "Omnichannel bridge server with consent and GDPR data routing built in",
+    after_help = "Exit status: 0 done, 1 failed (the reason is on standard error), 2 wrong usage or configuration.\n\
+                  Logs go to standard error; with --json, standard output holds the JSON only."
+)]
 struct Cli {
     /// Configuration file (TOML); see config/omnibridge.toml for every key and its default.
     #[arg(long, global = true, env = "OMNIBRIDGE_CONFIG")]
@@ -119,6 +125,10 @@ enum Command {
     Search {
         #[command(subcommand)]
         command: SearchCommand,
+    },
+    /// Print a completion script for a shell: `omnibridge completions bash > /etc/bash_completion.d/omnibridge`.
+    Completions {
+        shell: clap_complete::Shell,
     },
     /// Print a tenant's record of processing activities (GDPR Art. 30(2)), generated from the
     /// live configuration: channels, subprocessors in use, transfers, retention, security.
@@ -298,8 +308,59 @@ enum KeyCommand {
     },
 }
 
+/// How `omnibridge --help` groups the commands.
+const GROUPS: &[(&str, &[&str])] = &[
+    ("Run", &["serve", "migrate", "nodes"]),
+    ("Tenants and access", &["tenant", "key", "operators"]),
+    ("Privacy", &["consent", "export", "erase", "purge", "ropa"]),
+    ("Data", &["backup", "search", "seed"]),
+    ("Shell", &["completions"]),
+];
+
+/// The command line with its commands listed by group.
+fn command() -> clap::Command {
+    let cmd = Cli::command();
+    let width = cmd.get_subcommands().map(|c| c.get_name().len()).max().unwrap_or(0) + 2;
+    let mut groups = String::new();
+    for (heading, names) in GROUPS {
+        groups.push_str(&format!("{heading}:\n"));
+        for name in *names {
+            if let Some(sub) = cmd.find_subcommand(name) {
+                let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+                groups.push_str(&format!("  {name:<width$}{}\n", summary(&about)));
+            }
+        }
+        groups.push('\n');
+    }
+    cmd.help_template(format!("{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\n{groups}Options:\n{{options}}{{after-help}}"))
+}
+
+/// A command's first sentence ("Art. 15" is not an end), at most one line long.
+fn summary(about: &str) -> String {
+    let mut end = about.len();
+    for (i, _) in about.match_indices(". ") {
+        if about[i + 2..].starts_with(|c: char| c.is_uppercase()) {
+            end = i;
+            break;
+        }
+    }
+    let sentence = about[..end].trim_end_matches('.');
+    if sentence.chars().count() <= 72 {
+        return sentence.to_owned();
+    }
+    let cut: String = sentence.chars().take(72).collect();
+    format!("{}…", cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head).trim_end_matches([',', ';', ' ']))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "omnibridge", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     let Loaded { config, warnings } = match Config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(loaded) => loaded,
         Err(err) => {
@@ -307,7 +368,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&config);
+    init_tracing(&config, !matches!(cli.command, Command::Serve));
     for warning in warnings {
         tracing::warn!("{warning}");
     }
@@ -362,7 +423,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let keyring = omnibridge::keyring(&config).await?;
             let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
+            let spinner = omnibridge::runtime::cli::Spinner::start("exporting the tenant");
             let moved = omnibridge::backup::tenant::export(db, &keyring, tenant, &out, &transport).await?;
+            drop(spinner);
             print_moved(&moved, json, &format!("exported to {}", out.display()))
         }
         Command::Tenant { command: TenantCommand::Import { file, key, json } } => {
@@ -370,7 +433,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let config = Arc::new(config);
             let keyring = omnibridge::keyring(&config).await?;
             let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
+            let spinner = omnibridge::runtime::cli::Spinner::start("importing the tenant");
             let moved = omnibridge::backup::tenant::import(&dbs, &keyring, &file, &transport).await?;
+            drop(spinner);
             print_moved(&moved, json, "imported")
         }
         Command::Consent { command: ConsentCommand::Verify { tenant } } => {
@@ -441,7 +506,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let kinds = Arc::new(omnibridge::channels::Kinds::described());
             let policies = Arc::new(omnibridge::policy::Policies::new(registry, kinds, config.clone()));
             let door = omnibridge::egress::Door::new(db.clone(), policies, keyring.clone()).with_minimum_age(config.consent.minimum_age);
+            let spinner = omnibridge::runtime::cli::Spinner::start("mailing invitations");
             let sent = omnibridge::team::invitations::send_pending(db, &keyring, &door, &config, Some(tenant)).await?;
+            drop(spinner);
             eprintln!("imported {} operator(s); invitations mailed: {}, not sent yet: {}", created.len(), sent.sent, sent.failed);
             if sent.failed > 0 {
                 eprintln!("(unsent invitations are retried by the running server; `GET /v1/operators` shows why they failed)");
@@ -481,6 +548,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Backup { command } => backup(command, config).await,
+        Command::Completions { .. } => Ok(()),
         Command::Search { command: SearchCommand::Reindex } => {
             let config = Arc::new(config);
             let keyring = omnibridge::keyring(&config).await?;
@@ -600,7 +668,9 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let generations = omnibridge::key_generations(&config).await?;
             let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let all: Vec<&omnibridge::store::Db> = dbs.all().collect();
+            let spinner = omnibridge::runtime::cli::Spinner::start("re-wrapping keys under the new master key");
             let (_, rotated) = omnibridge::privacy::rotation::rotate(&all, &generations, &new_master).await?;
+            drop(spinner);
             println!(
                 "key generation {}: {} data keys re-wrapped, {} tenant secrets re-sealed",
                 rotated.generation, rotated.data_keys, rotated.tenant_values
@@ -662,7 +732,7 @@ async fn backup(command: BackupCommand, config: Config) -> anyhow::Result<()> {
     match command {
         BackupCommand::Create { out, key, json } => {
             let (key, source) = backup::key(&config, key.as_deref())?;
-            let bar = omnibridge::runtime::cli::progress_bar("bytes");
+            let bar = omnibridge::runtime::cli::byte_progress("backup");
             let created = backup::create(&config, &out, &key, source, &bar).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&created)?);
@@ -674,7 +744,7 @@ async fn backup(command: BackupCommand, config: Config) -> anyhow::Result<()> {
         }
         BackupCommand::Verify { file, key, json } => {
             let (key, _) = backup::key(&config, key.as_deref())?;
-            let bar = omnibridge::runtime::cli::progress_bar("bytes");
+            let bar = omnibridge::runtime::cli::byte_progress("verify");
             let manifest = tokio::task::spawn_blocking(move || backup::verify(&file, &key, &bar)).await?.map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&manifest)?);
@@ -706,7 +776,7 @@ async fn backup(command: BackupCommand, config: Config) -> anyhow::Result<()> {
                 Some(path) => omnibridge::privacy::tombstones::Journal::new(path),
                 None => omnibridge::privacy::tombstones::Journal::new(config.tombstones_path()),
             };
-            let bar = omnibridge::runtime::cli::progress_bar("bytes");
+            let bar = omnibridge::runtime::cli::byte_progress("restore");
             let run = backup::Restore { file: &file, key: &key, master, master_from_file, journal, target: backup::Target { data_dir, database_url, others } };
             let report = backup::restore(run, &bar).await?;
             if json {
@@ -755,10 +825,19 @@ async fn tenant_db(dbs: &omnibridge::runtime::regions::Databases, tenant: uuid::
     dbs.for_tenant(tenant).await?.ok_or_else(|| anyhow::anyhow!("--tenant {tenant}: no such tenant"))
 }
 
-fn init_tracing(config: &Config) {
+/// Logs on standard error. Unless `log.level` says otherwise: `info` for the server, `warn` for
+/// one-shot commands (whose output is their result), without the database driver's notices.
+/// Colour only on a terminal, and never with `NO_COLOR` set.
+fn init_tracing(config: &Config, one_shot: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&config.log.level)).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let level = match config.log.level.as_str() {
+        "" if one_shot => "warn,sqlx=error",
+        "" => "info",
+        set => set,
+    };
+    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(level)).unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if config.log.format == "json" {
         builder.json().init();
     } else {
@@ -787,4 +866,24 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
     shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_is_in_exactly_one_help_group() {
+        let cmd = Cli::command();
+        for sub in cmd.get_subcommands() {
+            let n = GROUPS.iter().filter(|(_, names)| names.contains(&sub.get_name())).count();
+            assert_eq!(n, 1, "{} is in {n} help groups", sub.get_name());
+        }
+        for (_, names) in GROUPS {
+            for name in *names {
+                assert!(cmd.find_subcommand(name).is_some(), "the help lists {name}, which is not a command");
+            }
+        }
+        command().debug_assert();
+    }
 }

@@ -74,18 +74,52 @@ pub async fn create_key(db: &Db, tenant_id: Uuid, role: &str, operator_id: Optio
     })
 }
 
-/// A progress bar on standard error, drawn only when it is a terminal.
+/// A progress bar on standard error for a long job (indicatif), drawn only when standard error
+/// is a terminal: piped or redirected output gets nothing but the result. Call it with (done,
+/// total); it finishes itself when done reaches total.
 pub fn progress_bar(label: &'static str) -> impl Fn(u64, u64) + Sync {
-    let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    progress(label, "{msg:>10} [{bar:30}] {human_pos}/{human_len}  {per_sec}, {eta} left")
+}
+
+/// The same, counting bytes.
+pub fn byte_progress(label: &'static str) -> impl Fn(u64, u64) + Sync {
+    progress(label, "{msg:>10} [{bar:30}] {bytes}/{total_bytes}  {bytes_per_sec}, {eta} left")
+}
+
+fn progress(label: &'static str, template: &str) -> impl Fn(u64, u64) + Sync {
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(label);
     move |done: u64, total: u64| {
-        if !show || total == 0 {
+        if total == 0 {
             return;
         }
-        let filled = (done * 30 / total.max(1)) as usize;
-        eprint!("\r{label} [{}{}] {done}/{total}", "#".repeat(filled), " ".repeat(30 - filled.min(30)));
+        bar.set_length(total);
+        bar.set_position(done.min(total));
         if done >= total {
-            eprintln!();
+            bar.finish();
         }
+    }
+}
+
+/// A spinner on standard error (a terminal only) for a job without a known size; it stops when
+/// dropped.
+pub struct Spinner(indicatif::ProgressBar);
+
+impl Spinner {
+    pub fn start(message: &str) -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_message(message.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Self(bar)
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 

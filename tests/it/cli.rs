@@ -205,3 +205,64 @@ async fn after_a_rotation_the_old_master_key_opens_nothing_new(backend: crate::h
     texts.sort();
     assert_eq!(texts, ["written after, new contact", "written after, old contact", "written before"]);
 }
+
+/// Runs the binary with nothing configured but a data folder, through pipes.
+fn piped(dir: &std::path::Path, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_omnibridge"));
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("OMNIBRIDGE_") || n == "NO_COLOR" || n == "RUST_LOG") {
+        cmd.env_remove(name);
+    }
+    cmd.args(args)
+        .env("OMNIBRIDGE_DATA_DIR", dir.join("data"))
+        .env("OMNIBRIDGE_DATABASE_URL", format!("sqlite://{}", dir.join("data/omnibridge.db").display()))
+        .envs(extra.iter().copied())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.output().expect("run omnibridge")
+}
+
+#[test]
+fn through_pipes_stdout_holds_only_the_result_and_nothing_is_coloured() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Migrations run first, and a master key is generated (a warning): none of it on stdout.
+    let created = piped(dir.path(), &["tenant", "create", "Pipes", "--region", "eu", "--json"], &[]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let stdout = String::from_utf8(created.stdout).expect("utf-8");
+    let parsed: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {stdout:?}"));
+    assert_eq!(stdout.trim_end().lines().count(), 1);
+    let tenant = parsed["tenant_id"].as_str().expect("tenant_id").to_owned();
+    assert!(parsed["api_key"].as_str().is_some_and(|k| k.starts_with("obk_")));
+    assert!(!created.stderr.contains(&0x1b), "no ANSI codes on stderr when it is not a terminal");
+    assert!(!String::from_utf8_lossy(&created.stderr).contains("INFO"), "one-shot commands log at warn by default");
+
+    // A command that warns (a master key generated), and one with a progress bar: plain text.
+    let seeded = piped(dir.path(), &["seed", "--tenant", &tenant, "--messages", "200", "--conversations", "20", "--contacts", "10"], &[]);
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    let stderr = String::from_utf8_lossy(&seeded.stderr);
+    assert!(stderr.contains("WARN") && stderr.contains("master key"), "{stderr}");
+    assert!(!seeded.stderr.contains(&0x1b) && !seeded.stdout.contains(&0x1b), "no ANSI codes in pipes: {stderr:?}");
+    assert!(!stderr.contains('\r'), "no progress bar drawn into a pipe: {stderr:?}");
+    let summary: Value = serde_json::from_slice(&seeded.stdout).expect("the seed summary is JSON");
+    assert_eq!(summary["messages"], 200);
+
+    // Exit codes: 2 for wrong usage or configuration, 1 for a failure.
+    assert_eq!(piped(dir.path(), &["no-such-command"], &[]).status.code(), Some(2));
+    assert_eq!(piped(dir.path(), &["serve"], &[("OMNIBRIDGE_LISTEN", "not an address")]).status.code(), Some(2));
+    let failed = piped(dir.path(), &["consent", "verify", "--tenant", "00000000-0000-0000-0000-000000000000"], &[]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("no such tenant"));
+
+    // Grouped help and completions.
+    let help = String::from_utf8(piped(dir.path(), &["--help"], &[]).stdout).expect("utf-8");
+    for heading in ["Run:", "Tenants and access:", "Privacy:", "Data:", "Shell:"] {
+        assert!(help.contains(heading), "{help}");
+    }
+    assert!(!help.contains('\u{1b}'));
+    for shell in ["bash", "zsh", "fish"] {
+        let script = piped(dir.path(), &["completions", shell], &[]);
+        assert!(script.status.success());
+        assert!(String::from_utf8_lossy(&script.stdout).contains("omnibridge"), "{shell}");
+    }
+}
