@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/webhooks/endpoints/{id}/rotate-secret", post(rotate_secret))
         .route("/v1/webhooks/endpoints/{id}/deliveries", get(deliveries))
         .route("/v1/webhooks/endpoints/{id}/recover", post(recover))
+        .route("/v1/webhooks/endpoints/{id}/test", post(send_test))
         .route("/v1/webhooks/deliveries/{id}", get(show_delivery))
         .route("/v1/webhooks/deliveries/{id}/attempts", get(attempts))
         .route("/v1/webhooks/deliveries/{id}/retry", post(retry))
@@ -423,6 +424,17 @@ async fn usable_endpoint(state: &AppState, auth: &Auth, id: Uuid) -> ApiResult<E
         return Err(ApiError::Conflict("the endpoint is disabled; enable it (PATCH {\"disabled\": false}) first".into()));
     }
     Ok(endpoint)
+}
+
+/// Sends a `webhook.test` event to the endpoint now; answers with the delivery to follow.
+async fn send_test(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    require_webhook_role(&auth)?;
+    let endpoint = find(&state, &auth, &id).await?;
+    let endpoint = usable_endpoint(&state, &auth, endpoint.id).await?;
+    let delivery_id = crate::webhooks::test_event::enqueue(&state.db, &endpoint).await?;
+    state.webhook_ready.notify_one();
+    let delivery = find_delivery(&state, &auth, &delivery_id.to_string()).await?;
+    Ok((StatusCode::ACCEPTED, Json(delivery_view(&delivery))))
 }
 
 async fn retry(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {

@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod housekeeping;
 pub mod schedule;
 pub mod signature;
+pub mod test_event;
 pub mod thin;
 
 use std::sync::Arc;

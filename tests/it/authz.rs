@@ -179,6 +179,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             expect: [401, 404, 403, 200],
         },
         Case { method: Method::POST, template: "/v1/webhooks/endpoints/{endpoint}/rotate-secret", body: None, expect: [401, 404, 403, 200] },
+        Case { method: Method::POST, template: "/v1/webhooks/endpoints/{endpoint}/test", body: None, expect: [401, 404, 403, 202] },
         Case { method: Method::GET, template: "/v1/webhooks/endpoints/{endpoint}/deliveries", body: None, expect: [401, 404, 403, 200] },
         Case {
             method: Method::POST,

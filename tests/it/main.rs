@@ -38,4 +38,5 @@ mod storage;
 mod story;
 mod upgrade;
 mod webhooks;
+mod webhook_snippets;
 mod widget_look;
