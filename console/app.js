@@ -87,7 +87,7 @@
       list.data.forEach(function (c) { var o = el("option", c.name + " (" + c.kind + ")"); o.value = c.id; $("f-channel").appendChild(o); });
       loadInbox();
     }).catch(function (err) { say(explain(err)); });
-    if (me.role === "admin") loadOperators();
+    if (me.role === "admin") { loadOperators(); loadWebhooks(); }
     organize().start(me);
     api("GET", "/v1/operators?limit=200").then(function (ops) { ops.data.forEach(function (o) { inbox.operators[o.id] = o.name; }); renderInbox(); }).catch(function () {});
     loadCanned();
@@ -635,6 +635,56 @@
         body.appendChild(tr);
       });
     });
+  }
+
+  /* Webhook endpoints, each with "Send test event": the delivery is followed until it is
+     delivered or its attempt fails, and the outcome is announced. */
+  function loadWebhooks() {
+    api("GET", "/v1/webhooks/endpoints?limit=100").then(function (list) {
+      var body = $("webhook-endpoints").tBodies[0];
+      body.textContent = "";
+      if (!list.data.length) {
+        var empty = el("td", "No endpoints yet.");
+        empty.colSpan = 4;
+        body.appendChild(el("tr")).appendChild(empty);
+        return;
+      }
+      list.data.forEach(function (e) {
+        var tr = el("tr");
+        tr.appendChild(el("td", e.url));
+        tr.appendChild(el("td", e.event_types && e.event_types.length ? e.event_types.join(", ") : "all events"));
+        tr.appendChild(el("td", e.disabled ? "disabled" + (e.disabled_reason ? ": " + e.disabled_reason : "") : e.failing_since ? "failing" : "active"));
+        var cell = el("td");
+        var button = el("button", "Send test event");
+        button.type = "button";
+        button.setAttribute("aria-label", "Send test event to " + e.url);
+        button.disabled = e.disabled;
+        var outcome = el("output");
+        outcome.setAttribute("aria-live", "polite");
+        button.addEventListener("click", function () { sendTestEvent(e, button, outcome); });
+        cell.appendChild(button);
+        cell.appendChild(outcome);
+        tr.appendChild(cell);
+        body.appendChild(tr);
+      });
+    }).catch(function () {});
+  }
+
+  function sendTestEvent(endpoint, button, outcome) {
+    button.disabled = true;
+    outcome.textContent = " Sending…";
+    var done = function (text) { outcome.textContent = " " + text; button.disabled = false; };
+    api("POST", "/v1/webhooks/endpoints/" + endpoint.id + "/test", {}).then(function (delivery) {
+      var polls = 0;
+      (function follow() {
+        api("GET", "/v1/webhooks/deliveries/" + delivery.id).then(function (d) {
+          if (d.status === "delivered") return done("Delivered (HTTP " + d.last_status_code + ")");
+          /* An attempt that ended without success leaves its answer (or error) behind. */
+          if (d.status === "failed" || d.last_status_code || d.last_error) return done("Not delivered: " + (d.last_status_code ? "HTTP " + d.last_status_code : d.last_error || "no answer") + "; it is retried like any event");
+          if (++polls < 30) setTimeout(follow, 500); else done("Still queued");
+        }, function (err) { done(explain(err)); });
+      })();
+    }, function (err) { done(explain(err)); });
   }
 
   /* My availability and the daily summary, in the header. */

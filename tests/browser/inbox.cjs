@@ -144,6 +144,12 @@ try {
   await operator.selectOption("#attr-type", "number");
   await operator.click("#new-attribute button[type=submit]");
   await operator.waitForSelector("#attribute-admin li:has-text('order_total')");
+  // The integration's webhook endpoint: Olga sends it a test event and sees it arrive.
+  const hook = `#webhook-endpoints tr:has-text('${story.webhook}')`;
+  await operator.waitForSelector(hook);
+  await operator.click(`${hook} button:has-text('Send test event')`);
+  await operator.waitForSelector(`${hook} output:has-text('Delivered')`, { timeout: 15000 });
+  result.test_event = (await operator.textContent(`${hook} output`)).trim();
   // She ticks Ben's and Chloé's rows and labels both at once.
   await operator.check("#conversations li:has-text('Ben') input.row-select");
   await operator.check("#conversations li:has-text('Chloé') input.row-select");

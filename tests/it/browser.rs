@@ -173,11 +173,19 @@ async fn an_operator_tells_visitors_apart_and_a_shop_brands_its_widget(backend: 
     .await;
     let shots = screenshots().join(match backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" });
     std::fs::create_dir_all(&shots).expect("screenshots");
+    // An integration's webhook endpoint, for the console's "Send test event".
+    let receiver = crate::receiver::Receiver::start().await;
+    let (status, endpoint) = app.post("/v1/webhooks/endpoints", &admin, json!({"url": receiver.url, "country": "DE", "event_types": ["contact.erased"]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
     let result = run_story(
         "inbox.cjs",
-        json!({"hub": app.base, "page": page, "email": "olga@bakery.example", "password": password, "screenshots": shots}),
+        json!({"hub": app.base, "page": page, "email": "olga@bakery.example", "password": password, "screenshots": shots, "webhook": receiver.url}),
     )
     .await;
+    assert_eq!(result["test_event"], "Delivered (HTTP 200)", "{result}");
+    let tests = receiver.of_type("webhook.test");
+    assert_eq!(tests.len(), 1, "the console's test event reached the endpoint");
+    assert!(crate::receiver::verify_with_official_library(endpoint["secret"].as_str().expect("secret"), &tests[0]).is_ok());
 
     let rows = result["rows"].as_array().cloned().unwrap_or_default();
     let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();
