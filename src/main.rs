@@ -638,15 +638,10 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
             let dbs = omnibridge::runtime::regions::Databases::connect(config.clone()).await?;
             let db = tenant_db(&dbs, tenant).await?;
             let steps = ["tenant", "recipients", "channels", "transfers", "done"];
-            let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let bar = omnibridge::runtime::cli::progress_bar("record");
             let progress = |step: &str| {
-                if show {
-                    let n = steps.iter().position(|s| *s == step).map(|i| i + 1).unwrap_or(0);
-                    eprint!("\r[{n}/{}] {step:<12}", steps.len());
-                    if step == "done" {
-                        eprintln!();
-                    }
-                }
+                let n = steps.iter().position(|s| *s == step).map(|i| i + 1).unwrap_or(0);
+                bar(n as u64, steps.len() as u64);
             };
             let record = omnibridge::policy::ropa::build(db, &policies, &config, tenant, &progress)
                 .await?

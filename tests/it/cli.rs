@@ -266,3 +266,34 @@ fn through_pipes_stdout_holds_only_the_result_and_nothing_is_coloured() {
         assert!(String::from_utf8_lossy(&script.stdout).contains("omnibridge"), "{shell}");
     }
 }
+
+/// On a terminal (a pseudo-terminal made by util-linux's `script`) logs are coloured, unless
+/// NO_COLOR is set.
+#[test]
+fn on_a_terminal_colour_follows_no_color() {
+    let coloured = |no_color: &str| {
+        let dir = tempfile::tempdir().expect("dir");
+        let command = format!(
+            "{} erase --tenant 00000000-0000-0000-0000-000000000000 --contact 00000000-0000-0000-0000-000000000000",
+            env!("CARGO_BIN_EXE_omnibridge")
+        );
+        let mut cmd = Command::new("script");
+        for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("OMNIBRIDGE_") || n == "NO_COLOR" || n == "RUST_LOG") {
+            cmd.env_remove(name);
+        }
+        // A fresh data folder: the master key is generated, which is worth a warning.
+        let out = cmd
+            .args(["-qec", &command, "/dev/null"])
+            .env("OMNIBRIDGE_DATA_DIR", dir.path().join("data"))
+            .env("OMNIBRIDGE_DATABASE_URL", format!("sqlite://{}", dir.path().join("data/omnibridge.db").display()))
+            .env("NO_COLOR", no_color)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run script (util-linux)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.contains("WARN") && text.contains("no such tenant"), "{text:?}");
+        text.contains("\u{1b}[")
+    };
+    assert!(coloured(""), "a terminal gets colour");
+    assert!(!coloured("1"), "NO_COLOR turns it off");
+}
