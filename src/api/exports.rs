@@ -8,33 +8,44 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use omnibridge_channel::problem::{JsonBody, Problem};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use omnibridge_channel::problem::JsonBody;
+use omnibridge_channel::problem::Problem as ProblemBody;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::auth::Auth;
-use super::pagination::{ListParams, list_body};
+use super::openapi::Problem;
+use super::pagination::ListParams;
 use crate::api::error::{ApiError, ApiResult};
 use crate::backup::exports::{self, DownloadError};
 use crate::hub::AppState;
 use crate::store::{self, Page};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tenant/exports", get(list).post(create))
-        .route("/v1/tenant/exports/{id}", get(show))
-        .route("/downloads/exports/{id}", get(download))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show)).routes(routes!(download))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewExport {
     /// The transport key the file is sealed under: 32 bytes as 64 hex characters or base64.
     key: String,
 }
 
+/// Export all of the tenant's data into one file sealed under a transport key you supply
+/// (admins). Written in the background: poll the export until it is ready, then fetch
+/// `download_url`. `omnibridge tenant import` recreates the tenant from the file.
+#[utoipa::path(post, path = "/v1/tenant/exports", tag = "backup", operation_id = "createTenantExport",
+    request_body = NewExport,
+    responses(
+        (status = 202, description = "Accepted; Location names the export", body = exports::ExportView),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 413, response = Problem), (status = 422, response = Problem),
+    ))]
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<NewExport>) -> ApiResult<Response> {
     auth.require_admin()?;
     let key = crate::privacy::parse_master_key(&body.key).map_err(|_| ApiError::invalid("key", "must be 32 bytes as 64 hex characters or base64"))?;
@@ -44,16 +55,40 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(exports::view(&state.config, &state.keyring, &row))).into_response())
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<serde_json::Value>> {
+/// A page of exports.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ExportList {
+    data: Vec<exports::ExportView>,
+    next_cursor: Option<Uuid>,
+}
+
+/// The tenant's exports, newest first (admins).
+#[utoipa::path(get, path = "/v1/tenant/exports", tag = "backup", operation_id = "listTenantExports",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size (default 50)"),
+        ("cursor" = Option<uuid::Uuid>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Exports", body = ExportList),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 422, response = Problem),
+    ))]
+async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<ExportList>> {
     auth.require_admin()?;
     let params = ListParams(q);
     let (limit, cursor) = (params.limit()?, params.cursor()?);
     let rows = store::exports::list(&state.db, auth.tenant_id, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
     let data = page.items.iter().map(|r| exports::view(&state.config, &state.keyring, r)).collect();
-    Ok(Json(list_body(data, page.next_cursor)))
+    Ok(Json(ExportList { data, next_cursor: page.next_cursor }))
 }
 
+/// One export: its status, and its download link while ready (admins).
+#[utoipa::path(get, path = "/v1/tenant/exports/{id}", tag = "backup", operation_id = "getTenantExport",
+    params(("id" = uuid::Uuid, Path)),
+    responses(
+        (status = 200, description = "The export", body = exports::ExportView),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem),
+    ))]
 async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<exports::ExportView>> {
     auth.require_admin()?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("export"))?;
@@ -61,20 +96,27 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
     Ok(Json(exports::view(&state.config, &state.keyring, &row)))
 }
 
+/// Download a finished tenant export: the link from `download_url`, no API key.
+#[utoipa::path(get, path = "/downloads/exports/{id}", tag = "backup", operation_id = "downloadTenantExport", security(()),
+    params(("id" = uuid::Uuid, Path), ("token" = String, Query, description = "From download_url")),
+    responses(
+        (status = 200, description = "The sealed export file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 410, response = Problem),
+    ))]
 async fn download(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
     let (Ok(id), Some(token)) = (Uuid::parse_str(&id), q.get("token")) else {
-        return Problem::new(StatusCode::NOT_FOUND, "not_found", DownloadError::NotFound.to_string()).into_response();
+        return ProblemBody::new(StatusCode::NOT_FOUND, "not_found", DownloadError::NotFound.to_string()).into_response();
     };
     let (row, path) = match exports::open(&state.db, &state.keyring, &state.config, id, token).await {
         Ok(found) => found,
-        Err(err @ DownloadError::Expired) => return Problem::new(StatusCode::GONE, "expired", err.to_string()).into_response(),
-        Err(err @ DownloadError::NotReady(_)) => return Problem::new(StatusCode::CONFLICT, "not_ready", err.to_string()).into_response(),
+        Err(err @ DownloadError::Expired) => return ProblemBody::new(StatusCode::GONE, "expired", err.to_string()).into_response(),
+        Err(err @ DownloadError::NotReady(_)) => return ProblemBody::new(StatusCode::CONFLICT, "not_ready", err.to_string()).into_response(),
         Err(DownloadError::Store(err)) => return ApiError::from(err).into_response(),
-        Err(err @ DownloadError::NotFound) => return Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()).into_response(),
+        Err(err @ DownloadError::NotFound) => return ProblemBody::new(StatusCode::NOT_FOUND, "not_found", err.to_string()).into_response(),
     };
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
-        Err(_) => return Problem::new(StatusCode::NOT_FOUND, "not_found", DownloadError::NotFound.to_string()).into_response(),
+        Err(_) => return ProblemBody::new(StatusCode::NOT_FOUND, "not_found", DownloadError::NotFound.to_string()).into_response(),
     };
     let stream = futures_util::stream::unfold(file, |mut file| async move {
         use tokio::io::AsyncReadExt;

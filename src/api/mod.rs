@@ -15,7 +15,7 @@ mod invitations;
 mod unsubscribe;
 mod hours;
 pub mod auth;
-pub use openapi::DOCUMENT as OPENAPI;
+pub use openapi::document as openapi_document;
 mod channels;
 pub(crate) mod contacts;
 mod consents;
@@ -91,7 +91,7 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(summary::router())
         .merge(console::router())
         .merge(ropa::router())
-        .merge(exports::router())
+        .merge(Router::from(openapi::documented()))
         .merge(ops::router())
         .merge(openapi::router())
         .fallback(not_found)

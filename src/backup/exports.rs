@@ -35,16 +35,21 @@ fn file(config: &Config, tenant_id: Uuid, id: Uuid) -> PathBuf {
 }
 
 /// An export as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ExportView {
     pub id: Uuid,
+    /// `pending`, `ready`, `failed` or `expired`.
     pub status: String,
     pub error: Option<String>,
     pub bytes: Option<i64>,
+    /// Rows the file holds, all tables together.
     pub rows: Option<i64>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub completed_at: Option<String>,
-    /// When the download link stops working.
+    /// When the download link stops working (and the file is deleted).
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// Present while the export is ready: no API key needed, the link is the credential.
     pub download_url: Option<String>,

@@ -51,3 +51,32 @@ async fn operational_endpoints_answer() {
     assert_eq!(js.status(), StatusCode::OK);
     assert!(js.text().await.expect("text").contains("/widget/v1"));
 }
+
+/// The description as the code produces it is committed (`docs/openapi.json`), so API changes
+/// show in reviews: regenerate it with `OMNIBRIDGE_UPDATE_OPENAPI=1` and commit the result.
+#[test]
+fn the_committed_description_is_what_the_code_produces() {
+    let produced = serde_json::to_string_pretty(omnibridge::api::openapi_document()).expect("json") + "\n";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+    if std::env::var_os("OMNIBRIDGE_UPDATE_OPENAPI").is_some() {
+        std::fs::write(path, &produced).expect("write docs/openapi.json");
+        return;
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == produced,
+        "docs/openapi.json differs from what the code produces; run \
+         OMNIBRIDGE_UPDATE_OPENAPI=1 cargo nextest run -E 'test(the_committed_description_is_what_the_code_produces)' and commit it"
+    );
+}
+
+/// The description is valid OpenAPI 3.1, by the `openapi-spec-validator` package.
+#[test]
+fn the_description_passes_the_openapi_validator() {
+    let python = std::env::var("OMNIBRIDGE_TEST_PYTHON").expect("OMNIBRIDGE_TEST_PYTHON (scripts/test sets it)");
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec(omnibridge::api::openapi_document()).expect("json")).expect("write");
+    let out = std::process::Command::new(python).args(["-m", "openapi_spec_validator"]).arg(&file).output().expect("run openapi-spec-validator");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
