@@ -1,6 +1,7 @@
 //! The operator console: static files served by the hub itself at `/console`. The page talks
 //! only to the public `/v1` API (signed in with a session cookie), so everything it does can be
-//! done over the API too. A strict Content-Security-Policy allows nothing but this origin.
+//! done over the API too. A strict Content-Security-Policy allows nothing but this origin. The
+//! API description for people, `/docs`, is served the same way.
 
 use axum::Router;
 use axum::http::header;
@@ -13,6 +14,10 @@ const INDEX: &str = include_str!("../../console/index.html");
 const APP_JS: &str = include_str!("../../console/app.js");
 const ORGANIZE_JS: &str = include_str!("../../console/organize.js");
 const APP_CSS: &str = include_str!("../../console/app.css");
+/// The API description for people (`/docs`), rendered from `/openapi.json` in the browser.
+const DOCS: &str = include_str!("../../console/docs.html");
+const DOCS_JS: &str = include_str!("../../console/docs.js");
+const DOCS_CSS: &str = include_str!("../../console/docs.css");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -23,6 +28,9 @@ pub fn router() -> Router<AppState> {
         .route("/console/app.js", get(|| async { page("text/javascript; charset=utf-8", APP_JS) }))
         .route("/console/organize.js", get(|| async { page("text/javascript; charset=utf-8", ORGANIZE_JS) }))
         .route("/console/app.css", get(|| async { page("text/css; charset=utf-8", APP_CSS) }))
+        .route("/docs", get(|| async { page("text/html; charset=utf-8", DOCS) }))
+        .route("/docs/docs.js", get(|| async { page("text/javascript; charset=utf-8", DOCS_JS) }))
+        .route("/docs/docs.css", get(|| async { page("text/css; charset=utf-8", DOCS_CSS) }))
 }
 
 fn page(content_type: &'static str, body: &'static str) -> impl IntoResponse {
