@@ -5,21 +5,23 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use omnibridge_channel::problem::JsonBody;
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::auth::Auth;
+use super::openapi::Problem;
 use crate::api::error::{ApiError, ApiResult};
 use crate::contacts::attributes::{self, AttributeError};
 use crate::hub::AppState;
 use crate::store::{self, attributes::DefinitionRow, now_micros};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/attributes", get(list).post(create)).route("/v1/attributes/{id}", delete(remove))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(remove))
 }
 
 impl From<AttributeError> for ApiError {
@@ -32,24 +34,50 @@ impl From<AttributeError> for ApiError {
     }
 }
 
-async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
-    let rows = attributes::definitions(&state.db, auth.tenant_id).await?;
-    Ok(Json(json!({"data": rows.iter().map(attributes::view).collect::<Vec<_>>(), "next_cursor": null})))
+/// The tenant's attribute definitions, all of them (one page).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct DefinitionList {
+    data: Vec<attributes::DefinitionView>,
+    /// Always null: every definition is on the one page.
+    next_cursor: Option<Uuid>,
 }
 
-#[derive(Deserialize)]
+/// List custom attribute definitions.
+#[utoipa::path(get, path = "/v1/attributes", tag = "labels", operation_id = "listAttributes",
+    responses((status = 200, description = "Definitions", body = DefinitionList), (status = 401, response = Problem), (status = 403, response = Problem)))]
+async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<DefinitionList>> {
+    let rows = attributes::definitions(&state.db, auth.tenant_id).await?;
+    Ok(Json(DefinitionList { data: rows.iter().map(attributes::view).collect(), next_cursor: None }))
+}
+
+/// A new custom attribute.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewDefinition {
+    #[schema(value_type = attributes::AttributeOwner)]
     applies_to: String,
+    /// Lower-case letters, digits and `_`, starting with a letter.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$")]
     key: String,
+    /// Shown to operators; default: the key with spaces.
     name: Option<String>,
     #[serde(rename = "type")]
+    #[schema(value_type = attributes::AttributeType)]
     kind: String,
+    /// The choices, for a list attribute only (1 to 100).
     options: Option<Vec<String>>,
+    /// Sealed under the contact's key, and then not filterable.
     #[serde(default)]
     personal: bool,
 }
 
+/// Define a custom attribute (admins).
+#[utoipa::path(post, path = "/v1/attributes", tag = "labels", operation_id = "createAttribute", request_body = NewDefinition,
+    responses(
+        (status = 201, description = "Created", body = attributes::DefinitionView),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 413, response = Problem), (status = 422, response = Problem),
+    ))]
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<NewDefinition>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     attributes::check_definition(&body.applies_to, &body.key, &body.kind, body.options.as_deref())?;
@@ -74,6 +102,10 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     Ok((StatusCode::CREATED, Json(attributes::view(&row))))
 }
 
+/// Delete a custom attribute and every value of it (admins).
+#[utoipa::path(delete, path = "/v1/attributes/{id}", tag = "labels", operation_id = "deleteAttribute",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
 async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("attribute"))?;

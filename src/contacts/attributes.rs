@@ -36,13 +36,60 @@ fn sealed_as(definition_id: Uuid) -> String {
     format!("attribute.{definition_id}")
 }
 
+/// What an attribute belongs to (the API's `applies_to`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // named in the API description; values travel as the strings of OWNERS
+pub enum AttributeOwner {
+    Contact,
+    Conversation,
+}
+
+/// An attribute's type (the API's `type`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // named in the API description; values travel as the strings of TYPES
+pub enum AttributeType {
+    Text,
+    Number,
+    Date,
+    Boolean,
+    List,
+}
+
+/// A custom attribute's definition.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = AttributeDefinition)]
+pub struct DefinitionView {
+    pub id: Uuid,
+    #[schema(value_type = AttributeOwner)]
+    pub applies_to: String,
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$")]
+    pub key: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = AttributeType)]
+    pub kind: String,
+    /// The choices of a list attribute.
+    pub options: Option<Vec<String>>,
+    /// Sealed under the contact's key; cannot be filtered on.
+    pub personal: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
 /// A definition as the API shows it.
-pub fn view(d: &DefinitionRow) -> Value {
-    serde_json::json!({
-        "id": d.id, "applies_to": d.applies_to, "key": d.key, "name": d.name, "type": d.kind,
-        "options": d.options.as_deref().and_then(|o| serde_json::from_str::<Value>(o).ok()),
-        "personal": d.personal, "created_at": crate::domain::rfc3339(d.created_at),
-    })
+pub fn view(d: &DefinitionRow) -> DefinitionView {
+    DefinitionView {
+        id: d.id,
+        applies_to: d.applies_to.clone(),
+        key: d.key.clone(),
+        name: d.name.clone(),
+        kind: d.kind.clone(),
+        options: d.options.as_deref().and_then(|o| serde_json::from_str(o).ok()),
+        personal: d.personal,
+        created_at: crate::domain::rfc3339(d.created_at),
+    }
 }
 
 /// Checks a new definition.
