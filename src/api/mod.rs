@@ -82,7 +82,6 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(allow_list::router())
         .merge(canned::router())
         .merge(stats::router())
-        .merge(teams::router())
         .merge(hours::router())
         .merge(csat::router())
         .merge(transcripts::router())

@@ -4,30 +4,51 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use omnibridge_channel::problem::JsonBody;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::auth::Auth;
+use super::openapi::Problem;
 use crate::domain::rfc3339;
 use crate::api::error::{ApiError, ApiResult};
 use crate::hub::AppState;
 use crate::store::team::{self, Team};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/teams", get(list).post(create)).route("/v1/teams/{id}", get(show).put(replace).delete(remove))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(show, replace, remove))
 }
 
-fn view(t: &Team) -> Value {
-    json!({"id": t.row.id, "name": t.row.name, "operator_ids": t.operator_ids, "channel_ids": t.channel_ids, "created_at": rfc3339(t.row.created_at)})
+/// A team: operators who answer the conversations of its channels.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct TeamView {
+    id: Uuid,
+    name: String,
+    operator_ids: Vec<Uuid>,
+    channel_ids: Vec<Uuid>,
+    #[schema(format = DateTime)]
+    created_at: String,
 }
 
-#[derive(Deserialize)]
+fn view(t: &Team) -> TeamView {
+    TeamView { id: t.row.id, name: t.row.name.clone(), operator_ids: t.operator_ids.clone(), channel_ids: t.channel_ids.clone(), created_at: rfc3339(t.row.created_at) }
+}
+
+/// Every team of the tenant (one page).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct TeamList {
+    data: Vec<TeamView>,
+}
+
+/// A team as created or replaced.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TeamBody {
+    /// 1 to 100 characters, unique in the tenant.
     name: String,
     #[serde(default)]
     operator_ids: Vec<Uuid>,
@@ -64,15 +85,28 @@ async fn find(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Team> {
     team::teams(&state.db, auth.tenant_id).await?.into_iter().find(|t| t.row.id == id).ok_or(ApiError::NotFound("team"))
 }
 
-async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
+/// List teams.
+#[utoipa::path(get, path = "/v1/teams", tag = "operators", operation_id = "listTeams",
+    responses((status = 200, description = "Teams", body = TeamList), (status = 401, response = Problem), (status = 403, response = Problem)))]
+async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<TeamList>> {
     let teams = team::teams(&state.db, auth.tenant_id).await?;
-    Ok(Json(json!({"data": teams.iter().map(view).collect::<Vec<_>>()})))
+    Ok(Json(TeamList { data: teams.iter().map(view).collect() }))
 }
 
+/// One team.
+#[utoipa::path(get, path = "/v1/teams/{id}", tag = "operators", operation_id = "getTeam", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The team", body = TeamView), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
 async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     Ok(Json(view(&find(&state, &auth, &id).await?)))
 }
 
+/// Create a team (admins).
+#[utoipa::path(post, path = "/v1/teams", tag = "operators", operation_id = "createTeam", request_body = TeamBody,
+    responses(
+        (status = 201, description = "The team", body = TeamView),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 413, response = Problem), (status = 422, response = Problem),
+    ))]
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<TeamBody>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     let id = Uuid::now_v7();
@@ -81,6 +115,13 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     Ok((StatusCode::CREATED, Json(view(&find(&state, &auth, &id.to_string()).await?))))
 }
 
+/// Replace a team's name, members and channels (admins).
+#[utoipa::path(put, path = "/v1/teams/{id}", tag = "operators", operation_id = "replaceTeam", params(("id" = Uuid, Path)), request_body = TeamBody,
+    responses(
+        (status = 200, description = "The team", body = TeamView),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 413, response = Problem), (status = 422, response = Problem),
+    ))]
 async fn replace(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<TeamBody>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     let current = find(&state, &auth, &id).await?;
@@ -89,6 +130,9 @@ async fn replace(State(state): State<AppState>, auth: Auth, Path(id): Path<Strin
     Ok(Json(view(&find(&state, &auth, &id).await?)))
 }
 
+/// Delete a team (admins).
+#[utoipa::path(delete, path = "/v1/teams/{id}", tag = "operators", operation_id = "deleteTeam", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
 async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     let current = find(&state, &auth, &id).await?;
