@@ -5,14 +5,15 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use omnibridge_channel::problem::JsonBody;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::auth::Auth;
+use super::openapi::Problem;
 use crate::domain::rfc3339;
 use crate::api::error::{ApiError, ApiResult};
 use crate::events::present;
@@ -21,15 +22,40 @@ use crate::store::{self, canned::CannedRow};
 
 pub const PLACEHOLDERS: &[&str] = &["contact.name", "contact.email", "contact.phone", "operator.name", "channel.name"];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/canned-responses", get(list).post(create))
-        .route("/v1/canned-responses/{id}", axum::routing::patch(update).delete(remove))
-        .route("/v1/canned-responses/{id}/render", post(render))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(update, remove)).routes(routes!(render))
 }
 
-fn view(r: &CannedRow) -> Value {
-    json!({"id": r.id, "shortcut": r.shortcut, "text": r.text, "created_at": rfc3339(r.created_at), "updated_at": rfc3339(r.updated_at)})
+/// A reply operators reuse.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = CannedResponse)]
+struct CannedView {
+    id: Uuid,
+    /// What an operator types after `/` to find it.
+    shortcut: String,
+    /// The text, with placeholders such as `{{contact.name}}`.
+    text: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+fn view(r: &CannedRow) -> CannedView {
+    CannedView { id: r.id, shortcut: r.shortcut.clone(), text: r.text.clone(), created_at: rfc3339(r.created_at), updated_at: rfc3339(r.updated_at) }
+}
+
+/// Every canned response of the tenant (one page).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct CannedList {
+    data: Vec<CannedView>,
+}
+
+/// A canned response filled in for a conversation.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Rendered {
+    text: String,
 }
 
 /// A placeholder that is not closed or not known.
@@ -76,10 +102,14 @@ pub fn fill(text: &str, value: impl Fn(&str) -> Option<String>) -> String {
     out
 }
 
-#[derive(Deserialize)]
+/// A canned response's fields (both required to create one; either to change one).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Fields {
+    /// 1 to 50 characters without spaces, unique in the tenant.
     shortcut: Option<String>,
+    /// 1 to 10,000 characters; placeholders: `{{contact.name}}`, `{{contact.email}}`,
+    /// `{{contact.phone}}`, `{{operator.name}}`, `{{channel.name}}`.
     text: Option<String>,
 }
 
@@ -93,11 +123,21 @@ fn check(shortcut: &str, text: &str) -> ApiResult<()> {
     placeholders(text).map(|_| ()).map_err(|why| ApiError::invalid("text", why.to_string()))
 }
 
-async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
+/// Canned responses.
+#[utoipa::path(get, path = "/v1/canned-responses", tag = "operators", operation_id = "listCanned",
+    responses((status = 200, description = "Canned responses", body = CannedList), (status = 401, response = Problem), (status = 403, response = Problem)))]
+async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<CannedList>> {
     let rows = store::canned::list(&state.db, auth.tenant_id).await?;
-    Ok(Json(json!({"data": rows.iter().map(view).collect::<Vec<_>>()})))
+    Ok(Json(CannedList { data: rows.iter().map(view).collect() }))
 }
 
+/// Create a canned response.
+#[utoipa::path(post, path = "/v1/canned-responses", tag = "operators", operation_id = "createCanned", request_body = Fields,
+    responses(
+        (status = 201, description = "Created", body = CannedView),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 413, response = Problem), (status = 422, response = Problem),
+    ))]
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<Fields>) -> ApiResult<impl IntoResponse> {
     let (shortcut, text) = (body.shortcut.unwrap_or_default(), body.text.unwrap_or_default());
     check(&shortcut, &text)?;
@@ -115,6 +155,13 @@ async fn find(state: &AppState, auth: &Auth, id: &str) -> ApiResult<CannedRow> {
     store::canned::get(&state.db, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("canned response"))
 }
 
+/// Change a canned response.
+#[utoipa::path(patch, path = "/v1/canned-responses/{id}", tag = "operators", operation_id = "updateCanned", params(("id" = Uuid, Path)), request_body = Fields,
+    responses(
+        (status = 200, description = "Changed", body = CannedView),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 413, response = Problem), (status = 422, response = Problem),
+    ))]
 async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<Fields>) -> ApiResult<impl IntoResponse> {
     let mut row = find(&state, &auth, &id).await?;
     if let Some(s) = body.shortcut {
@@ -131,19 +178,30 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     Ok(Json(view(&row)))
 }
 
+/// Delete a canned response.
+#[utoipa::path(delete, path = "/v1/canned-responses/{id}", tag = "operators", operation_id = "deleteCanned", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
 async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     let row = find(&state, &auth, &id).await?;
     store::canned::delete(&state.db, auth.tenant_id, row.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// The conversation to fill a canned response in for.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RenderFor {
     conversation_id: Uuid,
 }
 
-/// The text with the conversation's values in it, ready for the reply box.
+/// A canned response filled in for a conversation: the text with the conversation's values in
+/// it, ready for the reply box.
+#[utoipa::path(post, path = "/v1/canned-responses/{id}/render", tag = "operators", operation_id = "renderCanned", params(("id" = Uuid, Path)), request_body = RenderFor,
+    responses(
+        (status = 200, description = "The filled-in text", body = Rendered),
+        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 413, response = Problem), (status = 422, response = Problem),
+    ))]
 async fn render(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<RenderFor>) -> ApiResult<impl IntoResponse> {
     let row = find(&state, &auth, &id).await?;
     let conversation = store::conversations::get(&state.db, auth.tenant_id, body.conversation_id)
@@ -165,7 +223,7 @@ async fn render(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         "channel.name" => channel.clone(),
         _ => None,
     });
-    Ok(Json(json!({"text": text})))
+    Ok(Json(Rendered { text }))
 }
 
 #[cfg(test)]

@@ -80,7 +80,6 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(privacy::router())
         .merge(signin::router())
         .merge(allow_list::router())
-        .merge(canned::router())
         .merge(stats::router())
         .merge(hours::router())
         .merge(csat::router())

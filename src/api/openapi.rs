@@ -25,7 +25,7 @@ const KEPT: &str = include_str!("openapi.json");
 
 /// The routers whose description is generated from their handlers.
 pub fn documented() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(super::exports::router()).merge(super::attributes::router()).merge(super::teams::router())
+    OpenApiRouter::new().merge(super::exports::router()).merge(super::attributes::router()).merge(super::teams::router()).merge(super::canned::router())
 }
 
 /// The whole description: the kept part with the generated paths and schemas merged in.
