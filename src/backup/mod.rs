@@ -245,8 +245,7 @@ pub fn open(file: &Path, key: &SecretKey) -> Result<(Manifest, SealedReader<std:
 
 fn sealed_or(file: &Path) -> impl Fn(std::io::Error) -> BackupError + '_ {
     move |e| match SealedError::from_io(e) {
-        SealedError::Io(_) => BackupError::Invalid(format!("{}: cannot be read", file.display())),
-        SealedError::Truncated => BackupError::Sealed(SealedError::Truncated),
+        SealedError::Io(source) => BackupError::Io { path: file.to_owned(), source },
         other => BackupError::Sealed(other),
     }
 }

@@ -300,16 +300,16 @@ impl<R: Read> Read for SealedReader<R> {
 }
 
 impl SealedError {
-    /// The sealed-file error inside an `io::Error` from a [`SealedReader`], if that is what it is.
+    /// The sealed-file error inside an `io::Error` from a [`SealedReader`]; any other I/O error
+    /// as it is.
     pub fn from_io(e: io::Error) -> Self {
-        if e.kind() == io::ErrorKind::InvalidData
-            && e.get_ref().is_some_and(|inner| inner.is::<SealedError>())
-            && let Some(inner) = e.into_inner()
-            && let Ok(sealed) = inner.downcast::<SealedError>()
-        {
-            return *sealed;
+        if e.get_ref().is_some_and(|inner| inner.is::<SealedError>()) {
+            if let Some(Ok(sealed)) = e.into_inner().map(|inner| inner.downcast::<SealedError>()) {
+                return *sealed;
+            }
+            return SealedError::Io(io::Error::other("read failed"));
         }
-        SealedError::Io(io::Error::other("read failed"))
+        SealedError::Io(e)
     }
 }
 

@@ -101,12 +101,8 @@ fn label(what: Sealed) -> &'static str {
 /// Writes a tenant's data (from `db`, the database it lives in) to `out`, sealed under
 /// `transport`.
 pub async fn export(db: &Db, keyring: &Keyring, tenant_id: Uuid, out: &Path, transport: &SecretKey) -> Result<Moved, MoveError> {
-    let tenant = crate::store::snapshots::inspect(crate::store::Conn::Pool(db))
-        .await?
-        .tenants
-        .into_iter()
-        .find(|t| t.id == tenant_id)
-        .ok_or_else(|| MoveError::Invalid(format!("--tenant {tenant_id}: no such tenant")))?;
+    let row = db.tenant(tenant_id).await?.ok_or_else(|| MoveError::Invalid(format!("--tenant {tenant_id}: no such tenant")))?;
+    let tenant = crate::store::snapshots::TenantEntry { id: row.id, name: row.name, region: row.region };
     if out.exists() {
         return Err(MoveError::Invalid(format!("{} already exists; an export is never written over a file", out.display())));
     }
