@@ -1,6 +1,6 @@
 // What every browser story shares: the headless Chromium it drives, and a watch on each page's
 // console that collects script errors (and failed requests other than the answers the pages
-// handle on purpose, whose statuses `expected` lists).
+// handle on purpose, whose statuses `expected` lists), the accessibility check, and how a story ends.
 "use strict";
 const { chromium } = require("playwright-core"); // found through NODE_PATH
 
@@ -19,4 +19,23 @@ function watcher(errors, expected) {
   };
 }
 
-module.exports = { launch, watcher };
+/* The serious and critical WCAG 2.1 AA violations axe-core finds on a page (or part of it). */
+async function seriousViolations(page, include) {
+  const { AxeBuilder } = require("@axe-core/playwright");
+  let builder = new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]);
+  if (include) builder = builder.include(include);
+  const found = await builder.analyze();
+  return found.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+}
+
+/* Ends a story: closes the browser, prints what happened as one JSON line, and exits non-zero
+   on a failure or a page error. */
+async function finish(browser, result, errors) {
+  await browser.close();
+  result.errors = errors;
+  console.log(JSON.stringify(result));
+  process.exit(result.failure || errors.length ? 1 : 0);
+}
+
+module.exports = { launch, watcher, seriousViolations, finish };

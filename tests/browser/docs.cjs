@@ -3,8 +3,7 @@
 // response outline; axe-core checks the page. Run by the Rust test `browser::the_api_description…`
 // with OMNIBRIDGE_BROWSER_STORY (JSON); prints one JSON line with what happened.
 "use strict";
-const { launch, watcher } = require("./common.cjs");
-const { AxeBuilder } = require("@axe-core/playwright");
+const { launch, watcher, seriousViolations, finish } = require("./common.cjs");
 
 (async () => {
 const story = JSON.parse(process.env.OMNIBRIDGE_BROWSER_STORY);
@@ -26,13 +25,9 @@ try {
   await page.click("details.op:not([hidden]) summary:has-text('POST')");
   result.request_outline = await page.textContent("details.op[open] pre");
   result.responses = await page.$$eval("details.op[open] dt", (d) => d.map((x) => x.textContent));
-  const found = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  result.axe = found.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => v.id);
+  result.axe = await seriousViolations(page);
 } catch (e) {
   result.failure = String(e && e.stack || e);
 }
-await browser.close();
-result.errors = errors;
-console.log(JSON.stringify(result));
-process.exit(result.failure || errors.length ? 1 : 0);
+await finish(browser, result, errors);
 })();

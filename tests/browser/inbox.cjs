@@ -7,8 +7,7 @@
 // Run by the Rust test `browser::…` with OMNIBRIDGE_BROWSER_STORY (JSON); prints one JSON
 // line with what happened.
 "use strict";
-const { launch, watcher } = require("./common.cjs");
-const { AxeBuilder } = require("@axe-core/playwright");
+const { launch, watcher, seriousViolations, finish } = require("./common.cjs");
 
 (async () => {
 const story = JSON.parse(process.env.OMNIBRIDGE_BROWSER_STORY);
@@ -18,11 +17,7 @@ const browser = await launch();
 const watch = watcher(errors, [401, 422]);
 const result = { axe: {} };
 async function axe(page, name, include) {
-  let builder = new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]);
-  if (include) builder = builder.include(include);
-  const found = await builder.analyze();
-  result.axe[name] = found.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+  result.axe[name] = await seriousViolations(page, include);
 }
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAIAQMAAAD+wSzIAAAABlBMVEX/AAD///9BHTQRAAAADklEQVQI12P4z8DAwMAAAw4BAQbqZ+8AAAAASUVORK5CYII=", "base64");
 
@@ -233,8 +228,5 @@ try {
 } catch (e) {
   result.failure = String(e && e.stack || e);
 }
-await browser.close();
-result.errors = errors;
-console.log(JSON.stringify(result));
-process.exit(result.failure || errors.length ? 1 : 0);
+await finish(browser, result, errors);
 })();

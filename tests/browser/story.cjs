@@ -4,7 +4,7 @@
 // operator's credentials, where to save screenshots. Prints one JSON line with what happened;
 // exits non-zero on the first failure or on any error in a page's console.
 "use strict";
-const { launch, watcher } = require("./common.cjs");
+const { launch, watcher, finish } = require("./common.cjs");
 
 (async () => {
 
@@ -141,8 +141,5 @@ try {
 } catch (e) {
   result.failure = String(e && e.stack || e);
 }
-await browser.close();
-result.errors = errors;
-console.log(JSON.stringify(result));
-process.exit(result.failure || errors.length ? 1 : 0);
+await finish(browser, result, errors);
 })();
