@@ -45,6 +45,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Home regions tenants are pinned to, by name (`eu`, `us`, …).
     pub regions: BTreeMap<String, RegionConfig>,
+    /// The home region of a tenant created without naming one.
+    pub default_region: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -71,6 +73,7 @@ impl std::fmt::Debug for Config {
             .field("server", &self.server)
             .field("outbound", &self.outbound)
             .field("regions", &self.regions)
+            .field("default_region", &self.default_region)
             .finish()
     }
 }
@@ -527,6 +530,9 @@ impl Config {
         }
         if self.regions.is_empty() {
             errors.push("regions: at least one region is needed".into());
+        } else if !self.regions.contains_key(&self.default_region) {
+            let known: Vec<&str> = self.regions.keys().map(String::as_str).collect();
+            errors.push(format!("default_region: {:?} is not a configured region ({})", self.default_region, known.join(", ")));
         }
         for (key, value) in positive {
             if value == 0 {

@@ -242,9 +242,9 @@ enum TenantCommand {
     /// Create a tenant; prints its id and an admin API key (shown only now).
     Create {
         name: String,
-        /// Home region the tenant's data is pinned to, e.g. eu, us, au.
+        /// Home region the tenant's data is pinned to, e.g. eu, us, au [default: default_region]
         #[arg(long)]
-        region: String,
+        region: Option<String>,
         /// Print exactly {"tenant_id": "...", "api_key": "..."}.
         #[arg(long)]
         json: bool,
@@ -408,6 +408,7 @@ async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Tenant { command: TenantCommand::Create { name, region, json } } => {
             let registry = omnibridge::policy::registry::Registry::load(&config.subprocessors.registry_file)?;
+            let region = region.unwrap_or_else(|| config.default_region.clone());
             let dbs = omnibridge::runtime::regions::Databases::connect(Arc::new(config)).await?;
             let created = omnibridge::runtime::cli::create_tenant(&dbs, &registry, &name, &region).await?;
             if json {

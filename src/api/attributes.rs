@@ -50,41 +50,64 @@ async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Defin
     Ok(Json(DefinitionList { data: rows.iter().map(attributes::view).collect(), next_cursor: None }))
 }
 
-/// A new custom attribute.
-#[derive(Deserialize, utoipa::ToSchema)]
+/// A new custom attribute: a list attribute with its options, or one of another type without.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewDefinition {
-    #[schema(value_type = attributes::AttributeOwner)]
     applies_to: String,
-    /// Lower-case letters, digits and `_`, starting with a letter.
-    #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$")]
     key: String,
-    /// Shown to operators; default: the key with spaces.
     name: Option<String>,
     #[serde(rename = "type")]
-    #[schema(value_type = attributes::AttributeType)]
     kind: String,
-    /// The choices, for a list attribute only (1 to 100).
     options: Option<Vec<String>>,
-    /// Sealed under the contact's key, and then not filterable.
     #[serde(default)]
     personal: bool,
 }
+
+impl utoipa::PartialSchema for NewDefinition {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        let variant = |types: &[&str], options: bool| {
+            let mut object = ObjectBuilder::new()
+                .property("applies_to", text().enum_values(Some(attributes::OWNERS.iter().copied())))
+                .required("applies_to")
+                .property("key", text().pattern(Some("^[a-z][a-z0-9_]{0,39}$")).description(Some("Lower-case letters, digits and `_`, starting with a letter.")))
+                .required("key")
+                .property("name", ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::Array(vec![Type::String, Type::Null])).min_length(Some(1)).max_length(Some(80)).pattern(Some(r"\S"))
+                    .description(Some("Shown to operators; default: the key with spaces.")))
+                .property("type", text().enum_values(Some(types.iter().copied())))
+                .required("type")
+                .property("personal", ObjectBuilder::new().schema_type(Type::Boolean).description(Some("Sealed under the contact's key, and then not filterable.")))
+                .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
+            if options {
+                let option = text().min_length(Some(1)).max_length(Some(100)).pattern(Some(r"\S"));
+                object = object.property("options", ArrayBuilder::new().items(option).min_items(Some(1)).max_items(Some(100)).description(Some("The choices."))).required("options");
+            }
+            object
+        };
+        let others: Vec<&str> = attributes::TYPES.iter().copied().filter(|t| *t != "list").collect();
+        OneOfBuilder::new().item(variant(&["list"], true)).item(variant(&others, false)).description(Some("A new custom attribute; only a list attribute has options.")).into()
+    }
+}
+
+impl utoipa::ToSchema for NewDefinition {}
 
 /// Define a custom attribute (admins).
 #[utoipa::path(post, path = "/v1/attributes", tag = "labels", operation_id = "createAttribute", request_body = NewDefinition,
     responses(
         (status = 201, description = "Created", body = attributes::DefinitionView),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
-        (status = 413, response = Problem), (status = 422, response = Problem),
+        (status = 413, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem),
     ))]
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<NewDefinition>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     attributes::check_definition(&body.applies_to, &body.key, &body.kind, body.options.as_deref())?;
     let name = body.name.unwrap_or_else(|| body.key.replace('_', " "));
     if name.trim().is_empty() || name.chars().count() > 80 {
-        return Err(ApiError::invalid("name", "must be 1 to 80 characters"));
+        return Err(ApiError::invalid("name", "must be 1 to 80 characters, not only spaces"));
     }
+    let name = name.trim().to_owned();
     let row = DefinitionRow {
         id: Uuid::now_v7(),
         tenant_id: auth.tenant_id,
@@ -97,7 +120,7 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
         created_at: now_micros(),
     };
     if !store::attributes::insert(&state.db, &row).await? {
-        return Err(ApiError::invalid("key", format!("a {} attribute with this key exists", row.applies_to)));
+        return Err(ApiError::Taken { field: "key", detail: format!("a {} attribute with this key exists", row.applies_to) });
     }
     Ok((StatusCode::CREATED, Json(attributes::view(&row))))
 }

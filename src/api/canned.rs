@@ -102,15 +102,35 @@ pub fn fill(text: &str, value: impl Fn(&str) -> Option<String>) -> String {
     out
 }
 
-/// A canned response's fields (both required to create one; either to change one).
+/// A new canned response.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Fields {
+struct NewCanned {
     /// 1 to 50 characters without spaces, unique in the tenant.
+    #[schema(pattern = r"^\S{1,50}$")]
+    shortcut: String,
+    /// 1 to 10,000 characters, not only spaces; placeholders: `{{contact.name}}`,
+    /// `{{contact.email}}`, `{{contact.phone}}`, `{{operator.name}}`, `{{channel.name}}`.
+    #[schema(min_length = 1, max_length = 10000, pattern = r"\S")]
+    text: String,
+}
+
+/// What changes on a canned response; what is left out stays.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CannedChange {
+    #[schema(pattern = r"^\S{1,50}$")]
     shortcut: Option<String>,
-    /// 1 to 10,000 characters; placeholders: `{{contact.name}}`, `{{contact.email}}`,
-    /// `{{contact.phone}}`, `{{operator.name}}`, `{{channel.name}}`.
+    #[schema(min_length = 1, max_length = 10000, pattern = r"\S")]
     text: Option<String>,
+}
+
+/// Another canned response of the tenant has the shortcut: 409, naming `shortcut`.
+fn shortcut_taken(e: crate::store::StoreError) -> ApiError {
+    match e.constraint() {
+        Some(_) => ApiError::Taken { field: "shortcut", detail: "another canned response has this shortcut".into() },
+        None => ApiError::Store(e),
+    }
 }
 
 fn check(shortcut: &str, text: &str) -> ApiResult<()> {
@@ -132,21 +152,19 @@ async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Canne
 }
 
 /// Create a canned response.
-#[utoipa::path(post, path = "/v1/canned-responses", tag = "operators", operation_id = "createCanned", request_body = Fields,
+#[utoipa::path(post, path = "/v1/canned-responses", tag = "operators", operation_id = "createCanned", request_body = NewCanned,
     responses(
-        (status = 201, description = "Created", body = CannedView),
-        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
-        (status = 413, response = Problem), (status = 422, response = Problem),
+        (status = 201, description = "Created", body = CannedView,
+            links(("update" = (operation_id = "updateCanned", parameters(("id" = "$response.body#/id")))),
+                  ("delete" = (operation_id = "deleteCanned", parameters(("id" = "$response.body#/id")))))),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem),
     ))]
-async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<Fields>) -> ApiResult<impl IntoResponse> {
-    let (shortcut, text) = (body.shortcut.unwrap_or_default(), body.text.unwrap_or_default());
+async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<NewCanned>) -> ApiResult<impl IntoResponse> {
+    let (shortcut, text) = (body.shortcut, body.text);
     check(&shortcut, &text)?;
     let now = store::now_micros();
     let row = CannedRow { id: Uuid::now_v7(), tenant_id: auth.tenant_id, shortcut, text, created_at: now, updated_at: now };
-    store::canned::save(&state.db, &row).await.map_err(|e| match e.constraint() {
-        Some(_) => ApiError::invalid("shortcut", "another canned response has this shortcut"),
-        None => ApiError::Store(e),
-    })?;
+    store::canned::save(&state.db, &row).await.map_err(shortcut_taken)?;
     Ok((StatusCode::CREATED, Json(view(&row))))
 }
 
@@ -156,13 +174,13 @@ async fn find(state: &AppState, auth: &Auth, id: &str) -> ApiResult<CannedRow> {
 }
 
 /// Change a canned response.
-#[utoipa::path(patch, path = "/v1/canned-responses/{id}", tag = "operators", operation_id = "updateCanned", params(("id" = Uuid, Path)), request_body = Fields,
+#[utoipa::path(patch, path = "/v1/canned-responses/{id}", tag = "operators", operation_id = "updateCanned", params(("id" = Uuid, Path)), request_body = CannedChange,
     responses(
         (status = 200, description = "Changed", body = CannedView),
-        (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
-        (status = 404, response = Problem), (status = 413, response = Problem), (status = 422, response = Problem),
+        (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem),
     ))]
-async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<Fields>) -> ApiResult<impl IntoResponse> {
+async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<CannedChange>) -> ApiResult<impl IntoResponse> {
     let mut row = find(&state, &auth, &id).await?;
     if let Some(s) = body.shortcut {
         row.shortcut = s;
@@ -171,10 +189,7 @@ async fn update(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         row.text = t;
     }
     check(&row.shortcut, &row.text)?;
-    store::canned::save(&state.db, &row).await.map_err(|e| match e.constraint() {
-        Some(_) => ApiError::invalid("shortcut", "another canned response has this shortcut"),
-        None => ApiError::Store(e),
-    })?;
+    store::canned::save(&state.db, &row).await.map_err(shortcut_taken)?;
     Ok(Json(view(&row)))
 }
 
@@ -206,7 +221,7 @@ async fn render(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     let row = find(&state, &auth, &id).await?;
     let conversation = store::conversations::get(&state.db, auth.tenant_id, body.conversation_id)
         .await?
-        .ok_or_else(|| ApiError::invalid("conversation_id", "no such conversation"))?;
+        .ok_or_else(|| ApiError::Unknown { field: "conversation_id".into(), detail: "no such conversation".into() })?;
     let contact_row = store::contacts::contact(&state.db, auth.tenant_id, conversation.contact_id).await?.ok_or(ApiError::NotFound("contact"))?;
     let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
     let contact = present::contact(&contact_row, &[], &key)?;

@@ -24,6 +24,13 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{field}: {detail}")]
     Invalid { field: String, detail: String },
+    /// The input names something that does not exist in this tenant (404, naming the field).
+    #[error("{field}: {detail}")]
+    Unknown { field: String, detail: String },
+    /// The input is well-formed but taken by something else, such as a unique name (409,
+    /// naming the field).
+    #[error("{field}: {detail}")]
+    Taken { field: &'static str, detail: String },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -76,6 +83,8 @@ impl From<ApiError> for Problem {
             ApiError::NotFound(_) => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
             ApiError::Invalid { field, detail } => Problem::invalid(field, format!("{field}: {detail}")),
             ApiError::Conflict(_) => Problem::new(StatusCode::CONFLICT, "conflict", err.to_string()),
+            ApiError::Unknown { field, .. } => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()).with_field(field.clone()),
+            ApiError::Taken { field, .. } => Problem::new(StatusCode::CONFLICT, "taken", err.to_string()).with_field(*field),
             ApiError::Rows(rows) => {
                 let lines: Vec<String> = rows.iter().map(ToString::to_string).collect();
                 let field = rows.first().map_or_else(|| "file".to_owned(), |r| format!("line {}: {}", r.line, r.field));

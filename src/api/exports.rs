@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 struct NewExport {
     /// The transport key the file is sealed under: 32 bytes as 64 hex characters or base64.
+    #[schema(pattern = "^([0-9A-Fa-f]{64}|[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=)$")]
     key: String,
 }
 
@@ -48,7 +49,11 @@ struct NewExport {
     ))]
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<NewExport>) -> ApiResult<Response> {
     auth.require_admin()?;
-    let key = crate::privacy::parse_master_key(&body.key).map_err(|_| ApiError::invalid("key", "must be 32 bytes as 64 hex characters or base64"))?;
+    let malformed = || ApiError::invalid("key", "must be 32 bytes as 64 hex characters or base64");
+    if body.key.trim() != body.key {
+        return Err(malformed());
+    }
+    let key = crate::privacy::parse_master_key(&body.key).map_err(|_| malformed())?;
     let row = exports::start(&state, auth.tenant_id, auth.operator_id, key).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "tenant.export", "tenant", Some(auth.tenant_id), None).await;
     let location = format!("/v1/tenant/exports/{}", row.id);

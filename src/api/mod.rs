@@ -67,7 +67,6 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(mail::router())
         .merge(contacts::router())
         .merge(search::router())
-        .merge(labels::router())
         .merge(links::router())
         .merge(consents::router())
         .merge(operators::router())

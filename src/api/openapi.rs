@@ -25,7 +25,13 @@ const KEPT: &str = include_str!("openapi.json");
 
 /// The routers whose description is generated from their handlers.
 pub fn documented() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(super::exports::router()).merge(super::attributes::router()).merge(super::teams::router()).merge(super::canned::router())
+    OpenApiRouter::new().merge(super::exports::router()).merge(super::attributes::router()).merge(super::teams::router()).merge(super::canned::router()).merge(super::labels::router())
+}
+
+/// The paths whose description is generated from their handlers.
+pub fn generated_paths() -> Vec<String> {
+    let (_, generated) = documented().split_for_parts();
+    generated.paths.paths.keys().cloned().collect()
 }
 
 /// The whole description: the kept part with the generated paths and schemas merged in.
@@ -36,11 +42,12 @@ pub fn document() -> &'static Value {
         let (_, generated) = documented().split_for_parts();
         let generated = serde_json::to_value(&generated).expect("the generated OpenAPI document serializes");
         merge(&mut doc, &generated);
+        add_door_answers(&mut doc);
         doc
     })
 }
 
-/// Adds the generated paths and component schemas and responses; a generated path replaces a
+/// Adds the generated paths and component schemas and responses; a generated one replaces a
 /// kept one of the same name.
 fn merge(doc: &mut Value, generated: &Value) {
     if let (Some(paths), Some(new)) = (doc.get_mut("paths").and_then(Value::as_object_mut), generated.get("paths").and_then(Value::as_object)) {
@@ -52,7 +59,36 @@ fn merge(doc: &mut Value, generated: &Value) {
         let Some(new) = generated.pointer(&format!("/components/{section}")).and_then(Value::as_object) else { continue };
         if let Some(kept) = doc.pointer_mut(&format!("/components/{section}")).and_then(Value::as_object_mut) {
             for (name, item) in new {
-                kept.entry(name.clone()).or_insert_with(|| item.clone());
+                kept.insert(name.clone(), item.clone());
+            }
+        }
+    }
+}
+
+/// Answers the router's outer layers give before a handler runs (`api::router`), added to every
+/// operation they apply to rather than repeated on each handler: the rate limit (429) on the
+/// API and the widget API, and for a JSON body a malformed one (400), one too large (413) and
+/// one of another type (415).
+fn add_door_answers(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        let limited = (path.starts_with("/v1/") && path != "/v1/auth/login") || path.starts_with("/widget/v1/");
+        let Some(item) = item.as_object_mut() else { continue };
+        for (method, operation) in item.iter_mut() {
+            if !["get", "put", "post", "patch", "delete"].contains(&method.as_str()) {
+                continue;
+            }
+            let json_body = operation.pointer("/requestBody/content/application~1json").is_some();
+            let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+            let mut codes: Vec<&str> = Vec::new();
+            if limited {
+                codes.push("429");
+            }
+            if json_body {
+                codes.extend(["400", "413", "415"]);
+            }
+            for code in codes {
+                responses.entry(code).or_insert_with(|| serde_json::json!({"$ref": "#/components/responses/Problem"}));
             }
         }
     }

@@ -26,16 +26,14 @@ impl ListParams {
         self.uuid("cursor")
     }
 
+    /// A typed parameter given empty (`?cursor=`) is refused rather than taken as absent, as
+    /// Stripe does: an empty value is more likely a client's mistake than a wish to leave it out.
     pub fn uuid(&self, name: &str) -> Result<Option<Uuid>, ApiError> {
-        self.0
-            .get(name)
-            .filter(|v| !v.is_empty())
-            .map(|v| Uuid::parse_str(v).map_err(|_| ApiError::invalid(name, "must be a UUID")))
-            .transpose()
+        self.0.get(name).map(|v| Uuid::parse_str(v).map_err(|_| ApiError::invalid(name, "must be a UUID"))).transpose()
     }
 
     pub fn one_of(&self, name: &str, allowed: &[&str]) -> Result<Option<String>, ApiError> {
-        match self.0.get(name).filter(|v| !v.is_empty()) {
+        match self.0.get(name) {
             None => Ok(None),
             Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v.clone())),
             Some(_) => Err(ApiError::invalid(name, format!("must be one of {}", allowed.join(", ")))),
@@ -44,7 +42,7 @@ impl ListParams {
 
     /// A time as microseconds since the epoch: RFC 3339, or a date (`2026-01-31`, midnight UTC).
     pub fn time(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        let Some(text) = self.raw(name) else { return Ok(None) };
+        let Some(text) = self.0.get(name) else { return Ok(None) };
         parse_time(text).map(Some).ok_or_else(|| ApiError::invalid(name, TIME_FORMATS))
     }
 

@@ -48,7 +48,8 @@ struct TeamList {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TeamBody {
-    /// 1 to 100 characters, unique in the tenant.
+    /// 1 to 100 characters, not only spaces; unique in the tenant.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     name: String,
     #[serde(default)]
     operator_ids: Vec<Uuid>,
@@ -59,22 +60,22 @@ struct TeamBody {
 
 /// Checks the body against the tenant: a unique name, its own operators and channels.
 async fn checked(state: &AppState, auth: &Auth, id: Uuid, body: &TeamBody) -> ApiResult<String> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::invalid("name", "must be 1 to 100 characters"));
+    if body.name.trim().is_empty() || body.name.chars().count() > 100 {
+        return Err(ApiError::invalid("name", "must be 1 to 100 characters, not only spaces"));
     }
+    let name = body.name.trim();
     let teams = team::teams(&state.db, auth.tenant_id).await?;
     if teams.iter().any(|t| t.row.id != id && t.row.name == name) {
-        return Err(ApiError::invalid("name", "another team has this name"));
+        return Err(ApiError::Taken { field: "name", detail: "another team has this name".into() });
     }
     for (i, operator) in body.operator_ids.iter().enumerate() {
         if state.db.operator(auth.tenant_id, *operator).await?.is_none() {
-            return Err(ApiError::invalid(&format!("operator_ids[{i}]"), "no such operator in this tenant"));
+            return Err(ApiError::Unknown { field: format!("operator_ids[{i}]"), detail: "no such operator in this tenant".into() });
         }
     }
     for (i, channel) in body.channel_ids.iter().enumerate() {
         if state.channels.get(*channel).await?.is_none_or(|c| c.tenant_id != auth.tenant_id) {
-            return Err(ApiError::invalid(&format!("channel_ids[{i}]"), "no such channel in this tenant"));
+            return Err(ApiError::Unknown { field: format!("channel_ids[{i}]"), detail: "no such channel in this tenant".into() });
         }
     }
     Ok(name.to_owned())
@@ -103,9 +104,12 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
 /// Create a team (admins).
 #[utoipa::path(post, path = "/v1/teams", tag = "operators", operation_id = "createTeam", request_body = TeamBody,
     responses(
-        (status = 201, description = "The team", body = TeamView),
+        (status = 201, description = "The team", body = TeamView,
+            links(("get" = (operation_id = "getTeam", parameters(("id" = "$response.body#/id")))),
+                  ("replace" = (operation_id = "replaceTeam", parameters(("id" = "$response.body#/id")))),
+                  ("delete" = (operation_id = "deleteTeam", parameters(("id" = "$response.body#/id")))))),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
-        (status = 413, response = Problem), (status = 422, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem),
     ))]
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<TeamBody>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
@@ -120,7 +124,7 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     responses(
         (status = 200, description = "The team", body = TeamView),
         (status = 400, response = Problem), (status = 401, response = Problem), (status = 403, response = Problem),
-        (status = 404, response = Problem), (status = 413, response = Problem), (status = 422, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem),
     ))]
 async fn replace(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<TeamBody>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;

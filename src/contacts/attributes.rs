@@ -105,7 +105,7 @@ pub fn check_definition(applies_to: &str, key: &str, kind: &str, options: Option
         return Err(invalid("type", format!("must be one of {}", TYPES.join(", "))));
     }
     match (kind, options) {
-        ("list", Some(options)) if !options.is_empty() && options.len() <= 100 && options.iter().all(|o| !o.trim().is_empty() && o.len() <= 100) => Ok(()),
+        ("list", Some(options)) if !options.is_empty() && options.len() <= 100 && options.iter().all(|o| !o.trim().is_empty() && o.chars().count() <= 100) => Ok(()),
         ("list", _) => Err(invalid("options", "a list attribute needs 1 to 100 options of up to 100 characters")),
         (_, Some(_)) => Err(invalid("options", "only list attributes have options")),
         _ => Ok(()),

@@ -24,6 +24,9 @@ pub const BULK_MAX: usize = 500;
 pub enum LabelError {
     #[error("{field}: {detail}")]
     Invalid { field: &'static str, detail: String },
+    /// An id that names nothing of this tenant.
+    #[error("{field}: {detail}")]
+    Unknown { field: String, detail: String },
     #[error(transparent)]
     Work(#[from] WorkError),
 }
@@ -57,12 +60,12 @@ pub fn view(row: &LabelRow) -> LabelView {
 }
 
 /// A label's name: 1–50 characters, no control characters, trimmed.
+/// A name as given (1 to 50 characters, not only spaces, no control characters), kept trimmed.
 pub fn valid_name(name: &str) -> Result<String, LabelError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 50 || name.chars().any(char::is_control) {
-        return Err(LabelError::Invalid { field: "name", detail: "must be 1 to 50 characters without control characters".into() });
+    if name.trim().is_empty() || name.chars().count() > 50 || name.chars().any(char::is_control) {
+        return Err(LabelError::Invalid { field: "name", detail: "must be 1 to 50 characters, not only spaces, without control characters".into() });
     }
-    Ok(name.to_owned())
+    Ok(name.trim().to_owned())
 }
 
 /// A colour as `#rrggbb` (lower case).
@@ -95,8 +98,8 @@ pub async fn delete(state: &AppState, row: &LabelRow) -> Result<(), LabelError> 
     Ok(())
 }
 
-/// What a bulk change touched.
-#[derive(Debug, Default, serde::Serialize)]
+/// What a bulk change touched: the ids whose labels changed.
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct Changed {
     pub conversations: Vec<Uuid>,
     pub contacts: Vec<Uuid>,
@@ -105,14 +108,17 @@ pub struct Changed {
 /// Puts `label` on (`on`) or takes it off these conversations and contacts of the tenant, with
 /// their events. Ids of other tenants or that do not exist are refused, naming the field.
 pub async fn apply(state: &AppState, tenant_id: Uuid, label: &LabelRow, conversations: &[Uuid], contacts: &[Uuid], on: bool) -> Result<Changed, LabelError> {
-    if conversations.len() + contacts.len() > BULK_MAX {
-        return Err(LabelError::Invalid { field: "conversation_ids", detail: format!("at most {BULK_MAX} conversations and contacts at once") });
+    for (ids, field) in [(conversations, "conversation_ids"), (contacts, "contact_ids")] {
+        if ids.len() > BULK_MAX {
+            return Err(LabelError::Invalid { field, detail: format!("at most {BULK_MAX} at once") });
+        }
     }
     let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
     for (what, ids, field) in [(Labelled::Conversations, conversations, "conversation_ids"), (Labelled::Contacts, contacts, "contact_ids")] {
         let owned = store::labels::owned(work.tx(), tenant_id, what, ids).await?;
-        if let Some(missing) = ids.iter().find(|id| !owned.contains(id)) {
-            return Err(LabelError::Invalid { field, detail: format!("no such {}: {missing}", if field == "contact_ids" { "contact" } else { "conversation" }) });
+        if let Some((i, missing)) = ids.iter().enumerate().find(|(_, id)| !owned.contains(id)) {
+            let what = if field == "contact_ids" { "contact" } else { "conversation" };
+            return Err(LabelError::Unknown { field: format!("{field}[{i}]"), detail: format!("no such {what}: {missing}") });
         }
     }
     let changed = Changed {

@@ -30,7 +30,7 @@ fn integration(case: &Case) -> u16 {
         // Deleted already by the agent or the admin before it.
         (&Method::DELETE, 200..=299) => 404,
         // The same canned shortcut again.
-        (&Method::POST, 201) if case.template == "/v1/canned-responses" => 422,
+        (&Method::POST, 201) if case.template == "/v1/canned-responses" => 409,
         // A shared view is found before the role is asked: the admin deleted it already.
         (&Method::DELETE, _) if case.template == "/v1/views/{view}" => 404,
         _ => allowed_like,
@@ -226,7 +226,7 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
             template: "/v1/canned-responses",
             body: Some(json!({"shortcut": "thanks", "text": "Thank you, {{contact.name}}!"})),
             // The agent's is the first "thanks" of the tenant; the admin's is then a duplicate.
-            expect: [401, 201, 201, 422],
+            expect: [401, 201, 201, 409],
         },
         Case { method: Method::PATCH, template: "/v1/canned-responses/{canned}", body: Some(json!({"text": "Thanks!"})), expect: [401, 404, 200, 200] },
         Case {

@@ -12,6 +12,7 @@ mod backup;
 mod browser;
 mod cli;
 mod consent;
+mod contract;
 mod contact_merge;
 mod crash;
 mod delivery;

@@ -31,11 +31,11 @@ async fn a_team_channel_is_answered_by_its_members(backend: Backend) {
     }
     let billing = app.webchat_channel(&admin).await;
     let (status, problem) = app.post("/v1/teams", &admin, json!({"name": "Billing", "operator_ids": [uuid::Uuid::now_v7()]})).await;
-    assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("operator_ids[0]")));
+    assert_eq!((status, problem["field"].as_str()), (StatusCode::NOT_FOUND, Some("operator_ids[0]")), "an operator of no one is not found");
     let (status, team) = app.post("/v1/teams", &admin, json!({"name": "Billing", "operator_ids": [operators[1]], "channel_ids": [billing]})).await;
     assert_eq!(status, StatusCode::CREATED, "{team}");
     let (status, _) = app.post("/v1/teams", &admin, json!({"name": "Billing"})).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "team names are unique");
+    assert_eq!(status, StatusCode::CONFLICT, "team names are unique");
 
     for i in 0..4 {
         let (token, _) = app.visitor(&billing, json!({"name": format!("Payer {i}")})).await;
@@ -304,13 +304,13 @@ async fn canned_responses_fill_in_the_conversation(backend: Backend) {
     let (status, canned) = app.post("/v1/canned-responses", &admin, json!({"shortcut": "greet", "text": "Hi {{contact.name}}, {{operator.name}} from {{channel.name}} here."})).await;
     assert_eq!(status, StatusCode::CREATED, "{canned}");
     let id = canned["id"].as_str().expect("id").to_owned();
-    for (body, field) in [
-        (json!({"shortcut": "bad", "text": "Hi {{contact.shoe}}"}), "text"),
-        (json!({"shortcut": "greet", "text": "again"}), "shortcut"),
-        (json!({"shortcut": "two words", "text": "x"}), "shortcut"),
+    for (body, field, expected) in [
+        (json!({"shortcut": "bad", "text": "Hi {{contact.shoe}}"}), "text", StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"shortcut": "greet", "text": "again"}), "shortcut", StatusCode::CONFLICT),
+        (json!({"shortcut": "two words", "text": "x"}), "shortcut", StatusCode::UNPROCESSABLE_ENTITY),
     ] {
         let (status, problem) = app.post("/v1/canned-responses", &admin, body).await;
-        assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{problem}");
+        assert_eq!((status, problem["field"].as_str()), (expected, Some(field)), "{problem}");
     }
     let channel = app.webchat_channel(&admin).await;
     let (token, _) = app.visitor(&channel, json!({"name": "Ana"})).await;

@@ -98,7 +98,7 @@ where
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body exceeds the configured limit")
             } else {
-                Problem::new(StatusCode::BAD_REQUEST, "unreadable_body", rejection.body_text())
+                Problem::new(StatusCode::BAD_REQUEST, "unreadable_body", rejection.body_text()).with_field("body")
             }
         })?;
         parse_json(&bytes).map(JsonBody)
@@ -109,17 +109,41 @@ where
 // A problem is built once per refused request; boxing it would buy nothing.
 #[allow(clippy::result_large_err)]
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    // Every body is an object: serde would otherwise take an array for a struct's fields in order.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "body: must be a JSON object").with_field("body"));
+    }
+    if has_nul_escape(bytes) {
+        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "body: text may not contain U+0000").with_field("body"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            return Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {inner}"));
+            return Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {inner}")).with_field("body");
         }
         let field = missing_field(&inner.to_string()).map(|name| join_path(&path, &name)).unwrap_or(path);
         let field = if field == "." { "body".to_owned() } else { field };
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {inner}")).with_field(field)
     })
+}
+
+/// Whether JSON text holds the escape `\u0000` (a raw NUL cannot appear in valid JSON). No text
+/// the hub keeps may contain U+0000: PostgreSQL cannot store it, and no channel carries it.
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u') && bytes.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 /// serde reports a missing field at its parent's path; the name is only in the message.
@@ -157,6 +181,16 @@ mod tests {
         let p = parse_json::<Body>(br#"{"text":"a","settings":{"port":"x"}}"#).expect_err("refused");
         assert_eq!(p.field.as_deref(), Some("settings.port"));
         let p = parse_json::<Body>(br#"{"text": "#).expect_err("refused");
-        assert_eq!((p.status, p.code.as_str()), (400, "malformed_json"));
+        assert_eq!((p.status, p.code.as_str(), p.field.as_deref()), (400, "malformed_json", Some("body")));
+    }
+
+    #[test]
+    fn a_body_is_an_object_without_nul_characters() {
+        let p = parse_json::<Body>(br#"["a", null]"#).expect_err("an array is not an object");
+        assert_eq!((p.status, p.field.as_deref()), (422, Some("body")));
+        let p = parse_json::<Body>(br#"{"text": "a\u0000b"}"#).expect_err("NUL refused");
+        assert_eq!((p.status, p.field.as_deref()), (422, Some("body")));
+        // An escaped backslash followed by the letters is text, not a NUL.
+        assert_eq!(parse_json::<Body>(br#"{"text": "a\\u0000b"}"#).expect("taken").text, "a\\u0000b");
     }
 }
