@@ -246,6 +246,7 @@ impl From<crate::team::operators::AccessError> for ApiError {
         use crate::team::operators::AccessError;
         match err {
             AccessError::Invalid { field, detail } => ApiError::invalid(field, detail),
+            AccessError::Unknown { field, detail } => ApiError::Unknown { field: field.to_owned(), detail },
             AccessError::NotFound(what) => ApiError::NotFound(what),
             AccessError::Conflict(why) => ApiError::Conflict(why),
             AccessError::Store(e) => ApiError::Store(e),

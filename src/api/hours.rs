@@ -2,20 +2,31 @@
 //! who writes outside those hours is told (once per conversation).
 
 use axum::extract::{Path, State};
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use omnibridge_channel::problem::JsonBody;
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::Auth;
+use super::openapi::Problem;
 use crate::api::error::{ApiError, ApiResult};
 use crate::inbox::hours::BusinessHours;
 use crate::hub::AppState;
 use crate::store;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/channels/{id}/business-hours", get(show).put(replace))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show, replace))
+}
+
+/// A channel's hours, and whether it is open now.
+#[derive(Serialize, utoipa::ToSchema)]
+struct HoursNow {
+    #[serde(flatten)]
+    hours: BusinessHours,
+    open_now: bool,
 }
 
 async fn channel(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Uuid> {
@@ -24,17 +35,25 @@ async fn channel(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Uuid> {
     Ok(channel.id)
 }
 
-async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+/// A channel's business hours (404 until they are set).
+#[utoipa::path(get, path = "/v1/channels/{id}/business-hours", tag = "channels", operation_id = "getBusinessHours", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The hours and open_now", body = HoursNow), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
+async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<HoursNow>> {
     let id = channel(&state, &auth, &id).await?;
     let stored = store::hours::get(&state.db, id).await?.ok_or(ApiError::NotFound("business hours"))?;
     let hours: BusinessHours = serde_json::from_str(&stored).map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let open_now = hours.is_open(store::now_micros());
-    let mut body = serde_json::to_value(&hours).unwrap_or_default();
-    body["open_now"] = open_now.into();
-    Ok(Json(body))
+    Ok(Json(HoursNow { hours, open_now }))
 }
 
-async fn replace(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(hours): JsonBody<BusinessHours>) -> ApiResult<impl IntoResponse> {
+/// Set a channel's business hours and away message (admins).
+///
+/// A contact who writes while closed gets the away message once per conversation (purpose
+/// service, `Auto-Submitted` on email).
+#[utoipa::path(put, path = "/v1/channels/{id}/business-hours", tag = "channels", operation_id = "putBusinessHours", params(("id" = Uuid, Path)), request_body = BusinessHours,
+    responses((status = 200, description = "Stored", body = BusinessHours), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 422, response = Problem)))]
+async fn replace(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(hours): JsonBody<BusinessHours>) -> ApiResult<Json<BusinessHours>> {
     auth.require_admin()?;
     let id = channel(&state, &auth, &id).await?;
     hours.validate().map_err(|(field, detail)| ApiError::invalid(&field, detail))?;

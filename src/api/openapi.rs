@@ -25,7 +25,7 @@ const KEPT: &str = include_str!("openapi.json");
 
 /// The routers whose description is generated from their handlers.
 pub fn documented() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(super::exports::router()).merge(super::attributes::router()).merge(super::teams::router()).merge(super::canned::router()).merge(super::labels::router())
+    OpenApiRouter::new().merge(super::exports::router()).merge(super::attributes::router()).merge(super::teams::router()).merge(super::canned::router()).merge(super::labels::router()).merge(super::hours::router()).merge(super::api_keys::router())
 }
 
 /// The paths whose description is generated from their handlers.

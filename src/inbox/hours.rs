@@ -27,18 +27,45 @@ use crate::store;
 pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /// A channel's hours as stored and as the API shows them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BusinessHours {
+    /// An IANA time zone, such as `Europe/Berlin`.
+    #[schema(example = "Europe/Berlin")]
     pub time_zone: String,
-    /// Per day (`mon` … `sun`): opening intervals `["09:00", "17:30"]`; a missing day is closed.
+    /// Per day (`mon` … `sun`): opening intervals `["09:00", "17:30"]`, each starting before it
+    /// ends (`24:00` ends a day); a missing day is closed.
     #[serde(default)]
+    #[schema(value_type = Weekly)]
     pub weekly: std::collections::BTreeMap<String, Vec<[String; 2]>>,
-    /// Closed all day (`YYYY-MM-DD`, in the channel's time zone).
+    /// Closed all day (in the channel's time zone).
     #[serde(default)]
+    #[schema(value_type = Vec<String>, format = Date)]
     pub holidays: Vec<String>,
+    /// Told once per conversation to a contact who writes while closed: 1 to 1600 characters,
+    /// not only spaces.
+    #[schema(min_length = 1, max_length = 1600, pattern = r"\S")]
     pub away_message: String,
 }
+
+/// Opening intervals per day of the week.
+pub struct Weekly;
+
+impl utoipa::PartialSchema for Weekly {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Type};
+        let time = || ObjectBuilder::new().schema_type(Type::String).pattern(Some("^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"));
+        let interval = || ArrayBuilder::new().prefix_items([time(), time()]).min_items(Some(2)).max_items(Some(2)).items(utoipa::openapi::schema::ArrayItems::False);
+        let mut weekly = ObjectBuilder::new().additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        for day in DAYS {
+            weekly = weekly.property(day, ArrayBuilder::new().items(interval()));
+        }
+        weekly.into()
+    }
+}
+
+impl utoipa::ToSchema for Weekly {}
+
 
 fn minutes(text: &str) -> Option<u32> {
     let (h, m) = text.split_once(':')?;

@@ -66,7 +66,7 @@ pub async fn create_key(db: &Db, tenant_id: Uuid, role: &str, operator_id: Optio
     let actor = crate::privacy::audit::Actor { operator_id, ..Default::default() };
     crate::team::operators::create_key(db, tenant_id, &new, &actor).await.map_err(|e| match e {
         crate::team::operators::AccessError::NotFound(_) => CliError::Invalid(format!("--tenant {tenant_id}: no such tenant")),
-        crate::team::operators::AccessError::Invalid { field: "operator_id", .. } => CliError::Invalid("--operator: no active operator with this id in the tenant".to_owned()),
+        crate::team::operators::AccessError::Unknown { field: "operator_id", .. } => CliError::Invalid("--operator: no active operator with this id in the tenant".to_owned()),
         crate::team::operators::AccessError::Invalid { field, detail } => CliError::Invalid(format!("--{}: {detail}", field.replace('_', "-"))),
         crate::team::operators::AccessError::Store(e) => CliError::Store(e),
         crate::team::operators::AccessError::Random(e) => CliError::Random(e),

@@ -22,6 +22,9 @@ use crate::store::{self, Db};
 pub enum AccessError {
     #[error("{field}: {detail}")]
     Invalid { field: &'static str, detail: String },
+    /// An id in the input that names nothing (active) in the tenant.
+    #[error("{field}: {detail}")]
+    Unknown { field: &'static str, detail: String },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -60,7 +63,7 @@ pub async fn create_key(db: &Db, tenant_id: Uuid, new: &NewKey<'_>, actor: &Acto
     if let Some(name) = new.name
         && (name.trim().is_empty() || name.chars().count() > 100)
     {
-        return Err(AccessError::Invalid { field: "name", detail: "must be 1 to 100 characters".into() });
+        return Err(AccessError::Invalid { field: "name", detail: "must be 1 to 100 characters, not only spaces".into() });
     }
     if new.expires_at.is_some_and(|at| at <= store::now_micros()) {
         return Err(AccessError::Invalid { field: "expires_at", detail: "must be in the future".into() });
@@ -68,7 +71,7 @@ pub async fn create_key(db: &Db, tenant_id: Uuid, new: &NewKey<'_>, actor: &Acto
     if let Some(operator) = new.operator_id {
         let status = db.operator_status(tenant_id, operator).await?;
         if !status.is_some_and(|s| s.deactivated_at.is_none() && s.deleted_at.is_none()) {
-            return Err(AccessError::Invalid { field: "operator_id", detail: "no active operator with this id in the tenant".into() });
+            return Err(AccessError::Unknown { field: "operator_id", detail: "no active operator with this id in the tenant".into() });
         }
     }
     let key = issue_key().map_err(AccessError::Random)?;

@@ -58,6 +58,11 @@ async fn api_keys_are_named_listed_expire_and_are_revoked(backend: Backend) {
     assert_eq!((listed["role"].as_str(), listed["status"].as_str()), (Some("integration"), Some("active")));
     assert!(listed["last_used_at"].is_string(), "{listed}");
     assert!(crm_key.starts_with(listed["prefix"].as_str().expect("prefix")));
+    // The key making the request cannot revoke itself: cleaning up the list locks nobody out.
+    let own = list["data"].as_array().expect("data").iter().find(|k| admin.starts_with(k["prefix"].as_str().unwrap_or("-"))).cloned().expect("the admin key is listed");
+    let (status, _) = app.call(Method::DELETE, &format!("/v1/api-keys/{}", own["id"].as_str().expect("id")), Some(&admin), None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(app.get("/v1/conversations", &admin).await.0, StatusCode::OK);
 
     // Revoked: refused within a second, listed as revoked.
     let id = crm["key_id"].as_str().expect("id");
