@@ -6,38 +6,94 @@
 //! than the log's retention is answered with 410 (`cursor_expired`): re-sync from the API and
 //! follow from `next_after` of a fresh read.
 
-use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
 
 use super::auth::Auth;
+use super::openapi::Problem;
+use super::pagination::Params;
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::events;
 use crate::hub::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/events", get(list))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 const MAX_LIMIT: usize = 1000;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventsQuery {
+    /// The position to read after; 0 or absent: the oldest event kept.
+    #[param(value_type = Option<i64>, minimum = 0)]
     after: Option<String>,
+    /// At most this many events (default 100).
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// Comma-separated event types to list (all when absent).
     types: Option<String>,
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<EventsQuery>) -> ApiResult<Json<Value>> {
+/// An event type, as webhooks carry it.
+struct EventType;
+
+impl utoipa::PartialSchema for EventType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).enum_values(Some(events::ALL.iter().copied())).into()
+    }
+}
+
+impl utoipa::ToSchema for EventType {}
+
+/// An event as webhooks carry it, with its position in the log and its id.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+struct LoggedEvent {
+    #[serde(default)]
+    seq: i64,
+    #[serde(default)]
+    id: Uuid,
+    #[serde(rename = "type")]
+    #[schema(value_type = EventType)]
+    kind: String,
+    #[schema(format = DateTime)]
+    timestamp: String,
+    /// The resource; events of a conversation carry `sequence`, increasing per conversation.
+    #[schema(value_type = Object)]
+    data: Value,
+}
+
+/// A page of the log.
+#[derive(Serialize, utoipa::ToSchema)]
+struct EventPage {
+    data: Vec<LoggedEvent>,
+    /// Pass as `after` next time.
+    next_after: i64,
+    /// Whether asking at once would return more.
+    has_more: bool,
+}
+
+/// The tenant's event log after a position, in order.
+///
+/// A polling alternative to webhooks, and how a websocket client re-reads what it missed.
+/// Events about contacts erased since are listed with their data redacted. A position older
+/// than the log keeps is answered with 410 (`cursor_expired`).
+#[utoipa::path(get, path = "/v1/events", tag = "realtime", operation_id = "listEvents", params(EventsQuery),
+    responses((status = 200, description = "Events and the position to read after next", body = EventPage), (status = 401, response = Problem),
+        (status = 403, response = Problem), (status = 410, response = Problem), (status = 422, response = Problem)))]
+async fn list(State(state): State<AppState>, auth: Auth, Params(q): Params<EventsQuery>) -> ApiResult<Json<EventPage>> {
     let after: i64 = match q.after.as_deref() {
-        None | Some("") => 0,
+        None => 0,
         Some(text) => text.parse().ok().filter(|a| *a >= 0).ok_or_else(|| ApiError::invalid("after", "a sequence number (0 for the oldest kept)"))?,
     };
     let limit: usize = match q.limit.as_deref() {
-        None | Some("") => 100,
+        None => 100,
         Some(text) => text.parse().ok().filter(|l| (1..=MAX_LIMIT).contains(l)).ok_or_else(|| ApiError::invalid("limit", format!("1 to {MAX_LIMIT}")))?,
     };
     let mut types: Vec<&'static str> = Vec::new();
@@ -50,17 +106,15 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<EventsQ
     let after = if after == 0 { crate::store::outbox::purged_through(&state.db).await? } else { after };
     let batch = log.read_tenant(auth.tenant_id, after, &types, limit).await?;
     let has_more = batch.events.len() == limit;
-    let data: Vec<Value> = batch
+    let data = batch
         .events
         .iter()
-        .map(|event| {
-            let mut item = serde_json::from_str::<Value>(&event.payload).unwrap_or_else(|_| json!({}));
-            if let Value::Object(map) = &mut item {
-                map.insert("seq".into(), json!(event.seq));
-                map.insert("id".into(), json!(event.id));
-            }
-            item
+        .filter_map(|event| {
+            let mut item: LoggedEvent = serde_json::from_str(&event.payload).ok()?;
+            item.seq = event.seq;
+            item.id = event.id;
+            Some(item)
         })
         .collect();
-    Ok(Json(json!({ "data": data, "next_after": batch.through, "has_more": has_more })))
+    Ok(Json(EventPage { data, next_after: batch.through, has_more }))
 }

@@ -26,6 +26,10 @@ const KEPT: &str = include_str!("openapi.json");
 /// The routers whose description is generated from their handlers.
 pub fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().merge(super::exports::router()).merge(super::attributes::router()).merge(super::teams::router()).merge(super::canned::router()).merge(super::labels::router()).merge(super::hours::router()).merge(super::api_keys::router())
+        .merge(super::events::router())
+        .merge(super::ropa::router())
+        .merge(super::stats::router())
+        .merge(super::routing::router())
 }
 
 /// The paths whose description is generated from their handlers.
@@ -67,8 +71,8 @@ fn merge(doc: &mut Value, generated: &Value) {
 
 /// Answers the router's outer layers give before a handler runs (`api::router`), added to every
 /// operation they apply to rather than repeated on each handler: the rate limit (429) on the
-/// API and the widget API, and for a JSON body a malformed one (400), one too large (413) and
-/// one of another type (415).
+/// API and the widget API, a query string that cannot be read (400), and for a JSON body a
+/// malformed one (400), one too large (413) and one of another type (415).
 fn add_door_answers(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for (path, item) in paths.iter_mut() {
@@ -79,6 +83,7 @@ fn add_door_answers(doc: &mut Value) {
                 continue;
             }
             let json_body = operation.pointer("/requestBody/content/application~1json").is_some();
+            let query = operation.get("parameters").and_then(Value::as_array).is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
             let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else { continue };
             let mut codes: Vec<&str> = Vec::new();
             if limited {
@@ -86,6 +91,9 @@ fn add_door_answers(doc: &mut Value) {
             }
             if json_body {
                 codes.extend(["400", "413", "415"]);
+            }
+            if query {
+                codes.push("400");
             }
             for code in codes {
                 responses.entry(code).or_insert_with(|| serde_json::json!({"$ref": "#/components/responses/Problem"}));

@@ -2,9 +2,37 @@
 
 use std::collections::HashMap;
 
+use axum::extract::{FromRequestParts, Query};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use omnibridge_channel::problem::Problem;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::api::error::ApiError;
+
+/// A handler's query parameters as one typed struct (`T`, which also describes them in the API
+/// description with `utoipa::IntoParams`). Fields are text, checked with [`ListParams`] so each
+/// refusal names its parameter; a query string that is not even form-encoded is refused as 400
+/// naming `query`.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Params(q))
+            .map_err(|e| {
+                let text = e.body_text();
+                // "duplicate field `limit`": name the parameter when the message does.
+                let field = text.split('`').nth(1).filter(|name| !name.is_empty()).unwrap_or("query").to_owned();
+                Problem::new(StatusCode::BAD_REQUEST, "malformed_query", format!("{field}: {text}")).with_field(field)
+            })
+    }
+}
 
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
@@ -12,6 +40,15 @@ pub const MAX_LIMIT: usize = 200;
 pub struct ListParams(pub HashMap<String, String>);
 
 impl ListParams {
+    /// The parameters of a typed query struct (its text fields; absent ones left out).
+    pub fn of<T: Serialize>(query: &T) -> Self {
+        let map = match serde_json::to_value(query) {
+            Ok(serde_json::Value::Object(map)) => map.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect(),
+            _ => HashMap::new(),
+        };
+        Self(map)
+    }
+
     pub fn limit(&self) -> Result<usize, ApiError> {
         match self.0.get("limit") {
             None => Ok(DEFAULT_LIMIT),

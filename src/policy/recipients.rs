@@ -11,11 +11,15 @@ use super::{Authorization, Policies};
 use crate::domain::categories;
 use crate::store::{self, Db, StoreError};
 
-#[derive(Debug, Clone, Serialize)]
+/// A recipient of the tenant's data: a subprocessor of the registry, a mailbox's SMTP relay or
+/// a webhook endpoint.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Subprocessor)]
 pub struct RecipientView {
     /// As policy rules name it after `subprocessor:` / `webhook:`.
     pub id: String,
     /// `subprocessor` (from the registry), `email_relay` or `webhook`.
+    #[schema(value_type = RecipientKind)]
     pub kind: &'static str,
     pub legal_entity: String,
     pub service: String,
@@ -26,13 +30,36 @@ pub struct RecipientView {
     pub dpa_url: Option<String>,
     /// Registry status: `active`, `announced`, `retired`; the tenant's own: `active`/`disabled`.
     pub status: String,
+    #[schema(format = DateTime)]
     pub effective_at: Option<String>,
     /// Whether it may be used now (announced ones only from their effective date).
     pub in_effect: bool,
     /// `approved`, `objected`, `pending` (registry entries), `configured` (the tenant's own).
+    #[schema(value_type = AuthorizationState)]
     pub authorization: &'static str,
     /// The tenant's channels that send through it.
     pub channel_ids: Vec<Uuid>,
+}
+
+/// What kind of recipient (`RecipientView::kind`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // named in the API description; values travel as strings
+pub enum RecipientKind {
+    Subprocessor,
+    EmailRelay,
+    Webhook,
+}
+
+/// The tenant's answer to a recipient (`RecipientView::authorization`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // named in the API description; values travel as strings
+pub enum AuthorizationState {
+    Approved,
+    Objected,
+    Pending,
+    Configured,
 }
 
 impl RecipientView {

@@ -17,20 +17,31 @@ use crate::domain::categories;
 use crate::domain::rfc3339;
 use crate::store::{self, Db, StoreError};
 
-#[derive(Debug, Clone, Serialize)]
+/// The record of processing activities a processor keeps (Art. 30(2)).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Ropa {
+    #[schema(format = DateTime)]
     pub generated_at: String,
+    /// Who processes: name, address and contact of the processor.
+    #[schema(value_type = Object)]
     pub processor: Value,
+    /// On whose behalf: the tenant.
+    #[schema(value_type = Object)]
     pub controller: Value,
     pub activities: Vec<Activity>,
     /// Subprocessors and recipients the controller's data goes to today.
     pub subprocessors: Vec<RecipientView>,
+    /// Transfers to third countries, per recipient.
+    #[schema(value_type = Vec<Object>)]
     pub transfers: Vec<Value>,
+    /// How long each kind of data is kept.
+    #[schema(value_type = Object)]
     pub retention: Value,
     pub security_measures: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One processing activity: a channel and what it processes.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Activity {
     pub channel_id: Option<Uuid>,
     pub name: String,

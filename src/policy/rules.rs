@@ -13,7 +13,7 @@ use super::registry::{Registry, TRANSFER_MECHANISMS, is_country_code};
 use crate::domain::categories;
 
 /// What happens to one category of data on its way to a destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Allow,
@@ -59,15 +59,39 @@ impl Selector {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// One rule: what happens to some categories of data on their way to some destinations.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Rule {
+    /// `*`, `webhook:*`, `webhook:<endpoint id>`, `subprocessor:<registry id>`,
+    /// `country:<ISO 3166-1 alpha-2>` or `mechanism:<adequacy|dpf|scc|bcr|none>`.
+    #[schema(pattern = "^(\\*|webhook:.+|subprocessor:.+|country:[A-Z]{2}|mechanism:(adequacy|dpf|scc|bcr|none))$")]
     pub destination: String,
+    /// Data categories, or `*` for all; `contact.id` can be allowed or blocked, not rewritten.
+    #[schema(value_type = Vec<DataCategory>, min_items = 1)]
     pub categories: Vec<String>,
     pub action: Action,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// A category of personal data, as rules and the transfer log name it.
+pub struct DataCategory;
+
+impl utoipa::PartialSchema for DataCategory {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let names = std::iter::once("*").chain(crate::domain::categories::ALL.iter().copied());
+        utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).enum_values(Some(names)).into()
+    }
+}
+
+impl utoipa::ToSchema for DataCategory {}
+
+/// A tenant's routing rules: for each data category of a transfer the first matching rule
+/// decides; categories no rule matches fall to the region's defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Policy)]
 pub struct PolicyDocument {
+    #[schema(max_items = 200)]
     pub rules: Vec<Rule>,
 }
 
