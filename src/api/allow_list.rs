@@ -7,12 +7,14 @@ use std::net::IpAddr;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use omnibridge_channel::problem::JsonBody;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Auth;
+use super::openapi::Problem;
 use crate::api::error::{ApiError, ApiResult};
 use crate::hub::AppState;
 use crate::store::{self};
@@ -29,19 +31,26 @@ pub async fn check(state: &AppState, auth: &Auth) -> ApiResult<()> {
     Err(ApiError::IpNotAllowed(ip))
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/ip-allow-list", get(show).put(replace))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show, replace))
 }
 
-#[derive(Serialize, Deserialize)]
+/// The addresses the tenant's API and console answer.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AllowList {
+    /// Addresses or CIDR networks (at most 200); empty allows every address.
+    #[schema(max_items = 200, example = json!(["203.0.113.0/24", "2001:db8::/32"]))]
     cidrs: Vec<String>,
     /// Accept a list that does not cover the caller's own address (they lose access).
     #[serde(default, skip_serializing)]
     force: bool,
 }
 
+/// The tenant's IP allow-list (admins).
+#[utoipa::path(get, path = "/v1/ip-allow-list", tag = "security", operation_id = "getIpAllowList",
+    responses((status = 200, description = "The list", body = AllowList), (status = 401, response = Problem), (status = 403, response = Problem)))]
 async fn show(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     let stored = store::tenants::ip_allow_list(&state.db, auth.tenant_id).await?;
@@ -49,6 +58,13 @@ async fn show(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoR
     Ok(Json(AllowList { cidrs, force: false }))
 }
 
+/// Replace the tenant's IP allow-list (admins).
+///
+/// Requests from other addresses get 403 `ip_not_allowed` and an audit entry. A list that does
+/// not cover the caller's own address is refused unless `force` is true.
+#[utoipa::path(put, path = "/v1/ip-allow-list", tag = "security", operation_id = "putIpAllowList", request_body = AllowList,
+    responses((status = 200, description = "The list", body = AllowList), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 422, response = Problem)))]
 async fn replace(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<AllowList>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     if body.cidrs.len() > 200 {

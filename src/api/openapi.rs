@@ -10,10 +10,8 @@
 
 use std::sync::OnceLock;
 
-use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use serde_json::Value;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa_axum::router::OpenApiRouter;
@@ -30,6 +28,9 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .merge(super::ropa::router())
         .merge(super::stats::router())
         .merge(super::routing::router())
+        .merge(super::ops::router())
+        .merge(super::allow_list::router())
+        .routes(utoipa_axum::routes!(serve))
 }
 
 /// The paths whose description is generated from their handlers.
@@ -102,10 +103,9 @@ fn add_door_answers(doc: &mut Value) {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(serve))
-}
-
+/// This description (OpenAPI 3.1).
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", operation_id = "openapi", security(()),
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 async fn serve() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], axum::Json(document()))
 }

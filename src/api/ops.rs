@@ -7,19 +7,54 @@
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use omnibridge_channel::problem::Problem;
-use serde_json::json;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::Problem as ProblemResponse;
 use crate::hub::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(prometheus))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(prometheus))
 }
 
-async fn healthz() -> impl IntoResponse {
-    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+/// The process answers.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Health {
+    /// Always `ok`.
+    status: &'static str,
+    version: &'static str,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops", operation_id = "healthz", security(()),
+    responses((status = 200, description = "Alive", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
+}
+
+/// Ready to serve; the details only for an admin (the admin token, or loopback without one).
+#[derive(Serialize, utoipa::ToSchema)]
+struct Readiness {
+    /// Always `ready`.
+    status: &'static str,
+    /// `sqlite` or `postgres`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_id: Option<String>,
+    /// The cluster leases this process holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    leases: Option<Value>,
+    /// The event log's head and each consumer's position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    event_log: Option<Value>,
 }
 
 /// Whether the request may see the hub's insides.
@@ -36,20 +71,23 @@ fn client(request: &axum::extract::Request) -> Option<std::net::SocketAddr> {
     request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0)
 }
 
-async fn readyz(State(state): State<AppState>, request: axum::extract::Request) -> Result<impl IntoResponse, Problem> {
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "readyz", security(()),
+    responses((status = 200, description = "Ready", body = Readiness), (status = 503, response = ProblemResponse)))]
+async fn readyz(State(state): State<AppState>, request: axum::extract::Request) -> Result<Json<Readiness>, Problem> {
     let detailed = admin(&state, request.headers(), client(&request));
     match state.db.ping().await {
-        Ok(()) if detailed => Ok(Json(json!({
-            "status": "ready",
-            "database": state.db.backend(),
-            "node_id": crate::cluster::node_id(),
-            "leases": state.cluster.held(),
-            "event_log": {
+        Ok(()) if detailed => Ok(Json(Readiness {
+            status: "ready",
+            database: Some(state.db.backend()),
+            node_id: Some(crate::cluster::node_id().to_string()),
+            leases: Some(serde_json::to_value(state.cluster.held()).unwrap_or_default()),
+            event_log: Some(serde_json::json!({
                 "head": state.bus.log().head(),
                 "consumers": crate::events::consumer::positions(&state.db).await.unwrap_or_default(),
-            },
-        }))),
-        Ok(()) => Ok(Json(json!({"status": "ready"}))),
+            })),
+        })),
+        Ok(()) => Ok(Json(Readiness { status: "ready", database: None, node_id: None, leases: None, event_log: None })),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
             Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database does not answer"))
@@ -57,6 +95,9 @@ async fn readyz(State(state): State<AppState>, request: axum::extract::Request) 
     }
 }
 
+/// Prometheus metrics (the admin token, or loopback without one).
+#[utoipa::path(get, path = "/metrics", tag = "ops", operation_id = "metrics", security(()),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String), (status = 401, response = ProblemResponse)))]
 async fn prometheus(State(state): State<AppState>, request: axum::extract::Request) -> Result<impl IntoResponse, Problem> {
     if !admin(&state, request.headers(), client(&request)) {
         return Err(Problem::new(StatusCode::UNAUTHORIZED, "admin_only", "metrics need the admin token (server.admin_token)"));
