@@ -38,7 +38,15 @@ struct EventsQuery {
     #[param(value_type = Option<usize>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
     /// Comma-separated event types to list (all when absent).
+    #[param(schema_with = type_list)]
     types: Option<String>,
+}
+
+/// A comma-separated list of event types (spaces and empty items allowed).
+fn type_list() -> utoipa::openapi::schema::Object {
+    let one = events::ALL.iter().map(|t| t.replace('.', "\\.")).collect::<Vec<_>>().join("|");
+    let pattern = format!("^\\s*({one})?\\s*(,\\s*({one})?\\s*)*$");
+    utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).pattern(Some(pattern)).build()
 }
 
 /// An event type, as webhooks carry it.

@@ -73,7 +73,6 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(password_reset::router())
         .merge(realtime::router())
         .merge(webhooks::router())
-        .merge(privacy::router())
         .merge(signin::router())
         .merge(csat::router())
         .merge(transcripts::router())

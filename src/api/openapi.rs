@@ -30,6 +30,7 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .merge(super::routing::router())
         .merge(super::ops::router())
         .merge(super::allow_list::router())
+        .merge(super::privacy::router())
         .routes(utoipa_axum::routes!(serve))
 }
 

@@ -151,3 +151,17 @@ pub fn is_email(email: &str) -> bool {
         if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.') && email.len() <= 254
             && !email.contains(|c: char| c.is_whitespace() || c.is_control() || c == ',' || c == '<' || c == '>' || c == '"'))
 }
+
+/// Reads an optional whole number written either way JSON allows (`30` or `30.0`): JSON Schema's
+/// `integer`, which clients and generators may send as a float. A fraction is refused.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    use serde::Deserialize;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else { return Ok(None) };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!("invalid value {number}, expected a whole number"))),
+    }
+}

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use omnibridge_channel::{Address, AddressKind};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -43,20 +44,48 @@ pub const SEALED_FIELDS: &str = "privacy_request.fields";
 pub const DUE_DAYS: i64 = 30;
 
 /// The JSON view of a request.
-pub fn view(r: &RequestRow) -> Value {
+/// A data-subject request as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = PrivacyRequest)]
+pub struct RequestView {
+    pub id: Uuid,
+    /// `access`, `erasure`, `rectification`, `restriction` or `objection`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Null when no one is held under the address the request named.
+    pub contact_id: Option<Uuid>,
+    /// `pending`, `completed` or `failed`.
+    pub status: String,
+    /// A restriction request that lifts the restriction.
+    pub lift: Option<bool>,
+    /// What was done, once completed.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Value>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// 30 days after receipt.
+    #[schema(format = DateTime)]
+    pub due_at: String,
+    #[schema(format = DateTime)]
+    pub completed_at: Option<String>,
+    /// Pending past its due date.
+    pub overdue: bool,
+}
+
+pub fn view(r: &RequestRow) -> RequestView {
     let detail: Value = serde_json::from_str(&r.detail).unwrap_or_else(|_| json!({}));
-    json!({
-        "id": r.id,
-        "type": r.kind,
-        "contact_id": r.contact_id,
-        "status": r.status,
-        "lift": detail.get("lift").cloned().unwrap_or(Value::Null),
-        "result": r.result.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
-        "created_at": rfc3339(r.created_at),
-        "due_at": rfc3339(r.due_at),
-        "completed_at": r.completed_at.map(rfc3339),
-        "overdue": r.status == "pending" && r.due_at < store::now_micros(),
-    })
+    RequestView {
+        id: r.id,
+        kind: r.kind.clone(),
+        contact_id: r.contact_id,
+        status: r.status.clone(),
+        lift: detail.get("lift").and_then(Value::as_bool),
+        result: r.result.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()),
+        created_at: rfc3339(r.created_at),
+        due_at: rfc3339(r.due_at),
+        completed_at: r.completed_at.map(rfc3339),
+        overdue: r.status == "pending" && r.due_at < store::now_micros(),
+    }
 }
 
 /// Carries out pending requests as they come.
