@@ -72,7 +72,6 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(operators::router())
         .merge(password_reset::router())
         .merge(realtime::router())
-        .merge(webhooks::router())
         .merge(signin::router())
         .merge(csat::router())
         .merge(transcripts::router())

@@ -31,6 +31,7 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .merge(super::ops::router())
         .merge(super::allow_list::router())
         .merge(super::privacy::router())
+        .merge(super::webhooks::router())
         .routes(utoipa_axum::routes!(serve))
 }
 

@@ -3,20 +3,19 @@
 //! Admin and integration keys manage webhooks (integrations are who consume them); agents may
 //! not. A secret is shown in full only when created and when rotated.
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use omnibridge_channel::problem::JsonBody;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::Auth;
-use super::pagination::{ListParams, list_body};
+use super::openapi::Problem;
+use super::pagination::{ListParams, Params};
 use crate::domain::patch::Patch;
 use crate::domain::{Role, events, rfc3339};
 use crate::api::error::{ApiError, ApiResult};
@@ -32,18 +31,19 @@ const MAX_OLD_SECRETS: i64 = 10;
 use crate::policy::registry::TRANSFER_MECHANISMS;
 const DELIVERY_STATUSES: &[&str] = &["pending", "delivered", "failed"];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/webhooks/event-types", get(event_types))
-        .route("/v1/webhooks/endpoints", get(list).post(create))
-        .route("/v1/webhooks/endpoints/{id}", get(show).patch(update).delete(remove))
-        .route("/v1/webhooks/endpoints/{id}/rotate-secret", post(rotate_secret))
-        .route("/v1/webhooks/endpoints/{id}/deliveries", get(deliveries))
-        .route("/v1/webhooks/endpoints/{id}/recover", post(recover))
-        .route("/v1/webhooks/endpoints/{id}/test", post(send_test))
-        .route("/v1/webhooks/deliveries/{id}", get(show_delivery))
-        .route("/v1/webhooks/deliveries/{id}/attempts", get(attempts))
-        .route("/v1/webhooks/deliveries/{id}/retry", post(retry))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(event_types))
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(deliveries))
+        .routes(routes!(recover))
+        .routes(routes!(send_test))
+        .routes(routes!(show_delivery))
+        .routes(routes!(attempts))
+        .routes(routes!(retry))
 }
 
 fn require_webhook_role(auth: &Auth) -> ApiResult<()> {
@@ -55,22 +55,84 @@ fn require_webhook_role(auth: &Auth) -> ApiResult<()> {
 
 // --- views -----------------------------------------------------------------------------------
 
-#[derive(Serialize)]
+/// A webhook endpoint: where events are delivered, signed (Standard Webhooks).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookEndpoint)]
 struct EndpointView {
     id: Uuid,
     url: String,
     description: String,
-    /// `null`: every event type.
+    /// The event types delivered; `null`: every type.
     event_types: Option<Vec<String>>,
+    /// Deliver ids and types only, no resource data.
     thin_payload: bool,
+    /// Where the receiver processes the data (ISO 3166-1 alpha-2).
     country: Option<String>,
     transfer_mechanism: Option<String>,
     disabled: bool,
     disabled_reason: Option<String>,
+    /// Failing without a success since then (disabled after the configured period).
+    #[schema(format = DateTime)]
     failing_since: Option<String>,
+    #[schema(format = DateTime)]
     last_success_at: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
+}
+
+/// An endpoint just created, with its signing secret (shown only now and when rotated).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookEndpointWithSecret)]
+struct CreatedEndpoint {
+    #[serde(flatten)]
+    endpoint: EndpointView,
+    /// `whsec_` and base64.
+    secret: String,
+}
+
+/// One event's delivery to one endpoint.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookDelivery)]
+struct DeliveryView {
+    id: Uuid,
+    endpoint_id: Uuid,
+    /// The `webhook-id` header.
+    msg_id: String,
+    event_id: Uuid,
+    event_type: String,
+    /// `pending`, `delivered` or `failed`.
+    status: String,
+    attempts: i64,
+    #[schema(format = DateTime)]
+    next_attempt_at: Option<String>,
+    last_status_code: Option<i64>,
+    last_error: Option<String>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+    #[schema(format = DateTime)]
+    delivered_at: Option<String>,
+}
+
+/// One attempt at a delivery.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookAttempt)]
+struct AttemptView {
+    id: Uuid,
+    delivery_id: Uuid,
+    attempt: i64,
+    /// The unix seconds this attempt was signed with (`webhook-timestamp`).
+    webhook_timestamp: i64,
+    status_code: Option<i64>,
+    latency_ms: f64,
+    /// Truncated; purged with the payload.
+    response_body: Option<String>,
+    error: Option<String>,
+    #[schema(format = DateTime)]
+    created_at: String,
 }
 
 fn endpoint_view(row: &EndpointRow) -> EndpointView {
@@ -91,36 +153,36 @@ fn endpoint_view(row: &EndpointRow) -> EndpointView {
     }
 }
 
-fn delivery_view(row: &DeliveryRow) -> serde_json::Value {
-    json!({
-        "id": row.id,
-        "endpoint_id": row.endpoint_id,
-        "msg_id": message_id(row.event_id),
-        "event_id": row.event_id,
-        "event_type": row.event_type,
-        "status": row.status,
-        "attempts": row.attempts,
-        "next_attempt_at": row.next_attempt_at.map(rfc3339),
-        "last_status_code": row.last_status_code,
-        "last_error": row.last_error,
-        "created_at": rfc3339(row.created_at),
-        "updated_at": rfc3339(row.updated_at),
-        "delivered_at": row.delivered_at.map(rfc3339),
-    })
+fn delivery_view(row: &DeliveryRow) -> DeliveryView {
+    DeliveryView {
+        id: row.id,
+        endpoint_id: row.endpoint_id,
+        msg_id: message_id(row.event_id),
+        event_id: row.event_id,
+        event_type: row.event_type.clone(),
+        status: row.status.clone(),
+        attempts: row.attempts.into(),
+        next_attempt_at: row.next_attempt_at.map(rfc3339),
+        last_status_code: row.last_status_code.map(Into::into),
+        last_error: row.last_error.clone(),
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+        delivered_at: row.delivered_at.map(rfc3339),
+    }
 }
 
-fn attempt_view(row: &AttemptRow) -> serde_json::Value {
-    json!({
-        "id": row.id,
-        "delivery_id": row.delivery_id,
-        "attempt": row.attempt,
-        "webhook_timestamp": row.signed_at,
-        "status_code": row.status_code,
-        "latency_ms": row.latency_micros as f64 / 1000.0,
-        "response_body": row.response_body,
-        "error": row.error,
-        "created_at": rfc3339(row.created_at),
-    })
+fn attempt_view(row: &AttemptRow) -> AttemptView {
+    AttemptView {
+        id: row.id,
+        delivery_id: row.delivery_id,
+        attempt: row.attempt.into(),
+        webhook_timestamp: row.signed_at,
+        status_code: row.status_code.map(Into::into),
+        latency_ms: row.latency_micros as f64 / 1000.0,
+        response_body: row.response_body.clone(),
+        error: row.error.clone(),
+        created_at: rfc3339(row.created_at),
+    }
 }
 
 // --- validation ------------------------------------------------------------------------------
@@ -192,26 +254,74 @@ async fn find_delivery(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Del
 
 // --- endpoints -------------------------------------------------------------------------------
 
-async fn event_types(auth: Auth) -> ApiResult<impl IntoResponse> {
-    require_webhook_role(&auth)?;
-    Ok(Json(json!({ "data": events::ALL })))
+/// The event types an endpoint can subscribe to.
+#[derive(Serialize, utoipa::ToSchema)]
+struct EventTypeList {
+    data: Vec<&'static str>,
 }
 
-#[derive(Deserialize)]
+/// The event types an endpoint can subscribe to.
+#[utoipa::path(get, path = "/v1/webhooks/event-types", tag = "webhooks", operation_id = "listEventTypes",
+    responses((status = 200, description = "Event types", body = EventTypeList), (status = 401, response = Problem), (status = 403, response = Problem)))]
+async fn event_types(auth: Auth) -> ApiResult<Json<EventTypeList>> {
+    require_webhook_role(&auth)?;
+    Ok(Json(EventTypeList { data: events::ALL.to_vec() }))
+}
+
+/// A new webhook endpoint.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WebhookEndpointCreate)]
 struct CreateEndpoint {
+    /// `https://` (or `http://` unless `webhooks.https_only`); private and reserved addresses are
+    /// refused.
     url: String,
+    #[schema(max_length = 500)]
     description: Option<String>,
+    /// The event types to deliver (see `GET /v1/webhooks/event-types`); absent or null: every type.
+    #[schema(min_items = 1)]
     event_types: Option<Vec<String>>,
+    /// `whsec_` and base64 of 24 to 75 bytes; generated when absent.
+    #[schema(pattern = "^(whsec_)?[A-Za-z0-9+/=]{32,100}$")]
     secret: Option<String>,
     #[serde(default)]
     thin_payload: bool,
+    /// Where the receiver processes the data (ISO 3166-1 alpha-2); required for tenants in a
+    /// `gdpr` region.
+    #[schema(pattern = "^[A-Za-z]{2}$")]
     country: Option<String>,
+    #[schema(value_type = Option<Mechanism>)]
     transfer_mechanism: Option<String>,
     #[serde(default)]
     disabled: bool,
 }
 
+/// The legal ground of a transfer out of the EEA.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // named in the API description; values travel as the strings of TRANSFER_MECHANISMS
+enum Mechanism {
+    Adequacy,
+    Dpf,
+    Scc,
+    Bcr,
+    None,
+}
+
+/// Create a webhook endpoint (admins and integrations).
+///
+/// The signing secret is in the answer, and shown again only when rotated.
+#[utoipa::path(post, path = "/v1/webhooks/endpoints", tag = "webhooks", operation_id = "createWebhookEndpoint", request_body = CreateEndpoint,
+    responses(
+        (status = 201, description = "Created, with its secret", body = CreatedEndpoint,
+            links(("get" = (operation_id = "getWebhookEndpoint", parameters(("id" = "$response.body#/id")))),
+                  ("update" = (operation_id = "updateWebhookEndpoint", parameters(("id" = "$response.body#/id")))),
+                  ("rotate" = (operation_id = "rotateWebhookSecret", parameters(("id" = "$response.body#/id")))),
+                  ("deliveries" = (operation_id = "listWebhookDeliveries", parameters(("id" = "$response.body#/id")))),
+                  ("test" = (operation_id = "sendWebhookTest", parameters(("id" = "$response.body#/id")))),
+                  ("delete" = (operation_id = "deleteWebhookEndpoint", parameters(("id" = "$response.body#/id")))))),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 422, response = Problem),
+    ))]
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<CreateEndpoint>) -> ApiResult<impl IntoResponse> {
     require_webhook_role(&auth)?;
     let url = valid_url(&state, &body.url).await?;
@@ -250,40 +360,77 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     store::webhooks::insert_endpoint(&mut tx, &row).await?;
     store::webhooks::insert_secret(&mut tx, secret_id, row.id, &sealed, now).await?;
     tx.commit().await?;
-    let mut view = serde_json::to_value(endpoint_view(&row)).unwrap_or_default();
-    view["secret"] = json!(key.to_secret_string());
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((StatusCode::CREATED, Json(CreatedEndpoint { endpoint: endpoint_view(&row), secret: key.to_secret_string() })))
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PageQuery {
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>)]
+    cursor: Option<String>,
+    /// Per page (default 50).
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+}
+
+/// A page of endpoints.
+#[derive(Serialize, utoipa::ToSchema)]
+struct EndpointPage {
+    data: Vec<EndpointView>,
+    next_cursor: Option<Uuid>,
+}
+
+/// Webhook endpoints (admins and integrations).
+#[utoipa::path(get, path = "/v1/webhooks/endpoints", tag = "webhooks", operation_id = "listWebhookEndpoints", params(PageQuery),
+    responses((status = 200, description = "A page of endpoints", body = EndpointPage), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 422, response = Problem)))]
+async fn list(State(state): State<AppState>, auth: Auth, Params(q): Params<PageQuery>) -> ApiResult<Json<EndpointPage>> {
     require_webhook_role(&auth)?;
-    let params = ListParams(q);
+    let params = ListParams::of(&q);
     let (limit, cursor) = (params.limit()?, params.cursor()?);
     let rows = store::webhooks::endpoints(&state.db, auth.tenant_id, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
-    Ok(Json(list_body(page.items.iter().map(endpoint_view).collect(), page.next_cursor)))
+    Ok(Json(EndpointPage { data: page.items.iter().map(endpoint_view).collect(), next_cursor: page.next_cursor }))
 }
 
+/// A webhook endpoint.
+#[utoipa::path(get, path = "/v1/webhooks/endpoints/{id}", tag = "webhooks", operation_id = "getWebhookEndpoint", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The endpoint", body = EndpointView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem)))]
 async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     require_webhook_role(&auth)?;
     Ok(Json(endpoint_view(&find(&state, &auth, &id).await?)))
 }
 
-#[derive(Deserialize)]
+/// What changes on an endpoint; what is left out stays, null clears.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WebhookEndpointUpdate)]
 struct UpdateEndpoint {
     url: Option<String>,
+    #[schema(max_length = 500)]
     description: Option<String>,
+    /// Null: every type from now on.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1)]
     event_types: Patch<Vec<String>>,
     thin_payload: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, pattern = "^[A-Za-z]{2}$")]
     country: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Mechanism>)]
     transfer_mechanism: Patch<String>,
+    /// False re-enables a disabled endpoint (its failure clock starts again).
     disabled: Option<bool>,
 }
 
+/// Change a webhook endpoint.
+#[utoipa::path(patch, path = "/v1/webhooks/endpoints/{id}", tag = "webhooks", operation_id = "updateWebhookEndpoint", params(("id" = Uuid, Path)),
+    request_body = UpdateEndpoint,
+    responses((status = 200, description = "The endpoint", body = EndpointView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
@@ -334,6 +481,9 @@ async fn update(
     Ok(Json(endpoint_view(&row)))
 }
 
+/// Delete a webhook endpoint and its delivery log.
+#[utoipa::path(delete, path = "/v1/webhooks/endpoints/{id}", tag = "webhooks", operation_id = "deleteWebhookEndpoint", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
 async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     require_webhook_role(&auth)?;
     let row = find(&state, &auth, &id).await?;
@@ -345,14 +495,36 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
+/// A secret rotation; the body is optional.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateSecret {
+    /// `whsec_` and base64 of 24 to 75 bytes; generated when absent.
+    #[schema(pattern = "^(whsec_)?[A-Za-z0-9+/=]{32,100}$")]
     secret: Option<String>,
-    /// Seconds the old secret keeps signing (0 to 604800); the configured default if absent.
-    grace_period_secs: Option<u64>,
+    /// Seconds the old secret keeps signing too; the configured default if absent.
+    #[serde(default, deserialize_with = "crate::domain::whole_number")]
+    #[schema(minimum = 0, maximum = 604800)]
+    grace_period_secs: Option<i64>,
 }
 
+/// The new secret.
+#[derive(Serialize, utoipa::ToSchema)]
+struct RotatedSecret {
+    secret: String,
+    /// Until then deliveries carry a signature with the old secret too.
+    #[schema(format = DateTime)]
+    old_secret_expires_at: String,
+}
+
+/// Rotate an endpoint's signing secret.
+///
+/// During the grace period every delivery carries signatures with both secrets, so receivers
+/// switch without losing a delivery. At most 10 old secrets may be in their grace period (409).
+#[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/rotate-secret", tag = "webhooks", operation_id = "rotateWebhookSecret", params(("id" = Uuid, Path)),
+    request_body(content = Option<RotateSecret>, description = "Optional"),
+    responses((status = 200, description = "The new secret", body = RotatedSecret), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn rotate_secret(
     State(state): State<AppState>,
     auth: Auth,
@@ -368,7 +540,10 @@ async fn rotate_secret(
 async fn rotate(state: AppState, auth: Auth, id: String, body: RotateSecret) -> ApiResult<impl IntoResponse> {
     require_webhook_role(&auth)?;
     let endpoint = find(&state, &auth, &id).await?;
-    let grace = body.grace_period_secs.unwrap_or(state.config.webhooks.rotation_grace_secs);
+    let grace = match body.grace_period_secs {
+        None => state.config.webhooks.rotation_grace_secs,
+        Some(secs) => u64::try_from(secs).map_err(|_| ApiError::invalid("grace_period_secs", "must be from 0 to 604800 (7 days)"))?,
+    };
     if grace > 7 * 86_400 {
         return Err(ApiError::invalid("grace_period_secs", "must be from 0 to 604800 (7 days)"));
     }
@@ -385,37 +560,71 @@ async fn rotate(state: AppState, auth: Auth, id: String, body: RotateSecret) -> 
     store::webhooks::retire_current_secret(&mut tx, endpoint.id, now, now + grace as i64 * 1_000_000).await?;
     store::webhooks::insert_secret(&mut tx, secret_id, endpoint.id, &sealed, now).await?;
     tx.commit().await?;
-    Ok(Json(json!({ "secret": key.to_secret_string(), "old_secret_expires_at": rfc3339(now + grace as i64 * 1_000_000) })))
+    Ok(Json(RotatedSecret { secret: key.to_secret_string(), old_secret_expires_at: rfc3339(now + grace as i64 * 1_000_000) }))
 }
 
 // --- deliveries and replay -------------------------------------------------------------------
 
-async fn deliveries(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<impl IntoResponse> {
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DeliveryQuery {
+    /// `pending`, `delivered` or `failed`.
+    #[param(value_type = Option<String>, pattern = "^(pending|delivered|failed)$")]
+    status: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>)]
+    cursor: Option<String>,
+    /// Per page (default 50).
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+}
+
+/// A page of deliveries.
+#[derive(Serialize, utoipa::ToSchema)]
+struct DeliveryPage {
+    data: Vec<DeliveryView>,
+    next_cursor: Option<Uuid>,
+}
+
+/// An endpoint's deliveries, newest first.
+#[utoipa::path(get, path = "/v1/webhooks/endpoints/{id}/deliveries", tag = "webhooks", operation_id = "listWebhookDeliveries", params(("id" = Uuid, Path), DeliveryQuery),
+    responses((status = 200, description = "A page of deliveries", body = DeliveryPage), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 422, response = Problem)))]
+async fn deliveries(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Params(q): Params<DeliveryQuery>) -> ApiResult<Json<DeliveryPage>> {
     require_webhook_role(&auth)?;
     let endpoint = find(&state, &auth, &id).await?;
-    let params = ListParams(q);
+    let params = ListParams::of(&q);
     let (limit, cursor) = (params.limit()?, params.cursor()?);
     let status = params.one_of("status", DELIVERY_STATUSES)?;
     let rows = store::webhooks::deliveries(&state.db, endpoint.id, status.as_deref(), cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
-    Ok(Json(list_body(page.items.iter().map(delivery_view).collect(), page.next_cursor)))
+    Ok(Json(DeliveryPage { data: page.items.iter().map(delivery_view).collect(), next_cursor: page.next_cursor }))
 }
 
+/// A delivery.
+#[utoipa::path(get, path = "/v1/webhooks/deliveries/{id}", tag = "webhooks", operation_id = "getWebhookDelivery", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The delivery", body = DeliveryView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem)))]
 async fn show_delivery(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     require_webhook_role(&auth)?;
     Ok(Json(delivery_view(&find_delivery(&state, &auth, &id).await?)))
 }
 
-async fn attempts(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+/// Every attempt at a delivery.
+#[derive(Serialize, utoipa::ToSchema)]
+struct AttemptList {
+    data: Vec<AttemptView>,
+}
+
+/// A delivery's attempts, in order: status code, latency, the receiver's answer.
+#[utoipa::path(get, path = "/v1/webhooks/deliveries/{id}/attempts", tag = "webhooks", operation_id = "listWebhookAttempts", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Attempts", body = AttemptList), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem)))]
+async fn attempts(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<AttemptList>> {
     require_webhook_role(&auth)?;
     let delivery = find_delivery(&state, &auth, &id).await?;
     let rows = store::webhooks::attempts(&state.db, delivery.id).await?;
-    Ok(Json(json!({ "data": rows.iter().map(attempt_view).collect::<Vec<_>>() })))
+    Ok(Json(AttemptList { data: rows.iter().map(attempt_view).collect() }))
 }
 
 async fn usable_endpoint(state: &AppState, auth: &Auth, id: Uuid) -> ApiResult<EndpointRow> {
@@ -426,7 +635,15 @@ async fn usable_endpoint(state: &AppState, auth: &Auth, id: Uuid) -> ApiResult<E
     Ok(endpoint)
 }
 
-/// Sends a `webhook.test` event to the endpoint now; answers with the delivery to follow.
+/// Send a test event (`webhook.test`, no personal data) to the endpoint now, whatever types it
+/// subscribed to; answers with the delivery to follow.
+#[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/test", tag = "webhooks", operation_id = "sendWebhookTest", params(("id" = Uuid, Path)),
+    responses(
+        (status = 202, description = "Queued", body = DeliveryView,
+            links(("delivery" = (operation_id = "getWebhookDelivery", parameters(("id" = "$response.body#/id")))),
+                  ("attempts" = (operation_id = "listWebhookAttempts", parameters(("id" = "$response.body#/id")))))),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem),
+    ))]
 async fn send_test(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     require_webhook_role(&auth)?;
     let endpoint = find(&state, &auth, &id).await?;
@@ -437,6 +654,10 @@ async fn send_test(State(state): State<AppState>, auth: Auth, Path(id): Path<Str
     Ok((StatusCode::ACCEPTED, Json(delivery_view(&delivery))))
 }
 
+/// Deliver again now (a failed or pending delivery).
+#[utoipa::path(post, path = "/v1/webhooks/deliveries/{id}/retry", tag = "webhooks", operation_id = "retryWebhookDelivery", params(("id" = Uuid, Path)),
+    responses((status = 202, description = "Queued", body = DeliveryView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn retry(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     require_webhook_role(&auth)?;
     let delivery = find_delivery(&state, &auth, &id).await?;
@@ -450,13 +671,32 @@ async fn retry(State(state): State<AppState>, auth: Auth, Path(id): Path<String>
     Ok((StatusCode::ACCEPTED, Json(delivery_view(&delivery))))
 }
 
-#[derive(Deserialize)]
+/// A period whose failed deliveries are sent again.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Recover {
+    #[schema(format = DateTime)]
     since: String,
+    /// After `since`; default: now.
+    #[schema(format = DateTime)]
     until: Option<String>,
 }
 
+/// How many deliveries were queued again.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Recovered {
+    requeued: u64,
+    #[schema(format = DateTime)]
+    since: String,
+    #[schema(format = DateTime)]
+    until: String,
+}
+
+/// Send again every failed delivery of a period (as Svix's recover).
+#[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/recover", tag = "webhooks", operation_id = "recoverWebhookEndpoint", params(("id" = Uuid, Path)),
+    request_body = Recover,
+    responses((status = 202, description = "Queued", body = Recovered), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn recover(
     State(state): State<AppState>,
     auth: Auth,
@@ -474,5 +714,5 @@ async fn recover(
     }
     let requeued = store::webhooks::recover(&state.db, endpoint.id, since, until, now).await?;
     state.webhook_ready.notify_one();
-    Ok((StatusCode::ACCEPTED, Json(json!({ "requeued": requeued, "since": rfc3339(since), "until": rfc3339(until) }))))
+    Ok((StatusCode::ACCEPTED, Json(Recovered { requeued: requeued as u64, since: rfc3339(since), until: rfc3339(until) })))
 }
