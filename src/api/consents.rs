@@ -3,18 +3,21 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use omnibridge_channel::problem::JsonBody;
 use omnibridge_channel::{Address, Medium};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::Auth;
+use super::openapi::Problem;
+use super::pagination::{ListParams, Params};
 use super::contacts::load;
 use crate::events::outbox::UnitOfWork;
 use crate::consent::{self, NewConsent, actions, legal_bases, methods};
@@ -23,54 +26,107 @@ use crate::events::present::fields;
 use crate::hub::AppState;
 use crate::store;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/contacts/{id}/consents", get(list).post(record))
-        .route("/v1/contacts/{id}/consents/receipt", get(receipt))
-        .route("/v1/consents/verify", get(verify))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, record)).routes(routes!(receipt)).routes(routes!(verify))
 }
 
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
-    #[serde(default)]
-    history: bool,
+    /// `true`: every event of the ledger about the contact, oldest first, with its evidence.
+    #[param(value_type = Option<String>, pattern = "^(true|false)$")]
+    history: Option<String>,
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<ListQuery>) -> ApiResult<impl IntoResponse> {
+/// The current state of one consent: the newest event per medium, address and purpose.
+#[derive(Serialize, utoipa::ToSchema)]
+struct CurrentConsent {
+    channel: String,
+    address: Option<String>,
+    purpose: String,
+    /// The newest event's action: `grant`, `withdraw`, `object` or `restrict`.
+    state: String,
+    legal_basis: String,
+    method: String,
+    event_id: Uuid,
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+/// A consent as listed: its current state, or (with `history=true`) an event of the ledger.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum ConsentItem {
+    Current(CurrentConsent),
+    Event(consent::ConsentView),
+}
+
+/// A contact's consents.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ConsentList {
+    data: Vec<ConsentItem>,
+}
+
+/// A contact's consents: the current state per medium, address and purpose, or the whole
+/// history with `history=true`.
+#[utoipa::path(get, path = "/v1/contacts/{id}/consents", tag = "consent", operation_id = "listConsents", params(("id" = Uuid, Path), ListQuery),
+    responses((status = 200, description = "Consents", body = ConsentList), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 422, response = Problem)))]
+async fn list(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Params(q): Params<ListQuery>) -> ApiResult<Json<ConsentList>> {
+    let history = ListParams::of(&q).one_of("history", &["true", "false"])?.is_some_and(|v| v == "true");
     let (contact, key) = load(&state, &auth, &id).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "consent.read", "contact", Some(contact.id), None).await;
     let rows = store::consent::for_contact(&state.db, auth.tenant_id, contact.id).await?;
     let views: Vec<consent::ConsentView> = rows.iter().map(|r| consent::view(r, Some(&key))).collect();
-    if q.history {
-        return Ok(Json(json!({"data": views})));
+    if history {
+        return Ok(Json(ConsentList { data: views.into_iter().map(ConsentItem::Event).collect() }));
     }
     // The current state: the newest event per (medium, address, purpose).
     let mut current: BTreeMap<(String, Vec<u8>, String), consent::ConsentView> = BTreeMap::new();
     for (row, view) in rows.iter().zip(views) {
         current.insert((row.channel.clone(), row.address_index.clone(), row.purpose.clone()), view);
     }
-    let data: Vec<Value> = current
+    let data = current
         .into_values()
         .map(|v| {
-            json!({"channel": v.channel, "address": v.address, "purpose": v.purpose, "state": v.action, "legal_basis": v.legal_basis,
-                   "method": v.method, "event_id": v.id, "updated_at": v.created_at})
+            ConsentItem::Current(CurrentConsent {
+                channel: v.channel,
+                address: v.address,
+                purpose: v.purpose,
+                state: v.action,
+                legal_basis: v.legal_basis,
+                method: v.method,
+                event_id: v.id,
+                updated_at: v.created_at,
+            })
         })
         .collect();
-    Ok(Json(json!({"data": data})))
+    Ok(Json(ConsentList { data }))
 }
 
-#[derive(Deserialize)]
+/// A consent event to record about one of the contact's own addresses.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewEvent {
+    /// The medium: `email`, `sms`, `telegram`, `webchat`, `whatsapp`, `messenger`, `instagram`.
     channel: String,
+    /// One of the contact's addresses on that medium.
     address: String,
+    /// A configured purpose (`service`, `marketing`, `transcripts`, …) or `*` for every one.
     purpose: String,
+    /// `grant`, `withdraw`, `object` or `restrict`.
+    #[schema(pattern = "^(grant|withdraw|object|restrict)$")]
     action: String,
+    /// `consent` (the default), `contract`, `legitimate_interest` or `legal_obligation`.
+    #[schema(pattern = "^(consent|contract|legitimate_interest|legal_obligation)$")]
     legal_basis: Option<String>,
+    /// What proves it (at most 4 KiB of JSON).
+    #[schema(value_type = Option<Object>)]
     evidence: Option<serde_json::Map<String, Value>>,
+    #[schema(min_length = 1, max_length = 500)]
     notice_url: Option<String>,
+    #[schema(min_length = 1, max_length = 500)]
     notice_version: Option<String>,
 }
 
@@ -78,6 +134,12 @@ fn one_of(field: &str, value: &str, allowed: &[&'static str]) -> ApiResult<&'sta
     allowed.iter().copied().find(|a| *a == value).ok_or_else(|| ApiError::invalid(field, format!("must be one of {}", allowed.join(", "))))
 }
 
+/// Record a consent event (grant, withdrawal, objection, restriction) with its evidence.
+///
+/// Appended to the tenant's hash-chained ledger; emits `consent.changed`.
+#[utoipa::path(post, path = "/v1/contacts/{id}/consents", tag = "consent", operation_id = "recordConsent", params(("id" = Uuid, Path)), request_body = NewEvent,
+    responses((status = 201, description = "Recorded", body = consent::ConsentView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 422, response = Problem)))]
 async fn record(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<NewEvent>) -> ApiResult<impl IntoResponse> {
     let (contact, key) = load(&state, &auth, &id).await?;
     let medium = Medium::parse(&body.channel).ok_or_else(|| {
@@ -150,19 +212,45 @@ async fn record(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     store::privacy::insert_audit(work.tx(), &entry).await?;
     work.appended(events);
     work.commit().await?;
-    let view = rows.first().map(|r| consent::view(r, Some(&key)));
+    let view = rows.first().map(|r| consent::view(r, Some(&key))).ok_or_else(|| ApiError::Internal("the ledger returned no event".into()))?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-async fn verify(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
+/// Whether the tenant's consent ledger is intact.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Verification {
+    ok: bool,
+    /// How many events the chain holds (when intact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events: Option<i64>,
+    /// The first event that does not chain (when broken).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    broken_at: Option<BrokenLink>,
+}
+
+/// Where the chain breaks.
+#[derive(Serialize, utoipa::ToSchema)]
+struct BrokenLink {
+    seq: i64,
+    id: Option<Uuid>,
+    reason: String,
+}
+
+/// Verify the tenant's consent ledger: every event's hash chains to the one before.
+#[utoipa::path(get, path = "/v1/consents/verify", tag = "consent", operation_id = "verifyConsents",
+    responses((status = 200, description = "The verdict", body = Verification), (status = 401, response = Problem), (status = 403, response = Problem)))]
+async fn verify(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Verification>> {
     Ok(Json(match consent::verify(&state.db, auth.tenant_id).await? {
-        Ok(events) => json!({"ok": true, "events": events}),
-        Err(b) => json!({"ok": false, "broken_at": {"seq": b.seq, "id": b.id, "reason": b.reason}}),
+        Ok(events) => Verification { ok: true, events: Some(events as i64), broken_at: None },
+        Err(b) => Verification { ok: false, events: None, broken_at: Some(BrokenLink { seq: b.seq, id: b.id, reason: b.reason.to_string() }) },
     }))
 }
 
 /// A consent receipt shaped after the Kantara Initiative Consent Receipt Specification v1.1:
 /// what the contact currently consents to, per medium and purpose, under which notice, from whom.
+#[utoipa::path(get, path = "/v1/contacts/{id}/consents/receipt", tag = "consent", operation_id = "consentReceipt", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The receipt (Kantara Consent Receipt v1.1 members)", body = Object), (status = 401, response = Problem),
+        (status = 403, response = Problem), (status = 404, response = Problem)))]
 async fn receipt(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     let (contact, _) = load(&state, &auth, &id).await?;
     let tenant = state.db.tenant(auth.tenant_id).await?.ok_or(ApiError::NotFound("tenant"))?;

@@ -32,6 +32,7 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .merge(super::allow_list::router())
         .merge(super::privacy::router())
         .merge(super::webhooks::router())
+        .merge(super::consents::router())
         .routes(utoipa_axum::routes!(serve))
 }
 

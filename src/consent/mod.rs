@@ -132,7 +132,8 @@ impl NewConsent {
 }
 
 /// An event as the API and webhooks show it (the address opened with the contact's key).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ConsentEvent)]
 pub struct ConsentView {
     pub id: Uuid,
     pub seq: i64,
@@ -143,6 +144,7 @@ pub struct ConsentView {
     pub action: String,
     pub legal_basis: String,
     pub method: String,
+    #[schema(value_type = Object)]
     pub evidence: serde_json::Value,
     pub notice_url: Option<String>,
     pub notice_version: Option<String>,
