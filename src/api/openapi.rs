@@ -33,6 +33,8 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .merge(super::privacy::router())
         .merge(super::webhooks::router())
         .merge(super::consents::router())
+        .merge(super::signin::router())
+        .merge(super::password_reset::router())
         .routes(utoipa_axum::routes!(serve))
 }
 

@@ -6,30 +6,52 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use omnibridge_channel::problem::JsonBody;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::Auth;
+use super::openapi::Problem;
 use super::rate_limit::Limit;
 use crate::api::error::{ApiError, ApiResult};
 use crate::team::password_reset::{self, ResetError};
 use crate::hub::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/password-reset", post(request))
-        .route("/v1/operators/{id}/password-reset", post(for_operator))
-        .route("/password-reset/{token}", get(page).post(complete))
+/// The API routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(request)).routes(routes!(for_operator))
 }
 
-#[derive(Deserialize)]
+/// The page behind the mailed link (HTML for people, not part of the API description).
+pub fn pages() -> Router<AppState> {
+    Router::new().route("/password-reset/{token}", get(page).post(complete))
+}
+
+/// Whose password to reset.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResetRequest {
+    /// The address the operator signs in with.
+    #[schema(pattern = "@", max_length = 254)]
     email: String,
 }
 
+/// The same answer whether or not the address signs in here.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ResetAnswer {
+    status: &'static str,
+}
+
+/// Ask for a password reset link by mail (no key).
+///
+/// Answers 202 whether or not the address signs in here. Shares the sign-in failure budget of
+/// the caller's address (429 beyond it).
+#[utoipa::path(post, path = "/v1/auth/password-reset", tag = "console", operation_id = "requestPasswordReset", security(()), request_body = ResetRequest,
+    responses((status = 202, description = "If the address signs in here, a link is on its way", body = ResetAnswer), (status = 422, response = Problem),
+        (status = 429, response = Problem)))]
 async fn request(
     State(state): State<AppState>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
@@ -48,9 +70,13 @@ async fn request(
             tracing::warn!(error = %err, "a password reset failed");
         }
     });
-    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": "if the address signs in here, a link is on its way"}))).into_response())
+    Ok((StatusCode::ACCEPTED, axum::Json(ResetAnswer { status: "if the address signs in here, a link is on its way" })).into_response())
 }
 
+/// Mail an operator a password reset link (admins): single use, expires in an hour.
+#[utoipa::path(post, path = "/v1/operators/{id}/password-reset", tag = "operators", operation_id = "sendPasswordReset", params(("id" = Uuid, Path)),
+    responses((status = 202, description = "Sent", body = ResetAnswer), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem)))]
 async fn for_operator(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("operator"))?;
@@ -58,7 +84,7 @@ async fn for_operator(State(state): State<AppState>, auth: Auth, Path(id): Path<
         return Err(ApiError::NotFound("active operator with an email"));
     }
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "operator.password_reset_sent", "operator", Some(id), None).await;
-    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": "sent"}))))
+    Ok((StatusCode::ACCEPTED, axum::Json(ResetAnswer { status: "sent" })))
 }
 
 const GONE: &str = "<h1>This link does not work</h1><p>It was used already, has expired, or was never valid. Ask for a new one.</p>";

@@ -6,13 +6,15 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use omnibridge_channel::problem::JsonBody;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
 
 use super::auth::Auth;
+use super::openapi::Problem;
 use crate::api::error::{ApiError, ApiResult};
 use crate::privacy::random_token;
 use crate::hub::AppState;
@@ -21,11 +23,9 @@ use crate::store;
 pub use crate::access::{SESSION_COOKIE, session_cookie, session_hash};
 const SESSION_HOURS: i64 = 12;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/login", post(login))
-        .route("/v1/auth/logout", post(logout))
-        .route("/v1/auth/session", get(session))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login)).routes(routes!(logout)).routes(routes!(session))
 }
 
 /// An argon2id hash (PHC string) of a password.
@@ -47,13 +47,33 @@ pub fn valid_password(password: &str) -> ApiResult<()> {
     if (12..=200).contains(&password.chars().count()) { Ok(()) } else { Err(ApiError::invalid("password", "must be 12 to 200 characters")) }
 }
 
-#[derive(Deserialize)]
+/// An operator's credentials.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Login {
     email: String,
+    #[schema(format = Password)]
     password: String,
 }
 
+/// Who signed in, and the CSRF token to send as `X-CSRF-Token` with every change made
+/// through the session.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SignedIn {
+    tenant_id: Uuid,
+    operator_id: Uuid,
+    /// `admin` or `agent`.
+    role: String,
+    csrf_token: String,
+}
+
+/// Sign in to the console.
+///
+/// Sets an HTTP-only, same-site session cookie (12 hours). After too many failures the account
+/// and the address are locked out for a while (429 with Retry-After).
+#[utoipa::path(post, path = "/v1/auth/login", tag = "console", operation_id = "signIn", security(()), request_body = Login,
+    responses((status = 200, description = "Signed in", body = SignedIn), (status = 401, response = Problem), (status = 422, response = Problem),
+        (status = 429, response = Problem)))]
 async fn login(
     State(state): State<AppState>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
@@ -99,17 +119,14 @@ async fn login(
     crate::privacy::audit::record(&state.db, operator.tenant_id, &actor, "operator.sign_in", "operator", Some(operator.id), None).await;
     let secure = if state.config.public_base_url().starts_with("https://") { "; Secure" } else { "" };
     let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", SESSION_HOURS * 3600);
-    let mut response = Json(json!({
-        "tenant_id": operator.tenant_id,
-        "operator_id": operator.id,
-        "role": operator.role,
-        "csrf_token": csrf,
-    }))
-    .into_response();
+    let mut response = Json(SignedIn { tenant_id: operator.tenant_id, operator_id: operator.id, role: operator.role.clone(), csrf_token: csrf }).into_response();
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| ApiError::Unavailable(e.to_string()))?);
     Ok(response)
 }
 
+/// Sign out: the session ends, and its websocket closes.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "console", operation_id = "signOut", security(()),
+    responses((status = 204, description = "Signed out")))]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = session_cookie(&headers) {
         let hash = session_hash(&token);
@@ -126,8 +143,22 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     Ok(response)
 }
 
+/// Who is calling: the key's or the session's tenant, operator and role.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Session {
+    tenant_id: Uuid,
+    operator_id: Option<Uuid>,
+    name: Option<String>,
+    /// `admin`, `agent` or `integration`.
+    role: &'static str,
+    /// With a session cookie: the token to send as `X-CSRF-Token` with changes.
+    csrf_token: Option<String>,
+}
+
 /// Who is signed in, and the CSRF token to send with changes.
-async fn session(State(state): State<AppState>, auth: Auth, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
+#[utoipa::path(get, path = "/v1/auth/session", tag = "console", operation_id = "getSession",
+    responses((status = 200, description = "The caller", body = Session), (status = 401, response = Problem), (status = 403, response = Problem)))]
+async fn session(State(state): State<AppState>, auth: Auth, headers: HeaderMap) -> ApiResult<Json<Session>> {
     let csrf = match session_cookie(&headers) {
         Some(token) => store::sessions::find(&state.db, &session_hash(&token)).await?.map(|s| s.csrf_token),
         None => None,
@@ -136,11 +167,5 @@ async fn session(State(state): State<AppState>, auth: Auth, headers: HeaderMap) 
         Some(id) => state.db.operator(auth.tenant_id, id).await?,
         None => None,
     };
-    Ok(Json(json!({
-        "tenant_id": auth.tenant_id,
-        "operator_id": auth.operator_id,
-        "name": operator.as_ref().map(|o| o.name.clone()),
-        "role": auth.role.as_str(),
-        "csrf_token": csrf,
-    })))
+    Ok(Json(Session { tenant_id: auth.tenant_id, operator_id: auth.operator_id, name: operator.as_ref().map(|o| o.name.clone()), role: auth.role.as_str(), csrf_token: csrf }))
 }
