@@ -68,7 +68,6 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(contacts::router())
         .merge(search::router())
         .merge(links::router())
-        .merge(operators::router())
         .merge(password_reset::pages())
         .merge(realtime::router())
         .merge(csat::router())

@@ -35,6 +35,7 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .merge(super::consents::router())
         .merge(super::signin::router())
         .merge(super::password_reset::router())
+        .merge(super::operators::router())
         .routes(utoipa_axum::routes!(serve))
 }
 

@@ -2,34 +2,49 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use omnibridge_channel::problem::JsonBody;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::Auth;
-use super::pagination::{ListParams, list_body};
+use super::openapi::Problem;
+use super::pagination::{ListParams, Params};
 use crate::domain::rfc3339;
 use crate::api::error::{ApiError, ApiResult};
 use crate::hub::AppState;
 use crate::store::{OperatorRow, Page};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/operators", get(list).post(create))
-        .route("/v1/operators/{id}", axum::routing::patch(update).delete(remove))
-        .route("/v1/operators/{id}/deactivate", axum::routing::post(deactivate))
-        .route("/v1/operators/{id}/reactivate", axum::routing::post(reactivate))
-        .route("/v1/operators/{id}/sessions", get(sessions).delete(sign_out_everywhere))
-        .route("/v1/operators/import", axum::routing::post(import))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(update, remove))
+        .routes(routes!(deactivate))
+        .routes(routes!(reactivate))
+        .routes(routes!(sessions, sign_out_everywhere))
+        .routes(routes!(import))
 }
 
-/// Team import (admins): a CSV of `name,email,role` rows, all imported or none; each new
-/// operator is mailed an invitation to set a password.
+/// What a team import created.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Imported {
+    imported: usize,
+    operators: Vec<OperatorView>,
+}
+
+/// Team import (admins): a CSV of `name,email,role` rows (a header line optional, at most 100
+/// rows), all imported or none; each new operator is mailed an invitation to set a password.
+/// Problems are listed per line in `errors`.
+#[utoipa::path(post, path = "/v1/operators/import", tag = "operators", operation_id = "importOperators",
+    request_body(content = String, content_type = "text/csv", description = "name,email,role per line"),
+    responses((status = 201, description = "Imported", body = Imported), (status = 400, response = Problem), (status = 401, response = Problem),
+        (status = 403, response = Problem), (status = 413, response = Problem), (status = 422, response = Problem)))]
 async fn import(State(state): State<AppState>, auth: Auth, body: axum::body::Bytes) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("file", "must be UTF-8 text (CSV)"))?;
@@ -40,25 +55,35 @@ async fn import(State(state): State<AppState>, auth: Auth, body: axum::body::Byt
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "operators.import", "tenant", Some(auth.tenant_id), Some(&format!("{} operator(s)", created.len()))).await;
     state.mail_wake.notify_one();
     let views: Vec<OperatorView> = created.into_iter().map(|row| OperatorView { invitation: Some("pending".into()), ..view(row) }).collect();
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"imported": views.len(), "operators": views}))))
+    Ok((StatusCode::CREATED, Json(Imported { imported: views.len(), operators: views })))
 }
 
-#[derive(Deserialize)]
+/// What changes on an operator; what is left out stays.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateOperator {
     /// `online` (takes new conversations), `away` or `offline`.
+    #[schema(pattern = "^(online|away|offline)$")]
     availability: Option<String>,
     /// How many open and pending conversations automatic assignment gives them at most.
+    #[serde(default, deserialize_with = "crate::domain::whole_number")]
+    #[schema(minimum = 0, maximum = 1000)]
     capacity: Option<i64>,
     /// The daily summary mail: on or off.
     daily_summary: Option<bool>,
     /// `admin` or `agent` (admins only; a tenant keeps at least one active admin).
+    #[schema(pattern = "^(admin|agent)$")]
     role: Option<String>,
     /// Closing lines under their mail replies (before the mailbox's own); `""` removes it.
+    #[schema(max_length = 2000)]
     signature: Option<String>,
 }
 
-/// An operator's availability and capacity: admins for anyone, operators for themselves.
+/// Change an operator's availability, capacity, summary mail, signature or role: admins for
+/// anyone, operators for themselves (their role only by an admin).
+#[utoipa::path(patch, path = "/v1/operators/{id}", tag = "operators", operation_id = "updateOperator", params(("id" = Uuid, Path)), request_body = UpdateOperator,
+    responses((status = 200, description = "The operator", body = OperatorView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn update(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>, JsonBody(body): JsonBody<UpdateOperator>) -> ApiResult<impl IntoResponse> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("operator"))?;
     if auth.role != crate::domain::Role::Admin && auth.operator_id != Some(id) {
@@ -80,6 +105,9 @@ async fn update(State(state): State<AppState>, auth: Auth, axum::extract::Path(i
         return Err(ApiError::invalid("capacity", "must be from 0 to 1000"));
     }
     let daily_summary = body.daily_summary.unwrap_or(current.daily_summary);
+    if body.signature.as_ref().is_some_and(|s| s.chars().count() > crate::inbox::signatures::MAX_SIGNATURE_CHARS) {
+        return Err(ApiError::invalid("signature", format!("must be at most {} characters", crate::inbox::signatures::MAX_SIGNATURE_CHARS)));
+    }
     let signature = match body.signature.as_deref().map(str::trim) {
         Some(s) if s.chars().count() > crate::inbox::signatures::MAX_SIGNATURE_CHARS => {
             return Err(ApiError::invalid("signature", format!("must be at most {} characters", crate::inbox::signatures::MAX_SIGNATURE_CHARS)));
@@ -103,12 +131,16 @@ async fn update(State(state): State<AppState>, auth: Auth, axum::extract::Path(i
     Ok(Json(view))
 }
 
-#[derive(Serialize)]
+/// An operator: a person answering conversations.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Operator)]
 struct OperatorView {
     id: Uuid,
     name: String,
     email: Option<String>,
+    /// `admin` or `agent`.
     role: String,
+    /// `online`, `away` or `offline`.
     availability: String,
     capacity: i64,
     /// Whether they get the daily summary mail.
@@ -117,6 +149,7 @@ struct OperatorView {
     signature: Option<String>,
     /// `active`, `deactivated` (no sign-in, keys or assignments until reactivated) or `deleted`
     /// (personal data erased; kept so what they wrote still names its author).
+    #[schema(value_type = String)]
     status: &'static str,
     /// For invited operators: `pending` (mail not sent yet), `sent`, `accepted`, `expired` or
     /// `failed` (the mail could not be sent; see `invitation_error`).
@@ -124,6 +157,7 @@ struct OperatorView {
     invitation: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     invitation_error: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
@@ -144,22 +178,41 @@ fn view(row: OperatorRow) -> OperatorView {
     }
 }
 
-#[derive(Deserialize)]
+/// A new operator.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OperatorCreate)]
 struct CreateOperator {
+    /// 1 to 200 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: String,
+    /// Needed to sign in.
+    #[schema(pattern = "@")]
     email: Option<String>,
+    #[schema(pattern = "^(admin|agent)$")]
     role: String,
-    /// For signing in to the console (12 to 200 characters); stored as an argon2id hash.
+    /// For signing in to the console (12 to 200 characters; needs `email`); stored as an
+    /// argon2id hash.
+    #[schema(min_length = 12, max_length = 200, format = Password)]
     password: Option<String>,
 }
 
+/// Add an operator (admins).
+#[utoipa::path(post, path = "/v1/operators", tag = "operators", operation_id = "createOperator", request_body = CreateOperator,
+    responses(
+        (status = 201, description = "Created", body = OperatorView,
+            links(("update" = (operation_id = "updateOperator", parameters(("id" = "$response.body#/id")))),
+                  ("sessions" = (operation_id = "listOperatorSessions", parameters(("id" = "$response.body#/id")))),
+                  ("deactivate" = (operation_id = "deactivateOperator", parameters(("id" = "$response.body#/id")))),
+                  ("delete" = (operation_id = "deleteOperator", parameters(("id" = "$response.body#/id")))))),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem),
+    ))]
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<CreateOperator>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
+    if body.name.trim().is_empty() || body.name.chars().count() > 200 {
+        return Err(ApiError::invalid("name", "must be 1 to 200 characters, not only spaces"));
     }
+    let name = body.name.trim();
     if !["admin", "agent"].contains(&body.role.as_str()) {
         return Err(ApiError::invalid("role", "must be admin or agent"));
     }
@@ -184,8 +237,30 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     Ok((StatusCode::CREATED, Json(view(row))))
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
-    let params = ListParams(q);
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PageQuery {
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>)]
+    cursor: Option<String>,
+    /// Per page (default 50).
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+}
+
+/// A page of operators.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OperatorPage {
+    data: Vec<OperatorView>,
+    next_cursor: Option<Uuid>,
+}
+
+/// The tenant's operators, with availability, status and invitation.
+#[utoipa::path(get, path = "/v1/operators", tag = "operators", operation_id = "listOperators", params(PageQuery),
+    responses((status = 200, description = "A page of operators", body = OperatorPage), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 422, response = Problem)))]
+async fn list(State(state): State<AppState>, auth: Auth, Params(q): Params<PageQuery>) -> ApiResult<Json<OperatorPage>> {
+    let params = ListParams::of(&q);
     let (limit, cursor) = (params.limit()?, params.cursor()?);
     let rows = state.db.operators(auth.tenant_id, cursor, limit + 1).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
@@ -225,45 +300,100 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
             view
         })
         .collect();
-    Ok(Json(list_body(views, page.next_cursor)))
+    Ok(Json(OperatorPage { data: views, next_cursor: page.next_cursor }))
 }
 
 fn operator_id(id: &str) -> ApiResult<Uuid> {
     Uuid::parse_str(id).map_err(|_| ApiError::NotFound("operator"))
 }
 
-#[derive(Deserialize, Default)]
+/// Who takes over; the body is optional.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Deactivate {
-    /// Who takes over their open conversations; absent: they go back to the queue.
+    /// Who takes over their open conversations (another active operator); absent: they go back
+    /// to the queue.
     reassign_to: Option<Uuid>,
 }
 
-/// Deactivates an operator (admins): sessions, keys and websockets end at once; their open
+/// An operator's status after a change.
+#[derive(Serialize, utoipa::ToSchema)]
+struct StatusChange {
+    id: Uuid,
+    /// `active` or `deactivated`.
+    status: &'static str,
+    /// Open conversations handed on (deactivation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversations_reassigned: Option<u64>,
+}
+
+/// Deactivate an operator (admins): sessions, keys and websockets end at once; their open
 /// conversations go to a colleague or back to the queue.
+#[utoipa::path(post, path = "/v1/operators/{id}/deactivate", tag = "operators", operation_id = "deactivateOperator", params(("id" = Uuid, Path)),
+    request_body(content = Option<Deactivate>, description = "Optional"),
+    responses((status = 200, description = "Deactivated", body = StatusChange), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn deactivate(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>, body: axum::body::Bytes) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     let id = operator_id(&id)?;
     let body: Deactivate = if body.is_empty() { Deactivate::default() } else { omnibridge_channel::problem::parse_json(&body).map_err(|p| ApiError::invalid(p.field.as_deref().unwrap_or("body"), p.detail))? };
     let moved = crate::team::operators::deactivate(&state, auth.tenant_id, id, body.reassign_to, &auth.actor()).await?;
-    Ok(Json(serde_json::json!({"id": id, "status": "deactivated", "conversations_reassigned": moved})))
+    Ok(Json(StatusChange { id, status: "deactivated", conversations_reassigned: Some(moved as u64) }))
 }
 
+/// Reactivate a deactivated operator (admins).
+#[utoipa::path(post, path = "/v1/operators/{id}/reactivate", tag = "operators", operation_id = "reactivateOperator", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Active again", body = StatusChange), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn reactivate(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     let id = operator_id(&id)?;
     crate::team::operators::reactivate(&state, auth.tenant_id, id, &auth.actor()).await?;
-    Ok(Json(serde_json::json!({"id": id, "status": "active"})))
+    Ok(Json(StatusChange { id, status: "active", conversations_reassigned: None }))
 }
 
-/// Deletes an operator (admins): personal data erased, authorship kept as a former operator.
+/// Delete an operator (admins): personal data erased, authorship kept as a former operator.
+#[utoipa::path(delete, path = "/v1/operators/{id}", tag = "operators", operation_id = "deleteOperator", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted"), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem),
+        (status = 409, response = Problem)))]
 async fn remove(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     crate::team::operators::delete(&state, auth.tenant_id, operator_id(&id)?, &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A console session, as its operator sees it (never its token).
+#[derive(Serialize, utoipa::ToSchema)]
+struct SessionView {
+    /// A public id: a hash of the token's hash.
+    id: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    expires_at: String,
+    #[schema(format = DateTime)]
+    last_seen_at: Option<String>,
+    user_agent: Option<String>,
+}
+
+/// An operator's sessions (one page).
+#[derive(Serialize, utoipa::ToSchema)]
+struct SessionList {
+    data: Vec<SessionView>,
+    /// Always null: every session is on the one page.
+    next_cursor: Option<Uuid>,
+}
+
+/// How many sessions ended.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SessionsEnded {
+    sessions_ended: u64,
+}
+
 /// An operator's console sessions: admins for anyone, operators for themselves.
+#[utoipa::path(get, path = "/v1/operators/{id}/sessions", tag = "operators", operation_id = "listOperatorSessions", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Sessions", body = SessionList), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem)))]
 async fn sessions(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>) -> ApiResult<impl IntoResponse> {
     let id = operator_id(&id)?;
     if auth.role != crate::domain::Role::Admin && auth.operator_id != Some(id) {
@@ -271,29 +401,26 @@ async fn sessions(State(state): State<AppState>, auth: Auth, axum::extract::Path
     }
     state.db.operator(auth.tenant_id, id).await?.ok_or(ApiError::NotFound("operator"))?;
     let rows = crate::store::sessions::of_operator(&state.db, auth.tenant_id, id).await?;
-    let data: Vec<serde_json::Value> = rows
+    let data = rows
         .into_iter()
         .map(|s| {
             // A public id: a hash of the token's hash, never the token.
             let public: String = sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), &s.token_hash))[..8].iter().map(|b| format!("{b:02x}")).collect();
-            serde_json::json!({
-                "id": public,
-                "created_at": rfc3339(s.created_at),
-                "expires_at": rfc3339(s.expires_at),
-                "last_seen_at": s.last_seen_at.map(rfc3339),
-                "user_agent": s.user_agent,
-            })
+            SessionView { id: public, created_at: rfc3339(s.created_at), expires_at: rfc3339(s.expires_at), last_seen_at: s.last_seen_at.map(rfc3339), user_agent: s.user_agent }
         })
         .collect();
-    Ok(Json(serde_json::json!({"data": data, "next_cursor": null})))
+    Ok(Json(SessionList { data, next_cursor: None }))
 }
 
-/// Signs an operator out everywhere: admins for anyone, operators for themselves.
+/// Sign an operator out everywhere: admins for anyone, operators for themselves.
+#[utoipa::path(delete, path = "/v1/operators/{id}/sessions", tag = "operators", operation_id = "signOutEverywhere", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Signed out", body = SessionsEnded), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem)))]
 async fn sign_out_everywhere(State(state): State<AppState>, auth: Auth, axum::extract::Path(id): axum::extract::Path<String>) -> ApiResult<impl IntoResponse> {
     let id = operator_id(&id)?;
     if auth.role != crate::domain::Role::Admin && auth.operator_id != Some(id) {
         return Err(ApiError::Forbidden);
     }
     let ended = crate::team::operators::sign_out_everywhere(&state, auth.tenant_id, id, &auth.actor()).await?;
-    Ok(Json(serde_json::json!({"sessions_ended": ended})))
+    Ok(Json(SessionsEnded { sessions_ended: ended as u64 }))
 }

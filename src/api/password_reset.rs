@@ -76,12 +76,13 @@ async fn request(
 /// Mail an operator a password reset link (admins): single use, expires in an hour.
 #[utoipa::path(post, path = "/v1/operators/{id}/password-reset", tag = "operators", operation_id = "sendPasswordReset", params(("id" = Uuid, Path)),
     responses((status = 202, description = "Sent", body = ResetAnswer), (status = 401, response = Problem), (status = 403, response = Problem),
-        (status = 404, response = Problem)))]
+        (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn for_operator(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("operator"))?;
+    state.db.operator(auth.tenant_id, id).await?.ok_or(ApiError::NotFound("operator"))?;
     if !password_reset::send(&state, auth.tenant_id, id).await? {
-        return Err(ApiError::NotFound("active operator with an email"));
+        return Err(ApiError::Conflict("the operator is not active or has no email address to send a link to".into()));
     }
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "operator.password_reset_sent", "operator", Some(id), None).await;
     Ok((StatusCode::ACCEPTED, axum::Json(ResetAnswer { status: "sent" })))

@@ -129,6 +129,7 @@ async fn hand_over(hub: &crate::hub::Hub, tx: &mut store::Tx, tenant_id: Uuid, f
 /// operator of the tenant) or back to the queue. Returns how many conversations moved.
 pub async fn deactivate(hub: &crate::hub::Hub, tenant_id: Uuid, id: Uuid, reassign_to: Option<Uuid>, actor: &Actor) -> Result<usize, AccessError> {
     let status = operator(&hub.db, tenant_id, id).await?;
+    not_oneself(actor, id, "deactivate")?;
     if status.deactivated_at.is_some() {
         return Ok(0);
     }
@@ -164,8 +165,18 @@ pub async fn reactivate(hub: &crate::hub::Hub, tenant_id: Uuid, id: Uuid, actor:
 /// Deletes an operator: their personal data (name, email, password) is erased, their keys are
 /// revoked and sessions ended, their conversations go back to the queue; what they wrote keeps
 /// its author, shown as a former operator.
+/// An admin does not lock themselves out: deactivating, deleting or demoting the operator making
+/// the request is left to another admin.
+fn not_oneself(actor: &Actor, id: Uuid, what: &str) -> Result<(), AccessError> {
+    if actor.operator_id == Some(id) {
+        return Err(AccessError::Conflict(format!("an operator cannot {what} themselves; ask another admin")));
+    }
+    Ok(())
+}
+
 pub async fn delete(hub: &crate::hub::Hub, tenant_id: Uuid, id: Uuid, actor: &Actor) -> Result<(), AccessError> {
     let status = operator(&hub.db, tenant_id, id).await?;
+    not_oneself(actor, id, "delete")?;
     keep_an_admin(&hub.db, tenant_id, &status).await?;
     let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;
     store::team::erase_operator(work.tx(), tenant_id, id).await?;
@@ -188,6 +199,7 @@ pub async fn change_role(hub: &crate::hub::Hub, tenant_id: Uuid, id: Uuid, role:
         return Ok(());
     }
     if role != Role::Admin {
+        not_oneself(actor, id, "demote")?;
         keep_an_admin(&hub.db, tenant_id, &status).await?;
     }
     let mut tx = hub.db.begin().await?;

@@ -62,6 +62,11 @@ async fn api_keys_are_named_listed_expire_and_are_revoked(backend: Backend) {
     let own = list["data"].as_array().expect("data").iter().find(|k| admin.starts_with(k["prefix"].as_str().unwrap_or("-"))).cloned().expect("the admin key is listed");
     let (status, _) = app.call(Method::DELETE, &format!("/v1/api-keys/{}", own["id"].as_str().expect("id")), Some(&admin), None).await;
     assert_eq!(status, StatusCode::CONFLICT);
+    // Nor does an admin deactivate, delete or demote the operator they act as.
+    let (_, me) = app.get("/v1/auth/session", &admin).await;
+    let me = me["operator_id"].as_str().expect("the first admin key acts as the tenant's first operator").to_owned();
+    assert_eq!(app.post(&format!("/v1/operators/{me}/deactivate"), &admin, json!({})).await.0, StatusCode::CONFLICT);
+    assert_eq!(app.call(Method::DELETE, &format!("/v1/operators/{me}"), Some(&admin), None).await.0, StatusCode::CONFLICT);
     assert_eq!(app.get("/v1/conversations", &admin).await.0, StatusCode::OK);
 
     // Revoked: refused within a second, listed as revoked.
