@@ -4,22 +4,32 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use omnibridge_channel::problem::Problem;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::Auth;
+use super::openapi::Problem as ProblemResponse;
 use crate::api::error::{ApiError, ApiResult};
 use crate::events::present::fields;
 use crate::privacy::DataKey;
 use crate::hub::AppState;
 use crate::store;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/attachments/{id}", get(download))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(download))
 }
 
+/// Download an attachment, as received (its own content type).
+///
+/// 410 when it was over the size limit and only its description was kept; 502 when the
+/// provider that keeps it (MMS media) does not answer.
+#[utoipa::path(get, path = "/v1/attachments/{id}", tag = "messages", operation_id = "getAttachment", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>), (status = 401, response = ProblemResponse),
+        (status = 403, response = ProblemResponse), (status = 404, response = ProblemResponse), (status = 410, response = ProblemResponse),
+        (status = 502, response = ProblemResponse)))]
 async fn download(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Response> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("attachment"))?;
     let row = store::attachments::get(&state.db, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("attachment"))?;

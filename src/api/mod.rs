@@ -62,7 +62,6 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
     let max_body = state.config.http.max_body_bytes;
     Router::new()
         .merge(channels::router())
-        .merge(attachments::router())
         .merge(conversations::router())
         .merge(mail::router())
         .merge(contacts::router())

@@ -36,6 +36,7 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .merge(super::signin::router())
         .merge(super::password_reset::router())
         .merge(super::operators::router())
+        .merge(super::attachments::router())
         .routes(utoipa_axum::routes!(serve))
 }
 
