@@ -3,18 +3,21 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use omnibridge_channel::problem::JsonBody;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::Auth;
+use super::openapi::Problem;
 use crate::contacts::edit::{self, ContactFields};
-use super::pagination::{ListParams, list_body};
+use crate::contacts::merge::MergeView;
+use super::pagination::{ListParams, Params};
 use crate::domain::views::ContactView;
 use crate::api::error::{ApiError, ApiResult};
 use crate::events::present::{self};
@@ -22,14 +25,15 @@ use crate::privacy::DataKey;
 use crate::hub::AppState;
 use crate::store::{self, Page};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/contacts", get(list).post(create))
-        .route("/v1/contacts/{id}", get(show).patch(update))
-        .route("/v1/contacts/{id}/merge", axum::routing::post(merge))
-        .route("/v1/contacts/{id}/unmerge", axum::routing::post(unmerge))
-        .route("/v1/contacts/{id}/merges", get(merges))
-        .route("/v1/merge-suggestions", get(suggestions))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
+        .routes(routes!(merge))
+        .routes(routes!(unmerge))
+        .routes(routes!(merges))
+        .routes(routes!(suggestions))
 }
 
 impl From<crate::contacts::merge::MergeError> for ApiError {
@@ -48,34 +52,46 @@ impl From<crate::contacts::merge::MergeError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+/// A merge of another contact into this one.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MergeBody {
     /// The contact merged into this one (it disappears from lists; its identities and
     /// conversations move here).
     other_id: Uuid,
-    /// Why, for the record (1 to 500 characters).
+    /// Why, for the record (1 to 500 characters, not only spaces).
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     reason: String,
 }
 
+/// Merge another contact into this one: its identities, conversations and consents move here.
+/// Undo it with `unmerge`.
+#[utoipa::path(post, path = "/v1/contacts/{id}/merge", tag = "contacts", operation_id = "mergeContacts", params(("id" = Uuid, Path)), request_body = MergeBody,
+    responses((status = 200, description = "The merge", body = MergeView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn merge(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<MergeBody>) -> ApiResult<impl IntoResponse> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("contact"))?;
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
+    if body.reason.trim().is_empty() || body.reason.chars().count() > 500 {
+        return Err(ApiError::invalid("reason", "must be 1 to 500 characters, not only spaces"));
     }
+    let reason = body.reason.trim();
     let actor = auth.actor();
     let merged = crate::contacts::merge::merge(&state, auth.tenant_id, id, body.other_id, reason, &actor).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &actor, "contact.merge", "contact", Some(id), Some(&format!("merged {} ({})", body.other_id, merged.id))).await;
     Ok(Json(merged))
 }
 
-#[derive(Deserialize)]
+/// The merge to undo.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UnmergeBody {
     merge_id: Uuid,
 }
 
+/// Undo a merge: what moved goes back to the other contact.
+#[utoipa::path(post, path = "/v1/contacts/{id}/unmerge", tag = "contacts", operation_id = "unmergeContacts", params(("id" = Uuid, Path)), request_body = UnmergeBody,
+    responses((status = 200, description = "The merge, undone", body = MergeView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn unmerge(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<UnmergeBody>) -> ApiResult<impl IntoResponse> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("contact"))?;
     if store::contacts::contact(&state.db, auth.tenant_id, id).await?.is_none() {
@@ -87,23 +103,60 @@ async fn unmerge(State(state): State<AppState>, auth: Auth, Path(id): Path<Strin
     Ok(Json(undone))
 }
 
+/// A contact's merges.
+#[derive(Serialize, utoipa::ToSchema)]
+struct MergeList {
+    data: Vec<MergeView>,
+}
+
 /// The merges a contact took part in (into it, or of it into another), newest first.
+#[utoipa::path(get, path = "/v1/contacts/{id}/merges", tag = "contacts", operation_id = "listContactMerges", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Merges", body = MergeList), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem)))]
 async fn merges(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("contact"))?;
     if store::contacts::contact(&state.db, auth.tenant_id, id).await?.is_none() {
         return Err(ApiError::NotFound("contact"));
     }
     let rows = store::merges::of_contact(&state.db, auth.tenant_id, id).await?;
-    let data: Vec<_> = rows.iter().map(crate::contacts::merge::view).collect();
-    Ok(Json(serde_json::json!({"data": data})))
+    Ok(Json(MergeList { data: rows.iter().map(crate::contacts::merge::view).collect() }))
 }
 
-/// Contacts that are probably one person: one typed in an address the other holds verified.
-async fn suggestions(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
-    let contact = match q.get("contact_id") {
-        Some(v) => Some(Uuid::parse_str(v).map_err(|_| ApiError::invalid("contact_id", "must be a UUID"))?),
-        None => None,
-    };
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SuggestionQuery {
+    /// Only suggestions about this contact.
+    #[param(value_type = Option<Uuid>)]
+    contact_id: Option<String>,
+}
+
+/// Two contacts that are probably one person.
+#[derive(Serialize, utoipa::ToSchema)]
+struct MergeSuggestion {
+    /// The contact that typed the address in.
+    contact_id: Uuid,
+    /// The contact that holds it verified.
+    other_id: Uuid,
+    reason: String,
+    /// The kind of address: `email`, `phone`, …
+    kind: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+/// Merge suggestions.
+#[derive(Serialize, utoipa::ToSchema)]
+struct SuggestionList {
+    data: Vec<MergeSuggestion>,
+}
+
+/// Contacts that are probably one person: one typed in (claimed) an address the other holds
+/// verified.
+#[utoipa::path(get, path = "/v1/merge-suggestions", tag = "contacts", operation_id = "listMergeSuggestions", params(SuggestionQuery),
+    responses((status = 200, description = "Suggestions", body = SuggestionList), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 422, response = Problem)))]
+async fn suggestions(State(state): State<AppState>, auth: Auth, Params(q): Params<SuggestionQuery>) -> ApiResult<Json<SuggestionList>> {
+    let contact = ListParams::of(&q).uuid("contact_id")?;
     let rows = store::merges::suggestions(&state.db, auth.tenant_id, contact).await?;
     let hidden: std::collections::HashSet<Uuid> = if auth.role == crate::domain::Role::Admin {
         Default::default()
@@ -111,27 +164,63 @@ async fn suggestions(State(state): State<AppState>, auth: Auth, Query(q): Query<
         let ids: Vec<Uuid> = rows.iter().flat_map(|r| [r.contact_id, r.other_id]).collect();
         store::privacy::restricted_among(&state.db, &ids).await?.into_iter().collect()
     };
-    let data: Vec<_> = rows
+    let data = rows
         .iter()
         .filter(|r| !hidden.contains(&r.contact_id) && !hidden.contains(&r.other_id))
-        .map(|r| serde_json::json!({
-            "contact_id": r.contact_id,
-            "other_id": r.other_id,
-            "reason": format!("the contact gave an {} address the other contact holds verified", r.kind),
-            "kind": r.kind,
-            "created_at": crate::domain::rfc3339(r.created_at),
-        }))
+        .map(|r| MergeSuggestion {
+            contact_id: r.contact_id,
+            other_id: r.other_id,
+            reason: format!("the contact gave an {} address the other contact holds verified", r.kind),
+            kind: r.kind.clone(),
+            created_at: crate::domain::rfc3339(r.created_at),
+        })
         .collect();
-    Ok(Json(serde_json::json!({"data": data})))
+    Ok(Json(SuggestionList { data }))
 }
 
+/// Add a contact.
+#[utoipa::path(post, path = "/v1/contacts", tag = "contacts", operation_id = "createContact", request_body = ContactFields,
+    responses(
+        (status = 201, description = "Created", body = ContactView,
+            links(("get" = (operation_id = "getContact", parameters(("id" = "$response.body#/id")))),
+                  ("update" = (operation_id = "updateContact", parameters(("id" = "$response.body#/id")))),
+                  ("consents" = (operation_id = "listConsents", parameters(("id" = "$response.body#/id")))),
+                  ("merges" = (operation_id = "listContactMerges", parameters(("id" = "$response.body#/id")))))),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem),
+    ))]
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<ContactFields>) -> ApiResult<impl IntoResponse> {
     let view = edit::create(&state, auth.tenant_id, body).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
-    let params = ListParams(q);
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ContactQuery {
+    /// An email address, a phone number or part of a name (at least 2 characters): the
+    /// matching contacts, on one page.
+    q: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>)]
+    cursor: Option<String>,
+    /// Per page (default 50).
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+}
+
+/// A page of contacts.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ContactPage {
+    data: Vec<ContactView>,
+    next_cursor: Option<Uuid>,
+}
+
+/// Contacts, or those matching `q`. Restricted contacts (Art. 18) are left out except for
+/// admins.
+#[utoipa::path(get, path = "/v1/contacts", tag = "contacts", operation_id = "listContacts", params(ContactQuery),
+    responses((status = 200, description = "A page of contacts", body = ContactPage), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 422, response = Problem)))]
+async fn list(State(state): State<AppState>, auth: Auth, Params(q): Params<ContactQuery>) -> ApiResult<Json<ContactPage>> {
+    let params = ListParams::of(&q);
     let (limit, cursor) = (params.limit()?, params.cursor()?);
     // `q`: an email address, a phone number or part of a name.
     if let Some(query) = params.raw("q") {
@@ -155,12 +244,12 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
         }
         with_labels_and_attributes(&state, &auth, &mut data, &keys).await?;
         crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.search", "contact", None, Some(&format!("{} contacts", data.len()))).await;
-        return Ok(Json(list_body(data, None)));
+        return Ok(Json(ContactPage { data, next_cursor: None }));
     }
     let rows = store::contacts::contacts(&state.db, auth.tenant_id, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
     let (Some(first), Some(last)) = (page.items.first(), page.items.last()) else {
-        return Ok(Json(list_body(Vec::<ContactView>::new(), None)));
+        return Ok(Json(ContactPage { data: Vec::new(), next_cursor: None }));
     };
     // Three queries per page, whatever its size: contacts, their identities, their keys.
     let identities = store::contacts::identities_in_range(&state.db, auth.tenant_id, first.id, last.id).await?;
@@ -182,7 +271,7 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap
     }
     with_labels_and_attributes(&state, &auth, &mut data, &opened).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.list", "contact", None, Some(&format!("{} contacts", data.len()))).await;
-    Ok(Json(list_body(data, page.next_cursor)))
+    Ok(Json(ContactPage { data, next_cursor: page.next_cursor }))
 }
 
 /// Labels and custom attributes on contacts shown (a few queries whatever their number).
@@ -205,33 +294,64 @@ pub(super) async fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<(
     Ok((row, key))
 }
 
-async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+/// An address that bounced, per channel.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Undeliverable {
+    channel_id: Uuid,
+    identity_id: Uuid,
+    hard_bounces: i64,
+    code: Option<String>,
+    reason: Option<String>,
+    /// Set: sends there fail at once (code `undeliverable`) until the person writes from the
+    /// address again.
+    #[schema(format = DateTime)]
+    marked_at: Option<String>,
+}
+
+/// A contact as read by id.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ContactRead {
+    #[serde(flatten)]
+    contact: ContactView,
+    /// The contact this one was merged into, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merged_into: Option<Uuid>,
+    undeliverable: Vec<Undeliverable>,
+}
+
+/// A contact, with its identities, labels, attributes and bounced addresses.
+#[utoipa::path(get, path = "/v1/contacts/{id}", tag = "contacts", operation_id = "getContact", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The contact", body = ContactRead), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 410, response = Problem)))]
+async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<ContactRead>> {
     let (row, key) = load(&state, &auth, &id).await?;
     let identities = store::contacts::identities_in_range(&state.db, auth.tenant_id, row.id, row.id).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "contact.read", "contact", Some(row.id), None).await;
     let mut contact = [present::contact(&row, &identities, &key)?];
     with_labels_and_attributes(&state, &auth, &mut contact, &HashMap::from([(row.id, key.clone())])).await?;
     let [contact] = contact;
-    let mut view = serde_json::to_value(contact).unwrap_or_default();
     // A contact merged into another stays readable by id, saying where it went.
-    if let Some(into) = store::merges::merged_into(&state.db, row.id).await? {
-        view["merged_into"] = serde_json::json!(into);
-    }
+    let merged_into = store::merges::merged_into(&state.db, row.id).await?;
     // Addresses that bounced, per channel; `marked_at` set: nothing more is sent there.
-    let bounced: Vec<serde_json::Value> = store::undeliverable::for_contact(&state.db, row.id)
+    let undeliverable = store::undeliverable::for_contact(&state.db, row.id)
         .await?
         .iter()
-        .map(|u| {
-            serde_json::json!({
-                "channel_id": u.channel_id, "identity_id": u.identity_id, "hard_bounces": u.hard_bounces,
-                "code": u.last_code, "reason": u.last_reason, "marked_at": u.marked_at.map(crate::domain::rfc3339),
-            })
+        .map(|u| Undeliverable {
+            channel_id: u.channel_id,
+            identity_id: u.identity_id,
+            hard_bounces: u.hard_bounces.into(),
+            code: u.last_code.clone(),
+            reason: u.last_reason.clone(),
+            marked_at: u.marked_at.map(crate::domain::rfc3339),
         })
         .collect();
-    view["undeliverable"] = serde_json::json!(bounced);
-    Ok(Json(view))
+    Ok(Json(ContactRead { contact, merged_into, undeliverable }))
 }
 
+/// Change a contact's fields and custom attributes.
+#[utoipa::path(patch, path = "/v1/contacts/{id}", tag = "contacts", operation_id = "updateContact", params(("id" = Uuid, Path)), request_body = ContactFields,
+    responses((status = 200, description = "The contact", body = ContactView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 410, response = Problem), (status = 422, response = Problem)))]
 async fn update(
     State(state): State<AppState>,
     auth: Auth,

@@ -37,6 +37,7 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .merge(super::password_reset::router())
         .merge(super::operators::router())
         .merge(super::attachments::router())
+        .merge(super::contacts::router())
         .routes(utoipa_axum::routes!(serve))
 }
 

@@ -40,20 +40,27 @@ fn invalid(field: &'static str, detail: impl Into<String>) -> ContactError {
     ContactError::Invalid { field, detail: detail.into() }
 }
 
-#[derive(Deserialize, Default)]
+/// A contact's fields to set; what is left out stays, null clears.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactFields {
     /// Under the minimum age for marketing (set by operators).
     #[serde(default)]
     pub under_minimum_age: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub name: Patch<String>,
+    /// An email address (unique in the tenant).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub email: Patch<String>,
+    /// A phone number, with its country code (E.164 or as written).
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub phone: Patch<String>,
     /// Custom attributes to set (`null` removes one); the others are kept.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

@@ -46,7 +46,7 @@ pub enum MergeError {
 }
 
 /// What moved, as recorded with the merge.
-#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Moved {
     pub identities: Vec<Uuid>,
     pub conversations: Vec<Uuid>,
@@ -58,7 +58,8 @@ pub struct Moved {
 }
 
 /// A merge as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ContactMerge)]
 pub struct MergeView {
     pub id: Uuid,
     pub contact_id: Uuid,
@@ -66,7 +67,9 @@ pub struct MergeView {
     pub reason: String,
     pub merged_by: String,
     pub moved: Moved,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub undone_at: Option<String>,
     pub undone_by: Option<String>,
 }

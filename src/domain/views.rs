@@ -114,7 +114,8 @@ pub struct ConversationView {
 }
 
 /// A label as it is shown on what carries it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = LabelRef)]
 pub struct LabelView {
     pub id: Uuid,
     pub name: String,
@@ -122,7 +123,9 @@ pub struct LabelView {
     pub color: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// An address a contact is known by.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Identity)]
 pub struct IdentityView {
     pub id: Uuid,
     /// `email`, `phone`, `telegram` or `webchat`.
@@ -130,10 +133,13 @@ pub struct IdentityView {
     pub address: String,
     /// `verified`: the address itself wrote to us; `claimed`: typed into a form.
     pub status: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A person the tenant talks to (personal fields opened with the contact's key).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Contact)]
 pub struct ContactView {
     pub id: Uuid,
     pub name: Option<String>,
@@ -142,13 +148,17 @@ pub struct ContactView {
     /// Flagged by an operator as under the minimum age for marketing: gets none.
     pub under_minimum_age: bool,
     pub identities: Vec<IdentityView>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     /// The contact's labels (in reads and label changes; absent from other events).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<LabelView>>,
-    /// Custom attributes (in reads and changes; absent from other events).
+    /// Custom attributes by key, typed as defined (in reads and changes; absent from other
+    /// events).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

@@ -124,7 +124,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             return Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {inner}")).with_field("body");
         }
         let field = missing_field(&inner.to_string()).map(|name| join_path(&path, &name)).unwrap_or(path);
-        let field = if field == "." { "body".to_owned() } else { field };
+        // The whole body, or a member without a name (`{"": 1}`): name the body.
+        let field = if field == "." || field.is_empty() { "body".to_owned() } else { field };
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {inner}")).with_field(field)
     })
 }
@@ -186,6 +187,8 @@ mod tests {
 
     #[test]
     fn a_body_is_an_object_without_nul_characters() {
+        let p = parse_json::<Body>(br#"{"": 1}"#).expect_err("a member without a name is unknown");
+        assert_eq!((p.status, p.field.as_deref()), (422, Some("body")));
         let p = parse_json::<Body>(br#"["a", null]"#).expect_err("an array is not an object");
         assert_eq!((p.status, p.field.as_deref()), (422, Some("body")));
         let p = parse_json::<Body>(br#"{"text": "a\u0000b"}"#).expect_err("NUL refused");
