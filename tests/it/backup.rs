@@ -51,23 +51,23 @@ async fn all_messages(app: &TestApp, key: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut cursor = String::new();
     loop {
-        let (status, page) = app.get(&format!("/v1/conversations?limit=100&cursor={cursor}"), key).await;
+        let (status, page) = app.get(&format!("/v1/conversations?limit=100{cursor}"), key).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         for conversation in page["data"].as_array().expect("data") {
             let id = conversation["id"].as_str().expect("id");
             let mut inner = String::new();
             loop {
-                let (status, messages) = app.get(&format!("/v1/conversations/{id}/messages?limit=100&cursor={inner}"), key).await;
+                let (status, messages) = app.get(&format!("/v1/conversations/{id}/messages?limit=100{inner}"), key).await;
                 assert_eq!(status, StatusCode::OK, "{messages}");
                 out.extend(messages["data"].as_array().expect("data").iter().cloned());
                 match messages["next_cursor"].as_str() {
-                    Some(next) => inner = next.to_owned(),
+                    Some(next) => inner = format!("&cursor={next}"),
                     None => break,
                 }
             }
         }
         match page["next_cursor"].as_str() {
-            Some(next) => cursor = next.to_owned(),
+            Some(next) => cursor = format!("&cursor={next}"),
             None => break,
         }
     }
