@@ -21,11 +21,16 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(show, replace))
 }
 
-/// A channel's hours, and whether it is open now.
+/// A channel's hours, and whether it is open now. (The stored hours refuse unknown members
+/// when given, so this answer spells its members out rather than extending them.)
 #[derive(Serialize, utoipa::ToSchema)]
 struct HoursNow {
-    #[serde(flatten)]
-    hours: BusinessHours,
+    time_zone: String,
+    #[schema(value_type = crate::inbox::hours::Weekly)]
+    weekly: std::collections::BTreeMap<String, Vec<[String; 2]>>,
+    #[schema(value_type = Vec<String>, format = Date)]
+    holidays: Vec<String>,
+    away_message: String,
     open_now: bool,
 }
 
@@ -43,7 +48,7 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
     let stored = store::hours::get(&state.db, id).await?.ok_or(ApiError::NotFound("business hours"))?;
     let hours: BusinessHours = serde_json::from_str(&stored).map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let open_now = hours.is_open(store::now_micros());
-    Ok(Json(HoursNow { hours, open_now }))
+    Ok(Json(HoursNow { time_zone: hours.time_zone, weekly: hours.weekly, holidays: hours.holidays, away_message: hours.away_message, open_now }))
 }
 
 /// Set a channel's business hours and away message (admins).

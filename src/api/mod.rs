@@ -61,7 +61,6 @@ use crate::hub::AppState;
 pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::InboundTx) -> Router {
     let max_body = state.config.http.max_body_bytes;
     Router::new()
-        .merge(channels::router())
         .merge(conversations::router())
         .merge(mail::router())
         .merge(search::router())

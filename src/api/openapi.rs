@@ -38,6 +38,7 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .merge(super::operators::router())
         .merge(super::attachments::router())
         .merge(super::contacts::router())
+        .merge(super::channels::router())
         .routes(utoipa_axum::routes!(serve))
 }
 

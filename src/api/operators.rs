@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::auth::Auth;
 use super::openapi::Problem;
-use super::pagination::{ListParams, Params};
+use super::pagination::{PageQuery, ListParams, Params};
 use crate::domain::rfc3339;
 use crate::api::error::{ApiError, ApiResult};
 use crate::hub::AppState;
@@ -235,17 +235,6 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
         crate::store::sessions::set_password(&state.db, auth.tenant_id, row.id, &hash).await?;
     }
     Ok((StatusCode::CREATED, Json(view(row))))
-}
-
-#[derive(Serialize, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct PageQuery {
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<Uuid>)]
-    cursor: Option<String>,
-    /// Per page (default 50).
-    #[param(value_type = Option<usize>, minimum = 1, maximum = 200)]
-    limit: Option<String>,
 }
 
 /// A page of operators.

@@ -34,6 +34,18 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<
     }
 }
 
+/// The query of a plain list: a page size and the cursor of the previous page.
+#[derive(Serialize, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>)]
+    pub cursor: Option<String>,
+    /// Per page (default 50).
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 200)]
+    pub limit: Option<String>,
+}
+
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::auth::Auth;
 use super::openapi::Problem;
-use super::pagination::{ListParams, Params};
+use super::pagination::{PageQuery, ListParams, Params};
 use crate::domain::patch::Patch;
 use crate::domain::{Role, events, rfc3339};
 use crate::api::error::{ApiError, ApiResult};
@@ -361,17 +361,6 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     store::webhooks::insert_secret(&mut tx, secret_id, row.id, &sealed, now).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(CreatedEndpoint { endpoint: endpoint_view(&row), secret: key.to_secret_string() })))
-}
-
-#[derive(Serialize, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct PageQuery {
-    /// `next_cursor` of the previous page.
-    #[param(value_type = Option<Uuid>)]
-    cursor: Option<String>,
-    /// Per page (default 50).
-    #[param(value_type = Option<usize>, minimum = 1, maximum = 200)]
-    limit: Option<String>,
 }
 
 /// A page of endpoints.

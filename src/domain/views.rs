@@ -162,12 +162,20 @@ pub struct ContactView {
     pub custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A channel: one mailbox, number, bot, page or web chat of the tenant.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Channel)]
 pub struct ChannelView {
     pub id: Uuid,
+    /// The channel's kind (`webchat`, `email`, `twilio_sms`, `telegram`, `whatsapp`,
+    /// `messenger`, `instagram`).
     pub kind: String,
     pub name: String,
+    /// The kind's settings, without its secrets (those are sealed and never returned).
+    #[schema(value_type = Object)]
     pub settings: serde_json::Value,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }

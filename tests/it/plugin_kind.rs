@@ -56,6 +56,11 @@ impl ChannelKind for PagerKind {
         &[SecretSetting { name: "secret", sent_to: &[] }]
     }
 
+    fn settings_schema(&self) -> Value {
+        json!({"type": "object", "required": ["network", "secret"], "additionalProperties": false,
+            "properties": {"network": {"type": "string"}, "secret": {"type": "string", "writeOnly": true}}})
+    }
+
     fn validate(&self, settings: Value) -> Result<Value, SettingsError> {
         let parsed: PagerSettings = parse_settings(&settings)?;
         if parsed.network.is_empty() {

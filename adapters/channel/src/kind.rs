@@ -255,6 +255,11 @@ pub trait ChannelKind: Send + Sync + 'static {
         &[]
     }
 
+    /// The settings a channel of this kind takes (public and secret together), as a JSON
+    /// Schema: the API description shows it for `POST /v1/channels`. Derive it from the type
+    /// `validate` parses ([`settings_schema_of`]) so the description follows the code.
+    fn settings_schema(&self) -> Value;
+
     /// Checks a channel's settings (public and secret together, as the tenant gave them) and
     /// returns them as they are to be stored — the kind may complete them (a generated secret).
     /// Errors name the offending setting.
@@ -308,6 +313,12 @@ pub trait ChannelKind: Send + Sync + 'static {
     fn routes(&self) -> Option<axum::Router<HookContext>> {
         None
     }
+}
+
+/// The JSON Schema of a kind's settings type, derived with `utoipa::ToSchema` (nested types
+/// marked `#[schema(inline)]`, so the schema stands alone).
+pub fn settings_schema_of<T: utoipa::PartialSchema>() -> Value {
+    serde_json::to_value(T::schema()).unwrap_or_default()
 }
 
 /// Parses settings into a kind's typed configuration; unknown or mistyped keys are errors that

@@ -19,7 +19,7 @@ pub mod testkit;
 
 pub use error::{AdapterError, IntakeError, SettingsError, SinkError};
 pub use host::{ChannelHost, DeliveryReport, HookContext, HostError, HostedChannel};
-pub use kind::{Capabilities, ChannelKind, ChannelSetup, DataDestination, HostSetting, Medium, ProcessingRecord, SecretSetting, Services, categories};
+pub use kind::{Capabilities, ChannelKind, ChannelSetup, DataDestination, HostSetting, Medium, ProcessingRecord, SecretSetting, Services, categories, settings_schema_of};
 pub use net::AddressGuard;
 pub use recent::RecentReceipts;
 pub use message::{

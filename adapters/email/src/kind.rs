@@ -35,6 +35,10 @@ impl ChannelKind for EmailKind {
         &[HostSetting { name: "imap_host", is_url: false }, HostSetting { name: "smtp_host", is_url: false }]
     }
 
+    fn settings_schema(&self) -> Value {
+        omnibridge_channel::settings_schema_of::<EmailConfig>()
+    }
+
     fn validate(&self, settings: Value) -> Result<Value, SettingsError> {
         parse_settings::<EmailConfig>(&settings)?.validate()?;
         Ok(settings)

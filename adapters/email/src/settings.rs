@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TlsMode {
     /// TLS from the first byte (IMAPS 993, SMTPS 465).
@@ -20,20 +20,27 @@ pub enum TlsMode {
 }
 
 /// The settings a tenant gives, secrets included (the hub seals them and never returns them).
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
     pub imap_host: String,
     pub imap_port: u16,
+    #[schema(inline)]
     pub imap_tls: TlsMode,
     pub imap_username: String,
+    /// Sealed; never returned.
+    #[schema(write_only)]
     pub imap_password: String,
     #[serde(default = "default_mailbox")]
+    #[schema(default = "INBOX")]
     pub imap_mailbox: String,
     pub smtp_host: String,
     pub smtp_port: u16,
+    #[schema(inline)]
     pub smtp_tls: TlsMode,
     pub smtp_username: Option<String>,
+    /// Sealed; never returned.
+    #[schema(write_only)]
     pub smtp_password: Option<String>,
     pub from_address: String,
     pub from_name: Option<String>,

@@ -121,6 +121,10 @@ impl ChannelKind for MessengerKind {
         &[HostSetting { name: "graph_base_url", is_url: true }]
     }
 
+    fn settings_schema(&self) -> Value {
+        omnibridge_channel::settings_schema_of::<MessengerConfig>()
+    }
+
     fn validate(&self, settings: Value) -> Result<Value, SettingsError> {
         parse_settings::<MessengerConfig>(&settings)?.validate()?;
         Ok(settings)

@@ -4,14 +4,16 @@ use omnibridge_channel::SettingsError;
 use omnibridge_meta_graph::settings::{check_graph, check_id, check_secret, default_base_url, default_version};
 use serde::Deserialize;
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessengerConfig {
     /// The Facebook Page's id; for Instagram the professional account's id.
     pub page_id: String,
     /// The Page access token (Instagram: the token of the Page linked to the account); sealed.
+    #[schema(write_only)]
     pub page_access_token: String,
     /// The Meta app's secret, which signs every webhook; sealed.
+    #[schema(write_only)]
     pub app_secret: String,
     /// The token Meta repeats when the callback URL is verified.
     pub verify_token: String,

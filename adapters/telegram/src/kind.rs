@@ -53,6 +53,10 @@ impl ChannelKind for TelegramKind {
 
     /// Webhook mode needs a secret Telegram repeats on every request: one is generated (64
     /// random characters) when none is given.
+    fn settings_schema(&self) -> Value {
+        omnibridge_channel::settings_schema_of::<TelegramConfig>()
+    }
+
     fn validate(&self, mut settings: Value) -> Result<Value, SettingsError> {
         let validated = parse_settings::<TelegramConfig>(&settings)?.validate()?;
         if validated.mode == Mode::Webhook

@@ -40,6 +40,10 @@ impl ChannelKind for TwilioSmsKind {
         &[HostSetting { name: "api_base_url", is_url: true }]
     }
 
+    fn settings_schema(&self) -> Value {
+        omnibridge_channel::settings_schema_of::<TwilioSmsConfig>()
+    }
+
     fn validate(&self, settings: Value) -> Result<Value, SettingsError> {
         parse_settings::<TwilioSmsConfig>(&settings)?.validate()?;
         Ok(settings)

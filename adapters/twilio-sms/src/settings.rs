@@ -13,20 +13,25 @@ pub const REGIONS: &[(&str, &str)] =
     &[("us1", DEFAULT_API_BASE_URL), ("ie1", "https://api.dublin.ie1.twilio.com"), ("au1", "https://api.sydney.au1.twilio.com")];
 
 /// The settings a tenant gives, secrets included (the hub seals those and never returns them).
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TwilioSmsConfig {
+    #[schema(pattern = "^AC[0-9a-fA-F]{32}$")]
     pub account_sid: String,
-    /// The primary auth token: signs Twilio's requests and authenticates ours.
+    /// The primary auth token: signs Twilio's requests and authenticates ours. Sealed; never
+    /// returned.
+    #[schema(write_only)]
     pub auth_token: String,
     /// A second token accepted on incoming requests while the primary is being rotated.
     #[serde(default)]
+    #[schema(write_only)]
     pub secondary_auth_token: Option<String>,
     /// The sending number (E.164), or …
     #[serde(default)]
     pub from: Option<String>,
     /// … a Messaging Service that picks the number from its pool.
     #[serde(default)]
+    #[schema(pattern = "^MG[0-9a-fA-F]{32}$")]
     pub messaging_service_sid: Option<String>,
     /// Twilio's region: `us1` (default), `ie1` (Ireland, EU data residency) or `au1`. Regions
     /// are isolated: the account's credentials and API host are per region.

@@ -13,7 +13,7 @@ use crate::{VisitorSockets, WebchatChannel};
 
 /// What a tenant configures for a web chat channel: who may embed it, and how the widget looks
 /// and greets (served to the widget at `GET /widget/v1/channels/{id}/config`).
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebchatSettings {
     /// Origins allowed to embed the widget (empty: any).
@@ -21,12 +21,15 @@ pub struct WebchatSettings {
     pub allowed_origins: Vec<String>,
     /// Shown to visitors when the chat opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 500)]
     pub greeting: Option<String>,
     /// The business name in the widget's header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 80)]
     pub display_name: Option<String>,
     /// `#rrggbb`: the bubble, the header and the visitor's messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
     pub accent_color: Option<String>,
     /// The logo, as a `data:image/…;base64,` URL (served by the hub with the widget's
     /// settings, so the widget makes no request to anyone else).
@@ -34,9 +37,11 @@ pub struct WebchatSettings {
     pub logo_url: Option<String>,
     /// What the widget asks before the first message.
     #[serde(default)]
+    #[schema(inline)]
     pub prechat: Prechat,
     /// `right` (default) or `left` bottom corner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
     pub position: Option<Position>,
     /// The widget's language; by default the visitor's browser's (of the languages shipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,27 +49,30 @@ pub struct WebchatSettings {
     /// A consent checkbox in the pre-chat form: its text, the notice it refers to, what it
     /// grants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
     pub consent: Option<ConsentBox>,
     /// The expected reply time shown in the header: `minutes`, `hours` or `day`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
     pub reply_time: Option<ReplyTime>,
 }
 
 /// The languages the widget ships message catalogues for.
 pub const LANGUAGES: &[&str] = &["en", "de", "fr", "es", "pt", "ru", "ja"];
 
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Prechat {
     /// `none`, `name` or `name_email`.
     #[serde(default)]
+    #[schema(inline)]
     pub fields: PrechatFields,
     /// The fields must be filled in before the first message.
     #[serde(default)]
     pub required: bool,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PrechatFields {
     #[default]
@@ -73,14 +81,14 @@ pub enum PrechatFields {
     NameEmail,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Position {
     Right,
     Left,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplyTime {
     Minutes,
@@ -88,12 +96,14 @@ pub enum ReplyTime {
     Day,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentBox {
     /// The checkbox's label.
+    #[schema(min_length = 1, max_length = 1000)]
     pub text: String,
     /// The privacy notice's version, recorded as evidence.
+    #[schema(min_length = 1, max_length = 100)]
     pub notice_version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice_url: Option<String>,
@@ -186,6 +196,10 @@ impl ChannelKind for WebchatKind {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities { live_sessions: true, ..Capabilities::default() }
+    }
+
+    fn settings_schema(&self) -> Value {
+        omnibridge_channel::settings_schema_of::<WebchatSettings>()
     }
 
     fn validate(&self, settings: Value) -> Result<Value, SettingsError> {

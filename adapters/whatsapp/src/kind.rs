@@ -70,6 +70,10 @@ impl ChannelKind for WhatsAppKind {
         &[HostSetting { name: "graph_base_url", is_url: true }]
     }
 
+    fn settings_schema(&self) -> Value {
+        omnibridge_channel::settings_schema_of::<WhatsAppConfig>()
+    }
+
     fn validate(&self, settings: Value) -> Result<Value, SettingsError> {
         parse_settings::<WhatsAppConfig>(&settings)?.validate()?;
         Ok(settings)

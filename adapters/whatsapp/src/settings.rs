@@ -4,7 +4,7 @@ use omnibridge_channel::SettingsError;
 use omnibridge_meta_graph::settings::{check_graph, check_id, check_secret, default_base_url, default_version};
 use serde::Deserialize;
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhatsAppConfig {
     /// The business phone number's id (not the number itself).
@@ -12,8 +12,10 @@ pub struct WhatsAppConfig {
     /// The WhatsApp Business Account the number belongs to (its templates live there).
     pub waba_id: String,
     /// A system-user or business token with `whatsapp_business_messaging`; sealed.
+    #[schema(write_only)]
     pub access_token: String,
     /// The Meta app's secret, which signs every webhook; sealed.
+    #[schema(write_only)]
     pub app_secret: String,
     /// The token Meta repeats when the callback URL is verified.
     pub verify_token: String,
