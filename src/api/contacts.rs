@@ -185,7 +185,8 @@ async fn suggestions(State(state): State<AppState>, auth: Auth, Params(q): Param
             links(("get" = (operation_id = "getContact", parameters(("id" = "$response.body#/id")))),
                   ("update" = (operation_id = "updateContact", parameters(("id" = "$response.body#/id")))),
                   ("consents" = (operation_id = "listConsents", parameters(("id" = "$response.body#/id")))),
-                  ("merges" = (operation_id = "listContactMerges", parameters(("id" = "$response.body#/id")))))),
+                  ("merges" = (operation_id = "listContactMerges", parameters(("id" = "$response.body#/id")))),
+                  ("link" = (operation_id = "createContactLink", parameters(("id" = "$response.body#/id")))))),
         (status = 401, response = Problem), (status = 403, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem),
     ))]
 async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<ContactFields>) -> ApiResult<impl IntoResponse> {

@@ -6,35 +6,58 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use omnibridge_channel::problem::JsonBody;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::Auth;
+use super::openapi::Problem;
 use crate::domain::rfc3339;
 use crate::api::error::{ApiError, ApiResult};
 use crate::privacy::random_token;
 use crate::hub::AppState;
 use crate::store;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/contacts/{id}/links", post(create))
+/// The routes, with their OpenAPI description generated from the handler below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create))
 }
 
 const DEFAULT_TTL_SECS: u64 = 24 * 3600;
 const MAX_TTL_SECS: u64 = 7 * 24 * 3600;
 
-#[derive(Deserialize)]
+/// A link for a contact to continue on a channel.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewLink {
+    /// A channel of the tenant whose kind has links that start a conversation (Telegram).
     channel_id: Uuid,
+    /// How long the link works: 60 s to 7 days (default 1 day).
+    #[schema(minimum = 60, maximum = 604800)]
     expires_in_secs: Option<u64>,
 }
 
+/// A link that starts a conversation as this contact.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ContactLink)]
+struct LinkView {
+    /// `https://t.me/<bot>?start=<token>`: single use.
+    url: String,
+    contact_id: Uuid,
+    channel_id: Uuid,
+    #[schema(format = DateTime)]
+    expires_at: String,
+}
+
+/// A deep link that lets a known contact continue on another channel: opening it joins their
+/// chat there to this contact instead of making a new one. Single use; it expires.
+#[utoipa::path(post, path = "/v1/contacts/{id}/links", tag = "contacts", operation_id = "createContactLink", params(("id" = Uuid, Path)), request_body = NewLink,
+    responses((status = 201, description = "The link", body = LinkView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 422, response = Problem), (status = 503, response = Problem)))]
 async fn create(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<NewLink>) -> ApiResult<impl IntoResponse> {
     let contact_id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("contact"))?;
     store::contacts::contact(&state.db, auth.tenant_id, contact_id).await?.ok_or(ApiError::NotFound("contact"))?;
@@ -60,11 +83,6 @@ async fn create(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     store::links::insert_link_token(&state.db, &Sha256::digest(token.as_bytes()), auth.tenant_id, channel.id, contact_id, expires_at).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "url": url,
-            "contact_id": contact_id,
-            "channel_id": channel.id,
-            "expires_at": rfc3339(expires_at),
-        })),
+        Json(LinkView { url, contact_id, channel_id: channel.id, expires_at: rfc3339(expires_at) }),
     ))
 }

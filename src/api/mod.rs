@@ -64,7 +64,6 @@ pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::Inbo
         .merge(conversations::router())
         .merge(mail::router())
         .merge(search::router())
-        .merge(links::router())
         .merge(password_reset::pages())
         .merge(realtime::router())
         .merge(csat::router())

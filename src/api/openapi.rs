@@ -39,6 +39,7 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .merge(super::attachments::router())
         .merge(super::contacts::router())
         .merge(super::channels::router())
+        .merge(super::links::router())
         .routes(utoipa_axum::routes!(serve))
 }
 
