@@ -261,6 +261,7 @@ async fn find(state: &AppState, auth: &Auth, id: &str) -> ApiResult<crate::store
 
 /// How a channel that pulls messages in (a mailbox) is doing.
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ChannelHealth)]
 struct Health {
     /// `starting` before the first report, `ok` once the importer works, `error` with the last
     /// error.

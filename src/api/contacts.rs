@@ -340,7 +340,7 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
         .map(|u| Undeliverable {
             channel_id: u.channel_id,
             identity_id: u.identity_id,
-            hard_bounces: u.hard_bounces.into(),
+            hard_bounces: u.hard_bounces,
             code: u.last_code.clone(),
             reason: u.last_reason.clone(),
             marked_at: u.marked_at.map(crate::domain::rfc3339),

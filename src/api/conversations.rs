@@ -3,20 +3,23 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use omnibridge_channel::problem::JsonBody;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::Auth;
 use super::messages;
+use super::openapi::Problem;
 use crate::outgoing::{self, Author, Draft};
 use crate::egress::preflight::Outgoing;
-use super::pagination::{ListParams, list_body};
+use crate::inbox::overview::Summary;
+use super::pagination::{ListParams, Params};
 use crate::domain::patch::Patch;
 use crate::events::outbox::UnitOfWork;
 use crate::domain::events::{self, Event};
@@ -29,26 +32,43 @@ use crate::hub::AppState;
 use crate::contacts::attributes;
 use crate::store::{self, ConversationFilter, ConversationRow, Page};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/conversations", get(list).post(start))
-        .route("/v1/conversations/{id}", get(show).patch(update))
-        .route("/v1/conversations/{id}/typing", axum::routing::post(typing))
-        .route("/v1/conversations/{id}/read", axum::routing::post(read))
-        .route("/v1/conversations/{id}/transcript", axum::routing::post(transcript))
-        .route("/v1/conversations/{id}/merge", axum::routing::post(merge))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, start))
+        .routes(routes!(show, update))
+        .routes(routes!(typing))
+        .routes(routes!(read))
+        .routes(routes!(transcript))
+        .routes(routes!(merge))
         .merge(messages::router())
 }
 
-#[derive(Deserialize)]
+/// The conversation to merge into this one.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MergeWith {
+    /// Another conversation of the same contact.
     other_id: Uuid,
 }
 
-/// Merges another conversation of the same contact into this one: its messages join this
-/// thread (in time order: the thread is ordered by message id, which is time-ordered) and it
-/// is closed as merged. Both get `conversation.updated`.
+/// A merge of two conversations.
+#[derive(Serialize, utoipa::ToSchema)]
+struct MergedConversation {
+    /// The conversation merged into, as it is now.
+    conversation: ConversationView,
+    /// How many messages joined it.
+    messages_moved: u64,
+    /// The conversation merged (now resolved).
+    merged: Uuid,
+}
+
+/// Merge another conversation of the same contact into this one: its messages join this
+/// thread (in time order) and it is closed as merged. Both get `conversation.updated`.
+#[utoipa::path(post, path = "/v1/conversations/{id}/merge", tag = "conversations", operation_id = "mergeConversation", params(("id" = Uuid, Path)),
+    request_body = MergeWith,
+    responses((status = 200, description = "Merged", body = MergedConversation), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 410, response = Problem), (status = 422, response = Problem)))]
 async fn merge(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<MergeWith>) -> ApiResult<impl IntoResponse> {
     let into = find(&state, &auth, &id).await?;
     let other = store::conversations::get(&state.db, auth.tenant_id, body.other_id)
@@ -73,18 +93,37 @@ async fn merge(State(state): State<AppState>, auth: Auth, Path(id): Path<String>
     work.commit().await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.merge", "conversation", Some(into.id), Some(&other.id.to_string())).await;
     let merged = store::conversations::get(&state.db, auth.tenant_id, into.id).await?.ok_or(ApiError::NotFound("conversation"))?;
-    Ok(Json(serde_json::json!({"conversation": present::conversation(&merged), "messages_moved": moved, "merged": other.id})))
+    Ok(Json(MergedConversation { conversation: present::conversation(&merged), messages_moved: moved, merged: other.id }))
 }
 
-#[derive(Deserialize)]
+/// Where a transcript goes.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TranscriptFor {
     /// Where to send it when the contact has no email address yet.
     email: Option<String>,
 }
 
-/// Sends the contact the transcript of the whole conversation (every channel it traveled;
+/// Work accepted, to be done in the background.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Queued {
+    /// `queued`.
+    status: &'static str,
+}
+
+impl Queued {
+    pub fn new() -> Self {
+        Self { status: "queued" }
+    }
+}
+
+/// Send the contact the transcript of the whole conversation (every channel it traveled;
 /// private notes excluded) by email.
+#[utoipa::path(post, path = "/v1/conversations/{id}/transcript", tag = "conversations", operation_id = "sendTranscript", params(("id" = Uuid, Path)),
+    request_body = TranscriptFor,
+    responses((status = 202, description = "Queued", body = Queued), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 410, response = Problem), (status = 422, response = Problem),
+        (status = 503, response = Problem)))]
 async fn transcript(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<TranscriptFor>) -> ApiResult<impl IntoResponse> {
     let conversation = find(&state, &auth, &id).await?;
     if body.email.as_deref().is_some_and(|e| !e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))) {
@@ -124,16 +163,21 @@ async fn transcript(State(state): State<AppState>, auth: Auth, Path(id): Path<St
             e @ crate::inbox::transcripts::TranscriptError::RateLimited(_) => ApiError::Conflict(e.to_string()),
         })?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.transcript", "conversation", Some(conversation.id), None).await;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"status": "queued"}))))
+    Ok((StatusCode::ACCEPTED, Json(Queued::new())))
 }
 
-#[derive(Deserialize)]
+/// Whether the operator is typing.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Typing {
     typing: bool,
 }
 
 /// An operator is typing: web chat visitors see an indicator (other channels have none).
+#[utoipa::path(post, path = "/v1/conversations/{id}/typing", tag = "conversations", operation_id = "typing", params(("id" = Uuid, Path)),
+    request_body = Typing,
+    responses((status = 204, description = "Passed on where the channel shows it"), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 410, response = Problem), (status = 422, response = Problem)))]
 async fn typing(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<Typing>) -> ApiResult<impl IntoResponse> {
     let conversation = find(&state, &auth, &id).await?;
     let Some(channel) = state.channels.get(conversation.channel_id).await? else { return Ok(StatusCode::NO_CONTENT) };
@@ -156,9 +200,75 @@ pub async fn find(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Conversa
     store::conversations::get(&state.db, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("conversation"))
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Query(mut q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
+/// The filters of the inbox. Besides these, `attr.KEY=VALUE` filters on a conversation
+/// attribute (described as its own parameter).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the parameters; the handler reads them as a map, for `attr.KEY`
+struct ConversationQuery {
+    /// `open`, `pending`, `resolved` or `snoozed`.
+    #[param(value_type = Option<String>, pattern = "^(open|pending|resolved|snoozed)$")]
+    status: Option<String>,
+    /// On this channel (the one it currently travels on).
+    #[param(value_type = Option<Uuid>)]
+    channel_id: Option<String>,
+    /// An operator's id, `me` or `none` (unassigned).
+    assignee: Option<String>,
+    /// With this label (its id or its name).
+    label: Option<String>,
+    /// On one of this team's channels.
+    #[param(value_type = Option<Uuid>)]
+    team: Option<String>,
+    /// The contact's conversations.
+    #[param(value_type = Option<Uuid>)]
+    contact_id: Option<String>,
+    /// Last message at or after: an RFC 3339 time or a date.
+    #[param(schema_with = super::pagination::time_or_date)]
+    since: Option<String>,
+    /// Last message before: an RFC 3339 time or a date.
+    #[param(schema_with = super::pagination::time_or_date)]
+    until: Option<String>,
+    /// A saved view's id: its filters apply where the request gives none.
+    #[param(value_type = Option<Uuid>)]
+    view: Option<String>,
+    /// `summary`: add what an inbox row shows — the contact's name and address, the last
+    /// message's preview, waiting since, the calling operator's unread count.
+    #[param(value_type = Option<String>, pattern = "^summary$")]
+    include: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>)]
+    cursor: Option<String>,
+    /// Per page (default 50).
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+}
+
+/// A conversation in a list.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ConversationItem {
+    #[serde(flatten)]
+    conversation: ConversationView,
+    /// With `include=summary` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<Summary>,
+}
+
+/// A page of conversations.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ConversationPage {
+    data: Vec<ConversationItem>,
+    next_cursor: Option<Uuid>,
+}
+
+/// Conversations, newest first. Restricted contacts' (Art. 18) are left out except for admins.
+#[utoipa::path(get, path = "/v1/conversations", tag = "conversations", operation_id = "listConversations",
+    params(ConversationQuery,
+        ("attr.KEY" = Option<String>, Query, description = "Only conversations whose (not personal) attribute KEY has this value, e.g. `attr.plan=gold`")),
+    responses((status = 200, description = "A page of conversations", body = ConversationPage), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 422, response = Problem)))]
+async fn list(State(state): State<AppState>, auth: Auth, Params(mut q): Params<HashMap<String, String>>) -> ApiResult<Json<ConversationPage>> {
     // A saved view's filters, where the request does not say otherwise.
-    if let Some(view) = q.get("view").filter(|v| !v.is_empty()).cloned() {
+    if let Some(view) = q.get("view").cloned() {
         for (name, value) in saved_view_filters(&state, &auth, &view).await? {
             q.entry(name).or_insert(value);
         }
@@ -202,25 +312,22 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(mut q): Query<Has
         }
     }
     let mut custom = attributes::read(&state.db, &definitions, "conversation", &visible.iter().map(|c| c.id).collect::<Vec<_>>(), &keys).await?;
-    let data: Vec<ConversationView> = visible
-        .iter()
-        .map(|c| ConversationView { labels: Some(labels.remove(&c.id).unwrap_or_default()), custom_attributes: custom.remove(&c.id), ..present::conversation(c) })
-        .collect();
     // `include=summary`: what an inbox row shows (who, the last message, waiting, unread).
-    if params.raw("include").is_some_and(|v| v.split(',').any(|w| w.trim() == "summary")) {
-        let summaries = crate::inbox::overview::summaries(&state.db, &state.keyring, auth.tenant_id, auth.operator_id, &visible).await?;
-        let data: Vec<serde_json::Value> = data
-            .into_iter()
-            .map(|view| {
-                let summary = summaries.get(&view.id).cloned();
-                let mut value = serde_json::to_value(view).unwrap_or_default();
-                value["summary"] = serde_json::to_value(summary).unwrap_or_default();
-                value
-            })
-            .collect();
-        return Ok(Json(list_body(data, page.next_cursor)));
-    }
-    Ok(Json(list_body(data, page.next_cursor)))
+    let mut summaries = match params.0.get("include").map(String::as_str) {
+        None => None,
+        Some(v) if v.split(',').all(|w| w.trim() == "summary") => {
+            Some(crate::inbox::overview::summaries(&state.db, &state.keyring, auth.tenant_id, auth.operator_id, &visible).await?)
+        }
+        Some(_) => return Err(ApiError::invalid("include", "must be summary")),
+    };
+    let data = visible
+        .iter()
+        .map(|c| ConversationItem {
+            conversation: ConversationView { labels: Some(labels.remove(&c.id).unwrap_or_default()), custom_attributes: custom.remove(&c.id), ..present::conversation(c) },
+            summary: summaries.as_mut().map(|s| s.remove(&c.id).unwrap_or_default()),
+        })
+        .collect();
+    Ok(Json(ConversationPage { data, next_cursor: page.next_cursor }))
 }
 
 /// One `attr.KEY=VALUE` filter on a conversation attribute: (definition, canonical value).
@@ -267,8 +374,11 @@ async fn saved_view_filters(state: &AppState, auth: &Auth, id: &str) -> ApiResul
         .unwrap_or_default())
 }
 
-/// `POST /v1/conversations/{id}/read`: the calling operator has read the conversation up to
-/// now (its unread count for them is zero).
+/// The calling operator has read the conversation up to now (its unread count for them is
+/// zero).
+#[utoipa::path(post, path = "/v1/conversations/{id}/read", tag = "conversations", operation_id = "markConversationRead", params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Read"), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem)))]
 async fn read(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let conversation = find(&state, &auth, &id).await?;
     let operator = auth.operator_id.ok_or_else(|| ApiError::Conflict("this key belongs to no operator: only operators read".into()))?;
@@ -276,7 +386,40 @@ async fn read(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+/// Whether free text may be sent now on a channel with a reply window, and until when.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ReplyWindow)]
+struct WindowView {
+    /// `open` or `closed`.
+    state: &'static str,
+    #[schema(format = DateTime)]
+    closes_at: Option<String>,
+    /// Closed, but an operator may still write under the human-agent tag (Messenger,
+    /// Instagram).
+    human_agent: bool,
+    #[schema(format = DateTime)]
+    human_agent_until: Option<String>,
+    /// Whether the channel sends templates (the way to write once the window is closed).
+    templates: bool,
+}
+
+/// A conversation as read by id.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ConversationRead {
+    #[serde(flatten)]
+    conversation: ConversationView,
+    /// On channels with a reply window (WhatsApp, Messenger, Instagram).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<WindowView>,
+}
+
+/// A conversation, with its labels, attributes and (where the channel has one) reply window.
+#[utoipa::path(get, path = "/v1/conversations/{id}", tag = "conversations", operation_id = "getConversation", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The conversation", body = ConversationRead,
+            links(("messages" = (operation_id = "listMessages", parameters(("id" = "$response.body#/id")))),
+                  ("update" = (operation_id = "updateConversation", parameters(("id" = "$response.body#/id")))))),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem), (status = 410, response = Problem)))]
+async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<ConversationRead>> {
     let conversation = find(&state, &auth, &id).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.read", "conversation", Some(conversation.id), None).await;
     let labels = crate::inbox::labels::labels_by_owner(&state.db, store::labels::Labelled::Conversations, &[conversation.id]).await?.remove(&conversation.id).unwrap_or_default();
@@ -284,7 +427,7 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
     let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
     let keys = HashMap::from([(conversation.id, key)]);
     let custom = attributes::read(&state.db, &definitions, "conversation", &[conversation.id], &keys).await?.remove(&conversation.id);
-    let mut view = serde_json::to_value(ConversationView { labels: Some(labels), custom_attributes: custom, ..present::conversation(&conversation) }).unwrap_or_default();
+    let mut view = ConversationRead { conversation: ConversationView { labels: Some(labels), custom_attributes: custom, ..present::conversation(&conversation) }, window: None };
     // On channels with a reply window (WhatsApp, Messenger, Instagram): whether free text may
     // be sent now, and until when.
     if let Some(channel) = state.channels.get(conversation.channel_id).await?
@@ -293,27 +436,40 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>)
     {
         let now = store::now_micros();
         let allowance = window.allowance(now, true);
-        view["window"] = serde_json::json!({
-            "state": if window.is_open(now) { "open" } else { "closed" },
-            "closes_at": window.closes_at.map(crate::domain::rfc3339),
-            "human_agent": allowance == crate::egress::window::Allowance::HumanAgent,
-            "human_agent_until": window.human_agent_until.map(crate::domain::rfc3339),
-            "templates": kind.capabilities().templates,
+        view.window = Some(WindowView {
+            state: if window.is_open(now) { "open" } else { "closed" },
+            closes_at: window.closes_at.map(crate::domain::rfc3339),
+            human_agent: allowance == crate::egress::window::Allowance::HumanAgent,
+            human_agent_until: window.human_agent_until.map(crate::domain::rfc3339),
+            templates: kind.capabilities().templates,
         });
     }
     Ok(Json(view))
 }
 
-#[derive(Deserialize)]
+/// A change of status, assignee or attributes; what is left out stays as it is.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ConversationUpdate)]
 struct UpdateConversation {
+    /// `open`, `pending`, `resolved` or `snoozed`.
+    #[schema(pattern = "^(open|pending|resolved|snoozed)$")]
     status: Option<String>,
+    /// The operator to assign; `null` unassigns.
     #[serde(default)]
+    #[schema(value_type = Option<Uuid>)]
     assignee_id: Patch<Uuid>,
     /// Custom attributes to set (`null` removes one); the others are kept.
+    #[schema(value_type = Option<Object>)]
     custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// Change a conversation's status, assignee or custom attributes. Resolving one offers the
+/// contact a satisfaction survey where the tenant asks for them.
+#[utoipa::path(patch, path = "/v1/conversations/{id}", tag = "conversations", operation_id = "updateConversation", params(("id" = Uuid, Path)),
+    request_body = UpdateConversation,
+    responses((status = 200, description = "The conversation", body = ConversationView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 410, response = Problem), (status = 422, response = Problem)))]
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
@@ -359,22 +515,37 @@ async fn update(
     Ok(Json(view))
 }
 
-#[derive(Deserialize)]
+/// An outbound conversation: its contact, the channel and the first message.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ConversationStart)]
 struct StartConversation {
     contact_id: Uuid,
+    /// A channel on which the contact has an address.
     channel_id: Uuid,
+    #[schema(min_length = 1, max_length = 20000)]
     text: String,
+    /// A configured purpose (default `service`): consent is asked for it.
     purpose: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A conversation just started, with its first (queued) message.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = StartedConversation)]
 struct Started {
     #[serde(flatten)]
     conversation: ConversationView,
     message: MessageView,
 }
 
+/// Start an outbound conversation with a contact, on a channel they can be reached on.
+#[utoipa::path(post, path = "/v1/conversations", tag = "conversations", operation_id = "startConversation", request_body = StartConversation,
+    responses((status = 201, description = "Started, with its first (queued) message", body = Started,
+            links(("get" = (operation_id = "getConversation", parameters(("id" = "$response.body#/id")))),
+                  ("messages" = (operation_id = "listMessages", parameters(("id" = "$response.body#/id")))),
+                  ("update" = (operation_id = "updateConversation", parameters(("id" = "$response.body#/id")))))),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 409, response = Problem), (status = 410, response = Problem),
+        (status = 422, response = Problem), (status = 503, response = Problem)))]
 async fn start(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<StartConversation>) -> ApiResult<impl IntoResponse> {
     let text = messages::valid_text(&body.text)?;
     let purpose = messages::valid_purpose(&state, body.purpose.as_deref())?;

@@ -50,7 +50,7 @@ fn type_list() -> utoipa::openapi::schema::Object {
 }
 
 /// An event type, as webhooks carry it.
-struct EventType;
+pub(super) struct EventType;
 
 impl utoipa::PartialSchema for EventType {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {

@@ -5,14 +5,17 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use omnibridge_channel::problem::JsonBody;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::Auth;
 use super::conversations::find;
+use super::openapi::Problem;
+use crate::domain::views::{MessageView, ParticipantView};
 use crate::api::error::{ApiError, ApiResult};
 use crate::events::outbox::UnitOfWork;
 use crate::hub::AppState;
@@ -20,12 +23,13 @@ use crate::inbox::forward::{Forward, ForwardError, Forwarded, Forwarder};
 use crate::inbox::participants::{self, Added};
 use crate::store;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/conversations/{id}/participants", get(list).post(add))
-        .route("/v1/conversations/{id}/participants/{participant_id}", delete(remove))
-        .route("/v1/conversations/{id}/forward", post(forward_conversation))
-        .route("/v1/messages/{id}/forward", post(forward_message))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, add))
+        .routes(routes!(remove))
+        .routes(routes!(forward_conversation))
+        .routes(routes!(forward_message))
 }
 
 impl From<ForwardError> for ApiError {
@@ -56,22 +60,39 @@ async fn mail_conversation(state: &AppState, auth: &Auth, id: &str) -> ApiResult
     Ok(conversation)
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+/// A conversation's participants.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ParticipantList {
+    data: Vec<ParticipantView>,
+}
+
+/// The people copied into a mail conversation's replies besides the contact.
+#[utoipa::path(get, path = "/v1/conversations/{id}/participants", tag = "conversations", operation_id = "listParticipants", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Participants", body = ParticipantList), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 410, response = Problem)))]
+async fn list(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<ParticipantList>> {
     let conversation = find(&state, &auth, &id).await?;
     let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
     let data = participants::list(&state.db, &key, conversation.id).await?;
-    Ok(Json(serde_json::json!({"data": data})))
+    Ok(Json(ParticipantList { data }))
 }
 
-#[derive(Deserialize)]
+/// An address to copy in.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ParticipantCreate)]
 struct NewParticipant {
     /// The mail address to copy into every reply from now on.
     address: String,
 }
 
-/// `POST /v1/conversations/{id}/participants`: copies an address into the conversation's
-/// replies from now on. Adding one that is there already answers it (200).
+/// Copy an address into a mail conversation's replies from now on. Adding one that is there
+/// already answers it (200).
+#[utoipa::path(post, path = "/v1/conversations/{id}/participants", tag = "conversations", operation_id = "addParticipant", params(("id" = Uuid, Path)),
+    request_body = NewParticipant,
+    responses((status = 201, description = "Added", body = ParticipantView), (status = 200, description = "There already", body = ParticipantView),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem),
+        (status = 410, response = Problem), (status = 422, response = Problem)))]
 async fn add(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<NewParticipant>) -> ApiResult<impl IntoResponse> {
     let address = one_address("address", &body.address)?;
     let conversation = mail_conversation(&state, &auth, &id).await?;
@@ -86,7 +107,10 @@ async fn add(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, 
     }
 }
 
-/// `DELETE /v1/conversations/{id}/participants/{participant_id}`: no more copies to them.
+/// Stop copying a participant into the conversation's replies.
+#[utoipa::path(delete, path = "/v1/conversations/{id}/participants/{participant_id}", tag = "conversations", operation_id = "removeParticipant",
+    params(("id" = Uuid, Path), ("participant_id" = Uuid, Path)),
+    responses((status = 204, description = "Removed"), (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem)))]
 async fn remove(State(state): State<AppState>, auth: Auth, Path((id, participant_id)): Path<(String, String)>) -> ApiResult<StatusCode> {
     let conversation = find(&state, &auth, &id).await?;
     let participant_id = Uuid::parse_str(&participant_id).map_err(|_| ApiError::NotFound("participant"))?;
@@ -96,12 +120,15 @@ async fn remove(State(state): State<AppState>, auth: Auth, Path((id, participant
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// Where a forward goes, and a note above it.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Forward)]
 struct ForwardRequest {
     /// The mail address it goes to.
     to: String,
     /// A note above the forwarded messages.
+    #[schema(max_length = 20000)]
     text: Option<String>,
     /// The mail channel it leaves by; the conversation's own when that is a mail channel.
     channel_id: Option<Uuid>,
@@ -118,8 +145,13 @@ fn valid_note(text: Option<&str>) -> ApiResult<Option<&str>> {
     }
 }
 
-/// `POST /v1/conversations/{id}/forward`: the whole conversation (without private notes) to
-/// an address, by mail.
+/// Forward the whole conversation (without private notes) to an address, by mail. The forward
+/// is a message of the conversation, queued like a reply.
+#[utoipa::path(post, path = "/v1/conversations/{id}/forward", tag = "conversations", operation_id = "forwardConversation", params(("id" = Uuid, Path)),
+    request_body = ForwardRequest,
+    responses((status = 201, description = "The forward, queued", body = MessageView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 410, response = Problem), (status = 422, response = Problem),
+        (status = 503, response = Problem)))]
 async fn forward_conversation(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<ForwardRequest>) -> ApiResult<impl IntoResponse> {
     let to = one_address("to", &body.to)?;
     let note = valid_note(body.text.as_deref())?;
@@ -137,7 +169,12 @@ async fn forward_conversation(State(state): State<AppState>, auth: Auth, Path(id
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// `POST /v1/messages/{id}/forward`: one message, with its files, to an address, by mail.
+/// Forward one message, with its files, to an address, by mail.
+#[utoipa::path(post, path = "/v1/messages/{id}/forward", tag = "messages", operation_id = "forwardMessage", params(("id" = Uuid, Path)),
+    request_body = ForwardRequest,
+    responses((status = 201, description = "The forward, queued", body = MessageView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 410, response = Problem), (status = 422, response = Problem),
+        (status = 503, response = Problem)))]
 async fn forward_message(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<ForwardRequest>) -> ApiResult<impl IntoResponse> {
     let to = one_address("to", &body.to)?;
     let note = valid_note(body.text.as_deref())?;

@@ -4,22 +4,23 @@
 //! A reply is stored `queued` and the send worker takes it through the egress door; the answer
 //! to the POST is the queued message.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use omnibridge_channel::problem::JsonBody;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::auth::Auth;
 use super::conversations::find;
-use super::pagination::{ListParams, list_body};
+use super::openapi::Problem;
+use super::pagination::{ListParams, PageQuery, Params};
 use crate::inbox::participants::{self, Copies};
 use crate::inbox::signatures;
 use crate::outgoing::{self, Author, Draft};
@@ -32,19 +33,21 @@ use crate::events::outbox;
 use crate::events::present;
 use crate::hub::AppState;
 use crate::domain::delivery::Status;
+use crate::domain::views::MessageView;
 use crate::store::{self, Page};
 
 /// Purposes an outbound message may be sent for.
 const MAX_TEXT_CHARS: usize = 20_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/conversations/{id}/messages", get(list).post(reply))
-        .route("/v1/messages", get(by_status))
-        .route("/v1/messages/{id}", get(one).patch(change))
-        .route("/v1/messages/{id}/retry", post(retry))
-        .route("/v1/messages/{id}/cancel", post(cancel))
-        .route("/v1/messages/{id}/deliveries", get(deliveries))
+/// The routes, with their OpenAPI description generated from the handlers below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, reply))
+        .routes(routes!(by_status))
+        .routes(routes!(one, change))
+        .routes(routes!(retry))
+        .routes(routes!(cancel))
+        .routes(routes!(deliveries))
 }
 
 pub fn valid_text(text: &str) -> ApiResult<&str> {
@@ -80,14 +83,20 @@ pub async fn reachable_channel(state: &AppState, auth: &Auth, contact_id: Uuid, 
     Ok(channel)
 }
 
-async fn list(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<impl IntoResponse> {
+/// A page of messages.
+#[derive(Serialize, utoipa::ToSchema)]
+struct MessagePage {
+    data: Vec<MessageView>,
+    next_cursor: Option<Uuid>,
+}
+
+/// A conversation's messages, oldest first.
+#[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "messages", operation_id = "listMessages", params(("id" = Uuid, Path), PageQuery),
+    responses((status = 200, description = "A page of messages", body = MessagePage), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 410, response = Problem), (status = 422, response = Problem)))]
+async fn list(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Params(q): Params<PageQuery>) -> ApiResult<Json<MessagePage>> {
     let conversation = find(&state, &auth, &id).await?;
-    let params = ListParams(q);
+    let params = ListParams::of(&q);
     let (limit, cursor) = (params.limit()?, params.cursor()?);
     let rows = store::messages::for_conversation(&state.db, auth.tenant_id, conversation.id, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
@@ -95,55 +104,92 @@ async fn list(
     let mut data = page.items.iter().map(|row| present::message(row, &key)).collect::<Result<Vec<_>, _>>()?;
     present::with_details(&state.db, &mut data, &key).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "messages.read", "conversation", Some(conversation.id), None).await;
-    Ok(Json(list_body(data, page.next_cursor)))
+    Ok(Json(MessagePage { data, next_cursor: page.next_cursor }))
+}
+
+/// One report of a message's provider.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryReport)]
+struct DeliveryReportView {
+    /// What the provider said: `queued`, `sent`, `delivered`, `read` or `failed`.
+    status: String,
+    error: Option<String>,
+    /// Whether it moved the message's status (a late `sent` after `read` is kept, not applied).
+    applied: bool,
+    external_id: Option<String>,
+    #[schema(format = DateTime)]
+    received_at: String,
+}
+
+/// A message's delivery history.
+#[derive(Serialize, utoipa::ToSchema)]
+struct DeliveryHistory {
+    message_id: Uuid,
+    /// The message's status now.
+    status: String,
+    error: Option<String>,
+    data: Vec<DeliveryReportView>,
 }
 
 /// A sent message's delivery history: every report its provider made, in the order received,
 /// and whether it moved the status (a late "sent" after "read" is kept, not applied).
-async fn deliveries(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+#[utoipa::path(get, path = "/v1/messages/{id}/deliveries", tag = "messages", operation_id = "listMessageDeliveries", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The history", body = DeliveryHistory), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem)))]
+async fn deliveries(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<DeliveryHistory>> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("message"))?;
     let message = store::messages::get(&state.db, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("message"))?;
     // The conversation's access rules decide who may see its messages.
     find(&state, &auth, &message.conversation_id.to_string()).await?;
     let reports = store::deliveries::for_message(&state.db, message.id).await?;
-    let data: Vec<serde_json::Value> = reports
+    let data = reports
         .iter()
-        .map(|r| {
-            serde_json::json!({
-                "status": r.status,
-                "error": r.error,
-                "applied": r.applied,
-                "external_id": r.external_id,
-                "received_at": crate::domain::rfc3339(r.received_at),
-            })
+        .map(|r| DeliveryReportView {
+            status: r.status.clone(),
+            error: r.error.clone(),
+            applied: r.applied,
+            external_id: r.external_id.clone(),
+            received_at: crate::domain::rfc3339(r.received_at),
         })
         .collect();
-    Ok(Json(serde_json::json!({"message_id": message.id, "status": message.status, "error": message.error, "data": data})))
+    Ok(Json(DeliveryHistory { message_id: message.id, status: message.status, error: message.error, data }))
 }
 
-#[derive(Deserialize)]
+/// A reply or a private note: text, or on channels with message templates (WhatsApp) an
+/// approved template instead.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = MessageCreate)]
 struct Reply {
     /// The text; or, on channels with templates, `template` instead.
+    #[schema(max_length = 20000)]
     text: Option<String>,
-    /// An approved template to send instead of text (outside the reply window the only way).
+    /// An approved template of the channel (`GET /v1/channels/{id}/templates`) to send instead
+    /// of text: outside the reply window the only message that may be sent. A MARKETING
+    /// template is sent for the marketing purpose.
     template: Option<omnibridge_channel::TemplateSend>,
     /// A message of the conversation this one answers, quoted where the channel can.
     reply_to: Option<Uuid>,
+    /// Answer on another channel the contact has an address on.
     channel_id: Option<Uuid>,
+    /// A note for the team only: never sent.
     #[serde(default)]
     private: bool,
+    /// A configured purpose (default `service`): consent is asked for it.
     purpose: Option<String>,
-    /// Files to send with the reply (channels that carry files: email).
+    /// Files to send with the reply (channels that carry files: email, WhatsApp, Messenger,
+    /// Instagram); the request body limit applies.
     #[serde(default)]
+    #[schema(max_items = 10)]
     attachments: Vec<NewAttachment>,
-    /// Send later, at this RFC 3339 time (checked against consent, policy and the channel's
-    /// window when it goes).
+    /// Send later, at this RFC 3339 time within a year (checked against consent, policy and the
+    /// channel's window when it goes).
+    #[schema(format = DateTime)]
     send_at: Option<String>,
     /// Mail: the copies of this reply. Left out, the reply goes to every participant of the
     /// conversation (reply-all); addresses named here join the conversation.
     cc: Option<Vec<String>>,
-    /// Mail: blind copies of this reply only.
+    /// Mail: blind copies of this reply only (in the envelope, never in the headers).
     #[serde(default)]
     bcc: Vec<String>,
     /// Mail: end with the operator's and the mailbox's signatures (the default).
@@ -181,12 +227,17 @@ async fn preflight_later(state: &AppState, outgoing: &Outgoing<'_>) -> ApiResult
     }
 }
 
-#[derive(Deserialize)]
+/// A file to send.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewAttachment {
+    /// 1 to 200 characters, without path separators.
+    #[schema(min_length = 1, max_length = 200)]
     filename: String,
+    /// A MIME type (default `application/octet-stream`).
     content_type: Option<String>,
     /// The content, standard base64.
+    #[schema(content_encoding = "base64")]
     data: String,
 }
 
@@ -226,12 +277,16 @@ fn valid_attachments(list: &[NewAttachment], channel_kind: &str, carries_files: 
     Ok(out)
 }
 
-async fn reply(
-    State(state): State<AppState>,
-    auth: Auth,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Reply>,
-) -> ApiResult<impl IntoResponse> {
+/// Reply (on the conversation's channel or another of the contact's), or add a private note.
+/// A reply is stored queued (or scheduled) and leaves through the consent and policy checks.
+#[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "messages", operation_id = "createMessage", params(("id" = Uuid, Path)),
+    request_body = Reply,
+    responses((status = 201, description = "Stored; queued for sending unless private", body = MessageView,
+            links(("get" = (operation_id = "getMessage", parameters(("id" = "$response.body#/id")))),
+                  ("deliveries" = (operation_id = "listMessageDeliveries", parameters(("id" = "$response.body#/id")))))),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem),
+        (status = 410, response = Problem), (status = 422, response = Problem), (status = 503, response = Problem)))]
+async fn reply(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<Reply>) -> ApiResult<impl IntoResponse> {
     let conversation = find(&state, &auth, &id).await?;
     let text = match (&body.text, &body.template) {
         (Some(text), None) => Some(valid_text(text)?),
@@ -370,7 +425,11 @@ async fn find_message(state: &AppState, auth: &Auth, id: &str) -> ApiResult<stor
     Ok(message)
 }
 
-async fn one(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+/// One message, with its attachments, recipients and failure.
+#[utoipa::path(get, path = "/v1/messages/{id}", tag = "messages", operation_id = "getMessage", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The message", body = MessageView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 410, response = Problem)))]
+async fn one(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<MessageView>> {
     let message = find_message(&state, &auth, &id).await?;
     let key = state.keyring.data_key(&state.db, auth.tenant_id, message.contact_id).await?;
     let mut views = vec![present::message(&message, &key)?];
@@ -378,11 +437,39 @@ async fn one(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) 
     Ok(Json(views.remove(0)))
 }
 
-/// `GET /v1/messages?status=failed,unknown`: the tenant's outbound messages in those statuses
-/// (the dead-letter view; or the scheduled ones), newest first, of one channel or conversation
-/// if asked.
-async fn by_status(State(state): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> ApiResult<impl IntoResponse> {
-    let params = ListParams(q);
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct StatusQuery {
+    /// Comma-separated: `scheduled`, `queued`, `sending`, `sent`, `delivered`, `read`,
+    /// `failed`, `canceled`, `unknown`; default `failed,unknown`.
+    #[param(schema_with = status_list)]
+    status: Option<String>,
+    #[param(value_type = Option<Uuid>)]
+    channel_id: Option<String>,
+    #[param(value_type = Option<Uuid>)]
+    conversation_id: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<Uuid>)]
+    cursor: Option<String>,
+    /// Per page (default 50).
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+}
+
+/// A comma-separated list of outbound statuses.
+fn status_list() -> utoipa::openapi::schema::Object {
+    let one = Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("|");
+    let pattern = format!("^\\s*({one})?\\s*(,\\s*({one})?\\s*)*$");
+    utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).pattern(Some(pattern)).build()
+}
+
+/// Outbound messages by status, tenant-wide, newest first: the dead-letter view (failed and
+/// unknown, the default) or the scheduled ones, of one channel or conversation if asked.
+#[utoipa::path(get, path = "/v1/messages", tag = "messages", operation_id = "listMessagesByStatus", params(StatusQuery),
+    responses((status = 200, description = "A page of messages", body = MessagePage), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 410, response = Problem), (status = 422, response = Problem)))]
+async fn by_status(State(state): State<AppState>, auth: Auth, Params(q): Params<StatusQuery>) -> ApiResult<Json<MessagePage>> {
+    let params = ListParams::of(&q);
     let (limit, cursor) = (params.limit()?, params.cursor()?);
     // The dead-letter view unless asked otherwise.
     let raw = params.raw("status").unwrap_or("failed,unknown");
@@ -407,11 +494,11 @@ async fn by_status(State(state): State<AppState>, auth: Auth, Query(q): Query<Ha
         present::with_details(&state.db, &mut views, &key).await?;
         data.extend(views);
     }
-    Ok(Json(list_body(data, page.next_cursor)))
+    Ok(Json(MessagePage { data, next_cursor: page.next_cursor }))
 }
 
 /// What a lifecycle request came to, as the API answers it.
-fn answer(change: outgoing::Change, what: &str) -> ApiResult<Json<crate::domain::views::MessageView>> {
+fn answer(change: outgoing::Change, what: &str) -> ApiResult<Json<MessageView>> {
     match change {
         outgoing::Change::Done(view) => Ok(Json(*view)),
         outgoing::Change::Refused(status) => Err(ApiError::Conflict(format!("the message is {status}; {what}"))),
@@ -419,9 +506,12 @@ fn answer(change: outgoing::Change, what: &str) -> ApiResult<Json<crate::domain:
     }
 }
 
-/// `POST /v1/messages/{id}/retry`: a failed, unknown or canceled message goes again — a new
-/// attempt of the same message, through the door (consent and policy checked again).
-async fn retry(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+/// Send a failed, unknown or canceled message again: a new attempt of the same message,
+/// through consent and policy again.
+#[utoipa::path(post, path = "/v1/messages/{id}/retry", tag = "messages", operation_id = "retryMessage", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Queued again", body = MessageView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 410, response = Problem), (status = 503, response = Problem)))]
+async fn retry(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<MessageView>> {
     let message = find_message(&state, &auth, &id).await?;
     let status = Status::parse(&message.status);
     if !status.is_some_and(Status::may_retry) {
@@ -446,8 +536,11 @@ async fn retry(State(state): State<AppState>, auth: Auth, Path(id): Path<String>
     answer(change, "only failed, unknown or canceled messages are retried")
 }
 
-/// `POST /v1/messages/{id}/cancel`: a scheduled (or still queued) message never goes.
-async fn cancel(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+/// Cancel a scheduled (or still queued) message: it never goes.
+#[utoipa::path(post, path = "/v1/messages/{id}/cancel", tag = "messages", operation_id = "cancelMessage", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Canceled", body = MessageView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 410, response = Problem)))]
+async fn cancel(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<MessageView>> {
     let message = find_message(&state, &auth, &id).await?;
     let key = state.keyring.data_key(&state.db, auth.tenant_id, message.contact_id).await?;
     let mut work = UnitOfWork::begin(&state.db, &state.bus).await?;
@@ -456,15 +549,24 @@ async fn cancel(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     answer(change, "only a message that has not gone yet can be canceled")
 }
 
-#[derive(Deserialize)]
+/// A scheduled message's new text, time, or both.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = MessageUpdate)]
 struct MessageChange {
+    #[schema(max_length = 20000)]
     text: Option<String>,
+    /// An RFC 3339 time in the future, within a year.
+    #[schema(format = DateTime)]
     send_at: Option<String>,
 }
 
-/// `PATCH /v1/messages/{id}`: a scheduled message's text or time, until it goes.
-async fn change(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<MessageChange>) -> ApiResult<impl IntoResponse> {
+/// Change a scheduled message's text or time before it goes.
+#[utoipa::path(patch, path = "/v1/messages/{id}", tag = "messages", operation_id = "updateScheduledMessage", params(("id" = Uuid, Path)),
+    request_body = MessageChange,
+    responses((status = 200, description = "Changed", body = MessageView), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 410, response = Problem), (status = 422, response = Problem)))]
+async fn change(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<MessageChange>) -> ApiResult<Json<MessageView>> {
     let message = find_message(&state, &auth, &id).await?;
     let text = body.text.as_deref().map(valid_text).transpose()?;
     let send_at = body.send_at.as_deref().map(valid_send_at).transpose()?;

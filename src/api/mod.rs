@@ -61,11 +61,7 @@ use crate::hub::AppState;
 pub fn router(state: AppState, widget: Router, inbound: omnibridge_channel::InboundTx) -> Router {
     let max_body = state.config.http.max_body_bytes;
     Router::new()
-        .merge(conversations::router())
-        .merge(mail::router())
-        .merge(search::router())
         .merge(password_reset::pages())
-        .merge(realtime::router())
         .merge(csat::router())
         .merge(transcripts::router())
         .merge(invitations::router())

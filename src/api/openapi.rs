@@ -1,29 +1,42 @@
-//! `GET /openapi.json`: the API description.
+//! `GET /openapi.json`: the API description, generated from the handlers themselves (utoipa).
 //!
-//! Routes are moving to descriptions generated from the handlers themselves (utoipa): a module
-//! whose router is an `OpenApiRouter` built with `routes!` cannot serve a route its description
-//! lacks, nor describe one it does not serve, and its request and response types are the ones
-//! the handlers use. [`documented`] lists those routers; their generated paths and schemas are
-//! merged into the document kept in the repository (`openapi.json`), which still describes the
-//! routes not moved yet. The merged document is committed as `docs/openapi.json`; a test fails
-//! when it differs from what the code produces, so API changes show in reviews.
+//! Every API module's router is an `OpenApiRouter` built with `routes!`, so a module cannot serve
+//! a route its description lacks, nor describe one it does not serve, and the request and
+//! response types described are the ones the handlers use. [`documented`] lists those routers;
+//! the web chat adapter describes its widget API the same way ([`omnibridge_webchat::description`]).
+//! What no handler can say is added here: the document's header and security schemes, the
+//! events integrations receive (`webhooks`), and the answers the router's outer layers give
+//! before any handler runs. The document is committed as `docs/openapi.json`; a test fails when
+//! it differs from what the code produces, so API changes show in reviews.
 
 use std::sync::OnceLock;
 
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::Value;
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::domain::events;
 use crate::hub::AppState;
 
-/// The part of the description still kept by hand.
-const KEPT: &str = include_str!("openapi.json");
+pub use omnibridge_channel::problem::Problem;
 
-/// The routers whose description is generated from their handlers.
+/// The routers whose description is generated from their handlers: every route of the API.
 pub fn documented() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(super::exports::router()).merge(super::attributes::router()).merge(super::teams::router()).merge(super::canned::router()).merge(super::labels::router()).merge(super::hours::router()).merge(super::api_keys::router())
+    OpenApiRouter::with_openapi(Header::openapi())
+        .merge(super::conversations::router())
+        .merge(super::mail::router())
+        .merge(super::search::router())
+        .merge(super::realtime::router())
+        .merge(super::exports::router())
+        .merge(super::attributes::router())
+        .merge(super::teams::router())
+        .merge(super::canned::router())
+        .merge(super::labels::router())
+        .merge(super::hours::router())
+        .merge(super::api_keys::router())
         .merge(super::events::router())
         .merge(super::ropa::router())
         .merge(super::stats::router())
@@ -43,41 +56,80 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(utoipa_axum::routes!(serve))
 }
 
-/// The paths whose description is generated from their handlers.
-pub fn generated_paths() -> Vec<String> {
-    let (_, generated) = documented().split_for_parts();
-    generated.paths.paths.keys().cloned().collect()
+/// What the document says of itself, and the parts every operation shares.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "omnibridge", description = "Omnichannel bridge server. /v1 takes an API key as Bearer token; /widget takes a visitor token. Errors are RFC 9457 application/problem+json."),
+    servers((url = "/")),
+    security(("apiKey" = [])),
+    modifiers(&SecuritySchemes),
+    components(schemas(Problem, WebhookEvent), responses(Problem))
+)]
+struct Header;
+
+/// `apiKey`: an API key (or an operator's session token) as Bearer; `visitorToken`: the web
+/// chat visitor's token.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("apiKey", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "visitorToken",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("visitor token from POST /widget/v1/channels/{channel_id}/sessions")).build(),
+            ),
+        );
+    }
 }
 
-/// The whole description: the kept part with the generated paths and schemas merged in.
+/// What a webhook endpoint receives (Standard Webhooks): the event's type, when it happened,
+/// and the resource.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Event)]
+#[allow(dead_code)] // describes the payload the webhook sender writes
+struct WebhookEvent {
+    #[serde(rename = "type")]
+    #[schema(value_type = super::events::EventType)]
+    kind: String,
+    #[schema(format = DateTime)]
+    timestamp: String,
+    /// The resource; events of a conversation carry `sequence`, increasing per conversation.
+    #[schema(value_type = Object)]
+    data: Value,
+}
+
+/// The whole description.
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        let mut doc: Value = serde_json::from_str(KEPT).expect("the kept OpenAPI document is JSON");
-        let (_, generated) = documented().split_for_parts();
-        let generated = serde_json::to_value(&generated).expect("the generated OpenAPI document serializes");
-        merge(&mut doc, &generated);
+        let (_, mut api) = documented().split_for_parts();
+        api.merge(omnibridge_webchat::description());
+        api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        let mut doc = serde_json::to_value(&api).expect("the generated OpenAPI document serializes");
+        doc["webhooks"] = webhooks();
         add_door_answers(&mut doc);
         doc
     })
 }
 
-/// Adds the generated paths and component schemas and responses; a generated one replaces a
-/// kept one of the same name.
-fn merge(doc: &mut Value, generated: &Value) {
-    if let (Some(paths), Some(new)) = (doc.get_mut("paths").and_then(Value::as_object_mut), generated.get("paths").and_then(Value::as_object)) {
-        for (path, item) in new {
-            paths.insert(path.clone(), item.clone());
-        }
-    }
-    for section in ["schemas", "responses"] {
-        let Some(new) = generated.pointer(&format!("/components/{section}")).and_then(Value::as_object) else { continue };
-        if let Some(kept) = doc.pointer_mut(&format!("/components/{section}")).and_then(Value::as_object_mut) {
-            for (name, item) in new {
-                kept.insert(name.clone(), item.clone());
-            }
-        }
-    }
+/// The events an endpoint receives, one entry per event type (OpenAPI 3.1 `webhooks`).
+fn webhooks() -> Value {
+    events::ALL
+        .iter()
+        .map(|name| {
+            let operation = json!({"post": {
+                "summary": "What an endpoint receives: POST with webhook-id, webhook-timestamp and webhook-signature (Standard Webhooks v1); answer 2xx",
+                "description": events::describe(name),
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}},
+                "responses": {"200": {"description": "Received"}, "410": {"description": "Gone: the endpoint is disabled"}},
+            }});
+            ((*name).to_owned(), operation)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// Answers the router's outer layers give before a handler runs (`api::router`), added to every
@@ -107,7 +159,7 @@ fn add_door_answers(doc: &mut Value) {
                 codes.push("400");
             }
             for code in codes {
-                responses.entry(code).or_insert_with(|| serde_json::json!({"$ref": "#/components/responses/Problem"}));
+                responses.entry(code).or_insert_with(|| json!({"$ref": "#/components/responses/Problem"}));
             }
         }
     }
@@ -118,14 +170,4 @@ fn add_door_answers(doc: &mut Value) {
     responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 async fn serve() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], axum::Json(document()))
-}
-
-/// The RFC 9457 problem every error answers with (`components/responses/Problem`).
-pub struct Problem;
-
-impl<'s> utoipa::ToResponse<'s> for Problem {
-    fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
-        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
-        ("Problem", ResponseBuilder::new().description("An RFC 9457 problem; `field` names the offending input").content("application/problem+json", content).build().into())
-    }
 }

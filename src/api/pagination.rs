@@ -46,6 +46,15 @@ pub struct PageQuery {
     pub limit: Option<String>,
 }
 
+/// A time parameter's schema: an RFC 3339 time or a date (see [`parse_time`]).
+pub fn time_or_date() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime))))
+        .item(ObjectBuilder::new().schema_type(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date))))
+        .into()
+}
+
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 200;
 
@@ -98,11 +107,6 @@ impl ListParams {
     pub fn raw(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
-}
-
-/// The list envelope every list endpoint answers with.
-pub fn list_body<T: serde::Serialize>(data: Vec<T>, next_cursor: Option<Uuid>) -> serde_json::Value {
-    serde_json::json!({ "data": data, "next_cursor": next_cursor })
 }
 
 /// What a time parameter accepts, as a refusal says it.

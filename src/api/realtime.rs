@@ -15,21 +15,23 @@
 //! 1008 if it no longer holds; it also re-checks every minute. One credential holds at most
 //! [`crate::access::MAX_SOCKETS_PER_CREDENTIAL`] sockets, and a socket that stops answering pings is closed.
 
-use std::collections::HashMap;
-
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::events::log::{EventLog, LogError};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::auth::{authenticate, hash_key};
+use super::openapi::Problem;
+use super::pagination::Params;
 use crate::api::error::{ApiError, ApiResult};
 use crate::hub::AppState;
 
@@ -57,19 +59,41 @@ impl Credential {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/realtime", get(upgrade))
+/// The route, with its OpenAPI description generated from the handler below.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upgrade))
 }
 
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct RealtimeQuery {
+    /// The API key, for clients that cannot set headers on a websocket (browsers).
+    token: Option<String>,
+    /// Replay the events after this sequence number (the `seq` of the last frame received)
+    /// before going live.
+    #[param(value_type = Option<i64>, minimum = 0)]
+    after: Option<String>,
+}
+
+/// The tenant's events over a websocket.
+///
+/// Each text frame is an event as webhooks carry it, with its position `seq` in the event log
+/// first. The key comes as a Bearer header or `?token=`. With `?after=SEQ` every event after
+/// SEQ is replayed in order, none twice, then the socket goes live; a position older than the
+/// log's retention gets 410 `cursor_expired` (a live socket that falls that far behind is
+/// closed with code 4410). A socket closes with 1008 when its key or session ends.
+#[utoipa::path(get, path = "/v1/realtime", tag = "realtime", operation_id = "realtime", params(RealtimeQuery),
+    responses((status = 101, description = "Switching to the websocket"), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 410, response = Problem), (status = 422, response = Problem), (status = 426, response = Problem), (status = 429, response = Problem)))]
 async fn upgrade(
     State(state): State<AppState>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-    ws: WebSocketUpgrade,
+    Params(q): Params<RealtimeQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let header_token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let (tenant_id, credential) = match header_token.or(q.get("token").map(String::as_str)) {
+    let (tenant_id, credential) = match header_token.or(q.token.as_deref()) {
         Some(token) => {
             let mut auth = authenticate(&state, token.trim()).await?;
             auth.ip = Some(peer.ip());
@@ -103,7 +127,7 @@ async fn upgrade(
         }
     };
     let log = state.bus.log().clone();
-    let start = match q.get("after") {
+    let start = match q.after.as_deref() {
         Some(after) => {
             let after: i64 = after.parse().ok().filter(|a| *a >= 0).ok_or_else(|| ApiError::invalid("after", "a sequence number (seq of the last event received)"))?;
             log.check_kept(after).await?;
@@ -115,6 +139,8 @@ async fn upgrade(
         }
         None => log.head(),
     };
+    // A request that is not a websocket handshake learns so once its credential holds.
+    let Ok(ws) = ws else { return Ok(omnibridge_channel::problem::upgrade_required()) };
     if !state.socket_counts.enter(credential.id()) {
         return Err(ApiError::TooMany(format!("at most {} realtime connections per key or session", crate::access::MAX_SOCKETS_PER_CREDENTIAL)));
     }

@@ -16,7 +16,6 @@ pub const CONTACT_CREATED: &str = "contact.created";
 pub const CONTACT_UPDATED: &str = "contact.updated";
 /// A consent event was recorded (a grant, a withdrawal, an SMS STOP, an unsubscribe).
 pub const CONSENT_CHANGED: &str = "consent.changed";
-/// Operational: an endpoint was disabled (410 Gone, or failing for too long).
 /// A contact's data was erased (Art. 17): only its id remains, in this event.
 pub const CONTACT_ERASED: &str = "contact.erased";
 /// Two contacts were merged into one: identities and conversations moved (`data.moved`).
@@ -34,6 +33,7 @@ pub const SUBPROCESSORS_CHANGED: &str = "subprocessors.changed";
 pub const LABEL_CREATED: &str = "label.created";
 pub const LABEL_UPDATED: &str = "label.updated";
 pub const LABEL_DELETED: &str = "label.deleted";
+/// Operational: an endpoint was disabled (410 Gone, or failing for too long).
 pub const ENDPOINT_DISABLED: &str = "endpoint.disabled";
 /// Operational: a webhook delivery used up its retry schedule.
 pub const ATTEMPT_EXHAUSTED: &str = "message.attempt.exhausted";
@@ -65,6 +65,36 @@ pub const ALL: &[&str] = &[
     ATTEMPT_EXHAUSTED,
     ATTEMPT_RECOVERED,
 ];
+
+/// What an event says, and what its `data` is, for integrators (the API description's
+/// `webhooks`).
+pub fn describe(name: &str) -> &'static str {
+    match name {
+        CONVERSATION_CREATED => "A conversation began (a contact wrote, or an operator started one): data is the conversation.",
+        CONVERSATION_UPDATED => "A conversation's status, assignee, channel, labels or attributes changed, or another was merged into it: data is the conversation as it is now.",
+        MESSAGE_RECEIVED => "A contact wrote: data is the message, with its attachments.",
+        MESSAGE_UPDATED => "A contact edited a message they sent (Telegram): data is the message with its new text.",
+        MESSAGE_SENT => "An outbound message left: the provider took it (data is the message, status sent).",
+        MESSAGE_DELIVERED => "The provider reported an outbound message delivered (or read): data is the message.",
+        MESSAGE_FAILED => "An outbound message failed: data is the message, with failure {class, code, reason, provider}.",
+        CONTACT_CREATED => "A contact was created: data is the contact with its identities.",
+        CONTACT_UPDATED => "A contact's fields, identities, labels or attributes changed: data is the contact as it is now.",
+        CONSENT_CHANGED => "A consent event was recorded (a grant, a withdrawal, an SMS STOP, an unsubscribe): data is the event with its proof.",
+        CONTACT_ERASED => "A contact was erased: data.contact_id, erased_at, request_id. Delete what you hold about them.",
+        CONTACT_RESTRICTED => "A contact's processing was restricted (data.restricted true) or the restriction lifted; while restricted no other event about them is sent.",
+        CONTACT_MERGED => "Two contacts were merged: data is the merge (contact_id survives, other_id was merged into it, moved lists what moved, reason, merged_by).",
+        CONTACT_UNMERGED => "A merge was undone: data.id (the merge), contact_id, other_id, moved (what went back), undone_at, undone_by.",
+        PRIVACY_REQUEST_COMPLETED => "A data-subject request was carried out: data.id, type, status, contact_id, completed_at.",
+        SUBPROCESSORS_CHANGED => "The subprocessor registry changed: data.changes lists each entry with change = added | announced (with effective_at) | in_effect | updated | retired | removed.",
+        LABEL_CREATED => "A label was defined: data is the label {id, name, color}.",
+        LABEL_UPDATED => "A label was renamed or recoloured: data is the label {id, name, color} as it is now.",
+        LABEL_DELETED => "A label was deleted and taken off every conversation and contact: data is the label as it was.",
+        ENDPOINT_DISABLED => "Operational: one of your endpoints was disabled (it answered 410 Gone, or failed for too long): data.endpoint_id, reason, disabled_at.",
+        ATTEMPT_EXHAUSTED => "Operational: a delivery used up its retry schedule: data.endpoint_id, delivery_id, msg_id, event_type, attempts, last_status_code.",
+        ATTEMPT_RECOVERED => "Operational: a delivery that had failed succeeded: data.endpoint_id, delivery_id, msg_id, event_type, attempts, last_status_code.",
+        _ => "An event of the hub.",
+    }
+}
 
 /// Events about the webhook machinery itself; they carry no personal data, and a failure to
 /// deliver one does not raise another.

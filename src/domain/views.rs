@@ -3,7 +3,9 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize)]
+/// A message of a conversation: from the contact, to them, or a private note.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Message)]
 pub struct MessageView {
     pub id: Uuid,
     pub conversation_id: Uuid,
@@ -25,6 +27,7 @@ pub struct MessageView {
     pub error: Option<String>,
     pub failure: Option<FailureView>,
     /// When a scheduled message goes.
+    #[schema(format = DateTime)]
     pub send_at: Option<String>,
     /// Files that came with the message (content at `GET /v1/attachments/{id}`).
     pub attachments: Vec<AttachmentView>,
@@ -37,12 +40,15 @@ pub struct MessageView {
     /// of a forward — and whether the door let each of them have it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub recipients: Vec<RecipientView>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
 /// One further recipient of an outbound message.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Recipient)]
 pub struct RecipientView {
     /// `to` (a forward's addressee, instead of the contact), `cc` or `bcc`.
     pub role: String,
@@ -57,20 +63,24 @@ pub struct RecipientView {
 
 /// Someone else in a mail conversation: named in the contact's mail or copied in by an
 /// operator. Replies go to the contact with every participant in copy.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Participant)]
 pub struct ParticipantView {
     pub id: Uuid,
     pub kind: &'static str,
     pub address: String,
     /// `mail` (in the `To` or `Cc` of the contact's mail) or `operator`.
     pub source: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
 /// Why a message failed: `permanent` (stops) or `transient` (retried on its own while
 /// attempts remain), the provider's or the hub's code, the reason, and who said so.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Failure)]
 pub struct FailureView {
+    /// `permanent` or `transient`.
     pub class: &'static str,
     pub code: Option<String>,
     pub reason: String,
@@ -83,7 +93,9 @@ impl From<crate::domain::delivery::Failure> for FailureView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A file that came (or goes) with a message.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Attachment)]
 pub struct AttachmentView {
     pub id: Uuid,
     pub filename: Option<String>,
@@ -94,22 +106,30 @@ pub struct AttachmentView {
     pub stored: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A thread with one contact, on the channel it currently travels on.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Conversation)]
 pub struct ConversationView {
     pub id: Uuid,
     pub contact_id: Uuid,
     /// The channel the conversation currently travels on.
     pub channel_id: Uuid,
+    /// `open`, `pending`, `resolved` or `snoozed`.
     pub status: String,
     pub assignee_id: Option<Uuid>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
+    #[schema(format = DateTime)]
     pub last_message_at: String,
     /// The conversation's labels (in reads, lists and label changes; absent from other events).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<LabelView>>,
-    /// Custom attributes (in reads, lists and attribute changes; absent from other events).
+    /// Custom attributes by key, typed as defined (in reads, lists and attribute changes;
+    /// absent from other events).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub custom_attributes: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

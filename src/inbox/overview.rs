@@ -20,7 +20,8 @@ use crate::store::{self, ConversationRow, Db};
 const PREVIEW_CHARS: usize = 140;
 
 /// One inbox row's summary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = ConversationSummary)]
 pub struct Summary {
     /// The contact's name, else their first address.
     pub contact_name: Option<String>,
@@ -28,18 +29,22 @@ pub struct Summary {
     pub last_message: Option<LastMessage>,
     /// Since when the contact has been waiting for a reply (their first message since the team
     /// last wrote), if they are.
+    #[schema(format = DateTime)]
     pub waiting_since: Option<String>,
     /// The contact's messages this operator has not read.
     pub unread: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The latest message of a conversation, shortened.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LastMessage {
+    /// At most 140 characters of its text.
     pub preview: String,
     /// `in` or `out`.
     pub direction: String,
     /// `contact`, `operator` or `system`.
     pub author: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 

@@ -44,9 +44,11 @@ pub struct Search<'a> {
     pub limit: usize,
 }
 
-/// One result.
-#[derive(Debug, serde::Serialize)]
+/// One search result: a message, a conversation or a contact, with an excerpt around the first
+/// match, in order, its matching words marked.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[schema(as = SearchResult)]
 pub enum Found {
     Message { message: Box<MessageView>, highlight: Vec<Fragment> },
     Conversation {
@@ -54,6 +56,7 @@ pub enum Found {
         /// The newest matching message (none when only the subject matched).
         message_id: Option<Uuid>,
         /// Where it matched: `text` or `subject`.
+        #[schema(value_type = String, pattern = "^(text|subject)$")]
         field: &'static str,
         highlight: Vec<Fragment>,
     },

@@ -289,9 +289,11 @@ fn normalize_spaces(folded: &str) -> String {
 }
 
 /// A stretch of the original text, marked when it matched the query.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = HighlightFragment)]
 pub struct Fragment {
     pub text: String,
+    /// Whether this stretch matched.
     #[serde(rename = "match")]
     pub matched: bool,
 }

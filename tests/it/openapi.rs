@@ -80,3 +80,57 @@ fn the_description_passes_the_openapi_validator() {
     let out = std::process::Command::new(python).args(["-m", "openapi_spec_validator"]).arg(&file).output().expect("run openapi-spec-validator");
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
+
+/// Two types described under one name would make one of them describe the other's answers:
+/// utoipa keeps the last schema registered under a name. Every type deriving `ToSchema` in the
+/// hub and its adapters has a name of its own (its own, or the one `#[schema(as = …)]` gives).
+#[test]
+fn no_two_described_types_share_a_name() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut files = Vec::new();
+    for dir in ["src", "adapters"] {
+        collect_rust_files(&std::path::Path::new(root).join(dir), &mut files);
+    }
+    let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut clashes = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(&file).expect("source");
+        let mut rest = source.as_str();
+        while let Some(at) = rest.find("ToSchema") {
+            rest = &rest[at + "ToSchema".len()..];
+            // Only derives: the attributes up to the item, then its name.
+            let Some(close) = rest.find(")]") else { break };
+            if rest[..close].contains('(') || !rest[..close].chars().all(|c| c.is_alphanumeric() || ", :_".contains(c)) {
+                continue;
+            }
+            let Some(item) = ["struct ", "enum "].iter().filter_map(|k| rest.find(k).map(|i| (i, k.len()))).min() else { break };
+            let attributes = &rest[..item.0];
+            let name: String = rest[item.0 + item.1..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let name = attributes
+                .split("schema(as = ")
+                .nth(1)
+                .map(|s| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':').collect::<String>())
+                .map(|s| s.rsplit("::").next().unwrap_or_default().to_owned())
+                .unwrap_or(name);
+            let place = format!("{}", file.display());
+            if let Some(first) = seen.insert(name.clone(), place.clone()) {
+                clashes.push(format!("{name}: {first} and {place}"));
+            }
+        }
+    }
+    assert!(seen.len() > 100, "the scan found the described types ({} found)", seen.len());
+    assert!(clashes.is_empty(), "described under one name:\n{}", clashes.join("\n"));
+}
+
+fn collect_rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            if !path.ends_with("target") {
+                collect_rust_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}

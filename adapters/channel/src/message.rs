@@ -349,11 +349,14 @@ impl Template {
     }
 }
 
-/// A template to send, with its body parameters in order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A template to send, with its body parameters in order: an approved template of the channel;
+/// outside the reply window the only message that may be sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateSend {
     pub name: String,
+    /// The template's language, such as `en_US`.
     pub language: String,
+    /// The body's parameters in order (`{{1}}` first).
     #[serde(default)]
     pub parameters: Vec<String>,
 }

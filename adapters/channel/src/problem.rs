@@ -27,6 +27,48 @@ pub struct Problem {
     pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The answer to a plain request on a websocket route (one that is not a websocket handshake):
+/// 426 with `Upgrade: websocket`, given once the request's credential holds.
+pub fn upgrade_required() -> Response {
+    let problem = Problem::new(StatusCode::UPGRADE_REQUIRED, "upgrade_required", "this is a websocket: open it with an Upgrade: websocket handshake");
+    let mut response = problem.into_response();
+    response.headers_mut().insert(header::UPGRADE, header::HeaderValue::from_static("websocket"));
+    response
+}
+
+/// The problem's description in an API description: the schema `Problem`, and the response
+/// `Problem` (`application/problem+json`) every error answer refers to.
+impl utoipa::PartialSchema for Problem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let text = |description: &str| ObjectBuilder::new().schema_type(Type::String).description(Some(description.to_owned()));
+        ObjectBuilder::new()
+            .description(Some("RFC 9457 problem details"))
+            .property("type", text("a URI naming the kind of problem"))
+            .property("title", text("the HTTP status in words"))
+            .property("status", ObjectBuilder::new().schema_type(Type::Integer).description(Some("the HTTP status")))
+            .property("detail", text("what went wrong, for people"))
+            .property("code", text("a stable snake_case code clients may match on"))
+            .property("field", text("the offending input, e.g. settings.greeting"))
+            .required("type")
+            .required("title")
+            .required("status")
+            .required("detail")
+            .required("code")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Problem {}
+
+impl<'s> utoipa::ToResponse<'s> for Problem {
+    fn response() -> (&'s str, utoipa::openapi::RefOr<utoipa::openapi::Response>) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+        ("Problem", ResponseBuilder::new().description("An RFC 9457 problem; `field` names the offending input").content("application/problem+json", content).build().into())
+    }
+}
+
 impl Problem {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
         Self {

@@ -36,7 +36,8 @@ pub enum WidgetError {
 }
 
 /// What "email me this transcript" did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum TranscriptSent {
     /// On its way to an address the visitor proved is theirs.
     Queued,
@@ -54,7 +55,7 @@ impl TranscriptSent {
 }
 
 /// Whether someone is there to answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
     Online,

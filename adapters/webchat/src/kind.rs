@@ -63,7 +63,6 @@ pub const LANGUAGES: &[&str] = &["en", "de", "fr", "es", "pt", "ru", "ja"];
 #[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Prechat {
-    /// `none`, `name` or `name_email`.
     #[serde(default)]
     #[schema(inline)]
     pub fields: PrechatFields,
@@ -72,6 +71,7 @@ pub struct Prechat {
     pub required: bool,
 }
 
+/// What the pre-chat form asks: `none`, `name` or `name_email`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PrechatFields {

@@ -19,7 +19,7 @@ pub use backend::{Presence, TranscriptSent, Visitor, WidgetBackend, WidgetError,
 pub use channel::WebchatChannel;
 pub use kind::{WebchatKind, WebchatSettings};
 pub use protocol::{PostMessage, ServerFrame, SessionRequest, SessionResponse, WidgetConfig, WidgetMessage};
-pub use routes::{WidgetState, router};
+pub use routes::{WidgetState, description, router};
 pub use sockets::VisitorSockets;
 pub use token::{TokenHash, VisitorToken};
 

@@ -4,10 +4,15 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// `POST /widget/v1/channels/{channel_id}/sessions`: optional pre-chat fields.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = VisitorSessionCreate)]
 pub struct SessionRequest {
+    /// The visitor's name (at most 200 characters).
+    #[schema(max_length = 200)]
     pub name: Option<String>,
+    /// The visitor's email address, as typed (claimed, not verified).
+    #[schema(max_length = 254)]
     pub email: Option<String>,
     /// What the visitor ticked in the pre-chat form, under which notice.
     #[serde(default)]
@@ -16,28 +21,38 @@ pub struct SessionRequest {
 
 /// The pre-chat consent checkbox: the purposes the visitor agreed to and the privacy notice
 /// they were shown (recorded as consent evidence).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = VisitorConsent)]
 pub struct SessionConsent {
+    /// 1 to 10 purposes, such as `marketing`.
+    #[schema(min_items = 1, max_items = 10)]
     pub purposes: Vec<String>,
+    /// The version of the privacy notice shown (1 to 100 characters).
+    #[schema(min_length = 1, max_length = 100)]
     pub notice_version: String,
+    /// Where the notice is (an http(s) URL).
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub notice_url: Option<String>,
-    /// The page the form was on.
+    /// The page the form was on (an http(s) URL).
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub form_url: Option<String>,
 }
 
 /// The new session: the token is shown only here.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = VisitorSession)]
 pub struct SessionResponse {
     pub visitor_token: String,
     pub visitor_id: Uuid,
 }
 
-/// `POST /widget/v1/messages`.
-#[derive(Debug, Deserialize)]
+/// `POST /widget/v1/messages`: text, files, or both.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WidgetMessageCreate)]
 pub struct PostMessage {
     /// The text; may be empty when files come with it.
     #[serde(default)]
@@ -47,21 +62,27 @@ pub struct PostMessage {
     pub attachments: Vec<PostAttachment>,
     /// A client-chosen id; posting the same id twice stores the message once. The
     /// `Idempotency-Key` header does the same.
+    #[schema(min_length = 1, max_length = 200)]
     pub external_id: Option<String>,
 }
 
 /// A file a visitor sends.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WidgetFileCreate)]
 pub struct PostAttachment {
+    /// 1 to 200 characters, without path separators.
+    #[schema(min_length = 1, max_length = 200)]
     pub filename: String,
+    /// A MIME type such as `image/png` (programs and scripts are refused).
     pub content_type: String,
     /// The content, standard base64.
+    #[schema(content_encoding = "base64")]
     pub data: String,
 }
 
 /// A file of a message, as the visitor sees it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WidgetFile {
     pub filename: Option<String>,
     pub content_type: String,
@@ -70,9 +91,10 @@ pub struct WidgetFile {
 
 /// `GET /widget/v1/channels/{id}/config`: how the widget looks and greets, and whether someone
 /// is there to answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WidgetConfig {
     pub display_name: Option<String>,
+    /// `#rrggbb`.
     pub accent_color: String,
     pub logo_url: Option<String>,
     pub greeting: Option<String>,
@@ -93,7 +115,7 @@ pub struct WidgetConfig {
 }
 
 /// One message as the visitor sees it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WidgetMessage {
     /// The message's position in the visitor's history (microseconds of its creation): a
     /// reconnecting widget asks for what follows the last one it has (`/ws?after=SEQ`).
@@ -112,6 +134,7 @@ pub struct WidgetMessage {
     /// Outbound: `sent`, `delivered` (shown in an open widget) or `read`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 

@@ -5,19 +5,21 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use omnibridge_channel::problem::{JsonBody, Problem, parse_json};
 use omnibridge_channel::{Address, AddressKind, InboundMessage, InboundTx, Sender, SinkError, Technical};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::backend::{Visitor, WidgetBackend, WidgetError};
+use crate::backend::{TranscriptSent, Visitor, WidgetBackend, WidgetError};
 use crate::kind::{Position, PrechatFields};
 use crate::protocol::{PostMessage, ServerFrame, SessionRequest, SessionResponse, WidgetConfig, WidgetFile, WidgetMessage};
 use crate::sockets::VisitorSockets;
@@ -39,20 +41,30 @@ pub struct WidgetState {
     pub shutdown: tokio_util::sync::CancellationToken,
 }
 
+/// The widget's routes.
 pub fn router(state: WidgetState) -> Router {
-    Router::new()
-        .route("/widget/v1/channels/{channel_id}/sessions", post(open_session))
-        .route("/widget/v1/channels/{channel_id}/config", get(config))
-        .route("/widget/v1/messages", post(post_message).get(list_messages))
-        // A message with files: the same body, on a route of its own that alone takes a larger
-        // body than the rest of the widget API.
-        .route("/widget/v1/files", post(post_message).layer(axum::extract::DefaultBodyLimit::max(state.max_upload_bytes)))
-        .route("/widget/v1/ws", get(websocket))
-        .route("/widget/v1/transcript", post(transcript))
-        .route("/widget/v1/csat", post(csat))
-        .route("/widget.js", get(widget_js))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), cors))
-        .with_state(state)
+    let (router, _) = routes(state.max_upload_bytes).split_for_parts();
+    router.layer(axum::middleware::from_fn_with_state(state.clone(), cors)).with_state(state)
+}
+
+/// The OpenAPI description of the widget's routes, generated from the handlers below.
+pub fn description() -> utoipa::openapi::OpenApi {
+    routes(0).split_for_parts().1
+}
+
+fn routes(max_upload_bytes: usize) -> OpenApiRouter<WidgetState> {
+    // A message with files: the same body, on a route of its own that alone takes a larger body
+    // than the rest of the widget API.
+    let (schemas, paths, files) = routes!(post_files);
+    OpenApiRouter::new()
+        .routes(routes!(open_session))
+        .routes(routes!(config))
+        .routes(routes!(post_message, list_messages))
+        .routes((schemas, paths, files.layer(axum::extract::DefaultBodyLimit::max(max_upload_bytes))))
+        .routes(routes!(websocket))
+        .routes(routes!(transcript))
+        .routes(routes!(csat))
+        .routes(routes!(widget_js))
 }
 
 /// The channel a widget request is about: named in the path (a new session), else by the
@@ -126,30 +138,57 @@ impl From<WidgetError> for Problem {
     }
 }
 
-#[derive(serde::Deserialize)]
+/// Where the transcript goes.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WidgetTranscriptRequest)]
 struct TranscriptRequest {
+    /// The visitor's address, when the conversation has none yet: it is asked to confirm first.
+    #[schema(max_length = 254)]
     email: Option<String>,
 }
 
-/// `POST /widget/v1/transcript`: "email me this transcript".
+/// What became of a transcript request.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WidgetTranscript)]
+struct TranscriptAnswer {
+    /// `queued`: on its way to an address the visitor proved is theirs; `confirmation_sent`: a
+    /// link to confirm the address went to it first.
+    status: TranscriptSent,
+}
+
+/// Email the visitor the transcript of their conversation.
+#[utoipa::path(post, path = "/widget/v1/transcript", tag = "widget", operation_id = "widgetTranscript", security(("visitorToken" = [])),
+    request_body = TranscriptRequest,
+    responses((status = 202, description = "Queued, or a confirmation sent first", body = TranscriptAnswer), (status = 401, response = Problem),
+        (status = 403, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem), (status = 503, response = Problem)))]
 async fn transcript(State(state): State<WidgetState>, visitor: AuthedVisitor, JsonBody(body): JsonBody<TranscriptRequest>) -> Result<Response, Problem> {
     if body.email.as_deref().is_some_and(|e| e.len() > 254 || !e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))) {
         return Err(Problem::invalid("email", "must look like name@example.com"));
     }
     let sent = state.backend.send_transcript(&visitor.0, body.email).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"status": sent.as_str()}))).into_response())
+    Ok((StatusCode::ACCEPTED, axum::Json(TranscriptAnswer { status: sent })).into_response())
 }
 
-#[derive(serde::Deserialize)]
+/// A rating of a resolved conversation.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WidgetCsat)]
 struct CsatAnswer {
+    /// The survey the `csat` frame of the socket named.
     survey_id: Uuid,
+    /// From 1 (bad) to 5 (great).
+    #[schema(minimum = 1, maximum = 5)]
     score: u8,
+    #[schema(max_length = 2000)]
     comment: Option<String>,
 }
 
-/// `POST /widget/v1/csat`: the visitor's rating after a resolved conversation.
+/// The visitor's rating after a resolved conversation.
+#[utoipa::path(post, path = "/widget/v1/csat", tag = "widget", operation_id = "widgetCsat", security(("visitorToken" = [])),
+    request_body = CsatAnswer,
+    responses((status = 204, description = "Recorded"), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 409, response = Problem), (status = 422, response = Problem), (status = 503, response = Problem)))]
 async fn csat(State(state): State<WidgetState>, visitor: AuthedVisitor, JsonBody(body): JsonBody<CsatAnswer>) -> Result<Response, Problem> {
     if !(1..=5).contains(&body.score) {
         return Err(Problem::invalid("score", "from 1 to 5"));
@@ -205,8 +244,12 @@ const DEFAULT_ACCENT: &str = "#2f6fdf";
 /// The most files one message may carry.
 const MAX_FILES: usize = 5;
 
-/// `GET /widget/v1/channels/{id}/config`: the widget's look, greeting and pre-chat form, and
-/// whether someone is there to answer. Public, like the script.
+/// The widget's look, greeting and pre-chat form, and whether someone is there to answer.
+/// Public, like the script.
+#[utoipa::path(get, path = "/widget/v1/channels/{channel_id}/config", tag = "widget", operation_id = "widgetConfig", security(()),
+    params(("channel_id" = Uuid, Path)),
+    responses((status = 200, description = "The widget's setup", body = WidgetConfig), (status = 403, response = Problem),
+        (status = 404, response = Problem), (status = 503, response = Problem)))]
 async fn config(State(state): State<WidgetState>, Path(channel_id): Path<String>) -> Result<Response, Problem> {
     let channel_id = Uuid::parse_str(&channel_id).map_err(|_| WidgetError::UnknownChannel)?;
     let setup = state.backend.setup(channel_id).await?;
@@ -258,6 +301,13 @@ fn valid_files(list: &[crate::protocol::PostAttachment], max_bytes: usize) -> Re
     Ok(out)
 }
 
+/// Open a visitor session (no API key): the pre-chat fields are optional, and so is the body.
+#[utoipa::path(post, path = "/widget/v1/channels/{channel_id}/sessions", tag = "widget", operation_id = "openVisitorSession", security(()),
+    params(("channel_id" = Uuid, Path)),
+    request_body(content = Option<SessionRequest>, content_type = "application/json"),
+    responses((status = 201, description = "The session; the token is shown only here", body = SessionResponse), (status = 400, response = Problem),
+        (status = 403, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem),
+        (status = 503, response = Problem)))]
 async fn open_session(
     State(state): State<WidgetState>,
     Path(channel_id): Path<String>,
@@ -265,8 +315,11 @@ async fn open_session(
     body: axum::body::Bytes,
 ) -> Result<Response, Problem> {
     let channel_id = Uuid::parse_str(&channel_id).map_err(|_| WidgetError::UnknownChannel)?;
-    // The pre-chat fields are optional, and so is the body.
-    let request: SessionRequest = if body.iter().all(u8::is_ascii_whitespace) { SessionRequest::default() } else { parse_json(&body)? };
+    // The pre-chat fields are optional, and so is the body (none, or `null`).
+    let mut request: SessionRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { SessionRequest::default() } else { parse_json::<Option<SessionRequest>>(&body)?.unwrap_or_default() };
+    // A form's field left empty was not given.
+    request.email = request.email.filter(|e| !e.trim().is_empty());
     if let Some(email) = &request.email
         && !looks_like_email(email) {
             return Err(Problem::invalid("email", "email must look like name@example.com"));
@@ -312,6 +365,14 @@ fn looks_like_email(s: &str) -> bool {
     }
 }
 
+/// Send a visitor message. Idempotent on `external_id` or the `Idempotency-Key` header: a
+/// repeat answers 200 with the stored message.
+#[utoipa::path(post, path = "/widget/v1/messages", tag = "widget", operation_id = "visitorSend", security(("visitorToken" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Like `external_id`: the same key stores the message once")),
+    request_body = PostMessage,
+    responses((status = 201, description = "Stored", body = WidgetMessage), (status = 200, description = "Already stored", body = WidgetMessage),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem),
+        (status = 503, response = Problem)))]
 async fn post_message(
     State(state): State<WidgetState>,
     AuthedVisitor(visitor): AuthedVisitor,
@@ -378,30 +439,73 @@ async fn post_message(
     Ok((status, Json(stored)).into_response())
 }
 
-async fn list_messages(
-    State(state): State<WidgetState>,
-    AuthedVisitor(visitor): AuthedVisitor,
-) -> Result<Json<serde_json::Value>, Problem> {
-    let data: Vec<WidgetMessage> = state.backend.history(&visitor).await?;
-    Ok(Json(serde_json::json!({ "data": data, "next_cursor": null })))
+/// A message with files: the body of `POST /widget/v1/messages`, on a route that alone takes
+/// a larger body (`max_upload_bytes` of the widget's config).
+#[utoipa::path(post, path = "/widget/v1/files", tag = "widget", operation_id = "visitorSendFiles", security(("visitorToken" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Like `external_id`: the same key stores the message once")),
+    request_body = PostMessage,
+    responses((status = 201, description = "Stored", body = WidgetMessage), (status = 200, description = "Already stored", body = WidgetMessage),
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem),
+        (status = 503, response = Problem)))]
+async fn post_files(
+    state: State<WidgetState>,
+    visitor: AuthedVisitor,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    body: JsonBody<PostMessage>,
+) -> Result<Response, Problem> {
+    post_message(state, visitor, meta, headers, body).await
 }
 
-#[derive(Deserialize)]
+/// The visitor's conversation.
+#[derive(Serialize, utoipa::ToSchema)]
+struct WidgetHistory {
+    data: Vec<WidgetMessage>,
+    /// Always null: the whole conversation comes in one answer.
+    #[schema(value_type = Option<String>)]
+    next_cursor: Option<()>,
+}
+
+/// The visitor's conversation, oldest first.
+#[utoipa::path(get, path = "/widget/v1/messages", tag = "widget", operation_id = "visitorMessages", security(("visitorToken" = [])),
+    responses((status = 200, description = "Messages", body = WidgetHistory), (status = 401, response = Problem), (status = 403, response = Problem),
+        (status = 503, response = Problem)))]
+async fn list_messages(State(state): State<WidgetState>, AuthedVisitor(visitor): AuthedVisitor) -> Result<Json<WidgetHistory>, Problem> {
+    let data: Vec<WidgetMessage> = state.backend.history(&visitor).await?;
+    Ok(Json(WidgetHistory { data, next_cursor: None }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct WsQuery {
+    /// The visitor token, for browsers (which cannot set headers on a websocket).
     token: Option<String>,
     /// The `seq` of the last message the widget has: what followed is replayed first.
+    #[param(value_type = Option<i64>, minimum = 0)]
     after: Option<String>,
 }
 
 /// Close code telling a widget that fell behind to reconnect with `?after=` its last `seq`.
 pub const RESYNC: u16 = 4409;
 
+/// The visitor's websocket: frames of JSON with a `type` — `ready`, `message` (a reply, with
+/// its `seq`), `typing`, `csat` (a survey to answer) and `replayed` (after what `?after=`
+/// asked for). A widget that fell behind is closed with code 4409 and reconnects with `?after=`.
+#[utoipa::path(get, path = "/widget/v1/ws", tag = "widget", operation_id = "visitorSocket", security(("visitorToken" = [])), params(WsQuery),
+    responses((status = 101, description = "Switching to the websocket"), (status = 400, response = Problem), (status = 401, response = Problem),
+        (status = 403, response = Problem), (status = 422, response = Problem), (status = 426, response = Problem), (status = 503, response = Problem)))]
 async fn websocket(
     State(state): State<WidgetState>,
-    Query(query): Query<WsQuery>,
+    query: Result<Query<WsQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Problem> {
+    let Query(query) = query.map_err(|e| {
+        let text = e.body_text();
+        // "duplicate field `after`": name the parameter when the message does.
+        let field = text.split('`').nth(1).filter(|name| !name.is_empty()).unwrap_or("query").to_owned();
+        Problem::new(StatusCode::BAD_REQUEST, "malformed_query", format!("{field}: {text}")).with_field(field)
+    })?;
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let token = query.token.as_deref().or(bearer).ok_or(WidgetError::Unauthorized)?;
     let after = match query.after.as_deref() {
@@ -411,6 +515,8 @@ async fn websocket(
         })?),
     };
     let visitor = state.backend.authenticate(TokenHash::of(token.trim())).await?;
+    // A request that is not a websocket handshake learns so once its credential holds.
+    let Ok(upgrade) = upgrade else { return Ok(omnibridge_channel::problem::upgrade_required()) };
     let Some(frames) = state.sockets.subscribe(visitor.visitor_id) else {
         return Err(Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -496,6 +602,9 @@ async fn serve_socket(
     sockets.release(visitor.visitor_id);
 }
 
+/// The embeddable chat widget script.
+#[utoipa::path(get, path = "/widget.js", tag = "widget", operation_id = "widgetScript", security(()),
+    responses((status = 200, description = "JavaScript", content_type = "text/javascript", body = String)))]
 async fn widget_js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")],
