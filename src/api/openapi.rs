@@ -128,8 +128,31 @@ fn webhooks() -> Value {
             }});
             ((*name).to_owned(), operation)
         })
+        .chain(std::iter::once((crate::webhooks::test_event::TEST_EVENT.to_owned(), test_event())))
         .collect::<serde_json::Map<_, _>>()
         .into()
+}
+
+/// The event "Send test event" delivers (`POST /v1/webhooks/endpoints/{id}/test`): no
+/// subscription chooses it, and it carries no personal data.
+fn test_event() -> Value {
+    json!({"post": {
+        "summary": "What an endpoint receives when a test event is sent to it: signed like every delivery; answer 2xx",
+        "description": "A test event sent on request (POST /v1/webhooks/endpoints/{id}/test): data.endpoint_id and a message. Verify its signature as you would any other event's.",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["type", "timestamp", "data"],
+            "properties": {
+                "type": {"const": crate::webhooks::test_event::TEST_EVENT},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "data": {"type": "object", "required": ["endpoint_id", "message"], "properties": {
+                    "endpoint_id": {"type": "string", "format": "uuid"},
+                    "message": {"type": "string"},
+                }},
+            },
+        }}}},
+        "responses": {"200": {"description": "Received"}, "410": {"description": "Gone: the endpoint is disabled"}},
+    }})
 }
 
 /// Answers the router's outer layers give before a handler runs (`api::router`), added to every
