@@ -106,15 +106,9 @@ struct TranscriptFor {
 
 /// Work accepted, to be done in the background.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Queued {
+struct Queued {
     /// `queued`.
     status: &'static str,
-}
-
-impl Queued {
-    pub fn new() -> Self {
-        Self { status: "queued" }
-    }
 }
 
 /// Send the contact the transcript of the whole conversation (every channel it traveled;
@@ -163,7 +157,7 @@ async fn transcript(State(state): State<AppState>, auth: Auth, Path(id): Path<St
             e @ crate::inbox::transcripts::TranscriptError::RateLimited(_) => ApiError::Conflict(e.to_string()),
         })?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "conversation.transcript", "conversation", Some(conversation.id), None).await;
-    Ok((StatusCode::ACCEPTED, Json(Queued::new())))
+    Ok((StatusCode::ACCEPTED, Json(Queued { status: "queued" })))
 }
 
 /// Whether the operator is typing.

@@ -44,9 +44,7 @@ struct EventsQuery {
 
 /// A comma-separated list of event types (spaces and empty items allowed).
 fn type_list() -> utoipa::openapi::schema::Object {
-    let one = events::ALL.iter().map(|t| t.replace('.', "\\.")).collect::<Vec<_>>().join("|");
-    let pattern = format!("^\\s*({one})?\\s*(,\\s*({one})?\\s*)*$");
-    utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).pattern(Some(pattern)).build()
+    super::pagination::comma_list(events::ALL.iter().copied())
 }
 
 /// An event type, as webhooks carry it.

@@ -458,9 +458,7 @@ struct StatusQuery {
 
 /// A comma-separated list of outbound statuses.
 fn status_list() -> utoipa::openapi::schema::Object {
-    let one = Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("|");
-    let pattern = format!("^\\s*({one})?\\s*(,\\s*({one})?\\s*)*$");
-    utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).pattern(Some(pattern)).build()
+    super::pagination::comma_list(Status::ALL.iter().map(|s| s.as_str()))
 }
 
 /// Outbound messages by status, tenant-wide, newest first: the dead-letter view (failed and

@@ -2,37 +2,12 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequestParts, Query};
-use axum::http::StatusCode;
-use axum::http::request::Parts;
-use omnibridge_channel::problem::Problem;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::api::error::ApiError;
 
-/// A handler's query parameters as one typed struct (`T`, which also describes them in the API
-/// description with `utoipa::IntoParams`). Fields are text, checked with [`ListParams`] so each
-/// refusal names its parameter; a query string that is not even form-encoded is refused as 400
-/// naming `query`.
-pub struct Params<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<T> {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(q)| Params(q))
-            .map_err(|e| {
-                let text = e.body_text();
-                // "duplicate field `limit`": name the parameter when the message does.
-                let field = text.split('`').nth(1).filter(|name| !name.is_empty()).unwrap_or("query").to_owned();
-                Problem::new(StatusCode::BAD_REQUEST, "malformed_query", format!("{field}: {text}")).with_field(field)
-            })
-    }
-}
+pub use omnibridge_channel::problem::Params;
 
 /// The query of a plain list: a page size and the cursor of the previous page.
 #[derive(Serialize, serde::Deserialize, utoipa::IntoParams)]
@@ -53,6 +28,14 @@ pub fn time_or_date() -> utoipa::openapi::schema::Schema {
         .item(ObjectBuilder::new().schema_type(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime))))
         .item(ObjectBuilder::new().schema_type(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date))))
         .into()
+}
+
+/// A parameter's schema for a comma-separated list of these words (spaces and empty items
+/// allowed, as the handlers read it).
+pub fn comma_list<'a>(words: impl IntoIterator<Item = &'a str>) -> utoipa::openapi::schema::Object {
+    let one = words.into_iter().map(|w| w.replace('.', "\\.")).collect::<Vec<_>>().join("|");
+    let pattern = format!("^\\s*({one})?\\s*(,\\s*({one})?\\s*)*$");
+    utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String).pattern(Some(pattern)).build()
 }
 
 pub const DEFAULT_LIMIT: usize = 50;

@@ -134,3 +134,21 @@ fn collect_rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) 
         }
     }
 }
+
+/// A plain HTTP request on a websocket route is told to upgrade (426, problem JSON, `Upgrade:
+/// websocket`) once its credential holds; without one it is refused first (401).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_request_on_a_websocket_route_is_told_to_upgrade() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, key) = app.create_tenant("Sockets");
+    let plain = app.http.get(format!("{}/v1/realtime", app.base)).bearer_auth(&key).send().await.expect("request");
+    assert_eq!(plain.status(), StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(plain.headers()["upgrade"], "websocket");
+    assert!(plain.headers()["content-type"].to_str().expect("ascii").starts_with("application/problem+json"));
+    let problem: Value = plain.json().await.expect("problem");
+    assert_eq!(problem["code"], "upgrade_required");
+    for path in ["/v1/realtime", "/widget/v1/ws"] {
+        let anonymous = app.http.get(format!("{}{path}", app.base)).send().await.expect("request");
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+}

@@ -1,7 +1,8 @@
 //! RFC 9457 problem details, shared by the hub's API and every adapter's HTTP routes so that a
 //! client sees one error format whichever door it knocked on.
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -109,6 +110,28 @@ impl IntoResponse for Problem {
             response.headers_mut().insert(header::RETRY_AFTER, secs.into());
         }
         response
+    }
+}
+
+/// A handler's query parameters as one typed struct (`T`, which also describes them in the API
+/// description with `utoipa::IntoParams`). Fields are text, checked by the handler so each refusal
+/// names its parameter; a query string that is not even form-encoded is refused as 400
+/// naming `query`.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Params(q))
+            .map_err(|e| {
+                let text = e.body_text();
+                // "duplicate field `limit`": name the parameter when the message does.
+                let field = text.split('`').nth(1).filter(|name| !name.is_empty()).unwrap_or("query").to_owned();
+                Problem::new(StatusCode::BAD_REQUEST, "malformed_query", format!("{field}: {text}")).with_field(field)
+            })
     }
 }
 

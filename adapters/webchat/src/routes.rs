@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use omnibridge_channel::problem::{JsonBody, Problem, parse_json};
+use omnibridge_channel::problem::{JsonBody, Params, Problem, parse_json};
 use omnibridge_channel::{Address, AddressKind, InboundMessage, InboundTx, Sender, SinkError, Technical};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -496,16 +496,10 @@ pub const RESYNC: u16 = 4409;
         (status = 403, response = Problem), (status = 422, response = Problem), (status = 426, response = Problem), (status = 503, response = Problem)))]
 async fn websocket(
     State(state): State<WidgetState>,
-    query: Result<Query<WsQuery>, axum::extract::rejection::QueryRejection>,
+    Params(query): Params<WsQuery>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Problem> {
-    let Query(query) = query.map_err(|e| {
-        let text = e.body_text();
-        // "duplicate field `after`": name the parameter when the message does.
-        let field = text.split('`').nth(1).filter(|name| !name.is_empty()).unwrap_or("query").to_owned();
-        Problem::new(StatusCode::BAD_REQUEST, "malformed_query", format!("{field}: {text}")).with_field(field)
-    })?;
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let token = query.token.as_deref().or(bearer).ok_or(WidgetError::Unauthorized)?;
     let after = match query.after.as_deref() {
