@@ -199,6 +199,7 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
 struct ContactQuery {
     /// An email address, a phone number or part of a name (at least 2 characters): the
     /// matching contacts, on one page.
+    #[param(min_length = 2, pattern = r"\S[\s\S]*\S")]
     q: Option<String>,
     /// `next_cursor` of the previous page.
     #[param(value_type = Option<Uuid>)]
@@ -224,7 +225,7 @@ async fn list(State(state): State<AppState>, auth: Auth, Params(q): Params<Conta
     let params = ListParams::of(&q);
     let (limit, cursor) = (params.limit()?, params.cursor()?);
     // `q`: an email address, a phone number or part of a name.
-    if let Some(query) = params.raw("q") {
+    if let Some(query) = params.0.get("q").map(String::as_str) {
         if query.trim().chars().count() < 2 {
             return Err(ApiError::invalid("q", "type at least 2 characters"));
         }

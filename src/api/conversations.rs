@@ -207,6 +207,7 @@ struct ConversationQuery {
     #[param(value_type = Option<Uuid>)]
     channel_id: Option<String>,
     /// An operator's id, `me` or `none` (unassigned).
+    #[param(value_type = Option<String>, pattern = "^(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     assignee: Option<String>,
     /// With this label (its id or its name).
     label: Option<String>,
@@ -280,12 +281,7 @@ async fn list(State(state): State<AppState>, auth: Auth, Params(mut q): Params<H
         until: params.time("until")?,
         ..Default::default()
     };
-    match params.raw("assignee") {
-        None => {}
-        Some("none") => filter.unassigned = true,
-        Some("me") => filter.assignee_id = Some(auth.operator_id.ok_or_else(|| ApiError::invalid("assignee", "this key belongs to no operator"))?),
-        Some(_) => filter.assignee_id = params.uuid("assignee").map_err(|_| ApiError::invalid("assignee", "must be an operator id, \"me\" or \"none\""))?,
-    }
+    (filter.unassigned, filter.assignee_id) = assignee_filter(&auth, &params)?;
     let rows = store::conversations::list(&state.db, auth.tenant_id, &filter, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |r| r.id);
     // Restricted contacts (Art. 18) are hidden from everyone but admins.
@@ -342,6 +338,17 @@ pub async fn team_filter(state: &AppState, auth: &Auth, params: &ListParams) -> 
     let Some(id) = params.uuid("team")? else { return Ok(None) };
     let teams = store::team::teams(&state.db, auth.tenant_id).await?;
     if teams.iter().any(|t| t.row.id == id) { Ok(Some(id)) } else { Err(ApiError::invalid("team", "no team with this id")) }
+}
+
+/// `assignee`: nobody (`none`), the caller (`me`) or an operator's id, as
+/// `(unassigned, operator)`. Given empty, it is refused rather than taken as absent.
+pub fn assignee_filter(auth: &Auth, params: &ListParams) -> ApiResult<(bool, Option<Uuid>)> {
+    match params.0.get("assignee").map(String::as_str) {
+        None => Ok((false, None)),
+        Some("none") => Ok((true, None)),
+        Some("me") => auth.operator_id.map(|id| (false, Some(id))).ok_or_else(|| ApiError::invalid("assignee", "this key belongs to no operator")),
+        Some(given) => Uuid::parse_str(given).map(|id| (false, Some(id))).map_err(|_| ApiError::invalid("assignee", "must be an operator id, \"me\" or \"none\"")),
+    }
 }
 
 /// A label named by id or by name (`label=refund`), for filters.

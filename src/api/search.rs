@@ -37,7 +37,7 @@ const MAX_LIMIT: usize = 100;
 #[derive(Serialize, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct SearchQuery {
-    /// What to search for (at most 500 bytes).
+    /// What to search for (at most 500 characters).
     #[param(required, value_type = String, min_length = 1, max_length = 500)]
     q: Option<String>,
     /// What to find: `messages` (the default), `conversations` or `contacts`.
@@ -57,6 +57,7 @@ struct SearchQuery {
     #[param(value_type = Option<String>, pattern = "^(open|pending|resolved|snoozed)$")]
     status: Option<String>,
     /// An operator's id, `me` or `none`.
+    #[param(value_type = Option<String>, pattern = "^(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     assignee: Option<String>,
     /// Only conversations (or contacts) with this label (its id or name).
     label: Option<String>,
@@ -70,6 +71,7 @@ struct SearchQuery {
     #[param(schema_with = super::pagination::time_or_date)]
     until: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<String>, pattern = "^[1-9][0-9]{0,17}$")]
     cursor: Option<String>,
     /// Per page (default 25).
     #[param(value_type = Option<usize>, minimum = 1, maximum = 100)]
@@ -97,20 +99,21 @@ struct SearchPage {
 async fn find(State(state): State<AppState>, auth: Auth, Params(q): Params<SearchQuery>) -> ApiResult<Json<SearchPage>> {
     let params = ListParams::of(&q);
     let text = params.raw("q").ok_or_else(|| ApiError::invalid("q", "what to search for is required"))?;
-    if text.len() > 500 {
-        return Err(ApiError::invalid("q", "at most 500 bytes"));
+    if text.chars().count() > 500 {
+        return Err(ApiError::invalid("q", "at most 500 characters"));
     }
     let target = match params.one_of("type", &["messages", "conversations", "contacts"])?.as_deref() {
         Some("conversations") => Target::Conversations,
         Some("contacts") => Target::Contacts,
         _ => Target::Messages,
     };
-    let limit = match params.raw("limit") {
+    let limit = match params.0.get("limit") {
         None => 25,
         Some(raw) => raw.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| ApiError::invalid("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))?,
     };
     let cursor = params
-        .raw("cursor")
+        .0
+        .get("cursor")
         .map(|c| c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::invalid("cursor", "must be a next_cursor of an earlier page")))
         .transpose()?;
     let mut filter = SearchFilter {
@@ -125,12 +128,7 @@ async fn find(State(state): State<AppState>, auth: Auth, Params(q): Params<Searc
         team_id: super::conversations::team_filter(&state, &auth, &params).await?,
         ..Default::default()
     };
-    match params.raw("assignee") {
-        None => {}
-        Some("none") => filter.unassigned = true,
-        Some("me") => filter.assignee_id = Some(auth.operator_id.ok_or_else(|| ApiError::invalid("assignee", "this key belongs to no operator"))?),
-        Some(_) => filter.assignee_id = params.uuid("assignee").map_err(|_| ApiError::invalid("assignee", "must be an operator id, \"me\" or \"none\""))?,
-    }
+    (filter.unassigned, filter.assignee_id) = super::conversations::assignee_filter(&auth, &params)?;
     let results = search::run(&state.db, &state.keyring, Search { tenant_id: auth.tenant_id, text, target, filter, cursor, limit }).await?;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "search", "search", None, None).await;
     Ok(Json(SearchPage { data: results.items, next_cursor: results.next_cursor.map(|c| c.to_string()) }))
