@@ -263,8 +263,6 @@ async fn find(state: &AppState, auth: &Auth, id: &str) -> ApiResult<crate::store
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = ChannelHealth)]
 struct Health {
-    /// `starting` before the first report, `ok` once the importer works, `error` with the last
-    /// error.
     #[schema(inline)]
     status: HealthStatus,
     last_error: Option<String>,
@@ -272,6 +270,8 @@ struct Health {
     checked_at: Option<String>,
 }
 
+/// `starting` before the first report, `ok` once the importer works, `error` with the last
+/// error.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum HealthStatus {

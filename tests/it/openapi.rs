@@ -152,3 +152,52 @@ async fn a_plain_request_on_a_websocket_route_is_told_to_upgrade() {
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path}");
     }
 }
+
+/// A described field whose parts must all hold (`allOf`) can hold only if the parts agree on its
+/// type: a documented enum field once came out as "a string and an object", which no value is,
+/// so generated clients could neither send nor read it.
+#[test]
+fn no_schema_asks_for_two_types_at_once() {
+    let doc = omnibridge::api::openapi_document();
+    let doc = serde_json::to_value(doc).expect("json");
+    let mut found = Vec::new();
+    contradictions(&doc, &doc, "#", &mut found);
+    assert!(found.is_empty(), "allOf with parts of different types: {found:#?}");
+}
+
+fn contradictions(doc: &Value, here: &Value, at: &str, found: &mut Vec<String>) {
+    match here {
+        Value::Object(map) => {
+            if let Some(Value::Array(parts)) = map.get("allOf") {
+                let types: Vec<Vec<String>> = parts.iter().filter_map(|p| types_of(doc, p)).collect();
+                let agreed = types.iter().fold(None::<Vec<String>>, |acc, t| {
+                    Some(match acc {
+                        None => t.clone(),
+                        Some(a) => a.into_iter().filter(|x| t.contains(x) || (x == "integer" && t.contains(&"number".to_owned()))).collect(),
+                    })
+                });
+                if agreed.is_some_and(|a| a.is_empty()) {
+                    found.push(format!("{at}: {types:?}"));
+                }
+            }
+            for (key, value) in map {
+                contradictions(doc, value, &format!("{at}/{key}"), found);
+            }
+        }
+        Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| contradictions(doc, v, &format!("{at}/{i}"), found)),
+        _ => {}
+    }
+}
+
+/// The types a schema allows (following a `$ref` into the components), or None for any.
+fn types_of(doc: &Value, schema: &Value) -> Option<Vec<String>> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.rsplit('/').next().unwrap_or_default();
+        return types_of(doc, &doc["components"]["schemas"][name]);
+    }
+    match &schema["type"] {
+        Value::String(t) => Some(vec![t.clone()]),
+        Value::Array(ts) => Some(ts.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect()),
+        _ => None,
+    }
+}

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
 
+/// `polling` (default): the hub asks for updates; `webhook`: Telegram posts them to the hub's
+/// public HTTPS URL.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
@@ -26,8 +28,6 @@ pub struct TelegramConfig {
     /// Telegram's Bot API host (default `https://api.telegram.org`).
     #[serde(default)]
     pub api_url: Option<String>,
-    /// `polling` (default): the hub asks for updates; `webhook`: Telegram posts them to the
-    /// hub's public HTTPS URL.
     #[serde(default)]
     #[schema(inline)]
     pub mode: Mode,
