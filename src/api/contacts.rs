@@ -199,7 +199,7 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
 struct ContactQuery {
     /// An email address, a phone number or part of a name (at least 2 characters): the
     /// matching contacts, on one page.
-    #[param(min_length = 2, pattern = r"\S[\s\S]*\S")]
+    #[param(min_length = 2, pattern = r"\S\s*\S")]
     q: Option<String>,
     /// `next_cursor` of the previous page.
     #[param(value_type = Option<Uuid>)]

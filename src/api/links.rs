@@ -57,7 +57,7 @@ struct LinkView {
 /// chat there to this contact instead of making a new one. Single use; it expires.
 #[utoipa::path(post, path = "/v1/contacts/{id}/links", tag = "contacts", operation_id = "createContactLink", params(("id" = Uuid, Path)), request_body = NewLink,
     responses((status = 201, description = "The link", body = LinkView), (status = 401, response = Problem), (status = 403, response = Problem),
-        (status = 404, response = Problem), (status = 422, response = Problem), (status = 503, response = Problem)))]
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem)))]
 async fn create(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, JsonBody(body): JsonBody<NewLink>) -> ApiResult<impl IntoResponse> {
     let contact_id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("contact"))?;
     store::contacts::contact(&state.db, auth.tenant_id, contact_id).await?.ok_or(ApiError::NotFound("contact"))?;
@@ -73,11 +73,14 @@ async fn create(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         .ok_or_else(|| ApiError::invalid("channel_id", "no channel with this id"))?;
     // 24 random bytes: 32 characters of A-Z a-z 0-9 - _, within Telegram's 64 for a start parameter.
     let token = random_token(24);
+    // A link names the bot (Telegram's @username), which the channel learns from its provider
+    // once and keeps: a channel that has not reached its provider yet cannot make one, whatever
+    // the provider's state right now. That is the channel's state (its health says why), so 409.
     let url = state
         .channels
         .start_link(&channel, &token)
         .await
-        .map_err(|e| ApiError::Unavailable(format!("the channel's link could not be made: {e}")))?
+        .map_err(|e| ApiError::Conflict(format!("the channel has not reached its provider yet, so it cannot make links ({e}); its health in GET /v1/channels/{} says why", channel.id)))?
         .ok_or_else(|| ApiError::invalid("channel_id", "this channel has no links that start a conversation"))?;
     let expires_at = store::now_micros() + (ttl as i64) * 1_000_000;
     store::links::insert_link_token(&state.db, &Sha256::digest(token.as_bytes()), auth.tenant_id, channel.id, contact_id, expires_at).await?;

@@ -111,6 +111,7 @@ pub fn document() -> &'static Value {
         let mut doc = serde_json::to_value(&api).expect("the generated OpenAPI document serializes");
         doc["webhooks"] = webhooks();
         add_door_answers(&mut doc);
+        spell_out_white_space_in_patterns(&mut doc);
         doc
     })
 }
@@ -193,4 +194,80 @@ fn add_door_answers(doc: &mut Value) {
     responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 async fn serve() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], axum::Json(document()))
+}
+
+/// What the hub trims and counts as a space: Unicode White_Space, as `char::is_whitespace`.
+const WHITE_SPACE: &str = r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// JSON Schema patterns are ECMA-262 regular expressions, whose `\s` is not the whitespace the
+/// hub trims: ECMA counts U+FEFF and leaves out U+0085, and Python's counts U+001C–U+001F. The
+/// handlers' patterns write `\s` and `\S` meaning the hub's; the description spells them out as
+/// character classes, so clients and validators in every regex dialect agree with the hub.
+fn spell_out_white_space_in_patterns(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                match value {
+                    Value::String(pattern) if key == "pattern" => *pattern = spell_out_white_space(pattern),
+                    _ => spell_out_white_space_in_patterns(value),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(spell_out_white_space_in_patterns),
+        _ => {}
+    }
+}
+
+/// `\s` as the class of [`WHITE_SPACE`] (inside a class, its members), `\S` outside a class as
+/// its complement; everything else as written.
+fn spell_out_white_space(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut in_class = false;
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('s') if in_class => out.push_str(WHITE_SPACE),
+                Some('s') => out.push_str(&format!("[{WHITE_SPACE}]")),
+                Some('S') if !in_class => out.push_str(&format!("[^{WHITE_SPACE}]")),
+                Some(escaped) => {
+                    out.push('\\');
+                    out.push(escaped);
+                }
+                None => out.push('\\'),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn white_space_is_spelled_out_as_the_hub_trims_it() {
+        assert_eq!(spell_out_white_space(r"^\S{1,50}$"), format!("^[^{WHITE_SPACE}]{{1,50}}$"));
+        assert_eq!(spell_out_white_space(r"\S\s*\S"), format!("[^{WHITE_SPACE}][{WHITE_SPACE}]*[^{WHITE_SPACE}]"));
+        assert_eq!(spell_out_white_space(r"[^\s\u0000-\u001f]"), format!(r"[^{WHITE_SPACE}\u0000-\u001f]"));
+        assert_eq!(spell_out_white_space(r"^\d+\.\[x\]$"), r"^\d+\.\[x\]$");
+        // The class holds exactly what the hub counts as white space, in the range it spells.
+        let class: Vec<char> = (0..=0x3000u32).filter_map(char::from_u32).filter(|c| c.is_whitespace()).collect();
+        let spelled: Vec<char> = ['\t', '\n', '\u{b}', '\u{c}', '\r', ' ', '\u{85}', '\u{a0}', '\u{1680}']
+            .into_iter()
+            .chain('\u{2000}'..='\u{200a}')
+            .chain(['\u{2028}', '\u{2029}', '\u{202f}', '\u{205f}', '\u{3000}'])
+            .collect();
+        assert_eq!(class, spelled);
+        assert!(!char::from_u32(0x10ffff).is_some_and(char::is_whitespace) && (0x3001..=0x10ffffu32).filter_map(char::from_u32).all(|c| !c.is_whitespace()));
+    }
 }

@@ -133,7 +133,9 @@ pub const MAX_RULES: usize = 200;
 pub fn parse(value: &Value, registry: &Registry) -> Result<PolicyDocument, RuleError> {
     let Some(object) = value.as_object() else { return Err(error("rules".into(), "the body must be an object with \"rules\"")) };
     if let Some(other) = object.keys().find(|k| *k != "rules") {
-        return Err(error(other.clone(), "unknown field; the document has only \"rules\""));
+        // A member without a name (`{"": 1}`) is named as the body it is in.
+        let field = if other.is_empty() { "body".to_owned() } else { other.clone() };
+        return Err(error(field, "unknown field; the document has only \"rules\""));
     }
     let Some(rules) = object.get("rules").and_then(Value::as_array) else {
         return Err(error("rules".into(), "must be an array of rules"));
@@ -146,7 +148,8 @@ pub fn parse(value: &Value, registry: &Registry) -> Result<PolicyDocument, RuleE
         let at = |field: &str| format!("rules[{i}].{field}");
         let Some(rule) = rule.as_object() else { return Err(error(format!("rules[{i}]"), "must be an object")) };
         if let Some(other) = rule.keys().find(|k| !["destination", "categories", "action"].contains(&k.as_str())) {
-            return Err(error(at(other), "unknown field; a rule has destination, categories and action"));
+            let field = if other.is_empty() { format!("rules[{i}]") } else { at(other) };
+            return Err(error(field, "unknown field; a rule has destination, categories and action"));
         }
         let destination = rule.get("destination").and_then(Value::as_str).ok_or_else(|| error(at("destination"), "required, a string"))?;
         selector(destination, registry).map_err(|detail| error(at("destination"), detail.to_string()))?;
@@ -268,6 +271,8 @@ mod tests {
             (json!({"rules": [{"destination": "*", "categories": ["contact.id"], "action": "redact"}]}), "rules[0].categories"),
             (json!({"rules": [{"destination": "*", "categories": ["*"], "action": "allow", "why": 1}]}), "rules[0].why"),
             (json!({"rule": []}), "rule"),
+            (json!({"rules": [], "": 1}), "body"),
+            (json!({"rules": [{"destination": "*", "categories": ["*"], "action": "allow", "": 1}]}), "rules[0]"),
         ];
         for (doc, field) in cases {
             assert_eq!(parse(&doc, &r).unwrap_err().field, field, "{doc}");

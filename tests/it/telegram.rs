@@ -201,6 +201,14 @@ async fn a_deep_link_joins_the_chat_to_a_known_contact(backend: Backend) {
     let token = url.strip_prefix("https://t.me/shop_bot?start=").expect("a t.me deep link").to_owned();
     let (status, problem) = app.post(&format!("/v1/contacts/{contact}/links"), &admin, json!({"channel_id": webchat})).await;
     assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("channel_id")));
+    // A bot the hub has never reached has no known @username: its channel cannot make links
+    // yet, which is the channel's state (409), not a failure of the hub.
+    let silent = json!({"kind": "telegram", "name": "Unreachable bot", "settings": {"bot_token": TOKEN, "api_url": "http://127.0.0.1:9"}});
+    let (status, unreachable) = app.post("/v1/channels", &admin, silent).await;
+    assert_eq!(status, StatusCode::CREATED, "{unreachable}");
+    let (status, problem) = app.post(&format!("/v1/contacts/{contact}/links"), &admin, json!({"channel_id": unreachable["id"]})).await;
+    assert_eq!((status, problem["status"].as_u64()), (StatusCode::CONFLICT, Some(409)), "{problem}");
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("has not reached its provider")), "{problem}");
 
     // Opening the link sends /start <token>: the chat joins the web chat contact.
     bot.push_update("message", message(1, json!({"text": format!("/start {token}")})));
