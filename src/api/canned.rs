@@ -221,7 +221,7 @@ async fn render(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     let row = find(&state, &auth, &id).await?;
     let conversation = store::conversations::get(&state.db, auth.tenant_id, body.conversation_id)
         .await?
-        .ok_or_else(|| ApiError::Unknown { field: "conversation_id".into(), detail: "no such conversation".into() })?;
+        .ok_or_else(|| ApiError::unknown("conversation_id", "no such conversation"))?;
     let contact_row = store::contacts::contact(&state.db, auth.tenant_id, conversation.contact_id).await?.ok_or(ApiError::NotFound("contact"))?;
     let key = state.keyring.data_key(&state.db, auth.tenant_id, conversation.contact_id).await?;
     let contact = present::contact(&contact_row, &[], &key)?;

@@ -42,6 +42,7 @@ impl From<crate::contacts::merge::MergeError> for ApiError {
         match e {
             E::NotFound(what) => ApiError::NotFound(what),
             E::Invalid { field, detail } => ApiError::invalid(field, detail),
+            E::Unknown { field, detail } => ApiError::Unknown { field: field.to_owned(), detail },
             E::Conflict(why) => ApiError::Conflict(why),
             e @ E::Restricted(_) => ApiError::Restricted(e.to_string()),
             E::Store(e) => ApiError::Store(e),

@@ -73,7 +73,7 @@ async fn merge(State(state): State<AppState>, auth: Auth, Path(id): Path<String>
     let into = find(&state, &auth, &id).await?;
     let other = store::conversations::get(&state.db, auth.tenant_id, body.other_id)
         .await?
-        .ok_or_else(|| ApiError::invalid("other_id", "no such conversation"))?;
+        .ok_or_else(|| ApiError::unknown("other_id", "no such conversation"))?;
     if other.id == into.id {
         return Err(ApiError::invalid("other_id", "a conversation cannot be merged into itself"));
     }
@@ -545,15 +545,15 @@ struct Started {
             links(("get" = (operation_id = "getConversation", parameters(("id" = "$response.body#/id")))),
                   ("messages" = (operation_id = "listMessages", parameters(("id" = "$response.body#/id")))),
                   ("update" = (operation_id = "updateConversation", parameters(("id" = "$response.body#/id")))))),
-        (status = 401, response = Problem), (status = 403, response = Problem), (status = 409, response = Problem), (status = 410, response = Problem),
-        (status = 422, response = Problem), (status = 503, response = Problem)))]
+        (status = 401, response = Problem), (status = 403, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem),
+        (status = 410, response = Problem), (status = 422, response = Problem), (status = 503, response = Problem)))]
 async fn start(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<StartConversation>) -> ApiResult<impl IntoResponse> {
     let text = messages::valid_text(&body.text)?;
     let purpose = messages::valid_purpose(&state, body.purpose.as_deref())?;
     let purpose = purpose.as_str();
     let contact = store::contacts::contact(&state.db, auth.tenant_id, body.contact_id)
         .await?
-        .ok_or_else(|| ApiError::invalid("contact_id", "no contact with this id"))?;
+        .ok_or_else(|| ApiError::unknown("contact_id", "no contact with this id"))?;
     let key = state.keyring.data_key(&state.db, auth.tenant_id, contact.id).await?;
     let channel = messages::reachable_channel(&state, &auth, contact.id, body.channel_id).await?;
     if let Some(kind) = state.channels.kind_of(&channel) {

@@ -71,6 +71,11 @@ impl ApiError {
     pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
         Self::Invalid { field: field.to_owned(), detail: detail.into() }
     }
+
+    /// An id in the body that names nothing of the tenant: 404, naming the field.
+    pub fn unknown(field: &str, detail: impl Into<String>) -> Self {
+        Self::Unknown { field: field.to_owned(), detail: detail.into() }
+    }
 }
 
 impl From<ApiError> for Problem {

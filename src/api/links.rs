@@ -70,7 +70,7 @@ async fn create(State(state): State<AppState>, auth: Auth, Path(id): Path<String
         .get(body.channel_id)
         .await?
         .filter(|c| c.tenant_id == auth.tenant_id)
-        .ok_or_else(|| ApiError::invalid("channel_id", "no channel with this id"))?;
+        .ok_or_else(|| ApiError::unknown("channel_id", "no channel with this id"))?;
     // 24 random bytes: 32 characters of A-Z a-z 0-9 - _, within Telegram's 64 for a start parameter.
     let token = random_token(24);
     // A link names the bot (Telegram's @username), which the channel learns from its provider

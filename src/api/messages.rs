@@ -75,7 +75,7 @@ pub async fn reachable_channel(state: &AppState, auth: &Auth, contact_id: Uuid, 
         .get(channel_id)
         .await?
         .filter(|c| c.tenant_id == auth.tenant_id)
-        .ok_or_else(|| ApiError::invalid("channel_id", "no channel with this id"))?;
+        .ok_or_else(|| ApiError::unknown("channel_id", "no channel with this id"))?;
     let kind = state.channels.kind_of(&channel).map(|k| k.address_kind()).ok_or_else(|| ApiError::invalid("channel_id", "this channel cannot send"))?;
     if store::contacts::identity_for_kind(&state.db, auth.tenant_id, contact_id, kind.as_str()).await?.is_none() {
         return Err(ApiError::invalid("channel_id", format!("the contact has no {} address to reach on this channel", kind.as_str())));
@@ -307,7 +307,7 @@ async fn reply(State(state): State<AppState>, auth: Auth, Path(id): Path<String>
         (false, Some(other)) => reachable_channel(&state, &auth, conversation.contact_id, other).await?.id,
         (false, None) => reachable_channel(&state, &auth, conversation.contact_id, conversation.channel_id).await?.id,
     };
-    let channel = state.channels.get(channel_id).await?.ok_or_else(|| ApiError::invalid("channel_id", "no channel with this id"))?;
+    let channel = state.channels.get(channel_id).await?.ok_or_else(|| ApiError::unknown("channel_id", "no channel with this id"))?;
     let kind = state.channels.kind_of(&channel);
     let files = valid_attachments(&body.attachments, &channel.kind, kind.is_some_and(|k| k.capabilities().attachments))?;
     let cc = body.cc.as_deref().map(|list| valid_copies("cc", list)).transpose()?;

@@ -104,7 +104,7 @@ async fn create(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonB
     let contact_id = match (body.contact_id, &body.address) {
         (Some(_), Some(_)) | (None, None) => return Err(ApiError::invalid("contact_id", "name the person by contact_id or by address, one of them")),
         (Some(id), None) => {
-            store::contacts::contact(&state.db, auth.tenant_id, id).await?.ok_or_else(|| ApiError::Unknown { field: "contact_id".into(), detail: "no such contact".into() })?;
+            store::contacts::contact(&state.db, auth.tenant_id, id).await?.ok_or_else(|| ApiError::unknown("contact_id", "no such contact"))?;
             Some(id)
         }
         (None, Some(a)) => {

@@ -70,12 +70,12 @@ async fn checked(state: &AppState, auth: &Auth, id: Uuid, body: &TeamBody) -> Ap
     }
     for (i, operator) in body.operator_ids.iter().enumerate() {
         if state.db.operator(auth.tenant_id, *operator).await?.is_none() {
-            return Err(ApiError::Unknown { field: format!("operator_ids[{i}]"), detail: "no such operator in this tenant".into() });
+            return Err(ApiError::unknown(&format!("operator_ids[{i}]"), "no such operator in this tenant"));
         }
     }
     for (i, channel) in body.channel_ids.iter().enumerate() {
         if state.channels.get(*channel).await?.is_none_or(|c| c.tenant_id != auth.tenant_id) {
-            return Err(ApiError::Unknown { field: format!("channel_ids[{i}]"), detail: "no such channel in this tenant".into() });
+            return Err(ApiError::unknown(&format!("channel_ids[{i}]"), "no such channel in this tenant"));
         }
     }
     Ok(name.to_owned())

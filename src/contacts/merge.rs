@@ -31,6 +31,9 @@ pub enum MergeError {
     NotFound(&'static str),
     #[error("{field}: {detail}")]
     Invalid { field: &'static str, detail: String },
+    /// An id in the request names nothing of the tenant; names the field.
+    #[error("{field}: {detail}")]
+    Unknown { field: &'static str, detail: String },
     #[error("{0}")]
     Conflict(String),
     #[error("restricted: the processing of {0} is restricted (GDPR Art. 18); lift the restriction first")]
@@ -190,7 +193,7 @@ pub async fn merge(hub: &AppState, tenant_id: Uuid, contact_id: Uuid, other_id: 
         return Err(MergeError::Invalid { field: "other_id", detail: "a contact cannot be merged into itself".into() });
     }
     let from = live_contact(hub, tenant_id, other_id, "other contact").await.map_err(|e| match e {
-        MergeError::NotFound(_) => MergeError::Invalid { field: "other_id", detail: "no such contact in this tenant".into() },
+        MergeError::NotFound(_) => MergeError::Unknown { field: "other_id", detail: "no such contact in this tenant".into() },
         e => e,
     })?;
     let mut work = UnitOfWork::begin(&hub.db, &hub.bus).await?;

@@ -35,6 +35,9 @@ pub enum ForwardError {
     /// The request cannot be done as asked; names the field.
     #[error("{field}: {detail}")]
     Invalid { field: &'static str, detail: String },
+    /// An id in the request names nothing of the tenant; names the field.
+    #[error("{field}: {detail}")]
+    Unknown { field: &'static str, detail: String },
     #[error(transparent)]
     Refused(#[from] EgressError),
     #[error(transparent)]
@@ -164,7 +167,7 @@ impl Forwarder<'_> {
             Some(channel) if is_mail(&channel) => Ok(channel),
             Some(_) if named.is_none() => Err(ForwardError::Invalid { field, detail: "the conversation is not on a mail channel: name the mail channel the forward leaves by".into() }),
             Some(_) => Err(ForwardError::Invalid { field, detail: "forwards leave by mail: name a mail channel".into() }),
-            None => Err(ForwardError::Invalid { field, detail: "no channel with this id".into() }),
+            None => Err(ForwardError::Unknown { field, detail: "no channel with this id".into() }),
         }
     }
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
 
-backend_tests!(inbox_rows_tell_conversations_apart, contacts_are_found_by_email_phone_or_name,);
+backend_tests!(inbox_rows_tell_conversations_apart, contacts_are_found_by_email_phone_or_name, an_id_in_the_body_that_names_nothing_is_404_naming_it,);
 
 fn data(list: &Value) -> Vec<Value> {
     list["data"].as_array().cloned().unwrap_or_default()
@@ -83,7 +83,40 @@ async fn contacts_are_found_by_email_phone_or_name(backend: Backend) {
     assert_eq!(found(&by_name), vec![ben["id"].as_str().expect("id").to_owned()]);
     let (_, nobody) = app.get("/v1/contacts?q=carla@example.com", &admin).await;
     assert!(data(&nobody).is_empty());
-    let (status, short) = app.get("/v1/contacts?q=a", &admin).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(short["field"], "q");
+    // Too short to look for, spaces aside, or given empty: refused, not a list of everyone.
+    for short in ["a", "%20a%20", "%C2%85a", ""] {
+        let (status, problem) = app.get(&format!("/v1/contacts?q={short}"), &admin).await;
+        assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("q")), "q={short}");
+    }
+}
+
+async fn an_id_in_the_body_that_names_nothing_is_404_naming_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let (_, other) = app.create_tenant("Other shop");
+    let channel = app.webchat_channel(&admin).await;
+    let elsewhere = app.webchat_channel(&other).await;
+    let (token, _) = app.visitor(&channel, json!({"name": "Ana"})).await;
+    app.visitor_says(&token, json!({"text": "Hello"})).await;
+    let (_, list) = app.get("/v1/conversations", &admin).await;
+    let conversation = list["data"][0]["id"].as_str().expect("conversation").to_owned();
+    let contact = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    let nothing = "01a24d00-0000-7000-8000-000000000000";
+    let cases = [
+        ("/v1/conversations".to_owned(), json!({"contact_id": nothing, "channel_id": channel, "text": "hi"}), "contact_id"),
+        ("/v1/conversations".to_owned(), json!({"contact_id": contact, "channel_id": elsewhere, "text": "hi"}), "channel_id"),
+        (format!("/v1/conversations/{conversation}/messages"), json!({"text": "hi", "channel_id": nothing}), "channel_id"),
+        (format!("/v1/conversations/{conversation}/merge"), json!({"other_id": nothing}), "other_id"),
+        (format!("/v1/contacts/{contact}/merge"), json!({"other_id": nothing, "reason": "same person"}), "other_id"),
+        (format!("/v1/contacts/{contact}/links"), json!({"channel_id": elsewhere}), "channel_id"),
+        (format!("/v1/conversations/{conversation}/forward"), json!({"to": "lead@example.com", "channel_id": nothing}), "channel_id"),
+    ];
+    for (path, body, field) in cases {
+        let (status, problem) = app.post(&path, &admin, body.clone()).await;
+        assert_eq!((status, problem["field"].as_str()), (StatusCode::NOT_FOUND, Some(field)), "POST {path} {body}: {problem}");
+        assert_eq!(problem["code"], "not_found");
+    }
+    // What the conversation and contact hold is untouched.
+    let (_, messages) = app.get(&format!("/v1/conversations/{conversation}/messages"), &admin).await;
+    assert_eq!(data(&messages).len(), 1, "{messages}");
 }
