@@ -255,6 +255,7 @@ async fn replies_keep_to_the_window_and_templates_fill_the_gap(backend: Backend)
         (json!({"name": "order_update", "language": "en_US", "parameters": ["Ana"]}), "template.parameters"),
         (json!({"name": "old_notice", "language": "en_US", "parameters": []}), "template.name"),
         (json!({"name": "no_such", "language": "en_US", "parameters": []}), "template.name"),
+        (json!({"name": "order_update", "language": "en_US", "parameters": ["Ana", "#1"], "header": "x"}), "template.header"),
     ] {
         let (status, problem) = app.post(&path, &admin, json!({"template": template})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");

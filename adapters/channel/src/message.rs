@@ -352,6 +352,7 @@ impl Template {
 /// A template to send, with its body parameters in order: an approved template of the channel;
 /// outside the reply window the only message that may be sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TemplateSend {
     pub name: String,
     /// The template's language, such as `en_US`.
