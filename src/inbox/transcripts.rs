@@ -298,7 +298,7 @@ impl Transcripts<'_> {
 
 /// What the visitor sees of their conversation on the chat channel, by conversation.
 async fn visitor_lines(db: &Db, key: &DataKey, contact_id: Uuid, channel_id: Uuid) -> Result<Vec<(Uuid, Line)>, TranscriptError> {
-    let rows = store::messages::visible_to_visitor(db, contact_id, channel_id, VISITOR_LINES).await.map_err(unavailable)?;
+    let rows = store::messages::visible_to_visitor(db, contact_id, channel_id, None, VISITOR_LINES).await.map_err(unavailable)?;
     rows.iter()
         .map(|m| {
             let text = key.open(fields::MESSAGE_TEXT, m.id, &m.text).map_err(unavailable)?;

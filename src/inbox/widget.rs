@@ -246,8 +246,8 @@ impl WidgetBackend for HubWidgetBackend {
         Ok(visitor)
     }
 
-    async fn history(&self, visitor: &Visitor) -> Result<Vec<WidgetMessage>, WidgetError> {
-        let rows = store::messages::visible_to_visitor(&self.hub.db, visitor.contact_id, visitor.channel_id, HISTORY_LIMIT)
+    async fn history(&self, visitor: &Visitor, before: Option<Uuid>, limit: usize) -> Result<Vec<WidgetMessage>, WidgetError> {
+        let rows = store::messages::visible_to_visitor(&self.hub.db, visitor.contact_id, visitor.channel_id, before, limit)
             .await
             .map_err(Self::unavailable)?;
         let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;

@@ -151,12 +151,13 @@ pub async fn for_conversation<'a>(
         .await)?)
 }
 
-/// What a web chat visitor sees: the non-private messages that traveled on their channel.
-pub async fn visible_to_visitor(db: &Db, contact_id: Uuid, channel_id: Uuid, limit: usize) -> StoreResult<Vec<MessageRow>> {
+/// What a web chat visitor sees: the non-private messages that traveled on their channel, the
+/// latest `limit` before the message `before` (or the latest), oldest first.
+pub async fn visible_to_visitor(db: &Db, contact_id: Uuid, channel_id: Uuid, before: Option<Uuid>, limit: usize) -> StoreResult<Vec<MessageRow>> {
     const SQL: &str = concat!("SELECT ", message_columns!(), " FROM messages \
-                       WHERE contact_id = $1 AND channel_id = $2 AND private = FALSE ORDER BY id DESC LIMIT $3");
+                       WHERE contact_id = $1 AND channel_id = $2 AND private = FALSE AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4");
     let mut rows: Vec<MessageRow> =
-        on_db!(db, |p| sqlx::query_as(SQL).bind(contact_id).bind(channel_id).bind(limit as i64).fetch_all(p).await)?;
+        on_db!(db, |p| sqlx::query_as(SQL).bind(contact_id).bind(channel_id).bind(before).bind(limit as i64).fetch_all(p).await)?;
     rows.reverse();
     Ok(rows)
 }

@@ -142,6 +142,27 @@ async fn the_api_description_reads_in_a_browser() {
     assert_eq!(result["axe"], json!([]), "{result}");
 }
 
+/// A visitor with 120 messages comes back: the widget shows the latest 50, and "Earlier
+/// messages" brings the rest above them, a page at a time, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_visitor_pages_back_through_a_long_history() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let chat = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&chat, json!({"name": "Paula"})).await;
+    let said: Vec<String> = (1..=120).map(|n| format!("Message number {n}")).collect();
+    for text in &said {
+        let (status, body) = app.visitor_says(&token, json!({"text": text})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let page = shop_page(&app.base, &chat).await;
+    let result = run_story("history.cjs", json!({"page": page, "channel": chat, "token": token})).await;
+    assert_eq!(result["first_page"], json!(said[70..]), "the latest page, oldest first: {result}");
+    assert_eq!(result["button"], "Earlier messages");
+    assert_eq!(result["clicks"], 2, "two earlier pages of 50 and 20: {result}");
+    assert_eq!(result["all"], json!(said), "every message once, in order: {result}");
+}
+
 /// Runs a browser story script with `story` (JSON); returns what it reported.
 async fn run_story(script: &str, story: Value) -> Value {
     let node_path = std::env::var("OMNIBRIDGE_TEST_NODE_PATH")

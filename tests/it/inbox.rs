@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
 
-backend_tests!(inbox_rows_tell_conversations_apart, contacts_are_found_by_email_phone_or_name, an_id_in_the_body_that_names_nothing_is_404_naming_it,);
+backend_tests!(inbox_rows_tell_conversations_apart, contacts_are_found_by_email_phone_or_name, an_id_in_the_body_that_names_nothing_is_404_naming_it,
+    a_visitor_reads_a_long_history_a_page_at_a_time,);
 
 fn data(list: &Value) -> Vec<Value> {
     list["data"].as_array().cloned().unwrap_or_default()
@@ -119,4 +120,39 @@ async fn an_id_in_the_body_that_names_nothing_is_404_naming_it(backend: Backend)
     // What the conversation and contact hold is untouched.
     let (_, messages) = app.get(&format!("/v1/conversations/{conversation}/messages"), &admin).await;
     assert_eq!(data(&messages).len(), 1, "{messages}");
+}
+
+async fn a_visitor_reads_a_long_history_a_page_at_a_time(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let chat = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&chat, json!({"name": "Paula"})).await;
+    let said: Vec<String> = (1..=75).map(|n| format!("line {n}")).collect();
+    for text in &said {
+        app.visitor_says(&token, json!({"text": text})).await;
+    }
+    let history = |query: String| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            let res = app.http.get(format!("{}/widget/v1/messages{query}", app.base)).bearer_auth(&token).send().await.expect("history");
+            let status = res.status();
+            (status, res.json::<Value>().await.expect("json"))
+        }
+    };
+    let texts = |page: &Value| data(page).iter().map(|m| m["text"].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>();
+    // The latest 50, oldest first; then the 25 before them; then nothing more.
+    let (status, latest) = history(String::new()).await;
+    assert_eq!(status, StatusCode::OK, "{latest}");
+    assert_eq!(texts(&latest), said[25..]);
+    let cursor = latest["next_cursor"].as_str().expect("a cursor to the earlier page").to_owned();
+    let (_, earlier) = history(format!("?cursor={cursor}")).await;
+    assert_eq!(texts(&earlier), said[..25]);
+    assert!(earlier["next_cursor"].is_null(), "{earlier}");
+    // A page size of its own; what cannot be read is refused, naming the parameter.
+    let (_, ten) = history("?limit=10".into()).await;
+    assert_eq!(texts(&ten), said[65..]);
+    for (query, field) in [("?limit=0", "limit"), ("?limit=201", "limit"), ("?cursor=yesterday", "cursor"), ("?cursor=", "cursor")] {
+        let (status, problem) = history(query.into()).await;
+        assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{query}: {problem}");
+    }
 }

@@ -33,35 +33,35 @@
     en: ["Chat with us", "Chat", "We are online", "We will be back soon", "We are offline", "Usually replies in a few minutes", "Usually replies in a few hours", "Usually replies within a day",
       "Before we start", "Your name", "Your email", "Write a message…", "Send", "Attach a file", "Insert an emoji", "Email me this transcript", "Email me", "Check your inbox: confirm the address and the transcript follows.",
       "The transcript is on its way.", "Agent is typing…", "Close the chat", "Mute sounds", "Turn sounds on", "You", "Sent", "Reconnecting…", "Not sent.", "is too large", "cannot be sent: programs and scripts are not accepted",
-      "How did we do?", "Thank you for your rating.", "Write to us first.", "Privacy notice", "Conversation", "unread", "Required", "Rate {n} of 5", "Message"],
+      "How did we do?", "Thank you for your rating.", "Write to us first.", "Privacy notice", "Conversation", "unread", "Required", "Rate {n} of 5", "Message", "Earlier messages"],
     de: ["Chatten Sie mit uns", "Chat", "Wir sind online", "Wir sind gleich zurück", "Wir sind offline", "Antwortet meist in wenigen Minuten", "Antwortet meist in wenigen Stunden", "Antwortet meist innerhalb eines Tages",
       "Bevor es losgeht", "Ihr Name", "Ihre E-Mail", "Nachricht schreiben…", "Senden", "Datei anhängen", "Emoji einfügen", "Verlauf per E-Mail senden", "Senden", "Bitte prüfen Sie Ihr Postfach: Bestätigen Sie die Adresse, dann folgt der Verlauf.",
       "Der Verlauf ist unterwegs.", "Ein Mitarbeiter schreibt…", "Chat schließen", "Töne aus", "Töne an", "Sie", "Gesendet", "Verbindung wird wiederhergestellt…", "Nicht gesendet.", "ist zu groß", "kann nicht gesendet werden: Programme und Skripte sind nicht erlaubt",
-      "Wie waren wir?", "Danke für Ihre Bewertung.", "Schreiben Sie uns zuerst.", "Datenschutzhinweis", "Unterhaltung", "ungelesen", "Pflichtfeld", "{n} von 5", "Nachricht"],
+      "Wie waren wir?", "Danke für Ihre Bewertung.", "Schreiben Sie uns zuerst.", "Datenschutzhinweis", "Unterhaltung", "ungelesen", "Pflichtfeld", "{n} von 5", "Nachricht", "Frühere Nachrichten"],
     fr: ["Discutons", "Chat", "Nous sommes en ligne", "Nous revenons bientôt", "Nous sommes hors ligne", "Répond en général en quelques minutes", "Répond en général en quelques heures", "Répond en général sous un jour",
       "Avant de commencer", "Votre nom", "Votre e-mail", "Écrivez un message…", "Envoyer", "Joindre un fichier", "Insérer un emoji", "M'envoyer la conversation", "Envoyer", "Vérifiez votre boîte : confirmez l'adresse et la conversation suivra.",
       "La conversation est en route.", "Un conseiller écrit…", "Fermer le chat", "Couper le son", "Activer le son", "Vous", "Envoyé", "Reconnexion…", "Non envoyé.", "est trop volumineux", "ne peut pas être envoyé : programmes et scripts refusés",
-      "Comment était-ce ?", "Merci pour votre note.", "Écrivez-nous d'abord.", "Politique de confidentialité", "Conversation", "non lus", "Obligatoire", "{n} sur 5", "Message"],
+      "Comment était-ce ?", "Merci pour votre note.", "Écrivez-nous d'abord.", "Politique de confidentialité", "Conversation", "non lus", "Obligatoire", "{n} sur 5", "Message", "Messages précédents"],
     es: ["Chatea con nosotros", "Chat", "Estamos en línea", "Volvemos pronto", "Estamos desconectados", "Suele responder en pocos minutos", "Suele responder en pocas horas", "Suele responder en un día",
       "Antes de empezar", "Tu nombre", "Tu correo", "Escribe un mensaje…", "Enviar", "Adjuntar un archivo", "Insertar un emoji", "Enviarme esta conversación", "Enviar", "Revisa tu correo: confirma la dirección y la conversación llegará.",
       "La conversación está en camino.", "Un agente está escribiendo…", "Cerrar el chat", "Silenciar", "Activar sonido", "Tú", "Enviado", "Reconectando…", "No enviado.", "es demasiado grande", "no se puede enviar: no se aceptan programas ni scripts",
-      "¿Qué tal lo hicimos?", "Gracias por tu valoración.", "Escríbenos primero.", "Aviso de privacidad", "Conversación", "sin leer", "Obligatorio", "{n} de 5", "Mensaje"],
+      "¿Qué tal lo hicimos?", "Gracias por tu valoración.", "Escríbenos primero.", "Aviso de privacidad", "Conversación", "sin leer", "Obligatorio", "{n} de 5", "Mensaje", "Mensajes anteriores"],
     pt: ["Fale conosco", "Chat", "Estamos online", "Voltamos em breve", "Estamos offline", "Costuma responder em poucos minutos", "Costuma responder em poucas horas", "Costuma responder em um dia",
       "Antes de começar", "Seu nome", "Seu e-mail", "Escreva uma mensagem…", "Enviar", "Anexar um arquivo", "Inserir um emoji", "Enviar esta conversa por e-mail", "Enviar", "Verifique seu e-mail: confirme o endereço e a conversa seguirá.",
       "A conversa está a caminho.", "Um atendente está digitando…", "Fechar o chat", "Silenciar", "Ativar som", "Você", "Enviado", "Reconectando…", "Não enviado.", "é grande demais", "não pode ser enviado: programas e scripts não são aceitos",
-      "Como nos saímos?", "Obrigado pela avaliação.", "Escreva para nós primeiro.", "Aviso de privacidade", "Conversa", "não lidas", "Obrigatório", "{n} de 5", "Mensagem"],
+      "Como nos saímos?", "Obrigado pela avaliação.", "Escreva para nós primeiro.", "Aviso de privacidade", "Conversa", "não lidas", "Obrigatório", "{n} de 5", "Mensagem", "Mensagens anteriores"],
     ru: ["Напишите нам", "Чат", "Мы на связи", "Скоро вернёмся", "Мы не в сети", "Обычно отвечаем за несколько минут", "Обычно отвечаем за несколько часов", "Обычно отвечаем в течение дня",
       "Прежде чем начать", "Ваше имя", "Ваш e-mail", "Напишите сообщение…", "Отправить", "Прикрепить файл", "Вставить эмодзи", "Прислать переписку на e-mail", "Прислать", "Проверьте почту: подтвердите адрес, и переписка придёт.",
       "Переписка отправлена.", "Оператор печатает…", "Закрыть чат", "Выключить звук", "Включить звук", "Вы", "Отправлено", "Переподключение…", "Не отправлено.", "слишком большой", "нельзя отправить: программы и скрипты не принимаются",
-      "Как мы справились?", "Спасибо за оценку.", "Сначала напишите нам.", "Политика конфиденциальности", "Переписка", "непрочитанных", "Обязательно", "{n} из 5", "Сообщение"],
+      "Как мы справились?", "Спасибо за оценку.", "Сначала напишите нам.", "Политика конфиденциальности", "Переписка", "непрочитанных", "Обязательно", "{n} из 5", "Сообщение", "Предыдущие сообщения"],
     ja: ["チャットでお問い合わせ", "チャット", "オンラインです", "まもなく戻ります", "オフラインです", "通常数分以内に返信します", "通常数時間以内に返信します", "通常1日以内に返信します",
       "はじめる前に", "お名前", "メールアドレス", "メッセージを入力…", "送信", "ファイルを添付", "絵文字を挿入", "この会話をメールで送る", "送信", "メールを確認してください：アドレスを確認すると会話が届きます。",
       "会話を送信しました。", "担当者が入力中…", "チャットを閉じる", "音を消す", "音を出す", "あなた", "送信済み", "再接続中…", "送信できませんでした。", "は大きすぎます", "は送信できません：プログラムやスクリプトは受け付けません",
-      "対応はいかがでしたか？", "評価ありがとうございました。", "まずメッセージを送ってください。", "プライバシーポリシー", "会話", "件の未読", "必須", "5段階中{n}", "メッセージ"]
+      "対応はいかがでしたか？", "評価ありがとうございました。", "まずメッセージを送ってください。", "プライバシーポリシー", "会話", "件の未読", "必須", "5段階中{n}", "メッセージ", "以前のメッセージ"]
   };
   var KEYS = ["chat_with_us", "chat", "online", "away", "offline", "reply_minutes", "reply_hours", "reply_day", "before", "name", "email", "placeholder", "send", "attach", "emoji",
     "transcript", "email_me", "check_inbox", "transcript_sent", "typing", "close", "mute", "unmute", "you", "sent", "reconnecting", "not_sent", "too_large", "forbidden",
-    "rate_us", "thanks", "write_first", "notice", "conversation", "unread", "required", "rate_n", "message"];
+    "rate_us", "thanks", "write_first", "notice", "conversation", "unread", "required", "rate_n", "message", "earlier"];
   var lang = "en", t = {};
   function useLanguage(wanted) {
     var list = [].concat(wanted || [], navigator.languages || [navigator.language || "en"]);
@@ -266,7 +266,9 @@
     return isNaN(d) ? "" : d.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
   }
 
-  function show(m, live) {
+  /* A message in the log: appended (live, or the latest page), or placed before `above` (an
+     earlier page, above what is shown). */
+  function show(m, live, above) {
     if (typeof m.seq === "number" && m.seq > lastSeq) lastSeq = m.seq;
     if (seen[m.id]) return;
     seen[m.id] = true;
@@ -276,6 +278,7 @@
     if (m.text) li.appendChild(make("span", { class: "ob-text", text: m.text }));
     (m.attachments || []).forEach(function (f) { li.appendChild(make("span", { class: "ob-file", text: f.filename || f.content_type })); });
     li.appendChild(make("span", { class: "ob-meta", text: time(m.created_at) + (mine ? " · ✓ " + t.sent : "") }));
+    if (above) { log.insertBefore(li, above); return; }
     log.appendChild(li);
     log.scrollTop = log.scrollHeight;
     if (live && !mine) {
@@ -291,11 +294,35 @@
       .then(function (r) { return r.json().catch(function () { return {}; }).then(function (j) { return { ok: r.ok, status: r.status, body: j }; }); });
   }
 
-  /* A returning visitor's history; a stale token is forgotten. */
+  /* Earlier messages come a page at a time, from a button above the oldest one shown. */
+  function offerEarlier(cursor) {
+    var row = panel.querySelector("#omnibridge-earlier");
+    if (!cursor) { if (row) row.remove(); return; }
+    if (!row) {
+      var button = make("button", { type: "button", text: t.earlier });
+      row = make("li", { id: "omnibridge-earlier" }, [button]);
+      var greeting = log.querySelector("#omnibridge-greeting");
+      log.insertBefore(row, greeting ? greeting.nextSibling : log.firstChild);
+      button.addEventListener("click", function () {
+        button.disabled = true;
+        request("GET", "/messages?cursor=" + encodeURIComponent(row.cursor)).then(function (r) {
+          button.disabled = false;
+          if (!r.ok) { say(r.body.detail || t.not_sent); return; }
+          var height = log.scrollHeight, oldest = row.nextSibling;
+          r.body.data.forEach(function (m) { show(m, false, oldest); });
+          log.scrollTop += log.scrollHeight - height;
+          offerEarlier(r.body.next_cursor);
+        });
+      });
+    }
+    row.cursor = cursor;
+  }
+
+  /* A returning visitor's history (the latest page); a stale token is forgotten. */
   function resume() {
     if (!token) return Promise.resolve();
     return request("GET", "/messages").then(function (r) {
-      if (r.ok) { r.body.data.forEach(function (m) { show(m, false); }); connect(); return; }
+      if (r.ok) { r.body.data.forEach(function (m) { show(m, false); }); offerEarlier(r.body.next_cursor); connect(); return; }
       token = null;
       localStorage.removeItem(storageKey);
       prechatForm.hidden = !prechatForm.querySelector("input");

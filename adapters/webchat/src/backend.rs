@@ -95,8 +95,9 @@ pub trait WidgetBackend: Send + Sync + 'static {
     /// any. Unknown channel: empty (the request then fails on its own).
     async fn allowed_origins(&self, channel_id: Uuid) -> Result<Vec<String>, WidgetError>;
 
-    /// The visitor's conversation on this channel, oldest first, private notes excluded.
-    async fn history(&self, visitor: &Visitor) -> Result<Vec<WidgetMessage>, WidgetError>;
+    /// The visitor's latest `limit` messages on this channel before the message `before` (all
+    /// of them when None), oldest first, private notes excluded.
+    async fn history(&self, visitor: &Visitor, before: Option<Uuid>, limit: usize) -> Result<Vec<WidgetMessage>, WidgetError>;
 
     /// The visitor's messages on this channel created after `after` (a message's `seq`),
     /// oldest first, private notes excluded: what a reconnecting widget missed.

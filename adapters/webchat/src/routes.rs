@@ -457,22 +457,55 @@ async fn post_files(
     post_message(state, visitor, meta, headers, body).await
 }
 
-/// The visitor's conversation.
+/// A page of the visitor's conversation.
 #[derive(Serialize, utoipa::ToSchema)]
 struct WidgetHistory {
+    /// Oldest first.
     data: Vec<WidgetMessage>,
-    /// Always null: the whole conversation comes in one answer.
-    #[schema(value_type = Option<String>)]
-    next_cursor: Option<()>,
+    /// When there are earlier messages: pass it as `cursor` for the page before this one.
+    next_cursor: Option<Uuid>,
 }
 
-/// The visitor's conversation, oldest first.
-#[utoipa::path(get, path = "/widget/v1/messages", tag = "widget", operation_id = "visitorMessages", security(("visitorToken" = [])),
+/// A page of the visitor's conversation: the latest first, then earlier pages.
+#[derive(Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct HistoryQuery {
+    /// `next_cursor` of the previous page: the messages before it.
+    #[param(value_type = Option<Uuid>)]
+    cursor: Option<String>,
+    /// Per page (default 50).
+    #[param(value_type = Option<usize>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+}
+
+/// Messages per history page, by default and at most.
+const HISTORY_PAGE: usize = 50;
+const HISTORY_PAGE_MAX: usize = 200;
+
+/// The visitor's conversation, a page at a time: the latest messages, oldest first, and a
+/// cursor for the ones before them.
+#[utoipa::path(get, path = "/widget/v1/messages", tag = "widget", operation_id = "visitorMessages", security(("visitorToken" = [])), params(HistoryQuery),
     responses((status = 200, description = "Messages", body = WidgetHistory), (status = 401, response = Problem), (status = 403, response = Problem),
-        (status = 503, response = Problem)))]
-async fn list_messages(State(state): State<WidgetState>, AuthedVisitor(visitor): AuthedVisitor) -> Result<Json<WidgetHistory>, Problem> {
-    let data: Vec<WidgetMessage> = state.backend.history(&visitor).await?;
-    Ok(Json(WidgetHistory { data, next_cursor: None }))
+        (status = 422, response = Problem), (status = 503, response = Problem)))]
+async fn list_messages(State(state): State<WidgetState>, AuthedVisitor(visitor): AuthedVisitor, Params(query): Params<HistoryQuery>) -> Result<Json<WidgetHistory>, Problem> {
+    let before = query.cursor.as_deref().map(|c| Uuid::parse_str(c).map_err(|_| Problem::invalid("cursor", "must be a next_cursor of an earlier page"))).transpose()?;
+    let limit = match query.limit.as_deref() {
+        None => HISTORY_PAGE,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=HISTORY_PAGE_MAX).contains(n))
+            .ok_or_else(|| Problem::invalid("limit", format!("must be an integer from 1 to {HISTORY_PAGE_MAX}")))?,
+    };
+    // One more than asked tells whether there is a page before this one.
+    let mut data: Vec<WidgetMessage> = state.backend.history(&visitor, before, limit + 1).await?;
+    let next_cursor = if data.len() > limit {
+        data.remove(0);
+        data.first().map(|m| m.id)
+    } else {
+        None
+    };
+    Ok(Json(WidgetHistory { data, next_cursor }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
