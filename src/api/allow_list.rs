@@ -37,14 +37,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The addresses the tenant's API and console answer.
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AllowList {
+    /// Addresses or CIDR networks; empty allows every address.
+    cidrs: Vec<String>,
+}
+
+/// A new allow-list, replacing the old one.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewAllowList {
     /// Addresses or CIDR networks (at most 200); empty allows every address.
     #[schema(max_items = 200, example = json!(["203.0.113.0/24", "2001:db8::/32"]))]
     cidrs: Vec<String>,
     /// Accept a list that does not cover the caller's own address (they lose access).
-    #[serde(default, skip_serializing)]
+    #[serde(default)]
     force: bool,
 }
 
@@ -55,17 +62,17 @@ async fn show(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoR
     auth.require_admin()?;
     let stored = store::tenants::ip_allow_list(&state.db, auth.tenant_id).await?;
     let cidrs: Vec<String> = stored.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-    Ok(Json(AllowList { cidrs, force: false }))
+    Ok(Json(AllowList { cidrs }))
 }
 
 /// Replace the tenant's IP allow-list (admins).
 ///
 /// Requests from other addresses get 403 `ip_not_allowed` and an audit entry. A list that does
 /// not cover the caller's own address is refused unless `force` is true.
-#[utoipa::path(put, path = "/v1/ip-allow-list", tag = "security", operation_id = "putIpAllowList", request_body = AllowList,
+#[utoipa::path(put, path = "/v1/ip-allow-list", tag = "security", operation_id = "putIpAllowList", request_body = NewAllowList,
     responses((status = 200, description = "The list", body = AllowList), (status = 401, response = Problem), (status = 403, response = Problem),
         (status = 422, response = Problem)))]
-async fn replace(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<AllowList>) -> ApiResult<impl IntoResponse> {
+async fn replace(State(state): State<AppState>, auth: Auth, JsonBody(body): JsonBody<NewAllowList>) -> ApiResult<impl IntoResponse> {
     auth.require_admin()?;
     if body.cidrs.len() > 200 {
         return Err(ApiError::invalid("cidrs", "at most 200 entries"));
@@ -87,5 +94,5 @@ async fn replace(State(state): State<AppState>, auth: Auth, JsonBody(body): Json
     state.ip_allow.forget(auth.tenant_id);
     state.cluster.announce(crate::cluster::Change::Tenant(auth.tenant_id)).await;
     crate::privacy::audit::record(&state.db, auth.tenant_id, &auth.actor(), "ip_allow_list.update", "tenant", Some(auth.tenant_id), None).await;
-    Ok(Json(AllowList { cidrs, force: false }))
+    Ok(Json(AllowList { cidrs }))
 }

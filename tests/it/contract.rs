@@ -16,6 +16,8 @@ async fn schemathesis_finds_nothing_in_any_operation() {
     // most of them (429 is described on every operation, and tested in `hardening`).
     let app = TestApp::spawn_with(Backend::Sqlite, |c| c.limits.api_requests_per_key_per_minute = 0).await;
     let (_, key) = app.create_tenant("Contract");
+    // `PUT /v1/ip-allow-list` can lock its tenant out on purpose: it is fuzzed with this one's key.
+    let (_, allow_list_key) = app.create_tenant("Contract allow-list");
     let python = std::env::var("OMNIBRIDGE_TEST_PYTHON").expect("OMNIBRIDGE_TEST_PYTHON (scripts/test sets it)");
     let st = Path::new(&python).with_file_name("st");
     let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
@@ -45,6 +47,7 @@ async fn schemathesis_finds_nothing_in_any_operation() {
         .args(["--report", "junit", "--report-junit-path"])
         .arg(&report)
         .env("SCHEMATHESIS_HOOKS", "contract_hooks")
+        .env("OMNIBRIDGE_CONTRACT_ALLOW_LIST_KEY", &allow_list_key)
         .env("PYTHONPATH", support)
         .current_dir(app.dir.path());
     let out = tokio::task::spawn_blocking(move || command.output()).await.expect("join").unwrap_or_else(|e| panic!("run {}: {e}", st.display()));
@@ -54,4 +57,13 @@ async fn schemathesis_finds_nothing_in_any_operation() {
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("API Operations"), "schemathesis printed no summary");
     assert!(out.status.success(), "schemathesis found problems (above; seed {seed}); report in {}", report.display());
+    // Every operation ran, and the allow-list was fuzzed on its own tenant: the main one still
+    // answers from anywhere.
+    assert!(stdout.contains("134 selected / 134 total"), "every operation is fuzzed");
+    let (status, list) = app.get("/v1/ip-allow-list", &key).await;
+    assert_eq!((status, list["cidrs"].clone()), (reqwest::StatusCode::OK, serde_json::json!([])), "{list}");
+    // The fuzzer's lists reached the allow-list's own tenant: it set one, or locked itself out.
+    let (status, list) = app.get("/v1/ip-allow-list", &allow_list_key).await;
+    let changed = list["code"] == "ip_not_allowed" || list["cidrs"].as_array().is_some_and(|c| !c.is_empty());
+    assert!(changed, "the allow-list was fuzzed with its own tenant's key: {status} {list}");
 }
