@@ -11,6 +11,7 @@ use omnibridge_webchat::{Presence, SessionRequest, TokenHash, TranscriptSent, Vi
 use uuid::Uuid;
 
 use crate::hub::AppState;
+use crate::privacy::{CryptoError, DataKey, KeyError};
 use crate::domain::events::{self, Event};
 use crate::domain::rfc3339;
 use crate::consent::{self, NewConsent};
@@ -46,12 +47,25 @@ impl HubWidgetBackend {
         Self { hub, sessions: Mutex::new(HashMap::new()), options }
     }
 
+    /// The visitor's contact's data key. A destroyed one means the contact was erased, and with
+    /// it the visitor's session: its token no longer works, even where it is still cached.
+    async fn key_of(&self, visitor: &Visitor) -> Result<DataKey, WidgetError> {
+        match self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await {
+            Ok(key) => Ok(key),
+            Err(KeyError::Crypto(CryptoError::KeyDestroyed)) => {
+                self.sessions.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (v, _)| v.contact_id != visitor.contact_id);
+                Err(WidgetError::Unauthorized)
+            }
+            Err(err) => Err(Self::unavailable(err)),
+        }
+    }
+
     fn unavailable(err: impl std::fmt::Display) -> WidgetError {
         WidgetError::Unavailable(err.to_string())
     }
 
     /// Messages as the visitor sees them, with the names of the operators who wrote them.
-    async fn widget_messages(&self, visitor: &Visitor, rows: &[MessageRow], key: &crate::privacy::DataKey) -> Result<Vec<WidgetMessage>, WidgetError> {
+    async fn widget_messages(&self, visitor: &Visitor, rows: &[MessageRow], key: &DataKey) -> Result<Vec<WidgetMessage>, WidgetError> {
         let mut names: HashMap<Uuid, String> = HashMap::new();
         for id in rows.iter().filter(|r| r.author_type == "operator").filter_map(|r| r.author_id) {
             if !names.contains_key(&id)
@@ -69,7 +83,7 @@ impl HubWidgetBackend {
             .collect()
     }
 
-    fn widget_message(&self, row: &MessageRow, key: &crate::privacy::DataKey) -> Result<WidgetMessage, WidgetError> {
+    fn widget_message(&self, row: &MessageRow, key: &DataKey) -> Result<WidgetMessage, WidgetError> {
         let text = key.open(fields::MESSAGE_TEXT, row.id, &row.text).map_err(Self::unavailable)?;
         Ok(WidgetMessage {
             seq: row.created_at,
@@ -231,10 +245,12 @@ impl WidgetBackend for HubWidgetBackend {
     }
 
     async fn authenticate(&self, token: TokenHash) -> Result<Visitor, WidgetError> {
-        if let Some((visitor, at)) = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&token)
-            && at.elapsed() < SESSION_CACHE_TTL {
-                return Ok(visitor.clone());
-            }
+        let cached = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&token).filter(|(_, at)| at.elapsed() < SESSION_CACHE_TTL).map(|(v, _)| v.clone());
+        if let Some(visitor) = cached {
+            // An erased contact's session ended with it, cached or not.
+            self.key_of(&visitor).await?;
+            return Ok(visitor);
+        }
         let opened_after = store::now_micros() - self.options.session_ttl.as_micros() as i64;
         let row = store::visitors::by_token(&self.hub.db, &token.0, opened_after).await.map_err(Self::unavailable)?.ok_or(WidgetError::Unauthorized)?;
         let visitor = Visitor { visitor_id: row.visitor_id, channel_id: row.channel_id, tenant_id: row.tenant_id, contact_id: row.contact_id };
@@ -250,7 +266,7 @@ impl WidgetBackend for HubWidgetBackend {
         let rows = store::messages::visible_to_visitor(&self.hub.db, visitor.contact_id, visitor.channel_id, before, limit)
             .await
             .map_err(Self::unavailable)?;
-        let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
+        let key = self.key_of(visitor).await?;
         self.widget_messages(visitor, &rows, &key).await
     }
 
@@ -261,14 +277,14 @@ impl WidgetBackend for HubWidgetBackend {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
+        let key = self.key_of(visitor).await?;
         self.widget_messages(visitor, &rows, &key).await
     }
 
     async fn message(&self, visitor: &Visitor, message_id: Uuid) -> Result<Option<WidgetMessage>, WidgetError> {
         let row = store::messages::get(&self.hub.db, visitor.tenant_id, message_id).await.map_err(Self::unavailable)?;
         let Some(row) = row.filter(|r| r.contact_id == visitor.contact_id && !r.private) else { return Ok(None) };
-        let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
+        let key = self.key_of(visitor).await?;
         Ok(self.widget_messages(visitor, std::slice::from_ref(&row), &key).await?.pop())
     }
 
@@ -287,10 +303,10 @@ impl WidgetBackend for HubWidgetBackend {
         let survey = store::csat::for_contact(&self.hub.db, visitor.contact_id, survey_id)
             .await
             .map_err(Self::unavailable)?
-            .ok_or(WidgetError::Invalid { field: "survey_id", detail: "no such survey of yours".into() })?;
+            .ok_or(WidgetError::Unknown { field: "survey_id", detail: "no such survey of yours".into() })?;
         let sealed = match comment.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             Some(text) => {
-                let key = self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await.map_err(Self::unavailable)?;
+                let key = self.key_of(visitor).await?;
                 Some(key.seal("csat.comment", survey.id, text).map_err(Self::unavailable)?)
             }
             None => None,

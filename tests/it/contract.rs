@@ -18,6 +18,10 @@ async fn schemathesis_finds_nothing_in_any_operation() {
     let (_, key) = app.create_tenant("Contract");
     // `PUT /v1/ip-allow-list` can lock its tenant out on purpose: it is fuzzed with this one's key.
     let (_, allow_list_key) = app.create_tenant("Contract allow-list");
+    // The widget's operations take a visitor's token, which no API answer links to: a visitor
+    // of the tenant's web chat, whose token the configuration passes to those operations.
+    let chat = app.webchat_channel(&key).await;
+    let (visitor_token, _) = app.visitor(&chat, serde_json::json!({"name": "Fuzzy Visitor"})).await;
     let python = std::env::var("OMNIBRIDGE_TEST_PYTHON").expect("OMNIBRIDGE_TEST_PYTHON (scripts/test sets it)");
     let st = Path::new(&python).with_file_name("st");
     let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
@@ -48,6 +52,7 @@ async fn schemathesis_finds_nothing_in_any_operation() {
         .arg(&report)
         .env("SCHEMATHESIS_HOOKS", "contract_hooks")
         .env("OMNIBRIDGE_CONTRACT_ALLOW_LIST_KEY", &allow_list_key)
+        .env("OMNIBRIDGE_CONTRACT_VISITOR_TOKEN", &visitor_token)
         .env("PYTHONPATH", support)
         .current_dir(app.dir.path());
     let out = tokio::task::spawn_blocking(move || command.output()).await.expect("join").unwrap_or_else(|e| panic!("run {}: {e}", st.display()));

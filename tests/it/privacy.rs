@@ -15,6 +15,7 @@ use crate::sms::{ACCOUNT, CUSTOMER, TOKEN, customer_texts, sms_channel};
 backend_tests!(
     an_access_request_returns_everything_held_about_the_contact,
     an_erasure_leaves_nothing_readable_and_keeps_the_opt_out,
+    an_erased_visitors_token_stops_working_at_once,
     a_restricted_contact_gets_nothing_out_until_lifted,
     retention_purges_only_what_is_older,
     the_command_line_exports_erases_and_offboards,
@@ -192,6 +193,31 @@ async fn an_access_request_returns_everything_held_about_the_contact(backend: Ba
     assert_eq!(agent_reads, 2);
 }
 
+
+/// The hub keeps visitor sessions it has just checked for a minute; an erasure ends the
+/// visitor's session at once all the same: their token is refused (401), not answered 503.
+async fn an_erased_visitors_token_stops_working_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Shop");
+    let chat = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&chat, json!({"name": "Ada"})).await;
+    let (status, _) = app.visitor_says(&token, json!({"text": "Please forget me"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let history = |token: String| {
+        let app = &app;
+        async move { app.http.get(format!("{}/widget/v1/messages", app.base)).bearer_auth(&token).send().await.expect("history").status() }
+    };
+    assert_eq!(history(token.clone()).await, StatusCode::OK);
+    let list = app.wait_for(&admin, "/v1/contacts", |l| data(l).len() == 1).await;
+    let contact_id = data(&list)[0]["id"].as_str().expect("id").to_owned();
+    let done = request(&app, &admin, json!({"type": "erasure", "contact_id": contact_id})).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(history(token.clone()).await, StatusCode::UNAUTHORIZED);
+    let (status, problem) = app.visitor_says(&token, json!({"text": "Still there?"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+    let (_, contacts) = app.get("/v1/contacts", &admin).await;
+    assert!(data(&contacts).is_empty(), "nothing new was stored for the erased visitor: {contacts}");
+}
 
 async fn an_erasure_leaves_nothing_readable_and_keeps_the_opt_out(backend: Backend) {
     let app = TestApp::spawn(backend).await;

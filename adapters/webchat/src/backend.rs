@@ -25,6 +25,9 @@ pub enum WidgetError {
     UnknownChannel,
     #[error("{field}: {detail}")]
     Invalid { field: &'static str, detail: String },
+    /// An id in the body names nothing of the visitor's (404, naming the field).
+    #[error("{field}: {detail}")]
+    Unknown { field: &'static str, detail: String },
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// Too many requests of this kind; try again after the wait.

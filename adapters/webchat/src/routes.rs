@@ -123,6 +123,7 @@ impl From<WidgetError> for Problem {
             WidgetError::Unauthorized => Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", err.to_string()),
             WidgetError::UnknownChannel => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
             WidgetError::Invalid { field, detail } => Problem::invalid(field, detail),
+            WidgetError::Unknown { field, .. } => Problem::new(StatusCode::NOT_FOUND, "not_found", err.to_string()).with_field(field),
             WidgetError::Refused { code, detail } => Problem::new(StatusCode::CONFLICT, code, detail),
             WidgetError::RateLimited { retry_after } => {
                 let secs = retry_after.as_secs().max(1);
@@ -188,7 +189,7 @@ struct CsatAnswer {
 #[utoipa::path(post, path = "/widget/v1/csat", tag = "widget", operation_id = "widgetCsat", security(("visitorToken" = [])),
     request_body = CsatAnswer,
     responses((status = 204, description = "Recorded"), (status = 401, response = Problem), (status = 403, response = Problem),
-        (status = 409, response = Problem), (status = 422, response = Problem), (status = 503, response = Problem)))]
+        (status = 404, response = Problem), (status = 409, response = Problem), (status = 422, response = Problem), (status = 503, response = Problem)))]
 async fn csat(State(state): State<WidgetState>, visitor: AuthedVisitor, JsonBody(body): JsonBody<CsatAnswer>) -> Result<Response, Problem> {
     if !(1..=5).contains(&body.score) {
         return Err(Problem::invalid("score", "from 1 to 5"));
