@@ -235,15 +235,16 @@ async fn list_transfers(State(state): State<AppState>, auth: Auth, headers: Head
     let filter = TransferFilter { contact_id: params.uuid("contact_id")?, destination: params.raw("destination").map(str::to_owned), since };
     let wants_csv = params.one_of("format", &["json", "csv"])?.as_deref() == Some("csv")
         || headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/csv"));
+    // A page size is checked even where the CSV, which holds the whole selection, ignores it.
+    let (limit, cursor) = (params.limit()?, params.cursor()?);
     if !wants_csv {
-        let (limit, cursor) = (params.limit()?, params.cursor()?);
         let page = store::transfers::list(&state.db, auth.tenant_id, &filter, cursor, limit).await?;
         return Ok(Json(TransferPage { data: page.items.iter().map(transfer_view).collect(), next_cursor: page.next_cursor }).into_response());
     }
     let mut out = String::from(
         "id,created_at,contact_id,message_id,destination_kind,destination,country,mechanism,categories_sent,categories_removed,categories_pseudonymized,decision,rule,reason\r\n",
     );
-    let (mut cursor, mut rows) = (params.cursor()?, 0usize);
+    let (mut cursor, mut rows) = (cursor, 0usize);
     loop {
         let page = store::transfers::list(&state.db, auth.tenant_id, &filter, cursor, 1000).await?;
         for r in &page.items {

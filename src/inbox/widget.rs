@@ -60,6 +60,16 @@ impl HubWidgetBackend {
         }
     }
 
+    /// A session ends with its channel (deleted) and with its contact (erased), whether the
+    /// session is cached here or not.
+    async fn still_open(&self, visitor: &Visitor) -> Result<(), WidgetError> {
+        if self.hub.channels.get(visitor.channel_id).await.map_err(Self::unavailable)?.is_none() {
+            self.sessions.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (v, _)| v.channel_id != visitor.channel_id);
+            return Err(WidgetError::Unauthorized);
+        }
+        self.key_of(visitor).await.map(|_| ())
+    }
+
     fn unavailable(err: impl std::fmt::Display) -> WidgetError {
         WidgetError::Unavailable(err.to_string())
     }
@@ -247,13 +257,13 @@ impl WidgetBackend for HubWidgetBackend {
     async fn authenticate(&self, token: TokenHash) -> Result<Visitor, WidgetError> {
         let cached = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&token).filter(|(_, at)| at.elapsed() < SESSION_CACHE_TTL).map(|(v, _)| v.clone());
         if let Some(visitor) = cached {
-            // An erased contact's session ended with it, cached or not.
-            self.key_of(&visitor).await?;
+            self.still_open(&visitor).await?;
             return Ok(visitor);
         }
         let opened_after = store::now_micros() - self.options.session_ttl.as_micros() as i64;
         let row = store::visitors::by_token(&self.hub.db, &token.0, opened_after).await.map_err(Self::unavailable)?.ok_or(WidgetError::Unauthorized)?;
         let visitor = Visitor { visitor_id: row.visitor_id, channel_id: row.channel_id, tenant_id: row.tenant_id, contact_id: row.contact_id };
+        self.still_open(&visitor).await?;
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         if sessions.len() > 100_000 {
             sessions.clear();

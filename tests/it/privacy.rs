@@ -194,8 +194,9 @@ async fn an_access_request_returns_everything_held_about_the_contact(backend: Ba
 }
 
 
-/// The hub keeps visitor sessions it has just checked for a minute; an erasure ends the
-/// visitor's session at once all the same: their token is refused (401), not answered 503.
+/// The hub keeps visitor sessions it has just checked for a minute; an erasure (or deleting
+/// the channel) ends the visitor's session at once all the same: their token is refused (401),
+/// not answered 503 or 422.
 async fn an_erased_visitors_token_stops_working_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, admin) = app.create_tenant("Shop");
@@ -217,6 +218,15 @@ async fn an_erased_visitors_token_stops_working_at_once(backend: Backend) {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
     let (_, contacts) = app.get("/v1/contacts", &admin).await;
     assert!(data(&contacts).is_empty(), "nothing new was stored for the erased visitor: {contacts}");
+
+    // So does a deleted channel end its visitors' sessions.
+    let (other, _) = app.visitor(&chat, json!({"name": "Bo"})).await;
+    assert_eq!(history(other.clone()).await, StatusCode::OK);
+    let (status, _) = app.call(reqwest::Method::DELETE, &format!("/v1/channels/{chat}"), Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(history(other.clone()).await, StatusCode::UNAUTHORIZED);
+    let (status, problem) = app.visitor_says(&other, json!({"text": "Hello?"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
 }
 
 async fn an_erasure_leaves_nothing_readable_and_keeps_the_opt_out(backend: Backend) {

@@ -182,17 +182,43 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", "body: text may not contain U+0000").with_field("body"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {inner}")).with_field("body");
+    match serde_path_to_error::deserialize(&mut de) {
+        Ok(parsed) => Ok(parsed),
+        // JSON has one kind of number: `3.0` is the integer 3 (as JSON Schema's `integer` says),
+        // though serde reads it as a float. Such bodies are read again with whole floats as
+        // integers; the common case pays nothing.
+        Err(err) if err.inner().to_string().starts_with("invalid type: floating point") => {
+            let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| refusal(String::new(), e))?;
+            whole_floats_as_integers(&mut value);
+            serde_path_to_error::deserialize(value).map_err(|err| refusal(err.path().to_string(), err.into_inner()))
         }
-        let field = missing_field(&inner.to_string()).map(|name| join_path(&path, &name)).unwrap_or(path);
-        // The whole body, or a member without a name (`{"": 1}`): name the body.
-        let field = if field == "." || field.is_empty() { "body".to_owned() } else { field };
-        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {inner}")).with_field(field)
-    })
+        Err(err) => Err(refusal(err.path().to_string(), err.into_inner())),
+    }
+}
+
+/// The problem for a body serde refused at `path`.
+fn refusal(path: String, inner: serde_json::Error) -> Problem {
+    if inner.is_syntax() || inner.is_eof() {
+        return Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {inner}")).with_field("body");
+    }
+    let field = missing_field(&inner.to_string()).map(|name| join_path(&path, &name)).unwrap_or(path);
+    // The whole body, or a member without a name (`{"": 1}`): name the body.
+    let field = if field == "." || field.is_empty() { "body".to_owned() } else { field };
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field}: {inner}")).with_field(field)
+}
+
+/// Numbers such as `3.0` become the integers they are.
+fn whole_floats_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *n = serde_json::Number::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_floats_as_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(whole_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// Whether JSON text holds the escape `\u0000` (a raw NUL cannot appear in valid JSON). No text
@@ -248,6 +274,18 @@ mod tests {
         assert_eq!(p.field.as_deref(), Some("settings.port"));
         let p = parse_json::<Body>(br#"{"text": "#).expect_err("refused");
         assert_eq!((p.status, p.code.as_str(), p.field.as_deref()), (400, "malformed_json", Some("body")));
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_fraction_is_that_integer() {
+        let body = parse_json::<Body>(br#"{"text": "a", "settings": {"port": 993.0}}"#).expect("993.0 is 993");
+        assert_eq!(body.settings.map(|s| s.port), Some(993));
+        let p = parse_json::<Body>(br#"{"text": "a", "settings": {"port": 993.5}}"#).expect_err("not a whole number");
+        assert_eq!((p.status, p.field.as_deref()), (422, Some("settings.port")));
+        let p = parse_json::<Body>(br#"{"text": "a", "settings": {"port": 70000.0}}"#).expect_err("out of range");
+        assert_eq!((p.status, p.field.as_deref()), (422, Some("settings.port")));
+        let p = parse_json::<Body>(br#"{"text": 1.0, "settings": {"port": 1.0}}"#).expect_err("a number is not text");
+        assert_eq!(p.field.as_deref(), Some("text"));
     }
 
     #[test]
