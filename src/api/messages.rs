@@ -559,7 +559,8 @@ struct MessageChange {
     send_at: Option<String>,
 }
 
-/// Change a scheduled message's text or time before it goes.
+/// Change a scheduled message's text or time before it goes. An update that gives neither
+/// changes nothing and answers the message as it is.
 #[utoipa::path(patch, path = "/v1/messages/{id}", tag = "messages", operation_id = "updateScheduledMessage", params(("id" = Uuid, Path)),
     request_body = MessageChange,
     responses((status = 200, description = "Changed", body = MessageView), (status = 401, response = Problem), (status = 403, response = Problem),
@@ -569,7 +570,8 @@ async fn change(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     let text = body.text.as_deref().map(valid_text).transpose()?;
     let send_at = body.send_at.as_deref().map(valid_send_at).transpose()?;
     if text.is_none() && send_at.is_none() {
-        return Err(ApiError::invalid("text", "give the new text, send_at, or both"));
+        // Nothing to change: the message as it is, as an empty update of any resource answers.
+        return one(State(state), auth, Path(id)).await;
     }
     if let (Some(text), Some(channel)) = (text, state.channels.get(message.channel_id).await?)
         && let Some(kind) = state.channels.kind_of(&channel)

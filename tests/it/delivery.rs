@@ -145,6 +145,9 @@ async fn scheduled_messages_wait_survive_a_restart_and_go_once(backend: Backend)
     let (status, changed) = app.patch(&format!("/v1/messages/{changed_id}"), &admin, json!({"text": "We open at 8:30.", "send_at": at(3)})).await;
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert_eq!(changed["text"], "We open at 8:30.");
+    // An update that gives nothing changes nothing.
+    let (status, same) = app.patch(&format!("/v1/messages/{changed_id}"), &admin, json!({})).await;
+    assert_eq!((status, same["text"].as_str(), same["send_at"].clone()), (StatusCode::OK, Some("We open at 8:30."), changed["send_at"].clone()), "{same}");
 
     // The hub restarts while they wait; nothing goes before its time.
     app.restart().await;

@@ -489,14 +489,17 @@ const HISTORY_PAGE_MAX: usize = 200;
     responses((status = 200, description = "Messages", body = WidgetHistory), (status = 401, response = Problem), (status = 403, response = Problem),
         (status = 422, response = Problem), (status = 503, response = Problem)))]
 async fn list_messages(State(state): State<WidgetState>, AuthedVisitor(visitor): AuthedVisitor, Params(query): Params<HistoryQuery>) -> Result<Json<WidgetHistory>, Problem> {
-    let before = query.cursor.as_deref().map(|c| Uuid::parse_str(c).map_err(|_| Problem::invalid("cursor", "must be a next_cursor of an earlier page"))).transpose()?;
+    let before = match query.cursor.as_deref() {
+        None => None,
+        Some(text) => Some(Uuid::parse_str(text).map_err(|_| WidgetError::Invalid { field: "cursor", detail: "must be a next_cursor of an earlier page".into() })?),
+    };
     let limit = match query.limit.as_deref() {
         None => HISTORY_PAGE,
         Some(text) => text
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=HISTORY_PAGE_MAX).contains(n))
-            .ok_or_else(|| Problem::invalid("limit", format!("must be an integer from 1 to {HISTORY_PAGE_MAX}")))?,
+            .ok_or_else(|| WidgetError::Invalid { field: "limit", detail: format!("must be an integer from 1 to {HISTORY_PAGE_MAX}") })?,
     };
     // One more than asked tells whether there is a page before this one.
     let mut data: Vec<WidgetMessage> = state.backend.history(&visitor, before, limit + 1).await?;
