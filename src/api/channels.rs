@@ -77,27 +77,30 @@ fn template_view(row: &store::templates::TemplateRow) -> TemplateView {
     }
 }
 
-/// The channel's message templates as last synced (WhatsApp), for the template picker.
+/// The channel's message templates as last synced (WhatsApp), for the template picker. A
+/// channel whose kind has no templates has none.
 #[utoipa::path(get, path = "/v1/channels/{id}/templates", tag = "channels", operation_id = "listChannelTemplates", params(("id" = Uuid, Path)),
     responses((status = 200, description = "Templates", body = TemplateList), (status = 401, response = Problem), (status = 403, response = Problem),
         (status = 404, response = Problem)))]
 async fn templates(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<TemplateList>> {
     let info = ChannelInfo::from_row(find(&state, &auth, &id).await?);
     if !state.channels.kind_of(&info).is_some_and(|k| k.capabilities().templates) {
-        return Err(ApiError::NotFound("templates of this channel (its kind has none)"));
+        return Ok(Json(TemplateList { data: Vec::new() }));
     }
     let rows = store::templates::list(&state.db, info.id).await?;
     Ok(Json(TemplateList { data: rows.iter().map(template_view).collect() }))
 }
 
-/// Lists the templates at the provider again and keeps them.
+/// Lists the templates at the provider again and keeps them. A channel whose kind has no
+/// templates has nothing to sync: 409.
 #[utoipa::path(post, path = "/v1/channels/{id}/templates/sync", tag = "channels", operation_id = "syncChannelTemplates", params(("id" = Uuid, Path)),
     responses((status = 200, description = "Templates, as the provider lists them now", body = TemplateList), (status = 401, response = Problem),
-        (status = 403, response = Problem), (status = 404, response = Problem), (status = 502, response = Problem), (status = 503, response = Problem)))]
+        (status = 403, response = Problem), (status = 404, response = Problem), (status = 409, response = Problem), (status = 502, response = Problem),
+        (status = 503, response = Problem)))]
 async fn sync_templates(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<TemplateList>> {
     let info = ChannelInfo::from_row(find(&state, &auth, &id).await?);
     if !state.channels.kind_of(&info).is_some_and(|k| k.capabilities().templates) {
-        return Err(ApiError::NotFound("templates of this channel (its kind has none)"));
+        return Err(ApiError::Conflict(format!("a {} channel has no message templates to sync", info.kind)));
     }
     let rows = crate::channels::templates::sync(&state.channels, &state.db, &info).await?;
     Ok(Json(TemplateList { data: rows.iter().map(template_view).collect() }))

@@ -141,8 +141,8 @@ async fn every_v1_route_enforces_keys_roles_and_tenants(backend: Backend) {
         Case { method: Method::POST, template: "/v1/operators", body: Some(json!({"name": "Eve", "role": "agent"})), expect: [401, 201, 403, 201] },
         Case { method: Method::GET, template: "/v1/channels/{channel}/quarantine", body: None, expect: [401, 404, 403, 200] },
         // A web chat channel keeps no message templates.
-        Case { method: Method::GET, template: "/v1/channels/{channel}/templates", body: None, expect: [401, 404, 404, 404] },
-        Case { method: Method::POST, template: "/v1/channels/{channel}/templates/sync", body: Some(json!({})), expect: [401, 404, 404, 404] },
+        Case { method: Method::GET, template: "/v1/channels/{channel}/templates", body: None, expect: [401, 404, 200, 200] },
+        Case { method: Method::POST, template: "/v1/channels/{channel}/templates/sync", body: Some(json!({})), expect: [401, 404, 409, 409] },
         Case { method: Method::GET, template: "/v1/messages/{message}/deliveries", body: None, expect: [401, 404, 200, 200] },
         Case { method: Method::GET, template: "/v1/messages", body: None, expect: [401, 200, 200, 200] },
         // Participants and forwards are a mail matter; this conversation is a web chat.
