@@ -151,6 +151,12 @@ async fn a_plain_request_on_a_websocket_route_is_told_to_upgrade() {
         let anonymous = app.http.get(format!("{}{path}", app.base)).send().await.expect("request");
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{path}");
     }
+    // A visitor's socket with `after` given empty is refused, naming it, before anything else.
+    let chat = app.webchat_channel(&key).await;
+    let (token, _) = app.visitor(&chat, serde_json::json!({})).await;
+    let empty = app.http.get(format!("{}/widget/v1/ws?after=", app.base)).bearer_auth(&token).send().await.expect("request");
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(empty.json::<Value>().await.expect("problem")["field"], "after");
 }
 
 /// A described field whose parts must all hold (`allOf`) can hold only if the parts agree on its

@@ -539,8 +539,9 @@ async fn websocket(
 ) -> Result<Response, Problem> {
     let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let token = query.token.as_deref().or(bearer).ok_or(WidgetError::Unauthorized)?;
+    // Given empty, `after` is refused rather than taken as absent, as every typed parameter.
     let after = match query.after.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(text) => Some(text.parse::<i64>().ok().filter(|a| *a >= 0).ok_or_else(|| {
             Problem::invalid("after", "after: the seq of the last message received (a whole number)")
         })?),
