@@ -42,7 +42,7 @@ impl From<crate::contacts::merge::MergeError> for ApiError {
         match e {
             E::NotFound(what) => ApiError::NotFound(what),
             E::Invalid { field, detail } => ApiError::invalid(field, detail),
-            E::Unknown { field, detail } => ApiError::Unknown { field: field.to_owned(), detail },
+            E::Unknown { field, detail } => ApiError::unknown(field, detail),
             E::Conflict(why) => ApiError::Conflict(why),
             e @ E::Restricted(_) => ApiError::Restricted(e.to_string()),
             E::Store(e) => ApiError::Store(e),
@@ -226,7 +226,7 @@ async fn list(State(state): State<AppState>, auth: Auth, Params(q): Params<Conta
     let params = ListParams::of(&q);
     let (limit, cursor) = (params.limit()?, params.cursor()?);
     // `q`: an email address, a phone number or part of a name.
-    if let Some(query) = params.0.get("q").map(String::as_str) {
+    if let Some(query) = params.given("q") {
         if query.trim().chars().count() < 2 {
             return Err(ApiError::invalid("q", "type at least 2 characters"));
         }

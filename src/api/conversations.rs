@@ -303,7 +303,7 @@ async fn list(State(state): State<AppState>, auth: Auth, Params(mut q): Params<H
     }
     let mut custom = attributes::read(&state.db, &definitions, "conversation", &visible.iter().map(|c| c.id).collect::<Vec<_>>(), &keys).await?;
     // `include=summary`: what an inbox row shows (who, the last message, waiting, unread).
-    let mut summaries = match params.0.get("include").map(String::as_str) {
+    let mut summaries = match params.given("include") {
         None => None,
         Some(v) if v.split(',').all(|w| w.trim() == "summary") => {
             Some(crate::inbox::overview::summaries(&state.db, &state.keyring, auth.tenant_id, auth.operator_id, &visible).await?)
@@ -343,7 +343,7 @@ pub async fn team_filter(state: &AppState, auth: &Auth, params: &ListParams) -> 
 /// `assignee`: nobody (`none`), the caller (`me`) or an operator's id, as
 /// `(unassigned, operator)`. Given empty, it is refused rather than taken as absent.
 pub fn assignee_filter(auth: &Auth, params: &ListParams) -> ApiResult<(bool, Option<Uuid>)> {
-    match params.0.get("assignee").map(String::as_str) {
+    match params.given("assignee") {
         None => Ok((false, None)),
         Some("none") => Ok((true, None)),
         Some("me") => auth.operator_id.map(|id| (false, Some(id))).ok_or_else(|| ApiError::invalid("assignee", "this key belongs to no operator")),

@@ -36,7 +36,7 @@ impl From<ForwardError> for ApiError {
     fn from(err: ForwardError) -> Self {
         match err {
             ForwardError::Invalid { field, detail } => ApiError::invalid(field, detail),
-            ForwardError::Unknown { field, detail } => ApiError::Unknown { field: field.to_owned(), detail },
+            ForwardError::Unknown { field, detail } => ApiError::unknown(field, detail),
             ForwardError::Refused(e) => e.into(),
             ForwardError::Store(e) => ApiError::Store(e),
             ForwardError::Crypto(e) => ApiError::Crypto(e),

@@ -431,10 +431,15 @@ async fn find_message(state: &AppState, auth: &Auth, id: &str) -> ApiResult<stor
         (status = 404, response = Problem), (status = 410, response = Problem)))]
 async fn one(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<MessageView>> {
     let message = find_message(&state, &auth, &id).await?;
+    Ok(Json(view_of(&state, &auth, &message).await?))
+}
+
+/// A message as the API shows it, with its recipients, failure and quote.
+async fn view_of(state: &AppState, auth: &Auth, message: &store::MessageRow) -> ApiResult<MessageView> {
     let key = state.keyring.data_key(&state.db, auth.tenant_id, message.contact_id).await?;
-    let mut views = vec![present::message(&message, &key)?];
+    let mut views = vec![present::message(message, &key)?];
     present::with_details(&state.db, &mut views, &key).await?;
-    Ok(Json(views.remove(0)))
+    Ok(views.remove(0))
 }
 
 #[derive(Serialize, Deserialize, utoipa::IntoParams)]
@@ -571,7 +576,7 @@ async fn change(State(state): State<AppState>, auth: Auth, Path(id): Path<String
     let send_at = body.send_at.as_deref().map(valid_send_at).transpose()?;
     if text.is_none() && send_at.is_none() {
         // Nothing to change: the message as it is, as an empty update of any resource answers.
-        return one(State(state), auth, Path(id)).await;
+        return Ok(Json(view_of(&state, &auth, &message).await?));
     }
     if let (Some(text), Some(channel)) = (text, state.channels.get(message.channel_id).await?)
         && let Some(kind) = state.channels.kind_of(&channel)

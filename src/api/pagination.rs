@@ -54,11 +54,16 @@ impl ListParams {
     }
 
     pub fn limit(&self) -> Result<usize, ApiError> {
-        match self.0.get("limit") {
-            None => Ok(DEFAULT_LIMIT),
+        self.limit_within(DEFAULT_LIMIT, MAX_LIMIT)
+    }
+
+    /// `limit`, from 1 to `max`; `default` when absent.
+    pub fn limit_within(&self, default: usize, max: usize) -> Result<usize, ApiError> {
+        match self.given("limit") {
+            None => Ok(default),
             Some(raw) => match raw.parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-                _ => Err(ApiError::invalid("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))),
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(ApiError::invalid("limit", format!("must be an integer from 1 to {max}"))),
             },
         }
     }
@@ -87,8 +92,14 @@ impl ListParams {
         parse_time(text).map(Some).ok_or_else(|| ApiError::invalid(name, TIME_FORMATS))
     }
 
+    /// A text parameter, absent when given empty.
     pub fn raw(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.given(name).filter(|v| !v.is_empty())
+    }
+
+    /// A parameter as given, empty included: for typed ones, which refuse an empty value.
+    pub fn given(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
     }
 }
 

@@ -224,7 +224,7 @@ const CSV_MAX_ROWS: usize = 100_000;
 async fn list_transfers(State(state): State<AppState>, auth: Auth, headers: HeaderMap, Params(q): Params<TransferQuery>) -> ApiResult<Response> {
     auth.require_admin()?;
     let params = ListParams::of(&q);
-    let since = match params.0.get("since").map(String::as_str) {
+    let since = match params.given("since") {
         None => None,
         Some(text) => {
             let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)

@@ -107,13 +107,9 @@ async fn find(State(state): State<AppState>, auth: Auth, Params(q): Params<Searc
         Some("contacts") => Target::Contacts,
         _ => Target::Messages,
     };
-    let limit = match params.0.get("limit") {
-        None => 25,
-        Some(raw) => raw.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| ApiError::invalid("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))?,
-    };
+    let limit = params.limit_within(25, MAX_LIMIT)?;
     let cursor = params
-        .0
-        .get("cursor")
+        .given("cursor")
         .map(|c| c.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::invalid("cursor", "must be a next_cursor of an earlier page")))
         .transpose()?;
     let mut filter = SearchFilter {

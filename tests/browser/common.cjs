@@ -38,4 +38,20 @@ async function finish(browser, result, errors) {
   process.exit(result.failure || errors.length ? 1 : 0);
 }
 
-module.exports = { launch, watcher, seriousViolations, finish };
+/* Runs a story: `body` gets the browser, the story's JSON (OMNIBRIDGE_BROWSER_STORY), a watch
+   for each page's console (answers with the statuses in `expected` are handled on purpose) and
+   the result to fill in; a thrown error is the story's failure. */
+async function run(expected, body) {
+  const story = JSON.parse(process.env.OMNIBRIDGE_BROWSER_STORY);
+  const errors = [];
+  const browser = await launch();
+  const result = {};
+  try {
+    await body({ browser, story, watch: watcher(errors, expected), result });
+  } catch (e) {
+    result.failure = String(e && e.stack || e);
+  }
+  await finish(browser, result, errors);
+}
+
+module.exports = { launch, watcher, seriousViolations, finish, run };

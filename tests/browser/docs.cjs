@@ -3,15 +3,9 @@
 // response outline; axe-core checks the page. Run by the Rust test `browser::the_api_description…`
 // with OMNIBRIDGE_BROWSER_STORY (JSON); prints one JSON line with what happened.
 "use strict";
-const { launch, watcher, seriousViolations, finish } = require("./common.cjs");
+const { run, seriousViolations } = require("./common.cjs");
 
-(async () => {
-const story = JSON.parse(process.env.OMNIBRIDGE_BROWSER_STORY);
-const errors = [];
-const browser = await launch();
-const watch = watcher(errors, []);
-const result = {};
-try {
+run([], async ({ browser, story, watch, result }) => {
   const page = await (await browser.newContext()).newPage();
   watch(page, "docs");
   await page.goto(`${story.hub}/docs`);
@@ -26,8 +20,4 @@ try {
   result.request_outline = await page.textContent("details.op[open] pre");
   result.responses = await page.$$eval("details.op[open] dt", (d) => d.map((x) => x.textContent));
   result.axe = await seriousViolations(page);
-} catch (e) {
-  result.failure = String(e && e.stack || e);
-}
-await finish(browser, result, errors);
-})();
+});

@@ -2,17 +2,11 @@
 // latest page, and "Earlier messages" brings the ones before it above them, in order, until
 // there are none. Run by the Rust test `browser::a_returning_visitor_pages_back_through_a_long_history`.
 "use strict";
-const { launch, watcher, finish } = require("./common.cjs");
+const { run } = require("./common.cjs");
 
-(async () => {
-
-const story = JSON.parse(process.env.OMNIBRIDGE_BROWSER_STORY);
-const errors = [];
-const browser = await launch();
-const watch = watcher(errors, []);
-const result = {};
 const texts = (page) => page.$$eval("#omnibridge-log li.omnibridge-msg .ob-text", (l) => l.map((x) => x.textContent));
-try {
+
+run([], async ({ browser, story, watch, result }) => {
   // The visitor's token is where the widget keeps it, as after an earlier visit.
   const context = await browser.newContext({ locale: "en-US" });
   await context.addInitScript(([key, token]) => localStorage.setItem(key, token), [`omnibridge:${story.channel}`, story.token]);
@@ -33,8 +27,4 @@ try {
   }
   result.clicks = clicks;
   result.all = await texts(visitor);
-} catch (e) {
-  result.failure = String(e && e.stack || e);
-}
-await finish(browser, result, errors);
-})();
+});

@@ -317,6 +317,11 @@ impl TestApp {
     pub async fn visitor_says(&self, token: &str, body: Value) -> (StatusCode, Value) {
         self.post("/widget/v1/messages", token, body).await
     }
+
+    /// The visitor's history as the widget reads it; `query` such as `?cursor=…` or empty.
+    pub async fn visitor_history(&self, token: &str, query: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, &format!("/widget/v1/messages{query}"), Some(token), None).await
+    }
 }
 
 impl Drop for TestApp {

@@ -131,28 +131,20 @@ async fn a_visitor_reads_a_long_history_a_page_at_a_time(backend: Backend) {
     for text in &said {
         app.visitor_says(&token, json!({"text": text})).await;
     }
-    let history = |query: String| {
-        let (app, token) = (&app, token.clone());
-        async move {
-            let res = app.http.get(format!("{}/widget/v1/messages{query}", app.base)).bearer_auth(&token).send().await.expect("history");
-            let status = res.status();
-            (status, res.json::<Value>().await.expect("json"))
-        }
-    };
     let texts = |page: &Value| data(page).iter().map(|m| m["text"].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>();
     // The latest 50, oldest first; then the 25 before them; then nothing more.
-    let (status, latest) = history(String::new()).await;
+    let (status, latest) = app.visitor_history(&token, "").await;
     assert_eq!(status, StatusCode::OK, "{latest}");
     assert_eq!(texts(&latest), said[25..]);
     let cursor = latest["next_cursor"].as_str().expect("a cursor to the earlier page").to_owned();
-    let (_, earlier) = history(format!("?cursor={cursor}")).await;
+    let (_, earlier) = app.visitor_history(&token, &format!("?cursor={cursor}")).await;
     assert_eq!(texts(&earlier), said[..25]);
     assert!(earlier["next_cursor"].is_null(), "{earlier}");
     // A page size of its own; what cannot be read is refused, naming the parameter.
-    let (_, ten) = history("?limit=10".into()).await;
+    let (_, ten) = app.visitor_history(&token, "?limit=10").await;
     assert_eq!(texts(&ten), said[65..]);
     for (query, field) in [("?limit=0", "limit"), ("?limit=201", "limit"), ("?cursor=yesterday", "cursor"), ("?cursor=", "cursor")] {
-        let (status, problem) = history(query.into()).await;
+        let (status, problem) = app.visitor_history(&token, query).await;
         assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{query}: {problem}");
     }
 }

@@ -204,16 +204,12 @@ async fn an_erased_visitors_token_stops_working_at_once(backend: Backend) {
     let (token, _) = app.visitor(&chat, json!({"name": "Ada"})).await;
     let (status, _) = app.visitor_says(&token, json!({"text": "Please forget me"})).await;
     assert_eq!(status, StatusCode::CREATED);
-    let history = |token: String| {
-        let app = &app;
-        async move { app.http.get(format!("{}/widget/v1/messages", app.base)).bearer_auth(&token).send().await.expect("history").status() }
-    };
-    assert_eq!(history(token.clone()).await, StatusCode::OK);
+    assert_eq!(app.visitor_history(&token, "").await.0, StatusCode::OK);
     let list = app.wait_for(&admin, "/v1/contacts", |l| data(l).len() == 1).await;
     let contact_id = data(&list)[0]["id"].as_str().expect("id").to_owned();
     let done = request(&app, &admin, json!({"type": "erasure", "contact_id": contact_id})).await;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(history(token.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.visitor_history(&token, "").await.0, StatusCode::UNAUTHORIZED);
     let (status, problem) = app.visitor_says(&token, json!({"text": "Still there?"})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
     let (_, contacts) = app.get("/v1/contacts", &admin).await;
@@ -221,10 +217,10 @@ async fn an_erased_visitors_token_stops_working_at_once(backend: Backend) {
 
     // So does a deleted channel end its visitors' sessions.
     let (other, _) = app.visitor(&chat, json!({"name": "Bo"})).await;
-    assert_eq!(history(other.clone()).await, StatusCode::OK);
+    assert_eq!(app.visitor_history(&other, "").await.0, StatusCode::OK);
     let (status, _) = app.call(reqwest::Method::DELETE, &format!("/v1/channels/{chat}"), Some(&admin), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(history(other.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.visitor_history(&other, "").await.0, StatusCode::UNAUTHORIZED);
     let (status, problem) = app.visitor_says(&other, json!({"text": "Hello?"})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
 }

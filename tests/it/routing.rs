@@ -401,9 +401,8 @@ async fn exchange_messages(app: &TestApp, admin: &str, visitor: &str) {
     let conversation = data(&list)[0]["id"].as_str().expect("id").to_owned();
     let (status, reply) = app.post(&format!("/v1/conversations/{conversation}/messages"), admin, json!({"text": format!("Hi {visitor}")})).await;
     assert_eq!(status, StatusCode::CREATED, "{reply}");
-    let response = app.http.get(format!("{}/widget/v1/messages", app.base)).bearer_auth(&token).send().await.expect("history");
-    assert_eq!(response.status(), StatusCode::OK);
-    let history: Value = response.json().await.expect("json");
+    let (status, history) = app.visitor_history(&token, "").await;
+    assert_eq!(status, StatusCode::OK);
     assert!(history.to_string().contains(&format!("Hi {visitor}")), "{history}");
 }
 
