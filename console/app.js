@@ -115,21 +115,28 @@
     return "/v1/conversations?" + ["include=summary", "limit=50"].concat(organize().inboxParams()).join("&");
   }
 
+  /* Loads overlap (a live update, a filter, a view picked): only the latest one started is
+     shown, so an answer that comes late never replaces a newer list with an older one. */
   function loadInbox(more) {
+    var generation = inbox.generation = (inbox.generation || 0) + 1;
     var path = inboxQuery() + (more && inbox.cursor ? "&cursor=" + encodeURIComponent(inbox.cursor) : "");
     var pages = more ? 1 : Math.max(1, Math.ceil(inbox.rows.length / 50));
     var rows = more ? inbox.rows.slice() : [];
     function page(path, left) {
       return api("GET", path).then(function (list) {
+        if (generation !== inbox.generation) return;
         rows = rows.concat(list.data);
-        inbox.cursor = list.next_cursor;
+        cursor = list.next_cursor;
         if (left > 1 && list.next_cursor) return page(inboxQuery() + "&cursor=" + encodeURIComponent(list.next_cursor), left - 1);
       });
     }
+    var cursor = null;
     return page(path, pages).then(function () {
+      if (generation !== inbox.generation) return;
       inbox.rows = rows;
+      inbox.cursor = cursor;
       renderInbox();
-    }).catch(function (err) { say(explain(err)); });
+    }).catch(function (err) { if (generation === inbox.generation) say(explain(err)); });
   }
 
   function renderInbox() {
@@ -308,7 +315,11 @@
   function loadMessages() {
     var c = state.conversation;
     if (!c) return Promise.resolve();
+    // As with the inbox, only the latest load is shown: another conversation opened, or a
+    // newer load of this one, overtakes it.
+    var generation = state.messagesGeneration = (state.messagesGeneration || 0) + 1;
     return api("GET", "/v1/conversations/" + c.id + "/messages?limit=200").then(function (list) {
+      if (generation !== state.messagesGeneration) return;
       var ol = $("messages"), scroll = ol.scrollTop, atEnd = ol.scrollTop + ol.clientHeight >= ol.scrollHeight - 4;
       ol.textContent = "";
       /* Messages that arrived while the conversation was open get a "New messages" line. */
