@@ -124,6 +124,12 @@ async fn follow<C: Consumer>(consumer: &C, db: &Db, bus: &EventBus, batch: usize
                 looked = load(db, name).await.unwrap_or(looked);
                 continue;
             }
+            // A step cut short by shutting down (the pool closing under it) is not a failure:
+            // its position was not saved past the event, which the next start takes again.
+            Err(err) if stop.is_cancelled() => {
+                tracing::debug!(consumer = name, position = looked, error = %err, "an event consumer stopped mid-step on shutdown");
+                return (looked, saved);
+            }
             Err(err) => {
                 failures += 1;
                 metrics::counter!("omnibridge_event_consumer_failures_total", "consumer" => name).increment(1);
