@@ -40,6 +40,9 @@ pub enum Change {
     /// Someone's access to a tenant ended (a key revoked, an operator deactivated or signed
     /// out): drop cached keys, and open websockets re-check their credentials.
     Access(Uuid),
+    /// A contact's web chat sessions changed hands (a merge, an unmerge) or ended with its
+    /// data key (an erasure): drop its cached sessions and its cached key.
+    Contact(Uuid),
 }
 
 impl Change {
@@ -48,6 +51,7 @@ impl Change {
             Change::Channel(id) => format!("{}:channel:{id}", node_id()),
             Change::Tenant(id) => format!("{}:tenant:{id}", node_id()),
             Change::Access(id) => format!("{}:access:{id}", node_id()),
+            Change::Contact(id) => format!("{}:contact:{id}", node_id()),
         }
     }
 
@@ -61,6 +65,7 @@ impl Change {
             "channel" => Some((node, Change::Channel(id))),
             "tenant" => Some((node, Change::Tenant(id))),
             "access" => Some((node, Change::Access(id))),
+            "contact" => Some((node, Change::Contact(id))),
             _ => None,
         }
     }

@@ -6,7 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::access::{AllowLists, AuthCache, SocketCounts};
+use crate::access::{AllowLists, AuthCache, SocketCounts, VisitorSessions};
 use crate::channels::Channels;
 use crate::channels::runners::Runners;
 use crate::config::Config;
@@ -57,4 +57,18 @@ pub struct Hub {
     pub revocations: tokio::sync::broadcast::Sender<uuid::Uuid>,
     /// Open realtime sockets per key or session.
     pub socket_counts: SocketCounts,
+    /// Web chat visitors' sessions, cached for the widget's requests.
+    pub visitor_sessions: VisitorSessions,
+}
+
+impl Hub {
+    /// The web chat sessions of these contacts changed hands (a merge, an unmerge) or ended (an
+    /// erasure): forgotten in this process at once, and in the others when they hear the
+    /// announcement (which also drops the contacts' cached data keys there).
+    pub async fn visitor_sessions_changed(&self, contacts: &[uuid::Uuid]) {
+        for &contact_id in contacts {
+            self.visitor_sessions.forget_contact(contact_id);
+            self.cluster.announce(crate::cluster::Change::Contact(contact_id)).await;
+        }
+    }
 }

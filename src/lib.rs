@@ -245,6 +245,7 @@ impl Cell {
             shutdown: shared.shutdown.clone(),
             outbound_policy: shared.outbound_policy.clone(),
             revocations: tokio::sync::broadcast::Sender::new(256),
+            visitor_sessions: Default::default(),
             socket_counts: Default::default(),
         });
         let (ingest, writer_db, writer_tasks) = start_ingest(config, url, &db, &hub).await?;
@@ -303,12 +304,19 @@ impl Cell {
                     let hub = hub.clone();
                     tokio::spawn(async move {
                         match change {
-                            cluster::Change::Channel(id) => hub.runners.changed_elsewhere(id).await,
+                            cluster::Change::Channel(id) => {
+                                hub.visitor_sessions.forget_channel(id);
+                                hub.runners.changed_elsewhere(id).await
+                            }
                             cluster::Change::Tenant(id) => {
                                 hub.policies.invalidate(id);
                                 hub.ip_allow.forget(id);
                             }
                             cluster::Change::Access(id) => team::operators::Ended::here(&hub, id),
+                            cluster::Change::Contact(id) => {
+                                hub.keyring.forget(id);
+                                hub.visitor_sessions.forget_contact(id);
+                            }
                         }
                     });
                 }

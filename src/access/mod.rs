@@ -1,6 +1,7 @@
 //! Who is calling and from where: API keys (issued, hashed), console session tokens, the
 //! authenticated caller ([`Auth`]), and what is cached about them in a process — verified keys,
-//! tenants' IP allow-lists, open sockets per credential. The API's extractors and middleware
+//! tenants' IP allow-lists, open sockets per credential, web chat visitors' sessions
+//! ([`visitors`]). The API's extractors and middleware
 //! use these; so do the operator lifecycle (which ends access) and the region dispatcher (which
 //! finds a caller's cell).
 
@@ -13,6 +14,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+mod visitors;
+
+pub use visitors::VisitorSessions;
 
 use crate::domain::Role;
 use crate::net::ssrf::Cidr;

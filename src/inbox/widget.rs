@@ -2,8 +2,7 @@
 //! conversation, over the store and the keyring.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use omnibridge_channel::{Address, AddressKind, Technical};
@@ -21,13 +20,11 @@ use crate::store::contacts::IdentityStatus;
 use crate::store::{self, MessageRow, NewContact};
 use crate::inbox::transcripts::{TranscriptError, Transcripts};
 
-const SESSION_CACHE_TTL: Duration = Duration::from_secs(60);
 const HISTORY_LIMIT: usize = 500;
 
 pub struct HubWidgetBackend {
     /// The cell's hub: store, keys, channels, the bus, and what transcripts need.
     hub: AppState,
-    sessions: Mutex<HashMap<TokenHash, (Visitor, Instant)>>,
     options: WidgetOptions,
 }
 
@@ -44,7 +41,7 @@ pub struct WidgetOptions {
 impl HubWidgetBackend {
     /// The backend over a cell's hub.
     pub fn new(hub: AppState, options: WidgetOptions) -> Self {
-        Self { hub, sessions: Mutex::new(HashMap::new()), options }
+        Self { hub, options }
     }
 
     /// The visitor's contact's data key. A destroyed one means the contact was erased, and with
@@ -53,7 +50,7 @@ impl HubWidgetBackend {
         match self.hub.keyring.data_key(&self.hub.db, visitor.tenant_id, visitor.contact_id).await {
             Ok(key) => Ok(key),
             Err(KeyError::Crypto(CryptoError::KeyDestroyed)) => {
-                self.sessions.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (v, _)| v.contact_id != visitor.contact_id);
+                self.hub.visitor_sessions.forget_contact(visitor.contact_id);
                 Err(WidgetError::Unauthorized)
             }
             Err(err) => Err(Self::unavailable(err)),
@@ -64,7 +61,7 @@ impl HubWidgetBackend {
     /// session is cached here or not.
     async fn still_open(&self, visitor: &Visitor) -> Result<(), WidgetError> {
         if self.hub.channels.get(visitor.channel_id).await.map_err(Self::unavailable)?.is_none() {
-            self.sessions.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (v, _)| v.channel_id != visitor.channel_id);
+            self.hub.visitor_sessions.forget_channel(visitor.channel_id);
             return Err(WidgetError::Unauthorized);
         }
         self.key_of(visitor).await.map(|_| ())
@@ -255,7 +252,7 @@ impl WidgetBackend for HubWidgetBackend {
     }
 
     async fn authenticate(&self, token: TokenHash) -> Result<Visitor, WidgetError> {
-        let cached = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&token).filter(|(_, at)| at.elapsed() < SESSION_CACHE_TTL).map(|(v, _)| v.clone());
+        let cached = self.hub.visitor_sessions.get(&token);
         if let Some(visitor) = cached {
             self.still_open(&visitor).await?;
             return Ok(visitor);
@@ -264,11 +261,7 @@ impl WidgetBackend for HubWidgetBackend {
         let row = store::visitors::by_token(&self.hub.db, &token.0, opened_after).await.map_err(Self::unavailable)?.ok_or(WidgetError::Unauthorized)?;
         let visitor = Visitor { visitor_id: row.visitor_id, channel_id: row.channel_id, tenant_id: row.tenant_id, contact_id: row.contact_id };
         self.still_open(&visitor).await?;
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        if sessions.len() > 100_000 {
-            sessions.clear();
-        }
-        sessions.insert(token, (visitor.clone(), Instant::now()));
+        self.hub.visitor_sessions.insert(token, visitor.clone());
         Ok(visitor)
     }
 

@@ -185,9 +185,11 @@ pub async fn erase_contact(db: &Db, keyring: &crate::privacy::Keyring, journal: 
     let mut done = crate::domain::events::Event::new(tenant_id, crate::domain::events::PRIVACY_REQUEST_COMPLETED, None, &data);
     crate::events::outbox::append_plain(&mut tx, &mut done).await?;
     tx.commit().await?;
-    keyring.forget(contact_id);
-    for merged in &erased.merged_contacts {
-        keyring.forget(*merged);
+    // Running hub processes drop the contacts' cached keys and visitor sessions: on
+    // PostgreSQL they are told at once; otherwise their caches expire within a minute.
+    for id in std::iter::once(contact_id).chain(erased.merged_contacts.iter().copied()) {
+        keyring.forget(id);
+        crate::cluster::announce_to(db, crate::cluster::Change::Contact(id)).await;
     }
     db.wipe_log().await?;
     crate::privacy::audit::record(db, tenant_id, &crate::privacy::audit::Actor::default(), "contact.erase", "contact", Some(contact_id), Some("command line")).await;

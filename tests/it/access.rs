@@ -268,3 +268,50 @@ async fn signing_out_closes_the_consoles_live_feed(backend: Backend) {
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
     assert_eq!(closed_with(&mut feed, Duration::from_secs(3)).await, Some(1008), "the feed ends with the session");
 }
+
+/// A web chat visitor served by another process: merged into a known customer on this one, the
+/// other process shows the visitor the customer's conversation within a second (not after its
+/// session cache expires); erased on this one, the other refuses the visitor's token within a
+/// second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_merged_or_erased_on_one_process_is_so_on_another_within_a_second() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (_, admin) = app.create_tenant("Bakery");
+    let other = ChildHub::start(&app, free_port()).await;
+    let chat = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&chat, json!({"name": "Dora"})).await;
+    let http = reqwest::Client::new();
+    let history_on_other = || http.get(format!("{}/widget/v1/messages", other.base)).bearer_auth(&token).send();
+    let (status, said) = app.visitor_says(&token, json!({"text": "Is the bread fresh?"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{said}");
+    let shown = history_on_other().await.expect("history");
+    assert_eq!(shown.status(), StatusCode::OK, "the other process knows the session (and caches it)");
+    let (_, list) = app.get("/v1/conversations", &admin).await;
+    let dora = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    let (status, ana) = app.post("/v1/contacts", &admin, json!({"name": "Ana", "email": "ana@example.com"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{ana}");
+    let ana = ana["id"].as_str().expect("id").to_owned();
+
+    let (status, merged) = app.post(&format!("/v1/contacts/{ana}/merge"), &admin, json!({"other_id": dora, "reason": "Dora is Ana"})).await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    let at = Instant::now();
+    loop {
+        let page: Value = history_on_other().await.expect("history").json().await.expect("json");
+        if page["data"].as_array().is_some_and(|d| d.iter().any(|m| m["text"] == "Is the bread fresh?")) {
+            break;
+        }
+        assert!(at.elapsed() < Duration::from_secs(1), "the other process still served the merged-away contact after {:?}: {page}", at.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let erased = crate::privacy::request(&app, &admin, json!({"type": "erasure", "contact_id": ana})).await;
+    assert_eq!(erased["status"], "completed", "{erased}");
+    let at = Instant::now();
+    loop {
+        if history_on_other().await.expect("history").status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(at.elapsed() < Duration::from_secs(1), "the other process still took the erased visitor's token after {:?}", at.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,5 +1,6 @@
 //! Contact merge and unmerge: the person who mailed and the person who texted turn out to be
-//! one; later the merge turns out wrong and is undone, exactly.
+//! one; later the merge turns out wrong and is undone, exactly. A visitor merged mid-chat keeps
+//! writing into the one conversation.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use crate::helpers::{Backend, TestApp};
 use crate::receiver::Receiver;
 use crate::sms::{ACCOUNT, CUSTOMER, TOKEN, customer_texts, sms_channel};
 
-backend_tests!(an_sms_contact_merged_into_an_email_contact_and_unmerged_exactly);
+backend_tests!(an_sms_contact_merged_into_an_email_contact_and_unmerged_exactly, a_visitor_merged_while_chatting_keeps_talking_in_one_conversation);
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -127,4 +128,53 @@ async fn an_sms_contact_merged_into_an_email_contact_and_unmerged_exactly(backen
     customer_texts(&app, &sms, "SM00000000000000000000000000000002", "Thanks!").await;
     let sms_conversation = before_sms.1[0].0["id"].as_str().expect("id").to_owned();
     app.wait_for(&admin, &format!("/v1/conversations/{sms_conversation}/messages"), |l| data(l).iter().any(|m| m["text"] == "Thanks!")).await;
+}
+
+/// A web chat visitor turns out to be a known customer and is merged into them while the widget
+/// is open: the visitor's next message lands in the same conversation, now the customer's, and
+/// the widget still shows all of it. Undone, the conversation and the session go back together.
+async fn a_visitor_merged_while_chatting_keeps_talking_in_one_conversation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.create_tenant("Bakery");
+    let chat = app.webchat_channel(&admin).await;
+    let (token, _) = app.visitor(&chat, json!({"name": "Dora"})).await;
+    let (status, body) = app.visitor_says(&token, json!({"text": "Is the bread fresh?"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, list) = app.get("/v1/conversations", &admin).await;
+    let conversation = list["data"][0]["id"].as_str().expect("conversation").to_owned();
+    let dora = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    let (status, ana) = app.post("/v1/contacts", &admin, json!({"name": "Ana", "email": "ana@example.com"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{ana}");
+    let ana = ana["id"].as_str().expect("id").to_owned();
+    let texts = |page: &Value| data(page).iter().map(|m| m["text"].as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>();
+
+    let (status, merged) = app.post(&format!("/v1/contacts/{ana}/merge"), &admin, json!({"other_id": dora, "reason": "Dora is Ana"})).await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    let (status, body) = app.visitor_says(&token, json!({"text": "Still there?"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, list) = app.get("/v1/conversations?limit=100", &admin).await;
+    assert_eq!(data(&list).len(), 1, "no second conversation for the merged-away contact: {list}");
+    assert_eq!(whose(&app, &admin, &conversation).await, ana, "the conversation is Ana's now");
+    let (_, messages) = app.get(&format!("/v1/conversations/{conversation}/messages"), &admin).await;
+    assert_eq!(texts(&messages), ["Is the bread fresh?", "Still there?"], "the new message joined the conversation");
+    let (status, history) = app.visitor_history(&token, "").await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    assert_eq!(texts(&history), ["Is the bread fresh?", "Still there?"], "the widget shows the whole conversation");
+
+    let (status, undone) = app.post(&format!("/v1/contacts/{ana}/unmerge"), &admin, json!({"merge_id": merged["id"]})).await;
+    assert_eq!(status, StatusCode::OK, "{undone}");
+    let (status, body) = app.visitor_says(&token, json!({"text": "Hello again"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(whose(&app, &admin, &conversation).await, dora, "the conversation went back to Dora");
+    let (_, messages) = app.get(&format!("/v1/conversations/{conversation}/messages"), &admin).await;
+    assert_eq!(texts(&messages), ["Is the bread fresh?", "Still there?", "Hello again"]);
+    let (_, history) = app.visitor_history(&token, "").await;
+    assert_eq!(texts(&history), ["Is the bread fresh?", "Still there?", "Hello again"]);
+}
+
+/// Whose conversation it is, as the API says.
+async fn whose(app: &TestApp, admin: &str, conversation: &str) -> String {
+    let (status, shown) = app.get(&format!("/v1/conversations/{conversation}"), admin).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    shown["contact_id"].as_str().unwrap_or_default().to_owned()
 }
