@@ -62,13 +62,20 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// The web chat sessions of these contacts changed hands (a merge, an unmerge) or ended (an
-    /// erasure): forgotten in this process at once, and in the others when they hear the
-    /// announcement (which also drops the contacts' cached data keys there).
-    pub async fn visitor_sessions_changed(&self, contacts: &[uuid::Uuid]) {
+    /// What is cached about these contacts is stale: their web chat sessions changed hands (a
+    /// merge, an unmerge) or ended with their data key (an erasure). Forgotten in this process
+    /// at once, and announced to the others.
+    pub async fn contacts_changed(&self, contacts: &[uuid::Uuid]) {
         for &contact_id in contacts {
-            self.visitor_sessions.forget_contact(contact_id);
+            self.contact_changed_here(contact_id);
             self.cluster.announce(crate::cluster::Change::Contact(contact_id)).await;
         }
+    }
+
+    /// In this process only (an announcement from another process): the contact's cached data
+    /// key and visitor sessions go; the next request reads them as stored now.
+    pub fn contact_changed_here(&self, contact_id: uuid::Uuid) {
+        self.keyring.forget(contact_id);
+        self.visitor_sessions.forget_contact(contact_id);
     }
 }

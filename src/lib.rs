@@ -313,10 +313,7 @@ impl Cell {
                                 hub.ip_allow.forget(id);
                             }
                             cluster::Change::Access(id) => team::operators::Ended::here(&hub, id),
-                            cluster::Change::Contact(id) => {
-                                hub.keyring.forget(id);
-                                hub.visitor_sessions.forget_contact(id);
-                            }
+                            cluster::Change::Contact(id) => hub.contact_changed_here(id),
                         }
                     });
                 }

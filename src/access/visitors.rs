@@ -3,7 +3,7 @@
 //!
 //! What gives a contact's sessions to another contact (a merge, an unmerge) or ends them (an
 //! erasure) forgets that contact's sessions here at once and, through the cluster's
-//! announcements, in the other processes (`Hub::visitor_sessions_changed`): the next request
+//! announcements, in the other processes (`Hub::contacts_changed`): the next request
 //! reads the session as it is stored now, so a visitor merged mid-chat keeps writing into the
 //! one conversation the operator sees.
 

@@ -220,7 +220,7 @@ pub async fn merge(hub: &AppState, tenant_id: Uuid, contact_id: Uuid, other_id: 
     let event = Event::new(tenant_id, events::CONTACT_MERGED, Some(contact_id), &view);
     work.append(Some(&to), event).await?;
     work.commit().await?;
-    hub.visitor_sessions_changed(&[other_id]).await;
+    hub.contacts_changed(&[other_id]).await;
     Ok(view)
 }
 
@@ -261,6 +261,6 @@ pub async fn unmerge(hub: &AppState, tenant_id: Uuid, contact_id: Uuid, merge_id
     let event = Event::new(tenant_id, events::CONTACT_UNMERGED, Some(contact_id), &data);
     work.append(Some(&from), event).await?;
     work.commit().await?;
-    hub.visitor_sessions_changed(&[contact_id]).await;
+    hub.contacts_changed(&[contact_id]).await;
     Ok(view)
 }

@@ -186,10 +186,7 @@ impl Worker {
         {
             let mut erased = vec![contact_id];
             erased.extend(result["merged_contacts"].as_array().into_iter().flatten().filter_map(|v| v.as_str()?.parse::<uuid::Uuid>().ok()));
-            for &id in &erased {
-                hub.keyring.forget(id);
-            }
-            hub.visitor_sessions_changed(&erased).await;
+            hub.contacts_changed(&erased).await;
             if !hub.db.wipe_log().await? {
                 tracing::warn!(request_id = %r.id, "the write-ahead log could not be emptied after an erasure; it will be at the next checkpoint");
             }

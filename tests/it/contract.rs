@@ -75,8 +75,8 @@ async fn schemathesis_finds_nothing_in_any_operation() {
 }
 
 /// What schemathesis found, from its output: its errors and failures (each failure with its
-/// reproducing `curl`) up to the summary. They go into the failure message itself, so that a
-/// red run shows them even where only the end of its output is kept.
+/// reproducing `curl`) up to the summary, for the failure message itself, which test runners
+/// show in full, rather than somewhere in the output above it.
 fn findings(stdout: &str) -> String {
     let from = [" ERRORS ", " FAILURES ", "Stateful tests"].iter().filter_map(|heading| stdout.find(heading)).min().unwrap_or(0);
     let to = stdout[from..].find(" SUMMARY ").map_or(stdout.len(), |at| from + at);
