@@ -242,14 +242,7 @@ async fn a_key_revoked_on_one_process_is_refused_by_another_within_a_second() {
 
     let id = created["key_id"].as_str().expect("id");
     assert_eq!(app.call(Method::DELETE, &format!("/v1/api-keys/{id}"), Some(&admin), None).await.0, StatusCode::NO_CONTENT);
-    let revoked = Instant::now();
-    loop {
-        if on_other().await.expect("request").status() == StatusCode::UNAUTHORIZED {
-            break;
-        }
-        assert!(revoked.elapsed() < Duration::from_secs(1), "the other process still took the key after {:?}", revoked.elapsed());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until(Duration::from_secs(1), "the other process still took the key", || async { on_other().await.expect("request").status() == StatusCode::UNAUTHORIZED }).await;
     assert_eq!(closed_with(&mut feed, Duration::from_secs(2)).await, Some(1008), "the other process closed the key's websocket");
 }
 
@@ -270,48 +263,49 @@ async fn signing_out_closes_the_consoles_live_feed(backend: Backend) {
 }
 
 /// A web chat visitor served by another process: merged into a known customer on this one, the
-/// other process shows the visitor the customer's conversation within a second (not after its
-/// session cache expires); erased on this one, the other refuses the visitor's token within a
-/// second.
+/// other process shows the visitor the customer's conversation at once (not when its session
+/// cache expires, a minute later); erased on this one, the other refuses the visitor's token
+/// at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_visitor_merged_or_erased_on_one_process_is_so_on_another_within_a_second() {
+async fn a_visitor_merged_or_erased_on_one_process_is_so_on_the_others_at_once() {
     let app = TestApp::spawn(Backend::Postgres).await;
     let (_, admin) = app.create_tenant("Bakery");
     let other = ChildHub::start(&app, free_port()).await;
     let chat = app.webchat_channel(&admin).await;
-    let (token, _) = app.visitor(&chat, json!({"name": "Dora"})).await;
+    let (token, said) = app.visitor_wrote(&chat, "Dora", "Is the bread fresh?").await;
     let http = reqwest::Client::new();
     let history_on_other = || http.get(format!("{}/widget/v1/messages", other.base)).bearer_auth(&token).send();
-    let (status, said) = app.visitor_says(&token, json!({"text": "Is the bread fresh?"})).await;
-    assert_eq!(status, StatusCode::CREATED, "{said}");
     let shown = history_on_other().await.expect("history");
     assert_eq!(shown.status(), StatusCode::OK, "the other process knows the session (and caches it)");
-    let (_, list) = app.get("/v1/conversations", &admin).await;
-    let dora = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    let (_, conversation) = app.get(&format!("/v1/conversations/{}", said["conversation_id"].as_str().expect("conversation")), &admin).await;
+    let dora = conversation["contact_id"].as_str().expect("contact").to_owned();
     let (status, ana) = app.post("/v1/contacts", &admin, json!({"name": "Ana", "email": "ana@example.com"})).await;
     assert_eq!(status, StatusCode::CREATED, "{ana}");
     let ana = ana["id"].as_str().expect("id").to_owned();
+    // Well within the minute a cached session lasts, on a busy machine too.
+    let at_once = Duration::from_secs(5);
 
     let (status, merged) = app.post(&format!("/v1/contacts/{ana}/merge"), &admin, json!({"other_id": dora, "reason": "Dora is Ana"})).await;
     assert_eq!(status, StatusCode::OK, "{merged}");
-    let at = Instant::now();
-    loop {
+    until(at_once, "the other process still served the merged-away contact (an empty history)", || async {
         let page: Value = history_on_other().await.expect("history").json().await.expect("json");
-        if page["data"].as_array().is_some_and(|d| d.iter().any(|m| m["text"] == "Is the bread fresh?")) {
-            break;
-        }
-        assert!(at.elapsed() < Duration::from_secs(1), "the other process still served the merged-away contact after {:?}: {page}", at.elapsed());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        page["data"].as_array().is_some_and(|d| d.iter().any(|m| m["text"] == "Is the bread fresh?"))
+    })
+    .await;
 
     let erased = crate::privacy::request(&app, &admin, json!({"type": "erasure", "contact_id": ana})).await;
     assert_eq!(erased["status"], "completed", "{erased}");
-    let at = Instant::now();
-    loop {
-        if history_on_other().await.expect("history").status() == StatusCode::UNAUTHORIZED {
-            break;
-        }
-        assert!(at.elapsed() < Duration::from_secs(1), "the other process still took the erased visitor's token after {:?}", at.elapsed());
+    until(at_once, "the other process still took the erased visitor's token", || async {
+        history_on_other().await.expect("history").status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+}
+
+/// Asks `done` every 20 ms until it holds; fails with `still` when `limit` passes first.
+async fn until<F: std::future::Future<Output = bool>>(limit: Duration, still: &str, mut done: impl FnMut() -> F) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < limit, "{still} after {:?}", started.elapsed());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -137,12 +137,9 @@ async fn a_visitor_merged_while_chatting_keeps_talking_in_one_conversation(backe
     let app = TestApp::spawn(backend).await;
     let (_, admin) = app.create_tenant("Bakery");
     let chat = app.webchat_channel(&admin).await;
-    let (token, _) = app.visitor(&chat, json!({"name": "Dora"})).await;
-    let (status, body) = app.visitor_says(&token, json!({"text": "Is the bread fresh?"})).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (_, list) = app.get("/v1/conversations", &admin).await;
-    let conversation = list["data"][0]["id"].as_str().expect("conversation").to_owned();
-    let dora = list["data"][0]["contact_id"].as_str().expect("contact").to_owned();
+    let (token, said) = app.visitor_wrote(&chat, "Dora", "Is the bread fresh?").await;
+    let conversation = said["conversation_id"].as_str().expect("conversation").to_owned();
+    let dora = whose(&app, &admin, &conversation).await;
     let (status, ana) = app.post("/v1/contacts", &admin, json!({"name": "Ana", "email": "ana@example.com"})).await;
     assert_eq!(status, StatusCode::CREATED, "{ana}");
     let ana = ana["id"].as_str().expect("id").to_owned();

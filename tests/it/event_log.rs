@@ -344,8 +344,7 @@ async fn a_widget_that_reconnects_with_after_gets_the_replies_it_missed(backend:
     let app = TestApp::spawn(backend).await;
     let (_, admin) = app.create_tenant("Acme");
     let channel = app.webchat_channel(&admin).await;
-    let (token, _) = app.visitor(&channel, json!({"name": "Ana"})).await;
-    let (_, first) = app.visitor_says(&token, json!({"text": "Where is my order?"})).await;
+    let (token, first) = app.visitor_wrote(&channel, "Ana", "Where is my order?").await;
     let conversation = first["conversation_id"].as_str().expect("conversation").to_owned();
     assert!(first["seq"].as_i64().is_some_and(|s| s > 0), "{first}");
     let reply = |text: &'static str| {

@@ -314,6 +314,15 @@ impl TestApp {
         (body["visitor_token"].as_str().expect("token").into(), body["visitor_id"].as_str().expect("id").into())
     }
 
+    /// A visitor named `name` opens the widget of `channel_id` and writes `text`; returns their
+    /// token and the message as the widget answered it.
+    pub async fn visitor_wrote(&self, channel_id: &str, name: &str, text: &str) -> (String, Value) {
+        let (token, _) = self.visitor(channel_id, json!({"name": name})).await;
+        let (status, message) = self.visitor_says(&token, json!({"text": text})).await;
+        assert_eq!(status, StatusCode::CREATED, "{message}");
+        (token, message)
+    }
+
     pub async fn visitor_says(&self, token: &str, body: Value) -> (StatusCode, Value) {
         self.post("/widget/v1/messages", token, body).await
     }

@@ -201,9 +201,7 @@ async fn an_erased_visitors_token_stops_working_at_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, admin) = app.create_tenant("Shop");
     let chat = app.webchat_channel(&admin).await;
-    let (token, _) = app.visitor(&chat, json!({"name": "Ada"})).await;
-    let (status, _) = app.visitor_says(&token, json!({"text": "Please forget me"})).await;
-    assert_eq!(status, StatusCode::CREATED);
+    let (token, _) = app.visitor_wrote(&chat, "Ada", "Please forget me").await;
     assert_eq!(app.visitor_history(&token, "").await.0, StatusCode::OK);
     let list = app.wait_for(&admin, "/v1/contacts", |l| data(l).len() == 1).await;
     let contact_id = data(&list)[0]["id"].as_str().expect("id").to_owned();

@@ -130,8 +130,7 @@ async fn an_erased_contact_leaves_nothing_in_the_index(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (tenant, admin) = app.create_tenant("Shop");
     let channel = app.webchat_channel(&admin).await;
-    let (token, _) = app.visitor(&channel, json!({"name": "Wilhelmina Quokka"})).await;
-    let (_, said) = app.visitor_says(&token, json!({"text": "The zanzibar parcel never came"})).await;
+    let (_, said) = app.visitor_wrote(&channel, "Wilhelmina Quokka", "The zanzibar parcel never came").await;
     let conversation = said["conversation_id"].as_str().expect("conversation");
     let (_, shown) = app.get(&format!("/v1/conversations/{conversation}"), &admin).await;
     let contact_id = shown["contact_id"].as_str().expect("contact").to_owned();
